@@ -1,0 +1,13 @@
+//! custkey: service encryption with Customer Key.
+//!
+//! The library is the core; the `custkey` binary (`src/main.rs`, `src/cli/`) is a cmdlet shell on top.
+//!
+//! - [`crypto`]: pure key types, bound key wraps and the content stream format. No I/O, no clock.
+//! - [`vault`]: the `KeyVault` trait and its backends (the Azure side: subscriptions, vaults, keys).
+//! - [`store`]: the SQLite service store: schema, migrations, typed rows. No keys in the clear.
+//! - [`service`]: the domain rules (organization, DEPs, mailboxes, lifecycle, audit). Never prints.
+
+pub mod crypto;
+pub mod service;
+pub mod store;
+pub mod vault;

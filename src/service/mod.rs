@@ -1,0 +1,1 @@
+//! service (filled in by its issue).

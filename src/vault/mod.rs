@@ -1,0 +1,1 @@
+//! vault (filled in by its issue).
