@@ -1,1 +1,462 @@
-//! store (filled in by its issue).
+//! The service store: one SQLite database (WAL mode, bundled SQLite) holding the
+//! service's rows. It knows SQL, not keys in the clear: wrapped keys are opaque blobs.
+//!
+//! - A new store is built under a temporary name and renamed into place, so a kill
+//!   during creation never leaves a half-made store behind; it is created 0600.
+//! - An existing file is checked before SQLite may write to it: an empty, foreign,
+//!   truncated or corrupted file is reported and never modified.
+//! - Schema versions live in `PRAGMA user_version`; migrations run in order, each in
+//!   its own transaction. A store written by a newer custkey is refused.
+//! - Every cmdlet runs in one transaction ([`Store::write`] takes the write lock up
+//!   front, `BEGIN IMMEDIATE`); a busy timeout makes concurrent processes take turns.
+
+mod org;
+
+pub use org::OrganizationRow;
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+/// How long a process waits for another's write transaction before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Migrations, in order; the store's schema version is the number applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: the organization (one row).
+    "CREATE TABLE organization (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        guid TEXT NOT NULL,
+        name TEXT NOT NULL,
+        subscription_type TEXT NOT NULL,
+        data_purge_approvers TEXT NOT NULL,
+        default_geo TEXT NOT NULL,
+        when_created TEXT NOT NULL,
+        when_changed TEXT NOT NULL
+    );",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store {path} cannot be opened: {detail}")]
+    Unavailable { path: PathBuf, detail: String },
+    #[error("the store {path} is damaged: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("the store {path} has schema version {found}, newer than this custkey understands ({supported})")]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("the store {path} is locked by another process: {detail}")]
+    Busy { path: PathBuf, detail: String },
+    #[error("a store query failed: {0}")]
+    Sql(String),
+}
+
+impl StoreError {
+    /// What the operator can do about it.
+    pub fn help(&self) -> String {
+        match self {
+            StoreError::Unavailable { .. } => {
+                "check that the path exists and is readable and writable, or pass another with -Store".into()
+            }
+            StoreError::Corrupt { path, .. } => format!(
+                "the file was left as it is; restore {} from a backup, or pass another path with -Store to start a new store",
+                path.display()
+            ),
+            StoreError::NewerSchema { .. } => {
+                "upgrade custkey to a version that knows this schema; the store was not changed".into()
+            }
+            StoreError::Busy { .. } => {
+                "another custkey process held the store too long; try again".into()
+            }
+            StoreError::Sql(_) => "this is likely a bug in custkey; the transaction was rolled back".into(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// One transaction. Rows are read and written through typed methods (see `org.rs`).
+pub struct Tx<'c> {
+    tx: rusqlite::Transaction<'c>,
+    path: &'c Path,
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it (and its directory, 0700) if it does not exist.
+    pub fn open(path: &Path) -> Result<Store> {
+        match fs::symlink_metadata(path) {
+            Ok(_) => Self::open_existing(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Self::create(path)?;
+                Self::open_existing(path)
+            }
+            Err(e) => Err(StoreError::Unavailable {
+                path: path.into(),
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// Opens a store that must already exist; returns `Ok(None)` when there is none.
+    /// Used where creating one would be wrong (completion).
+    pub fn open_if_exists(path: &Path) -> Result<Option<Store>> {
+        if path.exists() {
+            Self::open_existing(path).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn create(path: &Path) -> Result<()> {
+        let unavailable = |detail: String| StoreError::Unavailable {
+            path: path.into(),
+            detail,
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "store".into());
+        let tmp = dir.join(format!(".{name}.new-{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| unavailable(format!("cannot create {}: {e}", tmp.display())))?;
+        let built = (|| -> rusqlite::Result<()> {
+            let mut conn = Connection::open_with_flags(
+                &tmp,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.pragma_update(None, "journal_mode", "DELETE")?;
+            migrate(&mut conn, 0)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.close().map_err(|(_, e)| e)?;
+            Ok(())
+        })();
+        if let Err(e) = built {
+            let _ = fs::remove_file(&tmp);
+            return Err(unavailable(format!("cannot initialise a new store: {e}")));
+        }
+        if let Ok(f) = fs::File::open(&tmp) {
+            let _ = f.sync_all();
+        }
+        // Another process may have created the store meanwhile: then keep theirs.
+        match fs::hard_link(&tmp, path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(unavailable(format!("cannot create the store file: {e}")));
+            }
+        }
+        let _ = fs::remove_file(&tmp);
+        if let Ok(d) = fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    fn open_existing(path: &Path) -> Result<Store> {
+        check_file(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| classify(path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| classify(path, e))?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| classify(path, e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.into(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .map_err(|e| classify(path, e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| classify(path, e))?;
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| classify(path, e))?;
+        let mut store = Store {
+            conn,
+            path: path.into(),
+        };
+        if version < SCHEMA_VERSION {
+            let p = store.path.clone();
+            migrate(&mut store.conn, version).map_err(|e| classify(&p, e))?;
+        }
+        Ok(store)
+    }
+
+    /// Runs `f` in one write transaction (the write lock is taken at the start, so
+    /// concurrent writers queue instead of failing); commits when `f` succeeds.
+    pub fn write<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.run(TransactionBehavior::Immediate, f)
+    }
+
+    /// Runs `f` in a read transaction (one consistent snapshot).
+    pub fn read<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.run(TransactionBehavior::Deferred, f)
+    }
+
+    fn run<T, E: From<StoreError>>(
+        &mut self,
+        behavior: TransactionBehavior,
+        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(behavior)
+            .map_err(|e| classify(&path, e))?;
+        let tx = Tx { tx, path: &path };
+        let value = f(&tx)?;
+        tx.tx.commit().map_err(|e| classify(&path, e))?;
+        Ok(value)
+    }
+}
+
+impl Tx<'_> {
+    pub(crate) fn conn(&self) -> &rusqlite::Connection {
+        &self.tx
+    }
+    pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
+        classify(self.path, e)
+    }
+}
+
+fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the lock.
+        let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now > i as i64 {
+            tx.commit()?;
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Checks an existing file before SQLite is allowed to touch it.
+fn check_file(path: &Path) -> Result<()> {
+    let corrupt = |detail: &str| StoreError::Corrupt {
+        path: path.into(),
+        detail: detail.into(),
+    };
+    let meta = fs::metadata(path).map_err(|e| StoreError::Unavailable {
+        path: path.into(),
+        detail: e.to_string(),
+    })?;
+    if meta.is_dir() {
+        return Err(StoreError::Unavailable {
+            path: path.into(),
+            detail: "it is a directory".into(),
+        });
+    }
+    let mut header = [0u8; 100];
+    let mut f = fs::File::open(path).map_err(|e| StoreError::Unavailable {
+        path: path.into(),
+        detail: e.to_string(),
+    })?;
+    let mut got = 0;
+    while got < header.len() {
+        match f.read(&mut header[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => {
+                return Err(StoreError::Unavailable {
+                    path: path.into(),
+                    detail: e.to_string(),
+                })
+            }
+        }
+    }
+    if got == 0 {
+        return Err(corrupt("the file is empty"));
+    }
+    if got < 100 || &header[..16] != b"SQLite format 3\0" {
+        return Err(corrupt("it is not a SQLite database"));
+    }
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536u64,
+        n if n >= 512 && n.is_power_of_two() => u64::from(n),
+        _ => return Err(corrupt("its header has an invalid page size")),
+    };
+    let pages = u64::from(u32::from_be_bytes([
+        header[28], header[29], header[30], header[31],
+    ]));
+    let len = meta.len();
+    // The header's page count is valid only when "version-valid-for" matches the change
+    // counter, and only while no write-ahead log is live (a checkpoint in another process
+    // writes page 1 before the pages after it).
+    let counter_matches = header[24..28] == header[92..96];
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_live = Path::new(&wal).exists();
+    if len % page_size != 0 || (counter_matches && !wal_live && len < pages * page_size) {
+        return Err(corrupt(&format!(
+            "the file is truncated ({len} bytes; its header says {} pages of {page_size} bytes)",
+            pages
+        )));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        // Tighten a store that someone loosened; the content is not touched.
+        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
+    }
+    Ok(())
+}
+
+fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    if let rusqlite::Error::SqliteFailure(f, ref msg) = e {
+        let detail = msg.clone().unwrap_or_else(|| f.to_string());
+        match f.code {
+            ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+                return StoreError::Corrupt {
+                    path: path.into(),
+                    detail,
+                }
+            }
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                return StoreError::Busy {
+                    path: path.into(),
+                    detail,
+                }
+            }
+            ErrorCode::CannotOpen
+            | ErrorCode::PermissionDenied
+            | ErrorCode::ReadOnly
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull => {
+                return StoreError::Unavailable {
+                    path: path.into(),
+                    detail,
+                }
+            }
+            _ => {}
+        }
+    }
+    StoreError::Sql(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_store_is_private_and_at_the_current_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/service.db");
+        let store = Store::open(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dmode = fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(dmode, 0o700);
+        let v: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let mode: String = store
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("service.db");
+        drop(Store::open(&path).unwrap());
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        match Store::open(&path) {
+            Err(StoreError::NewerSchema { found, .. }) => assert_eq!(found, SCHEMA_VERSION + 1),
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("a newer schema was accepted"),
+        }
+    }
+
+    #[test]
+    fn foreign_and_truncated_files_are_corrupt_and_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.db");
+        drop(Store::open(&good).unwrap());
+        let bytes = fs::read(&good).unwrap();
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty.db", vec![]),
+            (
+                "text.db",
+                b"hello, this is not a database at all\n".repeat(40),
+            ),
+            ("half.db", bytes[..bytes.len() / 2 + 1].to_vec()),
+        ];
+        for (name, content) in cases {
+            let p = dir.path().join(name);
+            fs::write(&p, &content).unwrap();
+            match Store::open(&p) {
+                Err(StoreError::Corrupt { .. }) => {}
+                Err(e) => panic!("{name}: unexpected error {e}"),
+                Ok(_) => panic!("{name}: accepted"),
+            }
+            assert_eq!(fs::read(&p).unwrap(), content, "{name} was modified");
+        }
+    }
+}

@@ -1,0 +1,667 @@
+//! The PowerShell parameter grammar: binds the words after a cmdlet name to its
+//! parameters (case-insensitive names, unique prefixes, `-Name:value`, `--kebab-case`,
+//! positionals, switches, `$true`/`$false`/`$null`, comma lists).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+use super::def::{kebab, norm, Cmdlet, Kind, Param};
+use super::error::{suggestions, CliError};
+
+/// A bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(String),
+    List(Vec<String>),
+    Int(i64),
+    Bool(bool),
+    Date(DateTime<Utc>),
+    /// `$null`: clear the property.
+    Null,
+}
+
+/// The parameters bound for one invocation, keyed by canonical parameter name.
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    values: BTreeMap<&'static str, Value>,
+}
+
+impl Args {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.values.get(name)
+    }
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.values.keys().copied()
+    }
+    /// A string value; `$null` reads as `None`.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        match self.values.get(name) {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn is_null(&self, name: &str) -> bool {
+        matches!(self.values.get(name), Some(Value::Null))
+    }
+    pub fn list(&self, name: &str) -> Option<&[String]> {
+        match self.values.get(name) {
+            Some(Value::List(v)) => Some(v),
+            _ => None,
+        }
+    }
+    pub fn int(&self, name: &str) -> Option<i64> {
+        match self.values.get(name) {
+            Some(Value::Int(i)) => Some(*i),
+            _ => None,
+        }
+    }
+    /// A `[bool]` parameter's value, if given.
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        match self.values.get(name) {
+            Some(Value::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+    /// A switch: true when given (and not turned off with `:$false`).
+    pub fn switch(&self, name: &str) -> bool {
+        self.bool(name).unwrap_or(false)
+    }
+    pub fn date(&self, name: &str) -> Option<DateTime<Utc>> {
+        match self.values.get(name) {
+            Some(Value::Date(d)) => Some(*d),
+            _ => None,
+        }
+    }
+}
+
+/// How a word names a parameter: `-Name`, `-Name:value`, `--name`, `--name=value`.
+struct ParamWord<'a> {
+    name: &'a str,
+    attached: Option<&'a str>,
+    kebab: bool,
+}
+
+fn param_word(word: &str) -> Option<ParamWord<'_>> {
+    let (rest, kebab) = if let Some(r) = word.strip_prefix("--") {
+        (r, true)
+    } else if let Some(r) = word.strip_prefix('-') {
+        (r, false)
+    } else {
+        return None;
+    };
+    // A parameter name starts with a letter: `-5` or `-` alone are values.
+    if !rest.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let split = if kebab {
+        rest.find('=')
+    } else {
+        rest.find(':')
+    };
+    Some(match split {
+        Some(i) => ParamWord {
+            name: &rest[..i],
+            attached: Some(&rest[i + 1..]),
+            kebab,
+        },
+        None => ParamWord {
+            name: rest,
+            attached: None,
+            kebab,
+        },
+    })
+}
+
+/// Finds the parameter a (possibly shortened) name refers to.
+pub fn resolve_param(cmdlet: &Cmdlet, given: &str) -> Result<&'static Param, CliError> {
+    let n = norm(given);
+    let names = |p: &'static Param| {
+        std::iter::once(p.name)
+            .chain(p.aliases.iter().copied())
+            .map(norm)
+    };
+    if let Some(p) = cmdlet.all_params().find(|p| names(p).any(|a| a == n)) {
+        return Ok(p);
+    }
+    let cands: Vec<&'static Param> = cmdlet
+        .all_params()
+        .filter(|p| !n.is_empty() && names(p).any(|a| a.starts_with(&n)))
+        .collect();
+    match cands.len() {
+        1 => Ok(cands[0]),
+        0 => {
+            let mut err = CliError::usage(format!(
+                "A parameter cannot be found that matches parameter name '{given}' of {}.",
+                cmdlet.name
+            ));
+            let all: Vec<&str> = cmdlet.all_params().map(|p| p.name).collect();
+            let near = suggestions(given, all);
+            err = if near.is_empty() {
+                err.with_help(format!(
+                    "run 'custkey Get-Help {} -Full' to see its parameters",
+                    cmdlet.name
+                ))
+            } else {
+                err.with_help(format!(
+                    "did you mean {}?",
+                    near.iter()
+                        .map(|n| format!("-{n}"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ))
+            };
+            Err(err)
+        }
+        _ => Err(CliError::usage(format!(
+            "Parameter cannot be processed because the parameter name '{given}' is ambiguous. Possible matches include: {}.",
+            cands.iter().map(|p| format!("-{}", p.name)).collect::<Vec<_>>().join(" ")
+        ))
+        .with_help("type more of the parameter name")),
+    }
+}
+
+/// Binds `words` (everything after the cmdlet name) to `cmdlet`'s parameters.
+pub fn bind(cmdlet: &Cmdlet, words: &[String]) -> Result<Args, CliError> {
+    let mut args = Args::default();
+    let mut positionals: Vec<&str> = Vec::new();
+    let mut i = 0;
+    let mut only_values = false;
+    while i < words.len() {
+        let word = words[i].as_str();
+        i += 1;
+        if only_values {
+            positionals.push(word);
+            continue;
+        }
+        if word == "--" {
+            only_values = true;
+            continue;
+        }
+        let Some(pw) = param_word(word) else {
+            positionals.push(word);
+            continue;
+        };
+        let param = resolve_param(cmdlet, pw.name)?;
+        if args.values.contains_key(param.name) {
+            return Err(CliError::usage(format!(
+                "Cannot bind parameter because parameter '{}' is specified more than once.",
+                param.name
+            ))
+            .with_help(format!("give -{} once; lists take commas: a,b", param.name)));
+        }
+        let value = match (param.kind, pw.attached) {
+            (Kind::Switch, None) => Value::Bool(true),
+            (Kind::Switch, Some(v)) => Value::Bool(parse_bool(param, v)?),
+            (_, Some(v)) => {
+                let mut raw = v.to_string();
+                if matches!(param.kind, Kind::StringList | Kind::EnumList(_)) {
+                    i = continue_list(&mut raw, words, i);
+                }
+                convert(param, &raw)?
+            }
+            (_, None) => {
+                let Some(next) = words.get(i) else {
+                    return Err(missing_value(param, pw.kebab));
+                };
+                i += 1;
+                let mut raw = next.clone();
+                if matches!(param.kind, Kind::StringList | Kind::EnumList(_)) {
+                    i = continue_list(&mut raw, words, i);
+                }
+                convert(param, &raw)?
+            }
+        };
+        args.values.insert(param.name, value);
+    }
+    bind_positionals(cmdlet, &mut args, &positionals)?;
+    for p in cmdlet.params.iter().filter(|p| p.required) {
+        if !args.values.contains_key(p.name) {
+            return Err(CliError::usage(format!(
+                "{} is missing the mandatory parameter -{}.",
+                cmdlet.name, p.name
+            ))
+            .with_help(format!(
+                "add -{} <{}>; see 'custkey Get-Help {} -Full'",
+                p.name,
+                p.kind.type_name(),
+                cmdlet.name
+            )));
+        }
+    }
+    Ok(args)
+}
+
+/// PowerShell reads `a, b` and `a ,b` as one list; in argv they arrive as two words.
+fn continue_list(raw: &mut String, words: &[String], mut i: usize) -> usize {
+    while i < words.len() {
+        let next = &words[i];
+        if raw.trim_end().ends_with(',') || next.starts_with(',') {
+            raw.push_str(next);
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+fn bind_positionals(cmdlet: &Cmdlet, args: &mut Args, words: &[&str]) -> Result<(), CliError> {
+    let mut slots: Vec<&'static Param> = cmdlet
+        .params
+        .iter()
+        .filter(|p| p.position.is_some())
+        .collect();
+    slots.sort_by_key(|p| p.position);
+    let free: Vec<&'static Param> = slots
+        .into_iter()
+        .filter(|p| !args.values.contains_key(p.name))
+        .collect();
+    let mut slots = free.into_iter();
+    let mut k = 0;
+    while k < words.len() {
+        let word = words[k];
+        k += 1;
+        let Some(param) = slots.next() else {
+            let mut err = CliError::usage(format!(
+                "A positional parameter cannot be found that accepts argument '{word}'."
+            ));
+            err = if word.starts_with('$')
+                || word.eq_ignore_ascii_case("true")
+                || word.eq_ignore_ascii_case("false")
+            {
+                err.with_help("a switch takes its value after a colon: -Name:$false")
+            } else {
+                err.with_help(format!(
+                    "name the parameter this value is for; see 'custkey Get-Help {} -Full'",
+                    cmdlet.name
+                ))
+            };
+            return Err(err);
+        };
+        let mut raw = word.to_string();
+        if matches!(param.kind, Kind::StringList | Kind::EnumList(_)) {
+            while k < words.len() && (raw.trim_end().ends_with(',') || words[k].starts_with(',')) {
+                raw.push_str(words[k]);
+                k += 1;
+            }
+        }
+        let value = if matches!(param.kind, Kind::Switch) {
+            Value::Bool(parse_bool(param, &raw)?)
+        } else {
+            convert(param, &raw)?
+        };
+        args.values.insert(param.name, value);
+    }
+    Ok(())
+}
+
+fn missing_value(param: &Param, kebab_form: bool) -> CliError {
+    let shown = if kebab_form {
+        format!("--{}", kebab(param.name))
+    } else {
+        format!("-{}", param.name)
+    };
+    let mut err = CliError::usage(format!(
+        "Missing an argument for parameter '{}'. Specify a parameter of type '{}' and try again.",
+        param.name,
+        param.kind.type_name()
+    ));
+    err = match param.kind {
+        Kind::Bool => err.with_help(format!(
+            "write {shown} false or {shown}:false; in bash and zsh quote '$false' (unquoted, the shell expands it to nothing)"
+        )),
+        _ => err.with_help(format!(
+            "give a value after {shown}; to clear a property write '$null' in single quotes"
+        )),
+    };
+    err
+}
+
+fn parse_bool(param: &Param, raw: &str) -> Result<bool, CliError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "$true" | "true" | "1" | "yes" => Ok(true),
+        "$false" | "false" | "0" | "no" => Ok(false),
+        other => {
+            let mut err = CliError::usage(format!(
+                "Cannot process argument transformation on parameter '{}'. Cannot convert value '{other}' to type System.Boolean.",
+                param.name
+            ));
+            err = if other.is_empty() {
+                err.with_help(format!(
+                    "in bash and zsh an unquoted $false expands to nothing: write -{}:false or '-{}:$false'",
+                    param.name, param.name
+                ))
+            } else {
+                err.with_help("use $true or $false (true/false and 1/0 work too)")
+            };
+            Err(err)
+        }
+    }
+}
+
+/// Splits a comma list, honouring single and double quotes around items.
+pub fn split_list(raw: &str) -> Result<Vec<String>, String> {
+    let mut items = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut quoted_item = false;
+    for c in raw.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => cur.push(c),
+            None => match c {
+                '"' | '\'' => {
+                    quote = Some(c);
+                    quoted_item = true;
+                }
+                ',' => {
+                    push_item(&mut items, &mut cur, quoted_item);
+                    quoted_item = false;
+                }
+                _ => cur.push(c),
+            },
+        }
+    }
+    if let Some(q) = quote {
+        return Err(format!("the list {raw:?} has an unclosed {q} quote"));
+    }
+    push_item(&mut items, &mut cur, quoted_item);
+    Ok(items)
+}
+
+fn push_item(items: &mut Vec<String>, cur: &mut String, quoted: bool) {
+    let item = if quoted {
+        cur.clone()
+    } else {
+        cur.trim().to_string()
+    };
+    cur.clear();
+    if !item.is_empty() || quoted {
+        items.push(item);
+    }
+}
+
+/// Strips one layer of matching quotes from a scalar (`'"US Mailboxes"'` typed in bash).
+fn unquote(raw: &str) -> &str {
+    let t = raw.trim();
+    for q in ['"', '\''] {
+        if t.len() >= 2 && t.starts_with(q) && t.ends_with(q) {
+            return &t[1..t.len() - 1];
+        }
+    }
+    raw
+}
+
+fn convert(param: &Param, raw: &str) -> Result<Value, CliError> {
+    if raw.trim().eq_ignore_ascii_case("$null") {
+        return Ok(Value::Null);
+    }
+    let invalid = |why: String| {
+        CliError::usage(format!(
+            "Cannot validate argument on parameter '{}'. {why}",
+            param.name
+        ))
+    };
+    match param.kind {
+        Kind::String | Kind::Path => {
+            let v = unquote(raw);
+            if v.is_empty() && param.required {
+                return Err(invalid("The argument is null or empty.".into())
+                    .with_help(format!("give -{} a non-empty value", param.name)));
+            }
+            Ok(Value::Str(v.to_string()))
+        }
+        Kind::StringList => {
+            let items = split_list(raw).map_err(invalid)?;
+            if items.is_empty() && param.required {
+                return Err(invalid("The argument is null or empty.".into()));
+            }
+            Ok(Value::List(items))
+        }
+        Kind::Int { min, max } => {
+            let v: i64 = unquote(raw).trim().parse().map_err(|_| {
+                invalid(format!(
+                    "Cannot convert value '{raw}' to type System.Int32."
+                ))
+                .with_help(format!("give a whole number from {min} to {max}"))
+            })?;
+            if v < min || v > max {
+                return Err(invalid(format!(
+                    "The {v} argument is outside the range {min}..{max}."
+                ))
+                .with_help(format!("give a whole number from {min} to {max}")));
+            }
+            Ok(Value::Int(v))
+        }
+        Kind::Bool => Ok(Value::Bool(parse_bool(param, unquote(raw))?)),
+        Kind::Switch => Ok(Value::Bool(parse_bool(param, raw)?)),
+        Kind::Enum(allowed) => Ok(Value::Str(enum_value(param, allowed, unquote(raw))?)),
+        Kind::EnumList(allowed) => {
+            let items = split_list(raw).map_err(invalid)?;
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(enum_value(param, allowed, &item)?);
+            }
+            Ok(Value::List(out))
+        }
+        Kind::Date => parse_date(unquote(raw)).map(Value::Date).ok_or_else(|| {
+            invalid(format!(
+                "Cannot convert value '{raw}' to type System.DateTime."
+            ))
+            .with_help("write a date as 12/31/9999, 9999-12-31 or 9999-12-31T00:00:00Z")
+        }),
+    }
+}
+
+fn enum_value(param: &Param, allowed: &[&str], raw: &str) -> Result<String, CliError> {
+    let t = raw.trim();
+    allowed
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(t))
+        .map(|a| a.to_string())
+        .ok_or_else(|| {
+            let mut err = CliError::usage(format!(
+                "Cannot validate argument on parameter '{}'. The argument \"{t}\" does not belong to the set \"{}\".",
+                param.name,
+                allowed.join(",")
+            ));
+            let near = suggestions(t, allowed.iter().copied());
+            err = match near.first() {
+                Some(n) => err.with_help(format!("did you mean {n}?")),
+                None => err.with_help(format!("use one of: {}", allowed.join(", "))),
+            };
+            err
+        })
+}
+
+/// Dates as the guides write them (`12/31/9999`, US order) or ISO 8601; UTC.
+pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(d.with_timezone(&Utc));
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%m/%d/%Y %H:%M:%S",
+    ] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(Utc.from_utc_datetime(&d));
+        }
+    }
+    for f in ["%Y-%m-%d", "%m/%d/%Y"] {
+        if let Ok(d) = NaiveDate::parse_from_str(s, f) {
+            return d.and_hms_opt(0, 0, 0).map(|d| Utc.from_utc_datetime(&d));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::def::{Example, Impact};
+    use crate::cli::output::Output;
+
+    const OPS: &[&str] = &["wrapKey", "unwrapKey", "get"];
+
+    fn noop(_: &mut crate::cli::Ctx, _: &Args) -> Result<Output, CliError> {
+        Ok(Output::None)
+    }
+
+    const T: Cmdlet = Cmdlet {
+        name: "Set-Thing",
+        module: "test",
+        synopsis: "",
+        description: "",
+        params: &[
+            Param::new("Identity", Kind::String, "")
+                .position(0)
+                .required(),
+            Param::new("Name", Kind::String, "").position(1),
+            Param::new("Enabled", Kind::Bool, ""),
+            Param::new("Force", Kind::Switch, ""),
+            Param::new(
+                "Size",
+                Kind::Int {
+                    min: 2048,
+                    max: 4096,
+                },
+                "",
+            ),
+            Param::new("Expires", Kind::Date, ""),
+            Param::new("KeyOps", Kind::EnumList(OPS), ""),
+            Param::new("AzureKeyIDs", Kind::StringList, ""),
+            Param::new("DataEncryptionPolicy", Kind::String, "").aliases(&["DEP"]),
+            Param::new("PermanentDataPurgeRequested", Kind::Switch, ""),
+            Param::new("PermanentDataPurgeReason", Kind::String, ""),
+        ],
+        examples: &[] as &[Example],
+        impact: Impact::Medium,
+        table: &[],
+        run: noop,
+    };
+
+    fn b(words: &[&str]) -> Result<Args, CliError> {
+        bind(&T, &words.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn names_are_case_insensitive_prefixes_and_kebab() {
+        let a = b(&["-identity", "x", "-DATA", "EUR", "--azure-key-ids", "a,b"]).unwrap();
+        assert_eq!(a.str("Identity"), Some("x"));
+        assert_eq!(a.str("DataEncryptionPolicy"), Some("EUR"));
+        assert_eq!(a.list("AzureKeyIDs").unwrap(), ["a", "b"]);
+        let a = b(&["x", "--data-encryption-policy=EUR", "-dep", "y"]);
+        assert!(a.is_err(), "the alias names the same parameter twice");
+        let a = b(&["x", "-DEP", "EUR"]).unwrap();
+        assert_eq!(a.str("DataEncryptionPolicy"), Some("EUR"));
+    }
+
+    #[test]
+    fn ambiguous_prefixes_name_the_candidates() {
+        let e = b(&["x", "-Permanent", "y"]).unwrap_err();
+        assert_eq!(e.class, crate::cli::error::Class::Usage);
+        assert!(
+            e.message
+                .contains("-PermanentDataPurgeRequested -PermanentDataPurgeReason"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn booleans_switches_and_null() {
+        let a = b(&["x", "-Enabled", "$false", "-Force:$false"]).unwrap();
+        assert_eq!(a.bool("Enabled"), Some(false));
+        assert!(a.has("Force") && !a.switch("Force"));
+        let a = b(&["x", "-Enabled:true", "-Force"]).unwrap();
+        assert_eq!(a.bool("Enabled"), Some(true));
+        assert!(a.switch("Force"));
+        let e = b(&["x", "-Enabled:"]).unwrap_err();
+        assert!(e.help.unwrap().contains("unquoted $false"));
+        let e = b(&["x", "-Enabled"]).unwrap_err();
+        assert!(e.message.contains("Missing an argument"));
+        let a = b(&["x", "-DataEncryptionPolicy", "$null"]).unwrap();
+        assert!(a.is_null("DataEncryptionPolicy"));
+    }
+
+    #[test]
+    fn typed_values_are_checked() {
+        let a = b(&[
+            "x",
+            "-Size",
+            "3072",
+            "-Expires",
+            "12/31/9999",
+            "-KeyOps",
+            "WRAPKEY, unwrapkey",
+        ])
+        .unwrap();
+        assert_eq!(a.int("Size"), Some(3072));
+        assert_eq!(
+            a.date("Expires").unwrap().to_rfc3339(),
+            "9999-12-31T00:00:00+00:00"
+        );
+        assert_eq!(a.list("KeyOps").unwrap(), ["wrapKey", "unwrapKey"]);
+        assert!(b(&["x", "-Size", "1024"])
+            .unwrap_err()
+            .message
+            .contains("outside the range"));
+        assert!(b(&["x", "-Size", "big"]).is_err());
+        let e = b(&["x", "-KeyOps", "wrapkey,sing"]).unwrap_err();
+        assert!(e.message.contains("does not belong to the set"));
+    }
+
+    #[test]
+    fn lists_across_words_and_positionals() {
+        let a = b(&["x", "-AzureKeyIDs", "a,", "b", ",c"]).unwrap();
+        assert_eq!(a.list("AzureKeyIDs").unwrap(), ["a", "b", "c"]);
+        let a = b(&["x", "US Mailboxes"]).unwrap();
+        assert_eq!(a.str("Name"), Some("US Mailboxes"));
+        let e = b(&["x", "y", "z"]).unwrap_err();
+        assert!(e.message.contains("positional parameter cannot be found"));
+        let a = b(&["-Name", "n", "--", "-weird-"]).unwrap();
+        assert_eq!(a.str("Identity"), Some("-weird-"));
+        let a = b(&["-Identity", "-weird-name-"]).unwrap();
+        assert_eq!(a.str("Identity"), Some("-weird-name-"));
+        assert!(b(&["-Name", "n"])
+            .unwrap_err()
+            .message
+            .contains("mandatory parameter -Identity"));
+    }
+
+    #[test]
+    fn lists_split_on_commas_with_quotes() {
+        assert_eq!(split_list("a,b").unwrap(), vec!["a", "b"]);
+        assert_eq!(split_list("a, b").unwrap(), vec!["a", "b"]);
+        assert_eq!(split_list("\"a,b\",c").unwrap(), vec!["a,b", "c"]);
+        assert_eq!(split_list("'x y', z").unwrap(), vec!["x y", "z"]);
+        assert!(split_list("\"open").is_err());
+    }
+
+    #[test]
+    fn dates_in_the_guides_forms() {
+        let d = parse_date("12/31/9999").unwrap();
+        assert_eq!(d.to_rfc3339(), "9999-12-31T00:00:00+00:00");
+        assert_eq!(parse_date("9999-12-31"), Some(d));
+        assert!(parse_date("31/12/9999").is_none());
+    }
+
+    #[test]
+    fn param_words() {
+        let w = param_word("-Enabled:$false").unwrap();
+        assert_eq!((w.name, w.attached), ("Enabled", Some("$false")));
+        let w = param_word("--azure-key-ids=a,b").unwrap();
+        assert_eq!(
+            (w.name, w.attached, w.kebab),
+            ("azure-key-ids", Some("a,b"), true)
+        );
+        assert!(param_word("-5").is_none());
+        assert!(param_word("alice").is_none());
+    }
+}

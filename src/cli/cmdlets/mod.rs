@@ -1,0 +1,22 @@
+//! The cmdlets, one file per noun. Each file exports `CMDLETS`, its part of the
+//! definition table.
+
+use super::def::Cmdlet;
+
+pub mod command;
+pub mod help;
+pub mod organization_config;
+
+/// Every cmdlet, sorted by name.
+pub fn all() -> Vec<&'static Cmdlet> {
+    let mut v: Vec<&'static Cmdlet> = [
+        command::CMDLETS,
+        help::CMDLETS,
+        organization_config::CMDLETS,
+    ]
+    .iter()
+    .flat_map(|s| s.iter())
+    .collect();
+    v.sort_by_key(|c| c.name);
+    v
+}

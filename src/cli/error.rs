@@ -1,0 +1,151 @@
+//! One error type and one exit path for every cmdlet.
+//!
+//! Exit codes (documented in docs/cli.md):
+//! 0 success, 1 the cmdlet failed, 2 usage error, 3 store or vault unreachable,
+//! 70 internal error (a bug).
+
+use std::fmt;
+
+/// The class of a failure, which decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// A rule was broken, an object is missing, a key was denied.
+    Failed,
+    /// The command line itself is wrong.
+    Usage,
+    /// The store or a vault could not be reached or read (a system error).
+    Unavailable,
+    /// A bug in custkey.
+    Internal,
+}
+
+impl Class {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Class::Failed => 1,
+            Class::Usage => 2,
+            Class::Unavailable => 3,
+            Class::Internal => 70,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CliError {
+    pub class: Class,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl CliError {
+    pub fn new(class: Class, message: impl Into<String>) -> Self {
+        CliError {
+            class,
+            message: message.into(),
+            help: None,
+        }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Class::Usage, message)
+    }
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(Class::Failed, message)
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(Class::Unavailable, message)
+    }
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "\nhelp: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<custkey::service::Error> for CliError {
+    fn from(e: custkey::service::Error) -> Self {
+        use custkey::service::ErrorKind;
+        let class = match e.kind() {
+            ErrorKind::Unavailable => Class::Unavailable,
+            ErrorKind::InvalidArgument => Class::Usage,
+            ErrorKind::NotFound | ErrorKind::Rule | ErrorKind::AccessDenied => Class::Failed,
+        };
+        CliError {
+            class,
+            message: e.message().to_string(),
+            help: e.help().map(str::to_string),
+        }
+    }
+}
+
+/// Edit distance, for "did you mean".
+pub fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().flat_map(char::to_lowercase).collect();
+    let b: Vec<char> = b.chars().flat_map(char::to_lowercase).collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The closest names to `word`, best first, within a distance that scales with its length.
+pub fn suggestions<'a>(word: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let limit = (word.chars().count() / 3).max(2);
+    let lower = word.to_lowercase();
+    let mut scored: Vec<(usize, &str)> = names
+        .into_iter()
+        .filter_map(|n| {
+            let d = distance(word, n);
+            let contains = lower.len() >= 4 && n.to_lowercase().contains(&lower);
+            if d <= limit || contains {
+                Some((if contains { d.min(limit) } else { d }, n))
+            } else {
+                None
+            }
+        })
+        .collect();
+    scored.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)));
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(3).map(|(_, n)| n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance_counts_edits() {
+        assert_eq!(distance("Get-Mailbox", "get-mailbox"), 0);
+        assert_eq!(distance("Get-Mailbx", "Get-Mailbox"), 1);
+        assert_eq!(distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn suggestions_rank_closest_first() {
+        let names = [
+            "Get-OrganizationConfig",
+            "Set-OrganizationConfig",
+            "Get-Command",
+        ];
+        assert_eq!(
+            suggestions("Get-OrganisationConfig", names),
+            vec!["Get-OrganizationConfig", "Set-OrganizationConfig"]
+        );
+        assert!(suggestions("Frobnicate", names).is_empty());
+    }
+}

@@ -1,0 +1,288 @@
+//! The cmdlet shell: PowerShell grammar, the cmdlet registry, output forms, prompts
+//! (-WhatIf/-Confirm), completion and the single exit path.
+
+// Parts of the grammar and context are used by cmdlets of later issues.
+#![allow(dead_code)]
+
+pub mod args;
+pub mod cmdlets;
+pub mod complete;
+pub mod def;
+pub mod error;
+pub mod generate;
+pub mod help;
+pub mod output;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use custkey::store::Store;
+
+use args::Args;
+use def::{norm, Cmdlet, Impact};
+use error::{suggestions, Class, CliError};
+use output::{Form, Output};
+
+/// Everything a cmdlet handler may use: its store, the common parameters, the terminal.
+pub struct Ctx {
+    pub cmdlet: &'static Cmdlet,
+    store_path: PathBuf,
+    store: Option<Store>,
+    pub form: Option<Form>,
+    pub properties: Option<Vec<String>>,
+    pub what_if: bool,
+    /// `Some(true)`: -Confirm; `Some(false)`: -Confirm:$false; `None`: not given.
+    pub confirm: Option<bool>,
+    pub verbose: bool,
+    interactive: bool,
+}
+
+impl Ctx {
+    fn new(cmdlet: &'static Cmdlet, args: &Args) -> Result<Ctx, CliError> {
+        let store_path = store_path(args.str("Store"));
+        let form = args.str("Format").and_then(Form::parse);
+        Ok(Ctx {
+            cmdlet,
+            store_path,
+            store: None,
+            form,
+            properties: args.list("Property").map(<[String]>::to_vec),
+            what_if: args.switch("WhatIf"),
+            confirm: args.bool("Confirm"),
+            verbose: args.switch("Verbose"),
+            interactive: std::io::stdin().is_terminal()
+                || std::env::var_os("CUSTKEY_ASSUME_TTY").is_some(),
+        })
+    }
+
+    /// The service store, opened (and created if new) on first use.
+    pub fn store(&mut self) -> Result<&mut Store, CliError> {
+        if self.store.is_none() {
+            self.verbose(&format!("opening the store {}", self.store_path.display()));
+            let s = Store::open(&self.store_path)
+                .map_err(|e| CliError::unavailable(e.to_string()).with_help(e.help()))?;
+            self.store = Some(s);
+        }
+        match self.store.as_mut() {
+            Some(s) => Ok(s),
+            None => Err(CliError::new(Class::Internal, "the store was not opened")),
+        }
+    }
+
+    pub fn store_path(&self) -> &Path {
+        &self.store_path
+    }
+
+    /// The directory beside the store that holds vault files and other state.
+    pub fn data_dir(&self) -> PathBuf {
+        match self.store_path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    pub fn verbose(&self, msg: &str) {
+        if self.verbose {
+            eprintln!("VERBOSE: {msg}");
+        }
+    }
+
+    pub fn warn(&self, msg: &str) {
+        eprintln!("WARNING: {msg}");
+    }
+
+    /// PowerShell's ShouldProcess: under -WhatIf says what would happen and returns false;
+    /// prompts when -Confirm is given, or for a destructive cmdlet unless
+    /// -Confirm:$false or `force`. Without a terminal a needed prompt is an error.
+    pub fn should_process(
+        &mut self,
+        target: &str,
+        action: &str,
+        force: bool,
+    ) -> Result<bool, CliError> {
+        if self.what_if {
+            eprintln!("What if: Performing the operation \"{action}\" on target \"{target}\".");
+            return Ok(false);
+        }
+        let ask = match self.confirm {
+            Some(c) => c,
+            None => self.cmdlet.impact == Impact::High && !force,
+        };
+        if !ask {
+            return Ok(true);
+        }
+        if !self.interactive {
+            return Err(CliError::usage(format!(
+                "{} needs confirmation to perform \"{action}\" on \"{target}\", and standard input is not a terminal.",
+                self.cmdlet.name
+            ))
+            .with_help("add -Confirm:$false (in bash: -Confirm:false) or -Force to proceed without a prompt"));
+        }
+        let mut err = std::io::stderr();
+        let _ = write!(
+            err,
+            "\nConfirm\nAre you sure you want to perform this action?\nPerforming the operation \"{action}\" on target \"{target}\".\n[Y] Yes  [N] No  (default is \"N\"): "
+        );
+        let _ = err.flush();
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| CliError::unavailable(format!("cannot read the answer: {e}")))?;
+        let yes = matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes" | "a");
+        if !yes {
+            eprintln!("Cancelled: nothing was changed.");
+        }
+        Ok(yes)
+    }
+}
+
+/// -Store, else $CUSTKEY_STORE, else $XDG_DATA_HOME/custkey/service.db, else ~/.local/share/custkey/service.db.
+pub fn store_path(given: Option<&str>) -> PathBuf {
+    if let Some(p) = given.filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("CUSTKEY_STORE").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("custkey").join("service.db")
+}
+
+/// Finds a cmdlet by name: case-insensitive, hyphen-insensitive; no abbreviations
+/// (PowerShell does not abbreviate cmdlet names).
+pub fn find_cmdlet(name: &str) -> Option<&'static Cmdlet> {
+    let n = norm(name);
+    cmdlets::all().into_iter().find(|c| norm(c.name) == n)
+}
+
+fn unknown_cmdlet(name: &str) -> CliError {
+    let all = cmdlets::all();
+    let near = suggestions(name, all.iter().map(|c| c.name));
+    let err = CliError::usage(format!(
+        "The term '{name}' is not recognized as a name of a cmdlet."
+    ));
+    match near.as_slice() {
+        [] => err.with_help("run 'custkey Get-Command' to list the cmdlets"),
+        some => err.with_help(format!("did you mean {}?", some.join(" or "))),
+    }
+}
+
+const USAGE: &str = "custkey: service encryption with Customer Key, driven by PowerShell-style cmdlets.
+
+Usage: custkey <Cmdlet> [-Parameter value ...]
+
+  custkey Get-Command                       list the cmdlets
+  custkey Get-Help <Cmdlet> [-Full]         a cmdlet's parameters and examples
+  custkey Get-OrganizationConfig            the organization in the store
+
+Common parameters: -Store PATH, -Format Table|List|Json|Csv, -Property a,b, -WhatIf, -Confirm, -Verbose.
+Exit codes: 0 ok, 1 cmdlet failed, 2 usage error, 3 store or vault unreachable, 70 internal error.
+";
+
+/// Runs one command line; returns the process exit code.
+pub fn main(argv: Vec<String>) -> i32 {
+    install_panic_hook();
+    match run(&argv) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            e.class.exit_code()
+        }
+    }
+}
+
+fn run(argv: &[String]) -> Result<(), CliError> {
+    let Some(first) = argv.get(1) else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    match first.as_str() {
+        "-?" | "-h" | "--help" | "-Help" | "help" => {
+            print!("{USAGE}");
+            return Ok(());
+        }
+        "--version" | "-Version" => {
+            println!("custkey {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        "__complete" => return complete::run(&argv[2..]),
+        "__generate" => return generate::run(&argv[2..]),
+        // Lets the tests prove that a bug reaches the operator as a short message.
+        #[cfg(debug_assertions)]
+        "__panic" => panic!("deliberate panic for testing the panic hook"),
+        _ => {}
+    }
+    let cmdlet = find_cmdlet(first).ok_or_else(|| unknown_cmdlet(first))?;
+    let words = &argv[2..];
+    if words.iter().any(|w| w == "-?") {
+        print!("{}", help::page(cmdlet, help::Detail::Full));
+        return Ok(());
+    }
+    let args = args::bind(cmdlet, words)?;
+    let mut ctx = Ctx::new(cmdlet, &args)?;
+    let out = (cmdlet.run)(&mut ctx, &args)?;
+    emit(&ctx, out)
+}
+
+fn emit(ctx: &Ctx, out: Output) -> Result<(), CliError> {
+    let text = match out {
+        Output::None => return Ok(()),
+        Output::Text(t) => t,
+        Output::Objects(items) => output::render(
+            &items,
+            ctx.cmdlet.table,
+            ctx.form,
+            ctx.properties.as_deref(),
+            terminal_width(),
+        )?,
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        // A closed pipe (`| head`) is not an error worth reporting.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::unavailable(format!(
+            "cannot write the output: {e}"
+        ))),
+    }
+}
+
+/// The width to fit tables to: $COLUMNS, else the terminal's, else unlimited (pipes).
+fn terminal_width() -> Option<u16> {
+    if let Some(c) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(c);
+    }
+    if std::io::stdout().is_terminal() {
+        return comfy_table::Table::new().width();
+    }
+    None
+}
+
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error: {msg}{at}");
+        eprintln!("help: this is a bug in custkey; nothing more was written. Please report it with the command you ran.");
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            eprintln!("{}", std::backtrace::Backtrace::force_capture());
+        }
+        std::process::exit(Class::Internal.exit_code());
+    }));
+}

@@ -1,0 +1,325 @@
+//! Output forms: Table (fitted to the terminal), List (Format-List), Json, Csv.
+//! Only data goes to stdout; messages go to stderr.
+
+use comfy_table::{ContentArrangement, Table};
+use serde_json::{Map, Value};
+
+use super::error::{suggestions, CliError};
+
+/// One object: property name -> value, in display order.
+pub type Record = Map<String, Value>;
+
+pub enum Output {
+    /// Nothing to print (a state change without -PassThru).
+    None,
+    /// Objects, shown in the cmdlet's default view unless -Format says otherwise.
+    Objects(Vec<Record>),
+    /// Preformatted text (help pages, shell scripts).
+    Text(String),
+}
+
+impl Output {
+    pub fn one(record: Record) -> Output {
+        Output::Objects(vec![record])
+    }
+    pub fn many(items: Vec<Record>) -> Output {
+        Output::Objects(items)
+    }
+}
+
+/// Turns a serializable object into a record whose keys are its (PowerShell) property names.
+pub fn record<T: serde::Serialize>(value: &T) -> Result<Record, CliError> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(CliError::new(
+            super::error::Class::Internal,
+            "an output object did not serialize to a property map",
+        )),
+        Err(e) => Err(CliError::new(
+            super::error::Class::Internal,
+            format!("an output object could not be serialized: {e}"),
+        )),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Table,
+    List,
+    Json,
+    Csv,
+}
+
+impl Form {
+    pub fn parse(s: &str) -> Option<Form> {
+        match s.to_ascii_lowercase().as_str() {
+            "table" => Some(Form::Table),
+            "list" => Some(Form::List),
+            "json" => Some(Form::Json),
+            "csv" => Some(Form::Csv),
+            _ => None,
+        }
+    }
+}
+
+/// Renders objects. `form` None picks the cmdlet's default view (or List when -Property is given).
+pub fn render(
+    items: &[Record],
+    table_view: &[&str],
+    form: Option<Form>,
+    properties: Option<&[String]>,
+    width: Option<u16>,
+) -> Result<String, CliError> {
+    let form = form.unwrap_or(if properties.is_some() || table_view.is_empty() {
+        Form::List
+    } else {
+        Form::Table
+    });
+    let columns: Vec<String> = match properties {
+        Some(props) => select_properties(items, props)?,
+        None => match form {
+            Form::Table if !table_view.is_empty() => {
+                table_view.iter().map(|s| s.to_string()).collect()
+            }
+            _ => all_keys(items),
+        },
+    };
+    Ok(match form {
+        Form::Table => table(items, &columns, width),
+        Form::List => list(items, &columns),
+        Form::Json => json(items, &columns),
+        Form::Csv => csv(items, &columns),
+    })
+}
+
+fn all_keys(items: &[Record]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for item in items {
+        for k in item.keys() {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    keys
+}
+
+/// Resolves -Property names case-insensitively (with `*` wildcards) to the objects' property names.
+fn select_properties(items: &[Record], props: &[String]) -> Result<Vec<String>, CliError> {
+    let known = all_keys(items);
+    let mut out: Vec<String> = Vec::new();
+    for p in props {
+        let matched: Vec<&String> = known.iter().filter(|k| wildcard(p, k)).collect();
+        if matched.is_empty() && !items.is_empty() && !p.contains('*') {
+            let near = suggestions(p, known.iter().map(String::as_str));
+            let mut err = CliError::usage(format!("The object has no property named '{p}'."));
+            err = match near.first() {
+                Some(n) => err.with_help(format!("did you mean {n}?")),
+                None => err.with_help(format!("its properties are: {}", known.join(", "))),
+            };
+            return Err(err);
+        }
+        for m in matched {
+            if !out.contains(m) {
+                out.push(m.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// PowerShell `-like` matching: `*` any run, `?` one character, case-insensitive.
+pub fn wildcard(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+            Some(('?', rest)) => !t.is_empty() && go(rest, &t[1..]),
+            Some((c, rest)) => t.first().is_some_and(|x| x == c) && go(rest, &t[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let t: Vec<char> = text.to_lowercase().chars().collect();
+    go(&p, &t)
+}
+
+/// How a value reads in a table or list: arrays as `{a, b}`, booleans as True/False.
+pub fn display(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!(
+            "{{{}}}",
+            a.iter().map(display).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", display(v)))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+fn table(items: &[Record], columns: &[String], width: Option<u16>) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    // Columns are separated by one space and the header is underlined with dashes, as
+    // PowerShell prints tables. comfy-table draws no separator for a space, so a
+    // placeholder is drawn and replaced below.
+    const SEP: char = '\u{1}';
+    let mut t = Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_style(comfy_table::TableComponent::HeaderLines, '-');
+    t.set_style(comfy_table::TableComponent::MiddleHeaderIntersections, SEP);
+    t.set_style(comfy_table::TableComponent::VerticalLines, SEP);
+    t.force_no_tty();
+    if let Some(w) = width {
+        t.set_width(w);
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+    } else {
+        t.set_content_arrangement(ContentArrangement::Disabled);
+    }
+    t.set_header(columns.iter().map(String::as_str));
+    for item in items {
+        t.add_row(
+            columns
+                .iter()
+                .map(|c| item.get(c).map(display).unwrap_or_default()),
+        );
+    }
+    for col in t.column_iter_mut() {
+        col.set_padding((0, 0));
+    }
+    let mut out = String::new();
+    for line in t.lines() {
+        out.push_str(line.replace(SEP, " ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn list(items: &[Record], columns: &[String]) -> String {
+    let w = columns.iter().map(|c| c.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for item in items {
+        out.push('\n');
+        for c in columns {
+            let v = item.get(c).map(display).unwrap_or_default();
+            let line = format!("{c:<w$} : {v}");
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+    if !items.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+fn json(items: &[Record], columns: &[String]) -> String {
+    let objects: Vec<Value> = items
+        .iter()
+        .map(|item| {
+            let mut m = Map::new();
+            for c in columns {
+                m.insert(c.clone(), item.get(c).cloned().unwrap_or(Value::Null));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    // One object prints as an object, several as an array (as ConvertTo-Json does);
+    // scripts that want an array always can use -Format Json on a list cmdlet.
+    let v = if objects.len() == 1 {
+        objects.into_iter().next().unwrap_or(Value::Null)
+    } else {
+        Value::Array(objects)
+    };
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "null".into());
+    s.push('\n');
+    s
+}
+
+fn csv_field(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn csv(items: &[Record], columns: &[String]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        &columns
+            .iter()
+            .map(|c| csv_field(c))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    out.push('\n');
+    for item in items {
+        let row: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                let v = match item.get(c) {
+                    Some(Value::Array(a)) => a.iter().map(display).collect::<Vec<_>>().join(";"),
+                    Some(v) => display(v),
+                    None => String::new(),
+                };
+                csv_field(&v)
+            })
+            .collect();
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(v: Value) -> Record {
+        match v {
+            Value::Object(m) => m,
+            _ => Record::new(),
+        }
+    }
+
+    #[test]
+    fn wildcards_match_like_powershell() {
+        assert!(wildcard("*Encrypt*", "DataEncryptionPolicy"));
+        assert!(wildcard("get-*", "Get-Mailbox"));
+        assert!(wildcard("G?t-Mailbox", "get-mailbox"));
+        assert!(!wildcard("Set-*", "Get-Mailbox"));
+    }
+
+    #[test]
+    fn list_aligns_names_and_shows_arrays_in_braces() {
+        let items = vec![rec(
+            json!({"Name": "a", "PersistedCapabilities": ["X", "Y"], "On": true}),
+        )];
+        let s = render(&items, &[], Some(Form::List), None, None).unwrap();
+        assert_eq!(
+            s,
+            "\nName                  : a\nPersistedCapabilities : {X, Y}\nOn                    : True\n\n"
+        );
+    }
+
+    #[test]
+    fn property_selection_is_case_insensitive_and_rejects_unknown_names() {
+        let items = vec![rec(json!({"Name": "a", "Guid": "g"}))];
+        let s = render(&items, &["Name"], None, Some(&["guid".into()]), None).unwrap();
+        assert_eq!(s, "\nGuid : g\n\n");
+        let err = render(&items, &["Name"], None, Some(&["Gui".into()]), None).unwrap_err();
+        assert_eq!(err.help.as_deref(), Some("did you mean Guid?"));
+    }
+
+    #[test]
+    fn csv_quotes_and_joins_lists() {
+        let items = vec![rec(json!({"Name": "a \"b\"", "L": ["x", "y"]}))];
+        let s = render(&items, &[], Some(Form::Csv), None, None).unwrap();
+        assert_eq!(s, "\"Name\",\"L\"\n\"a \"\"b\"\"\",\"x;y\"\n");
+    }
+}
