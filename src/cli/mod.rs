@@ -280,7 +280,7 @@ fn install_panic_hook() {
             .unwrap_or_default();
         eprintln!("error: internal error: {msg}{at}");
         eprintln!("help: this is a bug in custkey; nothing more was written. Please report it with the command you ran.");
-        if std::env::var_os("RUST_BACKTRACE").is_some() {
+        if std::env::var_os("CUSTKEY_BACKTRACE").is_some() {
             eprintln!("{}", std::backtrace::Backtrace::force_capture());
         }
         std::process::exit(Class::Internal.exit_code());

@@ -1,0 +1,14 @@
+//! CLI snapshots: every file in tests/cmd/ is a transcript (`$ custkey ...`, its output,
+//! and `? N` for a non-zero exit code) run against the real binary. A case with a
+//! `NAME.out/` folder runs in a fresh temporary directory, where its store is created.
+//! Update after a deliberate change with `TRYCMD=overwrite cargo test --test cli` and
+//! review the diff.
+
+#[test]
+fn cli_snapshots() {
+    trycmd::TestCases::new()
+        .env("CUSTKEY_STORE", "service.db")
+        .env("XDG_DATA_HOME", "xdg")
+        .env("COLUMNS", "")
+        .case("tests/cmd/*.md");
+}
