@@ -12,7 +12,10 @@ fn complete(words: &[&str]) -> Vec<String> {
         .output()
         .expect("run custkey");
     assert_eq!(out.status.code(), Some(0));
-    assert!(!dir.path().join("none.db").exists(), "completion created a store");
+    assert!(
+        !dir.path().join("none.db").exists(),
+        "completion created a store"
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -39,22 +42,44 @@ fn parameter_names_skip_those_already_given() {
         complete(&["Set-OrganizationConfig", "-DefaultGeo", "EUR", "-D"]),
         ["-DataPurgeApprovers"]
     );
-    assert_eq!(complete(&["Set-OrganizationConfig", "--def"]), ["--default-geo"]);
+    assert_eq!(
+        complete(&["Set-OrganizationConfig", "--def"]),
+        ["--default-geo"]
+    );
     let common = complete(&["Get-OrganizationConfig", "-"]);
-    for p in ["-Store", "-Format", "-Property", "-WhatIf", "-Confirm", "-Verbose"] {
-        assert!(common.contains(&p.to_string()), "{p} missing from {common:?}");
+    for p in [
+        "-Store",
+        "-Format",
+        "-Property",
+        "-WhatIf",
+        "-Confirm",
+        "-Verbose",
+    ] {
+        assert!(
+            common.contains(&p.to_string()),
+            "{p} missing from {common:?}"
+        );
     }
 }
 
 #[test]
 fn values() {
-    assert_eq!(complete(&["Set-OrganizationConfig", "-DefaultGeo", "e"]), ["ESP", "EUR"]);
-    assert_eq!(complete(&["Set-OrganizationConfig", "-Sub", ""]), ["Paid", "Trial"]);
+    assert_eq!(
+        complete(&["Set-OrganizationConfig", "-DefaultGeo", "e"]),
+        ["ESP", "EUR"]
+    );
+    assert_eq!(
+        complete(&["Set-OrganizationConfig", "-Sub", ""]),
+        ["Paid", "Trial"]
+    );
     assert_eq!(
         complete(&["Set-OrganizationConfig", "-PassThru:"]),
         ["-PassThru:$true", "-PassThru:$false"]
     );
-    assert_eq!(complete(&["Get-Help", "Set-Org"]), ["Set-OrganizationConfig"]);
+    assert_eq!(
+        complete(&["Get-Help", "Set-Org"]),
+        ["Set-OrganizationConfig"]
+    );
     assert_eq!(complete(&["Get-Help", "about"]), ["about_CommonParameters"]);
     assert_eq!(complete(&["Get-Command", "-Format", "j"]), ["Json"]);
 }
@@ -63,17 +88,37 @@ fn values() {
 fn the_bash_shim_completes_through_the_engine() {
     let Ok(bash) = which("bash") else { return };
     let shim = concat!(env!("CARGO_MANIFEST_DIR"), "/completions/custkey.bash");
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_custkey")).parent().unwrap().to_path_buf();
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_custkey"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let script = format!(
         "source {shim}; COMP_WORDS=(custkey Set-OrganizationConfig -Def); COMP_CWORD=2; _custkey; printf '%s\\n' \"${{COMPREPLY[@]}}\""
     );
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
-    let out = Command::new(bash).arg("-c").arg(script).env("PATH", path).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "-DefaultGeo\n", "{out:?}");
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(bash)
+        .arg("-c")
+        .arg(script)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "-DefaultGeo\n",
+        "{out:?}"
+    );
 }
 
 fn which(name: &str) -> Result<std::path::PathBuf, ()> {
     std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.exists()))
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .find(|p| p.exists())
+        })
         .ok_or(())
 }

@@ -23,8 +23,14 @@ fn every_cmdlet_has_a_help_snapshot() {
         .output()
         .expect("run custkey");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let help = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cmd/help.md")).unwrap();
-    let names: Vec<&str> = v.as_array().unwrap().iter().filter_map(|o| o["Name"].as_str()).collect();
+    let help =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cmd/help.md")).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["Name"].as_str())
+        .collect();
     assert!(names.len() >= 4);
     for name in names {
         assert!(

@@ -24,9 +24,18 @@ fn two_processes_writing_the_same_store_both_succeed() {
             for _ in 0..15 {
                 let out = custkey(
                     &store,
-                    &["Set-OrganizationConfig", "-DefaultGeo", geo, "-DataPurgeApprovers", approver],
+                    &[
+                        "Set-OrganizationConfig",
+                        "-DefaultGeo",
+                        geo,
+                        "-DataPurgeApprovers",
+                        approver,
+                    ],
                 );
-                codes.push((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()));
+                codes.push((
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                ));
             }
             codes
         })
@@ -55,9 +64,16 @@ fn assert_refused_unchanged(name: &str, content: &[u8]) {
         assert_eq!(out.status.code(), Some(3), "{name}: {:?}", out);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.starts_with("error: the store"), "{name}: {stderr}");
-        assert!(stderr.contains("help: the file was left as it is"), "{name}: {stderr}");
+        assert!(
+            stderr.contains("help: the file was left as it is"),
+            "{name}: {stderr}"
+        );
         assert!(out.stdout.is_empty());
-        assert_eq!(std::fs::read(&store).unwrap(), content, "{name} was modified");
+        assert_eq!(
+            std::fs::read(&store).unwrap(),
+            content,
+            "{name} was modified"
+        );
     }
 }
 
@@ -78,7 +94,12 @@ fn random_bytes_are_refused_and_left_unchanged() {
 fn a_truncated_store_is_refused_and_left_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.db");
-    assert_eq!(custkey(&good, &["Set-OrganizationConfig", "-DefaultGeo", "EUR"]).status.code(), Some(0));
+    assert_eq!(
+        custkey(&good, &["Set-OrganizationConfig", "-DefaultGeo", "EUR"])
+            .status
+            .code(),
+        Some(0)
+    );
     let bytes = std::fs::read(&good).unwrap();
     assert!(bytes.len() >= 8192);
     assert_refused_unchanged("truncated-page.db", &bytes[..4096]);
@@ -90,7 +111,10 @@ fn a_truncated_store_is_refused_and_left_unchanged() {
 fn a_store_from_a_newer_custkey_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("service.db");
-    assert_eq!(custkey(&store, &["Get-OrganizationConfig"]).status.code(), Some(0));
+    assert_eq!(
+        custkey(&store, &["Get-OrganizationConfig"]).status.code(),
+        Some(0)
+    );
     let status = Command::new("sqlite3")
         .arg(&store)
         .arg("PRAGMA user_version = 999;")
@@ -106,7 +130,10 @@ fn a_store_from_a_newer_custkey_is_refused() {
     let out = custkey(&store, &["Get-OrganizationConfig"]);
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("schema version 999, newer than this custkey understands"), "{stderr}");
+    assert!(
+        stderr.contains("schema version 999, newer than this custkey understands"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read(&store).unwrap(), before);
 }
 
@@ -115,7 +142,10 @@ fn a_new_store_is_created_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("nested/dir/service.db");
-    assert_eq!(custkey(&store, &["Get-OrganizationConfig"]).status.code(), Some(0));
+    assert_eq!(
+        custkey(&store, &["Get-OrganizationConfig"]).status.code(),
+        Some(0)
+    );
     let mode = std::fs::metadata(&store).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let leftovers: Vec<_> = std::fs::read_dir(store.parent().unwrap())
