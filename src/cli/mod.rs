@@ -9,6 +9,7 @@ pub mod cmdlets;
 pub mod complete;
 pub mod def;
 pub mod error;
+pub mod filter;
 pub mod generate;
 pub mod help;
 pub mod output;

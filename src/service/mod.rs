@@ -2,6 +2,7 @@
 //! Never prints; returns values and classified errors.
 
 pub mod org;
+pub mod recipient;
 
 use std::fmt;
 

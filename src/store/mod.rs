@@ -11,8 +11,10 @@
 //!   front, `BEGIN IMMEDIATE`); a busy timeout makes concurrent processes take turns.
 
 mod org;
+mod recipient;
 
 pub use org::OrganizationRow;
+pub use recipient::{RecipientRow, RecipientScope};
 
 use std::fs;
 use std::io::Read;
@@ -38,6 +40,27 @@ const MIGRATIONS: &[&str] = &[
         when_created TEXT NOT NULL,
         when_changed TEXT NOT NULL
     );",
+    // 2: recipients (mailboxes and mail users) with their licences.
+    "CREATE TABLE recipient (
+        guid TEXT PRIMARY KEY,
+        exchange_guid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        alias TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        primary_smtp TEXT NOT NULL,
+        upn TEXT,
+        external_email TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('UserMailbox', 'SharedMailbox', 'MailUser')),
+        licenses TEXT NOT NULL DEFAULT '[]',
+        dep_guid TEXT,
+        when_created TEXT NOT NULL,
+        when_changed TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX recipient_name ON recipient (name COLLATE NOCASE);
+    CREATE UNIQUE INDEX recipient_alias ON recipient (alias COLLATE NOCASE);
+    CREATE UNIQUE INDEX recipient_smtp ON recipient (primary_smtp COLLATE NOCASE);
+    CREATE UNIQUE INDEX recipient_upn ON recipient (upn COLLATE NOCASE);
+    CREATE INDEX recipient_dep ON recipient (dep_guid);",
 ];
 
 /// The schema version this build writes.

@@ -5,6 +5,9 @@ use super::def::Cmdlet;
 
 pub mod command;
 pub mod help;
+pub mod mail_user;
+pub mod mailbox;
+pub mod mg_user_license;
 pub mod organization_config;
 
 /// Every cmdlet, sorted by name.
@@ -12,6 +15,9 @@ pub fn all() -> Vec<&'static Cmdlet> {
     let mut v: Vec<&'static Cmdlet> = [
         command::CMDLETS,
         help::CMDLETS,
+        mail_user::CMDLETS,
+        mailbox::CMDLETS,
+        mg_user_license::CMDLETS,
         organization_config::CMDLETS,
     ]
     .iter()

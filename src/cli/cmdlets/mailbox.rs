@@ -1,0 +1,217 @@
+//! New-Mailbox, Get-Mailbox.
+
+use custkey::service::recipient::{self, Kind as RecipientKind, NewRecipient};
+use custkey::store::RecipientScope;
+
+use crate::cli::args::Args;
+use crate::cli::complete::CompletionCtx;
+use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
+use crate::cli::error::CliError;
+use crate::cli::filter;
+use crate::cli::output::{record, Output, Record};
+use crate::cli::Ctx;
+
+pub const TABLE: &[&str] = &[
+    "Name",
+    "Alias",
+    "RecipientTypeDetails",
+    "PrimarySmtpAddress",
+    "DataEncryptionPolicy",
+];
+
+pub fn mailbox_names(ctx: &CompletionCtx) -> Vec<String> {
+    ctx.store()
+        .map(|mut s| recipient::names(&mut s, RecipientScope::Mailboxes))
+        .unwrap_or_default()
+}
+
+const RESULT_SIZE_HELP: &str = "How many to return: a number, or Unlimited. Default 1000.";
+const FILTER_HELP: &str = "An OPATH filter on the output properties, e.g. \"RecipientTypeDetails -eq 'SharedMailbox'\" or \"Name -like 'a*' -and DataEncryptionPolicy -eq $null\".";
+
+pub const CMDLETS: &[Cmdlet] = &[
+    Cmdlet {
+        name: "New-Mailbox",
+        module: "ExchangeOnlineManagement",
+        synopsis: "Creates a user mailbox, or a shared mailbox with -Shared.",
+        description: "Creates a mailbox. The alias defaults to the name without spaces, the primary SMTP address to \
+alias@<organization name>, and a user mailbox's user principal name (MicrosoftOnlineServicesID) to its primary address. \
+A new mailbox's content is encrypted under the Microsoft-managed data encryption policy until a customer DEP is assigned. \
+User mailboxes need a licence that carries BPOS_S_EquivioAnalytics (see Set-MgUserLicense) before a customer DEP can be \
+assigned; shared mailboxes need none.",
+        params: &[
+            Param::new("Name", Kind::String, "The mailbox's unique name.").position(0).required(),
+            Param::new("Alias", Kind::String, "The unique alias (mail nickname)."),
+            Param::new("DisplayName", Kind::String, "The name shown in address lists. Default: the name."),
+            Param::new("PrimarySmtpAddress", Kind::String, "The primary email address."),
+            Param::new("MicrosoftOnlineServicesID", Kind::String, "The user principal name of a user mailbox."),
+            Param::new("Shared", Kind::Switch, "Create a shared mailbox (no user account, no licence needed)."),
+        ],
+        examples: &[Example {
+            title: "A user mailbox and a shared mailbox",
+            code: "custkey New-Mailbox -Name \"Alice Example\" -Alias alice; custkey New-Mailbox -Name Support -Shared",
+            output: "
+Name          Alias   RecipientTypeDetails PrimarySmtpAddress                DataEncryptionPolicy
+------------- ------- -------------------- --------------------------------- --------------------
+Alice Example alice   UserMailbox          alice@contoso.onmicrosoft.com
+Name          Alias   RecipientTypeDetails PrimarySmtpAddress                DataEncryptionPolicy
+------------- ------- -------------------- --------------------------------- --------------------
+Support       support SharedMailbox        support@contoso.onmicrosoft.com
+",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: TABLE,
+        run: new,
+    },
+    Cmdlet {
+        name: "Get-Mailbox",
+        module: "ExchangeOnlineManagement",
+        synopsis: "Shows mailboxes: one by identity, or all that match a filter.",
+        description: "Shows mailboxes (user and shared). -Identity takes a name, alias, address, user principal name \
+or GUID. Without -Identity every mailbox is listed, up to -ResultSize. The PersistedCapabilities property lists what the \
+mailbox's licences give it; BPOS_S_EquivioAnalytics means it is licensed for Customer Key.",
+        params: &[
+            Param::new("Identity", Kind::String, "A name, alias, address, UPN or GUID; all mailboxes when omitted.")
+                .position(0)
+                .complete(mailbox_names),
+            Param::new("Filter", Kind::String, FILTER_HELP),
+            Param::new("ResultSize", Kind::String, RESULT_SIZE_HELP).default("1000"),
+        ],
+        examples: &[Example {
+            title: "Is a mailbox licensed for Customer Key?",
+            code: "custkey Get-Mailbox alice -Property PersistedCapabilities",
+            output: "
+PersistedCapabilities : {BPOS_S_CustomerLockbox, BPOS_S_Enterprise, BPOS_S_EquivioAnalytics}
+",
+            remarks: "The same as (Get-Mailbox alice).PersistedCapabilities in PowerShell.",
+        }],
+        impact: Impact::None,
+        table: TABLE,
+        run: get,
+    },
+];
+
+fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let req = NewRecipient {
+        kind: if args.switch("Shared") {
+            RecipientKind::SharedMailbox
+        } else {
+            RecipientKind::UserMailbox
+        },
+        name: args.str("Name").unwrap_or_default().to_string(),
+        alias: args.str("Alias").map(str::to_string),
+        display_name: args.str("DisplayName").map(str::to_string),
+        primary_smtp: args.str("PrimarySmtpAddress").map(str::to_string),
+        upn: args.str("MicrosoftOnlineServicesID").map(str::to_string),
+        external_email: None,
+    };
+    create(ctx, &req)
+}
+
+/// Creates a recipient after -WhatIf/-Confirm and shows it.
+pub(crate) fn create(ctx: &mut Ctx, req: &NewRecipient) -> Result<Output, CliError> {
+    let what = format!("{} \"{}\"", req.kind.as_str(), req.name);
+    if !ctx.should_process(&what, ctx.cmdlet.name, false)? {
+        return Ok(Output::None);
+    }
+    let row = recipient::create(ctx.store()?, req)?;
+    ctx.verbose(&format!(
+        "created {} {} ({})",
+        req.kind.as_str(),
+        row.name,
+        row.guid
+    ));
+    Ok(Output::one(record(&recipient::present(row, None))?))
+}
+
+fn result_size(args: &Args) -> Result<Option<u64>, CliError> {
+    match args.str("ResultSize") {
+        None => Ok(Some(1000)),
+        Some(s) if s.eq_ignore_ascii_case("unlimited") => Ok(None),
+        Some(s) => s
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| {
+                CliError::usage(format!(
+                    "Cannot bind parameter 'ResultSize'. \"{s}\" is not a number or Unlimited."
+                ))
+                .with_help("give a positive whole number, or Unlimited")
+            }),
+    }
+}
+
+/// Get-Mailbox and Get-MailUser: one by -Identity, or a filtered list up to -ResultSize.
+pub(crate) fn get_recipients(
+    ctx: &mut Ctx,
+    args: &Args,
+    scope: RecipientScope,
+) -> Result<Output, CliError> {
+    let filter = args.str("Filter").map(filter::parse).transpose()?;
+    let size = result_size(args)?;
+    let store = ctx.store()?;
+    if let Some(id) = args.str("Identity") {
+        let row = recipient::get(store, id, scope)?;
+        let r = record(&recipient::present(row, None))?;
+        return Ok(Output::many(
+            filter
+                .is_none_or(|f| f.matches(&r))
+                .then_some(r)
+                .into_iter()
+                .collect(),
+        ));
+    }
+    // With a filter every row is examined; without one the limit goes to the store.
+    let fetch = if filter.is_some() {
+        None
+    } else {
+        size.map(|n| n + 1)
+    };
+    let rows = recipient::list(store, scope, fetch)?;
+    let mut out: Vec<Record> = Vec::new();
+    let mut more = false;
+    for row in rows {
+        let r = record(&recipient::present(row, None))?;
+        if let Some(f) = &filter {
+            if out.is_empty() {
+                check_filter_properties(f, &r)?;
+            }
+            if !f.matches(&r) {
+                continue;
+            }
+        }
+        if size.is_some_and(|n| out.len() as u64 >= n) {
+            more = true;
+            break;
+        }
+        out.push(r);
+    }
+    if more {
+        ctx.warn("There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.");
+    }
+    Ok(Output::many(out))
+}
+
+fn check_filter_properties(f: &filter::Filter, r: &Record) -> Result<(), CliError> {
+    for p in f.properties() {
+        if !r.keys().any(|k| k.eq_ignore_ascii_case(p)) {
+            let near = crate::cli::error::suggestions(p, r.keys().map(String::as_str));
+            let err = CliError::usage(format!(
+                "Cannot bind parameter 'Filter': '{p}' is not a recognized filterable property."
+            ));
+            return Err(match near.first() {
+                Some(n) => err.with_help(format!("did you mean {n}?")),
+                None => err.with_help(format!(
+                    "filterable properties: {}",
+                    r.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    get_recipients(ctx, args, RecipientScope::Mailboxes)
+}

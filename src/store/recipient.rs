@@ -1,0 +1,203 @@
+//! Recipients: user mailboxes, shared mailboxes and mail users.
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{Result, StoreError, Tx};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientRow {
+    pub guid: String,
+    pub exchange_guid: String,
+    pub name: String,
+    pub alias: String,
+    pub display_name: String,
+    pub primary_smtp: String,
+    pub upn: Option<String>,
+    pub external_email: Option<String>,
+    /// UserMailbox, SharedMailbox or MailUser.
+    pub kind: String,
+    /// Licence SKU part numbers.
+    pub licenses: Vec<String>,
+    pub dep_guid: Option<String>,
+    pub when_created: String,
+    pub when_changed: String,
+}
+
+const COLUMNS: &str = "guid, exchange_guid, name, alias, display_name, primary_smtp, upn, external_email, kind, licenses, dep_guid, when_created, when_changed";
+
+fn from_row(r: &Row) -> rusqlite::Result<(RecipientRow, String)> {
+    let licenses: String = r.get(9)?;
+    Ok((
+        RecipientRow {
+            guid: r.get(0)?,
+            exchange_guid: r.get(1)?,
+            name: r.get(2)?,
+            alias: r.get(3)?,
+            display_name: r.get(4)?,
+            primary_smtp: r.get(5)?,
+            upn: r.get(6)?,
+            external_email: r.get(7)?,
+            kind: r.get(8)?,
+            licenses: Vec::new(),
+            dep_guid: r.get(10)?,
+            when_created: r.get(11)?,
+            when_changed: r.get(12)?,
+        },
+        licenses,
+    ))
+}
+
+fn finish((mut row, licenses): (RecipientRow, String)) -> Result<RecipientRow> {
+    row.licenses = serde_json::from_str(&licenses)
+        .map_err(|e| StoreError::Sql(format!("recipient.licenses of {}: {e}", row.name)))?;
+    Ok(row)
+}
+
+/// Which recipients a listing returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientScope {
+    /// UserMailbox and SharedMailbox.
+    Mailboxes,
+    MailUsers,
+    All,
+}
+
+impl RecipientScope {
+    fn clause(self) -> &'static str {
+        match self {
+            RecipientScope::Mailboxes => "kind IN ('UserMailbox', 'SharedMailbox')",
+            RecipientScope::MailUsers => "kind = 'MailUser'",
+            RecipientScope::All => "1 = 1",
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// Inserts a recipient. Returns `Ok(false)` when its name, alias, address or UPN is taken.
+    pub fn insert_recipient(&self, r: &RecipientRow) -> Result<bool> {
+        let res = self.conn().execute(
+            &format!("INSERT INTO recipient ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+            params![
+                r.guid,
+                r.exchange_guid,
+                r.name,
+                r.alias,
+                r.display_name,
+                r.primary_smtp,
+                r.upn,
+                r.external_email,
+                r.kind,
+                serde_json::to_string(&r.licenses).unwrap_or_else(|_| "[]".into()),
+                r.dep_guid,
+                r.when_created,
+                r.when_changed
+            ],
+        );
+        match res {
+            Ok(_) => Ok(true),
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Recipients whose GUID, name, alias, primary address or UPN equals `identity`
+    /// (case-insensitively), within `scope`. More than one means the identity is ambiguous.
+    pub fn recipients_by_identity(
+        &self,
+        identity: &str,
+        scope: RecipientScope,
+    ) -> Result<Vec<RecipientRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM recipient WHERE ({}) AND (
+                guid = lower(?1) OR exchange_guid = lower(?1)
+                OR name = ?1 COLLATE NOCASE OR alias = ?1 COLLATE NOCASE
+                OR primary_smtp = ?1 COLLATE NOCASE OR upn = ?1 COLLATE NOCASE)",
+            scope.clause()
+        );
+        let mut stmt = self.conn().prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([identity], from_row)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        rows.into_iter().map(finish).collect()
+    }
+
+    pub fn recipient(&self, guid: &str) -> Result<Option<RecipientRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM recipient WHERE guid = ?1");
+        let row = self
+            .conn()
+            .query_row(&sql, [guid], from_row)
+            .optional()
+            .map_err(|e| self.err(e))?;
+        row.map(finish).transpose()
+    }
+
+    /// Recipients in `scope`, by name, at most `limit` of them.
+    pub fn list_recipients(
+        &self,
+        scope: RecipientScope,
+        limit: Option<u64>,
+    ) -> Result<Vec<RecipientRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM recipient WHERE {} ORDER BY name COLLATE NOCASE LIMIT ?1",
+            scope.clause()
+        );
+        let limit = limit.map(|l| l.min(i64::MAX as u64) as i64).unwrap_or(-1);
+        let mut stmt = self.conn().prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([limit], from_row)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        rows.into_iter().map(finish).collect()
+    }
+
+    /// Names of recipients in `scope` (for completion).
+    pub fn recipient_names(&self, scope: RecipientScope, limit: u64) -> Result<Vec<String>> {
+        let sql = format!(
+            "SELECT name FROM recipient WHERE {} ORDER BY name COLLATE NOCASE LIMIT ?1",
+            scope.clause()
+        );
+        let mut stmt = self.conn().prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([limit.min(i64::MAX as u64) as i64], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Rewrites the mutable fields of a recipient. Returns `Ok(false)` on a uniqueness clash.
+    pub fn update_recipient(&self, r: &RecipientRow) -> Result<bool> {
+        let res = self.conn().execute(
+            "UPDATE recipient SET name = ?2, alias = ?3, display_name = ?4, primary_smtp = ?5, upn = ?6,
+             external_email = ?7, licenses = ?8, dep_guid = ?9, when_changed = ?10 WHERE guid = ?1",
+            params![
+                r.guid,
+                r.name,
+                r.alias,
+                r.display_name,
+                r.primary_smtp,
+                r.upn,
+                r.external_email,
+                serde_json::to_string(&r.licenses).unwrap_or_else(|_| "[]".into()),
+                r.dep_guid,
+                r.when_changed
+            ],
+        );
+        match res {
+            Ok(_) => Ok(true),
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
+}
