@@ -1,1 +1,33 @@
-//! crypto (filled in by its issue).
+//! The crypto core: key types, bound key wraps and the content stream format.
+//!
+//! Pure code: no file or network I/O and no clock. Randomness comes from the provider.
+//!
+//! - [`provider`]: the seam between this core and the primitive implementations (aws-lc-rs by
+//!   default; RustCrypto with the `rustcrypto` feature).
+//! - [`SecretKey32`], [`seal`]/[`open`]: 32-byte keys and the sealed blob for data at rest.
+//! - [`derive_key_from_passphrase`]: Argon2id with stored [`KdfParams`].
+//! - [`RsaPrivateKey`]/[`RsaPublicKey`]: software-held RSA root keys and RSA-OAEP wraps.
+//!
+//! Byte formats are specified in `docs/format.md`.
+
+mod der;
+mod error;
+mod kdf;
+pub mod provider;
+#[cfg(feature = "rustcrypto")]
+mod provider_rustcrypto;
+mod rsa;
+mod secret;
+
+pub use error::CryptoError;
+pub use kdf::{derive_key_from_passphrase, KdfParams};
+pub use provider::{all_providers, default_provider, AwsLcProvider, CryptoProvider};
+#[cfg(feature = "rustcrypto")]
+pub use provider_rustcrypto::RustCryptoProvider;
+pub use rsa::{OaepAlg, RsaPrivateKey, RsaPublicKey};
+pub use secret::{
+    ct_eq, open, open_with, random_bytes, seal, seal_with, SecretKey32, SEAL_OVERHEAD,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,164 @@
-//! vault (filled in by its issue).
+//! Key vaults: the customer's side of Customer Key.
+//!
+//! - [`KeyVault`]: one vault, whatever holds it (the embedded [`local`] backend, a PKCS#11
+//!   token, ...). Every key operation is performed as a named [`Caller`] and checked against the
+//!   vault's access policies; every failure has an exact [`ErrorClass`].
+//! - [`KeyId`]: Azure's key ids, `https://{vault}.vault.azure.net/keys/{name}[/{version}]`, and
+//!   [`VaultRegistry`], which resolves one to its vault whatever the backend.
+//! - [`AzureContextStore`]: subscriptions, provider features and subscription backup keys.
+//! - [`RecoveryLevel`]: derived as Azure derives it.
+//!
+//! docs/vaults.md describes the formats and rules in full.
+
+pub mod audit;
+pub mod azure;
+pub mod backup;
+pub mod error;
+pub mod fsio;
+pub mod ids;
+pub mod local;
+pub mod master_key;
+pub mod model;
+pub mod policy;
+pub mod registry;
+
+use zeroize::Zeroizing;
+
+pub use audit::{AuditLog, AuditQuery, AuditRecord, VaultOperation};
+pub use azure::{AzContextInfo, AzureContextStore, ProviderFeature, SubscriptionInfo};
+pub use error::{ErrorClass, VaultError, VaultResult};
+pub use ids::{validate_key_name, validate_vault_name, validate_version, KeyId};
+pub use local::{LocalBackend, LocalPaths, LocalVault};
+pub use master_key::{KeyringCache, MasterKeyOptions, MasterKeySource};
+pub use model::{
+    DeletedKeyVaultKey, JsonWebKey, KeyDestination, KeyOperation, KeyUpdate, KeyVaultInfo,
+    KeyVaultKey, NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult,
+};
+pub use policy::{
+    AccessPolicy, AccessPolicyEntry, Caller, KeyPermission, Principal, EXCHANGE_ONLINE_APP_ID,
+    KNOWN_SERVICE_PRINCIPALS, M365_DATA_AT_REST_APP_ID, SHAREPOINT_ONLINE_APP_ID,
+};
+pub use registry::{VaultProvider, VaultRegistry};
+
+use crate::crypto::OaepAlg;
+
+/// One key vault.
+///
+/// Key-plane operations take the [`Caller`] and need the access-policy permission named in
+/// their docs; without it they fail with [`VaultError::AccessDenied`] before anything else is
+/// looked at (as Azure answers 403 before 404). Access-policy and audit operations are
+/// management-plane: they are recorded with their caller but not gated by key permissions.
+///
+/// `version: None` means the latest version. Every call, success or failure, is appended to the
+/// vault's audit log.
+pub trait KeyVault: Send + Sync {
+    /// The vault name as created.
+    fn vault_name(&self) -> String;
+
+    /// The backend (`Local`, `PKCS11`, ...).
+    fn backend(&self) -> &'static str;
+
+    /// `Get-AzKeyVault -VaultName v`.
+    fn properties(&self) -> VaultResult<KeyVaultInfo>;
+
+    /// `Add-AzKeyVaultKey` (permission `create`): a new key, or a new version of an existing
+    /// one (a roll). RSA 2048/3072/4096 only.
+    fn create_key(&self, caller: &Caller, request: &NewKeyRequest) -> VaultResult<KeyVaultKey>;
+
+    /// `Add-AzKeyVaultKey -KeyFilePath` (permission `import`): bring an RSA private key (PKCS#8
+    /// DER) in as a new key or a new version. `request.size` is ignored; the key's own size must
+    /// be allowed.
+    fn import_key(
+        &self,
+        caller: &Caller,
+        request: &NewKeyRequest,
+        pkcs8_der: &[u8],
+    ) -> VaultResult<KeyVaultKey>;
+
+    /// `Get-AzKeyVaultKey -Name [-Version]` (permission `get`). Works on disabled keys.
+    fn get_key(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: Option<&str>,
+    ) -> VaultResult<KeyVaultKey>;
+
+    /// `Get-AzKeyVaultKey -VaultName v` (permission `list`): the latest version of each key.
+    fn list_keys(&self, caller: &Caller) -> VaultResult<Vec<KeyVaultKey>>;
+
+    /// `Get-AzKeyVaultKey -Name k -IncludeVersions` (permission `list`), oldest first.
+    fn list_key_versions(&self, caller: &Caller, name: &str) -> VaultResult<Vec<KeyVaultKey>>;
+
+    /// `Update-AzKeyVaultKey` (permission `update`).
+    fn update_key(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: Option<&str>,
+        update: &KeyUpdate,
+    ) -> VaultResult<KeyVaultKey>;
+
+    /// wrapKey (permission `wrapKey`; the version must be enabled, inside its validity period
+    /// and permit `wrapKey`).
+    fn wrap_key(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: Option<&str>,
+        algorithm: OaepAlg,
+        key: &[u8],
+    ) -> VaultResult<WrapResult>;
+
+    /// unwrapKey (permission `unwrapKey`; same key checks as wrap). A ciphertext that does not
+    /// unwrap under this version is `Invalid`.
+    fn unwrap_key(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: Option<&str>,
+        algorithm: OaepAlg,
+        wrapped: &[u8],
+    ) -> VaultResult<Zeroizing<Vec<u8>>>;
+
+    /// `Remove-AzKeyVaultKey` (permission `delete`): soft delete, all versions.
+    fn delete_key(&self, caller: &Caller, name: &str) -> VaultResult<DeletedKeyVaultKey>;
+
+    /// `Get-AzKeyVaultKey -InRemovedState -Name k` (permission `get`).
+    fn get_deleted_key(&self, caller: &Caller, name: &str) -> VaultResult<DeletedKeyVaultKey>;
+
+    /// `Get-AzKeyVaultKey -InRemovedState` (permission `list`).
+    fn list_deleted_keys(&self, caller: &Caller) -> VaultResult<Vec<DeletedKeyVaultKey>>;
+
+    /// `Undo-AzKeyVaultKeyRemoval` (permission `recover`).
+    fn recover_key(&self, caller: &Caller, name: &str) -> VaultResult<KeyVaultKey>;
+
+    /// `Remove-AzKeyVaultKey -InRemovedState` (permission `purge`). Refused (`Invalid`) when the
+    /// recovery level forbids purge (purge protection, or a protected subscription).
+    fn purge_key(&self, caller: &Caller, name: &str) -> VaultResult<()>;
+
+    /// `Backup-AzKeyVaultKey` (permission `backup`): a sealed blob of all versions and metadata.
+    fn backup_key(&self, caller: &Caller, name: &str) -> VaultResult<Vec<u8>>;
+
+    /// `Restore-AzKeyVaultKey` (permission `restore`): only a blob of this vault's subscription,
+    /// only when no key (active or deleted) has that name.
+    fn restore_key(&self, caller: &Caller, backup: &[u8]) -> VaultResult<KeyVaultKey>;
+
+    /// `Set-AzKeyVaultAccessPolicy -PermissionsToKeys`: the principal's key permissions become
+    /// exactly `permissions`.
+    fn set_access_policy(
+        &self,
+        caller: &Caller,
+        principal: &Principal,
+        permissions: &[KeyPermission],
+    ) -> VaultResult<KeyVaultInfo>;
+
+    /// `Remove-AzKeyVaultAccessPolicy`. `NotFound` if the principal had no policy.
+    fn remove_access_policy(
+        &self,
+        caller: &Caller,
+        principal: &Principal,
+    ) -> VaultResult<KeyVaultInfo>;
+
+    /// The vault's audit records passing `query`, oldest first.
+    fn audit_log(&self, query: &AuditQuery) -> VaultResult<Vec<AuditRecord>>;
+}

@@ -1,0 +1,1669 @@
+//! The embedded local backend: the stand-in for Azure Key Vault.
+//!
+//! One file per vault, `<vault dir>/<name in lower case>.vault`, a JSON envelope holding a key
+//! check value and the vault state sealed (`crypto::seal`, AES-256-GCM) under the vault
+//! directory's master key (see [`super::master_key`]). Beside it: `<name>.lock` (advisory lock:
+//! shared for reads, exclusive for changes) and `<name>.audit.jsonl` (the audit log). Every write
+//! replaces the file atomically (temporary file 0600, fsync, rename, fsync of the directory).
+//!
+//! Errors: the vault directory or file unreadable = `Unavailable`; a file sealed under another
+//! master key = `Authentication`; a damaged, truncated or altered file = `Unavailable` (the
+//! vault cannot be read: a system error), and the file is never rewritten by a failed call.
+//!
+//! An HSM key here (`-Destination HSM`) is a software key *marked* HSM (KeyType `RSA-HSM`): this
+//! backend has no HSM. Real token keys come from the PKCS#11 backend.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::audit::{AuditLog, AuditQuery, AuditRecord, VaultOperation};
+use super::azure::{AzContextInfo, AzureContextStore, ProviderFeature};
+use super::backup::{open_backup, seal_backup, BackupHeader};
+use super::error::{VaultError, VaultResult};
+use super::fsio;
+use super::ids::{
+    deleted_key_id_string, key_id_string, new_version, printable, validate_key_name,
+    validate_vault_name, validate_version, vault_uri,
+};
+use super::master_key::{
+    resolve_master_key, KeyringCache, MasterKeyOptions, MasterKeyPaths, MasterKeySource,
+};
+use super::model::{
+    base64url, validate_key_size, validate_retention_days, DeletedKeyVaultKey, JsonWebKey,
+    KeyDestination, KeyOperation, KeyUpdate, KeyVaultInfo, KeyVaultKey, NewKeyRequest,
+    NewVaultRequest, RecoveryLevel, VaultSku, WrapResult, RETENTION_MAX_DAYS,
+};
+use super::policy::{
+    denied, is_granted, remove_policy, set_policy, AccessPolicy, AccessPolicyEntry, Caller,
+    KeyPermission, Principal,
+};
+use super::registry::VaultProvider;
+use super::KeyVault;
+use crate::crypto::{OaepAlg, RsaPrivateKey, RsaPublicKey, SecretKey32};
+
+/// The backend name shown in `KeyVaultInfo::backend`.
+pub const BACKEND: &str = "Local";
+const VAULT_FORMAT: &str = "custkey-local-vault";
+const VAULT_FORMAT_VERSION: u32 = 1;
+const KEYCHECK_AAD: &[u8] = b"custkey-local-vault-keycheck/v1";
+const KEYCHECK_TEXT: &[u8] = b"custkey local vault";
+
+// ---------------------------------------------------------------------------------------------
+// Stored state (inside the sealed payload)
+
+/// Secret bytes, hex inside the sealed payload, zeroized on drop.
+#[derive(Clone)]
+struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl Serialize for SecretBytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let h = Zeroizing::new(hex::encode(self.0.as_slice()));
+        s.serialize_str(&h)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = SecretBytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("hex")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SecretBytes, E> {
+                let mut out = Zeroizing::new(vec![0u8; v.len() / 2]);
+                hex::decode_to_slice(v, out.as_mut_slice())
+                    .map_err(|_| E::custom("secret is not hex"))?;
+                Ok(SecretBytes(out))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredVersion {
+    version: String,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+    enabled: bool,
+    expires: Option<DateTime<Utc>>,
+    not_before: Option<DateTime<Utc>>,
+    key_ops: Vec<KeyOperation>,
+    tags: BTreeMap<String, String>,
+    destination: KeyDestination,
+    key_size: usize,
+    public_der: String,
+    private_pkcs8: SecretBytes,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredKey {
+    name: String,
+    versions: Vec<StoredVersion>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredDeletedKey {
+    key: StoredKey,
+    deleted_date: DateTime<Utc>,
+    scheduled_purge_date: DateTime<Utc>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VaultState {
+    vault_name: String,
+    resource_group_name: String,
+    location: String,
+    subscription_id: String,
+    tenant_id: String,
+    sku: VaultSku,
+    enable_soft_delete: bool,
+    enable_purge_protection: bool,
+    soft_delete_retention_in_days: u32,
+    created: DateTime<Utc>,
+    tags: BTreeMap<String, String>,
+    access_policies: Vec<AccessPolicy>,
+    keys: Vec<StoredKey>,
+    deleted_keys: Vec<StoredDeletedKey>,
+    deleted_date: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    format: String,
+    version: u32,
+    vault: String,
+    key_check: String,
+    payload: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BackupPayload {
+    key: StoredKey,
+}
+
+fn payload_aad(stem: &str) -> Vec<u8> {
+    format!("{VAULT_FORMAT}/v{VAULT_FORMAT_VERSION}|{stem}").into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paths and backend
+
+/// Where the local backend keeps its files.
+#[derive(Debug, Clone)]
+pub struct LocalPaths {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// One `.vault` file per vault (`<data dir>/vaults`).
+    pub vault_dir: PathBuf,
+    /// The Azure context (`<data dir>/azure.json`).
+    pub azure_context: PathBuf,
+    /// The master key file (`<data dir>/vault.key`).
+    pub key_file: PathBuf,
+    /// The master key header (`<data dir>/vault-master.json`).
+    pub master_header: PathBuf,
+}
+
+impl LocalPaths {
+    /// The standard layout under a data directory.
+    pub fn in_data_dir(data_dir: &Path) -> Self {
+        LocalPaths {
+            data_dir: data_dir.to_path_buf(),
+            vault_dir: data_dir.join("vaults"),
+            azure_context: data_dir.join("azure.json"),
+            key_file: data_dir.join("vault.key"),
+            master_header: data_dir.join("vault-master.json"),
+        }
+    }
+}
+
+struct Inner {
+    paths: LocalPaths,
+    master: Arc<SecretKey32>,
+    source: MasterKeySource,
+    azure: AzureContextStore,
+}
+
+/// The local backend: a directory of vault files plus the Azure context.
+#[derive(Clone)]
+pub struct LocalBackend {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LocalBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalBackend")
+            .field("paths", &self.inner.paths)
+            .field("master_key_source", &self.inner.source)
+            .finish()
+    }
+}
+
+fn validate_resource_group(rg: &str) -> VaultResult<()> {
+    let ok = (1..=90).contains(&rg.chars().count())
+        && rg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.()".contains(c))
+        && !rg.ends_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(VaultError::Invalid(format!(
+            "'{}' is not a valid resource group name (1-90 letters, digits, - _ . ( ), not ending in .)",
+            printable(rg)
+        )))
+    }
+}
+
+fn normalize_location(loc: &str) -> VaultResult<String> {
+    let l: String = loc
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if (1..=64).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(l)
+    } else {
+        Err(VaultError::Invalid(format!(
+            "'{}' is not a valid location (e.g. eastus, West Europe)",
+            printable(loc)
+        )))
+    }
+}
+
+impl LocalBackend {
+    /// Open the data directory as the cmdlets do: master key from `CUSTKEY_VAULT_KEY`,
+    /// `CUSTKEY_VAULT_PASSPHRASE`, the keyring cache or `<data dir>/vault.key` (created on
+    /// first use). `CUSTKEY_KEYRING=off` skips the keyring.
+    pub fn open(data_dir: &Path) -> VaultResult<Self> {
+        let opts = MasterKeyOptions::from_env();
+        let cache = if opts.use_keyring {
+            KeyringCache::open()
+        } else {
+            None
+        };
+        Self::open_with(LocalPaths::in_data_dir(data_dir), &opts, cache.as_ref())
+    }
+
+    /// Open with explicit paths, options and keyring (tests; embedding).
+    pub fn open_with(
+        paths: LocalPaths,
+        opts: &MasterKeyOptions,
+        cache: Option<&KeyringCache>,
+    ) -> VaultResult<Self> {
+        fsio::ensure_private_dir(&paths.data_dir)?;
+        fsio::ensure_private_dir(&paths.vault_dir)?;
+        let resolved = resolve_master_key(
+            &MasterKeyPaths {
+                header: paths.master_header.clone(),
+                key_file: paths.key_file.clone(),
+                vault_dir: paths.vault_dir.clone(),
+            },
+            opts,
+            cache,
+        )?;
+        let master = Arc::new(resolved.key);
+        let azure = AzureContextStore::new(paths.azure_context.clone(), Arc::clone(&master));
+        Ok(LocalBackend {
+            inner: Arc::new(Inner {
+                paths,
+                master,
+                source: resolved.source,
+                azure,
+            }),
+        })
+    }
+
+    /// Where the master key came from.
+    pub fn master_key_source(&self) -> MasterKeySource {
+        self.inner.source
+    }
+
+    /// The files in use.
+    pub fn paths(&self) -> &LocalPaths {
+        &self.inner.paths
+    }
+
+    /// The Azure context (subscriptions, features, backup keys).
+    pub fn azure(&self) -> &AzureContextStore {
+        &self.inner.azure
+    }
+
+    /// `Set-AzContext -Subscription`.
+    pub fn set_context(&self, subscription: &str) -> VaultResult<AzContextInfo> {
+        self.inner.azure.set_context(subscription)
+    }
+
+    /// `Get-AzContext`.
+    pub fn get_context(&self) -> VaultResult<AzContextInfo> {
+        self.inner.azure.get_context()
+    }
+
+    /// `Register-AzProviderFeature -FeatureName -ProviderNamespace`.
+    pub fn register_provider_feature(
+        &self,
+        feature_name: &str,
+        provider_namespace: &str,
+    ) -> VaultResult<ProviderFeature> {
+        self.inner
+            .azure
+            .register_provider_feature(feature_name, provider_namespace)
+    }
+
+    /// `Get-AzProviderFeature -FeatureName -ProviderNamespace`.
+    pub fn get_provider_feature(
+        &self,
+        feature_name: &str,
+        provider_namespace: &str,
+    ) -> VaultResult<ProviderFeature> {
+        self.inner
+            .azure
+            .get_provider_feature(feature_name, provider_namespace)
+    }
+
+    fn handle(&self, name: &str) -> VaultResult<LocalVault> {
+        validate_vault_name(name)?;
+        Ok(LocalVault {
+            inner: Arc::clone(&self.inner),
+            stem: name.to_ascii_lowercase(),
+            display: name.to_string(),
+        })
+    }
+
+    /// `New-AzKeyVault` in the current subscription. The name must be free (a vault in the
+    /// removed state still holds its name until purged).
+    pub fn new_key_vault(
+        &self,
+        caller: &Caller,
+        req: &NewVaultRequest,
+    ) -> VaultResult<KeyVaultInfo> {
+        validate_vault_name(&req.vault_name)?;
+        validate_resource_group(&req.resource_group_name)?;
+        let location = normalize_location(&req.location)?;
+        let retention = req
+            .soft_delete_retention_in_days
+            .unwrap_or(RETENTION_MAX_DAYS);
+        validate_retention_days(retention)?;
+        let ctx = self.inner.azure.get_context()?;
+        let v = self.handle(&req.vault_name)?;
+        let result = (|| {
+            if !self.inner.paths.vault_dir.is_dir() {
+                return Err(VaultError::Unavailable(format!(
+                    "the vault directory {} is missing",
+                    self.inner.paths.vault_dir.display()
+                )));
+            }
+            let _lock = fsio::lock(&v.lock_path(), true)?;
+            if v.file().exists() {
+                return Err(VaultError::Invalid(format!(
+                    "the vault name '{}' is already in use (vault names are unique; a removed vault \
+                     keeps its name until it is purged)",
+                    req.vault_name
+                )));
+            }
+            let mut st = VaultState {
+                vault_name: req.vault_name.clone(),
+                resource_group_name: req.resource_group_name.clone(),
+                location,
+                subscription_id: ctx.subscription_id.clone(),
+                tenant_id: ctx.tenant_id.clone(),
+                sku: req.sku,
+                enable_soft_delete: true,
+                enable_purge_protection: req.enable_purge_protection,
+                soft_delete_retention_in_days: retention,
+                created: Utc::now(),
+                tags: req.tags.clone(),
+                access_policies: Vec::new(),
+                keys: Vec::new(),
+                deleted_keys: Vec::new(),
+                deleted_date: None,
+            };
+            if req.grant_caller_full_access {
+                set_policy(&mut st.access_policies, caller, &KeyPermission::ALL);
+            }
+            v.save_state(&st)?;
+            v.info(&st)
+        })();
+        match &result {
+            Ok(_) => v.record(caller, VaultOperation::CreateVault, None, None, Ok(()))?,
+            Err(e) => {
+                let _ = v.record(caller, VaultOperation::CreateVault, None, None, Err(e));
+            }
+        }
+        result
+    }
+
+    /// A handle on an existing vault (`NotFound` if there is none; the file is read once to
+    /// check it opens).
+    pub fn vault(&self, name: &str) -> VaultResult<LocalVault> {
+        let mut v = self.handle(name)?;
+        let st = v.load_state()?;
+        if st.deleted_date.is_some() {
+            return Err(v.deleted_vault_error());
+        }
+        v.display = st.vault_name;
+        Ok(v)
+    }
+
+    /// `Get-AzKeyVault -VaultName v`.
+    pub fn get_key_vault(&self, name: &str) -> VaultResult<KeyVaultInfo> {
+        self.vault(name)?.properties()
+    }
+
+    fn vault_stems(&self) -> VaultResult<Vec<String>> {
+        let dir = &self.inner.paths.vault_dir;
+        let rd = std::fs::read_dir(dir)
+            .map_err(|e| VaultError::io("cannot list the vault directory", dir, &e))?;
+        let mut out: Vec<String> = rd
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let p = e.path();
+                (p.extension().is_some_and(|x| x == "vault"))
+                    .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                    .flatten()
+            })
+            .filter(|s| validate_vault_name(s).is_ok())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// `Get-AzKeyVault`: every vault not in the removed state, by name.
+    pub fn list_key_vaults(&self) -> VaultResult<Vec<KeyVaultInfo>> {
+        let mut out = Vec::new();
+        for stem in self.vault_stems()? {
+            let v = self.handle(&stem)?;
+            let st = v.load_state()?;
+            if st.deleted_date.is_none() {
+                out.push(v.info(&st)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `Get-AzKeyVault -InRemovedState`: removed vaults with their deletion date.
+    pub fn list_removed_key_vaults(&self) -> VaultResult<Vec<(KeyVaultInfo, DateTime<Utc>)>> {
+        let mut out = Vec::new();
+        for stem in self.vault_stems()? {
+            let v = self.handle(&stem)?;
+            let st = v.load_state()?;
+            if let Some(d) = st.deleted_date {
+                out.push((v.info(&st)?, d));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `Update-AzKeyVault -EnablePurgeProtection` (it cannot be turned off again) and `-Tag`.
+    pub fn update_key_vault(
+        &self,
+        caller: &Caller,
+        name: &str,
+        enable_purge_protection: bool,
+        tags: Option<BTreeMap<String, String>>,
+    ) -> VaultResult<KeyVaultInfo> {
+        let v = self.handle(name)?;
+        v.run(Op::manage(caller, VaultOperation::UpdateVault), |_, st| {
+            if enable_purge_protection {
+                st.enable_purge_protection = true;
+            }
+            if let Some(t) = &tags {
+                st.tags = t.clone();
+            }
+            Ok(((), None))
+        })?;
+        self.get_key_vault(name)
+    }
+
+    /// `Remove-AzKeyVault`: the vault goes to the removed state with its keys; its name stays
+    /// taken until it is purged.
+    pub fn remove_key_vault(&self, caller: &Caller, name: &str) -> VaultResult<()> {
+        let v = self.handle(name)?;
+        v.run(
+            Op::manage(caller, VaultOperation::RemoveVault),
+            |ctx, st| {
+                st.deleted_date = Some(ctx.now);
+                Ok(((), None))
+            },
+        )
+    }
+
+    /// `Undo-AzKeyVaultRemoval`.
+    pub fn undo_remove_key_vault(&self, caller: &Caller, name: &str) -> VaultResult<KeyVaultInfo> {
+        let v = self.handle(name)?;
+        let mut op = Op::manage(caller, VaultOperation::RecoverVault);
+        op.vault_state = VaultPhase::Removed;
+        v.run(op, |_, st| {
+            st.deleted_date = None;
+            Ok(((), None))
+        })?;
+        self.get_key_vault(name)
+    }
+
+    /// `Remove-AzKeyVault -InRemovedState`: delete a removed vault for good. Refused under purge
+    /// protection or a protected subscription. The audit log is kept, renamed.
+    pub fn purge_key_vault(&self, caller: &Caller, name: &str) -> VaultResult<()> {
+        let v = self.handle(name)?;
+        let mut op = Op::manage(caller, VaultOperation::PurgeVault);
+        op.vault_state = VaultPhase::Removed;
+        op.write = false;
+        v.run(op, |ctx, st| {
+            if !ctx.level.purge_allowed() {
+                return Err(VaultError::Invalid(format!(
+                    "vault '{}' cannot be purged: its recovery level is {} ({})",
+                    st.vault_name,
+                    ctx.level,
+                    purge_refusal_reason(st, ctx.level)
+                )));
+            }
+            std::fs::remove_file(v.file())
+                .map_err(|e| VaultError::io("cannot remove", &v.file(), &e))?;
+            Ok(((), None))
+        })?;
+        let audit = v.audit_path();
+        let kept = audit.with_extension(format!(
+            "purged-{}.jsonl",
+            Utc::now().format("%Y%m%dT%H%M%SZ")
+        ));
+        std::fs::rename(&audit, &kept).map_err(|e| VaultError::io("cannot rename", &audit, &e))
+    }
+}
+
+impl VaultProvider for LocalBackend {
+    fn open_vault(&self, name: &str) -> VaultResult<Option<Arc<dyn KeyVault>>> {
+        if validate_vault_name(name).is_err() {
+            return Ok(None);
+        }
+        let h = self.handle(name)?;
+        if !self.inner.paths.vault_dir.is_dir() {
+            return Err(VaultError::Unavailable(format!(
+                "the vault directory {} is missing",
+                self.inner.paths.vault_dir.display()
+            )));
+        }
+        if !h.file().exists() {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(self.vault(name)?)))
+    }
+}
+
+fn purge_refusal_reason(st: &VaultState, level: RecoveryLevel) -> &'static str {
+    match level {
+        RecoveryLevel::RecoverableProtectedSubscription
+        | RecoveryLevel::CustomizedRecoverableProtectedSubscription => {
+            "the subscription is protected by mandatory retention (Microsoft.Resources/mandatoryRetentionPeriodEnabled)"
+        }
+        _ if st.enable_purge_protection => "purge protection is enabled",
+        _ => "purge is not permitted",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One vault
+
+/// A vault of the local backend.
+#[derive(Clone)]
+pub struct LocalVault {
+    inner: Arc<Inner>,
+    stem: String,
+    display: String,
+}
+
+impl std::fmt::Debug for LocalVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalVault")
+            .field("name", &self.display)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum VaultPhase {
+    Active,
+    Removed,
+}
+
+struct Op<'a> {
+    caller: &'a Caller,
+    op: VaultOperation,
+    key: Option<&'a str>,
+    version: Option<&'a str>,
+    perm: Option<KeyPermission>,
+    write: bool,
+    vault_state: VaultPhase,
+}
+
+impl<'a> Op<'a> {
+    fn key(
+        caller: &'a Caller,
+        op: VaultOperation,
+        perm: KeyPermission,
+        key: Option<&'a str>,
+        write: bool,
+    ) -> Self {
+        Op {
+            caller,
+            op,
+            key,
+            version: None,
+            perm: Some(perm),
+            write,
+            vault_state: VaultPhase::Active,
+        }
+    }
+    fn manage(caller: &'a Caller, op: VaultOperation) -> Self {
+        Op {
+            caller,
+            op,
+            key: None,
+            version: None,
+            perm: None,
+            write: true,
+            vault_state: VaultPhase::Active,
+        }
+    }
+    fn version(mut self, v: Option<&'a str>) -> Self {
+        self.version = v;
+        self
+    }
+}
+
+struct Ctx {
+    now: DateTime<Utc>,
+    level: RecoveryLevel,
+}
+
+fn find_key<'s>(st: &'s VaultState, name: &str) -> VaultResult<&'s StoredKey> {
+    validate_key_name(name)?;
+    st.keys
+        .iter()
+        .find(|k| k.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| key_not_found(st, name))
+}
+
+fn find_key_mut<'s>(st: &'s mut VaultState, name: &str) -> VaultResult<&'s mut StoredKey> {
+    validate_key_name(name)?;
+    let err = key_not_found(st, name);
+    st.keys
+        .iter_mut()
+        .find(|k| k.name.eq_ignore_ascii_case(name))
+        .ok_or(err)
+}
+
+fn key_not_found(st: &VaultState, name: &str) -> VaultError {
+    let deleted = st
+        .deleted_keys
+        .iter()
+        .any(|d| d.key.name.eq_ignore_ascii_case(name));
+    VaultError::NotFound(format!(
+        "key '{}' was not found in vault '{}'{}",
+        printable(name),
+        st.vault_name,
+        if deleted {
+            " (it is deleted: see -InRemovedState, Undo-AzKeyVaultKeyRemoval)"
+        } else {
+            ""
+        }
+    ))
+}
+
+fn pick_version<'k>(
+    k: &'k StoredKey,
+    version: Option<&str>,
+    vault: &str,
+) -> VaultResult<&'k StoredVersion> {
+    match version {
+        None => k.versions.last().ok_or_else(|| {
+            VaultError::NotFound(format!(
+                "key '{}' in vault '{vault}' has no versions",
+                k.name
+            ))
+        }),
+        Some(v) => {
+            validate_version(v)?;
+            k.versions.iter().find(|x| x.version == v).ok_or_else(|| {
+                VaultError::NotFound(format!(
+                    "key '{}' in vault '{vault}' has no version {v}",
+                    k.name
+                ))
+            })
+        }
+    }
+}
+
+fn check_usable(
+    v: &StoredVersion,
+    op: KeyOperation,
+    now: DateTime<Utc>,
+    key: &str,
+    vault: &str,
+) -> VaultResult<()> {
+    let what = format!("key '{key}' version {} in vault '{vault}'", v.version);
+    if !v.enabled {
+        return Err(VaultError::KeyDisabled(format!("{what} is disabled")));
+    }
+    if let Some(exp) = v.expires {
+        if now >= exp {
+            return Err(VaultError::KeyExpired(format!(
+                "{what} expired at {}",
+                exp.to_rfc3339()
+            )));
+        }
+    }
+    if let Some(nbf) = v.not_before {
+        if now < nbf {
+            return Err(VaultError::KeyExpired(format!(
+                "{what} is not valid before {}",
+                nbf.to_rfc3339()
+            )));
+        }
+    }
+    if !v.key_ops.contains(&op) {
+        return Err(VaultError::AccessDenied(format!(
+            "{what} does not permit the operation '{op}' (its KeyOps are {})",
+            v.key_ops
+                .iter()
+                .map(|o| o.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn check_validity_window(
+    expires: Option<DateTime<Utc>>,
+    not_before: Option<DateTime<Utc>>,
+) -> VaultResult<()> {
+    if let (Some(e), Some(n)) = (expires, not_before) {
+        if e <= n {
+            return Err(VaultError::Invalid(format!(
+                "Expires ({}) must be later than NotBefore ({})",
+                e.to_rfc3339(),
+                n.to_rfc3339()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn validate_tags(tags: &BTreeMap<String, String>) -> VaultResult<()> {
+    if tags.len() > 15 {
+        return Err(VaultError::Invalid("at most 15 tags".to_string()));
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 512 || v.chars().count() > 256 {
+            return Err(VaultError::Invalid(format!(
+                "tag '{}' is invalid (name 1-512 characters, value up to 256)",
+                printable(k)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn new_stored_version(
+    private: &RsaPrivateKey,
+    req: &NewKeyRequest,
+    now: DateTime<Utc>,
+) -> StoredVersion {
+    StoredVersion {
+        version: new_version(),
+        created: now,
+        updated: now,
+        enabled: req.enabled,
+        expires: req.expires,
+        not_before: req.not_before,
+        key_ops: req
+            .key_ops
+            .clone()
+            .unwrap_or_else(|| KeyOperation::RSA_DEFAULT.to_vec()),
+        tags: req.tags.clone(),
+        destination: req.destination,
+        key_size: private.bits(),
+        public_der: hex::encode(private.public_key().to_der()),
+        private_pkcs8: SecretBytes(private.to_pkcs8_der()),
+    }
+}
+
+impl LocalVault {
+    fn file(&self) -> PathBuf {
+        self.inner
+            .paths
+            .vault_dir
+            .join(format!("{}.vault", self.stem))
+    }
+    fn lock_path(&self) -> PathBuf {
+        self.inner
+            .paths
+            .vault_dir
+            .join(format!("{}.lock", self.stem))
+    }
+    fn audit_path(&self) -> PathBuf {
+        self.inner
+            .paths
+            .vault_dir
+            .join(format!("{}.audit.jsonl", self.stem))
+    }
+
+    fn deleted_vault_error(&self) -> VaultError {
+        VaultError::NotFound(format!(
+            "vault '{}' is in the removed state (Undo-AzKeyVaultRemoval recovers it)",
+            self.display
+        ))
+    }
+
+    fn dir_check(&self) -> VaultResult<()> {
+        let d = &self.inner.paths.vault_dir;
+        match std::fs::metadata(d) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(VaultError::Unavailable(format!(
+                "the vault directory {} is not a directory",
+                d.display()
+            ))),
+            Err(e) => Err(VaultError::io(
+                "the vault directory is not reachable:",
+                d,
+                &e,
+            )),
+        }
+    }
+
+    fn load_state(&self) -> VaultResult<VaultState> {
+        self.dir_check()?;
+        let path = self.file();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(VaultError::NotFound(format!(
+                    "vault '{}' does not exist",
+                    self.display
+                )))
+            }
+            Err(e) => return Err(VaultError::io("cannot read the vault file", &path, &e)),
+        };
+        let corrupt = |why: &str| {
+            VaultError::Unavailable(format!(
+                "the vault file {} is damaged or was altered ({why}); it was left unchanged. \
+                 Restore it from a copy",
+                path.display()
+            ))
+        };
+        let env: Envelope =
+            serde_json::from_slice(&bytes).map_err(|_| corrupt("not a complete vault file"))?;
+        if env.format != VAULT_FORMAT || env.version != VAULT_FORMAT_VERSION {
+            return Err(corrupt("unknown format or version"));
+        }
+        if env.vault != self.stem {
+            return Err(corrupt("it belongs to another vault name"));
+        }
+        let check = hex::decode(&env.key_check).map_err(|_| corrupt("key check is not hex"))?;
+        let key_ok = crate::crypto::open(&self.inner.master, KEYCHECK_AAD, &check)
+            .is_ok_and(|t| t.as_slice() == KEYCHECK_TEXT);
+        if !key_ok {
+            return Err(VaultError::Authentication(format!(
+                "the vault file {} was sealed under a different master key (wrong \
+                 CUSTKEY_VAULT_KEY, passphrase or key file?)",
+                path.display()
+            )));
+        }
+        let sealed = hex::decode(&env.payload).map_err(|_| corrupt("payload is not hex"))?;
+        let plain = crate::crypto::open(&self.inner.master, &payload_aad(&self.stem), &sealed)
+            .map_err(|_| corrupt("integrity check failed"))?;
+        serde_json::from_slice::<VaultState>(&plain).map_err(|_| corrupt("unreadable contents"))
+    }
+
+    fn save_state(&self, st: &VaultState) -> VaultResult<()> {
+        let plain = Zeroizing::new(
+            serde_json::to_vec(st)
+                .map_err(|e| VaultError::Invalid(format!("cannot encode the vault: {e}")))?,
+        );
+        let seal_err = |e: crate::crypto::CryptoError| {
+            VaultError::Unavailable(format!("cannot seal the vault: {e:?}"))
+        };
+        let check = crate::crypto::seal(&self.inner.master, KEYCHECK_AAD, KEYCHECK_TEXT)
+            .map_err(seal_err)?;
+        let sealed = crate::crypto::seal(&self.inner.master, &payload_aad(&self.stem), &plain)
+            .map_err(seal_err)?;
+        let env = Envelope {
+            format: VAULT_FORMAT.to_string(),
+            version: VAULT_FORMAT_VERSION,
+            vault: self.stem.clone(),
+            key_check: hex::encode(check),
+            payload: hex::encode(sealed),
+        };
+        let bytes = serde_json::to_vec(&env)
+            .map_err(|e| VaultError::Invalid(format!("cannot encode the vault: {e}")))?;
+        fsio::write_atomic(&self.file(), &bytes)
+    }
+
+    fn level(&self, st: &VaultState) -> VaultResult<RecoveryLevel> {
+        let protected = self
+            .inner
+            .azure
+            .is_subscription_protected(&st.subscription_id)?;
+        Ok(RecoveryLevel::derive(
+            st.enable_soft_delete,
+            st.enable_purge_protection,
+            protected,
+            st.soft_delete_retention_in_days,
+        ))
+    }
+
+    fn info(&self, st: &VaultState) -> VaultResult<KeyVaultInfo> {
+        Ok(KeyVaultInfo {
+            vault_name: st.vault_name.clone(),
+            resource_id: format!(
+                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.KeyVault/vaults/{}",
+                st.subscription_id, st.resource_group_name, st.vault_name
+            ),
+            resource_group_name: st.resource_group_name.clone(),
+            location: st.location.clone(),
+            vault_uri: vault_uri(&st.vault_name),
+            subscription_id: st.subscription_id.clone(),
+            tenant_id: st.tenant_id.clone(),
+            sku: st.sku,
+            enable_soft_delete: st.enable_soft_delete,
+            enable_purge_protection: st.enable_purge_protection,
+            soft_delete_retention_in_days: st.soft_delete_retention_in_days,
+            recovery_level: self.level(st)?,
+            access_policies: st
+                .access_policies
+                .iter()
+                .map(AccessPolicyEntry::from)
+                .collect(),
+            tags: st.tags.clone(),
+            backend: BACKEND.to_string(),
+            created: st.created,
+        })
+    }
+
+    fn output(
+        &self,
+        st: &VaultState,
+        level: RecoveryLevel,
+        key_name: &str,
+        v: &StoredVersion,
+    ) -> VaultResult<KeyVaultKey> {
+        let damaged = || {
+            VaultError::Unavailable(format!(
+                "the stored public key of '{key_name}' in vault '{}' is damaged",
+                st.vault_name
+            ))
+        };
+        let der = hex::decode(&v.public_der).map_err(|_| damaged())?;
+        let public = RsaPublicKey::from_der(&der).map_err(|_| damaged())?;
+        let id = key_id_string(&st.vault_name, key_name, Some(&v.version));
+        let kty = v.destination.key_type().to_string();
+        Ok(KeyVaultKey {
+            vault_name: st.vault_name.clone(),
+            name: key_name.to_string(),
+            version: v.version.clone(),
+            id: id.clone(),
+            enabled: v.enabled,
+            expires: v.expires,
+            not_before: v.not_before,
+            created: v.created,
+            updated: v.updated,
+            recovery_level: level,
+            recoverable_days: st.soft_delete_retention_in_days,
+            key_type: kty.clone(),
+            key_size: v.key_size,
+            key_ops: v.key_ops.clone(),
+            tags: v.tags.clone(),
+            key: JsonWebKey {
+                kid: id,
+                kty,
+                key_ops: v.key_ops.clone(),
+                n: base64url(&public.modulus_be()),
+                e: base64url(&public.exponent_be()),
+            },
+            public_key_der: der,
+        })
+    }
+
+    fn latest_output(
+        &self,
+        st: &VaultState,
+        level: RecoveryLevel,
+        k: &StoredKey,
+    ) -> VaultResult<KeyVaultKey> {
+        let v = pick_version(k, None, &st.vault_name)?;
+        self.output(st, level, &k.name, v)
+    }
+
+    fn deleted_output(
+        &self,
+        st: &VaultState,
+        level: RecoveryLevel,
+        d: &StoredDeletedKey,
+    ) -> VaultResult<DeletedKeyVaultKey> {
+        Ok(DeletedKeyVaultKey {
+            key: self.latest_output(st, level, &d.key)?,
+            recovery_id: deleted_key_id_string(&st.vault_name, &d.key.name),
+            deleted_date: d.deleted_date,
+            scheduled_purge_date: d.scheduled_purge_date,
+        })
+    }
+
+    fn record(
+        &self,
+        caller: &Caller,
+        op: VaultOperation,
+        key: Option<&str>,
+        version: Option<&str>,
+        outcome: Result<(), &VaultError>,
+    ) -> VaultResult<()> {
+        let rec = AuditRecord::new(&self.display, caller, op, key, version, outcome);
+        AuditLog::new(self.audit_path()).append(&rec)
+    }
+
+    /// Run one operation: lock, load, check the vault phase and the caller's permission, apply
+    /// `f`, save if it changes state, and audit the outcome. Nothing is written on failure.
+    fn run<T>(
+        &self,
+        op: Op<'_>,
+        f: impl FnOnce(&Ctx, &mut VaultState) -> VaultResult<(T, Option<String>)>,
+    ) -> VaultResult<T> {
+        let result = (|| {
+            self.dir_check()?;
+            let _lock = fsio::lock(&self.lock_path(), op.write)?;
+            let mut st = self.load_state()?;
+            match (op.vault_state, st.deleted_date.is_some()) {
+                (VaultPhase::Active, true) => return Err(self.deleted_vault_error()),
+                (VaultPhase::Removed, false) => {
+                    return Err(VaultError::NotFound(format!(
+                        "vault '{}' is not in the removed state",
+                        st.vault_name
+                    )))
+                }
+                _ => {}
+            }
+            if let Some(p) = op.perm {
+                if !is_granted(&st.access_policies, op.caller, p) {
+                    return Err(denied(op.caller, p, &st.vault_name));
+                }
+            }
+            let ctx = Ctx {
+                now: Utc::now(),
+                level: self.level(&st)?,
+            };
+            // Deleted keys past their scheduled purge date are gone (the system purge).
+            st.deleted_keys.retain(|d| d.scheduled_purge_date > ctx.now);
+            let out = f(&ctx, &mut st)?;
+            if op.write {
+                self.save_state(&st)?;
+            }
+            Ok(out)
+        })();
+        match result {
+            Ok((out, version)) => {
+                self.record(
+                    op.caller,
+                    op.op,
+                    op.key,
+                    version.as_deref().or(op.version),
+                    Ok(()),
+                )?;
+                Ok(out)
+            }
+            Err(e) => {
+                // Best effort: an unreachable vault may not take an audit record either.
+                let _ = self.record(op.caller, op.op, op.key, op.version, Err(&e));
+                Err(e)
+            }
+        }
+    }
+
+    fn add_version(
+        &self,
+        caller: &Caller,
+        req: &NewKeyRequest,
+        private: &RsaPrivateKey,
+        op: VaultOperation,
+        perm: KeyPermission,
+    ) -> VaultResult<KeyVaultKey> {
+        self.run(
+            Op::key(caller, op, perm, Some(&req.name), true),
+            |ctx, st| {
+                if st
+                    .deleted_keys
+                    .iter()
+                    .any(|d| d.key.name.eq_ignore_ascii_case(&req.name))
+                {
+                    return Err(VaultError::Invalid(format!(
+                        "key '{}' in vault '{}' is deleted but recoverable: recover it \
+                     (Undo-AzKeyVaultKeyRemoval) or purge it before using its name",
+                        req.name, st.vault_name
+                    )));
+                }
+                let version = new_stored_version(private, req, ctx.now);
+                let vid = version.version.clone();
+                let name = match st
+                    .keys
+                    .iter_mut()
+                    .find(|k| k.name.eq_ignore_ascii_case(&req.name))
+                {
+                    Some(k) => {
+                        k.versions.push(version);
+                        k.name.clone()
+                    }
+                    None => {
+                        st.keys.push(StoredKey {
+                            name: req.name.clone(),
+                            versions: vec![version],
+                        });
+                        req.name.clone()
+                    }
+                };
+                let k = find_key(st, &name)?;
+                let out = self.latest_output(st, ctx.level, k)?;
+                Ok((out, Some(vid)))
+            },
+        )
+    }
+}
+
+fn validate_new_key(req: &NewKeyRequest) -> VaultResult<()> {
+    validate_key_name(&req.name)?;
+    check_validity_window(req.expires, req.not_before)?;
+    validate_tags(&req.tags)
+}
+
+impl KeyVault for LocalVault {
+    fn vault_name(&self) -> String {
+        self.display.clone()
+    }
+
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn properties(&self) -> VaultResult<KeyVaultInfo> {
+        self.dir_check()?;
+        let _lock = fsio::lock(&self.lock_path(), false)?;
+        let st = self.load_state()?;
+        if st.deleted_date.is_some() {
+            return Err(self.deleted_vault_error());
+        }
+        self.info(&st)
+    }
+
+    fn create_key(&self, caller: &Caller, req: &NewKeyRequest) -> VaultResult<KeyVaultKey> {
+        let pre = validate_new_key(req).and_then(|()| validate_key_size(req.size));
+        if let Err(e) = pre {
+            let _ = self.record(
+                caller,
+                VaultOperation::CreateKey,
+                Some(&req.name),
+                None,
+                Err(&e),
+            );
+            return Err(e);
+        }
+        let private = RsaPrivateKey::generate(req.size)
+            .map_err(|e| VaultError::Unavailable(format!("RSA key generation failed: {e:?}")))?;
+        self.add_version(
+            caller,
+            req,
+            &private,
+            VaultOperation::CreateKey,
+            KeyPermission::Create,
+        )
+    }
+
+    fn import_key(
+        &self,
+        caller: &Caller,
+        req: &NewKeyRequest,
+        pkcs8_der: &[u8],
+    ) -> VaultResult<KeyVaultKey> {
+        let pre = validate_new_key(req).and_then(|()| {
+            let private = RsaPrivateKey::from_pkcs8_der(pkcs8_der).map_err(|_| {
+                VaultError::Invalid(
+                    "the key to import is not an RSA private key in PKCS#8 DER".into(),
+                )
+            })?;
+            validate_key_size(private.bits())?;
+            Ok(private)
+        });
+        match pre {
+            Err(e) => {
+                let _ = self.record(
+                    caller,
+                    VaultOperation::ImportKey,
+                    Some(&req.name),
+                    None,
+                    Err(&e),
+                );
+                Err(e)
+            }
+            Ok(private) => self.add_version(
+                caller,
+                req,
+                &private,
+                VaultOperation::ImportKey,
+                KeyPermission::Import,
+            ),
+        }
+    }
+
+    fn get_key(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: Option<&str>,
+    ) -> VaultResult<KeyVaultKey> {
+        let op = Op::key(
+            caller,
+            VaultOperation::GetKey,
+            KeyPermission::Get,
+            Some(name),
+            false,
+        )
+        .version(version);
+        self.run(op, |ctx, st| {
+            let k = find_key(st, name)?;
+            let v = pick_version(k, version, &st.vault_name)?;
+            Ok((
+                self.output(st, ctx.level, &k.name, v)?,
+                Some(v.version.clone()),
+            ))
+        })
+    }
+
+    fn list_keys(&self, caller: &Caller) -> VaultResult<Vec<KeyVaultKey>> {
+        let op = Op::key(
+            caller,
+            VaultOperation::ListKeys,
+            KeyPermission::List,
+            None,
+            false,
+        );
+        self.run(op, |ctx, st| {
+            let out = st
+                .keys
+                .iter()
+                .map(|k| self.latest_output(st, ctx.level, k))
+                .collect::<VaultResult<Vec<_>>>()?;
+            Ok((out, None))
+        })
+    }
+
+    fn list_key_versions(&self, caller: &Caller, name: &str) -> VaultResult<Vec<KeyVaultKey>> {
+        let op = Op::key(
+            caller,
+            VaultOperation::ListKeyVersions,
+            KeyPermission::List,
+            Some(name),
+            false,
+        );
+        self.run(op, |ctx, st| {
+            let k = find_key(st, name)?;
+            let out = k
+                .versions
+                .iter()
+                .map(|v| self.output(st, ctx.level, &k.name, v))
+                .collect::<VaultResult<Vec<_>>>()?;
+            Ok((out, None))
+        })
+    }
+
+    fn update_key(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: Option<&str>,
+        update: &KeyUpdate,
+    ) -> VaultResult<KeyVaultKey> {
+        let op = Op::key(
+            caller,
+            VaultOperation::UpdateKey,
+            KeyPermission::Update,
+            Some(name),
+            true,
+        )
+        .version(version);
+        self.run(op, |ctx, st| {
+            if let Some(t) = &update.tags {
+                validate_tags(t)?;
+            }
+            let vault = st.vault_name.clone();
+            let k = find_key_mut(st, name)?;
+            let key_name = k.name.clone();
+            let idx = {
+                let v = pick_version(k, version, &vault)?;
+                let vid = v.version.clone();
+                k.versions
+                    .iter()
+                    .position(|x| x.version == vid)
+                    .ok_or_else(|| VaultError::NotFound("version vanished".into()))?
+            };
+            let v = &mut k.versions[idx];
+            let expires = update.expires.or(v.expires);
+            let not_before = update.not_before.or(v.not_before);
+            check_validity_window(expires, not_before)?;
+            v.expires = expires;
+            v.not_before = not_before;
+            if let Some(e) = update.enabled {
+                v.enabled = e;
+            }
+            if let Some(ops) = &update.key_ops {
+                v.key_ops = ops.clone();
+            }
+            if let Some(t) = &update.tags {
+                v.tags = t.clone();
+            }
+            v.updated = ctx.now;
+            let v = v.clone();
+            Ok((self.output(st, ctx.level, &key_name, &v)?, Some(v.version)))
+        })
+    }
+
+    fn wrap_key(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: Option<&str>,
+        algorithm: OaepAlg,
+        key: &[u8],
+    ) -> VaultResult<WrapResult> {
+        let op = Op::key(
+            caller,
+            VaultOperation::WrapKey,
+            KeyPermission::WrapKey,
+            Some(name),
+            false,
+        )
+        .version(version);
+        self.run(op, |ctx, st| {
+            let k = find_key(st, name)?;
+            let v = pick_version(k, version, &st.vault_name)?;
+            check_usable(v, KeyOperation::WrapKey, ctx.now, &k.name, &st.vault_name)?;
+            let der = hex::decode(&v.public_der).map_err(|_| {
+                VaultError::Unavailable(format!("the stored key '{}' is damaged", k.name))
+            })?;
+            let public = RsaPublicKey::from_der(&der).map_err(|_| {
+                VaultError::Unavailable(format!("the stored key '{}' is damaged", k.name))
+            })?;
+            let value = public.oaep_wrap(algorithm, key).map_err(|e| {
+                VaultError::Invalid(format!("cannot wrap with key '{}': {e:?}", k.name))
+            })?;
+            Ok((
+                WrapResult {
+                    kid: key_id_string(&st.vault_name, &k.name, Some(&v.version)),
+                    version: v.version.clone(),
+                    algorithm,
+                    value,
+                },
+                Some(v.version.clone()),
+            ))
+        })
+    }
+
+    fn unwrap_key(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: Option<&str>,
+        algorithm: OaepAlg,
+        wrapped: &[u8],
+    ) -> VaultResult<Zeroizing<Vec<u8>>> {
+        let op = Op::key(
+            caller,
+            VaultOperation::UnwrapKey,
+            KeyPermission::UnwrapKey,
+            Some(name),
+            false,
+        )
+        .version(version);
+        self.run(op, |ctx, st| {
+            let k = find_key(st, name)?;
+            let v = pick_version(k, version, &st.vault_name)?;
+            check_usable(v, KeyOperation::UnwrapKey, ctx.now, &k.name, &st.vault_name)?;
+            let private = RsaPrivateKey::from_pkcs8_der(&v.private_pkcs8.0).map_err(|_| {
+                VaultError::Unavailable(format!("the stored key '{}' is damaged", k.name))
+            })?;
+            let plain = private.oaep_unwrap(algorithm, wrapped).map_err(|_| {
+                VaultError::Invalid(format!(
+                    "the wrapped key does not unwrap with key '{}' version {} ({}): wrong key, \
+                     version or algorithm, or damaged",
+                    k.name,
+                    v.version,
+                    super::model::oaep_alg_name(algorithm)
+                ))
+            })?;
+            Ok((plain, Some(v.version.clone())))
+        })
+    }
+
+    fn delete_key(&self, caller: &Caller, name: &str) -> VaultResult<DeletedKeyVaultKey> {
+        let op = Op::key(
+            caller,
+            VaultOperation::DeleteKey,
+            KeyPermission::Delete,
+            Some(name),
+            true,
+        );
+        self.run(op, |ctx, st| {
+            let idx = {
+                let k = find_key(st, name)?;
+                st.keys
+                    .iter()
+                    .position(|x| x.name == k.name)
+                    .ok_or_else(|| VaultError::NotFound("key vanished".into()))?
+            };
+            let key = st.keys.remove(idx);
+            let days = i64::from(st.soft_delete_retention_in_days);
+            let d = StoredDeletedKey {
+                key,
+                deleted_date: ctx.now,
+                scheduled_purge_date: ctx.now + Duration::days(days),
+            };
+            let out = self.deleted_output(st, ctx.level, &d)?;
+            if st.enable_soft_delete {
+                st.deleted_keys.push(d);
+            }
+            Ok((out, None))
+        })
+    }
+
+    fn get_deleted_key(&self, caller: &Caller, name: &str) -> VaultResult<DeletedKeyVaultKey> {
+        let op = Op::key(
+            caller,
+            VaultOperation::GetDeletedKey,
+            KeyPermission::Get,
+            Some(name),
+            false,
+        );
+        self.run(op, |ctx, st| {
+            validate_key_name(name)?;
+            let d = st
+                .deleted_keys
+                .iter()
+                .find(|d| d.key.name.eq_ignore_ascii_case(name))
+                .ok_or_else(|| {
+                    VaultError::NotFound(format!(
+                        "no deleted key named '{}' in vault '{}'",
+                        printable(name),
+                        st.vault_name
+                    ))
+                })?;
+            Ok((self.deleted_output(st, ctx.level, d)?, None))
+        })
+    }
+
+    fn list_deleted_keys(&self, caller: &Caller) -> VaultResult<Vec<DeletedKeyVaultKey>> {
+        let op = Op::key(
+            caller,
+            VaultOperation::ListDeletedKeys,
+            KeyPermission::List,
+            None,
+            false,
+        );
+        self.run(op, |ctx, st| {
+            let out = st
+                .deleted_keys
+                .iter()
+                .map(|d| self.deleted_output(st, ctx.level, d))
+                .collect::<VaultResult<Vec<_>>>()?;
+            Ok((out, None))
+        })
+    }
+
+    fn recover_key(&self, caller: &Caller, name: &str) -> VaultResult<KeyVaultKey> {
+        let op = Op::key(
+            caller,
+            VaultOperation::RecoverKey,
+            KeyPermission::Recover,
+            Some(name),
+            true,
+        );
+        self.run(op, |ctx, st| {
+            validate_key_name(name)?;
+            let idx = st
+                .deleted_keys
+                .iter()
+                .position(|d| d.key.name.eq_ignore_ascii_case(name))
+                .ok_or_else(|| {
+                    VaultError::NotFound(format!(
+                        "no deleted key named '{}' in vault '{}'",
+                        printable(name),
+                        st.vault_name
+                    ))
+                })?;
+            if st.keys.iter().any(|k| k.name.eq_ignore_ascii_case(name)) {
+                return Err(VaultError::Invalid(format!(
+                    "a key named '{}' already exists in vault '{}'",
+                    printable(name),
+                    st.vault_name
+                )));
+            }
+            let d = st.deleted_keys.remove(idx);
+            let out = self.latest_output(st, ctx.level, &d.key)?;
+            st.keys.push(d.key);
+            Ok((out, None))
+        })
+    }
+
+    fn purge_key(&self, caller: &Caller, name: &str) -> VaultResult<()> {
+        let op = Op::key(
+            caller,
+            VaultOperation::PurgeKey,
+            KeyPermission::Purge,
+            Some(name),
+            true,
+        );
+        self.run(op, |ctx, st| {
+            validate_key_name(name)?;
+            let idx = st
+                .deleted_keys
+                .iter()
+                .position(|d| d.key.name.eq_ignore_ascii_case(name))
+                .ok_or_else(|| {
+                    VaultError::NotFound(format!(
+                        "no deleted key named '{}' in vault '{}' (only a deleted key can be purged)",
+                        printable(name),
+                        st.vault_name
+                    ))
+                })?;
+            if !ctx.level.purge_allowed() {
+                return Err(VaultError::Invalid(format!(
+                    "key '{}' in vault '{}' cannot be purged: the recovery level is {} ({}); it will \
+                     be purged automatically on {}",
+                    st.deleted_keys[idx].key.name,
+                    st.vault_name,
+                    ctx.level,
+                    purge_refusal_reason(st, ctx.level),
+                    st.deleted_keys[idx].scheduled_purge_date.to_rfc3339()
+                )));
+            }
+            st.deleted_keys.remove(idx);
+            Ok(((), None))
+        })
+    }
+
+    fn backup_key(&self, caller: &Caller, name: &str) -> VaultResult<Vec<u8>> {
+        let op = Op::key(
+            caller,
+            VaultOperation::BackupKey,
+            KeyPermission::Backup,
+            Some(name),
+            false,
+        );
+        self.run(op, |_, st| {
+            let k = find_key(st, name)?;
+            let payload = Zeroizing::new(
+                serde_json::to_vec(&BackupPayload { key: k.clone() })
+                    .map_err(|e| VaultError::Invalid(format!("cannot encode the backup: {e}")))?,
+            );
+            let header = BackupHeader::new(&st.subscription_id, &k.name, &st.vault_name, BACKEND);
+            let key = self
+                .inner
+                .azure
+                .subscription_backup_key(&st.subscription_id)?;
+            let blob = seal_backup(&key, &header, &payload)?;
+            Ok((blob, k.versions.last().map(|v| v.version.clone())))
+        })
+    }
+
+    fn restore_key(&self, caller: &Caller, backup: &[u8]) -> VaultResult<KeyVaultKey> {
+        let op = Op::key(
+            caller,
+            VaultOperation::RestoreKey,
+            KeyPermission::Restore,
+            None,
+            true,
+        );
+        self.run(op, |ctx, st| {
+            let key = self.inner.azure.subscription_backup_key(&st.subscription_id)?;
+            let (header, payload) = open_backup(backup, &st.subscription_id, &key)?;
+            if header.backend != BACKEND {
+                return Err(VaultError::Invalid(format!(
+                    "this backup was made by the {} backend; it restores only into a vault of that backend",
+                    printable(&header.backend)
+                )));
+            }
+            let p: BackupPayload = serde_json::from_slice(&payload)
+                .map_err(|_| VaultError::Invalid("the backup's contents are unreadable".into()))?;
+            let k = p.key;
+            validate_key_name(&k.name)?;
+            if k.versions.is_empty() {
+                return Err(VaultError::Invalid("the backup holds no key versions".into()));
+            }
+            for v in &k.versions {
+                validate_version(&v.version)?;
+                validate_key_size(v.key_size)?;
+            }
+            let taken = st.keys.iter().any(|x| x.name.eq_ignore_ascii_case(&k.name))
+                || st
+                    .deleted_keys
+                    .iter()
+                    .any(|d| d.key.name.eq_ignore_ascii_case(&k.name));
+            if taken {
+                return Err(VaultError::Invalid(format!(
+                    "a key named '{}' already exists in vault '{}' (active or deleted); \
+                     Restore-AzKeyVaultKey needs the name to be free",
+                    k.name, st.vault_name
+                )));
+            }
+            let out = self.latest_output(st, ctx.level, &k)?;
+            let version = out.version.clone();
+            st.keys.push(k);
+            Ok((out, Some(version)))
+        })
+    }
+
+    fn set_access_policy(
+        &self,
+        caller: &Caller,
+        principal: &Principal,
+        permissions: &[KeyPermission],
+    ) -> VaultResult<KeyVaultInfo> {
+        self.run(
+            Op::manage(caller, VaultOperation::SetAccessPolicy),
+            |_, st| {
+                set_policy(&mut st.access_policies, principal, permissions);
+                Ok((self.info(st)?, None))
+            },
+        )
+    }
+
+    fn remove_access_policy(
+        &self,
+        caller: &Caller,
+        principal: &Principal,
+    ) -> VaultResult<KeyVaultInfo> {
+        self.run(
+            Op::manage(caller, VaultOperation::RemoveAccessPolicy),
+            |_, st| {
+                if !remove_policy(&mut st.access_policies, principal) {
+                    return Err(VaultError::NotFound(format!(
+                        "vault '{}' has no access policy for {}",
+                        st.vault_name,
+                        principal.display_name()
+                    )));
+                }
+                Ok((self.info(st)?, None))
+            },
+        )
+    }
+
+    fn audit_log(&self, query: &AuditQuery) -> VaultResult<Vec<AuditRecord>> {
+        self.dir_check()?;
+        AuditLog::new(self.audit_path()).query(query)
+    }
+}

@@ -1,0 +1,448 @@
+//! Principals (who calls), key permissions (what an access policy grants) and access policies.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{VaultError, VaultResult};
+use super::ids::{is_guid, printable};
+
+/// App id of the Exchange Online service principal (mailbox DEPs).
+pub const EXCHANGE_ONLINE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
+/// App id of the SharePoint Online service principal (SharePoint, OneDrive, Teams files).
+pub const SHAREPOINT_ONLINE_APP_ID: &str = "00000003-0000-0ff1-ce00-000000000000";
+/// App id of the multi-workload service principal.
+pub const M365_DATA_AT_REST_APP_ID: &str = "c066d759-24ae-40e7-a56f-027002b5d3e4";
+
+/// The three Customer Key service principals: (app id, display name).
+pub const KNOWN_SERVICE_PRINCIPALS: [(&str, &str); 3] = [
+    (EXCHANGE_ONLINE_APP_ID, "Office 365 Exchange Online"),
+    (SHAREPOINT_ONLINE_APP_ID, "Office 365 SharePoint Online"),
+    (M365_DATA_AT_REST_APP_ID, "M365DataAtRestEncryption"),
+];
+
+/// The display name of a known service principal app id.
+pub fn service_principal_display_name(app_id: &str) -> Option<&'static str> {
+    KNOWN_SERVICE_PRINCIPALS
+        .iter()
+        .find(|(id, _)| id.eq_ignore_ascii_case(app_id))
+        .map(|(_, n)| *n)
+}
+
+/// Who performs an operation, or whom an access policy names.
+///
+/// Matching is by kind and value: a user by UPN (case-insensitive), a service principal by app
+/// id, an object id by GUID (both GUIDs compared in lower case). There is no directory here to
+/// map a UPN to an object id, so a policy for an object id matches only callers that present that
+/// object id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "Kind", content = "Value")]
+pub enum Principal {
+    /// A user, by user principal name (`admin@contoso.com`).
+    User(String),
+    /// A service principal, by application id (lower-case GUID).
+    ServicePrincipal(String),
+    /// Any principal, by object id (lower-case GUID).
+    ObjectId(String),
+}
+
+/// The principal an operation is performed as.
+pub type Caller = Principal;
+
+impl Principal {
+    /// A user by UPN: `local@domain`, no spaces or control characters.
+    pub fn user(upn: &str) -> VaultResult<Self> {
+        let ok = upn.len() <= 256
+            && upn
+                .split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
+            && !upn.chars().any(|c| c.is_whitespace() || c.is_control());
+        if ok {
+            Ok(Principal::User(upn.to_string()))
+        } else {
+            Err(VaultError::Invalid(format!(
+                "'{}' is not a user principal name (expected user@domain)",
+                printable(upn)
+            )))
+        }
+    }
+
+    /// A service principal by app id, or by the display name of one of the three Customer Key
+    /// service principals ("Office 365 Exchange Online", ...).
+    pub fn service_principal(app_id_or_name: &str) -> VaultResult<Self> {
+        if is_guid(app_id_or_name) {
+            return Ok(Principal::ServicePrincipal(
+                app_id_or_name.to_ascii_lowercase(),
+            ));
+        }
+        KNOWN_SERVICE_PRINCIPALS
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(app_id_or_name))
+            .map(|(id, _)| Principal::ServicePrincipal((*id).to_string()))
+            .ok_or_else(|| {
+                VaultError::Invalid(format!(
+                    "'{}' is neither an application id (GUID) nor a known service principal name ({})",
+                    printable(app_id_or_name),
+                    KNOWN_SERVICE_PRINCIPALS
+                        .iter()
+                        .map(|(_, n)| format!("\"{n}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+
+    /// Any principal by object id (GUID).
+    pub fn object_id(id: &str) -> VaultResult<Self> {
+        if is_guid(id) {
+            Ok(Principal::ObjectId(id.to_ascii_lowercase()))
+        } else {
+            Err(VaultError::Invalid(format!(
+                "'{}' is not an object id (GUID)",
+                printable(id)
+            )))
+        }
+    }
+
+    /// The kind as Azure prints it: `User`, `ServicePrincipal`, `ObjectId`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Principal::User(_) => "User",
+            Principal::ServicePrincipal(_) => "ServicePrincipal",
+            Principal::ObjectId(_) => "ObjectId",
+        }
+    }
+
+    /// The identifying value (UPN, app id or object id).
+    pub fn value(&self) -> &str {
+        match self {
+            Principal::User(v) | Principal::ServicePrincipal(v) | Principal::ObjectId(v) => v,
+        }
+    }
+
+    /// The display name: the UPN, the known service principal name, or the object id.
+    pub fn display_name(&self) -> String {
+        match self {
+            Principal::ServicePrincipal(id) => match service_principal_display_name(id) {
+                Some(n) => format!("{n} ({id})"),
+                None => id.clone(),
+            },
+            Principal::User(v) | Principal::ObjectId(v) => v.clone(),
+        }
+    }
+
+    /// Whether two principals are the same identity.
+    pub fn same_as(&self, other: &Principal) -> bool {
+        match (self, other) {
+            (Principal::User(a), Principal::User(b)) => a.eq_ignore_ascii_case(b),
+            (Principal::ServicePrincipal(a), Principal::ServicePrincipal(b))
+            | (Principal::ObjectId(a), Principal::ObjectId(b)) => a.eq_ignore_ascii_case(b),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind(), self.value())
+    }
+}
+
+/// A key permission of an access policy (Azure's `PermissionsToKeys` list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyPermission {
+    /// `decrypt`
+    Decrypt,
+    /// `encrypt`
+    Encrypt,
+    /// `unwrapKey`
+    UnwrapKey,
+    /// `wrapKey`
+    WrapKey,
+    /// `verify`
+    Verify,
+    /// `sign`
+    Sign,
+    /// `get`
+    Get,
+    /// `list`
+    List,
+    /// `update`
+    Update,
+    /// `create`
+    Create,
+    /// `import`
+    Import,
+    /// `delete`
+    Delete,
+    /// `backup`
+    Backup,
+    /// `restore`
+    Restore,
+    /// `recover`
+    Recover,
+    /// `purge`
+    Purge,
+}
+
+impl KeyPermission {
+    /// Every key permission, in Azure's order.
+    pub const ALL: [KeyPermission; 16] = [
+        KeyPermission::Decrypt,
+        KeyPermission::Encrypt,
+        KeyPermission::UnwrapKey,
+        KeyPermission::WrapKey,
+        KeyPermission::Verify,
+        KeyPermission::Sign,
+        KeyPermission::Get,
+        KeyPermission::List,
+        KeyPermission::Update,
+        KeyPermission::Create,
+        KeyPermission::Import,
+        KeyPermission::Delete,
+        KeyPermission::Backup,
+        KeyPermission::Restore,
+        KeyPermission::Recover,
+        KeyPermission::Purge,
+    ];
+
+    /// Azure's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPermission::Decrypt => "decrypt",
+            KeyPermission::Encrypt => "encrypt",
+            KeyPermission::UnwrapKey => "unwrapKey",
+            KeyPermission::WrapKey => "wrapKey",
+            KeyPermission::Verify => "verify",
+            KeyPermission::Sign => "sign",
+            KeyPermission::Get => "get",
+            KeyPermission::List => "list",
+            KeyPermission::Update => "update",
+            KeyPermission::Create => "create",
+            KeyPermission::Import => "import",
+            KeyPermission::Delete => "delete",
+            KeyPermission::Backup => "backup",
+            KeyPermission::Restore => "restore",
+            KeyPermission::Recover => "recover",
+            KeyPermission::Purge => "purge",
+        }
+    }
+
+    /// Parse one permission, case-insensitively. Unknown names are `Invalid`.
+    pub fn parse(s: &str) -> VaultResult<Self> {
+        let t = s.trim();
+        KeyPermission::ALL
+            .iter()
+            .copied()
+            .find(|p| p.as_str().eq_ignore_ascii_case(t))
+            .ok_or_else(|| {
+                VaultError::Invalid(format!(
+                    "'{}' is not a key permission; valid: {}, or all",
+                    printable(s),
+                    KeyPermission::ALL.map(|p| p.as_str()).join(", ")
+                ))
+            })
+    }
+
+    /// Parse a list (items may themselves be comma-separated; `all` means every permission).
+    /// Duplicates are dropped; the order given is kept (Azure shows permissions as set).
+    pub fn parse_list<S: AsRef<str>>(items: &[S]) -> VaultResult<Vec<KeyPermission>> {
+        let mut out = Vec::new();
+        for item in items {
+            for part in item.as_ref().split(',') {
+                if part.trim().eq_ignore_ascii_case("all") {
+                    out.extend(KeyPermission::ALL);
+                } else if !part.trim().is_empty() {
+                    out.push(KeyPermission::parse(part)?);
+                }
+            }
+        }
+        Ok(dedup_keep_order(out))
+    }
+}
+
+impl std::fmt::Display for KeyPermission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for KeyPermission {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyPermission {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        KeyPermission::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One access policy as stored: a principal and the key permissions it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessPolicy {
+    /// Whom the policy names.
+    pub principal: Principal,
+    /// What it grants on keys.
+    pub permissions_to_keys: Vec<KeyPermission>,
+}
+
+/// One access policy as `Get-AzKeyVault` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccessPolicyEntry {
+    /// `User`, `ServicePrincipal` or `ObjectId`.
+    pub principal_type: String,
+    /// The object id, for a policy set by object id.
+    pub object_id: Option<String>,
+    /// The application id, for a service principal.
+    pub application_id: Option<String>,
+    /// The UPN, for a user.
+    pub user_principal_name: Option<String>,
+    /// UPN, service principal name with its app id, or object id.
+    pub display_name: String,
+    /// Key permissions, Azure's spelling.
+    pub permissions_to_keys: Vec<KeyPermission>,
+    /// The same, joined as `Get-AzKeyVault` prints "Permissions to Keys" (`wrapKey, unwrapKey, get`).
+    pub permissions_to_keys_str: String,
+}
+
+impl From<&AccessPolicy> for AccessPolicyEntry {
+    fn from(p: &AccessPolicy) -> Self {
+        let (object_id, application_id, upn) = match &p.principal {
+            Principal::User(u) => (None, None, Some(u.clone())),
+            Principal::ServicePrincipal(a) => (None, Some(a.clone()), None),
+            Principal::ObjectId(o) => (Some(o.clone()), None, None),
+        };
+        AccessPolicyEntry {
+            principal_type: p.principal.kind().to_string(),
+            object_id,
+            application_id,
+            user_principal_name: upn,
+            display_name: p.principal.display_name(),
+            permissions_to_keys: p.permissions_to_keys.clone(),
+            permissions_to_keys_str: p
+                .permissions_to_keys
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
+fn dedup_keep_order(v: Vec<KeyPermission>) -> Vec<KeyPermission> {
+    let mut out: Vec<KeyPermission> = Vec::with_capacity(v.len());
+    for p in v {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Does any policy in `policies` grant `perm` to `caller`?
+pub fn is_granted(policies: &[AccessPolicy], caller: &Principal, perm: KeyPermission) -> bool {
+    policies
+        .iter()
+        .any(|p| p.principal.same_as(caller) && p.permissions_to_keys.contains(&perm))
+}
+
+/// Replace (or add) the policy for `principal` with exactly `perms` (Set-AzKeyVaultAccessPolicy
+/// with `-PermissionsToKeys` sets the principal's key permissions to the list given).
+pub fn set_policy(
+    policies: &mut Vec<AccessPolicy>,
+    principal: &Principal,
+    perms: &[KeyPermission],
+) {
+    let perms = dedup_keep_order(perms.to_vec());
+    if let Some(p) = policies.iter_mut().find(|p| p.principal.same_as(principal)) {
+        p.permissions_to_keys = perms;
+    } else {
+        policies.push(AccessPolicy {
+            principal: principal.clone(),
+            permissions_to_keys: perms,
+        });
+    }
+}
+
+/// Remove the policy for `principal`; false if there was none.
+pub fn remove_policy(policies: &mut Vec<AccessPolicy>, principal: &Principal) -> bool {
+    let before = policies.len();
+    policies.retain(|p| !p.principal.same_as(principal));
+    policies.len() != before
+}
+
+/// The standard AccessDenied error.
+pub(crate) fn denied(caller: &Principal, perm: KeyPermission, vault: &str) -> VaultError {
+    VaultError::AccessDenied(format!(
+        "the access policy of vault '{vault}' does not grant '{perm}' to {} ({})",
+        caller.display_name(),
+        caller.kind()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_parse() {
+        let p = KeyPermission::parse_list(&["wrapKey,unwrapKey", "GET", "get"]).unwrap();
+        assert_eq!(
+            p,
+            vec![
+                KeyPermission::WrapKey,
+                KeyPermission::UnwrapKey,
+                KeyPermission::Get
+            ]
+        );
+        assert_eq!(KeyPermission::parse_list(&["all"]).unwrap().len(), 16);
+        let e = KeyPermission::parse_list(&["get,fly"]).unwrap_err();
+        assert_eq!(e.class(), crate::vault::ErrorClass::Invalid);
+        assert!(e.message().contains("fly"));
+    }
+
+    #[test]
+    fn principals() {
+        let sp = Principal::service_principal("office 365 exchange online").unwrap();
+        assert_eq!(
+            sp,
+            Principal::ServicePrincipal(EXCHANGE_ONLINE_APP_ID.into())
+        );
+        assert_eq!(
+            sp.display_name(),
+            "Office 365 Exchange Online (00000002-0000-0ff1-ce00-000000000000)"
+        );
+        let sp2 = Principal::service_principal("C066D759-24AE-40E7-A56F-027002B5D3E4").unwrap();
+        assert_eq!(
+            service_principal_display_name(sp2.value()),
+            Some("M365DataAtRestEncryption")
+        );
+        assert!(Principal::service_principal("Nobody").is_err());
+        assert!(Principal::user("no-at-sign").is_err());
+        assert!(Principal::user("a@b@c").is_err());
+        assert!(Principal::object_id("123").is_err());
+        let u = Principal::user("Admin@Contoso.com").unwrap();
+        assert!(u.same_as(&Principal::user("admin@contoso.com").unwrap()));
+        assert!(!u.same_as(&sp));
+    }
+
+    #[test]
+    fn policies_set_replace_remove() {
+        let sp = Principal::service_principal(SHAREPOINT_ONLINE_APP_ID).unwrap();
+        let mut v = Vec::new();
+        set_policy(&mut v, &sp, &[KeyPermission::Get, KeyPermission::WrapKey]);
+        assert!(is_granted(&v, &sp, KeyPermission::WrapKey));
+        set_policy(&mut v, &sp, &[KeyPermission::Get]);
+        assert!(!is_granted(&v, &sp, KeyPermission::WrapKey));
+        assert_eq!(v.len(), 1);
+        let entry = AccessPolicyEntry::from(&v[0]);
+        assert_eq!(
+            entry.display_name,
+            format!("Office 365 SharePoint Online ({SHAREPOINT_ONLINE_APP_ID})")
+        );
+        assert!(remove_policy(&mut v, &sp));
+        assert!(!remove_policy(&mut v, &sp));
+    }
+}

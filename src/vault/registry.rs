@@ -1,0 +1,99 @@
+//! Resolving a key id to its vault, whatever backend holds it.
+
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use super::error::{VaultError, VaultResult};
+use super::ids::KeyId;
+use super::model::{KeyVaultKey, WrapResult};
+use super::policy::Caller;
+use super::KeyVault;
+use crate::crypto::OaepAlg;
+
+/// A source of vaults by name (a backend's directory of vaults).
+pub trait VaultProvider: Send + Sync {
+    /// The vault of that name, `Ok(None)` if this provider has none by that name.
+    fn open_vault(&self, name: &str) -> VaultResult<Option<Arc<dyn KeyVault>>>;
+}
+
+/// Vaults known by name: explicitly added vaults first, then each provider in order.
+#[derive(Default, Clone)]
+pub struct VaultRegistry {
+    vaults: Vec<Arc<dyn KeyVault>>,
+    providers: Vec<Arc<dyn VaultProvider>>,
+}
+
+impl VaultRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        VaultRegistry::default()
+    }
+
+    /// Add a single vault.
+    pub fn add_vault(&mut self, vault: Arc<dyn KeyVault>) {
+        self.vaults.push(vault);
+    }
+
+    /// Add a provider (a backend holding many vaults).
+    pub fn add_provider(&mut self, provider: Arc<dyn VaultProvider>) {
+        self.providers.push(provider);
+    }
+
+    /// The vault named `name` (case-insensitive). `NotFound` if no vault or provider has it.
+    pub fn vault(&self, name: &str) -> VaultResult<Arc<dyn KeyVault>> {
+        if let Some(v) = self
+            .vaults
+            .iter()
+            .find(|v| v.vault_name().eq_ignore_ascii_case(name))
+        {
+            return Ok(Arc::clone(v));
+        }
+        for p in &self.providers {
+            if let Some(v) = p.open_vault(name)? {
+                return Ok(v);
+            }
+        }
+        Err(VaultError::NotFound(format!(
+            "no vault named '{}' is registered",
+            super::ids::printable(name)
+        )))
+    }
+
+    /// Parse a key id and find its vault.
+    pub fn resolve(&self, key_id: &str) -> VaultResult<(Arc<dyn KeyVault>, KeyId)> {
+        let id = KeyId::parse(key_id)?;
+        let v = self.vault(&id.vault)?;
+        Ok((v, id))
+    }
+
+    /// Get the key a key id names.
+    pub fn get_key(&self, caller: &Caller, key_id: &str) -> VaultResult<KeyVaultKey> {
+        let (v, id) = self.resolve(key_id)?;
+        v.get_key(caller, &id.name, id.version.as_deref())
+    }
+
+    /// Wrap with the key a key id names (the latest version if the id has none).
+    pub fn wrap_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        algorithm: OaepAlg,
+        key: &[u8],
+    ) -> VaultResult<WrapResult> {
+        let (v, id) = self.resolve(key_id)?;
+        v.wrap_key(caller, &id.name, id.version.as_deref(), algorithm, key)
+    }
+
+    /// Unwrap with the key a key id names (pass the versioned id a wrap returned).
+    pub fn unwrap_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        algorithm: OaepAlg,
+        wrapped: &[u8],
+    ) -> VaultResult<Zeroizing<Vec<u8>>> {
+        let (v, id) = self.resolve(key_id)?;
+        v.unwrap_key(caller, &id.name, id.version.as_deref(), algorithm, wrapped)
+    }
+}
