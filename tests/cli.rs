@@ -10,5 +10,8 @@ fn cli_snapshots() {
         .env("CUSTKEY_STORE", "service.db")
         .env("XDG_DATA_HOME", "xdg")
         .env("COLUMNS", "")
+        // The vault master key comes from the key file beside the store; the keyring cache
+        // is exercised by tests/vault_local.rs.
+        .env("CUSTKEY_KEYRING", "off")
         .case("tests/cmd/*.md");
 }

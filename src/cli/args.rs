@@ -28,14 +28,9 @@ pub struct Args {
 }
 
 impl Args {
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.values.get(name)
-    }
+    #[cfg(test)]
     pub fn has(&self, name: &str) -> bool {
         self.values.contains_key(name)
-    }
-    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.values.keys().copied()
     }
     /// A string value; `$null` reads as `None`.
     pub fn str(&self, name: &str) -> Option<&str> {

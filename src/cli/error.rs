@@ -76,7 +76,10 @@ impl From<custkey::service::Error> for CliError {
         let class = match e.kind() {
             ErrorKind::Unavailable => Class::Unavailable,
             ErrorKind::InvalidArgument => Class::Usage,
-            ErrorKind::NotFound | ErrorKind::Rule | ErrorKind::AccessDenied => Class::Failed,
+            ErrorKind::NotFound
+            | ErrorKind::Rule
+            | ErrorKind::AccessDenied
+            | ErrorKind::Authentication => Class::Failed,
         };
         CliError {
             class,

@@ -1,9 +1,6 @@
 //! The cmdlet shell: PowerShell grammar, the cmdlet registry, output forms, prompts
 //! (-WhatIf/-Confirm), completion and the single exit path.
 
-// Parts of the grammar and context are used by cmdlets of later issues.
-#![allow(dead_code)]
-
 pub mod args;
 pub mod cmdlets;
 pub mod complete;
@@ -15,8 +12,9 @@ pub mod help;
 pub mod output;
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use custkey::service::azure::Azure;
 use custkey::store::Store;
 
 use args::Args;
@@ -29,6 +27,7 @@ pub struct Ctx {
     pub cmdlet: &'static Cmdlet,
     store_path: PathBuf,
     store: Option<Store>,
+    azure: Option<Azure>,
     pub form: Option<Form>,
     pub properties: Option<Vec<String>>,
     pub what_if: bool,
@@ -46,6 +45,7 @@ impl Ctx {
             cmdlet,
             store_path,
             store: None,
+            azure: None,
             form,
             properties: args.list("Property").map(<[String]>::to_vec),
             what_if: args.switch("WhatIf"),
@@ -70,8 +70,23 @@ impl Ctx {
         }
     }
 
-    pub fn store_path(&self) -> &Path {
-        &self.store_path
+    /// The Azure side (local vaults in the data directory), as the signed-in account.
+    pub fn azure(&mut self) -> Result<&mut Azure, CliError> {
+        if self.azure.is_none() {
+            let dir = self.data_dir();
+            let store = self.store()?;
+            let az = Azure::open(&dir, store)?;
+            self.verbose(&format!(
+                "vaults in {} as {}",
+                dir.join("vaults").display(),
+                az.caller.display_name()
+            ));
+            self.azure = Some(az);
+        }
+        match self.azure.as_mut() {
+            Some(a) => Ok(a),
+            None => Err(CliError::new(Class::Internal, "the vaults were not opened")),
+        }
     }
 
     /// The directory beside the store that holds vault files and other state.

@@ -157,6 +157,7 @@ pub fn display(v: &Value) -> String {
         ),
         Value::Object(m) => m
             .iter()
+            .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| format!("{k}={}", display(v)))
             .collect::<Vec<_>>()
             .join("; "),
@@ -208,10 +209,28 @@ fn list(items: &[Record], columns: &[String]) -> String {
     for item in items {
         out.push('\n');
         for c in columns {
-            let v = item.get(c).map(display).unwrap_or_default();
-            let line = format!("{c:<w$} : {v}");
-            out.push_str(line.trim_end());
-            out.push('\n');
+            // A list of objects shows one object a line, aligned under the first.
+            let lines: Vec<String> = match item.get(c) {
+                Some(Value::Array(a)) if a.iter().any(Value::is_object) => {
+                    a.iter().map(display).collect()
+                }
+                Some(v) => vec![display(v)],
+                None => vec![String::new()],
+            };
+            let lines = if lines.is_empty() {
+                vec!["{}".to_string()]
+            } else {
+                lines
+            };
+            for (i, v) in lines.iter().enumerate() {
+                let line = if i == 0 {
+                    format!("{c:<w$} : {v}")
+                } else {
+                    format!("{:<w$}   {v}", "")
+                };
+                out.push_str(line.trim_end());
+                out.push('\n');
+            }
         }
     }
     if !items.is_empty() {

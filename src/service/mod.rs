@@ -1,6 +1,7 @@
 //! The domain: the rules of Customer Key over the store, the vaults and the crypto core.
 //! Never prints; returns values and classified errors.
 
+pub mod azure;
 pub mod org;
 pub mod recipient;
 
@@ -21,6 +22,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// The store or a vault could not be reached or read (a system error).
     Unavailable,
+    /// A wrong master key, passphrase or PIN.
+    Authentication,
 }
 
 /// A domain error: what happened, and what the operator can do about it.

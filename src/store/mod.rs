@@ -12,6 +12,7 @@
 
 mod org;
 mod recipient;
+mod setting;
 
 pub use org::OrganizationRow;
 pub use recipient::{RecipientRow, RecipientScope};
@@ -61,6 +62,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX recipient_smtp ON recipient (primary_smtp COLLATE NOCASE);
     CREATE UNIQUE INDEX recipient_upn ON recipient (upn COLLATE NOCASE);
     CREATE INDEX recipient_dep ON recipient (dep_guid);",
+    // 3: small settings of the session (the signed-in Azure account).
+    "CREATE TABLE setting (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

@@ -3,6 +3,11 @@
 
 use super::def::Cmdlet;
 
+pub mod az_account;
+pub mod az_key_vault;
+pub mod az_key_vault_access_policy;
+pub mod az_key_vault_audit_log;
+pub mod az_key_vault_key;
 pub mod command;
 pub mod help;
 pub mod mail_user;
@@ -13,6 +18,11 @@ pub mod organization_config;
 /// Every cmdlet, sorted by name.
 pub fn all() -> Vec<&'static Cmdlet> {
     let mut v: Vec<&'static Cmdlet> = [
+        az_account::CMDLETS,
+        az_key_vault::CMDLETS,
+        az_key_vault_access_policy::CMDLETS,
+        az_key_vault_audit_log::CMDLETS,
+        az_key_vault_key::CMDLETS,
         command::CMDLETS,
         help::CMDLETS,
         mail_user::CMDLETS,

@@ -1,0 +1,284 @@
+//! New-AzKeyVault, Get-AzKeyVault, Update-AzKeyVault, Remove-AzKeyVault, Undo-AzKeyVaultRemoval.
+
+use std::collections::BTreeMap;
+
+use custkey::vault::{NewVaultRequest, VaultSku};
+use serde_json::json;
+
+use crate::cli::args::Args;
+use crate::cli::complete::CompletionCtx;
+use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
+use crate::cli::error::CliError;
+use crate::cli::output::{record, Output, Record};
+use crate::cli::Ctx;
+
+/// Vault names from the vault directory beside the store (file names; nothing is decrypted).
+pub fn vault_names(ctx: &CompletionCtx) -> Vec<String> {
+    let dir = match ctx.store_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.join("vaults"),
+        _ => std::path::PathBuf::from("vaults"),
+    };
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.strip_suffix(".vault").map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// `-Tag` as `name=value,name=value` or PowerShell's `@{name='value'; other='x'}`.
+pub fn parse_tags(items: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let item = item.trim().trim_start_matches("@{").trim_end_matches('}');
+        for pair in item.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((k, v)) = pair.split_once('=') else {
+                return Err(CliError::usage(format!(
+                    "Cannot bind parameter 'Tag': '{pair}' is not name=value."
+                ))
+                .with_help("write tags as env=prod,team=security or '@{env=\"prod\"}'"));
+            };
+            let v = v.trim().trim_matches(['\'', '"']);
+            out.insert(k.trim().to_string(), v.to_string());
+        }
+    }
+    Ok(out)
+}
+
+pub const VAULT_TABLE: &[&str] = &[
+    "VaultName",
+    "ResourceGroupName",
+    "Location",
+    "Sku",
+    "EnablePurgeProtection",
+];
+
+const VAULT_NAME_HELP: &str =
+    "The vault's globally unique name: 3-24 letters, digits and hyphens, starting with a letter.";
+
+pub const CMDLETS: &[Cmdlet] = &[
+    Cmdlet {
+        name: "New-AzKeyVault",
+        module: "Az.KeyVault",
+        synopsis: "Creates a key vault in the current subscription, with soft delete on.",
+        description: "Creates a key vault held by the embedded local backend (one encrypted file per vault beside \
+the store). Soft delete is always on (retention 7 to 90 days, default 90). The signed-in account gets every key \
+permission. For Customer Key, create one vault in each of two subscriptions, ideally in two regions, and register \
+mandatoryRetentionPeriodEnabled on both subscriptions.",
+        params: &[
+            Param::new("VaultName", Kind::String, VAULT_NAME_HELP).position(0).required().aliases(&["Name"]),
+            Param::new("ResourceGroupName", Kind::String, "The resource group.").position(1).required(),
+            Param::new("Location", Kind::String, "The Azure region, e.g. westus or West Europe.").position(2).required(),
+            Param::new("Sku", Kind::Enum(&["Standard", "Premium"]), "Standard for testing, Premium (HSM-protected keys) for production.").default("Standard"),
+            Param::new("EnablePurgeProtection", Kind::Switch, "Forbid purging deleted keys and the vault before the retention period ends. Cannot be turned off."),
+            Param::new("SoftDeleteRetentionInDays", Kind::Int { min: 7, max: 90 }, "How long deleted keys and vaults can be recovered.").default("90"),
+            Param::new("Tag", Kind::StringList, "Tags: name=value,name=value."),
+        ],
+        examples: &[Example {
+            title: "The first Customer Key vault",
+            code: "custkey New-AzKeyVault -VaultName Contoso-CK-EX-NA-VaultA1 -ResourceGroupName Contoso-CK-EX-NA-VaultA1-RG -Location westus -Sku Premium",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: VAULT_TABLE,
+        run: new,
+    },
+    Cmdlet {
+        name: "Get-AzKeyVault",
+        module: "Az.KeyVault",
+        synopsis: "Shows a key vault (soft delete, purge protection, retention, access policies) or lists them.",
+        description: "Shows one vault with -VaultName, or lists the vaults. The AccessPolicies property lists who \
+may do what with keys (PermissionsToKeys); Customer Key needs wrapKey, unwrapKey and get for the service's principal \
+(Office 365 Exchange Online, Office 365 SharePoint Online or M365DataAtRestEncryption). -InRemovedState lists removed \
+vaults that can still be recovered.",
+        params: &[
+            Param::new("VaultName", Kind::String, "The vault; all vaults when omitted.")
+                .position(0)
+                .aliases(&["Name"])
+                .complete(vault_names),
+            Param::new("InRemovedState", Kind::Switch, "List removed (soft-deleted) vaults."),
+        ],
+        examples: &[Example {
+            title: "Check soft delete and the service's permissions",
+            code: "custkey Get-AzKeyVault -VaultName Contoso-CK-EX-NA-VaultA1 -Property EnableSoftDelete,AccessPolicies",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::None,
+        table: VAULT_TABLE,
+        run: get,
+    },
+    Cmdlet {
+        name: "Update-AzKeyVault",
+        module: "Az.KeyVault",
+        synopsis: "Turns on purge protection, or replaces a vault's tags.",
+        description: "Changes a vault. Purge protection, once on, cannot be turned off.",
+        params: &[
+            Param::new("VaultName", Kind::String, "The vault.").position(0).required().complete(vault_names),
+            Param::new("EnablePurgeProtection", Kind::Switch, "Turn purge protection on."),
+            Param::new("Tag", Kind::StringList, "Replace the tags: name=value,name=value."),
+        ],
+        examples: &[Example {
+            title: "Protect a vault from purging",
+            code: "custkey Update-AzKeyVault -VaultName Contoso-CK-EX-NA-VaultA1 -EnablePurgeProtection",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: VAULT_TABLE,
+        run: update,
+    },
+    Cmdlet {
+        name: "Remove-AzKeyVault",
+        module: "Az.KeyVault",
+        synopsis: "Removes a key vault (soft delete), or with -InRemovedState purges a removed one.",
+        description: "Removes a vault with its keys; it stays recoverable (Undo-AzKeyVaultRemoval) for its retention \
+period. With -InRemovedState a removed vault is purged for good, which purge protection or a protected subscription \
+refuses. Never remove a vault whose keys a data encryption policy uses.",
+        params: &[
+            Param::new("VaultName", Kind::String, "The vault.").position(0).required().complete(vault_names),
+            Param::new("InRemovedState", Kind::Switch, "Purge a removed vault."),
+            Param::new("Force", Kind::Switch, "Do not ask for confirmation."),
+        ],
+        examples: &[Example {
+            title: "Remove a test vault",
+            code: "custkey Remove-AzKeyVault -VaultName test-vault -Force",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::High,
+        table: &[],
+        run: remove,
+    },
+    Cmdlet {
+        name: "Undo-AzKeyVaultRemoval",
+        module: "Az.KeyVault",
+        synopsis: "Recovers a removed key vault with its keys.",
+        description: "Brings back a vault removed with Remove-AzKeyVault, within its retention period.",
+        params: &[Param::new("VaultName", Kind::String, "The vault.").position(0).required()],
+        examples: &[Example {
+            title: "Recover a vault",
+            code: "custkey Undo-AzKeyVaultRemoval -VaultName Contoso-CK-EX-NA-VaultA1",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: VAULT_TABLE,
+        run: undo,
+    },
+];
+
+/// The vault as Get-AzKeyVault shows it; each access policy keeps who and "Permissions to Keys".
+pub fn vault_record(info: &custkey::vault::KeyVaultInfo) -> Result<Record, CliError> {
+    let mut r = record(info)?;
+    if let Some(serde_json::Value::Array(policies)) = r.get_mut("AccessPolicies") {
+        for p in policies.iter_mut() {
+            if let serde_json::Value::Object(m) = p {
+                m.remove("PermissionsToKeysStr");
+            }
+        }
+    }
+    Ok(r)
+}
+
+fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let name = args.str("VaultName").unwrap_or_default();
+    let mut req = NewVaultRequest::new(
+        name,
+        args.str("ResourceGroupName").unwrap_or_default(),
+        args.str("Location").unwrap_or_default(),
+    );
+    req.sku = if args.str("Sku") == Some("Premium") {
+        VaultSku::Premium
+    } else {
+        VaultSku::Standard
+    };
+    req.enable_purge_protection = args.switch("EnablePurgeProtection");
+    req.soft_delete_retention_in_days = args.int("SoftDeleteRetentionInDays").map(|d| d as u32);
+    req.tags = parse_tags(args.list("Tag").unwrap_or_default())?;
+    if !ctx.should_process(name, "New-AzKeyVault", false)? {
+        return Ok(Output::None);
+    }
+    let info = ctx.azure()?.new_vault(&req)?;
+    Ok(Output::one(vault_record(&info)?))
+}
+
+fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let az = ctx.azure()?;
+    if args.switch("InRemovedState") {
+        let name = args.str("VaultName");
+        let items = az
+            .removed_vaults()?
+            .into_iter()
+            .filter(|(v, _)| name.is_none_or(|n| v.vault_name.eq_ignore_ascii_case(n)))
+            .map(|(v, deleted)| {
+                let mut r = vault_record(&v)?;
+                r.insert("DeletionDate".into(), json!(deleted));
+                Ok(r)
+            })
+            .collect::<Result<Vec<_>, CliError>>()?;
+        return Ok(Output::many(items));
+    }
+    match args.str("VaultName") {
+        Some(name) => Ok(Output::one(vault_record(&az.vault_info(name)?)?)),
+        None => Ok(Output::many(
+            az.vaults()?
+                .iter()
+                .map(vault_record)
+                .collect::<Result<Vec<_>, _>>()?,
+        )),
+    }
+}
+
+fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let name = args.str("VaultName").unwrap_or_default();
+    let tags = args.list("Tag").map(parse_tags).transpose()?;
+    let protect = args.switch("EnablePurgeProtection");
+    if !protect && tags.is_none() {
+        return Err(
+            CliError::usage("Update-AzKeyVault was given nothing to change.")
+                .with_help("give -EnablePurgeProtection or -Tag"),
+        );
+    }
+    if !ctx.should_process(name, "Update-AzKeyVault", false)? {
+        return Ok(Output::None);
+    }
+    let info = ctx.azure()?.update_vault(name, protect, tags)?;
+    Ok(Output::one(vault_record(&info)?))
+}
+
+fn remove(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let name = args.str("VaultName").unwrap_or_default();
+    let purge = args.switch("InRemovedState");
+    let action = if purge {
+        "Purge key vault"
+    } else {
+        "Remove key vault"
+    };
+    if !ctx.should_process(name, action, args.switch("Force"))? {
+        return Ok(Output::None);
+    }
+    let az = ctx.azure()?;
+    if purge {
+        az.purge_vault(name)?;
+    } else {
+        az.remove_vault(name)?;
+    }
+    Ok(Output::None)
+}
+
+fn undo(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let name = args.str("VaultName").unwrap_or_default();
+    if !ctx.should_process(name, "Undo-AzKeyVaultRemoval", false)? {
+        return Ok(Output::None);
+    }
+    let info = ctx.azure()?.undo_remove_vault(name)?;
+    Ok(Output::one(vault_record(&info)?))
+}

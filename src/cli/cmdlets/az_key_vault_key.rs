@@ -1,0 +1,381 @@
+//! Add-AzKeyVaultKey, Get-AzKeyVaultKey, Update-AzKeyVaultKey, Remove-AzKeyVaultKey,
+//! Undo-AzKeyVaultKeyRemoval, Backup-AzKeyVaultKey, Restore-AzKeyVaultKey.
+
+use std::path::PathBuf;
+
+use custkey::vault::{KeyDestination, KeyOperation, KeyUpdate, KeyVaultKey, NewKeyRequest};
+use serde_json::json;
+
+use super::az_key_vault::{parse_tags, vault_names};
+use crate::cli::args::Args;
+use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
+use crate::cli::error::CliError;
+use crate::cli::output::{record, Output, Record};
+use crate::cli::Ctx;
+
+const KEY_OPS: &[&str] = &[
+    "encrypt",
+    "decrypt",
+    "sign",
+    "verify",
+    "wrapKey",
+    "unwrapKey",
+    "import",
+];
+const KEY_TABLE: &[&str] = &[
+    "VaultName",
+    "Name",
+    "Version",
+    "Enabled",
+    "Expires",
+    "RecoveryLevel",
+];
+
+const VAULT: Param = Param::new("VaultName", Kind::String, "The key vault.")
+    .position(0)
+    .required()
+    .complete(vault_names);
+
+pub const CMDLETS: &[Cmdlet] = &[
+    Cmdlet {
+        name: "Add-AzKeyVaultKey",
+        module: "Az.KeyVault",
+        synopsis: "Creates an RSA key in a vault, or a new version of an existing key (a key roll).",
+        description: "Creates an RSA key of 2048, 3072 or 4096 bits. Adding a key under a name that exists makes a new \
+version: the key is rolled, older versions stay usable for what they still wrap. -Destination HSM marks the key \
+HSM-protected (in the local backend it is held like a software key; see docs/vaults.md). For Customer Key, keys need \
+wrapKey and unwrapKey, no expiry (or 12/31/9999), and RecoveryLevel Recoverable+ProtectedSubscription.",
+        params: &[
+            VAULT,
+            Param::new("Name", Kind::String, "The key's name (1-127 letters, digits, hyphens).").position(1).required(),
+            Param::new("Destination", Kind::Enum(&["Software", "HSM"]), "Software- or HSM-protected.").default("Software"),
+            Param::new("Size", Kind::Int { min: 0, max: 1_000_000 }, "RSA modulus size: 2048, 3072 or 4096.").default("2048"),
+            Param::new("KeyOps", Kind::EnumList(KEY_OPS), "Operations the key permits.").default("all"),
+            Param::new("Expires", Kind::Date, "When the key expires (Customer Key accepts none, or 12/31/9999)."),
+            Param::new("NotBefore", Kind::Date, "When the key becomes usable."),
+            Param::new("Disable", Kind::Switch, "Create the key disabled."),
+            Param::new("Tag", Kind::StringList, "Tags: name=value,name=value."),
+        ],
+        examples: &[Example {
+            title: "A Customer Key root key",
+            code: "custkey Add-AzKeyVaultKey -VaultName Contoso-CK-EX-NA-VaultA1 -Name Contoso-CK-EX-NA-VaultA1-Key001 -Destination HSM -KeyOps wrapKey,unwrapKey",
+            output: "",
+            remarks: "Run it again with the same name to roll the key to a new version.",
+        }],
+        impact: Impact::Medium,
+        table: KEY_TABLE,
+        run: add,
+    },
+    Cmdlet {
+        name: "Get-AzKeyVaultKey",
+        module: "Az.KeyVault",
+        synopsis: "Shows keys of a vault: the latest versions, one key, one version, all versions, or removed keys.",
+        description: "Lists the latest version of every key in a vault, or one key with -Name (-Version for a given \
+version, -IncludeVersions for all of them, oldest first). -InRemovedState shows soft-deleted keys with their \
+scheduled purge dates. Id is the key URI a data encryption policy names; Attributes holds Enabled, Expires, \
+NotBefore, Created, Updated and RecoveryLevel.",
+        params: &[
+            VAULT,
+            Param::new("Name", Kind::String, "The key.").position(1),
+            Param::new("Version", Kind::String, "A version (32 hex digits)."),
+            Param::new("IncludeVersions", Kind::Switch, "Every version of -Name."),
+            Param::new("InRemovedState", Kind::Switch, "Removed (soft-deleted) keys."),
+        ],
+        examples: &[Example {
+            title: "Check a key's recovery level",
+            code: "custkey Get-AzKeyVaultKey -VaultName Contoso-CK-EX-NA-VaultA1 -Name Key001 -Property RecoveryLevel",
+            output: "
+RecoveryLevel : Recoverable+ProtectedSubscription
+",
+            remarks: "",
+        }],
+        impact: Impact::None,
+        table: KEY_TABLE,
+        run: get,
+    },
+    Cmdlet {
+        name: "Update-AzKeyVaultKey",
+        module: "Az.KeyVault",
+        synopsis: "Enables or disables a key version, or changes its expiry, activation date, operations or tags.",
+        description: "Changes the attributes of the latest version of a key (or of -Version). An expiry, once set, \
+cannot be removed; Customer Key accepts only 12/31/9999. Disabling a version that a data encryption policy still \
+uses makes the data under it unreadable.",
+        params: &[
+            VAULT,
+            Param::new("Name", Kind::String, "The key.").position(1).required(),
+            Param::new("Version", Kind::String, "A version; the latest when omitted."),
+            Param::new("Enable", Kind::Bool, "$true to enable, $false to disable."),
+            Param::new("Expires", Kind::Date, "The new expiry."),
+            Param::new("NotBefore", Kind::Date, "The new activation date."),
+            Param::new("KeyOps", Kind::EnumList(KEY_OPS), "The operations the version permits."),
+            Param::new("Tag", Kind::StringList, "Replace the tags: name=value,name=value."),
+            Param::new("PassThru", Kind::Switch, "Write the updated key to the output."),
+        ],
+        examples: &[Example {
+            title: "The expiry Customer Key accepts",
+            code: "custkey Update-AzKeyVaultKey -VaultName Contoso-CK-EX-NA-VaultA1 -Name Key001 -Expires 12/31/9999",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: KEY_TABLE,
+        run: update,
+    },
+    Cmdlet {
+        name: "Remove-AzKeyVaultKey",
+        module: "Az.KeyVault",
+        synopsis: "Removes a key with all its versions (soft delete), or purges a removed key with -InRemovedState.",
+        description: "Soft-deletes a key: it can be recovered with Undo-AzKeyVaultKeyRemoval until its scheduled purge \
+date. -InRemovedState purges a removed key for good, which is refused under purge protection or a protected \
+subscription (RecoveryLevel Recoverable+ProtectedSubscription).",
+        params: &[
+            VAULT,
+            Param::new("Name", Kind::String, "The key.").position(1).required(),
+            Param::new("InRemovedState", Kind::Switch, "Purge a removed key."),
+            Param::new("Force", Kind::Switch, "Do not ask for confirmation."),
+            Param::new("PassThru", Kind::Switch, "Write the removed key to the output."),
+        ],
+        examples: &[Example {
+            title: "Remove a test key",
+            code: "custkey Remove-AzKeyVaultKey -VaultName test-vault -Name test-key -Force",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::High,
+        table: KEY_TABLE,
+        run: remove,
+    },
+    Cmdlet {
+        name: "Undo-AzKeyVaultKeyRemoval",
+        module: "Az.KeyVault",
+        synopsis: "Recovers a removed key with all its versions.",
+        description: "Brings back a soft-deleted key before its scheduled purge date.",
+        params: &[VAULT, Param::new("Name", Kind::String, "The key.").position(1).required()],
+        examples: &[Example {
+            title: "Recover a key",
+            code: "custkey Undo-AzKeyVaultKeyRemoval -VaultName Contoso-CK-EX-NA-VaultA1 -Name Key001",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: KEY_TABLE,
+        run: undo,
+    },
+    Cmdlet {
+        name: "Backup-AzKeyVaultKey",
+        module: "Az.KeyVault",
+        synopsis: "Writes a sealed backup of a key (all versions and attributes) to a file.",
+        description: "Backs a key up into a sealed blob that only Restore-AzKeyVaultKey into a vault of the same \
+subscription can open. Back a key up right after creating or changing it, and keep copies online and offline. The \
+file is written 0600; an existing file is replaced only with -Force.",
+        params: &[
+            VAULT,
+            Param::new("Name", Kind::String, "The key.").position(1).required(),
+            Param::new("OutputFile", Kind::Path, "Where to write the backup. Default: <vault>-<key>-<date>.keybackup."),
+            Param::new("Force", Kind::Switch, "Replace an existing file."),
+        ],
+        examples: &[Example {
+            title: "Back up a root key",
+            code: "custkey Backup-AzKeyVaultKey -VaultName Contoso-CK-EX-NA-VaultA1 -Name Key001 -OutputFile Key001.backup",
+            output: "Key001.backup\n",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: &[],
+        run: backup,
+    },
+    Cmdlet {
+        name: "Restore-AzKeyVaultKey",
+        module: "Az.KeyVault",
+        synopsis: "Restores a key from a backup file into a vault of the same subscription.",
+        description: "Restores every version and attribute of a backed-up key. Refused when the vault is in another \
+subscription, when a key of that name exists (active or removed), or when the file was altered.",
+        params: &[
+            VAULT,
+            Param::new("InputFile", Kind::Path, "The file Backup-AzKeyVaultKey wrote.").position(1).required(),
+        ],
+        examples: &[Example {
+            title: "Restore a root key",
+            code: "custkey Restore-AzKeyVaultKey -VaultName Contoso-CK-EX-NA-VaultA1 -InputFile Key001.backup",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: KEY_TABLE,
+        run: restore,
+    },
+];
+
+/// The key as Azure PowerShell shows it, plus `Attributes` so `-Property Attributes` answers
+/// `(Get-AzKeyVaultKey ...).Attributes`.
+fn key_record(k: &KeyVaultKey) -> Result<Record, CliError> {
+    let mut r = record(k)?;
+    let attrs = json!({
+        "Enabled": k.enabled,
+        "Expires": k.expires,
+        "NotBefore": k.not_before,
+        "Created": k.created,
+        "Updated": k.updated,
+        "RecoveryLevel": k.recovery_level,
+        "RecoverableDays": k.recoverable_days,
+    });
+    r.insert("Attributes".into(), attrs);
+    Ok(r)
+}
+
+fn key_ops(args: &Args, name: &str) -> Result<Option<Vec<KeyOperation>>, CliError> {
+    match args.list(name) {
+        None => Ok(None),
+        Some(items) => Ok(Some(
+            KeyOperation::parse_list(items).map_err(custkey::service::Error::from)?,
+        )),
+    }
+}
+
+fn add(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let vault = args.str("VaultName").unwrap_or_default();
+    let name = args.str("Name").unwrap_or_default();
+    let mut req = NewKeyRequest::new(name);
+    req.destination = if args.str("Destination") == Some("HSM") {
+        KeyDestination::Hsm
+    } else {
+        KeyDestination::Software
+    };
+    req.size = args.int("Size").unwrap_or(2048) as usize;
+    req.key_ops = key_ops(args, "KeyOps")?;
+    req.expires = args.date("Expires");
+    req.not_before = args.date("NotBefore");
+    req.enabled = !args.switch("Disable");
+    req.tags = parse_tags(args.list("Tag").unwrap_or_default())?;
+    if !ctx.should_process(&format!("{vault}/{name}"), "Add-AzKeyVaultKey", false)? {
+        return Ok(Output::None);
+    }
+    let key = ctx.azure()?.add_key(vault, &req)?;
+    Ok(Output::one(key_record(&key)?))
+}
+
+fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let vault = args.str("VaultName").unwrap_or_default();
+    let name = args.str("Name");
+    let az = ctx.azure()?;
+    if args.switch("InRemovedState") {
+        let deleted = match name {
+            Some(n) => vec![az.deleted_key(vault, n)?],
+            None => az.deleted_keys(vault)?,
+        };
+        return Ok(Output::many(
+            deleted.iter().map(record).collect::<Result<Vec<_>, _>>()?,
+        ));
+    }
+    let keys = match (name, args.str("Version"), args.switch("IncludeVersions")) {
+        (None, Some(_), _) | (None, _, true) => {
+            return Err(CliError::usage("-Version and -IncludeVersions need -Name.")
+                .with_help("name the key: -Name <key>"))
+        }
+        (Some(n), _, true) => az.key_versions(vault, n)?,
+        (Some(n), v, false) => vec![az.key(vault, n, v)?],
+        (None, None, false) => az.keys(vault)?,
+    };
+    Ok(Output::many(
+        keys.iter().map(key_record).collect::<Result<Vec<_>, _>>()?,
+    ))
+}
+
+fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let vault = args.str("VaultName").unwrap_or_default();
+    let name = args.str("Name").unwrap_or_default();
+    let update = KeyUpdate {
+        enabled: args.bool("Enable"),
+        expires: args.date("Expires"),
+        not_before: args.date("NotBefore"),
+        key_ops: key_ops(args, "KeyOps")?,
+        tags: args.list("Tag").map(parse_tags).transpose()?,
+    };
+    if update.enabled.is_none()
+        && update.expires.is_none()
+        && update.not_before.is_none()
+        && update.key_ops.is_none()
+        && update.tags.is_none()
+    {
+        return Err(
+            CliError::usage("Update-AzKeyVaultKey was given nothing to change.")
+                .with_help("give -Enable, -Expires, -NotBefore, -KeyOps or -Tag"),
+        );
+    }
+    if !ctx.should_process(&format!("{vault}/{name}"), "Update-AzKeyVaultKey", false)? {
+        return Ok(Output::None);
+    }
+    let key = ctx
+        .azure()?
+        .update_key(vault, name, args.str("Version"), &update)?;
+    if args.switch("PassThru") {
+        Ok(Output::one(key_record(&key)?))
+    } else {
+        Ok(Output::None)
+    }
+}
+
+fn remove(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let vault = args.str("VaultName").unwrap_or_default();
+    let name = args.str("Name").unwrap_or_default();
+    let purge = args.switch("InRemovedState");
+    let action = if purge { "Purge key" } else { "Remove key" };
+    if !ctx.should_process(&format!("{vault}/{name}"), action, args.switch("Force"))? {
+        return Ok(Output::None);
+    }
+    let az = ctx.azure()?;
+    if purge {
+        az.purge_key(vault, name)?;
+        return Ok(Output::None);
+    }
+    let deleted = az.remove_key(vault, name)?;
+    if args.switch("PassThru") {
+        Ok(Output::one(record(&deleted)?))
+    } else {
+        Ok(Output::None)
+    }
+}
+
+fn undo(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let vault = args.str("VaultName").unwrap_or_default();
+    let name = args.str("Name").unwrap_or_default();
+    if !ctx.should_process(
+        &format!("{vault}/{name}"),
+        "Undo-AzKeyVaultKeyRemoval",
+        false,
+    )? {
+        return Ok(Output::None);
+    }
+    let key = ctx.azure()?.recover_key(vault, name)?;
+    Ok(Output::one(key_record(&key)?))
+}
+
+fn backup(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let vault = args.str("VaultName").unwrap_or_default();
+    let name = args.str("Name").unwrap_or_default();
+    let path = args
+        .str("OutputFile")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(format!(
+                "{vault}-{name}-{}.keybackup",
+                chrono::Utc::now().format("%Y%m%d%H%M%S")
+            ))
+        });
+    if !ctx.should_process(&format!("{vault}/{name}"), "Backup-AzKeyVaultKey", false)? {
+        return Ok(Output::None);
+    }
+    ctx.azure()?
+        .backup_key_to_file(vault, name, &path, args.switch("Force"))?;
+    Ok(Output::Text(format!("{}\n", path.display())))
+}
+
+fn restore(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let vault = args.str("VaultName").unwrap_or_default();
+    let path = PathBuf::from(args.str("InputFile").unwrap_or_default());
+    if !ctx.should_process(vault, "Restore-AzKeyVaultKey", false)? {
+        return Ok(Output::None);
+    }
+    let key = ctx.azure()?.restore_key_from_file(vault, &path)?;
+    Ok(Output::one(key_record(&key)?))
+}
