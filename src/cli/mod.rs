@@ -15,6 +15,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use custkey::service::azure::Azure;
+use custkey::service::keys::ServiceKeys;
 use custkey::store::Store;
 
 use args::Args;
@@ -28,6 +29,7 @@ pub struct Ctx {
     store_path: PathBuf,
     store: Option<Store>,
     azure: Option<Azure>,
+    keys: Option<ServiceKeys>,
     pub form: Option<Form>,
     pub properties: Option<Vec<String>>,
     pub what_if: bool,
@@ -46,6 +48,7 @@ impl Ctx {
             store_path,
             store: None,
             azure: None,
+            keys: None,
             form,
             properties: args.list("Property").map(<[String]>::to_vec),
             what_if: args.switch("WhatIf"),
@@ -86,6 +89,24 @@ impl Ctx {
         match self.azure.as_mut() {
             Some(a) => Ok(a),
             None => Err(CliError::new(Class::Internal, "the vaults were not opened")),
+        }
+    }
+
+    /// The store with the service's keys (service master key, vaults as the Exchange service).
+    pub fn service(&mut self) -> Result<(&mut Store, &mut ServiceKeys), CliError> {
+        if self.keys.is_none() {
+            let dir = self.data_dir();
+            let backend = self.azure()?.backend.clone();
+            let store = self.store()?;
+            let keys = ServiceKeys::open(&dir, store, backend)?;
+            self.keys = Some(keys);
+        }
+        match (self.store.as_mut(), self.keys.as_mut()) {
+            (Some(s), Some(k)) => Ok((s, k)),
+            _ => Err(CliError::new(
+                Class::Internal,
+                "the service keys were not opened",
+            )),
         }
     }
 
@@ -150,6 +171,24 @@ impl Ctx {
             eprintln!("Cancelled: nothing was changed.");
         }
         Ok(yes)
+    }
+}
+
+/// A progress bar on a terminal (nothing on a pipe): `label: [####    ]  45% (45/100)`.
+pub fn progress_line(label: &str, done: u64, total: u64) {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    let pct = (done * 100).checked_div(total).unwrap_or(100);
+    let width = 30usize;
+    let filled = (pct as usize * width) / 100;
+    eprint!(
+        "\r{label}: [{}{}] {pct:>3}% ({done}/{total})",
+        "#".repeat(filled),
+        " ".repeat(width - filled)
+    );
+    if done >= total {
+        eprintln!();
     }
 }
 

@@ -2,6 +2,10 @@
 //! Never prints; returns values and classified errors.
 
 pub mod azure;
+pub mod content;
+pub mod dep;
+pub mod keys;
+pub mod mailbox;
 pub mod org;
 pub mod recipient;
 

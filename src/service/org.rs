@@ -71,6 +71,11 @@ pub fn current(tx: &Tx) -> Result<Organization> {
     })
 }
 
+/// The organization's GUID, or an empty string before it exists.
+pub fn organization_id(tx: &Tx) -> Result<String> {
+    Ok(tx.organization()?.map(|o| o.guid).unwrap_or_default())
+}
+
 /// Reads the organization (creating the default one on first use).
 pub fn get(store: &mut Store) -> Result<Organization> {
     let found = store.read(|tx| -> Result<_> { Ok(tx.organization()?) })?;

@@ -407,3 +407,22 @@ pub fn names(store: &mut Store, scope: RecipientScope) -> Vec<String> {
         .read(|tx| -> Result<_> { Ok(tx.recipient_names(scope, 500)?) })
         .unwrap_or_default()
 }
+
+/// Changes a recipient's display name.
+pub fn set_display_name(
+    store: &mut Store,
+    identity: &str,
+    scope: RecipientScope,
+    display: &str,
+) -> Result<RecipientRow> {
+    if display.trim().is_empty() || display.len() > 256 {
+        return Err(Error::invalid("a display name must be 1 to 256 characters"));
+    }
+    store.write(|tx| {
+        let mut r = resolve(tx, identity, scope)?;
+        r.display_name = display.to_string();
+        r.when_changed = now();
+        tx.update_recipient(&r)?;
+        Ok(r)
+    })
+}

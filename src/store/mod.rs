@@ -10,10 +10,16 @@
 //! - Every cmdlet runs in one transaction ([`Store::write`] takes the write lock up
 //!   front, `BEGIN IMMEDIATE`); a busy timeout makes concurrent processes take turns.
 
+mod audit;
+mod content;
+mod dep;
 mod org;
 mod recipient;
 mod setting;
 
+pub use audit::AuditRow;
+pub use content::{ItemRow, MailboxKeyRow, MoveRow};
+pub use dep::{DepRow, RootWrapRow};
 pub use org::OrganizationRow;
 pub use recipient::{RecipientRow, RecipientScope};
 
@@ -67,6 +73,85 @@ const MIGRATIONS: &[&str] = &[
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );",
+    // 4: data encryption policies, their wrapped keys, mailbox keys, content, moves, audit.
+    "CREATE TABLE dep (
+        guid TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('Mailbox', 'MicrosoftManaged')),
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        enabled INTEGER NOT NULL,
+        azure_key_ids TEXT NOT NULL,
+        state TEXT NOT NULL,
+        dep_key_id TEXT NOT NULL,
+        dep_key_version INTEGER NOT NULL,
+        availability_key BLOB,
+        wrapped_by_availability BLOB,
+        purge_reason TEXT,
+        purge_contact TEXT,
+        purge_requested_by TEXT,
+        when_created TEXT NOT NULL,
+        when_changed TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX dep_name ON dep (name COLLATE NOCASE);
+    CREATE TABLE dep_root_wrap (
+        dep_guid TEXT NOT NULL REFERENCES dep (guid),
+        slot INTEGER NOT NULL,
+        key_uri TEXT NOT NULL,
+        version TEXT NOT NULL,
+        wrapped BLOB NOT NULL,
+        PRIMARY KEY (dep_guid, slot)
+    );
+    CREATE TABLE mailbox_key (
+        mailbox_guid TEXT NOT NULL REFERENCES recipient (guid),
+        key_id TEXT NOT NULL,
+        key_version INTEGER NOT NULL,
+        dep_guid TEXT NOT NULL REFERENCES dep (guid),
+        wrapped BLOB NOT NULL,
+        current INTEGER NOT NULL,
+        PRIMARY KEY (mailbox_guid, key_id, key_version)
+    );
+    CREATE INDEX mailbox_key_dep ON mailbox_key (dep_guid);
+    CREATE TABLE item (
+        mailbox_guid TEXT NOT NULL REFERENCES recipient (guid),
+        item_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        stored_size INTEGER NOT NULL,
+        key_id TEXT NOT NULL,
+        key_version INTEGER NOT NULL,
+        complete INTEGER NOT NULL,
+        PRIMARY KEY (mailbox_guid, item_id)
+    );
+    CREATE INDEX item_seq ON item (mailbox_guid, seq);
+    CREATE TABLE item_segment (
+        mailbox_guid TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (mailbox_guid, item_id, n)
+    );
+    CREATE TABLE move_request (
+        mailbox_guid TEXT PRIMARY KEY REFERENCES recipient (guid),
+        status TEXT NOT NULL,
+        items_total INTEGER NOT NULL,
+        items_done INTEGER NOT NULL,
+        new_key_id TEXT NOT NULL,
+        new_key_version INTEGER NOT NULL,
+        when_created TEXT NOT NULL,
+        when_changed TEXT NOT NULL
+    );
+    CREATE TABLE audit_record (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        creation_time TEXT NOT NULL,
+        record_type TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        organization_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        object_id TEXT NOT NULL,
+        parameters TEXT NOT NULL
+    );
+    CREATE INDEX audit_time ON audit_record (creation_time);",
 ];
 
 /// The schema version this build writes.

@@ -3,7 +3,7 @@
 use custkey::service::recipient::{self, Kind as RecipientKind, NewRecipient};
 use custkey::store::RecipientScope;
 
-use super::mailbox::{create, get_recipients, TABLE};
+use super::mailbox::{create, get_recipients, set_recipient, TABLE};
 use crate::cli::args::Args;
 use crate::cli::complete::CompletionCtx;
 use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
@@ -66,7 +66,35 @@ and -ResultSize work as on Get-Mailbox.",
         table: TABLE,
         run: get,
     },
+    Cmdlet {
+        name: "Set-MailUser",
+        module: "ExchangeOnlineManagement",
+        synopsis: "Assigns a data encryption policy to a mail user (before its mailbox is migrated), or '$null'.",
+        description: "Assigns a customer DEP to a mail user so its content is encrypted under that DEP as it arrives. Mail users need a licence with BPOS_S_EquivioAnalytics. '$null' returns it to Microsoft-managed keys.",
+        params: &[
+            Param::new("Identity", Kind::String, "The mail user: name, alias, address, UPN or GUID.")
+                .position(0)
+                .required()
+                .complete(mail_user_names),
+            Param::new("DataEncryptionPolicy", Kind::String, "The DEP's name or GUID; '$null' for Microsoft-managed keys.")
+                .complete(super::data_encryption_policy::dep_names),
+            Param::new("DisplayName", Kind::String, "A new display name."),
+        ],
+        examples: &[Example {
+            title: "Encrypt a mail user's content as it migrates",
+            code: "custkey Set-MailUser -Identity bob -DataEncryptionPolicy \"US Mailboxes\"",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: TABLE,
+        run: set,
+    },
 ];
+
+fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    set_recipient(ctx, args, RecipientScope::MailUsers)
+}
 
 fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let req = NewRecipient {

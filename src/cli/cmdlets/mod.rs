@@ -9,10 +9,15 @@ pub mod az_key_vault_access_policy;
 pub mod az_key_vault_audit_log;
 pub mod az_key_vault_key;
 pub mod command;
+pub mod data_encryption_policy;
 pub mod help;
 pub mod mail_user;
 pub mod mailbox;
+pub mod mailbox_export_request;
+pub mod mailbox_import_request;
+pub mod mailbox_statistics;
 pub mod mg_user_license;
+pub mod move_request;
 pub mod organization_config;
 
 /// Every cmdlet, sorted by name.
@@ -24,10 +29,15 @@ pub fn all() -> Vec<&'static Cmdlet> {
         az_key_vault_audit_log::CMDLETS,
         az_key_vault_key::CMDLETS,
         command::CMDLETS,
+        data_encryption_policy::CMDLETS,
         help::CMDLETS,
         mail_user::CMDLETS,
         mailbox::CMDLETS,
+        mailbox_export_request::CMDLETS,
+        mailbox_import_request::CMDLETS,
+        mailbox_statistics::CMDLETS,
         mg_user_license::CMDLETS,
+        move_request::CMDLETS,
         organization_config::CMDLETS,
     ]
     .iter()

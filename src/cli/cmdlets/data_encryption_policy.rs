@@ -1,0 +1,200 @@
+//! New-DataEncryptionPolicy, Get-DataEncryptionPolicy, Set-DataEncryptionPolicy,
+//! Test-DataEncryptionPolicy.
+
+use custkey::service::dep::{self, NewPolicy, PolicyChanges};
+
+use crate::cli::args::Args;
+use crate::cli::complete::CompletionCtx;
+use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
+use crate::cli::error::CliError;
+use crate::cli::output::{record, Output};
+use crate::cli::Ctx;
+
+pub fn dep_names(ctx: &CompletionCtx) -> Vec<String> {
+    ctx.store()
+        .map(|mut s| dep::names(&mut s))
+        .unwrap_or_default()
+}
+
+const TABLE: &[&str] = &["Name", "Enabled", "State", "AzureKeyIDs"];
+
+pub const CMDLETS: &[Cmdlet] = &[
+    Cmdlet {
+        name: "New-DataEncryptionPolicy",
+        module: "ExchangeOnlineManagement",
+        synopsis: "Creates a data encryption policy (DEP) for mailboxes from two customer keys in two vaults.",
+        description: "Creates a DEP. Its DEP key (AES-256) is generated with the DEP's own availability key; the DEP key is \
+wrapped by each customer key (RSA-OAEP-256, in the vault, as the Office 365 Exchange Online service principal) and by the \
+availability key, and the three wrapped copies are stored, each bound to the DEP. Refused when: the organization is \
+Trial; fewer than two keys are given or two are in one vault; a key is missing, not RSA, disabled, expiring (other than \
+12/31/9999) or not Recoverable+ProtectedSubscription; the Exchange service principal lacks wrapKey, unwrapKey or get on a \
+vault; the name is taken (case-insensitively); or 50 DEPs exist. Vaults in the same region or subscription only warn.",
+        params: &[
+            Param::new("Name", Kind::String, "The policy's unique name (may contain spaces).").position(0).required(),
+            Param::new("AzureKeyIDs", Kind::StringList, "The two key URIs: https://<vault>.vault.azure.net/keys/<key>[/<version>].").required(),
+            Param::new("Description", Kind::String, "A description."),
+            Param::new("Enabled", Kind::Bool, "Whether the policy can be assigned.").default("$true"),
+        ],
+        examples: &[Example {
+            title: "A DEP for US mailboxes",
+            code: "custkey New-DataEncryptionPolicy -Name \"US Mailboxes\" -Description \"Root keys for US mailboxes\" -AzureKeyIDs https://contosowestusvault01.vault.azure.net/keys/USA_Key_01,https://contosocentralusvault01.vault.azure.net/keys/USA_Key_02",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: TABLE,
+        run: new,
+    },
+    Cmdlet {
+        name: "Get-DataEncryptionPolicy",
+        module: "ExchangeOnlineManagement",
+        synopsis: "Shows data encryption policies: one by name or GUID, or all of them.",
+        description: "Shows DEPs with their customer key URIs (AzureKeyIDs), the key versions in use (KeyVersionIDs) and \
+State (Active, PendingDataPurge, Purged). A GUID from Get-MailboxStatistics' DataEncryptionPolicyID identifies a DEP too.",
+        params: &[Param::new("Identity", Kind::String, "A name or GUID; all policies when omitted.")
+            .position(0)
+            .complete(dep_names)],
+        examples: &[Example {
+            title: "The policy behind a mailbox",
+            code: "custkey Get-DataEncryptionPolicy 0f27a8b5-6d0b-4b46-9a2f-67c5e6d3b1a4",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::None,
+        table: TABLE,
+        run: get,
+    },
+    Cmdlet {
+        name: "Set-DataEncryptionPolicy",
+        module: "ExchangeOnlineManagement",
+        synopsis: "Renames, describes, enables or disables a DEP, or refreshes it after a key roll (-Refresh).",
+        description: "Changes a DEP. -Refresh re-wraps the DEP key under the newest version of each customer key (after \
+Add-AzKeyVaultKey rolled it) and updates KeyVersionIDs; no mailbox key and no content changes, and older versions stay \
+usable for what they still wrap. A disabled DEP can't be assigned; mailboxes already under it stay readable.",
+        params: &[
+            Param::new("Identity", Kind::String, "The policy: name or GUID.").position(0).required().complete(dep_names),
+            Param::new("Name", Kind::String, "A new name."),
+            Param::new("Description", Kind::String, "A new description."),
+            Param::new("Enabled", Kind::Bool, "$true or $false."),
+            Param::new("Refresh", Kind::Switch, "Re-wrap the DEP key under the newest customer key versions."),
+        ],
+        examples: &[Example {
+            title: "After rolling a customer key",
+            code: "custkey Set-DataEncryptionPolicy -Identity \"US Mailboxes\" -Refresh",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: TABLE,
+        run: set,
+    },
+    Cmdlet {
+        name: "Test-DataEncryptionPolicy",
+        module: "ExchangeOnlineManagement",
+        synopsis: "Proves each customer key and the availability key can unwrap the DEP key, touching no content.",
+        description: "Asks each customer key's vault to unwrap the DEP key (as the Exchange service principal) and \
+unwraps it with the availability key; reports each key with its result: Success, or the error class (AccessDenied, \
+KeyDisabled, KeyExpired, NotFound, Unavailable, Invalid). The availability-key test is audited. Exit code 1 when any key \
+fails.",
+        params: &[Param::new("Identity", Kind::String, "The policy: name or GUID.").position(0).required().complete(dep_names)],
+        examples: &[Example {
+            title: "Check a policy's keys",
+            code: "custkey Test-DataEncryptionPolicy \"US Mailboxes\"",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::None,
+        table: &["KeyType", "KeyId", "Version", "Result"],
+        run: test,
+    },
+];
+
+fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let req = NewPolicy {
+        name: args.str("Name").unwrap_or_default().to_string(),
+        azure_key_ids: args.list("AzureKeyIDs").unwrap_or_default().to_vec(),
+        description: args.str("Description").unwrap_or_default().to_string(),
+        enabled: args.bool("Enabled").unwrap_or(true),
+    };
+    if !ctx.should_process(&req.name, "New-DataEncryptionPolicy", false)? {
+        return Ok(Output::None);
+    }
+    let (store, keys) = ctx.service()?;
+    let out = dep::create(store, keys, &req)?;
+    for w in &out.warnings {
+        ctx.warn(w);
+    }
+    Ok(Output::one(record(&out.value)?))
+}
+
+fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let store = ctx.store()?;
+    match args.str("Identity") {
+        Some(id) => Ok(Output::one(record(&dep::get(store, id)?)?)),
+        None => Ok(Output::many(
+            dep::list(store)?
+                .iter()
+                .map(record)
+                .collect::<Result<Vec<_>, _>>()?,
+        )),
+    }
+}
+
+fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let id = args.str("Identity").unwrap_or_default().to_string();
+    let ch = PolicyChanges {
+        name: args.str("Name").map(str::to_string),
+        description: args.str("Description").map(str::to_string),
+        enabled: args.bool("Enabled"),
+        refresh: args.switch("Refresh"),
+    };
+    if ch.name.is_none() && ch.description.is_none() && ch.enabled.is_none() && !ch.refresh {
+        return Err(
+            CliError::usage("Set-DataEncryptionPolicy was given nothing to change.")
+                .with_help("give -Name, -Description, -Enabled or -Refresh"),
+        );
+    }
+    if !ctx.should_process(&id, "Set-DataEncryptionPolicy", false)? {
+        return Ok(Output::None);
+    }
+    let (store, keys) = ctx.service()?;
+    let out = dep::set(store, keys, &id, &ch)?;
+    for w in &out.warnings {
+        ctx.warn(w);
+    }
+    ctx.verbose(&format!(
+        "KeyVersionIDs now {}",
+        out.value.key_version_ids.join(", ")
+    ));
+    Ok(Output::None)
+}
+
+fn test(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let id = args.str("Identity").unwrap_or_default().to_string();
+    let (store, keys) = ctx.service()?;
+    let results = dep::test(store, keys, &id)?;
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r.result != "Success")
+        .map(|r| format!("{} {} ({})", r.key_type, r.key_id, r.result))
+        .collect();
+    let items = results.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+    if failed.is_empty() {
+        return Ok(Output::many(items));
+    }
+    // Print the report, then fail with the keys that did not unwrap.
+    let text = crate::cli::output::render(
+        &items,
+        &["KeyType", "KeyId", "Version", "Result", "Message"],
+        ctx.form,
+        ctx.properties.as_deref(),
+        None,
+    )?;
+    print!("{text}");
+    Err(CliError::failed(format!(
+        "{} key(s) of '{id}' could not unwrap the DEP key: {}",
+        failed.len(),
+        failed.join("; ")
+    ))
+    .with_help("see each key's Result and Message above"))
+}

@@ -1,0 +1,49 @@
+//! Get-MailboxStatistics.
+
+use custkey::service::mailbox;
+use custkey::service::recipient;
+use custkey::store::RecipientScope;
+
+use super::mailbox::mailbox_names;
+use crate::cli::args::Args;
+use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
+use crate::cli::error::CliError;
+use crate::cli::output::{record, Output};
+use crate::cli::Ctx;
+
+pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
+    name: "Get-MailboxStatistics",
+    module: "ExchangeOnlineManagement",
+    synopsis: "Shows a mailbox's item count and size, and whether it is encrypted under its customer DEP.",
+    description: "Shows ItemCount, TotalItemSize, IsEncrypted (True when every key of the mailbox is wrapped under \
+its assigned customer DEP) and DataEncryptionPolicyID (that DEP's GUID; Get-DataEncryptionPolicy <GUID> names it). \
+Without -Identity every mailbox is shown.",
+    params: &[Param::new("Identity", Kind::String, "The mailbox; all mailboxes when omitted.")
+        .position(0)
+        .complete(mailbox_names)],
+    examples: &[Example {
+        title: "Is the mailbox encrypted, and under which DEP?",
+        code: "custkey Get-MailboxStatistics -Identity alice -Property IsEncrypted,DataEncryptionPolicyID",
+        output: "",
+        remarks: "The same as Get-MailboxStatistics -Identity alice | fl IsEncrypted,DataEncryptionPolicyID.",
+    }],
+    impact: Impact::None,
+    table: &["DisplayName", "ItemCount", "TotalItemSize", "IsEncrypted"],
+    run,
+}];
+
+fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let store = ctx.store()?;
+    let ids: Vec<String> = match args.str("Identity") {
+        Some(id) => vec![id.to_string()],
+        None => recipient::list(store, RecipientScope::Mailboxes, None)?
+            .into_iter()
+            .map(|r| r.guid)
+            .collect(),
+    };
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(record(&mailbox::statistics(store, &id)?)?);
+    }
+    Ok(Output::many(out))
+}

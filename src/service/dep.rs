@@ -1,0 +1,582 @@
+//! Data encryption policies for mailboxes: creation with its gates, reads, changes, refresh,
+//! the built-in Microsoft-managed DEP, and Test-DataEncryptionPolicy.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::keys::{audit, key_uri_versionless, parse_guid, request_id, Purpose, ServiceKeys};
+use super::{now, Error, Result};
+use crate::crypto::{DepBinding, WrappedKey};
+use crate::store::{DepRow, RootWrapRow, Store};
+use crate::vault::{KeyId, KeyPermission, RecoveryLevel, VaultError, EXCHANGE_ONLINE_APP_ID};
+
+/// Customer DEPs an organization may have.
+pub const MAX_DEPS: u64 = 50;
+pub const KIND_MAILBOX: &str = "Mailbox";
+pub const KIND_MMK: &str = "MicrosoftManaged";
+pub const MMK_NAME: &str = "Microsoft-managed keys";
+
+pub const STATE_ACTIVE: &str = "Active";
+pub const STATE_PENDING_PURGE: &str = "PendingDataPurge";
+pub const STATE_PURGED: &str = "Purged";
+
+/// A DEP as `Get-DataEncryptionPolicy` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DataEncryptionPolicy {
+    #[serde(rename = "Identity")]
+    pub identity: String,
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Guid")]
+    pub guid: String,
+    #[serde(rename = "Description")]
+    pub description: String,
+    #[serde(rename = "Enabled")]
+    pub enabled: bool,
+    #[serde(rename = "AzureKeyIDs")]
+    pub azure_key_ids: Vec<String>,
+    #[serde(rename = "KeyVersionIDs")]
+    pub key_version_ids: Vec<String>,
+    #[serde(rename = "State")]
+    pub state: String,
+    #[serde(rename = "PermanentDataPurgeReason")]
+    pub permanent_data_purge_reason: Option<String>,
+    #[serde(rename = "PermanentDataPurgeContact")]
+    pub permanent_data_purge_contact: Option<String>,
+    #[serde(rename = "WhenCreated")]
+    pub when_created: String,
+    #[serde(rename = "WhenChanged")]
+    pub when_changed: String,
+}
+
+fn present(d: &DepRow, wraps: &[RootWrapRow]) -> DataEncryptionPolicy {
+    DataEncryptionPolicy {
+        identity: d.name.clone(),
+        name: d.name.clone(),
+        guid: d.guid.clone(),
+        description: d.description.clone(),
+        enabled: d.enabled,
+        azure_key_ids: d.azure_key_ids.clone(),
+        key_version_ids: wraps.iter().map(|w| w.version.clone()).collect(),
+        state: d.state.clone(),
+        permanent_data_purge_reason: d.purge_reason.clone(),
+        permanent_data_purge_contact: d.purge_contact.clone(),
+        when_created: d.when_created.clone(),
+        when_changed: d.when_changed.clone(),
+    }
+}
+
+/// The result of a change: the policy and warnings for the operator.
+#[derive(Debug, Clone)]
+pub struct Outcome<T> {
+    pub value: T,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewPolicy {
+    pub name: String,
+    pub azure_key_ids: Vec<String>,
+    pub description: String,
+    pub enabled: bool,
+}
+
+fn not_found(identity: &str) -> Error {
+    Error::not_found(format!(
+        "The data encryption policy '{identity}' couldn't be found."
+    ))
+    .with_help("list them with 'custkey Get-DataEncryptionPolicy' (a name or GUID identifies one)")
+}
+
+/// Resolves a customer DEP by name or GUID.
+pub fn resolve(store: &mut Store, identity: &str) -> Result<DepRow> {
+    store
+        .read(|tx| -> Result<_> { Ok(tx.dep_by_identity(identity, KIND_MAILBOX)?) })?
+        .ok_or_else(|| not_found(identity))
+}
+
+pub fn get(store: &mut Store, identity: &str) -> Result<DataEncryptionPolicy> {
+    let d = resolve(store, identity)?;
+    let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
+    Ok(present(&d, &wraps))
+}
+
+pub fn list(store: &mut Store) -> Result<Vec<DataEncryptionPolicy>> {
+    store.read(|tx| {
+        let mut out = Vec::new();
+        for d in tx.deps(KIND_MAILBOX)? {
+            let wraps = tx.root_wraps(&d.guid)?;
+            out.push(present(&d, &wraps));
+        }
+        Ok(out)
+    })
+}
+
+pub fn names(store: &mut Store) -> Vec<String> {
+    store
+        .read(|tx| -> Result<_> { Ok(tx.dep_names(KIND_MAILBOX)?) })
+        .unwrap_or_default()
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        return Err(
+            Error::invalid(format!("'{name}' is not a valid policy name")).with_help(
+                "give 1 to 64 printable characters; names may contain spaces (quote them)",
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The validated customer key of one slot.
+struct CheckedKey {
+    uri: String,
+    vault: String,
+    location: String,
+    subscription: String,
+}
+
+/// Checks one key against every Customer Key rule, as the Exchange service principal.
+fn check_key(keys: &ServiceKeys, uri: &str) -> Result<CheckedKey> {
+    let id = KeyId::parse(uri).map_err(|e| {
+        Error::invalid(format!("'{uri}' is not a key URI: {}", e.message()))
+            .with_help("give URIs as https://<vault>.vault.azure.net/keys/<key>, e.g. (Get-AzKeyVaultKey -VaultName v -Name k).Id")
+    })?;
+    let vault = keys.vaults.vault(&id.vault).map_err(|e| match e {
+        VaultError::NotFound(_) => Error::rule(format!(
+            "the key vault '{}' of {uri} does not exist",
+            id.vault
+        ))
+        .with_help("create it with New-AzKeyVault, or correct the URI"),
+        other => other.into(),
+    })?;
+    let info = vault.properties()?;
+    let sp = info
+        .access_policies
+        .iter()
+        .find(|p| p.application_id.as_deref() == Some(EXCHANGE_ONLINE_APP_ID));
+    for need in [
+        KeyPermission::WrapKey,
+        KeyPermission::UnwrapKey,
+        KeyPermission::Get,
+    ] {
+        if !sp.is_some_and(|p| p.permissions_to_keys.contains(&need)) {
+            return Err(Error::rule(format!(
+                "the Exchange Online service principal ({EXCHANGE_ONLINE_APP_ID}) lacks the '{}' permission on key vault '{}'",
+                need.as_str(),
+                info.vault_name
+            ))
+            .with_help(format!(
+                "run: custkey Set-AzKeyVaultAccessPolicy -VaultName {} -PermissionsToKeys wrapKey,unwrapKey,get -ServicePrincipalName {EXCHANGE_ONLINE_APP_ID}",
+                info.vault_name
+            )));
+        }
+    }
+    let key = vault
+        .get_key(&keys.exchange, &id.name, id.version.as_deref())
+        .map_err(|e| match e {
+            VaultError::NotFound(_) => Error::rule(format!("the key {uri} does not exist"))
+                .with_help("create it with Add-AzKeyVaultKey, or correct the URI"),
+            other => other.into(),
+        })?;
+    if !key.key_type.starts_with("RSA") {
+        return Err(
+            Error::rule(format!("the key {uri} is {}, not RSA", key.key_type))
+                .with_help("Customer Key wraps with RSA keys only"),
+        );
+    }
+    if !key.enabled {
+        return Err(
+            Error::rule(format!("the key {uri} is disabled")).with_help(format!(
+                "enable it: custkey Update-AzKeyVaultKey -VaultName {} -Name {} -Enable $true",
+                id.vault, id.name
+            )),
+        );
+    }
+    if let Some(exp) = key.expires {
+        if exp.format("%Y-%m-%d").to_string() != "9999-12-31" {
+            return Err(Error::rule(format!(
+                "the key {uri} expires on {}; Customer Key accepts keys with no expiry or 12/31/9999",
+                exp.format("%Y-%m-%d")
+            ))
+            .with_help(format!(
+                "set it: custkey Update-AzKeyVaultKey -VaultName {} -Name {} -Expires 12/31/9999",
+                id.vault, id.name
+            )));
+        }
+    }
+    if key.recovery_level != RecoveryLevel::RecoverableProtectedSubscription {
+        return Err(Error::rule(format!(
+            "the key {uri} has RecoveryLevel {}, not Recoverable+ProtectedSubscription",
+            key.recovery_level.as_str()
+        ))
+        .with_help("register mandatoryRetentionPeriodEnabled on the vault's subscription: custkey Register-AzProviderFeature -FeatureName mandatoryRetentionPeriodEnabled -ProviderNamespace Microsoft.Resources"));
+    }
+    Ok(CheckedKey {
+        uri: uri.to_string(),
+        vault: info.vault_name.to_ascii_lowercase(),
+        location: info.location,
+        subscription: info.subscription_id,
+    })
+}
+
+/// Checks the organization may use Customer Key.
+pub fn check_org(store: &mut Store) -> Result<String> {
+    let org = super::org::get(store)?;
+    if org.subscription_type == "Trial" {
+        return Err(Error::rule(format!(
+            "Customer Key is not available to the Trial organization '{}'",
+            org.name
+        ))
+        .with_help("Customer Key needs a paid subscription: custkey Set-OrganizationConfig -SubscriptionType Paid"));
+    }
+    Ok(org.guid)
+}
+
+/// `New-DataEncryptionPolicy`: checks every gate, creates the DEP key and availability key,
+/// and stores the three wrapped copies, each bound to the DEP.
+pub fn create(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    req: &NewPolicy,
+) -> Result<Outcome<DataEncryptionPolicy>> {
+    let org_id = check_org(store)?;
+    check_name(&req.name)?;
+    if req.azure_key_ids.len() < 2 {
+        return Err(Error::invalid(format!(
+            "a data encryption policy needs two Azure Key Vault keys; {} given",
+            req.azure_key_ids.len()
+        ))
+        .with_help("give two key URIs in two different vaults: -AzureKeyIDs <uri1>,<uri2>"));
+    }
+    let (count, taken) = store.read(|tx| -> Result<_> {
+        Ok((
+            tx.count_deps(KIND_MAILBOX)?,
+            tx.dep_by_identity(&req.name, KIND_MAILBOX)?.is_some(),
+        ))
+    })?;
+    if taken {
+        return Err(Error::rule(format!(
+            "a data encryption policy named '{}' already exists",
+            req.name
+        ))
+        .with_help("names are unique regardless of case; choose another -Name"));
+    }
+    if count >= MAX_DEPS {
+        return Err(Error::rule(format!(
+            "the organization already has {count} data encryption policies, the most it may have"
+        ))
+        .with_help("reassign mailboxes to an existing policy instead of creating another"));
+    }
+    let mut checked: Vec<CheckedKey> = Vec::new();
+    for uri in &req.azure_key_ids {
+        let c = check_key(keys, uri)?;
+        if let Some(other) = checked.iter().find(|o| o.vault == c.vault) {
+            return Err(Error::rule(format!(
+                "the keys {} and {} are in the same key vault '{}'",
+                other.uri, c.uri, c.vault
+            ))
+            .with_help("put the two keys of a policy in two different vaults (ideally two subscriptions and regions)"));
+        }
+        checked.push(c);
+    }
+    let mut warnings = Vec::new();
+    if checked.windows(2).any(|w| w[0].location == w[1].location) {
+        warnings.push(format!(
+            "both key vaults are in region '{}'; Customer Key recommends two regions for geo-redundancy",
+            checked[0].location
+        ));
+    }
+    if checked
+        .windows(2)
+        .any(|w| w[0].subscription == w[1].subscription)
+    {
+        warnings.push("both key vaults are in the same Azure subscription; Customer Key recommends one subscription per vault".into());
+    }
+    let guid = uuid::Uuid::new_v4();
+    let binding = DepBinding::new(guid);
+    let dep_key = ServiceKeys::new_dep_key();
+    let (avail, sealed) = keys.new_availability_key(&guid.to_string())?;
+    let by_avail = avail.wrap_dep_key(&dep_key, &binding)?;
+    let mut wraps = Vec::new();
+    for (slot, c) in checked.iter().enumerate() {
+        let (version, wrapped) = keys.root_wrap(&dep_key, guid, &c.uri)?;
+        wraps.push(RootWrapRow {
+            dep_guid: guid.to_string(),
+            slot: slot as u32,
+            key_uri: key_uri_versionless(&c.uri),
+            version,
+            wrapped: wrapped.into_bytes(),
+        });
+    }
+    let t = now();
+    let row = DepRow {
+        guid: guid.to_string(),
+        kind: KIND_MAILBOX.into(),
+        name: req.name.trim().to_string(),
+        description: req.description.clone(),
+        enabled: req.enabled,
+        azure_key_ids: req.azure_key_ids.clone(),
+        state: STATE_ACTIVE.into(),
+        dep_key_id: dep_key.key_ref().id.to_string(),
+        dep_key_version: dep_key.key_ref().version,
+        availability_key: Some(sealed),
+        wrapped_by_availability: Some(by_avail.into_bytes()),
+        purge_reason: None,
+        purge_contact: None,
+        purge_requested_by: None,
+        when_created: t.clone(),
+        when_changed: t,
+    };
+    store.write(|tx| {
+        if !tx.insert_dep(&row)? {
+            return Err(Error::rule(format!("a data encryption policy named '{}' already exists", row.name)));
+        }
+        if tx.count_deps(KIND_MAILBOX)? > MAX_DEPS {
+            return Err(Error::rule("the organization already has 50 data encryption policies"));
+        }
+        for w in &wraps {
+            tx.put_root_wrap(w)?;
+        }
+        audit(
+            tx,
+            &org_id,
+            "ExchangeAdmin",
+            "New-DataEncryptionPolicy",
+            "",
+            &row.guid,
+            json!({"Name": row.name, "AzureKeyIDs": row.azure_key_ids, "KeyVersionIDs": wraps.iter().map(|w| &w.version).collect::<Vec<_>>()}),
+        )
+    })?;
+    Ok(Outcome {
+        value: present(&row, &wraps),
+        warnings,
+    })
+}
+
+/// Changes to a DEP (`Set-DataEncryptionPolicy`).
+#[derive(Debug, Clone, Default)]
+pub struct PolicyChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+    pub refresh: bool,
+}
+
+/// `Set-DataEncryptionPolicy`: rename, describe, enable/disable, and `-Refresh` (re-wrap the DEP
+/// key under the newest version of each customer key; no mailbox key and no content changes).
+pub fn set(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    identity: &str,
+    ch: &PolicyChanges,
+) -> Result<Outcome<DataEncryptionPolicy>> {
+    let org_id = check_org(store)?;
+    let mut d = resolve(store, identity)?;
+    if d.state == STATE_PURGED {
+        return Err(Error::rule(format!(
+            "the data encryption policy '{}' was purged",
+            d.name
+        )));
+    }
+    if let Some(n) = &ch.name {
+        check_name(n)?;
+    }
+    let mut warnings = Vec::new();
+    let mut new_wraps: Vec<RootWrapRow> = Vec::new();
+    if ch.refresh {
+        let guid = parse_guid(&d.guid)?;
+        let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
+        let mut latest = Vec::new();
+        for w in &wraps {
+            let k = keys.vaults.get_key(&keys.exchange, &w.key_uri)?;
+            latest.push(k);
+        }
+        if latest
+            .iter()
+            .zip(&wraps)
+            .all(|(k, w)| k.version == w.version)
+        {
+            warnings.push(format!(
+                "the keys of '{}' have no newer version; nothing to refresh",
+                d.name
+            ));
+        } else {
+            let (dep_key, _) = keys.dep_key(store, &d, Purpose::Service, &request_id())?;
+            for (k, w) in latest.iter().zip(&wraps) {
+                if k.version == w.version {
+                    continue;
+                }
+                if !k.enabled {
+                    warnings.push(format!(
+                        "the newest version {} of {} is disabled; the policy stays on {}",
+                        k.version, w.key_uri, w.version
+                    ));
+                    continue;
+                }
+                let versioned = format!("{}/{}", w.key_uri, k.version);
+                let (version, wrapped) = keys.root_wrap(&dep_key, guid, &versioned)?;
+                new_wraps.push(RootWrapRow {
+                    dep_guid: d.guid.clone(),
+                    slot: w.slot,
+                    key_uri: w.key_uri.clone(),
+                    version,
+                    wrapped: wrapped.into_bytes(),
+                });
+            }
+        }
+    }
+    if let Some(n) = &ch.name {
+        d.name = n.trim().to_string();
+    }
+    if let Some(desc) = &ch.description {
+        d.description = desc.clone();
+    }
+    if let Some(e) = ch.enabled {
+        d.enabled = e;
+    }
+    d.when_changed = now();
+    let wraps = store.write(|tx| {
+        if !tx.update_dep(&d)? {
+            return Err(Error::rule(format!("a data encryption policy named '{}' already exists", d.name))
+                .with_help("choose another -Name"));
+        }
+        for w in &new_wraps {
+            tx.put_root_wrap(w)?;
+        }
+        let op_params = json!({
+            "Name": ch.name, "Description": ch.description, "Enabled": ch.enabled, "Refresh": ch.refresh,
+            "KeyVersionIDs": new_wraps.iter().map(|w| &w.version).collect::<Vec<_>>(),
+        });
+        audit(tx, &org_id, "ExchangeAdmin", "Set-DataEncryptionPolicy", "", &d.guid, op_params)?;
+        Ok(tx.root_wraps(&d.guid)?)
+    })?;
+    Ok(Outcome {
+        value: present(&d, &wraps),
+        warnings,
+    })
+}
+
+/// The built-in Microsoft-managed DEP (service keys only), created on first need.
+pub fn microsoft_managed(store: &mut Store, keys: &ServiceKeys) -> Result<DepRow> {
+    if let Some(d) = store.read(|tx| -> Result<_> { Ok(tx.deps(KIND_MMK)?.into_iter().next()) })? {
+        return Ok(d);
+    }
+    let guid = uuid::Uuid::new_v4();
+    let dep_key = ServiceKeys::new_dep_key();
+    let (avail, sealed) = keys.new_availability_key(&guid.to_string())?;
+    let by_avail = avail.wrap_dep_key(&dep_key, &DepBinding::new(guid))?;
+    let t = now();
+    let row = DepRow {
+        guid: guid.to_string(),
+        kind: KIND_MMK.into(),
+        name: MMK_NAME.into(),
+        description:
+            "The built-in policy for mailboxes without a customer DEP: Microsoft-managed keys only."
+                .into(),
+        enabled: true,
+        azure_key_ids: Vec::new(),
+        state: STATE_ACTIVE.into(),
+        dep_key_id: dep_key.key_ref().id.to_string(),
+        dep_key_version: dep_key.key_ref().version,
+        availability_key: Some(sealed),
+        wrapped_by_availability: Some(by_avail.into_bytes()),
+        purge_reason: None,
+        purge_contact: None,
+        purge_requested_by: None,
+        when_created: t.clone(),
+        when_changed: t,
+    };
+    store.write(|tx| {
+        if let Some(d) = tx.deps(KIND_MMK)?.into_iter().next() {
+            return Ok(d);
+        }
+        tx.insert_dep(&row)?;
+        Ok(row.clone())
+    })
+}
+
+/// One key's result in `Test-DataEncryptionPolicy`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyTest {
+    pub key_type: String,
+    pub key_id: String,
+    pub version: String,
+    pub result: String,
+    pub message: String,
+}
+
+/// `Test-DataEncryptionPolicy`: each customer key and the availability key must each unwrap
+/// the DEP key. Touches no content; the availability-key test is audited.
+pub fn test(store: &mut Store, keys: &mut ServiceKeys, identity: &str) -> Result<Vec<KeyTest>> {
+    let d = resolve(store, identity)?;
+    let guid = parse_guid(&d.guid)?;
+    let binding = DepBinding::new(guid);
+    let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
+    let mut out = Vec::new();
+    for w in &wraps {
+        let versioned = format!("{}/{}", w.key_uri, w.version);
+        let res = (|| -> std::result::Result<(), VaultError> {
+            let wk = WrappedKey::from_bytes(&w.wrapped)
+                .map_err(|e| VaultError::Invalid(e.to_string()))?;
+            let (ct, alg) = match (wk.rsa_ciphertext(), wk.oaep_alg()) {
+                (Some(c), Some(a)) => (c, a),
+                _ => return Err(VaultError::Invalid("not a root-wrapped key".into())),
+            };
+            let raw = keys
+                .vaults
+                .unwrap_key(&keys.exchange, &versioned, alg, ct)?;
+            crate::crypto::DepKey::from_root_unwrap(&wk, &binding, &raw)
+                .map_err(|e| VaultError::Invalid(e.to_string()))?;
+            Ok(())
+        })();
+        out.push(KeyTest {
+            key_type: "CustomerKey".into(),
+            key_id: w.key_uri.clone(),
+            version: w.version.clone(),
+            result: match &res {
+                Ok(()) => "Success".into(),
+                Err(e) => format!("{:?}", e.class()),
+            },
+            message: res
+                .err()
+                .map(|e| e.message().to_string())
+                .unwrap_or_default(),
+        });
+    }
+    let avail = match (&d.availability_key, &d.wrapped_by_availability) {
+        (Some(_), Some(_)) => {
+            let r = keys.by_availability(&d, &binding);
+            match r {
+                Ok(_) => ("Success".to_string(), String::new()),
+                Err(e) => (format!("{:?}", e.kind()), e.message().to_string()),
+            }
+        }
+        _ => (
+            "Destroyed".to_string(),
+            "the availability key was destroyed by the data purge".to_string(),
+        ),
+    };
+    let org_id = store.read(super::org::organization_id)?;
+    store.write(|tx| {
+        audit(
+            tx,
+            &org_id,
+            "CustomerKeyServiceEncryption",
+            "Test Availability Key",
+            "ServicePrincipal:Office 365 Exchange Online",
+            &d.guid,
+            json!({"Policy Id": d.guid, "Result": avail.0, "Request Id": request_id()}),
+        )
+    })?;
+    out.push(KeyTest {
+        key_type: "AvailabilityKey".into(),
+        key_id: format!("availability key of {}", d.name),
+        version: String::new(),
+        result: avail.0,
+        message: avail.1,
+    });
+    Ok(out)
+}

@@ -1,0 +1,339 @@
+//! Mailbox keys and DEP assignment (`Set-Mailbox` / `Set-MailUser -DataEncryptionPolicy`),
+//! and `Get-MailboxStatistics`.
+//!
+//! Every mailbox's content is encrypted: without a customer DEP its key is wrapped by the
+//! built-in Microsoft-managed DEP. Assigning a DEP re-wraps the mailbox key(s) under the new
+//! DEP key at once; no content is touched.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::dep::{self, KIND_MAILBOX, STATE_ACTIVE, STATE_PENDING_PURGE};
+use super::keys::{audit, parse_guid, request_id, Purpose, ServiceKeys};
+use super::recipient::{self, Kind, Recipient};
+use super::{Error, Result};
+use crate::crypto::{DepKey, KeyRef, MailboxBinding, MailboxKey, WrappedKey};
+use crate::store::{DepRow, MailboxKeyRow, RecipientRow, RecipientScope, Store};
+
+/// The DEP row that wraps (or will wrap) a recipient's keys: its customer DEP, else the
+/// Microsoft-managed one.
+pub fn target_dep(store: &mut Store, keys: &ServiceKeys, r: &RecipientRow) -> Result<DepRow> {
+    match &r.dep_guid {
+        Some(g) => store
+            .read(|tx| -> Result<_> { Ok(tx.dep(g)?) })?
+            .ok_or_else(|| {
+                Error::new(
+                    super::ErrorKind::Unavailable,
+                    format!("the DEP {g} of {} is missing from the store", r.name),
+                )
+            }),
+        None => dep::microsoft_managed(store, keys),
+    }
+}
+
+fn binding(dep_guid: &str, mailbox_guid: &str) -> Result<MailboxBinding> {
+    Ok(MailboxBinding::new(
+        parse_guid(dep_guid)?,
+        parse_guid(mailbox_guid)?,
+    ))
+}
+
+/// Unwraps one mailbox key row.
+pub fn open_key(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    row: &MailboxKeyRow,
+    purpose: Purpose,
+    request: &str,
+) -> Result<MailboxKey> {
+    let d = store
+        .read(|tx| -> Result<_> { Ok(tx.dep(&row.dep_guid)?) })?
+        .ok_or_else(|| {
+            Error::new(
+                super::ErrorKind::Unavailable,
+                format!("the DEP {} is missing", row.dep_guid),
+            )
+        })?;
+    let (dk, _) = keys.dep_key(store, &d, purpose, request)?;
+    let wk = WrappedKey::from_bytes(&row.wrapped)?;
+    Ok(dk.unwrap_mailbox_key(&wk, &binding(&row.dep_guid, &row.mailbox_guid)?)?)
+}
+
+/// The key new content of the mailbox is encrypted under, created (under its DEP) if the
+/// mailbox has none yet.
+pub fn current_key(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    r: &RecipientRow,
+    purpose: Purpose,
+    request: &str,
+) -> Result<(MailboxKey, MailboxKeyRow)> {
+    let rows = store.read(|tx| -> Result<_> { Ok(tx.mailbox_keys(&r.guid)?) })?;
+    if let Some(row) = rows.into_iter().find(|k| k.current) {
+        let k = open_key(store, keys, &row, purpose, request)?;
+        return Ok((k, row));
+    }
+    let d = target_dep(store, keys, r)?;
+    let (dk, _) = keys.dep_key(store, &d, purpose, request)?;
+    new_key(store, &dk, &d, r, 1)
+}
+
+/// A fresh mailbox key wrapped under `dk`, stored as the mailbox's current key.
+pub fn new_key(
+    store: &mut Store,
+    dk: &DepKey,
+    d: &DepRow,
+    r: &RecipientRow,
+    version: u32,
+) -> Result<(MailboxKey, MailboxKeyRow)> {
+    let key = MailboxKey::generate(KeyRef::new(uuid::Uuid::new_v4(), version));
+    let wrapped = dk.wrap_mailbox_key(&key, &binding(&d.guid, &r.guid)?)?;
+    let row = MailboxKeyRow {
+        mailbox_guid: r.guid.clone(),
+        key_id: key.key_ref().id.to_string(),
+        key_version: key.key_ref().version,
+        dep_guid: d.guid.clone(),
+        wrapped: wrapped.into_bytes(),
+        current: true,
+    };
+    store.write(|tx| -> Result<()> { Ok(tx.put_mailbox_key(&row)?) })?;
+    Ok((key, row))
+}
+
+/// Assigns `dep_identity` (`None`: back to Microsoft-managed keys) to each recipient, re-wrapping
+/// their mailbox keys. One RSA unwrap per DEP involved, whatever the number of mailboxes.
+pub fn assign(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    identities: &[String],
+    scope: RecipientScope,
+    dep_identity: Option<&str>,
+    cmdlet: &str,
+) -> Result<Vec<RecipientRow>> {
+    let org_id = match dep_identity {
+        Some(_) => dep::check_org(store)?,
+        None => store.read(super::org::organization_id)?,
+    };
+    let target: DepRow = match dep_identity {
+        Some(id) => {
+            let d = dep::resolve(store, id)?;
+            if d.state == STATE_PENDING_PURGE || d.state == dep::STATE_PURGED {
+                return Err(Error::rule(format!(
+                    "the data encryption policy '{}' has a pending data purge and can't be assigned",
+                    d.name
+                ))
+                .with_help("assign another policy"));
+            }
+            if !d.enabled {
+                return Err(Error::rule(format!("the data encryption policy '{}' is disabled", d.name))
+                    .with_help(format!("enable it first: custkey Set-DataEncryptionPolicy -Identity \"{}\" -Enabled $true", d.name)));
+            }
+            debug_assert_eq!(d.kind, KIND_MAILBOX);
+            debug_assert_eq!(d.state, STATE_ACTIVE);
+            d
+        }
+        None => dep::microsoft_managed(store, keys)?,
+    };
+    let mut rows = Vec::with_capacity(identities.len());
+    store.read(|tx| -> Result<()> {
+        for id in identities {
+            rows.push(recipient::resolve(tx, id, scope)?);
+        }
+        Ok(())
+    })?;
+    if dep_identity.is_some() {
+        for r in &rows {
+            let kind = match r.kind.as_str() {
+                "SharedMailbox" => Kind::SharedMailbox,
+                "MailUser" => Kind::MailUser,
+                _ => Kind::UserMailbox,
+            };
+            if kind.needs_license()
+                && !recipient::capabilities(&r.licenses)
+                    .iter()
+                    .any(|c| c == recipient::CUSTOMER_KEY_CAPABILITY)
+            {
+                return Err(Error::rule(format!(
+                    "'{}' is not licensed for Customer Key: its PersistedCapabilities lack {}",
+                    r.name,
+                    recipient::CUSTOMER_KEY_CAPABILITY
+                ))
+                .with_help(format!(
+                    "assign an E5-class licence first: custkey Set-MgUserLicense -UserId {} -AddLicenses SPE_E5",
+                    r.alias
+                )));
+            }
+        }
+    }
+    let request = request_id();
+    let (new_dk, _) = keys.dep_key(store, &target, Purpose::Service, &request)?;
+    // Re-wrap every key of every mailbox; DEP keys come from the cache after the first unwrap.
+    let mut old_deps: HashMap<String, DepKey> = HashMap::new();
+    let mut new_rows: Vec<MailboxKeyRow> = Vec::new();
+    for r in &rows {
+        let existing = store.read(|tx| -> Result<_> { Ok(tx.mailbox_keys(&r.guid)?) })?;
+        if existing.is_empty() {
+            let key = MailboxKey::generate(KeyRef::new(uuid::Uuid::new_v4(), 1));
+            let wrapped = new_dk.wrap_mailbox_key(&key, &binding(&target.guid, &r.guid)?)?;
+            new_rows.push(MailboxKeyRow {
+                mailbox_guid: r.guid.clone(),
+                key_id: key.key_ref().id.to_string(),
+                key_version: 1,
+                dep_guid: target.guid.clone(),
+                wrapped: wrapped.into_bytes(),
+                current: true,
+            });
+            continue;
+        }
+        for k in existing {
+            if k.dep_guid == target.guid {
+                continue;
+            }
+            if !old_deps.contains_key(&k.dep_guid) {
+                let d = store
+                    .read(|tx| -> Result<_> { Ok(tx.dep(&k.dep_guid)?) })?
+                    .ok_or_else(|| {
+                        Error::new(
+                            super::ErrorKind::Unavailable,
+                            format!("the DEP {} is missing", k.dep_guid),
+                        )
+                    })?;
+                let (dk, _) = keys.dep_key(store, &d, Purpose::Service, &request)?;
+                old_deps.insert(k.dep_guid.clone(), dk);
+            }
+            let old = &old_deps[&k.dep_guid];
+            let mk = old.unwrap_mailbox_key(
+                &WrappedKey::from_bytes(&k.wrapped)?,
+                &binding(&k.dep_guid, &k.mailbox_guid)?,
+            )?;
+            let wrapped = new_dk.wrap_mailbox_key(&mk, &binding(&target.guid, &k.mailbox_guid)?)?;
+            new_rows.push(MailboxKeyRow {
+                dep_guid: target.guid.clone(),
+                wrapped: wrapped.into_bytes(),
+                ..k
+            });
+        }
+    }
+    let when = super::now();
+    let assigned = dep_identity.map(|_| target.guid.clone());
+    store.write(|tx| {
+        // Keep each mailbox's current flag as it was: write non-current rows first.
+        let mut ordered: Vec<&MailboxKeyRow> = new_rows.iter().filter(|k| !k.current).collect();
+        ordered.extend(new_rows.iter().filter(|k| k.current));
+        for k in ordered {
+            tx.put_mailbox_key(k)?;
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut r = r.clone();
+            r.dep_guid = assigned.clone();
+            r.when_changed = when.clone();
+            tx.update_recipient(&r)?;
+            audit(
+                tx,
+                &org_id,
+                "ExchangeAdmin",
+                cmdlet,
+                "",
+                &r.guid,
+                json!({"Identity": r.name, "DataEncryptionPolicy": dep_identity.map(|_| target.name.clone()), "DataEncryptionPolicyId": assigned}),
+            )?;
+            out.push(r);
+        }
+        Ok(out)
+    })
+}
+
+/// `Get-MailboxStatistics`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MailboxStatistics {
+    #[serde(rename = "DisplayName")]
+    pub display_name: String,
+    #[serde(rename = "MailboxGuid")]
+    pub mailbox_guid: String,
+    #[serde(rename = "ItemCount")]
+    pub item_count: u64,
+    #[serde(rename = "TotalItemSize")]
+    pub total_item_size: String,
+    #[serde(rename = "TotalItemSizeBytes")]
+    pub total_item_size_bytes: u64,
+    #[serde(rename = "IsEncrypted")]
+    pub is_encrypted: bool,
+    #[serde(rename = "DataEncryptionPolicyID")]
+    pub data_encryption_policy_id: Option<String>,
+    #[serde(rename = "DataEncryptionPolicy")]
+    pub data_encryption_policy: Option<String>,
+}
+
+/// `1.23 MB (1,289,748 bytes)`, as Exchange prints sizes.
+pub fn size_text(bytes: u64) -> String {
+    let units = [("GB", 1u64 << 30), ("MB", 1 << 20), ("KB", 1 << 10)];
+    let with_commas = {
+        let s = bytes.to_string();
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    for (u, n) in units {
+        if bytes >= n {
+            return format!("{:.2} {u} ({with_commas} bytes)", bytes as f64 / n as f64);
+        }
+    }
+    format!("{bytes} B ({with_commas} bytes)")
+}
+
+pub fn statistics(store: &mut Store, identity: &str) -> Result<MailboxStatistics> {
+    store.read(|tx| {
+        let r = recipient::resolve(tx, identity, RecipientScope::Mailboxes)?;
+        let (count, bytes) = tx.item_totals(&r.guid)?;
+        let keys = tx.mailbox_keys(&r.guid)?;
+        let dep = match &r.dep_guid {
+            Some(g) => tx.dep(g)?,
+            None => None,
+        };
+        let is_encrypted = r
+            .dep_guid
+            .as_ref()
+            .is_some_and(|g| !keys.is_empty() && keys.iter().all(|k| &k.dep_guid == g));
+        Ok(MailboxStatistics {
+            display_name: r.display_name,
+            mailbox_guid: r.guid,
+            item_count: count,
+            total_item_size: size_text(bytes),
+            total_item_size_bytes: bytes,
+            is_encrypted,
+            data_encryption_policy_id: dep.as_ref().map(|d| d.guid.clone()),
+            data_encryption_policy: dep.map(|d| d.name),
+        })
+    })
+}
+
+/// Recipients as the Get cmdlets show them, with their DEP names.
+pub fn describe(store: &mut Store, rows: Vec<RecipientRow>) -> Result<Vec<Recipient>> {
+    store.read(|tx| {
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let name = match &r.dep_guid {
+                Some(g) => {
+                    if !names.contains_key(g) {
+                        if let Some(d) = tx.dep(g)? {
+                            names.insert(g.clone(), d.name);
+                        }
+                    }
+                    names.get(g).cloned()
+                }
+                None => None,
+            };
+            out.push(recipient::present(r, name));
+        }
+        Ok(out)
+    })
+}

@@ -1,0 +1,345 @@
+//! Mailbox keys (wrapped), items stored as ciphertext segments, and move requests.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{Result, Tx};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxKeyRow {
+    pub mailbox_guid: String,
+    pub key_id: String,
+    pub key_version: u32,
+    /// The DEP whose key wraps this one.
+    pub dep_guid: String,
+    pub wrapped: Vec<u8>,
+    /// The key new content is encrypted under (one per mailbox).
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRow {
+    pub mailbox_guid: String,
+    pub item_id: String,
+    pub seq: i64,
+    /// `eml` or `mbox`: how the message was given, so an export gives it back the same way.
+    pub source: String,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// Ciphertext bytes.
+    pub stored_size: u64,
+    pub key_id: String,
+    pub key_version: u32,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveRow {
+    pub mailbox_guid: String,
+    /// `InProgress`, `Completed` or `Failed`.
+    pub status: String,
+    pub items_total: u64,
+    pub items_done: u64,
+    pub new_key_id: String,
+    pub new_key_version: u32,
+    pub when_created: String,
+    pub when_changed: String,
+}
+
+fn key_row(r: &rusqlite::Row) -> rusqlite::Result<MailboxKeyRow> {
+    Ok(MailboxKeyRow {
+        mailbox_guid: r.get(0)?,
+        key_id: r.get(1)?,
+        key_version: r.get(2)?,
+        dep_guid: r.get(3)?,
+        wrapped: r.get(4)?,
+        current: r.get(5)?,
+    })
+}
+
+const KEY_COLS: &str = "mailbox_guid, key_id, key_version, dep_guid, wrapped, current";
+const ITEM_COLS: &str =
+    "mailbox_guid, item_id, seq, source, size, stored_size, key_id, key_version, complete";
+
+fn item_row(r: &rusqlite::Row) -> rusqlite::Result<ItemRow> {
+    Ok(ItemRow {
+        mailbox_guid: r.get(0)?,
+        item_id: r.get(1)?,
+        seq: r.get(2)?,
+        source: r.get(3)?,
+        size: r.get(4)?,
+        stored_size: r.get(5)?,
+        key_id: r.get(6)?,
+        key_version: r.get(7)?,
+        complete: r.get(8)?,
+    })
+}
+
+impl Tx<'_> {
+    /// Every key of a mailbox (the current one first).
+    pub fn mailbox_keys(&self, mailbox_guid: &str) -> Result<Vec<MailboxKeyRow>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLS} FROM mailbox_key WHERE mailbox_guid = ?1 ORDER BY current DESC, key_version"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([mailbox_guid], key_row)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Mailbox keys wrapped by a DEP's key.
+    pub fn mailbox_keys_under_dep(&self, dep_guid: &str) -> Result<Vec<MailboxKeyRow>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLS} FROM mailbox_key WHERE dep_guid = ?1"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([dep_guid], key_row)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Inserts or replaces a mailbox key row. A current key makes the others non-current.
+    pub fn put_mailbox_key(&self, k: &MailboxKeyRow) -> Result<()> {
+        if k.current {
+            self.conn()
+                .execute(
+                    "UPDATE mailbox_key SET current = 0 WHERE mailbox_guid = ?1",
+                    [&k.mailbox_guid],
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        self.conn()
+            .execute(
+                &format!("INSERT OR REPLACE INTO mailbox_key ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![k.mailbox_guid, k.key_id, k.key_version, k.dep_guid, k.wrapped, k.current],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn delete_mailbox_key(
+        &self,
+        mailbox_guid: &str,
+        key_id: &str,
+        key_version: u32,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "DELETE FROM mailbox_key WHERE mailbox_guid = ?1 AND key_id = ?2 AND key_version = ?3",
+                params![mailbox_guid, key_id, key_version],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Begins an item (invisible until [`Tx::complete_item`]).
+    pub fn insert_item(&self, i: &ItemRow) -> Result<()> {
+        self.conn()
+            .execute(
+                &format!(
+                    "INSERT INTO item ({ITEM_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ),
+                params![
+                    i.mailbox_guid,
+                    i.item_id,
+                    i.seq,
+                    i.source,
+                    i.size,
+                    i.stored_size,
+                    i.key_id,
+                    i.key_version,
+                    i.complete
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn put_segment(
+        &self,
+        mailbox_guid: &str,
+        item_id: &str,
+        n: u32,
+        data: &[u8],
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO item_segment (mailbox_guid, item_id, n, data) VALUES (?1, ?2, ?3, ?4)",
+                params![mailbox_guid, item_id, n, data],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Marks an item complete with its sizes and key.
+    pub fn complete_item(&self, i: &ItemRow) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE item SET size = ?3, stored_size = ?4, key_id = ?5, key_version = ?6, complete = 1
+                 WHERE mailbox_guid = ?1 AND item_id = ?2",
+                params![i.mailbox_guid, i.item_id, i.size, i.stored_size, i.key_id, i.key_version],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Deletes an item and its segments.
+    pub fn delete_item(&self, mailbox_guid: &str, item_id: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2",
+                params![mailbox_guid, item_id],
+            )
+            .map_err(|e| self.err(e))?;
+        self.conn()
+            .execute(
+                "DELETE FROM item WHERE mailbox_guid = ?1 AND item_id = ?2",
+                params![mailbox_guid, item_id],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Replaces an item's segments by those stored under `staging` (a move's re-encryption).
+    pub fn replace_segments(&self, mailbox_guid: &str, item_id: &str, staging: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2",
+                params![mailbox_guid, item_id],
+            )
+            .map_err(|e| self.err(e))?;
+        self.conn()
+            .execute(
+                "UPDATE item_segment SET item_id = ?2 WHERE mailbox_guid = ?1 AND item_id = ?3",
+                params![mailbox_guid, item_id, staging],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Complete items of a mailbox, in order.
+    pub fn items(&self, mailbox_guid: &str) -> Result<Vec<ItemRow>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {ITEM_COLS} FROM item WHERE mailbox_guid = ?1 AND complete = 1 ORDER BY seq"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([mailbox_guid], item_row)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// (count, plaintext bytes) of a mailbox's complete items.
+    pub fn item_totals(&self, mailbox_guid: &str) -> Result<(u64, u64)> {
+        self.conn()
+            .query_row(
+                "SELECT count(*), coalesce(sum(size), 0) FROM item WHERE mailbox_guid = ?1 AND complete = 1",
+                [mailbox_guid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn next_item_seq(&self, mailbox_guid: &str) -> Result<i64> {
+        self.conn()
+            .query_row(
+                "SELECT coalesce(max(seq), 0) + 1 FROM item WHERE mailbox_guid = ?1",
+                [mailbox_guid],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// One ciphertext segment of an item.
+    pub fn segment(&self, mailbox_guid: &str, item_id: &str, n: u32) -> Result<Option<Vec<u8>>> {
+        self.conn()
+            .query_row(
+                "SELECT data FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2 AND n = ?3",
+                params![mailbox_guid, item_id, n],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Deletes every item (and segment) of a mailbox; returns (items, bytes) removed.
+    pub fn delete_items_of(&self, mailbox_guid: &str) -> Result<(u64, u64)> {
+        let totals = self.item_totals(mailbox_guid)?;
+        self.conn()
+            .execute(
+                "DELETE FROM item_segment WHERE mailbox_guid = ?1",
+                [mailbox_guid],
+            )
+            .map_err(|e| self.err(e))?;
+        self.conn()
+            .execute("DELETE FROM item WHERE mailbox_guid = ?1", [mailbox_guid])
+            .map_err(|e| self.err(e))?;
+        Ok(totals)
+    }
+
+    pub fn move_request(&self, mailbox_guid: &str) -> Result<Option<MoveRow>> {
+        self.conn()
+            .query_row(
+                "SELECT mailbox_guid, status, items_total, items_done, new_key_id, new_key_version, when_created, when_changed
+                 FROM move_request WHERE mailbox_guid = ?1",
+                [mailbox_guid],
+                |r| {
+                    Ok(MoveRow {
+                        mailbox_guid: r.get(0)?,
+                        status: r.get(1)?,
+                        items_total: r.get(2)?,
+                        items_done: r.get(3)?,
+                        new_key_id: r.get(4)?,
+                        new_key_version: r.get(5)?,
+                        when_created: r.get(6)?,
+                        when_changed: r.get(7)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn move_requests(&self) -> Result<Vec<MoveRow>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT mailbox_guid FROM move_request ORDER BY when_created")
+            .map_err(|e| self.err(e))?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(m) = self.move_request(&id)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn put_move_request(&self, m: &MoveRow) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO move_request (mailbox_guid, status, items_total, items_done, new_key_id, new_key_version, when_created, when_changed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![m.mailbox_guid, m.status, m.items_total, m.items_done, m.new_key_id, m.new_key_version, m.when_created, m.when_changed],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
