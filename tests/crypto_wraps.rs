@@ -188,6 +188,15 @@ fn root_wraps_with_both_oaep_variants() {
             CryptoError::Authentication
         );
         assert!(DepKey::from_root_unwrap(&w, &b, &raw[..31]).is_err());
+        // A corrupted RSA part fails with the same error as a bad check value (no padding oracle).
+        let mut bad_rsa = w.as_bytes().to_vec();
+        let last = bad_rsa.len() - 1;
+        bad_rsa[last] ^= 0x01;
+        let bad_rsa = WrappedKey::from_bytes(&bad_rsa).unwrap();
+        assert_eq!(
+            DepKey::unwrap_under_rsa(&bad_rsa, &b, &rsa).unwrap_err(),
+            CryptoError::Authentication
+        );
         // A root-wrapped DEP key is not a TIK.
         assert!(matches!(
             TenantIntermediateKey::from_root_unwrap(&w, &b, &raw),

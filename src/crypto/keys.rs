@@ -10,6 +10,64 @@
 //! Every tier is its own type ([`TierKey<T>`] with a marker `T`), so a mailbox key cannot be
 //! passed where a DEP key belongs, and a DEP key can only wrap the tiers below it. Every key
 //! carries its [`KeyRef`] (id + version), which goes into the associated data of each wrap.
+//!
+//! ```
+//! use custkey::crypto::*;
+//! use uuid::Uuid;
+//!
+//! let (dep_id, mailbox_id) = (Uuid::new_v4(), Uuid::new_v4());
+//! let avail = AvailabilityKey::generate(KeyRef::new_random());
+//! let dep = DepKey::generate(KeyRef::new(dep_id, 1));
+//! let stored_dep = avail.wrap_dep_key(&dep, &DepBinding::new(dep_id))?;
+//!
+//! let mbx = MailboxKey::generate(KeyRef::new_random());
+//! let binding = MailboxBinding::new(dep_id, mailbox_id);
+//! let stored_mbx = dep.wrap_mailbox_key(&mbx, &binding)?;
+//!
+//! // Later: unwrap down the hierarchy and read an item.
+//! let dep = avail.unwrap_dep_key(&WrappedKey::from_bytes(stored_dep.as_bytes())?, &DepBinding::new(dep_id))?;
+//! let mbx = dep.unwrap_mailbox_key(&stored_mbx, &binding)?;
+//! let item = ItemBinding::new(mailbox_id, b"msg-1".to_vec());
+//! let ct = mbx.encrypt_content(&item, b"hello")?;
+//! assert_eq!(mbx.decrypt_content(&item, &ct)?.as_slice(), b"hello");
+//! # Ok::<(), CryptoError>(())
+//! ```
+//!
+//! A key of one tier does not fit where another belongs. A site key is not a mailbox key:
+//!
+//! ```compile_fail
+//! use custkey::crypto::*;
+//! let dep = DepKey::generate(KeyRef::new_random());
+//! let site = SiteKey::generate(KeyRef::new_random());
+//! let b = OwnerBinding::new(uuid::Uuid::nil(), uuid::Uuid::nil());
+//! let _ = dep.wrap_mailbox_key(&site, &b);
+//! ```
+//!
+//! A DEP key cannot wrap a site key, even through the generic method (only a TIK can):
+//!
+//! ```compile_fail
+//! use custkey::crypto::*;
+//! let dep = DepKey::generate(KeyRef::new_random());
+//! let site = SiteKey::generate(KeyRef::new_random());
+//! let b = OwnerBinding::new(uuid::Uuid::nil(), uuid::Uuid::nil());
+//! let _ = dep.wrap(&site, &b);
+//! ```
+//!
+//! Only DEP keys and TIKs are root-wrapped, and content is encrypted only under mailbox,
+//! workload and site keys:
+//!
+//! ```compile_fail
+//! use custkey::crypto::*;
+//! let mbx = MailboxKey::generate(KeyRef::new_random());
+//! let _ = mbx.bytes_for_root_wrap();
+//! ```
+//!
+//! ```compile_fail
+//! use custkey::crypto::*;
+//! let dep = DepKey::generate(KeyRef::new_random());
+//! let b = ItemBinding::new(uuid::Uuid::nil(), b"x".to_vec());
+//! let _ = dep.encrypt_content(&b, b"not here");
+//! ```
 
 use std::fmt;
 use std::marker::PhantomData;

@@ -482,7 +482,8 @@ impl<T: RootWrapped> TierKey<T> {
         Ok(TierKey::from_secret(key, wrapped.child_ref))
     }
 
-    /// Unwraps with a software-held RSA private key.
+    /// Unwraps with a software-held RSA private key. Every failure after parsing (RSA-OAEP
+    /// decoding, wrong key, wrong binding) is [`CryptoError::Authentication`].
     pub fn unwrap_under_rsa(
         wrapped: &WrappedKey,
         binding: &DepBinding,
@@ -497,8 +498,15 @@ impl<T: RootWrapped> TierKey<T> {
                 })
             }
         };
-        let raw = private.oaep_unwrap(alg, ct)?;
-        Self::from_root_unwrap(wrapped, binding, &raw)
+        // An RSA failure and a check-value failure look the same to the caller (one error,
+        // the same HKDF work), so this path is no OAEP padding oracle.
+        match private.oaep_unwrap(alg, ct) {
+            Ok(raw) => Self::from_root_unwrap(wrapped, binding, &raw),
+            Err(_) => {
+                let _ = Self::from_root_unwrap(wrapped, binding, &[0u8; 32]);
+                Err(CryptoError::Authentication)
+            }
+        }
     }
 }
 
