@@ -122,17 +122,12 @@ impl VaultOperation {
 
     /// Parse an operation name (case-insensitive).
     pub fn parse(s: &str) -> VaultResult<Self> {
-        VaultOperation::ALL
-            .iter()
-            .copied()
-            .find(|o| o.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                VaultError::Invalid(format!(
-                    "'{}' is not a vault operation; valid: {}",
-                    super::ids::printable(s),
-                    VaultOperation::ALL.map(|o| o.as_str()).join(", ")
-                ))
-            })
+        super::ids::parse_named(
+            s,
+            &VaultOperation::ALL,
+            VaultOperation::as_str,
+            "a vault operation",
+        )
     }
 }
 

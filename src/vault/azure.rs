@@ -311,31 +311,7 @@ impl AzureContextStore {
         feature_name: &str,
         provider_namespace: &str,
     ) -> VaultResult<ProviderFeature> {
-        validate_namespace_or_feature(feature_name, "feature name")?;
-        validate_namespace_or_feature(provider_namespace, "provider namespace")?;
-        self.modify(|f| {
-            let i = Self::ensure_current(f);
-            let sub = &mut f.subscriptions[i];
-            let existing = sub.features.iter_mut().find(|r| {
-                r.feature_name.eq_ignore_ascii_case(feature_name)
-                    && r.provider_namespace
-                        .eq_ignore_ascii_case(provider_namespace)
-            });
-            match existing {
-                Some(r) => r.registration_state = "Registered".to_string(),
-                None => sub.features.push(FeatureRecord {
-                    provider_namespace: provider_namespace.to_string(),
-                    feature_name: feature_name.to_string(),
-                    registration_state: "Registered".to_string(),
-                }),
-            }
-            Ok(ProviderFeature {
-                feature_name: feature_name.to_string(),
-                provider_name: provider_namespace.to_string(),
-                registration_state: "Registered".to_string(),
-                subscription_id: sub.id.clone(),
-            })
-        })
+        self.set_feature(feature_name, provider_namespace, true)
     }
 
     /// `Unregister-AzProviderFeature`: back to `NotRegistered`.
@@ -344,20 +320,38 @@ impl AzureContextStore {
         feature_name: &str,
         provider_namespace: &str,
     ) -> VaultResult<ProviderFeature> {
+        self.set_feature(feature_name, provider_namespace, false)
+    }
+
+    fn set_feature(
+        &self,
+        feature_name: &str,
+        provider_namespace: &str,
+        registered: bool,
+    ) -> VaultResult<ProviderFeature> {
         validate_namespace_or_feature(feature_name, "feature name")?;
         validate_namespace_or_feature(provider_namespace, "provider namespace")?;
+        let state = if registered {
+            "Registered"
+        } else {
+            "NotRegistered"
+        };
         self.modify(|f| {
             let i = Self::ensure_current(f);
             let sub = &mut f.subscriptions[i];
-            sub.features.retain(|r| {
-                !(r.feature_name.eq_ignore_ascii_case(feature_name)
-                    && r.provider_namespace
-                        .eq_ignore_ascii_case(provider_namespace))
-            });
+            sub.features
+                .retain(|r| !r.is(feature_name, provider_namespace));
+            if registered {
+                sub.features.push(FeatureRecord {
+                    provider_namespace: provider_namespace.to_string(),
+                    feature_name: feature_name.to_string(),
+                    registration_state: state.to_string(),
+                });
+            }
             Ok(ProviderFeature {
                 feature_name: feature_name.to_string(),
                 provider_name: provider_namespace.to_string(),
-                registration_state: "NotRegistered".to_string(),
+                registration_state: state.to_string(),
                 subscription_id: sub.id.clone(),
             })
         })
@@ -381,11 +375,7 @@ impl AzureContextStore {
             let state = sub
                 .features
                 .iter()
-                .find(|r| {
-                    r.feature_name.eq_ignore_ascii_case(feature_name)
-                        && r.provider_namespace
-                            .eq_ignore_ascii_case(provider_namespace)
-                })
+                .find(|r| r.is(feature_name, provider_namespace))
                 .map(|r| r.registration_state.clone())
                 .unwrap_or_else(|| "NotRegistered".to_string());
             Ok(ProviderFeature {
@@ -475,10 +465,16 @@ impl AzureContextStore {
 
 fn is_protected(s: &SubscriptionRecord) -> bool {
     s.features.iter().any(|r| {
-        r.feature_name
-            .eq_ignore_ascii_case(MANDATORY_RETENTION_FEATURE)
-            && r.provider_namespace
-                .eq_ignore_ascii_case(MANDATORY_RETENTION_NAMESPACE)
+        r.is(MANDATORY_RETENTION_FEATURE, MANDATORY_RETENTION_NAMESPACE)
             && r.registration_state == "Registered"
     })
+}
+
+impl FeatureRecord {
+    fn is(&self, feature_name: &str, provider_namespace: &str) -> bool {
+        self.feature_name.eq_ignore_ascii_case(feature_name)
+            && self
+                .provider_namespace
+                .eq_ignore_ascii_case(provider_namespace)
+    }
 }

@@ -356,6 +356,7 @@ impl LocalBackend {
             .soft_delete_retention_in_days
             .unwrap_or(RETENTION_MAX_DAYS);
         validate_retention_days(retention)?;
+        validate_tags(&req.tags)?;
         let ctx = self.inner.azure.get_context()?;
         let v = self.handle(&req.vault_name)?;
         let result = (|| {
@@ -480,6 +481,7 @@ impl LocalBackend {
                 st.enable_purge_protection = true;
             }
             if let Some(t) = &tags {
+                validate_tags(t)?;
                 st.tags = t.clone();
             }
             Ok(((), None))
@@ -678,6 +680,20 @@ fn key_not_found(st: &VaultState, name: &str) -> VaultError {
             ""
         }
     ))
+}
+
+fn deleted_index(st: &VaultState, name: &str) -> VaultResult<usize> {
+    validate_key_name(name)?;
+    st.deleted_keys
+        .iter()
+        .position(|d| d.key.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            VaultError::NotFound(format!(
+                "no deleted key named '{}' in vault '{}' (only a deleted key can be recovered or purged)",
+                printable(name),
+                st.vault_name
+            ))
+        })
 }
 
 fn pick_version<'k>(
@@ -1450,18 +1466,7 @@ impl KeyVault for LocalVault {
             false,
         );
         self.run(op, |ctx, st| {
-            validate_key_name(name)?;
-            let d = st
-                .deleted_keys
-                .iter()
-                .find(|d| d.key.name.eq_ignore_ascii_case(name))
-                .ok_or_else(|| {
-                    VaultError::NotFound(format!(
-                        "no deleted key named '{}' in vault '{}'",
-                        printable(name),
-                        st.vault_name
-                    ))
-                })?;
+            let d = &st.deleted_keys[deleted_index(st, name)?];
             Ok((self.deleted_output(st, ctx.level, d)?, None))
         })
     }
@@ -1493,18 +1498,7 @@ impl KeyVault for LocalVault {
             true,
         );
         self.run(op, |ctx, st| {
-            validate_key_name(name)?;
-            let idx = st
-                .deleted_keys
-                .iter()
-                .position(|d| d.key.name.eq_ignore_ascii_case(name))
-                .ok_or_else(|| {
-                    VaultError::NotFound(format!(
-                        "no deleted key named '{}' in vault '{}'",
-                        printable(name),
-                        st.vault_name
-                    ))
-                })?;
+            let idx = deleted_index(st, name)?;
             if st.keys.iter().any(|k| k.name.eq_ignore_ascii_case(name)) {
                 return Err(VaultError::Invalid(format!(
                     "a key named '{}' already exists in vault '{}'",
@@ -1528,18 +1522,7 @@ impl KeyVault for LocalVault {
             true,
         );
         self.run(op, |ctx, st| {
-            validate_key_name(name)?;
-            let idx = st
-                .deleted_keys
-                .iter()
-                .position(|d| d.key.name.eq_ignore_ascii_case(name))
-                .ok_or_else(|| {
-                    VaultError::NotFound(format!(
-                        "no deleted key named '{}' in vault '{}' (only a deleted key can be purged)",
-                        printable(name),
-                        st.vault_name
-                    ))
-                })?;
+            let idx = deleted_index(st, name)?;
             if !ctx.level.purge_allowed() {
                 return Err(VaultError::Invalid(format!(
                     "key '{}' in vault '{}' cannot be purged: the recovery level is {} ({}); it will \
