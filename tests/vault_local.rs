@@ -124,6 +124,9 @@ impl Harness for LocalHarness {
         req.enable_purge_protection = spec.purge_protection;
         req.soft_delete_retention_in_days = Some(spec.retention_days);
         req.grant_caller_full_access = false;
+        if spec.premium {
+            req.sku = custkey::vault::VaultSku::Premium;
+        }
         let info = self
             .backend
             .new_key_vault(&admin(), &req)
@@ -493,6 +496,22 @@ fn bad_input_leaves_files_unchanged() {
     assert_eq!(
         class(s.backend.new_key_vault(&admin(), &r)),
         ErrorClass::Invalid
+    );
+}
+
+#[test]
+fn hsm_keys_need_a_premium_vault() {
+    let s = setup();
+    let v = make_vault(&s.backend, "standard-vault");
+    let mut req = NewKeyRequest::new("hsm");
+    req.destination = custkey::vault::KeyDestination::Hsm;
+    let e = v.create_key(&admin(), &req).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Invalid);
+    assert!(e.message().contains("Premium"), "{e}");
+    req.destination = custkey::vault::KeyDestination::Software;
+    assert_eq!(
+        v.create_key(&admin(), &req).expect("software key").key_type,
+        "RSA"
     );
 }
 

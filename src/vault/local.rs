@@ -1115,6 +1115,13 @@ impl LocalVault {
         self.run(
             Op::key(caller, op, perm, Some(&req.name), true),
             |ctx, st| {
+                if req.destination == KeyDestination::Hsm && st.sku != VaultSku::Premium {
+                    return Err(VaultError::Invalid(format!(
+                        "vault '{}' is Standard SKU: HSM-protected keys (-Destination HSM) need a \
+                         Premium vault",
+                        st.vault_name
+                    )));
+                }
                 if st
                     .deleted_keys
                     .iter()

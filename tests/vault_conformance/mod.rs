@@ -37,6 +37,8 @@ pub struct VaultSpec {
     pub purge_protection: bool,
     /// `-SoftDeleteRetentionInDays`.
     pub retention_days: u32,
+    /// `-Sku Premium` (HSM-protected keys need it).
+    pub premium: bool,
 }
 
 impl Default for VaultSpec {
@@ -45,6 +47,7 @@ impl Default for VaultSpec {
             subscription: Sub::A,
             purge_protection: false,
             retention_days: 90,
+            premium: false,
         }
     }
 }
@@ -104,7 +107,11 @@ fn dep_key() -> [u8; 32] {
 
 /// Versions: create, roll, list, get by version; ids in Azure's form; key type and size.
 pub fn check_versions(h: &dyn Harness) {
-    let v = vault_with_admin(h, &VaultSpec::default());
+    let premium = VaultSpec {
+        premium: true,
+        ..Default::default()
+    };
+    let v = vault_with_admin(h, &premium);
     let mut req = NewKeyRequest::new("ck-root");
     req.key_ops = Some(vec![KeyOperation::WrapKey, KeyOperation::UnwrapKey]);
     req.tags.insert("purpose".into(), "exchange".into());
