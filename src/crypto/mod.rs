@@ -7,20 +7,37 @@
 //! - [`SecretKey32`], [`seal`]/[`open`]: 32-byte keys and the sealed blob for data at rest.
 //! - [`derive_key_from_passphrase`]: Argon2id with stored [`KdfParams`].
 //! - [`RsaPrivateKey`]/[`RsaPublicKey`]: software-held RSA root keys and RSA-OAEP wraps.
+//! - [`keys`]: one type per key tier ([`DepKey`], [`MailboxKey`], [`SiteKey`], ...) and the
+//!   bindings (owner ids) that go into each wrap's associated data.
+//! - [`wrap`]: bound AES-256-GCM wraps between tiers, RSA-OAEP root wraps, and the versioned
+//!   [`WrappedKey`] byte format.
+//! - [`content`]: the segmented, key-committing content stream with `Read`/`Write` adapters.
 //!
 //! Byte formats are specified in `docs/format.md`.
 
+pub mod content;
 mod der;
 mod error;
 mod kdf;
+pub mod keys;
 pub mod provider;
 #[cfg(feature = "rustcrypto")]
 mod provider_rustcrypto;
 mod rsa;
 mod secret;
+pub mod wrap;
 
+pub use content::{
+    encrypted_len, ChunkKey, ContentDecryptor, ContentEncryptor, ContentHeader, ContentTier,
+    EncryptingReader, ItemKey, LeafKey, WorkloadItemKey, HEADER_LEN, SEGMENT_SIZE,
+};
 pub use error::CryptoError;
 pub use kdf::{derive_key_from_passphrase, KdfParams};
+pub use keys::{
+    tier, AvailabilityKey, Binding, ChunkBinding, ContentBinding, DepBinding, DepKey, ItemBinding,
+    KeyRef, MailboxBinding, MailboxKey, OwnerBinding, RootKeyRef, SiteBinding, SiteKey,
+    TenantIntermediateKey, TierId, TierKey, TikBinding, WorkloadBinding, WorkloadKey,
+};
 pub use provider::{all_providers, default_provider, AwsLcProvider, CryptoProvider};
 #[cfg(feature = "rustcrypto")]
 pub use provider_rustcrypto::RustCryptoProvider;
@@ -28,6 +45,7 @@ pub use rsa::{OaepAlg, RsaPrivateKey, RsaPublicKey};
 pub use secret::{
     ct_eq, open, open_with, random_bytes, seal, seal_with, SecretKey32, SEAL_OVERHEAD,
 };
+pub use wrap::{RootWrapped, WrapAlg, WrapParent, WrappedKey, WrapsUnder};
 
 #[cfg(test)]
 mod tests;
