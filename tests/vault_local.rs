@@ -774,6 +774,28 @@ fn azure_context_and_recovery_level() {
         assert!(kj.get(field).is_some(), "{field} in {kj}");
     }
     assert_eq!(kj["RecoveryLevel"], "Recoverable+ProtectedSubscription");
+    assert_eq!(
+        kj["Attributes"]["RecoveryLevel"],
+        "Recoverable+ProtectedSubscription"
+    );
+    assert_eq!(kj["Attributes"]["Enabled"], true);
+    assert_eq!(kj["Key"]["kty"], "RSA");
+    assert_eq!(kj["Key"]["e"], "AQAB");
+    assert!(kj.get("PublicKeyDer").is_none());
+    // A deleted key: the key's properties plus the deletion data, flat.
+    let v = b.vault("Contoso-CK-EX-NA-VaultA1").expect("vault");
+    let d = v.delete_key(&admin(), "k1").expect("delete");
+    let dj = serde_json::to_value(&d).expect("json");
+    for field in [
+        "Name",
+        "Version",
+        "RecoveryId",
+        "DeletedDate",
+        "ScheduledPurgeDate",
+    ] {
+        assert!(dj.get(field).is_some(), "{field} in {dj}");
+    }
+    v.recover_key(&admin(), "k1").expect("recover");
 
     // The vault belongs to its subscription whatever the current context.
     b.set_context("Another").expect("switch");
@@ -927,5 +949,98 @@ fn concurrent_writers_do_not_lose_versions() {
             .expect("versions")
             .len(),
         4
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The documented file format, read and rewritten from outside (docs/vaults.md §6)
+
+/// Open a vault file as docs/vaults.md describes it, let `f` change the state JSON, seal it again.
+fn rewrite_state(file: &Path, key_hex: &str, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut env: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file).expect("read")).expect("envelope");
+    assert_eq!(env["format"], "custkey-local-vault");
+    assert_eq!(env["version"], 1);
+    let stem = env["vault"].as_str().expect("vault").to_string();
+    let mut raw = [0u8; 32];
+    hex::decode_to_slice(key_hex, &mut raw).expect("key hex");
+    let key = custkey::crypto::SecretKey32::from_bytes(raw);
+    let check = hex::decode(env["keyCheck"].as_str().expect("check")).expect("hex");
+    let text =
+        custkey::crypto::open(&key, b"custkey-local-vault-keycheck/v1", &check).expect("key check");
+    assert_eq!(text.as_slice(), b"custkey local vault");
+    let aad = format!("custkey-local-vault/v1|{stem}");
+    let sealed = hex::decode(env["payload"].as_str().expect("payload")).expect("hex");
+    let plain = custkey::crypto::open(&key, aad.as_bytes(), &sealed).expect("payload opens");
+    let mut state: serde_json::Value = serde_json::from_slice(&plain).expect("state");
+    f(&mut state);
+    let plain = serde_json::to_vec(&state).expect("encode");
+    let sealed = custkey::crypto::seal(&key, aad.as_bytes(), &plain).expect("seal");
+    env["payload"] = serde_json::Value::String(hex::encode(sealed));
+    std::fs::write(file, serde_json::to_vec(&env).expect("encode")).expect("write");
+}
+
+#[test]
+fn documented_format_opens_and_retention_expiry_purges() {
+    let s = setup();
+    let v = make_vault(&s.backend, "expiry-vault");
+    v.create_key(&admin(), &NewKeyRequest::new("old-key"))
+        .expect("create");
+    v.delete_key(&admin(), "old-key").expect("delete");
+    let f = vault_file(&s, "expiry-vault");
+    // The state holds what the docs say, and no private key in the clear outside the seal.
+    rewrite_state(&f, &s.key, |st| {
+        assert_eq!(st["vaultName"], "expiry-vault");
+        assert_eq!(st["deletedKeys"][0]["key"]["name"], "old-key");
+        assert!(st["deletedKeys"][0]["key"]["versions"][0]["privatePkcs8"].is_string());
+        // Move the deletion 91 days into the past: the scheduled purge has passed.
+        let past = (chrono::Utc::now() - chrono::Duration::days(91)).to_rfc3339();
+        st["deletedKeys"][0]["deletedDate"] = past.clone().into();
+        st["deletedKeys"][0]["scheduledPurgeDate"] = (chrono::Utc::now()
+            - chrono::Duration::days(1))
+        .to_rfc3339()
+        .into();
+    });
+    assert!(
+        v.list_deleted_keys(&admin()).expect("list").is_empty(),
+        "purged by the system"
+    );
+    assert_eq!(
+        class(v.recover_key(&admin(), "old-key")),
+        ErrorClass::NotFound
+    );
+    v.create_key(&admin(), &NewKeyRequest::new("old-key"))
+        .expect("name free again");
+
+    // A removed vault past its retention is purged too: gone from the lists, name free.
+    s.backend
+        .remove_key_vault(&admin(), "expiry-vault")
+        .expect("remove vault");
+    rewrite_state(&f, &s.key, |st| {
+        st["deletedDate"] = (chrono::Utc::now() - chrono::Duration::days(91))
+            .to_rfc3339()
+            .into();
+    });
+    assert!(s
+        .backend
+        .list_removed_key_vaults()
+        .expect("removed")
+        .is_empty());
+    assert_eq!(
+        class(s.backend.undo_remove_key_vault(&admin(), "expiry-vault")),
+        ErrorClass::NotFound
+    );
+    let fresh = make_vault(&s.backend, "expiry-vault");
+    assert!(
+        fresh.list_keys(&admin()).expect("keys").is_empty(),
+        "a new, empty vault"
+    );
+    let log = fresh
+        .audit_log(&custkey::vault::AuditQuery::default())
+        .expect("log");
+    assert!(
+        log.iter()
+            .all(|r| r.operation != custkey::vault::VaultOperation::DeleteKey),
+        "the new vault starts a fresh audit log"
     );
 }

@@ -35,8 +35,8 @@ use super::master_key::{
 };
 use super::model::{
     base64url, validate_key_size, validate_retention_days, DeletedKeyVaultKey, JsonWebKey,
-    KeyDestination, KeyOperation, KeyUpdate, KeyVaultInfo, KeyVaultKey, NewKeyRequest,
-    NewVaultRequest, RecoveryLevel, VaultSku, WrapResult, RETENTION_MAX_DAYS,
+    KeyAttributes, KeyDestination, KeyOperation, KeyUpdate, KeyVaultInfo, KeyVaultKey,
+    NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult, RETENTION_MAX_DAYS,
 };
 use super::policy::{
     denied, is_granted, remove_policy, set_policy, AccessPolicy, AccessPolicyEntry, Caller,
@@ -368,11 +368,18 @@ impl LocalBackend {
             }
             let _lock = fsio::lock(&v.lock_path(), true)?;
             if v.file().exists() {
-                return Err(VaultError::Invalid(format!(
-                    "the vault name '{}' is already in use (vault names are unique; a removed vault \
-                     keeps its name until it is purged)",
-                    req.vault_name
-                )));
+                // A removed vault past its retention is gone (the system purge); its name is free.
+                let expired = v
+                    .load_state()
+                    .is_ok_and(|old| removal_expired(&old, Utc::now()));
+                if !expired {
+                    return Err(VaultError::Invalid(format!(
+                        "the vault name '{}' is already in use (vault names are unique; a removed \
+                         vault keeps its name until it is purged)",
+                        req.vault_name
+                    )));
+                }
+                v.retire_audit_log()?;
             }
             let mut st = VaultState {
                 vault_name: req.vault_name.clone(),
@@ -460,8 +467,9 @@ impl LocalBackend {
         for stem in self.vault_stems()? {
             let v = self.handle(&stem)?;
             let st = v.load_state()?;
-            if let Some(d) = st.deleted_date {
-                out.push((v.info(&st)?, d));
+            match st.deleted_date {
+                Some(d) if !removal_expired(&st, Utc::now()) => out.push((v.info(&st)?, d)),
+                _ => {}
             }
         }
         Ok(out)
@@ -534,12 +542,7 @@ impl LocalBackend {
                 .map_err(|e| VaultError::io("cannot remove", &v.file(), &e))?;
             Ok(((), None))
         })?;
-        let audit = v.audit_path();
-        let kept = audit.with_extension(format!(
-            "purged-{}.jsonl",
-            Utc::now().format("%Y%m%dT%H%M%SZ")
-        ));
-        std::fs::rename(&audit, &kept).map_err(|e| VaultError::io("cannot rename", &audit, &e))
+        v.retire_audit_log()
     }
 }
 
@@ -560,6 +563,12 @@ impl VaultProvider for LocalBackend {
         }
         Ok(Some(Arc::new(self.vault(name)?)))
     }
+}
+
+/// A removed vault whose retention has run out counts as purged.
+fn removal_expired(st: &VaultState, now: DateTime<Utc>) -> bool {
+    st.deleted_date
+        .is_some_and(|d| d + Duration::days(i64::from(st.soft_delete_retention_in_days)) <= now)
 }
 
 fn purge_refusal_reason(st: &VaultState, level: RecoveryLevel) -> &'static str {
@@ -835,6 +844,20 @@ impl LocalVault {
             .join(format!("{}.audit.jsonl", self.stem))
     }
 
+    /// Keep a purged vault's audit log under a dated name, so a new vault of the same name
+    /// starts a fresh log.
+    fn retire_audit_log(&self) -> VaultResult<()> {
+        let audit = self.audit_path();
+        if !audit.exists() {
+            return Ok(());
+        }
+        let kept = audit.with_extension(format!(
+            "purged-{}.jsonl",
+            Utc::now().format("%Y%m%dT%H%M%S%.fZ")
+        ));
+        std::fs::rename(&audit, &kept).map_err(|e| VaultError::io("cannot rename", &audit, &e))
+    }
+
     fn deleted_vault_error(&self) -> VaultError {
         VaultError::NotFound(format!(
             "vault '{}' is in the removed state (Undo-AzKeyVaultRemoval recovers it)",
@@ -1000,6 +1023,18 @@ impl LocalVault {
             key_size: v.key_size,
             key_ops: v.key_ops.clone(),
             tags: v.tags.clone(),
+            attributes: KeyAttributes {
+                enabled: v.enabled,
+                expires: v.expires,
+                not_before: v.not_before,
+                key_type: kty.clone(),
+                key_ops: v.key_ops.clone(),
+                created: v.created,
+                updated: v.updated,
+                recovery_level: level,
+                recoverable_days: st.soft_delete_retention_in_days,
+                tags: v.tags.clone(),
+            },
             key: JsonWebKey {
                 kid: id,
                 kty,
@@ -1063,6 +1098,12 @@ impl LocalVault {
                 (VaultPhase::Removed, false) => {
                     return Err(VaultError::NotFound(format!(
                         "vault '{}' is not in the removed state",
+                        st.vault_name
+                    )))
+                }
+                (VaultPhase::Removed, true) if removal_expired(&st, Utc::now()) => {
+                    return Err(VaultError::NotFound(format!(
+                        "vault '{}' was purged automatically at the end of its retention",
                         st.vault_name
                     )))
                 }

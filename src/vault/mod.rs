@@ -31,8 +31,8 @@ pub use ids::{validate_key_name, validate_vault_name, validate_version, KeyId};
 pub use local::{LocalBackend, LocalPaths, LocalVault};
 pub use master_key::{KeyringCache, MasterKeyOptions, MasterKeySource};
 pub use model::{
-    DeletedKeyVaultKey, JsonWebKey, KeyDestination, KeyOperation, KeyUpdate, KeyVaultInfo,
-    KeyVaultKey, NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult,
+    DeletedKeyVaultKey, JsonWebKey, KeyAttributes, KeyDestination, KeyOperation, KeyUpdate,
+    KeyVaultInfo, KeyVaultKey, NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult,
 };
 pub use policy::{
     AccessPolicy, AccessPolicyEntry, Caller, KeyPermission, Principal, EXCHANGE_ONLINE_APP_ID,

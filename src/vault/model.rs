@@ -451,6 +451,32 @@ pub struct JsonWebKey {
     pub e: String,
 }
 
+/// A key version's attributes, as Azure PowerShell nests them under `Attributes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyAttributes {
+    /// Enabled.
+    pub enabled: bool,
+    /// Expiry.
+    pub expires: Option<DateTime<Utc>>,
+    /// Not valid before.
+    pub not_before: Option<DateTime<Utc>>,
+    /// `RSA` or `RSA-HSM`.
+    pub key_type: String,
+    /// Permitted operations.
+    pub key_ops: Vec<KeyOperation>,
+    /// Created.
+    pub created: DateTime<Utc>,
+    /// Updated.
+    pub updated: DateTime<Utc>,
+    /// Recovery level.
+    pub recovery_level: RecoveryLevel,
+    /// Soft-delete retention in days.
+    pub recoverable_days: u32,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
 /// One key version as `Get-AzKeyVaultKey` shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -485,6 +511,9 @@ pub struct KeyVaultKey {
     pub key_ops: Vec<KeyOperation>,
     /// Tags.
     pub tags: BTreeMap<String, String>,
+    /// The attributes again, nested as Azure PowerShell shows them
+    /// (`(Get-AzKeyVaultKey -VaultName v -Name k).Attributes`).
+    pub attributes: KeyAttributes,
     /// The public key.
     pub key: JsonWebKey,
     /// The public key, DER (SubjectPublicKeyInfo as the crypto module writes it).
