@@ -1145,6 +1145,37 @@ impl LocalVault {
         }
     }
 
+    /// Before a new version is made: validate the request (`check` adds what the operation
+    /// needs), then check the caller's permission, so that neither bad input nor an unauthorized
+    /// caller costs a key generation. A refusal is audited.
+    fn precheck<T>(
+        &self,
+        caller: &Caller,
+        op: VaultOperation,
+        perm: KeyPermission,
+        req: &NewKeyRequest,
+        check: impl FnOnce() -> VaultResult<T>,
+    ) -> VaultResult<T> {
+        let r = validate_new_key(req)
+            .and_then(|()| check())
+            .and_then(|out| {
+                self.dir_check()?;
+                let _lock = fsio::lock(&self.lock_path(), false)?;
+                let st = self.load_state()?;
+                if st.deleted_date.is_some() {
+                    return Err(self.deleted_vault_error());
+                }
+                if !is_granted(&st.access_policies, caller, perm) {
+                    return Err(denied(caller, perm, &st.vault_name));
+                }
+                Ok(out)
+            });
+        if let Err(e) = &r {
+            let _ = self.record(caller, op, Some(&req.name), None, Err(e));
+        }
+        r
+    }
+
     fn add_version(
         &self,
         caller: &Caller,
@@ -1227,26 +1258,14 @@ impl KeyVault for LocalVault {
     }
 
     fn create_key(&self, caller: &Caller, req: &NewKeyRequest) -> VaultResult<KeyVaultKey> {
-        let pre = validate_new_key(req).and_then(|()| validate_key_size(req.size));
-        if let Err(e) = pre {
-            let _ = self.record(
-                caller,
-                VaultOperation::CreateKey,
-                Some(&req.name),
-                None,
-                Err(&e),
-            );
-            return Err(e);
-        }
+        let op = VaultOperation::CreateKey;
+        self.precheck(caller, op, KeyPermission::Create, req, || {
+            validate_key_size(req.size)
+        })?;
+        // Generation is the slow part: done after the checks, outside the vault lock.
         let private = RsaPrivateKey::generate(req.size)
             .map_err(|e| VaultError::Unavailable(format!("RSA key generation failed: {e:?}")))?;
-        self.add_version(
-            caller,
-            req,
-            &private,
-            VaultOperation::CreateKey,
-            KeyPermission::Create,
-        )
+        self.add_version(caller, req, &private, op, KeyPermission::Create)
     }
 
     fn import_key(
@@ -1255,7 +1274,8 @@ impl KeyVault for LocalVault {
         req: &NewKeyRequest,
         pkcs8_der: &[u8],
     ) -> VaultResult<KeyVaultKey> {
-        let pre = validate_new_key(req).and_then(|()| {
+        let op = VaultOperation::ImportKey;
+        let private = self.precheck(caller, op, KeyPermission::Import, req, || {
             let private = RsaPrivateKey::from_pkcs8_der(pkcs8_der).map_err(|_| {
                 VaultError::Invalid(
                     "the key to import is not an RSA private key in PKCS#8 DER".into(),
@@ -1263,26 +1283,8 @@ impl KeyVault for LocalVault {
             })?;
             validate_key_size(private.bits())?;
             Ok(private)
-        });
-        match pre {
-            Err(e) => {
-                let _ = self.record(
-                    caller,
-                    VaultOperation::ImportKey,
-                    Some(&req.name),
-                    None,
-                    Err(&e),
-                );
-                Err(e)
-            }
-            Ok(private) => self.add_version(
-                caller,
-                req,
-                &private,
-                VaultOperation::ImportKey,
-                KeyPermission::Import,
-            ),
-        }
+        })?;
+        self.add_version(caller, req, &private, op, KeyPermission::Import)
     }
 
     fn get_key(
