@@ -1168,6 +1168,7 @@ impl LocalVault {
                 if !is_granted(&st.access_policies, caller, perm) {
                     return Err(denied(caller, perm, &st.vault_name));
                 }
+                hsm_needs_premium(&st, req)?;
                 Ok(out)
             });
         if let Err(e) = &r {
@@ -1187,13 +1188,7 @@ impl LocalVault {
         self.run(
             Op::key(caller, op, perm, Some(&req.name), true),
             |ctx, st| {
-                if req.destination == KeyDestination::Hsm && st.sku != VaultSku::Premium {
-                    return Err(VaultError::Invalid(format!(
-                        "vault '{}' is Standard SKU: HSM-protected keys (-Destination HSM) need a \
-                         Premium vault",
-                        st.vault_name
-                    )));
-                }
+                hsm_needs_premium(st, req)?;
                 if st
                     .deleted_keys
                     .iter()
@@ -1230,6 +1225,16 @@ impl LocalVault {
             },
         )
     }
+}
+
+fn hsm_needs_premium(st: &VaultState, req: &NewKeyRequest) -> VaultResult<()> {
+    if req.destination == KeyDestination::Hsm && st.sku != VaultSku::Premium {
+        return Err(VaultError::Invalid(format!(
+            "vault '{}' is Standard SKU: HSM-protected keys (-Destination HSM) need a Premium vault",
+            st.vault_name
+        )));
+    }
+    Ok(())
 }
 
 fn validate_new_key(req: &NewKeyRequest) -> VaultResult<()> {
