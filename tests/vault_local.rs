@@ -1044,3 +1044,62 @@ fn documented_format_opens_and_retention_expiry_purges() {
         "the new vault starts a fresh audit log"
     );
 }
+
+#[test]
+fn audit_log_chain_detects_tampering() {
+    let s = setup();
+    let v = make_vault(&s.backend, "chain-vault");
+    v.create_key(&admin(), &NewKeyRequest::new("k"))
+        .expect("create");
+    let sp = Principal::service_principal(EXCHANGE_ONLINE_APP_ID).expect("sp");
+    let w = v
+        .wrap_key(&admin(), "k", None, OaepAlg::RsaOaep256, &[1u8; 32])
+        .expect("wrap");
+    assert!(v
+        .unwrap_key(&sp, "k", None, OaepAlg::RsaOaep256, &w.value)
+        .is_err());
+    v.get_key(&admin(), "k", None).expect("get");
+    let ok = v.verify_audit_log().expect("verify");
+    assert!(ok.intact, "{ok:?}");
+    assert_eq!(ok.records, 5);
+    assert!(!ok.torn_tail);
+
+    let log = s.tmp.path().join("vaults").join("chain-vault.audit.jsonl");
+    let good = std::fs::read_to_string(&log).expect("read");
+    let lines: Vec<&str> = good.lines().collect();
+    assert!(lines[3].contains("AccessDenied"));
+
+    // Rewrite the denied unwrap as a success: found at that line.
+    let forged = good.replacen("\"Result\":\"AccessDenied\"", "\"Result\":\"Success\"", 1);
+    std::fs::write(&log, &forged).expect("write");
+    let r = v.verify_audit_log().expect("verify");
+    assert!(!r.intact);
+    assert_eq!(r.first_bad_line, Some(4));
+
+    // Drop a record in the middle: the next one no longer chains.
+    let mut dropped: Vec<&str> = lines.clone();
+    dropped.remove(1);
+    std::fs::write(&log, dropped.join("\n") + "\n").expect("write");
+    assert_eq!(
+        v.verify_audit_log().expect("verify").first_bad_line,
+        Some(2)
+    );
+
+    // A torn last line (a crash mid-write) is reported as such, not as tampering, and the
+    // next append chains onto the last complete record.
+    std::fs::write(&log, format!("{good}{{\"Time\":\"2026-")).expect("write");
+    let t = v.verify_audit_log().expect("verify");
+    assert!(t.intact && t.torn_tail && t.records == 5, "{t:?}");
+    std::fs::write(&log, &good).expect("restore");
+    v.get_key(&admin(), "k", None).expect("get");
+    let after = v.verify_audit_log().expect("verify");
+    assert!(after.intact);
+    assert_eq!(after.records, 6);
+    // Queries still read the records.
+    assert_eq!(
+        v.audit_log(&custkey::vault::AuditQuery::default())
+            .expect("query")
+            .len(),
+        6
+    );
+}

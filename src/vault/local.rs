@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::audit::{AuditLog, AuditQuery, AuditRecord, VaultOperation};
+use super::audit::{AuditLog, AuditQuery, AuditRecord, AuditVerification, VaultOperation};
 use super::azure::{AzContextInfo, AzureContextStore, ProviderFeature};
 use super::backup::{open_backup, seal_backup, BackupHeader};
 use super::error::{VaultError, VaultResult};
@@ -844,6 +844,17 @@ impl LocalVault {
             .join(format!("{}.audit.jsonl", self.stem))
     }
 
+    fn audit(&self) -> AuditLog {
+        AuditLog::chained(self.audit_path(), Arc::clone(&self.inner.master))
+    }
+
+    /// Check the chain of this vault's audit log: a record altered, inserted or removed (other
+    /// than at the very end) makes it not intact.
+    pub fn verify_audit_log(&self) -> VaultResult<AuditVerification> {
+        self.dir_check()?;
+        self.audit().verify()
+    }
+
     /// Keep a purged vault's audit log under a dated name, so a new vault of the same name
     /// starts a fresh log.
     fn retire_audit_log(&self) -> VaultResult<()> {
@@ -1079,7 +1090,7 @@ impl LocalVault {
         outcome: Result<(), &VaultError>,
     ) -> VaultResult<()> {
         let rec = AuditRecord::new(&self.display, caller, op, key, version, outcome);
-        AuditLog::new(self.audit_path()).append(&rec)
+        self.audit().append(&rec)
     }
 
     /// Run one operation: lock, load, check the vault phase and the caller's permission, apply
@@ -1702,6 +1713,6 @@ impl KeyVault for LocalVault {
 
     fn audit_log(&self, query: &AuditQuery) -> VaultResult<Vec<AuditRecord>> {
         self.dir_check()?;
-        AuditLog::new(self.audit_path()).query(query)
+        self.audit().query(query)
     }
 }
