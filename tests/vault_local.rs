@@ -1103,3 +1103,69 @@ fn audit_log_chain_detects_tampering() {
         6
     );
 }
+
+#[test]
+fn registry_across_backends_classifies_failures_for_the_fallback_rule() {
+    // Two customer keys for one DEP, in vaults held by two different backends (here two data
+    // directories, as two subscriptions' vaults would be).
+    let a = setup();
+    let b = setup();
+    let va = make_vault(&a.backend, "dep-vault-a");
+    let vb = make_vault(&b.backend, "dep-vault-b");
+    let sp = Principal::service_principal(EXCHANGE_ONLINE_APP_ID).expect("sp");
+    let perms = [
+        KeyPermission::WrapKey,
+        KeyPermission::UnwrapKey,
+        KeyPermission::Get,
+    ];
+    for v in [&va, &vb] {
+        v.create_key(&admin(), &NewKeyRequest::new("root"))
+            .expect("key");
+        v.set_access_policy(&admin(), &sp, &perms).expect("grant");
+    }
+    let mut reg = a.backend.registry();
+    reg.add_provider(Arc::new(b.backend.clone()));
+    let dek = [3u8; 32];
+    let wa = reg
+        .wrap_key(
+            &sp,
+            "https://dep-vault-a.vault.azure.net/keys/root",
+            OaepAlg::RsaOaep256,
+            &dek,
+        )
+        .expect("wrap a");
+    let wb = reg
+        .wrap_key(
+            &sp,
+            "https://dep-vault-b.vault.azure.net/keys/root",
+            OaepAlg::RsaOaep256,
+            &dek,
+        )
+        .expect("wrap b");
+    let unwrap =
+        |w: &custkey::vault::WrapResult| reg.unwrap_key(&sp, &w.kid, w.algorithm, &w.value);
+    assert_eq!(unwrap(&wa).expect("a").as_slice(), &dek);
+    assert_eq!(unwrap(&wb).expect("b").as_slice(), &dek);
+
+    // Vault B unreachable: a system error. Vault A revoked: access denied, not a system error.
+    let dir_b = b.tmp.path().join("vaults");
+    std::fs::rename(&dir_b, b.tmp.path().join("gone")).expect("take B offline");
+    let eb = unwrap(&wb).unwrap_err();
+    assert_eq!(eb.class(), ErrorClass::Unavailable);
+    assert!(eb.is_system_error());
+    assert_eq!(eb.class().exit_code(), 3);
+    assert_eq!(unwrap(&wa).expect("A still works").as_slice(), &dek);
+    // With B's provider first and unreachable, vault A is still found through the next one.
+    let mut reg_b_first = b.backend.registry();
+    reg_b_first.add_provider(Arc::new(a.backend.clone()));
+    reg_b_first
+        .get_key(&sp, "https://dep-vault-a.vault.azure.net/keys/root")
+        .expect("A found past an unreachable provider");
+    va.remove_access_policy(&admin(), &sp).expect("revoke A");
+    let ea = unwrap(&wa).unwrap_err();
+    assert_eq!(ea.class(), ErrorClass::AccessDenied);
+    assert!(!ea.is_system_error());
+    assert_eq!(ea.class().exit_code(), 1);
+    std::fs::rename(b.tmp.path().join("gone"), &dir_b).expect("B back");
+    assert_eq!(unwrap(&wb).expect("B back").as_slice(), &dek);
+}

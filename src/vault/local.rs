@@ -546,6 +546,15 @@ impl LocalBackend {
     }
 }
 
+impl LocalBackend {
+    /// A registry holding this backend as its provider (add other backends' vaults to it).
+    pub fn registry(&self) -> super::registry::VaultRegistry {
+        let mut r = super::registry::VaultRegistry::new();
+        r.add_provider(Arc::new(self.clone()));
+        r
+    }
+}
+
 impl VaultProvider for LocalBackend {
     fn open_vault(&self, name: &str) -> VaultResult<Option<Arc<dyn KeyVault>>> {
         if validate_vault_name(name).is_err() {
