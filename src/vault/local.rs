@@ -62,8 +62,12 @@ struct SecretBytes(Zeroizing<Vec<u8>>);
 
 impl Serialize for SecretBytes {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let h = Zeroizing::new(hex::encode(self.0.as_slice()));
-        s.serialize_str(&h)
+        // Exact-size buffer: no reallocation leaves a copy of the secret behind.
+        let mut h = Zeroizing::new(vec![0u8; self.0.len() * 2]);
+        hex::encode_to_slice(self.0.as_slice(), h.as_mut_slice())
+            .map_err(serde::ser::Error::custom)?;
+        let text = std::str::from_utf8(&h).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(text)
     }
 }
 
@@ -152,6 +156,26 @@ struct Envelope {
 #[serde(rename_all = "camelCase")]
 struct BackupPayload {
     key: StoredKey,
+}
+
+/// Serialize into a buffer sized exactly beforehand (a counting pass first), so that growing the
+/// buffer never leaves an unzeroized copy of key material on the heap.
+fn secret_json<T: Serialize>(value: &T) -> serde_json::Result<Zeroizing<Vec<u8>>> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value)?;
+    let mut out = Zeroizing::new(Vec::with_capacity(count.0));
+    serde_json::to_writer(&mut *out, value)?;
+    Ok(out)
 }
 
 fn payload_aad(stem: &str) -> Vec<u8> {
@@ -946,10 +970,8 @@ impl LocalVault {
     }
 
     fn save_state(&self, st: &VaultState) -> VaultResult<()> {
-        let plain = Zeroizing::new(
-            serde_json::to_vec(st)
-                .map_err(|e| VaultError::Invalid(format!("cannot encode the vault: {e}")))?,
-        );
+        let plain = secret_json(st)
+            .map_err(|e| VaultError::Invalid(format!("cannot encode the vault: {e}")))?;
         let seal_err = |e: crate::crypto::CryptoError| {
             VaultError::Unavailable(format!("cannot seal the vault: {e:?}"))
         };
@@ -1624,10 +1646,8 @@ impl KeyVault for LocalVault {
         );
         self.run(op, |_, st| {
             let k = find_key(st, name)?;
-            let payload = Zeroizing::new(
-                serde_json::to_vec(&BackupPayload { key: k.clone() })
-                    .map_err(|e| VaultError::Invalid(format!("cannot encode the backup: {e}")))?,
-            );
+            let payload = secret_json(&BackupPayload { key: k.clone() })
+                .map_err(|e| VaultError::Invalid(format!("cannot encode the backup: {e}")))?;
             let header = BackupHeader::new(&st.subscription_id, &k.name, &st.vault_name, BACKEND);
             let key = self
                 .inner

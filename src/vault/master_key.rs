@@ -376,8 +376,10 @@ pub fn resolve_master_key(
 
     // 5. a fresh directory: make a key file.
     let key = SecretKey32::generate();
-    let text = Zeroizing::new(format!("{}\n", hex::encode(key.expose())));
-    fsio::write_atomic(&paths.key_file, text.as_bytes())?;
+    let mut text = Zeroizing::new(vec![b'\n'; 65]);
+    hex::encode_to_slice(key.expose(), &mut text[..64])
+        .map_err(|e| VaultError::Invalid(format!("cannot encode the key: {e}")))?;
+    fsio::write_atomic(&paths.key_file, &text)?;
     Header::new(&key, "key", None)?.save(&paths.header)?;
     remember(&key);
     Ok(ResolvedMasterKey {
