@@ -711,6 +711,27 @@ fn azure_context_and_recovery_level() {
     assert_eq!(info.access_policies.len(), 1);
     assert_eq!(info.access_policies[0].permissions_to_keys.len(), 16);
 
+    assert_eq!(
+        b.azure()
+            .get_resource_provider("Microsoft.KeyVault")
+            .expect("rp")
+            .registration_state,
+        "NotRegistered"
+    );
+    b.azure()
+        .register_resource_provider("Microsoft.KeyVault")
+        .expect("register rp");
+    assert_eq!(
+        b.azure()
+            .get_resource_provider("microsoft.keyvault")
+            .expect("rp")
+            .registration_state,
+        "Registered"
+    );
+    assert_eq!(
+        class(b.register_provider_feature("bad feature!", "Microsoft.Resources")),
+        ErrorClass::Invalid
+    );
     let reg = b
         .register_provider_feature("mandatoryRetentionPeriodEnabled", "Microsoft.Resources")
         .expect("register");

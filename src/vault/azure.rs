@@ -45,6 +45,8 @@ struct SubscriptionRecord {
     features: Vec<FeatureRecord>,
     #[serde(default)]
     backup_key: Option<String>,
+    #[serde(default)]
+    resource_providers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +83,18 @@ pub struct ProviderFeature {
     pub feature_name: String,
     /// Provider namespace.
     pub provider_name: String,
+    /// `Registered` or `NotRegistered`.
+    pub registration_state: String,
+    /// The subscription asked about.
+    pub subscription_id: String,
+}
+
+/// What `Register-AzResourceProvider` / `Get-AzResourceProvider` show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourceProvider {
+    /// The namespace (`Microsoft.KeyVault`).
+    pub provider_namespace: String,
     /// `Registered` or `NotRegistered`.
     pub registration_state: String,
     /// The subscription asked about.
@@ -226,6 +240,7 @@ impl AzureContextStore {
                     name: DEFAULT_SUBSCRIPTION_NAME.to_string(),
                     features: Vec::new(),
                     backup_key: None,
+                    resource_providers: Vec::new(),
                 });
                 file.subscriptions.len() - 1
             }
@@ -261,6 +276,7 @@ impl AzureContextStore {
                         name,
                         features: Vec::new(),
                         backup_key: None,
+                        resource_providers: Vec::new(),
                     });
                     f.subscriptions.len() - 1
                 }
@@ -383,6 +399,55 @@ impl AzureContextStore {
                 provider_name: provider_namespace.to_string(),
                 registration_state: state,
                 subscription_id: sub.id.clone(),
+            })
+        })
+    }
+
+    /// `Register-AzResourceProvider -ProviderNamespace ns` on the current subscription
+    /// ([SETUP-21] registers `Microsoft.KeyVault`). Recorded only; takes effect at once.
+    pub fn register_resource_provider(&self, namespace: &str) -> VaultResult<ResourceProvider> {
+        validate_namespace_or_feature(namespace, "provider namespace")?;
+        self.modify(|f| {
+            let i = Self::ensure_current(f);
+            let sub = &mut f.subscriptions[i];
+            if !sub
+                .resource_providers
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(namespace))
+            {
+                sub.resource_providers.push(namespace.to_string());
+            }
+            Ok(ResourceProvider {
+                provider_namespace: namespace.to_string(),
+                registration_state: "Registered".to_string(),
+                subscription_id: sub.id.clone(),
+            })
+        })
+    }
+
+    /// `Get-AzResourceProvider -ProviderNamespace ns` on the current subscription.
+    pub fn get_resource_provider(&self, namespace: &str) -> VaultResult<ResourceProvider> {
+        validate_namespace_or_feature(namespace, "provider namespace")?;
+        let ctx = self.get_context()?;
+        self.read(|f| {
+            let registered = f
+                .subscriptions
+                .iter()
+                .find(|s| s.id == ctx.subscription_id)
+                .is_some_and(|s| {
+                    s.resource_providers
+                        .iter()
+                        .any(|p| p.eq_ignore_ascii_case(namespace))
+                });
+            Ok(ResourceProvider {
+                provider_namespace: namespace.to_string(),
+                registration_state: if registered {
+                    "Registered"
+                } else {
+                    "NotRegistered"
+                }
+                .to_string(),
+                subscription_id: ctx.subscription_id.clone(),
             })
         })
     }

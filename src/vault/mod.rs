@@ -25,7 +25,9 @@ pub mod registry;
 use zeroize::Zeroizing;
 
 pub use audit::{AuditLog, AuditQuery, AuditRecord, AuditVerification, VaultOperation};
-pub use azure::{AzContextInfo, AzureContextStore, ProviderFeature, SubscriptionInfo};
+pub use azure::{
+    AzContextInfo, AzureContextStore, ProviderFeature, ResourceProvider, SubscriptionInfo,
+};
 pub use error::{ErrorClass, VaultError, VaultResult};
 pub use ids::{validate_key_name, validate_vault_name, validate_version, KeyId};
 pub use local::{LocalBackend, LocalPaths, LocalVault};
