@@ -303,6 +303,31 @@ fn wrong_master_key_is_authentication_and_changes_nothing() {
 }
 
 #[test]
+fn lost_header_is_rebuilt_only_from_the_right_key() {
+    let s = setup();
+    make_vault(&s.backend, "header-vault");
+    let paths = LocalPaths::in_data_dir(s.tmp.path());
+    std::fs::remove_file(&paths.master_header).expect("lose the header");
+    // A wrong key cannot become the directory's key while vault files exist.
+    assert_eq!(
+        class(LocalBackend::open_with(
+            paths.clone(),
+            &key_opts(&random_hex_key()),
+            None
+        )),
+        ErrorClass::Authentication
+    );
+    assert!(
+        !paths.master_header.exists(),
+        "no header written from a wrong key"
+    );
+    // The right key rebuilds it.
+    let b = LocalBackend::open_with(paths.clone(), &key_opts(&s.key), None).expect("right key");
+    b.vault("header-vault").expect("opens");
+    assert!(paths.master_header.exists());
+}
+
+#[test]
 fn vault_file_from_another_directory_is_authentication() {
     let s1 = setup();
     let s2 = setup();

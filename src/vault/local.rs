@@ -178,6 +178,19 @@ fn secret_json<T: Serialize>(value: &T) -> serde_json::Result<Zeroizing<Vec<u8>>
     Ok(out)
 }
 
+/// Whether `key` opens the key check of the vault file at `path` (`Unavailable` if the file
+/// cannot be read or is not a vault file).
+pub(crate) fn key_opens_vault_file(path: &Path, key: &SecretKey32) -> VaultResult<bool> {
+    let bytes = std::fs::read(path).map_err(|e| VaultError::io("cannot read", path, &e))?;
+    let env: Envelope = serde_json::from_slice(&bytes).map_err(|_| {
+        VaultError::Unavailable(format!("{} is not a complete vault file", path.display()))
+    })?;
+    let check = hex::decode(&env.key_check).map_err(|_| {
+        VaultError::Unavailable(format!("{} has a damaged key check", path.display()))
+    })?;
+    Ok(crate::crypto::open(key, KEYCHECK_AAD, &check).is_ok_and(|t| t.as_slice() == KEYCHECK_TEXT))
+}
+
 fn payload_aad(stem: &str) -> Vec<u8> {
     format!("{VAULT_FORMAT}/v{VAULT_FORMAT_VERSION}|{stem}").into_bytes()
 }
