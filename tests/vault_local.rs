@@ -434,6 +434,16 @@ fn unreadable_vault_file_or_missing_directory_is_unavailable() {
     assert_eq!(e.class(), ErrorClass::Unavailable);
     assert!(e.is_system_error());
     assert_eq!(class(s.backend.vault("io-vault")), ErrorClass::Unavailable);
+    assert_eq!(
+        class(v.get_key(&admin(), "k", None)),
+        ErrorClass::Unavailable
+    );
+    assert_eq!(class(v.properties()), ErrorClass::Unavailable);
+    assert_eq!(class(v.list_keys(&admin())), ErrorClass::Unavailable);
+    assert_eq!(
+        class(v.audit_log(&custkey::vault::AuditQuery::default())),
+        ErrorClass::Unavailable
+    );
     std::fs::rename(s.tmp.path().join("elsewhere"), &dir).expect("mv back");
     v.wrap_key(&admin(), "k", None, OaepAlg::RsaOaep256, &[7u8; 32])
         .expect("back");
