@@ -388,6 +388,88 @@ fn segment_nonce(prefix: &[u8; NONCE_PREFIX_LEN], counter: u32, last: bool) -> [
     n
 }
 
+/// Largest buffer any adapter needs: one full ciphertext segment plus a look-ahead byte.
+const BUF_MAX: usize = SEGMENT_CT_SIZE + 1;
+
+/// The adapters' working buffer. It starts small and grows on demand up to [`BUF_MAX`], so a
+/// 1 KiB item never touches 64 KiB; it grows by copying into a fresh allocation and zeroing the
+/// old one (a plain `Vec` reallocation could leave plaintext behind in freed memory), and it is
+/// zeroed when dropped.
+struct SegBuf {
+    data: Vec<u8>,
+    len: usize,
+}
+
+impl SegBuf {
+    fn new() -> Self {
+        SegBuf {
+            data: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn reserve_total(&mut self, needed: usize) {
+        if self.data.len() >= needed {
+            return;
+        }
+        let cap = needed.max((self.data.len() * 2).clamp(4096, BUF_MAX));
+        let mut bigger = vec![0u8; cap];
+        bigger[..self.len].copy_from_slice(&self.data[..self.len]);
+        zeroize::Zeroize::zeroize(&mut self.data);
+        self.data = bigger;
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    fn extend_from_slice(&mut self, b: &[u8]) {
+        self.reserve_total(self.len + b.len());
+        self.data[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+    }
+
+    fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n);
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.data[..self.len]
+    }
+
+    /// Reads until `len == target` or the input ends, growing as data arrives.
+    fn fill_from<R: Read>(&mut self, input: &mut R, target: usize) -> io::Result<()> {
+        while self.len < target {
+            if self.len == self.data.len() {
+                self.reserve_total(self.len + 1);
+            }
+            let end = self.data.len().min(target);
+            match input.read(&mut self.data[self.len..end]) {
+                Ok(0) => break,
+                Ok(k) => self.len += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn wipe(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.data);
+        self.len = 0;
+    }
+}
+
+impl Drop for SegBuf {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
 /// Reads into `buf[start..]` until it is full or the input ends; returns the filled length.
 fn fill<R: Read>(input: &mut R, buf: &mut [u8], start: usize) -> io::Result<usize> {
     let mut n = start;
@@ -439,12 +521,14 @@ impl Sealer {
     }
 
     /// Seals the plaintext in `buf` in place and appends the tag.
-    fn seal_segment(&mut self, buf: &mut Vec<u8>, last: bool) -> Result<(), CryptoError> {
+    fn seal_segment(&mut self, buf: &mut SegBuf, last: bool) -> Result<(), CryptoError> {
         if self.done {
             return Err(CryptoError::Malformed("content already finished"));
         }
         let nonce = segment_nonce(&self.header.nonce_prefix(), self.counter, last);
-        let tag = self.aead.seal_in_place(&nonce, &self.header.bytes, buf)?;
+        let tag = self
+            .aead
+            .seal_in_place(&nonce, &self.header.bytes, buf.as_mut_slice())?;
         buf.extend_from_slice(&tag);
         if last {
             self.done = true;
@@ -464,7 +548,7 @@ pub struct ContentEncryptor<W: Write> {
     out: W,
     sealer: Sealer,
     header_written: bool,
-    buf: Zeroizing<Vec<u8>>,
+    buf: SegBuf,
     poisoned: bool,
 }
 
@@ -480,7 +564,7 @@ impl<W: Write> ContentEncryptor<W> {
             out,
             sealer: Sealer::new(provider, key, binding)?,
             header_written: false,
-            buf: Zeroizing::new(Vec::with_capacity(SEGMENT_CT_SIZE)),
+            buf: SegBuf::new(),
             poisoned: false,
         })
     }
@@ -498,7 +582,7 @@ impl<W: Write> ContentEncryptor<W> {
         self.sealer
             .seal_segment(&mut self.buf, last)
             .map_err(crypto_to_io)?;
-        self.out.write_all(&self.buf)?;
+        self.out.write_all(self.buf.as_slice())?;
         self.buf.clear();
         Ok(())
     }
@@ -528,13 +612,13 @@ impl<W: Write> Write for ContentEncryptor<W> {
         }
         // A full buffer is sealed only once more data arrives, so that the last full segment
         // can still become the final one in finish().
-        if self.buf.len() == SEGMENT_SIZE {
+        if self.buf.len == SEGMENT_SIZE {
             if let Err(e) = self.emit(false) {
                 self.poisoned = true;
                 return Err(e);
             }
         }
-        let n = data.len().min(SEGMENT_SIZE - self.buf.len());
+        let n = data.len().min(SEGMENT_SIZE - self.buf.len);
         self.buf.extend_from_slice(&data[..n]);
         Ok(n)
     }
@@ -549,7 +633,7 @@ impl<W: Write> Write for ContentEncryptor<W> {
 pub struct EncryptingReader<R: Read> {
     input: R,
     sealer: Sealer,
-    buf: Zeroizing<Vec<u8>>,
+    buf: SegBuf,
     pos: usize,
     lookahead: Option<u8>,
 }
@@ -563,7 +647,7 @@ impl<R: Read> EncryptingReader<R> {
         input: R,
     ) -> Result<Self, CryptoError> {
         let sealer = Sealer::new(provider, key, binding)?;
-        let mut buf = Zeroizing::new(Vec::with_capacity(SEGMENT_CT_SIZE + 1));
+        let mut buf = SegBuf::new();
         buf.extend_from_slice(&sealer.header.bytes);
         Ok(EncryptingReader {
             input,
@@ -577,20 +661,15 @@ impl<R: Read> EncryptingReader<R> {
     fn next_segment(&mut self) -> io::Result<()> {
         self.buf.clear();
         self.pos = 0;
-        let start = match self.lookahead.take() {
-            Some(b) => {
-                self.buf.push(b);
-                1
-            }
-            None => 0,
-        };
-        self.buf.resize(SEGMENT_SIZE + 1, 0);
-        let n = fill(&mut self.input, &mut self.buf, start)?;
-        let last = n <= SEGMENT_SIZE;
-        if !last {
-            self.lookahead = Some(self.buf[SEGMENT_SIZE]);
+        if let Some(b) = self.lookahead.take() {
+            self.buf.extend_from_slice(&[b]);
         }
-        self.buf.truncate(n.min(SEGMENT_SIZE));
+        self.buf.fill_from(&mut self.input, SEGMENT_SIZE + 1)?;
+        let last = self.buf.len <= SEGMENT_SIZE;
+        if !last {
+            self.lookahead = Some(self.buf.data[SEGMENT_SIZE]);
+            self.buf.truncate(SEGMENT_SIZE);
+        }
         self.sealer
             .seal_segment(&mut self.buf, last)
             .map_err(crypto_to_io)
@@ -602,20 +681,20 @@ impl<R: Read> Read for EncryptingReader<R> {
         if out.is_empty() {
             return Ok(0);
         }
-        if self.pos == self.buf.len() {
+        if self.pos == self.buf.len {
             if self.sealer.done {
                 return Ok(0);
             }
             if let Err(e) = self.next_segment() {
                 // The segment's plaintext may be half read; never continue after this.
-                self.buf.clear();
+                self.buf.wipe();
                 self.pos = 0;
                 self.sealer.done = true;
                 return Err(e);
             }
         }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        let n = out.len().min(self.buf.len - self.pos);
+        out[..n].copy_from_slice(&self.buf.as_slice()[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
     }
@@ -637,7 +716,7 @@ enum DecState {
 pub struct ContentDecryptor<R: Read> {
     input: R,
     state: DecState,
-    buf: Zeroizing<Vec<u8>>,
+    buf: SegBuf,
     pt_start: usize,
     pt_end: usize,
     lookahead: Option<u8>,
@@ -655,7 +734,7 @@ impl<R: Read> ContentDecryptor<R> {
         Ok(ContentDecryptor {
             input,
             state: DecState::Header(Opener::new(provider, key, binding)?),
-            buf: Zeroizing::new(Vec::with_capacity(SEGMENT_CT_SIZE + 1)),
+            buf: SegBuf::new(),
             pt_start: 0,
             pt_end: 0,
             lookahead: None,
@@ -682,7 +761,7 @@ impl<R: Read> ContentDecryptor<R> {
                 .cloned()
                 .unwrap_or(CryptoError::Malformed("an earlier read failed"));
             self.state = DecState::Failed(ce);
-            zeroize::Zeroize::zeroize(&mut *self.buf);
+            self.buf.wipe();
             self.pt_start = 0;
             self.pt_end = 0;
         }
@@ -707,15 +786,11 @@ impl<R: Read> ContentDecryptor<R> {
             }
             DecState::Body { aead, header } => {
                 self.buf.clear();
-                let start = match self.lookahead.take() {
-                    Some(b) => {
-                        self.buf.push(b);
-                        1
-                    }
-                    None => 0,
-                };
-                self.buf.resize(SEGMENT_CT_SIZE + 1, 0);
-                let n = fill(&mut self.input, &mut self.buf, start)?;
+                if let Some(b) = self.lookahead.take() {
+                    self.buf.extend_from_slice(&[b]);
+                }
+                self.buf.fill_from(&mut self.input, SEGMENT_CT_SIZE + 1)?;
+                let n = self.buf.len;
                 let last = n <= SEGMENT_CT_SIZE;
                 let ct_len = if last {
                     if n < TAG_LEN {
@@ -723,12 +798,12 @@ impl<R: Read> ContentDecryptor<R> {
                     }
                     n
                 } else {
-                    self.lookahead = Some(self.buf[SEGMENT_CT_SIZE]);
+                    self.lookahead = Some(self.buf.data[SEGMENT_CT_SIZE]);
                     SEGMENT_CT_SIZE
                 };
                 let nonce = segment_nonce(&header.nonce_prefix(), self.counter, last);
                 let pt_len = aead
-                    .open_in_place(&nonce, &header.bytes, &mut self.buf[..ct_len])
+                    .open_in_place(&nonce, &header.bytes, &mut self.buf.data[..ct_len])
                     .map_err(crypto_to_io)?;
                 self.pt_start = 0;
                 self.pt_end = pt_len;
@@ -755,7 +830,7 @@ impl<R: Read> Read for ContentDecryptor<R> {
         loop {
             if self.pt_start < self.pt_end {
                 let n = out.len().min(self.pt_end - self.pt_start);
-                out[..n].copy_from_slice(&self.buf[self.pt_start..self.pt_start + n]);
+                out[..n].copy_from_slice(&self.buf.data[self.pt_start..self.pt_start + n]);
                 self.pt_start += n;
                 return Ok(n);
             }
