@@ -1380,11 +1380,12 @@ impl KeyVault for LocalVault {
             false,
         );
         self.run(op, |ctx, st| {
-            let out = st
+            let mut out = st
                 .keys
                 .iter()
                 .map(|k| self.latest_output(st, ctx.level, k))
                 .collect::<VaultResult<Vec<_>>>()?;
+            out.sort_by_key(|k| k.name.to_ascii_lowercase());
             Ok((out, None))
         })
     }
@@ -1590,11 +1591,12 @@ impl KeyVault for LocalVault {
             false,
         );
         self.run(op, |ctx, st| {
-            let out = st
+            let mut out = st
                 .deleted_keys
                 .iter()
                 .map(|d| self.deleted_output(st, ctx.level, d))
                 .collect::<VaultResult<Vec<_>>>()?;
+            out.sort_by_key(|d| d.key.name.to_ascii_lowercase());
             Ok((out, None))
         })
     }

@@ -171,6 +171,8 @@ pub fn check_versions(h: &dyn Harness) {
 
     let listed = v.list_keys(&admin()).expect("list");
     assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].name, "ck-root", "listed by name");
+    assert_eq!(listed[1].name, "hsm-key");
     let root = listed.iter().find(|k| k.name == "ck-root").expect("listed");
     assert_eq!(root.version, k2.version, "list shows the latest version");
 }
