@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use custkey::vault::{
     validate_key_name, validate_vault_name, ErrorClass, KeyId, KeyOperation, KeyPermission,
     KeyVault, LocalBackend, LocalPaths, MasterKeyOptions, NewKeyRequest, NewVaultRequest,
-    Principal,
+    Principal, RecoveryLevel,
 };
 use proptest::prelude::*;
 use zeroize::Zeroizing;
@@ -51,6 +51,17 @@ proptest! {
         prop_assert_eq!(&parsed.name, &key);
         prop_assert_eq!(parsed.version.as_deref(), Some(v.as_str()));
         prop_assert!(validate_vault_name(&vault).is_ok());
+    }
+
+    #[test]
+    fn recovery_level_rules(soft in any::<bool>(), pp in any::<bool>(), protected in any::<bool>(), days in 7u32..=90) {
+        let level = RecoveryLevel::derive(soft, pp, protected, days);
+        // Purge is possible exactly when nothing protects the vault.
+        prop_assert_eq!(level.purge_allowed(), !soft || (!pp && !protected));
+        let name = level.as_str();
+        prop_assert_eq!(name.contains("ProtectedSubscription"), soft && protected);
+        prop_assert_eq!(name.starts_with("Customized"), soft && days < 90);
+        prop_assert_eq!(serde_json::to_value(level).expect("json"), serde_json::Value::from(name));
     }
 
     #[test]

@@ -52,6 +52,9 @@ const VAULT_FORMAT: &str = "custkey-local-vault";
 const VAULT_FORMAT_VERSION: u32 = 1;
 const KEYCHECK_AAD: &[u8] = b"custkey-local-vault-keycheck/v1";
 const KEYCHECK_TEXT: &[u8] = b"custkey local vault";
+/// A vault file larger than this is refused unread (a vault with hundreds of 4096-bit versions
+/// stays far below it).
+const MAX_VAULT_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Stored state (inside the sealed payload)
@@ -941,6 +944,16 @@ impl LocalVault {
     fn load_state(&self) -> VaultResult<VaultState> {
         self.dir_check()?;
         let path = self.file();
+        if let Ok(m) = std::fs::metadata(&path) {
+            if m.len() > MAX_VAULT_FILE_BYTES {
+                return Err(VaultError::Unavailable(format!(
+                    "the vault file {} is {} bytes, more than a vault can be ({MAX_VAULT_FILE_BYTES}); \
+                     it is damaged or not a vault file",
+                    path.display(),
+                    m.len()
+                )));
+            }
+        }
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
