@@ -548,6 +548,29 @@ fn hsm_keys_need_a_premium_vault() {
         v.create_key(&admin(), &req).expect("software key").key_type,
         "RSA"
     );
+
+    // An HSM key's backup does not restore into a Standard vault either.
+    let mut premium = NewVaultRequest::new("premium-vault", "rg", "eastus");
+    premium.sku = custkey::vault::VaultSku::Premium;
+    s.backend
+        .new_key_vault(&admin(), &premium)
+        .expect("premium vault");
+    let p = s.backend.vault("premium-vault").expect("open");
+    let mut hsm = NewKeyRequest::new("hsm-root");
+    hsm.destination = custkey::vault::KeyDestination::Hsm;
+    assert_eq!(
+        p.create_key(&admin(), &hsm).expect("hsm key").key_type,
+        "RSA-HSM"
+    );
+    let blob = p.backup_key(&admin(), "hsm-root").expect("backup");
+    let before = std::fs::read(vault_file(&s, "standard-vault")).expect("read");
+    let e = v.restore_key(&admin(), &blob).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Invalid);
+    assert!(e.message().contains("Standard"), "{e}");
+    assert_eq!(
+        std::fs::read(vault_file(&s, "standard-vault")).expect("read"),
+        before
+    );
 }
 
 #[test]

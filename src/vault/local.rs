@@ -1695,8 +1695,9 @@ impl KeyVault for LocalVault {
             true,
         );
         self.run(op, |ctx, st| {
-            let key = self.inner.azure.subscription_backup_key(&st.subscription_id)?;
-            let (header, payload) = open_backup(backup, &st.subscription_id, &key)?;
+            let (header, payload) = open_backup(backup, &st.subscription_id, || {
+                self.inner.azure.subscription_backup_key(&st.subscription_id)
+            })?;
             if header.backend != BACKEND {
                 return Err(VaultError::Invalid(format!(
                     "this backup was made by the {} backend; it restores only into a vault of that backend",
@@ -1713,6 +1714,13 @@ impl KeyVault for LocalVault {
             for v in &k.versions {
                 validate_version(&v.version)?;
                 validate_key_size(v.key_size)?;
+                if v.destination == KeyDestination::Hsm && st.sku != VaultSku::Premium {
+                    return Err(VaultError::Invalid(format!(
+                        "the backup holds HSM-protected versions of '{}'; vault '{}' is Standard \
+                         SKU and cannot hold them",
+                        k.name, st.vault_name
+                    )));
+                }
             }
             let taken = st.keys.iter().any(|x| x.name.eq_ignore_ascii_case(&k.name))
                 || st
