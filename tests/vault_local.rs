@@ -124,6 +124,9 @@ impl Harness for LocalHarness {
         req.enable_purge_protection = spec.purge_protection;
         req.soft_delete_retention_in_days = Some(spec.retention_days);
         req.grant_caller_full_access = false;
+        if spec.premium {
+            req.sku = custkey::vault::VaultSku::Premium;
+        }
         let info = self
             .backend
             .new_key_vault(&admin(), &req)
@@ -300,6 +303,31 @@ fn wrong_master_key_is_authentication_and_changes_nothing() {
 }
 
 #[test]
+fn lost_header_is_rebuilt_only_from_the_right_key() {
+    let s = setup();
+    make_vault(&s.backend, "header-vault");
+    let paths = LocalPaths::in_data_dir(s.tmp.path());
+    std::fs::remove_file(&paths.master_header).expect("lose the header");
+    // A wrong key cannot become the directory's key while vault files exist.
+    assert_eq!(
+        class(LocalBackend::open_with(
+            paths.clone(),
+            &key_opts(&random_hex_key()),
+            None
+        )),
+        ErrorClass::Authentication
+    );
+    assert!(
+        !paths.master_header.exists(),
+        "no header written from a wrong key"
+    );
+    // The right key rebuilds it.
+    let b = LocalBackend::open_with(paths.clone(), &key_opts(&s.key), None).expect("right key");
+    b.vault("header-vault").expect("opens");
+    assert!(paths.master_header.exists());
+}
+
+#[test]
 fn vault_file_from_another_directory_is_authentication() {
     let s1 = setup();
     let s2 = setup();
@@ -406,6 +434,16 @@ fn unreadable_vault_file_or_missing_directory_is_unavailable() {
     assert_eq!(e.class(), ErrorClass::Unavailable);
     assert!(e.is_system_error());
     assert_eq!(class(s.backend.vault("io-vault")), ErrorClass::Unavailable);
+    assert_eq!(
+        class(v.get_key(&admin(), "k", None)),
+        ErrorClass::Unavailable
+    );
+    assert_eq!(class(v.properties()), ErrorClass::Unavailable);
+    assert_eq!(class(v.list_keys(&admin())), ErrorClass::Unavailable);
+    assert_eq!(
+        class(v.audit_log(&custkey::vault::AuditQuery::default())),
+        ErrorClass::Unavailable
+    );
     std::fs::rename(s.tmp.path().join("elsewhere"), &dir).expect("mv back");
     v.wrap_key(&admin(), "k", None, OaepAlg::RsaOaep256, &[7u8; 32])
         .expect("back");
@@ -493,6 +531,45 @@ fn bad_input_leaves_files_unchanged() {
     assert_eq!(
         class(s.backend.new_key_vault(&admin(), &r)),
         ErrorClass::Invalid
+    );
+}
+
+#[test]
+fn hsm_keys_need_a_premium_vault() {
+    let s = setup();
+    let v = make_vault(&s.backend, "standard-vault");
+    let mut req = NewKeyRequest::new("hsm");
+    req.destination = custkey::vault::KeyDestination::Hsm;
+    let e = v.create_key(&admin(), &req).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Invalid);
+    assert!(e.message().contains("Premium"), "{e}");
+    req.destination = custkey::vault::KeyDestination::Software;
+    assert_eq!(
+        v.create_key(&admin(), &req).expect("software key").key_type,
+        "RSA"
+    );
+
+    // An HSM key's backup does not restore into a Standard vault either.
+    let mut premium = NewVaultRequest::new("premium-vault", "rg", "eastus");
+    premium.sku = custkey::vault::VaultSku::Premium;
+    s.backend
+        .new_key_vault(&admin(), &premium)
+        .expect("premium vault");
+    let p = s.backend.vault("premium-vault").expect("open");
+    let mut hsm = NewKeyRequest::new("hsm-root");
+    hsm.destination = custkey::vault::KeyDestination::Hsm;
+    assert_eq!(
+        p.create_key(&admin(), &hsm).expect("hsm key").key_type,
+        "RSA-HSM"
+    );
+    let blob = p.backup_key(&admin(), "hsm-root").expect("backup");
+    let before = std::fs::read(vault_file(&s, "standard-vault")).expect("read");
+    let e = v.restore_key(&admin(), &blob).unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Invalid);
+    assert!(e.message().contains("Standard"), "{e}");
+    assert_eq!(
+        std::fs::read(vault_file(&s, "standard-vault")).expect("read"),
+        before
     );
 }
 
@@ -692,6 +769,27 @@ fn azure_context_and_recovery_level() {
     assert_eq!(info.access_policies.len(), 1);
     assert_eq!(info.access_policies[0].permissions_to_keys.len(), 16);
 
+    assert_eq!(
+        b.azure()
+            .get_resource_provider("Microsoft.KeyVault")
+            .expect("rp")
+            .registration_state,
+        "NotRegistered"
+    );
+    b.azure()
+        .register_resource_provider("Microsoft.KeyVault")
+        .expect("register rp");
+    assert_eq!(
+        b.azure()
+            .get_resource_provider("microsoft.keyvault")
+            .expect("rp")
+            .registration_state,
+        "Registered"
+    );
+    assert_eq!(
+        class(b.register_provider_feature("bad feature!", "Microsoft.Resources")),
+        ErrorClass::Invalid
+    );
     let reg = b
         .register_provider_feature("mandatoryRetentionPeriodEnabled", "Microsoft.Resources")
         .expect("register");
@@ -755,6 +853,28 @@ fn azure_context_and_recovery_level() {
         assert!(kj.get(field).is_some(), "{field} in {kj}");
     }
     assert_eq!(kj["RecoveryLevel"], "Recoverable+ProtectedSubscription");
+    assert_eq!(
+        kj["Attributes"]["RecoveryLevel"],
+        "Recoverable+ProtectedSubscription"
+    );
+    assert_eq!(kj["Attributes"]["Enabled"], true);
+    assert_eq!(kj["Key"]["kty"], "RSA");
+    assert_eq!(kj["Key"]["e"], "AQAB");
+    assert!(kj.get("PublicKeyDer").is_none());
+    // A deleted key: the key's properties plus the deletion data, flat.
+    let v = b.vault("Contoso-CK-EX-NA-VaultA1").expect("vault");
+    let d = v.delete_key(&admin(), "k1").expect("delete");
+    let dj = serde_json::to_value(&d).expect("json");
+    for field in [
+        "Name",
+        "Version",
+        "RecoveryId",
+        "DeletedDate",
+        "ScheduledPurgeDate",
+    ] {
+        assert!(dj.get(field).is_some(), "{field} in {dj}");
+    }
+    v.recover_key(&admin(), "k1").expect("recover");
 
     // The vault belongs to its subscription whatever the current context.
     b.set_context("Another").expect("switch");
@@ -909,4 +1029,222 @@ fn concurrent_writers_do_not_lose_versions() {
             .len(),
         4
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The documented file format, read and rewritten from outside (docs/vaults.md §6)
+
+/// Open a vault file as docs/vaults.md describes it, let `f` change the state JSON, seal it again.
+fn rewrite_state(file: &Path, key_hex: &str, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut env: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file).expect("read")).expect("envelope");
+    assert_eq!(env["format"], "custkey-local-vault");
+    assert_eq!(env["version"], 1);
+    let stem = env["vault"].as_str().expect("vault").to_string();
+    let mut raw = [0u8; 32];
+    hex::decode_to_slice(key_hex, &mut raw).expect("key hex");
+    let key = custkey::crypto::SecretKey32::from_bytes(raw);
+    let check = hex::decode(env["keyCheck"].as_str().expect("check")).expect("hex");
+    let text =
+        custkey::crypto::open(&key, b"custkey-local-vault-keycheck/v1", &check).expect("key check");
+    assert_eq!(text.as_slice(), b"custkey local vault");
+    let aad = format!("custkey-local-vault/v1|{stem}");
+    let sealed = hex::decode(env["payload"].as_str().expect("payload")).expect("hex");
+    let plain = custkey::crypto::open(&key, aad.as_bytes(), &sealed).expect("payload opens");
+    let mut state: serde_json::Value = serde_json::from_slice(&plain).expect("state");
+    f(&mut state);
+    let plain = serde_json::to_vec(&state).expect("encode");
+    let sealed = custkey::crypto::seal(&key, aad.as_bytes(), &plain).expect("seal");
+    env["payload"] = serde_json::Value::String(hex::encode(sealed));
+    std::fs::write(file, serde_json::to_vec(&env).expect("encode")).expect("write");
+}
+
+#[test]
+fn documented_format_opens_and_retention_expiry_purges() {
+    let s = setup();
+    let v = make_vault(&s.backend, "expiry-vault");
+    v.create_key(&admin(), &NewKeyRequest::new("old-key"))
+        .expect("create");
+    v.delete_key(&admin(), "old-key").expect("delete");
+    let f = vault_file(&s, "expiry-vault");
+    // The state holds what the docs say, and no private key in the clear outside the seal.
+    rewrite_state(&f, &s.key, |st| {
+        assert_eq!(st["vaultName"], "expiry-vault");
+        assert_eq!(st["deletedKeys"][0]["key"]["name"], "old-key");
+        assert!(st["deletedKeys"][0]["key"]["versions"][0]["privatePkcs8"].is_string());
+        // Move the deletion 91 days into the past: the scheduled purge has passed.
+        let past = (chrono::Utc::now() - chrono::Duration::days(91)).to_rfc3339();
+        st["deletedKeys"][0]["deletedDate"] = past.clone().into();
+        st["deletedKeys"][0]["scheduledPurgeDate"] = (chrono::Utc::now()
+            - chrono::Duration::days(1))
+        .to_rfc3339()
+        .into();
+    });
+    assert!(
+        v.list_deleted_keys(&admin()).expect("list").is_empty(),
+        "purged by the system"
+    );
+    assert_eq!(
+        class(v.recover_key(&admin(), "old-key")),
+        ErrorClass::NotFound
+    );
+    v.create_key(&admin(), &NewKeyRequest::new("old-key"))
+        .expect("name free again");
+
+    // A removed vault past its retention is purged too: gone from the lists, name free.
+    s.backend
+        .remove_key_vault(&admin(), "expiry-vault")
+        .expect("remove vault");
+    rewrite_state(&f, &s.key, |st| {
+        st["deletedDate"] = (chrono::Utc::now() - chrono::Duration::days(91))
+            .to_rfc3339()
+            .into();
+    });
+    assert!(s
+        .backend
+        .list_removed_key_vaults()
+        .expect("removed")
+        .is_empty());
+    assert_eq!(
+        class(s.backend.undo_remove_key_vault(&admin(), "expiry-vault")),
+        ErrorClass::NotFound
+    );
+    let fresh = make_vault(&s.backend, "expiry-vault");
+    assert!(
+        fresh.list_keys(&admin()).expect("keys").is_empty(),
+        "a new, empty vault"
+    );
+    let log = fresh
+        .audit_log(&custkey::vault::AuditQuery::default())
+        .expect("log");
+    assert!(
+        log.iter()
+            .all(|r| r.operation != custkey::vault::VaultOperation::DeleteKey),
+        "the new vault starts a fresh audit log"
+    );
+}
+
+#[test]
+fn audit_log_chain_detects_tampering() {
+    let s = setup();
+    let v = make_vault(&s.backend, "chain-vault");
+    v.create_key(&admin(), &NewKeyRequest::new("k"))
+        .expect("create");
+    let sp = Principal::service_principal(EXCHANGE_ONLINE_APP_ID).expect("sp");
+    let w = v
+        .wrap_key(&admin(), "k", None, OaepAlg::RsaOaep256, &[1u8; 32])
+        .expect("wrap");
+    assert!(v
+        .unwrap_key(&sp, "k", None, OaepAlg::RsaOaep256, &w.value)
+        .is_err());
+    v.get_key(&admin(), "k", None).expect("get");
+    let ok = v.verify_audit_log().expect("verify");
+    assert!(ok.intact, "{ok:?}");
+    assert_eq!(ok.records, 5);
+    assert!(!ok.torn_tail);
+
+    let log = s.tmp.path().join("vaults").join("chain-vault.audit.jsonl");
+    let good = std::fs::read_to_string(&log).expect("read");
+    let lines: Vec<&str> = good.lines().collect();
+    assert!(lines[3].contains("AccessDenied"));
+
+    // Rewrite the denied unwrap as a success: found at that line.
+    let forged = good.replacen("\"Result\":\"AccessDenied\"", "\"Result\":\"Success\"", 1);
+    std::fs::write(&log, &forged).expect("write");
+    let r = v.verify_audit_log().expect("verify");
+    assert!(!r.intact);
+    assert_eq!(r.first_bad_line, Some(4));
+
+    // Drop a record in the middle: the next one no longer chains.
+    let mut dropped: Vec<&str> = lines.clone();
+    dropped.remove(1);
+    std::fs::write(&log, dropped.join("\n") + "\n").expect("write");
+    assert_eq!(
+        v.verify_audit_log().expect("verify").first_bad_line,
+        Some(2)
+    );
+
+    // A torn last line (a crash mid-write) is reported as such, not as tampering, and the
+    // next append chains onto the last complete record.
+    std::fs::write(&log, format!("{good}{{\"Time\":\"2026-")).expect("write");
+    let t = v.verify_audit_log().expect("verify");
+    assert!(t.intact && t.torn_tail && t.records == 5, "{t:?}");
+    std::fs::write(&log, &good).expect("restore");
+    v.get_key(&admin(), "k", None).expect("get");
+    let after = v.verify_audit_log().expect("verify");
+    assert!(after.intact);
+    assert_eq!(after.records, 6);
+    // Queries still read the records.
+    assert_eq!(
+        v.audit_log(&custkey::vault::AuditQuery::default())
+            .expect("query")
+            .len(),
+        6
+    );
+}
+
+#[test]
+fn registry_across_backends_classifies_failures_for_the_fallback_rule() {
+    // Two customer keys for one DEP, in vaults held by two different backends (here two data
+    // directories, as two subscriptions' vaults would be).
+    let a = setup();
+    let b = setup();
+    let va = make_vault(&a.backend, "dep-vault-a");
+    let vb = make_vault(&b.backend, "dep-vault-b");
+    let sp = Principal::service_principal(EXCHANGE_ONLINE_APP_ID).expect("sp");
+    let perms = [
+        KeyPermission::WrapKey,
+        KeyPermission::UnwrapKey,
+        KeyPermission::Get,
+    ];
+    for v in [&va, &vb] {
+        v.create_key(&admin(), &NewKeyRequest::new("root"))
+            .expect("key");
+        v.set_access_policy(&admin(), &sp, &perms).expect("grant");
+    }
+    let mut reg = a.backend.registry();
+    reg.add_provider(Arc::new(b.backend.clone()));
+    let dek = [3u8; 32];
+    let wa = reg
+        .wrap_key(
+            &sp,
+            "https://dep-vault-a.vault.azure.net/keys/root",
+            OaepAlg::RsaOaep256,
+            &dek,
+        )
+        .expect("wrap a");
+    let wb = reg
+        .wrap_key(
+            &sp,
+            "https://dep-vault-b.vault.azure.net/keys/root",
+            OaepAlg::RsaOaep256,
+            &dek,
+        )
+        .expect("wrap b");
+    let unwrap =
+        |w: &custkey::vault::WrapResult| reg.unwrap_key(&sp, &w.kid, w.algorithm, &w.value);
+    assert_eq!(unwrap(&wa).expect("a").as_slice(), &dek);
+    assert_eq!(unwrap(&wb).expect("b").as_slice(), &dek);
+
+    // Vault B unreachable: a system error. Vault A revoked: access denied, not a system error.
+    let dir_b = b.tmp.path().join("vaults");
+    std::fs::rename(&dir_b, b.tmp.path().join("gone")).expect("take B offline");
+    let eb = unwrap(&wb).unwrap_err();
+    assert_eq!(eb.class(), ErrorClass::Unavailable);
+    assert!(eb.is_system_error());
+    assert_eq!(eb.class().exit_code(), 3);
+    assert_eq!(unwrap(&wa).expect("A still works").as_slice(), &dek);
+    // With B's provider first and unreachable, vault A is still found through the next one.
+    let mut reg_b_first = b.backend.registry();
+    reg_b_first.add_provider(Arc::new(a.backend.clone()));
+    reg_b_first
+        .get_key(&sp, "https://dep-vault-a.vault.azure.net/keys/root")
+        .expect("A found past an unreachable provider");
+    va.remove_access_policy(&admin(), &sp).expect("revoke A");
+    let ea = unwrap(&wa).unwrap_err();
+    assert_eq!(ea.class(), ErrorClass::AccessDenied);
+    assert!(!ea.is_system_error());
+    assert_eq!(ea.class().exit_code(), 1);
+    std::fs::rename(b.tmp.path().join("gone"), &dir_b).expect("B back");
+    assert_eq!(unwrap(&wb).expect("B back").as_slice(), &dek);
 }

@@ -3,18 +3,22 @@
 //!
 //! The file is append-only (`O_APPEND`, 0600, `fsync` after each record). Each record is one
 //! `write` of a whole line, so concurrent writers never interleave; a crash can at worst leave a
-//! partial last line, which a query skips (and counts in [`AuditLog::query`]'s result).
+//! partial last line, which a query skips. The local backend's logs are chained (see
+//! [`AuditLog::chained`]), so tampering with them is detectable.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::{VaultError, VaultResult};
+use super::fsio;
 use super::policy::Principal;
+use crate::crypto::SecretKey32;
 
 /// The operations a vault records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -122,17 +126,12 @@ impl VaultOperation {
 
     /// Parse an operation name (case-insensitive).
     pub fn parse(s: &str) -> VaultResult<Self> {
-        VaultOperation::ALL
-            .iter()
-            .copied()
-            .find(|o| o.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                VaultError::Invalid(format!(
-                    "'{}' is not a vault operation; valid: {}",
-                    super::ids::printable(s),
-                    VaultOperation::ALL.map(|o| o.as_str()).join(", ")
-                ))
-            })
+        super::ids::parse_named(
+            s,
+            &VaultOperation::ALL,
+            VaultOperation::as_str,
+            "a vault operation",
+        )
     }
 }
 
@@ -162,6 +161,9 @@ pub struct AuditRecord {
     pub result: String,
     /// The error message, for a failure.
     pub detail: Option<String>,
+    /// The chain value of a keyed log (see [`AuditLog::chained`]); absent in an unkeyed log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
 }
 
 impl AuditRecord {
@@ -186,6 +188,7 @@ impl AuditRecord {
                 Err(e) => e.class().as_str().to_string(),
             },
             detail: outcome.err().map(|e| e.message().to_string()),
+            chain: None,
         }
     }
 }
@@ -226,15 +229,76 @@ impl AuditQuery {
 }
 
 /// An append-only JSON-lines audit log file.
-#[derive(Debug, Clone)]
+///
+/// A *chained* log (the local backend's) makes each record carry a chain value: the record, with
+/// the previous record's chain value, sealed under the log key (`crypto::seal` of an empty text
+/// with that as associated data, which authenticates it). [`AuditLog::verify`] recomputes the
+/// chain, so a record altered, inserted or removed anywhere but at the very end is found.
+/// Appends to a chained log take an exclusive lock (`<log>.lock`) so the chain stays linear.
+#[derive(Clone)]
 pub struct AuditLog {
     path: PathBuf,
+    key: Option<Arc<SecretKey32>>,
 }
 
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.path)
+            .field("chained", &self.key.is_some())
+            .finish()
+    }
+}
+
+/// What [`AuditLog::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuditVerification {
+    /// Complete records read.
+    pub records: usize,
+    /// True when every record's chain value checks.
+    pub intact: bool,
+    /// The first line (1-based) whose chain value does not check, or that is not a record.
+    pub first_bad_line: Option<usize>,
+    /// The file ends in a partial line (a write cut short by a crash), which is ignored.
+    pub torn_tail: bool,
+}
+
+const CHAIN_AAD: &[u8] = b"custkey-audit-chain/v1|";
+
+fn chain_aad(prev: &str, body: &[u8]) -> Vec<u8> {
+    let mut aad = CHAIN_AAD.to_vec();
+    aad.extend_from_slice(prev.as_bytes());
+    aad.push(b'|');
+    aad.extend_from_slice(body);
+    aad
+}
+
+fn unchained_body(r: &AuditRecord) -> VaultResult<Vec<u8>> {
+    let mut r = r.clone();
+    r.chain = None;
+    serde_json::to_vec(&r)
+        .map_err(|e| VaultError::Unavailable(format!("audit record not serializable: {e}")))
+}
+
+/// How far back from the end to look for the last record (records are far smaller).
+const TAIL_WINDOW: u64 = 64 * 1024;
+
 impl AuditLog {
-    /// A log at `path` (created on first append, 0600).
+    /// An unkeyed log at `path` (created on first append, 0600).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        AuditLog { path: path.into() }
+        AuditLog {
+            path: path.into(),
+            key: None,
+        }
+    }
+
+    /// A chained log at `path`, keyed with `key`.
+    pub fn chained(path: impl Into<PathBuf>, key: Arc<SecretKey32>) -> Self {
+        AuditLog {
+            path: path.into(),
+            key: Some(key),
+        }
     }
 
     /// The file.
@@ -242,9 +306,54 @@ impl AuditLog {
         &self.path
     }
 
-    /// Append one record and flush it to disk.
+    fn lock_path(&self) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(".lock");
+        PathBuf::from(p)
+    }
+
+    /// The chain value of the last complete record ("" for an empty or missing log).
+    fn last_chain(&self) -> VaultResult<String> {
+        let mut f = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+            Err(e) => return Err(VaultError::io("cannot read the audit log", &self.path, &e)),
+        };
+        let io = |e: std::io::Error| VaultError::io("cannot read the audit log", &self.path, &e);
+        let len = f.metadata().map_err(io)?.len();
+        f.seek(SeekFrom::Start(len.saturating_sub(TAIL_WINDOW)))
+            .map_err(io)?;
+        let mut tail = Vec::new();
+        f.read_to_end(&mut tail).map_err(io)?;
+        let complete = match tail.iter().rposition(|b| *b == b'\n') {
+            Some(i) => &tail[..i],
+            None => return Ok(String::new()),
+        };
+        Ok(complete
+            .split(|b| *b == b'\n')
+            .rev()
+            .find_map(|l| serde_json::from_slice::<AuditRecord>(l).ok())
+            .and_then(|r| r.chain)
+            .unwrap_or_default())
+    }
+
+    /// Append one record and flush it to disk (chained logs: under the log lock).
     pub fn append(&self, record: &AuditRecord) -> VaultResult<()> {
-        let mut line = serde_json::to_vec(record)
+        let mut record = record.clone();
+        let _lock = match &self.key {
+            Some(key) => {
+                let lock = fsio::lock(&self.lock_path(), true)?;
+                let prev = self.last_chain()?;
+                let aad = chain_aad(&prev, &unchained_body(&record)?);
+                let tag = crate::crypto::seal(key, &aad, b"").map_err(|e| {
+                    VaultError::Unavailable(format!("cannot seal the audit chain: {e:?}"))
+                })?;
+                record.chain = Some(hex::encode(tag));
+                Some(lock)
+            }
+            None => None,
+        };
+        let mut line = serde_json::to_vec(&record)
             .map_err(|e| VaultError::Unavailable(format!("audit record not serializable: {e}")))?;
         line.push(b'\n');
         let mut f = OpenOptions::new()
@@ -256,6 +365,58 @@ impl AuditLog {
         f.write_all(&line)
             .and_then(|()| f.sync_data())
             .map_err(|e| VaultError::io("cannot append to the audit log", &self.path, &e))
+    }
+
+    /// Recompute the chain of a chained log. An unkeyed log is `Invalid` to verify.
+    pub fn verify(&self) -> VaultResult<AuditVerification> {
+        let Some(key) = &self.key else {
+            return Err(VaultError::Invalid(
+                "this audit log has no chain to verify".to_string(),
+            ));
+        };
+        let data = match std::fs::read(&self.path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(VaultError::io("cannot read the audit log", &self.path, &e)),
+        };
+        let torn_tail = !data.is_empty() && !data.ends_with(b"\n");
+        let complete = match data.iter().rposition(|b| *b == b'\n') {
+            Some(i) => &data[..i],
+            None => &data[..0],
+        };
+        let mut prev = String::new();
+        let mut records = 0;
+        let mut first_bad_line = None;
+        for (i, line) in complete.split(|b| *b == b'\n').enumerate() {
+            if complete.is_empty() {
+                break;
+            }
+            let ok = serde_json::from_slice::<AuditRecord>(line)
+                .ok()
+                .and_then(|r| {
+                    let chain = r.chain.clone()?;
+                    let tag = hex::decode(&chain).ok()?;
+                    let aad = chain_aad(&prev, &unchained_body(&r).ok()?);
+                    crate::crypto::open(key, &aad, &tag).ok()?;
+                    Some(chain)
+                });
+            match ok {
+                Some(chain) => {
+                    records += 1;
+                    prev = chain;
+                }
+                None => {
+                    first_bad_line = Some(i + 1);
+                    break;
+                }
+            }
+        }
+        Ok(AuditVerification {
+            records,
+            intact: first_bad_line.is_none(),
+            first_bad_line,
+            torn_tail,
+        })
     }
 
     /// The records passing `q`, oldest first. A missing log is empty; unreadable lines

@@ -45,6 +45,8 @@ struct SubscriptionRecord {
     features: Vec<FeatureRecord>,
     #[serde(default)]
     backup_key: Option<String>,
+    #[serde(default)]
+    resource_providers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +83,18 @@ pub struct ProviderFeature {
     pub feature_name: String,
     /// Provider namespace.
     pub provider_name: String,
+    /// `Registered` or `NotRegistered`.
+    pub registration_state: String,
+    /// The subscription asked about.
+    pub subscription_id: String,
+}
+
+/// What `Register-AzResourceProvider` / `Get-AzResourceProvider` show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourceProvider {
+    /// The namespace (`Microsoft.KeyVault`).
+    pub provider_namespace: String,
     /// `Registered` or `NotRegistered`.
     pub registration_state: String,
     /// The subscription asked about.
@@ -226,6 +240,7 @@ impl AzureContextStore {
                     name: DEFAULT_SUBSCRIPTION_NAME.to_string(),
                     features: Vec::new(),
                     backup_key: None,
+                    resource_providers: Vec::new(),
                 });
                 file.subscriptions.len() - 1
             }
@@ -261,6 +276,7 @@ impl AzureContextStore {
                         name,
                         features: Vec::new(),
                         backup_key: None,
+                        resource_providers: Vec::new(),
                     });
                     f.subscriptions.len() - 1
                 }
@@ -311,31 +327,7 @@ impl AzureContextStore {
         feature_name: &str,
         provider_namespace: &str,
     ) -> VaultResult<ProviderFeature> {
-        validate_namespace_or_feature(feature_name, "feature name")?;
-        validate_namespace_or_feature(provider_namespace, "provider namespace")?;
-        self.modify(|f| {
-            let i = Self::ensure_current(f);
-            let sub = &mut f.subscriptions[i];
-            let existing = sub.features.iter_mut().find(|r| {
-                r.feature_name.eq_ignore_ascii_case(feature_name)
-                    && r.provider_namespace
-                        .eq_ignore_ascii_case(provider_namespace)
-            });
-            match existing {
-                Some(r) => r.registration_state = "Registered".to_string(),
-                None => sub.features.push(FeatureRecord {
-                    provider_namespace: provider_namespace.to_string(),
-                    feature_name: feature_name.to_string(),
-                    registration_state: "Registered".to_string(),
-                }),
-            }
-            Ok(ProviderFeature {
-                feature_name: feature_name.to_string(),
-                provider_name: provider_namespace.to_string(),
-                registration_state: "Registered".to_string(),
-                subscription_id: sub.id.clone(),
-            })
-        })
+        self.set_feature(feature_name, provider_namespace, true)
     }
 
     /// `Unregister-AzProviderFeature`: back to `NotRegistered`.
@@ -344,20 +336,38 @@ impl AzureContextStore {
         feature_name: &str,
         provider_namespace: &str,
     ) -> VaultResult<ProviderFeature> {
+        self.set_feature(feature_name, provider_namespace, false)
+    }
+
+    fn set_feature(
+        &self,
+        feature_name: &str,
+        provider_namespace: &str,
+        registered: bool,
+    ) -> VaultResult<ProviderFeature> {
         validate_namespace_or_feature(feature_name, "feature name")?;
         validate_namespace_or_feature(provider_namespace, "provider namespace")?;
+        let state = if registered {
+            "Registered"
+        } else {
+            "NotRegistered"
+        };
         self.modify(|f| {
             let i = Self::ensure_current(f);
             let sub = &mut f.subscriptions[i];
-            sub.features.retain(|r| {
-                !(r.feature_name.eq_ignore_ascii_case(feature_name)
-                    && r.provider_namespace
-                        .eq_ignore_ascii_case(provider_namespace))
-            });
+            sub.features
+                .retain(|r| !r.is(feature_name, provider_namespace));
+            if registered {
+                sub.features.push(FeatureRecord {
+                    provider_namespace: provider_namespace.to_string(),
+                    feature_name: feature_name.to_string(),
+                    registration_state: state.to_string(),
+                });
+            }
             Ok(ProviderFeature {
                 feature_name: feature_name.to_string(),
                 provider_name: provider_namespace.to_string(),
-                registration_state: "NotRegistered".to_string(),
+                registration_state: state.to_string(),
                 subscription_id: sub.id.clone(),
             })
         })
@@ -381,11 +391,7 @@ impl AzureContextStore {
             let state = sub
                 .features
                 .iter()
-                .find(|r| {
-                    r.feature_name.eq_ignore_ascii_case(feature_name)
-                        && r.provider_namespace
-                            .eq_ignore_ascii_case(provider_namespace)
-                })
+                .find(|r| r.is(feature_name, provider_namespace))
                 .map(|r| r.registration_state.clone())
                 .unwrap_or_else(|| "NotRegistered".to_string());
             Ok(ProviderFeature {
@@ -393,6 +399,55 @@ impl AzureContextStore {
                 provider_name: provider_namespace.to_string(),
                 registration_state: state,
                 subscription_id: sub.id.clone(),
+            })
+        })
+    }
+
+    /// `Register-AzResourceProvider -ProviderNamespace ns` on the current subscription
+    /// ([SETUP-21] registers `Microsoft.KeyVault`). Recorded only; takes effect at once.
+    pub fn register_resource_provider(&self, namespace: &str) -> VaultResult<ResourceProvider> {
+        validate_namespace_or_feature(namespace, "provider namespace")?;
+        self.modify(|f| {
+            let i = Self::ensure_current(f);
+            let sub = &mut f.subscriptions[i];
+            if !sub
+                .resource_providers
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(namespace))
+            {
+                sub.resource_providers.push(namespace.to_string());
+            }
+            Ok(ResourceProvider {
+                provider_namespace: namespace.to_string(),
+                registration_state: "Registered".to_string(),
+                subscription_id: sub.id.clone(),
+            })
+        })
+    }
+
+    /// `Get-AzResourceProvider -ProviderNamespace ns` on the current subscription.
+    pub fn get_resource_provider(&self, namespace: &str) -> VaultResult<ResourceProvider> {
+        validate_namespace_or_feature(namespace, "provider namespace")?;
+        let ctx = self.get_context()?;
+        self.read(|f| {
+            let registered = f
+                .subscriptions
+                .iter()
+                .find(|s| s.id == ctx.subscription_id)
+                .is_some_and(|s| {
+                    s.resource_providers
+                        .iter()
+                        .any(|p| p.eq_ignore_ascii_case(namespace))
+                });
+            Ok(ResourceProvider {
+                provider_namespace: namespace.to_string(),
+                registration_state: if registered {
+                    "Registered"
+                } else {
+                    "NotRegistered"
+                }
+                .to_string(),
+                subscription_id: ctx.subscription_id.clone(),
             })
         })
     }
@@ -475,10 +530,16 @@ impl AzureContextStore {
 
 fn is_protected(s: &SubscriptionRecord) -> bool {
     s.features.iter().any(|r| {
-        r.feature_name
-            .eq_ignore_ascii_case(MANDATORY_RETENTION_FEATURE)
-            && r.provider_namespace
-                .eq_ignore_ascii_case(MANDATORY_RETENTION_NAMESPACE)
+        r.is(MANDATORY_RETENTION_FEATURE, MANDATORY_RETENTION_NAMESPACE)
             && r.registration_state == "Registered"
     })
+}
+
+impl FeatureRecord {
+    fn is(&self, feature_name: &str, provider_namespace: &str) -> bool {
+        self.feature_name.eq_ignore_ascii_case(feature_name)
+            && self
+                .provider_namespace
+                .eq_ignore_ascii_case(provider_namespace)
+    }
 }

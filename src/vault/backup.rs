@@ -117,10 +117,11 @@ fn parse(blob: &[u8]) -> VaultResult<BackupBlob> {
 
 /// Check the blob belongs to `subscription_id`, then open it with that subscription's key.
 /// Foreign subscription, tampering and truncation are all `Invalid`, each with its reason.
+/// `key` is asked for only once the blob is known to belong to the subscription.
 pub fn open_backup(
     blob: &[u8],
     subscription_id: &str,
-    key: &SecretKey32,
+    key: impl FnOnce() -> VaultResult<SecretKey32>,
 ) -> VaultResult<(BackupHeader, Zeroizing<Vec<u8>>)> {
     let b = parse(blob)?;
     if !b
@@ -138,7 +139,8 @@ pub fn open_backup(
     let sealed = hex::decode(&b.sealed).map_err(|_| {
         VaultError::Invalid("the backup is damaged: its sealed part is not hex".to_string())
     })?;
-    let payload = crate::crypto::open(key, &b.header.aad()?, &sealed).map_err(|_| {
+    let key = key()?;
+    let payload = crate::crypto::open(&key, &b.header.aad()?, &sealed).map_err(|_| {
         VaultError::Invalid(
             "the backup failed its integrity check: it was altered, truncated, or not made in \
              this subscription"

@@ -43,6 +43,17 @@ impl ErrorClass {
     }
 }
 
+impl ErrorClass {
+    /// The process exit code for a cmdlet that fails with this class (design §4): 3 when a
+    /// vault could not be reached (a system error), 1 for every other failure.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorClass::Unavailable => 3,
+            _ => 1,
+        }
+    }
+}
+
 impl std::fmt::Display for ErrorClass {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -204,6 +204,27 @@ pub fn is_guid(s: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// Find `s` (trimmed, case-insensitive) among `all` by `name`; otherwise `Invalid`, listing
+/// the valid names.
+pub(crate) fn parse_named<T: Copy>(
+    s: &str,
+    all: &[T],
+    name: impl Fn(T) -> &'static str,
+    what: &str,
+) -> VaultResult<T> {
+    let t = s.trim();
+    all.iter()
+        .copied()
+        .find(|v| name(*v).eq_ignore_ascii_case(t))
+        .ok_or_else(|| {
+            VaultError::Invalid(format!(
+                "'{}' is not {what}; valid: {}",
+                printable(s),
+                all.iter().map(|v| name(*v)).collect::<Vec<_>>().join(", ")
+            ))
+        })
+}
+
 /// A short, printable rendering of untrusted input for error messages.
 pub(crate) fn printable(s: &str) -> String {
     let mut out: String = s

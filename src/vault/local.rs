@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::audit::{AuditLog, AuditQuery, AuditRecord, VaultOperation};
+use super::audit::{AuditLog, AuditQuery, AuditRecord, AuditVerification, VaultOperation};
 use super::azure::{AzContextInfo, AzureContextStore, ProviderFeature};
 use super::backup::{open_backup, seal_backup, BackupHeader};
 use super::error::{VaultError, VaultResult};
@@ -35,8 +35,8 @@ use super::master_key::{
 };
 use super::model::{
     base64url, validate_key_size, validate_retention_days, DeletedKeyVaultKey, JsonWebKey,
-    KeyDestination, KeyOperation, KeyUpdate, KeyVaultInfo, KeyVaultKey, NewKeyRequest,
-    NewVaultRequest, RecoveryLevel, VaultSku, WrapResult, RETENTION_MAX_DAYS,
+    KeyAttributes, KeyDestination, KeyOperation, KeyUpdate, KeyVaultInfo, KeyVaultKey,
+    NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult, RETENTION_MAX_DAYS,
 };
 use super::policy::{
     denied, is_granted, remove_policy, set_policy, AccessPolicy, AccessPolicyEntry, Caller,
@@ -52,6 +52,9 @@ const VAULT_FORMAT: &str = "custkey-local-vault";
 const VAULT_FORMAT_VERSION: u32 = 1;
 const KEYCHECK_AAD: &[u8] = b"custkey-local-vault-keycheck/v1";
 const KEYCHECK_TEXT: &[u8] = b"custkey local vault";
+/// A vault file larger than this is refused unread (a vault with hundreds of 4096-bit versions
+/// stays far below it).
+const MAX_VAULT_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Stored state (inside the sealed payload)
@@ -62,8 +65,12 @@ struct SecretBytes(Zeroizing<Vec<u8>>);
 
 impl Serialize for SecretBytes {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let h = Zeroizing::new(hex::encode(self.0.as_slice()));
-        s.serialize_str(&h)
+        // Exact-size buffer: no reallocation leaves a copy of the secret behind.
+        let mut h = Zeroizing::new(vec![0u8; self.0.len() * 2]);
+        hex::encode_to_slice(self.0.as_slice(), h.as_mut_slice())
+            .map_err(serde::ser::Error::custom)?;
+        let text = std::str::from_utf8(&h).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(text)
     }
 }
 
@@ -152,6 +159,39 @@ struct Envelope {
 #[serde(rename_all = "camelCase")]
 struct BackupPayload {
     key: StoredKey,
+}
+
+/// Serialize into a buffer sized exactly beforehand (a counting pass first), so that growing the
+/// buffer never leaves an unzeroized copy of key material on the heap.
+fn secret_json<T: Serialize>(value: &T) -> serde_json::Result<Zeroizing<Vec<u8>>> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value)?;
+    let mut out = Zeroizing::new(Vec::with_capacity(count.0));
+    serde_json::to_writer(&mut *out, value)?;
+    Ok(out)
+}
+
+/// Whether `key` opens the key check of the vault file at `path` (`Unavailable` if the file
+/// cannot be read or is not a vault file).
+pub(crate) fn key_opens_vault_file(path: &Path, key: &SecretKey32) -> VaultResult<bool> {
+    let bytes = std::fs::read(path).map_err(|e| VaultError::io("cannot read", path, &e))?;
+    let env: Envelope = serde_json::from_slice(&bytes).map_err(|_| {
+        VaultError::Unavailable(format!("{} is not a complete vault file", path.display()))
+    })?;
+    let check = hex::decode(&env.key_check).map_err(|_| {
+        VaultError::Unavailable(format!("{} has a damaged key check", path.display()))
+    })?;
+    Ok(crate::crypto::open(key, KEYCHECK_AAD, &check).is_ok_and(|t| t.as_slice() == KEYCHECK_TEXT))
 }
 
 fn payload_aad(stem: &str) -> Vec<u8> {
@@ -356,6 +396,7 @@ impl LocalBackend {
             .soft_delete_retention_in_days
             .unwrap_or(RETENTION_MAX_DAYS);
         validate_retention_days(retention)?;
+        validate_tags(&req.tags)?;
         let ctx = self.inner.azure.get_context()?;
         let v = self.handle(&req.vault_name)?;
         let result = (|| {
@@ -367,11 +408,18 @@ impl LocalBackend {
             }
             let _lock = fsio::lock(&v.lock_path(), true)?;
             if v.file().exists() {
-                return Err(VaultError::Invalid(format!(
-                    "the vault name '{}' is already in use (vault names are unique; a removed vault \
-                     keeps its name until it is purged)",
-                    req.vault_name
-                )));
+                // A removed vault past its retention is gone (the system purge); its name is free.
+                let expired = v
+                    .load_state()
+                    .is_ok_and(|old| removal_expired(&old, Utc::now()));
+                if !expired {
+                    return Err(VaultError::Invalid(format!(
+                        "the vault name '{}' is already in use (vault names are unique; a removed \
+                         vault keeps its name until it is purged)",
+                        req.vault_name
+                    )));
+                }
+                v.retire_audit_log()?;
             }
             let mut st = VaultState {
                 vault_name: req.vault_name.clone(),
@@ -459,8 +507,9 @@ impl LocalBackend {
         for stem in self.vault_stems()? {
             let v = self.handle(&stem)?;
             let st = v.load_state()?;
-            if let Some(d) = st.deleted_date {
-                out.push((v.info(&st)?, d));
+            match st.deleted_date {
+                Some(d) if !removal_expired(&st, Utc::now()) => out.push((v.info(&st)?, d)),
+                _ => {}
             }
         }
         Ok(out)
@@ -480,6 +529,7 @@ impl LocalBackend {
                 st.enable_purge_protection = true;
             }
             if let Some(t) = &tags {
+                validate_tags(t)?;
                 st.tags = t.clone();
             }
             Ok(((), None))
@@ -532,12 +582,16 @@ impl LocalBackend {
                 .map_err(|e| VaultError::io("cannot remove", &v.file(), &e))?;
             Ok(((), None))
         })?;
-        let audit = v.audit_path();
-        let kept = audit.with_extension(format!(
-            "purged-{}.jsonl",
-            Utc::now().format("%Y%m%dT%H%M%SZ")
-        ));
-        std::fs::rename(&audit, &kept).map_err(|e| VaultError::io("cannot rename", &audit, &e))
+        v.retire_audit_log()
+    }
+}
+
+impl LocalBackend {
+    /// A registry holding this backend as its provider (add other backends' vaults to it).
+    pub fn registry(&self) -> super::registry::VaultRegistry {
+        let mut r = super::registry::VaultRegistry::new();
+        r.add_provider(Arc::new(self.clone()));
+        r
     }
 }
 
@@ -558,6 +612,12 @@ impl VaultProvider for LocalBackend {
         }
         Ok(Some(Arc::new(self.vault(name)?)))
     }
+}
+
+/// A removed vault whose retention has run out counts as purged.
+fn removal_expired(st: &VaultState, now: DateTime<Utc>) -> bool {
+    st.deleted_date
+        .is_some_and(|d| d + Duration::days(i64::from(st.soft_delete_retention_in_days)) <= now)
 }
 
 fn purge_refusal_reason(st: &VaultState, level: RecoveryLevel) -> &'static str {
@@ -678,6 +738,20 @@ fn key_not_found(st: &VaultState, name: &str) -> VaultError {
             ""
         }
     ))
+}
+
+fn deleted_index(st: &VaultState, name: &str) -> VaultResult<usize> {
+    validate_key_name(name)?;
+    st.deleted_keys
+        .iter()
+        .position(|d| d.key.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            VaultError::NotFound(format!(
+                "no deleted key named '{}' in vault '{}' (only a deleted key can be recovered or purged)",
+                printable(name),
+                st.vault_name
+            ))
+        })
 }
 
 fn pick_version<'k>(
@@ -819,6 +893,31 @@ impl LocalVault {
             .join(format!("{}.audit.jsonl", self.stem))
     }
 
+    fn audit(&self) -> AuditLog {
+        AuditLog::chained(self.audit_path(), Arc::clone(&self.inner.master))
+    }
+
+    /// Check the chain of this vault's audit log: a record altered, inserted or removed (other
+    /// than at the very end) makes it not intact.
+    pub fn verify_audit_log(&self) -> VaultResult<AuditVerification> {
+        self.dir_check()?;
+        self.audit().verify()
+    }
+
+    /// Keep a purged vault's audit log under a dated name, so a new vault of the same name
+    /// starts a fresh log.
+    fn retire_audit_log(&self) -> VaultResult<()> {
+        let audit = self.audit_path();
+        if !audit.exists() {
+            return Ok(());
+        }
+        let kept = audit.with_extension(format!(
+            "purged-{}.jsonl",
+            Utc::now().format("%Y%m%dT%H%M%S%.fZ")
+        ));
+        std::fs::rename(&audit, &kept).map_err(|e| VaultError::io("cannot rename", &audit, &e))
+    }
+
     fn deleted_vault_error(&self) -> VaultError {
         VaultError::NotFound(format!(
             "vault '{}' is in the removed state (Undo-AzKeyVaultRemoval recovers it)",
@@ -845,6 +944,16 @@ impl LocalVault {
     fn load_state(&self) -> VaultResult<VaultState> {
         self.dir_check()?;
         let path = self.file();
+        if let Ok(m) = std::fs::metadata(&path) {
+            if m.len() > MAX_VAULT_FILE_BYTES {
+                return Err(VaultError::Unavailable(format!(
+                    "the vault file {} is {} bytes, more than a vault can be ({MAX_VAULT_FILE_BYTES}); \
+                     it is damaged or not a vault file",
+                    path.display(),
+                    m.len()
+                )));
+            }
+        }
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -887,10 +996,8 @@ impl LocalVault {
     }
 
     fn save_state(&self, st: &VaultState) -> VaultResult<()> {
-        let plain = Zeroizing::new(
-            serde_json::to_vec(st)
-                .map_err(|e| VaultError::Invalid(format!("cannot encode the vault: {e}")))?,
-        );
+        let plain = secret_json(st)
+            .map_err(|e| VaultError::Invalid(format!("cannot encode the vault: {e}")))?;
         let seal_err = |e: crate::crypto::CryptoError| {
             VaultError::Unavailable(format!("cannot seal the vault: {e:?}"))
         };
@@ -984,6 +1091,18 @@ impl LocalVault {
             key_size: v.key_size,
             key_ops: v.key_ops.clone(),
             tags: v.tags.clone(),
+            attributes: KeyAttributes {
+                enabled: v.enabled,
+                expires: v.expires,
+                not_before: v.not_before,
+                key_type: kty.clone(),
+                key_ops: v.key_ops.clone(),
+                created: v.created,
+                updated: v.updated,
+                recovery_level: level,
+                recoverable_days: st.soft_delete_retention_in_days,
+                tags: v.tags.clone(),
+            },
             key: JsonWebKey {
                 kid: id,
                 kty,
@@ -1028,7 +1147,7 @@ impl LocalVault {
         outcome: Result<(), &VaultError>,
     ) -> VaultResult<()> {
         let rec = AuditRecord::new(&self.display, caller, op, key, version, outcome);
-        AuditLog::new(self.audit_path()).append(&rec)
+        self.audit().append(&rec)
     }
 
     /// Run one operation: lock, load, check the vault phase and the caller's permission, apply
@@ -1047,6 +1166,12 @@ impl LocalVault {
                 (VaultPhase::Removed, false) => {
                     return Err(VaultError::NotFound(format!(
                         "vault '{}' is not in the removed state",
+                        st.vault_name
+                    )))
+                }
+                (VaultPhase::Removed, true) if removal_expired(&st, Utc::now()) => {
+                    return Err(VaultError::NotFound(format!(
+                        "vault '{}' was purged automatically at the end of its retention",
                         st.vault_name
                     )))
                 }
@@ -1088,6 +1213,38 @@ impl LocalVault {
         }
     }
 
+    /// Before a new version is made: validate the request (`check` adds what the operation
+    /// needs), then check the caller's permission, so that neither bad input nor an unauthorized
+    /// caller costs a key generation. A refusal is audited.
+    fn precheck<T>(
+        &self,
+        caller: &Caller,
+        op: VaultOperation,
+        perm: KeyPermission,
+        req: &NewKeyRequest,
+        check: impl FnOnce() -> VaultResult<T>,
+    ) -> VaultResult<T> {
+        let r = validate_new_key(req)
+            .and_then(|()| check())
+            .and_then(|out| {
+                self.dir_check()?;
+                let _lock = fsio::lock(&self.lock_path(), false)?;
+                let st = self.load_state()?;
+                if st.deleted_date.is_some() {
+                    return Err(self.deleted_vault_error());
+                }
+                if !is_granted(&st.access_policies, caller, perm) {
+                    return Err(denied(caller, perm, &st.vault_name));
+                }
+                hsm_needs_premium(&st, req)?;
+                Ok(out)
+            });
+        if let Err(e) = &r {
+            let _ = self.record(caller, op, Some(&req.name), None, Err(e));
+        }
+        r
+    }
+
     fn add_version(
         &self,
         caller: &Caller,
@@ -1099,6 +1256,7 @@ impl LocalVault {
         self.run(
             Op::key(caller, op, perm, Some(&req.name), true),
             |ctx, st| {
+                hsm_needs_premium(st, req)?;
                 if st
                     .deleted_keys
                     .iter()
@@ -1137,6 +1295,16 @@ impl LocalVault {
     }
 }
 
+fn hsm_needs_premium(st: &VaultState, req: &NewKeyRequest) -> VaultResult<()> {
+    if req.destination == KeyDestination::Hsm && st.sku != VaultSku::Premium {
+        return Err(VaultError::Invalid(format!(
+            "vault '{}' is Standard SKU: HSM-protected keys (-Destination HSM) need a Premium vault",
+            st.vault_name
+        )));
+    }
+    Ok(())
+}
+
 fn validate_new_key(req: &NewKeyRequest) -> VaultResult<()> {
     validate_key_name(&req.name)?;
     check_validity_window(req.expires, req.not_before)?;
@@ -1163,26 +1331,14 @@ impl KeyVault for LocalVault {
     }
 
     fn create_key(&self, caller: &Caller, req: &NewKeyRequest) -> VaultResult<KeyVaultKey> {
-        let pre = validate_new_key(req).and_then(|()| validate_key_size(req.size));
-        if let Err(e) = pre {
-            let _ = self.record(
-                caller,
-                VaultOperation::CreateKey,
-                Some(&req.name),
-                None,
-                Err(&e),
-            );
-            return Err(e);
-        }
+        let op = VaultOperation::CreateKey;
+        self.precheck(caller, op, KeyPermission::Create, req, || {
+            validate_key_size(req.size)
+        })?;
+        // Generation is the slow part: done after the checks, outside the vault lock.
         let private = RsaPrivateKey::generate(req.size)
             .map_err(|e| VaultError::Unavailable(format!("RSA key generation failed: {e:?}")))?;
-        self.add_version(
-            caller,
-            req,
-            &private,
-            VaultOperation::CreateKey,
-            KeyPermission::Create,
-        )
+        self.add_version(caller, req, &private, op, KeyPermission::Create)
     }
 
     fn import_key(
@@ -1191,7 +1347,8 @@ impl KeyVault for LocalVault {
         req: &NewKeyRequest,
         pkcs8_der: &[u8],
     ) -> VaultResult<KeyVaultKey> {
-        let pre = validate_new_key(req).and_then(|()| {
+        let op = VaultOperation::ImportKey;
+        let private = self.precheck(caller, op, KeyPermission::Import, req, || {
             let private = RsaPrivateKey::from_pkcs8_der(pkcs8_der).map_err(|_| {
                 VaultError::Invalid(
                     "the key to import is not an RSA private key in PKCS#8 DER".into(),
@@ -1199,26 +1356,8 @@ impl KeyVault for LocalVault {
             })?;
             validate_key_size(private.bits())?;
             Ok(private)
-        });
-        match pre {
-            Err(e) => {
-                let _ = self.record(
-                    caller,
-                    VaultOperation::ImportKey,
-                    Some(&req.name),
-                    None,
-                    Err(&e),
-                );
-                Err(e)
-            }
-            Ok(private) => self.add_version(
-                caller,
-                req,
-                &private,
-                VaultOperation::ImportKey,
-                KeyPermission::Import,
-            ),
-        }
+        })?;
+        self.add_version(caller, req, &private, op, KeyPermission::Import)
     }
 
     fn get_key(
@@ -1254,11 +1393,12 @@ impl KeyVault for LocalVault {
             false,
         );
         self.run(op, |ctx, st| {
-            let out = st
+            let mut out = st
                 .keys
                 .iter()
                 .map(|k| self.latest_output(st, ctx.level, k))
                 .collect::<VaultResult<Vec<_>>>()?;
+            out.sort_by_key(|k| k.name.to_ascii_lowercase());
             Ok((out, None))
         })
     }
@@ -1450,18 +1590,7 @@ impl KeyVault for LocalVault {
             false,
         );
         self.run(op, |ctx, st| {
-            validate_key_name(name)?;
-            let d = st
-                .deleted_keys
-                .iter()
-                .find(|d| d.key.name.eq_ignore_ascii_case(name))
-                .ok_or_else(|| {
-                    VaultError::NotFound(format!(
-                        "no deleted key named '{}' in vault '{}'",
-                        printable(name),
-                        st.vault_name
-                    ))
-                })?;
+            let d = &st.deleted_keys[deleted_index(st, name)?];
             Ok((self.deleted_output(st, ctx.level, d)?, None))
         })
     }
@@ -1475,11 +1604,12 @@ impl KeyVault for LocalVault {
             false,
         );
         self.run(op, |ctx, st| {
-            let out = st
+            let mut out = st
                 .deleted_keys
                 .iter()
                 .map(|d| self.deleted_output(st, ctx.level, d))
                 .collect::<VaultResult<Vec<_>>>()?;
+            out.sort_by_key(|d| d.key.name.to_ascii_lowercase());
             Ok((out, None))
         })
     }
@@ -1493,18 +1623,7 @@ impl KeyVault for LocalVault {
             true,
         );
         self.run(op, |ctx, st| {
-            validate_key_name(name)?;
-            let idx = st
-                .deleted_keys
-                .iter()
-                .position(|d| d.key.name.eq_ignore_ascii_case(name))
-                .ok_or_else(|| {
-                    VaultError::NotFound(format!(
-                        "no deleted key named '{}' in vault '{}'",
-                        printable(name),
-                        st.vault_name
-                    ))
-                })?;
+            let idx = deleted_index(st, name)?;
             if st.keys.iter().any(|k| k.name.eq_ignore_ascii_case(name)) {
                 return Err(VaultError::Invalid(format!(
                     "a key named '{}' already exists in vault '{}'",
@@ -1528,18 +1647,7 @@ impl KeyVault for LocalVault {
             true,
         );
         self.run(op, |ctx, st| {
-            validate_key_name(name)?;
-            let idx = st
-                .deleted_keys
-                .iter()
-                .position(|d| d.key.name.eq_ignore_ascii_case(name))
-                .ok_or_else(|| {
-                    VaultError::NotFound(format!(
-                        "no deleted key named '{}' in vault '{}' (only a deleted key can be purged)",
-                        printable(name),
-                        st.vault_name
-                    ))
-                })?;
+            let idx = deleted_index(st, name)?;
             if !ctx.level.purge_allowed() {
                 return Err(VaultError::Invalid(format!(
                     "key '{}' in vault '{}' cannot be purged: the recovery level is {} ({}); it will \
@@ -1566,10 +1674,8 @@ impl KeyVault for LocalVault {
         );
         self.run(op, |_, st| {
             let k = find_key(st, name)?;
-            let payload = Zeroizing::new(
-                serde_json::to_vec(&BackupPayload { key: k.clone() })
-                    .map_err(|e| VaultError::Invalid(format!("cannot encode the backup: {e}")))?,
-            );
+            let payload = secret_json(&BackupPayload { key: k.clone() })
+                .map_err(|e| VaultError::Invalid(format!("cannot encode the backup: {e}")))?;
             let header = BackupHeader::new(&st.subscription_id, &k.name, &st.vault_name, BACKEND);
             let key = self
                 .inner
@@ -1589,8 +1695,9 @@ impl KeyVault for LocalVault {
             true,
         );
         self.run(op, |ctx, st| {
-            let key = self.inner.azure.subscription_backup_key(&st.subscription_id)?;
-            let (header, payload) = open_backup(backup, &st.subscription_id, &key)?;
+            let (header, payload) = open_backup(backup, &st.subscription_id, || {
+                self.inner.azure.subscription_backup_key(&st.subscription_id)
+            })?;
             if header.backend != BACKEND {
                 return Err(VaultError::Invalid(format!(
                     "this backup was made by the {} backend; it restores only into a vault of that backend",
@@ -1607,6 +1714,13 @@ impl KeyVault for LocalVault {
             for v in &k.versions {
                 validate_version(&v.version)?;
                 validate_key_size(v.key_size)?;
+                if v.destination == KeyDestination::Hsm && st.sku != VaultSku::Premium {
+                    return Err(VaultError::Invalid(format!(
+                        "the backup holds HSM-protected versions of '{}'; vault '{}' is Standard \
+                         SKU and cannot hold them",
+                        k.name, st.vault_name
+                    )));
+                }
             }
             let taken = st.keys.iter().any(|x| x.name.eq_ignore_ascii_case(&k.name))
                 || st
@@ -1664,6 +1778,6 @@ impl KeyVault for LocalVault {
 
     fn audit_log(&self, query: &AuditQuery) -> VaultResult<Vec<AuditRecord>> {
         self.dir_check()?;
-        AuditLog::new(self.audit_path()).query(query)
+        self.audit().query(query)
     }
 }

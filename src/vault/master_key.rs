@@ -191,6 +191,35 @@ fn vaults_exist(dir: &Path) -> VaultResult<bool> {
     }
 }
 
+/// No header yet but a key in hand: if vault files exist, the key must open them (checked on the
+/// first one's key check) before it is written down as this directory's key, so a wrong key
+/// cannot poison the header.
+fn adopt_key(key: &SecretKey32, paths: &MasterKeyPaths) -> VaultResult<()> {
+    let first_vault = match std::fs::read_dir(&paths.vault_dir) {
+        Ok(rd) => rd
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "vault")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(VaultError::io(
+                "cannot list the vault directory",
+                &paths.vault_dir,
+                &e,
+            ))
+        }
+    };
+    if let Some(file) = first_vault {
+        if !super::local::key_opens_vault_file(&file, key)? {
+            return Err(VaultError::Authentication(format!(
+                "the given master key does not open the existing vault file {}",
+                file.display()
+            )));
+        }
+    }
+    Header::new(key, "key", None)?.save(&paths.header)
+}
+
 fn parse_hex_key(text: &str, what: &str) -> VaultResult<SecretKey32> {
     let t = text.trim();
     let mut bytes = Zeroizing::new([0u8; 32]);
@@ -235,7 +264,7 @@ pub fn resolve_master_key(
                 )))
             }
             Some(_) => {}
-            None => Header::new(&key, "key", None)?.save(&paths.header)?,
+            None => adopt_key(&key, paths)?,
         }
         remember(&key);
         return Ok(ResolvedMasterKey {
@@ -342,7 +371,7 @@ pub fn resolve_master_key(
                 )))
             }
             Some(_) => {}
-            None => Header::new(&key, "key", None)?.save(&paths.header)?,
+            None => adopt_key(&key, paths)?,
         }
         remember(&key);
         return Ok(ResolvedMasterKey {
@@ -376,8 +405,10 @@ pub fn resolve_master_key(
 
     // 5. a fresh directory: make a key file.
     let key = SecretKey32::generate();
-    let text = Zeroizing::new(format!("{}\n", hex::encode(key.expose())));
-    fsio::write_atomic(&paths.key_file, text.as_bytes())?;
+    let mut text = Zeroizing::new(vec![b'\n'; 65]);
+    hex::encode_to_slice(key.expose(), &mut text[..64])
+        .map_err(|e| VaultError::Invalid(format!("cannot encode the key: {e}")))?;
+    fsio::write_atomic(&paths.key_file, &text)?;
     Header::new(&key, "key", None)?.save(&paths.header)?;
     remember(&key);
     Ok(ResolvedMasterKey {

@@ -24,15 +24,17 @@ pub mod registry;
 
 use zeroize::Zeroizing;
 
-pub use audit::{AuditLog, AuditQuery, AuditRecord, VaultOperation};
-pub use azure::{AzContextInfo, AzureContextStore, ProviderFeature, SubscriptionInfo};
+pub use audit::{AuditLog, AuditQuery, AuditRecord, AuditVerification, VaultOperation};
+pub use azure::{
+    AzContextInfo, AzureContextStore, ProviderFeature, ResourceProvider, SubscriptionInfo,
+};
 pub use error::{ErrorClass, VaultError, VaultResult};
 pub use ids::{validate_key_name, validate_vault_name, validate_version, KeyId};
 pub use local::{LocalBackend, LocalPaths, LocalVault};
 pub use master_key::{KeyringCache, MasterKeyOptions, MasterKeySource};
 pub use model::{
-    DeletedKeyVaultKey, JsonWebKey, KeyDestination, KeyOperation, KeyUpdate, KeyVaultInfo,
-    KeyVaultKey, NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult,
+    DeletedKeyVaultKey, JsonWebKey, KeyAttributes, KeyDestination, KeyOperation, KeyUpdate,
+    KeyVaultInfo, KeyVaultKey, NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult,
 };
 pub use policy::{
     AccessPolicy, AccessPolicyEntry, Caller, KeyPermission, Principal, EXCHANGE_ONLINE_APP_ID,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::{VaultError, VaultResult};
-use super::ids::printable;
+use super::ids::parse_named;
 use super::policy::AccessPolicyEntry;
 use crate::crypto::OaepAlg;
 
@@ -21,16 +21,12 @@ pub fn oaep_alg_name(alg: OaepAlg) -> &'static str {
 
 /// Parse `RSA-OAEP-256` / `RSA-OAEP` (case-insensitive).
 pub fn parse_oaep_alg(s: &str) -> VaultResult<OaepAlg> {
-    if s.eq_ignore_ascii_case("RSA-OAEP-256") {
-        Ok(OaepAlg::RsaOaep256)
-    } else if s.eq_ignore_ascii_case("RSA-OAEP") {
-        Ok(OaepAlg::RsaOaep)
-    } else {
-        Err(VaultError::Invalid(format!(
-            "'{}' is not a wrap algorithm (RSA-OAEP-256 or RSA-OAEP)",
-            printable(s)
-        )))
-    }
+    parse_named(
+        s,
+        &[OaepAlg::RsaOaep256, OaepAlg::RsaOaep],
+        oaep_alg_name,
+        "a wrap algorithm",
+    )
 }
 
 /// RSA key sizes a vault accepts.
@@ -103,18 +99,12 @@ impl KeyOperation {
 
     /// Parse one operation (case-insensitive); unknown ones are `Invalid`.
     pub fn parse(s: &str) -> VaultResult<Self> {
-        let t = s.trim();
-        KeyOperation::ALL
-            .iter()
-            .copied()
-            .find(|o| o.as_str().eq_ignore_ascii_case(t))
-            .ok_or_else(|| {
-                VaultError::Invalid(format!(
-                    "'{}' is not a key operation; valid: {}",
-                    printable(s),
-                    KeyOperation::ALL.map(|o| o.as_str()).join(", ")
-                ))
-            })
+        parse_named(
+            s,
+            &KeyOperation::ALL,
+            KeyOperation::as_str,
+            "a key operation",
+        )
     }
 
     /// Parse a list (items may be comma-separated); duplicates dropped, order kept.
@@ -171,16 +161,15 @@ pub enum KeyDestination {
 impl KeyDestination {
     /// Parse `Software` / `HSM` (case-insensitive).
     pub fn parse(s: &str) -> VaultResult<Self> {
-        if s.eq_ignore_ascii_case("software") {
-            Ok(KeyDestination::Software)
-        } else if s.eq_ignore_ascii_case("hsm") {
-            Ok(KeyDestination::Hsm)
-        } else {
-            Err(VaultError::Invalid(format!(
-                "'{}' is not a key destination (Software or HSM)",
-                printable(s)
-            )))
-        }
+        parse_named(
+            s,
+            &[KeyDestination::Software, KeyDestination::Hsm],
+            |d| match d {
+                KeyDestination::Software => "Software",
+                KeyDestination::Hsm => "HSM",
+            },
+            "a key destination",
+        )
     }
 
     /// The KeyType Azure shows for an RSA key with this destination.
@@ -205,16 +194,15 @@ pub enum VaultSku {
 impl VaultSku {
     /// Parse `Standard` / `Premium` (case-insensitive).
     pub fn parse(s: &str) -> VaultResult<Self> {
-        if s.eq_ignore_ascii_case("standard") {
-            Ok(VaultSku::Standard)
-        } else if s.eq_ignore_ascii_case("premium") {
-            Ok(VaultSku::Premium)
-        } else {
-            Err(VaultError::Invalid(format!(
-                "'{}' is not a vault SKU (Standard or Premium)",
-                printable(s)
-            )))
-        }
+        parse_named(
+            s,
+            &[VaultSku::Standard, VaultSku::Premium],
+            |k| match k {
+                VaultSku::Standard => "Standard",
+                VaultSku::Premium => "Premium",
+            },
+            "a vault SKU",
+        )
     }
 }
 
@@ -463,6 +451,32 @@ pub struct JsonWebKey {
     pub e: String,
 }
 
+/// A key version's attributes, as Azure PowerShell nests them under `Attributes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyAttributes {
+    /// Enabled.
+    pub enabled: bool,
+    /// Expiry.
+    pub expires: Option<DateTime<Utc>>,
+    /// Not valid before.
+    pub not_before: Option<DateTime<Utc>>,
+    /// `RSA` or `RSA-HSM`.
+    pub key_type: String,
+    /// Permitted operations.
+    pub key_ops: Vec<KeyOperation>,
+    /// Created.
+    pub created: DateTime<Utc>,
+    /// Updated.
+    pub updated: DateTime<Utc>,
+    /// Recovery level.
+    pub recovery_level: RecoveryLevel,
+    /// Soft-delete retention in days.
+    pub recoverable_days: u32,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
 /// One key version as `Get-AzKeyVaultKey` shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -497,6 +511,9 @@ pub struct KeyVaultKey {
     pub key_ops: Vec<KeyOperation>,
     /// Tags.
     pub tags: BTreeMap<String, String>,
+    /// The attributes again, nested as Azure PowerShell shows them
+    /// (`(Get-AzKeyVaultKey -VaultName v -Name k).Attributes`).
+    pub attributes: KeyAttributes,
     /// The public key.
     pub key: JsonWebKey,
     /// The public key, DER (SubjectPublicKeyInfo as the crypto module writes it).

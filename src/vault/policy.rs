@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::{VaultError, VaultResult};
-use super::ids::{is_guid, printable};
+use super::ids::{is_guid, parse_named, printable};
 
 /// App id of the Exchange Online service principal (mailbox DEPs).
 pub const EXCHANGE_ONLINE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
@@ -228,18 +228,12 @@ impl KeyPermission {
 
     /// Parse one permission, case-insensitively. Unknown names are `Invalid`.
     pub fn parse(s: &str) -> VaultResult<Self> {
-        let t = s.trim();
-        KeyPermission::ALL
-            .iter()
-            .copied()
-            .find(|p| p.as_str().eq_ignore_ascii_case(t))
-            .ok_or_else(|| {
-                VaultError::Invalid(format!(
-                    "'{}' is not a key permission; valid: {}, or all",
-                    printable(s),
-                    KeyPermission::ALL.map(|p| p.as_str()).join(", ")
-                ))
-            })
+        parse_named(
+            s,
+            &KeyPermission::ALL,
+            KeyPermission::as_str,
+            "a key permission",
+        )
     }
 
     /// Parse a list (items may themselves be comma-separated; `all` means every permission).

@@ -40,7 +40,8 @@ impl VaultRegistry {
         self.providers.push(provider);
     }
 
-    /// The vault named `name` (case-insensitive). `NotFound` if no vault or provider has it.
+    /// The vault named `name` (case-insensitive). `NotFound` if no vault or provider has it;
+    /// the error of a provider that failed (e.g. `Unavailable`) if none has it and one failed.
     pub fn vault(&self, name: &str) -> VaultResult<Arc<dyn KeyVault>> {
         if let Some(v) = self
             .vaults
@@ -49,15 +50,25 @@ impl VaultRegistry {
         {
             return Ok(Arc::clone(v));
         }
+        // A provider that cannot be reached must not hide a vault another provider holds; if
+        // no provider has the vault, the first such failure is the answer (a system error,
+        // since the vault may well be behind it), else NotFound.
+        let mut first_error = None;
         for p in &self.providers {
-            if let Some(v) = p.open_vault(name)? {
-                return Ok(v);
+            match p.open_vault(name) {
+                Ok(Some(v)) => return Ok(v),
+                Ok(None) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        Err(VaultError::NotFound(format!(
-            "no vault named '{}' is registered",
-            super::ids::printable(name)
-        )))
+        Err(first_error.unwrap_or_else(|| {
+            VaultError::NotFound(format!(
+                "no vault named '{}' is registered",
+                super::ids::printable(name)
+            ))
+        }))
     }
 
     /// Parse a key id and find its vault.

@@ -37,6 +37,8 @@ pub struct VaultSpec {
     pub purge_protection: bool,
     /// `-SoftDeleteRetentionInDays`.
     pub retention_days: u32,
+    /// `-Sku Premium` (HSM-protected keys need it).
+    pub premium: bool,
 }
 
 impl Default for VaultSpec {
@@ -45,6 +47,7 @@ impl Default for VaultSpec {
             subscription: Sub::A,
             purge_protection: false,
             retention_days: 90,
+            premium: false,
         }
     }
 }
@@ -104,7 +107,11 @@ fn dep_key() -> [u8; 32] {
 
 /// Versions: create, roll, list, get by version; ids in Azure's form; key type and size.
 pub fn check_versions(h: &dyn Harness) {
-    let v = vault_with_admin(h, &VaultSpec::default());
+    let premium = VaultSpec {
+        premium: true,
+        ..Default::default()
+    };
+    let v = vault_with_admin(h, &premium);
     let mut req = NewKeyRequest::new("ck-root");
     req.key_ops = Some(vec![KeyOperation::WrapKey, KeyOperation::UnwrapKey]);
     req.tags.insert("purpose".into(), "exchange".into());
@@ -164,6 +171,8 @@ pub fn check_versions(h: &dyn Harness) {
 
     let listed = v.list_keys(&admin()).expect("list");
     assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].name, "ck-root", "listed by name");
+    assert_eq!(listed[1].name, "hsm-key");
     let root = listed.iter().find(|k| k.name == "ck-root").expect("listed");
     assert_eq!(root.version, k2.version, "list shows the latest version");
 }
@@ -563,8 +572,10 @@ pub fn check_not_found(h: &dyn Harness) {
     );
 }
 
-/// A vault that cannot be reached gives Unavailable (a system error) for every operation, and
-/// works again once reachable.
+/// A vault that cannot be reached gives Unavailable (a system error) for the operations the
+/// fallback rule depends on (wrap, unwrap) and for key creation, and works again once reachable.
+/// (Whether reads such as `get_key` can be served from a backend's own metadata is the
+/// backend's business; the local backend's are checked in its own tests.)
 pub fn check_unavailable(h: &dyn Harness) {
     let v = vault_with_admin(h, &VaultSpec::default());
     let alg = h.algorithm();
@@ -592,19 +603,9 @@ pub fn check_unavailable(h: &dyn Harness) {
         "wrap unreachable",
     );
     assert_class(
-        v.get_key(&admin(), "k", None),
-        ErrorClass::Unavailable,
-        "get unreachable",
-    );
-    assert_class(
         v.create_key(&admin(), &NewKeyRequest::new("k2")),
         ErrorClass::Unavailable,
         "create unreachable",
-    );
-    assert_class(
-        v.properties(),
-        ErrorClass::Unavailable,
-        "properties unreachable",
     );
     h.repair_vault(v.as_ref());
     v.unwrap_key(&exchange(), "k", Some(&w.version), alg, &w.value)
