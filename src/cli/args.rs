@@ -73,6 +73,211 @@ impl Args {
     }
 }
 
+/// A typed value for [`bind_values`]: what a script passes (strings, numbers, booleans,
+/// arrays, objects from a pipeline), before conversion to the parameter's kind.
+pub type Typed = serde_json::Value;
+
+/// How a typed value reads as text: strings as they are, booleans as `True`/`False`.
+fn typed_text(v: &Typed) -> String {
+    match v {
+        Typed::String(s) => s.clone(),
+        other => super::output::display(other),
+    }
+}
+
+/// Converts one typed value to `param`'s kind with the same checks as the command line.
+pub fn convert_typed(param: &Param, v: &Typed) -> Result<Value, CliError> {
+    if v.is_null() {
+        return Ok(Value::Null);
+    }
+    match (param.kind, v) {
+        (Kind::Switch | Kind::Bool, Typed::Bool(b)) => Ok(Value::Bool(*b)),
+        (Kind::Switch | Kind::Bool, Typed::Number(n)) => {
+            Ok(Value::Bool(n.as_f64().is_some_and(|f| f != 0.0)))
+        }
+        (Kind::StringList, Typed::Array(items)) => Ok(Value::List(
+            items
+                .iter()
+                .filter(|i| !i.is_null())
+                .map(typed_text)
+                .collect(),
+        )),
+        (Kind::StringList, other) => Ok(Value::List(vec![typed_text(other)])),
+        (Kind::EnumList(allowed), Typed::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(enum_value(param, allowed, &typed_text(item))?);
+            }
+            Ok(Value::List(out))
+        }
+        (Kind::EnumList(allowed), other) => Ok(Value::List(vec![enum_value(
+            param,
+            allowed,
+            &typed_text(other),
+        )?])),
+        (_, Typed::Array(items)) if items.len() == 1 => convert_typed(param, &items[0]),
+        (_, Typed::Array(_)) | (_, Typed::Object(_)) => Err(CliError::usage(format!(
+            "Cannot convert {} to the type {} that parameter '{}' takes.",
+            if v.is_array() {
+                "an array"
+            } else {
+                "an object"
+            },
+            param.kind.type_name(),
+            param.name
+        ))
+        .with_help("pass one value, or a property of the object: $x.Name")),
+        (Kind::String | Kind::Path, Typed::String(s)) => {
+            if s.is_empty() && param.required {
+                return Err(CliError::usage(format!(
+                    "Cannot validate argument on parameter '{}'. The argument is null or empty.",
+                    param.name
+                ))
+                .with_help(format!("give -{} a non-empty value", param.name)));
+            }
+            Ok(Value::Str(s.clone()))
+        }
+        (Kind::Switch, other) => Ok(Value::Bool(parse_bool(param, &typed_text(other))?)),
+        (_, other) => convert(param, &typed_text(other)),
+    }
+}
+
+/// Binds already-typed values (from a script) to `cmdlet`'s parameters: `named` pairs a
+/// (possibly shortened) parameter name with its value (`None`: a switch given bare);
+/// `positionals` fill the positional slots in order; then `piped`, an object from the
+/// pipeline, fills what is still unbound by property name (see [`bind_piped`]).
+pub fn bind_values(
+    cmdlet: &Cmdlet,
+    named: &[(String, Option<Typed>)],
+    positionals: &[Typed],
+    piped: Option<&Typed>,
+) -> Result<Args, CliError> {
+    let mut args = Args::default();
+    for (given, value) in named {
+        let param = resolve_param(cmdlet, given)?;
+        if args.values.contains_key(param.name) {
+            return Err(CliError::usage(format!(
+                "Cannot bind parameter because parameter '{}' is specified more than once.",
+                param.name
+            ))
+            .with_help(format!("give -{} once; lists take commas: a,b", param.name)));
+        }
+        let v = match (param.kind, value) {
+            (Kind::Switch, None) => Value::Bool(true),
+            (_, None) => return Err(missing_value(param, false)),
+            (_, Some(v)) => convert_typed(param, v)?,
+        };
+        args.values.insert(param.name, v);
+    }
+    let mut slots: Vec<&'static Param> = cmdlet
+        .params
+        .iter()
+        .filter(|p| p.position.is_some() && !args.values.contains_key(p.name))
+        .collect();
+    slots.sort_by_key(|p| p.position);
+    let mut slots = slots.into_iter();
+    for v in positionals {
+        let Some(param) = slots.next() else {
+            return Err(CliError::usage(format!(
+                "A positional parameter cannot be found that accepts argument '{}'.",
+                typed_text(v)
+            ))
+            .with_help(format!(
+                "name the parameter this value is for; see 'custkey Get-Help {} -Full'",
+                cmdlet.name
+            )));
+        };
+        args.values.insert(param.name, convert_typed(param, v)?);
+    }
+    if let Some(obj) = piped {
+        bind_piped(cmdlet, &mut args, obj)?;
+    }
+    check_required(cmdlet, &args)?;
+    Ok(args)
+}
+
+/// Pipeline binding by property name, as PowerShell's ValueFromPipelineByPropertyName:
+/// an object's property binds to a still-unbound parameter of the same name (or alias)
+/// when that parameter is `Identity`, positional or mandatory; an object with no such
+/// property binds its `Identity` (else `Name`) to `Identity`, else to the first positional
+/// parameter. A plain value (a string) binds to the first unbound positional parameter.
+pub fn bind_piped(cmdlet: &Cmdlet, args: &mut Args, obj: &Typed) -> Result<(), CliError> {
+    let Typed::Object(map) = obj else {
+        let mut slots: Vec<&'static Param> = cmdlet
+            .params
+            .iter()
+            .filter(|p| p.position.is_some() && !args.values.contains_key(p.name))
+            .collect();
+        slots.sort_by_key(|p| p.position);
+        return match slots.first() {
+            Some(p) => {
+                args.values.insert(p.name, convert_typed(p, obj)?);
+                Ok(())
+            }
+            None => Err(CliError::usage(format!(
+                "The input object '{}' cannot be bound to any parameter of {}.",
+                typed_text(obj),
+                cmdlet.name
+            ))
+            .with_help("pass it by name instead: -Identity $_")),
+        };
+    };
+    let prop = |name: &str| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
+    let mut bound_any = false;
+    for p in cmdlet.params {
+        if args.values.contains_key(p.name) {
+            continue;
+        }
+        if !(p.name == "Identity" || p.position.is_some() || p.required) {
+            continue;
+        }
+        let found = std::iter::once(p.name)
+            .chain(p.aliases.iter().copied())
+            .find_map(prop);
+        if let Some(v) = found.filter(|v| !v.is_null()) {
+            args.values.insert(p.name, convert_typed(p, v)?);
+            bound_any = true;
+        }
+    }
+    if !bound_any {
+        let ident = prop("Identity")
+            .or_else(|| prop("Name"))
+            .filter(|v| !v.is_null());
+        let target = cmdlet
+            .params
+            .iter()
+            .find(|p| p.name == "Identity")
+            .or_else(|| cmdlet.params.iter().find(|p| p.position == Some(0)))
+            .filter(|p| !args.values.contains_key(p.name));
+        if let (Some(v), Some(p)) = (ident, target) {
+            args.values.insert(p.name, convert_typed(p, v)?);
+        }
+    }
+    Ok(())
+}
+
+fn check_required(cmdlet: &Cmdlet, args: &Args) -> Result<(), CliError> {
+    for p in cmdlet.params.iter().filter(|p| p.required) {
+        if !args.values.contains_key(p.name) {
+            return Err(CliError::usage(format!(
+                "{} is missing the mandatory parameter -{}.",
+                cmdlet.name, p.name
+            ))
+            .with_help(format!(
+                "add -{} <{}>; see 'custkey Get-Help {} -Full'",
+                p.name,
+                p.kind.type_name(),
+                cmdlet.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// How a word names a parameter: `-Name`, `-Name:value`, `--name`, `--name=value`.
 struct ParamWord<'a> {
     name: &'a str,
@@ -213,20 +418,7 @@ pub fn bind(cmdlet: &Cmdlet, words: &[String]) -> Result<Args, CliError> {
         args.values.insert(param.name, value);
     }
     bind_positionals(cmdlet, &mut args, &positionals)?;
-    for p in cmdlet.params.iter().filter(|p| p.required) {
-        if !args.values.contains_key(p.name) {
-            return Err(CliError::usage(format!(
-                "{} is missing the mandatory parameter -{}.",
-                cmdlet.name, p.name
-            ))
-            .with_help(format!(
-                "add -{} <{}>; see 'custkey Get-Help {} -Full'",
-                p.name,
-                p.kind.type_name(),
-                cmdlet.name
-            )));
-        }
-    }
+    check_required(cmdlet, &args)?;
     Ok(args)
 }
 
@@ -443,6 +635,10 @@ fn convert(param: &Param, raw: &str) -> Result<Value, CliError> {
             }
             Ok(Value::List(out))
         }
+        Kind::ScriptBlock => Err(invalid(format!(
+            "Cannot convert the \"{raw}\" value to type ScriptBlock."
+        ))
+        .with_help("a script block { ... } can only be given in a script: custkey -Command '...'")),
         Kind::Date => parse_date(unquote(raw)).map(Value::Date).ok_or_else(|| {
             invalid(format!(
                 "Cannot convert value '{raw}' to type System.DateTime."

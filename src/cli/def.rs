@@ -29,6 +29,8 @@ pub enum Kind {
     Date,
     /// A file system path.
     Path,
+    /// `{ ... }`: a script block, given in a script (`Where-Object { $_.Name -like 'a*' }`).
+    ScriptBlock,
 }
 
 impl Kind {
@@ -44,6 +46,7 @@ impl Kind {
             Kind::EnumList(v) => format!("{}[]", v.join(" | ")),
             Kind::Date => "DateTime".into(),
             Kind::Path => "String (path)".into(),
+            Kind::ScriptBlock => "ScriptBlock".into(),
         }
     }
     pub fn takes_value(&self) -> bool {
@@ -188,13 +191,21 @@ impl Cmdlet {
     pub fn noun(&self) -> &'static str {
         self.name.split_once('-').map_or("", |(_, n)| n)
     }
-    /// Own parameters followed by the common ones.
+    /// Own parameters followed by the common ones; an own parameter of the same name as a
+    /// common one (Select-Object's -Property) replaces it.
     pub fn all_params(&self) -> impl Iterator<Item = &'static Param> {
-        self.params.iter().chain(COMMON.iter())
+        let own = self.params;
+        own.iter().chain(
+            COMMON
+                .iter()
+                .filter(move |c| !own.iter().any(|p| p.name == c.name)),
+        )
     }
 }
 
 pub const FORMATS: &[&str] = &["Table", "List", "Json", "Csv"];
+
+pub const ERROR_ACTIONS: &[&str] = &["Stop", "Continue", "SilentlyContinue"];
 
 /// Parameters every cmdlet takes.
 pub const COMMON: &[Param] = &[
@@ -228,6 +239,12 @@ pub const COMMON: &[Param] = &[
         Kind::Switch,
         "Describe each step on standard error.",
     ),
+    Param::new(
+        "ErrorAction",
+        Kind::Enum(ERROR_ACTIONS),
+        "In a script: Stop (the default) ends the script when this cmdlet fails; Continue reports the error and goes on; SilentlyContinue goes on without a word.",
+    )
+    .aliases(&["EA"]),
 ];
 
 #[cfg(test)]

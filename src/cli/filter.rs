@@ -254,6 +254,12 @@ impl Filter {
     }
 }
 
+/// One comparison as -Filter and Where-Object make it: case-insensitive, numeric when
+/// both sides are numbers, `*`/`?` wildcards for -like; `None` is `$null`.
+pub fn compare(item: Option<&str>, op: Op, value: Option<&str>) -> bool {
+    cmp(item, op, value)
+}
+
 fn cmp(item: Option<&str>, op: Op, value: Option<&str>) -> bool {
     match (item, value) {
         (None, None) => matches!(op, Op::Eq | Op::Like | Op::Ge | Op::Le),

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod generate;
 pub mod help;
 pub mod output;
+pub mod script;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -37,6 +38,11 @@ pub struct Ctx {
     pub confirm: Option<bool>,
     pub verbose: bool,
     interactive: bool,
+    /// In a script: the objects piped into this cmdlet (utility cmdlets such as
+    /// Sort-Object read them all at once; others are run once per object instead).
+    pub input: Vec<serde_json::Value>,
+    /// The table view of the cmdlet that produced `input`; Select-Object may replace it.
+    pub input_view: Vec<String>,
 }
 
 impl Ctx {
@@ -56,7 +62,34 @@ impl Ctx {
             verbose: args.switch("Verbose"),
             interactive: std::io::stdin().is_terminal()
                 || std::env::var_os("CUSTKEY_ASSUME_TTY").is_some(),
+            input: Vec::new(),
+            input_view: Vec::new(),
         })
+    }
+
+    /// Points a script's one context at the next cmdlet and its common parameters, keeping
+    /// the open store and key cache (a different -Store drops them).
+    pub fn rebind(&mut self, cmdlet: &'static Cmdlet, args: &Args) {
+        let path = store_path(args.str("Store"));
+        if path != self.store_path {
+            self.store = None;
+            self.azure = None;
+            self.keys = None;
+            self.store_path = path;
+        }
+        self.cmdlet = cmdlet;
+        self.form = args.str("Format").and_then(Form::parse);
+        self.properties = args.list("Property").map(<[String]>::to_vec);
+        self.what_if = args.switch("WhatIf");
+        self.confirm = args.bool("Confirm");
+        self.verbose = args.switch("Verbose");
+        self.input.clear();
+        self.input_view.clear();
+    }
+
+    /// Whether prompts may read the terminal (a script read from standard input may not).
+    pub fn set_interactive(&mut self, on: bool) {
+        self.interactive = on;
     }
 
     /// The service store, opened (and created if new) on first use.
@@ -215,7 +248,7 @@ pub fn find_cmdlet(name: &str) -> Option<&'static Cmdlet> {
     cmdlets::all().into_iter().find(|c| norm(c.name) == n)
 }
 
-fn unknown_cmdlet(name: &str) -> CliError {
+pub(crate) fn unknown_cmdlet(name: &str) -> CliError {
     let all = cmdlets::all();
     let near = suggestions(name, all.iter().map(|c| c.name));
     let err = CliError::usage(format!(
@@ -242,12 +275,75 @@ Exit codes: 0 ok, 1 cmdlet failed, 2 usage error, 3 store or vault unreachable, 
 /// Runs one command line; returns the process exit code.
 pub fn main(argv: Vec<String>) -> i32 {
     install_panic_hook();
+    if let Some(code) = script_entry(&argv) {
+        return code;
+    }
     match run(&argv) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("{e}");
             e.class.exit_code()
         }
+    }
+}
+
+/// The script entry points: `-Command TEXT`, `-File PATH [args]`, a script on standard
+/// input, and the interactive shell. `None`: not a script; run one cmdlet.
+fn script_entry(argv: &[String]) -> Option<i32> {
+    let Some(first) = argv.get(1) else {
+        if std::io::stdin().is_terminal() {
+            return Some(script::shell::run());
+        }
+        // Standard input is a pipe or a file: a script, unless it is empty (then usage).
+        let mut text = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+            eprintln!(
+                "{}",
+                CliError::unavailable(format!("cannot read the script from standard input: {e}"))
+            );
+            return Some(3);
+        }
+        if text.trim().is_empty() {
+            return None;
+        }
+        return Some(script::run_text(&text, "<stdin>", Vec::new(), false));
+    };
+    let usage = |msg: &str, help: &str| {
+        eprintln!("{}", CliError::usage(msg).with_help(help));
+        Some(2)
+    };
+    match first.to_ascii_lowercase().as_str() {
+        "-command" | "-c" | "--command" => {
+            let text = argv[2..].join(" ");
+            if text.trim() == "-" {
+                let mut text = String::new();
+                if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+                    eprintln!(
+                        "{}",
+                        CliError::unavailable(format!(
+                            "cannot read the script from standard input: {e}"
+                        ))
+                    );
+                    return Some(3);
+                }
+                return Some(script::run_text(&text, "<stdin>", Vec::new(), false));
+            }
+            if text.trim().is_empty() {
+                return usage(
+                    "-Command needs the script text.",
+                    "custkey -Command 'Get-Mailbox | Select-Object -ExpandProperty Name'",
+                );
+            }
+            Some(script::run_text(&text, "<command>", Vec::new(), true))
+        }
+        "-file" | "-f" | "--file" => match argv.get(2) {
+            Some(path) => Some(script::run_file(path, argv[3..].to_vec())),
+            None => usage(
+                "-File needs the path of a script.",
+                "custkey -File ./setup.ps1 [arguments]",
+            ),
+        },
+        _ => None,
     }
 }
 
@@ -284,10 +380,32 @@ fn run(argv: &[String]) -> Result<(), CliError> {
     emit(&ctx, out)
 }
 
+/// Writes text to standard output; a closed pipe is not an error.
+pub(crate) fn write_out(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::unavailable(format!(
+            "cannot write the output: {e}"
+        ))),
+    }
+}
+
 fn emit(ctx: &Ctx, out: Output) -> Result<(), CliError> {
     let text = match out {
         Output::None => return Ok(()),
         Output::Text(t) => t,
+        Output::Values(items) => output::render_values(
+            &items,
+            ctx.cmdlet.table,
+            ctx.form,
+            ctx.properties.as_deref(),
+            terminal_width(),
+        )?,
         Output::Objects(items) => output::render(
             &items,
             ctx.cmdlet.table,
@@ -311,7 +429,7 @@ fn emit(ctx: &Ctx, out: Output) -> Result<(), CliError> {
 }
 
 /// The width to fit tables to: $COLUMNS, else the terminal's, else unlimited (pipes).
-fn terminal_width() -> Option<u16> {
+pub(crate) fn terminal_width() -> Option<u16> {
     if let Some(c) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
         return Some(c);
     }

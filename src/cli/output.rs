@@ -14,8 +14,11 @@ pub enum Output {
     None,
     /// Objects, shown in the cmdlet's default view unless -Format says otherwise.
     Objects(Vec<Record>),
-    /// Preformatted text (help pages, shell scripts).
+    /// Preformatted text (help pages, shell scripts, Format-List).
     Text(String),
+    /// Plain values, not objects: strings, numbers, dates (Select-Object -ExpandProperty,
+    /// Get-Date, ConvertTo-Json). Objects among them render as objects do.
+    Values(Vec<Value>),
 }
 
 impl Output {
@@ -25,6 +28,44 @@ impl Output {
     pub fn many(items: Vec<Record>) -> Output {
         Output::Objects(items)
     }
+}
+
+/// Renders a mixed run of values: each stretch of objects in the given view, and every
+/// other value on its own line as it reads in a table cell.
+pub fn render_values(
+    items: &[Value],
+    table_view: &[&str],
+    form: Option<Form>,
+    properties: Option<&[String]>,
+    width: Option<u16>,
+) -> Result<String, CliError> {
+    let mut out = String::new();
+    let mut run: Vec<Record> = Vec::new();
+    for v in items {
+        match v {
+            Value::Object(m) => run.push(m.clone()),
+            other => {
+                if !run.is_empty() {
+                    out.push_str(&render(&run, table_view, form, properties, width)?);
+                    run.clear();
+                }
+                match form {
+                    Some(Form::Json) => {
+                        out.push_str(&serde_json::to_string_pretty(other).unwrap_or_default());
+                        out.push('\n');
+                    }
+                    _ => {
+                        out.push_str(&display(other));
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+    }
+    if !run.is_empty() {
+        out.push_str(&render(&run, table_view, form, properties, width)?);
+    }
+    Ok(out)
 }
 
 /// Turns a serializable object into a record whose keys are its (PowerShell) property names.

@@ -10,7 +10,12 @@ pub mod az_key_vault_audit_log;
 pub mod az_key_vault_key;
 pub mod command;
 pub mod data_encryption_policy;
+pub mod date;
+pub mod file;
+pub mod format_list;
+pub mod format_table;
 pub mod help;
+pub mod json;
 pub mod mail_user;
 pub mod mailbox;
 pub mod mailbox_export_request;
@@ -18,6 +23,7 @@ pub mod mailbox_import_request;
 pub mod mailbox_statistics;
 pub mod mg_user_license;
 pub mod move_request;
+pub mod object;
 pub mod organization_config;
 
 /// Every cmdlet, sorted by name.
@@ -30,7 +36,12 @@ pub fn all() -> Vec<&'static Cmdlet> {
         az_key_vault_key::CMDLETS,
         command::CMDLETS,
         data_encryption_policy::CMDLETS,
+        date::CMDLETS,
+        file::CMDLETS,
+        format_list::CMDLETS,
+        format_table::CMDLETS,
         help::CMDLETS,
+        json::CMDLETS,
         mail_user::CMDLETS,
         mailbox::CMDLETS,
         mailbox_export_request::CMDLETS,
@@ -38,6 +49,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         mailbox_statistics::CMDLETS,
         mg_user_license::CMDLETS,
         move_request::CMDLETS,
+        object::CMDLETS,
         organization_config::CMDLETS,
     ]
     .iter()

@@ -1,0 +1,673 @@
+//! The evaluator: walks the syntax tree with one [`Ctx`] for the whole script, so the
+//! store and the key cache are opened once however many cmdlets run.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use super::ast::*;
+use super::lexer::Pos;
+use super::value::{self, collapse, interpolate, truthy};
+use crate::cli::args::{bind_values, resolve_param};
+use crate::cli::def::{Cmdlet, Kind};
+use crate::cli::error::CliError;
+use crate::cli::output::{self, Form, Output};
+use crate::cli::{find_cmdlet, unknown_cmdlet, write_out, Ctx};
+
+/// Aliases that resolve in scripts, as PowerShell's built-in ones.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("%", "ForEach-Object"),
+    ("?", "Where-Object"),
+    ("fl", "Format-List"),
+    ("foreach", "ForEach-Object"),
+    ("ft", "Format-Table"),
+    ("measure", "Measure-Object"),
+    ("select", "Select-Object"),
+    ("sort", "Sort-Object"),
+    ("where", "Where-Object"),
+];
+
+/// Finds a cmdlet by name or alias.
+pub fn resolve_command(name: &str) -> Option<&'static Cmdlet> {
+    let target = ALIASES
+        .iter()
+        .find(|(a, _)| a.eq_ignore_ascii_case(name))
+        .map_or(name, |(_, t)| t);
+    find_cmdlet(target)
+}
+
+/// Why evaluation stopped early.
+#[derive(Debug)]
+pub enum Interrupt {
+    /// `exit N`.
+    Exit(i32),
+    /// A failure that stops the script, and where.
+    Fail(CliError, Pos),
+}
+
+type EResult<T> = Result<T, Interrupt>;
+
+/// What flows between pipeline elements.
+#[derive(Debug, Default)]
+struct Stream {
+    items: Vec<Value>,
+    /// Columns of the default table view of the cmdlet that made the objects.
+    view: Vec<String>,
+    form: Option<Form>,
+    properties: Option<Vec<String>>,
+    /// The items are preformatted text (Format-List), printed as they are.
+    raw: bool,
+}
+
+impl Stream {
+    fn into_value(self) -> Value {
+        if self.raw {
+            let text: String = self.items.iter().map(interpolate).collect();
+            return Value::String(text);
+        }
+        collapse(self.items)
+    }
+}
+
+enum ArgVal {
+    V(Value),
+    Block(Rc<Vec<Stmt>>),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Stop,
+    Continue,
+    Silent,
+}
+
+fn action_of(s: &str) -> Action {
+    match s.to_ascii_lowercase().as_str() {
+        "continue" => Action::Continue,
+        "silentlycontinue" | "ignore" => Action::Silent,
+        _ => Action::Stop,
+    }
+}
+
+pub struct Interp {
+    ctx: Ctx,
+    vars: HashMap<String, Value>,
+    /// The script's name in messages (`setup.ps1`, `<command>`, `<stdin>`).
+    pub file: String,
+    /// `$?`: whether the last statement succeeded.
+    last_ok: bool,
+    /// Set when a cmdlet failed under -ErrorAction Continue in the current statement.
+    failed: bool,
+}
+
+impl Interp {
+    pub fn new(ctx: Ctx, file: &str, args: Vec<String>) -> Interp {
+        let mut vars = HashMap::new();
+        vars.insert(
+            "args".to_string(),
+            Value::Array(args.into_iter().map(Value::String).collect()),
+        );
+        vars.insert("lastexitcode".to_string(), Value::from(0));
+        vars.insert(
+            "erroractionpreference".to_string(),
+            Value::String("Stop".into()),
+        );
+        Interp {
+            ctx,
+            vars,
+            file: file.to_string(),
+            last_ok: true,
+            failed: false,
+        }
+    }
+
+    /// The exit code a failed statement leaves in `$LASTEXITCODE`.
+    pub fn last_exit_code(&self) -> i32 {
+        self.vars
+            .get("lastexitcode")
+            .and_then(Value::as_i64)
+            .map_or(0, |c| c as i32)
+    }
+
+    pub fn last_ok(&self) -> bool {
+        self.last_ok
+    }
+
+    fn preference(&self) -> Action {
+        match self.vars.get("erroractionpreference") {
+            Some(Value::String(s)) => action_of(s),
+            _ => Action::Stop,
+        }
+    }
+
+    /// Prints an error as `error: FILE:LINE:COL: message` and its help line.
+    pub fn report(&self, e: &CliError, pos: Pos) {
+        let mut msg = format!("error: {}:{pos}: {}", self.file, e.message);
+        if let Some(h) = &e.help {
+            msg.push_str(&format!("\nhelp: {h}"));
+        }
+        eprintln!("{msg}");
+    }
+
+    fn note_failure(&mut self, e: &CliError) {
+        self.failed = true;
+        self.vars
+            .insert("lastexitcode".into(), Value::from(e.class.exit_code()));
+    }
+
+    /// Runs top-level statements, printing what each outputs. `keep_going` (the interactive
+    /// shell) reports a failure and goes on; otherwise a failure ends the run unless
+    /// `$ErrorActionPreference` is Continue. Returns the exit code when the run must end.
+    pub fn run_top(&mut self, stmts: &[Stmt], keep_going: bool) -> Option<i32> {
+        for s in stmts {
+            self.failed = false;
+            match self.statement(s, None) {
+                Ok(()) => self.last_ok = !self.failed,
+                Err(Interrupt::Exit(code)) => return Some(code),
+                Err(Interrupt::Fail(e, pos)) => {
+                    self.last_ok = false;
+                    self.note_failure(&e);
+                    let pref = self.preference();
+                    if pref != Action::Silent || !keep_going {
+                        self.report(&e, pos);
+                    }
+                    if !keep_going && pref == Action::Stop {
+                        return Some(e.class.exit_code());
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The exit code of a script that ran to its end: 0, or `$LASTEXITCODE` when its last
+    /// statement failed (under Continue).
+    pub fn final_code(&self) -> i32 {
+        if self.last_ok {
+            0
+        } else {
+            match self.last_exit_code() {
+                0 => 1,
+                c => c,
+            }
+        }
+    }
+
+    fn statement(&mut self, s: &Stmt, capture: Option<&mut Vec<Value>>) -> EResult<()> {
+        match &s.kind {
+            StmtKind::Exit(code) => {
+                let code = match code {
+                    None => 0,
+                    Some(e) => {
+                        let v = self.expr(e)?;
+                        match &v {
+                            Value::Number(n) => n.as_i64().unwrap_or(1) as i32,
+                            Value::String(t) => t.trim().parse().unwrap_or(1),
+                            Value::Null => 0,
+                            other => i32::from(truthy(other)),
+                        }
+                    }
+                };
+                Err(Interrupt::Exit(code))
+            }
+            StmtKind::Assign(name, p) => {
+                let lower = name.to_ascii_lowercase();
+                if matches!(
+                    lower.as_str(),
+                    "true" | "false" | "null" | "?" | "_" | "psitem"
+                ) || lower.starts_with("env:")
+                {
+                    return Err(Interrupt::Fail(
+                        CliError::usage(format!(
+                            "Cannot overwrite variable ${name}: it is read-only."
+                        ))
+                        .with_help("choose another name"),
+                        s.pos,
+                    ));
+                }
+                let v = self.pipeline(p)?.into_value();
+                self.vars.insert(lower, v);
+                Ok(())
+            }
+            StmtKind::Pipeline(p) => {
+                let stream = self.pipeline(p)?;
+                match capture {
+                    Some(out) => {
+                        if stream.raw {
+                            out.push(stream.into_value());
+                        } else {
+                            out.extend(stream.items);
+                        }
+                        Ok(())
+                    }
+                    None => self.print(stream).map_err(|e| Interrupt::Fail(e, s.pos)),
+                }
+            }
+        }
+    }
+
+    fn print(&self, stream: Stream) -> Result<(), CliError> {
+        if stream.items.is_empty() {
+            return Ok(());
+        }
+        let text = if stream.raw {
+            stream.items.iter().map(interpolate).collect::<String>()
+        } else {
+            let view: Vec<&str> = stream.view.iter().map(String::as_str).collect();
+            output::render_values(
+                &stream.items,
+                &view,
+                stream.form,
+                stream.properties.as_deref(),
+                crate::cli::terminal_width(),
+            )?
+        };
+        write_out(&text)
+    }
+
+    /// Runs statements and collects their output as values (script blocks, `$( )`, `@( )`).
+    fn capture(&mut self, stmts: &[Stmt]) -> EResult<Vec<Value>> {
+        let mut out = Vec::new();
+        for s in stmts {
+            self.statement(s, Some(&mut out))?;
+        }
+        Ok(out)
+    }
+
+    fn pipeline(&mut self, p: &Pipeline) -> EResult<Stream> {
+        let mut stream: Option<Stream> = None;
+        for el in &p.elements {
+            stream = Some(match el {
+                Element::Expr(e) => Stream {
+                    items: value::items(self.expr(e)?),
+                    ..Stream::default()
+                },
+                Element::Command(c) => self.command(c, stream.take())?,
+            });
+        }
+        Ok(stream.unwrap_or_default())
+    }
+
+    fn command(&mut self, cmd: &Command, input: Option<Stream>) -> EResult<Stream> {
+        let Some(cmdlet) = resolve_command(&cmd.name) else {
+            return self.handle(unknown_cmdlet(&cmd.name), cmd.pos, self.preference());
+        };
+        // Evaluate the arguments.
+        let mut named: Vec<(String, Option<ArgVal>)> = Vec::new();
+        let mut positionals: Vec<ArgVal> = Vec::new();
+        let mut i = 0;
+        while i < cmd.args.len() {
+            let a = &cmd.args[i];
+            i += 1;
+            match a {
+                CmdArg::Value(e) => positionals.push(self.arg(e)?),
+                CmdArg::Param {
+                    name,
+                    value: Some(e),
+                    ..
+                } => {
+                    let v = self.arg(e)?;
+                    named.push((name.clone(), Some(v)));
+                }
+                CmdArg::Param {
+                    name,
+                    value: None,
+                    pos,
+                    ..
+                } => {
+                    let takes = match resolve_param(cmdlet, name) {
+                        Ok(p) => p.kind.takes_value(),
+                        Err(e) => return self.handle(e, *pos, self.preference()),
+                    };
+                    if !takes {
+                        named.push((name.clone(), None));
+                        continue;
+                    }
+                    let v = match cmd.args.get(i) {
+                        Some(CmdArg::Value(e)) => Some(self.arg(e)?),
+                        // A value that begins with '-': `-Identity -odd-name-`.
+                        Some(CmdArg::Param {
+                            text, value: None, ..
+                        }) => Some(ArgVal::V(Value::String(text.clone()))),
+                        _ => None,
+                    };
+                    if v.is_some() {
+                        i += 1;
+                    }
+                    named.push((name.clone(), v));
+                }
+            }
+        }
+        // -ErrorAction for this command, else the preference.
+        let mut action = self.preference();
+        for (n, v) in &named {
+            if let (Ok(p), Some(ArgVal::V(Value::String(s)))) = (resolve_param(cmdlet, n), v) {
+                if p.name == "ErrorAction" {
+                    action = action_of(s);
+                }
+            }
+        }
+        // Script blocks: Where-Object { } and ForEach-Object { }.
+        let mut block = None;
+        for (n, v) in named.iter_mut() {
+            if let Some(ArgVal::Block(b)) = v {
+                match resolve_param(cmdlet, n) {
+                    Ok(p) if matches!(p.kind, Kind::ScriptBlock) => {
+                        block = Some(b.clone());
+                        *v = None;
+                    }
+                    _ => {
+                        return self.handle(
+                            CliError::usage(format!(
+                                "The parameter -{n} of {} does not take a script block.",
+                                cmdlet.name
+                            ))
+                            .with_help(
+                                "pass a value, or a subexpression ( ... ) that computes one",
+                            ),
+                            cmd.pos,
+                            action,
+                        )
+                    }
+                }
+            }
+        }
+        named.retain(|(n, v)| {
+            v.is_some()
+                || !matches!(
+                    resolve_param(cmdlet, n).map(|p| p.kind),
+                    Ok(Kind::ScriptBlock)
+                )
+        });
+        if let Some(pos) = positionals
+            .iter()
+            .position(|p| matches!(p, ArgVal::Block(_)))
+        {
+            if let ArgVal::Block(b) = positionals.remove(pos) {
+                block = Some(b);
+            }
+        }
+        let named: Vec<(String, Option<Value>)> = named
+            .into_iter()
+            .map(|(n, v)| {
+                (
+                    n,
+                    v.map(|v| match v {
+                        ArgVal::V(v) => v,
+                        ArgVal::Block(_) => Value::Null,
+                    }),
+                )
+            })
+            .collect();
+        let positionals: Vec<Value> = positionals
+            .into_iter()
+            .map(|v| match v {
+                ArgVal::V(v) => v,
+                ArgVal::Block(_) => Value::Null,
+            })
+            .collect();
+
+        if let Some(b) = block {
+            return self.block_command(cmdlet, &b, input, cmd.pos, action);
+        }
+
+        let utility = cmdlet.module.starts_with("Microsoft.PowerShell");
+        match input {
+            Some(inp) if !utility => {
+                let mut out = Stream {
+                    view: cmdlet.table.iter().map(|s| s.to_string()).collect(),
+                    ..Stream::default()
+                };
+                for item in &inp.items {
+                    let s = self.invoke(
+                        cmdlet,
+                        &named,
+                        &positionals,
+                        Some(item),
+                        None,
+                        cmd.pos,
+                        action,
+                    )?;
+                    out.raw |= s.raw;
+                    out.form = s.form.or(out.form);
+                    out.properties = s.properties.or(out.properties);
+                    out.items.extend(s.items);
+                }
+                Ok(out)
+            }
+            inp => self.invoke(cmdlet, &named, &positionals, None, inp, cmd.pos, action),
+        }
+    }
+
+    fn handle(&mut self, e: CliError, pos: Pos, action: Action) -> EResult<Stream> {
+        match action {
+            Action::Stop => Err(Interrupt::Fail(e, pos)),
+            Action::Continue => {
+                self.report(&e, pos);
+                self.note_failure(&e);
+                Ok(Stream::default())
+            }
+            Action::Silent => {
+                self.note_failure(&e);
+                Ok(Stream::default())
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn invoke(
+        &mut self,
+        cmdlet: &'static Cmdlet,
+        named: &[(String, Option<Value>)],
+        positionals: &[Value],
+        piped: Option<&Value>,
+        input: Option<Stream>,
+        pos: Pos,
+        action: Action,
+    ) -> EResult<Stream> {
+        let args = match bind_values(cmdlet, named, positionals, piped) {
+            Ok(a) => a,
+            Err(e) => return self.handle(e, pos, action),
+        };
+        self.ctx.rebind(cmdlet, &args);
+        let mut view: Vec<String> = cmdlet.table.iter().map(|s| s.to_string()).collect();
+        let mut form = self.ctx.form;
+        let mut properties = self.ctx.properties.clone();
+        if let Some(mut inp) = input {
+            if form.is_none() {
+                form = inp.form;
+            }
+            if properties.is_none() && cmdlet.name != "Select-Object" {
+                properties = inp.properties.take();
+            }
+            self.ctx.input_view = std::mem::take(&mut inp.view);
+            self.ctx.input = if inp.raw {
+                vec![inp.into_value()]
+            } else {
+                inp.items
+            };
+        }
+        let result = (cmdlet.run)(&mut self.ctx, &args);
+        let out = match result {
+            Ok(o) => o,
+            Err(e) => return self.handle(e, pos, action),
+        };
+        self.vars.insert("lastexitcode".into(), Value::from(0));
+        if cmdlet.module.starts_with("Microsoft.PowerShell") {
+            // Utility cmdlets keep the view of their input unless they chose another.
+            view = std::mem::take(&mut self.ctx.input_view);
+            if matches!(
+                cmdlet.name,
+                "Format-List" | "Format-Table" | "Select-Object" | "ConvertTo-Json"
+            ) {
+                properties = None;
+                form = None;
+            }
+        }
+        Ok(match out {
+            Output::None => Stream::default(),
+            Output::Text(t) => Stream {
+                items: vec![Value::String(t)],
+                raw: true,
+                ..Stream::default()
+            },
+            Output::Objects(recs) => Stream {
+                items: recs.into_iter().map(Value::Object).collect(),
+                view,
+                form,
+                properties,
+                raw: false,
+            },
+            Output::Values(v) => Stream {
+                items: v,
+                view,
+                form,
+                properties,
+                raw: false,
+            },
+        })
+    }
+
+    /// Where-Object { ... } and ForEach-Object { ... }: the block runs once per input
+    /// object with `$_` set to it.
+    fn block_command(
+        &mut self,
+        cmdlet: &'static Cmdlet,
+        block: &Rc<Vec<Stmt>>,
+        input: Option<Stream>,
+        pos: Pos,
+        action: Action,
+    ) -> EResult<Stream> {
+        let inp = input.unwrap_or_default();
+        let saved = self.vars.remove("_");
+        let mut out = Stream {
+            view: inp.view.clone(),
+            form: inp.form,
+            properties: inp.properties.clone(),
+            ..Stream::default()
+        };
+        let result = (|| -> EResult<()> {
+            match cmdlet.name {
+                "Where-Object" => {
+                    for item in inp.items {
+                        self.vars.insert("_".into(), item.clone());
+                        let v = collapse(self.capture(block)?);
+                        if truthy(&v) {
+                            out.items.push(item);
+                        }
+                    }
+                }
+                "ForEach-Object" => {
+                    out.view.clear();
+                    let items = if inp.items.is_empty() && inp.raw {
+                        Vec::new()
+                    } else {
+                        inp.items
+                    };
+                    for item in items {
+                        self.vars.insert("_".into(), item);
+                        let produced = self.capture(block)?;
+                        out.items.extend(produced);
+                    }
+                }
+                other => {
+                    return Err(Interrupt::Fail(
+                        CliError::usage(format!("{other} does not take a script block.")),
+                        pos,
+                    ))
+                }
+            }
+            Ok(())
+        })();
+        match saved {
+            Some(v) => {
+                self.vars.insert("_".into(), v);
+            }
+            None => {
+                self.vars.remove("_");
+            }
+        }
+        match result {
+            Ok(()) => Ok(out),
+            Err(Interrupt::Fail(e, p)) if action != Action::Stop => self.handle(e, p, action),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn arg(&mut self, e: &Expr) -> EResult<ArgVal> {
+        if let ExprKind::Block(b) = &e.kind {
+            return Ok(ArgVal::Block(b.clone()));
+        }
+        Ok(ArgVal::V(self.expr(e)?))
+    }
+
+    fn var(&self, name: &str) -> Value {
+        let lower = name.to_ascii_lowercase();
+        match lower.as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            "null" => Value::Null,
+            "?" => Value::Bool(self.last_ok),
+            "psitem" => self.vars.get("_").cloned().unwrap_or(Value::Null),
+            _ => {
+                if let Some(env) = lower.strip_prefix("env:") {
+                    let key = &name[4..];
+                    let _ = env;
+                    return std::env::var(key).map(Value::String).unwrap_or(Value::Null);
+                }
+                self.vars.get(&lower).cloned().unwrap_or(Value::Null)
+            }
+        }
+    }
+
+    pub fn expr(&mut self, e: &Expr) -> EResult<Value> {
+        Ok(match &e.kind {
+            ExprKind::Lit(v) => v.clone(),
+            ExprKind::Var(n) => self.var(n),
+            ExprKind::Member(inner, m) => value::member(&self.expr(inner)?, m),
+            ExprKind::Expand(parts) => {
+                let mut s = String::new();
+                for p in parts {
+                    match p {
+                        Part::Lit(l) => s.push_str(l),
+                        Part::Var(v) => s.push_str(&interpolate(&self.var(v))),
+                        Part::Sub(stmts) => {
+                            let v = collapse(self.capture(stmts)?);
+                            s.push_str(&interpolate(&v));
+                        }
+                    }
+                }
+                Value::String(s)
+            }
+            ExprKind::Paren(p) => self.pipeline(p)?.into_value(),
+            ExprKind::Sub(stmts) => collapse(self.capture(stmts)?),
+            ExprKind::ArrayExpr(stmts) => Value::Array(self.capture(stmts)?),
+            ExprKind::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in items {
+                    out.push(self.expr(i)?);
+                }
+                Value::Array(out)
+            }
+            ExprKind::Block(_) => {
+                return Err(Interrupt::Fail(
+                    CliError::usage("A script block { ... } can only be an argument of Where-Object or ForEach-Object here.")
+                        .with_help("use ( ... ) to compute a value"),
+                    e.pos,
+                ))
+            }
+            ExprKind::Not(inner) => Value::Bool(!truthy(&self.expr(inner)?)),
+            ExprKind::Binary(BinOp::And, l, r) => {
+                Value::Bool(truthy(&self.expr(l)?) && truthy(&self.expr(r)?))
+            }
+            ExprKind::Binary(BinOp::Or, l, r) => {
+                Value::Bool(truthy(&self.expr(l)?) || truthy(&self.expr(r)?))
+            }
+            ExprKind::Binary(op, l, r) => {
+                let (a, b) = (self.expr(l)?, self.expr(r)?);
+                value::compare(*op, &a, &b).map_err(|err| Interrupt::Fail(err, e.pos))?
+            }
+        })
+    }
+}

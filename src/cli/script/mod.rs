@@ -1,0 +1,82 @@
+//! Scripts: a small PowerShell language over the cmdlets (see docs/cli.md, "Scripts").
+//! `custkey -Command '<text>'`, `custkey -File script.ps1 [args]`, a script on standard
+//! input, and the interactive shell all run here.
+
+pub mod ast;
+pub mod eval;
+pub mod lexer;
+pub mod parser;
+pub mod shell;
+pub mod value;
+
+use super::args::Args;
+use super::def::{Cmdlet, Impact};
+use super::error::CliError;
+use super::output::Output;
+use super::Ctx;
+
+fn no_op(_: &mut Ctx, _: &Args) -> Result<Output, CliError> {
+    Ok(Output::None)
+}
+
+/// The cmdlet a script's context points at before its first statement runs.
+static SCRIPT: Cmdlet = Cmdlet {
+    name: "<script>",
+    module: "custkey",
+    synopsis: "",
+    description: "",
+    params: &[],
+    examples: &[],
+    impact: Impact::None,
+    table: &[],
+    run: no_op,
+};
+
+/// One context for a whole script: the store and key cache are shared by its cmdlets.
+pub fn context(interactive: bool) -> Result<Ctx, CliError> {
+    let mut ctx = Ctx::new(&SCRIPT, &Args::default())?;
+    ctx.set_interactive(interactive && ctx.interactive);
+    Ok(ctx)
+}
+
+/// A parse error as `error: FILE:LINE:COL: message` with a help line (exit 2).
+pub fn syntax_error(file: &str, e: &lexer::SyntaxError) -> CliError {
+    CliError::usage(format!("{file}:{}: {}", e.pos, e.message))
+        .with_help("see 'Scripts' in docs/cli.md for the grammar; nothing was run")
+}
+
+/// Runs a script's text; returns the process exit code. `file` names it in messages.
+pub fn run_text(text: &str, file: &str, args: Vec<String>, interactive: bool) -> i32 {
+    let stmts = match parser::parse(text) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}", syntax_error(file, &e));
+            return 2;
+        }
+    };
+    let ctx = match context(interactive) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return e.class.exit_code();
+        }
+    };
+    let mut interp = eval::Interp::new(ctx, file, args);
+    match interp.run_top(&stmts, false) {
+        Some(code) => code,
+        None => interp.final_code(),
+    }
+}
+
+/// `custkey -File PATH [args]`.
+pub fn run_file(path: &str, args: Vec<String>) -> i32 {
+    match std::fs::read_to_string(path) {
+        Ok(text) => run_text(&text, path, args, true),
+        Err(e) => {
+            let err = CliError::usage(format!("cannot read the script '{path}': {e}"))
+                .with_help("give the path of a .ps1 file: custkey -File ./setup.ps1");
+            eprintln!("{err}");
+            2
+        }
+    }
+}

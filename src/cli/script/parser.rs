@@ -1,0 +1,606 @@
+//! A recursive-descent parser for the PowerShell subset (see docs/cli.md, "Scripts"):
+//!
+//! ```text
+//! script    := sep* (statement (sep+ statement)*)? sep*          sep := newline | ';'
+//! statement := 'exit' expr? | $var '=' pipeline | pipeline
+//! pipeline  := element ('|' newline* command)*
+//! element   := command | expr
+//! command   := WORD (PARAM [':' arg] | arg)*
+//! arg       := arg-primary (',' newline* arg-primary)*
+//! expr      := and ('-or' and)*
+//! and       := not ('-and' not)*
+//! not       := ('-not' | '!') not | cmp
+//! cmp       := array (CMPOP array)*
+//! array     := postfix (',' newline* postfix)*
+//! postfix   := primary MEMBER*
+//! primary   := NUMBER | STRING | $var | '(' pipeline ')' | '$(' script ')' | '@(' script ')' | '{' script '}'
+//! ```
+
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use super::ast::*;
+use super::lexer::{self, Pos, SyntaxError, Tok, Token};
+
+struct Parser {
+    toks: Vec<Token>,
+    i: usize,
+}
+
+type PResult<T> = Result<T, SyntaxError>;
+
+fn number(w: &str) -> Option<Value> {
+    if let Ok(i) = w.parse::<i64>() {
+        return Some(Value::from(i));
+    }
+    if w.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '.')
+    {
+        if let Ok(f) = w.parse::<f64>() {
+            if f.is_finite() {
+                return Some(Value::from(f));
+            }
+        }
+    }
+    None
+}
+
+impl Parser {
+    fn peek(&self) -> &Tok {
+        &self.toks[self.i.min(self.toks.len() - 1)].tok
+    }
+    fn pos(&self) -> Pos {
+        self.toks[self.i.min(self.toks.len() - 1)].pos
+    }
+    fn next(&mut self) -> Token {
+        let t = self.toks[self.i.min(self.toks.len() - 1)].clone();
+        if self.i < self.toks.len() {
+            self.i += 1;
+        }
+        t
+    }
+    fn err<T>(&self, message: impl Into<String>) -> PResult<T> {
+        Err(SyntaxError {
+            pos: self.pos(),
+            message: message.into(),
+        })
+    }
+    fn skip_newlines(&mut self) {
+        while matches!(self.peek(), Tok::Newline) {
+            self.i += 1;
+        }
+    }
+    fn expect(&mut self, want: Tok, what: &str, opened: Pos) -> PResult<()> {
+        self.skip_newlines();
+        if *self.peek() == want {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(SyntaxError {
+                pos: self.pos(),
+                message: format!(
+                    "expected {what} to close the one at {opened}, found {}",
+                    self.peek().describe()
+                ),
+            })
+        }
+    }
+
+    /// Statements until `end` (Eof, `)` or `}`), which is not consumed.
+    fn statements(&mut self, end: &Tok) -> PResult<Vec<Stmt>> {
+        let mut out = Vec::new();
+        loop {
+            while matches!(self.peek(), Tok::Newline | Tok::Semi) {
+                self.i += 1;
+            }
+            if self.peek() == end || matches!(self.peek(), Tok::Eof) {
+                return Ok(out);
+            }
+            out.push(self.statement()?);
+            match self.peek() {
+                Tok::Newline | Tok::Semi => {}
+                t if t == end => {}
+                Tok::Eof => {}
+                other => return self.err(format!(
+                    "unexpected {} after the statement; separate statements with a new line or ';'",
+                    other.describe()
+                )),
+            }
+        }
+    }
+
+    fn statement(&mut self) -> PResult<Stmt> {
+        let pos = self.pos();
+        if let Tok::Word(w) = self.peek() {
+            if w.eq_ignore_ascii_case("exit") {
+                self.i += 1;
+                let code = if matches!(
+                    self.peek(),
+                    Tok::Newline | Tok::Semi | Tok::Eof | Tok::RBrace | Tok::RParen
+                ) {
+                    None
+                } else {
+                    Some(self.expr()?)
+                };
+                return Ok(Stmt {
+                    kind: StmtKind::Exit(code),
+                    pos,
+                });
+            }
+        }
+        if let (Tok::Var(name), Some(Tok::Assign)) = (
+            self.peek().clone(),
+            self.toks.get(self.i + 1).map(|t| &t.tok),
+        ) {
+            self.i += 2;
+            self.skip_newlines();
+            let p = self.pipeline()?;
+            return Ok(Stmt {
+                kind: StmtKind::Assign(name, p),
+                pos,
+            });
+        }
+        let p = self.pipeline()?;
+        Ok(Stmt {
+            kind: StmtKind::Pipeline(p),
+            pos,
+        })
+    }
+
+    fn pipeline(&mut self) -> PResult<Pipeline> {
+        let mut elements = vec![self.element(true)?];
+        while matches!(self.peek(), Tok::Pipe) {
+            self.i += 1;
+            self.skip_newlines();
+            elements.push(self.element(false)?);
+        }
+        Ok(Pipeline { elements })
+    }
+
+    fn element(&mut self, first: bool) -> PResult<Element> {
+        match self.peek().clone() {
+            Tok::Word(w) if number(&w).is_none() => Ok(Element::Command(self.command()?)),
+            Tok::Pipe | Tok::Eof | Tok::Newline | Tok::Semi | Tok::RParen | Tok::RBrace => {
+                if first {
+                    self.err(format!("expected a command or an expression, found {}", self.peek().describe()))
+                } else {
+                    self.err("an empty pipe element is not allowed: a command must follow '|'")
+                }
+            }
+            _ if first => Ok(Element::Expr(self.expr()?)),
+            other => self.err(format!(
+                "expressions are only allowed as the first element of a pipeline; found {} after '|'",
+                other.describe()
+            )),
+        }
+    }
+
+    fn command(&mut self) -> PResult<Command> {
+        let t = self.next();
+        let Tok::Word(name) = t.tok else {
+            return Err(SyntaxError {
+                pos: t.pos,
+                message: "expected a command name".into(),
+            });
+        };
+        let mut args = Vec::new();
+        loop {
+            match self.peek().clone() {
+                Tok::Pipe | Tok::Newline | Tok::Semi | Tok::Eof | Tok::RParen | Tok::RBrace => {
+                    break
+                }
+                Tok::Param { name, colon, text } => {
+                    let pos = self.pos();
+                    self.i += 1;
+                    let value = if colon {
+                        if matches!(
+                            self.peek(),
+                            Tok::Pipe
+                                | Tok::Newline
+                                | Tok::Semi
+                                | Tok::Eof
+                                | Tok::RParen
+                                | Tok::RBrace
+                        ) {
+                            return self.err(format!(
+                                "the parameter {text} needs a value after the colon"
+                            ));
+                        }
+                        Some(self.arg()?)
+                    } else {
+                        None
+                    };
+                    args.push(CmdArg::Param {
+                        name,
+                        text,
+                        value,
+                        pos,
+                    });
+                }
+                Tok::Assign | Tok::Bang => {
+                    return self.err(format!(
+                        "unexpected {} in the arguments of {name}",
+                        self.peek().describe()
+                    ))
+                }
+                _ => args.push(CmdArg::Value(self.arg()?)),
+            }
+        }
+        Ok(Command {
+            name,
+            pos: t.pos,
+            args,
+        })
+    }
+
+    /// An argument: one value, or a comma list of them.
+    fn arg(&mut self) -> PResult<Expr> {
+        let pos = self.pos();
+        let first = self.arg_primary()?;
+        if !matches!(self.peek(), Tok::Comma) {
+            return Ok(first);
+        }
+        let mut items = vec![first];
+        while matches!(self.peek(), Tok::Comma) {
+            self.i += 1;
+            self.skip_newlines();
+            items.push(self.arg_primary()?);
+        }
+        Ok(Expr {
+            kind: ExprKind::Array(items),
+            pos,
+        })
+    }
+
+    fn arg_primary(&mut self) -> PResult<Expr> {
+        match self.peek().clone() {
+            Tok::Word(w) => {
+                let pos = self.pos();
+                self.i += 1;
+                Ok(Expr {
+                    kind: ExprKind::Lit(Value::String(w)),
+                    pos,
+                })
+            }
+            // A word that looks like a parameter, where a value is expected (after a comma).
+            Tok::Param { text, .. } => {
+                let pos = self.pos();
+                self.i += 1;
+                Ok(Expr {
+                    kind: ExprKind::Lit(Value::String(text)),
+                    pos,
+                })
+            }
+            _ => self.postfix(),
+        }
+    }
+
+    fn expr(&mut self) -> PResult<Expr> {
+        let mut left = self.and()?;
+        while self.at_op("or") {
+            let pos = self.pos();
+            self.i += 1;
+            self.skip_newlines();
+            let right = self.and()?;
+            left = Expr {
+                kind: ExprKind::Binary(BinOp::Or, Box::new(left), Box::new(right)),
+                pos,
+            };
+        }
+        Ok(left)
+    }
+
+    fn at_op(&self, op: &str) -> bool {
+        matches!(self.peek(), Tok::Param { name, colon: false, .. } if name.eq_ignore_ascii_case(op))
+    }
+
+    fn and(&mut self) -> PResult<Expr> {
+        let mut left = self.not()?;
+        while self.at_op("and") {
+            let pos = self.pos();
+            self.i += 1;
+            self.skip_newlines();
+            let right = self.not()?;
+            left = Expr {
+                kind: ExprKind::Binary(BinOp::And, Box::new(left), Box::new(right)),
+                pos,
+            };
+        }
+        Ok(left)
+    }
+
+    fn not(&mut self) -> PResult<Expr> {
+        if self.at_op("not") || matches!(self.peek(), Tok::Bang) {
+            let pos = self.pos();
+            self.i += 1;
+            let inner = self.not()?;
+            return Ok(Expr {
+                kind: ExprKind::Not(Box::new(inner)),
+                pos,
+            });
+        }
+        self.cmp()
+    }
+
+    fn cmp(&mut self) -> PResult<Expr> {
+        let mut left = self.array()?;
+        loop {
+            let Tok::Param {
+                name, colon: false, ..
+            } = self.peek().clone()
+            else {
+                break;
+            };
+            let Some(op) = BinOp::parse(&name) else {
+                if name.eq_ignore_ascii_case("and") || name.eq_ignore_ascii_case("or") {
+                    break;
+                }
+                return self.err(format!(
+                    "unknown operator -{name}; use -eq -ne -like -notlike -match -notmatch -gt -lt -ge -le -and -or -not"
+                ));
+            };
+            if matches!(op, BinOp::And | BinOp::Or) {
+                break;
+            }
+            let pos = self.pos();
+            self.i += 1;
+            self.skip_newlines();
+            let right = self.array()?;
+            left = Expr {
+                kind: ExprKind::Binary(op, Box::new(left), Box::new(right)),
+                pos,
+            };
+        }
+        Ok(left)
+    }
+
+    fn array(&mut self) -> PResult<Expr> {
+        let pos = self.pos();
+        let first = self.postfix()?;
+        if !matches!(self.peek(), Tok::Comma) {
+            return Ok(first);
+        }
+        let mut items = vec![first];
+        while matches!(self.peek(), Tok::Comma) {
+            self.i += 1;
+            self.skip_newlines();
+            items.push(self.postfix()?);
+        }
+        Ok(Expr {
+            kind: ExprKind::Array(items),
+            pos,
+        })
+    }
+
+    fn postfix(&mut self) -> PResult<Expr> {
+        let mut e = self.primary()?;
+        while let Tok::Member(m) = self.peek().clone() {
+            let pos = self.pos();
+            self.i += 1;
+            e = Expr {
+                kind: ExprKind::Member(Box::new(e), m),
+                pos,
+            };
+        }
+        Ok(e)
+    }
+
+    fn primary(&mut self) -> PResult<Expr> {
+        let t = self.next();
+        let pos = t.pos;
+        let kind = match t.tok {
+            Tok::Word(w) => match number(&w) {
+                Some(n) => ExprKind::Lit(n),
+                None => {
+                    self.i -= 1;
+                    return self.err(format!(
+                        "unexpected word '{w}' in an expression; quote a string ('{w}') or write a command first in the pipeline"
+                    ));
+                }
+            },
+            Tok::Str(s) => ExprKind::Lit(Value::String(s)),
+            Tok::Expand(parts) => {
+                let mut out = Vec::with_capacity(parts.len());
+                for p in parts {
+                    out.push(match p {
+                        lexer::Part::Lit(s) => Part::Lit(s),
+                        lexer::Part::Var(v) => Part::Var(v),
+                        lexer::Part::Sub(text, at) => Part::Sub(parse_at(&text, at)?),
+                    });
+                }
+                ExprKind::Expand(out)
+            }
+            Tok::Var(v) => ExprKind::Var(v),
+            Tok::LParen => {
+                self.skip_newlines();
+                let p = self.pipeline()?;
+                self.expect(Tok::RParen, "')'", pos)?;
+                ExprKind::Paren(Box::new(p))
+            }
+            Tok::DollarParen => {
+                let s = self.statements(&Tok::RParen)?;
+                self.expect(Tok::RParen, "')'", pos)?;
+                ExprKind::Sub(s)
+            }
+            Tok::AtParen => {
+                let s = self.statements(&Tok::RParen)?;
+                self.expect(Tok::RParen, "')'", pos)?;
+                ExprKind::ArrayExpr(s)
+            }
+            Tok::LBrace => {
+                let s = self.statements(&Tok::RBrace)?;
+                self.expect(Tok::RBrace, "'}'", pos)?;
+                ExprKind::Block(Rc::new(s))
+            }
+            other => {
+                self.i -= 1;
+                return self.err(format!("expected a value, found {}", other.describe()));
+            }
+        };
+        Ok(Expr { kind, pos })
+    }
+}
+
+/// Parses source text whose first character is at `start`.
+pub fn parse_at(src: &str, start: Pos) -> Result<Vec<Stmt>, SyntaxError> {
+    let toks = lexer::tokenize(src, start)?;
+    let mut p = Parser { toks, i: 0 };
+    let stmts = p.statements(&Tok::Eof)?;
+    match p.peek() {
+        Tok::Eof => Ok(stmts),
+        other => p.err(format!("unexpected {}", other.describe())),
+    }
+}
+
+/// Parses a whole script.
+pub fn parse(src: &str) -> Result<Vec<Stmt>, SyntaxError> {
+    parse_at(src, Pos::start())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(s: &Stmt) -> &Command {
+        match &s.kind {
+            StmtKind::Pipeline(p) => match &p.elements[0] {
+                Element::Command(c) => c,
+                e => panic!("not a command: {e:?}"),
+            },
+            k => panic!("not a pipeline: {k:?}"),
+        }
+    }
+
+    #[test]
+    fn statements_split_on_newlines_and_semicolons() {
+        let s = parse("Get-Mailbox; Get-Mailbox alice\n\n# note\nGet-Date").unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(cmd(&s[1]).name, "Get-Mailbox");
+        assert_eq!(s[2].pos, Pos { line: 4, col: 1 });
+    }
+
+    #[test]
+    fn assignments_members_and_subexpressions() {
+        let s = parse("$dep = Get-DataEncryptionPolicy X\nSet-Thing -Guid $dep.Guid -Expires (Get-Date -Date \"12/31/9999\")").unwrap();
+        let StmtKind::Assign(name, p) = &s[0].kind else {
+            panic!("{:?}", s[0])
+        };
+        assert_eq!(name, "dep");
+        assert!(
+            matches!(&p.elements[0], Element::Command(c) if c.name == "Get-DataEncryptionPolicy")
+        );
+        let c = cmd(&s[1]);
+        let CmdArg::Param {
+            value: None, name, ..
+        } = &c.args[0]
+        else {
+            panic!()
+        };
+        assert_eq!(name, "Guid");
+        let CmdArg::Value(Expr {
+            kind: ExprKind::Member(inner, m),
+            ..
+        }) = &c.args[1]
+        else {
+            panic!("{:?}", c.args[1])
+        };
+        assert_eq!(m, "Guid");
+        assert_eq!(inner.kind, ExprKind::Var("dep".into()));
+        let CmdArg::Value(Expr {
+            kind: ExprKind::Paren(p),
+            ..
+        }) = &c.args[3]
+        else {
+            panic!()
+        };
+        assert!(
+            matches!(&p.elements[0], Element::Command(c) if c.name == "Get-Date" && c.args.len() == 2)
+        );
+    }
+
+    #[test]
+    fn arrays_in_both_modes() {
+        let s = parse("$a = @('a','b'); $b = 'x', 'y'; Set-X -L a,b, `\n c").unwrap();
+        let StmtKind::Assign(_, p) = &s[0].kind else {
+            panic!()
+        };
+        assert!(
+            matches!(&p.elements[0], Element::Expr(Expr { kind: ExprKind::ArrayExpr(v), .. }) if v.len() == 1)
+        );
+        let StmtKind::Assign(_, p) = &s[1].kind else {
+            panic!()
+        };
+        assert!(
+            matches!(&p.elements[0], Element::Expr(Expr { kind: ExprKind::Array(v), .. }) if v.len() == 2)
+        );
+        let c = cmd(&s[2]);
+        assert!(
+            matches!(&c.args[1], CmdArg::Value(Expr { kind: ExprKind::Array(v), .. }) if v.len() == 3)
+        );
+    }
+
+    #[test]
+    fn pipelines_blocks_and_operators() {
+        let s = parse("Get-Mailbox | Where-Object { $_.IsEncrypted -eq $false -and -not ($_.Name -like 'a*') } |\n  Select-Object -ExpandProperty Name").unwrap();
+        let StmtKind::Pipeline(p) = &s[0].kind else {
+            panic!()
+        };
+        assert_eq!(p.elements.len(), 3);
+        let Element::Command(w) = &p.elements[1] else {
+            panic!()
+        };
+        let CmdArg::Value(Expr {
+            kind: ExprKind::Block(b),
+            ..
+        }) = &w.args[0]
+        else {
+            panic!()
+        };
+        let StmtKind::Pipeline(inner) = &b[0].kind else {
+            panic!()
+        };
+        let Element::Expr(Expr {
+            kind: ExprKind::Binary(BinOp::And, l, r),
+            ..
+        }) = &inner.elements[0]
+        else {
+            panic!("{inner:?}")
+        };
+        assert!(matches!(l.kind, ExprKind::Binary(BinOp::Eq, _, _)));
+        assert!(matches!(r.kind, ExprKind::Not(_)));
+    }
+
+    #[test]
+    fn exit_and_expressions_first() {
+        let s = parse("'a','b' | Set-X; exit 3").unwrap();
+        assert!(
+            matches!(&s[1].kind, StmtKind::Exit(Some(Expr { kind: ExprKind::Lit(v), .. })) if v == 3)
+        );
+        let StmtKind::Pipeline(p) = &s[0].kind else {
+            panic!()
+        };
+        assert!(matches!(&p.elements[0], Element::Expr(_)));
+    }
+
+    #[test]
+    fn errors_point_at_line_and_column() {
+        let e = parse("Get-Mailbox |\n\n  | x").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 3, col: 3 });
+        assert!(e.message.contains("empty pipe element"), "{}", e.message);
+        let e = parse("Get-X (Get-Y\nSet-Z").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 2, col: 1 });
+        assert!(e.message.contains("close the one at 1:7"), "{}", e.message);
+        let e = parse("$x = $a -bogus 1").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 1, col: 9 });
+        let e = parse("Get-X | 'a'").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 1, col: 9 });
+        let e = parse("Where-Object { $_.x -eq 1 ").unwrap_err();
+        assert!(e.message.contains("'}'"), "{}", e.message);
+        let e = parse("$x = \"a $(Get-X (\" ").unwrap_err();
+        assert_eq!(e.pos.line, 1);
+        let e = parse("x -P:").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 1, col: 6 });
+    }
+}

@@ -1,0 +1,253 @@
+//! Values in scripts are JSON values (what cmdlets output as records, plus plain strings,
+//! numbers and booleans); these are the operations the language and the utility cmdlets
+//! share: truth, member access, comparison, ordering.
+
+use std::cmp::Ordering;
+
+use serde_json::Value;
+
+use crate::cli::error::CliError;
+use crate::cli::filter::{self, Op};
+use crate::cli::output::display;
+
+use super::ast::BinOp;
+
+/// PowerShell's truth: `$null`, `$false`, 0, '' and an empty array are false; a
+/// one-element array is as true as its element.
+pub fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => match a.as_slice() {
+            [] => false,
+            [one] => truthy(one),
+            _ => true,
+        },
+        Value::Object(_) => true,
+    }
+}
+
+/// A property, matched without regard to case.
+pub fn property<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+/// `$x.Name`: an object's property; on an array, each element's (member enumeration);
+/// `.Count` and `.Length` of arrays and strings.
+pub fn member(v: &Value, name: &str) -> Value {
+    if let Some(p) = property(v, name) {
+        return p.clone();
+    }
+    let lower = name.to_ascii_lowercase();
+    match v {
+        Value::Array(a) if lower == "count" || lower == "length" => Value::from(a.len()),
+        Value::String(s) if lower == "length" => Value::from(s.chars().count()),
+        Value::Null if lower == "count" => Value::from(0),
+        Value::Array(a) => {
+            let mut out = Vec::new();
+            for item in a {
+                match member(item, name) {
+                    Value::Null => {}
+                    Value::Array(inner) => out.extend(inner),
+                    other => out.push(other),
+                }
+            }
+            Value::Array(out)
+        }
+        _ if lower == "count" => Value::from(1),
+        _ => Value::Null,
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(display(other)),
+    }
+}
+
+/// One comparison of two scalars (the semantics of -Filter: case-insensitive, numeric when
+/// both read as numbers, wildcards for -like); -match is a case-insensitive regex.
+pub fn compare_scalar(op: BinOp, left: &Value, right: &Value) -> Result<bool, CliError> {
+    let (l, r) = (text(left), text(right));
+    // `$x -eq $true`: the left side converts to a boolean, as PowerShell converts.
+    if let Value::Bool(b) = right {
+        if matches!(op, BinOp::Eq | BinOp::Ne) && !left.is_null() {
+            let lb = match left {
+                Value::String(s) if s.eq_ignore_ascii_case("true") => true,
+                Value::String(s) if s.eq_ignore_ascii_case("false") => false,
+                other => truthy(other),
+            };
+            return Ok((lb == *b) == (op == BinOp::Eq));
+        }
+    }
+    let fop = match op {
+        BinOp::Eq => Op::Eq,
+        BinOp::Ne => Op::Ne,
+        BinOp::Like => Op::Like,
+        BinOp::NotLike => Op::NotLike,
+        BinOp::Gt => Op::Gt,
+        BinOp::Lt => Op::Lt,
+        BinOp::Ge => Op::Ge,
+        BinOp::Le => Op::Le,
+        BinOp::Match | BinOp::NotMatch => {
+            let pattern = r.unwrap_or_default();
+            let re = regex::RegexBuilder::new(&pattern)
+                .case_insensitive(true)
+                .build()
+                .map_err(|e| {
+                    CliError::usage(format!("The regular expression '{pattern}' is not valid: {e}"))
+                        .with_help("-match takes a .NET-style regular expression; -like takes * and ? wildcards")
+                })?;
+            let hit = re.is_match(&l.unwrap_or_default());
+            return Ok(if op == BinOp::Match { hit } else { !hit });
+        }
+        BinOp::And | BinOp::Or => return Ok(false),
+    };
+    Ok(filter::compare(l.as_deref(), fop, r.as_deref()))
+}
+
+/// A comparison as an expression: on an array left side, the elements that match (as
+/// PowerShell filters); otherwise a boolean.
+pub fn compare(op: BinOp, left: &Value, right: &Value) -> Result<Value, CliError> {
+    if let Value::Array(items) = left {
+        let mut out = Vec::new();
+        for item in items {
+            if compare_scalar(op, item, right)? {
+                out.push(item.clone());
+            }
+        }
+        return Ok(Value::Array(out));
+    }
+    Ok(Value::Bool(compare_scalar(op, left, right)?))
+}
+
+/// Sort-Object's order: numbers numerically, everything else as case-insensitive text;
+/// `$null` first.
+pub fn order(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Less,
+        (_, Value::Null) => Ordering::Greater,
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        _ => {
+            let (x, y) = (display(a), display(b));
+            match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(p), Ok(q)) => p.partial_cmp(&q).unwrap_or(Ordering::Equal),
+                _ => x.to_lowercase().cmp(&y.to_lowercase()),
+            }
+        }
+    }
+}
+
+/// How a value reads inside a double-quoted string: arrays joined by spaces.
+pub fn interpolate(v: &Value) -> String {
+    match v {
+        Value::Array(a) => a.iter().map(interpolate).collect::<Vec<_>>().join(" "),
+        Value::String(s) => s.clone(),
+        other => display(other),
+    }
+}
+
+/// Flattens a pipeline's input: an array is its elements, `$null` is nothing.
+pub fn items(v: Value) -> Vec<Value> {
+    match v {
+        Value::Null => Vec::new(),
+        Value::Array(a) => a,
+        other => vec![other],
+    }
+}
+
+/// What a captured pipeline holds: nothing is `$null`, one object is itself, more are an array.
+pub fn collapse(mut items: Vec<Value>) -> Value {
+    match items.len() {
+        0 => Value::Null,
+        1 => items.pop().unwrap_or(Value::Null),
+        _ => Value::Array(items),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn truth_and_members() {
+        assert!(
+            !truthy(&json!(null))
+                && !truthy(&json!(""))
+                && !truthy(&json!([]))
+                && !truthy(&json!([false]))
+        );
+        assert!(truthy(&json!("x")) && truthy(&json!([1, 2])) && truthy(&json!({})));
+        let v = json!([{"Name": "a", "L": ["x"]}, {"name": "b", "L": ["y", "z"]}]);
+        assert_eq!(member(&v, "NAME"), json!(["a", "b"]));
+        assert_eq!(member(&v, "L"), json!(["x", "y", "z"]));
+        assert_eq!(member(&v, "Count"), json!(2));
+        assert_eq!(member(&json!("abc"), "Length"), json!(3));
+    }
+
+    #[test]
+    fn comparisons() {
+        assert_eq!(
+            compare(BinOp::Eq, &json!(false), &json!(false)).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            compare(BinOp::Eq, &json!(true), &json!(false)).unwrap(),
+            json!(false)
+        );
+        assert_eq!(
+            compare(BinOp::Eq, &json!("Alice"), &json!("alice")).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            compare(BinOp::Gt, &json!(10), &json!("9")).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            compare(BinOp::Like, &json!("Shared Archive"), &json!("shared*")).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            compare(BinOp::Match, &json!("Key002"), &json!("^key0+2$")).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            compare(BinOp::NotMatch, &json!("Key002"), &json!("1")).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            compare(BinOp::Eq, &json!(null), &json!(null)).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            compare(BinOp::Eq, &json!([1, 2, 3, 2]), &json!(2)).unwrap(),
+            json!([2, 2])
+        );
+        assert!(compare(BinOp::Match, &json!("x"), &json!("(")).is_err());
+    }
+
+    #[test]
+    fn ordering() {
+        let mut v = vec![json!("b"), json!(10), json!(null), json!(9), json!("A")];
+        v.sort_by(order);
+        assert_eq!(
+            v,
+            vec![json!(null), json!(9), json!(10), json!("A"), json!("b")]
+        );
+    }
+}
