@@ -23,6 +23,7 @@ pub mod mailbox_import_request;
 pub mod mailbox_statistics;
 pub mod mg_user_license;
 pub mod move_request;
+pub mod null;
 pub mod object;
 pub mod organization_config;
 
@@ -49,6 +50,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         mailbox_statistics::CMDLETS,
         mg_user_license::CMDLETS,
         move_request::CMDLETS,
+        null::CMDLETS,
         object::CMDLETS,
         organization_config::CMDLETS,
     ]

@@ -345,13 +345,16 @@ fn measure(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     ctx.input_view.clear();
     let prop = args.str("Property");
     let mut nums: Vec<f64> = Vec::new();
-    let mut count = items.len();
-    if let Some(p) = prop {
-        count = 0;
+    let mut count = 0;
+    {
         for item in &items {
-            let v = match item {
-                Value::Object(_) => property(item, p).cloned(),
-                other => Some(other.clone()),
+            let v = match (item, prop) {
+                (Value::Object(_), Some(p)) => property(item, p).cloned(),
+                (Value::Object(_), None) => {
+                    count += 1;
+                    continue;
+                }
+                (other, _) => Some(other.clone()),
             };
             let Some(v) = v.filter(|v| !v.is_null()) else {
                 continue;
@@ -370,7 +373,8 @@ fn measure(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
                     || args.switch("Minimum") =>
                 {
                     return Err(CliError::failed(format!(
-                        "Measure-Object cannot measure the property '{p}': '{}' is not a number.",
+                        "Measure-Object cannot measure '{}': '{}' is not a number.",
+                        prop.unwrap_or("the input"),
                         crate::cli::output::display(&v)
                     ))
                     .with_help("measure a numeric property such as ItemCount"))

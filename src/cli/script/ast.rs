@@ -105,6 +105,8 @@ pub enum ExprKind {
     Lit(serde_json::Value),
     Var(String),
     Member(Box<Expr>, String),
+    /// `$a[0]`, `$a[-1]`, `$o['Name']`
+    Index(Box<Expr>, Box<Expr>),
     /// A double-quoted string.
     Expand(Vec<Part>),
     /// `( pipeline )`

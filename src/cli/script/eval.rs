@@ -130,10 +130,6 @@ impl Interp {
             .map_or(0, |c| c as i32)
     }
 
-    pub fn last_ok(&self) -> bool {
-        self.last_ok
-    }
-
     fn preference(&self) -> Action {
         match self.vars.get("erroractionpreference") {
             Some(Value::String(s)) => action_of(s),
@@ -626,6 +622,10 @@ impl Interp {
             ExprKind::Lit(v) => v.clone(),
             ExprKind::Var(n) => self.var(n),
             ExprKind::Member(inner, m) => value::member(&self.expr(inner)?, m),
+            ExprKind::Index(inner, idx) => {
+                let (v, i) = (self.expr(inner)?, self.expr(idx)?);
+                value::index(&v, &i)
+            }
             ExprKind::Expand(parts) => {
                 let mut s = String::new();
                 for p in parts {

@@ -52,6 +52,8 @@ pub enum Tok {
     Expand(Vec<Part>),
     /// `.Name` right after a value.
     Member(String),
+    /// `[ ... ]` right after a value: the index expression's text and where it starts.
+    Index(String, Pos),
     LParen,
     RParen,
     /// `$(`
@@ -78,6 +80,7 @@ impl Tok {
             Tok::Var(v) => format!("'${v}'"),
             Tok::Str(_) | Tok::Expand(_) => "a string".into(),
             Tok::Member(m) => format!("'.{m}'"),
+            Tok::Index(..) => "'['".into(),
             Tok::LParen => "'('".into(),
             Tok::RParen => "')'".into(),
             Tok::DollarParen => "'$('".into(),
@@ -152,7 +155,14 @@ impl Lexer<'_> {
     fn member_allowed(&self) -> bool {
         matches!(
             self.out.last().map(|t| &t.tok),
-            Some(Tok::Var(_) | Tok::RParen | Tok::Member(_) | Tok::Str(_) | Tok::Expand(_))
+            Some(
+                Tok::Var(_)
+                    | Tok::RParen
+                    | Tok::Member(_)
+                    | Tok::Index(..)
+                    | Tok::Str(_)
+                    | Tok::Expand(_)
+            )
         )
     }
     fn last_end_adjacent(&self, at: Pos) -> bool {
@@ -262,6 +272,30 @@ impl Lexer<'_> {
                         self.bump();
                     }
                     self.push(Tok::Member(name), at);
+                }
+                '[' if self.member_allowed() && self.last_end_adjacent(at) => {
+                    self.bump();
+                    let start = self.pos;
+                    let mut depth = 1;
+                    let mut text = String::new();
+                    loop {
+                        match self.bump() {
+                            None => return self.err(at, "the index '[' is not closed with ']'"),
+                            Some('[') => {
+                                depth += 1;
+                                text.push('[');
+                            }
+                            Some(']') => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    break;
+                                }
+                                text.push(']');
+                            }
+                            Some(c) => text.push(c),
+                        }
+                    }
+                    self.push(Tok::Index(text, start), at);
                 }
                 '\'' => {
                     let s = self.single_quoted()?;

@@ -103,10 +103,12 @@ impl Parser {
                 Tok::Newline | Tok::Semi => {}
                 t if t == end => {}
                 Tok::Eof => {}
-                other => return self.err(format!(
+                other => {
+                    return self.err(format!(
                     "unexpected {} after the statement; separate statements with a new line or ';'",
                     other.describe()
-                )),
+                ))
+                }
             }
         }
     }
@@ -326,13 +328,10 @@ impl Parser {
 
     fn cmp(&mut self) -> PResult<Expr> {
         let mut left = self.array()?;
-        loop {
-            let Tok::Param {
-                name, colon: false, ..
-            } = self.peek().clone()
-            else {
-                break;
-            };
+        while let Tok::Param {
+            name, colon: false, ..
+        } = self.peek().clone()
+        {
             let Some(op) = BinOp::parse(&name) else {
                 if name.eq_ignore_ascii_case("and") || name.eq_ignore_ascii_case("or") {
                     break;
@@ -376,15 +375,36 @@ impl Parser {
 
     fn postfix(&mut self) -> PResult<Expr> {
         let mut e = self.primary()?;
-        while let Tok::Member(m) = self.peek().clone() {
-            let pos = self.pos();
-            self.i += 1;
-            e = Expr {
-                kind: ExprKind::Member(Box::new(e), m),
-                pos,
-            };
+        loop {
+            match self.peek().clone() {
+                Tok::Member(m) => {
+                    let pos = self.pos();
+                    self.i += 1;
+                    e = Expr {
+                        kind: ExprKind::Member(Box::new(e), m),
+                        pos,
+                    };
+                }
+                Tok::Index(text, at) => {
+                    let pos = self.pos();
+                    self.i += 1;
+                    let toks = lexer::tokenize(&text, at)?;
+                    let mut sub = Parser { toks, i: 0 };
+                    sub.skip_newlines();
+                    let idx = sub.expr()?;
+                    sub.skip_newlines();
+                    if !matches!(sub.peek(), Tok::Eof) {
+                        return sub
+                            .err(format!("unexpected {} in the index", sub.peek().describe()));
+                    }
+                    e = Expr {
+                        kind: ExprKind::Index(Box::new(e), Box::new(idx)),
+                        pos,
+                    };
+                }
+                _ => return Ok(e),
+            }
         }
-        Ok(e)
     }
 
     fn primary(&mut self) -> PResult<Expr> {
@@ -570,6 +590,27 @@ mod tests {
         };
         assert!(matches!(l.kind, ExprKind::Binary(BinOp::Eq, _, _)));
         assert!(matches!(r.kind, ExprKind::Not(_)));
+    }
+
+    #[test]
+    fn indexes_parse_as_expressions() {
+        let s = parse("$a[0]; $a[-1].Name").unwrap();
+        let StmtKind::Pipeline(p) = &s[1].kind else {
+            panic!()
+        };
+        let Element::Expr(Expr {
+            kind: ExprKind::Member(inner, m),
+            ..
+        }) = &p.elements[0]
+        else {
+            panic!()
+        };
+        assert_eq!(m, "Name");
+        assert!(
+            matches!(&inner.kind, ExprKind::Index(_, i) if i.kind == ExprKind::Lit(serde_json::json!(-1)))
+        );
+        let e = parse("$a[1 2]").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 1, col: 6 });
     }
 
     #[test]

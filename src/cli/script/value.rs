@@ -67,6 +67,36 @@ pub fn member(v: &Value, name: &str) -> Value {
     }
 }
 
+/// `$a[i]`: an array element (negative counts from the end), a string's character, an
+/// object's property by name; anything out of range is `$null`.
+pub fn index(v: &Value, i: &Value) -> Value {
+    if let Value::String(name) = i {
+        if let Some(p) = property(v, name) {
+            return p.clone();
+        }
+    }
+    let Some(n) = i
+        .as_i64()
+        .or_else(|| i.as_str().and_then(|s| s.trim().parse().ok()))
+    else {
+        return Value::Null;
+    };
+    let at = |len: usize| -> Option<usize> {
+        let k = if n < 0 { len as i64 + n } else { n };
+        (0..len as i64).contains(&k).then_some(k as usize)
+    };
+    match v {
+        Value::Array(a) => at(a.len()).map_or(Value::Null, |k| a[k].clone()),
+        Value::String(s) => {
+            let chars: Vec<char> = s.chars().collect();
+            at(chars.len()).map_or(Value::Null, |k| Value::String(chars[k].to_string()))
+        }
+        Value::Null => Value::Null,
+        other if n == 0 || n == -1 => other.clone(),
+        _ => Value::Null,
+    }
+}
+
 fn text(v: &Value) -> Option<String> {
     match v {
         Value::Null => None,
@@ -239,6 +269,16 @@ mod tests {
             json!([2, 2])
         );
         assert!(compare(BinOp::Match, &json!("x"), &json!("(")).is_err());
+    }
+
+    #[test]
+    fn indexing() {
+        let a = json!(["a", "b", "c"]);
+        assert_eq!(index(&a, &json!(0)), json!("a"));
+        assert_eq!(index(&a, &json!(-1)), json!("c"));
+        assert_eq!(index(&a, &json!(3)), json!(null));
+        assert_eq!(index(&json!({"Name": "x"}), &json!("name")), json!("x"));
+        assert_eq!(index(&json!("abc"), &json!(1)), json!("b"));
     }
 
     #[test]
