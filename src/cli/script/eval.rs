@@ -122,6 +122,11 @@ impl Interp {
         }
     }
 
+    /// Sets a variable before the script runs (`$PSScriptRoot`).
+    pub fn set_var(&mut self, name: &str, v: Value) {
+        self.vars.insert(name.to_ascii_lowercase(), v);
+    }
+
     /// The exit code a failed statement leaves in `$LASTEXITCODE`.
     pub fn last_exit_code(&self) -> i32 {
         self.vars

@@ -47,6 +47,16 @@ pub fn syntax_error(file: &str, e: &lexer::SyntaxError) -> CliError {
 
 /// Runs a script's text; returns the process exit code. `file` names it in messages.
 pub fn run_text(text: &str, file: &str, args: Vec<String>, interactive: bool) -> i32 {
+    run_text_in(text, file, args, interactive, None)
+}
+
+fn run_text_in(
+    text: &str,
+    file: &str,
+    args: Vec<String>,
+    interactive: bool,
+    root: Option<String>,
+) -> i32 {
     let stmts = match parser::parse(text) {
         Ok(s) => s,
         Err(e) => {
@@ -62,6 +72,9 @@ pub fn run_text(text: &str, file: &str, args: Vec<String>, interactive: bool) ->
         }
     };
     let mut interp = eval::Interp::new(ctx, file, args);
+    if let Some(r) = root {
+        interp.set_var("PSScriptRoot", serde_json::Value::String(r));
+    }
     match interp.run_top(&stmts, false) {
         Some(code) => code,
         None => interp.final_code(),
@@ -71,7 +84,14 @@ pub fn run_text(text: &str, file: &str, args: Vec<String>, interactive: bool) ->
 /// `custkey -File PATH [args]`.
 pub fn run_file(path: &str, args: Vec<String>) -> i32 {
     match std::fs::read_to_string(path) {
-        Ok(text) => run_text(&text, path, args, true),
+        Ok(text) => {
+            // $PSScriptRoot: the script's folder, so it can find the files beside it.
+            let dir = std::path::Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| ".".to_string(), |p| p.display().to_string());
+            run_text_in(&text, path, args, true, Some(dir))
+        }
         Err(e) => {
             let err = CliError::usage(format!("cannot read the script '{path}': {e}"))
                 .with_help("give the path of a .ps1 file: custkey -File ./setup.ps1");

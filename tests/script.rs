@@ -1,0 +1,256 @@
+//! Scripts through the real binary: the examples/ runbook end to end, a script on standard
+//! input, one context for a whole pipeline, and the interactive shell driven through a
+//! pseudo-terminal (tmux).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn custkey(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_custkey"));
+    c.current_dir(dir)
+        .env("CUSTKEY_STORE", dir.join("service.db"))
+        .env("CUSTKEY_KEYRING", "off")
+        .env_remove("CUSTKEY_VAULT_KEY")
+        .env_remove("CUSTKEY_VAULT_PASSPHRASE")
+        .env_remove("CUSTKEY_SERVICE_KEY")
+        .env_remove("COLUMNS");
+    c
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn with_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
+    let mut child = custkey(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run custkey");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write the script");
+    child.wait_with_output().expect("wait for custkey")
+}
+
+#[test]
+fn the_examples_runbook_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/setup.ps1");
+    let out = custkey(dir.path())
+        .args(["-File", script.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("vault contoso-ck-va2 and key Key002 ready in Contoso-CK-Sub2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("DEP US Mailboxes is Active with 2 keys"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("IsEncrypted            : True"), "{stdout}");
+    assert!(dir.path().join("Key001.backup").exists());
+
+    // What the runbook built, read back with single cmdlets.
+    let stats = custkey(dir.path())
+        .args(["Get-MailboxStatistics", "-Format", "Json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    let all = v.as_array().unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all.iter().all(|s| s["IsEncrypted"] == true), "{v}");
+    let alice = all.iter().find(|s| s["DisplayName"] == "alice").unwrap();
+    assert_eq!(alice["ItemCount"], 2);
+    let lic = custkey(dir.path())
+        .args([
+            "Get-Mailbox",
+            "bob",
+            "-Property",
+            "Licenses",
+            "-Format",
+            "Json",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&lic.stdout).contains("SPE_E5"));
+}
+
+#[test]
+fn a_script_on_standard_input_runs_and_empty_input_prints_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_stdin(
+        dir.path(),
+        &[],
+        "New-Mailbox -Name Alice -Alias alice | Out-Null\n$n = Get-Mailbox | Measure-Object\n\"count: $($n.Count)\"\n",
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "count: 1\n");
+
+    let out = with_stdin(dir.path(), &[], "Get-Mailbox\nGet-Mailbox | | x\n");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout.is_empty(),
+        "a script with a syntax error runs nothing: {stdout}"
+    );
+    assert!(stderr.starts_with("error: <stdin>:2:15: "), "{stderr}");
+
+    let out = with_stdin(dir.path(), &[], "  \n");
+    assert!(out.status.success());
+    assert!(text(&out)
+        .0
+        .starts_with("custkey: service encryption with Customer Key"));
+
+    // -Command - reads the script from standard input too.
+    let out = with_stdin(
+        dir.path(),
+        &["-Command", "-"],
+        "Get-Mailbox alice | % Alias",
+    );
+    assert_eq!(text(&out).0, "alice\n");
+}
+
+#[test]
+fn a_whole_pipeline_shares_one_store_and_key_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "'a1','a2','a3','a4','a5','a6','a7','a8' | ForEach-Object { New-Mailbox -Name $_ -Verbose } | Out-Null\n\
+                  Get-Mailbox -Verbose | Set-Mailbox -DisplayName Renamed -Verbose\n\
+                  Get-Mailbox | Where-Object DisplayName -eq Renamed | Measure-Object | Select-Object -ExpandProperty Count";
+    let out = custkey(dir.path())
+        .args(["-Command", script])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "8\n");
+    assert_eq!(
+        stderr.matches("VERBOSE: opening the store").count(),
+        1,
+        "the store is opened once for the whole script:\n{stderr}"
+    );
+}
+
+/// A tmux server of its own, killed when the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux is installed (.ci/run installs it)")
+    }
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "shell"]).stdout)
+            .into_owned()
+    }
+    fn wait_for(&self, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the screen never showed {what:?}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+#[test]
+fn the_interactive_shell_completes_runs_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("service.db");
+    let bin = env!("CARGO_BIN_EXE_custkey");
+    let tmux = Tmux {
+        socket: format!("custkey-test-{}", std::process::id()),
+    };
+    let status = dir.path().join("status");
+    let shell = format!(
+        "env CUSTKEY_STORE='{}' CUSTKEY_KEYRING=off TERM=xterm '{bin}'; echo $? > '{}'; sleep 30",
+        store.display(),
+        status.display()
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "shell",
+        "-x",
+        "150",
+        "-y",
+        "40",
+        &shell,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    tmux.wait_for("PS custkey>");
+
+    // Tab completes a cmdlet name through the completion engine.
+    tmux.cmd(&["send-keys", "-t", "shell", "-l", "Get-OrganizationCon"]);
+    tmux.cmd(&["send-keys", "-t", "shell", "Tab"]);
+    tmux.wait_for("PS custkey> Get-OrganizationConfig");
+    tmux.cmd(&["send-keys", "-t", "shell", "-l", " -Property Name"]);
+    tmux.cmd(&["send-keys", "-t", "shell", "Enter"]);
+    tmux.wait_for("Name : contoso.onmicrosoft.com");
+
+    // A pipeline, and a failure that does not end the shell.
+    tmux.cmd(&["send-keys", "-t", "shell", "-l", "Get-Mailbox nobody"]);
+    tmux.cmd(&["send-keys", "-t", "shell", "Enter"]);
+    tmux.wait_for("error: <shell>:1:1:");
+    tmux.cmd(&["send-keys", "-t", "shell", "-l", "\"ok: $?\""]);
+    tmux.cmd(&["send-keys", "-t", "shell", "Enter"]);
+    tmux.wait_for("ok: False");
+
+    tmux.cmd(&["send-keys", "-t", "shell", "-l", "exit"]);
+    tmux.cmd(&["send-keys", "-t", "shell", "Enter"]);
+    let start = Instant::now();
+    while !status.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the shell did not exit:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(std::fs::read_to_string(&status).unwrap().trim(), "0");
+
+    // History is saved, owner-only.
+    let history = dir.path().join("history");
+    let h = std::fs::read_to_string(&history).unwrap();
+    assert!(h.contains("Get-OrganizationConfig -Property Name"), "{h}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&history).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
