@@ -10,6 +10,7 @@ pub mod filter;
 pub mod generate;
 pub mod help;
 pub mod output;
+pub mod rollout;
 pub mod script;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -43,6 +44,9 @@ pub struct Ctx {
     pub input: Vec<serde_json::Value>,
     /// The table view of the cmdlet that produced `input`; Select-Object may replace it.
     pub input_view: Vec<String>,
+    /// An exit code other than 0 for a cmdlet that succeeded (Test-CustomerKeyConfiguration:
+    /// changes pending).
+    pub status: i32,
 }
 
 impl Ctx {
@@ -64,6 +68,39 @@ impl Ctx {
                 || std::env::var_os("CUSTKEY_ASSUME_TTY").is_some(),
             input: Vec::new(),
             input_view: Vec::new(),
+            status: 0,
+        })
+    }
+
+    /// Runs another cmdlet from inside this one, as PowerShell's nested calls: it inherits
+    /// -WhatIf, -Confirm and -Verbose, shares the store and key cache, and its output comes
+    /// back as objects instead of being printed.
+    pub fn call(
+        &mut self,
+        cmdlet: &'static Cmdlet,
+        args: &Args,
+    ) -> Result<Vec<serde_json::Value>, CliError> {
+        let saved = (
+            self.cmdlet,
+            self.form.take(),
+            self.properties.take(),
+            std::mem::take(&mut self.input),
+            std::mem::take(&mut self.input_view),
+        );
+        self.cmdlet = cmdlet;
+        let out = (cmdlet.run)(self, args);
+        (
+            self.cmdlet,
+            self.form,
+            self.properties,
+            self.input,
+            self.input_view,
+        ) = saved;
+        Ok(match out? {
+            Output::Objects(recs) => recs.into_iter().map(serde_json::Value::Object).collect(),
+            Output::Values(v) => v,
+            Output::Text(t) => vec![serde_json::Value::String(t)],
+            Output::None => Vec::new(),
         })
     }
 
@@ -85,6 +122,7 @@ impl Ctx {
         self.verbose = args.switch("Verbose");
         self.input.clear();
         self.input_view.clear();
+        self.status = 0;
     }
 
     /// Whether prompts may read the terminal (a script read from standard input may not).
@@ -279,7 +317,7 @@ pub fn main(argv: Vec<String>) -> i32 {
         return code;
     }
     match run(&argv) {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("{e}");
             e.class.exit_code()
@@ -347,22 +385,22 @@ fn script_entry(argv: &[String]) -> Option<i32> {
     }
 }
 
-fn run(argv: &[String]) -> Result<(), CliError> {
+fn run(argv: &[String]) -> Result<i32, CliError> {
     let Some(first) = argv.get(1) else {
         print!("{USAGE}");
-        return Ok(());
+        return Ok(0);
     };
     match first.as_str() {
         "-?" | "-h" | "--help" | "-Help" | "help" => {
             print!("{USAGE}");
-            return Ok(());
+            return Ok(0);
         }
         "--version" | "-Version" => {
             println!("custkey {}", env!("CARGO_PKG_VERSION"));
-            return Ok(());
+            return Ok(0);
         }
-        "__complete" => return complete::run(&argv[2..]),
-        "__generate" => return generate::run(&argv[2..]),
+        "__complete" => return complete::run(&argv[2..]).map(|()| 0),
+        "__generate" => return generate::run(&argv[2..]).map(|()| 0),
         // Lets the tests prove that a bug reaches the operator as a short message.
         #[cfg(debug_assertions)]
         "__panic" => panic!("deliberate panic for testing the panic hook"),
@@ -372,12 +410,13 @@ fn run(argv: &[String]) -> Result<(), CliError> {
     let words = &argv[2..];
     if words.iter().any(|w| w == "-?") {
         print!("{}", help::page(cmdlet, help::Detail::Full));
-        return Ok(());
+        return Ok(0);
     }
     let args = args::bind(cmdlet, words)?;
     let mut ctx = Ctx::new(cmdlet, &args)?;
     let out = (cmdlet.run)(&mut ctx, &args)?;
-    emit(&ctx, out)
+    emit(&ctx, out)?;
+    Ok(ctx.status)
 }
 
 /// Writes text to standard output; a closed pipe is not an error.

@@ -9,6 +9,8 @@ pub mod az_key_vault_access_policy;
 pub mod az_key_vault_audit_log;
 pub mod az_key_vault_key;
 pub mod command;
+pub mod customer_key_configuration;
+pub mod customer_key_rollout;
 pub mod data_encryption_policy;
 pub mod date;
 pub mod file;
@@ -36,6 +38,8 @@ pub fn all() -> Vec<&'static Cmdlet> {
         az_key_vault_audit_log::CMDLETS,
         az_key_vault_key::CMDLETS,
         command::CMDLETS,
+        customer_key_configuration::CMDLETS,
+        customer_key_rollout::CMDLETS,
         data_encryption_policy::CMDLETS,
         date::CMDLETS,
         file::CMDLETS,

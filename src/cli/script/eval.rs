@@ -494,7 +494,8 @@ impl Interp {
             Ok(o) => o,
             Err(e) => return self.handle(e, pos, action),
         };
-        self.vars.insert("lastexitcode".into(), Value::from(0));
+        self.vars
+            .insert("lastexitcode".into(), Value::from(self.ctx.status));
         if cmdlet.module.starts_with("Microsoft.PowerShell") {
             // Utility cmdlets keep the view of their input unless they chose another.
             view = std::mem::take(&mut self.ctx.input_view);

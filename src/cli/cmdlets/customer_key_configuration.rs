@@ -1,0 +1,56 @@
+//! Test-CustomerKeyConfiguration: the rollout plan, changing nothing.
+
+use crate::cli::args::Args;
+use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
+use crate::cli::error::CliError;
+use crate::cli::output::Output;
+use crate::cli::rollout;
+use crate::cli::Ctx;
+
+/// The exit code of a plan with changes pending (documented in docs/cli.md).
+pub const PENDING: i32 = 4;
+
+pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
+    name: "Test-CustomerKeyConfiguration",
+    module: "custkey",
+    synopsis: "Compares a desired-state TOML file with the store and prints the plan; changes nothing.",
+    description: "Reads the file (vaults and keys to expect, DEPs, assignments of mailboxes by identity or \
+-Filter) and lists one step a line: NoChange, Create, Change or Assign (what Start-CustomerKeyRollout would \
+do), Differs (not as described, and rollout never touches it: a DEP's keys) and Missing (vaults, keys and \
+mailboxes, which rollout never creates). Exits 4 when changes are pending, 0 when the store matches; \
+-Format Json gives the plan to CI.",
+    params: &[Param::new("Path", Kind::Path, "The desired-state TOML file.").position(0).required()],
+    examples: &[Example {
+        title: "What would a rollout change?",
+        code: "custkey Test-CustomerKeyConfiguration examples/rollout.toml -Format Json",
+        output: "",
+        remarks: "Exit code 4: changes pending; 0: nothing to do.",
+    }],
+    impact: Impact::None,
+    table: &["Action", "Kind", "Target", "Detail"],
+    run,
+}];
+
+fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let path = args.str("Path").unwrap_or_default();
+    let desired = rollout::load(path)?;
+    let steps = rollout::plan(ctx, &desired)?;
+    let pending = steps.iter().filter(|s| s.action.pending()).count();
+    for s in steps.iter().filter(|s| {
+        matches!(
+            s.action,
+            rollout::Action::Differs | rollout::Action::Missing
+        )
+    }) {
+        ctx.warn(&format!("{} {}: {}", s.kind, s.target, s.detail));
+    }
+    if pending > 0 {
+        ctx.status = PENDING;
+        eprintln!(
+            "{pending} change(s) pending; Start-CustomerKeyRollout -Path {path} applies them."
+        );
+    } else {
+        eprintln!("No changes: the store matches {path}.");
+    }
+    Ok(Output::many(steps.iter().map(|s| s.record(None)).collect()))
+}

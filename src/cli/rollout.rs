@@ -1,0 +1,474 @@
+//! Desired-state rollout: a TOML file says which vaults and keys must exist, which DEPs
+//! (name, description, key ids, enabled) and which mailboxes are assigned to them (by
+//! identity or by -Filter). `plan` compares it with the store and lists what would be
+//! created, changed or assigned, and what differs but is never touched; `apply` carries
+//! the plan out through the same cmdlets an operator would type. Nothing is ever deleted
+//! or unassigned.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::args::{bind_values, Args};
+use super::error::CliError;
+use super::output::Record;
+use super::{find_cmdlet, Ctx};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Desired {
+    #[serde(default)]
+    pub vault: Vec<VaultSpec>,
+    #[serde(default)]
+    pub dep: Vec<DepSpec>,
+    #[serde(default)]
+    pub assignment: Vec<AssignSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSpec {
+    pub name: String,
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub key_ids: Vec<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignSpec {
+    pub dep: String,
+    #[serde(default)]
+    pub mailboxes: Vec<String>,
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+/// What one plan step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Already as described.
+    NoChange,
+    Create,
+    Change,
+    Assign,
+    /// Differs from the file, and rollout will not touch it (say so, change nothing).
+    Differs,
+    /// Expected but absent, and not something rollout creates (vaults, keys, mailboxes).
+    Missing,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::NoChange => "NoChange",
+            Action::Create => "Create",
+            Action::Change => "Change",
+            Action::Assign => "Assign",
+            Action::Differs => "Differs",
+            Action::Missing => "Missing",
+        }
+    }
+    pub fn pending(self) -> bool {
+        matches!(self, Action::Create | Action::Change | Action::Assign)
+    }
+}
+
+/// Parameters for a cmdlet call: (name, value).
+pub type Named = Vec<(String, Option<Value>)>;
+
+/// One step: what, on which object, and the cmdlet that carries it out.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub action: Action,
+    pub kind: &'static str,
+    pub target: String,
+    pub detail: String,
+    pub command: Option<(&'static str, Named)>,
+}
+
+impl Step {
+    fn new(action: Action, kind: &'static str, target: &str, detail: impl Into<String>) -> Step {
+        Step {
+            action,
+            kind,
+            target: target.to_string(),
+            detail: detail.into(),
+            command: None,
+        }
+    }
+    fn run(mut self, cmdlet: &'static str, args: Vec<(&str, Value)>) -> Step {
+        self.command = Some((
+            cmdlet,
+            args.into_iter()
+                .map(|(n, v)| (n.to_string(), Some(v)))
+                .collect(),
+        ));
+        self
+    }
+    /// The step as an output record; `result` is set by apply.
+    pub fn record(&self, result: Option<&str>) -> Record {
+        let mut m = Record::new();
+        m.insert("Action".into(), json!(self.action.name()));
+        m.insert("Kind".into(), json!(self.kind));
+        m.insert("Target".into(), json!(self.target));
+        m.insert("Detail".into(), json!(self.detail));
+        if let Some(r) = result {
+            m.insert("Result".into(), json!(r));
+        }
+        m
+    }
+}
+
+/// Reads and checks a desired-state file.
+pub fn load(path: &str) -> Result<Desired, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::usage(format!("cannot read the configuration '{path}': {e}"))
+            .with_help("give the path of a TOML file such as examples/rollout.toml")
+    })?;
+    let d: Desired = toml::from_str(&text).map_err(|e| {
+        CliError::usage(format!("{path}: {}", e.to_string().trim_end()))
+            .with_help("see 'Desired-state rollout' in docs/cli.md for the file's tables and keys")
+    })?;
+    for a in &d.assignment {
+        if a.mailboxes.is_empty() && a.filter.is_none() {
+            return Err(CliError::usage(format!(
+                "{path}: the assignment to '{}' names no mailboxes and no filter.",
+                a.dep
+            ))
+            .with_help("give mailboxes = [\"alice\"] or filter = \"RecipientTypeDetails -eq 'SharedMailbox'\""));
+        }
+        if !d.dep.iter().any(|x| x.name.eq_ignore_ascii_case(&a.dep)) {
+            return Err(CliError::usage(format!(
+                "{path}: the assignment names the DEP '{}', which no [[dep]] describes.",
+                a.dep
+            ))
+            .with_help(
+                "describe every assigned DEP in a [[dep]] table, so the file is the whole truth",
+            ));
+        }
+    }
+    Ok(d)
+}
+
+/// Runs a cmdlet by name from inside rollout (nested: inherits -WhatIf and -Verbose).
+fn call(
+    ctx: &mut Ctx,
+    name: &str,
+    named: &[(String, Option<Value>)],
+) -> Result<Vec<Value>, CliError> {
+    let cmdlet = find_cmdlet(name)
+        .ok_or_else(|| CliError::new(super::error::Class::Internal, format!("no cmdlet {name}")))?;
+    let args: Args = bind_values(cmdlet, named, &[], None)?;
+    ctx.call(cmdlet, &args)
+}
+
+fn named(pairs: &[(&str, Value)]) -> Vec<(String, Option<Value>)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), Some(v.clone())))
+        .collect()
+}
+
+fn prop<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v.get(name).unwrap_or(&Value::Null)
+}
+
+/// A key URI without its version: `https://v.vault.azure.net/keys/k[/version]` -> `.../keys/k`.
+fn key_base(uri: &str) -> String {
+    let t = uri.trim_end_matches('/').to_ascii_lowercase();
+    match t.find("/keys/") {
+        Some(i) => {
+            let name = t[i + 6..].split('/').next().unwrap_or_default();
+            format!("{}{name}", &t[..i + 6])
+        }
+        None => t,
+    }
+}
+
+/// Whether two key URIs name the same key; a URI without a version matches any version.
+fn same(have: &str, want: &str) -> bool {
+    let want_t = want.trim_end_matches('/');
+    if want_t.eq_ignore_ascii_case(have.trim_end_matches('/')) {
+        return true;
+    }
+    // An unversioned wanted URI matches the key at any version.
+    let versioned = want_t.to_ascii_lowercase() != key_base(want_t);
+    !versioned && key_base(have) == key_base(want_t)
+}
+
+/// Compares the file with the store; changes nothing.
+pub fn plan(ctx: &mut Ctx, d: &Desired) -> Result<Vec<Step>, CliError> {
+    let mut steps = Vec::new();
+    // Vaults and keys: expected, never created (the customer's keys are theirs to make).
+    for v in &d.vault {
+        match call(
+            ctx,
+            "Get-AzKeyVault",
+            &named(&[("VaultName", json!(v.name))]),
+        ) {
+            Ok(_) => steps.push(Step::new(Action::NoChange, "Vault", &v.name, "exists")),
+            Err(e) if e.class == super::error::Class::Failed => {
+                steps.push(Step::new(
+                    Action::Missing,
+                    "Vault",
+                    &v.name,
+                    "does not exist; create it with New-AzKeyVault",
+                ));
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        for k in &v.keys {
+            let target = format!("{}/{k}", v.name);
+            match call(
+                ctx,
+                "Get-AzKeyVaultKey",
+                &named(&[("VaultName", json!(v.name)), ("Name", json!(k))]),
+            ) {
+                Ok(_) => steps.push(Step::new(Action::NoChange, "Key", &target, "exists")),
+                Err(e) if e.class == super::error::Class::Failed => steps.push(Step::new(
+                    Action::Missing,
+                    "Key",
+                    &target,
+                    "does not exist; create it with Add-AzKeyVaultKey",
+                )),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    // DEPs.
+    let existing = call(ctx, "Get-DataEncryptionPolicy", &[])?;
+    for spec in &d.dep {
+        let found = existing.iter().find(|x| {
+            prop(x, "Name")
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(&spec.name))
+        });
+        let Some(cur) = found else {
+            let mut args = vec![
+                ("Name", json!(spec.name)),
+                ("AzureKeyIDs", json!(spec.key_ids)),
+            ];
+            if let Some(desc) = &spec.description {
+                args.push(("Description", json!(desc)));
+            }
+            if let Some(en) = spec.enabled {
+                args.push(("Enabled", json!(en)));
+            }
+            steps.push(
+                Step::new(
+                    Action::Create,
+                    "DEP",
+                    &spec.name,
+                    format!("new, over {} keys", spec.key_ids.len()),
+                )
+                .run("New-DataEncryptionPolicy", args),
+            );
+            continue;
+        };
+        let mut changed = false;
+        let want_desc = spec.description.clone().unwrap_or_default();
+        let have_desc = prop(cur, "Description").as_str().unwrap_or_default();
+        if spec.description.is_some() && have_desc != want_desc {
+            changed = true;
+            steps.push(
+                Step::new(
+                    Action::Change,
+                    "DEP",
+                    &spec.name,
+                    format!("Description: '{have_desc}' -> '{want_desc}'"),
+                )
+                .run(
+                    "Set-DataEncryptionPolicy",
+                    vec![
+                        ("Identity", json!(spec.name)),
+                        ("Description", json!(want_desc)),
+                    ],
+                ),
+            );
+        }
+        let have_en = prop(cur, "Enabled").as_bool().unwrap_or(true);
+        if let Some(want) = spec.enabled.filter(|w| *w != have_en) {
+            changed = true;
+            steps.push(
+                Step::new(
+                    Action::Change,
+                    "DEP",
+                    &spec.name,
+                    format!("Enabled: {have_en} -> {want}"),
+                )
+                .run(
+                    "Set-DataEncryptionPolicy",
+                    vec![("Identity", json!(spec.name)), ("Enabled", json!(want))],
+                ),
+            );
+        }
+        let have_keys: Vec<String> = prop(cur, "AzureKeyIDs")
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let keys_match = have_keys.len() == spec.key_ids.len()
+            && spec
+                .key_ids
+                .iter()
+                .all(|k| have_keys.iter().any(|h| same(h, k)));
+        if !keys_match {
+            changed = true;
+            steps.push(Step::new(
+                Action::Differs,
+                "DEP",
+                &spec.name,
+                format!(
+                    "AzureKeyIDs are {} in the store; a DEP's keys cannot change (make a new DEP and move the mailboxes)",
+                    have_keys.join(", ")
+                ),
+            ));
+        }
+        if !changed {
+            steps.push(Step::new(
+                Action::NoChange,
+                "DEP",
+                &spec.name,
+                "as described",
+            ));
+        }
+    }
+    // Assignments.
+    for a in &d.assignment {
+        let mut boxes: Vec<Value> = Vec::new();
+        for id in &a.mailboxes {
+            match call(ctx, "Get-Mailbox", &named(&[("Identity", json!(id))])) {
+                Ok(found) => boxes.extend(found),
+                Err(e) if e.class == super::error::Class::Failed => steps.push(Step::new(
+                    Action::Missing,
+                    "Mailbox",
+                    id,
+                    "does not exist; create it with New-Mailbox",
+                )),
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(f) = &a.filter {
+            boxes.extend(call(
+                ctx,
+                "Get-Mailbox",
+                &named(&[("Filter", json!(f)), ("ResultSize", json!("Unlimited"))]),
+            )?);
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for mb in boxes {
+            let ident = prop(&mb, "Identity")
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let guid = prop(&mb, "Guid").as_str().unwrap_or_default().to_string();
+            if seen.contains(&guid) {
+                continue;
+            }
+            seen.push(guid.clone());
+            let name = prop(&mb, "Alias").as_str().unwrap_or(&ident).to_string();
+            let have = prop(&mb, "DataEncryptionPolicy")
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if have.eq_ignore_ascii_case(&a.dep) {
+                steps.push(Step::new(
+                    Action::NoChange,
+                    "Mailbox",
+                    &name,
+                    format!("assigned to {}", a.dep),
+                ));
+            } else {
+                let from = if have.is_empty() {
+                    "Microsoft-managed keys".to_string()
+                } else {
+                    have
+                };
+                steps.push(
+                    Step::new(
+                        Action::Assign,
+                        "Mailbox",
+                        &name,
+                        format!("{from} -> {}", a.dep),
+                    )
+                    .run(
+                        "Set-Mailbox",
+                        vec![
+                            ("Identity", json!(guid)),
+                            ("DataEncryptionPolicy", json!(a.dep)),
+                        ],
+                    ),
+                );
+            }
+        }
+    }
+    Ok(steps)
+}
+
+/// Carries out the pending steps in order; returns each step with its result.
+pub fn apply(ctx: &mut Ctx, steps: Vec<Step>) -> Result<Vec<(Step, &'static str)>, CliError> {
+    let mut out = Vec::with_capacity(steps.len());
+    for s in steps {
+        let result = match (&s.command, s.action.pending()) {
+            (Some((cmdlet, args)), true) => {
+                call(ctx, cmdlet, args)?;
+                if ctx.what_if {
+                    "WhatIf"
+                } else {
+                    "Done"
+                }
+            }
+            _ if s.action == Action::NoChange => "Unchanged",
+            _ => "NotTouched",
+        };
+        out.push((s, result));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_uris_match_without_a_version() {
+        let v = "https://va1.vault.azure.net/keys/Key001/0123abcd";
+        assert!(same(v, "https://va1.vault.azure.net/keys/Key001"));
+        assert!(same(v, "https://VA1.vault.azure.net/keys/key001/"));
+        assert!(same(v, v));
+        assert!(!same(v, "https://va1.vault.azure.net/keys/Key001/ffff"));
+        assert!(!same(v, "https://va1.vault.azure.net/keys/Key002"));
+    }
+
+    #[test]
+    fn files_are_checked_before_anything_runs() {
+        let dir = std::env::temp_dir().join(format!("custkey-rollout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.toml");
+        std::fs::write(&p, "[[dep]]\nname = 'US'\nkey_ids = ['a', 'b']\n\n[[assignment]]\ndep = 'EU'\nmailboxes = ['x']\n").unwrap();
+        let e = load(p.to_str().unwrap()).unwrap_err();
+        assert!(e.message.contains("no [[dep]] describes"), "{}", e.message);
+        std::fs::write(&p, "[[dep]]\nname = 'US'\nkeys = ['a']\n").unwrap();
+        let e = load(p.to_str().unwrap()).unwrap_err();
+        assert!(e.message.contains("unknown field"), "{}", e.message);
+        std::fs::write(&p, "[[dep]]\nname = 'US'\nkey_ids = ['a', 'b']\nenabled = false\n[[assignment]]\ndep = 'us'\nfilter = \"Name -like 'a*'\"\n").unwrap();
+        let d = load(p.to_str().unwrap()).unwrap();
+        assert_eq!(d.dep[0].enabled, Some(false));
+        assert_eq!(d.assignment[0].filter.as_deref(), Some("Name -like 'a*'"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

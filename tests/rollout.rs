@@ -1,0 +1,160 @@
+//! Desired-state rollout through the binary: the plan on an empty store, apply, a second
+//! apply that changes nothing, and drift after a manual change.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn custkey(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_custkey"))
+        .args(args)
+        .current_dir(dir)
+        .env("CUSTKEY_STORE", dir.join("service.db"))
+        .env("CUSTKEY_KEYRING", "off")
+        .env_remove("CUSTKEY_VAULT_KEY")
+        .env_remove("CUSTKEY_VAULT_PASSPHRASE")
+        .env_remove("CUSTKEY_SERVICE_KEY")
+        .env_remove("COLUMNS")
+        .output()
+        .expect("run custkey")
+}
+
+fn example(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Runs a rollout cmdlet with -Format Json; returns (exit code, steps, stderr).
+fn steps(dir: &Path, cmdlet: &str, extra: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let file = example("rollout.toml");
+    let mut args = vec![cmdlet, file.as_str(), "-Format", "Json"];
+    args.extend(extra);
+    let out = custkey(dir, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    let list = match v {
+        serde_json::Value::Array(a) => a,
+        other => vec![other],
+    };
+    (out.status.code().unwrap_or(-1), list, stderr)
+}
+
+fn find<'a>(steps: &'a [serde_json::Value], kind: &str, target: &str) -> &'a serde_json::Value {
+    steps
+        .iter()
+        .find(|s| s["Kind"] == kind && s["Target"] == target)
+        .unwrap_or_else(|| panic!("no {kind} {target} in {steps:?}"))
+}
+
+#[test]
+fn plan_apply_idempotent_and_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // An empty store: everything is missing or to be created; changes pending (exit 4).
+    let (code, plan, stderr) = steps(d, "Test-CustomerKeyConfiguration", &[]);
+    assert_eq!(code, 4, "{stderr}");
+    assert_eq!(find(&plan, "Vault", "contoso-ck-va1")["Action"], "Missing");
+    assert_eq!(find(&plan, "DEP", "US Mailboxes")["Action"], "Create");
+    assert_eq!(find(&plan, "Mailbox", "alice")["Action"], "Missing");
+    assert!(
+        stderr.contains("WARNING: Vault contoso-ck-va1: does not exist"),
+        "{stderr}"
+    );
+    // The plan changed nothing.
+    let deps = custkey(d, &["Get-DataEncryptionPolicy", "-Format", "Json"]);
+    assert!(!String::from_utf8_lossy(&deps.stdout).contains("US Mailboxes"));
+
+    // The setup runbook makes the vaults, keys, mailboxes and "US Mailboxes".
+    let out = custkey(d, &["-File", &example("setup.ps1")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, plan, _) = steps(d, "Test-CustomerKeyConfiguration", &[]);
+    assert_eq!(code, 4);
+    assert_eq!(
+        find(&plan, "Key", "contoso-ck-va2/Key002")["Action"],
+        "NoChange"
+    );
+    // The runbook made the DEP from versioned key ids: the same keys.
+    assert_eq!(find(&plan, "DEP", "US Mailboxes")["Action"], "NoChange");
+    assert_eq!(find(&plan, "DEP", "Shared Mailboxes")["Action"], "Create");
+    assert_eq!(find(&plan, "Mailbox", "archive")["Action"], "Assign");
+    assert_eq!(find(&plan, "Mailbox", "alice")["Action"], "NoChange");
+
+    // -WhatIf applies nothing.
+    let (code, res, _) = steps(d, "Start-CustomerKeyRollout", &["-WhatIf"]);
+    assert_eq!(code, 0);
+    assert_eq!(find(&res, "DEP", "Shared Mailboxes")["Result"], "WhatIf");
+    assert_eq!(steps(d, "Test-CustomerKeyConfiguration", &[]).0, 4);
+
+    // Apply.
+    let (code, res, stderr) = steps(d, "Start-CustomerKeyRollout", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(find(&res, "DEP", "Shared Mailboxes")["Result"], "Done");
+    assert_eq!(find(&res, "Mailbox", "archive")["Result"], "Done");
+    assert!(stderr.contains("2 change(s) made."), "{stderr}");
+    let mb = custkey(d, &["Get-Mailbox", "archive", "-Format", "Json"]);
+    let mb: serde_json::Value = serde_json::from_slice(&mb.stdout).unwrap();
+    assert_eq!(mb["DataEncryptionPolicy"], "Shared Mailboxes");
+
+    // A second apply changes nothing and says so; the plan is clean (exit 0).
+    let (code, res, stderr) = steps(d, "Start-CustomerKeyRollout", &[]);
+    assert_eq!(code, 0);
+    assert!(res.iter().all(|s| s["Result"] == "Unchanged"), "{res:?}");
+    assert!(
+        stderr.contains("No changes: the store already matches"),
+        "{stderr}"
+    );
+    assert_eq!(steps(d, "Test-CustomerKeyConfiguration", &[]).0, 0);
+
+    // Drift: a manual change shows in the plan, and the next apply puts it back.
+    assert!(custkey(
+        d,
+        &[
+            "Set-DataEncryptionPolicy",
+            "US Mailboxes",
+            "-Description",
+            "edited by hand"
+        ]
+    )
+    .status
+    .success());
+    assert!(
+        custkey(d, &["Set-Mailbox", "bob", "-DataEncryptionPolicy", "$null"])
+            .status
+            .success()
+    );
+    let (code, plan, _) = steps(d, "Test-CustomerKeyConfiguration", &[]);
+    assert_eq!(code, 4);
+    let dep = find(&plan, "DEP", "US Mailboxes");
+    assert_eq!(dep["Action"], "Change");
+    assert!(dep["Detail"].as_str().unwrap().contains("edited by hand"));
+    assert_eq!(find(&plan, "Mailbox", "bob")["Action"], "Assign");
+    let (code, _, _) = steps(d, "Start-CustomerKeyRollout", &[]);
+    assert_eq!(code, 0);
+    assert_eq!(steps(d, "Test-CustomerKeyConfiguration", &[]).0, 0);
+}
+
+#[test]
+fn a_bad_file_is_a_usage_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.toml");
+    std::fs::write(
+        &f,
+        "[[dep]]\nname = \"X\"\nkey_ids = [\"a\"]\nenabld = true\n",
+    )
+    .unwrap();
+    let out = custkey(
+        dir.path(),
+        &["Start-CustomerKeyRollout", f.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown field `enabld`"), "{stderr}");
+}
