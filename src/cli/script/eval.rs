@@ -294,6 +294,24 @@ impl Interp {
         let Some(cmdlet) = resolve_command(&cmd.name) else {
             return self.handle(unknown_cmdlet(&cmd.name), cmd.pos, self.preference());
         };
+        // -ErrorAction for this command (else the preference) decides how its failures,
+        // binding included, are handled.
+        let mut action = self.preference();
+        for (k, a) in cmd.args.iter().enumerate() {
+            let CmdArg::Param { name, value, .. } = a else {
+                continue;
+            };
+            if !matches!(resolve_param(cmdlet, name), Ok(p) if p.name == "ErrorAction") {
+                continue;
+            }
+            let e = match (value, cmd.args.get(k + 1)) {
+                (Some(e), _) | (None, Some(CmdArg::Value(e))) => e,
+                _ => continue,
+            };
+            if let Value::String(s) = self.expr(e)? {
+                action = action_of(&s);
+            }
+        }
         // Evaluate the arguments.
         let mut named: Vec<(String, Option<ArgVal>)> = Vec::new();
         let mut positionals: Vec<ArgVal> = Vec::new();
@@ -319,7 +337,7 @@ impl Interp {
                 } => {
                     let takes = match resolve_param(cmdlet, name) {
                         Ok(p) => p.kind.takes_value(),
-                        Err(e) => return self.handle(e, *pos, self.preference()),
+                        Err(e) => return self.handle(e, *pos, action),
                     };
                     if !takes {
                         named.push((name.clone(), None));
@@ -337,15 +355,6 @@ impl Interp {
                         i += 1;
                     }
                     named.push((name.clone(), v));
-                }
-            }
-        }
-        // -ErrorAction for this command, else the preference.
-        let mut action = self.preference();
-        for (n, v) in &named {
-            if let (Ok(p), Some(ArgVal::V(Value::String(s)))) = (resolve_param(cmdlet, n), v) {
-                if p.name == "ErrorAction" {
-                    action = action_of(s);
                 }
             }
         }
@@ -675,5 +684,128 @@ impl Interp {
                 value::compare(*op, &a, &b).map_err(|err| Interrupt::Fail(err, e.pos))?
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::script::parser::parse;
+    use serde_json::json;
+
+    fn interp() -> Interp {
+        // No statement here touches the store, so none is opened.
+        let ctx = crate::cli::script::context(false).unwrap();
+        Interp::new(ctx, "<test>", vec!["one".into(), "two".into()])
+    }
+
+    fn eval(i: &mut Interp, src: &str) -> EResult<Vec<Value>> {
+        let stmts = parse(src).unwrap();
+        i.capture(&stmts)
+    }
+
+    fn ok(src: &str) -> Vec<Value> {
+        eval(&mut interp(), src).unwrap_or_else(|e| panic!("{src}: {e:?}"))
+    }
+
+    #[test]
+    fn values_variables_and_expansion() {
+        assert_eq!(
+            ok("$a = 1, 2, 3; $a -eq 2; $a.Count; $a[-1]"),
+            vec![json!(2), json!(3), json!(3)]
+        );
+        assert_eq!(
+            ok("$args; $args[1]"),
+            vec![json!("one"), json!("two"), json!("two")]
+        );
+        assert_eq!(
+            ok("$n = 'x'; \"n=$n $($n.Length) ${n}`t'\""),
+            vec![json!("n=x 1 x\t'")]
+        );
+        assert_eq!(
+            ok("$null -eq $undefined; !$true; -not (1 -gt 2)"),
+            vec![json!(true), json!(false), json!(true)]
+        );
+        assert_eq!(
+            ok("@(); @(1); $e = @(); $e.Count"),
+            vec![json!(1), json!(0)]
+        );
+        assert_eq!(
+            ok("'Key001' -match 'key0+1'; 'abc' -like 'A?C'"),
+            vec![json!(true), json!(true)]
+        );
+    }
+
+    #[test]
+    fn pipelines_through_utility_cmdlets() {
+        assert_eq!(
+            ok("@(3, 1, 2) | Sort-Object -Descending"),
+            vec![json!(3), json!(2), json!(1)]
+        );
+        assert_eq!(
+            ok("1, 2, 3, 4 | Where-Object { $_ -gt 2 }"),
+            vec![json!(3), json!(4)]
+        );
+        assert_eq!(
+            ok("'a', 'b' | ForEach-Object { \"x$_\" }"),
+            vec![json!("xa"), json!("xb")]
+        );
+        assert_eq!(
+            ok("'a', 'b', 'c' | select -Last 2 | % { $_ }"),
+            vec![json!("b"), json!("c")]
+        );
+        let m = ok("1, 2, 3 | measure -Sum");
+        assert_eq!(m[0]["Count"], json!(3));
+        assert_eq!(m[0]["Sum"], json!(6));
+        assert_eq!(
+            ok("(1, 2 | ConvertTo-Json -Compress)"),
+            vec![json!("[1,2]")]
+        );
+        // $_ is restored after a nested block.
+        assert_eq!(
+            ok("1, 2 | ForEach-Object { $o = $_; 10, 20 | Where-Object { $_ -gt 15 } | ForEach-Object { \"$o-$_\" } }"),
+            vec![json!("1-20"), json!("2-20")]
+        );
+    }
+
+    #[test]
+    fn failures_stop_unless_told_to_continue() {
+        let mut i = interp();
+        match eval(&mut i, "'a'\nGet-Nothing -X 1") {
+            Err(Interrupt::Fail(e, pos)) => {
+                assert_eq!(e.class, crate::cli::error::Class::Usage);
+                assert_eq!(pos, Pos { line: 2, col: 1 });
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "$true = 1"),
+            Err(Interrupt::Fail(_, _))
+        ));
+        // Continue: the failing command yields nothing, $? and $LASTEXITCODE tell.
+        let mut i = interp();
+        let stmts = parse("$ErrorActionPreference = 'SilentlyContinue'; Get-Nothing").unwrap();
+        assert_eq!(i.run_top(&stmts, false), None);
+        assert_eq!(i.final_code(), 2);
+        let mut i = interp();
+        let stmts =
+            parse("Sort-Object -Bogus -ErrorAction SilentlyContinue; $r = $?; $LASTEXITCODE; $r")
+                .unwrap();
+        assert_eq!(
+            eval(
+                &mut i,
+                "Sort-Object -Bogus -ErrorAction SilentlyContinue; $LASTEXITCODE"
+            )
+            .unwrap(),
+            vec![json!(2)]
+        );
+        assert_eq!(i.run_top(&stmts, false), None);
+        // exit from inside a block ends the whole script.
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "1, 2 | ForEach-Object { exit 7 }; 'never'"),
+            Err(Interrupt::Exit(7))
+        ));
     }
 }

@@ -26,7 +26,12 @@ use super::lexer::{self, Pos, SyntaxError, Tok, Token};
 struct Parser {
     toks: Vec<Token>,
     i: usize,
+    /// How deeply parentheses, blocks, `-not` and quoted subexpressions nest here.
+    depth: usize,
 }
+
+/// Nesting deeper than this is refused (a hostile script must not exhaust the stack).
+const MAX_DEPTH: usize = 100;
 
 type PResult<T> = Result<T, SyntaxError>;
 
@@ -313,11 +318,22 @@ impl Parser {
         Ok(left)
     }
 
+    /// Enters one level of nesting; `leave` must follow.
+    fn enter(&mut self) -> PResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err(format!("the script nests deeper than {MAX_DEPTH} levels"));
+        }
+        Ok(())
+    }
+
     fn not(&mut self) -> PResult<Expr> {
         if self.at_op("not") || matches!(self.peek(), Tok::Bang) {
             let pos = self.pos();
             self.i += 1;
+            self.enter()?;
             let inner = self.not()?;
+            self.depth -= 1;
             return Ok(Expr {
                 kind: ExprKind::Not(Box::new(inner)),
                 pos,
@@ -389,7 +405,11 @@ impl Parser {
                     let pos = self.pos();
                     self.i += 1;
                     let toks = lexer::tokenize(&text, at)?;
-                    let mut sub = Parser { toks, i: 0 };
+                    let mut sub = Parser {
+                        toks,
+                        i: 0,
+                        depth: self.depth + 1,
+                    };
                     sub.skip_newlines();
                     let idx = sub.expr()?;
                     sub.skip_newlines();
@@ -408,6 +428,13 @@ impl Parser {
     }
 
     fn primary(&mut self) -> PResult<Expr> {
+        self.enter()?;
+        let e = self.primary_inner();
+        self.depth -= 1;
+        e
+    }
+
+    fn primary_inner(&mut self) -> PResult<Expr> {
         let t = self.next();
         let pos = t.pos;
         let kind = match t.tok {
@@ -427,7 +454,9 @@ impl Parser {
                     out.push(match p {
                         lexer::Part::Lit(s) => Part::Lit(s),
                         lexer::Part::Var(v) => Part::Var(v),
-                        lexer::Part::Sub(text, at) => Part::Sub(parse_at(&text, at)?),
+                        lexer::Part::Sub(text, at) => {
+                            Part::Sub(parse_nested(&text, at, self.depth + 1)?)
+                        }
                     });
                 }
                 ExprKind::Expand(out)
@@ -465,8 +494,18 @@ impl Parser {
 
 /// Parses source text whose first character is at `start`.
 pub fn parse_at(src: &str, start: Pos) -> Result<Vec<Stmt>, SyntaxError> {
+    parse_nested(src, start, 0)
+}
+
+fn parse_nested(src: &str, start: Pos, depth: usize) -> Result<Vec<Stmt>, SyntaxError> {
+    if depth > MAX_DEPTH {
+        return Err(SyntaxError {
+            pos: start,
+            message: format!("the script nests deeper than {MAX_DEPTH} levels"),
+        });
+    }
     let toks = lexer::tokenize(src, start)?;
-    let mut p = Parser { toks, i: 0 };
+    let mut p = Parser { toks, i: 0, depth };
     let stmts = p.statements(&Tok::Eof)?;
     match p.peek() {
         Tok::Eof => Ok(stmts),
@@ -623,6 +662,21 @@ mod tests {
             panic!()
         };
         assert!(matches!(&p.elements[0], Element::Expr(_)));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("$x = {}1{}", "(".repeat(5000), ")".repeat(5000));
+        let e = parse(&deep).unwrap_err();
+        assert!(e.message.contains("nests deeper"), "{}", e.message);
+        let e = parse(&"-not ".repeat(5000)).unwrap_err();
+        assert!(e.message.contains("nests deeper"), "{}", e.message);
+        let mut s = String::from("1");
+        for _ in 0..300 {
+            s = format!("\"$({s})\"");
+        }
+        assert!(parse(&s).is_err());
+        assert!(parse(&format!("$x = {}1{}", "(".repeat(50), ")".repeat(50))).is_ok());
     }
 
     #[test]
