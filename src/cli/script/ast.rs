@@ -64,6 +64,8 @@ pub enum BinOp {
     Le,
     And,
     Or,
+    /// `+`: numbers add, strings and arrays concatenate.
+    Add,
 }
 
 impl BinOp {

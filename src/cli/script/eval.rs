@@ -99,6 +99,8 @@ pub struct Interp {
     last_ok: bool,
     /// Set when a cmdlet failed under -ErrorAction Continue in the current statement.
     failed: bool,
+    /// A non-zero status a cmdlet of the current statement succeeded with (4: changes pending).
+    status: i32,
 }
 
 impl Interp {
@@ -119,6 +121,7 @@ impl Interp {
             file: file.to_string(),
             last_ok: true,
             failed: false,
+            status: 0,
         }
     }
 
@@ -163,6 +166,7 @@ impl Interp {
     pub fn run_top(&mut self, stmts: &[Stmt], keep_going: bool) -> Option<i32> {
         for s in stmts {
             self.failed = false;
+            self.status = 0;
             match self.statement(s, None) {
                 Ok(()) => self.last_ok = !self.failed,
                 Err(Interrupt::Exit(code)) => return Some(code),
@@ -182,11 +186,12 @@ impl Interp {
         None
     }
 
-    /// The exit code of a script that ran to its end: 0, or `$LASTEXITCODE` when its last
+    /// The exit code of a script that ran to its end: 0 (or the status its last statement's
+    /// cmdlet succeeded with, such as 4 for changes pending), or `$LASTEXITCODE` when its last
     /// statement failed (under Continue).
     pub fn final_code(&self) -> i32 {
         if self.last_ok {
-            0
+            self.status
         } else {
             match self.last_exit_code() {
                 0 => 1,
@@ -505,6 +510,9 @@ impl Interp {
         };
         self.vars
             .insert("lastexitcode".into(), Value::from(self.ctx.status));
+        if self.ctx.status != 0 {
+            self.status = self.ctx.status;
+        }
         if cmdlet.module.starts_with("Microsoft.PowerShell") {
             // Utility cmdlets keep the view of their input unless they chose another.
             view = std::mem::take(&mut self.ctx.input_view);
@@ -679,6 +687,10 @@ impl Interp {
             ExprKind::Binary(BinOp::Or, l, r) => {
                 Value::Bool(truthy(&self.expr(l)?) || truthy(&self.expr(r)?))
             }
+            ExprKind::Binary(BinOp::Add, l, r) => {
+                let (a, b) = (self.expr(l)?, self.expr(r)?);
+                value::add(&a, &b).map_err(|err| Interrupt::Fail(err, e.pos))?
+            }
             ExprKind::Binary(op, l, r) => {
                 let (a, b) = (self.expr(l)?, self.expr(r)?);
                 value::compare(*op, &a, &b).map_err(|err| Interrupt::Fail(err, e.pos))?
@@ -733,6 +745,10 @@ mod tests {
         assert_eq!(
             ok("'Key001' -match 'key0+1'; 'abc' -like 'A?C'"),
             vec![json!(true), json!(true)]
+        );
+        assert_eq!(
+            ok("$a = @('x') + @('y', 'z'); $a.Count; 1 + 2 -eq 3; 'n' + 1; $a += 'w'; $a[-1]; $n = $null; $n += 2; $n"),
+            vec![json!(3), json!(true), json!("n1"), json!("w"), json!(2)]
         );
     }
 

@@ -68,6 +68,10 @@ pub enum Tok {
     Newline,
     Assign,
     Bang,
+    /// `+` between values.
+    Plus,
+    /// `+=`
+    PlusAssign,
     Eof,
 }
 
@@ -93,6 +97,8 @@ impl Tok {
             Tok::Newline => "the end of the line".into(),
             Tok::Assign => "'='".into(),
             Tok::Bang => "'!'".into(),
+            Tok::Plus => "'+'".into(),
+            Tok::PlusAssign => "'+='".into(),
             Tok::Eof => "the end of the script".into(),
         }
     }
@@ -260,6 +266,18 @@ impl Lexer<'_> {
                 '!' => {
                     self.bump();
                     self.push(Tok::Bang, at);
+                }
+                '+' if self.peek(1) == Some('=') => {
+                    self.bump();
+                    self.bump();
+                    self.push(Tok::PlusAssign, at);
+                }
+                '+' if self.peek(1).is_none_or(|c| {
+                    c.is_whitespace() || matches!(c, '$' | '(' | '@' | '\'' | '"')
+                }) =>
+                {
+                    self.bump();
+                    self.push(Tok::Plus, at);
                 }
                 '.' if self.member_allowed()
                     && self.last_end_adjacent(at)

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! script    := sep* (statement (sep+ statement)*)? sep*          sep := newline | ';'
-//! statement := 'exit' expr? | $var '=' pipeline | pipeline
+//! statement := 'exit' expr? | $var ('=' | '+=') pipeline | pipeline
 //! pipeline  := element ('|' newline* command)*
 //! element   := command | expr
 //! command   := WORD (PARAM [':' arg] | arg)*
@@ -10,7 +10,8 @@
 //! expr      := and ('-or' and)*
 //! and       := not ('-and' not)*
 //! not       := ('-not' | '!') not | cmp
-//! cmp       := array (CMPOP array)*
+//! cmp       := additive (CMPOP additive)*
+//! additive  := array ('+' array)*
 //! array     := postfix (',' newline* postfix)*
 //! postfix   := primary MEMBER*
 //! primary   := NUMBER | STRING | $var | '(' pipeline ')' | '$(' script ')' | '@(' script ')' | '{' script '}'
@@ -137,13 +138,30 @@ impl Parser {
                 });
             }
         }
-        if let (Tok::Var(name), Some(Tok::Assign)) = (
+        if let (Tok::Var(name), Some(op @ (Tok::Assign | Tok::PlusAssign))) = (
             self.peek().clone(),
-            self.toks.get(self.i + 1).map(|t| &t.tok),
+            self.toks.get(self.i + 1).map(|t| t.tok.clone()),
         ) {
             self.i += 2;
             self.skip_newlines();
-            let p = self.pipeline()?;
+            let mut p = self.pipeline()?;
+            if op == Tok::PlusAssign {
+                // `$a += x` is `$a = $a + (x)`.
+                let var = Expr {
+                    kind: ExprKind::Var(name.clone()),
+                    pos,
+                };
+                let rhs = Expr {
+                    kind: ExprKind::Paren(Box::new(p)),
+                    pos,
+                };
+                p = Pipeline {
+                    elements: vec![Element::Expr(Expr {
+                        kind: ExprKind::Binary(BinOp::Add, Box::new(var), Box::new(rhs)),
+                        pos,
+                    })],
+                };
+            }
             return Ok(Stmt {
                 kind: StmtKind::Assign(name, p),
                 pos,
@@ -226,7 +244,7 @@ impl Parser {
                         pos,
                     });
                 }
-                Tok::Assign | Tok::Bang => {
+                Tok::Assign | Tok::Bang | Tok::Plus | Tok::PlusAssign => {
                     return self.err(format!(
                         "unexpected {} in the arguments of {name}",
                         self.peek().describe()
@@ -343,7 +361,7 @@ impl Parser {
     }
 
     fn cmp(&mut self) -> PResult<Expr> {
-        let mut left = self.array()?;
+        let mut left = self.additive()?;
         while let Tok::Param {
             name, colon: false, ..
         } = self.peek().clone()
@@ -356,15 +374,30 @@ impl Parser {
                     "unknown operator -{name}; use -eq -ne -like -notlike -match -notmatch -gt -lt -ge -le -and -or -not"
                 ));
             };
-            if matches!(op, BinOp::And | BinOp::Or) {
+            if matches!(op, BinOp::And | BinOp::Or | BinOp::Add) {
                 break;
             }
             let pos = self.pos();
             self.i += 1;
             self.skip_newlines();
-            let right = self.array()?;
+            let right = self.additive()?;
             left = Expr {
                 kind: ExprKind::Binary(op, Box::new(left), Box::new(right)),
+                pos,
+            };
+        }
+        Ok(left)
+    }
+
+    fn additive(&mut self) -> PResult<Expr> {
+        let mut left = self.array()?;
+        while matches!(self.peek(), Tok::Plus) {
+            let pos = self.pos();
+            self.i += 1;
+            self.skip_newlines();
+            let right = self.array()?;
+            left = Expr {
+                kind: ExprKind::Binary(BinOp::Add, Box::new(left), Box::new(right)),
                 pos,
             };
         }

@@ -141,7 +141,7 @@ pub fn compare_scalar(op: BinOp, left: &Value, right: &Value) -> Result<bool, Cl
             let hit = re.is_match(&l.unwrap_or_default());
             return Ok(if op == BinOp::Match { hit } else { !hit });
         }
-        BinOp::And | BinOp::Or => return Ok(false),
+        BinOp::And | BinOp::Or | BinOp::Add => return Ok(false),
     };
     Ok(filter::compare(l.as_deref(), fop, r.as_deref()))
 }
@@ -159,6 +159,41 @@ pub fn compare(op: BinOp, left: &Value, right: &Value) -> Result<Value, CliError
         return Ok(Value::Array(out));
     }
     Ok(Value::Bool(compare_scalar(op, left, right)?))
+}
+
+/// `a + b`: arrays concatenate, numbers add, a string appends the other side as text;
+/// `$null` is nothing.
+pub fn add(a: &Value, b: &Value) -> Result<Value, CliError> {
+    Ok(match (a, b) {
+        (Value::Null, other) | (other, Value::Null) => other.clone(),
+        (Value::Array(x), Value::Array(y)) => Value::Array(x.iter().chain(y).cloned().collect()),
+        (Value::Array(x), other) => {
+            let mut v = x.clone();
+            v.push(other.clone());
+            Value::Array(v)
+        }
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(p), Some(q)) => p
+                .checked_add(q)
+                .map_or_else(|| Value::from(p as f64 + q as f64), Value::from),
+            _ => Value::from(x.as_f64().unwrap_or(0.0) + y.as_f64().unwrap_or(0.0)),
+        },
+        (Value::String(s), other) => Value::String(format!("{s}{}", interpolate(other))),
+        (Value::Number(x), Value::String(s)) => match s.trim().parse::<f64>() {
+            Ok(f) => Value::from(x.as_f64().unwrap_or(0.0) + f),
+            Err(_) => {
+                return Err(CliError::usage(format!(
+                    "Cannot convert value \"{s}\" to a number to add it to {x}."
+                )))
+            }
+        },
+        (x, y) => {
+            return Err(
+                CliError::usage(format!("Cannot add {} and {}.", display(x), display(y)))
+                    .with_help("+ adds numbers and joins strings and arrays"),
+            )
+        }
+    })
 }
 
 /// Sort-Object's order: numbers numerically, everything else as case-insensitive text;
@@ -269,6 +304,17 @@ mod tests {
             json!([2, 2])
         );
         assert!(compare(BinOp::Match, &json!("x"), &json!("(")).is_err());
+    }
+
+    #[test]
+    fn adding() {
+        assert_eq!(add(&json!([1]), &json!([2, 3])).unwrap(), json!([1, 2, 3]));
+        assert_eq!(add(&json!([1]), &json!(2)).unwrap(), json!([1, 2]));
+        assert_eq!(add(&json!(1), &json!(2)).unwrap(), json!(3));
+        assert_eq!(add(&json!("a"), &json!(2)).unwrap(), json!("a2"));
+        assert_eq!(add(&json!(null), &json!("x")).unwrap(), json!("x"));
+        assert!(add(&json!(1), &json!("x")).is_err());
+        assert!(add(&json!({}), &json!(true)).is_err());
     }
 
     #[test]
