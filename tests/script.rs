@@ -221,6 +221,13 @@ fn the_interactive_shell_completes_runs_and_exits() {
     tmux.cmd(&["send-keys", "-t", "shell", "Enter"]);
     tmux.wait_for("Name : contoso.onmicrosoft.com");
 
+    // An unfinished line continues on the next one.
+    tmux.cmd(&["send-keys", "-t", "shell", "-l", "'n=' + (Get-Mailbox |"]);
+    tmux.cmd(&["send-keys", "-t", "shell", "Enter"]);
+    tmux.cmd(&["send-keys", "-t", "shell", "-l", "Measure-Object).Count"]);
+    tmux.cmd(&["send-keys", "-t", "shell", "Enter"]);
+    tmux.wait_for("n=0");
+
     // A pipeline, and a failure that does not end the shell.
     tmux.cmd(&["send-keys", "-t", "shell", "-l", "Get-Mailbox nobody"]);
     tmux.cmd(&["send-keys", "-t", "shell", "Enter"]);

@@ -10,7 +10,7 @@ use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
-use rustyline::validate::Validator;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Editor, Helper};
 
 use super::eval::{resolve_command, Interp};
@@ -102,7 +102,31 @@ impl Highlighter for Complete {
         Cow::Borrowed(prompt)
     }
 }
-impl Validator for Complete {}
+/// Whether a syntax error only means "not finished yet": an open brace, parenthesis or
+/// quote, or a trailing `|`, at the end of what was typed.
+pub fn incomplete(input: &str) -> bool {
+    match parser::parse(input) {
+        Ok(_) => false,
+        Err(e) => {
+            let m = &e.message;
+            m.contains("found the end of the script")
+                || m.contains("missing its closing quote")
+                || m.contains("is not closed")
+                || (m.contains("empty pipe element") && input.trim_end().ends_with('|'))
+        }
+    }
+}
+
+impl Validator for Complete {
+    /// Enter on an unfinished statement continues it on the next line, as PowerShell's `>>`.
+    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
+        Ok(if incomplete(ctx.input()) {
+            ValidationResult::Incomplete
+        } else {
+            ValidationResult::Valid(None)
+        })
+    }
+}
 impl Helper for Complete {}
 
 fn history_path(data_dir: PathBuf) -> PathBuf {
@@ -195,6 +219,17 @@ pub fn run() -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unfinished_input_continues_on_the_next_line() {
+        assert!(incomplete("Get-Mailbox | Where-Object {"));
+        assert!(incomplete("Get-Mailbox |"));
+        assert!(incomplete("$x = (Get-Mailbox"));
+        assert!(incomplete("'open"));
+        assert!(!incomplete("Get-Mailbox"));
+        assert!(!incomplete("Get-Mailbox | | x"));
+        assert!(!incomplete("$x = $a -bogus 1"));
+    }
 
     #[test]
     fn words_of_the_command_under_the_cursor() {
