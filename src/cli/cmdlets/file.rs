@@ -68,10 +68,13 @@ fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     } else {
         opts.write(true).truncate(true);
     }
-    let mut f = opts
-        .open(&path)
-        .map_err(|e| CliError::failed(format!("cannot open '{path}' for writing: {e}")))?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| CliError::failed(format!("cannot write '{path}': {e}")))?;
+    let mut f = opts.open(&path).map_err(|e| {
+        CliError::failed(format!("cannot open '{path}' for writing: {e}"))
+            .with_help("check that the folder exists and is writable")
+    })?;
+    f.write_all(text.as_bytes()).map_err(|e| {
+        CliError::failed(format!("cannot write '{path}': {e}"))
+            .with_help("check the free space and the file's permissions")
+    })?;
     Ok(Output::None)
 }
