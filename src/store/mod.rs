@@ -152,6 +152,8 @@ const MIGRATIONS: &[&str] = &[
         parameters TEXT NOT NULL
     );
     CREATE INDEX audit_time ON audit_record (creation_time);",
+    // 5: mailboxes whose data was purged with their DEP.
+    "ALTER TABLE recipient ADD COLUMN data_purged TEXT;",
 ];
 
 /// The schema version this build writes.
@@ -330,6 +332,10 @@ impl Store {
         }
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| classify(path, e))?;
+        // Deleted rows (wrapped keys, ciphertext) are overwritten, not left in free pages:
+        // crypto-shredding must not leave a copy of a destroyed key on disk.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(|e| classify(path, e))?;
         let mut store = Store {
             conn,
             path: path.into(),
@@ -348,6 +354,15 @@ impl Store {
         f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         self.run(TransactionBehavior::Immediate, f)
+    }
+
+    /// Moves everything from the write-ahead log into the database and truncates the log, so
+    /// no old page (holding a destroyed key) survives in it.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| classify(&path, e))
     }
 
     /// Runs `f` in a read transaction (one consistent snapshot).

@@ -21,9 +21,11 @@ pub struct RecipientRow {
     pub dep_guid: Option<String>,
     pub when_created: String,
     pub when_changed: String,
+    /// When the mailbox's data was destroyed by a data purge of its DEP.
+    pub data_purged: Option<String>,
 }
 
-const COLUMNS: &str = "guid, exchange_guid, name, alias, display_name, primary_smtp, upn, external_email, kind, licenses, dep_guid, when_created, when_changed";
+const COLUMNS: &str = "guid, exchange_guid, name, alias, display_name, primary_smtp, upn, external_email, kind, licenses, dep_guid, when_created, when_changed, data_purged";
 
 fn from_row(r: &Row) -> rusqlite::Result<(RecipientRow, String)> {
     let licenses: String = r.get(9)?;
@@ -42,6 +44,7 @@ fn from_row(r: &Row) -> rusqlite::Result<(RecipientRow, String)> {
             dep_guid: r.get(10)?,
             when_created: r.get(11)?,
             when_changed: r.get(12)?,
+            data_purged: r.get(13)?,
         },
         licenses,
     ))
@@ -76,7 +79,7 @@ impl Tx<'_> {
     /// Inserts a recipient. Returns `Ok(false)` when its name, alias, address or UPN is taken.
     pub fn insert_recipient(&self, r: &RecipientRow) -> Result<bool> {
         let res = self.conn().execute(
-            &format!("INSERT INTO recipient ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+            &format!("INSERT INTO recipient ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
             params![
                 r.guid,
                 r.exchange_guid,
@@ -90,7 +93,8 @@ impl Tx<'_> {
                 serde_json::to_string(&r.licenses).unwrap_or_else(|_| "[]".into()),
                 r.dep_guid,
                 r.when_created,
-                r.when_changed
+                r.when_changed,
+                r.data_purged
             ],
         );
         match res {
@@ -176,7 +180,7 @@ impl Tx<'_> {
     pub fn update_recipient(&self, r: &RecipientRow) -> Result<bool> {
         let res = self.conn().execute(
             "UPDATE recipient SET name = ?2, alias = ?3, display_name = ?4, primary_smtp = ?5, upn = ?6,
-             external_email = ?7, licenses = ?8, dep_guid = ?9, when_changed = ?10 WHERE guid = ?1",
+             external_email = ?7, licenses = ?8, dep_guid = ?9, when_changed = ?10, data_purged = ?11 WHERE guid = ?1",
             params![
                 r.guid,
                 r.name,
@@ -187,7 +191,8 @@ impl Tx<'_> {
                 r.external_email,
                 serde_json::to_string(&r.licenses).unwrap_or_else(|_| "[]".into()),
                 r.dep_guid,
-                r.when_changed
+                r.when_changed,
+                r.data_purged
             ],
         );
         match res {
@@ -199,5 +204,21 @@ impl Tx<'_> {
             }
             Err(e) => Err(self.err(e)),
         }
+    }
+}
+
+impl Tx<'_> {
+    /// Recipients assigned to a DEP.
+    pub fn recipients_of_dep(&self, dep_guid: &str) -> Result<Vec<RecipientRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM recipient WHERE dep_guid = ?1 ORDER BY name COLLATE NOCASE"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([dep_guid], from_row)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        rows.into_iter().map(finish).collect()
     }
 }

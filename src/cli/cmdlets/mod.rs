@@ -10,6 +10,7 @@ pub mod az_key_vault_audit_log;
 pub mod az_key_vault_key;
 pub mod command;
 pub mod data_encryption_policy;
+pub mod data_purge_request;
 pub mod help;
 pub mod mail_user;
 pub mod mailbox;
@@ -19,6 +20,7 @@ pub mod mailbox_statistics;
 pub mod mg_user_license;
 pub mod move_request;
 pub mod organization_config;
+pub mod unified_audit_log;
 
 /// Every cmdlet, sorted by name.
 pub fn all() -> Vec<&'static Cmdlet> {
@@ -30,6 +32,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         az_key_vault_key::CMDLETS,
         command::CMDLETS,
         data_encryption_policy::CMDLETS,
+        data_purge_request::CMDLETS,
         help::CMDLETS,
         mail_user::CMDLETS,
         mailbox::CMDLETS,
@@ -39,6 +42,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         mg_user_license::CMDLETS,
         move_request::CMDLETS,
         organization_config::CMDLETS,
+        unified_audit_log::CMDLETS,
     ]
     .iter()
     .flat_map(|s| s.iter())
