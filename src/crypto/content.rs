@@ -651,6 +651,7 @@ pub struct EncryptingReader<R: Read> {
     buf: SegBuf,
     pos: usize,
     lookahead: Option<u8>,
+    failed: bool,
 }
 
 impl<R: Read> EncryptingReader<R> {
@@ -670,6 +671,7 @@ impl<R: Read> EncryptingReader<R> {
             buf,
             pos: 0,
             lookahead: None,
+            failed: false,
         })
     }
 
@@ -693,6 +695,11 @@ impl<R: Read> EncryptingReader<R> {
 
 impl<R: Read> Read for EncryptingReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(crypto_to_io(CryptoError::Malformed(
+                "an earlier read failed",
+            )));
+        }
         if out.is_empty() {
             return Ok(0);
         }
@@ -704,7 +711,7 @@ impl<R: Read> Read for EncryptingReader<R> {
                 // The segment's plaintext may be half read; never continue after this.
                 self.buf.wipe();
                 self.pos = 0;
-                self.sealer.done = true;
+                self.failed = true;
                 return Err(e);
             }
         }
