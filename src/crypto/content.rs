@@ -292,7 +292,7 @@ impl<T: ContentTier> TierKey<T> {
         header: &ContentHeader,
         binding: &ContentBinding,
     ) -> Result<LeafKey<T>, CryptoError> {
-        let opener = Opener::new(default_provider_static(), self, binding)?;
+        let opener = Opener::new(default_provider(), self, binding)?;
         let key = opener.derive(header)?;
         let mut commitment = [0u8; COMMITMENT_LEN];
         commitment.copy_from_slice(header.commitment());
@@ -320,7 +320,7 @@ impl<T: ContentTier> TierKey<T> {
         binding: &ContentBinding,
         input: R,
     ) -> Result<ContentDecryptor<R>, CryptoError> {
-        ContentDecryptor::with_provider(default_provider_static(), self, binding, input)
+        ContentDecryptor::with_provider(default_provider(), self, binding, input)
     }
 
     /// A reader that yields the encrypted form of the plaintext read from `input`.
@@ -355,10 +355,6 @@ impl<T: ContentTier> TierKey<T> {
         r.read_to_end(&mut out).map_err(io_to_crypto)?;
         Ok(out)
     }
-}
-
-fn default_provider_static() -> &'static dyn CryptoProvider {
-    default_provider()
 }
 
 fn io_to_crypto(e: io::Error) -> CryptoError {
