@@ -28,21 +28,58 @@ fn custkey(dir: &Path, args: &[&str]) {
         .env("CUSTKEY_KEYRING", "off")
         .output()
         .expect("run custkey");
-    assert!(out.status.success(), "custkey {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "custkey {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Two vaults in two protected subscriptions, a DEP "Bench", and a licensed mailbox "bench".
 fn setup(dir: &Path) {
-    for (sub, v, k, loc) in [("s1", "bench-va1", "k1", "westus"), ("s2", "bench-va2", "k2", "eastus")] {
+    for (sub, v, k, loc) in [
+        ("s1", "bench-va1", "k1", "westus"),
+        ("s2", "bench-va2", "k2", "eastus"),
+    ] {
         custkey(dir, &["Set-AzContext", sub]);
-        custkey(dir, &["Register-AzProviderFeature", "-FeatureName", "mandatoryRetentionPeriodEnabled", "-ProviderNamespace", "Microsoft.Resources"]);
+        custkey(
+            dir,
+            &[
+                "Register-AzProviderFeature",
+                "-FeatureName",
+                "mandatoryRetentionPeriodEnabled",
+                "-ProviderNamespace",
+                "Microsoft.Resources",
+            ],
+        );
         custkey(dir, &["New-AzKeyVault", v, "rg", loc]);
         custkey(dir, &["Add-AzKeyVaultKey", v, k, "-Size", "3072"]);
-        custkey(dir, &["Set-AzKeyVaultAccessPolicy", v, "-ServicePrincipalName", EXO, "-PermissionsToKeys", "wrapKey,unwrapKey,get"]);
+        custkey(
+            dir,
+            &[
+                "Set-AzKeyVaultAccessPolicy",
+                v,
+                "-ServicePrincipalName",
+                EXO,
+                "-PermissionsToKeys",
+                "wrapKey,unwrapKey,get",
+            ],
+        );
     }
-    custkey(dir, &["New-DataEncryptionPolicy", "Bench", "-AzureKeyIDs", "https://bench-va1.vault.azure.net/keys/k1,https://bench-va2.vault.azure.net/keys/k2"]);
+    custkey(
+        dir,
+        &[
+            "New-DataEncryptionPolicy",
+            "Bench",
+            "-AzureKeyIDs",
+            "https://bench-va1.vault.azure.net/keys/k1,https://bench-va2.vault.azure.net/keys/k2",
+        ],
+    );
     custkey(dir, &["New-Mailbox", "bench", "-Shared"]);
-    custkey(dir, &["Set-Mailbox", "bench", "-DataEncryptionPolicy", "Bench"]);
+    custkey(
+        dir,
+        &["Set-Mailbox", "bench", "-DataEncryptionPolicy", "Bench"],
+    );
 }
 
 fn open(dir: &Path) -> (Store, ServiceKeys) {
@@ -84,8 +121,15 @@ fn bench_import(c: &mut Criterion) {
                 content::import(&mut store, &mut keys, "bench", &mail).unwrap();
                 spent += t.elapsed();
                 // Empty the mailbox again (not timed).
-                let guid = store.read(|tx| custkey::service::recipient::resolve(tx, "bench", RecipientScope::Mailboxes)).unwrap().guid;
-                store.write(|tx| -> custkey::service::Result<_> { Ok(tx.delete_items_of(&guid)?) }).unwrap();
+                let guid = store
+                    .read(|tx| {
+                        custkey::service::recipient::resolve(tx, "bench", RecipientScope::Mailboxes)
+                    })
+                    .unwrap()
+                    .guid;
+                store
+                    .write(|tx| -> custkey::service::Result<_> { Ok(tx.delete_items_of(&guid)?) })
+                    .unwrap();
                 store.checkpoint().unwrap();
             }
             spent
@@ -137,7 +181,15 @@ fn bench_assign(c: &mut Criterion) {
                 flip = !flip;
                 let target = if flip { Some("Bench") } else { None };
                 let t = Instant::now();
-                mailbox::assign(&mut store, &mut keys, &ids, RecipientScope::Mailboxes, target, "Set-Mailbox").unwrap();
+                mailbox::assign(
+                    &mut store,
+                    &mut keys,
+                    &ids,
+                    RecipientScope::Mailboxes,
+                    target,
+                    "Set-Mailbox",
+                )
+                .unwrap();
                 spent += t.elapsed();
             }
             spent

@@ -31,6 +31,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
+/// The page size of a new store.
+pub const PAGE_SIZE: i64 = 65536;
+
 /// How long a process waits for another's write transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -276,6 +279,9 @@ impl Store {
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             conn.pragma_update(None, "journal_mode", "DELETE")?;
+            // Content is stored as 1 MiB ciphertext segments: 64 KiB pages write them about
+            // three times faster than the default 4 KiB (docs/performance.md).
+            conn.pragma_update(None, "page_size", PAGE_SIZE)?;
             migrate(&mut conn, 0)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.close().map_err(|(_, e)| e)?;
