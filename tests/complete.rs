@@ -122,3 +122,34 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
         })
         .ok_or(())
 }
+
+#[test]
+fn object_names_come_from_the_store_without_changing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.db");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_custkey"))
+            .args(args)
+            .env("CUSTKEY_STORE", &store)
+            .env("CUSTKEY_KEYRING", "off")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["New-Mailbox", "alice"]);
+    run(&["New-Mailbox", "Albert Shared", "-Shared"]);
+    run(&["New-MailUser", "bob", "-ExternalEmailAddress", "bob@x.com"]);
+    run(&["Set-AzContext", "s1"]);
+    run(&["New-AzKeyVault", "contoso-va1", "rg", "westus"]);
+    let before = std::fs::read(&store).unwrap();
+    let got = run(&["__complete", "--", "Set-Mailbox", "-Identity", "al"]);
+    assert_eq!(got, "'Albert Shared'\nalice\n");
+    let got = run(&["__complete", "--", "Get-Mailbox", ""]);
+    assert_eq!(got, "'Albert Shared'\nalice\n");
+    let got = run(&["__complete", "--", "Get-MailUser", "-Identity", ""]);
+    assert_eq!(got, "bob\n");
+    let got = run(&["__complete", "--", "Get-AzKeyVaultKey", "-VaultName", "con"]);
+    assert_eq!(got, "contoso-va1\n");
+    assert_eq!(std::fs::read(&store).unwrap(), before);
+}

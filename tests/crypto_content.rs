@@ -277,3 +277,121 @@ fn content_cross_checks_between_providers() {
         }
     }
 }
+
+/// Hands out one byte per call and an `Interrupted` error every third call.
+struct Trickle<'a> {
+    data: &'a [u8],
+    calls: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.calls += 1;
+        if self.calls.is_multiple_of(3) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "again",
+            ));
+        }
+        match (self.data.split_first(), buf.first_mut()) {
+            (Some((&b, rest)), Some(slot)) => {
+                *slot = b;
+                self.data = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+#[test]
+fn trickling_and_interrupted_sources_work() {
+    let f = fixture();
+    let pt = pattern(SEGMENT_SIZE + 300, 11);
+    let ct = f.key.encrypt_content(&f.binding, &pt).unwrap();
+    let mut r = f
+        .key
+        .decrypt_reader(
+            &f.binding,
+            Trickle {
+                data: &ct,
+                calls: 0,
+            },
+        )
+        .unwrap();
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).unwrap();
+    assert_eq!(out, pt);
+    let mut er = f
+        .key
+        .encrypting_reader(
+            &f.binding,
+            Trickle {
+                data: &pt,
+                calls: 0,
+            },
+        )
+        .unwrap();
+    let mut ct2 = Vec::new();
+    er.read_to_end(&mut ct2).unwrap();
+    assert_eq!(
+        f.key.decrypt_content(&f.binding, &ct2).unwrap().as_slice(),
+        pt.as_slice()
+    );
+}
+
+/// Accepts `room` bytes, then fails every write.
+struct Full {
+    room: usize,
+}
+
+impl Write for Full {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.room == 0 {
+            return Err(std::io::Error::other("disk full"));
+        }
+        let n = buf.len().min(self.room);
+        self.room -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_sink_poisons_the_writer() {
+    let f = fixture();
+    let mut w = f
+        .key
+        .encrypt_writer(&f.binding, Full { room: 1000 })
+        .unwrap();
+    let pt = pattern(3 * SEGMENT_SIZE, 12);
+    let err = w.write_all(&pt).unwrap_err();
+    assert_eq!(err.to_string(), "disk full");
+    assert!(w.write(b"more").is_err());
+    assert!(w.finish().is_err());
+}
+
+#[test]
+fn a_failing_source_fails_the_readers_for_good() {
+    struct Broken;
+    impl Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("cable cut"))
+        }
+    }
+    let f = fixture();
+    let mut r = f.key.decrypt_reader(&f.binding, Broken).unwrap();
+    let mut buf = [0u8; 10];
+    assert!(r.read(&mut buf).is_err());
+    assert!(r.read(&mut buf).is_err());
+    let mut er = f.key.encrypting_reader(&f.binding, Broken).unwrap();
+    let mut head = [0u8; HEADER_LEN];
+    er.read_exact(&mut head).unwrap();
+    assert!(er.read(&mut buf).is_err());
+    assert!(
+        er.read(&mut buf).is_err(),
+        "an encrypting reader stays failed"
+    );
+}

@@ -111,7 +111,7 @@ fn uh(v: &Value, k: &str) -> Vec<u8> {
     hex::decode(v[k].as_str().unwrap_or_else(|| panic!("field {k}"))).unwrap()
 }
 
-fn write_or_compare(name: &str, doc: &Value) {
+fn write_if_asked(name: &str, doc: &Value) {
     let path = dir().join(name);
     let text = serde_json::to_string_pretty(doc).unwrap() + "\n";
     if writing() {
@@ -210,7 +210,7 @@ fn generate_content() {
         valid.push(v.clone());
         bases.push((v, ct));
     }
-    write_or_compare(
+    write_if_asked(
         "content_v1.json",
         &json!({"format": "custkey content v1 (docs/format.md section 3)", "vectors": valid}),
     );
@@ -334,7 +334,7 @@ fn generate_content() {
             ),
         ),
     ] {
-        write_or_compare(
+        write_if_asked(
             file,
             &json!({"format": "custkey content v1", "vectors": [v]}),
         );
@@ -495,7 +495,7 @@ fn generate_wraps() {
             "wrapped": h(w.as_bytes()),
         }));
     }
-    write_or_compare(
+    write_if_asked(
         "wrapped_key_v1.json",
         &json!({"format": "custkey wrapped key v1 (docs/format.md section 2)", "vectors": v.clone()}),
     );
@@ -555,7 +555,7 @@ fn generate_wraps() {
         case["expected_error"] = json!(expect);
         case["note"] = json!(note);
         case["name"] = json!(format!("{}-{}", case["name"].as_str().unwrap(), "negative"));
-        write_or_compare(
+        write_if_asked(
             file,
             &json!({"format": "custkey wrapped key v1", "vectors": [case]}),
         );
@@ -691,13 +691,13 @@ fn generate_misc() {
     .unwrap();
     let mut bad = sealed.clone();
     bad[20] ^= 0x10;
-    write_or_compare(
+    write_if_asked(
         "sealed_v1.json",
         &json!({"format": "nonce(12) || ciphertext || tag(16)", "vectors": [
             {"name": "sealed", "result": "valid", "key": h(&key), "aad": h(&aad), "nonce": h(&nonce), "plaintext": h(&pt), "sealed": h(&sealed)}
         ]}),
     );
-    write_or_compare(
+    write_if_asked(
         "sealed_v1_invalid_flipped.json",
         &json!({"format": "nonce(12) || ciphertext || tag(16)", "vectors": [
             {"name": "sealed-flipped", "result": "invalid", "expected_error": "Authentication", "key": h(&key), "aad": h(&aad), "sealed": h(&bad)}
@@ -707,7 +707,7 @@ fn generate_misc() {
     let salt = det("kdf/salt", 16);
     let pass = b"correct horse battery staple".to_vec();
     let k = derive_key_from_passphrase(&pass, &salt, &params).unwrap();
-    write_or_compare(
+    write_if_asked(
         "kdf_argon2id_v1.json",
         &json!({"format": "Argon2id v0x13, 32-byte output", "vectors": [
             {"name": "argon2id-small", "result": "valid", "passphrase": h(&pass), "salt": h(&salt), "params": params.to_string(),

@@ -129,6 +129,13 @@ fn every_bit_flip_of_an_aes_wrap_fails() {
     let mut longer = bytes.clone();
     longer.push(0);
     assert!(WrappedKey::from_bytes(&longer).is_err());
+    // A mailbox key claimed to be wrapped by an availability key: not a pair the format allows.
+    let mut odd_pair = bytes.clone();
+    odd_pair[27] = TierId::Availability as u8;
+    assert!(matches!(
+        WrappedKey::from_bytes(&odd_pair),
+        Err(CryptoError::Malformed(_))
+    ));
 }
 
 #[test]

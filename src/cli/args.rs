@@ -28,6 +28,10 @@ pub struct Args {
 }
 
 impl Args {
+    /// Whether any of `names` was given.
+    pub fn has_any(&self, names: &[&str]) -> bool {
+        names.iter().any(|n| self.values.contains_key(n))
+    }
     #[cfg(test)]
     pub fn has(&self, name: &str) -> bool {
         self.values.contains_key(name)

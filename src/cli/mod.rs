@@ -208,13 +208,26 @@ impl Ctx {
         action: &str,
         force: bool,
     ) -> Result<bool, CliError> {
+        let impact = self.cmdlet.impact;
+        self.should_process_as(impact, target, action, force)
+    }
+
+    /// [`Ctx::should_process`] for an action whose impact differs from the cmdlet's usual one
+    /// (`Set-DataEncryptionPolicy -PermanentDataPurgeRequested` is destructive).
+    pub fn should_process_as(
+        &mut self,
+        impact: Impact,
+        target: &str,
+        action: &str,
+        force: bool,
+    ) -> Result<bool, CliError> {
         if self.what_if {
             eprintln!("What if: Performing the operation \"{action}\" on target \"{target}\".");
             return Ok(false);
         }
         let ask = match self.confirm {
             Some(c) => c,
-            None => self.cmdlet.impact == Impact::High && !force,
+            None => impact == Impact::High && !force,
         };
         if !ask {
             return Ok(true);

@@ -292,7 +292,7 @@ impl<T: ContentTier> TierKey<T> {
         header: &ContentHeader,
         binding: &ContentBinding,
     ) -> Result<LeafKey<T>, CryptoError> {
-        let opener = Opener::new(default_provider_static(), self, binding)?;
+        let opener = Opener::new(default_provider(), self, binding)?;
         let key = opener.derive(header)?;
         let mut commitment = [0u8; COMMITMENT_LEN];
         commitment.copy_from_slice(header.commitment());
@@ -320,7 +320,7 @@ impl<T: ContentTier> TierKey<T> {
         binding: &ContentBinding,
         input: R,
     ) -> Result<ContentDecryptor<R>, CryptoError> {
-        ContentDecryptor::with_provider(default_provider_static(), self, binding, input)
+        ContentDecryptor::with_provider(default_provider(), self, binding, input)
     }
 
     /// A reader that yields the encrypted form of the plaintext read from `input`.
@@ -355,10 +355,6 @@ impl<T: ContentTier> TierKey<T> {
         r.read_to_end(&mut out).map_err(io_to_crypto)?;
         Ok(out)
     }
-}
-
-fn default_provider_static() -> &'static dyn CryptoProvider {
-    default_provider()
 }
 
 fn io_to_crypto(e: io::Error) -> CryptoError {
@@ -651,6 +647,7 @@ pub struct EncryptingReader<R: Read> {
     buf: SegBuf,
     pos: usize,
     lookahead: Option<u8>,
+    failed: bool,
 }
 
 impl<R: Read> EncryptingReader<R> {
@@ -670,6 +667,7 @@ impl<R: Read> EncryptingReader<R> {
             buf,
             pos: 0,
             lookahead: None,
+            failed: false,
         })
     }
 
@@ -693,6 +691,11 @@ impl<R: Read> EncryptingReader<R> {
 
 impl<R: Read> Read for EncryptingReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(crypto_to_io(CryptoError::Malformed(
+                "an earlier read failed",
+            )));
+        }
         if out.is_empty() {
             return Ok(0);
         }
@@ -704,7 +707,7 @@ impl<R: Read> Read for EncryptingReader<R> {
                 // The segment's plaintext may be half read; never continue after this.
                 self.buf.wipe();
                 self.pos = 0;
-                self.sealer.done = true;
+                self.failed = true;
                 return Err(e);
             }
         }

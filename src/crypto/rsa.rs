@@ -148,6 +148,12 @@ impl RsaPublicKey {
     /// Parses SubjectPublicKeyInfo DER (rsaEncryption). Keys of 2048, 3072 and 4096 bits only.
     pub fn from_der(spki_der: &[u8]) -> Result<Self, CryptoError> {
         let (n, e) = der::parse_rsa_spki(spki_der)?;
+        let odd = |v: &[u8]| v.last().is_some_and(|b| b & 1 == 1);
+        if !odd(&n) || !odd(&e) || e == [1] {
+            return Err(CryptoError::InvalidRsaKey(
+                "modulus and exponent must be odd, e > 1",
+            ));
+        }
         let key = RsaPublicKey {
             spki: spki_der.to_vec(),
             n,

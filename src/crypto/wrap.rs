@@ -108,6 +108,21 @@ impl fmt::Debug for WrappedKey {
     }
 }
 
+/// The (parent, child) tier pairs of docs/format.md §1.1.
+fn allowed_pair(parent: TierId, child: TierId) -> bool {
+    use TierId::*;
+    matches!(
+        (parent, child),
+        (Root, Dep)
+            | (Root, Tik)
+            | (Availability, Dep)
+            | (Availability, Tik)
+            | (Dep, Mailbox)
+            | (Dep, Workload)
+            | (Tik, Site)
+    )
+}
+
 fn read_u16(b: &[u8], at: usize) -> Result<(usize, usize), CryptoError> {
     let s = b
         .get(at..at + 2)
@@ -146,6 +161,9 @@ impl WrappedKey {
         }
         let child_ref = KeyRef::from_bytes(&b[7..7 + KEY_REF_LEN])?;
         let parent_tier = TierId::from_u8(b[PARENT_TIER_OFFSET])?;
+        if !allowed_pair(parent_tier, child_tier) {
+            return Err(CryptoError::Malformed("this tier cannot wrap that tier"));
+        }
         match alg {
             WrapAlg::Aes256Gcm => {
                 if b.len() != AES_WRAPPED_KEY_LEN {

@@ -209,6 +209,13 @@ impl ServiceKeys {
         purpose: Purpose,
         request: &str,
     ) -> Result<(DepKey, Unwrapped)> {
+        if dep.state == "Purged" {
+            return Err(Error::rule(format!(
+                "the data encryption policy '{}' was purged: its keys were destroyed and the data under it cannot be read by anyone",
+                dep.name
+            ))
+            .with_help("assign the mailbox another policy to store new content"));
+        }
         if let Some(k) = self.cache.get(&dep.guid) {
             return Ok((dup(k), Unwrapped::Cached));
         }

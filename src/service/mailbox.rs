@@ -136,12 +136,16 @@ pub fn assign(
         }
         None => dep::microsoft_managed(store, keys)?,
     };
-    let mut rows = Vec::with_capacity(identities.len());
-    store.read(|tx| -> Result<()> {
+    // Every recipient and its keys in one read transaction.
+    let (rows, key_rows) = store.read(|tx| -> Result<_> {
+        let mut rows = Vec::with_capacity(identities.len());
+        let mut keys = Vec::with_capacity(identities.len());
         for id in identities {
-            rows.push(recipient::resolve(tx, id, scope)?);
+            let r = recipient::resolve(tx, id, scope)?;
+            keys.push(tx.mailbox_keys(&r.guid)?);
+            rows.push(r);
         }
-        Ok(())
+        Ok((rows, keys))
     })?;
     if dep_identity.is_some() {
         for r in &rows {
@@ -171,13 +175,14 @@ pub fn assign(
     let (new_dk, _) = keys.dep_key(store, &target, Purpose::Service, &request)?;
     // Re-wrap every key of every mailbox; DEP keys come from the cache after the first unwrap.
     let mut old_deps: HashMap<String, DepKey> = HashMap::new();
+    // Re-wrapped existing keys, and first keys of mailboxes that had none.
     let mut new_rows: Vec<MailboxKeyRow> = Vec::new();
-    for r in &rows {
-        let existing = store.read(|tx| -> Result<_> { Ok(tx.mailbox_keys(&r.guid)?) })?;
+    let mut fresh_rows: Vec<MailboxKeyRow> = Vec::new();
+    for (r, existing) in rows.iter().zip(key_rows) {
         if existing.is_empty() {
             let key = MailboxKey::generate(KeyRef::new(uuid::Uuid::new_v4(), 1));
             let wrapped = new_dk.wrap_mailbox_key(&key, &binding(&target.guid, &r.guid)?)?;
-            new_rows.push(MailboxKeyRow {
+            fresh_rows.push(MailboxKeyRow {
                 mailbox_guid: r.guid.clone(),
                 key_id: key.key_ref().id.to_string(),
                 key_version: 1,
@@ -219,10 +224,10 @@ pub fn assign(
     let when = super::now();
     let assigned = dep_identity.map(|_| target.guid.clone());
     store.write(|tx| {
-        // Keep each mailbox's current flag as it was: write non-current rows first.
-        let mut ordered: Vec<&MailboxKeyRow> = new_rows.iter().filter(|k| !k.current).collect();
-        ordered.extend(new_rows.iter().filter(|k| k.current));
-        for k in ordered {
+        for k in &new_rows {
+            tx.rewrap_mailbox_key(k)?;
+        }
+        for k in &fresh_rows {
             tx.put_mailbox_key(k)?;
         }
         let mut out = Vec::with_capacity(rows.len());
@@ -230,7 +235,7 @@ pub fn assign(
             let mut r = r.clone();
             r.dep_guid = assigned.clone();
             r.when_changed = when.clone();
-            tx.update_recipient(&r)?;
+            tx.set_recipient_dep(&r.guid, assigned.as_deref(), &when)?;
             audit(
                 tx,
                 &org_id,

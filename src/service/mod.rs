@@ -5,6 +5,7 @@ pub mod azure;
 pub mod content;
 pub mod dep;
 pub mod keys;
+pub mod lifecycle;
 pub mod mailbox;
 pub mod org;
 pub mod recipient;

@@ -130,6 +130,8 @@ pub struct Recipient {
     pub data_encryption_policy: Option<String>,
     pub when_created: String,
     pub when_changed: String,
+    /// When the mailbox's data was destroyed by the data purge of its DEP.
+    pub data_purged_time: Option<String>,
 }
 
 impl Recipient {
@@ -176,6 +178,7 @@ pub fn present(row: RecipientRow, dep_name: Option<String>) -> Recipient {
         data_encryption_policy: dep_name,
         when_created: row.when_created,
         when_changed: row.when_changed,
+        data_purged_time: row.data_purged,
     }
 }
 
@@ -301,6 +304,7 @@ pub fn create(store: &mut Store, req: &NewRecipient) -> Result<RecipientRow> {
             dep_guid: None,
             when_created: t.clone(),
             when_changed: t,
+            data_purged: None,
         };
         if !tx.insert_recipient(&row)? {
             return Err(clash(tx, &row));

@@ -20,11 +20,9 @@ pub struct AuditRow {
 impl Tx<'_> {
     pub fn append_audit(&self, a: &AuditRow) -> Result<i64> {
         self.conn()
-            .execute(
-                "INSERT INTO audit_record (creation_time, record_type, operation, organization_id, user_id, object_id, parameters)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![a.creation_time, a.record_type, a.operation, a.organization_id, a.user_id, a.object_id, a.parameters],
-            )
+            .prepare_cached("INSERT INTO audit_record (creation_time, record_type, operation, organization_id, user_id, object_id, parameters)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+            .and_then(|mut st| st.execute(params![a.creation_time, a.record_type, a.operation, a.organization_id, a.user_id, a.object_id, a.parameters]))
             .map_err(|e| self.err(e))?;
         Ok(self.conn().last_insert_rowid())
     }

@@ -118,10 +118,30 @@ impl Tx<'_> {
                 .map_err(|e| self.err(e))?;
         }
         self.conn()
-            .execute(
-                &format!("INSERT OR REPLACE INTO mailbox_key ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                params![k.mailbox_guid, k.key_id, k.key_version, k.dep_guid, k.wrapped, k.current],
+            .prepare_cached(&format!(
+                "INSERT OR REPLACE INTO mailbox_key ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            ))
+            .and_then(|mut st| {
+                st.execute(params![
+                    k.mailbox_guid,
+                    k.key_id,
+                    k.key_version,
+                    k.dep_guid,
+                    k.wrapped,
+                    k.current
+                ])
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Re-wraps an existing mailbox key row under another DEP (its current flag unchanged).
+    pub fn rewrap_mailbox_key(&self, k: &MailboxKeyRow) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE mailbox_key SET dep_guid = ?4, wrapped = ?5 WHERE mailbox_guid = ?1 AND key_id = ?2 AND key_version = ?3",
             )
+            .and_then(|mut st| st.execute(params![k.mailbox_guid, k.key_id, k.key_version, k.dep_guid, k.wrapped]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -133,10 +153,8 @@ impl Tx<'_> {
         key_version: u32,
     ) -> Result<()> {
         self.conn()
-            .execute(
-                "DELETE FROM mailbox_key WHERE mailbox_guid = ?1 AND key_id = ?2 AND key_version = ?3",
-                params![mailbox_guid, key_id, key_version],
-            )
+            .prepare_cached("DELETE FROM mailbox_key WHERE mailbox_guid = ?1 AND key_id = ?2 AND key_version = ?3")
+            .and_then(|mut st| st.execute(params![mailbox_guid, key_id, key_version]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -144,11 +162,11 @@ impl Tx<'_> {
     /// Begins an item (invisible until [`Tx::complete_item`]).
     pub fn insert_item(&self, i: &ItemRow) -> Result<()> {
         self.conn()
-            .execute(
-                &format!(
-                    "INSERT INTO item ({ITEM_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                ),
-                params![
+            .prepare_cached(&format!(
+                "INSERT INTO item ({ITEM_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ))
+            .and_then(|mut st| {
+                st.execute(params![
                     i.mailbox_guid,
                     i.item_id,
                     i.seq,
@@ -158,8 +176,8 @@ impl Tx<'_> {
                     i.key_id,
                     i.key_version,
                     i.complete
-                ],
-            )
+                ])
+            })
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -172,10 +190,8 @@ impl Tx<'_> {
         data: &[u8],
     ) -> Result<()> {
         self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO item_segment (mailbox_guid, item_id, n, data) VALUES (?1, ?2, ?3, ?4)",
-                params![mailbox_guid, item_id, n, data],
-            )
+            .prepare_cached("INSERT OR REPLACE INTO item_segment (mailbox_guid, item_id, n, data) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut st| st.execute(params![mailbox_guid, item_id, n, data]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -183,11 +199,9 @@ impl Tx<'_> {
     /// Marks an item complete with its sizes and key.
     pub fn complete_item(&self, i: &ItemRow) -> Result<()> {
         self.conn()
-            .execute(
-                "UPDATE item SET size = ?3, stored_size = ?4, key_id = ?5, key_version = ?6, complete = 1
-                 WHERE mailbox_guid = ?1 AND item_id = ?2",
-                params![i.mailbox_guid, i.item_id, i.size, i.stored_size, i.key_id, i.key_version],
-            )
+            .prepare_cached("UPDATE item SET size = ?3, stored_size = ?4, key_id = ?5, key_version = ?6, complete = 1
+                 WHERE mailbox_guid = ?1 AND item_id = ?2")
+            .and_then(|mut st| st.execute(params![i.mailbox_guid, i.item_id, i.size, i.stored_size, i.key_id, i.key_version]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -195,16 +209,12 @@ impl Tx<'_> {
     /// Deletes an item and its segments.
     pub fn delete_item(&self, mailbox_guid: &str, item_id: &str) -> Result<()> {
         self.conn()
-            .execute(
-                "DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2",
-                params![mailbox_guid, item_id],
-            )
+            .prepare_cached("DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2")
+            .and_then(|mut st| st.execute(params![mailbox_guid, item_id]))
             .map_err(|e| self.err(e))?;
         self.conn()
-            .execute(
-                "DELETE FROM item WHERE mailbox_guid = ?1 AND item_id = ?2",
-                params![mailbox_guid, item_id],
-            )
+            .prepare_cached("DELETE FROM item WHERE mailbox_guid = ?1 AND item_id = ?2")
+            .and_then(|mut st| st.execute(params![mailbox_guid, item_id]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -212,16 +222,14 @@ impl Tx<'_> {
     /// Replaces an item's segments by those stored under `staging` (a move's re-encryption).
     pub fn replace_segments(&self, mailbox_guid: &str, item_id: &str, staging: &str) -> Result<()> {
         self.conn()
-            .execute(
-                "DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2",
-                params![mailbox_guid, item_id],
-            )
+            .prepare_cached("DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2")
+            .and_then(|mut st| st.execute(params![mailbox_guid, item_id]))
             .map_err(|e| self.err(e))?;
         self.conn()
-            .execute(
+            .prepare_cached(
                 "UPDATE item_segment SET item_id = ?2 WHERE mailbox_guid = ?1 AND item_id = ?3",
-                params![mailbox_guid, item_id, staging],
             )
+            .and_then(|mut st| st.execute(params![mailbox_guid, item_id, staging]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -279,13 +287,12 @@ impl Tx<'_> {
     pub fn delete_items_of(&self, mailbox_guid: &str) -> Result<(u64, u64)> {
         let totals = self.item_totals(mailbox_guid)?;
         self.conn()
-            .execute(
-                "DELETE FROM item_segment WHERE mailbox_guid = ?1",
-                [mailbox_guid],
-            )
+            .prepare_cached("DELETE FROM item_segment WHERE mailbox_guid = ?1")
+            .and_then(|mut st| st.execute([mailbox_guid]))
             .map_err(|e| self.err(e))?;
         self.conn()
-            .execute("DELETE FROM item WHERE mailbox_guid = ?1", [mailbox_guid])
+            .prepare_cached("DELETE FROM item WHERE mailbox_guid = ?1")
+            .and_then(|mut st| st.execute([mailbox_guid]))
             .map_err(|e| self.err(e))?;
         Ok(totals)
     }
@@ -334,11 +341,9 @@ impl Tx<'_> {
 
     pub fn put_move_request(&self, m: &MoveRow) -> Result<()> {
         self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO move_request (mailbox_guid, status, items_total, items_done, new_key_id, new_key_version, when_created, when_changed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![m.mailbox_guid, m.status, m.items_total, m.items_done, m.new_key_id, m.new_key_version, m.when_created, m.when_changed],
-            )
+            .prepare_cached("INSERT OR REPLACE INTO move_request (mailbox_guid, status, items_total, items_done, new_key_id, new_key_version, when_created, when_changed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+            .and_then(|mut st| st.execute(params![m.mailbox_guid, m.status, m.items_total, m.items_done, m.new_key_id, m.new_key_version, m.when_created, m.when_changed]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }

@@ -75,9 +75,9 @@ fn finish((mut d, ids): (DepRow, String)) -> Result<DepRow> {
 impl Tx<'_> {
     /// Inserts a DEP; `Ok(false)` when the name is taken.
     pub fn insert_dep(&self, d: &DepRow) -> Result<bool> {
-        let res = self.conn().execute(
-            &format!("INSERT INTO dep ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
-            params![
+        let res = self.conn()
+            .prepare_cached(&format!("INSERT INTO dep ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"))
+            .and_then(|mut st| st.execute(params![
                 d.guid,
                 d.kind,
                 d.name,
@@ -94,8 +94,7 @@ impl Tx<'_> {
                 d.purge_requested_by,
                 d.when_created,
                 d.when_changed
-            ],
-        );
+            ]));
         match res {
             Ok(_) => Ok(true),
             Err(rusqlite::Error::SqliteFailure(f, _))
@@ -109,11 +108,11 @@ impl Tx<'_> {
 
     /// Rewrites a DEP's mutable fields; `Ok(false)` when the new name is taken.
     pub fn update_dep(&self, d: &DepRow) -> Result<bool> {
-        let res = self.conn().execute(
-            "UPDATE dep SET name = ?2, description = ?3, enabled = ?4, state = ?5, availability_key = ?6,
+        let res = self.conn()
+            .prepare_cached("UPDATE dep SET name = ?2, description = ?3, enabled = ?4, state = ?5, availability_key = ?6,
              wrapped_by_availability = ?7, purge_reason = ?8, purge_contact = ?9, purge_requested_by = ?10,
-             when_changed = ?11 WHERE guid = ?1",
-            params![
+             when_changed = ?11 WHERE guid = ?1")
+            .and_then(|mut st| st.execute(params![
                 d.guid,
                 d.name,
                 d.description,
@@ -125,8 +124,7 @@ impl Tx<'_> {
                 d.purge_contact,
                 d.purge_requested_by,
                 d.when_changed
-            ],
-        );
+            ]));
         match res {
             Ok(_) => Ok(true),
             Err(rusqlite::Error::SqliteFailure(f, _))
@@ -214,10 +212,8 @@ impl Tx<'_> {
     /// Inserts or replaces one customer key's copy of a DEP key.
     pub fn put_root_wrap(&self, w: &RootWrapRow) -> Result<()> {
         self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO dep_root_wrap (dep_guid, slot, key_uri, version, wrapped) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![w.dep_guid, w.slot, w.key_uri, w.version, w.wrapped],
-            )
+            .prepare_cached("INSERT OR REPLACE INTO dep_root_wrap (dep_guid, slot, key_uri, version, wrapped) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .and_then(|mut st| st.execute(params![w.dep_guid, w.slot, w.key_uri, w.version, w.wrapped]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -225,7 +221,8 @@ impl Tx<'_> {
     /// Deletes every customer-key copy of a DEP key (crypto-shredding with the availability key).
     pub fn delete_root_wraps(&self, dep_guid: &str) -> Result<usize> {
         self.conn()
-            .execute("DELETE FROM dep_root_wrap WHERE dep_guid = ?1", [dep_guid])
+            .prepare_cached("DELETE FROM dep_root_wrap WHERE dep_guid = ?1")
+            .and_then(|mut st| st.execute([dep_guid]))
             .map_err(|e| self.err(e))
     }
 

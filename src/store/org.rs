@@ -77,17 +77,15 @@ impl Tx<'_> {
 
     pub fn update_organization(&self, row: &OrganizationRow) -> Result<()> {
         self.conn()
-            .execute(
-                "UPDATE organization SET name = ?1, subscription_type = ?2, data_purge_approvers = ?3,
-                 default_geo = ?4, when_changed = ?5 WHERE id = 1",
-                params![
+            .prepare_cached("UPDATE organization SET name = ?1, subscription_type = ?2, data_purge_approvers = ?3,
+                 default_geo = ?4, when_changed = ?5 WHERE id = 1")
+            .and_then(|mut st| st.execute(params![
                     row.name,
                     row.subscription_type,
                     approvers_json(&row.data_purge_approvers),
                     row.default_geo,
                     row.when_changed
-                ],
-            )
+                ]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }

@@ -21,9 +21,11 @@ pub struct RecipientRow {
     pub dep_guid: Option<String>,
     pub when_created: String,
     pub when_changed: String,
+    /// When the mailbox's data was destroyed by a data purge of its DEP.
+    pub data_purged: Option<String>,
 }
 
-const COLUMNS: &str = "guid, exchange_guid, name, alias, display_name, primary_smtp, upn, external_email, kind, licenses, dep_guid, when_created, when_changed";
+const COLUMNS: &str = "guid, exchange_guid, name, alias, display_name, primary_smtp, upn, external_email, kind, licenses, dep_guid, when_created, when_changed, data_purged";
 
 fn from_row(r: &Row) -> rusqlite::Result<(RecipientRow, String)> {
     let licenses: String = r.get(9)?;
@@ -42,6 +44,7 @@ fn from_row(r: &Row) -> rusqlite::Result<(RecipientRow, String)> {
             dep_guid: r.get(10)?,
             when_created: r.get(11)?,
             when_changed: r.get(12)?,
+            data_purged: r.get(13)?,
         },
         licenses,
     ))
@@ -75,9 +78,9 @@ impl RecipientScope {
 impl Tx<'_> {
     /// Inserts a recipient. Returns `Ok(false)` when its name, alias, address or UPN is taken.
     pub fn insert_recipient(&self, r: &RecipientRow) -> Result<bool> {
-        let res = self.conn().execute(
-            &format!("INSERT INTO recipient ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
-            params![
+        let res = self.conn()
+            .prepare_cached(&format!("INSERT INTO recipient ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"))
+            .and_then(|mut st| st.execute(params![
                 r.guid,
                 r.exchange_guid,
                 r.name,
@@ -90,9 +93,9 @@ impl Tx<'_> {
                 serde_json::to_string(&r.licenses).unwrap_or_else(|_| "[]".into()),
                 r.dep_guid,
                 r.when_created,
-                r.when_changed
-            ],
-        );
+                r.when_changed,
+                r.data_purged
+            ]));
         match res {
             Ok(_) => Ok(true),
             Err(rusqlite::Error::SqliteFailure(f, _))
@@ -111,20 +114,41 @@ impl Tx<'_> {
         identity: &str,
         scope: RecipientScope,
     ) -> Result<Vec<RecipientRow>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM recipient WHERE ({}) AND (
-                guid = lower(?1) OR exchange_guid = lower(?1)
-                OR name = ?1 COLLATE NOCASE OR alias = ?1 COLLATE NOCASE
-                OR primary_smtp = ?1 COLLATE NOCASE OR upn = ?1 COLLATE NOCASE)",
-            scope.clause()
-        );
+        // One indexed lookup per column the identity could match (an OR over them would scan
+        // the table): GUIDs look like GUIDs, addresses and UPNs contain '@', aliases never do.
+        let scope = scope.clause();
+        let guid_like = uuid::Uuid::parse_str(identity).is_ok();
+        let mut branches = vec!["name = ?1 COLLATE NOCASE"];
+        if guid_like {
+            branches.extend(["guid = lower(?1)", "exchange_guid = lower(?1)"]);
+        }
+        if identity.contains('@') {
+            branches.extend([
+                "primary_smtp = ?1 COLLATE NOCASE",
+                "upn = ?1 COLLATE NOCASE",
+            ]);
+        } else {
+            branches.push("alias = ?1 COLLATE NOCASE");
+        }
+        let sql = branches
+            .iter()
+            .map(|b| format!("SELECT {COLUMNS} FROM recipient WHERE ({scope}) AND {b}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
         let mut stmt = self.conn().prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([identity], from_row)
             .map_err(|e| self.err(e))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))?;
-        rows.into_iter().map(finish).collect()
+        let mut out: Vec<RecipientRow> = Vec::with_capacity(rows.len());
+        for r in rows {
+            let r = finish(r)?;
+            if !out.iter().any(|o| o.guid == r.guid) {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     pub fn recipient(&self, guid: &str) -> Result<Option<RecipientRow>> {
@@ -174,10 +198,10 @@ impl Tx<'_> {
 
     /// Rewrites the mutable fields of a recipient. Returns `Ok(false)` on a uniqueness clash.
     pub fn update_recipient(&self, r: &RecipientRow) -> Result<bool> {
-        let res = self.conn().execute(
-            "UPDATE recipient SET name = ?2, alias = ?3, display_name = ?4, primary_smtp = ?5, upn = ?6,
-             external_email = ?7, licenses = ?8, dep_guid = ?9, when_changed = ?10 WHERE guid = ?1",
-            params![
+        let res = self.conn()
+            .prepare_cached("UPDATE recipient SET name = ?2, alias = ?3, display_name = ?4, primary_smtp = ?5, upn = ?6,
+             external_email = ?7, licenses = ?8, dep_guid = ?9, when_changed = ?10, data_purged = ?11 WHERE guid = ?1")
+            .and_then(|mut st| st.execute(params![
                 r.guid,
                 r.name,
                 r.alias,
@@ -187,9 +211,9 @@ impl Tx<'_> {
                 r.external_email,
                 serde_json::to_string(&r.licenses).unwrap_or_else(|_| "[]".into()),
                 r.dep_guid,
-                r.when_changed
-            ],
-        );
+                r.when_changed,
+                r.data_purged
+            ]));
         match res {
             Ok(_) => Ok(true),
             Err(rusqlite::Error::SqliteFailure(f, _))
@@ -199,5 +223,35 @@ impl Tx<'_> {
             }
             Err(e) => Err(self.err(e)),
         }
+    }
+}
+
+impl Tx<'_> {
+    /// Sets a recipient's assigned DEP (`None`: Microsoft-managed keys).
+    pub fn set_recipient_dep(
+        &self,
+        guid: &str,
+        dep_guid: Option<&str>,
+        when_changed: &str,
+    ) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE recipient SET dep_guid = ?2, when_changed = ?3 WHERE guid = ?1")
+            .and_then(|mut st| st.execute(rusqlite::params![guid, dep_guid, when_changed]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Recipients assigned to a DEP.
+    pub fn recipients_of_dep(&self, dep_guid: &str) -> Result<Vec<RecipientRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM recipient WHERE dep_guid = ?1 ORDER BY name COLLATE NOCASE"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([dep_guid], from_row)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        rows.into_iter().map(finish).collect()
     }
 }

@@ -16,11 +16,11 @@ impl Tx<'_> {
 
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         self.conn()
-            .execute(
+            .prepare_cached(
                 "INSERT INTO setting (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, value],
             )
+            .and_then(|mut st| st.execute(params![key, value]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }

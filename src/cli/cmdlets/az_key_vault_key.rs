@@ -223,6 +223,26 @@ fn key_record(k: &KeyVaultKey) -> Result<Record, CliError> {
     Ok(r)
 }
 
+/// Warns (before acting, so -WhatIf shows it too) when the key version still wraps a live
+/// DEP-key copy: disabling, expiring or deleting it cuts users off from that DEP's data.
+fn warn_if_in_use(
+    ctx: &mut Ctx,
+    vault: &str,
+    name: &str,
+    version: Option<&str>,
+    what: &str,
+) -> Result<(), CliError> {
+    let uri = custkey::vault::ids::key_id_string(vault, name, None);
+    let uses = custkey::service::lifecycle::deps_using_key(ctx.store()?, &uri, version)?;
+    for u in uses {
+        ctx.warn(&format!(
+            "{what} {}/{} breaks data encryption policy '{}': it still wraps that DEP's key, so users lose access to its mailboxes (only service operations may use the availability key)",
+            u.key_uri, u.version, u.dep_name
+        ));
+    }
+    Ok(())
+}
+
 fn key_ops(args: &Args, name: &str) -> Result<Option<Vec<KeyOperation>>, CliError> {
     match args.list(name) {
         None => Ok(None),
@@ -302,6 +322,22 @@ fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
                 .with_help("give -Enable, -Expires, -NotBefore, -KeyOps or -Tag"),
         );
     }
+    let disabling = update.enabled == Some(false);
+    let expiring = update
+        .expires
+        .is_some_and(|e| e.format("%Y-%m-%d").to_string() != "9999-12-31");
+    if disabling || expiring {
+        let version = match args.str("Version") {
+            Some(v) => Some(v.to_string()),
+            None => ctx.azure()?.key(vault, name, None).ok().map(|k| k.version),
+        };
+        let what = if disabling {
+            "disabling"
+        } else {
+            "setting an expiry on"
+        };
+        warn_if_in_use(ctx, vault, name, version.as_deref(), what)?;
+    }
     if !ctx.should_process(&format!("{vault}/{name}"), "Update-AzKeyVaultKey", false)? {
         return Ok(Output::None);
     }
@@ -320,6 +356,13 @@ fn remove(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let name = args.str("Name").unwrap_or_default();
     let purge = args.switch("InRemovedState");
     let action = if purge { "Purge key" } else { "Remove key" };
+    warn_if_in_use(
+        ctx,
+        vault,
+        name,
+        None,
+        if purge { "purging" } else { "removing" },
+    )?;
     if !ctx.should_process(&format!("{vault}/{name}"), action, args.switch("Force"))? {
         return Ok(Output::None);
     }

@@ -77,13 +77,25 @@ usable for what they still wrap. A disabled DEP can't be assigned; mailboxes alr
             Param::new("Description", Kind::String, "A new description."),
             Param::new("Enabled", Kind::Bool, "$true or $false."),
             Param::new("Refresh", Kind::Switch, "Re-wrap the DEP key under the newest customer key versions."),
+            Param::new("PermanentDataPurgeRequested", Kind::Switch, "Start the data purge path: the DEP can no longer be assigned, and once a data purge approver approves (Approve-DataPurgeRequest) every key under it is destroyed. Refused while the service still has wrapKey or unwrapKey on either vault."),
+            Param::new("PermanentDataPurgeReason", Kind::String, "Why the data is purged (required with -PermanentDataPurgeRequested)."),
+            Param::new("PermanentDataPurgeContact", Kind::String, "Who to contact about the purge (required with -PermanentDataPurgeRequested)."),
+            Param::new("Force", Kind::Switch, "With -PermanentDataPurgeRequested: accept a key vault that no longer exists as revoked, and skip the confirmation."),
         ],
-        examples: &[Example {
-            title: "After rolling a customer key",
-            code: "custkey Set-DataEncryptionPolicy -Identity \"US Mailboxes\" -Refresh",
-            output: "",
-            remarks: "",
-        }],
+        examples: &[
+            Example {
+                title: "After rolling a customer key",
+                code: "custkey Set-DataEncryptionPolicy -Identity \"US Mailboxes\" -Refresh",
+                output: "",
+                remarks: "",
+            },
+            Example {
+                title: "Start the data purge path (after removing the service's access from both vaults)",
+                code: "custkey Set-DataEncryptionPolicy -Identity \"US Mailboxes\" -PermanentDataPurgeRequested -PermanentDataPurgeReason \"Leaving the service\" -PermanentDataPurgeContact cio@contoso.com -Confirm:$false",
+                output: "",
+                remarks: "A different person listed in DataPurgeApprovers then runs Approve-DataPurgeRequest.",
+            },
+        ],
         impact: Impact::Medium,
         table: TABLE,
         run: set,
@@ -142,6 +154,15 @@ fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
 
 fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let id = args.str("Identity").unwrap_or_default().to_string();
+    if args.switch("PermanentDataPurgeRequested") {
+        return request_purge(ctx, args, &id);
+    }
+    if args.has_any(&["PermanentDataPurgeReason", "PermanentDataPurgeContact"]) {
+        return Err(CliError::usage(
+            "-PermanentDataPurgeReason and -PermanentDataPurgeContact go with -PermanentDataPurgeRequested.",
+        )
+        .with_help("add -PermanentDataPurgeRequested to start the data purge path"));
+    }
     let ch = PolicyChanges {
         name: args.str("Name").map(str::to_string),
         description: args.str("Description").map(str::to_string),
@@ -197,4 +218,33 @@ fn test(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         failed.join("; ")
     ))
     .with_help("see each key's Result and Message above"))
+}
+
+fn request_purge(ctx: &mut Ctx, args: &Args, id: &str) -> Result<Output, CliError> {
+    let reason = args
+        .str("PermanentDataPurgeReason")
+        .unwrap_or_default()
+        .to_string();
+    let contact = args
+        .str("PermanentDataPurgeContact")
+        .unwrap_or_default()
+        .to_string();
+    if reason.is_empty() || contact.is_empty() {
+        return Err(CliError::usage("-PermanentDataPurgeRequested needs -PermanentDataPurgeReason and -PermanentDataPurgeContact.")
+            .with_help("say why, and who to contact: -PermanentDataPurgeReason \"...\" -PermanentDataPurgeContact cio@contoso.com"));
+    }
+    let force = args.switch("Force");
+    if !ctx.should_process_as(Impact::High, id, "Request permanent data purge", force)? {
+        return Ok(Output::None);
+    }
+    let requester = custkey::service::azure::account(ctx.store()?)?;
+    let (store, keys) = ctx.service()?;
+    let policy = custkey::service::lifecycle::request_purge(
+        store, keys, id, &reason, &contact, force, &requester,
+    )?;
+    ctx.warn(&format!(
+        "the data purge of '{}' awaits approval by a data purge approver other than {requester}: custkey Approve-DataPurgeRequest -Identity \"{}\"",
+        policy.name, policy.name
+    ));
+    Ok(Output::None)
 }

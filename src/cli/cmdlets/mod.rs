@@ -12,6 +12,7 @@ pub mod command;
 pub mod customer_key_configuration;
 pub mod customer_key_rollout;
 pub mod data_encryption_policy;
+pub mod data_purge_request;
 pub mod date;
 pub mod file;
 pub mod format_list;
@@ -28,6 +29,7 @@ pub mod move_request;
 pub mod null;
 pub mod object;
 pub mod organization_config;
+pub mod unified_audit_log;
 
 /// Every cmdlet, sorted by name.
 pub fn all() -> Vec<&'static Cmdlet> {
@@ -41,6 +43,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         customer_key_configuration::CMDLETS,
         customer_key_rollout::CMDLETS,
         data_encryption_policy::CMDLETS,
+        data_purge_request::CMDLETS,
         date::CMDLETS,
         file::CMDLETS,
         format_list::CMDLETS,
@@ -57,6 +60,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         null::CMDLETS,
         object::CMDLETS,
         organization_config::CMDLETS,
+        unified_audit_log::CMDLETS,
     ]
     .iter()
     .flat_map(|s| s.iter())

@@ -1,0 +1,261 @@
+//! Exchange service benchmarks (issue 5 targets), on a real store and real local vaults:
+//!
+//! - `import`: New-MailboxImportRequest of 256 MiB of mail (64 messages of 4 MiB), MB/s, to
+//!   compare with the crypto core's content-encryption rate (benches/crypto.rs);
+//! - `assign_10000`: assigning 10,000 mailboxes to a DEP (and back), with a fresh key cache each
+//!   time, so each run pays the RSA unwrap of each DEP involved;
+//! - `get_mailbox_100k`: the whole `custkey Get-Mailbox -Identity` process on a store of
+//!   100,000 mailboxes, beside the `sqlite3` CLI doing the same indexed lookup.
+//!
+//! Run: `cargo bench --bench exchange` (see docs/performance.md for figures).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use custkey::service::keys::ServiceKeys;
+use custkey::service::{content, mailbox, org};
+use custkey::store::{RecipientRow, RecipientScope, Store};
+use custkey::vault::LocalBackend;
+
+const EXO: &str = "00000002-0000-0ff1-ce00-000000000000";
+
+fn custkey(dir: &Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_custkey"))
+        .args(args)
+        .env("CUSTKEY_STORE", dir.join("service.db"))
+        .env("CUSTKEY_KEYRING", "off")
+        .output()
+        .expect("run custkey");
+    assert!(
+        out.status.success(),
+        "custkey {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two vaults in two protected subscriptions, a DEP "Bench", and a licensed mailbox "bench".
+fn setup(dir: &Path) {
+    for (sub, v, k, loc) in [
+        ("s1", "bench-va1", "k1", "westus"),
+        ("s2", "bench-va2", "k2", "eastus"),
+    ] {
+        custkey(dir, &["Set-AzContext", sub]);
+        custkey(
+            dir,
+            &[
+                "Register-AzProviderFeature",
+                "-FeatureName",
+                "mandatoryRetentionPeriodEnabled",
+                "-ProviderNamespace",
+                "Microsoft.Resources",
+            ],
+        );
+        custkey(dir, &["New-AzKeyVault", v, "rg", loc]);
+        custkey(dir, &["Add-AzKeyVaultKey", v, k, "-Size", "3072"]);
+        custkey(
+            dir,
+            &[
+                "Set-AzKeyVaultAccessPolicy",
+                v,
+                "-ServicePrincipalName",
+                EXO,
+                "-PermissionsToKeys",
+                "wrapKey,unwrapKey,get",
+            ],
+        );
+    }
+    custkey(
+        dir,
+        &[
+            "New-DataEncryptionPolicy",
+            "Bench",
+            "-AzureKeyIDs",
+            "https://bench-va1.vault.azure.net/keys/k1,https://bench-va2.vault.azure.net/keys/k2",
+        ],
+    );
+    custkey(dir, &["New-Mailbox", "bench", "-Shared"]);
+    custkey(
+        dir,
+        &["Set-Mailbox", "bench", "-DataEncryptionPolicy", "Bench"],
+    );
+}
+
+fn open(dir: &Path) -> (Store, ServiceKeys) {
+    std::env::set_var("CUSTKEY_KEYRING", "off");
+    let mut store = Store::open(&dir.join("service.db")).unwrap();
+    let backend = LocalBackend::open(dir).unwrap();
+    let keys = ServiceKeys::open(dir, &mut store, backend).unwrap();
+    (store, keys)
+}
+
+fn bench_import(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let mail = dir.path().join("mail");
+    std::fs::create_dir_all(&mail).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let msg_len = 4 << 20;
+    for i in 0..64 {
+        let mut b = Vec::with_capacity(msg_len);
+        while b.len() < msg_len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+        std::fs::write(mail.join(format!("{i:03}.eml")), &b).unwrap();
+    }
+    let total = 64 * msg_len as u64;
+    let (mut store, mut keys) = open(dir.path());
+    let mut g = c.benchmark_group("import");
+    g.throughput(Throughput::Bytes(total));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.bench_function("256MiB_as_64_messages", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                content::import(&mut store, &mut keys, "bench", &mail).unwrap();
+                spent += t.elapsed();
+                // Empty the mailbox again (not timed).
+                let guid = store
+                    .read(|tx| {
+                        custkey::service::recipient::resolve(tx, "bench", RecipientScope::Mailboxes)
+                    })
+                    .unwrap()
+                    .guid;
+                store
+                    .write(|tx| -> custkey::service::Result<_> { Ok(tx.delete_items_of(&guid)?) })
+                    .unwrap();
+                store.checkpoint().unwrap();
+            }
+            spent
+        })
+    });
+    g.finish();
+}
+
+fn bench_assign(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let (mut store, _) = open(dir.path());
+    let t = custkey::service::now();
+    let ids: Vec<String> = (0..10_000).map(|i| format!("shared{i:05}")).collect();
+    store
+        .write(|tx| -> custkey::service::Result<()> {
+            org::current(tx)?;
+            for id in &ids {
+                tx.insert_recipient(&RecipientRow {
+                    guid: uuid::Uuid::new_v4().to_string(),
+                    exchange_guid: uuid::Uuid::new_v4().to_string(),
+                    name: id.clone(),
+                    alias: id.clone(),
+                    display_name: id.clone(),
+                    primary_smtp: format!("{id}@contoso.onmicrosoft.com"),
+                    upn: None,
+                    external_email: None,
+                    kind: "SharedMailbox".into(),
+                    licenses: Vec::new(),
+                    dep_guid: None,
+                    when_created: t.clone(),
+                    when_changed: t.clone(),
+                    data_purged: None,
+                })?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    drop(store);
+    let mut g = c.benchmark_group("assign");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    let mut flip = false;
+    g.bench_function("10000_mailboxes_fresh_key_cache", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let (mut store, mut keys) = open(dir.path());
+                flip = !flip;
+                let target = if flip { Some("Bench") } else { None };
+                let t = Instant::now();
+                mailbox::assign(
+                    &mut store,
+                    &mut keys,
+                    &ids,
+                    RecipientScope::Mailboxes,
+                    target,
+                    "Set-Mailbox",
+                )
+                .unwrap();
+                spent += t.elapsed();
+            }
+            spent
+        })
+    });
+    g.finish();
+}
+
+fn bench_get_mailbox(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("service.db");
+    let mut store = Store::open(&db).unwrap();
+    let t = custkey::service::now();
+    store
+        .write(|tx| -> custkey::service::Result<()> {
+            org::current(tx)?;
+            for i in 0..100_000 {
+                let id = format!("user{i:06}");
+                tx.insert_recipient(&RecipientRow {
+                    guid: uuid::Uuid::new_v4().to_string(),
+                    exchange_guid: uuid::Uuid::new_v4().to_string(),
+                    name: format!("User {i:06}"),
+                    alias: id.clone(),
+                    display_name: format!("User {i:06}"),
+                    primary_smtp: format!("{id}@contoso.onmicrosoft.com"),
+                    upn: Some(format!("{id}@contoso.onmicrosoft.com")),
+                    external_email: None,
+                    kind: "UserMailbox".into(),
+                    licenses: vec!["SPE_E5".into()],
+                    dep_guid: None,
+                    when_created: t.clone(),
+                    when_changed: t.clone(),
+                    data_purged: None,
+                })?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    store.checkpoint().unwrap();
+    drop(store);
+    let mut g = c.benchmark_group("get_mailbox_100k");
+    g.sample_size(30);
+    g.bench_function("custkey_process", |b| {
+        b.iter(|| {
+            let out = Command::new(env!("CARGO_BIN_EXE_custkey"))
+                .args(["Get-Mailbox", "-Identity", "user054321", "-Format", "Json"])
+                .env("CUSTKEY_STORE", &db)
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+        })
+    });
+    if Command::new("sqlite3").arg("-version").output().is_ok() {
+        g.bench_function("sqlite3_cli_same_lookup", |b| {
+            b.iter(|| {
+                let out = Command::new("sqlite3")
+                    .arg(&db)
+                    .arg("SELECT * FROM recipient WHERE alias = 'user054321' COLLATE NOCASE;")
+                    .output()
+                    .unwrap();
+                assert!(out.status.success());
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_import, bench_assign, bench_get_mailbox);
+criterion_main!(benches);

@@ -1,0 +1,347 @@
+//! The end of a key's life: which DEPs a root key version still protects, the data purge
+//! path (request, approval by a second person, crypto-shredding), and the unified audit log.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::dep::{self, DataEncryptionPolicy, STATE_ACTIVE, STATE_PENDING_PURGE, STATE_PURGED};
+use super::keys::{audit, key_uri_versionless, ServiceKeys};
+use super::{now, Error, ErrorKind, Result};
+use crate::store::Store;
+use crate::vault::{KeyId, KeyPermission, VaultError, EXCHANGE_ONLINE_APP_ID};
+
+/// A DEP whose key a root key version still wraps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUse {
+    pub dep_name: String,
+    pub key_uri: String,
+    pub version: String,
+}
+
+/// The DEPs whose live DEP-key copies are wrapped by `key_uri` (any version when `version` is
+/// `None`).
+pub fn deps_using_key(
+    store: &mut Store,
+    key_uri: &str,
+    version: Option<&str>,
+) -> Result<Vec<KeyUse>> {
+    let want = key_uri_versionless(key_uri).to_ascii_lowercase();
+    store.read(|tx| {
+        let mut out = Vec::new();
+        for d in tx.deps(dep::KIND_MAILBOX)? {
+            for w in tx.root_wraps(&d.guid)? {
+                if w.key_uri.to_ascii_lowercase() == want
+                    && version.is_none_or(|v| v.eq_ignore_ascii_case(&w.version))
+                {
+                    out.push(KeyUse {
+                        dep_name: d.name.clone(),
+                        key_uri: w.key_uri.clone(),
+                        version: w.version.clone(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// `Set-DataEncryptionPolicy -PermanentDataPurgeRequested`: refused while the Exchange service
+/// still has wrapKey or unwrapKey on either key (with `force`, a vault that no longer exists is
+/// accepted as revoked). The DEP goes to PendingDataPurge and can no longer be assigned.
+pub fn request_purge(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    identity: &str,
+    reason: &str,
+    contact: &str,
+    force: bool,
+    requester: &str,
+) -> Result<DataEncryptionPolicy> {
+    if reason.trim().is_empty() || contact.trim().is_empty() {
+        return Err(Error::invalid(
+            "a data purge request needs -PermanentDataPurgeReason and -PermanentDataPurgeContact",
+        )
+        .with_help("say why, and who to contact about the purge"));
+    }
+    let mut d = dep::resolve(store, identity)?;
+    match d.state.as_str() {
+        STATE_ACTIVE => {}
+        STATE_PENDING_PURGE => {
+            return Err(Error::rule(format!(
+                "a data purge of '{}' was already requested",
+                d.name
+            ))
+            .with_help(format!(
+            "a data purge approver approves it: custkey Approve-DataPurgeRequest -Identity \"{}\"",
+            d.name
+        )))
+        }
+        _ => {
+            return Err(Error::rule(format!(
+                "the data of '{}' was already purged",
+                d.name
+            )))
+        }
+    }
+    let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
+    for w in &wraps {
+        let id = KeyId::parse(&w.key_uri)?;
+        match keys.vaults.vault(&id.vault).and_then(|v| v.properties()) {
+            Ok(info) => {
+                let granted: Vec<&str> = info
+                    .access_policies
+                    .iter()
+                    .filter(|p| p.application_id.as_deref() == Some(EXCHANGE_ONLINE_APP_ID))
+                    .flat_map(|p| p.permissions_to_keys.iter())
+                    .filter(|k| matches!(k, KeyPermission::WrapKey | KeyPermission::UnwrapKey))
+                    .map(|k| k.as_str())
+                    .collect();
+                if !granted.is_empty() {
+                    return Err(Error::rule(format!(
+                        "the Exchange Online service still has {} on key vault '{}'; a data purge needs the service's access removed from both vaults first",
+                        granted.join(" and "),
+                        info.vault_name
+                    ))
+                    .with_help(format!(
+                        "run: custkey Remove-AzKeyVaultAccessPolicy -VaultName {} -ServicePrincipalName {EXCHANGE_ONLINE_APP_ID}",
+                        info.vault_name
+                    )));
+                }
+            }
+            Err(VaultError::NotFound(_)) if force => {}
+            Err(VaultError::NotFound(m)) => {
+                return Err(Error::rule(format!(
+                    "the key vault of {} cannot be found ({m})",
+                    w.key_uri
+                ))
+                .with_help("if the vault was deleted, add -Force to request the purge anyway"))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let org_id = store.read(super::org::organization_id)?;
+    d.state = STATE_PENDING_PURGE.into();
+    d.purge_reason = Some(reason.to_string());
+    d.purge_contact = Some(contact.to_string());
+    d.purge_requested_by = Some(requester.to_string());
+    d.when_changed = now();
+    store.write(|tx| {
+        tx.update_dep(&d)?;
+        audit(tx, &org_id, "ExchangeAdmin", "Set-DataEncryptionPolicy -PermanentDataPurgeRequested", requester, &d.guid,
+            json!({"Policy Id": d.guid, "Name": d.name, "PermanentDataPurgeReason": reason, "PermanentDataPurgeContact": contact, "Force": force}))
+    })?;
+    dep::get(store, &d.guid)
+}
+
+/// What a completed data purge destroyed.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PurgeReport {
+    #[serde(rename = "DataEncryptionPolicy")]
+    pub policy: String,
+    #[serde(rename = "DataEncryptionPolicyId")]
+    pub policy_id: String,
+    #[serde(rename = "RequestedBy")]
+    pub requested_by: String,
+    #[serde(rename = "ApprovedBy")]
+    pub approved_by: String,
+    #[serde(rename = "Mailboxes")]
+    pub mailboxes: Vec<String>,
+    #[serde(rename = "ItemsDeleted")]
+    pub items: u64,
+    #[serde(rename = "BytesDeleted")]
+    pub bytes: u64,
+    #[serde(rename = "MailboxKeysDestroyed")]
+    pub mailbox_keys: u64,
+    #[serde(rename = "WrappedDepKeysDestroyed")]
+    pub wrapped_dep_keys: u64,
+    #[serde(rename = "State")]
+    pub state: String,
+    #[serde(rename = "CompletedTime")]
+    pub completed: String,
+}
+
+/// Approves a pending data purge: a different person from the requester, listed in the
+/// organization's DataPurgeApprovers. Destroys the availability key, every wrapped copy of the
+/// DEP key and the mailbox keys under it, deletes the content, marks the mailboxes and audits a
+/// report. Deleted rows are overwritten and the write-ahead log is truncated.
+pub fn approve_purge(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    identity: &str,
+    approver: &str,
+) -> Result<PurgeReport> {
+    let mut d = dep::resolve(store, identity)?;
+    if d.state != STATE_PENDING_PURGE {
+        return Err(Error::rule(format!("no data purge of '{}' is pending (its state is {})", d.name, d.state))
+            .with_help(format!("request one first: custkey Set-DataEncryptionPolicy -Identity \"{}\" -PermanentDataPurgeRequested -PermanentDataPurgeReason ... -PermanentDataPurgeContact ...", d.name)));
+    }
+    let org = super::org::get(store)?;
+    if !org
+        .data_purge_approvers
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(approver))
+    {
+        return Err(Error::new(ErrorKind::AccessDenied, format!("{approver} is not a data purge approver of {}", org.name))
+            .with_help("approvers are listed with Set-OrganizationConfig -DataPurgeApprovers; sign in as one with Connect-AzAccount"));
+    }
+    let requester = d.purge_requested_by.clone().unwrap_or_default();
+    if requester.eq_ignore_ascii_case(approver) {
+        return Err(Error::new(
+            ErrorKind::AccessDenied,
+            format!("{approver} requested this purge and cannot also approve it"),
+        )
+        .with_help("a second data purge approver must approve"));
+    }
+    let t = now();
+    let report = store.write(|tx| {
+        let recipients = tx.recipients_of_dep(&d.guid)?;
+        let (mut items, mut bytes) = (0u64, 0u64);
+        let mut names = Vec::new();
+        for mut r in recipients {
+            let (n, b) = tx.delete_items_of(&r.guid)?;
+            items += n;
+            bytes += b;
+            r.data_purged = Some(t.clone());
+            r.when_changed = t.clone();
+            tx.update_recipient(&r)?;
+            names.push(r.name);
+        }
+        let mut mailbox_keys = 0u64;
+        for k in tx.mailbox_keys_under_dep(&d.guid)? {
+            // Content of a mailbox moved away from this DEP stays under its other keys; only
+            // the keys this DEP wraps are destroyed.
+            tx.delete_mailbox_key(&k.mailbox_guid, &k.key_id, k.key_version)?;
+            mailbox_keys += 1;
+        }
+        let wrapped_dep_keys =
+            tx.delete_root_wraps(&d.guid)? as u64 + u64::from(d.wrapped_by_availability.is_some());
+        audit(
+            tx,
+            &org.guid,
+            "ExchangeAdmin",
+            "Approve-DataPurgeRequest",
+            approver,
+            &d.guid,
+            json!({"Policy Id": d.guid, "RequestedBy": requester, "ApprovedBy": approver}),
+        )?;
+        d.availability_key = None;
+        d.wrapped_by_availability = None;
+        d.state = STATE_PURGED.into();
+        d.when_changed = t.clone();
+        tx.update_dep(&d)?;
+        audit(
+            tx,
+            &org.guid,
+            "CustomerKeyServiceEncryption",
+            "Availability Key Destroyed",
+            approver,
+            &d.guid,
+            json!({"Policy Id": d.guid}),
+        )?;
+        let report = PurgeReport {
+            policy: d.name.clone(),
+            policy_id: d.guid.clone(),
+            requested_by: requester.clone(),
+            approved_by: approver.to_string(),
+            mailboxes: names,
+            items,
+            bytes,
+            mailbox_keys,
+            wrapped_dep_keys,
+            state: STATE_PURGED.into(),
+            completed: t.clone(),
+        };
+        audit(
+            tx,
+            &org.guid,
+            "CustomerKeyServiceEncryption",
+            "Data Purge Completed",
+            approver,
+            &d.guid,
+            serde_json::to_value(&report).unwrap_or_default(),
+        )?;
+        Ok::<_, Error>(report)
+    })?;
+    keys.forget(&d.guid);
+    store.checkpoint()?;
+    Ok(report)
+}
+
+/// A unified audit log record as `Search-UnifiedAuditLog` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AuditEntry {
+    #[serde(rename = "RecordType")]
+    pub record_type: String,
+    #[serde(rename = "CreationDate")]
+    pub creation_date: String,
+    #[serde(rename = "UserIds")]
+    pub user_ids: String,
+    #[serde(rename = "Operations")]
+    pub operations: String,
+    #[serde(rename = "ObjectId")]
+    pub object_id: String,
+    #[serde(rename = "OrganizationId")]
+    pub organization_id: String,
+    #[serde(rename = "DataEncryptionPolicyId")]
+    pub data_encryption_policy_id: Option<String>,
+    #[serde(rename = "AuditData")]
+    pub audit_data: serde_json::Value,
+    #[serde(rename = "ResultIndex")]
+    pub result_index: u64,
+    #[serde(rename = "ResultCount")]
+    pub result_count: u64,
+}
+
+/// `Search-UnifiedAuditLog -StartDate -EndDate [-RecordType] [-Operations] [-ResultSize]`.
+pub fn search_audit(
+    store: &mut Store,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    record_type: Option<&str>,
+    operations: &[String],
+    result_size: u64,
+) -> Result<Vec<AuditEntry>> {
+    if end < start {
+        return Err(Error::invalid("-EndDate is before -StartDate")
+            .with_help("give a start date before the end date"));
+    }
+    let fmt =
+        |d: chrono::DateTime<chrono::Utc>| d.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let rows = store
+        .read(|tx| -> Result<_> { Ok(tx.audit_records(&fmt(start), &fmt(end), u64::MAX)?) })?;
+    let mut out: Vec<AuditEntry> = rows
+        .into_iter()
+        .filter(|r| record_type.is_none_or(|t| t.eq_ignore_ascii_case(&r.record_type)))
+        .filter(|r| {
+            operations.is_empty()
+                || operations
+                    .iter()
+                    .any(|o| o.eq_ignore_ascii_case(&r.operation))
+        })
+        .map(|r| {
+            let data: serde_json::Value =
+                serde_json::from_str(&r.parameters).unwrap_or(serde_json::Value::Null);
+            let dep_id =
+                (r.record_type == "CustomerKeyServiceEncryption").then(|| r.object_id.clone());
+            AuditEntry {
+                record_type: r.record_type,
+                creation_date: r.creation_time,
+                user_ids: r.user_id,
+                operations: r.operation,
+                object_id: r.object_id,
+                organization_id: r.organization_id,
+                data_encryption_policy_id: dep_id,
+                audit_data: data,
+                result_index: 0,
+                result_count: 0,
+            }
+        })
+        .collect();
+    out.truncate(result_size as usize);
+    let n = out.len() as u64;
+    for (i, e) in out.iter_mut().enumerate() {
+        e.result_index = i as u64 + 1;
+        e.result_count = n;
+    }
+    Ok(out)
+}

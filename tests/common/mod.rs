@@ -1,0 +1,248 @@
+//! Shared helpers for the runbook tests: a fresh data directory, the binary, the setup guide.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const EXO: &str = "00000002-0000-0ff1-ce00-000000000000";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_custkey"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("CUSTKEY_STORE", self.path("service.db"))
+            .env("CUSTKEY_KEYRING", "off")
+            .env_remove("CUSTKEY_VAULT_KEY")
+            .env_remove("CUSTKEY_VAULT_PASSPHRASE")
+            .env_remove("CUSTKEY_SERVICE_KEY")
+            .env_remove("COLUMNS");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().expect("run custkey")
+    }
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "custkey {args:?} failed ({:?}):\n{}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.extend(["-Format", "Json"]);
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+    /// Runs and requires failure with `code`; returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "custkey {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    /// The setup guide: two subscriptions with mandatory retention, a vault and a key in each,
+    /// admins and the Exchange service principal, a DEP, a licensed mailbox assigned to it.
+    pub fn setup(&self) {
+        for (sub, vault, key, location) in [
+            ("Contoso-CK-Sub1", "contoso-ck-va1", "Key001", "westus"),
+            ("Contoso-CK-Sub2", "contoso-ck-va2", "Key002", "centralus"),
+        ] {
+            self.ok(&["Set-AzContext", "-Subscription", sub]);
+            self.ok(&[
+                "Register-AzProviderFeature",
+                "-FeatureName",
+                "mandatoryRetentionPeriodEnabled",
+                "-ProviderNamespace",
+                "Microsoft.Resources",
+            ]);
+            let f = self.json(&[
+                "Get-AzProviderFeature",
+                "-ProviderNamespace",
+                "Microsoft.Resources",
+                "-FeatureName",
+                "mandatoryRetentionPeriodEnabled",
+            ]);
+            assert_eq!(f["RegistrationState"], "Registered");
+            self.ok(&[
+                "New-AzKeyVault",
+                "-VaultName",
+                vault,
+                "-ResourceGroupName",
+                &format!("{vault}-rg"),
+                "-Location",
+                location,
+                "-Sku",
+                "Premium",
+            ]);
+            self.ok(&[
+                "Set-AzKeyVaultAccessPolicy",
+                "-VaultName",
+                vault,
+                "-UserPrincipalName",
+                "kvadmin@contoso.com",
+                "-PermissionsToKeys",
+                "create,import,list,get,backup,restore",
+            ]);
+            self.ok(&[
+                "Set-AzKeyVaultAccessPolicy",
+                "-VaultName",
+                vault,
+                "-PermissionsToKeys",
+                "wrapKey,unwrapKey,get",
+                "-ServicePrincipalName",
+                EXO,
+            ]);
+            self.ok(&[
+                "Add-AzKeyVaultKey",
+                "-VaultName",
+                vault,
+                "-Name",
+                key,
+                "-Destination",
+                "HSM",
+                "-KeyOps",
+                "wrapKey,unwrapKey",
+            ]);
+            self.ok(&[
+                "Update-AzKeyVaultKey",
+                "-VaultName",
+                vault,
+                "-Name",
+                key,
+                "-Expires",
+                "12/31/9999",
+            ]);
+            let k = self.json(&["Get-AzKeyVaultKey", "-VaultName", vault, "-Name", key]);
+            assert_eq!(k["RecoveryLevel"], "Recoverable+ProtectedSubscription");
+            self.ok(&[
+                "Backup-AzKeyVaultKey",
+                "-VaultName",
+                vault,
+                "-Name",
+                key,
+                "-OutputFile",
+                &format!("{key}.backup"),
+            ]);
+        }
+        let dep = self.json(&[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "US Mailboxes",
+            "-Description",
+            "Root keys for US mailboxes",
+            "-AzureKeyIDs",
+            "https://contoso-ck-va1.vault.azure.net/keys/Key001,https://contoso-ck-va2.vault.azure.net/keys/Key002",
+        ]);
+        assert_eq!(dep["State"], "Active");
+        assert_eq!(dep["KeyVersionIDs"].as_array().unwrap().len(), 2);
+        self.ok(&["New-Mailbox", "-Name", "Alice Example", "-Alias", "alice"]);
+        self.ok(&[
+            "Set-MgUserLicense",
+            "-UserId",
+            "alice",
+            "-AddLicenses",
+            "SPE_E5",
+        ]);
+        let caps = self.json(&["Get-Mailbox", "alice", "-Property", "PersistedCapabilities"]);
+        assert!(caps["PersistedCapabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "BPOS_S_EquivioAnalytics"));
+        self.ok(&[
+            "Set-Mailbox",
+            "-Identity",
+            "alice",
+            "-DataEncryptionPolicy",
+            "US Mailboxes",
+        ]);
+    }
+
+    pub fn write_mail(&self) -> (PathBuf, PathBuf) {
+        let dir = self.path("mail");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.eml"), b"From: bob@fabrikam.com\r\nTo: alice@contoso.com\r\nSubject: Q3\r\n\r\nNumbers attached.\r\n").unwrap();
+        // A large message (several segments) of non-repeating bytes.
+        let mut big = Vec::new();
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        while big.len() < 3 * 1024 * 1024 + 17 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            big.extend_from_slice(format!("{x:016x}\r\n").as_bytes());
+        }
+        std::fs::write(dir.join("b.eml"), &big).unwrap();
+        std::fs::write(dir.join("c.eml"), b"").unwrap();
+        let mbox = self.path("archive.mbox");
+        std::fs::write(
+            &mbox,
+            b"From bob@fabrikam.com Mon Jan  1 00:00:00 2024\nSubject: one\n\nfirst body\n>From the start\n\nFrom carol@fabrikam.com Tue Jan  2 00:00:00 2024\nSubject: two\n\nsecond body\n",
+        )
+        .unwrap();
+        (dir, mbox)
+    }
+}
+
+pub fn files(dir: &Path) -> Vec<Vec<u8>> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
+
+pub fn audit_operations(e: &Env) -> Vec<(String, serde_json::Value)> {
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let mut st = c
+        .prepare("SELECT operation, parameters FROM audit_record ORDER BY id")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap()
+        .map(|r| {
+            let (op, p) = r.unwrap();
+            (op, serde_json::from_str(&p).unwrap())
+        })
+        .collect()
+}
+
+pub fn item_ciphertexts(e: &Env) -> Vec<Vec<u8>> {
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let mut st = c
+        .prepare("SELECT data FROM item_segment ORDER BY mailbox_guid, item_id, n")
+        .unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}

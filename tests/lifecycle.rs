@@ -1,0 +1,367 @@
+//! Key lifecycle runbooks through the binary: the data purge path (each refusal, approval by
+//! a second approver, crypto-shredding checked on the raw files), recovery after losing both
+//! root keys, and the warnings before disabling a key version a DEP still uses.
+
+mod common;
+
+use common::{audit_operations, files, Env, EXO};
+
+const VAULTS: [&str; 2] = ["contoso-ck-va1", "contoso-ck-va2"];
+
+/// Every stored copy of key material and ciphertext, at least 32 bytes each.
+fn secrets(e: &Env) -> Vec<Vec<u8>> {
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for sql in [
+        "SELECT availability_key FROM dep WHERE kind = 'Mailbox' AND availability_key IS NOT NULL",
+        "SELECT wrapped_by_availability FROM dep WHERE kind = 'Mailbox' AND wrapped_by_availability IS NOT NULL",
+        "SELECT wrapped FROM dep_root_wrap",
+        "SELECT wrapped FROM mailbox_key",
+        "SELECT data FROM item_segment",
+    ] {
+        let mut st = c.prepare(sql).unwrap();
+        let rows: Vec<Vec<u8>> = st.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+        assert!(!rows.is_empty(), "nothing found by {sql}");
+        out.extend(rows);
+    }
+    out
+}
+
+fn on_disk(e: &Env) -> Vec<u8> {
+    let mut bytes = std::fs::read(e.path("service.db")).unwrap();
+    if let Ok(w) = std::fs::read(e.path("service.db-wal")) {
+        bytes.extend(w);
+    }
+    bytes
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let n = &needle[..needle.len().min(64)];
+    hay.windows(n.len()).any(|w| w == n)
+}
+
+#[test]
+fn data_purge_path_refusals_second_approver_and_crypto_shredding() {
+    let e = Env::new();
+    e.setup();
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    let purge = [
+        "Set-DataEncryptionPolicy",
+        "-Identity",
+        "US Mailboxes",
+        "-PermanentDataPurgeRequested",
+        "-PermanentDataPurgeReason",
+        "Leaving the service",
+        "-PermanentDataPurgeContact",
+        "cio@contoso.com",
+    ];
+    // Refused while the service still holds wrapKey/unwrapKey.
+    let err = e.fails(&[&purge[..], &["-Confirm:false"]].concat(), 1);
+    assert!(
+        err.contains("still has wrapKey and unwrapKey on key vault"),
+        "{err}"
+    );
+    e.ok(&[
+        "Remove-AzKeyVaultAccessPolicy",
+        "-VaultName",
+        VAULTS[0],
+        "-ServicePrincipalName",
+        EXO,
+    ]);
+    let err = e.fails(&[&purge[..], &["-Confirm:false"]].concat(), 1);
+    assert!(err.contains(VAULTS[1]), "{err}");
+    e.ok(&[
+        "Remove-AzKeyVaultAccessPolicy",
+        "-VaultName",
+        VAULTS[1],
+        "-ServicePrincipalName",
+        EXO,
+    ]);
+    // Destructive: without a terminal it needs -Confirm:$false.
+    let err = e.fails(&purge, 2);
+    assert!(err.contains("needs confirmation"), "{err}");
+    let err = e.fails(
+        &[
+            "Set-DataEncryptionPolicy",
+            "US Mailboxes",
+            "-PermanentDataPurgeRequested",
+            "-Confirm:false",
+        ],
+        2,
+    );
+    assert!(err.contains("needs -PermanentDataPurgeReason"), "{err}");
+    e.ok(&[&purge[..], &["-Confirm:false"]].concat());
+    assert_eq!(
+        e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"])["State"],
+        "PendingDataPurge"
+    );
+    // A pending purge blocks assignment.
+    e.ok(&["New-Mailbox", "Help", "-Shared"]);
+    let err = e.fails(
+        &[
+            "Set-Mailbox",
+            "Help",
+            "-DataEncryptionPolicy",
+            "US Mailboxes",
+        ],
+        1,
+    );
+    assert!(err.contains("pending data purge"), "{err}");
+
+    // Approval: not an approver; the requester himself; then a second approver.
+    let err = e.fails(
+        &["Approve-DataPurgeRequest", "US Mailboxes", "-Confirm:false"],
+        1,
+    );
+    assert!(err.contains("is not a data purge approver"), "{err}");
+    e.ok(&[
+        "Set-OrganizationConfig",
+        "-DataPurgeApprovers",
+        "admin@contoso.onmicrosoft.com,ciso@contoso.com",
+    ]);
+    let err = e.fails(
+        &["Approve-DataPurgeRequest", "US Mailboxes", "-Confirm:false"],
+        1,
+    );
+    assert!(
+        err.contains("requested this purge and cannot also approve it"),
+        "{err}"
+    );
+    e.ok(&["Connect-AzAccount", "ciso@contoso.com"]);
+    let err = e.fails(&["Approve-DataPurgeRequest", "US Mailboxes"], 2);
+    assert!(err.contains("needs confirmation"), "{err}");
+
+    let before = secrets(&e);
+    let report = e.json(&["Approve-DataPurgeRequest", "US Mailboxes", "-Confirm:false"]);
+    assert_eq!(report["State"], "Purged");
+    assert_eq!(report["ItemsDeleted"], 3);
+    assert_eq!(report["ApprovedBy"], "ciso@contoso.com");
+    assert_eq!(report["RequestedBy"], "admin@contoso.onmicrosoft.com");
+    assert_eq!(report["Mailboxes"], serde_json::json!(["Alice Example"]));
+
+    // Crypto-shredding: no copy of any wrapped key or ciphertext is left in the files.
+    let disk = on_disk(&e);
+    for (i, s) in before.iter().enumerate() {
+        assert!(
+            !contains(&disk, s),
+            "secret #{i} is still on disk after the purge"
+        );
+    }
+    // Even with the service's access restored, nothing opens: no key, no content.
+    e.ok(&["Connect-AzAccount", "admin@contoso.onmicrosoft.com"]);
+    for v in VAULTS {
+        e.ok(&[
+            "Set-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            v,
+            "-PermissionsToKeys",
+            "wrapKey,unwrapKey,get",
+            "-ServicePrincipalName",
+            EXO,
+        ]);
+    }
+    let out = e.run(&[
+        "Test-DataEncryptionPolicy",
+        "US Mailboxes",
+        "-Format",
+        "Json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(t["KeyType"], "AvailabilityKey");
+    assert_eq!(t["Result"], "Destroyed");
+    let stats = e.json(&["Get-MailboxStatistics", "alice"]);
+    assert_eq!(stats["ItemCount"], 0);
+    let mbx = e.json(&["Get-Mailbox", "alice"]);
+    assert!(mbx["DataPurgedTime"].is_string());
+    let err = e.fails(
+        &["New-MailboxImportRequest", "alice", mail.to_str().unwrap()],
+        1,
+    );
+    assert!(err.contains("destroyed"), "{err}");
+
+    // Every step is in the unified audit log.
+    let log = e.json(&[
+        "Search-UnifiedAuditLog",
+        "-StartDate",
+        "2000-01-01",
+        "-EndDate",
+        "2100-01-01",
+        "-ResultSize",
+        "1000",
+    ]);
+    let ops: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Operations"].as_str().unwrap())
+        .collect();
+    for op in [
+        "New-DataEncryptionPolicy",
+        "Set-DataEncryptionPolicy -PermanentDataPurgeRequested",
+        "Approve-DataPurgeRequest",
+        "Availability Key Destroyed",
+        "Data Purge Completed",
+    ] {
+        assert!(ops.contains(&op), "{op} missing from {ops:?}");
+    }
+    let done = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Operations"] == "Data Purge Completed")
+        .unwrap();
+    assert_eq!(done["AuditData"]["ItemsDeleted"], 3);
+    assert_eq!(done["RecordType"], "CustomerKeyServiceEncryption");
+}
+
+#[test]
+fn a_deleted_vault_needs_force_for_the_purge_request() {
+    let e = Env::new();
+    e.setup();
+    e.ok(&[
+        "Remove-AzKeyVaultAccessPolicy",
+        "-VaultName",
+        VAULTS[0],
+        "-ServicePrincipalName",
+        EXO,
+    ]);
+    std::fs::remove_file(e.path(&format!("vaults/{}.vault", VAULTS[1]))).unwrap();
+    let args = [
+        "Set-DataEncryptionPolicy",
+        "US Mailboxes",
+        "-PermanentDataPurgeRequested",
+        "-PermanentDataPurgeReason",
+        "Exit",
+        "-PermanentDataPurgeContact",
+        "cio@contoso.com",
+        "-Confirm:false",
+    ];
+    let err = e.fails(&args, 1);
+    assert!(err.contains("add -Force"), "{err}");
+    e.ok(&[&args[..], &["-Force"]].concat());
+    assert_eq!(
+        e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"])["State"],
+        "PendingDataPurge"
+    );
+}
+
+#[test]
+fn recovery_after_losing_both_root_keys_uses_the_availability_key() {
+    let e = Env::new();
+    e.setup();
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    // Both root keys are lost for good: their vaults are gone and no backup is used.
+    for v in VAULTS {
+        std::fs::remove_file(e.path(&format!("vaults/{v}.vault"))).unwrap();
+    }
+    let err = e.fails(&["New-MailboxExportRequest", "alice", "lost"], 1);
+    assert!(err.contains("refused to unwrap"), "{err}");
+    // New keys in new vaults, a new DEP, and the mailbox reassigned.
+    for (sub, vault, key) in [
+        ("Recovery-Sub1", "contoso-ck-vb1", "Key101"),
+        ("Recovery-Sub2", "contoso-ck-vb2", "Key102"),
+    ] {
+        e.ok(&["Set-AzContext", sub]);
+        e.ok(&[
+            "Register-AzProviderFeature",
+            "-FeatureName",
+            "mandatoryRetentionPeriodEnabled",
+            "-ProviderNamespace",
+            "Microsoft.Resources",
+        ]);
+        e.ok(&[
+            "New-AzKeyVault",
+            vault,
+            "rg",
+            if vault.ends_with('1') {
+                "westus"
+            } else {
+                "eastus"
+            },
+        ]);
+        e.ok(&["Add-AzKeyVaultKey", vault, key]);
+        e.ok(&[
+            "Set-AzKeyVaultAccessPolicy",
+            vault,
+            "-ServicePrincipalName",
+            EXO,
+            "-PermissionsToKeys",
+            "wrapKey,unwrapKey,get",
+        ]);
+    }
+    e.ok(&["New-DataEncryptionPolicy", "US Mailboxes 2", "-AzureKeyIDs", "https://contoso-ck-vb1.vault.azure.net/keys/Key101,https://contoso-ck-vb2.vault.azure.net/keys/Key102"]);
+    e.ok(&[
+        "Set-Mailbox",
+        "alice",
+        "-DataEncryptionPolicy",
+        "US Mailboxes 2",
+    ]);
+    e.ok(&["New-MailboxExportRequest", "alice", "recovered"]);
+    assert_eq!(files(&e.path("recovered")), files(&mail));
+    let stats = e.json(&["Get-MailboxStatistics", "alice"]);
+    assert_eq!(stats["IsEncrypted"], true);
+    assert_eq!(stats["DataEncryptionPolicy"], "US Mailboxes 2");
+    let fallbacks: Vec<_> = audit_operations(&e)
+        .into_iter()
+        .filter(|(op, _)| op == "Fallback to Availability Key")
+        .collect();
+    assert_eq!(fallbacks.len(), 1, "{fallbacks:?}");
+}
+
+#[test]
+fn disabling_a_key_version_a_dep_uses_warns_and_whatif_changes_nothing() {
+    let e = Env::new();
+    e.setup();
+    let out = e.run(&[
+        "Update-AzKeyVaultKey",
+        "-VaultName",
+        VAULTS[0],
+        "-Name",
+        "Key001",
+        "-Enable",
+        "false",
+        "-WhatIf",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("WARNING: disabling https://contoso-ck-va1.vault.azure.net/keys/Key001/"),
+        "{err}"
+    );
+    assert!(
+        err.contains("breaks data encryption policy 'US Mailboxes'"),
+        "{err}"
+    );
+    assert!(err.contains("What if:"), "{err}");
+    assert_eq!(
+        e.json(&["Get-AzKeyVaultKey", VAULTS[0], "Key001"])["Enabled"],
+        true
+    );
+    // After a roll and refresh the old version no longer wraps a live copy: no warning for it.
+    let old = e.json(&["Get-AzKeyVaultKey", VAULTS[0], "Key001"])["Version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    e.ok(&["Add-AzKeyVaultKey", VAULTS[0], "Key001"]);
+    e.ok(&["Set-DataEncryptionPolicy", "US Mailboxes", "-Refresh"]);
+    let out = e.run(&[
+        "Update-AzKeyVaultKey",
+        VAULTS[0],
+        "Key001",
+        "-Version",
+        &old,
+        "-Enable",
+        "false",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("WARNING"));
+    // Removing the key (all versions) still warns: the new version wraps the DEP key.
+    let out = e.run(&["Remove-AzKeyVaultKey", VAULTS[0], "Key001", "-WhatIf"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("WARNING: removing"),
+        "{out:?}"
+    );
+}
