@@ -4,8 +4,11 @@
 #   and the statistics that prove the mailboxes are encrypted under the customer keys.
 #
 # Run it on a fresh store (the README's first command does):
-#   CUSTKEY_STORE=$(mktemp -d)/service.db cargo run -- -File examples/setup.ps1
+#   d=$(mktemp -d); CUSTKEY_STORE=$d/service.db cargo run -- -File examples/setup.ps1 $d
+# The argument is the folder for the key backups (default: the current folder).
 # Any failing step stops the script with that step's exit code.
+
+$backups = (@($args) + @('.'))[0]
 
 $exo = '00000002-0000-0ff1-ce00-000000000000'   # the Exchange Online service principal
 $vaults = @(
@@ -26,7 +29,7 @@ $vaults | ForEach-Object {
         -PermissionsToKeys wrapKey,unwrapKey,get
     Add-AzKeyVaultKey -VaultName $vault -Name $key -Destination HSM -KeyOps wrapKey,unwrapKey | Out-Null
     Update-AzKeyVaultKey -VaultName $vault -Name $key -Expires (Get-Date -Date "12/31/9999") | Out-Null
-    Backup-AzKeyVaultKey -VaultName $vault -Name $key -OutputFile "$key.backup" | Out-Null
+    Backup-AzKeyVaultKey -VaultName $vault -Name $key -OutputFile "$backups/$key.backup" | Out-Null
     "vault $vault and key $key ready in $sub"
 }
 
