@@ -261,3 +261,41 @@ fn the_interactive_shell_completes_runs_and_exits() {
         assert_eq!(mode, 0o600);
     }
 }
+
+#[test]
+fn a_pipeline_of_assignments_unwraps_each_dep_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/setup.ps1");
+    let out = custkey(d)
+        .args(["-File", script.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    // The vaults' audit logs count every RSA unwrap of a DEP key.
+    let unwraps = || -> i64 {
+        let out = custkey(d)
+            .args([
+                "-Command",
+                "@(Get-AzKeyVaultAuditLog contoso-ck-va1 -Operation UnwrapKey) + @(Get-AzKeyVaultAuditLog contoso-ck-va2 -Operation UnwrapKey) | Measure-Object | Select-Object -ExpandProperty Count",
+            ])
+            .output()
+            .unwrap();
+        text(&out).0.trim().parse().unwrap()
+    };
+    let before = unwraps();
+    let script = "$names = 'm01','m02','m03','m04','m05','m06','m07','m08','m09','m10','m11','m12'\n\
+                  $names | ForEach-Object { New-Mailbox -Name $_ } | Out-Null\n\
+                  $names | ForEach-Object { Set-MgUserLicense -UserId $_ -AddLicenses SPE_E5 } | Out-Null\n\
+                  Get-Mailbox -Filter \"Name -like 'm*'\" | Set-Mailbox -DataEncryptionPolicy 'US Mailboxes'\n\
+                  Get-MailboxStatistics | Where-Object { $_.DisplayName -like 'm*' -and $_.IsEncrypted } | Measure-Object | Select-Object -ExpandProperty Count";
+    let out = custkey(d).args(["-Command", script]).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "12\n");
+    assert_eq!(
+        unwraps() - before,
+        1,
+        "twelve assignments in one script, one unwrap"
+    );
+}
