@@ -139,6 +139,28 @@ fn plan_apply_idempotent_and_drift() {
     let (code, _, _) = steps(d, "Start-CustomerKeyRollout", &[]);
     assert_eq!(code, 0);
     assert_eq!(steps(d, "Test-CustomerKeyConfiguration", &[]).0, 0);
+
+    // A key roll (a new version of Key001): both DEPs are refreshed onto it.
+    let out = custkey(
+        d,
+        &[
+            "-Command",
+            "Set-AzContext -Subscription Contoso-CK-Sub1 | Out-Null; Add-AzKeyVaultKey -VaultName contoso-ck-va1 -Name Key001 -Destination HSM -KeyOps wrapKey,unwrapKey | Out-Null",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, plan, _) = steps(d, "Test-CustomerKeyConfiguration", &[]);
+    assert_eq!(code, 4);
+    assert_eq!(find(&plan, "DEP", "US Mailboxes")["Action"], "Refresh");
+    assert_eq!(find(&plan, "DEP", "Shared Mailboxes")["Action"], "Refresh");
+    let (code, res, _) = steps(d, "Start-CustomerKeyRollout", &[]);
+    assert_eq!(code, 0);
+    assert_eq!(find(&res, "DEP", "US Mailboxes")["Result"], "Done");
+    assert_eq!(steps(d, "Test-CustomerKeyConfiguration", &[]).0, 0);
 }
 
 #[test]

@@ -60,6 +60,8 @@ pub enum Action {
     NoChange,
     Create,
     Change,
+    /// Re-wrap a DEP under the newest version of its keys (after a key roll).
+    Refresh,
     Assign,
     /// Differs from the file, and rollout will not touch it (say so, change nothing).
     Differs,
@@ -73,13 +75,17 @@ impl Action {
             Action::NoChange => "NoChange",
             Action::Create => "Create",
             Action::Change => "Change",
+            Action::Refresh => "Refresh",
             Action::Assign => "Assign",
             Action::Differs => "Differs",
             Action::Missing => "Missing",
         }
     }
     pub fn pending(self) -> bool {
-        matches!(self, Action::Create | Action::Change | Action::Assign)
+        matches!(
+            self,
+            Action::Create | Action::Change | Action::Refresh | Action::Assign
+        )
     }
 }
 
@@ -181,6 +187,15 @@ fn named(pairs: &[(&str, Value)]) -> Vec<(String, Option<Value>)> {
 
 fn prop<'a>(v: &'a Value, name: &str) -> &'a Value {
     v.get(name).unwrap_or(&Value::Null)
+}
+
+/// The vault and key a key URI names: `https://VAULT.vault.azure.net/keys/KEY[/version]`.
+fn vault_and_key(uri: &str) -> Option<(String, String)> {
+    let rest = uri.strip_prefix("https://")?;
+    let (host, path) = rest.split_once('/')?;
+    let vault = host.split('.').next()?.to_string();
+    let key = path.strip_prefix("keys/")?.split('/').next()?.to_string();
+    (!vault.is_empty() && !key.is_empty()).then_some((vault, key))
 }
 
 /// A key URI without its version: `https://v.vault.azure.net/keys/k[/version]` -> `.../keys/k`.
@@ -338,6 +353,44 @@ pub fn plan(ctx: &mut Ctx, d: &Desired) -> Result<Vec<Step>, CliError> {
                 ),
             ));
         }
+        // A key rolled to a new version since the DEP was made or refreshed: refresh it.
+        let versions: Vec<String> = prop(cur, "KeyVersionIDs")
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|k| k.as_str().map(str::to_ascii_lowercase))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut stale = Vec::new();
+        for k in &have_keys {
+            let Some((vault, name)) = vault_and_key(k) else {
+                continue;
+            };
+            let Ok(found) = call(
+                ctx,
+                "Get-AzKeyVaultKey",
+                &named(&[("VaultName", json!(vault)), ("Name", json!(name))]),
+            ) else {
+                continue;
+            };
+            let newest = found
+                .first()
+                .and_then(|v| prop(v, "Version").as_str())
+                .map(str::to_ascii_lowercase);
+            if let Some(newest) = newest.filter(|n| !versions.contains(n)) {
+                stale.push(format!("{vault}/{name} is at version {newest}"));
+            }
+        }
+        if !stale.is_empty() {
+            changed = true;
+            steps.push(
+                Step::new(Action::Refresh, "DEP", &spec.name, stale.join("; ")).run(
+                    "Set-DataEncryptionPolicy",
+                    vec![("Identity", json!(spec.name)), ("Refresh", json!(true))],
+                ),
+            );
+        }
         if !changed {
             steps.push(Step::new(
                 Action::NoChange,
@@ -452,6 +505,13 @@ mod tests {
         assert!(same(v, v));
         assert!(!same(v, "https://va1.vault.azure.net/keys/Key001/ffff"));
         assert!(!same(v, "https://va1.vault.azure.net/keys/Key002"));
+        assert_eq!(vault_and_key(v), Some(("va1".into(), "Key001".into())));
+        assert_eq!(
+            vault_and_key("https://va1.vault.azure.net/keys/K"),
+            Some(("va1".into(), "K".into()))
+        );
+        assert_eq!(vault_and_key("http://x/keys/k"), None);
+        assert_eq!(vault_and_key("https://va1.vault.azure.net/secrets/k"), None);
     }
 
     #[test]

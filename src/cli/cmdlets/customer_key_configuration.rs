@@ -15,8 +15,8 @@ pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
     module: "custkey",
     synopsis: "Compares a desired-state TOML file with the store and prints the plan; changes nothing.",
     description: "Reads the file (vaults and keys to expect, DEPs, assignments of mailboxes by identity or \
--Filter) and lists one step a line: NoChange, Create, Change or Assign (what Start-CustomerKeyRollout would \
-do), Differs (not as described, and rollout never touches it: a DEP's keys) and Missing (vaults, keys and \
+-Filter) and lists one step a line: NoChange, Create, Change, Refresh (a key has a newer version than the DEP \
+is wrapped under) or Assign (what Start-CustomerKeyRollout would do), Differs (not as described, and rollout never touches it: a DEP's keys) and Missing (vaults, keys and \
 mailboxes, which rollout never creates). Exits 4 when changes are pending, 0 when the store matches; \
 -Format Json gives the plan to CI.",
     params: &[Param::new("Path", Kind::Path, "The desired-state TOML file.").position(0).required()],

@@ -11,9 +11,9 @@ pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
     name: "Start-CustomerKeyRollout",
     module: "custkey",
     synopsis: "Applies a desired-state TOML file: creates and changes DEPs and assigns mailboxes, idempotently.",
-    description: "Computes the plan as Test-CustomerKeyConfiguration does and carries out its Create, Change \
-and Assign steps with the same cmdlets an operator would type (New-DataEncryptionPolicy, \
-Set-DataEncryptionPolicy, Set-Mailbox), in one store transaction a step. It never deletes or unassigns \
+    description: "Computes the plan as Test-CustomerKeyConfiguration does and carries out its Create, Change, \
+Refresh and Assign steps with the same cmdlets an operator would type (New-DataEncryptionPolicy, \
+Set-DataEncryptionPolicy [-Refresh], Set-Mailbox), in one store transaction a step. It never deletes or unassigns \
 anything, never creates vaults, keys or mailboxes, and reports what differs. A second run changes nothing \
 and says so. Every step's Result is Done, Unchanged, NotTouched or WhatIf (-WhatIf changes nothing).",
     params: &[Param::new("Path", Kind::Path, "The desired-state TOML file.").position(0).required()],
