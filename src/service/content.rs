@@ -317,31 +317,6 @@ fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>) ->
     std::fs::rename(&tmp, path).map_err(|e| io_err("cannot write", path, e))
 }
 
-/// Copies an .eml message into mbox form (mboxrd): a `From ` line first, `>` before any line
-/// that reads `From ` after its `>`s, and a blank line after the message.
-fn eml_to_mbox(r: &mut dyn Read, w: &mut dyn Write) -> io::Result<()> {
-    let mut br = BufReader::new(r);
-    let mut line = Vec::new();
-    w.write_all(b"From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n")?;
-    let mut last = Vec::new();
-    loop {
-        line.clear();
-        if br.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        let stripped = line.iter().position(|&c| c != b'>').unwrap_or(line.len());
-        if line[stripped..].starts_with(b"From ") {
-            w.write_all(b">")?;
-        }
-        w.write_all(&line)?;
-        last.clone_from(&line);
-    }
-    if !last.ends_with(b"\n") {
-        w.write_all(b"\n")?;
-    }
-    w.write_all(b"\n")
-}
-
 fn decrypt_item(tx: &Tx, key: &MailboxKey, item: &ItemRow, out: &mut dyn Write) -> Result<()> {
     let src = SegmentSource {
         tx,
@@ -400,13 +375,12 @@ pub fn export(
             store.read(|tx| {
                 for item in &items {
                     let key = key_of(item)?;
-                    let mut plain = Vec::new();
                     if item.source == "mbox" {
                         decrypt_item(tx, key, item, f)?;
                     } else {
-                        decrypt_item(tx, key, item, &mut plain)?;
-                        eml_to_mbox(&mut plain.as_slice(), f)
-                            .map_err(|e| io_err("cannot write", path, e))?;
+                        let mut conv = Reframe::new(f, Direction::ToMbox);
+                        decrypt_item(tx, key, item, &mut conv)?;
+                        conv.finish().map_err(|e| io_err("cannot write", path, e))?;
                     }
                     bytes += item.size;
                 }
@@ -423,7 +397,7 @@ pub fn export(
                     if item.source == "eml" {
                         decrypt_item(tx, key, item, f)
                     } else {
-                        let mut conv = ConvertWriter::new(f);
+                        let mut conv = Reframe::new(f, Direction::ToEml);
                         decrypt_item(tx, key, item, &mut conv)?;
                         conv.finish().map_err(|e| io_err("cannot write", &file, e))
                     }
@@ -446,55 +420,142 @@ pub fn export(
     })
 }
 
-/// Turns an mbox message into .eml on the fly: drops the `From ` line, unquotes `>From `.
-struct ConvertWriter<'a> {
-    out: &'a mut dyn Write,
-    line: Vec<u8>,
-    first: bool,
+/// Which way [`Reframe`] converts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// .eml to an mbox message: a `From ` line first, `>` before lines that read `>*From `,
+    /// a blank line after.
+    ToMbox,
+    /// mbox message to .eml: the first `From ` line dropped, one `>` taken off `>+From ` lines.
+    ToEml,
 }
 
-impl<'a> ConvertWriter<'a> {
-    fn new(out: &'a mut dyn Write) -> Self {
-        ConvertWriter {
+/// Converts between .eml and mbox framing as the bytes stream through. Only the start of a
+/// line is examined, so memory stays bounded whatever the line lengths.
+struct Reframe<'a> {
+    out: &'a mut dyn Write,
+    dir: Direction,
+    /// Bytes at the start of the current line not yet written (a run of `>` and a prefix of
+    /// `From `).
+    pending: Vec<u8>,
+    at_line_start: bool,
+    first_line: bool,
+    /// Dropping the rest of the first line (ToEml).
+    skipping: bool,
+    last: Option<u8>,
+    started: bool,
+}
+
+const FROM: &[u8] = b"From ";
+/// A longer run of `>` than this is passed through without looking further.
+const MAX_QUOTES: usize = 4096;
+
+impl<'a> Reframe<'a> {
+    fn new(out: &'a mut dyn Write, dir: Direction) -> Self {
+        Reframe {
             out,
-            line: Vec::new(),
-            first: true,
+            dir,
+            pending: Vec::new(),
+            at_line_start: true,
+            first_line: true,
+            skipping: false,
+            last: None,
+            started: false,
         }
     }
-    fn emit(&mut self) -> io::Result<()> {
-        let line = std::mem::take(&mut self.line);
-        let mut tmp = Vec::new();
-        convert_line(&line, self.first, &mut tmp);
-        self.first = false;
-        self.out.write_all(&tmp)
-    }
-    fn finish(mut self) -> io::Result<()> {
-        if !self.line.is_empty() {
-            self.emit()?;
+
+    fn start(&mut self) -> io::Result<()> {
+        if !self.started {
+            self.started = true;
+            if self.dir == Direction::ToMbox {
+                self.out
+                    .write_all(b"From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n")?;
+            }
         }
         Ok(())
     }
-}
 
-fn convert_line(line: &[u8], first: bool, out: &mut Vec<u8>) {
-    if first && line.starts_with(b"From ") {
-        return;
-    }
-    let stripped = line.iter().position(|&c| c != b'>').unwrap_or(line.len());
-    if stripped > 0 && line[stripped..].starts_with(b"From ") {
-        out.extend_from_slice(&line[1..]);
-    } else {
-        out.extend_from_slice(line);
-    }
-}
-
-impl Write for ConvertWriter<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        for &b in data {
-            self.line.push(b);
-            if b == b'\n' {
-                self.emit()?;
+    /// Decides what to write for the pending line start, now that it is complete or broken.
+    fn resolve(&mut self, matched_from: bool) -> io::Result<()> {
+        let quotes = self.pending.iter().take_while(|&&c| c == b'>').count();
+        if matched_from {
+            match self.dir {
+                Direction::ToMbox => self.out.write_all(b">")?,
+                Direction::ToEml if self.first_line && quotes == 0 => {
+                    self.skipping = true;
+                    self.pending.clear();
+                    return Ok(());
+                }
+                Direction::ToEml if quotes > 0 => {
+                    self.out.write_all(&self.pending[1..])?;
+                    self.pending.clear();
+                    self.at_line_start = false;
+                    return Ok(());
+                }
+                Direction::ToEml => {}
             }
+        }
+        self.out.write_all(&self.pending)?;
+        self.pending.clear();
+        self.at_line_start = false;
+        Ok(())
+    }
+
+    fn push(&mut self, b: u8) -> io::Result<()> {
+        self.last = Some(b);
+        if self.skipping {
+            if b == b'\n' {
+                self.skipping = false;
+                self.at_line_start = true;
+                self.first_line = false;
+            }
+            return Ok(());
+        }
+        if !self.at_line_start {
+            self.out.write_all(&[b])?;
+            if b == b'\n' {
+                self.at_line_start = true;
+                self.first_line = false;
+            }
+            return Ok(());
+        }
+        self.pending.push(b);
+        let quotes = self.pending.iter().take_while(|&&c| c == b'>').count();
+        let rest = &self.pending[quotes..];
+        if rest.len() == FROM.len() && rest == FROM {
+            return self.resolve(true);
+        }
+        if !FROM.starts_with(rest) || quotes > MAX_QUOTES {
+            let newline = b == b'\n';
+            self.resolve(false)?;
+            if newline {
+                self.at_line_start = true;
+                self.first_line = false;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        self.start()?;
+        if !self.pending.is_empty() {
+            self.resolve(false)?;
+        }
+        if self.dir == Direction::ToMbox {
+            if self.last.is_some_and(|b| b != b'\n') {
+                self.out.write_all(b"\n")?;
+            }
+            self.out.write_all(b"\n")?;
+        }
+        self.out.flush()
+    }
+}
+
+impl Write for Reframe<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.start()?;
+        for &b in data {
+            self.push(b)?;
         }
         Ok(data.len())
     }
@@ -733,4 +794,47 @@ pub fn move_requests(store: &mut Store, identity: Option<&str>) -> Result<Vec<Mo
         }
         Ok(out)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reframe(input: &[u8], dir: Direction, chunk: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut r = Reframe::new(&mut out, dir);
+            for c in input.chunks(chunk.max(1)) {
+                r.write_all(c).unwrap();
+            }
+            r.finish().unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn eml_to_mbox_and_back_in_any_chunking() {
+        let eml: &[u8] = b"Subject: x\n\nFrom here\n>From there\nFromage\nend";
+        for chunk in [1, 2, 3, 7, 1000] {
+            let mbox = reframe(eml, Direction::ToMbox, chunk);
+            assert_eq!(
+                mbox,
+                b"From MAILER-DAEMON Thu Jan  1 00:00:00 1970\nSubject: x\n\n>From here\n>>From there\nFromage\nend\n\n".to_vec(),
+                "chunk {chunk}"
+            );
+            let back = reframe(&mbox, Direction::ToEml, chunk);
+            assert_eq!(
+                back,
+                b"Subject: x\n\nFrom here\n>From there\nFromage\nend\n\n".to_vec(),
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_lines_pass_through() {
+        let line = vec![b'a'; 200_000];
+        let out = reframe(&line, Direction::ToEml, 4096);
+        assert_eq!(out, line);
+    }
 }
