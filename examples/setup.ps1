@@ -8,7 +8,8 @@
 # The argument is the folder for the key backups (default: the current folder).
 # Any failing step stops the script with that step's exit code.
 
-$backups = (@($args) + @('.'))[0]
+$backups = '.'
+if ($args.Count -gt 0) { $backups = $args[0] }
 
 $exo = '00000002-0000-0ff1-ce00-000000000000'   # the Exchange Online service principal
 $vaults = @(
@@ -51,6 +52,9 @@ New-MailboxImportRequest -Mailbox alice -FilePath "$PSScriptRoot/mail" | Out-Nul
 Get-MailboxStatistics | Sort-Object DisplayName | Format-Table DisplayName,ItemCount,IsEncrypted
 
 # Fail the run (exit 1) if any mailbox is not encrypted under its customer DEP.
-Get-MailboxStatistics | Where-Object IsEncrypted -eq $false |
-    ForEach-Object { "not encrypted: $($_.DisplayName)"; exit 1 }
+$plain = @(Get-MailboxStatistics | Where-Object IsEncrypted -eq $false)
+if ($plain.Count -gt 0) {
+    "not encrypted: $($plain.DisplayName)"
+    exit 1
+}
 Get-MailboxStatistics -Identity alice | fl IsEncrypted,DataEncryptionPolicyID

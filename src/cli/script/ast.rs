@@ -17,6 +17,8 @@ pub enum StmtKind {
     Pipeline(Pipeline),
     /// `exit [code]`
     Exit(Option<Expr>),
+    /// `if (cond) { } elseif (cond) { } else { }`: the branches in order, then the else.
+    If(Vec<(Pipeline, Rc<Vec<Stmt>>)>, Option<Rc<Vec<Stmt>>>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

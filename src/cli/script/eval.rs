@@ -200,8 +200,23 @@ impl Interp {
         }
     }
 
-    fn statement(&mut self, s: &Stmt, capture: Option<&mut Vec<Value>>) -> EResult<()> {
+    fn statement(&mut self, s: &Stmt, mut capture: Option<&mut Vec<Value>>) -> EResult<()> {
         match &s.kind {
+            StmtKind::If(branches, otherwise) => {
+                let mut body = otherwise.as_ref();
+                for (cond, block) in branches {
+                    if truthy(&self.pipeline(cond)?.into_value()) {
+                        body = Some(block);
+                        break;
+                    }
+                }
+                if let Some(b) = body {
+                    for st in b.iter() {
+                        self.statement(st, capture.as_deref_mut())?;
+                    }
+                }
+                Ok(())
+            }
             StmtKind::Exit(code) => {
                 let code = match code {
                     None => 0,
@@ -745,6 +760,10 @@ mod tests {
         assert_eq!(
             ok("'Key001' -match 'key0+1'; 'abc' -like 'A?C'"),
             vec![json!(true), json!(true)]
+        );
+        assert_eq!(
+            ok("$n = 2; if ($n -eq 1) { 'one' } elseif ($n -gt 1) { 'many'; 'more' } else { 'none' }; if ($null) { 'no' }; if (@()) { 'no' } else { 'empty' }"),
+            vec![json!("many"), json!("more"), json!("empty")]
         );
         assert_eq!(
             ok("$a = @('x') + @('y', 'z'); $a.Count; 1 + 2 -eq 3; 'n' + 1; $a += 'w'; $a[-1]; $n = $null; $n += 2; $n"),

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! script    := sep* (statement (sep+ statement)*)? sep*          sep := newline | ';'
-//! statement := 'exit' expr? | $var ('=' | '+=') pipeline | pipeline
+//! statement := 'exit' expr? | if | $var ('=' | '+=') pipeline | pipeline
+//! if        := 'if' '(' pipeline ')' block ('elseif' '(' pipeline ')' block)* ('else' block)?
 //! pipeline  := element ('|' newline* command)*
 //! element   := command | expr
 //! command   := WORD (PARAM [':' arg] | arg)*
@@ -119,8 +120,80 @@ impl Parser {
         }
     }
 
+    /// `{ statements }` after `if`, `elseif` or `else`.
+    fn block(&mut self, after: &str) -> PResult<Rc<Vec<Stmt>>> {
+        self.skip_newlines();
+        let open = self.pos();
+        if !matches!(self.peek(), Tok::LBrace) {
+            return self.err(format!(
+                "expected '{{' after {after}, found {}",
+                self.peek().describe()
+            ));
+        }
+        self.i += 1;
+        self.enter()?;
+        let body = self.statements(&Tok::RBrace)?;
+        self.depth -= 1;
+        self.expect(Tok::RBrace, "'}'", open)?;
+        Ok(Rc::new(body))
+    }
+
+    /// `( pipeline )` after `if` or `elseif`.
+    fn condition(&mut self, after: &str) -> PResult<Pipeline> {
+        self.skip_newlines();
+        let open = self.pos();
+        if !matches!(self.peek(), Tok::LParen) {
+            return self.err(format!(
+                "expected '(' and a condition after {after}, found {}",
+                self.peek().describe()
+            ));
+        }
+        self.i += 1;
+        self.skip_newlines();
+        let p = self.pipeline()?;
+        self.expect(Tok::RParen, "')'", open)?;
+        Ok(p)
+    }
+
+    fn at_word(&self, k: usize, word: &str) -> bool {
+        matches!(self.toks.get(k).map(|t| &t.tok), Some(Tok::Word(w)) if w.eq_ignore_ascii_case(word))
+    }
+
+    fn if_statement(&mut self, pos: Pos) -> PResult<Stmt> {
+        self.i += 1;
+        let mut branches = vec![(self.condition("if")?, self.block("the if condition")?)];
+        let mut otherwise = None;
+        loop {
+            // `elseif` / `else` may follow on the next line.
+            let mut k = self.i;
+            while matches!(self.toks.get(k).map(|t| &t.tok), Some(Tok::Newline)) {
+                k += 1;
+            }
+            if self.at_word(k, "elseif") {
+                self.i = k + 1;
+                branches.push((
+                    self.condition("elseif")?,
+                    self.block("the elseif condition")?,
+                ));
+            } else if self.at_word(k, "else") {
+                self.i = k + 1;
+                otherwise = Some(self.block("else")?);
+                break;
+            } else {
+                break;
+            }
+        }
+        Ok(Stmt {
+            kind: StmtKind::If(branches, otherwise),
+            pos,
+        })
+    }
+
     fn statement(&mut self) -> PResult<Stmt> {
         let pos = self.pos();
+        if self.at_word(self.i, "if") {
+            return self.if_statement(pos);
+        }
         if let Tok::Word(w) = self.peek() {
             if w.eq_ignore_ascii_case("exit") {
                 self.i += 1;
@@ -683,6 +756,32 @@ mod tests {
         );
         let e = parse("$a[1 2]").unwrap_err();
         assert_eq!(e.pos, Pos { line: 1, col: 6 });
+    }
+
+    #[test]
+    fn if_elseif_else() {
+        let s = parse(
+            "if ($a -eq 1) { 'one' }\nelseif ($a) {\n 'some' } else { 'none'; exit 2 }\n'after'",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 2);
+        let StmtKind::If(branches, Some(otherwise)) = &s[0].kind else {
+            panic!("{:?}", s[0])
+        };
+        assert_eq!(branches.len(), 2);
+        assert_eq!(otherwise.len(), 2);
+        let s = parse("if (Get-Mailbox alice) { 'x' }; 'y'").unwrap();
+        assert!(matches!(&s[0].kind, StmtKind::If(b, None) if b.len() == 1));
+        let e = parse("if $a { 'x' }").unwrap_err();
+        assert!(
+            e.message.contains("expected '(' and a condition after if"),
+            "{}",
+            e.message
+        );
+        let e = parse("if ($a) 'x'").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 1, col: 9 });
+        let e = parse("if ($a) { 'x' } else").unwrap_err();
+        assert!(e.message.contains("after else"), "{}", e.message);
     }
 
     #[test]
