@@ -19,6 +19,8 @@ pub enum StmtKind {
     Exit(Option<Expr>),
     /// `if (cond) { } elseif (cond) { } else { }`: the branches in order, then the else.
     If(Vec<(Pipeline, Rc<Vec<Stmt>>)>, Option<Rc<Vec<Stmt>>>),
+    /// `foreach ($name in pipeline) { }`
+    Foreach(String, Pipeline, Rc<Vec<Stmt>>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -202,6 +202,16 @@ impl Interp {
 
     fn statement(&mut self, s: &Stmt, mut capture: Option<&mut Vec<Value>>) -> EResult<()> {
         match &s.kind {
+            StmtKind::Foreach(name, items, body) => {
+                let lower = name.to_ascii_lowercase();
+                for item in value::items(self.pipeline(items)?.into_value()) {
+                    self.vars.insert(lower.clone(), item);
+                    for st in body.iter() {
+                        self.statement(st, capture.as_deref_mut())?;
+                    }
+                }
+                Ok(())
+            }
             StmtKind::If(branches, otherwise) => {
                 let mut body = otherwise.as_ref();
                 for (cond, block) in branches {
@@ -764,6 +774,10 @@ mod tests {
         assert_eq!(
             ok("$n = 2; if ($n -eq 1) { 'one' } elseif ($n -gt 1) { 'many'; 'more' } else { 'none' }; if ($null) { 'no' }; if (@()) { 'no' } else { 'empty' }"),
             vec![json!("many"), json!("more"), json!("empty")]
+        );
+        assert_eq!(
+            ok("$t = 0; foreach ($n in 1, 2, 3) { $t += $n; if ($n -eq 2) { \"two\" } }; $t; foreach ($x in $null) { 'never' }"),
+            vec![json!("two"), json!(6)]
         );
         assert_eq!(
             ok("$a = @('x') + @('y', 'z'); $a.Count; 1 + 2 -eq 3; 'n' + 1; $a += 'w'; $a[-1]; $n = $null; $n += 2; $n"),

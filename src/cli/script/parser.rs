@@ -4,6 +4,7 @@
 //! script    := sep* (statement (sep+ statement)*)? sep*          sep := newline | ';'
 //! statement := 'exit' expr? | if | $var ('=' | '+=') pipeline | pipeline
 //! if        := 'if' '(' pipeline ')' block ('elseif' '(' pipeline ')' block)* ('else' block)?
+//! foreach   := 'foreach' '(' $var 'in' pipeline ')' block
 //! pipeline  := element ('|' newline* command)*
 //! element   := command | expr
 //! command   := WORD (PARAM [':' arg] | arg)*
@@ -189,10 +190,45 @@ impl Parser {
         })
     }
 
+    fn foreach_statement(&mut self, pos: Pos) -> PResult<Stmt> {
+        self.i += 1;
+        let open = self.pos();
+        self.i += 1; // the '(' checked by the caller
+        self.skip_newlines();
+        let Tok::Var(name) = self.peek().clone() else {
+            return self.err(format!(
+                "expected a variable after 'foreach (', found {}",
+                self.peek().describe()
+            ));
+        };
+        self.i += 1;
+        if !self.at_word(self.i, "in") {
+            return self.err(format!(
+                "expected 'in' after ${name}, found {}",
+                self.peek().describe()
+            ));
+        }
+        self.i += 1;
+        self.skip_newlines();
+        let items = self.pipeline()?;
+        self.expect(Tok::RParen, "')'", open)?;
+        let body = self.block("the foreach")?;
+        Ok(Stmt {
+            kind: StmtKind::Foreach(name, items, body),
+            pos,
+        })
+    }
+
     fn statement(&mut self) -> PResult<Stmt> {
         let pos = self.pos();
         if self.at_word(self.i, "if") {
             return self.if_statement(pos);
+        }
+        // `foreach (` starts a loop; `foreach` elsewhere is the ForEach-Object alias.
+        if self.at_word(self.i, "foreach")
+            && matches!(self.toks.get(self.i + 1).map(|t| &t.tok), Some(Tok::LParen))
+        {
+            return self.foreach_statement(pos);
         }
         if let Tok::Word(w) = self.peek() {
             if w.eq_ignore_ascii_case("exit") {
@@ -756,6 +792,21 @@ mod tests {
         );
         let e = parse("$a[1 2]").unwrap_err();
         assert_eq!(e.pos, Pos { line: 1, col: 6 });
+    }
+
+    #[test]
+    fn foreach_loops() {
+        let s = parse("foreach ($m in Get-Mailbox) {\n Set-Mailbox $m.Identity -DisplayName x\n}\nGet-Mailbox | foreach { $_ }").unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(matches!(&s[0].kind, StmtKind::Foreach(n, _, b) if n == "m" && b.len() == 1));
+        let StmtKind::Pipeline(p) = &s[1].kind else {
+            panic!()
+        };
+        assert!(matches!(&p.elements[1], Element::Command(c) if c.name == "foreach"));
+        let e = parse("foreach (m in $x) { }").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 1, col: 10 });
+        let e = parse("foreach ($m of $x) { }").unwrap_err();
+        assert!(e.message.contains("expected 'in'"), "{}", e.message);
     }
 
     #[test]
