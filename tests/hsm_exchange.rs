@@ -23,10 +23,13 @@ impl Env {
     /// A store directory with its own SoftHSM2 configuration and token, or `None` (reason
     /// printed) when SoftHSM2 is not installed.
     fn new() -> Option<Env> {
+        Env::with_token(TOKEN)
+    }
+    fn with_token(label: &str) -> Option<Env> {
         let module = softhsm::module()?;
         let dir = tempfile::tempdir().unwrap();
         let conf = softhsm::write_conf(&dir.path().join("hsm"));
-        softhsm::init_token(&conf, TOKEN);
+        softhsm::init_token(&conf, label);
         // The vault binds to this link, so a test can take the module path away.
         std::os::unix::fs::symlink(&module, dir.path().join("libsofthsm2.so")).unwrap();
         Some(Env { dir, conf, module })
@@ -494,4 +497,52 @@ fn every_az_vault_cmdlet_works_on_a_token_vault() {
     e.ok(&["Remove-AzKeyVault", v, "-Force"]);
     e.ok(&["Undo-AzKeyVaultRemoval", "-VaultName", v]);
     assert_eq!(e.json(&["Get-AzKeyVault", v])["Backend"], "PKCS11");
+}
+
+#[test]
+fn a_pin_that_logs_in_is_cached_in_the_keyring_and_serves_later_processes() {
+    let label = format!("ck-kr-{}", std::process::id());
+    let Some(e) = Env::with_token(&label) else {
+        return;
+    };
+    let cache = custkey::vault::KeyringCache::open().filter(|c| c.probe());
+    let Some(cache) = cache else {
+        eprintln!("SKIPPED: no usable kernel keyring here (the PIN cache is best effort)");
+        return;
+    };
+    let binding = custkey::vault::Pkcs11Binding::new(Path::new(&e.module_link()), &label).unwrap();
+    let entry = custkey::vault::pkcs11::pin_cache_id(&binding);
+    cache.delete(&entry);
+    let kr_on = ("CUSTKEY_KEYRING", "on");
+    let out = e.run_env(
+        &[
+            "New-AzKeyVault",
+            HSM_VAULT,
+            "rg",
+            "westus",
+            "-Pkcs11Module",
+            &e.module_link(),
+            "-TokenLabel",
+            &label,
+        ],
+        &[kr_on],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        cache.get(&entry).map(|p| p.to_vec()),
+        Some(softhsm::PIN.as_bytes().to_vec()),
+        "the PIN that logged in is cached"
+    );
+    // A later process without the env var: the keyring serves the PIN.
+    let add = ["Add-AzKeyVaultKey", HSM_VAULT, "FromKeyring"];
+    let out = e.run_env(&add, &[kr_on, ("CUSTKEY_PKCS11_PIN", "")]);
+    cache.delete(&entry);
+    assert!(out.status.success(), "{out:?}");
+    // Keyring off and no env var: no PIN at all.
+    let err = e.fails_env(
+        &["Add-AzKeyVaultKey", HSM_VAULT, "NoPin"],
+        &[("CUSTKEY_PKCS11_PIN", "")],
+        1,
+    );
+    assert!(err.contains("no user PIN"), "{err}");
 }

@@ -206,9 +206,7 @@ fn conformance_suite_on_softhsm() {
 #[test]
 fn private_key_objects_are_sensitive_and_never_extractable() {
     let Some(h) = HsmHarness::new() else { return };
-    let v = h.new_vault(&VaultSpec::default());
-    v.set_access_policy(&admin(), &admin(), &KeyPermission::ALL)
-        .expect("grant");
+    let v = vault_conformance::vault_with_admin(&h, &VaultSpec::default());
     let k1 = v
         .create_key(&admin(), &NewKeyRequest::new("root"))
         .expect("create");
@@ -259,9 +257,7 @@ fn private_key_objects_are_sensitive_and_never_extractable() {
 #[test]
 fn rsa_oaep_256_becomes_rsa_oaep_on_softhsm_and_is_recorded() {
     let Some(h) = HsmHarness::new() else { return };
-    let v = h.new_vault(&VaultSpec::default());
-    v.set_access_policy(&admin(), &admin(), &KeyPermission::ALL)
-        .expect("grant");
+    let v = vault_conformance::vault_with_admin(&h, &VaultSpec::default());
     v.create_key(&admin(), &NewKeyRequest::new("k"))
         .expect("create");
     let dek = [7u8; 32];
@@ -310,9 +306,7 @@ fn rsa_oaep_256_becomes_rsa_oaep_on_softhsm_and_is_recorded() {
 #[test]
 fn purge_destroys_token_objects_unless_a_backup_refers_to_them() {
     let Some(h) = HsmHarness::new() else { return };
-    let v = h.new_vault(&VaultSpec::default());
-    v.set_access_policy(&admin(), &admin(), &KeyPermission::ALL)
-        .expect("grant");
+    let v = vault_conformance::vault_with_admin(&h, &VaultSpec::default());
     v.create_key(&admin(), &NewKeyRequest::new("gone"))
         .expect("create");
     v.create_key(&admin(), &NewKeyRequest::new("kept"))
@@ -343,9 +337,7 @@ fn purge_destroys_token_objects_unless_a_backup_refers_to_them() {
 #[test]
 fn a_backup_restores_only_into_a_vault_on_the_same_token() {
     let Some(h) = HsmHarness::new() else { return };
-    let v = h.new_vault(&VaultSpec::default());
-    v.set_access_policy(&admin(), &admin(), &KeyPermission::ALL)
-        .expect("grant");
+    let v = vault_conformance::vault_with_admin(&h, &VaultSpec::default());
     v.create_key(&admin(), &NewKeyRequest::new("k"))
         .expect("create");
     let blob = v.backup_key(&admin(), "k").expect("backup");
@@ -378,9 +370,7 @@ fn a_backup_restores_only_into_a_vault_on_the_same_token() {
 #[test]
 fn import_is_refused_on_a_token_vault() {
     let Some(h) = HsmHarness::new() else { return };
-    let v = h.new_vault(&VaultSpec::default());
-    v.set_access_policy(&admin(), &admin(), &KeyPermission::ALL)
-        .expect("grant");
+    let v = vault_conformance::vault_with_admin(&h, &VaultSpec::default());
     let pk = custkey::crypto::RsaPrivateKey::generate(2048).expect("key");
     let e = v
         .import_key(&admin(), &NewKeyRequest::new("byok"), &pk.to_pkcs8_der())
@@ -393,9 +383,7 @@ fn import_is_refused_on_a_token_vault() {
 #[test]
 fn registry_resolves_vault_names_and_pkcs11_uris() {
     let Some(h) = HsmHarness::new() else { return };
-    let v = h.new_vault(&VaultSpec::default());
-    v.set_access_policy(&admin(), &admin(), &KeyPermission::ALL)
-        .expect("grant");
+    let v = vault_conformance::vault_with_admin(&h, &VaultSpec::default());
     let k1 = v
         .create_key(&admin(), &NewKeyRequest::new("Root"))
         .expect("create");
@@ -491,9 +479,7 @@ fn binding_errors_are_classified() {
     assert_eq!(e.class(), ErrorClass::Unavailable);
     assert!(e.message().contains("not present"), "{e}");
     // Key ops without unwrapKey: AccessDenied for the service.
-    let v = h.new_vault(&VaultSpec::default());
-    v.set_access_policy(&admin(), &admin(), &KeyPermission::ALL)
-        .expect("grant");
+    let v = vault_conformance::vault_with_admin(&h, &VaultSpec::default());
     v.set_access_policy(
         &admin(),
         &exchange(),

@@ -158,8 +158,8 @@ fn module(path: &Path) -> VaultResult<Pkcs11> {
     Ok(m)
 }
 
-/// The keyring entry of a token's PIN.
-fn pin_cache_id(b: &Pkcs11Binding) -> String {
+/// The OS keyring entry (user name; service `custkey-vault`) caching a token's PIN.
+pub fn pin_cache_id(b: &Pkcs11Binding) -> String {
     let m = std::fs::canonicalize(&b.module).unwrap_or_else(|_| b.module.clone());
     format!("pkcs11-pin:{}|{}", m.display(), b.token_label)
 }
