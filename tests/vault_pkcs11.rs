@@ -445,6 +445,21 @@ fn registry_resolves_vault_names_and_pkcs11_uris() {
         .class(),
         ErrorClass::Invalid
     );
+    // The registry turns a URI into the Azure-style key id callers store.
+    assert_eq!(
+        reg.canonical_key_id(&admin(), &format!("pkcs11:token={};object=Root", h.token))
+            .expect("canonical"),
+        format!("https://{}.vault.azure.net/keys/Root", v.vault_name())
+    );
+    assert_eq!(
+        reg.canonical_key_id(&admin(), &k1.id)
+            .expect("https ids pass through"),
+        k1.id
+    );
+    assert_eq!(
+        class(reg.canonical_key_id(&admin(), "pkcs11:token=nope;object=Root")),
+        ErrorClass::NotFound
+    );
     // The local provider does not answer for a token vault, and the reverse.
     let mut lreq = NewVaultRequest::new("plain-local2", "ck-rg", "westus");
     lreq.grant_caller_full_access = true;

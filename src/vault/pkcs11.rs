@@ -908,6 +908,18 @@ impl VaultProvider for Pkcs11Provider {
             None => Ok(None),
         }
     }
+
+    fn resolve_pkcs11_uri(
+        &self,
+        caller: &Caller,
+        uri: &str,
+    ) -> VaultResult<Option<(Arc<dyn KeyVault>, KeyId)>> {
+        match self.resolve_uri(caller, uri) {
+            Ok(found) => Ok(Some(found)),
+            Err(VaultError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[cfg(test)]
