@@ -77,9 +77,7 @@ fn hsm() -> Option<&'static Hsm> {
     .as_ref()
 }
 
-fn key_opts() -> MasterKeyOptions {
-    let mut k = [0u8; 32];
-    custkey::crypto::random_bytes(&mut k);
+fn key_opts(k: &[u8; 32]) -> MasterKeyOptions {
     MasterKeyOptions {
         key_hex: Some(Zeroizing::new(hex::encode(k))),
         passphrase: None,
@@ -89,6 +87,7 @@ fn key_opts() -> MasterKeyOptions {
 
 struct HsmHarness {
     hsm: &'static Hsm,
+    master: [u8; 32],
     tmp: tempfile::TempDir,
     backend: LocalBackend,
     token: String,
@@ -104,9 +103,14 @@ impl HsmHarness {
         // Vaults bind to a link to the module, so that a test can take the module path away.
         std::os::unix::fs::symlink(&hsm.module, tmp.path().join("libsofthsm2.so"))
             .expect("module link");
-        let backend =
-            LocalBackend::open_with(LocalPaths::in_data_dir(tmp.path()), &key_opts(), None)
-                .expect("open backend");
+        let mut master = [0u8; 32];
+        custkey::crypto::random_bytes(&mut master);
+        let backend = LocalBackend::open_with(
+            LocalPaths::in_data_dir(tmp.path()),
+            &key_opts(&master),
+            None,
+        )
+        .expect("open backend");
         let mut subs: [String; 3] = Default::default();
         for (i, name) in ["HSM A", "HSM B", "HSM Protected"].iter().enumerate() {
             subs[i] = backend.set_context(name).expect("sub").subscription_id;
@@ -116,6 +120,7 @@ impl HsmHarness {
             .expect("register");
         Some(HsmHarness {
             hsm,
+            master,
             tmp,
             backend,
             token,
@@ -510,4 +515,44 @@ fn binding_errors_are_classified() {
         class(v.unwrap_key(&exchange(), "k", None, OaepAlg::RsaOaep, &w.value)),
         ErrorClass::AccessDenied
     );
+}
+
+#[test]
+fn the_sidecar_holds_object_references_and_no_private_key() {
+    let Some(h) = HsmHarness::new() else { return };
+    let v = vault_conformance::vault_with_admin(&h, &VaultSpec::default());
+    let k = v
+        .create_key(&admin(), &NewKeyRequest::new("root"))
+        .expect("create");
+    // Open the sealed vault file with the master key (docs/vaults.md §6 gives the format).
+    let stem = v.vault_name().to_ascii_lowercase();
+    let file = h.tmp.path().join("vaults").join(format!("{stem}.vault"));
+    let env: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("envelope");
+    let sealed = hex::decode(env["payload"].as_str().expect("payload")).expect("hex");
+    let key = custkey::crypto::SecretKey32::from_slice(&h.master).expect("key");
+    let aad = format!("custkey-local-vault/v1|{stem}");
+    let plain = custkey::crypto::open(&key, aad.as_bytes(), &sealed).expect("opens");
+    let state: serde_json::Value = serde_json::from_slice(&plain).expect("state");
+    assert_eq!(state["pkcs11"]["tokenLabel"], h.token.as_str());
+    let version = &state["keys"][0]["versions"][0];
+    assert!(version.get("privatePkcs8").is_none(), "{version}");
+    assert_eq!(version["token"]["id"], k.version.as_str());
+    assert_eq!(
+        version["token"]["label"],
+        format!("custkey:{stem}/root/{}", k.version).as_str()
+    );
+    assert_eq!(version["token"]["pinned"], false);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&file).expect("meta").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    // A backup pins the objects.
+    v.backup_key(&admin(), "root").expect("backup");
+    let env: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("envelope");
+    let sealed = hex::decode(env["payload"].as_str().expect("payload")).expect("hex");
+    let plain = custkey::crypto::open(&key, aad.as_bytes(), &sealed).expect("opens");
+    let state: serde_json::Value = serde_json::from_slice(&plain).expect("state");
+    assert_eq!(state["keys"][0]["versions"][0]["token"]["pinned"], true);
 }
