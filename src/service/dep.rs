@@ -138,7 +138,13 @@ struct CheckedKey {
 }
 
 /// Checks one key against every Customer Key rule, as the Exchange service principal.
-fn check_key(keys: &ServiceKeys, uri: &str) -> Result<CheckedKey> {
+fn check_key(keys: &ServiceKeys, given: &str) -> Result<CheckedKey> {
+    // An RFC 7512 `pkcs11:` URI names a key of a token vault; use its Azure-style id.
+    let canonical = keys
+        .vaults
+        .canonical_key_id(&keys.exchange, given)
+        .unwrap_or_else(|_| given.to_string());
+    let uri = canonical.as_str();
     let id = KeyId::parse(uri).map_err(|e| {
         Error::invalid(format!("'{uri}' is not a key URI: {}", e.message()))
             .with_help("give URIs as https://<vault>.vault.azure.net/keys/<key>, e.g. (Get-AzKeyVaultKey -VaultName v -Name k).Id")
