@@ -82,6 +82,26 @@ fn setup(dir: &Path) {
     );
 }
 
+/// A recipient row for bulk inserts.
+fn row(name: &str, alias: &str, kind: &str, upn: Option<String>, t: &str) -> RecipientRow {
+    RecipientRow {
+        guid: uuid::Uuid::new_v4().to_string(),
+        exchange_guid: uuid::Uuid::new_v4().to_string(),
+        name: name.to_string(),
+        alias: alias.to_string(),
+        display_name: name.to_string(),
+        primary_smtp: format!("{alias}@contoso.onmicrosoft.com"),
+        upn,
+        external_email: None,
+        kind: kind.into(),
+        licenses: Vec::new(),
+        dep_guid: None,
+        when_created: t.to_string(),
+        when_changed: t.to_string(),
+        data_purged: None,
+    }
+}
+
 fn open(dir: &Path) -> (Store, ServiceKeys) {
     std::env::set_var("CUSTKEY_KEYRING", "off");
     let mut store = Store::open(&dir.join("service.db")).unwrap();
@@ -148,22 +168,7 @@ fn bench_assign(c: &mut Criterion) {
         .write(|tx| -> custkey::service::Result<()> {
             org::current(tx)?;
             for id in &ids {
-                tx.insert_recipient(&RecipientRow {
-                    guid: uuid::Uuid::new_v4().to_string(),
-                    exchange_guid: uuid::Uuid::new_v4().to_string(),
-                    name: id.clone(),
-                    alias: id.clone(),
-                    display_name: id.clone(),
-                    primary_smtp: format!("{id}@contoso.onmicrosoft.com"),
-                    upn: None,
-                    external_email: None,
-                    kind: "SharedMailbox".into(),
-                    licenses: Vec::new(),
-                    dep_guid: None,
-                    when_created: t.clone(),
-                    when_changed: t.clone(),
-                    data_purged: None,
-                })?;
+                tx.insert_recipient(&row(id, id, "SharedMailbox", None, &t))?;
             }
             Ok(())
         })
@@ -208,22 +213,10 @@ fn bench_get_mailbox(c: &mut Criterion) {
             org::current(tx)?;
             for i in 0..100_000 {
                 let id = format!("user{i:06}");
-                tx.insert_recipient(&RecipientRow {
-                    guid: uuid::Uuid::new_v4().to_string(),
-                    exchange_guid: uuid::Uuid::new_v4().to_string(),
-                    name: format!("User {i:06}"),
-                    alias: id.clone(),
-                    display_name: format!("User {i:06}"),
-                    primary_smtp: format!("{id}@contoso.onmicrosoft.com"),
-                    upn: Some(format!("{id}@contoso.onmicrosoft.com")),
-                    external_email: None,
-                    kind: "UserMailbox".into(),
-                    licenses: vec!["SPE_E5".into()],
-                    dep_guid: None,
-                    when_created: t.clone(),
-                    when_changed: t.clone(),
-                    data_purged: None,
-                })?;
+                let upn = format!("{id}@contoso.onmicrosoft.com");
+                let mut r = row(&format!("User {i:06}"), &id, "UserMailbox", Some(upn), &t);
+                r.licenses = vec!["SPE_E5".into()];
+                tx.insert_recipient(&r)?;
             }
             Ok(())
         })

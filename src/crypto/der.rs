@@ -111,3 +111,67 @@ pub fn bit_len(be: &[u8]) -> usize {
         Some(&b) => (be.len() - 1) * 8 + (8 - b.leading_zeros() as usize),
     }
 }
+
+fn push_tlv(out: &mut Vec<u8>, tag: u8, value: &[u8]) {
+    out.push(tag);
+    let len = value.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend_from_slice(&[0x81, len as u8]);
+    } else {
+        out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
+    }
+    out.extend_from_slice(value);
+}
+
+fn push_positive_integer(out: &mut Vec<u8>, be: &[u8]) {
+    let start = be.iter().position(|&b| b != 0).unwrap_or(be.len());
+    let mag = &be[start..];
+    let mut v = Vec::with_capacity(mag.len() + 1);
+    if mag.first().is_none_or(|b| b & 0x80 != 0) {
+        v.push(0);
+    }
+    v.extend_from_slice(mag);
+    push_tlv(out, TAG_INTEGER, &v);
+}
+
+/// Encodes an RSA public key (big-endian modulus and exponent, as a PKCS#11 token returns
+/// them) as SubjectPublicKeyInfo DER. Lengths up to 65535 bytes (any RSA size in use).
+pub fn encode_rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
+    let mut rsa = Vec::new();
+    push_positive_integer(&mut rsa, n);
+    push_positive_integer(&mut rsa, e);
+    let mut rsa_seq = Vec::new();
+    push_tlv(&mut rsa_seq, TAG_SEQUENCE, &rsa);
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(&rsa_seq);
+    let mut alg = Vec::new();
+    push_tlv(&mut alg, TAG_OID, OID_RSA_ENCRYPTION);
+    push_tlv(&mut alg, TAG_NULL, &[]);
+    let mut body = Vec::new();
+    push_tlv(&mut body, TAG_SEQUENCE, &alg);
+    push_tlv(&mut body, TAG_BIT_STRING, &bits);
+    let mut out = Vec::new();
+    push_tlv(&mut out, TAG_SEQUENCE, &body);
+    out
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use super::*;
+
+    #[test]
+    fn spki_round_trip() {
+        let mut n = vec![0xc5u8; 256];
+        n[255] = 0x01;
+        let der = encode_rsa_spki(&n, &[1, 0, 1]);
+        let (n2, e2) = parse_rsa_spki(&der).expect("parses");
+        assert_eq!(n2, n);
+        assert_eq!(e2, vec![1, 0, 1]);
+        // Leading zeros in the input are dropped, as DER requires.
+        let mut padded = vec![0u8, 0u8];
+        padded.extend_from_slice(&n);
+        assert_eq!(encode_rsa_spki(&padded, &[0, 1, 0, 1]), der);
+    }
+}

@@ -163,6 +163,12 @@ impl RsaPublicKey {
         Ok(key)
     }
 
+    /// From a big-endian modulus and exponent (as a PKCS#11 token reports a public key).
+    /// Keys of 2048, 3072 and 4096 bits only.
+    pub fn from_components(n: &[u8], e: &[u8]) -> Result<Self, CryptoError> {
+        Self::from_der(&der::encode_rsa_spki(n, e))
+    }
+
     /// SubjectPublicKeyInfo DER.
     pub fn to_der(&self) -> Vec<u8> {
         self.spki.clone()

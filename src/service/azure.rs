@@ -30,12 +30,12 @@ impl From<VaultError> for Error {
             ),
             VaultError::Unavailable(_) => (
                 ErrorKind::Unavailable,
-                "check that the data directory and its vault files are present and readable; nothing was changed",
+                "check that the data directory and its vault files are present and readable (for a PKCS#11 vault, also its module path and token); nothing was changed",
             ),
             VaultError::Invalid(_) => (ErrorKind::Rule, "nothing was changed"),
             VaultError::Authentication(_) => (
                 ErrorKind::Authentication,
-                "give the right master key: CUSTKEY_VAULT_KEY (64 hex digits), CUSTKEY_VAULT_PASSPHRASE, or the key file vault.key beside the store",
+                "give the right master key: CUSTKEY_VAULT_KEY (64 hex digits), CUSTKEY_VAULT_PASSPHRASE, or the key file vault.key beside the store; for a PKCS#11 vault, the token's user PIN in CUSTKEY_PKCS11_PIN",
             ),
         };
         Error::new(kind, e.message().to_string()).with_help(help)

@@ -73,6 +73,21 @@ struct SegmentSource<'a, 't> {
     done: bool,
 }
 
+impl<'a, 't> SegmentSource<'a, 't> {
+    /// Reads `item`'s stored ciphertext from the start.
+    fn of(tx: &'a Tx<'t>, item: &'a ItemRow) -> Self {
+        SegmentSource {
+            tx,
+            mailbox: &item.mailbox_guid,
+            item: &item.item_id,
+            n: 0,
+            buf: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
 impl Read for SegmentSource<'_, '_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.buf.len() && !self.done {
@@ -318,15 +333,7 @@ fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>) ->
 }
 
 fn decrypt_item(tx: &Tx, key: &MailboxKey, item: &ItemRow, out: &mut dyn Write) -> Result<()> {
-    let src = SegmentSource {
-        tx,
-        mailbox: &item.mailbox_guid,
-        item: &item.item_id,
-        n: 0,
-        buf: Vec::new(),
-        pos: 0,
-        done: false,
-    };
+    let src = SegmentSource::of(tx, item);
     let binding = ItemBinding::new(
         parse_guid(&item.mailbox_guid)?,
         item.item_id.as_bytes().to_vec(),
@@ -724,15 +731,7 @@ fn reencrypt_item(tx: &Tx, old: &MailboxKey, new: &MailboxKey, item: &ItemRow) -
     let owner = parse_guid(&item.mailbox_guid)?;
     let binding = ItemBinding::new(owner, item.item_id.as_bytes().to_vec());
     let staging = format!("{}#move", item.item_id);
-    let src = SegmentSource {
-        tx,
-        mailbox: &item.mailbox_guid,
-        item: &item.item_id,
-        n: 0,
-        buf: Vec::new(),
-        pos: 0,
-        done: false,
-    };
+    let src = SegmentSource::of(tx, item);
     let mut dec = old.decrypt_reader(&binding, src)?;
     let sink = SegmentSink {
         tx,

@@ -138,7 +138,13 @@ struct CheckedKey {
 }
 
 /// Checks one key against every Customer Key rule, as the Exchange service principal.
-fn check_key(keys: &ServiceKeys, uri: &str) -> Result<CheckedKey> {
+fn check_key(keys: &ServiceKeys, given: &str) -> Result<CheckedKey> {
+    // An RFC 7512 `pkcs11:` URI names a key of a token vault; use its Azure-style id.
+    let canonical = keys
+        .vaults
+        .canonical_key_id(&keys.exchange, given)
+        .unwrap_or_else(|_| given.to_string());
+    let uri = canonical.as_str();
     let id = KeyId::parse(uri).map_err(|e| {
         Error::invalid(format!("'{uri}' is not a key URI: {}", e.message()))
             .with_help("give URIs as https://<vault>.vault.azure.net/keys/<key>, e.g. (Get-AzKeyVaultKey -VaultName v -Name k).Id")
@@ -294,41 +300,26 @@ pub fn create(
     {
         warnings.push("both key vaults are in the same Azure subscription; Customer Key recommends one subscription per vault".into());
     }
-    let guid = uuid::Uuid::new_v4();
-    let binding = DepBinding::new(guid);
-    let dep_key = ServiceKeys::new_dep_key();
-    let (avail, sealed) = keys.new_availability_key(&guid.to_string())?;
-    let by_avail = avail.wrap_dep_key(&dep_key, &binding)?;
+    let (row, dep_key) = fresh_dep(
+        keys,
+        KIND_MAILBOX,
+        req.name.trim(),
+        &req.description,
+        req.enabled,
+        req.azure_key_ids.clone(),
+    )?;
+    let guid = parse_guid(&row.guid)?;
     let mut wraps = Vec::new();
     for (slot, c) in checked.iter().enumerate() {
         let (version, wrapped) = keys.root_wrap(&dep_key, guid, &c.uri)?;
         wraps.push(RootWrapRow {
-            dep_guid: guid.to_string(),
+            dep_guid: row.guid.clone(),
             slot: slot as u32,
             key_uri: key_uri_versionless(&c.uri),
             version,
             wrapped: wrapped.into_bytes(),
         });
     }
-    let t = now();
-    let row = DepRow {
-        guid: guid.to_string(),
-        kind: KIND_MAILBOX.into(),
-        name: req.name.trim().to_string(),
-        description: req.description.clone(),
-        enabled: req.enabled,
-        azure_key_ids: req.azure_key_ids.clone(),
-        state: STATE_ACTIVE.into(),
-        dep_key_id: dep_key.key_ref().id.to_string(),
-        dep_key_version: dep_key.key_ref().version,
-        availability_key: Some(sealed),
-        wrapped_by_availability: Some(by_avail.into_bytes()),
-        purge_reason: None,
-        purge_contact: None,
-        purge_requested_by: None,
-        when_created: t.clone(),
-        when_changed: t,
-    };
     store.write(|tx| {
         if !tx.insert_dep(&row)? {
             return Err(Error::rule(format!("a data encryption policy named '{}' already exists", row.name)));
@@ -353,6 +344,42 @@ pub fn create(
         value: present(&row, &wraps),
         warnings,
     })
+}
+
+/// A new DEP: its GUID, a fresh DEP key, and its own availability key (sealed) with the DEP key
+/// wrapped under it. Customer-key copies are added by the caller.
+fn fresh_dep(
+    keys: &ServiceKeys,
+    kind: &str,
+    name: &str,
+    description: &str,
+    enabled: bool,
+    azure_key_ids: Vec<String>,
+) -> Result<(DepRow, crate::crypto::DepKey)> {
+    let guid = uuid::Uuid::new_v4();
+    let dep_key = ServiceKeys::new_dep_key();
+    let (avail, sealed) = keys.new_availability_key(&guid.to_string())?;
+    let by_avail = avail.wrap_dep_key(&dep_key, &DepBinding::new(guid))?;
+    let t = now();
+    let row = DepRow {
+        guid: guid.to_string(),
+        kind: kind.into(),
+        name: name.to_string(),
+        description: description.to_string(),
+        enabled,
+        azure_key_ids,
+        state: STATE_ACTIVE.into(),
+        dep_key_id: dep_key.key_ref().id.to_string(),
+        dep_key_version: dep_key.key_ref().version,
+        availability_key: Some(sealed),
+        wrapped_by_availability: Some(by_avail.into_bytes()),
+        purge_reason: None,
+        purge_contact: None,
+        purge_requested_by: None,
+        when_created: t.clone(),
+        when_changed: t,
+    };
+    Ok((row, dep_key))
 }
 
 /// Changes to a DEP (`Set-DataEncryptionPolicy`).
@@ -463,31 +490,14 @@ pub fn microsoft_managed(store: &mut Store, keys: &ServiceKeys) -> Result<DepRow
     if let Some(d) = store.read(|tx| -> Result<_> { Ok(tx.deps(KIND_MMK)?.into_iter().next()) })? {
         return Ok(d);
     }
-    let guid = uuid::Uuid::new_v4();
-    let dep_key = ServiceKeys::new_dep_key();
-    let (avail, sealed) = keys.new_availability_key(&guid.to_string())?;
-    let by_avail = avail.wrap_dep_key(&dep_key, &DepBinding::new(guid))?;
-    let t = now();
-    let row = DepRow {
-        guid: guid.to_string(),
-        kind: KIND_MMK.into(),
-        name: MMK_NAME.into(),
-        description:
-            "The built-in policy for mailboxes without a customer DEP: Microsoft-managed keys only."
-                .into(),
-        enabled: true,
-        azure_key_ids: Vec::new(),
-        state: STATE_ACTIVE.into(),
-        dep_key_id: dep_key.key_ref().id.to_string(),
-        dep_key_version: dep_key.key_ref().version,
-        availability_key: Some(sealed),
-        wrapped_by_availability: Some(by_avail.into_bytes()),
-        purge_reason: None,
-        purge_contact: None,
-        purge_requested_by: None,
-        when_created: t.clone(),
-        when_changed: t,
-    };
+    let (row, _) = fresh_dep(
+        keys,
+        KIND_MMK,
+        MMK_NAME,
+        "The built-in policy for mailboxes without a customer DEP: Microsoft-managed keys only.",
+        true,
+        Vec::new(),
+    )?;
     store.write(|tx| {
         if let Some(d) = tx.deps(KIND_MMK)?.into_iter().next() {
             return Ok(d);

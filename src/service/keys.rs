@@ -20,7 +20,8 @@ use crate::crypto::{
 };
 use crate::store::{AuditRow, DepRow, RootWrapRow, Store, Tx};
 use crate::vault::{
-    fsio, LocalBackend, Principal, VaultError, VaultRegistry, EXCHANGE_ONLINE_APP_ID,
+    fsio, LocalBackend, Pkcs11Provider, Principal, VaultError, VaultRegistry,
+    EXCHANGE_ONLINE_APP_ID,
 };
 
 /// Env var holding the service master key (64 hex digits); else `<data dir>/service.key`.
@@ -126,7 +127,10 @@ impl ServiceKeys {
             }
         }
         let mut vaults = VaultRegistry::new();
+        // Local vaults, then the vaults of the same directory bound to a PKCS#11 token.
+        let hsm = Pkcs11Provider::new(backend.clone());
         vaults.add_provider(std::sync::Arc::new(backend));
+        vaults.add_provider(std::sync::Arc::new(hsm));
         Ok(ServiceKeys {
             master,
             vaults,

@@ -95,15 +95,7 @@ impl Tx<'_> {
                 d.when_created,
                 d.when_changed
             ]));
-        match res {
-            Ok(_) => Ok(true),
-            Err(rusqlite::Error::SqliteFailure(f, _))
-                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(self.err(e)),
-        }
+        self.unless_taken(res)
     }
 
     /// Rewrites a DEP's mutable fields; `Ok(false)` when the new name is taken.
@@ -125,15 +117,7 @@ impl Tx<'_> {
                 d.purge_requested_by,
                 d.when_changed
             ]));
-        match res {
-            Ok(_) => Ok(true),
-            Err(rusqlite::Error::SqliteFailure(f, _))
-                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(self.err(e)),
-        }
+        self.unless_taken(res)
     }
 
     pub fn dep(&self, guid: &str) -> Result<Option<DepRow>> {

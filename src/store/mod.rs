@@ -403,6 +403,19 @@ impl Tx<'_> {
     pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
         classify(self.path, e)
     }
+
+    /// `Ok(true)` when a write went through, `Ok(false)` when a uniqueness constraint refused it.
+    pub(crate) fn unless_taken(&self, res: rusqlite::Result<usize>) -> Result<bool> {
+        match res {
+            Ok(_) => Ok(true),
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
 }
 
 fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {

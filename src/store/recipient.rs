@@ -96,15 +96,7 @@ impl Tx<'_> {
                 r.when_changed,
                 r.data_purged
             ]));
-        match res {
-            Ok(_) => Ok(true),
-            Err(rusqlite::Error::SqliteFailure(f, _))
-                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(self.err(e)),
-        }
+        self.unless_taken(res)
     }
 
     /// Recipients whose GUID, name, alias, primary address or UPN equals `identity`
@@ -214,15 +206,7 @@ impl Tx<'_> {
                 r.when_changed,
                 r.data_purged
             ]));
-        match res {
-            Ok(_) => Ok(true),
-            Err(rusqlite::Error::SqliteFailure(f, _))
-                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(self.err(e)),
-        }
+        self.unless_taken(res)
     }
 }
 

@@ -38,6 +38,7 @@ use super::model::{
     KeyAttributes, KeyDestination, KeyOperation, KeyUpdate, KeyVaultInfo, KeyVaultKey,
     NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult, RETENTION_MAX_DAYS,
 };
+use super::pkcs11::{self, Pkcs11Binding, TokenKeyRef};
 use super::policy::{
     denied, is_granted, remove_policy, set_policy, AccessPolicy, AccessPolicyEntry, Caller,
     KeyPermission, Principal,
@@ -107,7 +108,12 @@ struct StoredVersion {
     destination: KeyDestination,
     key_size: usize,
     public_der: String,
-    private_pkcs8: SecretBytes,
+    /// The private key (local vaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    private_pkcs8: Option<SecretBytes>,
+    /// The token objects holding the private key (PKCS#11 vaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<TokenKeyRef>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -143,6 +149,9 @@ struct VaultState {
     keys: Vec<StoredKey>,
     deleted_keys: Vec<StoredDeletedKey>,
     deleted_date: Option<DateTime<Utc>>,
+    /// Set for a PKCS#11 vault: this file is then its sidecar and keys live on the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pkcs11: Option<Pkcs11Binding>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -379,6 +388,7 @@ impl LocalBackend {
             inner: Arc::clone(&self.inner),
             stem: name.to_ascii_lowercase(),
             display: name.to_string(),
+            binding: None,
         })
     }
 
@@ -399,6 +409,13 @@ impl LocalBackend {
         validate_tags(&req.tags)?;
         let ctx = self.inner.azure.get_context()?;
         let v = self.handle(&req.vault_name)?;
+        if let Some(b) = &req.pkcs11 {
+            // The token must be reachable and the PIN right before a vault is bound to it.
+            if let Err(e) = pkcs11::check_binding(b) {
+                let _ = v.record(caller, VaultOperation::CreateVault, None, None, Err(&e));
+                return Err(e);
+            }
+        }
         let result = (|| {
             if !self.inner.paths.vault_dir.is_dir() {
                 return Err(VaultError::Unavailable(format!(
@@ -437,6 +454,7 @@ impl LocalBackend {
                 keys: Vec::new(),
                 deleted_keys: Vec::new(),
                 deleted_date: None,
+                pkcs11: req.pkcs11.clone(),
             };
             if req.grant_caller_full_access {
                 set_policy(&mut st.access_policies, caller, &KeyPermission::ALL);
@@ -462,6 +480,7 @@ impl LocalBackend {
             return Err(v.deleted_vault_error());
         }
         v.display = st.vault_name;
+        v.binding = st.pkcs11;
         Ok(v)
     }
 
@@ -578,6 +597,13 @@ impl LocalBackend {
                     purge_refusal_reason(st, ctx.level)
                 )));
             }
+            // A purged PKCS#11 vault takes its keys' token objects with it (except those a
+            // backup still refers to).
+            if let Some(b) = &st.pkcs11 {
+                for k in st.keys.iter().chain(st.deleted_keys.iter().map(|d| &d.key)) {
+                    destroy_token_objects(b, k)?;
+                }
+            }
             std::fs::remove_file(v.file())
                 .map_err(|e| VaultError::io("cannot remove", &v.file(), &e))?;
             Ok(((), None))
@@ -591,12 +617,13 @@ impl LocalBackend {
     pub fn registry(&self) -> super::registry::VaultRegistry {
         let mut r = super::registry::VaultRegistry::new();
         r.add_provider(Arc::new(self.clone()));
+        r.add_provider(Arc::new(pkcs11::Pkcs11Provider::new(self.clone())));
         r
     }
-}
 
-impl VaultProvider for LocalBackend {
-    fn open_vault(&self, name: &str) -> VaultResult<Option<Arc<dyn KeyVault>>> {
+    /// The engine handle of a vault of this directory, local or PKCS#11 (`Ok(None)` if there is
+    /// no file of that name).
+    pub(crate) fn open_engine(&self, name: &str) -> VaultResult<Option<LocalVault>> {
         if validate_vault_name(name).is_err() {
             return Ok(None);
         }
@@ -610,7 +637,18 @@ impl VaultProvider for LocalBackend {
         if !h.file().exists() {
             return Ok(None);
         }
-        Ok(Some(Arc::new(self.vault(name)?)))
+        Ok(Some(self.vault(name)?))
+    }
+}
+
+impl VaultProvider for LocalBackend {
+    /// Local vaults only: a PKCS#11 vault of the same directory is answered by
+    /// [`pkcs11::Pkcs11Provider`].
+    fn open_vault(&self, name: &str) -> VaultResult<Option<Arc<dyn KeyVault>>> {
+        match self.open_engine(name)? {
+            Some(v) if v.binding.is_none() => Ok(Some(Arc::new(v))),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -640,6 +678,8 @@ pub struct LocalVault {
     inner: Arc<Inner>,
     stem: String,
     display: String,
+    /// The token binding of a PKCS#11 vault, as read when the handle was opened.
+    binding: Option<Pkcs11Binding>,
 }
 
 impl std::fmt::Debug for LocalVault {
@@ -849,13 +889,46 @@ fn validate_tags(tags: &BTreeMap<String, String>) -> VaultResult<()> {
     Ok(())
 }
 
+/// The key material of a new version: a software key (local vaults) or token objects just
+/// generated (PKCS#11 vaults).
+enum NewMaterial<'a> {
+    Software(&'a RsaPrivateKey),
+    Token {
+        version: String,
+        public_der: Vec<u8>,
+        key_size: usize,
+        token: TokenKeyRef,
+    },
+}
+
 fn new_stored_version(
-    private: &RsaPrivateKey,
+    material: &NewMaterial<'_>,
     req: &NewKeyRequest,
     now: DateTime<Utc>,
 ) -> StoredVersion {
+    let (version, key_size, public_der, private_pkcs8, token) = match material {
+        NewMaterial::Software(private) => (
+            new_version(),
+            private.bits(),
+            hex::encode(private.public_key().to_der()),
+            Some(SecretBytes(private.to_pkcs8_der())),
+            None,
+        ),
+        NewMaterial::Token {
+            version,
+            public_der,
+            key_size,
+            token,
+        } => (
+            version.clone(),
+            *key_size,
+            hex::encode(public_der),
+            None,
+            Some(token.clone()),
+        ),
+    };
     StoredVersion {
-        version: new_version(),
+        version,
         created: now,
         updated: now,
         enabled: req.enabled,
@@ -867,13 +940,35 @@ fn new_stored_version(
             .unwrap_or_else(|| KeyOperation::RSA_DEFAULT.to_vec()),
         tags: req.tags.clone(),
         destination: req.destination,
-        key_size: private.bits(),
-        public_der: hex::encode(private.public_key().to_der()),
-        private_pkcs8: SecretBytes(private.to_pkcs8_der()),
+        key_size,
+        public_der,
+        private_pkcs8,
+        token,
     }
 }
 
+fn damaged_version(key: &str, vault: &str) -> VaultError {
+    VaultError::Unavailable(format!(
+        "the stored key '{key}' in vault '{vault}' is damaged (no key material for this backend)"
+    ))
+}
+
+/// Destroy the token objects of a purged key's versions, except those a backup still refers to.
+fn destroy_token_objects(b: &Pkcs11Binding, key: &StoredKey) -> VaultResult<()> {
+    for v in &key.versions {
+        if let Some(t) = v.token.as_ref().filter(|t| !t.pinned) {
+            pkcs11::destroy(b, t)?;
+        }
+    }
+    Ok(())
+}
+
 impl LocalVault {
+    /// The token binding of a PKCS#11 vault (`None` for a local vault).
+    pub fn pkcs11_binding(&self) -> Option<&Pkcs11Binding> {
+        self.binding.as_ref()
+    }
+
     fn file(&self) -> PathBuf {
         self.inner
             .paths
@@ -1053,7 +1148,7 @@ impl LocalVault {
                 .map(AccessPolicyEntry::from)
                 .collect(),
             tags: st.tags.clone(),
-            backend: BACKEND.to_string(),
+            backend: backend_name(st).to_string(),
             created: st.created,
         })
     }
@@ -1186,7 +1281,17 @@ impl LocalVault {
                 now: Utc::now(),
                 level: self.level(&st)?,
             };
-            // Deleted keys past their scheduled purge date are gone (the system purge).
+            // Deleted keys past their scheduled purge date are gone (the system purge). On a
+            // token their objects go too (best effort: a failure leaves labelled objects).
+            if let Some(b) = &st.pkcs11 {
+                for d in st
+                    .deleted_keys
+                    .iter()
+                    .filter(|d| d.scheduled_purge_date <= ctx.now)
+                {
+                    let _ = destroy_token_objects(b, &d.key);
+                }
+            }
             st.deleted_keys.retain(|d| d.scheduled_purge_date > ctx.now);
             let out = f(&ctx, &mut st)?;
             if op.write {
@@ -1223,7 +1328,7 @@ impl LocalVault {
         perm: KeyPermission,
         req: &NewKeyRequest,
         check: impl FnOnce() -> VaultResult<T>,
-    ) -> VaultResult<T> {
+    ) -> VaultResult<(T, Option<Pkcs11Binding>)> {
         let r = validate_new_key(req)
             .and_then(|()| check())
             .and_then(|out| {
@@ -1237,7 +1342,7 @@ impl LocalVault {
                     return Err(denied(caller, perm, &st.vault_name));
                 }
                 hsm_needs_premium(&st, req)?;
-                Ok(out)
+                Ok((out, st.pkcs11))
             });
         if let Err(e) = &r {
             let _ = self.record(caller, op, Some(&req.name), None, Err(e));
@@ -1249,7 +1354,7 @@ impl LocalVault {
         &self,
         caller: &Caller,
         req: &NewKeyRequest,
-        private: &RsaPrivateKey,
+        material: &NewMaterial<'_>,
         op: VaultOperation,
         perm: KeyPermission,
     ) -> VaultResult<KeyVaultKey> {
@@ -1257,6 +1362,12 @@ impl LocalVault {
             Op::key(caller, op, perm, Some(&req.name), true),
             |ctx, st| {
                 hsm_needs_premium(st, req)?;
+                if matches!(material, NewMaterial::Token { .. }) != st.pkcs11.is_some() {
+                    return Err(VaultError::Unavailable(format!(
+                        "vault '{}' changed backend while the key was being made",
+                        st.vault_name
+                    )));
+                }
                 if st
                     .deleted_keys
                     .iter()
@@ -1268,7 +1379,7 @@ impl LocalVault {
                         req.name, st.vault_name
                     )));
                 }
-                let version = new_stored_version(private, req, ctx.now);
+                let version = new_stored_version(material, req, ctx.now);
                 let vid = version.version.clone();
                 let name = match st
                     .keys
@@ -1295,6 +1406,43 @@ impl LocalVault {
     }
 }
 
+/// A restored key must carry material this vault can use: a private key for a local vault; for
+/// a PKCS#11 vault, references to objects present on this vault's token (a backup of a token key
+/// holds references, not key material). Restored token objects stay pinned.
+fn check_restorable_material(st: &VaultState, k: &mut StoredKey) -> VaultResult<()> {
+    for v in &mut k.versions {
+        match (&st.pkcs11, &mut v.token) {
+            (None, _) if v.private_pkcs8.is_some() => {}
+            (Some(b), Some(t)) => {
+                if !pkcs11::objects_present(b, t)? {
+                    return Err(VaultError::Invalid(format!(
+                        "version {} of '{}' is not on token '{}' (a PKCS#11 backup refers to the \
+                         token's objects; it restores only into a vault bound to the token that \
+                         holds them, and not after the objects were destroyed)",
+                        v.version, k.name, b.token_label
+                    )));
+                }
+                t.pinned = true;
+            }
+            _ => {
+                return Err(VaultError::Invalid(format!(
+                    "the backup of '{}' holds no key material usable in vault '{}'",
+                    k.name, st.vault_name
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn backend_name(st: &VaultState) -> &'static str {
+    if st.pkcs11.is_some() {
+        pkcs11::BACKEND
+    } else {
+        BACKEND
+    }
+}
+
 fn hsm_needs_premium(st: &VaultState, req: &NewKeyRequest) -> VaultResult<()> {
     if req.destination == KeyDestination::Hsm && st.sku != VaultSku::Premium {
         return Err(VaultError::Invalid(format!(
@@ -1317,7 +1465,11 @@ impl KeyVault for LocalVault {
     }
 
     fn backend(&self) -> &'static str {
-        BACKEND
+        if self.binding.is_some() {
+            pkcs11::BACKEND
+        } else {
+            BACKEND
+        }
     }
 
     fn properties(&self) -> VaultResult<KeyVaultInfo> {
@@ -1332,13 +1484,43 @@ impl KeyVault for LocalVault {
 
     fn create_key(&self, caller: &Caller, req: &NewKeyRequest) -> VaultResult<KeyVaultKey> {
         let op = VaultOperation::CreateKey;
-        self.precheck(caller, op, KeyPermission::Create, req, || {
+        let ((), hsm) = self.precheck(caller, op, KeyPermission::Create, req, || {
             validate_key_size(req.size)
         })?;
         // Generation is the slow part: done after the checks, outside the vault lock.
-        let private = RsaPrivateKey::generate(req.size)
-            .map_err(|e| VaultError::Unavailable(format!("RSA key generation failed: {e:?}")))?;
-        self.add_version(caller, req, &private, op, KeyPermission::Create)
+        let Some(b) = hsm else {
+            let private = RsaPrivateKey::generate(req.size).map_err(|e| {
+                VaultError::Unavailable(format!("RSA key generation failed: {e:?}"))
+            })?;
+            return self.add_version(
+                caller,
+                req,
+                &NewMaterial::Software(&private),
+                op,
+                KeyPermission::Create,
+            );
+        };
+        let version = new_version();
+        let (public_der, token) =
+            match pkcs11::generate(&b, &self.stem, &req.name, &version, req.size) {
+                Ok(x) => x,
+                Err(e) => {
+                    let _ = self.record(caller, op, Some(&req.name), None, Err(&e));
+                    return Err(e);
+                }
+            };
+        let material = NewMaterial::Token {
+            version,
+            public_der,
+            key_size: req.size,
+            token: token.clone(),
+        };
+        let r = self.add_version(caller, req, &material, op, KeyPermission::Create);
+        if r.is_err() {
+            // Best effort: the objects are labelled if they stay behind.
+            let _ = pkcs11::destroy(&b, &token);
+        }
+        r
     }
 
     fn import_key(
@@ -1348,7 +1530,7 @@ impl KeyVault for LocalVault {
         pkcs8_der: &[u8],
     ) -> VaultResult<KeyVaultKey> {
         let op = VaultOperation::ImportKey;
-        let private = self.precheck(caller, op, KeyPermission::Import, req, || {
+        let (private, hsm) = self.precheck(caller, op, KeyPermission::Import, req, || {
             let private = RsaPrivateKey::from_pkcs8_der(pkcs8_der).map_err(|_| {
                 VaultError::Invalid(
                     "the key to import is not an RSA private key in PKCS#8 DER".into(),
@@ -1357,7 +1539,23 @@ impl KeyVault for LocalVault {
             validate_key_size(private.bits())?;
             Ok(private)
         })?;
-        self.add_version(caller, req, &private, op, KeyPermission::Import)
+        if hsm.is_some() {
+            let e = VaultError::Invalid(format!(
+                "vault '{}' keeps its keys on a PKCS#11 token, where keys are generated and never \
+                 imported in the clear: use Add-AzKeyVaultKey without -KeyFilePath, or import \
+                 with the token vendor's tools",
+                self.display
+            ));
+            let _ = self.record(caller, op, Some(&req.name), None, Err(&e));
+            return Err(e);
+        }
+        self.add_version(
+            caller,
+            req,
+            &NewMaterial::Software(&private),
+            op,
+            KeyPermission::Import,
+        )
     }
 
     fn get_key(
@@ -1493,15 +1691,22 @@ impl KeyVault for LocalVault {
             let k = find_key(st, name)?;
             let v = pick_version(k, version, &st.vault_name)?;
             check_usable(v, KeyOperation::WrapKey, ctx.now, &k.name, &st.vault_name)?;
-            let der = hex::decode(&v.public_der).map_err(|_| {
-                VaultError::Unavailable(format!("the stored key '{}' is damaged", k.name))
-            })?;
-            let public = RsaPublicKey::from_der(&der).map_err(|_| {
-                VaultError::Unavailable(format!("the stored key '{}' is damaged", k.name))
-            })?;
-            let value = public.oaep_wrap(algorithm, key).map_err(|e| {
-                VaultError::Invalid(format!("cannot wrap with key '{}': {e:?}", k.name))
-            })?;
+            let (algorithm, value) = match (&st.pkcs11, &v.token) {
+                (Some(b), Some(t)) => pkcs11::wrap(b, t, algorithm, key)?,
+                (Some(_), None) => return Err(damaged_version(&k.name, &st.vault_name)),
+                (None, _) => {
+                    let der = hex::decode(&v.public_der).map_err(|_| {
+                        VaultError::Unavailable(format!("the stored key '{}' is damaged", k.name))
+                    })?;
+                    let public = RsaPublicKey::from_der(&der).map_err(|_| {
+                        VaultError::Unavailable(format!("the stored key '{}' is damaged", k.name))
+                    })?;
+                    let value = public.oaep_wrap(algorithm, key).map_err(|e| {
+                        VaultError::Invalid(format!("cannot wrap with key '{}': {e:?}", k.name))
+                    })?;
+                    (algorithm, value)
+                }
+            };
             Ok((
                 WrapResult {
                     kid: key_id_string(&st.vault_name, &k.name, Some(&v.version)),
@@ -1534,7 +1739,19 @@ impl KeyVault for LocalVault {
             let k = find_key(st, name)?;
             let v = pick_version(k, version, &st.vault_name)?;
             check_usable(v, KeyOperation::UnwrapKey, ctx.now, &k.name, &st.vault_name)?;
-            let private = RsaPrivateKey::from_pkcs8_der(&v.private_pkcs8.0).map_err(|_| {
+            if let Some(b) = &st.pkcs11 {
+                let t = v
+                    .token
+                    .as_ref()
+                    .ok_or_else(|| damaged_version(&k.name, &st.vault_name))?;
+                let plain = pkcs11::unwrap(b, t, algorithm, wrapped, v.key_size)?;
+                return Ok((plain, Some(v.version.clone())));
+            }
+            let pkcs8 = v
+                .private_pkcs8
+                .as_ref()
+                .ok_or_else(|| damaged_version(&k.name, &st.vault_name))?;
+            let private = RsaPrivateKey::from_pkcs8_der(&pkcs8.0).map_err(|_| {
                 VaultError::Unavailable(format!("the stored key '{}' is damaged", k.name))
             })?;
             let plain = private.oaep_unwrap(algorithm, wrapped).map_err(|_| {
@@ -1659,24 +1876,40 @@ impl KeyVault for LocalVault {
                     st.deleted_keys[idx].scheduled_purge_date.to_rfc3339()
                 )));
             }
+            if let Some(b) = &st.pkcs11 {
+                destroy_token_objects(b, &st.deleted_keys[idx].key)?;
+            }
             st.deleted_keys.remove(idx);
             Ok(((), None))
         })
     }
 
     fn backup_key(&self, caller: &Caller, name: &str) -> VaultResult<Vec<u8>> {
+        // A PKCS#11 backup pins the token objects (a write to the sidecar).
         let op = Op::key(
             caller,
             VaultOperation::BackupKey,
             KeyPermission::Backup,
             Some(name),
-            false,
+            self.binding.is_some(),
         );
         self.run(op, |_, st| {
+            if st.pkcs11.is_some() {
+                for v in &mut find_key_mut(st, name)?.versions {
+                    if let Some(t) = &mut v.token {
+                        t.pinned = true;
+                    }
+                }
+            }
             let k = find_key(st, name)?;
             let payload = secret_json(&BackupPayload { key: k.clone() })
                 .map_err(|e| VaultError::Invalid(format!("cannot encode the backup: {e}")))?;
-            let header = BackupHeader::new(&st.subscription_id, &k.name, &st.vault_name, BACKEND);
+            let header = BackupHeader::new(
+                &st.subscription_id,
+                &k.name,
+                &st.vault_name,
+                backend_name(st),
+            );
             let key = self
                 .inner
                 .azure
@@ -1698,7 +1931,7 @@ impl KeyVault for LocalVault {
             let (header, payload) = open_backup(backup, &st.subscription_id, || {
                 self.inner.azure.subscription_backup_key(&st.subscription_id)
             })?;
-            if header.backend != BACKEND {
+            if header.backend != backend_name(st) {
                 return Err(VaultError::Invalid(format!(
                     "this backup was made by the {} backend; it restores only into a vault of that backend",
                     printable(&header.backend)
@@ -1706,7 +1939,7 @@ impl KeyVault for LocalVault {
             }
             let p: BackupPayload = serde_json::from_slice(&payload)
                 .map_err(|_| VaultError::Invalid("the backup's contents are unreadable".into()))?;
-            let k = p.key;
+            let mut k = p.key;
             validate_key_name(&k.name)?;
             if k.versions.is_empty() {
                 return Err(VaultError::Invalid("the backup holds no key versions".into()));
@@ -1734,6 +1967,7 @@ impl KeyVault for LocalVault {
                     k.name, st.vault_name
                 )));
             }
+            check_restorable_material(st, &mut k)?;
             let out = self.latest_output(st, ctx.level, &k)?;
             let version = out.version.clone();
             st.keys.push(k);

@@ -19,6 +19,7 @@ pub mod ids;
 pub mod local;
 pub mod master_key;
 pub mod model;
+pub mod pkcs11;
 pub mod policy;
 pub mod registry;
 
@@ -36,6 +37,7 @@ pub use model::{
     DeletedKeyVaultKey, JsonWebKey, KeyAttributes, KeyDestination, KeyOperation, KeyUpdate,
     KeyVaultInfo, KeyVaultKey, NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult,
 };
+pub use pkcs11::{Pkcs11Binding, Pkcs11Provider, Pkcs11Uri, Pkcs11Vault};
 pub use policy::{
     AccessPolicy, AccessPolicyEntry, Caller, KeyPermission, Principal, EXCHANGE_ONLINE_APP_ID,
     KNOWN_SERVICE_PRINCIPALS, M365_DATA_AT_REST_APP_ID, SHAREPOINT_ONLINE_APP_ID,

@@ -327,6 +327,9 @@ pub struct NewVaultRequest {
     /// Give the creating caller an access policy with every key permission, as Azure
     /// PowerShell granted the signed-in account before RBAC became the default (default true).
     pub grant_caller_full_access: bool,
+    /// Bind the vault to a PKCS#11 token (`-Pkcs11Module`, `-TokenLabel`): its keys are then
+    /// generated and used on the token. `None` (the default): a local vault.
+    pub pkcs11: Option<super::pkcs11::Pkcs11Binding>,
 }
 
 impl NewVaultRequest {
@@ -341,6 +344,7 @@ impl NewVaultRequest {
             soft_delete_retention_in_days: None,
             tags: BTreeMap::new(),
             grant_caller_full_access: true,
+            pkcs11: None,
         }
     }
 }

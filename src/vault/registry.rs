@@ -15,6 +15,17 @@ use crate::crypto::OaepAlg;
 pub trait VaultProvider: Send + Sync {
     /// The vault of that name, `Ok(None)` if this provider has none by that name.
     fn open_vault(&self, name: &str) -> VaultResult<Option<Arc<dyn KeyVault>>>;
+
+    /// The vault and Azure-style key id an RFC 7512 `pkcs11:` URI names, looked up as
+    /// `caller`; `Ok(None)` if this provider holds no such key (the default: providers without
+    /// tokens).
+    fn resolve_pkcs11_uri(
+        &self,
+        _caller: &Caller,
+        _uri: &str,
+    ) -> VaultResult<Option<(Arc<dyn KeyVault>, KeyId)>> {
+        Ok(None)
+    }
 }
 
 /// Vaults known by name: explicitly added vaults first, then each provider in order.
@@ -69,6 +80,25 @@ impl VaultRegistry {
                 super::ids::printable(name)
             ))
         }))
+    }
+
+    /// The Azure-style key id (`https://{vault}.vault.azure.net/keys/{name}[/{version}]`) of a
+    /// key id or of a `pkcs11:` URI (RFC 7512: `token=` and `object=`/`id=`), looked up as
+    /// `caller`. Callers that store key ids store this form.
+    pub fn canonical_key_id(&self, caller: &Caller, key_id: &str) -> VaultResult<String> {
+        if !super::pkcs11::Pkcs11Uri::is_pkcs11_uri(key_id) {
+            return Ok(KeyId::parse(key_id)?.to_string());
+        }
+        super::pkcs11::Pkcs11Uri::parse(key_id)?;
+        for p in &self.providers {
+            if let Some((_, id)) = p.resolve_pkcs11_uri(caller, key_id)? {
+                return Ok(id.to_string());
+            }
+        }
+        Err(VaultError::NotFound(format!(
+            "no registered vault holds the key {}",
+            super::ids::printable(key_id.split('?').next().unwrap_or_default())
+        )))
     }
 
     /// Parse a key id and find its vault.

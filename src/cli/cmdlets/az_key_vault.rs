@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use custkey::vault::{NewVaultRequest, VaultSku};
+use custkey::vault::{NewVaultRequest, Pkcs11Binding, VaultSku};
 use serde_json::json;
 
 use crate::cli::args::Args;
@@ -70,7 +70,10 @@ pub const CMDLETS: &[Cmdlet] = &[
         description: "Creates a key vault held by the embedded local backend (one encrypted file per vault beside \
 the store). Soft delete is always on (retention 7 to 90 days, default 90). The signed-in account gets every key \
 permission. For Customer Key, create one vault in each of two subscriptions, ideally in two regions, and register \
-mandatoryRetentionPeriodEnabled on both subscriptions.",
+mandatoryRetentionPeriodEnabled on both subscriptions. With -Pkcs11Module and -TokenLabel the vault is bound to a \
+PKCS#11 HSM token instead: its keys are generated on the token and never leave it, and the vault file keeps only \
+attributes, access policies and soft-delete state. The token's user PIN comes from CUSTKEY_PKCS11_PIN or the OS \
+keyring cache, never from the command line.",
         params: &[
             Param::new("VaultName", Kind::String, VAULT_NAME_HELP).position(0).required().aliases(&["Name"]),
             Param::new("ResourceGroupName", Kind::String, "The resource group.").position(1).required(),
@@ -79,12 +82,19 @@ mandatoryRetentionPeriodEnabled on both subscriptions.",
             Param::new("EnablePurgeProtection", Kind::Switch, "Forbid purging deleted keys and the vault before the retention period ends. Cannot be turned off."),
             Param::new("SoftDeleteRetentionInDays", Kind::Int { min: 7, max: 90 }, "How long deleted keys and vaults can be recovered.").default("90"),
             Param::new("Tag", Kind::StringList, "Tags: name=value,name=value."),
+            Param::new("Pkcs11Module", Kind::Path, "Bind the vault to a PKCS#11 token: the module's absolute path (e.g. /usr/lib/softhsm/libsofthsm2.so). Needs -TokenLabel."),
+            Param::new("TokenLabel", Kind::String, "The label of the token the vault's keys live on. Needs -Pkcs11Module."),
         ],
         examples: &[Example {
             title: "The first Customer Key vault",
             code: "custkey New-AzKeyVault -VaultName Contoso-CK-EX-NA-VaultA1 -ResourceGroupName Contoso-CK-EX-NA-VaultA1-RG -Location westus -Sku Premium",
             output: "",
             remarks: "",
+        }, Example {
+            title: "A vault whose keys live on an HSM token",
+            code: "CUSTKEY_PKCS11_PIN=... custkey New-AzKeyVault -VaultName Contoso-CK-HSM -ResourceGroupName Contoso-CK-RG -Location westus -Sku Premium -Pkcs11Module /usr/lib/softhsm/libsofthsm2.so -TokenLabel ck1",
+            output: "",
+            remarks: "The PIN is read from CUSTKEY_PKCS11_PIN (or the OS keyring cache) and checked before the vault is made.",
         }],
         impact: Impact::Medium,
         table: VAULT_TABLE,
@@ -203,6 +213,18 @@ fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     req.enable_purge_protection = args.switch("EnablePurgeProtection");
     req.soft_delete_retention_in_days = args.int("SoftDeleteRetentionInDays").map(|d| d as u32);
     req.tags = parse_tags(args.list("Tag").unwrap_or_default())?;
+    req.pkcs11 =
+        match (args.str("Pkcs11Module"), args.str("TokenLabel")) {
+            (None, None) => None,
+            (Some(module), Some(label)) => Some(
+                Pkcs11Binding::new(std::path::Path::new(module), label)
+                    .map_err(|e| CliError::usage(e.message().to_string()))?,
+            ),
+            _ => return Err(CliError::usage(
+                "-Pkcs11Module and -TokenLabel go together: give both to bind the vault to a token",
+            )
+            .with_help("e.g. -Pkcs11Module /usr/lib/softhsm/libsofthsm2.so -TokenLabel ck1")),
+        };
     if !ctx.should_process(name, "New-AzKeyVault", false)? {
         return Ok(Output::None);
     }

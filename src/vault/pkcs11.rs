@@ -1,0 +1,988 @@
+//! The PKCS#11 backend: vaults whose RSA keys live on an HSM token.
+//!
+//! A PKCS#11 vault is a vault of the data directory (same name rules, same subscription, same
+//! cmdlets) whose sealed vault file is a **sidecar**: it holds the vault's properties, access
+//! policies, key attributes, soft-delete state and, per key version, a reference to the token
+//! objects instead of key material. The audit log is the same chained log as the local
+//! backend's. All of that is the shared vault engine in [`super::local`]; this module holds
+//! what is specific to a token:
+//!
+//! - [`Pkcs11Binding`]: the module path and token label a vault is bound to (kept in the
+//!   sidecar, set once by `New-AzKeyVault -Pkcs11Module ... -TokenLabel ...`).
+//! - key generation on the token (RSA key pairs whose private halves are `CKA_TOKEN`,
+//!   `CKA_PRIVATE`, `CKA_SENSITIVE` and not `CKA_EXTRACTABLE`), wrap (C_Encrypt with the
+//!   token's public-key object) and unwrap (C_Decrypt with the private-key object) with
+//!   `CKM_RSA_PKCS_OAEP`, and destruction on purge;
+//! - the label/id scheme: both objects of a key version carry `CKA_ID` = the 16 bytes of the
+//!   version id (32 hex digits) and `CKA_LABEL` = `custkey:<vault>/<key>/<version>`;
+//! - the user PIN: `CUSTKEY_PKCS11_PIN`, else the OS keyring cache (never a command-line
+//!   argument); a PIN from the environment that logs in is cached in the keyring;
+//! - error classes: module not loadable, token absent, session failure = `Unavailable`; wrong or
+//!   locked PIN = `Authentication`; a key object without the decrypt/encrypt function =
+//!   `AccessDenied`;
+//! - RFC 7512 `pkcs11:` URIs naming a key ([`Pkcs11Uri`]);
+//! - [`Pkcs11Vault`] (the `KeyVault` of such a vault) and [`Pkcs11Provider`] (the registry's
+//!   source of PKCS#11 vaults).
+//!
+//! OAEP: RSA-OAEP-256 (SHA-256, MGF1-SHA-256) is used when the token does it; SoftHSM2 2.6 does
+//! only SHA-1/MGF1-SHA-1, so there a wrap asked for RSA-OAEP-256 is made with RSA-OAEP and the
+//! [`WrapResult`](super::WrapResult) says so (the service records the algorithm with every
+//! wrapped key). See docs/security.md.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::audit::{AuditQuery, AuditRecord, AuditVerification};
+use super::error::{VaultError, VaultResult};
+use super::ids::{printable, KeyId};
+use super::local::{LocalBackend, LocalVault};
+use super::master_key::{KeyringCache, MasterKeyOptions};
+use super::model::{
+    DeletedKeyVaultKey, KeyUpdate, KeyVaultInfo, KeyVaultKey, NewKeyRequest, WrapResult,
+};
+use super::policy::{Caller, KeyPermission, Principal};
+use super::registry::VaultProvider;
+use super::KeyVault;
+use crate::crypto::OaepAlg;
+
+/// The backend name shown in `KeyVaultInfo::backend` and written in backups.
+pub const BACKEND: &str = "PKCS11";
+/// Env var holding the token's user PIN.
+pub const ENV_PIN: &str = "CUSTKEY_PKCS11_PIN";
+/// Prefix of every `CKA_LABEL` this backend writes.
+pub const LABEL_PREFIX: &str = "custkey:";
+
+/// The module and token a PKCS#11 vault is bound to (stored in the vault's sidecar).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pkcs11Binding {
+    /// Path of the PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: PathBuf,
+    /// The token's label (`CKA_LABEL` of the token, as `softhsm2-util --init-token --label`).
+    pub token_label: String,
+}
+
+impl Pkcs11Binding {
+    /// A binding; the module path must be absolute and the label 1-32 printable characters.
+    pub fn new(module: &Path, token_label: &str) -> VaultResult<Self> {
+        if !module.is_absolute() {
+            return Err(VaultError::Invalid(format!(
+                "the PKCS#11 module path must be absolute (got '{}')",
+                printable(&module.display().to_string())
+            )));
+        }
+        let ok = (1..=32).contains(&token_label.len())
+            && token_label
+                .chars()
+                .all(|c| c.is_ascii_graphic() || c == ' ');
+        if !ok || token_label.trim() != token_label {
+            return Err(VaultError::Invalid(format!(
+                "'{}' is not a valid token label (1-32 printable ASCII characters, no leading \
+                 or trailing spaces)",
+                printable(token_label)
+            )));
+        }
+        Ok(Pkcs11Binding {
+            module: module.to_path_buf(),
+            token_label: token_label.to_string(),
+        })
+    }
+}
+
+/// One key version's objects on the token (kept in the sidecar).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenKeyRef {
+    /// `CKA_ID` of both objects, hex (the version id's 16 bytes).
+    pub id: String,
+    /// `CKA_LABEL` of both objects.
+    pub label: String,
+    /// Set once a backup refers to these objects: a purge then leaves them on the token, since
+    /// the backup can bring the key back (docs/vaults.md §11).
+    #[serde(default)]
+    pub pinned: bool,
+}
+
+/// The `CKA_LABEL` of a key version's objects.
+pub fn object_label(vault: &str, key: &str, version: &str) -> String {
+    format!(
+        "{LABEL_PREFIX}{}/{}/{version}",
+        vault.to_ascii_lowercase(),
+        key.to_ascii_lowercase()
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Modules and sessions
+
+fn modules() -> &'static Mutex<HashMap<PathBuf, Pkcs11>> {
+    static M: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
+    M.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The loaded, initialized module at `path`. A module is loaded once per process and kept; the
+/// path is checked on every call, so a module that has been removed or made unreadable reads
+/// as unavailable even while a copy is still mapped.
+fn module(path: &Path) -> VaultResult<Pkcs11> {
+    let unloadable = |why: String| {
+        VaultError::Unavailable(format!(
+            "the PKCS#11 module {} cannot be loaded: {why}",
+            path.display()
+        ))
+    };
+    let canonical = std::fs::canonicalize(path).map_err(|e| unloadable(e.to_string()))?;
+    std::fs::File::open(&canonical).map_err(|e| unloadable(e.to_string()))?;
+    let mut map = modules()
+        .lock()
+        .map_err(|_| unloadable("the module table is poisoned".into()))?;
+    if let Some(m) = map.get(&canonical) {
+        return Ok(m.clone());
+    }
+    let m = Pkcs11::new(&canonical).map_err(|e| unloadable(e.to_string()))?;
+    match m.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(unloadable(format!("C_Initialize failed: {e}"))),
+    }
+    map.insert(canonical, m.clone());
+    Ok(m)
+}
+
+/// The OS keyring entry (user name; service `custkey-vault`) caching a token's PIN.
+pub fn pin_cache_id(b: &Pkcs11Binding) -> String {
+    let m = std::fs::canonicalize(&b.module).unwrap_or_else(|_| b.module.clone());
+    format!("pkcs11-pin:{}|{}", m.display(), b.token_label)
+}
+
+/// Where a PIN came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PinSource {
+    Env,
+    Keyring,
+}
+
+fn resolve_pin(b: &Pkcs11Binding) -> VaultResult<(Zeroizing<String>, PinSource)> {
+    if let Ok(v) = std::env::var(ENV_PIN) {
+        let v = Zeroizing::new(v);
+        if !v.is_empty() {
+            return Ok((v, PinSource::Env));
+        }
+    }
+    if MasterKeyOptions::from_env().use_keyring {
+        if let Some(cache) = KeyringCache::open() {
+            if let Some(bytes) = cache.get(&pin_cache_id(b)) {
+                if let Ok(s) = std::str::from_utf8(&bytes) {
+                    return Ok((Zeroizing::new(s.to_string()), PinSource::Keyring));
+                }
+            }
+        }
+    }
+    Err(VaultError::Authentication(format!(
+        "no user PIN for token '{}': set {ENV_PIN} (a PIN that logs in is then cached in the \
+         OS keyring)",
+        b.token_label
+    )))
+}
+
+/// A logged-in read-write session on a vault's token.
+pub(crate) struct TokenSession {
+    session: Session,
+    binding: Pkcs11Binding,
+}
+
+fn unavailable(b: &Pkcs11Binding, what: &str, e: &CkError) -> VaultError {
+    VaultError::Unavailable(format!(
+        "token '{}' (module {}): {what} failed: {e}",
+        b.token_label,
+        b.module.display()
+    ))
+}
+
+impl TokenSession {
+    /// Load the module, find the token by label, open a session and log in as the user.
+    pub(crate) fn open(b: &Pkcs11Binding) -> VaultResult<Self> {
+        let m = module(&b.module)?;
+        let slots = m
+            .get_slots_with_token()
+            .map_err(|e| unavailable(b, "C_GetSlotList", &e))?;
+        let slot = slots
+            .into_iter()
+            .find(|s| {
+                m.get_token_info(*s)
+                    .is_ok_and(|t| t.label().trim_end() == b.token_label)
+            })
+            .ok_or_else(|| {
+                VaultError::Unavailable(format!(
+                    "token '{}' is not present in module {} (removed, or never initialized)",
+                    b.token_label,
+                    b.module.display()
+                ))
+            })?;
+        let session = m
+            .open_rw_session(slot)
+            .map_err(|e| unavailable(b, "C_OpenSession", &e))?;
+        let (pin, source) = resolve_pin(b)?;
+        let auth = AuthPin::new(pin.as_str().into());
+        match session.login(UserType::User, Some(&auth)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
+                return Err(VaultError::Authentication(format!(
+                    "the user PIN of token '{}' is locked (too many wrong PINs); the security \
+                     officer must reset it",
+                    b.token_label
+                )))
+            }
+            Err(CkError::Pkcs11(
+                RvError::PinIncorrect
+                | RvError::PinInvalid
+                | RvError::PinLenRange
+                | RvError::PinExpired,
+                _,
+            )) => {
+                if source == PinSource::Keyring {
+                    if let Some(c) = KeyringCache::open() {
+                        c.delete(&pin_cache_id(b));
+                    }
+                }
+                return Err(VaultError::Authentication(format!(
+                    "the user PIN for token '{}' is wrong (from {})",
+                    b.token_label,
+                    match source {
+                        PinSource::Env => ENV_PIN,
+                        PinSource::Keyring => "the OS keyring cache, now cleared",
+                    }
+                )));
+            }
+            Err(e) => return Err(unavailable(b, "C_Login", &e)),
+        }
+        if source == PinSource::Env && MasterKeyOptions::from_env().use_keyring {
+            if let Some(c) = KeyringCache::open() {
+                c.set(&pin_cache_id(b), pin.as_bytes());
+            }
+        }
+        Ok(TokenSession {
+            session,
+            binding: b.clone(),
+        })
+    }
+
+    fn find(&self, class: ObjectClass, id: &[u8]) -> VaultResult<Option<ObjectHandle>> {
+        let found = self
+            .session
+            .find_objects(&[Attribute::Class(class), Attribute::Id(id.to_vec())])
+            .map_err(|e| unavailable(&self.binding, "C_FindObjects", &e))?;
+        Ok(found.into_iter().next())
+    }
+
+    fn object(&self, class: ObjectClass, key: &TokenKeyRef) -> VaultResult<ObjectHandle> {
+        let id = hex::decode(&key.id).map_err(|_| {
+            VaultError::Unavailable(format!(
+                "the vault's reference to token object '{}' is damaged",
+                key.label
+            ))
+        })?;
+        self.find(class, &id)?.ok_or_else(|| {
+            VaultError::Unavailable(format!(
+                "the {} object '{}' (CKA_ID {}) is missing from token '{}'",
+                if class == ObjectClass::PRIVATE_KEY {
+                    "private key"
+                } else {
+                    "public key"
+                },
+                key.label,
+                key.id,
+                self.binding.token_label
+            ))
+        })
+    }
+}
+
+fn oaep(alg: OaepAlg) -> Mechanism<'static> {
+    let params = match alg {
+        OaepAlg::RsaOaep256 => PkcsOaepParams::new(
+            MechanismType::SHA256,
+            PkcsMgfType::MGF1_SHA256,
+            PkcsOaepSource::empty(),
+        ),
+        OaepAlg::RsaOaep => PkcsOaepParams::new(
+            MechanismType::SHA1,
+            PkcsMgfType::MGF1_SHA1,
+            PkcsOaepSource::empty(),
+        ),
+    };
+    Mechanism::RsaPkcsOaep(params)
+}
+
+/// The token refused the OAEP parameters (hash or MGF it does not implement).
+fn params_refused(e: &CkError) -> bool {
+    matches!(
+        e,
+        CkError::Pkcs11(
+            RvError::ArgumentsBad | RvError::MechanismParamInvalid | RvError::MechanismInvalid,
+            _
+        )
+    )
+}
+
+fn function_refused(e: &CkError) -> bool {
+    matches!(
+        e,
+        CkError::Pkcs11(
+            RvError::KeyFunctionNotPermitted | RvError::KeyTypeInconsistent,
+            _
+        )
+    )
+}
+
+/// Errors that mean the token or session went away rather than the input being wrong.
+fn system_failure(e: &CkError) -> bool {
+    matches!(
+        e,
+        CkError::Pkcs11(
+            RvError::DeviceError
+                | RvError::DeviceMemory
+                | RvError::DeviceRemoved
+                | RvError::HostMemory
+                | RvError::SessionClosed
+                | RvError::SessionHandleInvalid
+                | RvError::TokenNotPresent
+                | RvError::TokenNotRecognized
+                | RvError::CryptokiNotInitialized
+                | RvError::UserNotLoggedIn
+                | RvError::FunctionFailed,
+            _
+        ) | CkError::LibraryLoading(_)
+            | CkError::NullFunctionPointer
+            | CkError::MissingSymbol(_)
+    )
+}
+
+/// Which OAEP variants a module+token does, found by trying (cached per process).
+fn oaep256_cache() -> &'static Mutex<HashMap<(PathBuf, String), bool>> {
+    static C: OnceLock<Mutex<HashMap<(PathBuf, String), bool>>> = OnceLock::new();
+    C.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token operations used by the vault engine
+
+/// Check that a binding works: module loads, token present, PIN logs in.
+pub(crate) fn check_binding(b: &Pkcs11Binding) -> VaultResult<()> {
+    TokenSession::open(b).map(|_| ())
+}
+
+/// A new RSA key pair on the token for `vault/key/version`. Returns the public key (SPKI DER)
+/// and the reference to keep in the sidecar.
+pub(crate) fn generate(
+    b: &Pkcs11Binding,
+    vault: &str,
+    key: &str,
+    version: &str,
+    bits: usize,
+) -> VaultResult<(Vec<u8>, TokenKeyRef)> {
+    let id = hex::decode(version)
+        .map_err(|_| VaultError::Invalid(format!("'{version}' is not a version id")))?;
+    let id_hex = hex::encode(&id);
+    let label = object_label(vault, key, version);
+    let t = TokenSession::open(b)?;
+    let bits_u64 = u64::try_from(bits)
+        .map_err(|_| VaultError::Invalid(format!("{bits} is not a key size")))?;
+    let public = [
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::ModulusBits(bits_u64.into()),
+        Attribute::PublicExponent(vec![1, 0, 1]),
+        Attribute::Encrypt(true),
+        Attribute::Wrap(true),
+        Attribute::Verify(false),
+        Attribute::Id(id.clone()),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ];
+    let private = [
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Decrypt(true),
+        Attribute::Unwrap(true),
+        Attribute::Sign(false),
+        Attribute::Id(id),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ];
+    let (pubk, privk) = t
+        .session
+        .generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)
+        .map_err(|e| {
+            if system_failure(&e) {
+                unavailable(b, "C_GenerateKeyPair", &e)
+            } else {
+                VaultError::Invalid(format!(
+                    "token '{}' cannot generate an RSA-{bits} key pair: {e}",
+                    b.token_label
+                ))
+            }
+        })?;
+    let read = t.session.get_attributes(
+        pubk,
+        &[AttributeType::Modulus, AttributeType::PublicExponent],
+    );
+    let (mut n, mut e) = (Vec::new(), Vec::new());
+    match read {
+        Ok(attrs) => {
+            for a in attrs {
+                match a {
+                    Attribute::Modulus(v) => n = v,
+                    Attribute::PublicExponent(v) => e = v,
+                    _ => {}
+                }
+            }
+        }
+        Err(err) => {
+            let _ = t.session.destroy_object(pubk);
+            let _ = t.session.destroy_object(privk);
+            return Err(unavailable(b, "C_GetAttributeValue", &err));
+        }
+    }
+    if n.is_empty() || e.is_empty() {
+        let _ = t.session.destroy_object(pubk);
+        let _ = t.session.destroy_object(privk);
+        return Err(VaultError::Unavailable(format!(
+            "token '{}' did not return the new public key",
+            b.token_label
+        )));
+    }
+    let der = match crate::crypto::RsaPublicKey::from_components(&n, &e) {
+        Ok(k) => k.to_der(),
+        Err(err) => {
+            let _ = t.session.destroy_object(pubk);
+            let _ = t.session.destroy_object(privk);
+            return Err(VaultError::Unavailable(format!(
+                "token '{}' returned an unusable public key: {err:?}",
+                b.token_label
+            )));
+        }
+    };
+    Ok((
+        der,
+        TokenKeyRef {
+            id: id_hex,
+            label,
+            pinned: false,
+        },
+    ))
+}
+
+/// RSA-OAEP encrypt `data` with the version's public-key object. Asked for RSA-OAEP-256 on a
+/// token without SHA-256 OAEP, uses RSA-OAEP; returns the algorithm used.
+pub(crate) fn wrap(
+    b: &Pkcs11Binding,
+    key: &TokenKeyRef,
+    alg: OaepAlg,
+    data: &[u8],
+) -> VaultResult<(OaepAlg, Vec<u8>)> {
+    let t = TokenSession::open(b)?;
+    let h = t.object(ObjectClass::PUBLIC_KEY, key)?;
+    let cache_key = (b.module.clone(), b.token_label.clone());
+    let known = oaep256_cache()
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&cache_key).copied());
+    let mut use_alg = alg;
+    if alg == OaepAlg::RsaOaep256 && known == Some(false) {
+        use_alg = OaepAlg::RsaOaep;
+    }
+    let map = |e: CkError| {
+        if system_failure(&e) {
+            unavailable(b, "C_Encrypt", &e)
+        } else if function_refused(&e) {
+            VaultError::AccessDenied(format!(
+                "the public key object '{}' on token '{}' does not permit encryption",
+                key.label, b.token_label
+            ))
+        } else {
+            VaultError::Invalid(format!("cannot wrap with token key '{}': {e}", key.label))
+        }
+    };
+    match t.session.encrypt(&oaep(use_alg), h, data) {
+        Ok(v) => {
+            if use_alg == OaepAlg::RsaOaep256 {
+                if let Ok(mut c) = oaep256_cache().lock() {
+                    c.insert(cache_key, true);
+                }
+            }
+            Ok((use_alg, v))
+        }
+        Err(e) if use_alg == OaepAlg::RsaOaep256 && params_refused(&e) => {
+            if let Ok(mut c) = oaep256_cache().lock() {
+                c.insert(cache_key, false);
+            }
+            let v = t
+                .session
+                .encrypt(&oaep(OaepAlg::RsaOaep), h, data)
+                .map_err(map)?;
+            Ok((OaepAlg::RsaOaep, v))
+        }
+        Err(e) => Err(map(e)),
+    }
+}
+
+/// RSA-OAEP decrypt on the token with the version's private-key object.
+pub(crate) fn unwrap(
+    b: &Pkcs11Binding,
+    key: &TokenKeyRef,
+    alg: OaepAlg,
+    wrapped: &[u8],
+    key_bits: usize,
+) -> VaultResult<Zeroizing<Vec<u8>>> {
+    let not_unwrapping = || {
+        VaultError::Invalid(format!(
+            "the wrapped key does not unwrap with token key '{}' ({}): wrong key, version or \
+             algorithm, or damaged",
+            key.label,
+            alg.as_str()
+        ))
+    };
+    if wrapped.len() != key_bits.div_ceil(8) {
+        return Err(not_unwrapping());
+    }
+    let t = TokenSession::open(b)?;
+    let h = t.object(ObjectClass::PRIVATE_KEY, key)?;
+    match t.session.decrypt(&oaep(alg), h, wrapped) {
+        Ok(v) => Ok(Zeroizing::new(v)),
+        Err(e) if system_failure(&e) => Err(unavailable(b, "C_Decrypt", &e)),
+        Err(e) if function_refused(&e) => Err(VaultError::AccessDenied(format!(
+            "the private key object '{}' on token '{}' does not permit decryption (CKA_DECRYPT \
+             is false)",
+            key.label, b.token_label
+        ))),
+        Err(e) if params_refused(&e) => Err(VaultError::Invalid(format!(
+            "token '{}' does not do {} (its module refused the OAEP parameters: {e}); keys \
+             wrapped on this token record the algorithm it used",
+            b.token_label,
+            alg.as_str()
+        ))),
+        Err(_) => Err(not_unwrapping()),
+    }
+}
+
+/// Whether both objects of a key version are on the token.
+pub(crate) fn objects_present(b: &Pkcs11Binding, key: &TokenKeyRef) -> VaultResult<bool> {
+    let t = TokenSession::open(b)?;
+    let Ok(id) = hex::decode(&key.id) else {
+        return Ok(false);
+    };
+    Ok(t.find(ObjectClass::PUBLIC_KEY, &id)?.is_some()
+        && t.find(ObjectClass::PRIVATE_KEY, &id)?.is_some())
+}
+
+/// Destroy a key version's objects (both; missing ones are fine).
+pub(crate) fn destroy(b: &Pkcs11Binding, key: &TokenKeyRef) -> VaultResult<()> {
+    let t = TokenSession::open(b)?;
+    let Ok(id) = hex::decode(&key.id) else {
+        return Ok(());
+    };
+    for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+        while let Some(h) = t.find(class, &id)? {
+            t.session
+                .destroy_object(h)
+                .map_err(|e| unavailable(b, "C_DestroyObject", &e))?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 7512 URIs
+
+/// A `pkcs11:` URI naming a key (RFC 7512): `token=` is required, then `object=` (a key name,
+/// or a full `custkey:<vault>/<key>/<version>` label) and/or `id=` (the percent-encoded
+/// `CKA_ID`, i.e. a version). `pin-value`/`pin-source` are refused: the PIN never comes from a
+/// command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pkcs11Uri {
+    /// `token=`
+    pub token: String,
+    /// `object=`
+    pub object: Option<String>,
+    /// `id=`, decoded.
+    pub id: Option<Vec<u8>>,
+    /// `type=` if given (`private`, `public`, ...).
+    pub object_type: Option<String>,
+}
+
+fn pct_decode(s: &str) -> VaultResult<Vec<u8>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let h = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| {
+                    VaultError::Invalid(format!(
+                        "bad percent-encoding in pkcs11: URI component '{}'",
+                        printable(s)
+                    ))
+                })?;
+            out.push(h);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+impl Pkcs11Uri {
+    /// Whether `s` is a `pkcs11:` URI (scheme case-insensitive).
+    pub fn is_pkcs11_uri(s: &str) -> bool {
+        s.get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("pkcs11:"))
+    }
+
+    /// Parse a `pkcs11:` URI.
+    pub fn parse(s: &str) -> VaultResult<Self> {
+        // The query is never echoed: it could hold a PIN.
+        let shown = s.split('?').next().unwrap_or_default();
+        let bad = |why: &str| {
+            VaultError::Invalid(format!(
+                "'{}' is not a usable pkcs11: URI ({why})",
+                printable(shown)
+            ))
+        };
+        if !Self::is_pkcs11_uri(s) {
+            return Err(bad("it must start with pkcs11:"));
+        }
+        let rest = &s[7..];
+        let (path, query) = match rest.split_once('?') {
+            Some((p, q)) => (p, q),
+            None => (rest, ""),
+        };
+        let mut uri = Pkcs11Uri {
+            token: String::new(),
+            object: None,
+            id: None,
+            object_type: None,
+        };
+        let mut token = None;
+        for attr in path.split(';').filter(|a| !a.is_empty()) {
+            let (k, v) = attr
+                .split_once('=')
+                .ok_or_else(|| bad("each attribute is name=value"))?;
+            let text = |v: &str| -> VaultResult<String> {
+                String::from_utf8(pct_decode(v)?).map_err(|_| bad("a value is not UTF-8"))
+            };
+            match k.to_ascii_lowercase().as_str() {
+                "token" => token = Some(text(v)?),
+                "object" => uri.object = Some(text(v)?),
+                "id" => uri.id = Some(pct_decode(v)?),
+                "type" => uri.object_type = Some(text(v)?),
+                // Other path attributes (manufacturer, model, serial, library-*, slot-*) narrow
+                // the token; the label is what a vault binding names, so they are accepted and
+                // not used.
+                "manufacturer"
+                | "model"
+                | "serial"
+                | "library-manufacturer"
+                | "library-description"
+                | "library-version"
+                | "slot-description"
+                | "slot-manufacturer"
+                | "slot-id" => {}
+                other => return Err(bad(&format!("unknown attribute '{}'", printable(other)))),
+            }
+        }
+        for q in query.split('&').filter(|a| !a.is_empty()) {
+            let k = q.split_once('=').map_or(q, |(k, _)| k);
+            if k.eq_ignore_ascii_case("pin-value") || k.eq_ignore_ascii_case("pin-source") {
+                return Err(bad(&format!(
+                    "a PIN is never taken from a URI or command line; set {ENV_PIN} or use the \
+                     keyring cache"
+                )));
+            }
+            if !k.eq_ignore_ascii_case("module-path") && !k.eq_ignore_ascii_case("module-name") {
+                return Err(bad(&format!("unknown query attribute '{}'", printable(k))));
+            }
+        }
+        uri.token = token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| bad("token= is required"))?;
+        if uri.object.is_none() && uri.id.is_none() {
+            return Err(bad("object= or id= is required"));
+        }
+        Ok(uri)
+    }
+
+    /// The key name and version this URI names inside a vault (`version` from `id=` or from a
+    /// full `custkey:` label).
+    fn key_and_version(&self) -> VaultResult<(Option<String>, Option<String>)> {
+        let mut name = None;
+        let mut version = self.id.as_ref().map(hex::encode);
+        if let Some(o) = &self.object {
+            if let Some(l) = o.strip_prefix(LABEL_PREFIX) {
+                let parts: Vec<&str> = l.split('/').collect();
+                let [_, k, v] = parts.as_slice() else {
+                    return Err(VaultError::Invalid(format!(
+                        "object label '{}' is not custkey:<vault>/<key>/<version>",
+                        printable(o)
+                    )));
+                };
+                name = Some((*k).to_string());
+                version = Some((*v).to_string());
+            } else {
+                name = Some(o.clone());
+            }
+        }
+        Ok((name, version))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The vault and the provider
+
+/// A PKCS#11 vault: the shared vault engine over its sidecar, with key material on the token.
+#[derive(Clone, Debug)]
+pub struct Pkcs11Vault {
+    engine: LocalVault,
+    binding: Pkcs11Binding,
+}
+
+impl Pkcs11Vault {
+    /// The module and token this vault is bound to.
+    pub fn binding(&self) -> &Pkcs11Binding {
+        &self.binding
+    }
+
+    /// Check the chain of the vault's audit log.
+    pub fn verify_audit_log(&self) -> VaultResult<AuditVerification> {
+        self.engine.verify_audit_log()
+    }
+
+    /// Find a key version by a `pkcs11:` URI whose token is this vault's: returns the
+    /// Azure-style key id (with version when the URI names one).
+    pub fn key_id_for_uri(&self, caller: &Caller, uri: &Pkcs11Uri) -> VaultResult<Option<KeyId>> {
+        if uri.token != self.binding.token_label {
+            return Ok(None);
+        }
+        let (name, version) = uri.key_and_version()?;
+        let vault = self.vault_name().to_ascii_lowercase();
+        let keys = match &name {
+            Some(n) => match self.list_key_versions(caller, n) {
+                Ok(v) => v,
+                Err(VaultError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            },
+            None => {
+                let mut all = Vec::new();
+                for k in self.list_keys(caller)? {
+                    all.extend(self.list_key_versions(caller, &k.name)?);
+                }
+                all
+            }
+        };
+        let hit = match &version {
+            Some(v) => keys.into_iter().find(|k| &k.version == v),
+            None => keys.into_iter().last(),
+        };
+        Ok(hit.map(|k| KeyId {
+            vault,
+            name: k.name,
+            version: version.map(|_| k.version),
+        }))
+    }
+}
+
+macro_rules! delegate {
+    ($($name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty;)*) => {
+        $(fn $name(&self $(, $arg: $ty)*) -> $ret { self.engine.$name($($arg),*) })*
+    };
+}
+
+impl KeyVault for Pkcs11Vault {
+    fn vault_name(&self) -> String {
+        self.engine.vault_name()
+    }
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+    delegate! {
+        properties(&self) -> VaultResult<KeyVaultInfo>;
+        create_key(&self, caller: &Caller, request: &NewKeyRequest) -> VaultResult<KeyVaultKey>;
+        import_key(&self, caller: &Caller, request: &NewKeyRequest, pkcs8_der: &[u8]) -> VaultResult<KeyVaultKey>;
+        get_key(&self, caller: &Caller, name: &str, version: Option<&str>) -> VaultResult<KeyVaultKey>;
+        list_keys(&self, caller: &Caller) -> VaultResult<Vec<KeyVaultKey>>;
+        list_key_versions(&self, caller: &Caller, name: &str) -> VaultResult<Vec<KeyVaultKey>>;
+        update_key(&self, caller: &Caller, name: &str, version: Option<&str>, update: &KeyUpdate) -> VaultResult<KeyVaultKey>;
+        wrap_key(&self, caller: &Caller, name: &str, version: Option<&str>, algorithm: OaepAlg, key: &[u8]) -> VaultResult<WrapResult>;
+        unwrap_key(&self, caller: &Caller, name: &str, version: Option<&str>, algorithm: OaepAlg, wrapped: &[u8]) -> VaultResult<Zeroizing<Vec<u8>>>;
+        delete_key(&self, caller: &Caller, name: &str) -> VaultResult<DeletedKeyVaultKey>;
+        get_deleted_key(&self, caller: &Caller, name: &str) -> VaultResult<DeletedKeyVaultKey>;
+        list_deleted_keys(&self, caller: &Caller) -> VaultResult<Vec<DeletedKeyVaultKey>>;
+        recover_key(&self, caller: &Caller, name: &str) -> VaultResult<KeyVaultKey>;
+        purge_key(&self, caller: &Caller, name: &str) -> VaultResult<()>;
+        backup_key(&self, caller: &Caller, name: &str) -> VaultResult<Vec<u8>>;
+        restore_key(&self, caller: &Caller, backup: &[u8]) -> VaultResult<KeyVaultKey>;
+        set_access_policy(&self, caller: &Caller, principal: &Principal, permissions: &[KeyPermission]) -> VaultResult<KeyVaultInfo>;
+        remove_access_policy(&self, caller: &Caller, principal: &Principal) -> VaultResult<KeyVaultInfo>;
+        audit_log(&self, query: &AuditQuery) -> VaultResult<Vec<AuditRecord>>;
+    }
+}
+
+/// The registry's source of PKCS#11 vaults: the vaults of a data directory that are bound to a
+/// token (the local provider answers for the others).
+#[derive(Clone, Debug)]
+pub struct Pkcs11Provider {
+    backend: LocalBackend,
+}
+
+impl Pkcs11Provider {
+    /// PKCS#11 vaults of `backend`'s data directory.
+    pub fn new(backend: LocalBackend) -> Self {
+        Pkcs11Provider { backend }
+    }
+
+    /// The PKCS#11 vault of that name (`NotFound` if there is none, or it is a local vault).
+    pub fn vault(&self, name: &str) -> VaultResult<Pkcs11Vault> {
+        let engine = self.backend.vault(name)?;
+        match engine.pkcs11_binding().cloned() {
+            Some(binding) => Ok(Pkcs11Vault { engine, binding }),
+            None => Err(VaultError::NotFound(format!(
+                "vault '{}' is not a PKCS#11 vault",
+                printable(name)
+            ))),
+        }
+    }
+
+    /// Every PKCS#11 vault of the data directory.
+    pub fn vaults(&self) -> VaultResult<Vec<Pkcs11Vault>> {
+        let mut out = Vec::new();
+        for info in self.backend.list_key_vaults()? {
+            if info.backend == BACKEND {
+                out.push(self.vault(&info.vault_name)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Resolve a `pkcs11:` URI to its vault and Azure-style key id, searching the vaults bound
+    /// to the URI's token (as `caller`, who needs `list` on them).
+    pub fn resolve_uri(
+        &self,
+        caller: &Caller,
+        uri: &str,
+    ) -> VaultResult<(Arc<dyn KeyVault>, KeyId)> {
+        let u = Pkcs11Uri::parse(uri)?;
+        for v in self.vaults()? {
+            if let Some(id) = v.key_id_for_uri(caller, &u)? {
+                return Ok((Arc::new(v), id));
+            }
+        }
+        Err(VaultError::NotFound(format!(
+            "no PKCS#11 vault on token '{}' holds the key {}",
+            printable(&u.token),
+            printable(uri)
+        )))
+    }
+}
+
+impl VaultProvider for Pkcs11Provider {
+    fn open_vault(&self, name: &str) -> VaultResult<Option<Arc<dyn KeyVault>>> {
+        match self.backend.open_engine(name)? {
+            Some(engine) => match engine.pkcs11_binding().cloned() {
+                Some(binding) => Ok(Some(Arc::new(Pkcs11Vault { engine, binding }))),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    fn resolve_pkcs11_uri(
+        &self,
+        caller: &Caller,
+        uri: &str,
+    ) -> VaultResult<Option<(Arc<dyn KeyVault>, KeyId)>> {
+        match self.resolve_uri(caller, uri) {
+            Ok(found) => Ok(Some(found)),
+            Err(VaultError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_parses_token_object_and_id() {
+        let u = Pkcs11Uri::parse("pkcs11:token=ck%201;object=root;id=%01%ab?module-path=/x.so")
+            .expect("parse");
+        assert_eq!(u.token, "ck 1");
+        assert_eq!(u.object.as_deref(), Some("root"));
+        assert_eq!(u.id, Some(vec![0x01, 0xab]));
+        let (n, v) = u.key_and_version().expect("names");
+        assert_eq!(n.as_deref(), Some("root"));
+        assert_eq!(v.as_deref(), Some("01ab"));
+    }
+
+    #[test]
+    fn uri_with_full_label() {
+        let u = Pkcs11Uri::parse(
+            "PKCS11:token=ck1;object=custkey:v1/root/0123456789abcdef0123456789abcdef;type=private",
+        )
+        .expect("parse");
+        let (n, v) = u.key_and_version().expect("names");
+        assert_eq!(n.as_deref(), Some("root"));
+        assert_eq!(v.as_deref(), Some("0123456789abcdef0123456789abcdef"));
+    }
+
+    #[test]
+    fn uri_refusals() {
+        for bad in [
+            "pkcs11:object=root",
+            "pkcs11:token=ck1",
+            "pkcs11:token=ck1;object=root?pin-value=1234",
+            "pkcs11:token=ck1;object=root?pin-source=file:/p",
+            "pkcs11:token=ck1;id=%zz",
+            "pkcs11:token=ck1;bogus=1;object=x",
+            "https://v.vault.azure.net/keys/k",
+            "pkcs11:token=ck1;object=custkey:a/b",
+        ] {
+            let r = Pkcs11Uri::parse(bad).and_then(|u| u.key_and_version().map(|_| u));
+            let e = r.expect_err(bad);
+            assert_eq!(e.class(), super::super::ErrorClass::Invalid, "{bad}: {e}");
+        }
+        let e = Pkcs11Uri::parse("pkcs11:token=ck1;object=r?pin-value=1234").expect_err("pin");
+        assert!(!e.message().contains("1234"), "the PIN is not echoed: {e}");
+    }
+
+    #[test]
+    fn binding_validation() {
+        assert!(Pkcs11Binding::new(Path::new("/usr/lib/x.so"), "ck1").is_ok());
+        assert!(Pkcs11Binding::new(Path::new("x.so"), "ck1").is_err());
+        assert!(Pkcs11Binding::new(Path::new("/x.so"), "").is_err());
+        assert!(Pkcs11Binding::new(Path::new("/x.so"), &"a".repeat(33)).is_err());
+        assert!(Pkcs11Binding::new(Path::new("/x.so"), " ck").is_err());
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(
+            object_label("Vault-A", "Root", "00ff"),
+            "custkey:vault-a/root/00ff"
+        );
+    }
+}
