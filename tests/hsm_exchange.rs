@@ -3,20 +3,30 @@
 //! (Unavailable, exit 3, and the availability-key fallback with its audit record), PIN errors,
 //! and every Az vault cmdlet on a token vault. Each test has its own SOFTHSM2_CONF and token.
 
+mod common;
 mod softhsm;
 
+use common::{audit_operations, files};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 const EXO: &str = "00000002-0000-0ff1-ce00-000000000000";
 const TOKEN: &str = "ck-e2e";
 const HSM_VAULT: &str = "contoso-ck-hsm1";
 const LOCAL_VAULT: &str = "contoso-ck-va1";
 
+/// The shared runbook environment plus this test's own SoftHSM2 configuration and token.
 struct Env {
-    dir: tempfile::TempDir,
+    e: common::Env,
     conf: PathBuf,
     module: PathBuf,
+}
+
+impl std::ops::Deref for Env {
+    type Target = common::Env;
+    fn deref(&self) -> &common::Env {
+        &self.e
+    }
 }
 
 impl Env {
@@ -27,64 +37,19 @@ impl Env {
     }
     fn with_token(label: &str) -> Option<Env> {
         let module = softhsm::module()?;
-        let dir = tempfile::tempdir().unwrap();
-        let conf = softhsm::write_conf(&dir.path().join("hsm"));
+        let mut e = common::Env::new();
+        let conf = softhsm::write_conf(&e.dir.path().join("hsm"));
         softhsm::init_token(&conf, label);
         // The vault binds to this link, so a test can take the module path away.
-        std::os::unix::fs::symlink(&module, dir.path().join("libsofthsm2.so")).unwrap();
-        Some(Env { dir, conf, module })
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
+        std::os::unix::fs::symlink(&module, e.dir.path().join("libsofthsm2.so")).unwrap();
+        e.extra
+            .push(("SOFTHSM2_CONF".into(), conf.to_string_lossy().into_owned()));
+        e.extra
+            .push(("CUSTKEY_PKCS11_PIN".into(), softhsm::PIN.into()));
+        Some(Env { e, conf, module })
     }
     fn module_link(&self) -> String {
         self.path("libsofthsm2.so").to_str().unwrap().to_string()
-    }
-    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_custkey"));
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env("CUSTKEY_STORE", self.path("service.db"))
-            .env("CUSTKEY_KEYRING", "off")
-            .env("SOFTHSM2_CONF", &self.conf)
-            .env("CUSTKEY_PKCS11_PIN", softhsm::PIN)
-            .env_remove("CUSTKEY_VAULT_KEY")
-            .env_remove("CUSTKEY_VAULT_PASSPHRASE")
-            .env_remove("CUSTKEY_SERVICE_KEY")
-            .env_remove("COLUMNS");
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c.output().expect("run custkey")
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run_env(args, &[]);
-        assert!(
-            out.status.success(),
-            "custkey {args:?} failed ({:?}):\n{}{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut a = args.to_vec();
-        a.extend(["-Format", "Json"]);
-        serde_json::from_str(&self.ok(&a)).unwrap()
-    }
-    fn fails_env(&self, args: &[&str], env: &[(&str, &str)], code: i32) -> String {
-        let out = self.run_env(args, env);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "custkey {args:?}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut all = String::from_utf8(out.stdout).unwrap();
-        all.push_str(&String::from_utf8(out.stderr).unwrap());
-        all
     }
 
     /// One subscription's vault with the admin and Exchange policies and a key.
@@ -203,32 +168,6 @@ impl Env {
         })
         .collect()
     }
-}
-
-fn files(dir: &Path) -> Vec<Vec<u8>> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    names.sort();
-    names
-        .into_iter()
-        .map(|p| std::fs::read(p).unwrap())
-        .collect()
-}
-
-fn audit_operations(e: &Env) -> Vec<(String, serde_json::Value)> {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let mut st = c
-        .prepare("SELECT operation, parameters FROM audit_record ORDER BY id")
-        .unwrap();
-    st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .unwrap()
-        .map(|r| {
-            let (op, p) = r.unwrap();
-            (op, serde_json::from_str(&p).unwrap())
-        })
-        .collect()
 }
 
 #[test]

@@ -8,12 +8,15 @@ pub const EXO: &str = "00000002-0000-0ff1-ce00-000000000000";
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// Environment variables every command of this test gets (e.g. an HSM configuration).
+    pub extra: Vec<(String, String)>,
 }
 
 impl Env {
     pub fn new() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
+            extra: Vec::new(),
         }
     }
     pub fn path(&self, p: &str) -> PathBuf {
@@ -29,6 +32,9 @@ impl Env {
             .env_remove("CUSTKEY_VAULT_PASSPHRASE")
             .env_remove("CUSTKEY_SERVICE_KEY")
             .env_remove("COLUMNS");
+        for (k, v) in &self.extra {
+            c.env(k, v);
+        }
         for (k, v) in env {
             c.env(k, v);
         }
@@ -56,7 +62,12 @@ impl Env {
     }
     /// Runs and requires failure with `code`; returns stderr.
     pub fn fails(&self, args: &[&str], code: i32) -> String {
-        let out = self.run(args);
+        self.fails_env(args, &[], code)
+    }
+    /// [`Env::fails`] with extra environment variables for this command. Returns standard
+    /// output followed by standard error (the error is in the latter).
+    pub fn fails_env(&self, args: &[&str], env: &[(&str, &str)], code: i32) -> String {
+        let out = self.run_env(args, env);
         assert_eq!(
             out.status.code(),
             Some(code),
@@ -64,7 +75,9 @@ impl Env {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8(out.stderr).unwrap()
+        let mut all = String::from_utf8(out.stdout).unwrap();
+        all.push_str(&String::from_utf8(out.stderr).unwrap());
+        all
     }
 
     /// The setup guide: two subscriptions with mandatory retention, a vault and a key in each,
