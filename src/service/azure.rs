@@ -57,6 +57,24 @@ impl Azure {
     }
 }
 
+/// Names of the local vaults in `data_dir`, from their file names (nothing is decrypted, no
+/// master key is needed): for completion.
+pub fn vault_names(data_dir: &Path) -> Vec<String> {
+    let dir = crate::vault::LocalPaths::in_data_dir(data_dir).vault_dir;
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.strip_suffix(".vault").map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// The signed-in Azure account: set by `Connect-AzAccount`, else `admin@<organization>`.
 pub fn account(store: &mut Store) -> Result<String> {
     if let Some(a) = store.read(|tx| -> Result<_> { Ok(tx.setting(ACCOUNT_SETTING)?) })? {

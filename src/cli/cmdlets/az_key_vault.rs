@@ -15,21 +15,10 @@ use crate::cli::Ctx;
 /// Vault names from the vault directory beside the store (file names; nothing is decrypted).
 pub fn vault_names(ctx: &CompletionCtx) -> Vec<String> {
     let dir = match ctx.store_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.join("vaults"),
-        _ => std::path::PathBuf::from("vaults"),
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
     };
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    n.strip_suffix(".vault").map(str::to_string)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+    custkey::service::azure::vault_names(&dir)
 }
 
 /// `-Tag` as `name=value,name=value` or PowerShell's `@{name='value'; other='x'}`.

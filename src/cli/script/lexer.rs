@@ -34,6 +34,22 @@ pub enum Part {
     Sub(String, Pos),
 }
 
+/// Tokens that are one character whatever follows.
+fn single_char_token(c: char) -> Option<Tok> {
+    Some(match c {
+        '|' => Tok::Pipe,
+        ';' => Tok::Semi,
+        ',' => Tok::Comma,
+        '(' => Tok::LParen,
+        ')' => Tok::RParen,
+        '{' => Tok::LBrace,
+        '}' => Tok::RBrace,
+        '=' => Tok::Assign,
+        '!' => Tok::Bang,
+        _ => return None,
+    })
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Tok {
     /// A bareword.
@@ -231,41 +247,11 @@ impl Lexer<'_> {
                         }
                     }
                 }
-                '|' => {
+                c if single_char_token(c).is_some() => {
                     self.bump();
-                    self.push(Tok::Pipe, at);
-                }
-                ';' => {
-                    self.bump();
-                    self.push(Tok::Semi, at);
-                }
-                ',' => {
-                    self.bump();
-                    self.push(Tok::Comma, at);
-                }
-                '(' => {
-                    self.bump();
-                    self.push(Tok::LParen, at);
-                }
-                ')' => {
-                    self.bump();
-                    self.push(Tok::RParen, at);
-                }
-                '{' => {
-                    self.bump();
-                    self.push(Tok::LBrace, at);
-                }
-                '}' => {
-                    self.bump();
-                    self.push(Tok::RBrace, at);
-                }
-                '=' => {
-                    self.bump();
-                    self.push(Tok::Assign, at);
-                }
-                '!' => {
-                    self.bump();
-                    self.push(Tok::Bang, at);
+                    if let Some(tok) = single_char_token(c) {
+                        self.push(tok, at);
+                    }
                 }
                 '+' if self.peek(1) == Some('=') => {
                     self.bump();
