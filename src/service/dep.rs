@@ -1,24 +1,91 @@
-//! Data encryption policies for mailboxes: creation with its gates, reads, changes, refresh,
-//! the built-in Microsoft-managed DEP, and Test-DataEncryptionPolicy.
+//! Data encryption policies: mailbox DEPs (`*-DataEncryptionPolicy`) and multi-workload DEPs
+//! (`*-M365DataAtRestEncryptionPolicy`) share one hierarchy and one set of rules: creation with
+//! its gates, reads, changes, refresh and the key test. Also the built-in Microsoft-managed DEP.
 
 use serde::Serialize;
 use serde_json::json;
 
-use super::keys::{audit, key_uri_versionless, parse_guid, request_id, Purpose, ServiceKeys};
+use super::keys::{
+    audit, key_uri_versionless, parse_guid, principal_user, request_id, Purpose, ServiceKeys,
+};
 use super::{now, Error, Result};
 use crate::crypto::{DepBinding, WrappedKey};
 use crate::store::{DepRow, RootWrapRow, Store};
-use crate::vault::{KeyId, KeyPermission, RecoveryLevel, VaultError, EXCHANGE_ONLINE_APP_ID};
+use crate::vault::{
+    KeyId, KeyPermission, RecoveryLevel, VaultError, EXCHANGE_ONLINE_APP_ID,
+    M365_DATA_AT_REST_APP_ID,
+};
 
 /// Customer DEPs an organization may have.
 pub const MAX_DEPS: u64 = 50;
 pub const KIND_MAILBOX: &str = "Mailbox";
 pub const KIND_MMK: &str = "MicrosoftManaged";
+pub const KIND_M365: &str = "M365";
 pub const MMK_NAME: &str = "Microsoft-managed keys";
 
 pub const STATE_ACTIVE: &str = "Active";
 pub const STATE_PENDING_PURGE: &str = "PendingDataPurge";
 pub const STATE_PURGED: &str = "Purged";
+
+/// The two kinds of customer DEP. They differ in the service principal that uses their keys,
+/// their cmdlets and their limits; the hierarchy and the rules are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepKind {
+    /// A mailbox DEP (Exchange Online).
+    Mailbox,
+    /// A multi-workload DEP, assigned to the whole tenant.
+    M365,
+}
+
+impl DepKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DepKind::Mailbox => KIND_MAILBOX,
+            DepKind::M365 => KIND_M365,
+        }
+    }
+    /// What error messages call a policy of this kind.
+    pub fn noun(self) -> &'static str {
+        match self {
+            DepKind::Mailbox => "data encryption policy",
+            DepKind::M365 => "multi-workload data encryption policy",
+        }
+    }
+    fn plural(self) -> &'static str {
+        match self {
+            DepKind::Mailbox => "data encryption policies",
+            DepKind::M365 => "multi-workload data encryption policies",
+        }
+    }
+    /// The app id of the service principal that wraps and unwraps with the customer keys.
+    pub fn app_id(self) -> &'static str {
+        match self {
+            DepKind::Mailbox => EXCHANGE_ONLINE_APP_ID,
+            DepKind::M365 => M365_DATA_AT_REST_APP_ID,
+        }
+    }
+    fn principal_name(self) -> &'static str {
+        match self {
+            DepKind::Mailbox => "Exchange Online",
+            DepKind::M365 => "M365DataAtRestEncryption",
+        }
+    }
+    /// The cmdlet noun: `DataEncryptionPolicy` or `M365DataAtRestEncryptionPolicy`.
+    pub fn cmdlet_noun(self) -> &'static str {
+        match self {
+            DepKind::Mailbox => "DataEncryptionPolicy",
+            DepKind::M365 => "M365DataAtRestEncryptionPolicy",
+        }
+    }
+    /// How many policies of this kind an organization may have.
+    fn max(self) -> Option<u64> {
+        match self {
+            DepKind::Mailbox => Some(MAX_DEPS),
+            // No maximum is documented: "multiple DEPs per tenant but only assign one".
+            DepKind::M365 => None,
+        }
+    }
+}
 
 /// A DEP as `Get-DataEncryptionPolicy` shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -81,30 +148,34 @@ pub struct NewPolicy {
     pub enabled: bool,
 }
 
-fn not_found(identity: &str) -> Error {
+fn not_found(kind: DepKind, identity: &str) -> Error {
     Error::not_found(format!(
-        "The data encryption policy '{identity}' couldn't be found."
+        "The {} '{identity}' couldn't be found.",
+        kind.noun()
     ))
-    .with_help("list them with 'custkey Get-DataEncryptionPolicy' (a name or GUID identifies one)")
+    .with_help(format!(
+        "list them with 'custkey Get-{}' (a name or GUID identifies one)",
+        kind.cmdlet_noun()
+    ))
 }
 
-/// Resolves a customer DEP by name or GUID.
-pub fn resolve(store: &mut Store, identity: &str) -> Result<DepRow> {
+/// Resolves a customer DEP of `kind` by name or GUID.
+pub fn resolve(store: &mut Store, kind: DepKind, identity: &str) -> Result<DepRow> {
     store
-        .read(|tx| -> Result<_> { Ok(tx.dep_by_identity(identity, KIND_MAILBOX)?) })?
-        .ok_or_else(|| not_found(identity))
+        .read(|tx| -> Result<_> { Ok(tx.dep_by_identity(identity, kind.as_str())?) })?
+        .ok_or_else(|| not_found(kind, identity))
 }
 
-pub fn get(store: &mut Store, identity: &str) -> Result<DataEncryptionPolicy> {
-    let d = resolve(store, identity)?;
+pub fn get(store: &mut Store, kind: DepKind, identity: &str) -> Result<DataEncryptionPolicy> {
+    let d = resolve(store, kind, identity)?;
     let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
     Ok(present(&d, &wraps))
 }
 
-pub fn list(store: &mut Store) -> Result<Vec<DataEncryptionPolicy>> {
+pub fn list(store: &mut Store, kind: DepKind) -> Result<Vec<DataEncryptionPolicy>> {
     store.read(|tx| {
         let mut out = Vec::new();
-        for d in tx.deps(KIND_MAILBOX)? {
+        for d in tx.deps(kind.as_str())? {
             let wraps = tx.root_wraps(&d.guid)?;
             out.push(present(&d, &wraps));
         }
@@ -112,9 +183,9 @@ pub fn list(store: &mut Store) -> Result<Vec<DataEncryptionPolicy>> {
     })
 }
 
-pub fn names(store: &mut Store) -> Vec<String> {
+pub fn names(store: &mut Store, kind: DepKind) -> Vec<String> {
     store
-        .read(|tx| -> Result<_> { Ok(tx.dep_names(KIND_MAILBOX)?) })
+        .read(|tx| -> Result<_> { Ok(tx.dep_names(kind.as_str())?) })
         .unwrap_or_default()
 }
 
@@ -137,12 +208,14 @@ struct CheckedKey {
     subscription: String,
 }
 
-/// Checks one key against every Customer Key rule, as the Exchange service principal.
-fn check_key(keys: &ServiceKeys, given: &str) -> Result<CheckedKey> {
+/// Checks one key against every Customer Key rule, as the service principal of `kind`.
+fn check_key(keys: &ServiceKeys, kind: DepKind, given: &str) -> Result<CheckedKey> {
+    let principal = keys.principal(kind.as_str());
+    let app_id = kind.app_id();
     // An RFC 7512 `pkcs11:` URI names a key of a token vault; use its Azure-style id.
     let canonical = keys
         .vaults
-        .canonical_key_id(&keys.exchange, given)
+        .canonical_key_id(principal, given)
         .unwrap_or_else(|_| given.to_string());
     let uri = canonical.as_str();
     let id = KeyId::parse(uri).map_err(|e| {
@@ -161,7 +234,7 @@ fn check_key(keys: &ServiceKeys, given: &str) -> Result<CheckedKey> {
     let sp = info
         .access_policies
         .iter()
-        .find(|p| p.application_id.as_deref() == Some(EXCHANGE_ONLINE_APP_ID));
+        .find(|p| p.application_id.as_deref() == Some(app_id));
     for need in [
         KeyPermission::WrapKey,
         KeyPermission::UnwrapKey,
@@ -169,18 +242,19 @@ fn check_key(keys: &ServiceKeys, given: &str) -> Result<CheckedKey> {
     ] {
         if !sp.is_some_and(|p| p.permissions_to_keys.contains(&need)) {
             return Err(Error::rule(format!(
-                "the Exchange Online service principal ({EXCHANGE_ONLINE_APP_ID}) lacks the '{}' permission on key vault '{}'",
+                "the {} service principal ({app_id}) lacks the '{}' permission on key vault '{}'",
+                kind.principal_name(),
                 need.as_str(),
                 info.vault_name
             ))
             .with_help(format!(
-                "run: custkey Set-AzKeyVaultAccessPolicy -VaultName {} -PermissionsToKeys wrapKey,unwrapKey,get -ServicePrincipalName {EXCHANGE_ONLINE_APP_ID}",
+                "run: custkey Set-AzKeyVaultAccessPolicy -VaultName {} -PermissionsToKeys wrapKey,unwrapKey,get -ServicePrincipalName {app_id}",
                 info.vault_name
             )));
         }
     }
     let key = vault
-        .get_key(&keys.exchange, &id.name, id.version.as_deref())
+        .get_key(principal, &id.name, id.version.as_deref())
         .map_err(|e| match e {
             VaultError::NotFound(_) => Error::rule(format!("the key {uri} does not exist"))
                 .with_help("create it with Add-AzKeyVaultKey, or correct the URI"),
@@ -240,44 +314,47 @@ pub fn check_org(store: &mut Store) -> Result<String> {
     Ok(org.guid)
 }
 
-/// `New-DataEncryptionPolicy`: checks every gate, creates the DEP key and availability key,
-/// and stores the three wrapped copies, each bound to the DEP.
+/// `New-DataEncryptionPolicy` / `New-M365DataAtRestEncryptionPolicy`: checks every gate,
+/// creates the DEP key and availability key, and stores the three wrapped copies, each bound to
+/// the DEP.
 pub fn create(
     store: &mut Store,
     keys: &mut ServiceKeys,
+    kind: DepKind,
     req: &NewPolicy,
 ) -> Result<Outcome<DataEncryptionPolicy>> {
+    let noun = kind.noun();
     let org_id = check_org(store)?;
     check_name(&req.name)?;
     if req.azure_key_ids.len() < 2 {
         return Err(Error::invalid(format!(
-            "a data encryption policy needs two Azure Key Vault keys; {} given",
+            "a {noun} needs two Azure Key Vault keys; {} given",
             req.azure_key_ids.len()
         ))
         .with_help("give two key URIs in two different vaults: -AzureKeyIDs <uri1>,<uri2>"));
     }
     let (count, taken) = store.read(|tx| -> Result<_> {
         Ok((
-            tx.count_deps(KIND_MAILBOX)?,
-            tx.dep_by_identity(&req.name, KIND_MAILBOX)?.is_some(),
+            tx.count_deps(kind.as_str())?,
+            tx.dep_by_identity(&req.name, kind.as_str())?.is_some(),
         ))
     })?;
     if taken {
-        return Err(Error::rule(format!(
-            "a data encryption policy named '{}' already exists",
-            req.name
-        ))
-        .with_help("names are unique regardless of case; choose another -Name"));
+        return Err(
+            Error::rule(format!("a {noun} named '{}' already exists", req.name))
+                .with_help("names are unique regardless of case; choose another -Name"),
+        );
     }
-    if count >= MAX_DEPS {
+    if kind.max().is_some_and(|max| count >= max) {
         return Err(Error::rule(format!(
-            "the organization already has {count} data encryption policies, the most it may have"
+            "the organization already has {count} {}, the most it may have",
+            kind.plural()
         ))
         .with_help("reassign mailboxes to an existing policy instead of creating another"));
     }
     let mut checked: Vec<CheckedKey> = Vec::new();
     for uri in &req.azure_key_ids {
-        let c = check_key(keys, uri)?;
+        let c = check_key(keys, kind, uri)?;
         if let Some(other) = checked.iter().find(|o| o.vault == c.vault) {
             return Err(Error::rule(format!(
                 "the keys {} and {} are in the same key vault '{}'",
@@ -302,7 +379,7 @@ pub fn create(
     }
     let (row, dep_key) = fresh_dep(
         keys,
-        KIND_MAILBOX,
+        kind.as_str(),
         req.name.trim(),
         &req.description,
         req.enabled,
@@ -311,7 +388,7 @@ pub fn create(
     let guid = parse_guid(&row.guid)?;
     let mut wraps = Vec::new();
     for (slot, c) in checked.iter().enumerate() {
-        let (version, wrapped) = keys.root_wrap(&dep_key, guid, &c.uri)?;
+        let (version, wrapped) = keys.root_wrap(kind.as_str(), &dep_key, guid, &c.uri)?;
         wraps.push(RootWrapRow {
             dep_guid: row.guid.clone(),
             slot: slot as u32,
@@ -322,10 +399,12 @@ pub fn create(
     }
     store.write(|tx| {
         if !tx.insert_dep(&row)? {
-            return Err(Error::rule(format!("a data encryption policy named '{}' already exists", row.name)));
+            return Err(Error::rule(format!("a {noun} named '{}' already exists", row.name)));
         }
-        if tx.count_deps(KIND_MAILBOX)? > MAX_DEPS {
-            return Err(Error::rule("the organization already has 50 data encryption policies"));
+        if let Some(max) = kind.max() {
+            if tx.count_deps(kind.as_str())? > max {
+                return Err(Error::rule(format!("the organization already has {max} {}", kind.plural())));
+            }
         }
         for w in &wraps {
             tx.put_root_wrap(w)?;
@@ -334,7 +413,7 @@ pub fn create(
             tx,
             &org_id,
             "ExchangeAdmin",
-            "New-DataEncryptionPolicy",
+            &format!("New-{}", kind.cmdlet_noun()),
             "",
             &row.guid,
             json!({"Name": row.name, "AzureKeyIDs": row.azure_key_ids, "KeyVersionIDs": wraps.iter().map(|w| &w.version).collect::<Vec<_>>()}),
@@ -391,21 +470,32 @@ pub struct PolicyChanges {
     pub refresh: bool,
 }
 
-/// `Set-DataEncryptionPolicy`: rename, describe, enable/disable, and `-Refresh` (re-wrap the DEP
-/// key under the newest version of each customer key; no mailbox key and no content changes).
+/// `Set-DataEncryptionPolicy` / `Set-M365DataAtRestEncryptionPolicy`: rename, describe,
+/// enable/disable, and `-Refresh` (re-wrap the DEP key under the newest version of each
+/// customer key; no mailbox or workload key and no content changes). A multi-workload DEP that
+/// is assigned to the tenant can't be disabled.
 pub fn set(
     store: &mut Store,
     keys: &mut ServiceKeys,
+    kind: DepKind,
     identity: &str,
     ch: &PolicyChanges,
 ) -> Result<Outcome<DataEncryptionPolicy>> {
     let org_id = check_org(store)?;
-    let mut d = resolve(store, identity)?;
+    let mut d = resolve(store, kind, identity)?;
+    let noun = kind.noun();
     if d.state == STATE_PURGED {
-        return Err(Error::rule(format!(
-            "the data encryption policy '{}' was purged",
-            d.name
-        )));
+        return Err(Error::rule(format!("the {noun} '{}' was purged", d.name)));
+    }
+    if kind == DepKind::M365 && ch.enabled == Some(false) && d.enabled {
+        let assigned = store.read(|tx| -> Result<_> { Ok(tx.m365_assignment()?) })?;
+        if assigned.is_some_and(|(g, _)| g == d.guid) {
+            return Err(Error::rule(format!(
+                "the {noun} '{}' is assigned to the tenant and can't be disabled",
+                d.name
+            ))
+            .with_help("assign another policy first (Set-M365DataAtRestEncryptionPolicyAssignment -DataEncryptionPolicy <other>); there is no cmdlet that unassigns the tenant's policy: offboarding goes through Microsoft support"));
+        }
     }
     if let Some(n) = &ch.name {
         check_name(n)?;
@@ -417,7 +507,7 @@ pub fn set(
         let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
         let mut latest = Vec::new();
         for w in &wraps {
-            let k = keys.vaults.get_key(&keys.exchange, &w.key_uri)?;
+            let k = keys.vaults.get_key(keys.principal(&d.kind), &w.key_uri)?;
             latest.push(k);
         }
         if latest
@@ -443,7 +533,7 @@ pub fn set(
                     continue;
                 }
                 let versioned = format!("{}/{}", w.key_uri, k.version);
-                let (version, wrapped) = keys.root_wrap(&dep_key, guid, &versioned)?;
+                let (version, wrapped) = keys.root_wrap(&d.kind, &dep_key, guid, &versioned)?;
                 new_wraps.push(RootWrapRow {
                     dep_guid: d.guid.clone(),
                     slot: w.slot,
@@ -466,7 +556,7 @@ pub fn set(
     d.when_changed = now();
     let wraps = store.write(|tx| {
         if !tx.update_dep(&d)? {
-            return Err(Error::rule(format!("a data encryption policy named '{}' already exists", d.name))
+            return Err(Error::rule(format!("a {noun} named '{}' already exists", d.name))
                 .with_help("choose another -Name"));
         }
         for w in &new_wraps {
@@ -476,7 +566,7 @@ pub fn set(
             "Name": ch.name, "Description": ch.description, "Enabled": ch.enabled, "Refresh": ch.refresh,
             "KeyVersionIDs": new_wraps.iter().map(|w| &w.version).collect::<Vec<_>>(),
         });
-        audit(tx, &org_id, "ExchangeAdmin", "Set-DataEncryptionPolicy", "", &d.guid, op_params)?;
+        audit(tx, &org_id, "ExchangeAdmin", &format!("Set-{}", kind.cmdlet_noun()), "", &d.guid, op_params)?;
         Ok(tx.root_wraps(&d.guid)?)
     })?;
     Ok(Outcome {
@@ -511,6 +601,7 @@ pub fn microsoft_managed(store: &mut Store, keys: &ServiceKeys) -> Result<DepRow
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct KeyTest {
+    pub policy: String,
     pub key_type: String,
     pub key_id: String,
     pub version: String,
@@ -518,10 +609,16 @@ pub struct KeyTest {
     pub message: String,
 }
 
-/// `Test-DataEncryptionPolicy`: each customer key and the availability key must each unwrap
-/// the DEP key. Touches no content; the availability-key test is audited.
-pub fn test(store: &mut Store, keys: &mut ServiceKeys, identity: &str) -> Result<Vec<KeyTest>> {
-    let d = resolve(store, identity)?;
+/// `Test-DataEncryptionPolicy` / `Test-M365DataAtRestEncryptionPolicy`: each customer key and
+/// the availability key must each unwrap the DEP key. Touches no content; the availability-key
+/// test is audited.
+pub fn test(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    kind: DepKind,
+    identity: &str,
+) -> Result<Vec<KeyTest>> {
+    let d = resolve(store, kind, identity)?;
     let guid = parse_guid(&d.guid)?;
     let binding = DepBinding::new(guid);
     let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
@@ -537,12 +634,13 @@ pub fn test(store: &mut Store, keys: &mut ServiceKeys, identity: &str) -> Result
             };
             let raw = keys
                 .vaults
-                .unwrap_key(&keys.exchange, &versioned, alg, ct)?;
+                .unwrap_key(keys.principal(&d.kind), &versioned, alg, ct)?;
             crate::crypto::DepKey::from_root_unwrap(&wk, &binding, &raw)
                 .map_err(|e| VaultError::Invalid(e.to_string()))?;
             Ok(())
         })();
         out.push(KeyTest {
+            policy: d.name.clone(),
             key_type: "CustomerKey".into(),
             key_id: w.key_uri.clone(),
             version: w.version.clone(),
@@ -576,12 +674,13 @@ pub fn test(store: &mut Store, keys: &mut ServiceKeys, identity: &str) -> Result
             &org_id,
             "CustomerKeyServiceEncryption",
             "Test Availability Key",
-            "ServicePrincipal:Office 365 Exchange Online",
+            &principal_user(&d.kind),
             &d.guid,
             json!({"Policy Id": d.guid, "Result": avail.0, "Request Id": request_id()}),
         )
     })?;
     out.push(KeyTest {
+        policy: d.name.clone(),
         key_type: "AvailabilityKey".into(),
         key_id: format!("availability key of {}", d.name),
         version: String::new(),

@@ -21,7 +21,7 @@ use crate::crypto::{
 use crate::store::{AuditRow, DepRow, RootWrapRow, Store, Tx};
 use crate::vault::{
     fsio, LocalBackend, Pkcs11Provider, Principal, VaultError, VaultRegistry,
-    EXCHANGE_ONLINE_APP_ID,
+    EXCHANGE_ONLINE_APP_ID, M365_DATA_AT_REST_APP_ID,
 };
 
 /// Env var holding the service master key (64 hex digits); else `<data dir>/service.key`.
@@ -56,6 +56,8 @@ pub struct ServiceKeys {
     master: SecretKey32,
     pub vaults: VaultRegistry,
     pub exchange: Principal,
+    /// The multi-workload service principal (M365DataAtRestEncryption).
+    pub m365: Principal,
     cache: HashMap<String, DepKey>,
 }
 
@@ -135,6 +137,7 @@ impl ServiceKeys {
             master,
             vaults,
             exchange: Principal::service_principal(EXCHANGE_ONLINE_APP_ID)?,
+            m365: Principal::service_principal(M365_DATA_AT_REST_APP_ID)?,
             cache: HashMap::new(),
         })
     }
@@ -178,15 +181,26 @@ impl ServiceKeys {
         DepKey::generate(KeyRef::new_random())
     }
 
-    /// Wraps a DEP key under a customer key (as the Exchange service principal).
+    /// The service principal that uses the customer keys of DEPs of `kind`: the
+    /// multi-workload principal for `M365` DEPs, Exchange Online for the others.
+    pub fn principal(&self, kind: &str) -> &Principal {
+        if kind == super::dep::KIND_M365 {
+            &self.m365
+        } else {
+            &self.exchange
+        }
+    }
+
+    /// Wraps a DEP key under a customer key (as the service principal of the DEP's kind).
     pub fn root_wrap(
         &self,
+        kind: &str,
         dep: &DepKey,
         dep_guid: uuid::Uuid,
         key_uri: &str,
     ) -> std::result::Result<(String, WrappedKey), VaultError> {
         let res = self.vaults.wrap_key(
-            &self.exchange,
+            self.principal(kind),
             key_uri,
             OaepAlg::RsaOaep256,
             dep.bytes_for_root_wrap(),
@@ -286,7 +300,10 @@ impl ServiceKeys {
                 ));
                 continue;
             };
-            match self.vaults.unwrap_key(&self.exchange, &versioned, alg, ct) {
+            match self
+                .vaults
+                .unwrap_key(self.principal(&dep.kind), &versioned, alg, ct)
+            {
                 Ok(raw) => match DepKey::from_root_unwrap(&wk, binding, &raw) {
                     Ok(k) => {
                         return Ok((
@@ -317,7 +334,7 @@ impl ServiceKeys {
                     &org,
                     "CustomerKeyServiceEncryption",
                     "Fallback to Availability Key",
-                    "ServicePrincipal:Office 365 Exchange Online",
+                    &principal_user(&dep.kind),
                     &dep.guid,
                     json!({
                         "Policy Id": dep.guid,
@@ -343,13 +360,25 @@ impl ServiceKeys {
             names.join("; ")
         );
         Err(if revoked {
-            Error::new(ErrorKind::AccessDenied, msg).with_help(
-                "the service's access was revoked: grant wrapKey, unwrapKey and get to Office 365 Exchange Online with Set-AzKeyVaultAccessPolicy on the key's vault",
-            )
+            Error::new(ErrorKind::AccessDenied, msg).with_help(format!(
+                "the service's access was revoked: grant wrapKey, unwrapKey and get to {} with Set-AzKeyVaultAccessPolicy on the key's vault",
+                principal_user(&dep.kind).trim_start_matches("ServicePrincipal:")
+            ))
         } else {
             Error::rule(msg).with_help("enable the key versions (Update-AzKeyVaultKey -Enable $true) or restore the keys (Undo-AzKeyVaultKeyRemoval / Restore-AzKeyVaultKey)")
         })
     }
+}
+
+/// The audit `UserId` of the service principal that uses DEPs of `kind`.
+pub fn principal_user(kind: &str) -> String {
+    let app = if kind == super::dep::KIND_M365 {
+        M365_DATA_AT_REST_APP_ID
+    } else {
+        EXCHANGE_ONLINE_APP_ID
+    };
+    let name = crate::vault::service_principal_display_name(app).unwrap_or(app);
+    format!("ServicePrincipal:{name}")
 }
 
 /// Appends a unified audit record.

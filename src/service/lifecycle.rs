@@ -28,7 +28,9 @@ pub fn deps_using_key(
     let want = key_uri_versionless(key_uri).to_ascii_lowercase();
     store.read(|tx| {
         let mut out = Vec::new();
-        for d in tx.deps(dep::KIND_MAILBOX)? {
+        let mut deps = tx.deps(dep::KIND_MAILBOX)?;
+        deps.extend(tx.deps(dep::KIND_M365)?);
+        for d in deps {
             for w in tx.root_wraps(&d.guid)? {
                 if w.key_uri.to_ascii_lowercase() == want
                     && version.is_none_or(|v| v.eq_ignore_ascii_case(&w.version))
@@ -63,7 +65,7 @@ pub fn request_purge(
         )
         .with_help("say why, and who to contact about the purge"));
     }
-    let mut d = dep::resolve(store, identity)?;
+    let mut d = dep::resolve(store, dep::DepKind::Mailbox, identity)?;
     match d.state.as_str() {
         STATE_ACTIVE => {}
         STATE_PENDING_PURGE => {
@@ -130,7 +132,7 @@ pub fn request_purge(
         audit(tx, &org_id, "ExchangeAdmin", "Set-DataEncryptionPolicy -PermanentDataPurgeRequested", requester, &d.guid,
             json!({"Policy Id": d.guid, "Name": d.name, "PermanentDataPurgeReason": reason, "PermanentDataPurgeContact": contact, "Force": force}))
     })?;
-    dep::get(store, &d.guid)
+    dep::get(store, dep::DepKind::Mailbox, &d.guid)
 }
 
 /// What a completed data purge destroyed.
@@ -170,7 +172,7 @@ pub fn approve_purge(
     identity: &str,
     approver: &str,
 ) -> Result<PurgeReport> {
-    let mut d = dep::resolve(store, identity)?;
+    let mut d = dep::resolve(store, dep::DepKind::Mailbox, identity)?;
     if d.state != STATE_PENDING_PURGE {
         return Err(Error::rule(format!("no data purge of '{}' is pending (its state is {})", d.name, d.state))
             .with_help(format!("request one first: custkey Set-DataEncryptionPolicy -Identity \"{}\" -PermanentDataPurgeRequested -PermanentDataPurgeReason ... -PermanentDataPurgeContact ...", d.name)));

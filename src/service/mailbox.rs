@@ -17,8 +17,8 @@ use super::{Error, Result};
 use crate::crypto::{DepKey, KeyRef, MailboxBinding, MailboxKey, WrappedKey};
 use crate::store::{DepRow, MailboxKeyRow, RecipientRow, RecipientScope, Store};
 
-/// The DEP row that wraps (or will wrap) a recipient's keys: its customer DEP, else the
-/// Microsoft-managed one.
+/// The DEP row that wraps (or will wrap) a recipient's keys: its mailbox DEP, else the
+/// tenant's multi-workload DEP, else the Microsoft-managed one.
 pub fn target_dep(store: &mut Store, keys: &ServiceKeys, r: &RecipientRow) -> Result<DepRow> {
     match &r.dep_guid {
         Some(g) => store
@@ -29,7 +29,7 @@ pub fn target_dep(store: &mut Store, keys: &ServiceKeys, r: &RecipientRow) -> Re
                     format!("the DEP {g} of {} is missing from the store", r.name),
                 )
             }),
-        None => dep::microsoft_managed(store, keys),
+        None => super::m365::tenant_default(store, keys),
     }
 }
 
@@ -102,7 +102,8 @@ pub fn new_key(
     Ok((key, row))
 }
 
-/// Assigns `dep_identity` (`None`: back to Microsoft-managed keys) to each recipient, re-wrapping
+/// Assigns `dep_identity` (`None`: back to the tenant default, the multi-workload DEP or
+/// Microsoft-managed keys) to each recipient, re-wrapping
 /// their mailbox keys. One RSA unwrap per DEP involved, whatever the number of mailboxes.
 pub fn assign(
     store: &mut Store,
@@ -118,7 +119,7 @@ pub fn assign(
     };
     let target: DepRow = match dep_identity {
         Some(id) => {
-            let d = dep::resolve(store, id)?;
+            let d = dep::resolve(store, dep::DepKind::Mailbox, id)?;
             if d.state == STATE_PENDING_PURGE || d.state == dep::STATE_PURGED {
                 return Err(Error::rule(format!(
                     "the data encryption policy '{}' has a pending data purge and can't be assigned",
@@ -134,7 +135,7 @@ pub fn assign(
             debug_assert_eq!(d.state, STATE_ACTIVE);
             d
         }
-        None => dep::microsoft_managed(store, keys)?,
+        None => super::m365::tenant_default(store, keys)?,
     };
     // Every recipient and its keys in one read transaction.
     let (rows, key_rows) = store.read(|tx| -> Result<_> {
@@ -270,6 +271,13 @@ pub struct MailboxStatistics {
     pub data_encryption_policy_id: Option<String>,
     #[serde(rename = "DataEncryptionPolicy")]
     pub data_encryption_policy: Option<String>,
+    /// The policy whose key wraps the mailbox key now: the mailbox DEP, the tenant's
+    /// multi-workload DEP, or Microsoft-managed keys (none before the mailbox has a key).
+    #[serde(rename = "EncryptionPolicy")]
+    pub encryption_policy: Option<String>,
+    /// `Mailbox`, `M365` or `MicrosoftManaged`.
+    #[serde(rename = "EncryptionPolicyKind")]
+    pub encryption_policy_kind: Option<String>,
 }
 
 /// `1.23 MB (1,289,748 bytes)`, as Exchange prints sizes.
@@ -303,6 +311,10 @@ pub fn statistics(store: &mut Store, identity: &str) -> Result<MailboxStatistics
             Some(g) => tx.dep(g)?,
             None => None,
         };
+        let wrapping = match keys.iter().find(|k| k.current) {
+            Some(k) => tx.dep(&k.dep_guid)?,
+            None => None,
+        };
         let is_encrypted = r
             .dep_guid
             .as_ref()
@@ -316,6 +328,8 @@ pub fn statistics(store: &mut Store, identity: &str) -> Result<MailboxStatistics
             is_encrypted,
             data_encryption_policy_id: dep.as_ref().map(|d| d.guid.clone()),
             data_encryption_policy: dep.map(|d| d.name),
+            encryption_policy: wrapping.as_ref().map(|d| d.name.clone()),
+            encryption_policy_kind: wrapping.map(|d| d.kind),
         })
     })
 }

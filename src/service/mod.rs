@@ -6,6 +6,7 @@ pub mod content;
 pub mod dep;
 pub mod keys;
 pub mod lifecycle;
+pub mod m365;
 pub mod mailbox;
 pub mod org;
 pub mod recipient;

@@ -13,6 +13,7 @@
 mod audit;
 mod content;
 mod dep;
+mod m365;
 mod org;
 mod recipient;
 mod setting;
@@ -20,6 +21,7 @@ mod setting;
 pub use audit::AuditRow;
 pub use content::{ItemRow, MailboxKeyRow, MoveRow};
 pub use dep::{DepRow, RootWrapRow};
+pub use m365::{ChatMessageRow, ChatRow, WorkloadKeyRow};
 pub use org::OrganizationRow;
 pub use recipient::{RecipientRow, RecipientScope};
 
@@ -29,7 +31,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 /// The page size of a new store.
 pub const PAGE_SIZE: i64 = 65536;
@@ -157,6 +159,67 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_time ON audit_record (creation_time);",
     // 5: mailboxes whose data was purged with their DEP.
     "ALTER TABLE recipient ADD COLUMN data_purged TEXT;",
+    // 6: multi-workload DEPs (kind 'M365'; names unique per kind), the tenant's multi-workload
+    // assignment, workload keys, and Teams chats whose messages they protect. The dep table is
+    // rebuilt to widen its CHECK (foreign keys are off while migrations run).
+    "CREATE TABLE dep_new (
+        guid TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('Mailbox', 'MicrosoftManaged', 'M365')),
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        enabled INTEGER NOT NULL,
+        azure_key_ids TEXT NOT NULL,
+        state TEXT NOT NULL,
+        dep_key_id TEXT NOT NULL,
+        dep_key_version INTEGER NOT NULL,
+        availability_key BLOB,
+        wrapped_by_availability BLOB,
+        purge_reason TEXT,
+        purge_contact TEXT,
+        purge_requested_by TEXT,
+        when_created TEXT NOT NULL,
+        when_changed TEXT NOT NULL
+    );
+    INSERT INTO dep_new SELECT guid, kind, name, description, enabled, azure_key_ids, state,
+        dep_key_id, dep_key_version, availability_key, wrapped_by_availability, purge_reason,
+        purge_contact, purge_requested_by, when_created, when_changed FROM dep;
+    DROP TABLE dep;
+    ALTER TABLE dep_new RENAME TO dep;
+    CREATE UNIQUE INDEX dep_name ON dep (kind, name COLLATE NOCASE);
+    CREATE TABLE m365_assignment (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        dep_guid TEXT NOT NULL REFERENCES dep (guid),
+        when_changed TEXT NOT NULL
+    );
+    CREATE TABLE workload_key (
+        workload TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        key_version INTEGER NOT NULL,
+        dep_guid TEXT NOT NULL REFERENCES dep (guid),
+        wrapped BLOB NOT NULL,
+        current INTEGER NOT NULL,
+        when_created TEXT NOT NULL,
+        PRIMARY KEY (workload, key_id)
+    );
+    CREATE INDEX workload_key_dep ON workload_key (dep_guid);
+    CREATE TABLE chat (
+        guid TEXT PRIMARY KEY,
+        topic TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        when_created TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX chat_topic ON chat (topic COLLATE NOCASE);
+    CREATE TABLE chat_message (
+        chat_guid TEXT NOT NULL REFERENCES chat (guid),
+        message_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        body BLOB NOT NULL,
+        when_created TEXT NOT NULL,
+        PRIMARY KEY (chat_guid, message_id)
+    );
+    CREATE INDEX chat_message_seq ON chat_message (chat_guid, seq);",
 ];
 
 /// The schema version this build writes.
@@ -419,6 +482,26 @@ impl Tx<'_> {
 }
 
 fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
+    // A migration may rebuild a table others reference; foreign keys are checked once after.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let res = run_migrations(conn, from);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    res?;
+    let dangling: Option<String> = conn
+        .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+        .optional()?;
+    if let Some(table) = dangling {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+            Some(format!(
+                "after migrating, table {table} references a missing row"
+            )),
+        ));
+    }
+    Ok(())
+}
+
+fn run_migrations(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the lock.
@@ -563,6 +646,55 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    /// A store written at schema 5 (mailbox DEPs only) keeps its policies, wrapped keys and
+    /// mailbox keys through the migration that rebuilds the dep table, with references intact.
+    #[test]
+    fn the_multi_workload_migration_keeps_existing_policies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("service.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..5] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 5).unwrap();
+            c.execute_batch(
+                "INSERT INTO dep VALUES ('d1', 'Mailbox', 'US', '', 1, '[]', 'Active', 'k', 1, x'01', x'02', NULL, NULL, NULL, 't', 't');
+                 INSERT INTO dep_root_wrap VALUES ('d1', 0, 'https://v.vault.azure.net/keys/k', 'v1', x'0303');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let v: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let (name, wrapped): (String, Vec<u8>) = store
+            .conn
+            .query_row(
+                "SELECT d.name, w.wrapped FROM dep d JOIN dep_root_wrap w ON w.dep_guid = d.guid",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((name.as_str(), wrapped), ("US", vec![3, 3]));
+        // The widened kind is accepted, and a name may repeat across kinds but not within one.
+        store
+            .conn
+            .execute_batch("INSERT INTO dep VALUES ('d2', 'M365', 'us', '', 1, '[]', 'Active', 'k', 1, NULL, NULL, NULL, NULL, NULL, 't', 't')")
+            .unwrap();
+        assert!(store
+            .conn
+            .execute_batch("INSERT INTO dep VALUES ('d3', 'Mailbox', 'Us', '', 1, '[]', 'Active', 'k', 1, NULL, NULL, NULL, NULL, NULL, 't', 't')")
+            .is_err());
+        // Foreign keys are on again and hold.
+        assert!(store
+            .conn
+            .execute_batch("INSERT INTO dep_root_wrap VALUES ('nope', 0, 'u', 'v', x'00')")
+            .is_err());
     }
 
     #[test]

@@ -39,8 +39,9 @@ pub use model::{
 };
 pub use pkcs11::{Pkcs11Binding, Pkcs11Provider, Pkcs11Uri, Pkcs11Vault};
 pub use policy::{
-    AccessPolicy, AccessPolicyEntry, Caller, KeyPermission, Principal, EXCHANGE_ONLINE_APP_ID,
-    KNOWN_SERVICE_PRINCIPALS, M365_DATA_AT_REST_APP_ID, SHAREPOINT_ONLINE_APP_ID,
+    service_principal_display_name, AccessPolicy, AccessPolicyEntry, Caller, KeyPermission,
+    Principal, EXCHANGE_ONLINE_APP_ID, KNOWN_SERVICE_PRINCIPALS, M365_DATA_AT_REST_APP_ID,
+    SHAREPOINT_ONLINE_APP_ID,
 };
 pub use registry::{VaultProvider, VaultRegistry};
 

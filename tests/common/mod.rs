@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub const EXO: &str = "00000002-0000-0ff1-ce00-000000000000";
+pub const M365: &str = "c066d759-24ae-40e7-a56f-027002b5d3e4";
 
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -80,49 +81,54 @@ impl Env {
         all
     }
 
-    /// The setup guide: two subscriptions with mandatory retention, a vault and a key in each,
-    /// admins and the Exchange service principal, a DEP, a licensed mailbox assigned to it.
-    pub fn setup(&self) {
-        for (sub, vault, key, location) in [
-            ("Contoso-CK-Sub1", "contoso-ck-va1", "Key001", "westus"),
-            ("Contoso-CK-Sub2", "contoso-ck-va2", "Key002", "centralus"),
-        ] {
-            self.ok(&["Set-AzContext", "-Subscription", sub]);
-            self.ok(&[
-                "Register-AzProviderFeature",
-                "-FeatureName",
-                "mandatoryRetentionPeriodEnabled",
-                "-ProviderNamespace",
-                "Microsoft.Resources",
-            ]);
-            let f = self.json(&[
-                "Get-AzProviderFeature",
-                "-ProviderNamespace",
-                "Microsoft.Resources",
-                "-FeatureName",
-                "mandatoryRetentionPeriodEnabled",
-            ]);
-            assert_eq!(f["RegistrationState"], "Registered");
-            self.ok(&[
-                "New-AzKeyVault",
-                "-VaultName",
-                vault,
-                "-ResourceGroupName",
-                &format!("{vault}-rg"),
-                "-Location",
-                location,
-                "-Sku",
-                "Premium",
-            ]);
-            self.ok(&[
-                "Set-AzKeyVaultAccessPolicy",
-                "-VaultName",
-                vault,
-                "-UserPrincipalName",
-                "kvadmin@contoso.com",
-                "-PermissionsToKeys",
-                "create,import,list,get,backup,restore",
-            ]);
+    /// One vault of the setup guide: the subscription's mandatory retention, the vault, its
+    /// admins, the service principals (`wrapKey,unwrapKey,get`), an HSM key with the accepted
+    /// expiry and recovery level, and its backup.
+    pub fn key_vault(
+        &self,
+        sub: &str,
+        vault: &str,
+        key: &str,
+        location: &str,
+        principals: &[&str],
+    ) {
+        self.ok(&["Set-AzContext", "-Subscription", sub]);
+        self.ok(&[
+            "Register-AzProviderFeature",
+            "-FeatureName",
+            "mandatoryRetentionPeriodEnabled",
+            "-ProviderNamespace",
+            "Microsoft.Resources",
+        ]);
+        let f = self.json(&[
+            "Get-AzProviderFeature",
+            "-ProviderNamespace",
+            "Microsoft.Resources",
+            "-FeatureName",
+            "mandatoryRetentionPeriodEnabled",
+        ]);
+        assert_eq!(f["RegistrationState"], "Registered");
+        self.ok(&[
+            "New-AzKeyVault",
+            "-VaultName",
+            vault,
+            "-ResourceGroupName",
+            &format!("{vault}-rg"),
+            "-Location",
+            location,
+            "-Sku",
+            "Premium",
+        ]);
+        self.ok(&[
+            "Set-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            vault,
+            "-UserPrincipalName",
+            "kvadmin@contoso.com",
+            "-PermissionsToKeys",
+            "create,import,list,get,backup,restore",
+        ]);
+        for sp in principals {
             self.ok(&[
                 "Set-AzKeyVaultAccessPolicy",
                 "-VaultName",
@@ -130,40 +136,59 @@ impl Env {
                 "-PermissionsToKeys",
                 "wrapKey,unwrapKey,get",
                 "-ServicePrincipalName",
-                EXO,
-            ]);
-            self.ok(&[
-                "Add-AzKeyVaultKey",
-                "-VaultName",
-                vault,
-                "-Name",
-                key,
-                "-Destination",
-                "HSM",
-                "-KeyOps",
-                "wrapKey,unwrapKey",
-            ]);
-            self.ok(&[
-                "Update-AzKeyVaultKey",
-                "-VaultName",
-                vault,
-                "-Name",
-                key,
-                "-Expires",
-                "12/31/9999",
-            ]);
-            let k = self.json(&["Get-AzKeyVaultKey", "-VaultName", vault, "-Name", key]);
-            assert_eq!(k["RecoveryLevel"], "Recoverable+ProtectedSubscription");
-            self.ok(&[
-                "Backup-AzKeyVaultKey",
-                "-VaultName",
-                vault,
-                "-Name",
-                key,
-                "-OutputFile",
-                &format!("{key}.backup"),
+                sp,
             ]);
         }
+        self.ok(&[
+            "Add-AzKeyVaultKey",
+            "-VaultName",
+            vault,
+            "-Name",
+            key,
+            "-Destination",
+            "HSM",
+            "-KeyOps",
+            "wrapKey,unwrapKey",
+        ]);
+        self.ok(&[
+            "Update-AzKeyVaultKey",
+            "-VaultName",
+            vault,
+            "-Name",
+            key,
+            "-Expires",
+            "12/31/9999",
+        ]);
+        let k = self.json(&["Get-AzKeyVaultKey", "-VaultName", vault, "-Name", key]);
+        assert_eq!(k["RecoveryLevel"], "Recoverable+ProtectedSubscription");
+        self.ok(&[
+            "Backup-AzKeyVaultKey",
+            "-VaultName",
+            vault,
+            "-Name",
+            key,
+            "-OutputFile",
+            &format!("{key}.backup"),
+        ]);
+    }
+
+    /// The setup guide: two subscriptions with mandatory retention, a vault and a key in each,
+    /// admins and the Exchange service principal, a DEP, a licensed mailbox assigned to it.
+    pub fn setup(&self) {
+        self.key_vault(
+            "Contoso-CK-Sub1",
+            "contoso-ck-va1",
+            "Key001",
+            "westus",
+            &[EXO],
+        );
+        self.key_vault(
+            "Contoso-CK-Sub2",
+            "contoso-ck-va2",
+            "Key002",
+            "centralus",
+            &[EXO],
+        );
         let dep = self.json(&[
             "New-DataEncryptionPolicy",
             "-Name",

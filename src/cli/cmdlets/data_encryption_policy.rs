@@ -1,7 +1,7 @@
 //! New-DataEncryptionPolicy, Get-DataEncryptionPolicy, Set-DataEncryptionPolicy,
 //! Test-DataEncryptionPolicy.
 
-use custkey::service::dep::{self, NewPolicy, PolicyChanges};
+use custkey::service::dep::{self, DepKind, NewPolicy, PolicyChanges};
 
 use crate::cli::args::Args;
 use crate::cli::complete::CompletionCtx;
@@ -12,11 +12,30 @@ use crate::cli::Ctx;
 
 pub fn dep_names(ctx: &CompletionCtx) -> Vec<String> {
     ctx.store()
-        .map(|mut s| dep::names(&mut s))
+        .map(|mut s| dep::names(&mut s, DepKind::Mailbox))
         .unwrap_or_default()
 }
 
-const TABLE: &[&str] = &["Name", "Enabled", "State", "AzureKeyIDs"];
+pub(super) const TABLE: &[&str] = &["Name", "Enabled", "State", "AzureKeyIDs"];
+
+/// The parameters of both kinds' `New-*` cmdlets.
+pub(super) const NEW_PARAMS: &[Param] = &[
+    Param::new(
+        "Name",
+        Kind::String,
+        "The policy's unique name (may contain spaces).",
+    )
+    .position(0)
+    .required(),
+    Param::new(
+        "AzureKeyIDs",
+        Kind::StringList,
+        "The two key URIs: https://<vault>.vault.azure.net/keys/<key>[/<version>].",
+    )
+    .required(),
+    Param::new("Description", Kind::String, "A description."),
+    Param::new("Enabled", Kind::Bool, "Whether the policy can be assigned.").default("$true"),
+];
 
 pub const CMDLETS: &[Cmdlet] = &[
     Cmdlet {
@@ -29,12 +48,7 @@ availability key, and the three wrapped copies are stored, each bound to the DEP
 Trial; fewer than two keys are given or two are in one vault; a key is missing, not RSA, disabled, expiring (other than \
 12/31/9999) or not Recoverable+ProtectedSubscription; the Exchange service principal lacks wrapKey, unwrapKey or get on a \
 vault; the name is taken (case-insensitively); or 50 DEPs exist. Vaults in the same region or subscription only warn.",
-        params: &[
-            Param::new("Name", Kind::String, "The policy's unique name (may contain spaces).").position(0).required(),
-            Param::new("AzureKeyIDs", Kind::StringList, "The two key URIs: https://<vault>.vault.azure.net/keys/<key>[/<version>].").required(),
-            Param::new("Description", Kind::String, "A description."),
-            Param::new("Enabled", Kind::Bool, "Whether the policy can be assigned.").default("$true"),
-        ],
+        params: NEW_PARAMS,
         examples: &[Example {
             title: "A DEP for US mailboxes",
             code: "custkey New-DataEncryptionPolicy -Name \"US Mailboxes\" -Description \"Root keys for US mailboxes\" -AzureKeyIDs https://contosowestusvault01.vault.azure.net/keys/USA_Key_01,https://contosocentralusvault01.vault.azure.net/keys/USA_Key_02",
@@ -122,34 +136,11 @@ fails.",
 ];
 
 fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let req = NewPolicy {
-        name: args.str("Name").unwrap_or_default().to_string(),
-        azure_key_ids: args.list("AzureKeyIDs").unwrap_or_default().to_vec(),
-        description: args.str("Description").unwrap_or_default().to_string(),
-        enabled: args.bool("Enabled").unwrap_or(true),
-    };
-    if !ctx.should_process(&req.name, "New-DataEncryptionPolicy", false)? {
-        return Ok(Output::None);
-    }
-    let (store, keys) = ctx.service()?;
-    let out = dep::create(store, keys, &req)?;
-    for w in &out.warnings {
-        ctx.warn(w);
-    }
-    Ok(Output::one(record(&out.value)?))
+    create_policy(ctx, args, DepKind::Mailbox)
 }
 
 fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let store = ctx.store()?;
-    match args.str("Identity") {
-        Some(id) => Ok(Output::one(record(&dep::get(store, id)?)?)),
-        None => Ok(Output::many(
-            dep::list(store)?
-                .iter()
-                .map(record)
-                .collect::<Result<Vec<_>, _>>()?,
-        )),
-    }
+    show_policies(ctx, args, DepKind::Mailbox)
 }
 
 fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
@@ -163,6 +154,55 @@ fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         )
         .with_help("add -PermanentDataPurgeRequested to start the data purge path"));
     }
+    change_policy(ctx, args, DepKind::Mailbox, &id)
+}
+
+fn test(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let id = args.str("Identity").unwrap_or_default().to_string();
+    test_policies(ctx, DepKind::Mailbox, &[id])
+}
+
+/// `New-*`: the shared body of both kinds' creation cmdlets.
+pub(super) fn create_policy(ctx: &mut Ctx, args: &Args, kind: DepKind) -> Result<Output, CliError> {
+    let req = NewPolicy {
+        name: args.str("Name").unwrap_or_default().to_string(),
+        azure_key_ids: args.list("AzureKeyIDs").unwrap_or_default().to_vec(),
+        description: args.str("Description").unwrap_or_default().to_string(),
+        enabled: args.bool("Enabled").unwrap_or(true),
+    };
+    if !ctx.should_process(&req.name, &format!("New-{}", kind.cmdlet_noun()), false)? {
+        return Ok(Output::None);
+    }
+    let (store, keys) = ctx.service()?;
+    let out = dep::create(store, keys, kind, &req)?;
+    for w in &out.warnings {
+        ctx.warn(w);
+    }
+    Ok(Output::one(record(&out.value)?))
+}
+
+/// `Get-*`: one policy of `kind` by -Identity, or all of them.
+pub(super) fn show_policies(ctx: &mut Ctx, args: &Args, kind: DepKind) -> Result<Output, CliError> {
+    let store = ctx.store()?;
+    match args.str("Identity") {
+        Some(id) => Ok(Output::one(record(&dep::get(store, kind, id)?)?)),
+        None => Ok(Output::many(
+            dep::list(store, kind)?
+                .iter()
+                .map(record)
+                .collect::<Result<Vec<_>, _>>()?,
+        )),
+    }
+}
+
+/// `Set-*` without the purge parameters: rename, describe, enable/disable, refresh.
+pub(super) fn change_policy(
+    ctx: &mut Ctx,
+    args: &Args,
+    kind: DepKind,
+    id: &str,
+) -> Result<Output, CliError> {
+    let cmdlet = format!("Set-{}", kind.cmdlet_noun());
     let ch = PolicyChanges {
         name: args.str("Name").map(str::to_string),
         description: args.str("Description").map(str::to_string),
@@ -171,15 +211,15 @@ fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     };
     if ch.name.is_none() && ch.description.is_none() && ch.enabled.is_none() && !ch.refresh {
         return Err(
-            CliError::usage("Set-DataEncryptionPolicy was given nothing to change.")
+            CliError::usage(format!("{cmdlet} was given nothing to change."))
                 .with_help("give -Name, -Description, -Enabled or -Refresh"),
         );
     }
-    if !ctx.should_process(&id, "Set-DataEncryptionPolicy", false)? {
+    if !ctx.should_process(id, &cmdlet, false)? {
         return Ok(Output::None);
     }
     let (store, keys) = ctx.service()?;
-    let out = dep::set(store, keys, &id, &ch)?;
+    let out = dep::set(store, keys, kind, id, &ch)?;
     for w in &out.warnings {
         ctx.warn(w);
     }
@@ -190,14 +230,26 @@ fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     Ok(Output::None)
 }
 
-fn test(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let id = args.str("Identity").unwrap_or_default().to_string();
+/// `Test-*`: tests each named policy's keys; prints the report and fails when any key fails.
+pub(super) fn test_policies(
+    ctx: &mut Ctx,
+    kind: DepKind,
+    ids: &[String],
+) -> Result<Output, CliError> {
     let (store, keys) = ctx.service()?;
-    let results = dep::test(store, keys, &id)?;
+    let mut results = Vec::new();
+    for id in ids {
+        results.extend(dep::test(store, keys, kind, id)?);
+    }
     let failed: Vec<String> = results
         .iter()
         .filter(|r| r.result != "Success")
-        .map(|r| format!("{} {} ({})", r.key_type, r.key_id, r.result))
+        .map(|r| {
+            format!(
+                "{} {} of '{}' ({})",
+                r.key_type, r.key_id, r.policy, r.result
+            )
+        })
         .collect();
     let items = results.iter().map(record).collect::<Result<Vec<_>, _>>()?;
     if failed.is_empty() {
@@ -206,14 +258,14 @@ fn test(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     // Print the report, then fail with the keys that did not unwrap.
     let text = crate::cli::output::render(
         &items,
-        &["KeyType", "KeyId", "Version", "Result", "Message"],
+        &["Policy", "KeyType", "KeyId", "Version", "Result", "Message"],
         ctx.form,
         ctx.properties.as_deref(),
         None,
     )?;
     print!("{text}");
     Err(CliError::failed(format!(
-        "{} key(s) of '{id}' could not unwrap the DEP key: {}",
+        "{} key(s) could not unwrap their policy's DEP key: {}",
         failed.len(),
         failed.join("; ")
     ))

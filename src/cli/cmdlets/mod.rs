@@ -19,11 +19,15 @@ pub mod format_list;
 pub mod format_table;
 pub mod help;
 pub mod json;
+pub mod m365_data_at_rest_encryption_policy;
+pub mod m365_data_at_rest_encryption_policy_assignment;
 pub mod mail_user;
 pub mod mailbox;
 pub mod mailbox_export_request;
 pub mod mailbox_import_request;
 pub mod mailbox_statistics;
+pub mod mg_chat;
+pub mod mg_chat_message;
 pub mod mg_user_license;
 pub mod move_request;
 pub mod null;
@@ -50,11 +54,15 @@ pub fn all() -> Vec<&'static Cmdlet> {
         format_table::CMDLETS,
         help::CMDLETS,
         json::CMDLETS,
+        m365_data_at_rest_encryption_policy::CMDLETS,
+        m365_data_at_rest_encryption_policy_assignment::CMDLETS,
         mail_user::CMDLETS,
         mailbox::CMDLETS,
         mailbox_export_request::CMDLETS,
         mailbox_import_request::CMDLETS,
         mailbox_statistics::CMDLETS,
+        mg_chat::CMDLETS,
+        mg_chat_message::CMDLETS,
         mg_user_license::CMDLETS,
         move_request::CMDLETS,
         null::CMDLETS,
