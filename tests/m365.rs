@@ -290,7 +290,7 @@ fn create_assign_protects_mailboxes_without_dep_and_teams_refresh_and_disable_re
 }
 
 #[test]
-fn revoking_the_multi_workload_principal_fails_user_reads_and_the_availability_key_serves_moves() {
+fn revocation_fails_user_reads_the_availability_key_serves_moves_and_recovery() {
     let e = tenant();
     e.ok(&["New-Mailbox", "-Name", "Bob", "-Alias", "bob"]);
     let (mail, _) = e.write_mail();
@@ -339,19 +339,34 @@ fn revoking_the_multi_workload_principal_fails_user_reads_and_the_availability_k
         )
         .unwrap();
     assert_eq!(user, "ServicePrincipal:M365DataAtRestEncryption");
-    // Restoring access restores reads.
-    for v in ["contoso-ck-mw1", "contoso-ck-mw2"] {
-        e.ok(&[
-            "Set-AzKeyVaultAccessPolicy",
-            "-VaultName",
-            v,
-            "-PermissionsToKeys",
-            "wrapKey,unwrapKey,get",
-            "-ServicePrincipalName",
-            M365,
-        ]);
-    }
-    assert_eq!(chat_policies(&e, "Ops")[0].0, "secret plans");
+    // Recovery: new keys and a new policy; assigning it re-wraps through the old policy's
+    // availability key, and user reads work again under the new policy.
+    e.key_vault(
+        "Contoso-CK-Sub1",
+        "contoso-ck-mw3",
+        "MWKey03",
+        "westus",
+        &[M365],
+    );
+    e.key_vault(
+        "Contoso-CK-Sub2",
+        "contoso-ck-mw4",
+        "MWKey04",
+        "centralus",
+        &[M365],
+    );
+    e.ok(&[
+        "New-M365DataAtRestEncryptionPolicy",
+        "Recovered",
+        "-AzureKeyIDs",
+        "https://contoso-ck-mw3.vault.azure.net/keys/MWKey03,https://contoso-ck-mw4.vault.azure.net/keys/MWKey04",
+    ]);
+    e.ok(&["Set-M365DataAtRestEncryptionPolicyAssignment", "Recovered"]);
+    assert_eq!(
+        chat_policies(&e, "Ops"),
+        vec![("secret plans".to_string(), "Recovered".to_string())]
+    );
     e.ok(&["New-MailboxExportRequest", "bob", "out"]);
     assert_eq!(files(&e.path("out")), files(&mail));
+    assert_eq!(stats(&e, "bob")["EncryptionPolicy"], "Recovered");
 }
