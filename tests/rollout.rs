@@ -26,9 +26,19 @@ fn example(name: &str) -> String {
         .to_string()
 }
 
-/// Runs a rollout cmdlet with -Format Json; returns (exit code, steps, stderr).
+/// Runs a rollout cmdlet on examples/rollout.toml with -Format Json.
 fn steps(dir: &Path, cmdlet: &str, extra: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
-    let file = example("rollout.toml");
+    steps_with(dir, &PathBuf::from(example("rollout.toml")), cmdlet, extra)
+}
+
+/// Runs a rollout cmdlet on `file` with -Format Json; returns (exit code, steps, stderr).
+fn steps_with(
+    dir: &Path,
+    file: &Path,
+    cmdlet: &str,
+    extra: &[&str],
+) -> (i32, Vec<serde_json::Value>, String) {
+    let file = file.display().to_string();
     let mut args = vec![cmdlet, file.as_str(), "-Format", "Json"];
     args.extend(extra);
     let out = custkey(dir, &args);
@@ -179,4 +189,116 @@ fn a_bad_file_is_a_usage_error_and_changes_nothing() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown field `enabld`"), "{stderr}");
+}
+
+fn steps_of(dir: &Path, file: &Path, cmdlet: &str) -> (i32, Vec<serde_json::Value>, String) {
+    steps_with(dir, file, cmdlet, &[])
+}
+
+#[test]
+fn multi_workload_policies_and_the_tenant_assignment() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = custkey(d, &["-File", &example("setup.ps1")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for v in ["contoso-ck-va1", "contoso-ck-va2"] {
+        let out = custkey(
+            d,
+            &[
+                "Set-AzKeyVaultAccessPolicy",
+                "-VaultName",
+                v,
+                "-ServicePrincipalName",
+                "M365DataAtRestEncryption",
+                "-PermissionsToKeys",
+                "wrapKey,unwrapKey,get",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let file = PathBuf::from(example("rollout-multi-workload.toml"));
+    let (code, plan, _) = steps_of(d, &file, "Test-CustomerKeyConfiguration");
+    assert_eq!(code, 4);
+    assert_eq!(
+        find(&plan, "M365Policy", "Contoso Global")["Action"],
+        "Create"
+    );
+    let a = find(&plan, "Tenant", "M365DataAtRestEncryptionPolicyAssignment");
+    assert_eq!(a["Action"], "Assign");
+    assert_eq!(a["Detail"], "Microsoft-managed keys -> Contoso Global");
+
+    let (code, res, stderr) = steps_of(d, &file, "Start-CustomerKeyRollout");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(find(&res, "M365Policy", "Contoso Global")["Result"], "Done");
+    let got = custkey(
+        d,
+        &[
+            "Get-M365DataAtRestEncryptionPolicyAssignment",
+            "-Format",
+            "Json",
+        ],
+    );
+    let got: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(got["Name"], "Contoso Global");
+    // Idempotent.
+    let (code, res, _) = steps_of(d, &file, "Start-CustomerKeyRollout");
+    assert_eq!(code, 0);
+    assert!(res.iter().all(|s| s["Result"] == "Unchanged"), "{res:?}");
+
+    // Moving the tenant to a new policy and disabling the old one in the same file: the plan
+    // assigns first, so the disable is allowed.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let moved = text
+        .replace("[m365_assignment]\npolicy = \"Contoso Global\"", "[m365_assignment]\npolicy = \"Contoso Next\"")
+        .replace(
+            "description = \"Teams, and mailboxes without a mailbox DEP\"",
+            "description = \"Teams, and mailboxes without a mailbox DEP\"\nenabled = false",
+        )
+        + "\n[[m365_policy]]\nname = \"Contoso Next\"\nkey_ids = [\"https://contoso-ck-va1.vault.azure.net/keys/Key001\", \"https://contoso-ck-va2.vault.azure.net/keys/Key002\"]\n";
+    let moved_file = d.join("moved.toml");
+    std::fs::write(&moved_file, moved).unwrap();
+    let (code, plan, _) = steps_of(d, &moved_file, "Test-CustomerKeyConfiguration");
+    assert_eq!(code, 4);
+    let order: Vec<(String, String)> = plan
+        .iter()
+        .filter(|s| s["Action"] != "NoChange")
+        .map(|s| {
+            (
+                s["Action"].as_str().unwrap().into(),
+                s["Target"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            ("Create".into(), "Contoso Next".into()),
+            (
+                "Assign".into(),
+                "M365DataAtRestEncryptionPolicyAssignment".into()
+            ),
+            ("Change".into(), "Contoso Global".into()),
+        ]
+    );
+    let (code, _, stderr) = steps_of(d, &moved_file, "Start-CustomerKeyRollout");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        steps_of(d, &moved_file, "Test-CustomerKeyConfiguration").0,
+        0
+    );
+
+    // A file that assigns a policy it does not describe is refused before anything runs.
+    let bad = d.join("bad.toml");
+    std::fs::write(&bad, "[m365_assignment]\npolicy = \"Elsewhere\"\n").unwrap();
+    let out = custkey(d, &["Test-CustomerKeyConfiguration", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("which no [[m365_policy]] describes"));
 }

@@ -1,6 +1,6 @@
 //! Desired-state rollout: a TOML file says which vaults and keys must exist, which DEPs
 //! (name, description, key ids, enabled) and which mailboxes are assigned to them (by
-//! identity or by -Filter). `plan` compares it with the store and lists what would be
+//! identity or by -Filter), which multi-workload policies exist and which one the tenant has. `plan` compares it with the store and lists what would be
 //! created, changed or assigned, and what differs but is never touched; `apply` carries
 //! the plan out through the same cmdlets an operator would type. Nothing is ever deleted
 //! or unassigned.
@@ -22,6 +22,18 @@ pub struct Desired {
     pub dep: Vec<DepSpec>,
     #[serde(default)]
     pub assignment: Vec<AssignSpec>,
+    /// Multi-workload DEPs (`*-M365DataAtRestEncryptionPolicy`).
+    #[serde(default)]
+    pub m365_policy: Vec<DepSpec>,
+    /// The tenant's multi-workload assignment.
+    #[serde(default)]
+    pub m365_assignment: Option<M365AssignSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct M365AssignSpec {
+    pub policy: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,6 +133,13 @@ impl Step {
         ));
         self
     }
+    /// Whether the step disables a policy.
+    fn disables(&self) -> bool {
+        self.command.as_ref().is_some_and(|(_, args)| {
+            args.iter()
+                .any(|(n, v)| n == "Enabled" && v.as_ref() == Some(&json!(false)))
+        })
+    }
     /// The step as an output record; `result` is set by apply.
     pub fn record(&self, result: Option<&str>) -> Record {
         let mut m = Record::new();
@@ -161,6 +180,19 @@ pub fn load(path: &str) -> Result<Desired, CliError> {
             .with_help(
                 "describe every assigned DEP in a [[dep]] table, so the file is the whole truth",
             ));
+        }
+    }
+    if let Some(a) = &d.m365_assignment {
+        if !d
+            .m365_policy
+            .iter()
+            .any(|x| x.name.eq_ignore_ascii_case(&a.policy))
+        {
+            return Err(CliError::usage(format!(
+                "{path}: [m365_assignment] names the policy '{}', which no [[m365_policy]] describes.",
+                a.policy
+            ))
+            .with_help("describe the assigned policy in a [[m365_policy]] table, so the file is the whole truth"));
         }
     }
     Ok(d)
@@ -221,6 +253,184 @@ fn same(have: &str, want: &str) -> bool {
     !versioned && key_base(have) == key_base(want_t)
 }
 
+/// Which policy cmdlets a `[[dep]]` or `[[m365_policy]]` table is carried out with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PolicyNoun {
+    Mailbox,
+    M365,
+}
+
+impl PolicyNoun {
+    fn noun(self) -> &'static str {
+        match self {
+            PolicyNoun::Mailbox => "DataEncryptionPolicy",
+            PolicyNoun::M365 => "M365DataAtRestEncryptionPolicy",
+        }
+    }
+    fn cmdlet(self, verb: &str) -> &'static str {
+        match (self, verb) {
+            (PolicyNoun::Mailbox, "New") => "New-DataEncryptionPolicy",
+            (PolicyNoun::Mailbox, _) => "Set-DataEncryptionPolicy",
+            (PolicyNoun::M365, "New") => "New-M365DataAtRestEncryptionPolicy",
+            (PolicyNoun::M365, _) => "Set-M365DataAtRestEncryptionPolicy",
+        }
+    }
+    fn kind(self) -> &'static str {
+        match self {
+            PolicyNoun::Mailbox => "DEP",
+            PolicyNoun::M365 => "M365Policy",
+        }
+    }
+}
+
+/// The steps that bring the policies of one kind to what the file describes.
+fn plan_policies(
+    ctx: &mut Ctx,
+    specs: &[DepSpec],
+    noun: PolicyNoun,
+) -> Result<Vec<Step>, CliError> {
+    let mut steps = Vec::new();
+    let existing = call(ctx, &format!("Get-{}", noun.noun()), &[])?;
+    for spec in specs {
+        let found = existing.iter().find(|x| {
+            prop(x, "Name")
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(&spec.name))
+        });
+        let Some(cur) = found else {
+            let mut args = vec![
+                ("Name", json!(spec.name)),
+                ("AzureKeyIDs", json!(spec.key_ids)),
+            ];
+            if let Some(desc) = &spec.description {
+                args.push(("Description", json!(desc)));
+            }
+            if let Some(en) = spec.enabled {
+                args.push(("Enabled", json!(en)));
+            }
+            steps.push(
+                Step::new(
+                    Action::Create,
+                    noun.kind(),
+                    &spec.name,
+                    format!("new, over {} keys", spec.key_ids.len()),
+                )
+                .run(noun.cmdlet("New"), args),
+            );
+            continue;
+        };
+        let mut changed = false;
+        let want_desc = spec.description.clone().unwrap_or_default();
+        let have_desc = prop(cur, "Description").as_str().unwrap_or_default();
+        if spec.description.is_some() && have_desc != want_desc {
+            changed = true;
+            steps.push(
+                Step::new(
+                    Action::Change,
+                    noun.kind(),
+                    &spec.name,
+                    format!("Description: '{have_desc}' -> '{want_desc}'"),
+                )
+                .run(
+                    noun.cmdlet("Set"),
+                    vec![
+                        ("Identity", json!(spec.name)),
+                        ("Description", json!(want_desc)),
+                    ],
+                ),
+            );
+        }
+        let have_en = prop(cur, "Enabled").as_bool().unwrap_or(true);
+        if let Some(want) = spec.enabled.filter(|w| *w != have_en) {
+            changed = true;
+            steps.push(
+                Step::new(
+                    Action::Change,
+                    noun.kind(),
+                    &spec.name,
+                    format!("Enabled: {have_en} -> {want}"),
+                )
+                .run(
+                    noun.cmdlet("Set"),
+                    vec![("Identity", json!(spec.name)), ("Enabled", json!(want))],
+                ),
+            );
+        }
+        let have_keys: Vec<String> = prop(cur, "AzureKeyIDs")
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let keys_match = have_keys.len() == spec.key_ids.len()
+            && spec
+                .key_ids
+                .iter()
+                .all(|k| have_keys.iter().any(|h| same(h, k)));
+        if !keys_match {
+            changed = true;
+            steps.push(Step::new(
+                Action::Differs,
+                noun.kind(),
+                &spec.name,
+                format!(
+                    "AzureKeyIDs are {} in the store; a policy's keys cannot change (make a new policy and move what it protects)",
+                    have_keys.join(", ")
+                ),
+            ));
+        }
+        // A key rolled to a new version since the DEP was made or refreshed: refresh it.
+        let versions: Vec<String> = prop(cur, "KeyVersionIDs")
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|k| k.as_str().map(str::to_ascii_lowercase))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut stale = Vec::new();
+        for k in &have_keys {
+            let Some((vault, name)) = vault_and_key(k) else {
+                continue;
+            };
+            let Ok(found) = call(
+                ctx,
+                "Get-AzKeyVaultKey",
+                &named(&[("VaultName", json!(vault)), ("Name", json!(name))]),
+            ) else {
+                continue;
+            };
+            let newest = found
+                .first()
+                .and_then(|v| prop(v, "Version").as_str())
+                .map(str::to_ascii_lowercase);
+            if let Some(newest) = newest.filter(|n| !versions.contains(n)) {
+                stale.push(format!("{vault}/{name} is at version {newest}"));
+            }
+        }
+        if !stale.is_empty() {
+            changed = true;
+            steps.push(
+                Step::new(Action::Refresh, noun.kind(), &spec.name, stale.join("; ")).run(
+                    noun.cmdlet("Set"),
+                    vec![("Identity", json!(spec.name)), ("Refresh", json!(true))],
+                ),
+            );
+        }
+        if !changed {
+            steps.push(Step::new(
+                Action::NoChange,
+                noun.kind(),
+                &spec.name,
+                "as described",
+            ));
+        }
+    }
+    Ok(steps)
+}
+
 /// Compares the file with the store; changes nothing.
 pub fn plan(ctx: &mut Ctx, d: &Desired) -> Result<Vec<Step>, CliError> {
     let mut steps = Vec::new();
@@ -262,144 +472,7 @@ pub fn plan(ctx: &mut Ctx, d: &Desired) -> Result<Vec<Step>, CliError> {
         }
     }
     // DEPs.
-    let existing = call(ctx, "Get-DataEncryptionPolicy", &[])?;
-    for spec in &d.dep {
-        let found = existing.iter().find(|x| {
-            prop(x, "Name")
-                .as_str()
-                .is_some_and(|n| n.eq_ignore_ascii_case(&spec.name))
-        });
-        let Some(cur) = found else {
-            let mut args = vec![
-                ("Name", json!(spec.name)),
-                ("AzureKeyIDs", json!(spec.key_ids)),
-            ];
-            if let Some(desc) = &spec.description {
-                args.push(("Description", json!(desc)));
-            }
-            if let Some(en) = spec.enabled {
-                args.push(("Enabled", json!(en)));
-            }
-            steps.push(
-                Step::new(
-                    Action::Create,
-                    "DEP",
-                    &spec.name,
-                    format!("new, over {} keys", spec.key_ids.len()),
-                )
-                .run("New-DataEncryptionPolicy", args),
-            );
-            continue;
-        };
-        let mut changed = false;
-        let want_desc = spec.description.clone().unwrap_or_default();
-        let have_desc = prop(cur, "Description").as_str().unwrap_or_default();
-        if spec.description.is_some() && have_desc != want_desc {
-            changed = true;
-            steps.push(
-                Step::new(
-                    Action::Change,
-                    "DEP",
-                    &spec.name,
-                    format!("Description: '{have_desc}' -> '{want_desc}'"),
-                )
-                .run(
-                    "Set-DataEncryptionPolicy",
-                    vec![
-                        ("Identity", json!(spec.name)),
-                        ("Description", json!(want_desc)),
-                    ],
-                ),
-            );
-        }
-        let have_en = prop(cur, "Enabled").as_bool().unwrap_or(true);
-        if let Some(want) = spec.enabled.filter(|w| *w != have_en) {
-            changed = true;
-            steps.push(
-                Step::new(
-                    Action::Change,
-                    "DEP",
-                    &spec.name,
-                    format!("Enabled: {have_en} -> {want}"),
-                )
-                .run(
-                    "Set-DataEncryptionPolicy",
-                    vec![("Identity", json!(spec.name)), ("Enabled", json!(want))],
-                ),
-            );
-        }
-        let have_keys: Vec<String> = prop(cur, "AzureKeyIDs")
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|k| k.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let keys_match = have_keys.len() == spec.key_ids.len()
-            && spec
-                .key_ids
-                .iter()
-                .all(|k| have_keys.iter().any(|h| same(h, k)));
-        if !keys_match {
-            changed = true;
-            steps.push(Step::new(
-                Action::Differs,
-                "DEP",
-                &spec.name,
-                format!(
-                    "AzureKeyIDs are {} in the store; a DEP's keys cannot change (make a new DEP and move the mailboxes)",
-                    have_keys.join(", ")
-                ),
-            ));
-        }
-        // A key rolled to a new version since the DEP was made or refreshed: refresh it.
-        let versions: Vec<String> = prop(cur, "KeyVersionIDs")
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|k| k.as_str().map(str::to_ascii_lowercase))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut stale = Vec::new();
-        for k in &have_keys {
-            let Some((vault, name)) = vault_and_key(k) else {
-                continue;
-            };
-            let Ok(found) = call(
-                ctx,
-                "Get-AzKeyVaultKey",
-                &named(&[("VaultName", json!(vault)), ("Name", json!(name))]),
-            ) else {
-                continue;
-            };
-            let newest = found
-                .first()
-                .and_then(|v| prop(v, "Version").as_str())
-                .map(str::to_ascii_lowercase);
-            if let Some(newest) = newest.filter(|n| !versions.contains(n)) {
-                stale.push(format!("{vault}/{name} is at version {newest}"));
-            }
-        }
-        if !stale.is_empty() {
-            changed = true;
-            steps.push(
-                Step::new(Action::Refresh, "DEP", &spec.name, stale.join("; ")).run(
-                    "Set-DataEncryptionPolicy",
-                    vec![("Identity", json!(spec.name)), ("Refresh", json!(true))],
-                ),
-            );
-        }
-        if !changed {
-            steps.push(Step::new(
-                Action::NoChange,
-                "DEP",
-                &spec.name,
-                "as described",
-            ));
-        }
-    }
+    steps.extend(plan_policies(ctx, &d.dep, PolicyNoun::Mailbox)?);
     // Assignments.
     for a in &d.assignment {
         let mut boxes: Vec<Value> = Vec::new();
@@ -469,6 +542,45 @@ pub fn plan(ctx: &mut Ctx, d: &Desired) -> Result<Vec<Step>, CliError> {
             }
         }
     }
+    // Multi-workload policies, then the tenant's assignment; a policy is disabled only after the
+    // assignment has moved away from it.
+    let (disabling, other): (Vec<Step>, Vec<Step>) =
+        plan_policies(ctx, &d.m365_policy, PolicyNoun::M365)?
+            .into_iter()
+            .partition(Step::disables);
+    steps.extend(other);
+    if let Some(a) = &d.m365_assignment {
+        let have = call(ctx, "Get-M365DataAtRestEncryptionPolicyAssignment", &[])?;
+        let current = have
+            .first()
+            .and_then(|v| prop(v, "Name").as_str())
+            .map(str::to_string);
+        match current {
+            Some(c) if c.eq_ignore_ascii_case(&a.policy) => steps.push(Step::new(
+                Action::NoChange,
+                "Tenant",
+                "M365DataAtRestEncryptionPolicyAssignment",
+                format!("assigned to {c}"),
+            )),
+            other => steps.push(
+                Step::new(
+                    Action::Assign,
+                    "Tenant",
+                    "M365DataAtRestEncryptionPolicyAssignment",
+                    format!(
+                        "{} -> {}",
+                        other.unwrap_or_else(|| "Microsoft-managed keys".into()),
+                        a.policy
+                    ),
+                )
+                .run(
+                    "Set-M365DataAtRestEncryptionPolicyAssignment",
+                    vec![("DataEncryptionPolicy", json!(a.policy))],
+                ),
+            ),
+        }
+    }
+    steps.extend(disabling);
     Ok(steps)
 }
 
