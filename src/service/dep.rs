@@ -8,7 +8,9 @@ use super::keys::{audit, key_uri_versionless, parse_guid, request_id, Purpose, S
 use super::{now, Error, Result};
 use crate::crypto::{DepBinding, WrappedKey};
 use crate::store::{DepRow, RootWrapRow, Store};
-use crate::vault::{KeyId, KeyPermission, RecoveryLevel, VaultError, EXCHANGE_ONLINE_APP_ID};
+use crate::vault::{
+    KeyId, KeyPermission, Principal, RecoveryLevel, VaultError, EXCHANGE_ONLINE_APP_ID,
+};
 
 /// Customer DEPs an organization may have.
 pub const MAX_DEPS: u64 = 50;
@@ -130,19 +132,34 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// The validated customer key of one slot.
-struct CheckedKey {
-    uri: String,
-    vault: String,
+pub(crate) struct CheckedKey {
+    pub(crate) uri: String,
+    pub(crate) vault: String,
     location: String,
     subscription: String,
 }
 
 /// Checks one key against every Customer Key rule, as the Exchange service principal.
 fn check_key(keys: &ServiceKeys, given: &str) -> Result<CheckedKey> {
+    check_key_as(keys, &keys.exchange, "Exchange Online", given)
+}
+
+/// Checks one key against every Customer Key rule, as `principal` (a service principal; its
+/// `service` name appears in the messages).
+pub(crate) fn check_key_as(
+    keys: &ServiceKeys,
+    principal: &Principal,
+    service: &str,
+    given: &str,
+) -> Result<CheckedKey> {
+    let app_id = match principal {
+        Principal::ServicePrincipal(id) => id.as_str(),
+        _ => EXCHANGE_ONLINE_APP_ID,
+    };
     // An RFC 7512 `pkcs11:` URI names a key of a token vault; use its Azure-style id.
     let canonical = keys
         .vaults
-        .canonical_key_id(&keys.exchange, given)
+        .canonical_key_id(principal, given)
         .unwrap_or_else(|_| given.to_string());
     let uri = canonical.as_str();
     let id = KeyId::parse(uri).map_err(|e| {
@@ -161,7 +178,7 @@ fn check_key(keys: &ServiceKeys, given: &str) -> Result<CheckedKey> {
     let sp = info
         .access_policies
         .iter()
-        .find(|p| p.application_id.as_deref() == Some(EXCHANGE_ONLINE_APP_ID));
+        .find(|p| p.application_id.as_deref() == Some(app_id));
     for need in [
         KeyPermission::WrapKey,
         KeyPermission::UnwrapKey,
@@ -169,18 +186,18 @@ fn check_key(keys: &ServiceKeys, given: &str) -> Result<CheckedKey> {
     ] {
         if !sp.is_some_and(|p| p.permissions_to_keys.contains(&need)) {
             return Err(Error::rule(format!(
-                "the Exchange Online service principal ({EXCHANGE_ONLINE_APP_ID}) lacks the '{}' permission on key vault '{}'",
+                "the {service} service principal ({app_id}) lacks the '{}' permission on key vault '{}'",
                 need.as_str(),
                 info.vault_name
             ))
             .with_help(format!(
-                "run: custkey Set-AzKeyVaultAccessPolicy -VaultName {} -PermissionsToKeys wrapKey,unwrapKey,get -ServicePrincipalName {EXCHANGE_ONLINE_APP_ID}",
+                "run: custkey Set-AzKeyVaultAccessPolicy -VaultName {} -PermissionsToKeys wrapKey,unwrapKey,get -ServicePrincipalName {app_id}",
                 info.vault_name
             )));
         }
     }
     let key = vault
-        .get_key(&keys.exchange, &id.name, id.version.as_deref())
+        .get_key(principal, &id.name, id.version.as_deref())
         .map_err(|e| match e {
             VaultError::NotFound(_) => Error::rule(format!("the key {uri} does not exist"))
                 .with_help("create it with Add-AzKeyVaultKey, or correct the URI"),

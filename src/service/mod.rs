@@ -9,6 +9,8 @@ pub mod lifecycle;
 pub mod mailbox;
 pub mod org;
 pub mod recipient;
+pub mod site;
+pub mod spo;
 
 use std::fmt;
 
