@@ -331,14 +331,18 @@ fn tik(
             .map(|t| (sealed, exp, t)),
         _ => None,
     };
-    if let Some((sealed, exp, t)) = cached {
-        let key: TenantIntermediateKey =
-            unpack(&keys.open_service(&cache_aad(&dep.guid, exp), sealed)?)?;
-        let refresh = Duration::seconds(env_secs(ENV_REFRESH_SECONDS, DEFAULT_REFRESH_SECONDS));
-        if now < t - refresh {
-            return Ok(key);
+    let cached = match cached {
+        Some((sealed, exp, t)) => {
+            let key: TenantIntermediateKey =
+                unpack(&keys.open_service(&cache_aad(&dep.guid, exp), sealed)?)?;
+            let refresh = Duration::seconds(env_secs(ENV_REFRESH_SECONDS, DEFAULT_REFRESH_SECONDS));
+            if now < t - refresh {
+                return Ok(key);
+            }
+            Some((key, exp))
         }
-    }
+        None => None,
+    };
     let wraps = store.read(|tx| -> Result<_> { Ok(tx.spo_root_wraps(&dep.guid)?) })?;
     match customer_unwrap(keys, &dep.guid, wraps)? {
         Ok(key) => {
@@ -354,13 +358,13 @@ fn tik(
             Ok(key)
         }
         Err(failures) => match cached {
-            Some((sealed, exp, _)) => {
+            Some((key, exp)) => {
                 warnings.push(format!(
                     "the customer keys of the SharePoint DEP of geo {} refused to refresh its tenant intermediate key ({}); the cached copy serves until {exp}, then reads fail",
                     dep.geo,
                     describe(&failures)
                 ));
-                unpack(&keys.open_service(&cache_aad(&dep.guid, exp), sealed)?)
+                Ok(key)
             }
             None => {
                 let revoked = failures
