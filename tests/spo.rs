@@ -64,6 +64,12 @@ fn version(e: &Env, vault: &str, key: &str) -> String {
         .to_string()
 }
 
+/// Rolls a key in its vault (a new version) and returns that version.
+fn new_version(e: &Env, vault: &str, key: &str) -> String {
+    e.ok(&["Add-AzKeyVaultKey", "-VaultName", vault, "-Name", key]);
+    version(e, vault, key)
+}
+
 fn register(e: &Env, env: &[(&str, &str)]) -> std::process::Output {
     let (v1, v2) = (version(e, "spva1", "SPKey1"), version(e, "spva2", "SPKey2"));
     e.run_env(
@@ -174,14 +180,7 @@ fn store_bytes(e: &Env) -> Vec<u8> {
 }
 
 fn chunks(e: &Env) -> Vec<Vec<u8>> {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let mut st = c
-        .prepare("SELECT data FROM spo_file_chunk ORDER BY file_guid, n")
-        .unwrap();
-    st.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect()
+    common::blobs(e, "SELECT data FROM spo_file_chunk ORDER BY file_guid, n")
 }
 
 fn stderr(o: &std::process::Output) -> String {
@@ -214,14 +213,7 @@ fn runbook_register_upload_roll_and_download() {
 
     // Roll the primary key to a new version, then the secondary.
     let old_primary = p["PrimaryKeyVaultUri"].as_str().unwrap().to_string();
-    e.ok(&[
-        "Add-AzKeyVaultKey",
-        "-VaultName",
-        "spva1",
-        "-Name",
-        "SPKey1",
-    ]);
-    let v = version(&e, "spva1", "SPKey1");
+    let v = new_version(&e, "spva1", "SPKey1");
     let rolled = e.json(&[
         "Update-SPODataEncryptionPolicy",
         "-KeyType",
@@ -236,14 +228,7 @@ fn runbook_register_upload_roll_and_download() {
     assert_eq!(rolled["State"], "Registered");
     assert_ne!(rolled["PrimaryKeyVaultUri"], old_primary.as_str());
     assert!(rolled["PrimaryKeyVaultUri"].as_str().unwrap().ends_with(&v));
-    e.ok(&[
-        "Add-AzKeyVaultKey",
-        "-VaultName",
-        "spva2",
-        "-Name",
-        "SPKey2",
-    ]);
-    let v2 = version(&e, "spva2", "SPKey2");
+    let v2 = new_version(&e, "spva2", "SPKey2");
     let rolled = e.json(&[
         "Update-SPODataEncryptionPolicy",
         "-KeyType",
@@ -366,16 +351,9 @@ fn one_roll_at_a_time() {
     let f = write_file(&e, "a.txt", 10);
     upload(&e, MKT, &f);
     assert!(register(&e, &[]).status.success());
-    e.ok(&[
-        "Add-AzKeyVaultKey",
-        "-VaultName",
-        "spva1",
-        "-Name",
-        "SPKey1",
-    ]);
     let uri = format!(
         "https://spva1.vault.azure.net/keys/SPKey1/{}",
-        version(&e, "spva1", "SPKey1")
+        new_version(&e, "spva1", "SPKey1")
     );
     let roll = [
         "Update-SPODataEncryptionPolicy",

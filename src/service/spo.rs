@@ -519,6 +519,18 @@ fn one_at_a_time(store: &mut Store) -> Result<()> {
     Ok(())
 }
 
+/// The same rule inside the write transaction, for a roll another process started meanwhile.
+fn busy_in(tx: &Tx) -> Result<()> {
+    match tx.spo_deps()?.iter().find(|d| d.state != STATE_REGISTERED) {
+        Some(d) => Err(Error::rule(format!(
+            "a key roll of the SharePoint DEP of geo {} started meanwhile ({}); only one key roll may be in progress at a time",
+            d.geo, d.state
+        ))
+        .with_help("see Get-SPODataEncryptionPolicy, and try again once it shows Registered")),
+        None => Ok(()),
+    }
+}
+
 fn present(tx: &Tx, geo: &str) -> Result<SpoPolicy> {
     let Some(d) = tx.spo_dep(geo)? else {
         let (total, _) = tx.site_counts(geo, "")?;
@@ -655,6 +667,7 @@ pub fn register(
                         "geo {geo} already has a SharePoint DEP"
                     )));
                 }
+                busy_in(tx)?;
                 tx.put_spo_dep(&row)?;
                 for w in &wraps {
                     tx.put_spo_root_wrap(w)?;
@@ -785,6 +798,7 @@ pub fn update(
         dep.roll_key_uri = Some(c.uri.clone());
         dep.when_changed = now();
         store.write(|tx| -> Result<()> {
+            busy_in(tx)?;
             tx.put_spo_dep(&dep)?;
             Ok(())
         })?;
