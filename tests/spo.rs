@@ -610,3 +610,33 @@ fn site_policy_needs_customer_key_and_site_urls_complete() {
         "{err}"
     );
 }
+
+#[test]
+fn a_chunk_moved_to_another_place_does_not_decrypt() {
+    let e = setup();
+    site(&e, MKT);
+    assert!(register(&e, &[]).status.success());
+    let big = write_file(&e, "big.bin", 2 * 1024 * 1024 + 1);
+    assert_eq!(upload(&e, MKT, &big)["Chunks"], 3);
+    assert_eq!(download(&e, MKT, "big.bin"), std::fs::read(&big).unwrap());
+    // Swap the first two chunks of the file in the store.
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    c.execute_batch(
+        "UPDATE spo_file_chunk SET n = -1 WHERE n = 0;
+         UPDATE spo_file_chunk SET n = 0 WHERE n = 1;
+         UPDATE spo_file_chunk SET n = 1 WHERE n = -1;",
+    )
+    .unwrap();
+    drop(c);
+    let out = download_env(&e, MKT, "big.bin", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("error: a cryptographic check failed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !e.path("dl/big.bin").exists(),
+        "no partial download is left"
+    );
+}
