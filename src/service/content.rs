@@ -111,7 +111,7 @@ impl Read for SegmentSource<'_, '_> {
     }
 }
 
-fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
+pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
     Error::new(
         ErrorKind::InvalidArgument,
         format!("{what} {}: {e}", path.display()),
@@ -308,7 +308,10 @@ pub fn import(
 }
 
 /// Writes a file through a temporary name and renames it into place.
-fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
+pub(crate) fn write_file_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

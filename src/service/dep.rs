@@ -12,7 +12,7 @@ use super::{now, Error, Result};
 use crate::crypto::{DepBinding, WrappedKey};
 use crate::store::{DepRow, RootWrapRow, Store};
 use crate::vault::{
-    KeyId, KeyPermission, RecoveryLevel, VaultError, EXCHANGE_ONLINE_APP_ID,
+    KeyId, KeyPermission, Principal, RecoveryLevel, VaultError, EXCHANGE_ONLINE_APP_ID,
     M365_DATA_AT_REST_APP_ID,
 };
 
@@ -201,17 +201,35 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// The validated customer key of one slot.
-struct CheckedKey {
-    uri: String,
-    vault: String,
+pub(crate) struct CheckedKey {
+    pub(crate) uri: String,
+    pub(crate) vault: String,
     location: String,
     subscription: String,
 }
 
 /// Checks one key against every Customer Key rule, as the service principal of `kind`.
 fn check_key(keys: &ServiceKeys, kind: DepKind, given: &str) -> Result<CheckedKey> {
-    let principal = keys.principal(kind.as_str());
-    let app_id = kind.app_id();
+    check_key_as(
+        keys,
+        keys.principal(kind.as_str()),
+        kind.principal_name(),
+        given,
+    )
+}
+
+/// Checks one key against every Customer Key rule, as `principal` (a service principal; its
+/// `service` name appears in the messages).
+pub(crate) fn check_key_as(
+    keys: &ServiceKeys,
+    principal: &Principal,
+    service: &str,
+    given: &str,
+) -> Result<CheckedKey> {
+    let app_id = match principal {
+        Principal::ServicePrincipal(id) => id.as_str(),
+        _ => EXCHANGE_ONLINE_APP_ID,
+    };
     // An RFC 7512 `pkcs11:` URI names a key of a token vault; use its Azure-style id.
     let canonical = keys
         .vaults
@@ -242,8 +260,7 @@ fn check_key(keys: &ServiceKeys, kind: DepKind, given: &str) -> Result<CheckedKe
     ] {
         if !sp.is_some_and(|p| p.permissions_to_keys.contains(&need)) {
             return Err(Error::rule(format!(
-                "the {} service principal ({app_id}) lacks the '{}' permission on key vault '{}'",
-                kind.principal_name(),
+                "the {service} service principal ({app_id}) lacks the '{}' permission on key vault '{}'",
                 need.as_str(),
                 info.vault_name
             ))

@@ -176,6 +176,28 @@ impl ServiceKeys {
         ))
     }
 
+    /// Seals a service-held secret under the service master key, bound to `aad`.
+    pub(crate) fn seal_service(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
+        Ok(seal(&self.master, aad, plain)?)
+    }
+
+    /// Opens what [`ServiceKeys::seal_service`] sealed with the same `aad`.
+    pub(crate) fn open_service(
+        &self,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        open(&self.master, aad, sealed).map_err(|_| {
+            Error::new(
+                ErrorKind::Authentication,
+                "a service-held key does not open under the service master key",
+            )
+            .with_help(
+                "restore service.key (or CUSTKEY_SERVICE_KEY) that this store was created with",
+            )
+        })
+    }
+
     /// A fresh DEP key for a new DEP.
     pub fn new_dep_key() -> DepKey {
         DepKey::generate(KeyRef::new_random())

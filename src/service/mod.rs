@@ -10,6 +10,8 @@ pub mod m365;
 pub mod mailbox;
 pub mod org;
 pub mod recipient;
+pub mod site;
+pub mod spo;
 
 use std::fmt;
 

@@ -17,6 +17,7 @@ mod m365;
 mod org;
 mod recipient;
 mod setting;
+mod spo;
 
 pub use audit::AuditRow;
 pub use content::{ItemRow, MailboxKeyRow, MoveRow};
@@ -24,6 +25,7 @@ pub use dep::{DepRow, RootWrapRow};
 pub use m365::{ChatMessageRow, ChatRow, WorkloadKeyRow};
 pub use org::OrganizationRow;
 pub use recipient::{RecipientRow, RecipientScope};
+pub use spo::{SiteRow, SpoDepRow, SpoFileRow, SpoRootWrapRow};
 
 use std::fs;
 use std::io::Read;
@@ -220,6 +222,58 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (chat_guid, message_id)
     );
     CREATE INDEX chat_message_seq ON chat_message (chat_guid, seq);",
+    // 7: SharePoint Online geo DEPs with their root wraps and TIK cache, the
+    // Microsoft-managed TIK of each geo, sites with their wrapped site keys, files and chunks.
+    "CREATE TABLE spo_dep (
+        guid TEXT PRIMARY KEY,
+        geo TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        state TEXT NOT NULL CHECK (state IN ('Registering', 'Registered', 'Rolling')),
+        tik_by_availability BLOB NOT NULL,
+        roll_key_type TEXT,
+        roll_key_uri TEXT,
+        tik_cache BLOB,
+        tik_cache_expires_at TEXT,
+        when_created TEXT NOT NULL,
+        when_changed TEXT NOT NULL
+    );
+    CREATE TABLE spo_dep_root_wrap (
+        dep_guid TEXT NOT NULL REFERENCES spo_dep (guid),
+        slot INTEGER NOT NULL CHECK (slot IN (0, 1)),
+        key_uri TEXT NOT NULL,
+        wrapped BLOB NOT NULL,
+        PRIMARY KEY (dep_guid, slot)
+    );
+    CREATE TABLE spo_mmk_tik (
+        geo TEXT PRIMARY KEY COLLATE NOCASE,
+        guid TEXT NOT NULL UNIQUE,
+        sealed BLOB NOT NULL
+    );
+    CREATE TABLE spo_site (
+        guid TEXT PRIMARY KEY,
+        url TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        title TEXT NOT NULL,
+        geo TEXT NOT NULL COLLATE NOCASE,
+        tik_guid TEXT NOT NULL,
+        wrapped_key BLOB NOT NULL,
+        when_created TEXT NOT NULL
+    );
+    CREATE INDEX spo_site_geo ON spo_site (geo, tik_guid);
+    CREATE TABLE spo_file (
+        guid TEXT PRIMARY KEY,
+        site_guid TEXT NOT NULL REFERENCES spo_site (guid),
+        path TEXT NOT NULL COLLATE NOCASE,
+        size INTEGER NOT NULL,
+        chunks INTEGER NOT NULL,
+        when_created TEXT NOT NULL,
+        when_changed TEXT NOT NULL,
+        UNIQUE (site_guid, path)
+    );
+    CREATE TABLE spo_file_chunk (
+        file_guid TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (file_guid, n)
+    );",
 ];
 
 /// The schema version this build writes.

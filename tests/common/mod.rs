@@ -275,10 +275,16 @@ pub fn audit_operations(e: &Env) -> Vec<(String, serde_json::Value)> {
 }
 
 pub fn item_ciphertexts(e: &Env) -> Vec<Vec<u8>> {
+    blobs(
+        e,
+        "SELECT data FROM item_segment ORDER BY mailbox_guid, item_id, n",
+    )
+}
+
+/// The one-column rows a query of the store returns (ciphertexts, wrapped keys).
+pub fn blobs(e: &Env, sql: &str) -> Vec<Vec<u8>> {
     let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let mut st = c
-        .prepare("SELECT data FROM item_segment ORDER BY mailbox_guid, item_id, n")
-        .unwrap();
+    let mut st = c.prepare(sql).unwrap();
     st.query_map([], |r| r.get(0))
         .unwrap()
         .map(|r| r.unwrap())

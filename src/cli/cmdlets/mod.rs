@@ -33,6 +33,11 @@ pub mod move_request;
 pub mod null;
 pub mod object;
 pub mod organization_config;
+pub mod pnp_file;
+pub mod pnp_folder_item;
+pub mod pnp_site;
+pub mod spo_data_encryption_policy;
+pub mod spo_site_data_encryption_policy;
 pub mod unified_audit_log;
 
 /// Every cmdlet, sorted by name.
@@ -68,6 +73,11 @@ pub fn all() -> Vec<&'static Cmdlet> {
         null::CMDLETS,
         object::CMDLETS,
         organization_config::CMDLETS,
+        pnp_file::CMDLETS,
+        pnp_folder_item::CMDLETS,
+        pnp_site::CMDLETS,
+        spo_data_encryption_policy::CMDLETS,
+        spo_site_data_encryption_policy::CMDLETS,
         unified_audit_log::CMDLETS,
     ]
     .iter()

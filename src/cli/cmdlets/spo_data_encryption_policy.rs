@@ -1,0 +1,259 @@
+//! Register-SPODataEncryptionPolicy, Get-SPODataEncryptionPolicy,
+//! Update-SPODataEncryptionPolicy, Restore-SPODataEncryptionPolicy.
+
+use custkey::service::dep::Outcome;
+use custkey::service::spo::{self, SpoPolicy, KEY_TYPES};
+
+use crate::cli::args::Args;
+use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
+use crate::cli::error::CliError;
+use crate::cli::output::{record, Output};
+use crate::cli::Ctx;
+
+const TABLE: &[&str] = &[
+    "Geo",
+    "State",
+    "PercentComplete",
+    "PrimaryKeyVaultUri",
+    "SecondaryKeyVaultUri",
+];
+
+const GEO_HELP: &str =
+    "The geo of the policy (custkey extension for multi-geo tenants); default: the organization's DefaultGeo.";
+
+/// The parameters of both parameter sets of Register and Restore.
+const KEY_PAIR_PARAMS: &[Param] = &[
+    Param::new(
+        "PrimaryKeyVaultName",
+        Kind::String,
+        "The vault of the primary key (BYOK_MultipleParameters).",
+    ),
+    Param::new("PrimaryKeyName", Kind::String, "The primary key's name."),
+    Param::new(
+        "PrimaryKeyVersion",
+        Kind::String,
+        "The primary key's version (32 hex digits; a GUID with dashes is accepted).",
+    ),
+    Param::new(
+        "SecondaryKeyVaultName",
+        Kind::String,
+        "The vault of the secondary key (another vault).",
+    ),
+    Param::new(
+        "SecondaryKeyName",
+        Kind::String,
+        "The secondary key's name.",
+    ),
+    Param::new(
+        "SecondaryKeyVersion",
+        Kind::String,
+        "The secondary key's version.",
+    ),
+    Param::new(
+        "PrimaryKeyVaultUri",
+        Kind::String,
+        "The primary key's URI, https://<vault>.vault.azure.net/keys/<key>/<version> (BYOK_Uri).",
+    ),
+    Param::new(
+        "SecondaryKeyVaultUri",
+        Kind::String,
+        "The secondary key's URI (BYOK_Uri).",
+    ),
+    Param::new("Geo", Kind::String, GEO_HELP),
+];
+
+pub const CMDLETS: &[Cmdlet] = &[
+    Cmdlet {
+        name: "Register-SPODataEncryptionPolicy",
+        module: "Microsoft.Online.SharePoint.PowerShell",
+        synopsis: "Registers the geo's data encryption policy for SharePoint, OneDrive and Teams files; encrypts the geo's sites under it.",
+        description: "Creates the geo's tenant intermediate key (TIK, AES-256), wraps it under the primary and secondary customer \
+keys (in their vaults, as SharePoint Online) and under the service's RSA-2048 availability key, then re-wraps the key of \
+every existing site of the geo under the TIK, one site per transaction: State is Registering with the percentage of sites \
+done, then Registered. A kill loses nothing: run the same command again to continue. While a registration or a key roll \
+is in progress, another one is refused. One policy per geo; give either the six name/version parameters or the two URIs. \
+Refused when: the organization is Trial; a key is missing, not RSA, disabled, expiring (other than 12/31/9999) or not \
+Recoverable+ProtectedSubscription; the SharePoint Online service principal (00000003-0000-0ff1-ce00-000000000000) lacks \
+wrapKey, unwrapKey or get on a vault; or both keys are in one vault. Shows a progress bar on a terminal.",
+        params: KEY_PAIR_PARAMS,
+        examples: &[
+            Example {
+                title: "Register with vault names, key names and versions",
+                code: "custkey Register-SPODataEncryptionPolicy -PrimaryKeyVaultName Contoso-CK-SP-NA-VaultA1 -PrimaryKeyName SPKey1 -PrimaryKeyVersion f635a23bd4a44b9996ff6aadd88d42ba -SecondaryKeyVaultName Contoso-CK-SP-NA-VaultA2 -SecondaryKeyName SPKey2 -SecondaryKeyVersion 2b3e8f1d93e4428d9b1b5e0f6c3e2f4d",
+                output: "",
+                remarks: "",
+            },
+            Example {
+                title: "Register with key URIs",
+                code: "custkey Register-SPODataEncryptionPolicy -PrimaryKeyVaultUri https://contoso-ck-sp-va1.vault.azure.net/keys/SPKey1/f635a23bd4a44b9996ff6aadd88d42ba -SecondaryKeyVaultUri https://contoso-ck-sp-va2.vault.azure.net/keys/SPKey2/2b3e8f1d93e4428d9b1b5e0f6c3e2f4d",
+                output: "",
+                remarks: "",
+            },
+        ],
+        impact: Impact::Medium,
+        table: TABLE,
+        run: register,
+    },
+    Cmdlet {
+        name: "Get-SPODataEncryptionPolicy",
+        module: "Microsoft.Online.SharePoint.PowerShell",
+        synopsis: "Shows the geo's SharePoint data encryption policy: key URIs and State with its percentage.",
+        description: "Shows PrimaryKeyVaultUri and SecondaryKeyVaultUri (with the versions in use) and State: Unregistered, \
+Registering (PercentComplete: the share of the geo's sites encrypted under the policy), Registered, or Rolling \
+(RollingKeyType names the key being rolled). Reads only; it never continues an interrupted registration or roll.",
+        params: &[Param::new("Geo", Kind::String, GEO_HELP)],
+        examples: &[Example {
+            title: "The state of the default geo",
+            code: "custkey Get-SPODataEncryptionPolicy",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::None,
+        table: TABLE,
+        run: get,
+    },
+    Cmdlet {
+        name: "Update-SPODataEncryptionPolicy",
+        module: "Microsoft.Online.SharePoint.PowerShell",
+        synopsis: "Rolls the primary or secondary customer key of the geo's policy: re-wraps the TIK under the new key.",
+        description: "A key roll. The policy is marked Rolling, then the tenant intermediate key is wrapped under the new key \
+(site keys and files do not change) and the policy is Registered again. Only one roll at a time: while a roll or a \
+registration is in progress, another is refused; run the same roll again to finish an interrupted one. The new key passes \
+the same checks as at registration and must not share a vault with the other key. -KeyType Availability is refused: \
+the availability key is service-held. Give -KeyVaultName, -KeyName and -KeyVersion, or -KeyVaultUri.",
+        params: &[
+            Param::new("KeyType", Kind::Enum(KEY_TYPES), "Which key to roll: Primary or Secondary.").required(),
+            Param::new("KeyVaultName", Kind::String, "The new key's vault."),
+            Param::new("KeyName", Kind::String, "The new key's name."),
+            Param::new("KeyVersion", Kind::String, "The new key's version."),
+            Param::new("KeyVaultUri", Kind::String, "The new key's URI, https://<vault>.vault.azure.net/keys/<key>/<version>."),
+            Param::new("Geo", Kind::String, GEO_HELP),
+        ],
+        examples: &[Example {
+            title: "Roll the primary key to a new version",
+            code: "custkey Update-SPODataEncryptionPolicy -KeyType Primary -KeyVaultName Contoso-CK-SP-NA-VaultA1 -KeyName SPKey1 -KeyVersion 8ab4e2f5c1d04a7b9e3f6d2c1b0a9e8f",
+            output: "",
+            remarks: "Roll the secondary key only after Get-SPODataEncryptionPolicy shows Registered again.",
+        }],
+        impact: Impact::Medium,
+        table: TABLE,
+        run: update,
+    },
+    Cmdlet {
+        name: "Restore-SPODataEncryptionPolicy",
+        module: "Microsoft.Online.SharePoint.PowerShell",
+        synopsis: "Recovery mode: recovers the TIK with the availability key and wraps it under two new customer keys.",
+        description: "For a geo whose customer keys are both lost. Refused while either current key can still unwrap the \
+tenant intermediate key (roll it with Update-SPODataEncryptionPolicy instead). Otherwise the service's availability key \
+(never used outside this cmdlet) decrypts the TIK, which is wrapped under the two new keys; site keys and files do not \
+change. The use is recorded in the unified audit log. The new keys pass the same checks as at registration.",
+        params: KEY_PAIR_PARAMS,
+        examples: &[Example {
+            title: "Recover with two new keys",
+            code: "custkey Restore-SPODataEncryptionPolicy -PrimaryKeyVaultUri https://contoso-ck-sp-va3.vault.azure.net/keys/SPKey3/0c2b6e5a4d3f4e1a9b8c7d6e5f4a3b2c -SecondaryKeyVaultUri https://contoso-ck-sp-va4.vault.azure.net/keys/SPKey4/1d3c7f6b5e4a4f2b0c9d8e7f6a5b4c3d",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: TABLE,
+        run: restore,
+    },
+];
+
+/// A key from either parameter set: `<prefix>KeyVaultUri`, or vault, name and version.
+fn key_arg(args: &Args, prefix: &str) -> Result<Option<String>, CliError> {
+    let uri = args.str(&format!("{prefix}KeyVaultUri"));
+    let parts = [
+        args.str(&format!("{prefix}KeyVaultName")),
+        args.str(&format!("{prefix}KeyName")),
+        args.str(&format!("{prefix}KeyVersion")),
+    ];
+    match (uri, parts) {
+        (Some(_), [None, None, None]) => Ok(uri.map(str::to_string)),
+        (None, [Some(v), Some(n), Some(ver)]) => Ok(Some(spo::key_uri(v, n, ver))),
+        (None, [None, None, None]) => Ok(None),
+        _ => Err(CliError::usage(format!(
+            "give either -{prefix}KeyVaultUri, or all of -{prefix}KeyVaultName, -{prefix}KeyName and -{prefix}KeyVersion."
+        ))
+        .with_help("the two parameter sets can't be mixed; see Get-Help for the examples")),
+    }
+}
+
+fn key_pair(args: &Args) -> Result<(String, String), CliError> {
+    match (key_arg(args, "Primary")?, key_arg(args, "Secondary")?) {
+        (Some(p), Some(s)) => Ok((p, s)),
+        _ => Err(CliError::usage("both a primary and a secondary key are needed.").with_help(
+            "give -PrimaryKeyVaultName, -PrimaryKeyName, -PrimaryKeyVersion and the three Secondary ones, or -PrimaryKeyVaultUri and -SecondaryKeyVaultUri",
+        )),
+    }
+}
+
+fn done(ctx: &Ctx, out: Outcome<SpoPolicy>) -> Result<Output, CliError> {
+    for w in &out.warnings {
+        ctx.warn(w);
+    }
+    Ok(Output::one(record(&out.value)?))
+}
+
+fn register(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let (primary, secondary) = key_pair(args)?;
+    let geo = args.str("Geo").map(str::to_string);
+    let target = geo.clone().unwrap_or_else(|| "the default geo".into());
+    if !ctx.should_process(&target, "Register-SPODataEncryptionPolicy", false)? {
+        return Ok(Output::None);
+    }
+    let (store, keys) = ctx.service()?;
+    let out = spo::register(
+        store,
+        keys,
+        geo.as_deref(),
+        &primary,
+        &secondary,
+        &mut |d, t| crate::cli::progress_line("Encrypting sites", d, t),
+    )?;
+    done(ctx, out)
+}
+
+fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let store = ctx.store()?;
+    Ok(Output::one(record(&spo::get(store, args.str("Geo"))?)?))
+}
+
+fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let key_type = args.str("KeyType").unwrap_or_default().to_string();
+    let uri = key_arg(args, "")?;
+    let uri = match (uri, key_type.eq_ignore_ascii_case("Availability")) {
+        (Some(u), _) => u,
+        (None, true) => String::new(),
+        (None, false) => {
+            return Err(
+                CliError::usage("Update-SPODataEncryptionPolicy needs the new key.")
+                    .with_help("give -KeyVaultName, -KeyName and -KeyVersion, or -KeyVaultUri"),
+            )
+        }
+    };
+    let geo = args.str("Geo").map(str::to_string);
+    let target = format!(
+        "{} key of {}",
+        key_type,
+        geo.as_deref().unwrap_or("the default geo")
+    );
+    if !ctx.should_process(&target, "Update-SPODataEncryptionPolicy", false)? {
+        return Ok(Output::None);
+    }
+    let (store, keys) = ctx.service()?;
+    let out = spo::update(store, keys, geo.as_deref(), &key_type, &uri)?;
+    done(ctx, out)
+}
+
+fn restore(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let (primary, secondary) = key_pair(args)?;
+    let geo = args.str("Geo").map(str::to_string);
+    let target = geo.clone().unwrap_or_else(|| "the default geo".into());
+    if !ctx.should_process(&target, "Restore-SPODataEncryptionPolicy", false)? {
+        return Ok(Output::None);
+    }
+    let (store, keys) = ctx.service()?;
+    let out = spo::restore(store, keys, geo.as_deref(), &primary, &secondary)?;
+    done(ctx, out)
+}

@@ -1,0 +1,256 @@
+//! Files of SharePoint sites: upload and download, streamed in chunks of
+//! [`CHUNK_BYTES`](super::spo::CHUNK_BYTES). Each chunk is encrypted under its own chunk key
+//! (derived from the site key with a fresh random salt, bound to the site, the file version
+//! and the chunk number), so every upload, even of the same bytes, gets new chunk keys. A file
+//! becomes visible when its one transaction commits; replacing a file drops the old chunks in
+//! the same transaction. Memory stays at about two chunks whatever the file size.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use super::content::{io_err, write_file_atomic};
+use super::dep::Outcome;
+use super::keys::{parse_guid, ServiceKeys};
+use super::spo::{SpoFile, Tiks, CHUNK_BYTES};
+use super::{now, Error, ErrorKind, Result};
+use crate::crypto::ChunkBinding;
+use crate::store::{SiteRow, SpoFileRow, Store, Tx};
+
+fn chunk_binding(site: &SiteRow, file_guid: &str, n: u32) -> Result<ChunkBinding> {
+    Ok(ChunkBinding::new(
+        parse_guid(&site.guid)?,
+        format!("{file_guid}/{n}").into_bytes(),
+    ))
+}
+
+/// The server-relative part of a site URL: `https://h/sites/x` -> `/sites/x`.
+fn server_relative(site_url: &str) -> &str {
+    site_url
+        .strip_prefix("https://")
+        .and_then(|r| r.find('/').map(|i| &r[i..]))
+        .unwrap_or(site_url)
+}
+
+/// Finds the site and site-relative path a location names: a full URL
+/// (`https://contoso.sharepoint.com/sites/x/Shared Documents/a.txt`), a server-relative one
+/// (`/sites/x/Shared Documents/a.txt`), or a site-relative one with `site`.
+pub fn locate(tx: &Tx, site: Option<&str>, location: &str) -> Result<(SiteRow, String)> {
+    let loc = location.trim();
+    if let Some(url) = site.filter(|s| !s.trim().is_empty()) {
+        let url = super::spo::normalize_url(url)?;
+        let row = tx.site_by_url(&url)?.ok_or_else(|| {
+            Error::not_found(format!("the site '{url}' doesn't exist"))
+                .with_help("create it with New-PnPSite; site URLs complete with Tab")
+        })?;
+        let rel = if loc.starts_with("https://") {
+            loc.get(row.url.len()..)
+                .filter(|_| loc.to_lowercase().starts_with(&row.url.to_lowercase()))
+                .unwrap_or(loc)
+        } else if loc.starts_with('/') {
+            let base = server_relative(&row.url);
+            loc.get(base.len()..)
+                .filter(|_| loc.to_lowercase().starts_with(&base.to_lowercase()))
+                .unwrap_or(loc)
+        } else {
+            loc
+        };
+        return Ok((row, rel.trim_matches('/').to_string()));
+    }
+    let lower = loc.to_lowercase();
+    let best = tx
+        .sites()?
+        .into_iter()
+        .filter_map(|s| {
+            let base = if loc.starts_with("https://") {
+                s.url.clone()
+            } else {
+                server_relative(&s.url).to_string()
+            };
+            let b = base.to_lowercase();
+            let fits =
+                lower.starts_with(&b) && matches!(lower.as_bytes().get(b.len()), None | Some(b'/'));
+            fits.then_some((base.len(), s))
+        })
+        .max_by_key(|(n, _)| *n);
+    match best {
+        Some((n, s)) => Ok((s, loc[n..].trim_matches('/').to_string())),
+        None => Err(Error::invalid(format!(
+            "'{location}' names no known site"
+        ))
+        .with_help("give -Site <site URL> with a site-relative path, or a full or server-relative URL that begins with a site's URL")),
+    }
+}
+
+fn present(site: &SiteRow, f: &SpoFileRow) -> SpoFile {
+    SpoFile {
+        name: f.path.rsplit('/').next().unwrap_or_default().to_string(),
+        server_relative_url: format!("{}/{}", server_relative(&site.url), f.path),
+        site_url: site.url.clone(),
+        length: f.size,
+        chunks: f.chunks,
+        time_last_modified: f.when_changed.clone(),
+    }
+}
+
+fn stream_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Unavailable, format!("{what}: {e}"))
+}
+
+/// `Add-PnPFile -Path <local file> -Folder <folder> [-NewFileName]`: uploads (or replaces)
+/// a file, chunk by chunk, in one transaction.
+pub fn upload(
+    store: &mut Store,
+    keys: &ServiceKeys,
+    site: Option<&str>,
+    folder: &str,
+    path: &Path,
+    new_name: Option<&str>,
+) -> Result<Outcome<SpoFile>> {
+    let (site, folder) = store.read(|tx| locate(tx, site, folder))?;
+    let name = match new_name.filter(|n| !n.trim().is_empty()) {
+        Some(n) => n.trim().to_string(),
+        None => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                Error::invalid(format!("{} is not a file", path.display()))
+                    .with_help("give the path of a file with -Path")
+            })?,
+    };
+    if name.contains('/') || name.chars().any(char::is_control) {
+        return Err(Error::invalid(format!("'{name}' is not a valid file name"))
+            .with_help("a file name has no '/' and no control characters"));
+    }
+    let rel = if folder.is_empty() {
+        name
+    } else {
+        format!("{folder}/{name}")
+    };
+    let mut input = File::open(path).map_err(|e| io_err("cannot open", path, e))?;
+    if input.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Error::invalid(format!("{} is a folder", path.display()))
+            .with_help("give the path of a file with -Path"));
+    }
+    let mut tiks = Tiks::default();
+    let key = tiks.site_key(store, keys, &site)?;
+    let file_guid = uuid::Uuid::new_v4().to_string();
+    let row = store.write(|tx| {
+        let old = tx.spo_file(&site.guid, &rel)?;
+        if let Some(o) = &old {
+            tx.delete_spo_file(&o.guid)?;
+        }
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        let (mut n, mut size) = (0u32, 0u64);
+        loop {
+            let mut filled = 0;
+            while filled < CHUNK_BYTES {
+                let got = input
+                    .read(&mut buf[filled..])
+                    .map_err(|e| io_err("cannot read", path, e))?;
+                if got == 0 {
+                    break;
+                }
+                filled += got;
+            }
+            if filled == 0 && n > 0 {
+                break;
+            }
+            let ct = key.encrypt_content(&chunk_binding(&site, &file_guid, n)?, &buf[..filled])?;
+            tx.put_spo_chunk(&file_guid, n, &ct)?;
+            size += filled as u64;
+            n += 1;
+            if filled < CHUNK_BYTES {
+                break;
+            }
+        }
+        zeroize::Zeroize::zeroize(&mut buf);
+        let t = now();
+        let row = SpoFileRow {
+            guid: file_guid.clone(),
+            site_guid: site.guid.clone(),
+            path: rel.clone(),
+            size,
+            chunks: n,
+            when_created: old.map(|o| o.when_created).unwrap_or_else(|| t.clone()),
+            when_changed: t,
+        };
+        tx.insert_spo_file(&row)?;
+        Ok::<_, Error>(row)
+    })?;
+    Ok(Outcome {
+        value: present(&site, &row),
+        warnings: tiks.warnings,
+    })
+}
+
+fn file_of(tx: &Tx, site: Option<&str>, url: &str) -> Result<(SiteRow, SpoFileRow)> {
+    let (site, rel) = locate(tx, site, url)?;
+    let f = tx.spo_file(&site.guid, &rel)?.ok_or_else(|| {
+        Error::not_found(format!(
+            "the file '{rel}' doesn't exist in site {}",
+            site.url
+        ))
+        .with_help("list the site's files with Get-PnPFolderItem -Site <url>")
+    })?;
+    Ok((site, f))
+}
+
+/// `Get-PnPFile -Url` (without -AsFile): the file's properties; nothing is decrypted.
+pub fn info(store: &mut Store, site: Option<&str>, url: &str) -> Result<SpoFile> {
+    store.read(|tx| {
+        let (s, f) = file_of(tx, site, url)?;
+        Ok(present(&s, &f))
+    })
+}
+
+/// `Get-PnPFolderItem`: files of a site under a folder (all when empty).
+pub fn list(store: &mut Store, site: &str, folder: &str) -> Result<Vec<SpoFile>> {
+    store.read(|tx| {
+        let (s, rel) = locate(tx, Some(site), folder)?;
+        let prefix = if rel.is_empty() {
+            String::new()
+        } else {
+            format!("{rel}/")
+        };
+        Ok(tx
+            .spo_files(&s.guid, &prefix)?
+            .iter()
+            .map(|f| present(&s, f))
+            .collect())
+    })
+}
+
+/// `Get-PnPFile -Url -AsFile -Path -Filename`: decrypts the file chunk by chunk into `dest`
+/// (written under a temporary name and renamed into place).
+pub fn download(
+    store: &mut Store,
+    keys: &ServiceKeys,
+    site: Option<&str>,
+    url: &str,
+    dest: &Path,
+) -> Result<Outcome<SpoFile>> {
+    let (site, f) = store.read(|tx| file_of(tx, site, url))?;
+    let mut tiks = Tiks::default();
+    let key = tiks.site_key(store, keys, &site)?;
+    store.read(|tx| {
+        write_file_atomic(dest, |out| {
+            for n in 0..f.chunks {
+                let ct = tx.spo_chunk(&f.guid, n)?.ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Unavailable,
+                        format!("chunk {n} of '{}' is missing", f.path),
+                    )
+                })?;
+                let pt = key.decrypt_content(&chunk_binding(&site, &f.guid, n)?, &ct)?;
+                out.write_all(&pt)
+                    .map_err(|e| stream_err(&format!("cannot write {}", dest.display()), e))?;
+            }
+            Ok(())
+        })
+    })?;
+    Ok(Outcome {
+        value: present(&site, &f),
+        warnings: tiks.warnings,
+    })
+}

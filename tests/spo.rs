@@ -1,0 +1,642 @@
+//! SharePoint Online runbooks through the binary: register a geo DEP over existing sites
+//! (resumable after a kill), upload and download files byte-identical, roll both keys one at
+//! a time (a roll interrupted by a kill blocks any other), revocation with the TIK cache
+//! (reads go on until the cached copy expires, then fail), recovery with the availability key,
+//! and completion of site URLs.
+
+mod common;
+
+use common::Env;
+
+const SP: &str = "00000003-0000-0ff1-ce00-000000000000";
+const MKT: &str = "https://contoso.sharepoint.com/sites/marketing";
+const HR: &str = "https://contoso.sharepoint.com/sites/hr";
+const OPS: &str = "https://contoso.sharepoint.com/sites/ops";
+const MARKER: &[u8] = b"CUSTKEY-SPO-PLAINTEXT-MARKER-0123456789";
+
+/// Two subscriptions with mandatory retention; a vault with a key in each, SharePoint Online
+/// granted wrapKey, unwrapKey and get.
+fn vaults(e: &Env, names: &[(&str, &str, &str)]) {
+    for (sub, vault, key) in names {
+        e.ok(&["Set-AzContext", "-Subscription", sub]);
+        e.ok(&[
+            "Register-AzProviderFeature",
+            "-FeatureName",
+            "mandatoryRetentionPeriodEnabled",
+            "-ProviderNamespace",
+            "Microsoft.Resources",
+        ]);
+        e.ok(&[
+            "New-AzKeyVault",
+            "-VaultName",
+            vault,
+            "-ResourceGroupName",
+            &format!("{vault}-rg"),
+            "-Location",
+            "westus",
+        ]);
+        e.ok(&["Add-AzKeyVaultKey", "-VaultName", vault, "-Name", key]);
+        e.ok(&[
+            "Set-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            vault,
+            "-ServicePrincipalName",
+            SP,
+            "-PermissionsToKeys",
+            "wrapKey,unwrapKey,get",
+        ]);
+    }
+}
+
+fn setup() -> Env {
+    let e = Env::new();
+    vaults(
+        &e,
+        &[("sub-1", "spva1", "SPKey1"), ("sub-2", "spva2", "SPKey2")],
+    );
+    e
+}
+
+fn version(e: &Env, vault: &str, key: &str) -> String {
+    e.json(&["Get-AzKeyVaultKey", "-VaultName", vault, "-Name", key])["Version"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Rolls a key in its vault (a new version) and returns that version.
+fn new_version(e: &Env, vault: &str, key: &str) -> String {
+    e.ok(&["Add-AzKeyVaultKey", "-VaultName", vault, "-Name", key]);
+    version(e, vault, key)
+}
+
+fn register(e: &Env, env: &[(&str, &str)]) -> std::process::Output {
+    let (v1, v2) = (version(e, "spva1", "SPKey1"), version(e, "spva2", "SPKey2"));
+    e.run_env(
+        &[
+            "Register-SPODataEncryptionPolicy",
+            "-PrimaryKeyVaultName",
+            "spva1",
+            "-PrimaryKeyName",
+            "SPKey1",
+            "-PrimaryKeyVersion",
+            &v1,
+            "-SecondaryKeyVaultName",
+            "spva2",
+            "-SecondaryKeyName",
+            "SPKey2",
+            "-SecondaryKeyVersion",
+            &v2,
+            "-Format",
+            "Json",
+        ],
+        env,
+    )
+}
+
+fn policy(e: &Env) -> serde_json::Value {
+    e.json(&["Get-SPODataEncryptionPolicy"])
+}
+
+fn site(e: &Env, url: &str) {
+    e.ok(&[
+        "New-PnPSite",
+        "-Type",
+        "TeamSite",
+        "-Title",
+        "Site",
+        "-Url",
+        url,
+    ]);
+}
+
+/// A file of `len` non-repeating bytes with the marker near its start.
+fn write_file(e: &Env, name: &str, len: usize) -> std::path::PathBuf {
+    let mut data = MARKER.to_vec();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ len as u64;
+    while data.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(format!("{x:016x}\n").as_bytes());
+    }
+    data.truncate(len.max(MARKER.len()));
+    let p = e.path(name);
+    std::fs::write(&p, &data).unwrap();
+    p
+}
+
+fn upload(e: &Env, site: &str, path: &std::path::Path) -> serde_json::Value {
+    e.json(&[
+        "Add-PnPFile",
+        "-Path",
+        path.to_str().unwrap(),
+        "-Folder",
+        "Shared Documents",
+        "-Site",
+        site,
+    ])
+}
+
+/// Downloads `/sites/<x>/Shared Documents/<name>` and returns its bytes.
+fn download_env(e: &Env, site: &str, name: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let rel = format!(
+        "{}/Shared Documents/{name}",
+        site.trim_start_matches("https://contoso.sharepoint.com")
+    );
+    let _ = std::fs::remove_file(e.path("dl").join(name));
+    std::fs::create_dir_all(e.path("dl")).unwrap();
+    e.run_env(
+        &[
+            "Get-PnPFile",
+            "-Url",
+            &rel,
+            "-AsFile",
+            "-Path",
+            "dl",
+            "-Filename",
+            name,
+        ],
+        env,
+    )
+}
+
+fn download(e: &Env, site: &str, name: &str) -> Vec<u8> {
+    let out = download_env(e, site, name, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(e.path("dl").join(name)).unwrap()
+}
+
+fn store_bytes(e: &Env) -> Vec<u8> {
+    let mut bytes = std::fs::read(e.path("service.db")).unwrap();
+    if let Ok(w) = std::fs::read(e.path("service.db-wal")) {
+        bytes.extend(w);
+    }
+    bytes
+}
+
+fn chunks(e: &Env) -> Vec<Vec<u8>> {
+    common::blobs(e, "SELECT data FROM spo_file_chunk ORDER BY file_guid, n")
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn runbook_register_upload_roll_and_download() {
+    let e = setup();
+    site(&e, MKT);
+    let small = write_file(&e, "small.txt", 100);
+    let big = write_file(&e, "big.bin", 3 * 1024 * 1024 + 5);
+    // Before registration the site is under Microsoft-managed keys.
+    assert_eq!(upload(&e, MKT, &small)["Length"], 100);
+    assert_eq!(policy(&e)["State"], "Unregistered");
+    let sites = e.json(&["Get-PnPTenantSite"]);
+    assert_eq!(sites["Encryption"], "MicrosoftManaged");
+
+    let out = register(&e, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let p = policy(&e);
+    assert_eq!(p["State"], "Registered");
+    assert_eq!(p["PercentComplete"], 100);
+    assert_eq!(
+        e.json(&["Get-PnPTenantSite", MKT])["Encryption"],
+        "CustomerKey"
+    );
+    let up = upload(&e, MKT, &big);
+    assert_eq!(up["Chunks"], 4);
+
+    // Roll the primary key to a new version, then the secondary.
+    let old_primary = p["PrimaryKeyVaultUri"].as_str().unwrap().to_string();
+    let v = new_version(&e, "spva1", "SPKey1");
+    let rolled = e.json(&[
+        "Update-SPODataEncryptionPolicy",
+        "-KeyType",
+        "Primary",
+        "-KeyVaultName",
+        "spva1",
+        "-KeyName",
+        "SPKey1",
+        "-KeyVersion",
+        &v,
+    ]);
+    assert_eq!(rolled["State"], "Registered");
+    assert_ne!(rolled["PrimaryKeyVaultUri"], old_primary.as_str());
+    assert!(rolled["PrimaryKeyVaultUri"].as_str().unwrap().ends_with(&v));
+    let v2 = new_version(&e, "spva2", "SPKey2");
+    let rolled = e.json(&[
+        "Update-SPODataEncryptionPolicy",
+        "-KeyType",
+        "Secondary",
+        "-KeyVaultUri",
+        &format!("https://spva2.vault.azure.net/keys/SPKey2/{v2}"),
+    ]);
+    assert!(rolled["SecondaryKeyVaultUri"]
+        .as_str()
+        .unwrap()
+        .ends_with(&v2));
+
+    // Byte-identical round trips, under the rolled keys.
+    assert_eq!(
+        download(&e, MKT, "small.txt"),
+        std::fs::read(&small).unwrap()
+    );
+    assert_eq!(download(&e, MKT, "big.bin"), std::fs::read(&big).unwrap());
+    let site_dep = e.json(&["Get-SPOSiteDataEncryptionPolicy", MKT]);
+    assert_eq!(site_dep["State"], "Registered");
+    assert_eq!(site_dep["PrimaryKeyVaultUri"], rolled["PrimaryKeyVaultUri"]);
+
+    // What is stored is not the plaintext.
+    assert!(!store_bytes(&e).windows(MARKER.len()).any(|w| w == MARKER));
+
+    // Two uploads of the same bytes: new chunk keys (salts in the headers) and ciphertext.
+    let before = chunks(&e);
+    upload(&e, MKT, &small);
+    let after = chunks(&e);
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "the replaced file's chunks are gone"
+    );
+    let old_small: Vec<&Vec<u8>> = before.iter().filter(|c| !after.contains(c)).collect();
+    let new_small: Vec<&Vec<u8>> = after.iter().filter(|c| !before.contains(c)).collect();
+    assert_eq!((old_small.len(), new_small.len()), (1, 1));
+    assert_ne!(
+        old_small[0][28..60],
+        new_small[0][28..60],
+        "chunk key salts"
+    );
+    assert_eq!(
+        download(&e, MKT, "small.txt"),
+        std::fs::read(&small).unwrap()
+    );
+
+    let listing = e.json(&["Get-PnPFolderItem", "-Site", MKT, "Shared Documents"]);
+    assert_eq!(listing.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn registration_encrypts_existing_sites_and_resumes_after_a_kill() {
+    let e = setup();
+    for s in [MKT, HR, OPS] {
+        site(&e, s);
+    }
+    let f = write_file(&e, "a.txt", 5000);
+    upload(&e, HR, &f);
+    let out = register(&e, &[("CUSTKEY_FAULT_SPO_REGISTER_AFTER_SITES", "1")]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    let p = policy(&e);
+    assert_eq!(p["State"], "Registering");
+    assert_eq!(p["PercentComplete"], 33);
+    assert_eq!(p["SitesEncrypted"], 1);
+    // Everything stays readable mid-way, whichever key wraps the site.
+    assert_eq!(download(&e, HR, "a.txt"), std::fs::read(&f).unwrap());
+    let states: Vec<String> = [MKT, HR, OPS]
+        .iter()
+        .map(|s| {
+            e.json(&["Get-SPOSiteDataEncryptionPolicy", s])["State"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(states.iter().filter(|s| *s == "Registering").count(), 2);
+    // No roll while registering.
+    let v = version(&e, "spva1", "SPKey1");
+    let err = e.fails(
+        &[
+            "Update-SPODataEncryptionPolicy",
+            "-KeyType",
+            "Primary",
+            "-KeyVaultUri",
+            &format!("https://spva1.vault.azure.net/keys/SPKey1/{v}"),
+        ],
+        1,
+    );
+    assert!(
+        err.contains(
+            "registration of the SharePoint DEP of geo NAM is in progress (Registering 33%)"
+        ),
+        "{err}"
+    );
+    // Running the registration again finishes it.
+    let out = register(&e, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let p = policy(&e);
+    assert_eq!(
+        (p["State"].as_str(), p["PercentComplete"].as_u64()),
+        (Some("Registered"), Some(100))
+    );
+    assert_eq!(p["SitesEncrypted"], 3);
+    assert_eq!(download(&e, HR, "a.txt"), std::fs::read(&f).unwrap());
+    // A second registration of the geo is refused.
+    let out = register(&e, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already has a registered SharePoint DEP"));
+}
+
+#[test]
+fn one_roll_at_a_time() {
+    let e = setup();
+    vaults(
+        &e,
+        &[("sub-3", "spva3", "SPKey3"), ("sub-4", "spva4", "SPKey4")],
+    );
+    site(&e, MKT);
+    let f = write_file(&e, "a.txt", 10);
+    upload(&e, MKT, &f);
+    assert!(register(&e, &[]).status.success());
+    let uri = format!(
+        "https://spva1.vault.azure.net/keys/SPKey1/{}",
+        new_version(&e, "spva1", "SPKey1")
+    );
+    let roll = [
+        "Update-SPODataEncryptionPolicy",
+        "-KeyType",
+        "Primary",
+        "-KeyVaultUri",
+        &uri,
+    ];
+    let out = e.run_env(&roll, &[("CUSTKEY_FAULT_SPO_ROLL", "1")]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    let p = policy(&e);
+    assert_eq!(p["State"], "Rolling");
+    assert_eq!(p["RollingKeyType"], "Primary");
+    assert_eq!(p["PercentComplete"], 0);
+    // Another roll is refused, and so is registering another geo (it rolls a TIK too).
+    let v2 = version(&e, "spva2", "SPKey2");
+    let err = e.fails(
+        &[
+            "Update-SPODataEncryptionPolicy",
+            "-KeyType",
+            "Secondary",
+            "-KeyVaultUri",
+            &format!("https://spva2.vault.azure.net/keys/SPKey2/{v2}"),
+        ],
+        1,
+    );
+    assert!(err.contains("the roll of the Primary key of the SharePoint DEP of geo NAM is in progress (Rolling 0%); only one key roll may be in progress at a time"), "{err}");
+    let (v3, v4) = (
+        version(&e, "spva3", "SPKey3"),
+        version(&e, "spva4", "SPKey4"),
+    );
+    let err = e.fails(
+        &[
+            "Register-SPODataEncryptionPolicy",
+            "-Geo",
+            "EUR",
+            "-PrimaryKeyVaultUri",
+            &format!("https://spva3.vault.azure.net/keys/SPKey3/{v3}"),
+            "-SecondaryKeyVaultUri",
+            &format!("https://spva4.vault.azure.net/keys/SPKey4/{v4}"),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("only one key roll may be in progress at a time"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "re-run custkey Update-SPODataEncryptionPolicy -KeyType Primary -KeyVaultUri {uri}"
+        )),
+        "{err}"
+    );
+    // Files stay readable while the roll is pending; the same roll again finishes it.
+    assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
+    let done = e.json(&roll);
+    assert_eq!(done["State"], "Registered");
+    assert!(done["PrimaryKeyVaultUri"]
+        .as_str()
+        .unwrap()
+        .starts_with(&uri));
+    assert_eq!(
+        e.json(&["Get-SPODataEncryptionPolicy", "-Geo", "EUR"])["State"],
+        "Unregistered"
+    );
+    e.ok(&[
+        "Register-SPODataEncryptionPolicy",
+        "-Geo",
+        "EUR",
+        "-PrimaryKeyVaultUri",
+        &format!("https://spva3.vault.azure.net/keys/SPKey3/{v3}"),
+        "-SecondaryKeyVaultUri",
+        &format!("https://spva4.vault.azure.net/keys/SPKey4/{v4}"),
+    ]);
+    assert_eq!(
+        e.json(&["Get-SPODataEncryptionPolicy", "-Geo", "EUR"])["State"],
+        "Registered"
+    );
+    assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
+}
+
+#[test]
+fn revocation_fails_reads_once_the_cached_tik_expires() {
+    let mut e = setup();
+    // A cached TIK lives an hour and is refreshed in its last ten minutes.
+    for (k, v) in [
+        ("CUSTKEY_SPO_TIK_CACHE_SECONDS", "3600"),
+        ("CUSTKEY_SPO_TIK_REFRESH_SECONDS", "600"),
+    ] {
+        e.extra.push((k.into(), v.into()));
+    }
+    site(&e, MKT);
+    let f = write_file(&e, "a.txt", 2000);
+    assert!(register(&e, &[]).status.success());
+    upload(&e, MKT, &f);
+    for v in ["spva1", "spva2"] {
+        e.ok(&[
+            "Remove-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            v,
+            "-ServicePrincipalName",
+            SP,
+        ]);
+    }
+    // Before expiry the cached TIK still serves, without asking the vaults.
+    assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
+    // Within the refresh window the vaults are asked; their refusal leaves the cached copy.
+    let out = download_env(
+        &e,
+        MKT,
+        "a.txt",
+        &[("CUSTKEY_SPO_CLOCK_OFFSET_SECONDS", "3300")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warn = stderr(&out);
+    assert!(warn.contains("WARNING: the customer keys of the SharePoint DEP of geo NAM refused to refresh its tenant intermediate key"), "{warn}");
+    assert!(warn.contains("AccessDenied"), "{warn}");
+    // After expiry reads fail, naming the keys and what to do.
+    let out = download_env(
+        &e,
+        MKT,
+        "a.txt",
+        &[("CUSTKEY_SPO_CLOCK_OFFSET_SECONDS", "3700")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("error: the tenant intermediate key of geo NAM cannot be decrypted (its cached copy expired at"), "{err}");
+    assert!(
+        err.contains("https://spva1.vault.azure.net/keys/SPKey1/")
+            && err.contains("https://spva2.vault.azure.net/keys/SPKey2/"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: grant wrapKey, unwrapKey and get to Office 365 SharePoint Online"),
+        "{err}"
+    );
+    let up = e.run_env(
+        &[
+            "Add-PnPFile",
+            "-Path",
+            f.to_str().unwrap(),
+            "-Folder",
+            "Shared Documents",
+            "-Site",
+            MKT,
+        ],
+        &[("CUSTKEY_SPO_CLOCK_OFFSET_SECONDS", "3700")],
+    );
+    assert_eq!(up.status.code(), Some(1));
+    // Granting access again brings reads back, and refreshes the cache.
+    for v in ["spva1", "spva2"] {
+        e.ok(&[
+            "Set-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            v,
+            "-ServicePrincipalName",
+            SP,
+            "-PermissionsToKeys",
+            "wrapKey,unwrapKey,get",
+        ]);
+    }
+    let out = download_env(
+        &e,
+        MKT,
+        "a.txt",
+        &[("CUSTKEY_SPO_CLOCK_OFFSET_SECONDS", "3700")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn restore_after_losing_both_keys() {
+    let e = setup();
+    vaults(
+        &e,
+        &[("sub-3", "spva3", "SPKey3"), ("sub-4", "spva4", "SPKey4")],
+    );
+    site(&e, MKT);
+    let f = write_file(&e, "a.txt", 1_500_000);
+    assert!(register(&e, &[]).status.success());
+    upload(&e, MKT, &f);
+    let (v3, v4) = (
+        version(&e, "spva3", "SPKey3"),
+        version(&e, "spva4", "SPKey4"),
+    );
+    let restore = [
+        "Restore-SPODataEncryptionPolicy",
+        "-PrimaryKeyVaultUri",
+        &format!("https://spva3.vault.azure.net/keys/SPKey3/{v3}"),
+        "-SecondaryKeyVaultUri",
+        &format!("https://spva4.vault.azure.net/keys/SPKey4/{v4}"),
+    ];
+    // Not in recovery while a current key works.
+    let err = e.fails(&restore, 1);
+    assert!(err.contains("is not in recovery mode"), "{err}");
+    // Both keys lost: after the cache expires nothing reads.
+    for (v, k) in [("spva1", "SPKey1"), ("spva2", "SPKey2")] {
+        e.ok(&[
+            "Remove-AzKeyVaultKey",
+            "-VaultName",
+            v,
+            "-Name",
+            k,
+            "-Force",
+        ]);
+    }
+    let late = [("CUSTKEY_SPO_CLOCK_OFFSET_SECONDS", "100000")];
+    assert_eq!(download_env(&e, MKT, "a.txt", &late).status.code(), Some(1));
+    // The availability key recovers the TIK under two new keys.
+    let p = e.json(&restore);
+    assert_eq!(p["State"], "Registered");
+    assert!(p["PrimaryKeyVaultUri"].as_str().unwrap().contains("spva3"));
+    let out = download_env(&e, MKT, "a.txt", &late);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(e.path("dl/a.txt")).unwrap(),
+        std::fs::read(&f).unwrap()
+    );
+    let ops = common::audit_operations(&e);
+    let (_, params) = ops
+        .iter()
+        .find(|(op, _)| op == "Restore-SPODataEncryptionPolicy")
+        .expect("a restore audit record");
+    assert_eq!(params["AvailabilityKeyUsed"], true);
+}
+
+#[test]
+fn site_policy_needs_customer_key_and_site_urls_complete() {
+    let e = setup();
+    site(&e, MKT);
+    site(&e, HR);
+    let err = e.fails(&["Get-SPOSiteDataEncryptionPolicy", MKT], 1);
+    assert!(
+        err.contains("error: the tenant has no Customer Key for geo NAM"),
+        "{err}"
+    );
+    let out = e.ok(&[
+        "__complete",
+        "--",
+        "Get-SPOSiteDataEncryptionPolicy",
+        "-Identity",
+        "https://contoso.sharepoint.com/sites/m",
+    ]);
+    assert_eq!(out.trim(), MKT);
+    let out = e.ok(&["__complete", "--", "Add-PnPFile", "-Site", ""]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    // Purging or rolling the availability key is not supported.
+    let err = e.fails(
+        &["Update-SPODataEncryptionPolicy", "-KeyType", "Availability"],
+        1,
+    );
+    assert!(
+        err.contains("the SharePoint availability key can't be rolled or revoked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_chunk_moved_to_another_place_does_not_decrypt() {
+    let e = setup();
+    site(&e, MKT);
+    assert!(register(&e, &[]).status.success());
+    let big = write_file(&e, "big.bin", 2 * 1024 * 1024 + 1);
+    assert_eq!(upload(&e, MKT, &big)["Chunks"], 3);
+    assert_eq!(download(&e, MKT, "big.bin"), std::fs::read(&big).unwrap());
+    // Swap the first two chunks of the file in the store.
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    c.execute_batch(
+        "UPDATE spo_file_chunk SET n = -1 WHERE n = 0;
+         UPDATE spo_file_chunk SET n = 0 WHERE n = 1;
+         UPDATE spo_file_chunk SET n = 1 WHERE n = -1;",
+    )
+    .unwrap();
+    drop(c);
+    let out = download_env(&e, MKT, "big.bin", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("error: a cryptographic check failed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !e.path("dl/big.bin").exists(),
+        "no partial download is left"
+    );
+}
