@@ -302,3 +302,106 @@ fn multi_workload_policies_and_the_tenant_assignment() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("which no [[m365_policy]] describes"));
 }
+
+#[test]
+fn a_geo_policy_is_registered_then_rolled_onto_new_key_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = |args: &[&str]| {
+        let out = custkey(d, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(&["-File", &example("setup.ps1")]);
+    for v in ["contoso-ck-va1", "contoso-ck-va2"] {
+        ok(&[
+            "Set-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            v,
+            "-ServicePrincipalName",
+            "00000003-0000-0ff1-ce00-000000000000",
+            "-PermissionsToKeys",
+            "wrapKey,unwrapKey,get",
+        ]);
+    }
+    // A site with a file exists before the policy: registration takes it under the policy.
+    ok(&["New-PnPSite", "-Title", "Finance", "-Alias", "finance"]);
+    std::fs::write(d.join("q3.txt"), b"quarterly numbers").unwrap();
+    ok(&[
+        "Add-PnPFile",
+        "-Path",
+        "q3.txt",
+        "-Folder",
+        "Shared Documents",
+        "-Site",
+        "https://contoso.sharepoint.com/sites/finance",
+    ]);
+
+    let file = PathBuf::from(example("rollout-sharepoint.toml"));
+    let (code, plan, _) = steps_of(d, &file, "Test-CustomerKeyConfiguration");
+    assert_eq!(code, 4);
+    assert_eq!(find(&plan, "GeoPolicy", "NAM")["Action"], "Create");
+    let (code, res, stderr) = steps_of(d, &file, "Start-CustomerKeyRollout");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(find(&res, "GeoPolicy", "NAM")["Result"], "Done");
+    let geo: serde_json::Value =
+        serde_json::from_str(&ok(&["Get-SPODataEncryptionPolicy", "-Format", "Json"])).unwrap();
+    assert_eq!(geo["State"], "Registered");
+    let first_primary = geo["PrimaryKeyVaultUri"].as_str().unwrap().to_string();
+    let (code, res, _) = steps_of(d, &file, "Start-CustomerKeyRollout");
+    assert_eq!(code, 0);
+    assert!(res.iter().all(|s| s["Result"] == "Unchanged"), "{res:?}");
+
+    // Roll both customer keys: the plan rolls each, one after the other.
+    ok(&["-Command", "Set-AzContext Contoso-CK-Sub1 | Out-Null; Add-AzKeyVaultKey -VaultName contoso-ck-va1 -Name Key001 -Destination HSM | Out-Null; Set-AzContext Contoso-CK-Sub2 | Out-Null; Add-AzKeyVaultKey -VaultName contoso-ck-va2 -Name Key002 -Destination HSM | Out-Null"]);
+    let (code, plan, _) = steps_of(d, &file, "Test-CustomerKeyConfiguration");
+    assert_eq!(code, 4);
+    let rolls: Vec<&str> = plan
+        .iter()
+        .filter(|s| s["Kind"] == "GeoPolicy")
+        .map(|s| s["Detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(rolls.len(), 2, "{rolls:?}");
+    assert!(
+        rolls[0].starts_with("roll the Primary key")
+            && rolls[1].starts_with("roll the Secondary key")
+    );
+    let (code, _, stderr) = steps_of(d, &file, "Start-CustomerKeyRollout");
+    assert_eq!(code, 0, "{stderr}");
+    let geo: serde_json::Value =
+        serde_json::from_str(&ok(&["Get-SPODataEncryptionPolicy", "-Format", "Json"])).unwrap();
+    assert_eq!(geo["State"], "Registered");
+    assert_ne!(geo["PrimaryKeyVaultUri"], first_primary.as_str());
+    assert_eq!(steps_of(d, &file, "Test-CustomerKeyConfiguration").0, 0);
+    // The file reads back under the rolled keys (into a folder that must exist).
+    let out = custkey(
+        d,
+        &[
+            "Get-PnPFile",
+            "-Url",
+            "/sites/finance/Shared Documents/q3.txt",
+            "-AsFile",
+            "-Path",
+            "out",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the folder 'out' does not exist"));
+    std::fs::create_dir(d.join("out")).unwrap();
+    ok(&[
+        "Get-PnPFile",
+        "-Url",
+        "/sites/finance/Shared Documents/q3.txt",
+        "-AsFile",
+        "-Path",
+        "out",
+    ]);
+    assert_eq!(
+        std::fs::read(d.join("out/q3.txt")).unwrap(),
+        b"quarterly numbers"
+    );
+}

@@ -1,6 +1,7 @@
 //! Desired-state rollout: a TOML file says which vaults and keys must exist, which DEPs
 //! (name, description, key ids, enabled) and which mailboxes are assigned to them (by
-//! identity or by -Filter), which multi-workload policies exist and which one the tenant has. `plan` compares it with the store and lists what would be
+//! identity or by -Filter), which multi-workload policies exist and which one the tenant has, and
+//! each geo's SharePoint policy with its primary and secondary keys. `plan` compares it with the store and lists what would be
 //! created, changed or assigned, and what differs but is never touched; `apply` carries
 //! the plan out through the same cmdlets an operator would type. Nothing is ever deleted
 //! or unassigned.
@@ -28,6 +29,20 @@ pub struct Desired {
     /// The tenant's multi-workload assignment.
     #[serde(default)]
     pub m365_assignment: Option<M365AssignSpec>,
+    /// SharePoint geo policies, one per geo.
+    #[serde(default)]
+    pub spo_policy: Vec<SpoSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoSpec {
+    /// The geo; the organization's DefaultGeo when absent.
+    #[serde(default)]
+    pub geo: Option<String>,
+    /// A key URI with its version, or without one for the key's newest version.
+    pub primary_key_id: String,
+    pub secondary_key_id: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,6 +196,18 @@ pub fn load(path: &str) -> Result<Desired, CliError> {
                 "describe every assigned DEP in a [[dep]] table, so the file is the whole truth",
             ));
         }
+    }
+    let mut geos: Vec<String> = Vec::new();
+    for p in &d.spo_policy {
+        let g = p.geo.clone().unwrap_or_default().to_ascii_uppercase();
+        if geos.contains(&g) {
+            return Err(CliError::usage(format!(
+                "{path}: two [[spo_policy]] tables describe the geo '{}'.",
+                if g.is_empty() { "(default)" } else { &g }
+            ))
+            .with_help("a geo has one SharePoint policy; keep one table per geo"));
+        }
+        geos.push(g);
     }
     if let Some(a) = &d.m365_assignment {
         if !d
@@ -581,6 +608,133 @@ pub fn plan(ctx: &mut Ctx, d: &Desired) -> Result<Vec<Step>, CliError> {
         }
     }
     steps.extend(disabling);
+    for spec in &d.spo_policy {
+        steps.extend(plan_geo_policy(ctx, spec)?);
+    }
+    Ok(steps)
+}
+
+/// The versioned URI of the key a `[[spo_policy]]` names: as written when it has a version, else
+/// the key's newest version. `None` when the key does not exist.
+fn versioned_key(ctx: &mut Ctx, uri: &str) -> Result<Option<String>, CliError> {
+    let Some((vault, name)) = vault_and_key(uri) else {
+        return Err(CliError::usage(format!("'{uri}' is not a key URI"))
+            .with_help("give https://<vault>.vault.azure.net/keys/<key>[/<version>]"));
+    };
+    if key_base(uri) != uri.trim_end_matches('/').to_ascii_lowercase() {
+        return Ok(Some(uri.trim_end_matches('/').to_string()));
+    }
+    match call(
+        ctx,
+        "Get-AzKeyVaultKey",
+        &named(&[("VaultName", json!(vault)), ("Name", json!(name))]),
+    ) {
+        Ok(found) => Ok(found
+            .first()
+            .and_then(|v| prop(v, "Id").as_str())
+            .map(str::to_string)),
+        Err(e) if e.class == super::error::Class::Failed => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The steps that bring one geo's SharePoint policy to what the file describes: register it,
+/// finish an interrupted registration, or roll the keys that differ (one roll at a time: each
+/// Update finishes before the next starts).
+fn plan_geo_policy(ctx: &mut Ctx, spec: &SpoSpec) -> Result<Vec<Step>, CliError> {
+    let mut steps = Vec::new();
+    let mut geo_args = Vec::new();
+    if let Some(g) = &spec.geo {
+        geo_args.push(("Geo", json!(g)));
+    }
+    let cur = call(ctx, "Get-SPODataEncryptionPolicy", &named(&geo_args))?;
+    let cur = cur.first().cloned().unwrap_or(Value::Null);
+    let geo = prop(&cur, "Geo").as_str().unwrap_or_default().to_string();
+    let mut want = Vec::new();
+    for (slot, uri) in [
+        ("Primary", &spec.primary_key_id),
+        ("Secondary", &spec.secondary_key_id),
+    ] {
+        match versioned_key(ctx, uri)? {
+            Some(v) => want.push((slot, v)),
+            None => steps.push(Step::new(
+                Action::Missing,
+                "Key",
+                uri,
+                "does not exist; create it with Add-AzKeyVaultKey",
+            )),
+        }
+    }
+    if want.len() < 2 {
+        return Ok(steps);
+    }
+    let state = prop(&cur, "State").as_str().unwrap_or("Unregistered");
+    let have = |slot: &str| {
+        prop(&cur, &format!("{slot}KeyVaultUri"))
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let register = |action: Action, detail: String, keys: [&str; 2]| {
+        let mut args = vec![
+            ("PrimaryKeyVaultUri", json!(keys[0])),
+            ("SecondaryKeyVaultUri", json!(keys[1])),
+        ];
+        args.extend(geo_args.iter().cloned());
+        Step::new(action, "GeoPolicy", &geo, detail).run("Register-SPODataEncryptionPolicy", args)
+    };
+    match state {
+        "Unregistered" => steps.push(register(
+            Action::Create,
+            "register with the primary and secondary keys".into(),
+            [&want[0].1, &want[1].1],
+        )),
+        // An interrupted registration finishes with the keys it started with.
+        "Registering" => steps.push(register(
+            Action::Change,
+            format!(
+                "finish the registration ({}% of sites done)",
+                prop(&cur, "PercentComplete")
+            ),
+            [&have("Primary"), &have("Secondary")],
+        )),
+        _ => {
+            let mut rolled = false;
+            for (slot, uri) in &want {
+                if have(slot).eq_ignore_ascii_case(uri) {
+                    continue;
+                }
+                rolled = true;
+                let mut args = vec![("KeyType", json!(slot)), ("KeyVaultUri", json!(uri))];
+                args.extend(geo_args.iter().cloned());
+                steps.push(
+                    Step::new(
+                        Action::Refresh,
+                        "GeoPolicy",
+                        &geo,
+                        format!("roll the {slot} key: {} -> {uri}", have(slot)),
+                    )
+                    .run("Update-SPODataEncryptionPolicy", args),
+                );
+            }
+            if !rolled {
+                let detail = if state == "Rolling" {
+                    format!(
+                        "a roll of the {} key was interrupted; run Update-SPODataEncryptionPolicy again to finish it",
+                        prop(&cur, "RollingKeyType").as_str().unwrap_or("?")
+                    )
+                } else {
+                    "registered as described".to_string()
+                };
+                let action = if state == "Rolling" {
+                    Action::Differs
+                } else {
+                    Action::NoChange
+                };
+                steps.push(Step::new(action, "GeoPolicy", &geo, detail));
+            }
+        }
+    }
     Ok(steps)
 }
 

@@ -320,6 +320,12 @@ pub(crate) fn write_file_atomic(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "export".into());
+    if !dir.is_dir() {
+        return Err(
+            Error::invalid(format!("the folder '{}' does not exist", dir.display()))
+                .with_help("create it first, or give a path in a folder that exists"),
+        );
+    }
     let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
