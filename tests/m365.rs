@@ -251,6 +251,21 @@ fn create_assign_protects_mailboxes_without_dep_and_teams_refresh_and_disable_re
     );
     assert!(err.contains("is disabled"), "{err}");
 
+    // Disabling a key version a multi-workload policy uses warns first.
+    let out = e.run(&[
+        "Update-AzKeyVaultKey",
+        "contoso-ck-mw2",
+        "MWKey02",
+        "-Enable",
+        "false",
+        "-WhatIf",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("breaks multi-workload data encryption policy 'Contoso Second'"),
+        "{err}"
+    );
+
     // Completion knows multi-workload policies (not mailbox DEPs) and chat topics.
     assert_eq!(
         e.ok(&[

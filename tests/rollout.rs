@@ -404,4 +404,25 @@ fn a_geo_policy_is_registered_then_rolled_onto_new_key_versions() {
         std::fs::read(d.join("out/q3.txt")).unwrap(),
         b"quarterly numbers"
     );
+
+    // Disabling the key version the geo policy now uses warns about the geo policy only (the
+    // mailbox DEP is still on the previous version).
+    let out = custkey(
+        d,
+        &[
+            "Update-AzKeyVaultKey",
+            "contoso-ck-va1",
+            "Key001",
+            "-Enable",
+            "false",
+            "-WhatIf",
+        ],
+    );
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("breaks the SharePoint geo policy of NAM"),
+        "{err}"
+    );
+    assert!(!err.contains("US Mailboxes"), "{err}");
 }

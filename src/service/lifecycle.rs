@@ -13,13 +13,16 @@ use crate::vault::{KeyId, KeyPermission, VaultError, EXCHANGE_ONLINE_APP_ID};
 /// A DEP whose key a root key version still wraps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyUse {
-    pub dep_name: String,
+    /// The policy as a warning names it, e.g. `data encryption policy 'US Mailboxes'`.
+    pub policy: String,
+    /// What users lose access to when the key version stops working.
+    pub consequence: &'static str,
     pub key_uri: String,
     pub version: String,
 }
 
-/// The DEPs whose live DEP-key copies are wrapped by `key_uri` (any version when `version` is
-/// `None`).
+/// The policies whose live DEP-key (or TIK) copies are wrapped by `key_uri` (any version when
+/// `version` is `None`): mailbox, multi-workload and SharePoint geo policies.
 pub fn deps_using_key(
     store: &mut Store,
     key_uri: &str,
@@ -35,10 +38,39 @@ pub fn deps_using_key(
                 if w.key_uri.to_ascii_lowercase() == want
                     && version.is_none_or(|v| v.eq_ignore_ascii_case(&w.version))
                 {
+                    let m365 = d.kind == dep::KIND_M365;
                     out.push(KeyUse {
-                        dep_name: d.name.clone(),
+                        policy: format!(
+                            "{} '{}'",
+                            if m365 { dep::DepKind::M365 } else { dep::DepKind::Mailbox }.noun(),
+                            d.name
+                        ),
+                        consequence: if m365 {
+                            "users lose access to the tenant's Teams messages and to mailboxes without a mailbox DEP (only service operations may use the availability key)"
+                        } else {
+                            "users lose access to its mailboxes (only service operations may use the availability key)"
+                        },
                         key_uri: w.key_uri.clone(),
                         version: w.version.clone(),
+                    });
+                }
+            }
+        }
+        // SharePoint geo policies keep versioned URIs.
+        for d in tx.spo_deps()? {
+            for w in tx.spo_root_wraps(&d.guid)? {
+                let Ok(id) = KeyId::parse(&w.key_uri) else {
+                    continue;
+                };
+                let v = id.version.clone().unwrap_or_default();
+                if id.versionless().to_string().to_ascii_lowercase() == want
+                    && version.is_none_or(|x| x.eq_ignore_ascii_case(&v))
+                {
+                    out.push(KeyUse {
+                        policy: format!("the SharePoint geo policy of {}", d.geo),
+                        consequence: "the geo's files become unreadable once the cached TIK expires, unless the other key still works (the availability key serves recovery only)",
+                        key_uri: id.versionless().to_string(),
+                        version: v,
                     });
                 }
             }

@@ -236,8 +236,8 @@ fn warn_if_in_use(
     let uses = custkey::service::lifecycle::deps_using_key(ctx.store()?, &uri, version)?;
     for u in uses {
         ctx.warn(&format!(
-            "{what} {}/{} breaks data encryption policy '{}': it still wraps that DEP's key, so users lose access to its mailboxes (only service operations may use the availability key)",
-            u.key_uri, u.version, u.dep_name
+            "{what} {}/{} breaks {}: it still wraps that policy's key, so {}",
+            u.key_uri, u.version, u.policy, u.consequence
         ));
     }
     Ok(())
