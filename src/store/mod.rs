@@ -14,6 +14,7 @@ mod audit;
 mod content;
 mod dep;
 mod org;
+mod pack;
 mod recipient;
 mod setting;
 
@@ -21,6 +22,7 @@ pub use audit::AuditRow;
 pub use content::{ItemRow, MailboxKeyRow, MoveRow};
 pub use dep::{DepRow, RootWrapRow};
 pub use org::OrganizationRow;
+pub use pack::{PackAppender, PackFile, PackReadError, PACK_BUFFER, PACK_BUFFERS};
 pub use recipient::{RecipientRow, RecipientScope};
 
 use std::fs;
@@ -157,6 +159,19 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_time ON audit_record (creation_time);",
     // 5: mailboxes whose data was purged with their DEP.
     "ALTER TABLE recipient ADD COLUMN data_purged TEXT;",
+    // 6: content in append-only pack files beside the store (store/pack.rs, docs/format.md §7).
+    // An item with a pack holds `stored_size` bytes at `pack_offset` of
+    // content/<mailbox>/<pack>.pack; an item without one (written before this migration) keeps
+    // its ciphertext in item_segment rows, read as before until a move rewrites it into a pack.
+    "CREATE TABLE content_pack (
+        id TEXT PRIMARY KEY,
+        mailbox_guid TEXT NOT NULL,
+        when_created TEXT NOT NULL
+    );
+    CREATE INDEX content_pack_mailbox ON content_pack (mailbox_guid);
+    ALTER TABLE item ADD COLUMN pack TEXT;
+    ALTER TABLE item ADD COLUMN pack_offset INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX item_pack ON item (pack);",
 ];
 
 /// The schema version this build writes.

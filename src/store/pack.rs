@@ -1,0 +1,504 @@
+//! Content pack files: item ciphertext lives in append-only files beside the store, indexed by
+//! the `item` rows (pack id, offset; the length is `stored_size`). See docs/format.md §7.
+//!
+//! ```text
+//! <data dir>/content/                      0700
+//! <data dir>/content/<mailbox guid>/       0700, one per mailbox
+//! <data dir>/content/<mailbox guid>/<pack id>.pack   0600, append-only, written by one writer
+//! ```
+//!
+//! Rules that keep a kill at any point harmless:
+//!
+//! - a pack is created (`create_new`, 0600) and locked (`flock`, exclusive) by its only writer,
+//!   its directory entry is fsynced, and only then is it registered in `content_pack`; a reclaim
+//!   never touches a pack it cannot lock, nor a file it does not know;
+//! - ciphertext is appended and fsynced (`fdatasync`) before the rows that point at it commit, so
+//!   a committed row never points at missing bytes;
+//! - bytes a killed writer appended after its last commit are referenced by no row: they are never
+//!   read, and go with their pack when it is reclaimed (no item left in it), purged or moved away.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use rusqlite::params;
+
+use super::{Result, Store, StoreError, Tx};
+
+/// Bytes per write buffer handed to the writer thread.
+pub const PACK_BUFFER: usize = 256 << 10;
+/// Write buffers in flight (filling, queued, being written): memory is bounded by
+/// `PACK_BUFFERS * PACK_BUFFER` whatever the content size.
+pub const PACK_BUFFERS: usize = 4;
+
+/// A pack file just created and locked, registered in the store.
+pub struct PackFile {
+    pub id: String,
+    pub mailbox_guid: String,
+    pub path: PathBuf,
+    file: File,
+}
+
+fn unavailable(path: &Path, what: &str, e: &io::Error) -> StoreError {
+    StoreError::Unavailable {
+        path: path.into(),
+        detail: format!("{what}: {e}"),
+    }
+}
+
+/// Creates `dir` (0700) if missing, and makes its entry durable in its parent.
+fn private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| unavailable(dir, "cannot create the content directory", &e))?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| unavailable(dir, "cannot sync the directory", &e))
+}
+
+/// `content/` in the directory of the store file `db`.
+fn content_dir_of(db: &Path) -> PathBuf {
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    dir.join("content")
+}
+
+fn pack_path_of(db: &Path, mailbox_guid: &str, id: &str) -> PathBuf {
+    content_dir_of(db)
+        .join(mailbox_guid)
+        .join(format!("{id}.pack"))
+}
+
+impl Store {
+    /// Where content pack files live: `content/` in the store's directory.
+    pub fn content_dir(&self) -> PathBuf {
+        content_dir_of(&self.path)
+    }
+
+    /// The file of pack `id` of a mailbox.
+    pub fn pack_path(&self, mailbox_guid: &str, id: &str) -> PathBuf {
+        pack_path_of(&self.path, mailbox_guid, id)
+    }
+
+    /// Creates a new pack for a mailbox's content: the file (0600, locked by this process until
+    /// dropped, its directory entry fsynced), then its `content_pack` row.
+    pub fn create_pack(&mut self, mailbox_guid: &str) -> Result<PackFile> {
+        let dir = self.content_dir().join(mailbox_guid);
+        private_dir(&dir)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let path = dir.join(format!("{id}.pack"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| unavailable(&path, "cannot create the content file", &e))?;
+        file.lock()
+            .map_err(|e| unavailable(&path, "cannot lock the content file", &e))?;
+        sync_dir(&dir)?;
+        self.write(|tx| -> Result<()> {
+            tx.conn()
+                .execute(
+                    "INSERT INTO content_pack (id, mailbox_guid, when_created) VALUES (?1, ?2, ?3)",
+                    params![id, mailbox_guid, chrono::Utc::now().to_rfc3339()],
+                )
+                .map_err(|e| tx.err(e))?;
+            Ok(())
+        })?;
+        Ok(PackFile {
+            id,
+            mailbox_guid: mailbox_guid.to_string(),
+            path,
+            file,
+        })
+    }
+
+    /// Deletes every pack no item points at any more (a move finished, items deleted, a killed
+    /// import's pack), except packs another writer holds. Returns the number of files removed.
+    pub fn reclaim_packs(&mut self) -> Result<u64> {
+        let packs = self.read(|tx| -> Result<Vec<(String, String, bool)>> {
+            let mut st = tx
+                .conn()
+                .prepare(
+                    "SELECT p.id, p.mailbox_guid,
+                            EXISTS (SELECT 1 FROM item i WHERE i.pack = p.id)
+                     FROM content_pack p",
+                )
+                .map_err(|e| tx.err(e))?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(|e| tx.err(e))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| tx.err(e))?;
+            Ok(rows)
+        })?;
+        let mut removed = 0;
+        for (id, mailbox, used) in packs {
+            if used {
+                continue;
+            }
+            let path = self.pack_path(&mailbox, &id);
+            // Hold the lock while deciding and deleting: a live writer holds it from creation.
+            let lock = match File::open(&path) {
+                Ok(f) => match f.try_lock() {
+                    Ok(()) => Some(f),
+                    Err(fs::TryLockError::WouldBlock) => continue,
+                    Err(fs::TryLockError::Error(e)) => {
+                        return Err(unavailable(&path, "cannot lock the content file", &e))
+                    }
+                },
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(unavailable(&path, "cannot open the content file", &e)),
+            };
+            let gone = self.write(|tx| -> Result<bool> {
+                let used: bool = tx
+                    .conn()
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)",
+                        [&id],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| tx.err(e))?;
+                if used {
+                    return Ok(false);
+                }
+                tx.conn()
+                    .execute("DELETE FROM content_pack WHERE id = ?1", [&id])
+                    .map_err(|e| tx.err(e))?;
+                Ok(true)
+            })?;
+            if gone && lock.is_some() {
+                match fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(unavailable(&path, "cannot delete the content file", &e)),
+                }
+                if let Some(dir) = path.parent() {
+                    sync_dir(dir)?;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes a mailbox's content directory with whatever it still holds (after a purge
+    /// deleted its items and [`Store::reclaim_packs`] its packs).
+    pub fn remove_mailbox_content(&mut self, mailbox_guid: &str) -> Result<()> {
+        let dir = self.content_dir().join(mailbox_guid);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => sync_dir(&self.content_dir()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(unavailable(&dir, "cannot delete the content directory", &e)),
+        }
+    }
+}
+
+/// Why an item's content could not be opened in its pack.
+#[derive(Debug)]
+pub enum PackReadError {
+    Open(PathBuf, io::Error),
+    Truncated { path: PathBuf, have: u64, need: u64 },
+}
+
+impl std::fmt::Display for PackReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PackReadError::Open(p, e) if e.kind() == io::ErrorKind::NotFound => {
+                write!(f, "its content file {} is missing", p.display())
+            }
+            PackReadError::Open(p, e) => {
+                write!(f, "its content file {} cannot be read: {e}", p.display())
+            }
+            PackReadError::Truncated { path, have, need } => write!(
+                f,
+                "its content file {} is truncated ({have} bytes; the item ends at byte {need})",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// Where content pack files live (see [`Store::content_dir`]).
+    pub fn content_dir(&self) -> PathBuf {
+        content_dir_of(self.path)
+    }
+
+    /// Opens `len` bytes at `offset` of a pack for reading. A missing file or one shorter than
+    /// the row says is [`PackReadError`], which names the file and the bytes expected.
+    pub fn open_pack_range(
+        &self,
+        mailbox_guid: &str,
+        id: &str,
+        offset: u64,
+        len: u64,
+    ) -> std::result::Result<io::Take<File>, PackReadError> {
+        let path = pack_path_of(self.path, mailbox_guid, id);
+        let mut f = File::open(&path).map_err(|e| PackReadError::Open(path.clone(), e))?;
+        let have = f
+            .metadata()
+            .map_err(|e| PackReadError::Open(path.clone(), e))?
+            .len();
+        if have < offset + len {
+            return Err(PackReadError::Truncated {
+                path,
+                have,
+                need: offset + len,
+            });
+        }
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| PackReadError::Open(path.clone(), e))?;
+        Ok(f.take(len))
+    }
+
+    /// Packs of a mailbox (ids), oldest first.
+    pub fn packs_of(&self, mailbox_guid: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn()
+            .prepare_cached(
+                "SELECT id FROM content_pack WHERE mailbox_guid = ?1 ORDER BY when_created",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([mailbox_guid], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+}
+
+enum Job {
+    Write(Vec<u8>, usize),
+    Sync(u64),
+}
+
+/// Appends to a [`PackFile`] from two helper threads: one writes full buffers (large sequential
+/// writes), one fsyncs on request, so encryption, writing and flushing to disk overlap. Memory is
+/// bounded by [`PACK_BUFFERS`] buffers of [`PACK_BUFFER`] bytes.
+pub struct PackAppender {
+    pub id: String,
+    pub mailbox_guid: String,
+    path: PathBuf,
+    jobs: Option<SyncSender<Job>>,
+    free: Receiver<Vec<u8>>,
+    acks: Receiver<io::Result<u64>>,
+    cur: Option<Vec<u8>>,
+    fill: usize,
+    pos: u64,
+    durable: u64,
+    threads: Vec<JoinHandle<()>>,
+    // Keeps the pack locked while this appender lives (the threads hold clones).
+    _lock: File,
+}
+
+impl PackAppender {
+    pub fn start(pack: PackFile) -> Result<PackAppender> {
+        let PackFile {
+            id,
+            mailbox_guid,
+            path,
+            file,
+        } = pack;
+        let clone = |f: &File| {
+            f.try_clone()
+                .map_err(|e| unavailable(&path, "cannot open the content file", &e))
+        };
+        let mut writer = clone(&file)?;
+        let syncer = clone(&file)?;
+        let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(PACK_BUFFERS);
+        let (free_tx, free_rx) = mpsc::sync_channel::<Vec<u8>>(PACK_BUFFERS);
+        let (sync_tx, sync_rx) = mpsc::channel::<u64>();
+        let (ack_tx, ack_rx) = mpsc::channel::<io::Result<u64>>();
+        for _ in 0..PACK_BUFFERS {
+            let _ = free_tx.send(vec![0u8; PACK_BUFFER]);
+        }
+        let writer_acks = ack_tx.clone();
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|e| unavailable(&path, "cannot start the content writer", &e))
+        };
+        let w = spawn(
+            "pack-writer",
+            Box::new(move || {
+                let mut failed = false;
+                for job in jobs_rx {
+                    match job {
+                        Job::Write(buf, n) => {
+                            if !failed {
+                                if let Err(e) = writer.write_all(&buf[..n]) {
+                                    failed = true;
+                                    let _ = writer_acks.send(Err(e));
+                                }
+                            }
+                            if free_tx.send(buf).is_err() {
+                                break;
+                            }
+                        }
+                        Job::Sync(upto) => {
+                            if !failed && sync_tx.send(upto).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }),
+        )?;
+        let s = spawn(
+            "pack-sync",
+            Box::new(move || {
+                for upto in sync_rx {
+                    let r = syncer.sync_data().map(|()| upto);
+                    let stop = r.is_err();
+                    if ack_tx.send(r).is_err() || stop {
+                        break;
+                    }
+                }
+            }),
+        )?;
+        Ok(PackAppender {
+            id,
+            mailbox_guid,
+            path,
+            jobs: Some(jobs_tx),
+            free: free_rx,
+            acks: ack_rx,
+            cur: None,
+            fill: 0,
+            pos: 0,
+            durable: 0,
+            threads: vec![w, s],
+            _lock: file,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes appended so far (the offset the next item starts at).
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    fn stopped(&self) -> io::Error {
+        io::Error::other(format!(
+            "the writer of {} stopped; see the error before this one",
+            self.path.display()
+        ))
+    }
+
+    fn send(&mut self, job: Job) -> io::Result<()> {
+        match &self.jobs {
+            Some(j) if j.send(job).is_ok() => Ok(()),
+            _ => Err(self.stopped()),
+        }
+    }
+
+    /// Appends everything `src` yields; returns the number of bytes. An error here is a read
+    /// error of `src` (write errors show in [`PackAppender::durable`]).
+    pub fn append_from(&mut self, src: &mut dyn Read) -> io::Result<u64> {
+        let start = self.pos;
+        loop {
+            let mut buf = match self.cur.take() {
+                Some(b) => b,
+                None => {
+                    self.fill = 0;
+                    self.free.recv().map_err(|_| self.stopped())?
+                }
+            };
+            let n = match src.read(&mut buf[self.fill..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.cur = Some(buf);
+                    continue;
+                }
+                Err(e) => {
+                    self.cur = Some(buf);
+                    return Err(e);
+                }
+            };
+            self.fill += n;
+            self.pos += n as u64;
+            if self.fill == buf.len() {
+                self.send(Job::Write(buf, self.fill))?;
+            } else {
+                self.cur = Some(buf);
+                if n == 0 {
+                    return Ok(self.pos - start);
+                }
+            }
+        }
+    }
+
+    /// Hands over what is buffered and asks for an fsync of everything appended so far;
+    /// returns the offset that will be durable when it is acknowledged.
+    pub fn request_sync(&mut self) -> io::Result<u64> {
+        if let Some(buf) = self.cur.take() {
+            if self.fill > 0 {
+                let n = self.fill;
+                self.send(Job::Write(buf, n))?;
+            } else {
+                self.cur = Some(buf);
+            }
+        }
+        self.send(Job::Sync(self.pos))?;
+        Ok(self.pos)
+    }
+
+    /// The offset up to which the pack is known durable; with `wait_for`, blocks until at least
+    /// that offset is. A write or fsync failure is returned here.
+    pub fn durable(&mut self, wait_for: Option<u64>) -> io::Result<u64> {
+        loop {
+            let ack = match wait_for {
+                Some(w) if self.durable < w => self.acks.recv().map_err(|_| self.stopped())?,
+                _ => match self.acks.try_recv() {
+                    Ok(a) => a,
+                    Err(_) => return Ok(self.durable),
+                },
+            };
+            self.durable = self.durable.max(ack?);
+        }
+    }
+
+    /// Makes everything durable and stops the threads.
+    pub fn finish(mut self) -> io::Result<u64> {
+        let upto = self.request_sync()?;
+        let res = self.durable(Some(upto));
+        self.stop();
+        res
+    }
+
+    fn stop(&mut self) {
+        self.jobs = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for PackAppender {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
