@@ -37,6 +37,10 @@ pub const PACK_BUFFER: usize = 256 << 10;
 pub const PACK_BUFFERS: usize = 4;
 /// Writer threads: two full buffers in flight at the disk at once.
 pub const PACK_WRITERS: usize = 2;
+/// Space is reserved (`fallocate`) ahead of the writes in steps of this many bytes, so direct
+/// writes land in allocated blocks inside the file instead of extending it one by one; the
+/// reserve past the end is cut off by [`PackAppender::finish`].
+const PACK_RESERVE: u64 = 16 << 20;
 
 /// A pack file just created and locked, registered in the store.
 pub struct PackFile {
@@ -326,7 +330,7 @@ fn open_direct(path: &Path) -> Option<File> {
     {
         OpenOptions::new()
             .write(true)
-            .custom_flags(libc::O_DIRECT)
+            .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
             .open(path)
             .ok()
     }
@@ -471,9 +475,13 @@ pub struct PackAppender {
     /// The partial last block handed over at a sync, which the next buffer starts with.
     carry: Vec<u8>,
     durable: u64,
+    /// File length reserved so far.
+    reserved: u64,
+    /// False once the file system refused to reserve.
+    can_reserve: bool,
     threads: Vec<JoinHandle<()>>,
-    // Keeps the pack locked while this appender lives (the threads hold clones).
-    _lock: File,
+    /// Keeps the pack locked while this appender lives (the threads hold clones).
+    file: File,
 }
 
 impl PackAppender {
@@ -545,11 +553,13 @@ impl PackAppender {
             pos: 0,
             carry: Vec::with_capacity(ALIGN),
             durable: 0,
+            reserved: 0,
+            can_reserve: true,
             threads: {
                 threads.push(s);
                 threads
             },
-            _lock: file,
+            file,
         })
     }
 
@@ -589,10 +599,28 @@ impl PackAppender {
         Ok(b)
     }
 
+    /// Reserves file space up to at least `end` (best effort: a file system that cannot is
+    /// simply written without).
+    #[cfg(target_os = "linux")]
+    fn reserve(&mut self, end: u64) {
+        if self.can_reserve && self.reserved < end {
+            let len = (end - self.reserved).max(PACK_RESERVE);
+            let flags = rustix::fs::FallocateFlags::empty();
+            match rustix::fs::fallocate(&self.file, flags, self.reserved, len) {
+                Ok(()) => self.reserved += len,
+                Err(_) => self.can_reserve = false,
+            }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn reserve(&mut self, _end: u64) {}
+
     /// Hands the current buffer to the writer; a partial last block is carried over.
     fn hand_over(&mut self, buf: Buf) -> io::Result<()> {
         let n = self.fill;
         let offset = self.pos - n as u64;
+        self.reserve(offset + PACK_BUFFER as u64);
         let tail = n % ALIGN;
         self.carry.clear();
         self.carry.extend_from_slice(&buf.bytes()[n - tail..n]);
@@ -659,12 +687,17 @@ impl PackAppender {
         }
     }
 
-    /// Makes everything durable and stops the threads.
+    /// Makes everything durable, stops the threads and cuts off the reserve past the end.
     pub fn finish(mut self) -> io::Result<u64> {
         let upto = self.request_sync()?;
         let res = self.durable(Some(upto));
         self.stop();
-        res
+        let upto = res?;
+        if self.reserved > upto {
+            self.file.set_len(upto)?;
+            self.file.sync_data()?;
+        }
+        Ok(upto)
     }
 
     fn stop(&mut self) {
@@ -724,7 +757,9 @@ mod tests {
                 let upto = out.request_sync().unwrap();
                 assert_eq!(upto, want.len() as u64);
                 assert!(out.durable(Some(upto)).unwrap() >= upto);
-                assert_eq!(fs::read(&path).unwrap(), want, "after append {i}");
+                // The file may be longer (space reserved ahead); its start is what was appended.
+                let got = fs::read(&path).unwrap();
+                assert_eq!(&got[..want.len()], &want[..], "after append {i}");
             }
         }
         assert_eq!(out.finish().unwrap(), want.len() as u64);
