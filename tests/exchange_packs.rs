@@ -21,6 +21,15 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(n.len()).any(|w| w == n)
 }
 
+/// The setup guide, then the test mail imported into alice's mailbox.
+fn imported() -> (Env, PathBuf) {
+    let e = Env::new();
+    e.setup();
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    (e, mail)
+}
+
 fn content_bytes(e: &Env) -> Vec<u8> {
     packs(e)
         .into_iter()
@@ -30,10 +39,7 @@ fn content_bytes(e: &Env) -> Vec<u8> {
 
 #[test]
 fn content_lives_in_private_pack_files_beside_the_store_not_in_sqlite() {
-    let e = Env::new();
-    e.setup();
-    let (mail, _) = e.write_mail();
-    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    let (e, mail) = imported();
     let p = packs(&e);
     assert_eq!(p.len(), 1, "one pack per import request: {p:?}");
     assert_eq!(mode(&p[0]), 0o600);
@@ -52,8 +58,7 @@ fn content_lives_in_private_pack_files_beside_the_store_not_in_sqlite() {
         .query_row("SELECT count(*) FROM item_segment", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 0);
-    e.ok(&["New-MailboxExportRequest", "alice", "out"]);
-    assert_eq!(files(&e.path("out")), files(&mail));
+    e.exports_same("alice", "out", &mail);
 }
 
 #[test]
@@ -78,16 +83,12 @@ fn a_killed_import_shows_no_item_and_its_orphan_pack_is_reclaimed() {
     assert_eq!(now.len(), 1);
     assert!(!orphan[0].exists(), "the orphan pack was not reclaimed");
     assert_eq!(e.json(&["Get-MailboxStatistics", "alice"])["ItemCount"], 3);
-    e.ok(&["New-MailboxExportRequest", "alice", "out"]);
-    assert_eq!(files(&e.path("out")), files(&mail));
+    e.exports_same("alice", "out", &mail);
 }
 
 #[test]
 fn a_truncated_or_missing_pack_is_a_clear_error_naming_the_item() {
-    let e = Env::new();
-    e.setup();
-    let (mail, _) = e.write_mail();
-    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    let (e, _) = imported();
     let p = packs(&e).remove(0);
     let bytes = std::fs::read(&p).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() - 1000]).unwrap();
@@ -114,10 +115,7 @@ fn a_truncated_or_missing_pack_is_a_clear_error_naming_the_item() {
 
 #[test]
 fn a_completed_move_deletes_the_old_content() {
-    let e = Env::new();
-    e.setup();
-    let (mail, _) = e.write_mail();
-    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    let (e, mail) = imported();
     let before_packs = packs(&e);
     let before = item_ciphertexts(&e);
     let out = e.run_env(
@@ -138,8 +136,7 @@ fn a_completed_move_deletes_the_old_content() {
             );
         }
     }
-    e.ok(&["New-MailboxExportRequest", "alice", "moved"]);
-    assert_eq!(files(&e.path("moved")), files(&mail));
+    e.exports_same("alice", "moved", &mail);
 }
 
 /// Turns every item into the layout of schema 5: its ciphertext in 1 MiB `item_segment` rows,
@@ -175,13 +172,9 @@ fn back_to_segment_rows(e: &Env) {
 
 #[test]
 fn items_stored_before_packs_read_back_and_a_move_rewrites_them_into_a_pack() {
-    let e = Env::new();
-    e.setup();
-    let (mail, _) = e.write_mail();
-    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    let (e, mail) = imported();
     back_to_segment_rows(&e);
-    e.ok(&["New-MailboxExportRequest", "alice", "legacy"]);
-    assert_eq!(files(&e.path("legacy")), files(&mail));
+    e.exports_same("alice", "legacy", &mail);
     e.ok(&["New-MoveRequest", "alice"]);
     let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
     let (segments, unpacked): (i64, i64) = c
@@ -193,8 +186,7 @@ fn items_stored_before_packs_read_back_and_a_move_rewrites_them_into_a_pack() {
         .unwrap();
     assert_eq!((segments, unpacked), (0, 0));
     assert_eq!(packs(&e).len(), 1);
-    e.ok(&["New-MailboxExportRequest", "alice", "packed"]);
-    assert_eq!(files(&e.path("packed")), files(&mail));
+    e.exports_same("alice", "packed", &mail);
 }
 
 #[test]
@@ -215,6 +207,5 @@ fn more_items_than_one_batch_commit_in_order() {
         e.json(&["Get-MailboxStatistics", "alice"])["ItemCount"],
         1100
     );
-    e.ok(&["New-MailboxExportRequest", "alice", "out"]);
-    assert_eq!(files(&e.path("out")), files(&dir));
+    e.exports_same("alice", "out", &dir);
 }

@@ -294,8 +294,9 @@ impl Store {
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             conn.pragma_update(None, "journal_mode", "DELETE")?;
-            // Content is stored as 1 MiB ciphertext segments: 64 KiB pages write them about
-            // three times faster than the default 4 KiB (docs/performance.md).
+            // 64 KiB pages: chosen when content was stored here as 1 MiB segments (three times
+            // faster than 4 KiB); content now lives in pack files (pack.rs), older stores keep
+            // their pages and segment rows.
             conn.pragma_update(None, "page_size", PAGE_SIZE)?;
             migrate(&mut conn, 0)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -719,15 +719,20 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    /// Appends of every size, with syncs between them (partial blocks carried over and
-    /// rewritten), give back exactly the bytes appended, at the positions reported.
-    #[test]
-    fn appends_and_syncs_of_any_size_give_back_the_same_bytes() {
+    /// A new store in a temporary directory with one pack of mailbox `mbx` being appended to.
+    fn new_pack() -> (tempfile::TempDir, Store, PathBuf, PackAppender) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("service.db")).unwrap();
         let pack = store.create_pack("mbx").unwrap();
         let path = pack.path.clone();
-        let mut out = PackAppender::start(pack).unwrap();
+        (dir, store, path, PackAppender::start(pack).unwrap())
+    }
+
+    /// Appends of every size, with syncs between them (partial blocks carried over and
+    /// rewritten), give back exactly the bytes appended, at the positions reported.
+    #[test]
+    fn appends_and_syncs_of_any_size_give_back_the_same_bytes() {
+        let (_dir, _store, path, mut out) = new_pack();
         let mut want = Vec::new();
         let mut x: u32 = 1;
         let sizes = [
@@ -770,11 +775,7 @@ mod tests {
 
     #[test]
     fn reclaim_keeps_a_pack_its_writer_holds_and_deletes_it_once_released() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("service.db")).unwrap();
-        let pack = store.create_pack("mbx").unwrap();
-        let path = pack.path.clone();
-        let mut out = PackAppender::start(pack).unwrap();
+        let (_dir, mut store, path, mut out) = new_pack();
         out.append_from(&mut &b"orphan bytes"[..]).unwrap();
         assert_eq!(store.reclaim_packs().unwrap(), 0);
         assert!(path.exists());

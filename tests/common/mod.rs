@@ -198,6 +198,12 @@ impl Env {
         ]);
     }
 
+    /// Exports `mailbox` into the folder `out` and checks it holds the same files as `mail`.
+    pub fn exports_same(&self, mailbox: &str, out: &str, mail: &Path) {
+        self.ok(&["New-MailboxExportRequest", mailbox, out]);
+        assert_eq!(files(&self.path(out)), files(mail), "export {out}");
+    }
+
     pub fn write_mail(&self) -> (PathBuf, PathBuf) {
         let dir = self.path("mail");
         std::fs::create_dir_all(&dir).unwrap();
