@@ -95,7 +95,10 @@ fn a_truncated_or_missing_pack_is_a_clear_error_naming_the_item() {
     let err = e.fails(&["New-MailboxExportRequest", "alice", "cut"], 3);
     assert!(err.contains("is truncated"), "{err}");
     assert!(err.contains(&p.display().to_string()), "{err}");
-    assert!(err.contains("item "), "{err}");
+    assert!(
+        err.contains("item ") && err.contains("'Alice Example'"),
+        "{err}"
+    );
     assert!(err.contains("help: "), "{err}");
     assert!(err.contains("backup"), "{err}");
     assert!(!err.contains("internal error"), "{err}");

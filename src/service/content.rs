@@ -77,21 +77,27 @@ fn item_source<'a>(tx: &'a Tx, item: &'a ItemRow) -> Result<Box<dyn Read + 'a>> 
             done: false,
         }));
     };
-    let f = tx
-        .open_pack_range(&item.mailbox_guid, pack, item.pack_offset, item.stored_size)
-        .map_err(|e| {
-            Error::new(
+    let opened = tx.open_pack_range(&item.mailbox_guid, pack, item.pack_offset, item.stored_size);
+    let f = match opened {
+        Ok(f) => f,
+        Err(e) => {
+            let mailbox = match tx.recipient(&item.mailbox_guid) {
+                Ok(Some(r)) => format!("'{}' ({})", r.name, r.guid),
+                _ => item.mailbox_guid.clone(),
+            };
+            return Err(Error::new(
                 ErrorKind::Unavailable,
                 format!(
-                    "item {} (number {}) of mailbox {} cannot be read: {e}",
-                    item.item_id, item.seq, item.mailbox_guid
+                    "item {} (number {}) of mailbox {mailbox} cannot be read: {e}",
+                    item.item_id, item.seq
                 ),
             )
             .with_help(format!(
                 "the content directory {} belongs with the store: restore both from the same backup; the store itself was not changed",
                 tx.content_dir().display()
-            ))
-        })?;
+            )));
+        }
+    };
     Ok(Box::new(io::BufReader::with_capacity(1 << 16, f)))
 }
 

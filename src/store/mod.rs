@@ -598,6 +598,47 @@ mod tests {
         }
     }
 
+    /// A store of schema 5 (content in `item_segment` rows) opens at the current schema with
+    /// its items and their segments as they were: no pack, the same bytes.
+    #[test]
+    fn a_schema_5_store_with_segment_rows_migrates_and_keeps_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("service.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..5] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 5).unwrap();
+            c.execute_batch(
+                "INSERT INTO recipient (guid, exchange_guid, name, alias, display_name, primary_smtp, kind, when_created, when_changed)
+                 VALUES ('m', 'x', 'M', 'm', 'M', 'm@contoso.com', 'SharedMailbox', 't', 't');
+                 INSERT INTO item (mailbox_guid, item_id, seq, source, size, stored_size, key_id, key_version, complete)
+                 VALUES ('m', 'i', 1, 'eml', 3, 6, 'k', 1, 1);
+                 INSERT INTO item_segment VALUES ('m', 'i', 0, x'010203'), ('m', 'i', 1, x'040506');",
+            )
+            .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        let (items, segs) = store
+            .read(|tx| -> Result<_> {
+                let items = tx.items("m")?;
+                let segs = (0..3)
+                    .map(|n| tx.segment("m", "i", n))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok((items, segs))
+            })
+            .unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!((items[0].pack.as_deref(), items[0].pack_offset), (None, 0));
+        assert_eq!(segs, vec![Some(vec![1, 2, 3]), Some(vec![4, 5, 6]), None]);
+        let v: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
     #[test]
     fn foreign_and_truncated_files_are_corrupt_and_unchanged() {
         let dir = tempfile::tempdir().unwrap();

@@ -109,6 +109,8 @@ impl Store {
     /// dropped, its directory entry fsynced), then its `content_pack` row.
     pub fn create_pack(&mut self, mailbox_guid: &str) -> Result<PackFile> {
         let dir = self.content_dir().join(mailbox_guid);
+        // Level by level, so each new directory's entry is fsynced in its parent.
+        private_dir(&self.content_dir())?;
         private_dir(&dir)?;
         let id = uuid::Uuid::new_v4().to_string();
         let path = dir.join(format!("{id}.pack"));
