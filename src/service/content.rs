@@ -25,7 +25,8 @@ use crate::store::{ItemRow, MailboxKeyRow, MoveRow, PackAppender, RecipientScope
 const BATCH_BYTES: u64 = 64 << 20;
 /// ... or this many items, whichever comes first (bounds the rows held in memory).
 const BATCH_ITEMS: usize = 1024;
-/// Batches fsynced but not yet committed, at most (bounds memory if the disk falls behind).
+/// Batches handed to the fsync thread but not yet committed, at most (bounds memory if the
+/// disk falls behind).
 const BATCHES_IN_FLIGHT: usize = 2;
 
 /// Reads an item's ciphertext stored before schema 6 from its `item_segment` rows, one segment
