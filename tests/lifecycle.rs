@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{audit_operations, files, Env, EXO};
+use common::{audit_operations, files, files_under, item_ciphertexts, Env, EXO};
 
 const VAULTS: [&str; 2] = ["contoso-ck-va1", "contoso-ck-va2"];
 
@@ -17,20 +17,29 @@ fn secrets(e: &Env) -> Vec<Vec<u8>> {
         "SELECT wrapped_by_availability FROM dep WHERE kind = 'Mailbox' AND wrapped_by_availability IS NOT NULL",
         "SELECT wrapped FROM dep_root_wrap",
         "SELECT wrapped FROM mailbox_key",
-        "SELECT data FROM item_segment",
     ] {
         let mut st = c.prepare(sql).unwrap();
         let rows: Vec<Vec<u8>> = st.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
         assert!(!rows.is_empty(), "nothing found by {sql}");
         out.extend(rows);
     }
+    let content = item_ciphertexts(e);
+    assert!(!content.is_empty(), "no item ciphertext found");
+    // Every 64 KiB ciphertext segment of every item, not only each item's first bytes.
+    for c in content {
+        out.extend(c.chunks(65552).map(|s| s.to_vec()));
+    }
     out
 }
 
+/// The store, its write-ahead log and every content file, concatenated.
 fn on_disk(e: &Env) -> Vec<u8> {
     let mut bytes = std::fs::read(e.path("service.db")).unwrap();
     if let Ok(w) = std::fs::read(e.path("service.db-wal")) {
         bytes.extend(w);
+    }
+    for f in files_under(&e.path("content")) {
+        bytes.extend(std::fs::read(f).unwrap());
     }
     bytes
 }
@@ -133,6 +142,12 @@ fn data_purge_path_refusals_second_approver_and_crypto_shredding() {
     assert!(err.contains("needs confirmation"), "{err}");
 
     let before = secrets(&e);
+    // The search below sees every secret before the purge (content included), ...
+    let disk = on_disk(&e);
+    assert!(!files_under(&e.path("content")).is_empty());
+    for (i, s) in before.iter().enumerate() {
+        assert!(contains(&disk, s), "secret #{i} not found before the purge");
+    }
     let report = e.json(&["Approve-DataPurgeRequest", "US Mailboxes", "-Confirm:false"]);
     assert_eq!(report["State"], "Purged");
     assert_eq!(report["ItemsDeleted"], 3);
@@ -140,7 +155,12 @@ fn data_purge_path_refusals_second_approver_and_crypto_shredding() {
     assert_eq!(report["RequestedBy"], "admin@contoso.onmicrosoft.com");
     assert_eq!(report["Mailboxes"], serde_json::json!(["Alice Example"]));
 
-    // Crypto-shredding: no copy of any wrapped key or ciphertext is left in the files.
+    // ... and after it, no copy of any wrapped key or ciphertext is left in the files; the
+    // purged mailbox's content files are gone.
+    assert_eq!(
+        files_under(&e.path("content")),
+        Vec::<std::path::PathBuf>::new()
+    );
     let disk = on_disk(&e);
     for (i, s) in before.iter().enumerate() {
         assert!(

@@ -2,10 +2,12 @@
 //! byte-identical, and move requests that re-encrypt a mailbox under a fresh key.
 //!
 //! Each message is one item, encrypted with the crypto core's streaming format under the
-//! mailbox's current key and stored as ciphertext segments of 1 MiB; memory stays bounded
-//! whatever the message size. An item becomes visible when its transaction commits, so a
-//! crash never leaves half an item.
+//! mailbox's current key and appended to a pack file of the mailbox (`store::PackAppender`);
+//! memory stays bounded whatever the message size. An item becomes visible when its row
+//! commits, which happens only after its bytes are fsynced, so a crash never leaves half an
+//! item nor a row pointing at missing bytes.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -17,52 +19,18 @@ use super::keys::{audit, parse_guid, request_id, Purpose, ServiceKeys};
 use super::mailbox::{current_key, open_key, target_dep};
 use super::{now, recipient, Error, ErrorKind, Result};
 use crate::crypto::{ItemBinding, MailboxKey};
-use crate::store::{ItemRow, MailboxKeyRow, MoveRow, RecipientScope, Store, Tx};
+use crate::store::{ItemRow, MailboxKeyRow, MoveRow, PackAppender, RecipientScope, Store, Tx};
 
-/// Ciphertext bytes per stored segment.
-pub const SEGMENT_BYTES: usize = 1 << 20;
+/// Items are committed in batches: after this many ciphertext bytes ...
+const BATCH_BYTES: u64 = 64 << 20;
+/// ... or this many items, whichever comes first (bounds the rows held in memory).
+const BATCH_ITEMS: usize = 1024;
+/// Batches handed to the fsync thread but not yet committed, at most (bounds memory if the
+/// disk falls behind).
+const BATCHES_IN_FLIGHT: usize = 2;
 
-/// Writes ciphertext into `item_segment` rows of [`SEGMENT_BYTES`].
-struct SegmentSink<'a, 't> {
-    tx: &'a Tx<'t>,
-    mailbox: &'a str,
-    item: &'a str,
-    buf: Vec<u8>,
-    n: u32,
-    total: u64,
-}
-
-impl SegmentSink<'_, '_> {
-    fn flush_segment(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        self.tx
-            .put_segment(self.mailbox, self.item, self.n, &self.buf)
-            .map_err(io::Error::other)?;
-        self.n += 1;
-        self.buf.clear();
-        Ok(())
-    }
-}
-
-impl Write for SegmentSink<'_, '_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = SEGMENT_BYTES - self.buf.len();
-        let n = room.min(data.len());
-        self.buf.extend_from_slice(&data[..n]);
-        self.total += n as u64;
-        if self.buf.len() == SEGMENT_BYTES {
-            self.flush_segment()?;
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Reads an item's ciphertext back, one segment at a time.
+/// Reads an item's ciphertext stored before schema 8 from its `item_segment` rows, one segment
+/// at a time.
 struct SegmentSource<'a, 't> {
     tx: &'a Tx<'t>,
     mailbox: &'a str,
@@ -71,21 +39,6 @@ struct SegmentSource<'a, 't> {
     buf: Vec<u8>,
     pos: usize,
     done: bool,
-}
-
-impl<'a, 't> SegmentSource<'a, 't> {
-    /// Reads `item`'s stored ciphertext from the start.
-    fn of(tx: &'a Tx<'t>, item: &'a ItemRow) -> Self {
-        SegmentSource {
-            tx,
-            mailbox: &item.mailbox_guid,
-            item: &item.item_id,
-            n: 0,
-            buf: Vec::new(),
-            pos: 0,
-            done: false,
-        }
-    }
 }
 
 impl Read for SegmentSource<'_, '_> {
@@ -111,68 +64,98 @@ impl Read for SegmentSource<'_, '_> {
     }
 }
 
+/// An item's stored ciphertext, from its pack file (or its `item_segment` rows for an item from
+/// before schema 8). A missing or truncated pack file is an `Unavailable` error naming the item.
+fn item_source<'a>(tx: &'a Tx, item: &'a ItemRow) -> Result<Box<dyn Read + 'a>> {
+    let Some(pack) = &item.pack else {
+        return Ok(Box::new(SegmentSource {
+            tx,
+            mailbox: &item.mailbox_guid,
+            item: &item.item_id,
+            n: 0,
+            buf: Vec::new(),
+            pos: 0,
+            done: false,
+        }));
+    };
+    let opened = tx.open_pack_range(&item.mailbox_guid, pack, item.pack_offset, item.stored_size);
+    let f = match opened {
+        Ok(f) => f,
+        Err(e) => {
+            let mailbox = match tx.recipient(&item.mailbox_guid) {
+                Ok(Some(r)) => format!("'{}' ({})", r.name, r.guid),
+                _ => item.mailbox_guid.clone(),
+            };
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "item {} (number {}) of mailbox {mailbox} cannot be read: {e}",
+                    item.item_id, item.seq
+                ),
+            )
+            .with_help(format!(
+                "the content directory {} belongs with the store: restore both from the same backup; the store itself was not changed",
+                tx.content_dir().display()
+            )));
+        }
+    };
+    Ok(Box::new(io::BufReader::with_capacity(1 << 16, f)))
+}
+
+/// Counts the bytes read through it (an item's plaintext size).
+struct Counting<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
+fn store_io_err(what: &str, path: &Path, e: io::Error) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        format!("cannot {what} {}: {e}", path.display()),
+    )
+    .with_help("check the disk (space, permissions) of the store's directory; nothing of the unfinished batch is visible")
+}
+
+/// Appends `src` encrypted (or re-encrypted) to a pack; maps read errors: a content
+/// authentication failure stays a crypto error, anything else is `what` of `label`.
+fn append_item(
+    out: &mut PackAppender,
+    src: &mut dyn Read,
+    kind: ErrorKind,
+    what: &str,
+    label: &str,
+) -> Result<u64> {
+    out.append_from(src)
+        .map_err(|e| match crate::crypto::CryptoError::from_io(&e) {
+            Some(c) => Error::from(c.clone()),
+            None => Error::new(kind, format!("{what} {label}: {e}")),
+        })
+}
+
+/// Asks for an fsync of everything appended and waits for it.
+fn sync_pack(out: &mut PackAppender) -> Result<()> {
+    let upto = out
+        .request_sync()
+        .map_err(|e| store_io_err("write", out.path(), e))?;
+    out.durable(Some(upto))
+        .map_err(|e| store_io_err("write", out.path(), e))?;
+    Ok(())
+}
+
 pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
     Error::new(
         ErrorKind::InvalidArgument,
         format!("{what} {}: {e}", path.display()),
     )
     .with_help("check the path and that it is readable")
-}
-
-/// Encrypts `input` as a new complete item of the mailbox, in one transaction.
-fn store_item(
-    tx: &Tx,
-    mailbox_guid: &str,
-    key: &MailboxKey,
-    source: &str,
-    input: &mut dyn Read,
-) -> Result<ItemRow> {
-    let item_id = uuid::Uuid::new_v4().to_string();
-    let mut row = ItemRow {
-        mailbox_guid: mailbox_guid.to_string(),
-        item_id: item_id.clone(),
-        seq: tx.next_item_seq(mailbox_guid)?,
-        source: source.into(),
-        size: 0,
-        stored_size: 0,
-        key_id: key.key_ref().id.to_string(),
-        key_version: key.key_ref().version,
-        complete: false,
-    };
-    tx.insert_item(&row)?;
-    let binding = ItemBinding::new(parse_guid(mailbox_guid)?, item_id.as_bytes().to_vec());
-    let sink = SegmentSink {
-        tx,
-        mailbox: mailbox_guid,
-        item: &item_id,
-        buf: Vec::with_capacity(SEGMENT_BYTES),
-        n: 0,
-        total: 0,
-    };
-    let mut enc = key.encrypt_writer(&binding, sink)?;
-    let size = io::copy(input, &mut enc).map_err(|e| {
-        Error::new(
-            ErrorKind::InvalidArgument,
-            format!("cannot read the message: {e}"),
-        )
-    })?;
-    let mut sink = enc.finish().map_err(|e| {
-        Error::new(
-            ErrorKind::Unavailable,
-            format!("cannot store the message: {e}"),
-        )
-    })?;
-    sink.flush_segment().map_err(|e| {
-        Error::new(
-            ErrorKind::Unavailable,
-            format!("cannot store the message: {e}"),
-        )
-    })?;
-    row.size = size;
-    row.stored_size = sink.total;
-    row.complete = true;
-    tx.complete_item(&row)?;
-    Ok(row)
 }
 
 /// Where messages start in an mbox file: byte offsets of each `From ` line that begins the
@@ -264,7 +247,45 @@ fn sources(path: &Path) -> Result<Vec<Source>> {
         .collect())
 }
 
+/// Commits the rows of every batch whose bytes are durable; with `wait`, waits for all of them
+/// (or, with `more` batches queued than [`BATCHES_IN_FLIGHT`], for the oldest).
+fn commit_durable(
+    store: &mut Store,
+    out: &mut PackAppender,
+    waiting: &mut VecDeque<(u64, Vec<ItemRow>)>,
+    wait: bool,
+) -> Result<()> {
+    while let Some((upto, _)) = waiting.front() {
+        let upto = *upto;
+        let block = wait || waiting.len() > BATCHES_IN_FLIGHT;
+        let durable = out
+            .durable(block.then_some(upto))
+            .map_err(|e| store_io_err("write", out.path(), e))?;
+        if durable < upto {
+            break;
+        }
+        let Some((_, rows)) = waiting.pop_front() else {
+            break;
+        };
+        store.write(|tx| -> Result<()> {
+            let Some(first) = rows.first() else {
+                return Ok(());
+            };
+            let first_seq = tx.next_item_seq(&first.mailbox_guid)?;
+            for (seq, row) in (first_seq..).zip(rows) {
+                tx.insert_item(&ItemRow { seq, ..row })?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
 /// `New-MailboxImportRequest -Mailbox -FilePath`.
+///
+/// Messages are encrypted one after another into one new pack file of the mailbox (a writer
+/// thread and an fsync thread overlap with the encryption); their rows commit in batches, each
+/// only after its bytes are fsynced. A kill leaves the committed batches and no part of the rest.
 pub fn import(
     store: &mut Store,
     keys: &mut ServiceKeys,
@@ -275,24 +296,81 @@ pub fn import(
     let srcs = sources(path)?;
     let request = request_id();
     let (key, _) = current_key(store, keys, &r, Purpose::User, &request)?;
+    let owner = parse_guid(&r.guid)?;
+    store.reclaim_packs()?;
+    let mut out = PackAppender::start(store.create_pack(&r.guid)?)?;
+    let (key_id, key_version) = (key.key_ref().id.to_string(), key.key_ref().version);
+    let mut rows: Vec<ItemRow> = Vec::new();
+    let mut waiting: VecDeque<(u64, Vec<ItemRow>)> = VecDeque::new();
+    let mut batch_start = 0u64;
     let (mut items, mut bytes) = (0u64, 0u64);
+    let fault: Option<u64> = std::env::var(FAULT_IMPORT_AFTER)
+        .ok()
+        .and_then(|v| v.parse().ok());
     for s in srcs {
-        let row = match s {
+        let (p, kind, input): (PathBuf, &str, Box<dyn Read>) = match s {
             Source::Eml(p) => {
-                let mut f = File::open(&p).map_err(|e| io_err("cannot open", &p, e))?;
-                store.write(|tx| store_item(tx, &r.guid, &key, "eml", &mut f))?
+                let f = File::open(&p).map_err(|e| io_err("cannot open", &p, e))?;
+                (p, "eml", Box::new(f))
             }
             Source::Mbox(p, off, len) => {
                 let mut f = File::open(&p).map_err(|e| io_err("cannot open", &p, e))?;
                 f.seek(SeekFrom::Start(off))
                     .map_err(|e| io_err("cannot read", &p, e))?;
-                let mut part = f.take(len);
-                store.write(|tx| store_item(tx, &r.guid, &key, "mbox", &mut part))?
+                (p, "mbox", Box::new(f.take(len)))
             }
         };
+        let item_id = uuid::Uuid::new_v4().to_string();
+        let binding = ItemBinding::new(owner, item_id.as_bytes().to_vec());
+        let mut counted = Counting { inner: input, n: 0 };
+        let offset = out.position();
+        let mut enc = key.encrypting_reader(&binding, &mut counted)?;
+        let stored = append_item(
+            &mut out,
+            &mut enc,
+            ErrorKind::InvalidArgument,
+            "cannot read the message",
+            &p.display().to_string(),
+        )?;
+        drop(enc);
+        rows.push(ItemRow {
+            mailbox_guid: r.guid.clone(),
+            item_id,
+            seq: 0,
+            source: kind.into(),
+            size: counted.n,
+            stored_size: stored,
+            key_id: key_id.clone(),
+            key_version,
+            complete: true,
+            pack: Some(out.id.clone()),
+            pack_offset: offset,
+        });
         items += 1;
-        bytes += row.size;
+        bytes += counted.n;
+        if fault.is_some_and(|n| items >= n) {
+            // Test fault injection: stop as abruptly as a kill would, mid-batch.
+            std::process::exit(137);
+        }
+        if rows.len() >= BATCH_ITEMS || out.position() - batch_start >= BATCH_BYTES {
+            let upto = out
+                .request_sync()
+                .map_err(|e| store_io_err("write", out.path(), e))?;
+            batch_start = upto;
+            waiting.push_back((upto, std::mem::take(&mut rows)));
+        }
+        commit_durable(store, &mut out, &mut waiting, false)?;
     }
+    if !rows.is_empty() {
+        let upto = out
+            .request_sync()
+            .map_err(|e| store_io_err("write", out.path(), e))?;
+        waiting.push_back((upto, rows));
+    }
+    commit_durable(store, &mut out, &mut waiting, true)?;
+    let pack_path = out.path().to_path_buf();
+    out.finish()
+        .map_err(|e| store_io_err("write", &pack_path, e))?;
     let org_id = store.read(super::org::organization_id)?;
     store.write(|tx| {
         audit(tx, &org_id, "ExchangeAdmin", "New-MailboxImportRequest", "", &r.guid,
@@ -342,7 +420,7 @@ pub(crate) fn write_file_atomic(
 }
 
 fn decrypt_item(tx: &Tx, key: &MailboxKey, item: &ItemRow, out: &mut dyn Write) -> Result<()> {
-    let src = SegmentSource::of(tx, item);
+    let src = item_source(tx, item)?;
     let binding = ItemBinding::new(
         parse_guid(&item.mailbox_guid)?,
         item.item_id.as_bytes().to_vec(),
@@ -616,6 +694,10 @@ fn present_move(m: &MoveRow, name: &str, display: &str) -> MoveRequest {
     }
 }
 
+/// Env var for fault injection in tests: stop (as if killed) after appending N items to the
+/// pack, before their batch commits.
+pub const FAULT_IMPORT_AFTER: &str = "CUSTKEY_FAULT_IMPORT_AFTER_ITEMS";
+
 /// Env var for fault injection in tests: stop (as if killed) after re-encrypting N items.
 pub const FAULT_MOVE_AFTER: &str = "CUSTKEY_FAULT_MOVE_AFTER_ITEMS";
 
@@ -692,6 +774,7 @@ pub fn move_mailbox(
         .ok()
         .and_then(|v| v.parse().ok());
     let mut moved_now = 0u64;
+    let mut pack: Option<PackAppender> = None;
     progress(mv.items_done, total);
     for item in items {
         if item.key_id == new_row.key_id && item.key_version == new_row.key_version {
@@ -706,8 +789,13 @@ pub fn move_mailbox(
                 item.item_id
             )));
         };
+        let out = match &mut pack {
+            Some(out) => out,
+            None => pack.insert(PackAppender::start(store.create_pack(&r.guid)?)?),
+        };
+        let row = reencrypt_item(store, out, old_key, &new_key, &item)?;
         store.write(|tx| {
-            reencrypt_item(tx, old_key, &new_key, &item)?;
+            tx.set_item_content(&row)?;
             mv.items_done += 1;
             mv.when_changed = now();
             tx.put_move_request(&mv)?;
@@ -731,46 +819,48 @@ pub fn move_mailbox(
         audit(tx, &org_id, "ExchangeAdmin", "New-MoveRequest", "", &r.guid,
             json!({"Identity": r.name, "Items": total, "NewMailboxKeyVersion": new_row.key_version}))
     })?;
+    if let Some(out) = pack {
+        let path = out.path().to_path_buf();
+        out.finish().map_err(|e| store_io_err("write", &path, e))?;
+    }
+    // The old ciphertext: every pack no item points at any more.
+    store.reclaim_packs()?;
     Ok(present_move(&mv, &r.name, &r.display_name))
 }
 
-/// Re-encrypts one item under `new` in place: the item keeps its id (its binding), its
-/// segments are replaced in the same transaction.
-fn reencrypt_item(tx: &Tx, old: &MailboxKey, new: &MailboxKey, item: &ItemRow) -> Result<()> {
+/// Re-encrypts one item under `new` into `out` and fsyncs it; returns the row to commit. The
+/// item keeps its id (its binding); its old ciphertext stays where it was until the move is
+/// complete and [`Store::reclaim_packs`] deletes the packs no item points at.
+fn reencrypt_item(
+    store: &mut Store,
+    out: &mut PackAppender,
+    old: &MailboxKey,
+    new: &MailboxKey,
+    item: &ItemRow,
+) -> Result<ItemRow> {
     let owner = parse_guid(&item.mailbox_guid)?;
     let binding = ItemBinding::new(owner, item.item_id.as_bytes().to_vec());
-    let staging = format!("{}#move", item.item_id);
-    let src = SegmentSource::of(tx, item);
-    let mut dec = old.decrypt_reader(&binding, src)?;
-    let sink = SegmentSink {
-        tx,
-        mailbox: &item.mailbox_guid,
-        item: &staging,
-        buf: Vec::with_capacity(SEGMENT_BYTES),
-        n: 0,
-        total: 0,
-    };
-    let mut enc = new.encrypt_writer(&binding, sink)?;
-    io::copy(&mut dec, &mut enc).map_err(|e| match crate::crypto::CryptoError::from_io(&e) {
-        Some(c) => Error::from(c.clone()),
-        None => Error::new(
+    let offset = out.position();
+    let stored = store.read(|tx| {
+        let dec = old.decrypt_reader(&binding, item_source(tx, item)?)?;
+        let mut enc = new.encrypting_reader(&binding, dec)?;
+        append_item(
+            out,
+            &mut enc,
             ErrorKind::Unavailable,
-            format!("cannot move item {}: {e}", item.item_id),
-        ),
+            "cannot move item",
+            &item.item_id,
+        )
     })?;
-    let mut sink = enc
-        .finish()
-        .map_err(|e| Error::new(ErrorKind::Unavailable, format!("cannot move item: {e}")))?;
-    sink.flush_segment()
-        .map_err(|e| Error::new(ErrorKind::Unavailable, format!("cannot move item: {e}")))?;
-    let stored = sink.total;
-    tx.replace_segments(&item.mailbox_guid, &item.item_id, &staging)?;
-    let mut row = item.clone();
-    row.key_id = new.key_ref().id.to_string();
-    row.key_version = new.key_ref().version;
-    row.stored_size = stored;
-    tx.complete_item(&row)?;
-    Ok(())
+    sync_pack(out)?;
+    Ok(ItemRow {
+        key_id: new.key_ref().id.to_string(),
+        key_version: new.key_ref().version,
+        stored_size: stored,
+        pack: Some(out.id.clone()),
+        pack_offset: offset,
+        ..item.clone()
+    })
 }
 
 pub fn move_requests(store: &mut Store, identity: Option<&str>) -> Result<Vec<MoveRequest>> {

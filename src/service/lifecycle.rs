@@ -197,7 +197,8 @@ pub struct PurgeReport {
 /// Approves a pending data purge: a different person from the requester, listed in the
 /// organization's DataPurgeApprovers. Destroys the availability key, every wrapped copy of the
 /// DEP key and the mailbox keys under it, deletes the content, marks the mailboxes and audits a
-/// report. Deleted rows are overwritten and the write-ahead log is truncated.
+/// report. Deleted rows are overwritten, the write-ahead log is truncated, and the mailboxes'
+/// content files are deleted.
 pub fn approve_purge(
     store: &mut Store,
     keys: &mut ServiceKeys,
@@ -227,11 +228,13 @@ pub fn approve_purge(
         .with_help("a second data purge approver must approve"));
     }
     let t = now();
+    let mut purged = Vec::new();
     let report = store.write(|tx| {
         let recipients = tx.recipients_of_dep(&d.guid)?;
         let (mut items, mut bytes) = (0u64, 0u64);
         let mut names = Vec::new();
         for mut r in recipients {
+            purged.push(r.guid.clone());
             let (n, b) = tx.delete_items_of(&r.guid)?;
             items += n;
             bytes += b;
@@ -297,6 +300,14 @@ pub fn approve_purge(
         Ok::<_, Error>(report)
     })?;
     keys.forget(&d.guid);
+    // The content files: every pack no item points at any more, then the purged mailboxes'
+    // directories with anything else left in them (bytes of a killed import). A kill before
+    // this point leaves files whose keys are already destroyed; the next import, move or purge
+    // deletes them (docs/lifecycle.md).
+    store.reclaim_packs()?;
+    for guid in &purged {
+        store.remove_mailbox_content(guid)?;
+    }
     store.checkpoint()?;
     Ok(report)
 }

@@ -1,4 +1,5 @@
-//! Mailbox keys (wrapped), items stored as ciphertext segments, and move requests.
+//! Mailbox keys (wrapped), items (their ciphertext in pack files, see `pack.rs`, or in
+//! `item_segment` rows for items written before schema 8), and move requests.
 
 use rusqlite::{params, OptionalExtension};
 
@@ -30,6 +31,11 @@ pub struct ItemRow {
     pub key_id: String,
     pub key_version: u32,
     pub complete: bool,
+    /// The pack file holding the ciphertext; `None` for an item stored in `item_segment` rows
+    /// (written before schema 8).
+    pub pack: Option<String>,
+    /// Where the ciphertext starts in the pack.
+    pub pack_offset: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,8 +63,7 @@ fn key_row(r: &rusqlite::Row) -> rusqlite::Result<MailboxKeyRow> {
 }
 
 const KEY_COLS: &str = "mailbox_guid, key_id, key_version, dep_guid, wrapped, current";
-const ITEM_COLS: &str =
-    "mailbox_guid, item_id, seq, source, size, stored_size, key_id, key_version, complete";
+const ITEM_COLS: &str = "mailbox_guid, item_id, seq, source, size, stored_size, key_id, key_version, complete, pack, pack_offset";
 
 fn item_row(r: &rusqlite::Row) -> rusqlite::Result<ItemRow> {
     Ok(ItemRow {
@@ -71,6 +76,8 @@ fn item_row(r: &rusqlite::Row) -> rusqlite::Result<ItemRow> {
         key_id: r.get(6)?,
         key_version: r.get(7)?,
         complete: r.get(8)?,
+        pack: r.get(9)?,
+        pack_offset: r.get(10)?,
     })
 }
 
@@ -159,11 +166,11 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Begins an item (invisible until [`Tx::complete_item`]).
+    /// Inserts an item row (visible to readers when `complete`).
     pub fn insert_item(&self, i: &ItemRow) -> Result<()> {
         self.conn()
             .prepare_cached(&format!(
-                "INSERT INTO item ({ITEM_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                "INSERT INTO item ({ITEM_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ))
             .and_then(|mut st| {
                 st.execute(params![
@@ -175,33 +182,26 @@ impl Tx<'_> {
                     i.stored_size,
                     i.key_id,
                     i.key_version,
-                    i.complete
+                    i.complete,
+                    i.pack,
+                    i.pack_offset
                 ])
             })
             .map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    pub fn put_segment(
-        &self,
-        mailbox_guid: &str,
-        item_id: &str,
-        n: u32,
-        data: &[u8],
-    ) -> Result<()> {
+    /// Points a complete item at new ciphertext (a move's re-encryption): its key, size and
+    /// place; any `item_segment` rows it had (an item from before schema 8) are deleted.
+    pub fn set_item_content(&self, i: &ItemRow) -> Result<()> {
         self.conn()
-            .prepare_cached("INSERT OR REPLACE INTO item_segment (mailbox_guid, item_id, n, data) VALUES (?1, ?2, ?3, ?4)")
-            .and_then(|mut st| st.execute(params![mailbox_guid, item_id, n, data]))
+            .prepare_cached("UPDATE item SET size = ?3, stored_size = ?4, key_id = ?5, key_version = ?6, complete = 1,
+                 pack = ?7, pack_offset = ?8 WHERE mailbox_guid = ?1 AND item_id = ?2")
+            .and_then(|mut st| st.execute(params![i.mailbox_guid, i.item_id, i.size, i.stored_size, i.key_id, i.key_version, i.pack, i.pack_offset]))
             .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    /// Marks an item complete with its sizes and key.
-    pub fn complete_item(&self, i: &ItemRow) -> Result<()> {
         self.conn()
-            .prepare_cached("UPDATE item SET size = ?3, stored_size = ?4, key_id = ?5, key_version = ?6, complete = 1
-                 WHERE mailbox_guid = ?1 AND item_id = ?2")
-            .and_then(|mut st| st.execute(params![i.mailbox_guid, i.item_id, i.size, i.stored_size, i.key_id, i.key_version]))
+            .prepare_cached("DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2")
+            .and_then(|mut st| st.execute(params![i.mailbox_guid, i.item_id]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -215,21 +215,6 @@ impl Tx<'_> {
         self.conn()
             .prepare_cached("DELETE FROM item WHERE mailbox_guid = ?1 AND item_id = ?2")
             .and_then(|mut st| st.execute(params![mailbox_guid, item_id]))
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    /// Replaces an item's segments by those stored under `staging` (a move's re-encryption).
-    pub fn replace_segments(&self, mailbox_guid: &str, item_id: &str, staging: &str) -> Result<()> {
-        self.conn()
-            .prepare_cached("DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2")
-            .and_then(|mut st| st.execute(params![mailbox_guid, item_id]))
-            .map_err(|e| self.err(e))?;
-        self.conn()
-            .prepare_cached(
-                "UPDATE item_segment SET item_id = ?2 WHERE mailbox_guid = ?1 AND item_id = ?3",
-            )
-            .and_then(|mut st| st.execute(params![mailbox_guid, item_id, staging]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -271,7 +256,7 @@ impl Tx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    /// One ciphertext segment of an item.
+    /// One ciphertext segment of an item stored before schema 8 (`pack` is `None`).
     pub fn segment(&self, mailbox_guid: &str, item_id: &str, n: u32) -> Result<Option<Vec<u8>>> {
         self.conn()
             .query_row(
@@ -283,7 +268,8 @@ impl Tx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    /// Deletes every item (and segment) of a mailbox; returns (items, bytes) removed.
+    /// Deletes every item (and segment) of a mailbox; returns (items, bytes) removed. Their
+    /// pack files go with the next [`super::Store::reclaim_packs`].
     pub fn delete_items_of(&self, mailbox_guid: &str) -> Result<(u64, u64)> {
         let totals = self.item_totals(mailbox_guid)?;
         self.conn()

@@ -223,6 +223,12 @@ impl Env {
         ]);
     }
 
+    /// Exports `mailbox` into the folder `out` and checks it holds the same files as `mail`.
+    pub fn exports_same(&self, mailbox: &str, out: &str, mail: &Path) {
+        self.ok(&["New-MailboxExportRequest", mailbox, out]);
+        assert_eq!(files(&self.path(out)), files(mail), "export {out}");
+    }
+
     pub fn write_mail(&self) -> (PathBuf, PathBuf) {
         let dir = self.path("mail");
         std::fs::create_dir_all(&dir).unwrap();
@@ -274,11 +280,39 @@ pub fn audit_operations(e: &Env) -> Vec<(String, serde_json::Value)> {
         .collect()
 }
 
+/// Every item's stored ciphertext, in (mailbox, item) order: the bytes its row points at in its
+/// pack file under `content/`, or its `item_segment` rows for an item from before the packs.
 pub fn item_ciphertexts(e: &Env) -> Vec<Vec<u8>> {
-    blobs(
-        e,
-        "SELECT data FROM item_segment ORDER BY mailbox_guid, item_id, n",
-    )
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let mut st = c
+        .prepare("SELECT mailbox_guid, item_id, pack, pack_offset, stored_size FROM item ORDER BY mailbox_guid, item_id")
+        .unwrap();
+    let rows: Vec<(String, String, Option<String>, u64, u64)> = st
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    rows.into_iter()
+        .map(|(mailbox, item, pack, offset, len)| match pack {
+            Some(p) => {
+                let f = std::fs::read(e.path(&format!("content/{mailbox}/{p}.pack"))).unwrap();
+                f[offset as usize..(offset + len) as usize].to_vec()
+            }
+            None => {
+                let mut st = c
+                    .prepare("SELECT data FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2 ORDER BY n")
+                    .unwrap();
+                let parts: Vec<Vec<u8>> = st
+                    .query_map([&mailbox, &item], |r| r.get(0))
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                parts.concat()
+            }
+        })
+        .collect()
 }
 
 /// The one-column rows a query of the store returns (ciphertexts, wrapped keys).
@@ -289,4 +323,21 @@ pub fn blobs(e: &Env, sql: &str) -> Vec<Vec<u8>> {
         .unwrap()
         .map(|r| r.unwrap())
         .collect()
+}
+
+/// The paths of every file under `dir`, recursively (none when it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for entry in rd {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
