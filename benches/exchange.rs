@@ -14,101 +14,27 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{custkey, open, row, vault_pair, KEYS};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use custkey::service::keys::ServiceKeys;
 use custkey::service::{content, mailbox, org};
-use custkey::store::{RecipientRow, RecipientScope, Store};
-use custkey::vault::LocalBackend;
+use custkey::store::{RecipientScope, Store};
 
 const EXO: &str = "00000002-0000-0ff1-ce00-000000000000";
 
-fn custkey(dir: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_custkey"))
-        .args(args)
-        .env("CUSTKEY_STORE", dir.join("service.db"))
-        .env("CUSTKEY_KEYRING", "off")
-        .output()
-        .expect("run custkey");
-    assert!(
-        out.status.success(),
-        "custkey {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Two vaults in two protected subscriptions, a DEP "Bench", and a licensed mailbox "bench".
+/// Two vaults granted to Exchange, a DEP "Bench", and a shared mailbox "bench" assigned to it.
 fn setup(dir: &Path) {
-    for (sub, v, k, loc) in [
-        ("s1", "bench-va1", "k1", "westus"),
-        ("s2", "bench-va2", "k2", "eastus"),
-    ] {
-        custkey(dir, &["Set-AzContext", sub]);
-        custkey(
-            dir,
-            &[
-                "Register-AzProviderFeature",
-                "-FeatureName",
-                "mandatoryRetentionPeriodEnabled",
-                "-ProviderNamespace",
-                "Microsoft.Resources",
-            ],
-        );
-        custkey(dir, &["New-AzKeyVault", v, "rg", loc]);
-        custkey(dir, &["Add-AzKeyVaultKey", v, k, "-Size", "3072"]);
-        custkey(
-            dir,
-            &[
-                "Set-AzKeyVaultAccessPolicy",
-                v,
-                "-ServicePrincipalName",
-                EXO,
-                "-PermissionsToKeys",
-                "wrapKey,unwrapKey,get",
-            ],
-        );
-    }
+    vault_pair(dir, &[EXO]);
     custkey(
         dir,
-        &[
-            "New-DataEncryptionPolicy",
-            "Bench",
-            "-AzureKeyIDs",
-            "https://bench-va1.vault.azure.net/keys/k1,https://bench-va2.vault.azure.net/keys/k2",
-        ],
+        &["New-DataEncryptionPolicy", "Bench", "-AzureKeyIDs", KEYS],
     );
     custkey(dir, &["New-Mailbox", "bench", "-Shared"]);
     custkey(
         dir,
         &["Set-Mailbox", "bench", "-DataEncryptionPolicy", "Bench"],
     );
-}
-
-/// A recipient row for bulk inserts.
-fn row(name: &str, alias: &str, kind: &str, upn: Option<String>, t: &str) -> RecipientRow {
-    RecipientRow {
-        guid: uuid::Uuid::new_v4().to_string(),
-        exchange_guid: uuid::Uuid::new_v4().to_string(),
-        name: name.to_string(),
-        alias: alias.to_string(),
-        display_name: name.to_string(),
-        primary_smtp: format!("{alias}@contoso.onmicrosoft.com"),
-        upn,
-        external_email: None,
-        kind: kind.into(),
-        licenses: Vec::new(),
-        dep_guid: None,
-        when_created: t.to_string(),
-        when_changed: t.to_string(),
-        data_purged: None,
-    }
-}
-
-fn open(dir: &Path) -> (Store, ServiceKeys) {
-    std::env::set_var("CUSTKEY_KEYRING", "off");
-    let mut store = Store::open(&dir.join("service.db")).unwrap();
-    let backend = LocalBackend::open(dir).unwrap();
-    let keys = ServiceKeys::open(dir, &mut store, backend).unwrap();
-    (store, keys)
 }
 
 /// Messages of 4 MiB imported per iteration: 256 = 1 GiB.

@@ -9,80 +9,17 @@
 //!
 //! Run: `cargo bench --bench workloads` (figures in docs/performance.md).
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{custkey, open, row, vault_pair, KEYS};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use custkey::service::keys::ServiceKeys;
 use custkey::service::{m365, site, spo};
-use custkey::store::{RecipientRow, Store};
-use custkey::vault::LocalBackend;
+use custkey::store::RecipientRow;
 
 const SPO: &str = "00000003-0000-0ff1-ce00-000000000000";
 const M365: &str = "c066d759-24ae-40e7-a56f-027002b5d3e4";
-
-fn custkey(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_custkey"))
-        .args(args)
-        .env("CUSTKEY_STORE", dir.join("service.db"))
-        .env("CUSTKEY_KEYRING", "off")
-        .output()
-        .expect("run custkey");
-    assert!(
-        out.status.success(),
-        "custkey {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Two vaults in two protected subscriptions with an RSA-3072 key each, granted to SharePoint
-/// and to the multi-workload principal.
-fn vaults(dir: &Path) {
-    for (sub, v, k, loc) in [
-        ("s1", "bench-va1", "k1", "westus"),
-        ("s2", "bench-va2", "k2", "eastus"),
-    ] {
-        custkey(dir, &["Set-AzContext", sub]);
-        custkey(
-            dir,
-            &[
-                "Register-AzProviderFeature",
-                "-FeatureName",
-                "mandatoryRetentionPeriodEnabled",
-                "-ProviderNamespace",
-                "Microsoft.Resources",
-            ],
-        );
-        custkey(dir, &["New-AzKeyVault", v, "rg", loc]);
-        custkey(dir, &["Add-AzKeyVaultKey", v, k, "-Size", "3072"]);
-        for sp in [SPO, M365] {
-            custkey(
-                dir,
-                &[
-                    "Set-AzKeyVaultAccessPolicy",
-                    v,
-                    "-ServicePrincipalName",
-                    sp,
-                    "-PermissionsToKeys",
-                    "wrapKey,unwrapKey,get",
-                ],
-            );
-        }
-    }
-}
-
-const KEYS: &str =
-    "https://bench-va1.vault.azure.net/keys/k1,https://bench-va2.vault.azure.net/keys/k2";
-
-fn open(dir: &Path) -> (Store, ServiceKeys) {
-    std::env::set_var("CUSTKEY_KEYRING", "off");
-    let mut store = Store::open(&dir.join("service.db")).unwrap();
-    let backend = LocalBackend::open(dir).unwrap();
-    let keys = ServiceKeys::open(dir, &mut store, backend).unwrap();
-    (store, keys)
-}
 
 /// MiB in the file uploaded and downloaded per iteration.
 const FILE_MIB: u64 = 256;
@@ -90,7 +27,7 @@ const FILE_MIB: u64 = 256;
 fn bench_sharepoint(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    vaults(d);
+    vault_pair(d, &[SPO, M365]);
     custkey(d, &["New-PnPSite", "-Title", "Bench", "-Alias", "bench"]);
     let version = |v: &str, k: &str| {
         let out = custkey(
@@ -174,7 +111,7 @@ fn bench_sharepoint(c: &mut Criterion) {
 fn bench_m365_assign(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    vaults(d);
+    vault_pair(d, &[SPO, M365]);
     custkey(
         d,
         &[
@@ -197,21 +134,9 @@ fn bench_m365_assign(c: &mut Criterion) {
     // 10,000 mailboxes, each with a mailbox key under the Microsoft-managed policy.
     let t = "2026-01-01T00:00:00Z".to_string();
     let rows: Vec<RecipientRow> = (0..10_000)
-        .map(|i| RecipientRow {
-            guid: uuid::Uuid::new_v4().to_string(),
-            exchange_guid: uuid::Uuid::new_v4().to_string(),
-            name: format!("user{i:05}"),
-            alias: format!("user{i:05}"),
-            display_name: format!("user{i:05}"),
-            primary_smtp: format!("user{i:05}@contoso.onmicrosoft.com"),
-            upn: None,
-            external_email: None,
-            kind: "SharedMailbox".into(),
-            licenses: Vec::new(),
-            dep_guid: None,
-            when_created: t.clone(),
-            when_changed: t.clone(),
-            data_purged: None,
+        .map(|i| {
+            let n = format!("user{i:05}");
+            row(&n, &n, "SharedMailbox", None, &t)
         })
         .collect();
     store
