@@ -89,6 +89,52 @@ fn the_examples_runbook_runs_end_to_end() {
     assert!(String::from_utf8_lossy(&lic.stdout).contains("SPE_E5"));
 }
 
+/// The other two runbooks of examples/, after the setup runbook, on the same store.
+#[test]
+fn the_multi_workload_and_sharepoint_runbooks_run_after_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let run = |name: &str| {
+        let out = custkey(d)
+            .args([
+                "-File",
+                examples.join(name).to_str().unwrap(),
+                d.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{name}: {stdout}\n{stderr}");
+        stdout
+    };
+    run("setup.ps1");
+    let mw = run("multi-workload.ps1");
+    assert!(
+        mw.contains("room1 is protected by Contoso Global (M365)"),
+        "{mw}"
+    );
+    assert!(
+        mw.contains("the chat message is protected by Contoso Global"),
+        "{mw}"
+    );
+    // The setup runbook's mailboxes keep their mailbox DEP.
+    let alice = custkey(d)
+        .args(["Get-MailboxStatistics", "alice", "-Format", "Json"])
+        .output()
+        .unwrap();
+    let alice: serde_json::Value = serde_json::from_slice(&alice.stdout).unwrap();
+    assert_eq!(alice["EncryptionPolicy"], "US Mailboxes");
+
+    let spo = run("sharepoint.ps1");
+    assert!(spo.contains("State           : Registered"), "{spo}");
+    assert!(spo.contains("geo NAM is Registered with primary key https://contoso-ck-sp1.vault.azure.net/keys/SPKey01/"), "{spo}");
+    assert_eq!(
+        std::fs::read(d.join("q3.eml")).unwrap(),
+        std::fs::read(examples.join("mail/q3.eml")).unwrap()
+    );
+}
+
 #[test]
 fn a_script_on_standard_input_runs_and_empty_input_prints_usage() {
     let dir = tempfile::tempdir().unwrap();
