@@ -31,10 +31,11 @@ $vaults | ForEach-Object {
 
 # 2. A site with a file, under Microsoft-managed keys until the policy is registered.
 New-PnPSite -Title Marketing -Alias marketing | Out-Null
-Add-PnPFile -Path "$PSScriptRoot/mail/q3.eml" -Folder "Shared Documents" `
-    -Site https://contoso.sharepoint.com/sites/marketing | Out-Null
+Connect-PnPOnline -Url https://contoso.sharepoint.com/sites/marketing -Interactive
+Add-PnPFile -Path "$PSScriptRoot/mail/q3.eml" -Folder "Shared Documents" | Out-Null
 
 # 3. Register the geo's policy, as the guide does, from vault, key and version.
+Connect-SPOService -Url https://contoso-admin.sharepoint.com
 $p = Get-AzKeyVaultKey -VaultName contoso-ck-sp1 -Name SPKey01
 $s = Get-AzKeyVaultKey -VaultName contoso-ck-sp2 -Name SPKey02
 Register-SPODataEncryptionPolicy -PrimaryKeyVaultName contoso-ck-sp1 -PrimaryKeyName SPKey01 `
@@ -51,6 +52,6 @@ $policy = Get-SPODataEncryptionPolicy
 "geo $($policy.Geo) is $($policy.State) with primary key $($policy.PrimaryKeyVaultUri)"
 
 # 5. The file back, under the rolled key.
-Get-PnPFile -Url "/sites/marketing/Shared Documents/q3.eml" -AsFile -Path $out -Force | Out-Null
+Get-PnPFile -Url "Shared Documents/q3.eml" -AsFile -Path $out -Force | Out-Null
 Get-SPOSiteDataEncryptionPolicy -Identity https://contoso.sharepoint.com/sites/marketing |
     Format-List PrimaryKeyVaultUri,State

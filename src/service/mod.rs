@@ -2,6 +2,7 @@
 //! Never prints; returns values and classified errors.
 
 pub mod azure;
+pub mod connection;
 pub mod content;
 pub mod dep;
 pub mod keys;

@@ -37,7 +37,17 @@ fn server_relative(site_url: &str) -> &str {
 /// (`/sites/x/Shared Documents/a.txt`), or a site-relative one with `site`.
 pub fn locate(tx: &Tx, site: Option<&str>, location: &str) -> Result<(SiteRow, String)> {
     let loc = location.trim();
-    if let Some(url) = site.filter(|s| !s.trim().is_empty()) {
+    // A site-relative location without -Site is relative to the `Connect-PnPOnline` site.
+    let connected = match site.filter(|s| !s.trim().is_empty()) {
+        None if !loc.starts_with("https://") && !loc.starts_with('/') => {
+            super::connection::pnp_site(tx)?
+        }
+        _ => None,
+    };
+    if let Some(url) = site
+        .filter(|s| !s.trim().is_empty())
+        .or(connected.as_deref())
+    {
         let url = super::spo::normalize_url(url)?;
         let row = tx.site_by_url(&url)?.ok_or_else(|| {
             Error::not_found(format!("the site '{url}' doesn't exist"))
@@ -75,10 +85,12 @@ pub fn locate(tx: &Tx, site: Option<&str>, location: &str) -> Result<(SiteRow, S
         .max_by_key(|(n, _)| *n);
     match best {
         Some((n, s)) => Ok((s, loc[n..].trim_matches('/').to_string())),
+        None if loc.is_empty() => Err(Error::invalid("no site was given")
+            .with_help("give -Site <site URL>, or connect first: custkey Connect-PnPOnline -Url <site URL>")),
         None => Err(Error::invalid(format!(
             "'{location}' names no known site"
         ))
-        .with_help("give -Site <site URL> with a site-relative path, or a full or server-relative URL that begins with a site's URL")),
+        .with_help("give -Site <site URL> (or connect with Connect-PnPOnline -Url <site URL>) with a site-relative path, or a full or server-relative URL that begins with a site's URL")),
     }
 }
 
@@ -204,10 +216,11 @@ pub fn info(store: &mut Store, site: Option<&str>, url: &str) -> Result<SpoFile>
     })
 }
 
-/// `Get-PnPFolderItem`: files of a site under a folder (all when empty).
-pub fn list(store: &mut Store, site: &str, folder: &str) -> Result<Vec<SpoFile>> {
+/// `Get-PnPFolderItem`: files of a site (`None`: the connected one) under a folder (all when
+/// empty).
+pub fn list(store: &mut Store, site: Option<&str>, folder: &str) -> Result<Vec<SpoFile>> {
     store.read(|tx| {
-        let (s, rel) = locate(tx, Some(site), folder)?;
+        let (s, rel) = locate(tx, site, folder)?;
         let prefix = if rel.is_empty() {
             String::new()
         } else {

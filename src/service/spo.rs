@@ -158,7 +158,8 @@ pub fn key_uri(vault: &str, name: &str, version: &str) -> String {
     )
 }
 
-/// The geo given, else the organization's DefaultGeo; checked against the known geos.
+/// The geo given, else the geo of the connected admin center (`Connect-SPOService`), else the
+/// organization's DefaultGeo; checked against the known geos.
 fn geo_or_default(store: &mut Store, geo: Option<&str>) -> Result<String> {
     match geo {
         Some(g) => {
@@ -169,7 +170,10 @@ fn geo_or_default(store: &mut Store, geo: Option<&str>) -> Result<String> {
             }
             Ok(g)
         }
-        None => Ok(super::org::get(store)?.default_geo),
+        None => match super::connection::spo_geo(store)? {
+            Some(g) => Ok(g),
+            None => Ok(super::org::get(store)?.default_geo),
+        },
     }
 }
 

@@ -24,4 +24,11 @@ impl Tx<'_> {
             .map_err(|e| self.err(e))?;
         Ok(())
     }
+
+    pub fn delete_setting(&self, key: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM setting WHERE key = ?1", [key])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
 }

@@ -35,8 +35,10 @@ pub mod object;
 pub mod organization_config;
 pub mod pnp_file;
 pub mod pnp_folder_item;
+pub mod pnp_online;
 pub mod pnp_site;
 pub mod spo_data_encryption_policy;
+pub mod spo_service;
 pub mod spo_site_data_encryption_policy;
 pub mod unified_audit_log;
 
@@ -75,8 +77,10 @@ pub fn all() -> Vec<&'static Cmdlet> {
         organization_config::CMDLETS,
         pnp_file::CMDLETS,
         pnp_folder_item::CMDLETS,
+        pnp_online::CMDLETS,
         pnp_site::CMDLETS,
         spo_data_encryption_policy::CMDLETS,
+        spo_service::CMDLETS,
         spo_site_data_encryption_policy::CMDLETS,
         unified_audit_log::CMDLETS,
     ]

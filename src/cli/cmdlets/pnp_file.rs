@@ -13,7 +13,7 @@ use crate::cli::Ctx;
 
 const TABLE: &[&str] = &["Name", "Length", "TimeLastModified", "ServerRelativeUrl"];
 
-const SITE_HELP: &str = "The site URL (custkey has no Connect-PnPOnline session). Not needed when the location is a full or server-relative URL that begins with the site's.";
+const SITE_HELP: &str = "The site URL; the Connect-PnPOnline site when omitted. Not needed when the location is a full or server-relative URL that begins with the site's.";
 
 pub const CMDLETS: &[Cmdlet] = &[
     Cmdlet {

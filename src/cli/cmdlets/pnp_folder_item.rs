@@ -16,7 +16,7 @@ pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
     description: "Lists the files stored in the site (with -FolderSiteRelativeUrl: those under that folder, at any \
 depth) with their size and chunk count. Reads metadata only; nothing is decrypted.",
     params: &[
-        Param::new("Site", Kind::String, "The site URL.").required().complete(site_urls),
+        Param::new("Site", Kind::String, "The site URL; the Connect-PnPOnline site when omitted.").complete(site_urls),
         Param::new("FolderSiteRelativeUrl", Kind::String, "A folder, site-relative (\"Shared Documents\"); all files when omitted.").position(0),
     ],
     examples: &[Example {
@@ -31,13 +31,13 @@ depth) with their size and chunk count. Reads metadata only; nothing is decrypte
 }];
 
 fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let site_url = args.str("Site").unwrap_or_default().to_string();
+    let site_url = args.str("Site").map(str::to_string);
     let folder = args
         .str("FolderSiteRelativeUrl")
         .unwrap_or_default()
         .to_string();
     let store = ctx.store()?;
-    let files = site::list(store, &site_url, &folder)?;
+    let files = site::list(store, site_url.as_deref(), &folder)?;
     Ok(Output::many(
         files.iter().map(record).collect::<Result<Vec<_>, _>>()?,
     ))
