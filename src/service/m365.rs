@@ -186,7 +186,7 @@ pub fn assign(store: &mut Store, keys: &mut ServiceKeys, identity: &str) -> Resu
         sources.push((mmk.guid.clone(), mmk_dk));
     }
     // Exchange: every mailbox key under the old default, existing and new data alike.
-    let mut mailbox_rows: Vec<MailboxKeyRow> = Vec::new();
+    let mut mailbox_rows: Vec<(MailboxKeyRow, String)> = Vec::new();
     for (src_guid, src_dk) in &sources {
         let rows = store.read(|tx| -> Result<_> { Ok(tx.mailbox_keys_under_dep(src_guid)?) })?;
         for k in rows {
@@ -196,11 +196,14 @@ pub fn assign(store: &mut Store, keys: &mut ServiceKeys, identity: &str) -> Resu
             )?;
             let wrapped =
                 new_dk.wrap_mailbox_key(&mk, &mailbox_binding(&d.guid, &k.mailbox_guid)?)?;
-            mailbox_rows.push(MailboxKeyRow {
-                dep_guid: d.guid.clone(),
-                wrapped: wrapped.into_bytes(),
-                ..k
-            });
+            mailbox_rows.push((
+                MailboxKeyRow {
+                    dep_guid: d.guid.clone(),
+                    wrapped: wrapped.into_bytes(),
+                    ..k
+                },
+                src_guid.clone(),
+            ));
         }
     }
     // Teams: keys the previous multi-workload policy wrapped move with the assignment; keys
@@ -235,11 +238,19 @@ pub fn assign(store: &mut Store, keys: &mut ServiceKeys, identity: &str) -> Resu
     };
     let when = now();
     store.write(|tx| {
-        for k in &mailbox_rows {
-            tx.rewrap_mailbox_key(k)?;
+        for (k, from) in &mailbox_rows {
+            if !tx.rewrap_mailbox_key(k, from)? {
+                return Err(super::mailbox::changed_meanwhile());
+            }
         }
         for k in &workload_rows {
-            tx.rewrap_workload_key(k)?;
+            if !tx.rewrap_workload_key(k, &sources[0].0)? {
+                return Err(super::mailbox::changed_meanwhile());
+            }
+        }
+        // The assignment itself must not have moved meanwhile.
+        if tx.m365_assignment()?.map(|(g, _)| g) != previous.as_ref().map(|(g, _)| g.clone()) {
+            return Err(super::mailbox::changed_meanwhile());
         }
         if let Some(k) = &fresh {
             tx.put_workload_key(k)?;

@@ -177,7 +177,7 @@ pub fn assign(
     // Re-wrap every key of every mailbox; DEP keys come from the cache after the first unwrap.
     let mut old_deps: HashMap<String, DepKey> = HashMap::new();
     // Re-wrapped existing keys, and first keys of mailboxes that had none.
-    let mut new_rows: Vec<MailboxKeyRow> = Vec::new();
+    let mut new_rows: Vec<(MailboxKeyRow, String)> = Vec::new();
     let mut fresh_rows: Vec<MailboxKeyRow> = Vec::new();
     for (r, existing) in rows.iter().zip(key_rows) {
         if existing.is_empty() {
@@ -215,18 +215,24 @@ pub fn assign(
                 &binding(&k.dep_guid, &k.mailbox_guid)?,
             )?;
             let wrapped = new_dk.wrap_mailbox_key(&mk, &binding(&target.guid, &k.mailbox_guid)?)?;
-            new_rows.push(MailboxKeyRow {
-                dep_guid: target.guid.clone(),
-                wrapped: wrapped.into_bytes(),
-                ..k
-            });
+            let from = k.dep_guid.clone();
+            new_rows.push((
+                MailboxKeyRow {
+                    dep_guid: target.guid.clone(),
+                    wrapped: wrapped.into_bytes(),
+                    ..k
+                },
+                from,
+            ));
         }
     }
     let when = super::now();
     let assigned = dep_identity.map(|_| target.guid.clone());
     store.write(|tx| {
-        for k in &new_rows {
-            tx.rewrap_mailbox_key(k)?;
+        for (k, from) in &new_rows {
+            if !tx.rewrap_mailbox_key(k, from)? {
+                return Err(changed_meanwhile());
+            }
         }
         for k in &fresh_rows {
             tx.put_mailbox_key(k)?;
@@ -250,6 +256,15 @@ pub fn assign(
         }
         Ok(out)
     })
+}
+
+/// The error when a key read for a re-wrap was changed by another command before the write.
+pub(crate) fn changed_meanwhile() -> Error {
+    Error::new(
+        super::ErrorKind::Unavailable,
+        "another command re-wrapped some of these keys while this one ran; nothing was changed",
+    )
+    .with_help("run the command again")
 }
 
 /// `Get-MailboxStatistics`.

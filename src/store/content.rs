@@ -142,15 +142,17 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Re-wraps an existing mailbox key row under another DEP (its current flag unchanged).
-    pub fn rewrap_mailbox_key(&self, k: &MailboxKeyRow) -> Result<()> {
-        self.conn()
+    /// Re-wraps an existing mailbox key row under another DEP (its current flag unchanged), if
+    /// it is still wrapped by `from_dep`. `Ok(false)` when it is not (another command re-wrapped
+    /// or removed it since it was read): the caller abandons its transaction.
+    pub fn rewrap_mailbox_key(&self, k: &MailboxKeyRow, from_dep: &str) -> Result<bool> {
+        let n = self.conn()
             .prepare_cached(
-                "UPDATE mailbox_key SET dep_guid = ?4, wrapped = ?5 WHERE mailbox_guid = ?1 AND key_id = ?2 AND key_version = ?3",
+                "UPDATE mailbox_key SET dep_guid = ?4, wrapped = ?5 WHERE mailbox_guid = ?1 AND key_id = ?2 AND key_version = ?3 AND dep_guid = ?6",
             )
-            .and_then(|mut st| st.execute(params![k.mailbox_guid, k.key_id, k.key_version, k.dep_guid, k.wrapped]))
+            .and_then(|mut st| st.execute(params![k.mailbox_guid, k.key_id, k.key_version, k.dep_guid, k.wrapped, from_dep]))
             .map_err(|e| self.err(e))?;
-        Ok(())
+        Ok(n == 1)
     }
 
     pub fn delete_mailbox_key(

@@ -158,15 +158,19 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Re-wraps a workload key under another DEP (its current flag unchanged).
-    pub fn rewrap_workload_key(&self, k: &WorkloadKeyRow) -> Result<()> {
-        self.conn()
+    /// Re-wraps a workload key under another DEP (its current flag unchanged), if it is still
+    /// wrapped by `from_dep`; `Ok(false)` when it is not.
+    pub fn rewrap_workload_key(&self, k: &WorkloadKeyRow, from_dep: &str) -> Result<bool> {
+        let n = self
+            .conn()
             .prepare_cached(
-                "UPDATE workload_key SET dep_guid = ?3, wrapped = ?4 WHERE workload = ?1 AND key_id = ?2",
+                "UPDATE workload_key SET dep_guid = ?3, wrapped = ?4 WHERE workload = ?1 AND key_id = ?2 AND dep_guid = ?5",
             )
-            .and_then(|mut st| st.execute(params![k.workload, k.key_id, k.dep_guid, k.wrapped]))
+            .and_then(|mut st| {
+                st.execute(params![k.workload, k.key_id, k.dep_guid, k.wrapped, from_dep])
+            })
             .map_err(|e| self.err(e))?;
-        Ok(())
+        Ok(n == 1)
     }
 
     /// Inserts a chat; `Ok(false)` when the topic is taken.

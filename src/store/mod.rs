@@ -767,6 +767,46 @@ mod tests {
             .is_err());
     }
 
+    /// A re-wrap applies only to a key still under the DEP it was read under, so a command
+    /// working from an old read cannot overwrite another's re-wrap.
+    #[test]
+    fn a_rewrap_needs_the_key_still_under_the_dep_it_was_read_under() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("service.db")).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO recipient (guid, exchange_guid, name, alias, display_name, primary_smtp, kind, when_created, when_changed)
+                   VALUES ('m', 'x', 'M', 'm', 'M', 'm@contoso.com', 'SharedMailbox', 't', 't');
+                 INSERT INTO dep VALUES ('d1', 'Mailbox', 'One', '', 1, '[]', 'Active', 'k', 1, NULL, NULL, NULL, NULL, NULL, 't', 't');
+                 INSERT INTO dep VALUES ('d2', 'Mailbox', 'Two', '', 1, '[]', 'Active', 'k', 1, NULL, NULL, NULL, NULL, NULL, 't', 't');
+                 INSERT INTO mailbox_key VALUES ('m', 'k1', 1, 'd1', x'01', 1);",
+            )
+            .unwrap();
+        let moved = MailboxKeyRow {
+            mailbox_guid: "m".into(),
+            key_id: "k1".into(),
+            key_version: 1,
+            dep_guid: "d2".into(),
+            wrapped: vec![2],
+            current: true,
+        };
+        let (stale, fresh) = store
+            .write(|tx| -> Result<_> {
+                Ok((
+                    tx.rewrap_mailbox_key(&moved, "d2")?,
+                    tx.rewrap_mailbox_key(&moved, "d1")?,
+                ))
+            })
+            .unwrap();
+        assert_eq!((stale, fresh), (false, true));
+        let keys = store.read(|tx| tx.mailbox_keys("m")).unwrap();
+        assert_eq!(
+            (keys[0].dep_guid.as_str(), keys[0].wrapped.as_slice()),
+            ("d2", &[2u8][..])
+        );
+    }
+
     #[test]
     fn a_newer_schema_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
