@@ -160,7 +160,7 @@ pub fn key_uri(vault: &str, name: &str, version: &str) -> String {
 
 /// The geo given, else the geo of the connected admin center (`Connect-SPOService`), else the
 /// organization's DefaultGeo; checked against the known geos.
-fn geo_or_default(store: &mut Store, geo: Option<&str>) -> Result<String> {
+pub fn geo_or_default(store: &mut Store, geo: Option<&str>) -> Result<String> {
     match geo {
         Some(g) => {
             let g = g.trim().to_ascii_uppercase();

@@ -197,8 +197,8 @@ fn done(ctx: &Ctx, out: Outcome<SpoPolicy>) -> Result<Output, CliError> {
 
 fn register(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let (primary, secondary) = key_pair(args)?;
-    let geo = args.str("Geo").map(str::to_string);
-    let target = geo.clone().unwrap_or_else(|| "the default geo".into());
+    let geo = spo::geo_or_default(ctx.store()?, args.str("Geo"))?;
+    let target = format!("geo {geo}");
     if !ctx.should_process(&target, "Register-SPODataEncryptionPolicy", false)? {
         return Ok(Output::None);
     }
@@ -206,7 +206,7 @@ fn register(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let out = spo::register(
         store,
         keys,
-        geo.as_deref(),
+        Some(&geo),
         &primary,
         &secondary,
         &mut |d, t| crate::cli::progress_line("Encrypting sites", d, t),
@@ -232,28 +232,24 @@ fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
             )
         }
     };
-    let geo = args.str("Geo").map(str::to_string);
-    let target = format!(
-        "{} key of {}",
-        key_type,
-        geo.as_deref().unwrap_or("the default geo")
-    );
+    let geo = spo::geo_or_default(ctx.store()?, args.str("Geo"))?;
+    let target = format!("{key_type} key of geo {geo}");
     if !ctx.should_process(&target, "Update-SPODataEncryptionPolicy", false)? {
         return Ok(Output::None);
     }
     let (store, keys) = ctx.service()?;
-    let out = spo::update(store, keys, geo.as_deref(), &key_type, &uri)?;
+    let out = spo::update(store, keys, Some(&geo), &key_type, &uri)?;
     done(ctx, out)
 }
 
 fn restore(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let (primary, secondary) = key_pair(args)?;
-    let geo = args.str("Geo").map(str::to_string);
-    let target = geo.clone().unwrap_or_else(|| "the default geo".into());
+    let geo = spo::geo_or_default(ctx.store()?, args.str("Geo"))?;
+    let target = format!("geo {geo}");
     if !ctx.should_process(&target, "Restore-SPODataEncryptionPolicy", false)? {
         return Ok(Output::None);
     }
     let (store, keys) = ctx.service()?;
-    let out = spo::restore(store, keys, geo.as_deref(), &primary, &secondary)?;
+    let out = spo::restore(store, keys, Some(&geo), &primary, &secondary)?;
     done(ctx, out)
 }
