@@ -95,13 +95,6 @@ fn workload_binding(dep_guid: &str) -> Result<WorkloadBinding> {
     ))
 }
 
-fn mailbox_binding(dep_guid: &str, mailbox_guid: &str) -> Result<crate::crypto::MailboxBinding> {
-    Ok(crate::crypto::MailboxBinding::new(
-        parse_guid(dep_guid)?,
-        parse_guid(mailbox_guid)?,
-    ))
-}
-
 fn new_workload_key(
     dk: &DepKey,
     dep_guid: &str,
@@ -192,10 +185,10 @@ pub fn assign(store: &mut Store, keys: &mut ServiceKeys, identity: &str) -> Resu
         for k in rows {
             let mk = src_dk.unwrap_mailbox_key(
                 &WrappedKey::from_bytes(&k.wrapped)?,
-                &mailbox_binding(src_guid, &k.mailbox_guid)?,
+                &super::mailbox::binding(src_guid, &k.mailbox_guid)?,
             )?;
-            let wrapped =
-                new_dk.wrap_mailbox_key(&mk, &mailbox_binding(&d.guid, &k.mailbox_guid)?)?;
+            let wrapped = new_dk
+                .wrap_mailbox_key(&mk, &super::mailbox::binding(&d.guid, &k.mailbox_guid)?)?;
             mailbox_rows.push((
                 MailboxKeyRow {
                     dep_guid: d.guid.clone(),

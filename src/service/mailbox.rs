@@ -33,7 +33,8 @@ pub fn target_dep(store: &mut Store, keys: &ServiceKeys, r: &RecipientRow) -> Re
     }
 }
 
-fn binding(dep_guid: &str, mailbox_guid: &str) -> Result<MailboxBinding> {
+/// The binding of a mailbox key wrapped by a DEP's key.
+pub(crate) fn binding(dep_guid: &str, mailbox_guid: &str) -> Result<MailboxBinding> {
     Ok(MailboxBinding::new(
         parse_guid(dep_guid)?,
         parse_guid(mailbox_guid)?,
