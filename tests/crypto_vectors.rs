@@ -675,6 +675,169 @@ fn aes_rewrap(v: &Value) -> Vec<u8> {
     w.unwrap().into_bytes()
 }
 
+// ---------------------------------------------------------------- key commitments
+
+fn commitment_case(
+    name: &str,
+    ck: &CommitmentKey,
+    master: &[u8; 32],
+    child_tier: TierId,
+    key: &[u8; 32],
+    key_ref: KeyRef,
+    policy: Uuid,
+) -> Value {
+    let b = DepBinding::new(policy);
+    let secret = SecretKey32::from_bytes(*key);
+    let c = match child_tier {
+        TierId::Dep => ck.commit(&DepKey::from_secret(secret, key_ref), &b),
+        TierId::Tik => ck.commit(&TenantIntermediateKey::from_secret(secret, key_ref), &b),
+        other => panic!("{other:?}"),
+    }
+    .unwrap();
+    json!({
+        "name": name,
+        "result": "valid",
+        "master_key": h(master),
+        "commitment_key": h(ck.expose()),
+        "tier": child_tier as u8,
+        "key": h(key),
+        "key_id": key_ref.id.to_string(),
+        "key_version": key_ref.version,
+        "binding_fields": {"dep_id": policy.to_string()},
+        "binding": h(&b.encode().unwrap()),
+        "commitment": h(&c),
+    })
+}
+
+fn generate_commitments() {
+    let master = det32("commitment/service-master-key");
+    let ck = CommitmentKey::derive(&SecretKey32::from_bytes(master)).unwrap();
+    let dep_id = uuid("dep-guid");
+    let tik_id = uuid("spo-dep-guid");
+    let dep_key = det32("commitment/dep-key");
+    let v = vec![
+        commitment_case(
+            "dep-key",
+            &ck,
+            &master,
+            TierId::Dep,
+            &dep_key,
+            KeyRef::new(dep_id, 1),
+            dep_id,
+        ),
+        commitment_case(
+            "tik",
+            &ck,
+            &master,
+            TierId::Tik,
+            &det32("commitment/tik"),
+            KeyRef::new(tik_id, 1),
+            tik_id,
+        ),
+    ];
+    write_if_asked(
+        "key_commitment_v1.json",
+        &json!({"format": "custkey key commitment v1 (docs/format.md section 2.4)", "vectors": v.clone()}),
+    );
+    // A root wrap forged with the customer key's public half: the attacker's own DEP key,
+    // RSA-OAEP-256 wrapped, with a correct check value. It unwraps; its commitment differs.
+    let rsa = RsaPrivateKey::generate(2048).unwrap();
+    let root = RootKeyRef::new(
+        "https://contoso.vault.azure.net/keys/customer-key-1",
+        "5f2a0c7e9b3d4e1f8a6b2c0d9e8f7a6b",
+    )
+    .unwrap();
+    let chosen = DepKey::from_secret(
+        SecretKey32::from_bytes(det32("commitment/attacker-chosen-key")),
+        KeyRef::new(dep_id, 1),
+    );
+    let forged = chosen
+        .wrap_under_rsa(
+            &root,
+            &rsa.public_key(),
+            OaepAlg::RsaOaep256,
+            &DepBinding::new(dep_id),
+        )
+        .unwrap();
+    let mut f = v[0].clone();
+    f["name"] = json!("forged-root-wrap");
+    f["result"] = json!("invalid");
+    f["expected_error"] = json!("Authentication");
+    f["note"] = json!("a root wrap of an attacker-chosen key made with the public key alone: its check value is correct, but the key does not match the commitment of the genuine DEP key");
+    f["parent_tier"] = json!(1);
+    f["child_tier"] = json!(3);
+    f["rsa_private_key_pkcs8"] = json!(h(&rsa.to_pkcs8_der()));
+    f["wrapped"] = json!(h(forged.as_bytes()));
+    let mut moved = v[0].clone();
+    let other = uuid("another-dep");
+    moved["name"] = json!("commitment-of-another-policy");
+    moved["result"] = json!("invalid");
+    moved["expected_error"] = json!("Authentication");
+    moved["note"] = json!("the genuine key checked against the binding of another policy");
+    moved["binding_fields"]["dep_id"] = json!(other.to_string());
+    moved["binding"] = json!(h(&DepBinding::new(other).encode().unwrap()));
+    write_if_asked(
+        "key_commitment_v1_invalid_forged_root_wrap.json",
+        &json!({"format": "custkey key commitment v1 (docs/format.md section 2.4)", "vectors": [f, moved]}),
+    );
+}
+
+/// The key a commitment vector names, checked against its commitment.
+fn verify_commitment(v: &Value) -> Result<(), CryptoError> {
+    let ck = CommitmentKey::derive(&SecretKey32::from_slice(&uh(v, "master_key")).unwrap())?;
+    assert_eq!(h(ck.expose()), v["commitment_key"].as_str().unwrap());
+    let policy: Uuid = v["binding_fields"]["dep_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let b = DepBinding::new(policy);
+    assert_eq!(h(&b.encode()?), v["binding"].as_str().unwrap());
+    let stored = uh(v, "commitment");
+    let key_ref = KeyRef::new(
+        v["key_id"].as_str().unwrap().parse().unwrap(),
+        v["key_version"].as_u64().unwrap() as u32,
+    );
+    if v.get("wrapped").is_some() {
+        // The forged wrap passes every check of the wrap itself.
+        let rsa = RsaPrivateKey::from_pkcs8_der(&uh(v, "rsa_private_key_pkcs8"))?;
+        let w = WrappedKey::from_bytes(&uh(v, "wrapped"))?;
+        let k = DepKey::unwrap_under_rsa(&w, &b, &rsa).expect("the forged wrap unwraps");
+        return ck.verify(&k, &b, &stored);
+    }
+    let secret = SecretKey32::from_slice(&uh(v, "key"))?;
+    match v["tier"].as_u64().unwrap() {
+        3 => ck.verify(&DepKey::from_secret(secret, key_ref), &b, &stored),
+        4 => ck.verify(
+            &TenantIntermediateKey::from_secret(secret, key_ref),
+            &b,
+            &stored,
+        ),
+        other => panic!("tier {other}"),
+    }
+}
+
+fn check_commitment_file(file: &str) -> usize {
+    let doc = load(file);
+    let mut n = 0;
+    for v in doc["vectors"].as_array().unwrap() {
+        let res = verify_commitment(v);
+        if v["result"] == "valid" {
+            res.unwrap_or_else(|e| panic!("{}: {e}", v["name"]));
+        } else {
+            let e = res.expect_err(v["name"].as_str().unwrap());
+            assert_eq!(
+                error_name(&e),
+                v["expected_error"].as_str().unwrap(),
+                "{}",
+                v["name"]
+            );
+        }
+        n += 1;
+    }
+    n
+}
+
 // ---------------------------------------------------------------- sealed blob + KDF
 
 fn generate_misc() {
@@ -758,6 +921,7 @@ fn format_vectors() {
         generate_content();
         generate_wraps();
         generate_misc();
+        generate_commitments();
     }
     let mut files: Vec<String> = std::fs::read_dir(dir())
         .unwrap()
@@ -765,9 +929,11 @@ fn format_vectors() {
         .filter(|n| n.ends_with(".json"))
         .collect();
     files.sort();
-    let (mut content, mut wraps) = (0, 0);
+    let (mut content, mut wraps, mut commitments) = (0, 0, 0);
     for f in &files {
-        if f.starts_with("content_v1") {
+        if f.starts_with("key_commitment_v1") {
+            commitments += check_commitment_file(f);
+        } else if f.starts_with("content_v1") {
             content += check_content_file(f);
         } else if f.starts_with("wrapped_key_v1") {
             wraps += check_wrap_file(f);
@@ -777,4 +943,5 @@ fn format_vectors() {
     assert_eq!(content, 3 + 9, "content vectors");
     assert_eq!(wraps, 5 + 5, "wrapped-key vectors");
     assert_eq!(misc, 3);
+    assert_eq!(commitments, 2 + 2, "key-commitment vectors");
 }

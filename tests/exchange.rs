@@ -166,6 +166,107 @@ fn revocation_fails_user_reads_and_restoring_the_policy_restores_them() {
     assert_eq!(files(&e.path("restored")), files(&mail));
 }
 
+/// A root wrap forged with the customer key's public half alone (the attacker can write the
+/// store and chooses the DEP key) passes the wrap's check value but not the DEP's key
+/// commitment: user reads refuse, Test-DataEncryptionPolicy fails both customer keys, a move
+/// (a service action) wraps the new mailbox key under the genuine DEP key through the
+/// availability key, and dropping the commitment does not help the attacker.
+#[test]
+fn a_root_wrap_forged_with_the_public_key_is_refused() {
+    let e = Env::new();
+    e.setup();
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    let genuine = common::forge::forge_dep(&e, "US Mailboxes");
+
+    let err = e.fails(&["New-MailboxExportRequest", "alice", "forged"], 1);
+    assert!(err.contains("does not match the key commitment"), "{err}");
+    assert!(
+        err.contains("help: a copy of the policy's key in the store does not match"),
+        "{err}"
+    );
+    assert!(!e.path("forged").join("000001.eml").exists());
+    let out = e.fails(&["Test-DataEncryptionPolicy", "US Mailboxes"], 1);
+    assert!(out.contains("2 key(s)"), "{out}");
+    assert_eq!(
+        out.matches("does not match the key commitment").count(),
+        2,
+        "{out}"
+    );
+    // Nothing new goes under the forged key: an import (a user request) refuses.
+    e.fails(
+        &["New-MailboxImportRequest", "alice", mail.to_str().unwrap()],
+        1,
+    );
+    // A move may use the availability key (audited); its new mailbox key is wrapped under the
+    // genuine DEP key, as the export after the genuine copies are back shows.
+    e.ok(&["New-MoveRequest", "alice"]);
+    assert!(audit_operations(&e)
+        .iter()
+        .any(|(op, _)| op == "Fallback to Availability Key"));
+
+    // Deleting the commitment does not make the forged copies pass: a new one is made from
+    // the availability copy (audited).
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    assert_eq!(c.execute("DELETE FROM key_commitment", []).unwrap(), 1);
+    let out = e.fails(&["Test-DataEncryptionPolicy", "US Mailboxes"], 1);
+    assert_eq!(
+        out.matches("does not match the key commitment").count(),
+        2,
+        "{out}"
+    );
+    e.fails(&["New-MailboxExportRequest", "alice", "forged"], 1);
+    let recorded: Vec<_> = audit_operations(&e)
+        .into_iter()
+        .filter(|(op, _)| op == "Record Key Commitment")
+        .collect();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].1["Source"], "availability key");
+
+    common::forge::put_back_dep(&e, "US Mailboxes", &genuine);
+    let t = e.json(&["Test-DataEncryptionPolicy", "US Mailboxes"]);
+    let results: Vec<&str> = t
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["Success", "Success", "Success"]);
+    e.exports_same("alice", "genuine", &mail);
+    // A DEP without a commitment (as one from before schema 9) gets one from its availability
+    // copy once, and its genuine copies serve.
+    assert_eq!(c.execute("DELETE FROM key_commitment", []).unwrap(), 1);
+    e.exports_same("alice", "backfilled", &mail);
+    e.exports_same("alice", "again", &mail);
+    let recorded = audit_operations(&e)
+        .into_iter()
+        .filter(|(op, _)| op == "Record Key Commitment")
+        .count();
+    assert_eq!(recorded, 2);
+}
+
+/// One customer-key copy forged: reads go on through the genuine copy, and
+/// Test-DataEncryptionPolicy fails for the forged key only.
+#[test]
+fn one_forged_root_wrap_fails_its_test_while_the_other_copy_serves() {
+    let e = Env::new();
+    e.setup();
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    let genuine = common::forge::forge_dep(&e, "US Mailboxes");
+    common::forge::put_back_dep(&e, "US Mailboxes", &genuine[1..]);
+    for round in 0..3 {
+        e.exports_same("alice", &format!("out{round}"), &mail);
+    }
+    let out = e.fails(&["Test-DataEncryptionPolicy", "US Mailboxes"], 1);
+    assert!(out.contains("1 key(s)"), "{out}");
+    assert_eq!(
+        out.matches("does not match the key commitment").count(),
+        1,
+        "{out}"
+    );
+}
+
 #[test]
 fn a_system_error_on_both_vaults_falls_back_to_the_availability_key_with_an_audit_record() {
     let e = Env::new();
@@ -295,4 +396,30 @@ fn a_wrong_service_master_key_is_refused_and_changes_nothing() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("service master key does not match"), "{err}");
     assert_eq!(std::fs::read(e.path("service.db")).unwrap(), before);
+}
+
+#[test]
+fn a_pin_in_a_pkcs11_uri_is_never_printed_back() {
+    let e = Env::new();
+    for args in [
+        vec![
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "x",
+            "-AzureKeyIDs",
+            "pkcs11:token=ck1;object=r?pin-value=S3CRETPIN,pkcs11:token=ck2;object=r;pin-value=S3CRETPIN",
+        ],
+        vec!["Get-AzKeyVaultKey", "-VaultName", "pkcs11:token=ck1;object=r?pin-source=S3CRETPIN"],
+        vec!["-Command", "Get-AzKeyVaultKey -VaultName 'pkcs11:token=a;pin-value=S3CRETPIN'"],
+    ] {
+        let out = e.run(&args);
+        assert_ne!(out.status.code(), Some(0));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains("S3CRETPIN"), "{args:?}: {all}");
+        assert!(all.contains("REDACTED"), "{args:?}: {all}");
+    }
 }

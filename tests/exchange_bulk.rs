@@ -1,4 +1,5 @@
-//! Bulk assignment through the library: one RSA unwrap per DEP, whatever the number of mailboxes.
+//! Bulk assignment through the library: one RSA unwrap per customer-key copy of the DEP (both
+//! copies are checked, so a damaged one is reported), whatever the number of mailboxes.
 
 mod common;
 
@@ -61,7 +62,11 @@ fn assigning_many_mailboxes_costs_one_rsa_unwrap_per_dep() {
     )
     .unwrap();
     assert_eq!(done.len(), 300);
-    assert_eq!(unwraps(&e) - before, 1, "one RSA unwrap for the one DEP");
+    assert_eq!(
+        unwraps(&e) - before,
+        2,
+        "one RSA unwrap per customer key of the one DEP"
+    );
     // Back to Microsoft-managed keys: the customer DEP is unwrapped once more (fresh cache).
     let backend = LocalBackend::open(e.dir.path()).unwrap();
     let mut keys = ServiceKeys::open(e.dir.path(), &mut store, backend).unwrap();
@@ -74,7 +79,7 @@ fn assigning_many_mailboxes_costs_one_rsa_unwrap_per_dep() {
         "Set-Mailbox",
     )
     .unwrap();
-    assert_eq!(unwraps(&e) - before, 2);
+    assert_eq!(unwraps(&e) - before, 4);
     for id in ["shared000", "shared299"] {
         assert_eq!(e.json(&["Get-MailboxStatistics", id])["IsEncrypted"], false);
     }

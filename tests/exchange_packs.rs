@@ -59,6 +59,16 @@ fn content_lives_in_private_pack_files_beside_the_store_not_in_sqlite() {
         .unwrap();
     assert_eq!(n, 0);
     e.exports_same("alice", "out", &mail);
+    // What comes out is private too: the export folder and its files, and Out-File's file.
+    assert_eq!(mode(&e.path("out")), 0o700);
+    for f in files_under(&e.path("out")) {
+        assert_eq!(mode(&f), 0o600, "{f:?}");
+    }
+    e.ok(&[
+        "-Command",
+        "Get-MailboxStatistics alice | Out-File stats.txt",
+    ]);
+    assert_eq!(mode(&e.path("stats.txt")), 0o600);
 }
 
 #[test]
@@ -92,8 +102,13 @@ fn a_truncated_or_missing_pack_is_a_clear_error_naming_the_item() {
     let p = packs(&e).remove(0);
     let bytes = std::fs::read(&p).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() - 1000]).unwrap();
+    // The damaged item is named and the others are exported (exit 3: damage in the store).
     let err = e.fails(&["New-MailboxExportRequest", "alice", "cut"], 3);
     assert!(err.contains("is truncated"), "{err}");
+    assert!(err.contains("WARNING: message "), "{err}");
+    assert!(err.contains("CompletedWithWarning"), "{err}");
+    let exported = files_under(&e.path("cut")).len();
+    assert!((1..3).contains(&exported), "{exported} files exported");
     assert!(err.contains(&p.display().to_string()), "{err}");
     assert!(
         err.contains("item ") && err.contains("'Alice Example'"),
@@ -211,4 +226,99 @@ fn more_items_than_one_batch_commit_in_order() {
         1100
     );
     e.exports_same("alice", "out", &dir);
+}
+
+/// Files under `content/` that neither a `content_pack` row nor an item names.
+fn unowned(e: &Env) -> Vec<PathBuf> {
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let mut st = c
+        .prepare("SELECT id FROM content_pack UNION SELECT pack FROM item WHERE pack IS NOT NULL")
+        .unwrap();
+    let known: Vec<String> = st
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    packs(e)
+        .into_iter()
+        .filter(|p| {
+            let id = p.file_stem().unwrap().to_string_lossy().to_string();
+            !known.contains(&id)
+        })
+        .collect()
+}
+
+#[test]
+fn after_kills_at_any_point_the_next_command_leaves_no_file_without_a_row() {
+    let (e, mail) = imported();
+    let mut big = String::new();
+    for i in 0..3000 {
+        big.push_str(&format!(
+            "From a@fabrikam.com Mon Jan  1 00:00:00 2024\nSubject: {i}\n\n{}\n\n",
+            "y".repeat(300)
+        ));
+    }
+    std::fs::write(e.path("big.mbox"), big).unwrap();
+    let big = e.path("big.mbox");
+    // The states a kill leaves between a pack file's creation and its row, or between a
+    // reclaim's commit and the file's deletion (here also in a purged mailbox's directory).
+    let alice = rusqlite::Connection::open(e.path("service.db"))
+        .unwrap()
+        .query_row(
+            "SELECT guid FROM recipient WHERE alias = 'alice'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .unwrap();
+    std::fs::write(
+        e.path(&format!("content/{alice}/{}.pack", uuid_like(1))),
+        b"created, never registered",
+    )
+    .unwrap();
+    std::fs::create_dir_all(e.path("content/0b7c1d52-purged")).unwrap();
+    std::fs::write(
+        e.path(&format!("content/0b7c1d52-purged/{}.pack", uuid_like(2))),
+        vec![7u8; 4096],
+    )
+    .unwrap();
+    assert_eq!(unowned(&e).len(), 2);
+    // Real kills at changing moments of imports and moves.
+    for round in 0..6u64 {
+        let args: Vec<&str> = if round % 2 == 0 {
+            vec!["New-MailboxImportRequest", "alice", big.to_str().unwrap()]
+        } else {
+            vec!["New-MoveRequest", "alice"]
+        };
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_custkey"))
+            .args(&args)
+            .current_dir(e.dir.path())
+            .env("CUSTKEY_STORE", e.path("service.db"))
+            .env("CUSTKEY_KEYRING", "off")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(40 + 70 * round));
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    // The next import (it reclaims first) and a move (it reclaims last) leave nothing behind.
+    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    e.ok(&["New-MoveRequest", "alice"]);
+    assert_eq!(unowned(&e), Vec::<PathBuf>::new());
+    // Every pack left holds an item.
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let empty: i64 = c
+        .query_row(
+            "SELECT count(*) FROM content_pack p WHERE NOT EXISTS (SELECT 1 FROM item i WHERE i.pack = p.id)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(empty, 0);
+    e.ok(&["New-MailboxExportRequest", "alice", "after"]);
+}
+
+fn uuid_like(n: u8) -> String {
+    format!("{n:08x}-0000-4000-8000-000000000000")
 }

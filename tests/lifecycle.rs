@@ -385,3 +385,111 @@ fn disabling_a_key_version_a_dep_uses_warns_and_whatif_changes_nothing() {
         "{out:?}"
     );
 }
+
+#[test]
+fn one_person_cannot_approve_their_own_purge_under_a_look_alike_name() {
+    let e = Env::new();
+    e.setup();
+    for v in VAULTS {
+        e.ok(&[
+            "Remove-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            v,
+            "-ServicePrincipalName",
+            EXO,
+        ]);
+    }
+    // Names with invisible or control characters are refused where they are given.
+    for name in [
+        "ci\u{200b}so@contoso.com",
+        "ciso@contoso.com\u{feff}",
+        "ci\u{1b}so@contoso.com",
+    ] {
+        let err = e.fails(&["Connect-AzAccount", name], 2);
+        assert!(err.contains("is not a user principal name"), "{err}");
+        let err = e.fails(&["Set-OrganizationConfig", "-DataPurgeApprovers", name], 2);
+        assert!(err.contains("is not a user principal name"), "{err}");
+    }
+    e.ok(&["Connect-AzAccount", "ciso@contoso.com"]);
+    e.ok(&[
+        "Set-DataEncryptionPolicy",
+        "US Mailboxes",
+        "-PermanentDataPurgeRequested",
+        "-PermanentDataPurgeReason",
+        "Leaving",
+        "-PermanentDataPurgeContact",
+        "cio@contoso.com",
+        "-Confirm:false",
+    ]);
+    // The same person under a full-width (compatibility) or differently cased spelling is
+    // still the requester.
+    e.ok(&[
+        "Set-OrganizationConfig",
+        "-DataPurgeApprovers",
+        "\u{ff43}iso@contoso.com,CISO@Contoso.com",
+    ]);
+    for name in ["\u{ff43}iso@contoso.com", "CISO@Contoso.com"] {
+        e.ok(&["Connect-AzAccount", name]);
+        let err = e.fails(
+            &["Approve-DataPurgeRequest", "US Mailboxes", "-Confirm:false"],
+            1,
+        );
+        assert!(err.contains("cannot also approve it"), "{name}: {err}");
+    }
+    assert_eq!(
+        e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"])["State"],
+        "PendingDataPurge"
+    );
+}
+
+#[test]
+fn revocation_holds_through_reassignment_moves_and_a_long_running_shell() {
+    let e = Env::new();
+    e.setup();
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    e.ok(&[
+        "New-DataEncryptionPolicy",
+        "-Name",
+        "Other",
+        "-AzureKeyIDs",
+        "https://contoso-ck-va1.vault.azure.net/keys/Key001,https://contoso-ck-va2.vault.azure.net/keys/Key002",
+    ]);
+    for v in VAULTS {
+        e.ok(&[
+            "Remove-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            v,
+            "-ServicePrincipalName",
+            EXO,
+        ]);
+    }
+    e.fails(&["New-MailboxExportRequest", "alice", "revoked"], 1);
+    // Reassigning would re-wrap the keys under a policy that still opens: refused, with why.
+    for target in ["Other", "$null"] {
+        let err = e.fails(
+            &["Set-Mailbox", "alice", "-DataEncryptionPolicy", target],
+            1,
+        );
+        assert!(err.contains("refuse the service"), "{target}: {err}");
+        assert!(err.contains("data purge path"), "{target}: {err}");
+    }
+    assert_eq!(
+        e.json(&["Get-MailboxStatistics", "alice"])["DataEncryptionPolicy"],
+        "US Mailboxes"
+    );
+    // A move is a service operation under the same policy (availability key, audited); in the
+    // same process, a user read afterwards must not use the key it obtained.
+    let out = e.run(&[
+        "-Command",
+        "New-MoveRequest alice; New-MailboxExportRequest alice after-move",
+    ]);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused to unwrap"), "{err}");
+    assert!(!e.path("after-move").join("000001.eml").exists());
+    assert!(audit_operations(&e)
+        .iter()
+        .any(|(op, _)| op == "Fallback to Availability Key"));
+    e.fails(&["New-MailboxExportRequest", "alice", "still-revoked"], 1);
+}

@@ -304,6 +304,57 @@ fn create_assign_protects_mailboxes_without_dep_and_teams_refresh_and_disable_re
     );
 }
 
+/// A multi-workload DEP's root wraps forged with the customer keys' public halves: Teams
+/// reads and Test-M365DataAtRestEncryptionPolicy fail for both keys; a move of a mailbox under
+/// the policy wraps its new key under the genuine DEP key (through the availability key).
+#[test]
+fn a_root_wrap_forged_with_the_public_key_is_refused() {
+    let e = tenant();
+    e.ok(&["New-Mailbox", "-Name", "Bob", "-Alias", "bob"]);
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "bob", mail.to_str().unwrap()]);
+    e.ok(&[
+        "New-M365DataAtRestEncryptionPolicy",
+        "Global",
+        "-AzureKeyIDs",
+        MW_KEYS,
+    ]);
+    e.ok(&["Set-M365DataAtRestEncryptionPolicyAssignment", "Global"]);
+    e.ok(&["New-MgChat", "Ops"]);
+    e.ok(&["New-MgChatMessage", "Ops", "secret plans"]);
+    let genuine = common::forge::forge_dep(&e, "Global");
+
+    let err = e.fails(&["Get-MgChatMessage", "Ops"], 1);
+    assert!(err.contains("does not match the key commitment"), "{err}");
+    assert!(
+        err.contains("help: a copy of the policy's key in the store does not match"),
+        "{err}"
+    );
+    let out = e.fails(&["Test-M365DataAtRestEncryptionPolicy", "Global"], 1);
+    assert_eq!(
+        out.matches("does not match the key commitment").count(),
+        2,
+        "{out}"
+    );
+    e.fails(&["New-MgChatMessage", "Ops", "more plans"], 1);
+    e.ok(&["New-MoveRequest", "bob"]);
+
+    common::forge::put_back_dep(&e, "Global", &genuine);
+    let t = e.json(&["Test-M365DataAtRestEncryptionPolicy", "Global"]);
+    assert!(
+        t.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["Result"] == "Success"),
+        "{t}"
+    );
+    assert_eq!(
+        chat_policies(&e, "Ops"),
+        [("secret plans".to_string(), "Global".to_string())]
+    );
+    e.exports_same("bob", "genuine", &mail);
+}
+
 #[test]
 fn revocation_fails_user_reads_the_availability_key_serves_moves_and_recovery() {
     let e = tenant();
@@ -355,7 +406,8 @@ fn revocation_fails_user_reads_the_availability_key_serves_moves_and_recovery() 
         .unwrap();
     assert_eq!(user, "ServicePrincipal:M365DataAtRestEncryption");
     // Recovery: new keys and a new policy; assigning it re-wraps through the old policy's
-    // availability key, and user reads work again under the new policy.
+    // availability key once the old keys are lost (not while they are revoked), and user reads
+    // work again under the new policy.
     e.key_vault(
         "Contoso-CK-Sub1",
         "contoso-ck-mw3",
@@ -376,6 +428,23 @@ fn revocation_fails_user_reads_the_availability_key_serves_moves_and_recovery() 
         "-AzureKeyIDs",
         "https://contoso-ck-mw3.vault.azure.net/keys/MWKey03,https://contoso-ck-mw4.vault.azure.net/keys/MWKey04",
     ]);
+    // While the old keys refuse the service (revoked), moving the data to another policy would
+    // undo the revocation: refused.
+    let err = e.fails(
+        &["Set-M365DataAtRestEncryptionPolicyAssignment", "Recovered"],
+        1,
+    );
+    assert!(err.contains("refuse the service"), "{err}");
+    assert!(
+        err.contains(M365),
+        "the help names the principal to grant: {err}"
+    );
+    e.fails(&["Get-MgChatMessage", "Ops"], 1);
+    // Once the old keys are lost for good (their vaults gone), recovery re-wraps through the
+    // old policy's availability key.
+    for v in ["contoso-ck-mw1", "contoso-ck-mw2"] {
+        std::fs::remove_file(e.path(&format!("vaults/{v}.vault"))).unwrap();
+    }
     e.ok(&["Set-M365DataAtRestEncryptionPolicyAssignment", "Recovered"]);
     assert_eq!(
         chat_policies(&e, "Ops"),

@@ -341,7 +341,7 @@ fn a_pipeline_of_assignments_unwraps_each_dep_key_once() {
     assert_eq!(stdout, "12\n");
     assert_eq!(
         unwraps() - before,
-        1,
-        "twelve assignments in one script, one unwrap"
+        2,
+        "twelve assignments in one script, one unwrap per customer key"
     );
 }

@@ -437,18 +437,8 @@ fn one_roll_at_a_time() {
 
 #[test]
 fn revocation_fails_reads_once_the_cached_tik_expires() {
-    let mut e = setup();
     // A cached TIK lives an hour and is refreshed in its last ten minutes.
-    for (k, v) in [
-        ("CUSTKEY_SPO_TIK_CACHE_SECONDS", "3600"),
-        ("CUSTKEY_SPO_TIK_REFRESH_SECONDS", "600"),
-    ] {
-        e.extra.push((k.into(), v.into()));
-    }
-    site(&e, MKT);
-    let f = write_file(&e, "a.txt", 2000);
-    assert!(register(&e, &[]).status.success());
-    upload(&e, MKT, &f);
+    let (e, f) = with_file();
     for v in ["spva1", "spva2"] {
         e.ok(&[
             "Remove-AzKeyVaultAccessPolicy",
@@ -580,6 +570,201 @@ fn restore_after_losing_both_keys() {
     assert_eq!(params["AvailabilityKeyUsed"], true);
 }
 
+/// The TIK's root wraps forged with the customer keys' public halves (and the cached copy
+/// dropped): reads refuse with a message naming the forgery, no new site key goes under the
+/// forged TIK, and recovery through the availability copy brings the genuine one back.
+#[test]
+fn a_tik_root_wrap_forged_with_the_public_key_is_refused() {
+    let e = setup();
+    vaults(
+        &e,
+        &[("sub-3", "spva3", "SPKey3"), ("sub-4", "spva4", "SPKey4")],
+    );
+    site(&e, MKT);
+    let f = write_file(&e, "a.txt", 1_500_000);
+    assert!(register(&e, &[]).status.success());
+    upload(&e, MKT, &f);
+    common::forge::forge_tik(&e, "NAM");
+
+    let out = download_env(&e, MKT, "a.txt", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("does not match the key commitment"), "{err}");
+    assert!(
+        err.contains("help: a copy of the tenant intermediate key in the store does not match"),
+        "{err}"
+    );
+    assert!(!e.path("dl").join("a.txt").exists());
+    let err = e.fails(
+        &[
+            "New-PnPSite",
+            "-Type",
+            "TeamSite",
+            "-Title",
+            "HR",
+            "-Url",
+            HR,
+        ],
+        1,
+    );
+    assert!(err.contains("does not match the key commitment"), "{err}");
+    // Deleting the commitment does not help: a new one is made from the availability copy.
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    assert_eq!(c.execute("DELETE FROM key_commitment", []).unwrap(), 1);
+    let err = stderr(&download_env(&e, MKT, "a.txt", &[]));
+    assert!(err.contains("does not match the key commitment"), "{err}");
+
+    let (v3, v4) = (
+        version(&e, "spva3", "SPKey3"),
+        version(&e, "spva4", "SPKey4"),
+    );
+    e.ok(&[
+        "Restore-SPODataEncryptionPolicy",
+        "-PrimaryKeyVaultUri",
+        &format!("https://spva3.vault.azure.net/keys/SPKey3/{v3}"),
+        "-SecondaryKeyVaultUri",
+        &format!("https://spva4.vault.azure.net/keys/SPKey4/{v4}"),
+    ]);
+    assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
+    site(&e, HR);
+}
+
+fn file_guid(c: &rusqlite::Connection, name: &str) -> String {
+    c.query_row(
+        "SELECT guid FROM spo_file WHERE path = ?1",
+        [format!("Shared Documents/{name}")],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// Chunks are bound to their file, number and to whether they are the last: a file cut short
+/// at a chunk boundary, extended, with chunks reordered or duplicated, or marked as an older
+/// chunk format, fails to download with nothing written.
+#[test]
+fn a_file_cut_short_extended_or_reordered_fails_to_download() {
+    let e = setup();
+    site(&e, MKT);
+    let mib = custkey::service::spo::CHUNK_BYTES;
+    let f = write_file(&e, "a.txt", 3 * mib + 100);
+    assert_eq!(upload(&e, MKT, &f)["Chunks"], 4);
+    // Exact multiples of the chunk size and empty files still round-trip.
+    let exact = write_file(&e, "b.txt", 2 * mib);
+    assert_eq!(upload(&e, MKT, &exact)["Chunks"], 2);
+    assert_eq!(download(&e, MKT, "b.txt"), std::fs::read(&exact).unwrap());
+    let empty = e.path("c.txt");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(upload(&e, MKT, &empty)["Chunks"], 1);
+    assert_eq!(download(&e, MKT, "c.txt"), b"");
+
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let g = file_guid(&c, "a.txt");
+    let chunk = |n: u32| -> Vec<u8> {
+        c.query_row(
+            "SELECT data FROM spo_file_chunk WHERE file_guid = ?1 AND n = ?2",
+            rusqlite::params![g, n],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let put = |n: u32, data: &[u8]| {
+        c.execute(
+            "INSERT OR REPLACE INTO spo_file_chunk (file_guid, n, data) VALUES (?1, ?2, ?3)",
+            rusqlite::params![g, n, data],
+        )
+        .unwrap();
+    };
+    let set = |sql: &str| {
+        c.execute(sql, [&g]).unwrap();
+    };
+    let refused = |what: &str| {
+        let out = download_env(&e, MKT, "a.txt", &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(
+            err.contains("error: the file 'Shared Documents/a.txt' was altered in the store"),
+            "{what}: {err}"
+        );
+        assert!(err.contains("help: nothing was written"), "{what}: {err}");
+        assert!(!e.path("dl").join("a.txt").exists(), "{what}");
+    };
+    let (c1, c2, c3) = (chunk(1), chunk(2), chunk(3));
+
+    // Cut short at a chunk boundary: the last chunk dropped and the count lowered.
+    set("DELETE FROM spo_file_chunk WHERE file_guid = ?1 AND n = 3");
+    set("UPDATE spo_file SET chunks = 3 WHERE guid = ?1");
+    refused("truncated");
+    put(3, &c3);
+    refused("count lowered, rows kept");
+    set("UPDATE spo_file SET chunks = 4 WHERE guid = ?1");
+    assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
+    // Extended by a copy of the last chunk.
+    put(4, &c3);
+    set("UPDATE spo_file SET chunks = 5 WHERE guid = ?1");
+    refused("extended");
+    set("DELETE FROM spo_file_chunk WHERE file_guid = ?1 AND n = 4");
+    set("UPDATE spo_file SET chunks = 4 WHERE guid = ?1");
+    // Reordered, then duplicated.
+    put(1, &c2);
+    put(2, &c1);
+    refused("reordered");
+    put(2, &c2);
+    refused("duplicated");
+    put(1, &c1);
+    // Downgraded to the older chunk format, and to no chunks at all.
+    set("UPDATE spo_file SET chunk_format = 1 WHERE guid = ?1");
+    refused("chunk format 1");
+    set("UPDATE spo_file SET chunk_format = 2, chunks = 0 WHERE guid = ?1");
+    refused("no chunks");
+    set("UPDATE spo_file SET chunks = 4 WHERE guid = ?1");
+    assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
+}
+
+/// A cached TIK that does not open (a flipped byte, or bytes appended) is a cache miss: the
+/// read decrypts the TIK through the vaults, warns, and caches it afresh.
+#[test]
+fn a_damaged_or_extended_cached_tik_is_fetched_from_the_vaults_again() {
+    let e = setup();
+    site(&e, MKT);
+    let f = write_file(&e, "a.txt", 200_000);
+    assert!(register(&e, &[]).status.success());
+    upload(&e, MKT, &f);
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let cache = || -> Option<Vec<u8>> {
+        c.query_row("SELECT tik_cache FROM spo_dep", [], |r| r.get(0))
+            .unwrap()
+    };
+    let damages: [fn(&mut Vec<u8>); 2] = [|b| b[20] ^= 0x01, |b| b.extend_from_slice(&[0u8; 16])];
+    for damage in damages {
+        let mut bad = cache().unwrap();
+        damage(&mut bad);
+        c.execute("UPDATE spo_dep SET tik_cache = ?1", [&bad])
+            .unwrap();
+        let out = download_env(&e, MKT, "a.txt", &[]);
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains(
+                "the cached tenant intermediate key of geo NAM was damaged and has been dropped"
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(e.path("dl").join("a.txt")).unwrap(),
+            std::fs::read(&f).unwrap()
+        );
+        let fresh = cache().expect("cached again");
+        assert_ne!(fresh, bad);
+        // The fresh copy serves without a warning.
+        let out = download_env(&e, MKT, "a.txt", &[]);
+        assert!(
+            out.status.success() && !stderr(&out).contains("damaged"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
 #[test]
 fn site_policy_needs_customer_key_and_site_urls_complete() {
     let e = setup();
@@ -631,7 +816,7 @@ fn a_chunk_moved_to_another_place_does_not_decrypt() {
     let out = download_env(&e, MKT, "big.bin", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("error: a cryptographic check failed"),
+        stderr(&out).contains("error: the file 'Shared Documents/big.bin' was altered in the store (chunk 0 of 3 fails its integrity check)"),
         "{}",
         stderr(&out)
     );
@@ -639,4 +824,148 @@ fn a_chunk_moved_to_another_place_does_not_decrypt() {
         !e.path("dl/big.bin").exists(),
         "no partial download is left"
     );
+}
+
+/// An SPO test env with an hour-long TIK cache refreshed in its last ten minutes, a site, a
+/// registered DEP and one uploaded file.
+fn with_file() -> (Env, std::path::PathBuf) {
+    let mut e = setup();
+    for (k, v) in [
+        ("CUSTKEY_SPO_TIK_CACHE_SECONDS", "3600"),
+        ("CUSTKEY_SPO_TIK_REFRESH_SECONDS", "600"),
+    ] {
+        e.extra.push((k.into(), v.into()));
+    }
+    site(&e, MKT);
+    let f = write_file(&e, "a.txt", 2000);
+    assert!(register(&e, &[]).status.success());
+    upload(&e, MKT, &f);
+    (e, f)
+}
+
+#[test]
+fn a_damaged_tik_copy_is_warned_about_when_the_vaults_are_asked() {
+    let (e, f) = with_file();
+    let out = std::process::Command::new("sqlite3")
+        .arg(e.path("service.db"))
+        .arg("UPDATE spo_dep_root_wrap SET wrapped = CAST(substr(wrapped, 1, 40) || x'00' || substr(wrapped, 42) AS BLOB) WHERE slot = 1;")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Within the refresh window both copies are tried: the read goes on, with a warning. Each
+    // refresh caches the TIK for another hour, so each read is an hour later.
+    for hours in 1..4 {
+        let offset = (3300 * hours).to_string();
+        let out = download_env(
+            &e,
+            MKT,
+            "a.txt",
+            &[("CUSTKEY_SPO_CLOCK_OFFSET_SECONDS", &offset)],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let warn = stderr(&out);
+        assert!(
+            warn.contains("WARNING: the SharePoint DEP of geo NAM: the copy of its key under https://spva2.vault.azure.net/keys/SPKey2/"),
+            "{warn}"
+        );
+        assert!(warn.contains("is damaged"), "{warn}");
+        assert_eq!(
+            std::fs::read(e.path("dl/a.txt")).unwrap(),
+            std::fs::read(&f).unwrap()
+        );
+    }
+}
+
+#[test]
+fn vault_files_copied_back_do_not_refresh_a_revoked_tik() {
+    let (e, _) = with_file();
+    let file = |v: &str| e.path(&format!("vaults/{v}.vault"));
+    let saved: Vec<Vec<u8>> = ["spva1", "spva2"]
+        .iter()
+        .map(|v| std::fs::read(file(v)).unwrap())
+        .collect();
+    for v in ["spva1", "spva2"] {
+        e.ok(&[
+            "Remove-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            v,
+            "-ServicePrincipalName",
+            SP,
+        ]);
+    }
+    for (v, bytes) in ["spva1", "spva2"].iter().zip(&saved) {
+        std::fs::write(file(v), bytes).unwrap();
+    }
+    let out = download_env(
+        &e,
+        MKT,
+        "a.txt",
+        &[("CUSTKEY_SPO_CLOCK_OFFSET_SECONDS", "3700")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("was rolled back or replaced"), "{err}");
+    assert!(err.contains("key vault 'spva"), "{err}");
+}
+
+#[test]
+fn restore_is_refused_for_keys_the_customer_revoked() {
+    let (e, f) = with_file();
+    vaults(
+        &e,
+        &[("sub-3", "spva3", "SPKey3"), ("sub-4", "spva4", "SPKey4")],
+    );
+    for v in ["spva1", "spva2"] {
+        e.ok(&[
+            "Remove-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            v,
+            "-ServicePrincipalName",
+            SP,
+        ]);
+    }
+    let late = [("CUSTKEY_SPO_CLOCK_OFFSET_SECONDS", "100000")];
+    assert_eq!(download_env(&e, MKT, "a.txt", &late).status.code(), Some(1));
+    let (v3, v4) = (
+        version(&e, "spva3", "SPKey3"),
+        version(&e, "spva4", "SPKey4"),
+    );
+    let out = e.run_env(
+        &[
+            "Restore-SPODataEncryptionPolicy",
+            "-PrimaryKeyVaultUri",
+            &format!("https://spva3.vault.azure.net/keys/SPKey3/{v3}"),
+            "-SecondaryKeyVaultUri",
+            &format!("https://spva4.vault.azure.net/keys/SPKey4/{v4}"),
+        ],
+        &late,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("recovers from lost keys, not revoked ones"),
+        "{err}"
+    );
+    assert!(err.contains("help: restore the service's access"), "{err}");
+    // The revocation holds: the files stay unreadable, the policy still names the old keys.
+    assert_eq!(download_env(&e, MKT, "a.txt", &late).status.code(), Some(1));
+    assert!(policy(&e)["PrimaryKeyVaultUri"]
+        .as_str()
+        .unwrap()
+        .contains("spva1"));
+    // Restoring access is the way back.
+    for v in ["spva1", "spva2"] {
+        e.ok(&[
+            "Set-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            v,
+            "-ServicePrincipalName",
+            SP,
+            "-PermissionsToKeys",
+            "wrapKey,unwrapKey,get",
+        ]);
+    }
+    let out = download_env(&e, MKT, "a.txt", &late);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
 }

@@ -62,11 +62,67 @@ impl CliError {
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.message)?;
+        write!(f, "error: {}", redact_secrets(&self.message))?;
         if let Some(help) = &self.help {
-            write!(f, "\nhelp: {help}")?;
+            write!(f, "\nhelp: {}", redact_secrets(help))?;
         }
         Ok(())
+    }
+}
+
+/// `text` with the value of every `pin-value=` / `pin-source=` attribute (RFC 7512 `pkcs11:`
+/// URIs) replaced by `REDACTED`: an error or warning that quotes what an operator typed never
+/// prints a PIN back.
+pub fn redact_secrets(text: &str) -> std::borrow::Cow<'_, str> {
+    const KEYS: [&str; 2] = ["pin-value=", "pin-source="];
+    let lower = text.to_ascii_lowercase();
+    if !KEYS.iter().any(|k| lower.contains(k)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        match KEYS.iter().find(|k| lower[i..].starts_with(**k)) {
+            Some(k) => {
+                out.push_str(&text[i..i + k.len()]);
+                out.push_str("REDACTED");
+                i += k.len();
+                // The value runs to the next attribute or query separator, quote or space.
+                while let Some(c) = text[i..].chars().next() {
+                    if matches!(c, '&' | ';' | ',' | '\'' | '"' | ')') || c.is_whitespace() {
+                        break;
+                    }
+                    i += c.len_utf8();
+                }
+            }
+            None => {
+                let c = text[i..].chars().next().unwrap_or(' ');
+                out.push(c);
+                i += c.len_utf8();
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_secrets;
+
+    #[test]
+    fn pins_in_uris_never_come_back() {
+        let t = "'pkcs11:token=ck1;object=r?pin-value=S3CRET&module-name=x' and pkcs11:token=a;PIN-VALUE=1234;object=b, pin-source=file:/etc/pin";
+        let r = redact_secrets(t);
+        assert!(
+            !r.contains("S3CRET") && !r.contains("1234") && !r.contains("/etc/pin"),
+            "{r}"
+        );
+        assert!(r.contains("pin-value=REDACTED&module-name=x'"), "{r}");
+        assert!(r.contains("PIN-VALUE=REDACTED;object=b"), "{r}");
+        assert_eq!(
+            redact_secrets("no pin here, ünïcode"),
+            "no pin here, ünïcode"
+        );
     }
 }
 

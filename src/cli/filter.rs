@@ -16,10 +16,15 @@ pub enum Filter {
         op: Op,
         value: Option<String>,
     },
-    And(Box<Filter>, Box<Filter>),
-    Or(Box<Filter>, Box<Filter>),
+    /// All of them (a chain `a -and b -and c` is one node, so a long chain is not a deep tree).
+    And(Vec<Filter>),
+    /// Any of them.
+    Or(Vec<Filter>),
     Not(Box<Filter>),
 }
+
+/// Parentheses and `-not`s may nest this deep; deeper is refused (matching recurses once a level).
+pub const MAX_DEPTH: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -104,6 +109,8 @@ fn tokens(s: &str) -> Result<Vec<Tok>, String> {
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    /// How deeply parentheses and `-not`s nest here.
+    depth: usize,
 }
 
 impl Parser {
@@ -116,30 +123,52 @@ impl Parser {
         t
     }
     fn or(&mut self) -> Result<Filter, String> {
-        let mut left = self.and()?;
+        let first = self.and()?;
+        if self.peek() != Some(&Tok::Dash("or".into())) {
+            return Ok(first);
+        }
+        let mut any = vec![first];
         while self.peek() == Some(&Tok::Dash("or".into())) {
             self.pos += 1;
-            left = Filter::Or(Box::new(left), Box::new(self.and()?));
+            any.push(self.and()?);
         }
-        Ok(left)
+        Ok(Filter::Or(any))
     }
     fn and(&mut self) -> Result<Filter, String> {
-        let mut left = self.unary()?;
+        let first = self.unary()?;
+        if self.peek() != Some(&Tok::Dash("and".into())) {
+            return Ok(first);
+        }
+        let mut all = vec![first];
         while self.peek() == Some(&Tok::Dash("and".into())) {
             self.pos += 1;
-            left = Filter::And(Box::new(left), Box::new(self.unary()?));
+            all.push(self.unary()?);
         }
-        Ok(left)
+        Ok(Filter::And(all))
+    }
+    fn enter(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!(
+                "parentheses and -not nest deeper than {MAX_DEPTH} levels"
+            ));
+        }
+        Ok(())
     }
     fn unary(&mut self) -> Result<Filter, String> {
         match self.peek() {
             Some(Tok::Dash(d)) if d == "not" => {
                 self.pos += 1;
-                Ok(Filter::Not(Box::new(self.unary()?)))
+                self.enter()?;
+                let inner = self.unary()?;
+                self.depth -= 1;
+                Ok(Filter::Not(Box::new(inner)))
             }
             Some(Tok::Open) => {
                 self.pos += 1;
+                self.enter()?;
                 let f = self.or()?;
+                self.depth -= 1;
                 match self.next() {
                     Some(Tok::Close) => Ok(f),
                     _ => Err("a '(' is not closed".into()),
@@ -194,12 +223,18 @@ pub fn parse(text: &str) -> Result<Filter, CliError> {
         .unwrap_or(t);
     let bad = |why: String| {
         CliError::usage(format!(
-            "Cannot bind parameter 'Filter' to the value \"{text}\": {why}."
+            "Cannot bind parameter 'Filter' to the value \"{}\": {}.",
+            shorten(text),
+            shorten(&why)
         ))
         .with_help("write a filter as \"Property -eq 'value'\", joined with -and / -or")
     };
     let toks = tokens(t).map_err(bad)?;
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let f = p.or().map_err(bad)?;
     if p.pos < p.toks.len() {
         return Err(bad(format!("unexpected {:?}", p.toks[p.pos])));
@@ -207,24 +242,28 @@ pub fn parse(text: &str) -> Result<Filter, CliError> {
     Ok(f)
 }
 
+/// A filter as an error message quotes it: at most 200 characters.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(200) {
+        Some((i, _)) => format!("{}... ({} characters)", &text[..i], text.chars().count()),
+        None => text.to_string(),
+    }
+}
+
 impl Filter {
     /// Property names the filter reads (checked against the objects' properties).
     pub fn properties(&self) -> Vec<&str> {
         match self {
             Filter::Cmp { property, .. } => vec![property],
-            Filter::And(a, b) | Filter::Or(a, b) => {
-                let mut v = a.properties();
-                v.extend(b.properties());
-                v
-            }
+            Filter::And(all) | Filter::Or(all) => all.iter().flat_map(Filter::properties).collect(),
             Filter::Not(a) => a.properties(),
         }
     }
 
     pub fn matches(&self, r: &Record) -> bool {
         match self {
-            Filter::And(a, b) => a.matches(r) && b.matches(r),
-            Filter::Or(a, b) => a.matches(r) || b.matches(r),
+            Filter::And(all) => all.iter().all(|f| f.matches(r)),
+            Filter::Or(any) => any.iter().any(|f| f.matches(r)),
             Filter::Not(a) => !a.matches(r),
             Filter::Cmp {
                 property,
@@ -326,5 +365,22 @@ mod tests {
         assert!(parse("Name -bogus 1").is_err());
         assert!(parse("Name -eq").is_err());
         assert!(parse("(Name -eq a").is_err());
+    }
+
+    #[test]
+    fn deep_or_long_filters_are_errors_or_flat_not_crashes() {
+        let r = rec(json!({"Name": "a"}));
+        let deep = format!("{}Name -eq a{}", "(".repeat(20_000), ")".repeat(20_000));
+        let e = parse(&deep).unwrap_err();
+        assert!(e.message.contains("nest deeper"), "{}", e.message);
+        assert!(e.message.len() < 1000, "{}", e.message.len());
+        let e = parse(&format!("{}Name -eq a", "-not ".repeat(20_000))).unwrap_err();
+        assert!(e.message.contains("nest deeper"), "{}", e.message);
+        let long = vec!["Name -eq a"; 50_000].join(" -and ");
+        assert!(parse(&long).unwrap().matches(&r));
+        let long = vec!["Name -eq b"; 50_000].join(" -or ");
+        assert!(!parse(&long).unwrap().matches(&r));
+        let ok = format!("{}Name -eq a{}", "(".repeat(99), ")".repeat(99));
+        assert!(parse(&ok).unwrap().matches(&r));
     }
 }

@@ -12,11 +12,12 @@ pub mod help;
 pub mod output;
 pub mod rollout;
 pub mod script;
+pub mod wildcard;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use custkey::service::azure::Azure;
+use custkey::service::azure::{Azure, AzureSession};
 use custkey::service::keys::ServiceKeys;
 use custkey::store::Store;
 
@@ -65,7 +66,7 @@ impl Ctx {
             confirm: args.bool("Confirm"),
             verbose: args.switch("Verbose"),
             interactive: std::io::stdin().is_terminal()
-                || std::env::var_os("CUSTKEY_ASSUME_TTY").is_some(),
+                || custkey::input::switch_on("CUSTKEY_ASSUME_TTY"),
             input: Vec::new(),
             input_view: Vec::new(),
             status: 0,
@@ -145,7 +146,15 @@ impl Ctx {
     }
 
     /// The Azure side (local vaults in the data directory), as the signed-in account.
-    pub fn azure(&mut self) -> Result<&mut Azure, CliError> {
+    pub fn azure(&mut self) -> Result<AzureSession<'_>, CliError> {
+        self.open_azure()?;
+        match (self.azure.as_ref(), self.store.as_mut()) {
+            (Some(a), Some(s)) => Ok(a.with(s)),
+            _ => Err(CliError::new(Class::Internal, "the vaults were not opened")),
+        }
+    }
+
+    fn open_azure(&mut self) -> Result<&Azure, CliError> {
         if self.azure.is_none() {
             let dir = self.data_dir();
             let store = self.store()?;
@@ -157,7 +166,7 @@ impl Ctx {
             ));
             self.azure = Some(az);
         }
-        match self.azure.as_mut() {
+        match self.azure.as_ref() {
             Some(a) => Ok(a),
             None => Err(CliError::new(Class::Internal, "the vaults were not opened")),
         }
@@ -167,7 +176,7 @@ impl Ctx {
     pub fn service(&mut self) -> Result<(&mut Store, &mut ServiceKeys), CliError> {
         if self.keys.is_none() {
             let dir = self.data_dir();
-            let backend = self.azure()?.backend.clone();
+            let backend = self.open_azure()?.backend.clone();
             let store = self.store()?;
             let keys = ServiceKeys::open(&dir, store, backend)?;
             self.keys = Some(keys);
@@ -196,7 +205,17 @@ impl Ctx {
     }
 
     pub fn warn(&self, msg: &str) {
-        eprintln!("WARNING: {msg}");
+        eprintln!("WARNING: {}", error::redact_secrets(msg));
+    }
+
+    /// Prints the warnings the service gathered while the cmdlet ran (damaged key copies that
+    /// reads went around), each as a `WARNING:` line.
+    pub fn flush_warnings(&self) {
+        if let Some(k) = &self.keys {
+            for w in k.take_warnings() {
+                self.warn(&w);
+            }
+        }
     }
 
     /// PowerShell's ShouldProcess: under -WhatIf says what would happen and returns false;
@@ -326,6 +345,13 @@ Exit codes: 0 ok, 1 cmdlet failed, 2 usage error, 3 store or vault unreachable, 
 /// Runs one command line; returns the process exit code.
 pub fn main(argv: Vec<String>) -> i32 {
     install_panic_hook();
+    // Every knob that must parse is checked once, before anything runs (exit 2).
+    if let Err(e) = custkey::input::check_environment() {
+        let help = e.help();
+        let err = CliError::usage(e.to_string()).with_help(help);
+        eprintln!("{err}");
+        return err.class.exit_code();
+    }
     if let Some(code) = script_entry(&argv) {
         return code;
     }
@@ -346,14 +372,10 @@ fn script_entry(argv: &[String]) -> Option<i32> {
             return Some(script::shell::run());
         }
         // Standard input is a pipe or a file: a script, unless it is empty (then usage).
-        let mut text = String::new();
-        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
-            eprintln!(
-                "{}",
-                CliError::unavailable(format!("cannot read the script from standard input: {e}"))
-            );
-            return Some(3);
-        }
+        let text = match script::read_stdin() {
+            Ok(t) => t,
+            Err(code) => return Some(code),
+        };
         if text.trim().is_empty() {
             return None;
         }
@@ -367,16 +389,10 @@ fn script_entry(argv: &[String]) -> Option<i32> {
         "-command" | "-c" | "--command" => {
             let text = argv[2..].join(" ");
             if text.trim() == "-" {
-                let mut text = String::new();
-                if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
-                    eprintln!(
-                        "{}",
-                        CliError::unavailable(format!(
-                            "cannot read the script from standard input: {e}"
-                        ))
-                    );
-                    return Some(3);
-                }
+                let text = match script::read_stdin() {
+                    Ok(t) => t,
+                    Err(code) => return Some(code),
+                };
                 return Some(script::run_text(&text, "<stdin>", Vec::new(), false));
             }
             if text.trim().is_empty() {
@@ -427,8 +443,9 @@ fn run(argv: &[String]) -> Result<i32, CliError> {
     }
     let args = args::bind(cmdlet, words)?;
     let mut ctx = Ctx::new(cmdlet, &args)?;
-    let out = (cmdlet.run)(&mut ctx, &args)?;
-    emit(&ctx, out)?;
+    let out = (cmdlet.run)(&mut ctx, &args);
+    ctx.flush_warnings();
+    emit(&ctx, out?)?;
     Ok(ctx.status)
 }
 
@@ -482,8 +499,9 @@ fn emit(ctx: &Ctx, out: Output) -> Result<(), CliError> {
 
 /// The width to fit tables to: $COLUMNS, else the terminal's, else unlimited (pipes).
 pub(crate) fn terminal_width() -> Option<u16> {
-    if let Some(c) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
-        return Some(c);
+    // Checked at the start (`custkey::input::check_environment`): 1 to 65535.
+    if let Ok(Some(c)) = custkey::input::env_int("COLUMNS", 1, i64::from(u16::MAX), "columns") {
+        return u16::try_from(c).ok();
     }
     if std::io::stdout().is_terminal() {
         return comfy_table::Table::new().width();
@@ -505,7 +523,7 @@ fn install_panic_hook() {
             .unwrap_or_default();
         eprintln!("error: internal error: {msg}{at}");
         eprintln!("help: this is a bug in custkey; nothing more was written. Please report it with the command you ran.");
-        if std::env::var_os("CUSTKEY_BACKTRACE").is_some() {
+        if custkey::input::switch_on("CUSTKEY_BACKTRACE") {
             eprintln!("{}", std::backtrace::Backtrace::force_capture());
         }
         std::process::exit(Class::Internal.exit_code());

@@ -5,6 +5,8 @@ use comfy_table::{ContentArrangement, Table};
 use serde_json::{Map, Value};
 
 use super::error::{suggestions, CliError};
+/// The one wildcard matcher (`-like`, `-Filter`, `-Property`, `Get-Command`, ...).
+pub use super::wildcard::wildcard;
 
 /// One object: property name -> value, in display order.
 pub type Record = Map<String, Value>;
@@ -169,21 +171,6 @@ fn select_properties(items: &[Record], props: &[String]) -> Result<Vec<String>, 
     Ok(out)
 }
 
-/// PowerShell `-like` matching: `*` any run, `?` one character, case-insensitive.
-pub fn wildcard(pattern: &str, text: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some(('*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            Some(('?', rest)) => !t.is_empty() && go(rest, &t[1..]),
-            Some((c, rest)) => t.first().is_some_and(|x| x == c) && go(rest, &t[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.to_lowercase().chars().collect();
-    let t: Vec<char> = text.to_lowercase().chars().collect();
-    go(&p, &t)
-}
-
 /// How a value reads in a table or list: arrays as `{a, b}`, booleans as True/False.
 pub fn display(v: &Value) -> String {
     match v {
@@ -202,6 +189,48 @@ pub fn display(v: &Value) -> String {
             .map(|(k, v)| format!("{k}={}", display(v)))
             .collect::<Vec<_>>()
             .join("; "),
+    }
+}
+
+/// A table cell shows at most this many characters, then `…` (fitting a long cell to the
+/// terminal's width costs time that grows with the square of its length; `-Format List` and
+/// `-Format Json` show the whole value).
+pub const MAX_CELL_CHARS: usize = 1024;
+
+/// Whether a character must not reach a terminal as it is: C0 and C1 controls (ESC, CR,
+/// BEL, ...), DEL, and the bidirectional overrides that reorder what a terminal shows.
+fn hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text as table and list output show it: each control character as a visible escape
+/// (`\n`, `\t`, `\r`, `\x1b`, `\u{9b}`, `\u{202e}`), so a name cannot move the cursor,
+/// recolour the terminal or fake a line. JSON and CSV output keep the exact text.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(hostile) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if hostile(c) && (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if hostile(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A table cell: [`printable`], cut to [`MAX_CELL_CHARS`].
+fn cell(s: &str) -> String {
+    let shown = printable(s);
+    match shown.char_indices().nth(MAX_CELL_CHARS) {
+        Some((i, _)) => format!("{}…", &shown[..i]),
+        None => shown.into_owned(),
     }
 }
 
@@ -225,12 +254,12 @@ fn table(items: &[Record], columns: &[String], width: Option<u16>) -> String {
     } else {
         t.set_content_arrangement(ContentArrangement::Disabled);
     }
-    t.set_header(columns.iter().map(String::as_str));
+    t.set_header(columns.iter().map(|c| cell(c)));
     for item in items {
         t.add_row(
             columns
                 .iter()
-                .map(|c| item.get(c).map(display).unwrap_or_default()),
+                .map(|c| item.get(c).map(|v| cell(&display(v))).unwrap_or_default()),
         );
     }
     for col in t.column_iter_mut() {
@@ -245,11 +274,12 @@ fn table(items: &[Record], columns: &[String], width: Option<u16>) -> String {
 }
 
 fn list(items: &[Record], columns: &[String]) -> String {
-    let w = columns.iter().map(|c| c.chars().count()).max().unwrap_or(0);
+    let names: Vec<String> = columns.iter().map(|c| printable(c).into_owned()).collect();
+    let w = names.iter().map(|c| c.chars().count()).max().unwrap_or(0);
     let mut out = String::new();
     for item in items {
         out.push('\n');
-        for c in columns {
+        for (c, name) in columns.iter().zip(&names) {
             // A list of objects shows one object a line, aligned under the first.
             let lines: Vec<String> = match item.get(c) {
                 Some(Value::Array(a)) if a.iter().any(Value::is_object) => {
@@ -264,8 +294,9 @@ fn list(items: &[Record], columns: &[String]) -> String {
                 lines
             };
             for (i, v) in lines.iter().enumerate() {
+                let v = printable(v);
                 let line = if i == 0 {
-                    format!("{c:<w$} : {v}")
+                    format!("{name:<w$} : {v}")
                 } else {
                     format!("{:<w$}   {v}", "")
                 };
@@ -374,6 +405,39 @@ mod tests {
         assert_eq!(s, "\nGuid : g\n\n");
         let err = render(&items, &["Name"], None, Some(&["Gui".into()]), None).unwrap_err();
         assert_eq!(err.help.as_deref(), Some("did you mean Guid?"));
+    }
+
+    #[test]
+    fn tables_and_lists_neutralise_control_characters_and_json_keeps_them() {
+        let name = "a\u{1b}[31mred\u{1b}[0m\r\nName : fake\u{9b}\u{202e}";
+        let items = vec![rec(json!({"Name": name}))];
+        for form in [Form::Table, Form::List] {
+            let s = render(&items, &["Name"], Some(form), None, Some(80)).unwrap();
+            assert!(!s.chars().any(hostile_but_newline), "{form:?}: {s:?}");
+            assert!(
+                s.contains("a\\x1b[31mred\\x1b[0m\\r\\nName : fake\\u{9b}\\u{202e}"),
+                "{s}"
+            );
+        }
+        let s = render(&items, &["Name"], Some(Form::Json), None, None).unwrap();
+        let back: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(back["Name"], json!(name));
+    }
+
+    fn hostile_but_newline(c: char) -> bool {
+        c != '\n' && hostile(c)
+    }
+
+    #[test]
+    fn long_cells_are_cut_and_take_linear_time() {
+        let items = vec![rec(json!({"Name": "x".repeat(4 << 20), "B": "y"}))];
+        let start = std::time::Instant::now();
+        for w in [None, Some(100)] {
+            let s = render(&items, &["Name", "B"], Some(Form::Table), None, w).unwrap();
+            assert!(s.len() < 8 * MAX_CELL_CHARS, "{}", s.len());
+            assert!(s.contains('…'));
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

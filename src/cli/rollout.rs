@@ -171,12 +171,27 @@ impl Step {
 
 /// Reads and checks a desired-state file.
 pub fn load(path: &str) -> Result<Desired, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::usage(format!("cannot read the configuration '{path}': {e}"))
-            .with_help("give the path of a TOML file such as examples/rollout.toml")
-    })?;
+    // Bounded: a rollout file is at most MAX_ROLLOUT_BYTES (docs/cli.md, "Input limits").
+    let limit = custkey::input::MAX_ROLLOUT_BYTES;
+    let text = std::fs::File::open(path)
+        .map_err(custkey::input::ReadError::Io)
+        .and_then(|f| custkey::input::read_text_limited(f, limit))
+        .map_err(|e| {
+            CliError::usage(format!("cannot read the configuration '{path}': {e}")).with_help(
+                format!(
+                    "give the path of a TOML file such as examples/rollout.toml (at most {})",
+                    custkey::input::size(limit)
+                ),
+            )
+        })?;
     let d: Desired = toml::from_str(&text).map_err(|e| {
-        CliError::usage(format!("{path}: {}", e.to_string().trim_end()))
+        // The parser's message quotes the offending line, which may be the whole file.
+        let msg = e.to_string();
+        let msg = match msg.char_indices().nth(2000) {
+            Some((i, _)) => format!("{}...", &msg[..i]),
+            None => msg,
+        };
+        CliError::usage(format!("{path}: {}", msg.trim_end()))
             .with_help("see 'Desired-state rollout' in docs/cli.md for the file's tables and keys")
     })?;
     for a in &d.assignment {

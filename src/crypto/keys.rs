@@ -360,6 +360,8 @@ impl<T: Tier> fmt::Display for TierKey<T> {
 pub(crate) const FIELD_DEP_ID: u8 = 0x01;
 pub(crate) const FIELD_OWNER_ID: u8 = 0x02;
 pub(crate) const FIELD_ITEM_ID: u8 = 0x03;
+/// Attributes of a content item that change how it is given back (a mailbox item's framing).
+pub(crate) const FIELD_ATTRIBUTES: u8 = 0x05;
 
 pub(crate) fn push_field(out: &mut Vec<u8>, tag: u8, value: &[u8]) -> Result<(), CryptoError> {
     let len = u16::try_from(value.len())
@@ -440,6 +442,9 @@ pub struct ContentBinding {
     pub owner_id: Uuid,
     /// The item (or chunk) id, at most 65535 bytes.
     pub item_id: Vec<u8>,
+    /// What else the reader relies on, bound so that a store writer cannot change it (a mailbox
+    /// item's framing, `eml` or `mbox`); empty for none, which encodes as before (no field).
+    pub attributes: Vec<u8>,
 }
 
 /// Binding of a mailbox (or workload) item.
@@ -453,15 +458,25 @@ impl ContentBinding {
         ContentBinding {
             owner_id,
             item_id: item_id.into(),
+            attributes: Vec::new(),
         }
+    }
+
+    /// The same binding, also bound to `attributes` (at most 65535 bytes).
+    pub fn with_attributes(mut self, attributes: impl Into<Vec<u8>>) -> Self {
+        self.attributes = attributes.into();
+        self
     }
 }
 
 impl Binding for ContentBinding {
     fn encode(&self) -> Result<Vec<u8>, CryptoError> {
-        let mut v = Vec::with_capacity(22 + self.item_id.len());
+        let mut v = Vec::with_capacity(25 + self.item_id.len() + self.attributes.len());
         push_field(&mut v, FIELD_OWNER_ID, self.owner_id.as_bytes())?;
         push_field(&mut v, FIELD_ITEM_ID, &self.item_id)?;
+        if !self.attributes.is_empty() {
+            push_field(&mut v, FIELD_ATTRIBUTES, &self.attributes)?;
+        }
         Ok(v)
     }
 }

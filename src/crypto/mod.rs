@@ -11,10 +11,12 @@
 //!   bindings (owner ids) that go into each wrap's associated data.
 //! - [`wrap`]: bound AES-256-GCM wraps between tiers, RSA-OAEP root wraps, and the versioned
 //!   [`WrappedKey`] byte format.
+//! - [`CommitmentKey`]: keyed commitments that authenticate an unwrapped DEP key or TIK.
 //! - [`content`]: the segmented, key-committing content stream with `Read`/`Write` adapters.
 //!
 //! Byte formats are specified in `docs/format.md`.
 
+mod commit;
 pub mod content;
 mod der;
 mod error;
@@ -27,6 +29,7 @@ mod rsa;
 mod secret;
 pub mod wrap;
 
+pub use commit::{CommitmentKey, KEY_COMMITMENT_LEN};
 pub use content::{
     encrypted_len, ChunkKey, ContentDecryptor, ContentEncryptor, ContentHeader, ContentTier,
     EncryptingReader, ItemKey, LeafKey, WorkloadItemKey, HEADER_LEN, SEGMENT_SIZE,

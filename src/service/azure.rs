@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::generation::Generations;
 use super::{Error, ErrorKind, Result};
 use crate::store::Store;
 use crate::vault::{Caller, LocalBackend, Principal, VaultError};
@@ -28,6 +29,10 @@ impl From<VaultError> for Error {
                 ErrorKind::Rule,
                 "Customer Key can't use an expired key: add a new version with Add-AzKeyVaultKey, or set -Expires 12/31/9999 on one that has not expired",
             ),
+            VaultError::Damaged(_) => (
+                ErrorKind::Unavailable,
+                "restore the vault file named above from its latest copy (an older copy is refused as a rollback); nothing was changed",
+            ),
             VaultError::Unavailable(_) => (
                 ErrorKind::Unavailable,
                 "check that the data directory and its vault files are present and readable (for a PKCS#11 vault, also its module path and token); nothing was changed",
@@ -46,6 +51,8 @@ impl From<VaultError> for Error {
 pub struct Azure {
     pub backend: LocalBackend,
     pub caller: Caller,
+    /// The vault generations recorded in the store: every vault read is checked against them.
+    generations: Generations,
 }
 
 impl Azure {
@@ -53,7 +60,46 @@ impl Azure {
     pub fn open(data_dir: &Path, store: &mut Store) -> Result<Azure> {
         let caller = Principal::user(&account(store)?)?;
         let backend = LocalBackend::open(data_dir)?;
-        Ok(Azure { backend, caller })
+        let generations = Generations::open(store, backend.clone())?;
+        Ok(Azure {
+            backend,
+            caller,
+            generations,
+        })
+    }
+
+    /// The operations, with the store that records the vault generations they see.
+    pub fn with<'a>(&'a self, store: &'a mut Store) -> AzureSession<'a> {
+        AzureSession { az: self, store }
+    }
+}
+
+/// The Azure side and the store for one cmdlet: each operation checks the vault files it
+/// read against the generations the store recorded (rollback detection, docs/vaults.md §6).
+pub struct AzureSession<'a> {
+    az: &'a Azure,
+    store: &'a mut Store,
+}
+
+impl AzureSession<'_> {
+    /// The answer of a vault operation, unless a vault file it read was rolled back.
+    fn checked<T>(&mut self, r: std::result::Result<T, VaultError>) -> Result<T> {
+        self.az.generations.check(self.store)?;
+        Ok(r?)
+    }
+
+    /// The handle of vault `name`, checked before anything is done with it.
+    fn vault(&mut self, name: &str) -> Result<crate::vault::LocalVault> {
+        let v = self.az.backend.vault(name);
+        self.checked(v)
+    }
+
+    /// `Update-AzKeyVault -AcceptRollback`: takes vault `name`'s file as it is now as its
+    /// latest state (audited). Returns the generation accepted and the one recorded before.
+    pub fn accept_rollback(&mut self, name: &str) -> Result<(u64, u64)> {
+        self.az
+            .generations
+            .accept(self.store, name, &self.az.caller.display_name())
     }
 }
 
@@ -104,142 +150,173 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// Each operation as one cmdlet needs it, acting as the signed-in account.
-impl Azure {
-    pub fn context(&self) -> Result<AzContextInfo> {
-        Ok(self.backend.get_context()?)
+impl AzureSession<'_> {
+    pub fn context(&mut self) -> Result<AzContextInfo> {
+        let r = self.az.backend.get_context();
+        self.checked(r)
     }
-    pub fn set_context(&self, subscription: &str) -> Result<AzContextInfo> {
-        Ok(self.backend.set_context(subscription)?)
+    pub fn set_context(&mut self, subscription: &str) -> Result<AzContextInfo> {
+        let r = self.az.backend.set_context(subscription);
+        self.checked(r)
     }
-    pub fn register_feature(&self, feature: &str, namespace: &str) -> Result<ProviderFeature> {
-        Ok(self.backend.register_provider_feature(feature, namespace)?)
+    pub fn register_feature(&mut self, feature: &str, namespace: &str) -> Result<ProviderFeature> {
+        let r = self
+            .az
+            .backend
+            .register_provider_feature(feature, namespace);
+        self.checked(r)
     }
-    pub fn feature(&self, feature: &str, namespace: &str) -> Result<ProviderFeature> {
-        Ok(self.backend.get_provider_feature(feature, namespace)?)
+    pub fn feature(&mut self, feature: &str, namespace: &str) -> Result<ProviderFeature> {
+        let r = self.az.backend.get_provider_feature(feature, namespace);
+        self.checked(r)
     }
-    pub fn new_vault(&self, req: &NewVaultRequest) -> Result<KeyVaultInfo> {
-        Ok(self.backend.new_key_vault(&self.caller, req)?)
+    pub fn new_vault(&mut self, req: &NewVaultRequest) -> Result<KeyVaultInfo> {
+        let r = self.az.backend.new_key_vault(&self.az.caller, req);
+        self.checked(r)
     }
-    pub fn vault_info(&self, name: &str) -> Result<KeyVaultInfo> {
-        Ok(self.backend.get_key_vault(name)?)
+    pub fn vault_info(&mut self, name: &str) -> Result<KeyVaultInfo> {
+        let r = self.az.backend.get_key_vault(name);
+        self.checked(r)
     }
-    pub fn vaults(&self) -> Result<Vec<KeyVaultInfo>> {
-        Ok(self.backend.list_key_vaults()?)
+    pub fn vaults(&mut self) -> Result<Vec<KeyVaultInfo>> {
+        let r = self.az.backend.list_key_vaults();
+        self.checked(r)
     }
-    pub fn removed_vaults(&self) -> Result<Vec<(KeyVaultInfo, DateTime<Utc>)>> {
-        Ok(self.backend.list_removed_key_vaults()?)
+    pub fn removed_vaults(&mut self) -> Result<Vec<(KeyVaultInfo, DateTime<Utc>)>> {
+        let r = self.az.backend.list_removed_key_vaults();
+        self.checked(r)
     }
     pub fn update_vault(
-        &self,
+        &mut self,
         name: &str,
         enable_purge_protection: bool,
         tags: Option<BTreeMap<String, String>>,
     ) -> Result<KeyVaultInfo> {
-        Ok(self
-            .backend
-            .update_key_vault(&self.caller, name, enable_purge_protection, tags)?)
+        let r =
+            self.az
+                .backend
+                .update_key_vault(&self.az.caller, name, enable_purge_protection, tags);
+        self.checked(r)
     }
-    pub fn remove_vault(&self, name: &str) -> Result<()> {
-        Ok(self.backend.remove_key_vault(&self.caller, name)?)
+    pub fn remove_vault(&mut self, name: &str) -> Result<()> {
+        let r = self.az.backend.remove_key_vault(&self.az.caller, name);
+        self.checked(r)
     }
-    pub fn undo_remove_vault(&self, name: &str) -> Result<KeyVaultInfo> {
-        Ok(self.backend.undo_remove_key_vault(&self.caller, name)?)
+    pub fn undo_remove_vault(&mut self, name: &str) -> Result<KeyVaultInfo> {
+        let r = self.az.backend.undo_remove_key_vault(&self.az.caller, name);
+        self.checked(r)
     }
-    pub fn purge_vault(&self, name: &str) -> Result<()> {
-        Ok(self.backend.purge_key_vault(&self.caller, name)?)
+    pub fn purge_vault(&mut self, name: &str) -> Result<()> {
+        let r = self.az.backend.purge_key_vault(&self.az.caller, name);
+        self.checked(r)
     }
-    pub fn add_key(&self, vault: &str, req: &NewKeyRequest) -> Result<KeyVaultKey> {
-        Ok(self.backend.vault(vault)?.create_key(&self.caller, req)?)
+    pub fn add_key(&mut self, vault: &str, req: &NewKeyRequest) -> Result<KeyVaultKey> {
+        let v = self.vault(vault)?;
+        let r = v.create_key(&self.az.caller, req);
+        self.checked(r)
     }
     pub fn import_key(
-        &self,
+        &mut self,
         vault: &str,
         req: &NewKeyRequest,
         pkcs8_der: &[u8],
     ) -> Result<KeyVaultKey> {
-        Ok(self
-            .backend
-            .vault(vault)?
-            .import_key(&self.caller, req, pkcs8_der)?)
+        let v = self.vault(vault)?;
+        let r = v.import_key(&self.az.caller, req, pkcs8_der);
+        self.checked(r)
     }
-    pub fn key(&self, vault: &str, name: &str, version: Option<&str>) -> Result<KeyVaultKey> {
-        Ok(self
-            .backend
-            .vault(vault)?
-            .get_key(&self.caller, name, version)?)
+    pub fn key(&mut self, vault: &str, name: &str, version: Option<&str>) -> Result<KeyVaultKey> {
+        let v = self.vault(vault)?;
+        let r = v.get_key(&self.az.caller, name, version);
+        self.checked(r)
     }
-    pub fn keys(&self, vault: &str) -> Result<Vec<KeyVaultKey>> {
-        Ok(self.backend.vault(vault)?.list_keys(&self.caller)?)
+    pub fn keys(&mut self, vault: &str) -> Result<Vec<KeyVaultKey>> {
+        let v = self.vault(vault)?;
+        let r = v.list_keys(&self.az.caller);
+        self.checked(r)
     }
-    pub fn key_versions(&self, vault: &str, name: &str) -> Result<Vec<KeyVaultKey>> {
-        Ok(self
-            .backend
-            .vault(vault)?
-            .list_key_versions(&self.caller, name)?)
+    pub fn key_versions(&mut self, vault: &str, name: &str) -> Result<Vec<KeyVaultKey>> {
+        let v = self.vault(vault)?;
+        let r = v.list_key_versions(&self.az.caller, name);
+        self.checked(r)
     }
-    pub fn deleted_key(&self, vault: &str, name: &str) -> Result<DeletedKeyVaultKey> {
-        Ok(self
-            .backend
-            .vault(vault)?
-            .get_deleted_key(&self.caller, name)?)
+    pub fn deleted_key(&mut self, vault: &str, name: &str) -> Result<DeletedKeyVaultKey> {
+        let v = self.vault(vault)?;
+        let r = v.get_deleted_key(&self.az.caller, name);
+        self.checked(r)
     }
-    pub fn deleted_keys(&self, vault: &str) -> Result<Vec<DeletedKeyVaultKey>> {
-        Ok(self.backend.vault(vault)?.list_deleted_keys(&self.caller)?)
+    pub fn deleted_keys(&mut self, vault: &str) -> Result<Vec<DeletedKeyVaultKey>> {
+        let v = self.vault(vault)?;
+        let r = v.list_deleted_keys(&self.az.caller);
+        self.checked(r)
     }
     pub fn update_key(
-        &self,
+        &mut self,
         vault: &str,
         name: &str,
         version: Option<&str>,
         update: &KeyUpdate,
     ) -> Result<KeyVaultKey> {
-        Ok(self
-            .backend
-            .vault(vault)?
-            .update_key(&self.caller, name, version, update)?)
+        let v = self.vault(vault)?;
+        let r = v.update_key(&self.az.caller, name, version, update);
+        self.checked(r)
     }
-    pub fn remove_key(&self, vault: &str, name: &str) -> Result<DeletedKeyVaultKey> {
-        Ok(self.backend.vault(vault)?.delete_key(&self.caller, name)?)
+    pub fn remove_key(&mut self, vault: &str, name: &str) -> Result<DeletedKeyVaultKey> {
+        let v = self.vault(vault)?;
+        let r = v.delete_key(&self.az.caller, name);
+        self.checked(r)
     }
-    pub fn recover_key(&self, vault: &str, name: &str) -> Result<KeyVaultKey> {
-        Ok(self.backend.vault(vault)?.recover_key(&self.caller, name)?)
+    pub fn recover_key(&mut self, vault: &str, name: &str) -> Result<KeyVaultKey> {
+        let v = self.vault(vault)?;
+        let r = v.recover_key(&self.az.caller, name);
+        self.checked(r)
     }
-    pub fn purge_key(&self, vault: &str, name: &str) -> Result<()> {
-        Ok(self.backend.vault(vault)?.purge_key(&self.caller, name)?)
+    pub fn purge_key(&mut self, vault: &str, name: &str) -> Result<()> {
+        let v = self.vault(vault)?;
+        let r = v.purge_key(&self.az.caller, name);
+        self.checked(r)
     }
-    pub fn backup_key(&self, vault: &str, name: &str) -> Result<Vec<u8>> {
-        Ok(self.backend.vault(vault)?.backup_key(&self.caller, name)?)
+    pub fn backup_key(&mut self, vault: &str, name: &str) -> Result<Vec<u8>> {
+        let v = self.vault(vault)?;
+        let r = v.backup_key(&self.az.caller, name);
+        self.checked(r)
     }
-    pub fn restore_key(&self, vault: &str, blob: &[u8]) -> Result<KeyVaultKey> {
-        Ok(self.backend.vault(vault)?.restore_key(&self.caller, blob)?)
+    pub fn restore_key(&mut self, vault: &str, blob: &[u8]) -> Result<KeyVaultKey> {
+        let v = self.vault(vault)?;
+        let r = v.restore_key(&self.az.caller, blob);
+        self.checked(r)
     }
     pub fn set_access_policy(
-        &self,
+        &mut self,
         vault: &str,
         principal: &Principal,
         permissions: &[KeyPermission],
     ) -> Result<KeyVaultInfo> {
-        Ok(self
-            .backend
-            .vault(vault)?
-            .set_access_policy(&self.caller, principal, permissions)?)
+        let v = self.vault(vault)?;
+        let r = v.set_access_policy(&self.az.caller, principal, permissions);
+        self.checked(r)
     }
-    pub fn remove_access_policy(&self, vault: &str, principal: &Principal) -> Result<KeyVaultInfo> {
-        Ok(self
-            .backend
-            .vault(vault)?
-            .remove_access_policy(&self.caller, principal)?)
+    pub fn remove_access_policy(
+        &mut self,
+        vault: &str,
+        principal: &Principal,
+    ) -> Result<KeyVaultInfo> {
+        let v = self.vault(vault)?;
+        let r = v.remove_access_policy(&self.az.caller, principal);
+        self.checked(r)
     }
-    pub fn audit_log(&self, vault: &str, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
-        Ok(self.backend.vault(vault)?.audit_log(query)?)
+    pub fn audit_log(&mut self, vault: &str, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        let v = self.vault(vault)?;
+        let r = v.audit_log(query);
+        self.checked(r)
     }
 }
 
-impl Azure {
+impl AzureSession<'_> {
     /// `Backup-AzKeyVaultKey -OutputFile`: the sealed blob, written 0600 and atomically.
     /// An existing file is replaced only with `force`.
     pub fn backup_key_to_file(
-        &self,
+        &mut self,
         vault: &str,
         name: &str,
         path: &Path,
@@ -257,14 +334,19 @@ impl Azure {
     }
 
     /// `Restore-AzKeyVaultKey -InputFile`.
-    pub fn restore_key_from_file(&self, vault: &str, path: &Path) -> Result<KeyVaultKey> {
-        let blob = std::fs::read(path).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidArgument,
-                format!("cannot read {}: {e}", path.display()),
-            )
-            .with_help("give the file Backup-AzKeyVaultKey wrote with -InputFile")
-        })?;
+    pub fn restore_key_from_file(&mut self, vault: &str, path: &Path) -> Result<KeyVaultKey> {
+        // Bounded: a backup is at most MAX_BACKUP_BYTES, so `/dev/zero` stops there.
+        let blob = crate::input::read_file_limited(path, crate::input::MAX_BACKUP_BYTES)
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+                .with_help(format!(
+                    "give the file Backup-AzKeyVaultKey wrote with -InputFile (a backup is at most {})",
+                    crate::input::size(crate::input::MAX_BACKUP_BYTES)
+                ))
+            })?;
         self.restore_key(vault, &blob)
     }
 }

@@ -9,17 +9,21 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::json;
 
 use super::keys::{audit, parse_guid, request_id, Purpose, ServiceKeys};
+use super::mail_input::{message_too_large, sources};
 use super::mailbox::{current_key, open_key, target_dep};
 use super::{now, recipient, Error, ErrorKind, Result};
 use crate::crypto::{ItemBinding, MailboxKey};
-use crate::store::{ItemRow, MailboxKeyRow, MoveRow, PackAppender, RecipientScope, Store, Tx};
+use crate::store::{
+    ItemRow, MailboxKeyRow, MoveRow, PackAppender, RecipientRow, RecipientScope, Store, Tx,
+};
 
 /// Items are committed in batches: after this many ciphertext bytes ...
 const BATCH_BYTES: u64 = 64 << 20;
@@ -66,9 +70,9 @@ impl Read for SegmentSource<'_, '_> {
 
 /// An item's stored ciphertext, from its pack file (or its `item_segment` rows for an item from
 /// before schema 8). A missing or truncated pack file is an `Unavailable` error naming the item.
-fn item_source<'a>(tx: &'a Tx, item: &'a ItemRow) -> Result<Box<dyn Read + 'a>> {
+fn item_source<'a>(tx: &'a Tx, item: &'a ItemRow) -> Result<Opened<'a>> {
     let Some(pack) = &item.pack else {
-        return Ok(Box::new(SegmentSource {
+        return Ok(Opened::Source(Box::new(SegmentSource {
             tx,
             mailbox: &item.mailbox_guid,
             item: &item.item_id,
@@ -76,17 +80,18 @@ fn item_source<'a>(tx: &'a Tx, item: &'a ItemRow) -> Result<Box<dyn Read + 'a>> 
             buf: Vec::new(),
             pos: 0,
             done: false,
-        }));
+        })));
     };
     let opened = tx.open_pack_range(&item.mailbox_guid, pack, item.pack_offset, item.stored_size);
     let f = match opened {
         Ok(f) => f,
         Err(e) => {
+            let gone = matches!(&e, crate::store::PackReadError::Open(_, io) if io.kind() == io::ErrorKind::NotFound);
             let mailbox = match tx.recipient(&item.mailbox_guid) {
                 Ok(Some(r)) => format!("'{}' ({})", r.name, r.guid),
                 _ => item.mailbox_guid.clone(),
             };
-            return Err(Error::new(
+            let err = Error::new(
                 ErrorKind::Unavailable,
                 format!(
                     "item {} (number {}) of mailbox {mailbox} cannot be read: {e}",
@@ -96,10 +101,185 @@ fn item_source<'a>(tx: &'a Tx, item: &'a ItemRow) -> Result<Box<dyn Read + 'a>> 
             .with_help(format!(
                 "the content directory {} belongs with the store: restore both from the same backup; the store itself was not changed",
                 tx.content_dir().display()
-            )));
+            ));
+            return Ok(if gone {
+                Opened::Gone(err)
+            } else {
+                Opened::Failed(err)
+            });
         }
     };
-    Ok(Box::new(io::BufReader::with_capacity(1 << 16, f)))
+    Ok(Opened::Source(Box::new(io::BufReader::with_capacity(
+        1 << 16,
+        f,
+    ))))
+}
+
+/// An item's content as [`item_source`] found it.
+enum Opened<'a> {
+    Source(Box<dyn Read + 'a>),
+    /// Its pack file is not there: damage, or (in a snapshot older than a concurrent move's
+    /// commit) a pack the move has just reclaimed; a fresh read of the row tells which.
+    Gone(Error),
+    /// Its pack file is there but shorter than the row says, or unreadable.
+    Failed(Error),
+}
+
+/// What one read of an item's current row and content came to.
+enum Fresh<T> {
+    Done(T),
+    /// The item was deleted meanwhile (a purge, an undone import).
+    Deleted,
+    /// Read again: another command re-encrypted or moved it since the row was read.
+    Again(Option<Error>),
+}
+
+/// How many fresh reads an item gets while other commands keep moving it.
+const FRESH_READS: usize = 4;
+
+/// The keys of one mailbox a command has opened, by (id, version), each opened once; a key that
+/// does not open is remembered with its error.
+struct KeyRing {
+    mailbox: String,
+    purpose: Purpose,
+    request: String,
+    opened: Vec<(String, u32, std::result::Result<MailboxKey, Error>)>,
+}
+
+impl KeyRing {
+    fn new(mailbox: &str, purpose: Purpose, request: &str) -> Self {
+        KeyRing {
+            mailbox: mailbox.to_string(),
+            purpose,
+            request: request.to_string(),
+            opened: Vec::new(),
+        }
+    }
+
+    fn find(&self, id: &str, version: u32) -> Option<&std::result::Result<MailboxKey, Error>> {
+        self.opened
+            .iter()
+            .find(|(i, v, _)| i == id && *v == version)
+            .map(|(_, _, k)| k)
+    }
+
+    /// The key of `row`, opened if it was not yet.
+    fn open(
+        &mut self,
+        store: &mut Store,
+        keys: &mut ServiceKeys,
+        row: &MailboxKeyRow,
+    ) -> std::result::Result<&MailboxKey, Error> {
+        let (id, version) = (&row.key_id, row.key_version);
+        let i = match self
+            .opened
+            .iter()
+            .position(|(i, v, _)| i == id && *v == version)
+        {
+            Some(i) => i,
+            None => {
+                let k = open_key(store, keys, row, self.purpose, &self.request);
+                self.opened.push((id.clone(), version, k));
+                self.opened.len() - 1
+            }
+        };
+        self.opened[i].2.as_ref().map_err(Error::clone)
+    }
+
+    /// Makes sure the key an item is under is opened (or its failure known, a key gone from the
+    /// store included, so it is looked up once).
+    fn ensure(&mut self, store: &mut Store, keys: &mut ServiceKeys, item: &ItemRow) -> Result<()> {
+        if let Some(k) = self.find(&item.key_id, item.key_version) {
+            return k.as_ref().map(|_| ()).map_err(Error::clone);
+        }
+        let rows = store.read(|tx| -> Result<_> { Ok(tx.mailbox_keys(&self.mailbox)?) })?;
+        let Some(row) = rows
+            .into_iter()
+            .find(|k| k.key_id == item.key_id && k.key_version == item.key_version)
+        else {
+            let gone = Error::new(
+                ErrorKind::Unavailable,
+                format!("its key ({} version {}) is gone from the store", item.key_id, item.key_version),
+            )
+            .with_help("the item cannot be decrypted by anyone; restore the store (and content/) from a backup taken before the key was lost");
+            self.opened
+                .push((item.key_id.clone(), item.key_version, Err(gone.clone())));
+            return Err(gone);
+        };
+        self.open(store, keys, &row).map(|_| ())
+    }
+}
+
+/// Reads the item's row afresh and runs `f` on it, its (opened) key and its content, in one read
+/// transaction; `f` may ask for another read ([`Fresh::Again`]). A pack file missing in one
+/// snapshot is read again in a newer one (a concurrent move may have reclaimed it after moving
+/// the item elsewhere); missing in every one, it is an error. `Ok(None)`: the item was deleted.
+fn read_fresh<T>(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    ring: &mut KeyRing,
+    hint: &ItemRow,
+    mut f: impl FnMut(&ItemRow, &MailboxKey, Box<dyn Read + '_>) -> Result<Fresh<T>>,
+) -> Result<Option<T>> {
+    let mut last = None;
+    let mailbox = ring.mailbox.clone();
+    let item_id = hint.item_id.as_str();
+    // The first read trusts the row the caller listed to pick the key (one transaction per
+    // item); a later one reads the row again, as it may have moved under another key.
+    let mut row = Some(hint.clone());
+    for _ in 0..FRESH_READS {
+        let known = match row.take() {
+            Some(r) => r,
+            None => match store.read(|tx| -> Result<_> { Ok(tx.item(&mailbox, item_id)?) })? {
+                Some(r) => r,
+                None => return Ok(None),
+            },
+        };
+        if let Err(e) = ring.ensure(store, keys, &known) {
+            // The row listed may be stale: a concurrent move may have re-encrypted the item
+            // under its new key and deleted this one. Only a row that still names the key that
+            // does not open is an error.
+            match store.read(|tx| -> Result<_> { Ok(tx.item(&mailbox, item_id)?) })? {
+                None => return Ok(None),
+                Some(now) if now.key_id == known.key_id && now.key_version == known.key_version => {
+                    return Err(e)
+                }
+                Some(now) => {
+                    row = Some(now);
+                    last = Some(e);
+                    continue;
+                }
+            }
+        }
+        let r = store.read(|tx| -> Result<Fresh<T>> {
+            let Some(now) = tx.item(&mailbox, item_id)? else {
+                return Ok(Fresh::Deleted);
+            };
+            let key = match ring.find(&now.key_id, now.key_version) {
+                Some(Ok(k)) => k,
+                Some(Err(e)) => return Err(e.clone()),
+                None => return Ok(Fresh::Again(None)),
+            };
+            let res = match item_source(tx, &now)? {
+                Opened::Source(src) => f(&now, key, src),
+                Opened::Gone(e) => Ok(Fresh::Again(Some(e))),
+                Opened::Failed(e) => Err(e),
+            };
+            res
+        })?;
+        match r {
+            Fresh::Done(t) => return Ok(Some(t)),
+            Fresh::Deleted => return Ok(None),
+            Fresh::Again(e) => last = e.or(last),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        Error::new(
+            ErrorKind::Unavailable,
+            format!("item {item_id} kept changing while it was read (other commands are moving the mailbox)"),
+        )
+        .with_help("run the command again when the move requests of the mailbox are done (Get-MoveRequest)")
+    }))
 }
 
 /// Counts the bytes read through it (an item's plaintext size).
@@ -136,7 +316,10 @@ fn append_item(
     out.append_from(src)
         .map_err(|e| match crate::crypto::CryptoError::from_io(&e) {
             Some(c) => Error::from(c.clone()),
-            None => Error::new(kind, format!("{what} {label}: {e}")),
+            None => Error::new(kind, format!("{what} {label}: {e}")).with_help(match kind {
+                ErrorKind::InvalidArgument => "check that the file is readable and complete, then run the command again",
+                _ => "check the disk (space, permissions) of the store's directory and run the command again; nothing of the unfinished item is visible",
+            }),
         })
 }
 
@@ -158,46 +341,8 @@ pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
     .with_help("check the path and that it is readable")
 }
 
-/// Where messages start in an mbox file: byte offsets of each `From ` line that begins the
-/// file or follows an empty line. Reads line by line (bounded memory).
-pub fn mbox_offsets(path: &Path) -> Result<Vec<(u64, u64)>> {
-    let f = File::open(path).map_err(|e| io_err("cannot open", path, e))?;
-    let mut r = BufReader::new(f);
-    let mut starts = Vec::new();
-    let mut pos = 0u64;
-    let mut prev_blank = true;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = r
-            .read_until(b'\n', &mut line)
-            .map_err(|e| io_err("cannot read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        if prev_blank && line.starts_with(b"From ") {
-            starts.push(pos);
-        }
-        prev_blank = line == b"\n" || line == b"\r\n";
-        pos += n as u64;
-    }
-    if starts.first() != Some(&0) {
-        return Err(Error::invalid(format!(
-            "{} is not an mbox file: it does not begin with a 'From ' line",
-            path.display()
-        ))
-        .with_help("give an mbox file, an .eml file, or a folder of .eml files"));
-    }
-    let mut out = Vec::with_capacity(starts.len());
-    for (i, s) in starts.iter().enumerate() {
-        let end = starts.get(i + 1).copied().unwrap_or(pos);
-        out.push((*s, end - s));
-    }
-    Ok(out)
-}
-
 /// What an import or export did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TransferResult {
     #[serde(rename = "Mailbox")]
     pub mailbox: String,
@@ -209,51 +354,29 @@ pub struct TransferResult {
     pub items: u64,
     #[serde(rename = "BytesTransferred")]
     pub bytes: u64,
-}
-
-enum Source {
-    Eml(PathBuf),
-    Mbox(PathBuf, u64, u64),
-}
-
-fn sources(path: &Path) -> Result<Vec<Source>> {
-    let meta = std::fs::metadata(path).map_err(|e| io_err("cannot read", path, e))?;
-    if meta.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| io_err("cannot list", path, e))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("eml")) && p.is_file())
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(Error::invalid(format!(
-                "the folder {} holds no .eml files",
-                path.display()
-            ))
-            .with_help("give a folder of .eml files, an .eml file, or an mbox file"));
-        }
-        return Ok(files.into_iter().map(Source::Eml).collect());
-    }
-    if path
-        .extension()
-        .is_some_and(|x| x.eq_ignore_ascii_case("eml"))
-    {
-        return Ok(vec![Source::Eml(path.to_path_buf())]);
-    }
-    Ok(mbox_offsets(path)?
-        .into_iter()
-        .map(|(o, l)| Source::Mbox(path.to_path_buf(), o, l))
-        .collect())
+    /// Items an export could not give back (damaged, or under a key that does not open); the
+    /// rest were exported. Always 0 for an import.
+    #[serde(rename = "BadItemsEncountered")]
+    pub bad_items_encountered: u64,
+    /// What went wrong with each bad item, naming it (not an output property: the cmdlet
+    /// prints them).
+    #[serde(skip)]
+    pub bad_items: Vec<Error>,
 }
 
 /// Commits the rows of every batch whose bytes are durable; with `wait`, waits for all of them
 /// (or, with `more` batches queued than [`BATCHES_IN_FLIGHT`], for the oldest).
+///
+/// A batch commits only while the key it was encrypted under is still the mailbox's current
+/// key: once a move has made another key current (and will delete this one when it completes),
+/// the import stops with [`KeyRetired`] instead of committing items nobody could read later.
+/// Each committed batch's sequence numbers go to `committed`.
 fn commit_durable(
     store: &mut Store,
     out: &mut PackAppender,
     waiting: &mut VecDeque<(u64, Vec<ItemRow>)>,
     wait: bool,
+    committed: &mut Vec<(i64, i64)>,
 ) -> Result<()> {
     while let Some((upto, _)) = waiting.front() {
         let upto = *upto;
@@ -267,18 +390,60 @@ fn commit_durable(
         let Some((_, rows)) = waiting.pop_front() else {
             break;
         };
-        store.write(|tx| -> Result<()> {
+        let range = store.write(|tx| -> Result<_> {
             let Some(first) = rows.first() else {
-                return Ok(());
+                return Ok(None);
             };
+            let current = tx.current_mailbox_key(&first.mailbox_guid)?;
+            if current.as_ref().map(|(id, v)| (id.as_str(), *v))
+                != Some((first.key_id.as_str(), first.key_version))
+            {
+                return Err(key_retired());
+            }
             let first_seq = tx.next_item_seq(&first.mailbox_guid)?;
+            let n = rows.len() as i64;
             for (seq, row) in (first_seq..).zip(rows) {
                 tx.insert_item(&ItemRow { seq, ..row })?;
             }
-            Ok(())
+            Ok(Some((first_seq, first_seq + n)))
         })?;
+        committed.extend(range);
     }
     Ok(())
+}
+
+/// The import's mailbox key is no longer current (a move re-keyed the mailbox).
+fn key_retired() -> Error {
+    Error::rule("a move request gave the mailbox a new key while this import ran; the import was undone and nothing of it was kept")
+        .with_help("run the import again (Get-MoveRequest shows the move; the import can run during or after it)")
+}
+
+/// Deletes the items an import committed (sequence ranges `committed`) after it failed to
+/// commit the rest, so it fails whole; returns `e` (and says so if the undo failed too).
+fn undo_import(store: &mut Store, mailbox: &str, committed: &[(i64, i64)], e: Error) -> Error {
+    if committed.is_empty() {
+        return e;
+    }
+    let undone = store.write(|tx| -> Result<()> {
+        for (from, to) in committed {
+            tx.delete_items_in_seq_range(mailbox, *from, *to)?;
+        }
+        Ok(())
+    });
+    match undone {
+        Ok(()) => e,
+        Err(u) => Error::new(
+            e.kind(),
+            format!(
+                "{}; the messages committed before that could not be removed either ({})",
+                e.message(),
+                u.message()
+            ),
+        )
+        .with_help(
+            "Get-MailboxStatistics shows what the mailbox holds; run the import again for the rest",
+        ),
+    }
 }
 
 /// `New-MailboxImportRequest -Mailbox -FilePath`.
@@ -286,14 +451,30 @@ fn commit_durable(
 /// Messages are encrypted one after another into one new pack file of the mailbox (a writer
 /// thread and an fsync thread overlap with the encryption); their rows commit in batches, each
 /// only after its bytes are fsynced. A kill leaves the committed batches and no part of the rest.
+/// `-FilePath -` reads standard input. A failed import (a message past the size limit, a read
+/// error) leaves no pack that no item points at: it is deleted before the error returns.
 pub fn import(
     store: &mut Store,
     keys: &mut ServiceKeys,
     mailbox: &str,
     path: &Path,
 ) -> Result<TransferResult> {
+    let res = import_from(store, keys, mailbox, path);
+    if res.is_err() {
+        // The pack appender was dropped (its lock released) when import_from returned.
+        let _ = store.reclaim_packs();
+    }
+    res
+}
+
+fn import_from(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    mailbox: &str,
+    path: &Path,
+) -> Result<TransferResult> {
     let r = store.read(|tx| recipient::resolve(tx, mailbox, RecipientScope::Mailboxes))?;
-    let srcs = sources(path)?;
+    let mut srcs = sources(path)?;
     let request = request_id();
     let (key, _) = current_key(store, keys, &r, Purpose::User, &request)?;
     let owner = parse_guid(&r.guid)?;
@@ -303,25 +484,12 @@ pub fn import(
     let mut rows: Vec<ItemRow> = Vec::new();
     let mut waiting: VecDeque<(u64, Vec<ItemRow>)> = VecDeque::new();
     let mut batch_start = 0u64;
+    let mut committed: Vec<(i64, i64)> = Vec::new();
     let (mut items, mut bytes) = (0u64, 0u64);
-    let fault: Option<u64> = std::env::var(FAULT_IMPORT_AFTER)
-        .ok()
-        .and_then(|v| v.parse().ok());
-    for s in srcs {
-        let (p, kind, input): (PathBuf, &str, Box<dyn Read>) = match s {
-            Source::Eml(p) => {
-                let f = File::open(&p).map_err(|e| io_err("cannot open", &p, e))?;
-                (p, "eml", Box::new(f))
-            }
-            Source::Mbox(p, off, len) => {
-                let mut f = File::open(&p).map_err(|e| io_err("cannot open", &p, e))?;
-                f.seek(SeekFrom::Start(off))
-                    .map_err(|e| io_err("cannot read", &p, e))?;
-                (p, "mbox", Box::new(f.take(len)))
-            }
-        };
+    let fault = crate::input::env_int(FAULT_IMPORT_AFTER, 0, i64::MAX, "items")?.map(|n| n as u64);
+    while let Some((p, kind, input)) = srcs.next()? {
         let item_id = uuid::Uuid::new_v4().to_string();
-        let binding = ItemBinding::new(owner, item_id.as_bytes().to_vec());
+        let binding = item_binding(owner, &item_id, kind);
         let mut counted = Counting { inner: input, n: 0 };
         let offset = out.position();
         let mut enc = key.encrypting_reader(&binding, &mut counted)?;
@@ -331,7 +499,14 @@ pub fn import(
             ErrorKind::InvalidArgument,
             "cannot read the message",
             &p.display().to_string(),
-        )?;
+        )
+        .map_err(|e| {
+            let limit = crate::input::TooLarge(crate::input::MAX_MESSAGE_BYTES).to_string();
+            match e.message().ends_with(&limit) {
+                true => message_too_large(&p),
+                false => e,
+            }
+        })?;
         drop(enc);
         rows.push(ItemRow {
             mailbox_guid: r.guid.clone(),
@@ -359,7 +534,9 @@ pub fn import(
             batch_start = upto;
             waiting.push_back((upto, std::mem::take(&mut rows)));
         }
-        commit_durable(store, &mut out, &mut waiting, false)?;
+        if let Err(e) = commit_durable(store, &mut out, &mut waiting, false, &mut committed) {
+            return Err(undo_import(store, &r.guid, &committed, e));
+        }
     }
     if !rows.is_empty() {
         let upto = out
@@ -367,7 +544,9 @@ pub fn import(
             .map_err(|e| store_io_err("write", out.path(), e))?;
         waiting.push_back((upto, rows));
     }
-    commit_durable(store, &mut out, &mut waiting, true)?;
+    if let Err(e) = commit_durable(store, &mut out, &mut waiting, true, &mut committed) {
+        return Err(undo_import(store, &r.guid, &committed, e));
+    }
     let pack_path = out.path().to_path_buf();
     out.finish()
         .map_err(|e| store_io_err("write", &pack_path, e))?;
@@ -382,6 +561,8 @@ pub fn import(
         status: "Completed".into(),
         items,
         bytes,
+        bad_items_encountered: 0,
+        bad_items: Vec::new(),
     })
 }
 
@@ -419,21 +600,90 @@ pub(crate) fn write_file_atomic(
     std::fs::rename(&tmp, path).map_err(|e| io_err("cannot write", path, e))
 }
 
-fn decrypt_item(tx: &Tx, key: &MailboxKey, item: &ItemRow, out: &mut dyn Write) -> Result<()> {
-    let src = item_source(tx, item)?;
-    let binding = ItemBinding::new(
-        parse_guid(&item.mailbox_guid)?,
-        item.item_id.as_bytes().to_vec(),
-    );
-    let mut dec = key.decrypt_reader(&binding, src)?;
+fn decrypt_item(
+    key: &MailboxKey,
+    item: &ItemRow,
+    src: Box<dyn Read + '_>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut dec = Counting {
+        inner: open_item(key, item, src)?,
+        n: 0,
+    };
     io::copy(&mut dec, out).map_err(|e| match crate::crypto::CryptoError::from_io(&e) {
         Some(c) => Error::from(c.clone()),
         None => Error::new(
             ErrorKind::Unavailable,
             format!("cannot export the item: {e}"),
-        ),
+        )
+        .with_help("check the content directory beside the store (it belongs with the store) and the export's destination, then run the export again"),
     })?;
-    Ok(())
+    check_size(item, dec.n)
+}
+
+/// The binding of a mailbox item: its mailbox, its id and its framing (`eml` or `mbox`, which
+/// decides how an export gives it back), so a store writer can change none of them.
+fn item_binding(owner: uuid::Uuid, item_id: &str, source: &str) -> ItemBinding {
+    ItemBinding::new(owner, item_id.as_bytes().to_vec()).with_attributes(source.as_bytes().to_vec())
+}
+
+/// An item's plaintext as it is decrypted: its header (read ahead to choose the binding), then
+/// the rest of its stored bytes.
+type ItemReader<'a> =
+    crate::crypto::ContentDecryptor<io::Chain<io::Cursor<Vec<u8>>, Box<dyn Read + 'a>>>;
+
+/// A decrypting reader of an item's content. Items written before the framing was bound
+/// (their header's commitment is over owner and id only) open under that older binding; a
+/// move re-encrypts them under the full one.
+fn open_item<'a>(
+    key: &MailboxKey,
+    item: &ItemRow,
+    mut src: Box<dyn Read + 'a>,
+) -> Result<ItemReader<'a>> {
+    let owner = parse_guid(&item.mailbox_guid)?;
+    let mut head = Vec::with_capacity(crate::crypto::HEADER_LEN);
+    (&mut src)
+        .take(crate::crypto::HEADER_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("cannot read item {}: {e}", item.item_id),
+            )
+            .with_help("check the content directory beside the store: it belongs with the store; restore both from the same backup")
+        })?;
+    let bound = item_binding(owner, &item.item_id, &item.source);
+    let binding = match crate::crypto::ContentHeader::parse(&head) {
+        Ok(h) => match key.derive_content_key(&h, &bound) {
+            Err(crate::crypto::CryptoError::KeyCommitment) => {
+                let legacy = ItemBinding::new(owner, item.item_id.as_bytes().to_vec());
+                match key.derive_content_key(&h, &legacy) {
+                    Ok(_) => legacy,
+                    Err(_) => bound,
+                }
+            }
+            _ => bound,
+        },
+        // The reader reports what is wrong with the header.
+        Err(_) => bound,
+    };
+    Ok(key.decrypt_reader(&binding, io::Cursor::new(head).chain(src))?)
+}
+
+/// The plaintext size of an item must be what its row says (the row is not authenticated; the
+/// content is): a changed size is reported, not passed on.
+fn check_size(item: &ItemRow, got: u64) -> Result<()> {
+    if got == item.size {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Unavailable,
+        format!(
+            "item {} (number {}) holds {got} bytes but the store says {}: the store's row for it was changed or damaged",
+            item.item_id, item.seq, item.size
+        ),
+    )
+    .with_help("the item was not given out; restore the store from a backup (its content is intact, the row is not)"))
 }
 
 /// `New-MailboxExportRequest -Mailbox -FilePath`: to an mbox file when the path ends in
@@ -447,71 +697,169 @@ pub fn export(
     let r = store.read(|tx| recipient::resolve(tx, mailbox, RecipientScope::Mailboxes))?;
     let request = request_id();
     let key_rows = store.read(|tx| -> Result<_> { Ok(tx.mailbox_keys(&r.guid)?) })?;
-    let mut opened: Vec<(MailboxKeyRow, MailboxKey)> = Vec::new();
-    for k in key_rows {
-        let mk = open_key(store, keys, &k, Purpose::User, &request)?;
-        opened.push((k, mk));
+    // Every key is tried; an item under a key that does not open is a bad item, reported while
+    // the rest is exported. When no key opens (access revoked, say) the export fails whole.
+    let mut ring = KeyRing::new(&r.guid, Purpose::User, &request);
+    let mut first_err = None;
+    let mut any_opened = key_rows.is_empty();
+    for k in &key_rows {
+        match ring.open(store, keys, k) {
+            Ok(_) => any_opened = true,
+            Err(e) => first_err = first_err.or(Some(e)),
+        }
+    }
+    if let (false, Some(e)) = (any_opened, first_err) {
+        return Err(e);
     }
     let items = store.read(|tx| -> Result<_> { Ok(tx.items(&r.guid)?) })?;
-    let key_of = |item: &ItemRow| -> Result<&MailboxKey> {
-        opened
-            .iter()
-            .find(|(k, _)| k.key_id == item.key_id && k.key_version == item.key_version)
-            .map(|(_, mk)| mk)
-            .ok_or_else(|| Error::rule(format!("the key of item {} is gone", item.item_id)))
-    };
     let to_mbox = path
         .extension()
         .is_some_and(|x| x.eq_ignore_ascii_case("mbox"));
     let mut bytes = 0u64;
+    let mut bad: Vec<BadItem> = Vec::new();
+    let mut written = 0u64;
+    // Each item is read in a snapshot of its own, so an item a concurrent move re-encrypts is
+    // read where it is now.
     if to_mbox {
         write_file_atomic(path, |f| {
-            store.read(|tx| {
-                for item in &items {
-                    let key = key_of(item)?;
-                    if item.source == "mbox" {
-                        decrypt_item(tx, key, item, f)?;
+            for item in &items {
+                // A bad item is cut off the file again, so the file holds whole messages.
+                let start = f
+                    .stream_position()
+                    .map_err(|e| io_err("cannot write", path, e))?;
+                let res = read_fresh(store, keys, &mut ring, item, |now, key, src| {
+                    if now.source == "mbox" {
+                        decrypt_item(key, now, src, f)?;
                     } else {
                         let mut conv = Reframe::new(f, Direction::ToMbox);
-                        decrypt_item(tx, key, item, &mut conv)?;
+                        decrypt_item(key, now, src, &mut conv)?;
                         conv.finish().map_err(|e| io_err("cannot write", path, e))?;
                     }
-                    bytes += item.size;
+                    Ok(Fresh::Done(now.size))
+                });
+                match res {
+                    Ok(Some(size)) => {
+                        bytes += size;
+                        written += 1;
+                    }
+                    Ok(None) => {}
+                    Err(e) if e.kind() == ErrorKind::InvalidArgument => return Err(e),
+                    Err(e) => {
+                        f.set_len(start)
+                            .and_then(|_| f.seek(SeekFrom::Start(start)).map(|_| ()))
+                            .map_err(|e| io_err("cannot write", path, e))?;
+                        bad.push(BadItem::new(item, e));
+                    }
                 }
-                Ok(())
-            })
+            }
+            match bad.first() {
+                // Nothing could be exported: no file (write_file_atomic removes it).
+                Some(b) if written == 0 => Err(b.error.clone()),
+                _ => Ok(()),
+            }
         })?;
     } else {
-        std::fs::create_dir_all(path).map_err(|e| io_err("cannot create", path, e))?;
+        // A new export folder is private (0700), as the files in it are (0600).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|e| io_err("cannot create", path, e))?;
         for item in &items {
-            let key = key_of(item)?;
             let file = path.join(format!("{:06}.eml", item.seq));
-            write_file_atomic(&file, |f| {
-                store.read(|tx| {
-                    if item.source == "eml" {
-                        decrypt_item(tx, key, item, f)
+            let mut size = None;
+            let res = write_file_atomic(&file, |f| {
+                size = read_fresh(store, keys, &mut ring, item, |now, key, src| {
+                    if now.source == "eml" {
+                        decrypt_item(key, now, src, f)?;
                     } else {
                         let mut conv = Reframe::new(f, Direction::ToEml);
-                        decrypt_item(tx, key, item, &mut conv)?;
-                        conv.finish().map_err(|e| io_err("cannot write", &file, e))
+                        decrypt_item(key, now, src, &mut conv)?;
+                        conv.finish()
+                            .map_err(|e| io_err("cannot write", &file, e))?;
                     }
-                })
-            })?;
-            bytes += item.size;
+                    Ok(Fresh::Done(now.size))
+                })?;
+                match size {
+                    Some(_) => Ok(()),
+                    // Deleted meanwhile: no file for it.
+                    None => Err(Error::new(ErrorKind::NotFound, "deleted")),
+                }
+            });
+            match (res, size) {
+                (Ok(()), Some(n)) => {
+                    bytes += n;
+                    written += 1;
+                }
+                (Err(e), _) if e.kind() == ErrorKind::InvalidArgument => return Err(e),
+                (Err(e), _) if e.kind() == ErrorKind::NotFound && size.is_none() => {}
+                (Err(e), _) => bad.push(BadItem::new(item, e)),
+                (Ok(()), None) => {}
+            }
         }
+    }
+    if written == 0 && !bad.is_empty() {
+        return Err(bad.swap_remove(0).error);
     }
     let org_id = store.read(super::org::organization_id)?;
     store.write(|tx| {
-        audit(tx, &org_id, "ExchangeAdmin", "New-MailboxExportRequest", "", &r.guid,
-            json!({"Mailbox": r.name, "FilePath": path.display().to_string(), "Items": items.len()}))
+        audit(
+            tx,
+            &org_id,
+            "ExchangeAdmin",
+            "New-MailboxExportRequest",
+            "",
+            &r.guid,
+            json!({"Mailbox": r.name, "FilePath": path.display().to_string(), "Items": written,
+                   "BadItems": bad.iter().map(|b| b.item_id.as_str()).collect::<Vec<_>>()}),
+        )
     })?;
     Ok(TransferResult {
         mailbox: r.name,
         file_path: path.display().to_string(),
-        status: "Completed".into(),
-        items: items.len() as u64,
+        status: if bad.is_empty() {
+            "Completed"
+        } else {
+            "CompletedWithWarning"
+        }
+        .into(),
+        items: written,
         bytes,
+        bad_items_encountered: bad.len() as u64,
+        bad_items: bad.into_iter().map(BadItem::into_error).collect(),
     })
+}
+
+/// An item an export could not give back, and why.
+struct BadItem {
+    item_id: String,
+    seq: i64,
+    error: Error,
+}
+
+impl BadItem {
+    fn new(item: &ItemRow, error: Error) -> Self {
+        BadItem {
+            item_id: item.item_id.clone(),
+            seq: item.seq,
+            error,
+        }
+    }
+    fn into_error(self) -> Error {
+        about_item(self.seq, &self.item_id, "was not exported", self.error)
+    }
+}
+
+/// `e` as said of one item ("message 000002 (item <id>) <what>: ..."), its help kept.
+fn about_item(seq: i64, item_id: &str, what: &str, e: Error) -> Error {
+    let out = Error::new(
+        e.kind(),
+        format!("message {seq:06} (item {item_id}) {what}: {}", e.message()),
+    );
+    match e.help() {
+        Some(h) => out.with_help(h),
+        None => out,
+    }
 }
 
 /// Which way [`Reframe`] converts.
@@ -712,113 +1060,84 @@ pub fn move_mailbox(
 ) -> Result<MoveRequest> {
     let r = store.read(|tx| recipient::resolve(tx, identity, RecipientScope::Mailboxes))?;
     let request = request_id();
-    let existing = store.read(|tx| -> Result<_> { Ok(tx.move_request(&r.guid)?) })?;
-    let key_rows = store.read(|tx| -> Result<_> { Ok(tx.mailbox_keys(&r.guid)?) })?;
-    // The new key: the one an unfinished move created, else a fresh one under the mailbox's DEP.
-    let (new_key, new_row) = match existing.as_ref().filter(|m| m.status == "InProgress") {
-        Some(m) => {
-            let row = key_rows
-                .iter()
-                .find(|k| k.key_id == m.new_key_id && k.key_version == m.new_key_version)
-                .cloned()
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Unavailable,
-                        "the key of the unfinished move is missing",
-                    )
-                })?;
-            (
-                open_key(store, keys, &row, Purpose::Service, &request)?,
-                row,
-            )
-        }
-        None => {
-            let d = target_dep(store, keys, &r)?;
-            let (dk, _) = keys.dep_key(store, &d, Purpose::Service, &request)?;
-            let next = key_rows.iter().map(|k| k.key_version).max().unwrap_or(0) + 1;
-            super::mailbox::new_key(store, &dk, &d, &r, next)?
-        }
-    };
-    let mut old: Vec<(MailboxKeyRow, MailboxKey)> = Vec::new();
-    for k in key_rows
-        .iter()
-        .filter(|k| !(k.key_id == new_row.key_id && k.key_version == new_row.key_version))
-    {
-        old.push((
-            k.clone(),
-            open_key(store, keys, k, Purpose::Service, &request)?,
-        ));
-    }
-    let items = store.read(|tx| -> Result<_> { Ok(tx.items(&r.guid)?) })?;
-    let total = items.len() as u64;
-    let t = now();
-    let mut mv = MoveRow {
-        mailbox_guid: r.guid.clone(),
-        status: "InProgress".into(),
-        items_total: total,
-        items_done: items
-            .iter()
-            .filter(|i| i.key_id == new_row.key_id && i.key_version == new_row.key_version)
-            .count() as u64,
-        new_key_id: new_row.key_id.clone(),
-        new_key_version: new_row.key_version,
-        when_created: existing
-            .as_ref()
-            .filter(|m| m.status == "InProgress")
-            .map(|m| m.when_created.clone())
-            .unwrap_or_else(|| t.clone()),
-        when_changed: t,
-    };
-    store.write(|tx| -> Result<()> { Ok(tx.put_move_request(&mv)?) })?;
-    let fault: Option<u64> = std::env::var(FAULT_MOVE_AFTER)
-        .ok()
-        .and_then(|v| v.parse().ok());
+    let (new_key, new_row, mut mv) = claim_move(store, keys, &r, &request)?;
+    let fault = crate::input::env_int(FAULT_MOVE_AFTER, 0, i64::MAX, "items")?.map(|n| n as u64);
     let mut moved_now = 0u64;
     let mut pack: Option<PackAppender> = None;
-    progress(mv.items_done, total);
-    for item in items {
-        if item.key_id == new_row.key_id && item.key_version == new_row.key_version {
-            continue;
+    let mut ring = KeyRing::new(&r.guid, Purpose::Service, &request);
+    let new_ref = (new_row.key_id.as_str(), new_row.key_version);
+    let under_new = |i: &ItemRow| i.key_id == new_ref.0 && i.key_version == new_ref.1;
+    // Until no item is left under another key: an item another command wrote under an old key
+    // after the first pass (it could not commit once the new key was current, but the check
+    // below is what the old keys' deletion rests on) is moved by the next pass.
+    loop {
+        let items = store.read(|tx| -> Result<_> { Ok(tx.items(&r.guid)?) })?;
+        let total = items.len() as u64;
+        mv.items_total = total;
+        mv.items_done = items.iter().filter(|i| under_new(i)).count() as u64;
+        progress(mv.items_done, total);
+        for item in items.iter().filter(|i| !under_new(i)) {
+            let out = match &mut pack {
+                Some(out) => out,
+                None => pack.insert(PackAppender::start(store.create_pack(&r.guid)?)?),
+            };
+            // The item as it is now: another move may have re-encrypted it already.
+            let moved = read_fresh(store, keys, &mut ring, item, |now, old_key, src| {
+                if under_new(now) {
+                    return Ok(Fresh::Done(None));
+                }
+                Ok(Fresh::Done(Some(reencrypt_item(
+                    out, old_key, &new_key, now, src,
+                )?)))
+            })
+            .map_err(|e| about_item(item.seq, &item.item_id, "was not moved", e))?;
+            let Some(Some((row, from))) = moved else {
+                continue;
+            };
+            sync_pack(out)?;
+            store.write(|tx| {
+                // Applies only if the item is still under the key it was read under (another
+                // move, or a purge, may have changed or deleted it meanwhile).
+                if tx.set_item_content(&row, (&from.0, from.1))? {
+                    mv.items_done += 1;
+                }
+                mv.when_changed = now();
+                tx.put_move_request(&mv)?;
+                Ok::<(), Error>(())
+            })?;
+            moved_now += 1;
+            progress(mv.items_done, total);
+            if fault.is_some_and(|n| moved_now >= n) {
+                // Test fault injection: stop as abruptly as a kill would.
+                std::process::exit(137);
+            }
         }
-        let Some((_, old_key)) = old
-            .iter()
-            .find(|(k, _)| k.key_id == item.key_id && k.key_version == item.key_version)
-        else {
-            return Err(Error::rule(format!(
-                "the key of item {} is gone",
-                item.item_id
-            )));
-        };
-        let out = match &mut pack {
-            Some(out) => out,
-            None => pack.insert(PackAppender::start(store.create_pack(&r.guid)?)?),
-        };
-        let row = reencrypt_item(store, out, old_key, &new_key, &item)?;
-        store.write(|tx| {
-            tx.set_item_content(&row)?;
-            mv.items_done += 1;
+        let org_id = store.read(super::org::organization_id)?;
+        let done = store.write(|tx| {
+            // The old keys go only when no item of the mailbox is under any of them, checked in
+            // the same transaction that deletes them.
+            if tx.count_items_not_under(&r.guid, new_ref.0, new_ref.1)? > 0 {
+                return Ok::<_, Error>(false);
+            }
+            for k in tx.mailbox_keys(&r.guid)? {
+                if !(k.key_id == new_ref.0 && k.key_version == new_ref.1) {
+                    tx.delete_mailbox_key(&k.mailbox_guid, &k.key_id, k.key_version)?;
+                }
+            }
+            let (count, _) = tx.item_totals(&r.guid)?;
+            mv.items_total = count;
+            mv.items_done = count;
+            mv.status = "Completed".into();
             mv.when_changed = now();
             tx.put_move_request(&mv)?;
-            Ok::<(), Error>(())
+            audit(tx, &org_id, "ExchangeAdmin", "New-MoveRequest", "", &r.guid,
+                json!({"Identity": r.name, "Items": count, "NewMailboxKeyVersion": new_row.key_version}))?;
+            Ok(true)
         })?;
-        moved_now += 1;
-        progress(mv.items_done, total);
-        if fault.is_some_and(|n| moved_now >= n) {
-            // Test fault injection: stop as abruptly as a kill would.
-            std::process::exit(137);
+        if done {
+            break;
         }
     }
-    let org_id = store.read(super::org::organization_id)?;
-    store.write(|tx| {
-        for (k, _) in &old {
-            tx.delete_mailbox_key(&k.mailbox_guid, &k.key_id, k.key_version)?;
-        }
-        mv.status = "Completed".into();
-        mv.when_changed = now();
-        tx.put_move_request(&mv)?;
-        audit(tx, &org_id, "ExchangeAdmin", "New-MoveRequest", "", &r.guid,
-            json!({"Identity": r.name, "Items": total, "NewMailboxKeyVersion": new_row.key_version}))
-    })?;
     if let Some(out) = pack {
         let path = out.path().to_path_buf();
         out.finish().map_err(|e| store_io_err("write", &path, e))?;
@@ -828,39 +1147,117 @@ pub fn move_mailbox(
     Ok(present_move(&mv, &r.name, &r.display_name))
 }
 
-/// Re-encrypts one item under `new` into `out` and fsyncs it; returns the row to commit. The
-/// item keeps its id (its binding); its old ciphertext stays where it was until the move is
-/// complete and [`Store::reclaim_packs`] deletes the packs no item points at.
-fn reencrypt_item(
+/// Starts a move of `r` or joins the one in progress: the new key and the move row are stored
+/// in one transaction, so two moves of one mailbox share one new key and neither deletes a key
+/// the other re-encrypts under. From that transaction on the new key is the mailbox's current
+/// key, so an import that still holds the old one cannot commit (see [`import`]).
+fn claim_move(
     store: &mut Store,
+    keys: &mut ServiceKeys,
+    r: &RecipientRow,
+    request: &str,
+) -> Result<(MailboxKey, MailboxKeyRow, MoveRow)> {
+    let in_progress =
+        |m: &Option<MoveRow>| m.as_ref().filter(|m| m.status == "InProgress").cloned();
+    let existing = store.read(|tx| -> Result<_> { Ok(tx.move_request(&r.guid)?) })?;
+    let fresh = match in_progress(&existing) {
+        Some(_) => None,
+        None => {
+            let d = target_dep(store, keys, r)?;
+            let (dk, _) = keys.dep_key(store, &d, Purpose::Service, request)?;
+            let rows = store.read(|tx| -> Result<_> { Ok(tx.mailbox_keys(&r.guid)?) })?;
+            let next = rows.iter().map(|k| k.key_version).max().unwrap_or(0) + 1;
+            Some(super::mailbox::wrapped_key(&dk, &d, r, next)?)
+        }
+    };
+    let t = now();
+    let (mv, ours) = store.write(|tx| -> Result<_> {
+        if let Some(m) = in_progress(&tx.move_request(&r.guid)?) {
+            // Resume an unfinished move, or join one another command started meanwhile.
+            return Ok((m, false));
+        }
+        let Some((_, row)) = &fresh else {
+            return Err(super::mailbox::changed_meanwhile());
+        };
+        super::mailbox::unchanged_dep(tx, r)?;
+        if tx
+            .mailbox_keys(&r.guid)?
+            .iter()
+            .any(|k| k.key_version >= row.key_version)
+        {
+            return Err(super::mailbox::changed_meanwhile());
+        }
+        tx.put_mailbox_key(row)?;
+        let mv = MoveRow {
+            mailbox_guid: r.guid.clone(),
+            status: "InProgress".into(),
+            items_total: 0,
+            items_done: 0,
+            new_key_id: row.key_id.clone(),
+            new_key_version: row.key_version,
+            when_created: t.clone(),
+            when_changed: t.clone(),
+        };
+        tx.put_move_request(&mv)?;
+        Ok((mv, true))
+    })?;
+    if ours {
+        let Some((key, row)) = fresh else {
+            return Err(super::mailbox::changed_meanwhile());
+        };
+        return Ok((key, row, mv));
+    }
+    let rows = store.read(|tx| -> Result<_> { Ok(tx.mailbox_keys(&r.guid)?) })?;
+    let row = rows
+        .into_iter()
+        .find(|k| k.key_id == mv.new_key_id && k.key_version == mv.new_key_version)
+        .ok_or_else(|| {
+            Error::new(ErrorKind::Unavailable, format!("the new key of the unfinished move of {} is missing from the store", r.name))
+                .with_help("restore the store from a backup; the mailbox's content is still under its old keys")
+        })?;
+    let key = open_key(store, keys, &row, Purpose::Service, request)?;
+    Ok((key, row, mv))
+}
+
+/// Re-encrypts one item from `src` (its content under `old`) under `new` into `out`; returns
+/// the row to commit once `out` is synced, and the key (id, version) it was read under. The
+/// item keeps its id (its binding); its old ciphertext stays where it was until no item points
+/// at its pack and [`Store::reclaim_packs`] deletes it.
+fn reencrypt_item(
     out: &mut PackAppender,
     old: &MailboxKey,
     new: &MailboxKey,
     item: &ItemRow,
-) -> Result<ItemRow> {
+    src: Box<dyn Read + '_>,
+) -> Result<(ItemRow, (String, u32))> {
     let owner = parse_guid(&item.mailbox_guid)?;
-    let binding = ItemBinding::new(owner, item.item_id.as_bytes().to_vec());
     let offset = out.position();
-    let stored = store.read(|tx| {
-        let dec = old.decrypt_reader(&binding, item_source(tx, item)?)?;
-        let mut enc = new.encrypting_reader(&binding, dec)?;
-        append_item(
-            out,
-            &mut enc,
-            ErrorKind::Unavailable,
-            "cannot move item",
-            &item.item_id,
-        )
-    })?;
-    sync_pack(out)?;
-    Ok(ItemRow {
-        key_id: new.key_ref().id.to_string(),
-        key_version: new.key_ref().version,
-        stored_size: stored,
-        pack: Some(out.id.clone()),
-        pack_offset: offset,
-        ..item.clone()
-    })
+    let mut dec = Counting {
+        inner: open_item(old, item, src)?,
+        n: 0,
+    };
+    let mut enc =
+        new.encrypting_reader(&item_binding(owner, &item.item_id, &item.source), &mut dec)?;
+    let stored = append_item(
+        out,
+        &mut enc,
+        ErrorKind::Unavailable,
+        "cannot move item",
+        &item.item_id,
+    )?;
+    drop(enc);
+    check_size(item, dec.n)?;
+    Ok((
+        ItemRow {
+            key_id: new.key_ref().id.to_string(),
+            key_version: new.key_ref().version,
+            stored_size: stored,
+            pack: Some(out.id.clone()),
+            pack_offset: offset,
+            ..item.clone()
+        },
+        (item.key_id.clone(), item.key_version),
+    ))
 }
 
 pub fn move_requests(store: &mut Store, identity: Option<&str>) -> Result<Vec<MoveRequest>> {
@@ -897,6 +1294,55 @@ pub fn move_requests(store: &mut Store, identity: Option<&str>) -> Result<Vec<Mo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::KeyRef;
+
+    fn row(owner: uuid::Uuid, source: &str, size: u64) -> ItemRow {
+        ItemRow {
+            mailbox_guid: owner.to_string(),
+            item_id: "item-1".into(),
+            seq: 1,
+            source: source.into(),
+            size,
+            stored_size: 0,
+            key_id: String::new(),
+            key_version: 1,
+            complete: true,
+            pack: None,
+            pack_offset: 0,
+        }
+    }
+
+    fn read_back(key: &MailboxKey, item: &ItemRow, ct: Vec<u8>) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        decrypt_item(key, item, Box::new(io::Cursor::new(ct)), &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn the_framing_is_bound_and_items_from_before_it_still_open() {
+        let key = MailboxKey::generate(KeyRef::new_random());
+        let owner = uuid::Uuid::new_v4();
+        let msg = b"Subject: x\r\n\r\nbody\r\n";
+        let bound = key
+            .encrypt_content(&item_binding(owner, "item-1", "eml"), msg)
+            .unwrap();
+        assert_eq!(
+            read_back(&key, &row(owner, "eml", msg.len() as u64), bound.clone()).unwrap(),
+            msg
+        );
+        // Another framing, or another size, than the one written: refused.
+        assert!(read_back(&key, &row(owner, "mbox", msg.len() as u64), bound.clone()).is_err());
+        let e = read_back(&key, &row(owner, "eml", 3), bound).unwrap_err();
+        assert!(e.message().contains("the store says 3"), "{}", e.message());
+        // An item written before the framing was bound opens under the older binding.
+        let legacy = key
+            .encrypt_content(&ItemBinding::new(owner, b"item-1".to_vec()), msg)
+            .unwrap();
+        assert_eq!(
+            read_back(&key, &row(owner, "eml", msg.len() as u64), legacy).unwrap(),
+            msg
+        );
+    }
 
     fn reframe(input: &[u8], dir: Direction, chunk: usize) -> Vec<u8> {
         let mut out = Vec::new();

@@ -8,8 +8,8 @@ use serde_json::json;
 use super::keys::{
     audit, key_uri_versionless, parse_guid, principal_user, request_id, Purpose, ServiceKeys,
 };
-use super::{now, Error, Result};
-use crate::crypto::{DepBinding, WrappedKey};
+use super::{now, Error, ErrorKind, Result};
+use crate::crypto::DepBinding;
 use crate::store::{DepRow, RootWrapRow, Store};
 use crate::vault::{
     KeyId, KeyPermission, Principal, RecoveryLevel, VaultError, EXCHANGE_ONLINE_APP_ID,
@@ -237,7 +237,11 @@ pub(crate) fn check_key_as(
         .unwrap_or_else(|_| given.to_string());
     let uri = canonical.as_str();
     let id = KeyId::parse(uri).map_err(|e| {
-        Error::invalid(format!("'{uri}' is not a key URI: {}", e.message()))
+        Error::invalid(format!(
+            "'{}' is not a key URI: {}",
+            crate::vault::ids::printable(uri),
+            e.message()
+        ))
             .with_help("give URIs as https://<vault>.vault.azure.net/keys/<key>, e.g. (Get-AzKeyVaultKey -VaultName v -Name k).Id")
     })?;
     let vault = keys.vaults.vault(&id.vault).map_err(|e| match e {
@@ -414,18 +418,22 @@ pub fn create(
             wrapped: wrapped.into_bytes(),
         });
     }
+    keys.check_vaults(store)?;
     store.write(|tx| {
         if !tx.insert_dep(&row)? {
-            return Err(Error::rule(format!("a {noun} named '{}' already exists", row.name)));
+            return Err(Error::rule(format!("a {noun} named '{}' already exists", row.name))
+                .with_help("choose another -Name, or change the existing one with Set-"));
         }
         if let Some(max) = kind.max() {
             if tx.count_deps(kind.as_str())? > max {
-                return Err(Error::rule(format!("the organization already has {max} {}", kind.plural())));
+                return Err(Error::rule(format!("the organization already has {max} {}", kind.plural()))
+                    .with_help("reuse an existing policy (a policy can be assigned to many mailboxes), or purge one that is no longer needed"));
             }
         }
         for w in &wraps {
             tx.put_root_wrap(w)?;
         }
+        keys.record_commitment(tx, &row.guid, &dep_key)?;
         audit(
             tx,
             &org_id,
@@ -499,10 +507,11 @@ pub fn set(
     ch: &PolicyChanges,
 ) -> Result<Outcome<DataEncryptionPolicy>> {
     let org_id = check_org(store)?;
-    let mut d = resolve(store, kind, identity)?;
+    let d = resolve(store, kind, identity)?;
     let noun = kind.noun();
     if d.state == STATE_PURGED {
-        return Err(Error::rule(format!("the {noun} '{}' was purged", d.name)));
+        return Err(Error::rule(format!("the {noun} '{}' was purged", d.name))
+            .with_help("a purged policy keeps no keys and cannot be changed; create a new one"));
     }
     if kind == DepKind::M365 && ch.enabled == Some(false) && d.enabled {
         let assigned = store.read(|tx| -> Result<_> { Ok(tx.m365_assignment()?) })?;
@@ -518,7 +527,9 @@ pub fn set(
         check_name(n)?;
     }
     let mut warnings = Vec::new();
-    let mut new_wraps: Vec<RootWrapRow> = Vec::new();
+    // Each new copy with the key version it replaces (the write applies only if the slot still
+    // holds that version: a concurrent refresh or purge is never overwritten).
+    let mut new_wraps: Vec<(RootWrapRow, String)> = Vec::new();
     if ch.refresh {
         let guid = parse_guid(&d.guid)?;
         let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
@@ -551,40 +562,47 @@ pub fn set(
                 }
                 let versioned = format!("{}/{}", w.key_uri, k.version);
                 let (version, wrapped) = keys.root_wrap(&d.kind, &dep_key, guid, &versioned)?;
-                new_wraps.push(RootWrapRow {
-                    dep_guid: d.guid.clone(),
-                    slot: w.slot,
-                    key_uri: w.key_uri.clone(),
-                    version,
-                    wrapped: wrapped.into_bytes(),
-                });
+                new_wraps.push((
+                    RootWrapRow {
+                        dep_guid: d.guid.clone(),
+                        slot: w.slot,
+                        key_uri: w.key_uri.clone(),
+                        version,
+                        wrapped: wrapped.into_bytes(),
+                    },
+                    w.version.clone(),
+                ));
             }
         }
+        keys.check_vaults(store)?;
     }
-    if let Some(n) = &ch.name {
-        d.name = n.trim().to_string();
-    }
-    if let Some(desc) = &ch.description {
-        d.description = desc.clone();
-    }
-    if let Some(e) = ch.enabled {
-        d.enabled = e;
-    }
-    d.when_changed = now();
-    let wraps = store.write(|tx| {
-        if !tx.update_dep(&d)? {
-            return Err(Error::rule(format!("a {noun} named '{}' already exists", d.name))
-                .with_help("choose another -Name"));
+    let name = ch.name.as_deref().map(str::trim);
+    let (d, wraps) = store.write(|tx| {
+        // Only the columns this command changes are written, each guarded: a purge, a refresh
+        // or another Set that ran meanwhile keeps what it wrote.
+        match tx.set_dep_properties(&d.guid, name, ch.description.as_deref(), ch.enabled, &now())? {
+            None => {
+                return Err(Error::rule(format!(
+                    "a {noun} named '{}' already exists",
+                    name.unwrap_or_default()
+                ))
+                .with_help("choose another -Name"))
+            }
+            Some(false) => return Err(purged_meanwhile(noun, &d.name)),
+            Some(true) => {}
         }
-        for w in &new_wraps {
-            tx.put_root_wrap(w)?;
+        for (w, from) in &new_wraps {
+            if !tx.replace_root_wrap(w, from)? {
+                return Err(super::mailbox::changed_meanwhile());
+            }
         }
         let op_params = json!({
             "Name": ch.name, "Description": ch.description, "Enabled": ch.enabled, "Refresh": ch.refresh,
-            "KeyVersionIDs": new_wraps.iter().map(|w| &w.version).collect::<Vec<_>>(),
+            "KeyVersionIDs": new_wraps.iter().map(|(w, _)| &w.version).collect::<Vec<_>>(),
         });
         audit(tx, &org_id, "ExchangeAdmin", &format!("Set-{}", kind.cmdlet_noun()), "", &d.guid, op_params)?;
-        Ok(tx.root_wraps(&d.guid)?)
+        let now_row = tx.dep(&d.guid)?.ok_or_else(|| purged_meanwhile(noun, &d.name))?;
+        Ok((now_row, tx.root_wraps(&d.guid)?))
     })?;
     Ok(Outcome {
         value: present(&d, &wraps),
@@ -592,12 +610,20 @@ pub fn set(
     })
 }
 
+/// A DEP that another command purged while this one ran.
+fn purged_meanwhile(noun: &str, name: &str) -> Error {
+    Error::rule(format!(
+        "the {noun} '{name}' was purged while this command ran; nothing was changed"
+    ))
+    .with_help("a purged policy keeps no keys; create a new one with New-DataEncryptionPolicy")
+}
+
 /// The built-in Microsoft-managed DEP (service keys only), created on first need.
 pub fn microsoft_managed(store: &mut Store, keys: &ServiceKeys) -> Result<DepRow> {
     if let Some(d) = store.read(|tx| -> Result<_> { Ok(tx.deps(KIND_MMK)?.into_iter().next()) })? {
         return Ok(d);
     }
-    let (row, _) = fresh_dep(
+    let (row, key) = fresh_dep(
         keys,
         KIND_MMK,
         MMK_NAME,
@@ -610,6 +636,7 @@ pub fn microsoft_managed(store: &mut Store, keys: &ServiceKeys) -> Result<DepRow
             return Ok(d);
         }
         tx.insert_dep(&row)?;
+        keys.record_commitment(tx, &row.guid, &key)?;
         Ok(row.clone())
     })
 }
@@ -642,38 +669,38 @@ pub fn test(
     let mut out = Vec::new();
     for w in &wraps {
         let versioned = format!("{}/{}", w.key_uri, w.version);
-        let res = (|| -> std::result::Result<(), VaultError> {
-            let wk = WrappedKey::from_bytes(&w.wrapped)
-                .map_err(|e| VaultError::Invalid(e.to_string()))?;
-            let (ct, alg) = match (wk.rsa_ciphertext(), wk.oaep_alg()) {
-                (Some(c), Some(a)) => (c, a),
-                _ => return Err(VaultError::Invalid("not a root-wrapped key".into())),
-            };
-            let raw = keys
-                .vaults
-                .unwrap_key(keys.principal(&d.kind), &versioned, alg, ct)?;
-            crate::crypto::DepKey::from_root_unwrap(&wk, &binding, &raw)
-                .map_err(|e| VaultError::Invalid(e.to_string()))?;
-            Ok(())
-        })();
+        let res = keys.root_unwrap(&d, &binding, w, &versioned);
+        let (result, message) = match (keys.check_vaults(store), res) {
+            (Err(e), _) => ("RolledBack".to_string(), e.message().to_string()),
+            // A copy that unwraps must also be the key the policy was created with.
+            (Ok(()), Ok(k)) => match keys.test_commitment(store, &d, &k) {
+                Ok(Ok(())) => ("Success".to_string(), String::new()),
+                Ok(Err(e)) => (format!("{:?}", e.class()), e.message().to_string()),
+                Err(e) => (format!("{:?}", e.kind()), e.message().to_string()),
+            },
+            (Ok(()), Err(f)) => match f.damage {
+                Some(why) => ("Damaged".to_string(), why),
+                None => (
+                    format!("{:?}", f.error.class()),
+                    f.error.message().to_string(),
+                ),
+            },
+        };
         out.push(KeyTest {
             policy: d.name.clone(),
             key_type: "CustomerKey".into(),
             key_id: w.key_uri.clone(),
             version: w.version.clone(),
-            result: match &res {
-                Ok(()) => "Success".into(),
-                Err(e) => format!("{:?}", e.class()),
-            },
-            message: res
-                .err()
-                .map(|e| e.message().to_string())
-                .unwrap_or_default(),
+            result,
+            message,
         });
     }
     let avail = match (&d.availability_key, &d.wrapped_by_availability) {
         (Some(_), Some(_)) => {
-            let r = keys.by_availability(&d, &binding);
+            let r = keys.by_availability(&d, &binding).and_then(|k| {
+                keys.test_commitment(store, &d, &k)?
+                    .map_err(|e| Error::new(ErrorKind::Authentication, e.message().to_string()))
+            });
             match r {
                 Ok(_) => ("Success".to_string(), String::new()),
                 Err(e) => (format!("{:?}", e.kind()), e.message().to_string()),

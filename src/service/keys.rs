@@ -3,10 +3,12 @@
 //!
 //! Unwrapping a DEP key follows the documented order: the customer keys in random order; the
 //! availability key only when every customer key failed with a system error (vault
-//! unreachable). A deliberate refusal (access denied, disabled, expired, missing) fails a
-//! user request with an error naming the keys; a service action may still use the
-//! availability key. Every availability-key use of a customer DEP is audited. Unwrapped DEP
-//! keys are cached for the life of the process, so bulk work costs one RSA unwrap per DEP.
+//! unreachable). Every copy is tried, also after one opened the key, so that a damaged copy
+//! is reported as a warning instead of being hidden by the good one. A deliberate refusal
+//! (access denied, disabled, expired, missing) fails a user request with an error naming the
+//! keys; a service action may still use the availability key. Every availability-key use of a customer DEP is audited. Unwrapped DEP
+//! keys are cached for the life of the process, so bulk work costs one RSA unwrap per copy.
+//! Every vault file read is checked against the generation the store recorded (rollback).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,8 +17,8 @@ use serde_json::json;
 
 use super::{Error, ErrorKind, Result};
 use crate::crypto::{
-    open, random_bytes, seal, AvailabilityKey, DepBinding, DepKey, KeyRef, OaepAlg, SecretKey32,
-    WrappedKey,
+    open, random_bytes, seal, AvailabilityKey, CommitmentKey, DepBinding, DepKey, KeyRef, OaepAlg,
+    RootWrapped, SecretKey32, TierId, TierKey, WrappedKey,
 };
 use crate::store::{AuditRow, DepRow, RootWrapRow, Store, Tx};
 use crate::vault::{
@@ -34,6 +36,11 @@ const CHECK_TEXT: &[u8] = b"custkey service master key";
 pub enum Purpose {
     User,
     Service,
+    /// Re-wrapping keys away from this DEP (a reassignment): the availability key may stand in
+    /// for customer keys that are lost or unreachable, never for ones that refuse the service
+    /// (access removed, key disabled), since the keys would then open under another policy and
+    /// the customer's revocation would be undone.
+    Reassign,
 }
 
 /// How a DEP key was obtained.
@@ -54,11 +61,20 @@ fn dup(k: &DepKey) -> DepKey {
 
 pub struct ServiceKeys {
     master: SecretKey32,
+    /// Derived from the master key: authenticates unwrapped DEP keys and TIKs.
+    commitment: CommitmentKey,
     pub vaults: VaultRegistry,
     pub exchange: Principal,
     /// The multi-workload service principal (M365DataAtRestEncryption).
     pub m365: Principal,
-    cache: HashMap<String, DepKey>,
+    /// DEP keys unwrapped in this process, each with whether a user request may use it: not
+    /// when it came from the availability key because the customer keys refused (a service
+    /// operation's fallback must never serve a user read later in the same process).
+    cache: HashMap<String, (DepKey, bool)>,
+    /// The vault generations recorded in the store (rollback detection).
+    generations: super::generation::Generations,
+    /// Warnings for the cmdlet to print (damaged copies that reads went around).
+    warnings: std::sync::Mutex<Vec<String>>,
 }
 
 fn hex_key(s: &str) -> Option<SecretKey32> {
@@ -66,8 +82,8 @@ fn hex_key(s: &str) -> Option<SecretKey32> {
     SecretKey32::from_slice(&b).ok()
 }
 
-fn unavailable(msg: String) -> Error {
-    Error::new(ErrorKind::Unavailable, msg)
+fn unavailable(msg: String, help: &str) -> Error {
+    Error::new(ErrorKind::Unavailable, msg).with_help(help)
 }
 
 /// The service master key: `CUSTKEY_SERVICE_KEY`, else the key file (created 0600 on first use).
@@ -93,7 +109,10 @@ fn master_key(data_dir: &Path) -> Result<SecretKey32> {
             fsio::write_atomic(&path, text.as_bytes())?;
             Ok(key)
         }
-        Err(e) => Err(unavailable(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(unavailable(
+            format!("cannot read {}: {e}", path.display()),
+            "check the file's permissions (it must be readable by you, mode 0600), or give the key in CUSTKEY_SERVICE_KEY",
+        )),
     }
 }
 
@@ -128,18 +147,49 @@ impl ServiceKeys {
                 })?;
             }
         }
+        let generations = super::generation::Generations::open(store, backend.clone())?;
         let mut vaults = VaultRegistry::new();
         // Local vaults, then the vaults of the same directory bound to a PKCS#11 token.
         let hsm = Pkcs11Provider::new(backend.clone());
         vaults.add_provider(std::sync::Arc::new(backend));
         vaults.add_provider(std::sync::Arc::new(hsm));
+        let commitment = CommitmentKey::derive(&master)?;
         Ok(ServiceKeys {
             master,
+            commitment,
             vaults,
             exchange: Principal::service_principal(EXCHANGE_ONLINE_APP_ID)?,
             m365: Principal::service_principal(M365_DATA_AT_REST_APP_ID)?,
             cache: HashMap::new(),
+            generations,
+            warnings: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Checks every vault file read since the last check against the generations the store
+    /// recorded: a rolled-back or replaced one is an error naming the vault (docs/vaults.md
+    /// §6). Call it after vault calls and before using or storing what they returned.
+    pub fn check_vaults(&self, store: &mut Store) -> Result<()> {
+        self.generations.check(store)
+    }
+
+    /// Adds a warning for the cmdlet to print.
+    pub(crate) fn warn(&self, msg: String) {
+        let mut g = match self.warnings.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if !g.contains(&msg) {
+            g.push(msg);
+        }
+    }
+
+    /// The warnings gathered since the last call (each once), for the cmdlet to print.
+    pub fn take_warnings(&self) -> Vec<String> {
+        match self.warnings.lock() {
+            Ok(mut g) => std::mem::take(&mut *g),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        }
     }
 
     fn availability_aad(dep_guid: &str) -> Vec<u8> {
@@ -162,9 +212,10 @@ impl ServiceKeys {
                 .with_help("restore service.key (or CUSTKEY_SERVICE_KEY) that this store was created with")
         })?;
         if plain.len() != 52 {
-            return Err(unavailable(format!(
-                "the availability key of DEP {dep_guid} is malformed"
-            )));
+            return Err(unavailable(
+                format!("the availability key of DEP {dep_guid} is malformed"),
+                "the store was changed or damaged: restore it from a backup",
+            ));
         }
         let mut b = [0u8; 32];
         b.copy_from_slice(&plain[..32]);
@@ -256,21 +307,28 @@ impl ServiceKeys {
             ))
             .with_help("assign the mailbox another policy to store new content"));
         }
-        if let Some(k) = self.cache.get(&dep.guid) {
-            return Ok((dup(k), Unwrapped::Cached));
+        if let Some((k, user_ok)) = self.cache.get(&dep.guid) {
+            if *user_ok || purpose == Purpose::Service {
+                return Ok((dup(k), Unwrapped::Cached));
+            }
         }
         let guid = parse_guid(&dep.guid)?;
         let binding = DepBinding::new(guid);
         let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&dep.guid)?) })?;
-        let (key, how) = if dep.kind == "MicrosoftManaged" {
+        let (key, how, user_ok) = if dep.kind == "MicrosoftManaged" {
             (
                 self.by_availability(dep, &binding)?,
                 Unwrapped::Availability,
+                true,
             )
         } else {
             self.customer_unwrap(store, dep, &binding, wraps, purpose, request)?
         };
-        self.cache.insert(dep.guid.clone(), dup(&key));
+        if how == Unwrapped::Availability {
+            self.check_commitment(store, dep, &key)?
+                .map_err(|e| forged_error(dep, &format!("availability key: {}", e.message())))?;
+        }
+        self.cache.insert(dep.guid.clone(), (dup(&key), user_ok));
         Ok((key, how))
     }
 
@@ -289,6 +347,106 @@ impl ServiceKeys {
         Ok(avail.unwrap_dep_key(&wk, binding)?)
     }
 
+    /// Records the commitment of a new policy's DEP key or TIK (in the transaction that
+    /// creates the policy). A commitment already recorded stays.
+    pub(crate) fn record_commitment<T: RootWrapped>(
+        &self,
+        tx: &Tx,
+        guid: &str,
+        key: &TierKey<T>,
+    ) -> Result<()> {
+        let binding = DepBinding::new(parse_guid(guid)?);
+        let c = self.commitment.commit(key, &binding)?;
+        tx.insert_key_commitment(guid, key.tier() as u8, &c)?;
+        Ok(())
+    }
+
+    /// Checks an unwrapped DEP key or TIK against the commitment recorded for `guid`:
+    /// `Ok(Err(..))` when it does not match (a forged or foreign copy). `stored` is the recorded
+    /// commitment, or `None` when the store has none; then `backfill` yields the key through the
+    /// service-held availability copy (which a store writer cannot forge), its commitment is
+    /// recorded and audited, and the check runs against it. A row without a commitment is never
+    /// accepted unchecked.
+    pub(crate) fn verify_committed<T: RootWrapped>(
+        &self,
+        store: &mut Store,
+        guid: &str,
+        stored: Option<Vec<u8>>,
+        key: &TierKey<T>,
+        backfill: impl FnOnce(&mut Store) -> Result<(TierKey<T>, String)>,
+    ) -> Result<std::result::Result<(), VaultError>> {
+        let binding = DepBinding::new(parse_guid(guid)?);
+        let stored = match stored {
+            Some(c) => c,
+            None => {
+                let (genuine, user) = backfill(store)?;
+                let c = self.commitment.commit(&genuine, &binding)?;
+                let tier = T::ID as u8;
+                let org = store.read(super::org::organization_id)?;
+                store.write(|tx| -> Result<Vec<u8>> {
+                    if tx.insert_key_commitment(guid, tier, &c)? {
+                        audit(
+                            tx,
+                            &org,
+                            "CustomerKeyServiceEncryption",
+                            "Record Key Commitment",
+                            &user,
+                            guid,
+                            json!({"Policy Id": guid, "Key": T::ID.name(), "Source": "availability key"}),
+                        )?;
+                    }
+                    tx.key_commitment(guid, tier)?.ok_or_else(|| {
+                        unavailable(
+                            format!("the key commitment of policy {guid} vanished"),
+                            "run the command again; if it keeps failing, restore the store from a backup",
+                        )
+                    })
+                })?
+            }
+        };
+        Ok(match self.commitment.verify(key, &binding, &stored) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(VaultError::Authentication(format!(
+                "{COMMITMENT_MISMATCH}: this copy was replaced in the store (forged with the public key, or taken from elsewhere)"
+            ))),
+        })
+    }
+
+    /// [`ServiceKeys::verify_committed`] for the key of a mailbox or multi-workload DEP; the
+    /// backfill goes through the DEP's availability key.
+    fn check_commitment(
+        &self,
+        store: &mut Store,
+        dep: &DepRow,
+        key: &DepKey,
+    ) -> Result<std::result::Result<(), VaultError>> {
+        let stored = store
+            .read(|tx| -> Result<_> { Ok(tx.key_commitment(&dep.guid, TierId::Dep as u8)?) })?;
+        self.verify_committed(store, &dep.guid, stored, key, |_| {
+            let binding = DepBinding::new(parse_guid(&dep.guid)?);
+            let genuine = self.by_availability(dep, &binding).map_err(|e| {
+                Error::rule(format!(
+                    "the {} '{}' has no key commitment, and the availability copy of its key that would restore one cannot be used: {}",
+                    noun(&dep.kind),
+                    dep.name,
+                    e.message()
+                ))
+                .with_help("nothing was released: without a commitment an unwrapped key cannot be told from a forged one; restore the store (with its service.key) from a backup")
+            })?;
+            Ok((genuine, principal_user(&dep.kind)))
+        })
+    }
+
+    /// [`ServiceKeys::check_commitment`] for `Test-DataEncryptionPolicy`.
+    pub(crate) fn test_commitment(
+        &self,
+        store: &mut Store,
+        dep: &DepRow,
+        key: &DepKey,
+    ) -> Result<std::result::Result<(), VaultError>> {
+        self.check_commitment(store, dep, key)
+    }
+
     fn customer_unwrap(
         &self,
         store: &mut Store,
@@ -297,7 +455,7 @@ impl ServiceKeys {
         mut wraps: Vec<RootWrapRow>,
         purpose: Purpose,
         request: &str,
-    ) -> Result<(DepKey, Unwrapped)> {
+    ) -> Result<(DepKey, Unwrapped, bool)> {
         // A customer key chosen at random first, then the other(s).
         let mut r = [0u8; 1];
         random_bytes(&mut r);
@@ -306,43 +464,77 @@ impl ServiceKeys {
             wraps.rotate_left(usize::from(r[0]) % n);
         }
         let mut failures: Vec<(String, VaultError)> = Vec::new();
+        let mut found: Option<(DepKey, Unwrapped)> = None;
+        // Every copy is tried, also after one has opened the key: a damaged copy is then
+        // reported (a warning) instead of being hidden by the good one.
         for w in &wraps {
             let versioned = format!("{}/{}", w.key_uri.trim_end_matches('/'), w.version);
-            let wk = match WrappedKey::from_bytes(&w.wrapped) {
-                Ok(k) => k,
-                Err(e) => {
-                    failures.push((versioned, VaultError::Invalid(e.to_string())));
-                    continue;
-                }
+            let attempt = self.root_unwrap(dep, binding, w, &versioned);
+            // A vault file older than one already used must not serve the key.
+            self.check_vaults(store)?;
+            let attempt = match attempt {
+                // A copy that opens to a key other than the committed one was forged or altered:
+                // a failed copy, reported like a damaged one.
+                Ok(k) => match self.check_commitment(store, dep, &k)? {
+                    Ok(()) => Ok(k),
+                    Err(e) => Err(CopyFailure {
+                        damage: Some("it opens to a key that does not match the policy's key commitment: the store was altered".into()),
+                        error: e,
+                    }),
+                },
+                Err(f) => Err(f),
             };
-            let (Some(ct), Some(alg)) = (wk.rsa_ciphertext(), wk.oaep_alg()) else {
-                failures.push((
-                    versioned,
-                    VaultError::Invalid("not a root-wrapped key".into()),
-                ));
-                continue;
-            };
-            match self
-                .vaults
-                .unwrap_key(self.principal(&dep.kind), &versioned, alg, ct)
-            {
-                Ok(raw) => match DepKey::from_root_unwrap(&wk, binding, &raw) {
-                    Ok(k) => {
-                        return Ok((
+            match attempt {
+                Ok(k) => {
+                    if found.is_none() {
+                        found = Some((
                             k,
                             Unwrapped::Customer {
                                 key_uri: w.key_uri.clone(),
                                 version: w.version.clone(),
                             },
-                        ))
+                        ));
                     }
-                    Err(e) => failures.push((versioned, VaultError::Invalid(e.to_string()))),
-                },
-                Err(e) => failures.push((versioned, e)),
+                }
+                Err(f) => {
+                    if let Some(why) = &f.damage {
+                        let policy = format!("data encryption policy '{}'", dep.name);
+                        let test = format!("Test-DataEncryptionPolicy -Identity '{}'", dep.name);
+                        let refresh =
+                            format!("Set-DataEncryptionPolicy -Identity '{}' -Refresh", dep.name);
+                        self.warn(damage_warning(&policy, &versioned, why, &test, &refresh));
+                    }
+                    failures.push((versioned, f.error));
+                }
             }
         }
+        if let Some((k, how)) = found {
+            return Ok((k, how, true));
+        }
         let all_system = !failures.is_empty() && failures.iter().all(|(_, e)| e.is_system_error());
-        if all_system || purpose == Purpose::Service {
+        // Revoked: a customer key refuses the service on purpose.
+        let refused = failures
+            .iter()
+            .any(|(_, e)| matches!(e, VaultError::AccessDenied(_) | VaultError::KeyDisabled(_)));
+        if purpose == Purpose::Reassign && refused && !all_system {
+            let names: Vec<String> = failures
+                .iter()
+                .map(|(k, e)| format!("{k} ({:?})", e.class()))
+                .collect();
+            return Err(Error::new(
+                ErrorKind::AccessDenied,
+                format!(
+                    "the customer keys of data encryption policy '{}' refuse the service ({}): its data stays unreadable until the customer restores access, and moving it to another policy would undo that",
+                    dep.name,
+                    names.join("; ")
+                ),
+            )
+            .with_help(format!(
+                "restore the service's access (Set-AzKeyVaultAccessPolicy -ServicePrincipalName {} -PermissionsToKeys wrapKey,unwrapKey,get on each vault, or enable the key), or continue on the data purge path (Set-DataEncryptionPolicy -PermanentDataPurgeRequested)",
+                if dep.kind == super::dep::KIND_M365 { M365_DATA_AT_REST_APP_ID } else { EXCHANGE_ONLINE_APP_ID }
+            )));
+        }
+        if all_system || purpose != Purpose::User {
             let key = self.by_availability(dep, binding)?;
             let scope_version = wraps
                 .iter()
@@ -367,7 +559,7 @@ impl ServiceKeys {
                     }),
                 )
             })?;
-            return Ok((key, Unwrapped::Availability));
+            return Ok((key, Unwrapped::Availability, all_system));
         }
         let names: Vec<String> = failures
             .iter()
@@ -381,13 +573,93 @@ impl ServiceKeys {
             dep.name,
             names.join("; ")
         );
-        Err(if revoked {
+        Err(if failures.iter().any(|(_, e)| is_commitment_mismatch(e)) {
+            Error::rule(msg).with_help(FORGED_HELP)
+        } else if revoked {
             Error::new(ErrorKind::AccessDenied, msg).with_help(format!(
                 "the service's access was revoked: grant wrapKey, unwrapKey and get to {} with Set-AzKeyVaultAccessPolicy on the key's vault",
                 principal_user(&dep.kind).trim_start_matches("ServicePrincipal:")
             ))
         } else {
             Error::rule(msg).with_help("enable the key versions (Update-AzKeyVaultKey -Enable $true) or restore the keys (Undo-AzKeyVaultKeyRemoval / Restore-AzKeyVaultKey)")
+        })
+    }
+}
+
+/// Why one customer-key copy of a DEP key did not open it, and whether that is damage
+/// (bytes that do not parse or authenticate, a damaged vault file) rather than a refusal or
+/// an unreachable vault.
+pub(crate) struct CopyFailure {
+    pub error: VaultError,
+    pub damage: Option<String>,
+}
+
+impl CopyFailure {
+    fn damaged(error: VaultError, why: impl Into<String>) -> Self {
+        CopyFailure {
+            error,
+            damage: Some(why.into()),
+        }
+    }
+}
+
+impl From<VaultError> for CopyFailure {
+    fn from(error: VaultError) -> Self {
+        let damage = match &error {
+            VaultError::Damaged(m) => Some(format!("the vault file is damaged: {m}")),
+            // The vault could use the key, but the stored ciphertext does not decrypt.
+            VaultError::Invalid(m) => Some(format!(
+                "the wrapped copy in the store does not unwrap: {m}"
+            )),
+            _ => None,
+        };
+        CopyFailure { error, damage }
+    }
+}
+
+/// The warning for a damaged copy of `policy`'s key that reads went around: how to check it
+/// (`test`) and the command that re-wraps it under a new key version (`rewrap`).
+pub(crate) fn damage_warning(
+    policy: &str,
+    versioned: &str,
+    why: &str,
+    test: &str,
+    rewrap: &str,
+) -> String {
+    format!(
+        "{policy}: the copy of its key under {versioned} is damaged ({why}); reads go on through the other copy. Check with {test}; restore the vault file if it is damaged, else add a key version (Add-AzKeyVaultKey) and re-wrap with {rewrap}"
+    )
+}
+
+impl ServiceKeys {
+    /// One customer-key copy of a DEP key, opened through its vault and checked.
+    pub(crate) fn root_unwrap(
+        &self,
+        dep: &DepRow,
+        binding: &DepBinding,
+        w: &RootWrapRow,
+        versioned: &str,
+    ) -> std::result::Result<DepKey, CopyFailure> {
+        let wk = WrappedKey::from_bytes(&w.wrapped).map_err(|e| {
+            CopyFailure::damaged(
+                VaultError::Invalid(e.to_string()),
+                format!("the wrapped copy in the store does not parse: {e}"),
+            )
+        })?;
+        let (Some(ct), Some(alg)) = (wk.rsa_ciphertext(), wk.oaep_alg()) else {
+            return Err(CopyFailure::damaged(
+                VaultError::Invalid("not a root-wrapped key".into()),
+                "the copy in the store is not a root-wrapped key",
+            ));
+        };
+        let raw = self
+            .vaults
+            .unwrap_key(self.principal(&dep.kind), versioned, alg, ct)?;
+        DepKey::from_root_unwrap(&wk, binding, &raw).map_err(|e| {
+            CopyFailure::damaged(
+                VaultError::Invalid(e.to_string()),
+                format!("the wrapped copy in the store does not authenticate: {e}"),
+            )
         })
     }
 }
@@ -401,6 +673,34 @@ pub fn principal_user(kind: &str) -> String {
     };
     let name = crate::vault::service_principal_display_name(app).unwrap_or(app);
     format!("ServicePrincipal:{name}")
+}
+
+/// How a commitment mismatch begins (`is_commitment_mismatch` looks for it).
+const COMMITMENT_MISMATCH: &str =
+    "the unwrapped key does not match the key commitment recorded when the policy was created";
+
+const FORGED_HELP: &str = "a copy of the policy's key in the store does not match the key it was created with: the store was altered, and nothing was released; restore the store from a backup, or add a new version of each customer key (Add-AzKeyVaultKey) and run Set-DataEncryptionPolicy -Refresh (Set-M365DataAtRestEncryptionPolicy -Refresh for a multi-workload policy), which wraps the genuine key under them";
+
+/// Whether a failure is a key that unwrapped but failed its commitment (a forged copy).
+pub fn is_commitment_mismatch(e: &VaultError) -> bool {
+    matches!(e, VaultError::Authentication(m) if m.starts_with(COMMITMENT_MISMATCH))
+}
+
+fn noun(kind: &str) -> &'static str {
+    if kind == super::dep::KIND_M365 {
+        super::dep::DepKind::M365.noun()
+    } else {
+        super::dep::DepKind::Mailbox.noun()
+    }
+}
+
+fn forged_error(dep: &DepRow, detail: &str) -> Error {
+    Error::rule(format!(
+        "the key of {} '{}' failed its integrity check ({detail})",
+        noun(&dep.kind),
+        dep.name
+    ))
+    .with_help(FORGED_HELP)
 }
 
 /// Appends a unified audit record.
@@ -432,6 +732,7 @@ pub fn parse_guid(s: &str) -> Result<uuid::Uuid> {
             ErrorKind::Unavailable,
             format!("the store holds a malformed GUID '{s}'"),
         )
+        .with_help("the store was changed or damaged: restore it from a backup")
     })
 }
 

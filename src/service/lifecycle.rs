@@ -97,7 +97,7 @@ pub fn request_purge(
         )
         .with_help("say why, and who to contact about the purge"));
     }
-    let mut d = dep::resolve(store, dep::DepKind::Mailbox, identity)?;
+    let d = dep::resolve(store, dep::DepKind::Mailbox, identity)?;
     match d.state.as_str() {
         STATE_ACTIVE => {}
         STATE_PENDING_PURGE => {
@@ -111,16 +111,19 @@ pub fn request_purge(
         )))
         }
         _ => {
-            return Err(Error::rule(format!(
-                "the data of '{}' was already purged",
-                d.name
-            )))
+            return Err(
+                Error::rule(format!("the data of '{}' was already purged", d.name)).with_help(
+                    "nothing is left to purge; Search-UnifiedAuditLog shows the purge's records",
+                ),
+            )
         }
     }
     let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
     for w in &wraps {
         let id = KeyId::parse(&w.key_uri)?;
-        match keys.vaults.vault(&id.vault).and_then(|v| v.properties()) {
+        let props = keys.vaults.vault(&id.vault).and_then(|v| v.properties());
+        keys.check_vaults(store)?;
+        match props {
             Ok(info) => {
                 let granted: Vec<&str> = info
                     .access_policies
@@ -154,13 +157,14 @@ pub fn request_purge(
         }
     }
     let org_id = store.read(super::org::organization_id)?;
-    d.state = STATE_PENDING_PURGE.into();
-    d.purge_reason = Some(reason.to_string());
-    d.purge_contact = Some(contact.to_string());
-    d.purge_requested_by = Some(requester.to_string());
-    d.when_changed = now();
     store.write(|tx| {
-        tx.update_dep(&d)?;
+        if !tx.request_dep_purge(&d.guid, reason, contact, requester, &now())? {
+            return Err(Error::rule(format!(
+                "the state of '{}' changed while this command ran (another purge request or approval); nothing was changed",
+                d.name
+            ))
+            .with_help(format!("see its state: custkey Get-DataEncryptionPolicy -Identity \"{}\"", d.name)));
+        }
         audit(tx, &org_id, "ExchangeAdmin", "Set-DataEncryptionPolicy -PermanentDataPurgeRequested", requester, &d.guid,
             json!({"Policy Id": d.guid, "Name": d.name, "PermanentDataPurgeReason": reason, "PermanentDataPurgeContact": contact, "Force": force}))
     })?;
@@ -205,7 +209,7 @@ pub fn approve_purge(
     identity: &str,
     approver: &str,
 ) -> Result<PurgeReport> {
-    let mut d = dep::resolve(store, dep::DepKind::Mailbox, identity)?;
+    let d = dep::resolve(store, dep::DepKind::Mailbox, identity)?;
     if d.state != STATE_PENDING_PURGE {
         return Err(Error::rule(format!("no data purge of '{}' is pending (its state is {})", d.name, d.state))
             .with_help(format!("request one first: custkey Set-DataEncryptionPolicy -Identity \"{}\" -PermanentDataPurgeRequested -PermanentDataPurgeReason ... -PermanentDataPurgeContact ...", d.name)));
@@ -214,13 +218,13 @@ pub fn approve_purge(
     if !org
         .data_purge_approvers
         .iter()
-        .any(|a| a.eq_ignore_ascii_case(approver))
+        .any(|a| super::org::same_principal(a, approver))
     {
         return Err(Error::new(ErrorKind::AccessDenied, format!("{approver} is not a data purge approver of {}", org.name))
             .with_help("approvers are listed with Set-OrganizationConfig -DataPurgeApprovers; sign in as one with Connect-AzAccount"));
     }
     let requester = d.purge_requested_by.clone().unwrap_or_default();
-    if requester.eq_ignore_ascii_case(approver) {
+    if super::org::same_principal(&requester, approver) {
         return Err(Error::new(
             ErrorKind::AccessDenied,
             format!("{approver} requested this purge and cannot also approve it"),
@@ -230,6 +234,15 @@ pub fn approve_purge(
     let t = now();
     let mut purged = Vec::new();
     let report = store.write(|tx| {
+        // The state change comes first and is guarded: of two approvals, or an approval and
+        // anything else that changes the DEP, one wins whole.
+        if !tx.mark_dep_purged(&d.guid, &t)? {
+            return Err(Error::rule(format!(
+                "the data purge of '{}' is no longer pending (another command approved or changed it while this one ran); nothing was changed",
+                d.name
+            ))
+            .with_help(format!("see its state: custkey Get-DataEncryptionPolicy -Identity \"{}\"", d.name)));
+        }
         let recipients = tx.recipients_of_dep(&d.guid)?;
         let (mut items, mut bytes) = (0u64, 0u64);
         let mut names = Vec::new();
@@ -261,11 +274,6 @@ pub fn approve_purge(
             &d.guid,
             json!({"Policy Id": d.guid, "RequestedBy": requester, "ApprovedBy": approver}),
         )?;
-        d.availability_key = None;
-        d.wrapped_by_availability = None;
-        d.state = STATE_PURGED.into();
-        d.when_changed = t.clone();
-        tx.update_dep(&d)?;
         audit(
             tx,
             &org.guid,

@@ -70,6 +70,7 @@ fn missing_dep(guid: &str) -> Error {
         ErrorKind::Unavailable,
         format!("the DEP {guid} is missing from the store"),
     )
+    .with_help("the store was changed or damaged: restore it from a backup")
 }
 
 /// The DEP that protects data with no policy of its own (mailboxes without a mailbox DEP,
@@ -136,7 +137,8 @@ pub fn assign(store: &mut Store, keys: &mut ServiceKeys, identity: &str) -> Resu
         return Err(Error::rule(format!(
             "the multi-workload data encryption policy '{}' is {} and can't be assigned",
             d.name, d.state
-        )));
+        ))
+        .with_help("assign an active policy: Get-M365DataAtRestEncryptionPolicy lists them"));
     }
     if !d.enabled {
         return Err(Error::rule(format!(
@@ -172,7 +174,7 @@ pub fn assign(store: &mut Store, keys: &mut ServiceKeys, identity: &str) -> Resu
             .ok_or_else(|| missing_dep(g))?,
         None => mmk.clone(),
     };
-    let (prev_dk, _) = keys.dep_key(store, &prev_dep, Purpose::Service, &request)?;
+    let (prev_dk, _) = keys.dep_key(store, &prev_dep, Purpose::Reassign, &request)?;
     let mut sources = vec![(prev_dep.guid.clone(), prev_dk)];
     if prev_dep.guid != mmk.guid {
         let (mmk_dk, _) = keys.dep_key(store, &mmk, Purpose::Service, &request)?;
@@ -517,6 +519,7 @@ pub fn messages(
                             m.key_id, c.topic
                         ),
                     )
+                    .with_help("the message cannot be decrypted by anyone; restore the store from a backup taken before the key was lost")
                 })?;
             let (wk, policy) = open_workload_key(store, keys, &row, Purpose::User, &request)?;
             opened.push((m.key_id.clone(), wk, policy));

@@ -28,6 +28,7 @@ pub fn target_dep(store: &mut Store, keys: &ServiceKeys, r: &RecipientRow) -> Re
                     super::ErrorKind::Unavailable,
                     format!("the DEP {g} of {} is missing from the store", r.name),
                 )
+                .with_help("the store was changed or damaged: restore it from a backup")
             }),
         None => super::m365::tenant_default(store, keys),
     }
@@ -54,8 +55,12 @@ pub fn open_key(
         .ok_or_else(|| {
             Error::new(
                 super::ErrorKind::Unavailable,
-                format!("the DEP {} is missing", row.dep_guid),
+                format!(
+                    "the DEP {} that wraps a key of this mailbox is missing from the store",
+                    row.dep_guid
+                ),
             )
+            .with_help("the store was changed or damaged: restore it from a backup")
         })?;
     let (dk, _) = keys.dep_key(store, &d, purpose, request)?;
     let wk = WrappedKey::from_bytes(&row.wrapped)?;
@@ -78,12 +83,21 @@ pub fn current_key(
     }
     let d = target_dep(store, keys, r)?;
     let (dk, _) = keys.dep_key(store, &d, purpose, request)?;
-    new_key(store, &dk, &d, r, 1)
+    let (key, row) = wrapped_key(&dk, &d, r, 1)?;
+    // Two commands may create a mailbox's first key at once: one row wins, the other opens it.
+    let stored = store.write(|tx| -> Result<_> {
+        unchanged_dep(tx, r)?;
+        Ok(tx.put_first_mailbox_key(&row)?)
+    })?;
+    if stored.key_id == row.key_id && stored.key_version == row.key_version {
+        return Ok((key, row));
+    }
+    let k = open_key(store, keys, &stored, purpose, request)?;
+    Ok((k, stored))
 }
 
-/// A fresh mailbox key wrapped under `dk`, stored as the mailbox's current key.
-pub fn new_key(
-    store: &mut Store,
+/// A fresh mailbox key of `version`, wrapped under `dk`, and its (current) row, not yet stored.
+pub fn wrapped_key(
     dk: &DepKey,
     d: &DepRow,
     r: &RecipientRow,
@@ -99,8 +113,24 @@ pub fn new_key(
         wrapped: wrapped.into_bytes(),
         current: true,
     };
-    store.write(|tx| -> Result<()> { Ok(tx.put_mailbox_key(&row)?) })?;
     Ok((key, row))
+}
+
+/// Fails (nothing written) when the recipient's DEP assignment changed since `r` was read: a
+/// key wrapped under the DEP read then must not be stored after a reassignment.
+pub(crate) fn unchanged_dep(tx: &crate::store::Tx, r: &RecipientRow) -> Result<()> {
+    match tx.recipient(&r.guid)? {
+        Some(now) if now.dep_guid == r.dep_guid => Ok(()),
+        Some(_) => Err(changed_meanwhile()),
+        None => Err(Error::new(
+            super::ErrorKind::NotFound,
+            format!(
+                "the mailbox '{}' was removed while this command ran",
+                r.name
+            ),
+        )
+        .with_help("Get-Mailbox lists the mailboxes there are")),
+    }
 }
 
 /// Assigns `dep_identity` (`None`: back to the tenant default, the multi-workload DEP or
@@ -180,6 +210,11 @@ pub fn assign(
     // Re-wrapped existing keys, and first keys of mailboxes that had none.
     let mut new_rows: Vec<(MailboxKeyRow, String)> = Vec::new();
     let mut fresh_rows: Vec<MailboxKeyRow> = Vec::new();
+    // The keys each mailbox had when read: the write goes ahead only if they are still exactly
+    // these (a move may have added one under the old DEP meanwhile, which this re-wrap would
+    // miss).
+    let read_sets: Vec<Vec<(String, u32, String)>> =
+        key_rows.iter().map(|ks| key_set(ks)).collect();
     for (r, existing) in rows.iter().zip(key_rows) {
         if existing.is_empty() {
             let key = MailboxKey::generate(KeyRef::new(uuid::Uuid::new_v4(), 1));
@@ -204,10 +239,11 @@ pub fn assign(
                     .ok_or_else(|| {
                         Error::new(
                             super::ErrorKind::Unavailable,
-                            format!("the DEP {} is missing", k.dep_guid),
+                            format!("the DEP {} that wraps a key of this mailbox is missing from the store", k.dep_guid),
                         )
+                        .with_help("the store was changed or damaged: restore it from a backup")
                     })?;
-                let (dk, _) = keys.dep_key(store, &d, Purpose::Service, &request)?;
+                let (dk, _) = keys.dep_key(store, &d, Purpose::Reassign, &request)?;
                 old_deps.insert(k.dep_guid.clone(), dk);
             }
             let old = &old_deps[&k.dep_guid];
@@ -230,6 +266,12 @@ pub fn assign(
     let when = super::now();
     let assigned = dep_identity.map(|_| target.guid.clone());
     store.write(|tx| {
+        for (r, read) in rows.iter().zip(&read_sets) {
+            unchanged_dep(tx, r)?;
+            if &key_set(&tx.mailbox_keys(&r.guid)?) != read {
+                return Err(changed_meanwhile());
+            }
+        }
         for (k, from) in &new_rows {
             if !tx.rewrap_mailbox_key(k, from)? {
                 return Err(changed_meanwhile());
@@ -257,6 +299,16 @@ pub fn assign(
         }
         Ok(out)
     })
+}
+
+/// A mailbox's keys as (id, version, wrapping DEP), in a fixed order.
+fn key_set(rows: &[MailboxKeyRow]) -> Vec<(String, u32, String)> {
+    let mut v: Vec<_> = rows
+        .iter()
+        .map(|k| (k.key_id.clone(), k.key_version, k.dep_guid.clone()))
+        .collect();
+    v.sort();
+    v
 }
 
 /// The error when a key read for a re-wrap was changed by another command before the write.

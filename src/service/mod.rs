@@ -5,9 +5,11 @@ pub mod azure;
 pub mod connection;
 pub mod content;
 pub mod dep;
+pub mod generation;
 pub mod keys;
 pub mod lifecycle;
 pub mod m365;
+pub mod mail_input;
 pub mod mailbox;
 pub mod org;
 pub mod recipient;
@@ -87,6 +89,13 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         let help = e.help();
         Error::new(ErrorKind::Unavailable, e.to_string()).with_help(help)
+    }
+}
+
+impl From<crate::input::EnvError> for Error {
+    fn from(e: crate::input::EnvError) -> Self {
+        let help = e.help();
+        Error::invalid(e.to_string()).with_help(help)
     }
 }
 

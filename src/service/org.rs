@@ -144,7 +144,7 @@ impl OrgChanges {
     }
 }
 
-/// A user principal name: `local@domain.tld`, no spaces.
+/// A user principal name: `local@domain.tld`, no spaces, no control or invisible characters.
 pub fn is_upn(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
@@ -153,8 +153,38 @@ pub fn is_upn(s: &str) -> bool {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !s.chars().any(char::is_whitespace)
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
         && !domain.contains('@')
+}
+
+/// Characters that print as nothing (format characters such as zero-width spaces and joiners,
+/// bidirectional controls, the soft hyphen, variation selectors, fillers): two names that differ
+/// only by them look the same to a person.
+fn is_invisible(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
+        | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFFB | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A
+        | 0xE0000..=0xE0FFF)
+}
+
+/// A principal name as two of them are compared: NFKC-normalised (so full-width or other
+/// compatibility forms of the same letters are the same name) and lowercased. Names with
+/// control or invisible characters are refused where they are given ([`is_upn`]).
+pub fn principal_key(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.trim()
+        .nfkc()
+        .filter(|c| !is_invisible(*c) && !c.is_control())
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// Whether two principal names name the same person.
+pub fn same_principal(a: &str, b: &str) -> bool {
+    principal_key(a) == principal_key(b)
 }
 
 /// Applies `changes` in one transaction and returns the organization as it now is.
@@ -166,7 +196,7 @@ pub fn set(store: &mut Store, changes: &OrgChanges) -> Result<Organization> {
             .data_purge_approvers
             .clone()
             .unwrap_or(org.data_purge_approvers);
-        approvers.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        approvers.dedup_by(|a, b| same_principal(a, b));
         let row = OrganizationRow {
             guid: org.guid,
             name: changes.name.clone().unwrap_or(org.name),
@@ -194,6 +224,19 @@ mod tests {
         assert!(!is_upn("admin"));
         assert!(!is_upn("admin@contoso"));
         assert!(!is_upn("a b@contoso.com"));
+        assert!(!is_upn("ci\u{200b}so@contoso.com"));
+        assert!(!is_upn("ciso@contoso.com\u{2060}"));
+        assert!(!is_upn("ci\u{7}so@contoso.com"));
+        assert!(same_principal("CISO@contoso.com", "ciso@contoso.com"));
+        assert!(same_principal(
+            "\u{ff43}iso@contoso.com",
+            "ciso@contoso.com"
+        ));
+        assert!(same_principal(
+            "ci\u{200b}so@contoso.com",
+            "ciso@contoso.com"
+        ));
+        assert!(!same_principal("ciso@contoso.com", "cis0@contoso.com"));
     }
 
     #[test]

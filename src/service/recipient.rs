@@ -338,6 +338,7 @@ fn clash(tx: &Tx, row: &RecipientRow) -> Error {
         }
     }
     Error::rule(format!("'{}' clashes with an existing recipient", row.name))
+        .with_help("choose another -Name, -Alias or address")
 }
 
 /// Lists recipients in `scope`, at most `limit`.
@@ -398,8 +399,9 @@ pub fn set_licenses(
         if !tx.update_recipient(&row)? {
             return Err(Error::new(
                 ErrorKind::Unavailable,
-                "the recipient could not be updated",
-            ));
+                "the recipient could not be updated (another command changed or removed it)",
+            )
+            .with_help("run the command again"));
         }
         Ok(row)
     })
@@ -420,7 +422,8 @@ pub fn set_display_name(
     display: &str,
 ) -> Result<RecipientRow> {
     if display.trim().is_empty() || display.len() > 256 {
-        return Err(Error::invalid("a display name must be 1 to 256 characters"));
+        return Err(Error::invalid("a display name must be 1 to 256 characters")
+            .with_help("give -DisplayName a name of 1 to 256 characters"));
     }
     store.write(|tx| {
         let mut r = resolve(tx, identity, scope)?;

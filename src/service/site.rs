@@ -17,11 +17,58 @@ use super::{now, Error, ErrorKind, Result};
 use crate::crypto::ChunkBinding;
 use crate::store::{SiteRow, SpoFileRow, Store, Tx};
 
-fn chunk_binding(site: &SiteRow, file_guid: &str, n: u32) -> Result<ChunkBinding> {
+/// The chunk format new uploads write: chunks bound to their file, number and finality.
+const CHUNK_FORMAT: u32 = 2;
+
+/// The binding of chunk `n` of a file: format 2 (written since schema 9) binds whether it is
+/// the file's last chunk, so a file cut short at a chunk boundary, or extended, fails on read;
+/// format 1 (older files) binds the file and the number only. No format-1 binding equals a
+/// format-2 one, so marking a newer file as format 1 makes its chunks fail.
+fn chunk_binding(
+    site: &SiteRow,
+    file_guid: &str,
+    n: u32,
+    format: u32,
+    last: bool,
+) -> Result<ChunkBinding> {
+    let item = match format {
+        1 => format!("{file_guid}/{n}"),
+        2 => format!("{file_guid}/{n}/{}", if last { "last" } else { "more" }),
+        other => {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("the file {file_guid} has an unknown chunk format {other}"),
+            )
+            .with_help("the store was altered or written by a newer custkey; restore it from a backup, or upload the file again"))
+        }
+    };
     Ok(ChunkBinding::new(
         parse_guid(&site.guid)?,
-        format!("{file_guid}/{n}").into_bytes(),
+        item.into_bytes(),
     ))
+}
+
+/// Fills `buf` from `input` as far as it goes; the number of bytes read.
+fn fill(input: &mut impl Read, buf: &mut [u8], path: &Path) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let got = input.read(&mut buf[filled..]).map_err(|e| {
+            match crate::input::too_large(&e) {
+                Some(limit) => Error::invalid(format!(
+                    "cannot read {}: it is larger than {}",
+                    path.display(),
+                    crate::input::size(limit)
+                ))
+                .with_help("a file uploaded with Add-PnPFile is at most 512 MiB (see 'Input limits' in docs/cli.md); nothing was stored"),
+                None => io_err("cannot read", path, e),
+            }
+        })?;
+        if got == 0 {
+            break;
+        }
+        filled += got;
+    }
+    Ok(filled)
 }
 
 /// The server-relative part of a site URL: `https://h/sites/x` -> `/sites/x`.
@@ -105,8 +152,19 @@ fn present(site: &SiteRow, f: &SpoFileRow) -> SpoFile {
     }
 }
 
+/// A file whose chunks were dropped, reordered, duplicated, replaced or cut short in the store.
+fn altered(path: &str, detail: &str) -> Error {
+    Error::new(
+        ErrorKind::Rule,
+        format!("the file '{path}' was altered in the store ({detail}): its chunks were dropped, reordered, replaced or cut short"),
+    )
+    .with_help("nothing was written; restore the store from a backup, or upload the file again")
+}
+
 fn stream_err(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::new(ErrorKind::Unavailable, format!("{what}: {e}"))
+    Error::new(ErrorKind::Unavailable, format!("{what}: {e}")).with_help(
+        "check the path, its folder's permissions and the free space, then run the command again",
+    )
 }
 
 /// `Add-PnPFile -Path <local file> -Folder <folder> [-NewFileName]`: uploads (or replaces)
@@ -139,11 +197,27 @@ pub fn upload(
     } else {
         format!("{folder}/{name}")
     };
-    let mut input = File::open(path).map_err(|e| io_err("cannot open", path, e))?;
-    if input.metadata().is_ok_and(|m| m.is_dir()) {
+    let file = File::open(path).map_err(|e| io_err("cannot open", path, e))?;
+    let meta = file.metadata().ok();
+    if meta.as_ref().is_some_and(|m| m.is_dir()) {
         return Err(Error::invalid(format!("{} is a folder", path.display()))
             .with_help("give the path of a file with -Path"));
     }
+    // Bounded: a regular file past the limit is refused before anything is read; a stream
+    // (a pipe, /dev/zero) stops at the limit.
+    let limit = crate::input::MAX_SPO_FILE_BYTES;
+    let too_large = || {
+        Error::invalid(format!(
+            "cannot read {}: it is larger than {}",
+            path.display(),
+            crate::input::size(limit)
+        ))
+        .with_help("a file uploaded with Add-PnPFile is at most 512 MiB (see 'Input limits' in docs/cli.md); nothing was stored")
+    };
+    if meta.is_some_and(|m| m.len() > limit) {
+        return Err(too_large());
+    }
+    let mut input = crate::input::Limited::new(file, limit);
     let mut tiks = Tiks::default();
     let key = tiks.site_key(store, keys, &site)?;
     let file_guid = uuid::Uuid::new_v4().to_string();
@@ -154,25 +228,28 @@ pub fn upload(
         }
         let mut buf = vec![0u8; CHUNK_BYTES];
         let (mut n, mut size) = (0u32, 0u64);
+        // One byte read ahead past a full chunk tells whether it is the last.
+        let mut ahead: Option<u8> = None;
         loop {
-            let mut filled = 0;
-            while filled < CHUNK_BYTES {
-                let got = input
-                    .read(&mut buf[filled..])
-                    .map_err(|e| io_err("cannot read", path, e))?;
-                if got == 0 {
-                    break;
+            let start = match ahead.take() {
+                Some(b) => {
+                    buf[0] = b;
+                    1
                 }
-                filled += got;
+                None => 0,
+            };
+            let filled = start + fill(&mut input, &mut buf[start..], path)?;
+            let mut one = [0u8; 1];
+            let last = filled < CHUNK_BYTES || fill(&mut input, &mut one, path)? == 0;
+            if !last {
+                ahead = Some(one[0]);
             }
-            if filled == 0 && n > 0 {
-                break;
-            }
-            let ct = key.encrypt_content(&chunk_binding(&site, &file_guid, n)?, &buf[..filled])?;
+            let binding = chunk_binding(&site, &file_guid, n, CHUNK_FORMAT, last)?;
+            let ct = key.encrypt_content(&binding, &buf[..filled])?;
             tx.put_spo_chunk(&file_guid, n, &ct)?;
             size += filled as u64;
             n += 1;
-            if filled < CHUNK_BYTES {
+            if last {
                 break;
             }
         }
@@ -186,6 +263,7 @@ pub fn upload(
             chunks: n,
             when_created: old.map(|o| o.when_created).unwrap_or_else(|| t.clone()),
             when_changed: t,
+            chunk_format: CHUNK_FORMAT,
         };
         tx.insert_spo_file(&row)?;
         Ok::<_, Error>(row)
@@ -247,15 +325,25 @@ pub fn download(
     let mut tiks = Tiks::default();
     let key = tiks.site_key(store, keys, &site)?;
     store.read(|tx| {
+        if f.chunk_format >= 2 && f.chunks == 0 {
+            return Err(altered(&f.path, "it records no chunks"));
+        }
         write_file_atomic(dest, |out| {
             for n in 0..f.chunks {
                 let ct = tx.spo_chunk(&f.guid, n)?.ok_or_else(|| {
                     Error::new(
                         ErrorKind::Unavailable,
-                        format!("chunk {n} of '{}' is missing", f.path),
+                        format!("chunk {n} of '{}' is missing from the store", f.path),
+                    )
+                    .with_help("nothing was written; restore the store from a backup, or upload the file again")
+                })?;
+                let binding = chunk_binding(&site, &f.guid, n, f.chunk_format, n + 1 == f.chunks)?;
+                let pt = key.decrypt_content(&binding, &ct).map_err(|_| {
+                    altered(
+                        &f.path,
+                        &format!("chunk {n} of {} fails its integrity check", f.chunks),
                     )
                 })?;
-                let pt = key.decrypt_content(&chunk_binding(&site, &f.guid, n)?, &ct)?;
                 out.write_all(&pt)
                     .map_err(|e| stream_err(&format!("cannot write {}", dest.display()), e))?;
             }

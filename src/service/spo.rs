@@ -21,7 +21,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::dep::{check_key_as, check_org, CheckedKey, Outcome};
-use super::keys::{audit, key_uri_versionless, parse_guid, ServiceKeys};
+use super::keys::{
+    audit, damage_warning, key_uri_versionless, parse_guid, CopyFailure, ServiceKeys,
+};
 use super::{now, Error, ErrorKind, Result};
 use crate::crypto::{
     random_bytes, KeyRef, OaepAlg, RootKeyRef, RsaPrivateKey, SecretKey32, SiteBinding, SiteKey,
@@ -130,18 +132,20 @@ fn sharepoint() -> Result<Principal> {
     Ok(Principal::service_principal(SHAREPOINT_ONLINE_APP_ID)?)
 }
 
-fn env_secs(name: &str, default: i64) -> i64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .filter(|v| *v >= 0)
-        .unwrap_or(default)
+/// The largest value of the cache knobs: ten years, in seconds.
+pub const MAX_CACHE_SECONDS: i64 = 10 * 365 * 24 * 3600;
+/// The largest clock offset: a hundred years, in seconds (any date it gives is representable).
+pub const MAX_CLOCK_OFFSET_SECONDS: i64 = 100 * 365 * 24 * 3600;
+
+/// A seconds knob from the environment: from 0 to `max`, else an error naming it.
+fn env_secs(name: &str, default: i64, max: i64) -> Result<i64> {
+    Ok(crate::input::env_int(name, 0, max, "seconds")?.unwrap_or(default))
 }
 
 /// The cache clock: now, moved forward by the test hook (never backward, so the hook can
 /// only make a cached TIK expire sooner).
-fn clock() -> DateTime<Utc> {
-    Utc::now() + Duration::seconds(env_secs(ENV_CLOCK_OFFSET, 0))
+fn clock() -> Result<DateTime<Utc>> {
+    Ok(Utc::now() + Duration::seconds(env_secs(ENV_CLOCK_OFFSET, 0, MAX_CLOCK_OFFSET_SECONDS)?))
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -189,7 +193,8 @@ fn unpack<T: crate::crypto::tier::Tier>(plain: &[u8]) -> Result<TierKey<T>> {
         return Err(Error::new(
             ErrorKind::Unavailable,
             "a sealed SharePoint key is malformed",
-        ));
+        )
+        .with_help("the store was changed or damaged: restore it from a backup"));
     }
     Ok(TierKey::from_secret(
         SecretKey32::from_slice(&plain[..32])?,
@@ -211,8 +216,14 @@ fn seal_cache(
     dep_guid: &str,
     tik: &TenantIntermediateKey,
 ) -> Result<(Vec<u8>, String)> {
-    let expires =
-        stamp(clock() + Duration::seconds(env_secs(ENV_CACHE_SECONDS, DEFAULT_CACHE_SECONDS)));
+    let expires = stamp(
+        clock()?
+            + Duration::seconds(env_secs(
+                ENV_CACHE_SECONDS,
+                DEFAULT_CACHE_SECONDS,
+                MAX_CACHE_SECONDS,
+            )?),
+    );
     let sealed = keys.seal_service(&cache_aad(dep_guid, &expires), &pack(tik))?;
     Ok((sealed, expires))
 }
@@ -241,6 +252,7 @@ fn availability_key(store: &mut Store, keys: &ServiceKeys) -> Result<RsaPrivateK
             ErrorKind::Unavailable,
             "the SharePoint availability key in the store is malformed",
         )
+        .with_help("the store was changed or damaged: restore it from a backup")
     })?;
     let der = keys.open_service(AVAILABILITY_AAD, &sealed)?;
     Ok(RsaPrivateKey::from_pkcs8_der(&der)?)
@@ -252,6 +264,7 @@ fn availability_ref() -> Result<RootKeyRef> {
 
 /// Wraps the TIK under a customer key in its vault, as SharePoint; returns the versioned URI.
 fn root_wrap(
+    store: &mut Store,
     keys: &ServiceKeys,
     tik: &TenantIntermediateKey,
     binding: &TikBinding,
@@ -262,7 +275,9 @@ fn root_wrap(
         uri,
         OaepAlg::RsaOaep256,
         tik.bytes_for_root_wrap(),
-    )?;
+    );
+    keys.check_vaults(store)?;
+    let res = res?;
     let versionless = key_uri_versionless(uri);
     let root = RootKeyRef::new(versionless.clone(), res.version.clone())?;
     let wrapped = tik.wrap_from_root(&root, res.algorithm, &res.value, binding)?;
@@ -272,13 +287,16 @@ fn root_wrap(
     ))
 }
 
-/// The customer keys, in random order, until one unwraps the TIK; else every failure.
+/// The customer keys, in random order: the TIK from the first that unwraps it and matches the
+/// DEP's key commitment, else every failure. Every copy is tried, so that a damaged or forged
+/// one is warned about (through `keys`) rather than hidden by the other.
 fn customer_unwrap(
+    store: &mut Store,
     keys: &ServiceKeys,
-    dep_guid: &str,
+    dep: &SpoDepRow,
     mut wraps: Vec<SpoRootWrapRow>,
 ) -> Result<std::result::Result<TenantIntermediateKey, Vec<(String, VaultError)>>> {
-    let binding = TikBinding::new(parse_guid(dep_guid)?);
+    let binding = TikBinding::new(parse_guid(&dep.guid)?);
     let sp = sharepoint()?;
     let mut r = [0u8; 1];
     random_bytes(&mut r);
@@ -287,24 +305,107 @@ fn customer_unwrap(
         wraps.rotate_left(usize::from(r[0]) % n);
     }
     let mut failures = Vec::new();
+    let mut found = None;
     for w in &wraps {
+        let mut damage = None;
         let attempt = WrappedKey::from_bytes(&w.wrapped)
-            .map_err(|e| VaultError::Invalid(e.to_string()))
+            .map_err(|e| {
+                damage = Some(format!("the wrapped copy in the store does not parse: {e}"));
+                VaultError::Invalid(e.to_string())
+            })
             .and_then(|wk| match (wk.rsa_ciphertext(), wk.oaep_alg()) {
                 (Some(ct), Some(alg)) => {
                     let raw = keys.vaults.unwrap_key(&sp, &w.key_uri, alg, ct)?;
-                    TenantIntermediateKey::from_root_unwrap(&wk, &binding, &raw)
-                        .map_err(|e| VaultError::Invalid(e.to_string()))
+                    TenantIntermediateKey::from_root_unwrap(&wk, &binding, &raw).map_err(|e| {
+                        damage = Some(format!(
+                            "the wrapped copy in the store does not authenticate: {e}"
+                        ));
+                        VaultError::Invalid(e.to_string())
+                    })
                 }
-                _ => Err(VaultError::Invalid("not a root-wrapped key".into())),
+                _ => {
+                    damage = Some("the copy in the store is not a root-wrapped key".into());
+                    Err(VaultError::Invalid("not a root-wrapped key".into()))
+                }
             });
+        // A vault file older than one already used must not serve the key.
+        keys.check_vaults(store)?;
         match attempt {
-            Ok(k) => return Ok(Ok(k)),
-            Err(e) => failures.push((w.key_uri.clone(), e)),
+            Ok(k) => match check_commitment(store, keys, dep, &k)? {
+                Ok(()) => {
+                    found.get_or_insert(k);
+                }
+                Err(e) => {
+                    keys.warn(damage_warning(
+                        &format!("the SharePoint DEP of geo {}", dep.geo),
+                        &w.key_uri,
+                        "it opens to a key that does not match the policy's key commitment: the store was altered",
+                        "Get-SPODataEncryptionPolicy",
+                        "Update-SPODataEncryptionPolicy -KeyType Primary|Secondary",
+                    ));
+                    failures.push((w.key_uri.clone(), e));
+                }
+            },
+            Err(e) => {
+                if let Some(why) = damage.or_else(|| CopyFailure::from(e.clone()).damage) {
+                    keys.warn(damage_warning(
+                        &format!("the SharePoint DEP of geo {}", dep.geo),
+                        &w.key_uri,
+                        &why,
+                        "Get-SPODataEncryptionPolicy",
+                        "Update-SPODataEncryptionPolicy -KeyType Primary|Secondary",
+                    ));
+                }
+                failures.push((w.key_uri.clone(), e));
+            }
         }
     }
-    Ok(Err(failures))
+    Ok(found.ok_or(failures))
 }
+
+/// The TIK through the service's RSA availability key (no check; callers check and audit).
+fn by_availability(
+    store: &mut Store,
+    keys: &ServiceKeys,
+    dep: &SpoDepRow,
+) -> Result<TenantIntermediateKey> {
+    let binding = TikBinding::new(parse_guid(&dep.guid)?);
+    let avail = availability_key(store, keys)?;
+    Ok(TenantIntermediateKey::unwrap_under_rsa(
+        &WrappedKey::from_bytes(&dep.tik_by_availability)?,
+        &binding,
+        &avail,
+    )?)
+}
+
+/// Checks an unwrapped TIK against the commitment recorded when the geo DEP was registered
+/// (`Ok(Err(..))` on a mismatch). A DEP registered before commitments existed gets one from
+/// the availability copy first (audited).
+fn check_commitment(
+    store: &mut Store,
+    keys: &ServiceKeys,
+    dep: &SpoDepRow,
+    key: &TenantIntermediateKey,
+) -> Result<std::result::Result<(), VaultError>> {
+    let stored = store.read(|tx| -> Result<_> {
+        Ok(tx.key_commitment(&dep.guid, crate::crypto::TierId::Tik as u8)?)
+    })?;
+    keys.verify_committed(store, &dep.guid, stored, key, |store| {
+        let genuine = by_availability(store, keys, dep).map_err(|e| {
+            Error::rule(format!(
+                "the SharePoint DEP of geo {} has no key commitment, and the availability copy of its tenant intermediate key that would restore one cannot be used: {}",
+                dep.geo,
+                e.message()
+            ))
+            .with_help("nothing was released: without a commitment an unwrapped key cannot be told from a forged one; restore the store (with its service.key) from a backup")
+        })?;
+        let name = crate::vault::service_principal_display_name(SHAREPOINT_ONLINE_APP_ID)
+            .unwrap_or(SHAREPOINT_ONLINE_APP_ID);
+        Ok((genuine, format!("ServicePrincipal:{name}")))
+    })
+}
+
+const FORGED_HELP: &str = "a copy of the tenant intermediate key in the store does not match the key the geo DEP was registered with: the store was altered, and nothing was released; restore the store from a backup, or recover with Restore-SPODataEncryptionPolicy and two new keys, which wraps the genuine key from the service's availability copy";
 
 fn describe(failures: &[(String, VaultError)]) -> String {
     failures
@@ -326,7 +427,7 @@ fn tik(
     dep: &SpoDepRow,
     warnings: &mut Vec<String>,
 ) -> Result<TenantIntermediateKey> {
-    let now = clock();
+    let now = clock()?;
     let cached = match (&dep.tik_cache, &dep.tik_cache_expires_at) {
         (Some(sealed), Some(exp)) => DateTime::parse_from_rfc3339(exp)
             .ok()
@@ -337,18 +438,36 @@ fn tik(
     };
     let cached = match cached {
         Some((sealed, exp, t)) => {
-            let key: TenantIntermediateKey =
-                unpack(&keys.open_service(&cache_aad(&dep.guid, exp), sealed)?)?;
-            let refresh = Duration::seconds(env_secs(ENV_REFRESH_SECONDS, DEFAULT_REFRESH_SECONDS));
-            if now < t - refresh {
-                return Ok(key);
+            let opened = keys
+                .open_service(&cache_aad(&dep.guid, exp), sealed)
+                .and_then(|plain| unpack::<crate::crypto::tier::Tik>(&plain));
+            match opened {
+                Ok(key) => {
+                    let refresh = Duration::seconds(env_secs(
+                        ENV_REFRESH_SECONDS,
+                        DEFAULT_REFRESH_SECONDS,
+                        MAX_CACHE_SECONDS,
+                    )?);
+                    if now < t - refresh {
+                        return Ok(key);
+                    }
+                    Some((key, exp))
+                }
+                Err(_) => {
+                    // A damaged or altered cache entry is a miss: drop it, go to the vaults.
+                    drop_cache(store, dep, sealed)?;
+                    warnings.push(format!(
+                        "the cached tenant intermediate key of geo {} was damaged and has been dropped; the key was decrypted through the vaults instead",
+                        dep.geo
+                    ));
+                    None
+                }
             }
-            Some((key, exp))
         }
         None => None,
     };
     let wraps = store.read(|tx| -> Result<_> { Ok(tx.spo_root_wraps(&dep.guid)?) })?;
-    match customer_unwrap(keys, &dep.guid, wraps)? {
+    match customer_unwrap(store, keys, dep, wraps)? {
         Ok(key) => {
             let (sealed, expires) = seal_cache(keys, &dep.guid, &key)?;
             store.write(|tx| -> Result<()> {
@@ -391,10 +510,28 @@ fn tik(
                 } else {
                     ErrorKind::Rule
                 };
-                Err(Error::new(kind, msg).with_help(GRANT_HELP))
+                let forged = failures
+                    .iter()
+                    .any(|(_, e)| super::keys::is_commitment_mismatch(e));
+                Err(Error::new(kind, msg).with_help(if forged { FORGED_HELP } else { GRANT_HELP }))
             }
         },
     }
+}
+
+/// Drops a geo DEP's cached TIK if it is still `sealed` (another process may have replaced it).
+fn drop_cache(store: &mut Store, dep: &SpoDepRow, sealed: &[u8]) -> Result<()> {
+    store.write(|tx| -> Result<()> {
+        if let Some(mut d) = tx
+            .spo_dep(&dep.geo)?
+            .filter(|d| d.guid == dep.guid && d.tik_cache.as_deref() == Some(sealed))
+        {
+            d.tik_cache = None;
+            d.tik_cache_expires_at = None;
+            tx.put_spo_dep(&d)?;
+        }
+        Ok(())
+    })
 }
 
 /// The Microsoft-managed TIK of a geo, created on first use: (guid, key).
@@ -450,7 +587,8 @@ impl Tiks {
                         return Err(Error::new(
                             ErrorKind::Unavailable,
                             format!("the key that wraps site {}'s key is missing", site.url),
-                        ));
+                        )
+                        .with_help("the store was changed or damaged: restore it from a backup"));
                     }
                     key
                 }
@@ -634,7 +772,7 @@ pub fn register(
             let key = TenantIntermediateKey::generate(KeyRef::new(guid, 1));
             let mut wraps = Vec::new();
             for (slot, c) in [(0u32, &p), (1, &s)] {
-                let (uri, wrapped) = root_wrap(keys, &key, &binding, &c.uri)?;
+                let (uri, wrapped) = root_wrap(store, keys, &key, &binding, &c.uri)?;
                 wraps.push(SpoRootWrapRow {
                     dep_guid: guid.to_string(),
                     slot,
@@ -669,13 +807,15 @@ pub fn register(
                 if tx.spo_dep(&geo)?.is_some() {
                     return Err(Error::rule(format!(
                         "geo {geo} already has a SharePoint DEP"
-                    )));
+                    ))
+                    .with_help("another command registered it meanwhile: Get-SPODataEncryptionPolicy shows it"));
                 }
                 busy_in(tx)?;
                 tx.put_spo_dep(&row)?;
                 for w in &wraps {
                     tx.put_spo_root_wrap(w)?;
                 }
+                keys.record_commitment(tx, &row.guid, &key)?;
                 audit(tx, &org_id, "SharePoint", "Register-SPODataEncryptionPolicy", "", &row.guid,
                     json!({"Geo": geo, "PrimaryKeyVaultUri": wraps[0].key_uri, "SecondaryKeyVaultUri": wraps[1].key_uri}))
             })?;
@@ -696,9 +836,7 @@ fn encrypt_sites(
     key: &TenantIntermediateKey,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<()> {
-    let fault: Option<u64> = std::env::var(FAULT_REGISTER_AFTER_SITES)
-        .ok()
-        .and_then(|v| v.parse().ok());
+    let fault = crate::input::env_int(FAULT_REGISTER_AFTER_SITES, 0, i64::MAX, "sites")?;
     let dep_uuid = parse_guid(&dep.guid)?;
     let mut tiks = Tiks::default();
     let mut done_now = 0u64;
@@ -711,7 +849,7 @@ fn encrypt_sites(
         })?;
         progress(under, total);
         let Some(site) = next else { break };
-        if fault.is_some_and(|n| done_now >= n) {
+        if fault.is_some_and(|n| done_now >= n as u64) {
             // Test fault injection: stop as abruptly as a kill would.
             std::process::exit(137);
         }
@@ -806,7 +944,7 @@ pub fn update(
             tx.put_spo_dep(&dep)?;
             Ok(())
         })?;
-        if std::env::var_os(FAULT_ROLL).is_some() {
+        if crate::input::switch_on(FAULT_ROLL) {
             // Test fault injection: stop as abruptly as a kill would.
             std::process::exit(137);
         }
@@ -814,12 +952,13 @@ pub fn update(
     let mut warnings = Vec::new();
     let key = tik(store, keys, &dep, &mut warnings)?;
     let binding = TikBinding::new(parse_guid(&dep.guid)?);
-    let (new_uri, wrapped) = root_wrap(keys, &key, &binding, &c.uri)?;
+    let (new_uri, wrapped) = root_wrap(store, keys, &key, &binding, &c.uri)?;
     store.write(|tx| {
         let Some(mut d) = tx.spo_dep(&geo)?.filter(|d| d.guid == dep.guid) else {
-            return Err(Error::rule(format!(
-                "the SharePoint DEP of geo {geo} changed meanwhile"
-            )));
+            return Err(
+                Error::rule(format!("the SharePoint DEP of geo {geo} changed meanwhile"))
+                    .with_help("run the command again"),
+            );
         };
         tx.put_spo_root_wrap(&SpoRootWrapRow {
             dep_guid: d.guid.clone(),
@@ -860,7 +999,7 @@ pub fn restore(
     let dep = dep_of(store, &geo)?;
     let (p, s) = checked_pair(keys, primary, secondary)?;
     let wraps = store.read(|tx| -> Result<_> { Ok(tx.spo_root_wraps(&dep.guid)?) })?;
-    let failures = match customer_unwrap(keys, &dep.guid, wraps)? {
+    let failures = match customer_unwrap(store, keys, &dep, wraps)? {
         Ok(_) => {
             return Err(Error::rule(format!(
                 "the SharePoint DEP of geo {geo} is not in recovery mode: a current customer key still unwraps its tenant intermediate key"
@@ -869,16 +1008,38 @@ pub fn restore(
         }
         Err(f) => f,
     };
+    // Recovery is for keys that are lost or unreachable, not for keys the customer revoked:
+    // restoring from the availability key would make the files readable again against the
+    // customer's will.
+    let refused: Vec<&(String, VaultError)> = failures
+        .iter()
+        .filter(|(_, e)| matches!(e, VaultError::AccessDenied(_) | VaultError::KeyDisabled(_)))
+        .collect();
+    if !refused.is_empty() {
+        return Err(Error::new(
+            ErrorKind::AccessDenied,
+            format!(
+                "the customer keys of the SharePoint DEP of geo {geo} refuse the service ({}): Restore-SPODataEncryptionPolicy recovers from lost keys, not revoked ones",
+                describe(&failures)
+            ),
+        )
+        .with_help(format!(
+            "restore the service's access (Set-AzKeyVaultAccessPolicy -ServicePrincipalName {} -PermissionsToKeys wrapKey,unwrapKey,get on each vault, or enable the key); the keys then serve again without a restore",
+            crate::vault::SHAREPOINT_ONLINE_APP_ID
+        )));
+    }
     let binding = TikBinding::new(parse_guid(&dep.guid)?);
-    let avail = availability_key(store, keys)?;
-    let key = TenantIntermediateKey::unwrap_under_rsa(
-        &WrappedKey::from_bytes(&dep.tik_by_availability)?,
-        &binding,
-        &avail,
-    )?;
+    let key = by_availability(store, keys, &dep)?;
+    if let Err(e) = check_commitment(store, keys, &dep, &key)? {
+        return Err(Error::rule(format!(
+            "the availability copy of the tenant intermediate key of geo {geo} failed its integrity check: {}",
+            e.message()
+        ))
+        .with_help("the store was altered and nothing was released; restore the store (with its service.key) from a backup"));
+    }
     let mut new_wraps = Vec::new();
     for (slot, c) in [(0u32, &p), (1, &s)] {
-        let (uri, wrapped) = root_wrap(keys, &key, &binding, &c.uri)?;
+        let (uri, wrapped) = root_wrap(store, keys, &key, &binding, &c.uri)?;
         new_wraps.push(SpoRootWrapRow {
             dep_guid: dep.guid.clone(),
             slot,
@@ -889,7 +1050,8 @@ pub fn restore(
     let (cache, expires) = seal_cache(keys, &dep.guid, &key)?;
     store.write(|tx| {
         let Some(mut d) = tx.spo_dep(&geo)?.filter(|d| d.guid == dep.guid) else {
-            return Err(Error::rule(format!("the SharePoint DEP of geo {geo} changed meanwhile")));
+            return Err(Error::rule(format!("the SharePoint DEP of geo {geo} changed meanwhile"))
+                .with_help("run the command again"));
         };
         for w in &new_wraps {
             tx.put_spo_root_wrap(w)?;
@@ -1030,7 +1192,8 @@ pub fn new_site(
     };
     let value = store.write(|tx| {
         if !tx.insert_site(&row)? {
-            return Err(Error::rule(format!("the site '{url}' already exists")));
+            return Err(Error::rule(format!("the site '{url}' already exists"))
+                .with_help("choose another -Alias or -Url"));
         }
         present_site(tx, &row)
     })?;

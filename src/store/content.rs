@@ -155,6 +155,42 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 
+    /// The id and version of the mailbox's current key, if it has one.
+    pub fn current_mailbox_key(&self, mailbox_guid: &str) -> Result<Option<(String, u32)>> {
+        self.conn()
+            .prepare_cached("SELECT key_id, key_version FROM mailbox_key WHERE mailbox_guid = ?1 AND current = 1")
+            .and_then(|mut st| st.query_row([mailbox_guid], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Stores `k` as the mailbox's first (current) key unless the mailbox has a current key
+    /// already (another command created one since it was read); returns the current key row.
+    pub fn put_first_mailbox_key(&self, k: &MailboxKeyRow) -> Result<MailboxKeyRow> {
+        if let Some(existing) = self
+            .mailbox_keys(&k.mailbox_guid)?
+            .into_iter()
+            .find(|r| r.current)
+        {
+            return Ok(existing);
+        }
+        self.put_mailbox_key(k)?;
+        Ok(k.clone())
+    }
+
+    /// Items of a mailbox (complete or not) whose content is under a key other than
+    /// (`key_id`, `key_version`).
+    pub fn count_items_not_under(
+        &self,
+        mailbox_guid: &str,
+        key_id: &str,
+        key_version: u32,
+    ) -> Result<u64> {
+        self.conn()
+            .prepare_cached("SELECT count(*) FROM item WHERE mailbox_guid = ?1 AND NOT (key_id = ?2 AND key_version = ?3)")
+            .and_then(|mut st| st.query_row(params![mailbox_guid, key_id, key_version], |r| r.get(0)))
+            .map_err(|e| self.err(e))
+    }
+
     pub fn delete_mailbox_key(
         &self,
         mailbox_guid: &str,
@@ -194,18 +230,23 @@ impl Tx<'_> {
     }
 
     /// Points a complete item at new ciphertext (a move's re-encryption): its key, size and
-    /// place; any `item_segment` rows it had (an item from before schema 8) are deleted.
-    pub fn set_item_content(&self, i: &ItemRow) -> Result<()> {
-        self.conn()
+    /// place, if its content is still under the key `from` (id, version) it was read under;
+    /// any `item_segment` rows it had (an item from before schema 8) are deleted. `Ok(false)`
+    /// when another command re-encrypted or deleted the item meanwhile (nothing is written).
+    pub fn set_item_content(&self, i: &ItemRow, from: (&str, u32)) -> Result<bool> {
+        let n = self.conn()
             .prepare_cached("UPDATE item SET size = ?3, stored_size = ?4, key_id = ?5, key_version = ?6, complete = 1,
-                 pack = ?7, pack_offset = ?8 WHERE mailbox_guid = ?1 AND item_id = ?2")
-            .and_then(|mut st| st.execute(params![i.mailbox_guid, i.item_id, i.size, i.stored_size, i.key_id, i.key_version, i.pack, i.pack_offset]))
+                 pack = ?7, pack_offset = ?8 WHERE mailbox_guid = ?1 AND item_id = ?2 AND key_id = ?9 AND key_version = ?10")
+            .and_then(|mut st| st.execute(params![i.mailbox_guid, i.item_id, i.size, i.stored_size, i.key_id, i.key_version, i.pack, i.pack_offset, from.0, from.1]))
             .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Ok(false);
+        }
         self.conn()
             .prepare_cached("DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2")
             .and_then(|mut st| st.execute(params![i.mailbox_guid, i.item_id]))
             .map_err(|e| self.err(e))?;
-        Ok(())
+        Ok(true)
     }
 
     /// Deletes an item and its segments.
@@ -219,6 +260,32 @@ impl Tx<'_> {
             .and_then(|mut st| st.execute(params![mailbox_guid, item_id]))
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Deletes the items of a mailbox with `from <= seq < to` (an import undone).
+    pub fn delete_items_in_seq_range(&self, mailbox_guid: &str, from: i64, to: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id IN
+                 (SELECT item_id FROM item WHERE mailbox_guid = ?1 AND seq >= ?2 AND seq < ?3)",
+            )
+            .and_then(|mut st| st.execute(params![mailbox_guid, from, to]))
+            .map_err(|e| self.err(e))?;
+        self.conn()
+            .prepare_cached("DELETE FROM item WHERE mailbox_guid = ?1 AND seq >= ?2 AND seq < ?3")
+            .and_then(|mut st| st.execute(params![mailbox_guid, from, to]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// One complete item of a mailbox.
+    pub fn item(&self, mailbox_guid: &str, item_id: &str) -> Result<Option<ItemRow>> {
+        self.conn()
+            .prepare_cached(&format!(
+                "SELECT {ITEM_COLS} FROM item WHERE mailbox_guid = ?1 AND item_id = ?2 AND complete = 1"
+            ))
+            .and_then(|mut st| st.query_row([mailbox_guid, item_id], item_row).optional())
+            .map_err(|e| self.err(e))
     }
 
     /// Complete items of a mailbox, in order.

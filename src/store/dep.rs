@@ -98,26 +98,73 @@ impl Tx<'_> {
         self.unless_taken(res)
     }
 
-    /// Rewrites a DEP's mutable fields; `Ok(false)` when the new name is taken.
-    pub fn update_dep(&self, d: &DepRow) -> Result<bool> {
+    /// Changes a DEP's name, description and enabled flag (each only when given), never its
+    /// state or keys, unless it was purged. `Ok(None)` when the new name is taken, `Ok(Some(false))`
+    /// when the DEP is gone or purged (a concurrent purge wins), `Ok(Some(true))` when written.
+    pub fn set_dep_properties(
+        &self,
+        guid: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+        enabled: Option<bool>,
+        when_changed: &str,
+    ) -> Result<Option<bool>> {
         let res = self.conn()
-            .prepare_cached("UPDATE dep SET name = ?2, description = ?3, enabled = ?4, state = ?5, availability_key = ?6,
-             wrapped_by_availability = ?7, purge_reason = ?8, purge_contact = ?9, purge_requested_by = ?10,
-             when_changed = ?11 WHERE guid = ?1")
-            .and_then(|mut st| st.execute(params![
-                d.guid,
-                d.name,
-                d.description,
-                d.enabled,
-                d.state,
-                d.availability_key,
-                d.wrapped_by_availability,
-                d.purge_reason,
-                d.purge_contact,
-                d.purge_requested_by,
-                d.when_changed
-            ]));
-        self.unless_taken(res)
+            .prepare_cached("UPDATE dep SET name = coalesce(?2, name), description = coalesce(?3, description),
+             enabled = coalesce(?4, enabled), when_changed = ?5 WHERE guid = ?1 AND state <> 'Purged'")
+            .and_then(|mut st| st.execute(params![guid, name, description, enabled, when_changed]));
+        match res {
+            Ok(n) => Ok(Some(n == 1)),
+            Err(e) => match self.unless_taken(Err(e)) {
+                Ok(_) => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Moves an `Active` DEP to `PendingDataPurge` with the request's details. `Ok(false)` when
+    /// it is no longer `Active` (another request or purge came first).
+    pub fn request_dep_purge(
+        &self,
+        guid: &str,
+        reason: &str,
+        contact: &str,
+        requested_by: &str,
+        when_changed: &str,
+    ) -> Result<bool> {
+        let n = self
+            .conn()
+            .prepare_cached(
+                "UPDATE dep SET state = 'PendingDataPurge', purge_reason = ?2, purge_contact = ?3,
+             purge_requested_by = ?4, when_changed = ?5 WHERE guid = ?1 AND state = 'Active'",
+            )
+            .and_then(|mut st| {
+                st.execute(params![guid, reason, contact, requested_by, when_changed])
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    /// Destroys a `PendingDataPurge` DEP's availability key and availability-wrapped copy and
+    /// marks it `Purged` (one way: nothing sets a purged DEP's keys again). `Ok(false)` when it
+    /// is not pending (approved by another command, or never requested).
+    pub fn mark_dep_purged(&self, guid: &str, when_changed: &str) -> Result<bool> {
+        let n = self.conn()
+            .prepare_cached("UPDATE dep SET state = 'Purged', availability_key = NULL, wrapped_by_availability = NULL,
+             when_changed = ?2 WHERE guid = ?1 AND state = 'PendingDataPurge'")
+            .and_then(|mut st| st.execute(params![guid, when_changed]))
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    /// The DEP's state, if it exists.
+    pub fn dep_state(&self, guid: &str) -> Result<Option<String>> {
+        self.conn()
+            .query_row("SELECT state FROM dep WHERE guid = ?1", [guid], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     pub fn dep(&self, guid: &str) -> Result<Option<DepRow>> {
@@ -193,13 +240,40 @@ impl Tx<'_> {
         Ok(rows)
     }
 
-    /// Inserts or replaces one customer key's copy of a DEP key.
+    /// Stores one customer key's copy of a DEP key (a new DEP), unless the DEP was purged.
     pub fn put_root_wrap(&self, w: &RootWrapRow) -> Result<()> {
         self.conn()
-            .prepare_cached("INSERT OR REPLACE INTO dep_root_wrap (dep_guid, slot, key_uri, version, wrapped) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .prepare_cached("INSERT OR REPLACE INTO dep_root_wrap (dep_guid, slot, key_uri, version, wrapped)
+             SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM dep WHERE guid = ?1 AND state <> 'Purged')")
             .and_then(|mut st| st.execute(params![w.dep_guid, w.slot, w.key_uri, w.version, w.wrapped]))
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Replaces one customer key's copy of a DEP key (a refresh or roll) if that slot still
+    /// holds key version `from_version` and the DEP was not purged. `Ok(false)` when another
+    /// command changed the slot, or purged the DEP, since it was read: the caller abandons its
+    /// transaction.
+    pub fn replace_root_wrap(&self, w: &RootWrapRow, from_version: &str) -> Result<bool> {
+        let n = self
+            .conn()
+            .prepare_cached(
+                "UPDATE dep_root_wrap SET key_uri = ?3, version = ?4, wrapped = ?5
+             WHERE dep_guid = ?1 AND slot = ?2 AND version = ?6
+             AND EXISTS (SELECT 1 FROM dep WHERE guid = ?1 AND state <> 'Purged')",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    w.dep_guid,
+                    w.slot,
+                    w.key_uri,
+                    w.version,
+                    w.wrapped,
+                    from_version
+                ])
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
     }
 
     /// Deletes every customer-key copy of a DEP key (crypto-shredding with the availability key).

@@ -11,6 +11,7 @@
 //!   front, `BEGIN IMMEDIATE`); a busy timeout makes concurrent processes take turns.
 
 mod audit;
+mod commitment;
 mod content;
 mod dep;
 mod m365;
@@ -289,6 +290,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE item ADD COLUMN pack TEXT;
     ALTER TABLE item ADD COLUMN pack_offset INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX item_pack ON item (pack);",
+    // 9: keyed commitments to DEP keys and TIKs (docs/format.md §2.4), in a table of their own
+    // so that no rewrite of a policy row can drop one; and the chunk format of SharePoint files
+    // (1: chunks bound to file and number; 2: also to whether the chunk is the file's last).
+    "CREATE TABLE key_commitment (
+        owner_guid TEXT NOT NULL,
+        tier INTEGER NOT NULL,
+        commitment BLOB NOT NULL,
+        PRIMARY KEY (owner_guid, tier)
+    );
+    ALTER TABLE spo_file ADD COLUMN chunk_format INTEGER NOT NULL DEFAULT 1;",
 ];
 
 /// The schema version this build writes.

@@ -123,6 +123,15 @@ impl Store {
             .map_err(|e| unavailable(&path, "cannot create the content file", &e))?;
         file.lock()
             .map_err(|e| unavailable(&path, "cannot lock the content file", &e))?;
+        // Between creating and locking, a reclaim in another process may have taken the file
+        // for a killed writer's orphan and deleted it: then start again with another one.
+        let linked = file
+            .metadata()
+            .map(|m| std::os::unix::fs::MetadataExt::nlink(&m) > 0)
+            .map_err(|e| unavailable(&path, "cannot read the content file", &e))?;
+        if !linked {
+            return self.create_pack(mailbox_guid);
+        }
         sync_dir(&dir)?;
         self.write(|tx| -> Result<()> {
             tx.conn()
@@ -204,6 +213,96 @@ impl Store {
                 if let Some(dir) = path.parent() {
                     sync_dir(dir)?;
                 }
+            }
+        }
+        removed += self.reclaim_unregistered()?;
+        Ok(removed)
+    }
+
+    /// Deletes pack files that no `content_pack` row and no item names: what a writer killed
+    /// between creating its pack and registering it leaves, or a reclaim or purge killed between
+    /// its commit and the file's deletion. A file is deleted only while this process holds its
+    /// lock (a live writer holds it from creation on, and checks after locking that its file is
+    /// still there), and only after a transaction found no row for it.
+    fn reclaim_unregistered(&mut self) -> Result<u64> {
+        let root = self.content_dir();
+        let dirs = match fs::read_dir(&root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(unavailable(&root, "cannot list the content directory", &e)),
+        };
+        // Every pack the store names, in one query; only files outside it are looked at again.
+        let known = self.read(|tx| -> Result<std::collections::HashSet<String>> {
+            let mut st = tx
+                .conn()
+                .prepare(
+                    "SELECT id FROM content_pack UNION SELECT DISTINCT pack FROM item WHERE pack IS NOT NULL",
+                )
+                .map_err(|e| tx.err(e))?;
+            let ids = st
+                .query_map([], |r| r.get(0))
+                .map_err(|e| tx.err(e))?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(|e| tx.err(e))?;
+            Ok(ids)
+        })?;
+        let mut removed = 0;
+        for d in dirs {
+            let d = d.map_err(|e| unavailable(&root, "cannot list the content directory", &e))?;
+            let dir = d.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            let files = fs::read_dir(&dir)
+                .map_err(|e| unavailable(&dir, "cannot list the content directory", &e))?;
+            let before = removed;
+            for f in files {
+                let f =
+                    f.map_err(|e| unavailable(&dir, "cannot list the content directory", &e))?;
+                let path = f.path();
+                let name = f.file_name().to_string_lossy().into_owned();
+                let Some(id) = name.strip_suffix(".pack") else {
+                    continue;
+                };
+                if known.contains(id) {
+                    continue;
+                }
+                let lock = match File::open(&path) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(unavailable(&path, "cannot open the content file", &e)),
+                };
+                match lock.try_lock() {
+                    Ok(()) => {}
+                    Err(fs::TryLockError::WouldBlock) => continue,
+                    Err(fs::TryLockError::Error(e)) => {
+                        return Err(unavailable(&path, "cannot lock the content file", &e))
+                    }
+                }
+                // Locked: a writer that registers it now has not locked it yet, and will find
+                // it deleted. Check once more that nothing names it, then delete it.
+                let orphan = self.write(|tx| -> Result<bool> {
+                    tx.conn()
+                        .query_row(
+                            "SELECT NOT (EXISTS (SELECT 1 FROM content_pack WHERE id = ?1)
+                                 OR EXISTS (SELECT 1 FROM item WHERE pack = ?1))",
+                            [id],
+                            |r| r.get(0),
+                        )
+                        .map_err(|e| tx.err(e))
+                })?;
+                if !orphan {
+                    continue;
+                }
+                match fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(unavailable(&path, "cannot delete the content file", &e)),
+                }
+                drop(lock);
+            }
+            if removed > before {
+                sync_dir(&dir)?;
             }
         }
         Ok(removed)
@@ -788,5 +887,34 @@ mod tests {
             .read(|tx| -> Result<Vec<String>> { tx.packs_of("mbx") })
             .unwrap();
         assert!(left.is_empty());
+    }
+
+    #[test]
+    fn files_no_row_names_are_reclaimed_unless_a_writer_holds_them() {
+        let (_dir, mut store, path, out) = new_pack();
+        let mbx = path.parent().unwrap().to_path_buf();
+        // What a writer killed between creating its pack and registering it leaves, and what a
+        // reclaim killed between its commit and the file's deletion leaves: files no row names.
+        let orphan = mbx.join(format!("{}.pack", uuid::Uuid::new_v4()));
+        fs::write(&orphan, b"killed before it was registered").unwrap();
+        let other_dir = store.content_dir().join("purged-mailbox");
+        fs::create_dir_all(&other_dir).unwrap();
+        let purged = other_dir.join(format!("{}.pack", uuid::Uuid::new_v4()));
+        fs::write(&purged, b"ciphertext of a purged mailbox").unwrap();
+        // One a live writer holds (locked, not yet registered) stays.
+        let held_path = mbx.join(format!("{}.pack", uuid::Uuid::new_v4()));
+        let held = File::create(&held_path).unwrap();
+        held.lock().unwrap();
+        // Not a pack file: not touched.
+        let note = mbx.join("README");
+        fs::write(&note, b"x").unwrap();
+        assert_eq!(store.reclaim_packs().unwrap(), 2);
+        assert!(!orphan.exists() && !purged.exists());
+        assert!(held_path.exists() && note.exists() && path.exists());
+        drop(held);
+        out.finish().unwrap();
+        // Its writer released it, and no row names either: both go.
+        assert_eq!(store.reclaim_packs().unwrap(), 2);
+        assert!(!held_path.exists() && !path.exists());
     }
 }

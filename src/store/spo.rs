@@ -57,11 +57,15 @@ pub struct SpoFileRow {
     pub chunks: u32,
     pub when_created: String,
     pub when_changed: String,
+    /// How its chunks are bound: 1 (before schema 9) to the file and the chunk number; 2 also
+    /// to whether the chunk is the last (`docs/format.md` §5).
+    pub chunk_format: u32,
 }
 
 const DEP_COLS: &str = "guid, geo, state, tik_by_availability, roll_key_type, roll_key_uri, tik_cache, tik_cache_expires_at, when_created, when_changed";
 const SITE_COLS: &str = "guid, url, title, geo, tik_guid, wrapped_key, when_created";
-const FILE_COLS: &str = "guid, site_guid, path, size, chunks, when_created, when_changed";
+const FILE_COLS: &str =
+    "guid, site_guid, path, size, chunks, when_created, when_changed, chunk_format";
 
 fn dep_row(r: &Row) -> rusqlite::Result<SpoDepRow> {
     Ok(SpoDepRow {
@@ -99,6 +103,7 @@ fn file_row(r: &Row) -> rusqlite::Result<SpoFileRow> {
         chunks: r.get(4)?,
         when_created: r.get(5)?,
         when_changed: r.get(6)?,
+        chunk_format: r.get(7)?,
     })
 }
 
@@ -293,7 +298,7 @@ impl Tx<'_> {
     /// Inserts a file row (its chunks go in first, in the same transaction).
     pub fn insert_spo_file(&self, f: &SpoFileRow) -> Result<()> {
         self.spo_exec(
-            &format!("INSERT INTO spo_file ({FILE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            &format!("INSERT INTO spo_file ({FILE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
             params![
                 f.guid,
                 f.site_guid,
@@ -301,7 +306,8 @@ impl Tx<'_> {
                 f.size,
                 f.chunks,
                 f.when_created,
-                f.when_changed
+                f.when_changed,
+                f.chunk_format
             ],
         )?;
         Ok(())

@@ -78,6 +78,11 @@ pub enum VaultError {
     /// See [`ErrorClass::Unavailable`].
     #[error("{0}")]
     Unavailable(String),
+    /// Class [`ErrorClass::Unavailable`] too, but known to be damage rather than a passing
+    /// failure: the vault file (or what it holds) does not parse or does not authenticate.
+    /// Reading again will not help; restoring the file will.
+    #[error("{0}")]
+    Damaged(String),
     /// See [`ErrorClass::Invalid`].
     #[error("{0}")]
     Invalid(String),
@@ -94,7 +99,7 @@ impl VaultError {
             VaultError::AccessDenied(_) => ErrorClass::AccessDenied,
             VaultError::KeyDisabled(_) => ErrorClass::KeyDisabled,
             VaultError::KeyExpired(_) => ErrorClass::KeyExpired,
-            VaultError::Unavailable(_) => ErrorClass::Unavailable,
+            VaultError::Unavailable(_) | VaultError::Damaged(_) => ErrorClass::Unavailable,
             VaultError::Invalid(_) => ErrorClass::Invalid,
             VaultError::Authentication(_) => ErrorClass::Authentication,
         }
@@ -108,6 +113,7 @@ impl VaultError {
             | VaultError::KeyDisabled(m)
             | VaultError::KeyExpired(m)
             | VaultError::Unavailable(m)
+            | VaultError::Damaged(m)
             | VaultError::Invalid(m)
             | VaultError::Authentication(m) => m,
         }
@@ -116,7 +122,13 @@ impl VaultError {
     /// True for a system error (spec §3.12 "system ERROR"): the only class after which the
     /// service may use the availability key for a user request.
     pub fn is_system_error(&self) -> bool {
-        matches!(self, VaultError::Unavailable(_))
+        matches!(self, VaultError::Unavailable(_) | VaultError::Damaged(_))
+    }
+
+    /// True when the vault's stored data is damaged or altered ([`VaultError::Damaged`]), as
+    /// opposed to a vault that cannot be reached for now.
+    pub fn is_damaged(&self) -> bool {
+        matches!(self, VaultError::Damaged(_))
     }
 
     pub(crate) fn io(what: &str, path: &std::path::Path, err: &std::io::Error) -> Self {

@@ -152,6 +152,33 @@ struct VaultState {
     /// Set for a PKCS#11 vault: this file is then its sidecar and keys live on the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pkcs11: Option<Pkcs11Binding>,
+    /// One more on every write of the file (0 in files written before generations existed):
+    /// sealed with the rest, so only a holder of the master key can change it.
+    #[serde(default)]
+    generation: u64,
+}
+
+/// What one read or write of a vault file found there: the vault, its generation and which
+/// sealing of the state it was. The service compares these with the highest generation it
+/// recorded, to notice an older vault file copied back (docs/vaults.md §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultStamp {
+    /// The vault's name as shown.
+    pub vault: String,
+    /// This vault, not a later one of the same name: the name in lower case and the
+    /// creation time in microseconds, `<name>@<micros>`.
+    pub id: String,
+    /// The state's generation.
+    pub generation: u64,
+    /// The nonce and tag of the sealed state (hex): different for every write, so two files
+    /// of the same generation are told apart.
+    pub seal: String,
+}
+
+fn seal_fingerprint(sealed: &[u8]) -> String {
+    let head = &sealed[..sealed.len().min(12)];
+    let tail = &sealed[sealed.len().saturating_sub(16)..];
+    format!("{}{}", hex::encode(head), hex::encode(tail))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -243,6 +270,9 @@ struct Inner {
     master: Arc<SecretKey32>,
     source: MasterKeySource,
     azure: AzureContextStore,
+    /// Stamps of the vault states read or written since [`LocalBackend::take_stamps`] last
+    /// ran (each distinct stamp once).
+    stamps: std::sync::Mutex<Vec<VaultStamp>>,
 }
 
 /// The local backend: a directory of vault files plus the Azure context.
@@ -297,7 +327,7 @@ impl LocalBackend {
     /// `CUSTKEY_VAULT_PASSPHRASE`, the keyring cache or `<data dir>/vault.key` (created on
     /// first use). `CUSTKEY_KEYRING=off` skips the keyring.
     pub fn open(data_dir: &Path) -> VaultResult<Self> {
-        let opts = MasterKeyOptions::from_env();
+        let opts = MasterKeyOptions::from_env()?;
         let cache = if opts.use_keyring {
             KeyringCache::open()
         } else {
@@ -331,8 +361,18 @@ impl LocalBackend {
                 master,
                 source: resolved.source,
                 azure,
+                stamps: std::sync::Mutex::new(Vec::new()),
             }),
         })
+    }
+
+    /// The stamps of every vault state this backend (any of its handles, local or PKCS#11)
+    /// read or wrote since the last call, oldest first; the list starts empty again.
+    pub fn take_stamps(&self) -> Vec<VaultStamp> {
+        match self.inner.stamps.lock() {
+            Ok(mut g) => std::mem::take(&mut *g),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        }
     }
 
     /// Where the master key came from.
@@ -455,11 +495,12 @@ impl LocalBackend {
                 deleted_keys: Vec::new(),
                 deleted_date: None,
                 pkcs11: req.pkcs11.clone(),
+                generation: 0,
             };
             if req.grant_caller_full_access {
                 set_policy(&mut st.access_policies, caller, &KeyPermission::ALL);
             }
-            v.save_state(&st)?;
+            v.save_state(&mut st)?;
             v.info(&st)
         })();
         match &result {
@@ -948,7 +989,7 @@ fn new_stored_version(
 }
 
 fn damaged_version(key: &str, vault: &str) -> VaultError {
-    VaultError::Unavailable(format!(
+    VaultError::Damaged(format!(
         "the stored key '{key}' in vault '{vault}' is damaged (no key material for this backend)"
     ))
 }
@@ -1041,7 +1082,7 @@ impl LocalVault {
         let path = self.file();
         if let Ok(m) = std::fs::metadata(&path) {
             if m.len() > MAX_VAULT_FILE_BYTES {
-                return Err(VaultError::Unavailable(format!(
+                return Err(VaultError::Damaged(format!(
                     "the vault file {} is {} bytes, more than a vault can be ({MAX_VAULT_FILE_BYTES}); \
                      it is damaged or not a vault file",
                     path.display(),
@@ -1060,7 +1101,7 @@ impl LocalVault {
             Err(e) => return Err(VaultError::io("cannot read the vault file", &path, &e)),
         };
         let corrupt = |why: &str| {
-            VaultError::Unavailable(format!(
+            VaultError::Damaged(format!(
                 "the vault file {} is damaged or was altered ({why}); it was left unchanged. \
                  Restore it from a copy",
                 path.display()
@@ -1087,10 +1128,31 @@ impl LocalVault {
         let sealed = hex::decode(&env.payload).map_err(|_| corrupt("payload is not hex"))?;
         let plain = crate::crypto::open(&self.inner.master, &payload_aad(&self.stem), &sealed)
             .map_err(|_| corrupt("integrity check failed"))?;
-        serde_json::from_slice::<VaultState>(&plain).map_err(|_| corrupt("unreadable contents"))
+        let st = serde_json::from_slice::<VaultState>(&plain)
+            .map_err(|_| corrupt("unreadable contents"))?;
+        self.note_stamp(&st, &sealed);
+        Ok(st)
     }
 
-    fn save_state(&self, st: &VaultState) -> VaultResult<()> {
+    fn note_stamp(&self, st: &VaultState, sealed: &[u8]) {
+        let stamp = VaultStamp {
+            vault: st.vault_name.clone(),
+            id: format!("{}@{}", self.stem, st.created.timestamp_micros()),
+            generation: st.generation,
+            seal: seal_fingerprint(sealed),
+        };
+        let mut g = match self.inner.stamps.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if !g.contains(&stamp) {
+            g.push(stamp);
+        }
+    }
+
+    /// Writes the state as its next generation.
+    fn save_state(&self, st: &mut VaultState) -> VaultResult<()> {
+        st.generation += 1;
         let plain = secret_json(st)
             .map_err(|e| VaultError::Invalid(format!("cannot encode the vault: {e}")))?;
         let seal_err = |e: crate::crypto::CryptoError| {
@@ -1105,11 +1167,13 @@ impl LocalVault {
             version: VAULT_FORMAT_VERSION,
             vault: self.stem.clone(),
             key_check: hex::encode(check),
-            payload: hex::encode(sealed),
+            payload: hex::encode(&sealed),
         };
         let bytes = serde_json::to_vec(&env)
             .map_err(|e| VaultError::Invalid(format!("cannot encode the vault: {e}")))?;
-        fsio::write_atomic(&self.file(), &bytes)
+        fsio::write_atomic(&self.file(), &bytes)?;
+        self.note_stamp(st, &sealed);
+        Ok(())
     }
 
     fn level(&self, st: &VaultState) -> VaultResult<RecoveryLevel> {
@@ -1161,7 +1225,7 @@ impl LocalVault {
         v: &StoredVersion,
     ) -> VaultResult<KeyVaultKey> {
         let damaged = || {
-            VaultError::Unavailable(format!(
+            VaultError::Damaged(format!(
                 "the stored public key of '{key_name}' in vault '{}' is damaged",
                 st.vault_name
             ))
@@ -1295,7 +1359,7 @@ impl LocalVault {
             st.deleted_keys.retain(|d| d.scheduled_purge_date > ctx.now);
             let out = f(&ctx, &mut st)?;
             if op.write {
-                self.save_state(&st)?;
+                self.save_state(&mut st)?;
             }
             Ok(out)
         })();
@@ -1696,10 +1760,10 @@ impl KeyVault for LocalVault {
                 (Some(_), None) => return Err(damaged_version(&k.name, &st.vault_name)),
                 (None, _) => {
                     let der = hex::decode(&v.public_der).map_err(|_| {
-                        VaultError::Unavailable(format!("the stored key '{}' is damaged", k.name))
+                        VaultError::Damaged(format!("the stored key '{}' is damaged", k.name))
                     })?;
                     let public = RsaPublicKey::from_der(&der).map_err(|_| {
-                        VaultError::Unavailable(format!("the stored key '{}' is damaged", k.name))
+                        VaultError::Damaged(format!("the stored key '{}' is damaged", k.name))
                     })?;
                     let value = public.oaep_wrap(algorithm, key).map_err(|e| {
                         VaultError::Invalid(format!("cannot wrap with key '{}': {e:?}", k.name))
@@ -1752,7 +1816,7 @@ impl KeyVault for LocalVault {
                 .as_ref()
                 .ok_or_else(|| damaged_version(&k.name, &st.vault_name))?;
             let private = RsaPrivateKey::from_pkcs8_der(&pkcs8.0).map_err(|_| {
-                VaultError::Unavailable(format!("the stored key '{}' is damaged", k.name))
+                VaultError::Damaged(format!("the stored key '{}' is damaged", k.name))
             })?;
             let plain = private.oaep_unwrap(algorithm, wrapped).map_err(|_| {
                 VaultError::Invalid(format!(

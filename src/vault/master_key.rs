@@ -78,23 +78,23 @@ impl std::fmt::Debug for MasterKeyOptions {
 
 impl MasterKeyOptions {
     /// From `CUSTKEY_VAULT_KEY`, `CUSTKEY_VAULT_PASSPHRASE` and `CUSTKEY_KEYRING`.
-    pub fn from_env() -> Self {
+    /// `CUSTKEY_KEYRING` is `on`/`off` (or 1/0, true/false, yes/no); anything else is an
+    /// `Invalid` error naming it.
+    pub fn from_env() -> VaultResult<Self> {
         let get = |n: &str| {
             std::env::var(n)
                 .ok()
                 .filter(|v| !v.is_empty())
                 .map(Zeroizing::new)
         };
-        let keyring_off = std::env::var(ENV_KEYRING).is_ok_and(|v| {
-            ["off", "0", "false", "no"]
-                .iter()
-                .any(|o| v.trim().eq_ignore_ascii_case(o))
-        });
-        MasterKeyOptions {
+        let use_keyring = crate::input::env_bool(ENV_KEYRING)
+            .map_err(|e| VaultError::Invalid(format!("{e}; {}", e.help())))?
+            .unwrap_or(true);
+        Ok(MasterKeyOptions {
             key_hex: get(ENV_VAULT_KEY),
             passphrase: get(ENV_VAULT_PASSPHRASE),
-            use_keyring: !keyring_off,
-        }
+            use_keyring,
+        })
     }
 }
 

@@ -31,7 +31,7 @@ pub use azure::{
 };
 pub use error::{ErrorClass, VaultError, VaultResult};
 pub use ids::{validate_key_name, validate_vault_name, validate_version, KeyId};
-pub use local::{LocalBackend, LocalPaths, LocalVault};
+pub use local::{LocalBackend, LocalPaths, LocalVault, VaultStamp};
 pub use master_key::{KeyringCache, MasterKeyOptions, MasterKeySource};
 pub use model::{
     DeletedKeyVaultKey, JsonWebKey, KeyAttributes, KeyDestination, KeyOperation, KeyUpdate,

@@ -178,7 +178,7 @@ fn resolve_pin(b: &Pkcs11Binding) -> VaultResult<(Zeroizing<String>, PinSource)>
             return Ok((v, PinSource::Env));
         }
     }
-    if MasterKeyOptions::from_env().use_keyring {
+    if MasterKeyOptions::from_env()?.use_keyring {
         if let Some(cache) = KeyringCache::open() {
             if let Some(bytes) = cache.get(&pin_cache_id(b)) {
                 if let Ok(s) = std::str::from_utf8(&bytes) {
@@ -265,7 +265,7 @@ impl TokenSession {
             }
             Err(e) => return Err(unavailable(b, "C_Login", &e)),
         }
-        if source == PinSource::Env && MasterKeyOptions::from_env().use_keyring {
+        if source == PinSource::Env && MasterKeyOptions::from_env()?.use_keyring {
             if let Some(c) = KeyringCache::open() {
                 c.set(&pin_cache_id(b), pin.as_bytes());
             }

@@ -1,6 +1,8 @@
 //! Shared helpers for the runbook tests: a fresh data directory, the binary, the setup guide.
 #![allow(dead_code)]
 
+pub mod forge;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -184,6 +184,32 @@ def check_wrap(v):
     raise AssertionError("negative vector unwrapped: " + v["name"])
 
 
+# ------------------------------------------------------------------ key commitments (format.md §2.4)
+
+def commitment(v, key, tier, key_id, key_version):
+    ck = hkdf(None, hx(v, "master_key"), b"custkey/v1 key-commitment key", 32)
+    assert ck == hx(v, "commitment_key"), v["name"]
+    binding = key_binding(v)
+    assert binding == hx(v, "binding"), v["name"]
+    info = (b"custkey/v1 key-commitment" + bytes([tier]) + key_id
+            + key_version.to_bytes(4, "big") + binding)
+    return hkdf(ck, key, info, 32)
+
+
+def check_commitment(v):
+    if "wrapped" in v:
+        # A forged root wrap: it unwraps (its check value is right) but its key is not committed.
+        key = unwrap(v)
+        w = hx(v, "wrapped")
+        got = commitment(v, key, w[6], w[7:23], int.from_bytes(w[23:27], "big"))
+    else:
+        got = commitment(v, hx(v, "key"), v["tier"], uuid.UUID(v["key_id"]).bytes, v["key_version"])
+    if v["result"] == "valid":
+        assert got == hx(v, "commitment"), v["name"]
+    else:
+        assert got != hx(v, "commitment") and v["expected_error"] == "Authentication", v["name"]
+
+
 # ------------------------------------------------------------------ sealed blobs and the KDF
 
 def check_sealed(v):
@@ -206,7 +232,8 @@ def check_kdf(v):
 def main():
     counts = {"passed": 0, "failed": 0}
     checkers = [("content_v1", check_content), ("wrapped_key_v1", check_wrap),
-                ("sealed_v1", check_sealed), ("kdf_argon2id_v1", check_kdf)]
+                ("sealed_v1", check_sealed), ("kdf_argon2id_v1", check_kdf),
+                ("key_commitment_v1", check_commitment)]
     for path in sorted(glob.glob(os.path.join(HERE, "*.json"))):
         name = os.path.basename(path)
         check = next((c for p, c in checkers if name.startswith(p)), None)

@@ -118,17 +118,27 @@ vaults that can still be recovered.",
         name: "Update-AzKeyVault",
         module: "Az.KeyVault",
         synopsis: "Turns on purge protection, or replaces a vault's tags.",
-        description: "Changes a vault. Purge protection, once on, cannot be turned off.",
+        description: "Changes a vault. Purge protection, once on, cannot be turned off. \
+With -AcceptRollback (custkey only) the vault file as it is now becomes the vault's latest state for the service, \
+after an older copy was put back on purpose: the service otherwise refuses a vault file older than one it has used \
+(docs/vaults.md). It asks for confirmation unless -Force is given and is recorded in the unified audit log.",
         params: &[
             Param::new("VaultName", Kind::String, "The vault.").position(0).required().complete(vault_names),
             Param::new("EnablePurgeProtection", Kind::Switch, "Turn purge protection on."),
             Param::new("Tag", Kind::StringList, "Replace the tags: name=value,name=value."),
+            Param::new("AcceptRollback", Kind::Switch, "Accept the vault file as it is now, even if it is older than one the service has used."),
+            Param::new("Force", Kind::Switch, "With -AcceptRollback: do not ask for confirmation."),
         ],
         examples: &[Example {
             title: "Protect a vault from purging",
             code: "custkey Update-AzKeyVault -VaultName Contoso-CK-EX-NA-VaultA1 -EnablePurgeProtection",
             output: "",
             remarks: "",
+        }, Example {
+            title: "Accept a vault file restored from an older backup on purpose",
+            code: "custkey Update-AzKeyVault -VaultName Contoso-CK-EX-NA-VaultA1 -AcceptRollback -Force",
+            output: "",
+            remarks: "Only after checking that the older file is what you want: it may grant the service access that was since removed.",
         }],
         impact: Impact::Medium,
         table: VAULT_TABLE,
@@ -222,7 +232,7 @@ fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
 }
 
 fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let az = ctx.azure()?;
+    let mut az = ctx.azure()?;
     if args.switch("InRemovedState") {
         let name = args.str("VaultName");
         let items = az
@@ -252,11 +262,32 @@ fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let name = args.str("VaultName").unwrap_or_default();
     let tags = args.list("Tag").map(parse_tags).transpose()?;
     let protect = args.switch("EnablePurgeProtection");
-    if !protect && tags.is_none() {
+    let accept = args.switch("AcceptRollback");
+    if !protect && tags.is_none() && !accept {
         return Err(
             CliError::usage("Update-AzKeyVault was given nothing to change.")
-                .with_help("give -EnablePurgeProtection or -Tag"),
+                .with_help("give -EnablePurgeProtection, -Tag or -AcceptRollback"),
         );
+    }
+    if accept {
+        if !ctx.should_process_as(
+            Impact::High,
+            name,
+            "Accept the vault file as its latest state",
+            args.switch("Force"),
+        )? {
+            return Ok(Output::None);
+        }
+        let (now, before) = ctx.azure()?.accept_rollback(name)?;
+        if now < before {
+            ctx.warn(&format!(
+                "key vault '{name}' went back from generation {before} to {now}: access granted in the older file is in force again"
+            ));
+        }
+        if !protect && tags.is_none() {
+            let info = ctx.azure()?.vault_info(name)?;
+            return Ok(Output::one(vault_record(&info)?));
+        }
     }
     if !ctx.should_process(name, "Update-AzKeyVault", false)? {
         return Ok(Output::None);
@@ -276,7 +307,7 @@ fn remove(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     if !ctx.should_process(name, action, args.switch("Force"))? {
         return Ok(Output::None);
     }
-    let az = ctx.azure()?;
+    let mut az = ctx.azure()?;
     if purge {
         az.purge_vault(name)?;
     } else {

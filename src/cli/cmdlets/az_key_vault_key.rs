@@ -277,7 +277,7 @@ fn add(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
 fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let vault = args.str("VaultName").unwrap_or_default();
     let name = args.str("Name");
-    let az = ctx.azure()?;
+    let mut az = ctx.azure()?;
     if args.switch("InRemovedState") {
         let deleted = match name {
             Some(n) => vec![az.deleted_key(vault, n)?],
@@ -366,7 +366,7 @@ fn remove(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     if !ctx.should_process(&format!("{vault}/{name}"), action, args.switch("Force"))? {
         return Ok(Output::None);
     }
-    let az = ctx.azure()?;
+    let mut az = ctx.azure()?;
     if purge {
         az.purge_key(vault, name)?;
         return Ok(Output::None);

@@ -119,8 +119,9 @@ usable for what they still wrap. A disabled DEP can't be assigned; mailboxes alr
         module: "ExchangeOnlineManagement",
         synopsis: "Proves each customer key and the availability key can unwrap the DEP key, touching no content.",
         description: "Asks each customer key's vault to unwrap the DEP key (as the Exchange service principal) and \
-unwraps it with the availability key; reports each key with its result: Success, or the error class (AccessDenied, \
-KeyDisabled, KeyExpired, NotFound, Unavailable, Invalid). The availability-key test is audited. Exit code 1 when any key \
+unwraps it with the availability key; reports each key with its result: Success, Damaged (the wrapped copy in the store \
+or the vault file does not parse or authenticate), RolledBack (the vault file is older than one the service used), or \
+the error class (AccessDenied, KeyDisabled, KeyExpired, NotFound, Unavailable, Invalid). The availability-key test is audited. Exit code 1 when any key \
 fails.",
         params: &[Param::new("Identity", Kind::String, "The policy: name or GUID.").position(0).required().complete(dep_names)],
         examples: &[Example {

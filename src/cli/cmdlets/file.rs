@@ -62,6 +62,9 @@ fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         return Ok(Output::None);
     }
     let mut opts = std::fs::OpenOptions::new();
+    // A new file is private (0600), like every file custkey writes: output may name keys,
+    // policies and mailboxes.
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     opts.create(true);
     if args.switch("Append") {
         opts.append(true);

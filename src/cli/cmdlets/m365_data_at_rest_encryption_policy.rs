@@ -93,7 +93,8 @@ cmdlet has no purge parameters.",
         synopsis: "Proves each customer key and the availability key of multi-workload DEPs can unwrap the DEP key.",
         description: "For the policy named (every multi-workload policy when -Identity is omitted), asks each \
 customer key's vault to unwrap the DEP key as the M365DataAtRestEncryption principal and unwraps it with the \
-availability key; reports each key with its result: Success, or the error class. Touches no content; the \
+availability key; reports each key with its result: Success, Damaged (the wrapped copy or the vault file does not \
+parse or authenticate), RolledBack (the vault file is older than one the service used), or the error class. Touches no content; the \
 availability-key test is audited. Exit code 1 when any key fails.",
         params: &[Param::new("Identity", Kind::String, "The policy: name or GUID; all when omitted.")
             .position(0)

@@ -18,7 +18,9 @@ pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
     description: "Decrypts every item of the mailbox and writes it out: into an mbox file when -FilePath ends in .mbox, \
 else into a folder of .eml files (000001.eml, ...). A message imported from .eml comes back byte-identical as .eml, one \
 from mbox byte-identical in mbox. Files are written through temporary names and renamed into place. A user operation: \
-when the customer keys refuse (access revoked, disabled) it fails with an error naming the keys.",
+when the customer keys refuse (access revoked, disabled) it fails with an error naming the keys. An item that cannot \
+be decrypted (damaged, or under a key that is gone) does not stop the export: it is named in a warning, counted in \
+BadItemsEncountered, the status is CompletedWithWarning and the exit code 1.",
     params: &[
         Param::new("Mailbox", Kind::String, "The mailbox.").position(0).required().complete(mailbox_names),
         Param::new("FilePath", Kind::Path, "A folder, or a file ending in .mbox.").position(1).required(),
@@ -42,5 +44,16 @@ fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     }
     let (store, keys) = ctx.service()?;
     let res = content::export(store, keys, &mailbox, &path)?;
+    for b in &res.bad_items {
+        ctx.warn(b.message());
+    }
+    if let Some(first) = res.bad_items.first() {
+        // The rest was exported, but not everything: a script must not take this for success.
+        let e = CliError::from(first.clone());
+        ctx.status = e.class.exit_code();
+        if let Some(h) = &e.help {
+            eprintln!("help: the other items were exported; {h}");
+        }
+    }
     Ok(Output::one(record(&res)?))
 }

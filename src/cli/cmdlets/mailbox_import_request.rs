@@ -17,11 +17,11 @@ pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
     synopsis: "Imports mail into a mailbox from an .eml file, a folder of .eml files, or an mbox file.",
     description: "Stores each message as one item, encrypted under the mailbox's key (under its DEP, or the \
 Microsoft-managed DEP). Messages of any size stream through with bounded memory; each item appears only once it is \
-completely stored. The mailbox's customer keys must allow unwrapping: with the service's access revoked the import \
+completely stored; a message is at most 150 MiB. The mailbox's customer keys must allow unwrapping: with the service's access revoked the import \
 fails. (Exchange imports .pst files from a share; custkey takes mail files.)",
     params: &[
         Param::new("Mailbox", Kind::String, "The mailbox.").position(0).required().complete(mailbox_names),
-        Param::new("FilePath", Kind::Path, "An .eml file, a folder of .eml files, or an mbox file.").position(1).required(),
+        Param::new("FilePath", Kind::Path, "An .eml file, a folder of .eml files, an mbox file (a pipe or FIFO too), or - for standard input (an mbox stream, or one message).").position(1).required(),
     ],
     examples: &[Example {
         title: "Import a folder of messages",

@@ -151,7 +151,7 @@ impl Interp {
         if let Some(h) = &e.help {
             msg.push_str(&format!("\nhelp: {h}"));
         }
-        eprintln!("{msg}");
+        eprintln!("{}", crate::cli::error::redact_secrets(&msg));
     }
 
     fn note_failure(&mut self, e: &CliError) {
@@ -529,6 +529,7 @@ impl Interp {
             };
         }
         let result = (cmdlet.run)(&mut self.ctx, &args);
+        self.ctx.flush_warnings();
         let out = match result {
             Ok(o) => o,
             Err(e) => return self.handle(e, pos, action),
@@ -690,13 +691,19 @@ impl Interp {
             }
             ExprKind::Paren(p) => self.pipeline(p)?.into_value(),
             ExprKind::Sub(stmts) => collapse(self.capture(stmts)?),
-            ExprKind::ArrayExpr(stmts) => Value::Array(self.capture(stmts)?),
+            ExprKind::ArrayExpr(stmts) => {
+                let v = Value::Array(self.capture(stmts)?);
+                value::check_size(&v, "the array @( )").map_err(|err| Interrupt::Fail(err, e.pos))?;
+                v
+            }
             ExprKind::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for i in items {
                     out.push(self.expr(i)?);
                 }
-                Value::Array(out)
+                let v = Value::Array(out);
+                value::check_size(&v, "the array").map_err(|err| Interrupt::Fail(err, e.pos))?;
+                v
             }
             ExprKind::Block(_) => {
                 return Err(Interrupt::Fail(

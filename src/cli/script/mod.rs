@@ -45,6 +45,28 @@ pub fn syntax_error(file: &str, e: &lexer::SyntaxError) -> CliError {
         .with_help("see 'Scripts' in docs/cli.md for the grammar; nothing was run")
 }
 
+/// Reads a script from standard input, at most [`custkey::input::MAX_SCRIPT_BYTES`]; the
+/// error is printed and its exit code returned.
+pub fn read_stdin() -> Result<String, i32> {
+    let limit = custkey::input::MAX_SCRIPT_BYTES;
+    custkey::input::read_text_limited(std::io::stdin().lock(), limit).map_err(|e| {
+        let msg = format!("cannot read the script from standard input: {e}");
+        let err = match &e {
+            custkey::input::ReadError::TooLarge { .. } => CliError::usage(msg).with_help(format!(
+                "a script is at most {}; split it, or pipe data to a shorter one",
+                custkey::input::size(limit)
+            )),
+            custkey::input::ReadError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+                CliError::usage(msg).with_help("a script is UTF-8 text; nothing was run")
+            }
+            custkey::input::ReadError::Io(_) => CliError::unavailable(msg)
+                .with_help("check what feeds standard input; nothing was run"),
+        };
+        eprintln!("{err}");
+        err.class.exit_code()
+    })
+}
+
 /// Runs a script's text; returns the process exit code. `file` names it in messages.
 pub fn run_text(text: &str, file: &str, args: Vec<String>, interactive: bool) -> i32 {
     run_text_in(text, file, args, interactive, None)
@@ -57,6 +79,16 @@ fn run_text_in(
     interactive: bool,
     root: Option<String>,
 ) -> i32 {
+    let limit = custkey::input::MAX_SCRIPT_BYTES;
+    if text.len() as u64 > limit {
+        let err = CliError::usage(format!(
+            "the script {file} is larger than {}",
+            custkey::input::size(limit)
+        ))
+        .with_help("split it into smaller scripts; nothing was run");
+        eprintln!("{err}");
+        return err.class.exit_code();
+    }
     let stmts = match parser::parse(text) {
         Ok(s) => s,
         Err(e) => {
@@ -83,7 +115,10 @@ fn run_text_in(
 
 /// `custkey -File PATH [args]`.
 pub fn run_file(path: &str, args: Vec<String>) -> i32 {
-    match std::fs::read_to_string(path) {
+    let read = std::fs::File::open(path)
+        .map_err(custkey::input::ReadError::Io)
+        .and_then(|f| custkey::input::read_text_limited(f, custkey::input::MAX_SCRIPT_BYTES));
+    match read {
         Ok(text) => {
             // $PSScriptRoot: the script's folder, so it can find the files beside it.
             let dir = std::path::Path::new(path)
@@ -93,8 +128,12 @@ pub fn run_file(path: &str, args: Vec<String>) -> i32 {
             run_text_in(&text, path, args, true, Some(dir))
         }
         Err(e) => {
-            let err = CliError::usage(format!("cannot read the script '{path}': {e}"))
-                .with_help("give the path of a .ps1 file: custkey -File ./setup.ps1");
+            let err = CliError::usage(format!("cannot read the script '{path}': {e}")).with_help(
+                format!(
+                    "give the path of a .ps1 file of at most {}: custkey -File ./setup.ps1",
+                    custkey::input::size(custkey::input::MAX_SCRIPT_BYTES)
+                ),
+            );
             eprintln!("{err}");
             2
         }

@@ -31,10 +31,16 @@ struct Parser {
     i: usize,
     /// How deeply parentheses, blocks, `-not` and quoted subexpressions nest here.
     depth: usize,
+    /// The deepest level of the syntax tree built so far: nesting (`depth`) plus the links of
+    /// the left-deep chains (`a.b.c`, `a -eq b -eq c`, `a + b + c`, `$a[0][0]`) below it.
+    peak: usize,
 }
 
-/// Nesting deeper than this is refused (a hostile script must not exhaust the stack).
-const MAX_DEPTH: usize = 100;
+/// A syntax tree deeper than this is refused: nested parentheses, blocks, `-not`s and quoted
+/// subexpressions count, and so does each link of a chain of members, indexes or binary
+/// operators, since the evaluator (and dropping the tree) recurses once per level. A hostile
+/// script gets a syntax error, never a stack overflow.
+pub const MAX_DEPTH: usize = 100;
 
 type PResult<T> = Result<T, SyntaxError>;
 
@@ -412,12 +418,14 @@ impl Parser {
     }
 
     fn expr(&mut self) -> PResult<Expr> {
-        let mut left = self.and()?;
+        let (mut left, mut height) = self.measured(Self::and)?;
         while self.at_op("or") {
             let pos = self.pos();
             self.i += 1;
             self.skip_newlines();
-            let right = self.and()?;
+            let (right, h) = self.measured(Self::and)?;
+            height = 1 + height.max(h);
+            self.link(height)?;
             left = Expr {
                 kind: ExprKind::Binary(BinOp::Or, Box::new(left), Box::new(right)),
                 pos,
@@ -431,12 +439,14 @@ impl Parser {
     }
 
     fn and(&mut self) -> PResult<Expr> {
-        let mut left = self.not()?;
+        let (mut left, mut height) = self.measured(Self::not)?;
         while self.at_op("and") {
             let pos = self.pos();
             self.i += 1;
             self.skip_newlines();
-            let right = self.not()?;
+            let (right, h) = self.measured(Self::not)?;
+            height = 1 + height.max(h);
+            self.link(height)?;
             left = Expr {
                 kind: ExprKind::Binary(BinOp::And, Box::new(left), Box::new(right)),
                 pos,
@@ -445,11 +455,35 @@ impl Parser {
         Ok(left)
     }
 
-    /// Enters one level of nesting; `leave` must follow.
+    /// Enters one level of nesting; `self.depth -= 1` must follow.
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
+        self.peak = self.peak.max(self.depth);
         if self.depth > MAX_DEPTH {
-            return self.err(format!("the script nests deeper than {MAX_DEPTH} levels"));
+            return self.err(too_deep());
+        }
+        Ok(())
+    }
+
+    /// Runs one parse step and also returns the height of the tree it built, in levels below
+    /// the current depth.
+    #[inline(always)]
+    fn measured<T>(&mut self, step: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<(T, usize)> {
+        let outer = self.peak;
+        self.peak = self.depth;
+        let r = step(self);
+        let height = self.peak - self.depth;
+        self.peak = self.peak.max(outer);
+        r.map(|v| (v, height))
+    }
+
+    /// One more link of a left-deep chain, whose tree is now `height` levels deep.
+    #[inline(always)]
+    fn link(&mut self, height: usize) -> PResult<()> {
+        let level = self.depth + height;
+        self.peak = self.peak.max(level);
+        if level > MAX_DEPTH {
+            return self.err(too_deep());
         }
         Ok(())
     }
@@ -470,7 +504,7 @@ impl Parser {
     }
 
     fn cmp(&mut self) -> PResult<Expr> {
-        let mut left = self.additive()?;
+        let (mut left, mut height) = self.measured(Self::additive)?;
         while let Tok::Param {
             name, colon: false, ..
         } = self.peek().clone()
@@ -489,7 +523,9 @@ impl Parser {
             let pos = self.pos();
             self.i += 1;
             self.skip_newlines();
-            let right = self.additive()?;
+            let (right, h) = self.measured(Self::additive)?;
+            height = 1 + height.max(h);
+            self.link(height)?;
             left = Expr {
                 kind: ExprKind::Binary(op, Box::new(left), Box::new(right)),
                 pos,
@@ -499,12 +535,14 @@ impl Parser {
     }
 
     fn additive(&mut self) -> PResult<Expr> {
-        let mut left = self.array()?;
+        let (mut left, mut height) = self.measured(Self::array)?;
         while matches!(self.peek(), Tok::Plus) {
             let pos = self.pos();
             self.i += 1;
             self.skip_newlines();
-            let right = self.array()?;
+            let (right, h) = self.measured(Self::array)?;
+            height = 1 + height.max(h);
+            self.link(height)?;
             left = Expr {
                 kind: ExprKind::Binary(BinOp::Add, Box::new(left), Box::new(right)),
                 pos,
@@ -532,12 +570,14 @@ impl Parser {
     }
 
     fn postfix(&mut self) -> PResult<Expr> {
-        let mut e = self.primary()?;
+        let (mut e, mut height) = self.measured(Self::primary)?;
         loop {
             match self.peek().clone() {
                 Tok::Member(m) => {
                     let pos = self.pos();
                     self.i += 1;
+                    height += 1;
+                    self.link(height)?;
                     e = Expr {
                         kind: ExprKind::Member(Box::new(e), m),
                         pos,
@@ -547,11 +587,16 @@ impl Parser {
                     let pos = self.pos();
                     self.i += 1;
                     let toks = lexer::tokenize(&text, at)?;
+                    // The index parses one level below the chain (so nested indexes nest).
                     let mut sub = Parser {
                         toks,
                         i: 0,
                         depth: self.depth + 1,
+                        peak: self.depth + 1,
                     };
+                    if sub.depth > MAX_DEPTH {
+                        return self.err(too_deep());
+                    }
                     sub.skip_newlines();
                     let idx = sub.expr()?;
                     sub.skip_newlines();
@@ -559,6 +604,8 @@ impl Parser {
                         return sub
                             .err(format!("unexpected {} in the index", sub.peek().describe()));
                     }
+                    height = 1 + height.max(sub.peak - self.depth);
+                    self.link(height)?;
                     e = Expr {
                         kind: ExprKind::Index(Box::new(e), Box::new(idx)),
                         pos,
@@ -597,7 +644,9 @@ impl Parser {
                         lexer::Part::Lit(s) => Part::Lit(s),
                         lexer::Part::Var(v) => Part::Var(v),
                         lexer::Part::Sub(text, at) => {
-                            Part::Sub(parse_nested(&text, at, self.depth + 1)?)
+                            let (stmts, peak) = parse_nested(&text, at, self.depth + 1)?;
+                            self.peak = self.peak.max(peak);
+                            Part::Sub(stmts)
                         }
                     });
                 }
@@ -634,23 +683,33 @@ impl Parser {
     }
 }
 
-/// Parses source text whose first character is at `start`.
-pub fn parse_at(src: &str, start: Pos) -> Result<Vec<Stmt>, SyntaxError> {
-    parse_nested(src, start, 0)
+fn too_deep() -> String {
+    format!("the script nests deeper than {MAX_DEPTH} levels (parentheses, blocks, -not, and each link of a chain such as $a.b.c, a -eq b -eq c or a + b + c count)")
 }
 
-fn parse_nested(src: &str, start: Pos, depth: usize) -> Result<Vec<Stmt>, SyntaxError> {
+/// Parses source text whose first character is at `start`.
+pub fn parse_at(src: &str, start: Pos) -> Result<Vec<Stmt>, SyntaxError> {
+    parse_nested(src, start, 0).map(|(stmts, _)| stmts)
+}
+
+/// The statements, and the deepest level their tree reaches.
+fn parse_nested(src: &str, start: Pos, depth: usize) -> Result<(Vec<Stmt>, usize), SyntaxError> {
     if depth > MAX_DEPTH {
         return Err(SyntaxError {
             pos: start,
-            message: format!("the script nests deeper than {MAX_DEPTH} levels"),
+            message: too_deep(),
         });
     }
     let toks = lexer::tokenize(src, start)?;
-    let mut p = Parser { toks, i: 0, depth };
+    let mut p = Parser {
+        toks,
+        i: 0,
+        depth,
+        peak: depth,
+    };
     let stmts = p.statements(&Tok::Eof)?;
     match p.peek() {
-        Tok::Eof => Ok(stmts),
+        Tok::Eof => Ok((stmts, p.peak)),
         other => p.err(format!("unexpected {}", other.describe())),
     }
 }
@@ -847,8 +906,23 @@ mod tests {
         assert!(matches!(&p.elements[0], Element::Expr(_)));
     }
 
+    /// Runs a test on a stack as large as the binary gives its main thread (`src/main.rs`):
+    /// the test harness's threads have 2 MiB, too little for 100 levels in a debug build.
+    fn on_big_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(crate::STACK_BYTES)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
+        on_big_stack(deep_nesting);
+    }
+
+    fn deep_nesting() {
         let deep = format!("$x = {}1{}", "(".repeat(5000), ")".repeat(5000));
         let e = parse(&deep).unwrap_err();
         assert!(e.message.contains("nests deeper"), "{}", e.message);
@@ -860,6 +934,39 @@ mod tests {
         }
         assert!(parse(&s).is_err());
         assert!(parse(&format!("$x = {}1{}", "(".repeat(50), ")".repeat(50))).is_ok());
+    }
+
+    #[test]
+    fn long_chains_count_as_nesting() {
+        on_big_stack(long_chains);
+    }
+
+    fn long_chains() {
+        // Left-deep chains build a tree as deep as they are long.
+        for chain in [
+            format!("$a{}", ".b".repeat(10_000)),
+            format!("$a{}", "[0]".repeat(10_000)),
+            format!("$a{}1{}", "[$a".repeat(5_000), "]".repeat(5_000)),
+            format!("1{}", " -eq 1".repeat(10_000)),
+            format!("1{}", " + 1".repeat(10_000)),
+            format!("$a{}", " -and $a".repeat(10_000)),
+            format!("$a{}", " -or $a".repeat(10_000)),
+            (0..60).fold("$a".to_string(), |s, _| format!("\"$({s}.b)\".Length")),
+            // Chains inside parentheses inside chains: the levels add up.
+            format!("((($a{0}){0}){0}){1}", ".b".repeat(10), ".b".repeat(80)),
+        ] {
+            let e = parse(&chain).unwrap_err();
+            assert!(e.message.contains("nests deeper"), "{}", e.message);
+        }
+        assert!(parse(&format!("$a{}", ".b".repeat(90))).is_ok());
+        assert!(parse(&format!("1{}", " + 1".repeat(90))).is_ok());
+        assert!(parse(&format!("$a{}", "[0]".repeat(90))).is_ok());
+        assert!(parse(&format!(
+            "((($a{0}){0}){0}){1}",
+            ".b".repeat(10),
+            ".b".repeat(50)
+        ))
+        .is_ok());
     }
 
     #[test]

@@ -161,9 +161,70 @@ pub fn compare(op: BinOp, left: &Value, right: &Value) -> Result<Value, CliError
     Ok(Value::Bool(compare_scalar(op, left, right)?))
 }
 
+/// The largest value `+`, `,` or `@( )` may build in a script, in bytes (its strings, and 64
+/// bytes an element: about what an element takes in memory): doubling a string or an array in a few statements must not exhaust memory.
+pub const MAX_VALUE_BYTES: usize = 32 << 20;
+/// How deeply arrays a script builds may nest (`$a = $a, 1` in a loop nests one level a turn);
+/// what reads values (display, comparisons, JSON) recurses once a level.
+pub const MAX_VALUE_DEPTH: usize = 100;
+
+/// Refuses a value a script built that is larger than [`MAX_VALUE_BYTES`] or nests deeper than
+/// [`MAX_VALUE_DEPTH`]. Walks without recursion and stops at the first limit passed.
+pub fn check_size(v: &Value, what: &str) -> Result<(), CliError> {
+    let mut bytes = 0usize;
+    let mut stack: Vec<(&Value, usize)> = vec![(v, 1)];
+    while let Some((v, depth)) = stack.pop() {
+        if depth > MAX_VALUE_DEPTH {
+            return Err(CliError::usage(format!(
+                "{what} would nest arrays deeper than {MAX_VALUE_DEPTH} levels"
+            ))
+            .with_help("build flat arrays: $a += $x appends to an array"));
+        }
+        bytes += 64;
+        match v {
+            Value::String(s) => bytes += s.len(),
+            Value::Array(a) => stack.extend(a.iter().map(|x| (x, depth + 1))),
+            Value::Object(m) => {
+                for (k, x) in m {
+                    bytes += k.len();
+                    stack.push((x, depth + 1));
+                }
+            }
+            _ => {}
+        }
+        if bytes > MAX_VALUE_BYTES {
+            return Err(CliError::usage(format!(
+                "{what} would be larger than the {} MiB a script value may hold",
+                MAX_VALUE_BYTES >> 20
+            ))
+            .with_help("a script value is limited in size (see 'Input limits' in docs/cli.md)"));
+        }
+    }
+    Ok(())
+}
+
 /// `a + b`: arrays concatenate, numbers add, a string appends the other side as text;
-/// `$null` is nothing.
+/// `$null` is nothing. The result is refused when it passes [`MAX_VALUE_BYTES`].
 pub fn add(a: &Value, b: &Value) -> Result<Value, CliError> {
+    // Sizes first, so a doubling never allocates past the limit.
+    let size = |v: &Value| match v {
+        Value::String(s) => s.len(),
+        Value::Array(x) => x.len() * 64,
+        _ => 0,
+    };
+    if size(a).saturating_add(size(b)) > MAX_VALUE_BYTES {
+        return Err(CliError::usage(format!(
+            "the result of + would be larger than the {} MiB a script value may hold",
+            MAX_VALUE_BYTES >> 20
+        ))
+        .with_help("a script value is limited in size (see 'Input limits' in docs/cli.md)"));
+    }
+    let v = add_unchecked(a, b)?;
+    check_size(&v, "the result of +")?;
+    Ok(v)
+}
+
+fn add_unchecked(a: &Value, b: &Value) -> Result<Value, CliError> {
     Ok(match (a, b) {
         (Value::Null, other) | (other, Value::Null) => other.clone(),
         (Value::Array(x), Value::Array(y)) => Value::Array(x.iter().chain(y).cloned().collect()),

@@ -1,0 +1,445 @@
+//! Races between custkey processes on one store: each pair of commands is started as two real
+//! processes, many times, and the store is checked afterwards for lost or resurrected data.
+//!
+//! To make the two commands overlap every time, the test holds the store's write lock (an open
+//! `BEGIN IMMEDIATE` transaction on its own connection) while it starts them: both read what
+//! they need and then queue for the lock; when the test lets go, their writes land in either
+//! order, each after the other's reads. Without column-level, guarded writes one of them then
+//! overwrites the other's change.
+
+mod common;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{Env, EXO};
+
+const VAULTS: [&str; 2] = ["contoso-ck-va1", "contoso-ck-va2"];
+const KEYS: &str = "https://contoso-ck-va1.vault.azure.net/keys/Key001,https://contoso-ck-va2.vault.azure.net/keys/Key002";
+
+/// How many times each race runs.
+const ROUNDS: usize = 6;
+
+fn spawn(e: &Env, args: &[&str]) -> Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_custkey"));
+    c.args(args)
+        .current_dir(e.dir.path())
+        .env("CUSTKEY_STORE", e.path("service.db"))
+        .env("CUSTKEY_KEYRING", "off")
+        .env_remove("CUSTKEY_VAULT_KEY")
+        .env_remove("CUSTKEY_VAULT_PASSPHRASE")
+        .env_remove("CUSTKEY_SERVICE_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c.spawn().expect("start custkey")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n{}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs `a` and `b` as two processes that overlap: both start while the test holds the store's
+/// write lock, and both are let go together after `hold`.
+fn race(e: &Env, a: &[&str], b: &[&str], hold: Duration) -> (Output, Output) {
+    let gate = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    gate.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let pa = spawn(e, a);
+    let pb = spawn(e, b);
+    std::thread::sleep(hold);
+    gate.execute_batch("COMMIT").unwrap();
+    drop(gate);
+    (
+        pa.wait_with_output().unwrap(),
+        pb.wait_with_output().unwrap(),
+    )
+}
+
+fn one_row<T: rusqlite::types::FromSql>(e: &Env, sql: &str, p: &str) -> T {
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    c.query_row(sql, [p], |r| r.get(0)).unwrap()
+}
+
+fn vaults(e: &Env) {
+    e.key_vault("Contoso-CK-Sub1", VAULTS[0], "Key001", "westus", &[EXO]);
+    e.key_vault("Contoso-CK-Sub2", VAULTS[1], "Key002", "centralus", &[EXO]);
+}
+
+#[test]
+fn a_purge_approved_while_the_policy_is_changed_never_gets_its_keys_back() {
+    let e = Env::new();
+    vaults(&e);
+    for i in 0..ROUNDS {
+        let name = format!("P{i}");
+        e.ok(&[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            &name,
+            "-AzureKeyIDs",
+            KEYS,
+        ]);
+    }
+    for v in VAULTS {
+        e.ok(&[
+            "Remove-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            v,
+            "-ServicePrincipalName",
+            EXO,
+        ]);
+    }
+    for i in 0..ROUNDS {
+        e.ok(&[
+            "Set-DataEncryptionPolicy",
+            &format!("P{i}"),
+            "-PermanentDataPurgeRequested",
+            "-PermanentDataPurgeReason",
+            "Leaving",
+            "-PermanentDataPurgeContact",
+            "cio@contoso.com",
+            "-Confirm:false",
+        ]);
+    }
+    e.ok(&[
+        "Set-OrganizationConfig",
+        "-DataPurgeApprovers",
+        "admin@contoso.onmicrosoft.com,ciso@contoso.com",
+    ]);
+    e.ok(&["Connect-AzAccount", "ciso@contoso.com"]);
+    let mut set_first = 0;
+    for i in 0..ROUNDS {
+        let name = format!("P{i}");
+        let desc = format!("changed in round {i}");
+        let (approve, set) = race(
+            &e,
+            &["Approve-DataPurgeRequest", &name, "-Confirm:false"],
+            &["Set-DataEncryptionPolicy", &name, "-Description", &desc],
+            Duration::from_millis(800),
+        );
+        assert!(approve.status.success(), "approve: {}", text(&approve));
+        let d = e.json(&["Get-DataEncryptionPolicy", &name]);
+        let guid = d["Guid"].as_str().unwrap().to_string();
+        // Whatever the order, the purge holds: no availability key, no copy of the DEP key.
+        assert_eq!(d["State"], "Purged", "round {i}: {d}\n{}", text(&set));
+        let keys: i64 = one_row(
+            &e,
+            "SELECT (availability_key IS NOT NULL) + (wrapped_by_availability IS NOT NULL) FROM dep WHERE guid = ?1",
+            &guid,
+        );
+        assert_eq!(keys, 0, "round {i}: key material came back");
+        let wraps: i64 = one_row(
+            &e,
+            "SELECT count(*) FROM dep_root_wrap WHERE dep_guid = ?1",
+            &guid,
+        );
+        assert_eq!(wraps, 0, "round {i}: root wraps came back");
+        // And the other command either landed whole (its description kept) or was refused.
+        if set.status.success() {
+            set_first += 1;
+            assert_eq!(d["Description"], desc.as_str(), "round {i}: lost update");
+        } else {
+            assert!(
+                text(&set).contains("was purged"),
+                "round {i}: {}",
+                text(&set)
+            );
+        }
+    }
+    eprintln!("Set before the approval in {set_first} of {ROUNDS} rounds");
+}
+
+#[test]
+fn a_refresh_and_a_description_change_at_once_keep_both() {
+    let e = Env::new();
+    vaults(&e);
+    e.ok(&[
+        "New-DataEncryptionPolicy",
+        "-Name",
+        "US Mailboxes",
+        "-AzureKeyIDs",
+        KEYS,
+    ]);
+    for i in 0..ROUNDS {
+        e.ok(&["Add-AzKeyVaultKey", VAULTS[0], "Key001"]);
+        e.ok(&["Add-AzKeyVaultKey", VAULTS[1], "Key002"]);
+        let newest: Vec<String> = [(VAULTS[0], "Key001"), (VAULTS[1], "Key002")]
+            .iter()
+            .map(|(v, k)| {
+                e.json(&["Get-AzKeyVaultKey", "-VaultName", v, "-Name", k])["Version"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        let desc = format!("round {i}");
+        let (refresh, set) = race(
+            &e,
+            &["Set-DataEncryptionPolicy", "US Mailboxes", "-Refresh"],
+            &[
+                "Set-DataEncryptionPolicy",
+                "US Mailboxes",
+                "-Description",
+                &desc,
+            ],
+            Duration::from_millis(800),
+        );
+        assert!(refresh.status.success(), "refresh: {}", text(&refresh));
+        assert!(set.status.success(), "set: {}", text(&set));
+        let d = e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"]);
+        assert_eq!(
+            d["Description"],
+            desc.as_str(),
+            "round {i}: the description was lost"
+        );
+        let versions: Vec<String> = d["KeyVersionIDs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        for n in &newest {
+            assert!(
+                versions.iter().any(|v| v.ends_with(n.as_str())),
+                "round {i}: the refresh to {n} was lost: {versions:?}"
+            );
+        }
+        // The refreshed copies open the DEP key.
+        let t = e.json(&["Test-DataEncryptionPolicy", "US Mailboxes"]);
+        for r in t.as_array().unwrap() {
+            assert_eq!(r["Result"], "Success", "round {i}: {r}");
+        }
+    }
+}
+
+/// An mbox file of `n` small messages.
+fn mbox(e: &Env, name: &str, n: usize) -> String {
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&format!(
+            "From sender{i}@fabrikam.com Mon Jan  1 00:00:00 2024\nSubject: message {i}\n\nbody of message {i}\n{}\n\n",
+            "x".repeat(200)
+        ));
+    }
+    let p = e.path(name);
+    std::fs::write(&p, s).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn item_count(e: &Env, mailbox: &str) -> u64 {
+    e.json(&["Get-MailboxStatistics", mailbox])["ItemCount"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Every item of the mailbox exports, and the export holds as many messages as the store says.
+fn all_items_read_back(e: &Env, mailbox: &str, round: usize) -> u64 {
+    let count = item_count(e, mailbox);
+    let out = format!("export-{round}");
+    let r = e.run(&["New-MailboxExportRequest", mailbox, &out, "-Format", "Json"]);
+    assert!(r.status.success(), "round {round}: export: {}", text(&r));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(
+        v["BadItemsEncountered"].as_u64().unwrap_or(0),
+        0,
+        "round {round}: {v}"
+    );
+    assert_eq!(
+        v["ItemsTransferred"].as_u64(),
+        Some(count),
+        "round {round}: {v}"
+    );
+    assert_eq!(
+        std::fs::read_dir(e.path(&out)).unwrap().count() as u64,
+        count,
+        "round {round}"
+    );
+    count
+}
+
+/// Every mailbox key row is wrapped by the DEP the mailbox is assigned to, and no item is under
+/// a key that is not there.
+fn keys_consistent(e: &Env, mailbox_alias: &str, round: usize) {
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let (guid, dep): (String, Option<String>) = c
+        .query_row(
+            "SELECT guid, dep_guid FROM recipient WHERE alias = ?1",
+            [mailbox_alias],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let wrong: i64 = c
+        .query_row(
+            "SELECT count(*) FROM mailbox_key WHERE mailbox_guid = ?1 AND dep_guid IS NOT ?2",
+            rusqlite::params![guid, dep],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        wrong, 0,
+        "round {round}: a key is wrapped by a DEP the mailbox is not assigned to"
+    );
+    let orphans: i64 = c
+        .query_row(
+            "SELECT count(*) FROM item i WHERE i.mailbox_guid = ?1 AND NOT EXISTS
+             (SELECT 1 FROM mailbox_key k WHERE k.mailbox_guid = i.mailbox_guid AND k.key_id = i.key_id AND k.key_version = i.key_version)",
+            [&guid],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0, "round {round}: items under a key that is gone");
+    let current: i64 = c
+        .query_row(
+            "SELECT count(*) FROM mailbox_key WHERE mailbox_guid = ?1 AND current = 1",
+            [&guid],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(current <= 1, "round {round}: {current} current keys");
+}
+
+#[test]
+fn an_import_during_a_move_either_lands_readable_or_is_undone() {
+    let e = Env::new();
+    e.setup();
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    // More messages than one batch, so the import commits several times while the move runs.
+    let file = mbox(&e, "many.mbox", 2500);
+    let (mut landed, mut undone) = (0, 0);
+    for round in 0..ROUNDS {
+        let before = item_count(&e, "alice");
+        let hold = Duration::from_millis(300 + 100 * round as u64);
+        let (import, mv) = race(
+            &e,
+            &["New-MailboxImportRequest", "alice", &file],
+            &["New-MoveRequest", "alice"],
+            hold,
+        );
+        assert!(mv.status.success(), "round {round}: move: {}", text(&mv));
+        let after = all_items_read_back(&e, "alice", round);
+        if import.status.success() {
+            landed += 1;
+            assert_eq!(after, before + 2500, "round {round}: {}", text(&import));
+        } else {
+            undone += 1;
+            assert!(
+                text(&import).contains("the import was undone"),
+                "round {round}: {}",
+                text(&import)
+            );
+            assert_eq!(
+                after, before,
+                "round {round}: a failed import left items behind"
+            );
+        }
+        keys_consistent(&e, "alice", round);
+    }
+    eprintln!("import landed in {landed} rounds, undone in {undone}");
+}
+
+#[test]
+fn two_moves_of_one_mailbox_at_once_lose_nothing() {
+    let e = Env::new();
+    e.setup();
+    let (mail, mbox_file) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    e.ok(&[
+        "New-MailboxImportRequest",
+        "alice",
+        mbox_file.to_str().unwrap(),
+    ]);
+    let file = mbox(&e, "many.mbox", 300);
+    e.ok(&["New-MailboxImportRequest", "alice", &file]);
+    let expected = item_count(&e, "alice");
+    for round in 0..ROUNDS {
+        let (a, b) = race(
+            &e,
+            &["New-MoveRequest", "alice"],
+            &["New-MoveRequest", "alice"],
+            Duration::from_millis(500),
+        );
+        for (n, o) in [("first", &a), ("second", &b)] {
+            assert!(
+                o.status.success() || text(o).contains("run the command again"),
+                "round {round}: {n} move: {}",
+                text(o)
+            );
+        }
+        assert_eq!(all_items_read_back(&e, "alice", round), expected);
+        keys_consistent(&e, "alice", round);
+        let keys: i64 = one_row(
+            &e,
+            "SELECT count(*) FROM mailbox_key k JOIN recipient r ON r.guid = k.mailbox_guid WHERE r.alias = ?1",
+            "alice",
+        );
+        assert_eq!(keys, 1, "round {round}: a completed move leaves one key");
+    }
+}
+
+#[test]
+fn assignments_racing_each_other_and_a_move_keep_every_key_under_the_assigned_policy() {
+    let e = Env::new();
+    e.setup();
+    e.ok(&[
+        "New-DataEncryptionPolicy",
+        "-Name",
+        "EU Mailboxes",
+        "-AzureKeyIDs",
+        KEYS,
+    ]);
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    let expected = item_count(&e, "alice");
+    let policies = ["US Mailboxes", "EU Mailboxes"];
+    for round in 0..ROUNDS {
+        let (a, b) = race(
+            &e,
+            &[
+                "Set-Mailbox",
+                "alice",
+                "-DataEncryptionPolicy",
+                policies[round % 2],
+            ],
+            &[
+                "Set-Mailbox",
+                "alice",
+                "-DataEncryptionPolicy",
+                policies[(round + 1) % 2],
+            ],
+            Duration::from_millis(500),
+        );
+        for o in [&a, &b] {
+            assert!(
+                o.status.success() || text(o).contains("run the command again"),
+                "round {round}: {}",
+                text(o)
+            );
+        }
+        keys_consistent(&e, "alice", round);
+        let (a, b) = race(
+            &e,
+            &[
+                "Set-Mailbox",
+                "alice",
+                "-DataEncryptionPolicy",
+                policies[round % 2],
+            ],
+            &["New-MoveRequest", "alice"],
+            Duration::from_millis(500),
+        );
+        for o in [&a, &b] {
+            assert!(
+                o.status.success() || text(o).contains("run the command again"),
+                "round {round}: {}",
+                text(o)
+            );
+        }
+        keys_consistent(&e, "alice", round);
+        assert_eq!(all_items_read_back(&e, "alice", round), expected);
+    }
+}
