@@ -6,10 +6,12 @@
 //! - [`vault`]: the `KeyVault` trait and its backends (the Azure side: subscriptions, vaults, keys).
 //! - [`store`]: the SQLite service store: schema, migrations, typed rows. No keys in the clear.
 //! - [`service`]: the domain rules (organization, DEPs, mailboxes, lifecycle, audit). Never prints.
+//! - [`identity`]: OpenSSH keys (key files, ssh-agent) and SSHSIG signatures: who runs a command.
 //! - [`paths`]: the user's configuration directory, where secrets live instead of the data directory.
 //! - [`input`]: the limits of what custkey reads from outside, bounded readers, checked environment variables.
 
 pub mod crypto;
+pub mod identity;
 pub mod input;
 pub mod paths;
 pub mod service;

@@ -100,11 +100,24 @@ fn data_purge_path_refusals_second_approver_and_crypto_shredding() {
         2,
     );
     assert!(err.contains("needs -PermanentDataPurgeReason"), "{err}");
+    // Only a listed approver requests a purge.
+    let err = e.fails(&[&purge[..], &["-Confirm:false"]].concat(), 1);
+    assert!(err.contains("is not a data purge approver"), "{err}");
+    e.ok(&[
+        "Set-OrganizationConfig",
+        "-DataPurgeApprovers",
+        "admin@contoso.onmicrosoft.com",
+    ]);
     e.ok(&[&purge[..], &["-Confirm:false"]].concat());
     assert_eq!(
         e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"])["State"],
         "PendingDataPurge"
     );
+    e.ok(&[
+        "Set-OrganizationConfig",
+        "-DataPurgeApprovers",
+        "dpo@contoso.com",
+    ]);
     // A pending purge blocks assignment.
     e.ok(&["New-Mailbox", "Help", "-Shared"]);
     let err = e.fails(
@@ -137,7 +150,8 @@ fn data_purge_path_refusals_second_approver_and_crypto_shredding() {
         err.contains("requested this purge and cannot also approve it"),
         "{err}"
     );
-    e.ok(&["Connect-AzAccount", "ciso@contoso.com"]);
+    e.register("ciso@contoso.com");
+    e.connect("ciso@contoso.com");
     let err = e.fails(&["Approve-DataPurgeRequest", "US Mailboxes"], 2);
     assert!(err.contains("needs confirmation"), "{err}");
 
@@ -154,6 +168,36 @@ fn data_purge_path_refusals_second_approver_and_crypto_shredding() {
     assert_eq!(report["ApprovedBy"], "ciso@contoso.com");
     assert_eq!(report["RequestedBy"], "admin@contoso.onmicrosoft.com");
     assert_eq!(report["Mailboxes"], serde_json::json!(["Alice Example"]));
+    // Both steps are signed, and anyone can check the signatures with OpenSSH.
+    let sigs = report["Signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 2, "{report}");
+    for (sig, (step, who)) in sigs.iter().zip([
+        ("request", "admin@contoso.onmicrosoft.com"),
+        ("approval", "ciso@contoso.com"),
+    ]) {
+        assert_eq!(sig["Step"], step);
+        assert_eq!(sig["Principal"], who);
+        assert_eq!(
+            ssh_verify(&e, sig, who),
+            Ok(()),
+            "{step} signature does not verify"
+        );
+        // An altered statement does not verify.
+        let mut forged = sig.clone();
+        forged["Statement"] = serde_json::json!(sig["Statement"]
+            .as_str()
+            .unwrap()
+            .replace("Leaving the service", "Leaving the servicE"));
+        if step == "request" {
+            assert!(ssh_verify(&e, &forged, who).is_err());
+        }
+    }
+    let approval = sigs[1]["Statement"].as_str().unwrap();
+    let request_digest = hex_sha256(sigs[0]["Statement"].as_str().unwrap());
+    assert!(
+        approval.contains(&format!("request-sha256: {request_digest}")),
+        "{approval}"
+    );
 
     // ... and after it, no copy of any wrapped key or ciphertext is left in the files; the
     // purged mailbox's content files are gone.
@@ -169,7 +213,7 @@ fn data_purge_path_refusals_second_approver_and_crypto_shredding() {
         );
     }
     // Even with the service's access restored, nothing opens: no key, no content.
-    e.ok(&["Connect-AzAccount", "admin@contoso.onmicrosoft.com"]);
+    e.connect_owner();
     for v in VAULTS {
         e.ok(&[
             "Set-AzKeyVaultAccessPolicy",
@@ -260,6 +304,11 @@ fn a_deleted_vault_needs_force_for_the_purge_request() {
     ];
     let err = e.fails(&args, 1);
     assert!(err.contains("add -Force"), "{err}");
+    e.ok(&[
+        "Set-OrganizationConfig",
+        "-DataPurgeApprovers",
+        "admin@contoso.onmicrosoft.com",
+    ]);
     e.ok(&[&args[..], &["-Force"]].concat());
     assert_eq!(
         e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"])["State"],
@@ -410,7 +459,13 @@ fn one_person_cannot_approve_their_own_purge_under_a_look_alike_name() {
         let err = e.fails(&["Set-OrganizationConfig", "-DataPurgeApprovers", name], 2);
         assert!(err.contains("is not a user principal name"), "{err}");
     }
-    e.ok(&["Connect-AzAccount", "ciso@contoso.com"]);
+    e.ok(&[
+        "Set-OrganizationConfig",
+        "-DataPurgeApprovers",
+        "ciso@contoso.com",
+    ]);
+    e.register("ciso@contoso.com");
+    e.connect("ciso@contoso.com");
     e.ok(&[
         "Set-DataEncryptionPolicy",
         "US Mailboxes",
@@ -428,8 +483,9 @@ fn one_person_cannot_approve_their_own_purge_under_a_look_alike_name() {
         "-DataPurgeApprovers",
         "\u{ff43}iso@contoso.com,CISO@Contoso.com",
     ]);
+    let key = e.keygen("ciso@contoso.com");
     for name in ["\u{ff43}iso@contoso.com", "CISO@Contoso.com"] {
-        e.ok(&["Connect-AzAccount", name]);
+        e.ok(&["Connect-AzAccount", name, "-KeyFile", key.to_str().unwrap()]);
         let err = e.fails(
             &["Approve-DataPurgeRequest", "US Mailboxes", "-Confirm:false"],
             1,
@@ -492,4 +548,54 @@ fn revocation_holds_through_reassignment_moves_and_a_long_running_shell() {
         .iter()
         .any(|(op, _)| op == "Fallback to Availability Key"));
     e.fails(&["New-MailboxExportRequest", "alice", "still-revoked"], 1);
+}
+
+/// `ssh-keygen -Y verify` of one signature of a purge report, with the allowed-signers line
+/// the report gives.
+fn ssh_verify(e: &Env, sig: &serde_json::Value, who: &str) -> Result<(), String> {
+    let dir = e.config.path().join("verify");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (allowed, sigfile, msg) = (dir.join("allowed"), dir.join("msg.sig"), dir.join("msg"));
+    std::fs::write(
+        &allowed,
+        format!("{}\n", sig["AllowedSigner"].as_str().unwrap()),
+    )
+    .unwrap();
+    std::fs::write(&sigfile, sig["Signature"].as_str().unwrap()).unwrap();
+    std::fs::write(&msg, sig["Statement"].as_str().unwrap()).unwrap();
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(&allowed)
+        .args(["-I", who, "-n", sig["Namespace"].as_str().unwrap(), "-s"])
+        .arg(&sigfile)
+        .stdin(std::fs::File::open(&msg).unwrap())
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn hex_sha256(s: &str) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }

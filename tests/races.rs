@@ -93,6 +93,12 @@ fn a_purge_approved_while_the_policy_is_changed_never_gets_its_keys_back() {
             EXO,
         ]);
     }
+    e.ok(&[
+        "Set-OrganizationConfig",
+        "-DataPurgeApprovers",
+        "admin@contoso.onmicrosoft.com,ciso@contoso.com",
+    ]);
+    e.register("ciso@contoso.com");
     for i in 0..ROUNDS {
         e.ok(&[
             "Set-DataEncryptionPolicy",
@@ -105,12 +111,7 @@ fn a_purge_approved_while_the_policy_is_changed_never_gets_its_keys_back() {
             "-Confirm:false",
         ]);
     }
-    e.ok(&[
-        "Set-OrganizationConfig",
-        "-DataPurgeApprovers",
-        "admin@contoso.onmicrosoft.com,ciso@contoso.com",
-    ]);
-    e.ok(&["Connect-AzAccount", "ciso@contoso.com"]);
+    e.connect("ciso@contoso.com");
     let mut set_first = 0;
     for i in 0..ROUNDS {
         let name = format!("P{i}");

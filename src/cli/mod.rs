@@ -19,7 +19,9 @@ use std::path::PathBuf;
 
 use custkey::service::azure::{Azure, AzureSession};
 use custkey::service::keys::ServiceKeys;
+use custkey::service::principal::{self, Authenticated, Credential};
 use custkey::store::Store;
+use custkey::vault::LocalBackend;
 
 use args::Args;
 use def::{norm, Cmdlet, Impact};
@@ -33,6 +35,9 @@ pub struct Ctx {
     store: Option<Store>,
     azure: Option<Azure>,
     keys: Option<ServiceKeys>,
+    backend: Option<LocalBackend>,
+    /// The principal this command acts as, once proven (see [`Ctx::principal`]).
+    principal: Option<Authenticated>,
     pub form: Option<Form>,
     pub properties: Option<Vec<String>>,
     pub what_if: bool,
@@ -60,6 +65,8 @@ impl Ctx {
             store: None,
             azure: None,
             keys: None,
+            backend: None,
+            principal: None,
             form,
             properties: args.list("Property").map(<[String]>::to_vec),
             what_if: args.switch("WhatIf"),
@@ -113,6 +120,8 @@ impl Ctx {
             self.store = None;
             self.azure = None;
             self.keys = None;
+            self.backend = None;
+            self.principal = None;
             self.store_path = path;
         }
         self.cmdlet = cmdlet;
@@ -131,8 +140,15 @@ impl Ctx {
         self.interactive = on;
     }
 
-    /// The service store, opened (and created if new) on first use.
+    /// The service store, opened (and created if new) on first use, once the signed-in
+    /// account has proven who it is: every cmdlet that reads or changes the organization acts
+    /// as an authenticated principal.
     pub fn store(&mut self) -> Result<&mut Store, CliError> {
+        self.authenticate()?;
+        self.open_store()
+    }
+
+    fn open_store(&mut self) -> Result<&mut Store, CliError> {
         if self.store.is_none() {
             self.verbose(&format!("opening the store {}", self.store_path.display()));
             let s = Store::open(&self.store_path)
@@ -143,6 +159,87 @@ impl Ctx {
             Some(s) => Ok(s),
             None => Err(CliError::new(Class::Internal, "the store was not opened")),
         }
+    }
+
+    fn open_backend(&mut self) -> Result<LocalBackend, CliError> {
+        if self.backend.is_none() {
+            let dir = self.data_dir();
+            let b = LocalBackend::open(&dir).map_err(custkey::service::Error::from)?;
+            self.backend = Some(b);
+        }
+        match self.backend.as_ref() {
+            Some(b) => Ok(b.clone()),
+            None => Err(CliError::new(Class::Internal, "the vaults were not opened")),
+        }
+    }
+
+    /// The service keys, opened without asking who runs the command (authentication itself
+    /// needs them: the principal registry is authenticated under the service master key).
+    fn open_keys(&mut self) -> Result<(), CliError> {
+        if self.keys.is_none() {
+            let dir = self.data_dir();
+            let backend = self.open_backend()?;
+            let store = self.open_store()?;
+            let keys = ServiceKeys::open(&dir, store, backend)?;
+            self.keys = Some(keys);
+        }
+        Ok(())
+    }
+
+    /// Proves the signed-in account (or, on a fresh store, registers it as the owner).
+    fn authenticate(&mut self) -> Result<(), CliError> {
+        if self.principal.is_some() {
+            return Ok(());
+        }
+        self.open_keys()?;
+        let dir = self.data_dir();
+        let (Some(store), Some(keys)) = (self.store.as_mut(), self.keys.as_ref()) else {
+            return Err(CliError::new(Class::Internal, "the store was not opened"));
+        };
+        let upn = custkey::service::azure::account(store)?;
+        let cred = principal::recorded_credential(store)?;
+        let who = principal::authenticate(store, keys, &dir, &upn, &cred)?;
+        self.note_bootstrap(&who);
+        self.verbose(&format!("acting as {} (key {})", who.upn, who.fingerprint));
+        self.principal = Some(who);
+        Ok(())
+    }
+
+    fn note_bootstrap(&self, who: &Authenticated) {
+        if let Some(path) = &who.bootstrapped {
+            self.verbose(&format!(
+                "registered {} as the owner of this organization, with the new key {}",
+                who.upn,
+                path.display()
+            ));
+        }
+    }
+
+    /// The principal this command acts as.
+    pub fn principal(&mut self) -> Result<&Authenticated, CliError> {
+        self.authenticate()?;
+        match self.principal.as_ref() {
+            Some(p) => Ok(p),
+            None => Err(CliError::new(
+                Class::Internal,
+                "no principal was authenticated",
+            )),
+        }
+    }
+
+    /// `Connect-AzAccount`: proves `upn` with `cred`; later cmdlets (of this process, and of
+    /// later ones through the store) act as it.
+    pub fn connect(&mut self, upn: &str, cred: &Credential) -> Result<&Authenticated, CliError> {
+        self.open_keys()?;
+        let dir = self.data_dir();
+        let (Some(store), Some(keys)) = (self.store.as_mut(), self.keys.as_ref()) else {
+            return Err(CliError::new(Class::Internal, "the store was not opened"));
+        };
+        let who = principal::connect(store, keys, &dir, upn, cred)?;
+        self.note_bootstrap(&who);
+        self.azure = None;
+        self.principal = Some(who);
+        self.principal()
     }
 
     /// The Azure side (local vaults in the data directory), as the signed-in account.
@@ -156,9 +253,12 @@ impl Ctx {
 
     fn open_azure(&mut self) -> Result<&Azure, CliError> {
         if self.azure.is_none() {
+            self.authenticate()?;
+            let upn = self.principal()?.upn.clone();
+            let backend = self.open_backend()?;
             let dir = self.data_dir();
-            let store = self.store()?;
-            let az = Azure::open(&dir, store)?;
+            let store = self.open_store()?;
+            let az = Azure::with_backend(backend, store, &upn)?;
             self.verbose(&format!(
                 "vaults in {} as {}",
                 dir.join("vaults").display(),
@@ -174,15 +274,25 @@ impl Ctx {
 
     /// The store with the service's keys (service master key, vaults as the Exchange service).
     pub fn service(&mut self) -> Result<(&mut Store, &mut ServiceKeys), CliError> {
-        if self.keys.is_none() {
-            let dir = self.data_dir();
-            let backend = self.open_azure()?.backend.clone();
-            let store = self.store()?;
-            let keys = ServiceKeys::open(&dir, store, backend)?;
-            self.keys = Some(keys);
-        }
+        self.authenticate()?;
         match (self.store.as_mut(), self.keys.as_mut()) {
             (Some(s), Some(k)) => Ok((s, k)),
+            _ => Err(CliError::new(
+                Class::Internal,
+                "the service keys were not opened",
+            )),
+        }
+    }
+
+    /// The store, the service keys and the principal the command acts as, together.
+    pub fn acting(&mut self) -> Result<(&mut Store, &mut ServiceKeys, &Authenticated), CliError> {
+        self.authenticate()?;
+        match (
+            self.store.as_mut(),
+            self.keys.as_mut(),
+            self.principal.as_ref(),
+        ) {
+            (Some(s), Some(k), Some(p)) => Ok((s, k, p)),
             _ => Err(CliError::new(
                 Class::Internal,
                 "the service keys were not opened",

@@ -98,6 +98,45 @@ impl std::fmt::Debug for CommitmentKey {
     }
 }
 
+/// HKDF info of the record key (derived from the service master key).
+const RECORD_KEY_INFO: &[u8] = b"custkey/v1 record-mac key";
+
+/// The service-held key that authenticates records a store writer must not be able to make or
+/// change (the principal registry, `docs/security.md`): a MAC over the record's fields.
+pub struct RecordKey(SecretKey32);
+
+impl RecordKey {
+    /// `K_r = HKDF-SHA256(salt = "", IKM = master, info = "custkey/v1 record-mac key")`.
+    pub fn derive(master: &SecretKey32) -> Result<Self, CryptoError> {
+        let mut out = zeroize::Zeroizing::new([0u8; 32]);
+        default_provider().hkdf_sha256(b"", master.expose(), &[RECORD_KEY_INFO], out.as_mut())?;
+        Ok(RecordKey(SecretKey32::from_bytes(*out)))
+    }
+
+    /// `HKDF-SHA256(salt = K_r, IKM = "", info = kind || (len || field)*)`: the fields are
+    /// length-prefixed, so no two field lists give the same input.
+    pub fn mac(&self, kind: &str, fields: &[&[u8]]) -> Result<[u8; 32], CryptoError> {
+        let mut info = Vec::new();
+        for f in std::iter::once(kind.as_bytes()).chain(fields.iter().copied()) {
+            info.extend_from_slice(&(f.len() as u64).to_be_bytes());
+            info.extend_from_slice(f);
+        }
+        let mut out = [0u8; 32];
+        default_provider().hkdf_sha256(self.0.expose(), b"", &[&info], &mut out)?;
+        Ok(out)
+    }
+
+    /// Checks a stored MAC in constant time.
+    pub fn check(&self, kind: &str, fields: &[&[u8]], stored: &[u8]) -> Result<(), CryptoError> {
+        let want = self.mac(kind, fields)?;
+        if stored.len() == want.len() && ct_eq(&want, stored) {
+            Ok(())
+        } else {
+            Err(CryptoError::Authentication)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

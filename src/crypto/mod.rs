@@ -29,7 +29,7 @@ mod rsa;
 mod secret;
 pub mod wrap;
 
-pub use commit::{CommitmentKey, KEY_COMMITMENT_LEN};
+pub use commit::{CommitmentKey, RecordKey, KEY_COMMITMENT_LEN};
 pub use content::{
     encrypted_len, ChunkKey, ContentDecryptor, ContentEncryptor, ContentHeader, ContentTier,
     EncryptingReader, ItemKey, LeafKey, WorkloadItemKey, HEADER_LEN, SEGMENT_SIZE,
@@ -52,3 +52,11 @@ pub use wrap::{RootWrapped, WrapAlg, WrapParent, WrappedKey, WrapsUnder};
 
 #[cfg(test)]
 mod tests;
+
+/// SHA-256 of `data` (statement digests in signed records).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}

@@ -58,8 +58,13 @@ pub struct Azure {
 impl Azure {
     /// Opens the local vault backend in `data_dir` as the account signed in to `store`.
     pub fn open(data_dir: &Path, store: &mut Store) -> Result<Azure> {
-        let caller = Principal::user(&account(store)?)?;
-        let backend = LocalBackend::open(data_dir)?;
+        let upn = account(store)?;
+        Azure::with_backend(LocalBackend::open(data_dir)?, store, &upn)
+    }
+
+    /// The Azure side over `backend`, acting as `upn` (an authenticated principal).
+    pub fn with_backend(backend: LocalBackend, store: &mut Store, upn: &str) -> Result<Azure> {
+        let caller = Principal::user(upn)?;
         let generations = Generations::open(store, backend.clone())?;
         Ok(Azure {
             backend,
@@ -128,18 +133,6 @@ pub fn account(store: &mut Store) -> Result<String> {
     }
     let org = super::org::get(store)?;
     Ok(format!("admin@{}", org.name))
-}
-
-/// `Connect-AzAccount -AccountId`: later Az cmdlets act as this user.
-pub fn connect(store: &mut Store, upn: &str) -> Result<String> {
-    if !super::org::is_upn(upn) {
-        return Err(
-            Error::invalid(format!("'{upn}' is not a user principal name"))
-                .with_help("sign in as user@domain"),
-        );
-    }
-    store.write(|tx| -> Result<()> { Ok(tx.set_setting(ACCOUNT_SETTING, upn)?) })?;
-    Ok(upn.to_string())
 }
 
 use crate::vault::{

@@ -63,6 +63,8 @@ pub struct ServiceKeys {
     master: SecretKey32,
     /// Derived from the master key: authenticates unwrapped DEP keys and TIKs.
     commitment: CommitmentKey,
+    /// Derived from the master key: authenticates the principal registry's rows.
+    record: crate::crypto::RecordKey,
     pub vaults: VaultRegistry,
     pub exchange: Principal,
     /// The multi-workload service principal (M365DataAtRestEncryption).
@@ -154,9 +156,11 @@ impl ServiceKeys {
         vaults.add_provider(std::sync::Arc::new(backend));
         vaults.add_provider(std::sync::Arc::new(hsm));
         let commitment = CommitmentKey::derive(&master)?;
+        let record = crate::crypto::RecordKey::derive(&master)?;
         Ok(ServiceKeys {
             master,
             commitment,
+            record,
             vaults,
             exchange: Principal::service_principal(EXCHANGE_ONLINE_APP_ID)?,
             m365: Principal::service_principal(M365_DATA_AT_REST_APP_ID)?,
@@ -169,6 +173,10 @@ impl ServiceKeys {
     /// Checks every vault file read since the last check against the generations the store
     /// recorded: a rolled-back or replaced one is an error naming the vault (docs/vaults.md
     /// §6). Call it after vault calls and before using or storing what they returned.
+    pub fn record_key(&self) -> &crate::crypto::RecordKey {
+        &self.record
+    }
+
     pub fn check_vaults(&self, store: &mut Store) -> Result<()> {
         self.generations.check(store)
     }
@@ -719,7 +727,12 @@ pub fn audit(
         record_type: record_type.into(),
         operation: operation.into(),
         organization_id: org_id.into(),
-        user_id: user_id.into(),
+        // A record without a user of its own carries the principal the command acts as.
+        user_id: if user_id.is_empty() {
+            super::principal::actor()
+        } else {
+            user_id.into()
+        },
         object_id: object_id.into(),
         parameters: parameters.to_string(),
     })?;

@@ -6,8 +6,9 @@ use serde_json::json;
 
 use super::dep::{self, DataEncryptionPolicy, STATE_ACTIVE, STATE_PENDING_PURGE, STATE_PURGED};
 use super::keys::{audit, key_uri_versionless, ServiceKeys};
+use super::principal::Authenticated;
 use super::{now, Error, ErrorKind, Result};
-use crate::store::Store;
+use crate::store::{PurgeSignatureRow, Store};
 use crate::vault::{KeyId, KeyPermission, VaultError, EXCHANGE_ONLINE_APP_ID};
 
 /// A DEP whose key a root key version still wraps.
@@ -89,8 +90,9 @@ pub fn request_purge(
     reason: &str,
     contact: &str,
     force: bool,
-    requester: &str,
+    requester_principal: &Authenticated,
 ) -> Result<DataEncryptionPolicy> {
+    let requester = requester_principal.upn.as_str();
     if reason.trim().is_empty() || contact.trim().is_empty() {
         return Err(Error::invalid(
             "a data purge request needs -PermanentDataPurgeReason and -PermanentDataPurgeContact",
@@ -156,17 +158,39 @@ pub fn request_purge(
             Err(e) => return Err(e.into()),
         }
     }
-    let org_id = store.read(super::org::organization_id)?;
+    let org = super::org::get(store)?;
+    if !org
+        .data_purge_approvers
+        .iter()
+        .any(|a| super::org::same_principal(a, requester))
+    {
+        return Err(Error::new(ErrorKind::AccessDenied, format!("{requester} is not a data purge approver of {}", org.name))
+            .with_help("a data purge is requested and approved by two of the approvers listed with Set-OrganizationConfig -DataPurgeApprovers; sign in as one with Connect-AzAccount"));
+    }
+    let org_id = org.guid.clone();
+    let t = now();
+    let statement = request_statement(
+        &org.guid, &org.name, &d.guid, &d.name, reason, contact, requester, &t,
+    );
+    let signature = requester_principal.sign(PURGE_NAMESPACE, statement.as_bytes())?;
     store.write(|tx| {
-        if !tx.request_dep_purge(&d.guid, reason, contact, requester, &now())? {
+        if !tx.request_dep_purge(&d.guid, reason, contact, requester, &t)? {
             return Err(Error::rule(format!(
                 "the state of '{}' changed while this command ran (another purge request or approval); nothing was changed",
                 d.name
             ))
             .with_help(format!("see its state: custkey Get-DataEncryptionPolicy -Identity \"{}\"", d.name)));
         }
+        tx.put_purge_signature(&PurgeSignatureRow {
+            dep_guid: d.guid.clone(),
+            step: STEP_REQUEST.into(),
+            upn: requester.to_string(),
+            fingerprint: requester_principal.fingerprint.clone(),
+            statement: statement.clone(),
+            signature: signature.clone(),
+        })?;
         audit(tx, &org_id, "ExchangeAdmin", "Set-DataEncryptionPolicy -PermanentDataPurgeRequested", requester, &d.guid,
-            json!({"Policy Id": d.guid, "Name": d.name, "PermanentDataPurgeReason": reason, "PermanentDataPurgeContact": contact, "Force": force}))
+            json!({"Policy Id": d.guid, "Name": d.name, "PermanentDataPurgeReason": reason, "PermanentDataPurgeContact": contact, "Force": force, "Fingerprint": requester_principal.fingerprint}))
     })?;
     dep::get(store, dep::DepKind::Mailbox, &d.guid)
 }
@@ -196,6 +220,83 @@ pub struct PurgeReport {
     pub state: String,
     #[serde(rename = "CompletedTime")]
     pub completed: String,
+    /// The signed request and approval: anyone can check them later with `ssh-keygen -Y
+    /// verify` (docs/lifecycle.md).
+    #[serde(rename = "Signatures")]
+    pub signatures: Vec<PurgeSignature>,
+}
+
+/// One signed step of a data purge, as the report carries it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PurgeSignature {
+    #[serde(rename = "Step")]
+    pub step: String,
+    #[serde(rename = "Principal")]
+    pub principal: String,
+    #[serde(rename = "Fingerprint")]
+    pub fingerprint: String,
+    /// The line for an `ssh-keygen -Y verify -f <allowed signers>` file.
+    #[serde(rename = "AllowedSigner")]
+    pub allowed_signer: String,
+    #[serde(rename = "Namespace")]
+    pub namespace: String,
+    /// The exact text signed.
+    #[serde(rename = "Statement")]
+    pub statement: String,
+    /// The armored SSHSIG signature of the statement.
+    #[serde(rename = "Signature")]
+    pub signature: String,
+}
+
+/// The SSHSIG namespace of data purge signatures (`ssh-keygen -Y verify -n custkey-purge`).
+pub const PURGE_NAMESPACE: &str = "custkey-purge";
+const STEP_REQUEST: &str = "request";
+const STEP_APPROVAL: &str = "approval";
+
+#[allow(clippy::too_many_arguments)]
+fn request_statement(
+    org_guid: &str,
+    org_name: &str,
+    dep_guid: &str,
+    dep_name: &str,
+    reason: &str,
+    contact: &str,
+    requester: &str,
+    time: &str,
+) -> String {
+    // One field a line; values are written with their control characters escaped, so no
+    // value can forge a line of its own.
+    let v = |s: &str| s.escape_default().to_string();
+    format!(
+        "custkey data purge request\norganization: {} {}\npolicy: {} {}\nreason: {}\ncontact: {}\nrequested-by: {}\ntime: {}\n",
+        v(org_guid), v(org_name), v(dep_guid), v(dep_name), v(reason), v(contact), v(requester), v(time)
+    )
+}
+
+fn approval_statement(
+    org_guid: &str,
+    dep_guid: &str,
+    request: &str,
+    approver: &str,
+    time: &str,
+) -> String {
+    let v = |s: &str| s.escape_default().to_string();
+    format!(
+        "custkey data purge approval\norganization: {}\npolicy: {}\nrequest-sha256: {}\napproved-by: {}\ntime: {}\n",
+        v(org_guid), v(dep_guid), hex::encode(crate::crypto::sha256(request.as_bytes())), v(approver), v(time)
+    )
+}
+
+fn report_signature(row: &PurgeSignatureRow, public_key: &str) -> PurgeSignature {
+    PurgeSignature {
+        step: row.step.clone(),
+        principal: row.upn.clone(),
+        fingerprint: row.fingerprint.clone(),
+        allowed_signer: format!("{} namespaces=\"{PURGE_NAMESPACE}\" {public_key}", row.upn),
+        namespace: PURGE_NAMESPACE.into(),
+        statement: row.statement.clone(),
+        signature: row.signature.clone(),
+    }
 }
 
 /// Approves a pending data purge: a different person from the requester, listed in the
@@ -207,8 +308,9 @@ pub fn approve_purge(
     store: &mut Store,
     keys: &mut ServiceKeys,
     identity: &str,
-    approver: &str,
+    approver_principal: &Authenticated,
 ) -> Result<PurgeReport> {
+    let approver = approver_principal.upn.as_str();
     let d = dep::resolve(store, dep::DepKind::Mailbox, identity)?;
     if d.state != STATE_PENDING_PURGE {
         return Err(Error::rule(format!("no data purge of '{}' is pending (its state is {})", d.name, d.state))
@@ -231,7 +333,74 @@ pub fn approve_purge(
         )
         .with_help("a second data purge approver must approve"));
     }
+    // The request's signature, checked against the requester's registered key; and a second
+    // key: two accounts sharing a key are one person.
+    let request = store
+        .read(|tx| -> Result<_> { Ok(tx.purge_signatures(&d.guid)?) })?
+        .into_iter()
+        .find(|s| s.step == STEP_REQUEST)
+        .ok_or_else(|| {
+            Error::new(ErrorKind::AccessDenied, format!("the data purge request of '{}' carries no signature", d.name))
+                .with_help(format!("request it again (signed) as a data purge approver: custkey Set-DataEncryptionPolicy -Identity \"{}\" -PermanentDataPurgeRequested ...", d.name))
+        })?;
+    let requester_row = super::principal::registered(store, keys, &requester)?;
+    if !super::org::same_principal(&request.upn, &requester)
+        || request.fingerprint != requester_row.fingerprint
+    {
+        return Err(Error::new(ErrorKind::AccessDenied, format!("the signed request of '{}' does not name its requester {requester} and key", d.name))
+            .with_help("the store was altered; nothing was purged. Restore it from a backup, or request the purge again"));
+    }
+    let requester_key = crate::identity::parse_public_key(&requester_row.public_key)?;
+    crate::identity::verify(
+        &requester_key,
+        PURGE_NAMESPACE,
+        request.statement.as_bytes(),
+        &request.signature,
+    )
+    .map_err(|e| {
+        Error::new(
+            ErrorKind::AccessDenied,
+            format!(
+                "the signature of the data purge request of '{}' does not verify: {}",
+                d.name, e.message
+            ),
+        )
+        .with_help("the request was altered; nothing was purged. Request the purge again")
+    })?;
+    if !request
+        .statement
+        .contains(&format!("\npolicy: {} ", d.guid))
+    {
+        return Err(Error::new(
+            ErrorKind::AccessDenied,
+            format!(
+                "the signed request found for '{}' is about another policy",
+                d.name
+            ),
+        )
+        .with_help("the store was altered; nothing was purged"));
+    }
+    if requester_row.fingerprint == approver_principal.fingerprint {
+        return Err(Error::new(
+            ErrorKind::AccessDenied,
+            format!("{approver} signs with the same key as the requester {requester} and cannot approve"),
+        )
+        .with_help("a second data purge approver, with a key of their own, must approve"));
+    }
     let t = now();
+    let approval_text = approval_statement(&org.guid, &d.guid, &request.statement, approver, &t);
+    let approval = PurgeSignatureRow {
+        dep_guid: d.guid.clone(),
+        step: STEP_APPROVAL.into(),
+        upn: approver.to_string(),
+        fingerprint: approver_principal.fingerprint.clone(),
+        signature: approver_principal.sign(PURGE_NAMESPACE, approval_text.as_bytes())?,
+        statement: approval_text,
+    };
+    let signatures = vec![
+        report_signature(&request, &requester_row.public_key),
+        report_signature(&approval, &approver_principal.public_key),
+    ];
     let mut purged = Vec::new();
     let report = store.write(|tx| {
         // The state change comes first and is guarded: of two approvals, or an approval and
@@ -272,7 +441,7 @@ pub fn approve_purge(
             "Approve-DataPurgeRequest",
             approver,
             &d.guid,
-            json!({"Policy Id": d.guid, "RequestedBy": requester, "ApprovedBy": approver}),
+            json!({"Policy Id": d.guid, "RequestedBy": requester, "ApprovedBy": approver, "Fingerprint": approver_principal.fingerprint}),
         )?;
         audit(
             tx,
@@ -295,7 +464,9 @@ pub fn approve_purge(
             wrapped_dep_keys,
             state: STATE_PURGED.into(),
             completed: t.clone(),
+            signatures: signatures.clone(),
         };
+        tx.put_purge_signature(&approval)?;
         audit(
             tx,
             &org.guid,

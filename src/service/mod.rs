@@ -12,6 +12,7 @@ pub mod m365;
 pub mod mail_input;
 pub mod mailbox;
 pub mod org;
+pub mod principal;
 pub mod recipient;
 pub mod site;
 pub mod spo;

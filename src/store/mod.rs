@@ -17,6 +17,7 @@ mod dep;
 mod m365;
 mod org;
 mod pack;
+mod principal;
 mod recipient;
 mod setting;
 mod spo;
@@ -27,6 +28,7 @@ pub use dep::{DepRow, RootWrapRow};
 pub use m365::{ChatMessageRow, ChatRow, WorkloadKeyRow};
 pub use org::OrganizationRow;
 pub use pack::{PackAppender, PackFile, PackReadError, PACK_BUFFER, PACK_BUFFERS};
+pub use principal::{PrincipalRow, PurgeSignatureRow};
 pub use recipient::{RecipientRow, RecipientScope};
 pub use spo::{SiteRow, SpoDepRow, SpoFileRow, SpoRootWrapRow};
 
@@ -300,6 +302,29 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (owner_guid, tier)
     );
     ALTER TABLE spo_file ADD COLUMN chunk_format INTEGER NOT NULL DEFAULT 1;",
+    // 10: the principal registry (accounts bound to an OpenSSH public key; each row carries a
+    // MAC under a key derived from the service master key) and the signatures of data purge
+    // requests and approvals (docs/security.md).
+    "CREATE TABLE principal (
+        upn_key TEXT PRIMARY KEY,
+        upn TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL UNIQUE,
+        owner INTEGER NOT NULL DEFAULT 0,
+        registered_by TEXT NOT NULL,
+        when_created TEXT NOT NULL,
+        mac BLOB NOT NULL
+    );
+    CREATE TABLE purge_signature (
+        dep_guid TEXT NOT NULL,
+        step TEXT NOT NULL,
+        upn TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        statement TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        PRIMARY KEY (dep_guid, step)
+    );",
 ];
 
 /// The schema version this build writes.

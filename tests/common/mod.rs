@@ -11,6 +11,8 @@ pub const M365: &str = "c066d759-24ae-40e7-a56f-027002b5d3e4";
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The configuration directory (outside the data directory): generated identities.
+    pub config: tempfile::TempDir,
     /// Environment variables every command of this test gets (e.g. an HSM configuration).
     pub extra: Vec<(String, String)>,
 }
@@ -19,6 +21,7 @@ impl Env {
     pub fn new() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
+            config: tempfile::tempdir().unwrap(),
             extra: Vec::new(),
         }
     }
@@ -31,6 +34,8 @@ impl Env {
             .current_dir(self.dir.path())
             .env("CUSTKEY_STORE", self.path("service.db"))
             .env("CUSTKEY_KEYRING", "off")
+            .env("CUSTKEY_CONFIG_DIR", self.config.path())
+            .env_remove("SSH_AUTH_SOCK")
             .env_remove("CUSTKEY_VAULT_KEY")
             .env_remove("CUSTKEY_VAULT_PASSPHRASE")
             .env_remove("CUSTKEY_SERVICE_KEY")
@@ -42,6 +47,55 @@ impl Env {
             c.env(k, v);
         }
         c.output().expect("run custkey")
+    }
+    /// A new Ed25519 key for `upn` (made by ssh-keygen, outside the data directory); returns
+    /// the private key file (`<file>.pub` beside it).
+    pub fn keygen(&self, upn: &str) -> PathBuf {
+        let dir = self.config.path().join("test-keys");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(upn);
+        if !path.exists() {
+            let st = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", upn, "-f"])
+                .arg(&path)
+                .status()
+                .expect("run ssh-keygen");
+            assert!(st.success(), "ssh-keygen failed");
+        }
+        path
+    }
+    /// Registers `upn` (as the current account, which must be an owner) with a new key;
+    /// returns its private key file.
+    pub fn register(&self, upn: &str) -> PathBuf {
+        let key = self.keygen(upn);
+        let public = format!("{}.pub", key.display());
+        self.ok(&[
+            "New-AzADUser",
+            "-UserPrincipalName",
+            upn,
+            "-PublicKeyFile",
+            &public,
+        ]);
+        key
+    }
+    /// Signs in as `upn` with the key [`Env::register`] made for it.
+    pub fn connect(&self, upn: &str) {
+        let key = self.keygen(upn);
+        self.ok(&[
+            "Connect-AzAccount",
+            "-AccountId",
+            upn,
+            "-KeyFile",
+            key.to_str().unwrap(),
+        ]);
+    }
+    /// Signs in as the store's owner again (the identity generated on first use).
+    pub fn connect_owner(&self) {
+        self.ok(&[
+            "Connect-AzAccount",
+            "-AccountId",
+            "admin@contoso.onmicrosoft.com",
+        ]);
     }
     pub fn run(&self, args: &[&str]) -> Output {
         self.run_env(args, &[])

@@ -2,6 +2,7 @@
 //! Get-AzProviderFeature: the Azure session and subscriptions.
 
 use custkey::service::azure;
+use custkey::service::principal::Credential;
 use serde_json::json;
 
 use crate::cli::args::Args;
@@ -22,19 +23,43 @@ pub const CMDLETS: &[Cmdlet] = &[
     Cmdlet {
         name: "Connect-AzAccount",
         module: "Az.Accounts",
-        synopsis: "Signs in to Azure as a user; later Az cmdlets act as that account.",
-        description: "Sets the account the Az cmdlets act as. Key vault access policies are checked against it: \
-the account that creates a vault gets every key permission on it. Before any sign-in the account is \
-admin@<organization name>.",
-        params: &[Param::new("AccountId", Kind::String, "The user principal name to act as.")
-            .position(0)
-            .required()],
-        examples: &[Example {
-            title: "Act as a key vault administrator",
-            code: "custkey Connect-AzAccount -AccountId kvadmin@contoso.com",
-            output: "",
-            remarks: "",
-        }],
+        synopsis: "Signs in as a registered account, proven by its OpenSSH key; later cmdlets act as that account.",
+        description: "Proves that the caller holds the key the account is registered with (New-AzADUser): the key \
+signs a fresh challenge, from a private key file (-KeyFile) or from ssh-agent (-UseSshAgent, or by default when \
+SSH_AUTH_SOCK holds the key). Later cmdlets act as the account and prove it again, each time, with the same key; \
+key vault access policies, roles and the audit log name it. Before any sign-in the account is admin@<organization \
+name>. On a new store the first account to act becomes its owner: with -KeyFile, registered with that key; \
+without, with a new Ed25519 key written to the configuration directory (identities/<account>). Signing in as an \
+account that is not registered, or without its key, is refused.",
+        params: &[
+            Param::new("AccountId", Kind::String, "The user principal name to act as.")
+                .position(0)
+                .required(),
+            Param::new(
+                "KeyFile",
+                Kind::Path,
+                "The account's OpenSSH private key file (unencrypted, mode 0600; an encrypted key goes through ssh-agent).",
+            ),
+            Param::new(
+                "UseSshAgent",
+                Kind::Switch,
+                "Sign with the key held by ssh-agent (SSH_AUTH_SOCK).",
+            ),
+        ],
+        examples: &[
+            Example {
+                title: "Act as a key vault administrator, with the key ssh-keygen made",
+                code: "custkey Connect-AzAccount -AccountId kvadmin@contoso.com -KeyFile ~/.ssh/id_ed25519",
+                output: "",
+                remarks: "",
+            },
+            Example {
+                title: "Sign in with the key in ssh-agent",
+                code: "custkey Connect-AzAccount -AccountId kvadmin@contoso.com -UseSshAgent",
+                output: "",
+                remarks: "",
+            },
+        ],
         impact: Impact::Medium,
         table: &["Account", "SubscriptionName", "TenantId", "Environment"],
         run: connect,
@@ -136,7 +161,19 @@ fn connect(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     if !ctx.should_process(&upn, "Connect-AzAccount", false)? {
         return Ok(Output::None);
     }
-    azure::connect(ctx.store()?, &upn)?;
+    let cred = match (args.str("KeyFile"), args.switch("UseSshAgent")) {
+        (Some(_), true) => {
+            return Err(
+                CliError::usage("-KeyFile and -UseSshAgent cannot be used together").with_help(
+                    "give one way to prove the account: a private key file, or the agent",
+                ),
+            )
+        }
+        (Some(p), false) => Credential::KeyFile(std::path::PathBuf::from(p)),
+        (None, true) => Credential::Agent,
+        (None, false) => Credential::Default,
+    };
+    ctx.connect(&upn, &cred)?;
     Ok(Output::one(context_record(ctx)?))
 }
 

@@ -290,11 +290,11 @@ fn request_purge(ctx: &mut Ctx, args: &Args, id: &str) -> Result<Output, CliErro
     if !ctx.should_process_as(Impact::High, id, "Request permanent data purge", force)? {
         return Ok(Output::None);
     }
-    let requester = custkey::service::azure::account(ctx.store()?)?;
-    let (store, keys) = ctx.service()?;
+    let (store, keys, requester) = ctx.acting()?;
     let policy = custkey::service::lifecycle::request_purge(
-        store, keys, id, &reason, &contact, force, &requester,
+        store, keys, id, &reason, &contact, force, requester,
     )?;
+    let requester = requester.upn.clone();
     ctx.warn(&format!(
         "the data purge of '{}' awaits approval by a data purge approver other than {requester}: custkey Approve-DataPurgeRequest -Identity \"{}\"",
         policy.name, policy.name

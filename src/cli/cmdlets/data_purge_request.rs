@@ -46,8 +46,7 @@ fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     )? {
         return Ok(Output::None);
     }
-    let approver = custkey::service::azure::account(ctx.store()?)?;
-    let (store, keys) = ctx.service()?;
-    let report = lifecycle::approve_purge(store, keys, &id, &approver)?;
+    let (store, keys, approver) = ctx.acting()?;
+    let report = lifecycle::approve_purge(store, keys, &id, approver)?;
     Ok(Output::one(record(&report)?))
 }

@@ -4,6 +4,7 @@
 use super::def::Cmdlet;
 
 pub mod az_account;
+pub mod az_ad_user;
 pub mod az_key_vault;
 pub mod az_key_vault_access_policy;
 pub mod az_key_vault_audit_log;
@@ -46,6 +47,7 @@ pub mod unified_audit_log;
 pub fn all() -> Vec<&'static Cmdlet> {
     let mut v: Vec<&'static Cmdlet> = [
         az_account::CMDLETS,
+        az_ad_user::CMDLETS,
         az_key_vault::CMDLETS,
         az_key_vault_access_policy::CMDLETS,
         az_key_vault_audit_log::CMDLETS,
