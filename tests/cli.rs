@@ -8,6 +8,12 @@
 fn cli_snapshots() {
     trycmd::TestCases::new()
         .env("CUSTKEY_STORE", "service.db")
+        // Identities of the first principal: outside every case's data directory.
+        .env(
+            "CUSTKEY_CONFIG_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
+        )
+        .env("SSH_AUTH_SOCK", "")
         .env("XDG_DATA_HOME", "xdg")
         .env("COLUMNS", "")
         // The vault master key comes from the key file beside the store; the keyring cache

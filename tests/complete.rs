@@ -131,6 +131,10 @@ fn object_names_come_from_the_store_without_changing_it() {
         let out = Command::new(env!("CARGO_BIN_EXE_custkey"))
             .args(args)
             .env("CUSTKEY_STORE", &store)
+            .env(
+                "CUSTKEY_CONFIG_DIR",
+                concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
+            )
             .env("CUSTKEY_KEYRING", "off")
             .output()
             .unwrap();

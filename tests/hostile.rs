@@ -80,6 +80,11 @@ impl Case {
             .args(args)
             .current_dir(self.dir.path())
             .env("CUSTKEY_STORE", self.path("service.db"))
+            .env(
+                "CUSTKEY_CONFIG_DIR",
+                concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
+            )
+            .env_remove("SSH_AUTH_SOCK")
             .env("CUSTKEY_KEYRING", "off")
             .env("CUSTKEY_VAULT_KEY", "11".repeat(32))
             .env_remove("CUSTKEY_VAULT_PASSPHRASE")

@@ -9,6 +9,11 @@ fn custkey(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("CUSTKEY_STORE", dir.join("service.db"))
+        .env(
+            "CUSTKEY_CONFIG_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
+        )
+        .env_remove("SSH_AUTH_SOCK")
         .env("CUSTKEY_KEYRING", "off")
         .env_remove("CUSTKEY_VAULT_KEY")
         .env_remove("CUSTKEY_VAULT_PASSPHRASE")

@@ -11,6 +11,11 @@ fn custkey(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_custkey"));
     c.current_dir(dir)
         .env("CUSTKEY_STORE", dir.join("service.db"))
+        .env(
+            "CUSTKEY_CONFIG_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
+        )
+        .env_remove("SSH_AUTH_SOCK")
         .env("CUSTKEY_KEYRING", "off")
         .env_remove("CUSTKEY_VAULT_KEY")
         .env_remove("CUSTKEY_VAULT_PASSPHRASE")
@@ -241,8 +246,9 @@ fn the_interactive_shell_completes_runs_and_exits() {
     };
     let status = dir.path().join("status");
     let shell = format!(
-        "env CUSTKEY_STORE='{}' CUSTKEY_KEYRING=off TERM=xterm '{bin}'; echo $? > '{}'; sleep 30",
+        "env CUSTKEY_STORE='{}' CUSTKEY_CONFIG_DIR='{}' CUSTKEY_KEYRING=off TERM=xterm '{bin}'; echo $? > '{}'; sleep 30",
         store.display(),
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
         status.display()
     );
     let out = tmux.cmd(&[

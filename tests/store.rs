@@ -7,6 +7,11 @@ fn custkey(store: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_custkey"))
         .args(args)
         .env("CUSTKEY_STORE", store)
+        .env(
+            "CUSTKEY_CONFIG_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
+        )
+        .env_remove("SSH_AUTH_SOCK")
         .env_remove("COLUMNS")
         .output()
         .expect("run custkey")

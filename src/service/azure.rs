@@ -126,10 +126,21 @@ pub fn vault_names(data_dir: &Path) -> Vec<String> {
     names
 }
 
-/// The signed-in Azure account: set by `Connect-AzAccount`, else `admin@<organization>`.
+/// The signed-in Azure account: set by `Connect-AzAccount`, else the store's owner (its first
+/// principal), else (a new store) `admin@<organization>`, who becomes the owner.
 pub fn account(store: &mut Store) -> Result<String> {
     if let Some(a) = store.read(|tx| -> Result<_> { Ok(tx.setting(ACCOUNT_SETTING)?) })? {
         return Ok(a);
+    }
+    let owner = store.read(|tx| -> Result<_> {
+        Ok(tx
+            .principals()?
+            .into_iter()
+            .find(|p| p.owner)
+            .map(|p| p.upn))
+    })?;
+    if let Some(o) = owner {
+        return Ok(o);
     }
     let org = super::org::get(store)?;
     Ok(format!("admin@{}", org.name))
