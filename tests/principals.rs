@@ -364,6 +364,14 @@ fn one_person_cannot_complete_a_purge_and_a_tampered_request_purges_nothing() {
         )
         .unwrap();
     assert_eq!(empty, 0, "audit records without a principal");
+    let who: String = c
+        .query_row(
+            "SELECT user_id FROM audit_record WHERE operation = 'Set-OrganizationConfig' AND parameters LIKE '%ciso@contoso.com%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(who, OWNER, "the approvers' change names who made it");
 }
 
 #[test]

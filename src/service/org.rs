@@ -210,6 +210,21 @@ pub fn set(store: &mut Store, changes: &OrgChanges) -> Result<Organization> {
             when_changed: now(),
         };
         tx.update_organization(&row)?;
+        // Who changed the approvers (or anything else) is on record: the acting principal.
+        super::keys::audit(
+            tx,
+            &row.guid,
+            "ExchangeAdmin",
+            "Set-OrganizationConfig",
+            "",
+            &row.guid,
+            serde_json::json!({
+                "Name": changes.name,
+                "SubscriptionType": changes.subscription_type,
+                "DataPurgeApprovers": changes.data_purge_approvers,
+                "DefaultGeo": changes.default_geo,
+            }),
+        )?;
         Ok(Organization::from(row))
     })
 }
