@@ -124,6 +124,10 @@ impl Ctx {
             self.principal = None;
             self.store_path = path;
         }
+        // Each cmdlet of a script or shell proves the account again: a key removed from the
+        // agent, or an account removed from the registry, stops the next one.
+        self.principal = None;
+        self.azure = None;
         self.cmdlet = cmdlet;
         self.form = args.str("Format").and_then(Form::parse);
         self.properties = args.list("Property").map(<[String]>::to_vec);
