@@ -69,9 +69,12 @@ fn plan_apply_idempotent_and_drift() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 
-    // An empty store: everything is missing or to be created; changes pending (exit 4).
+    // An empty store: everything is missing or to be created. What rollout cannot create is
+    // drift (exit 5, never "matches"), even with changes pending.
     let (code, plan, stderr) = steps(d, "Test-CustomerKeyConfiguration", &[]);
-    assert_eq!(code, 4, "{stderr}");
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("Drift: "), "{stderr}");
+    assert!(!stderr.contains("matches"), "{stderr}");
     assert_eq!(find(&plan, "Vault", "contoso-ck-va1")["Action"], "Missing");
     assert_eq!(find(&plan, "DEP", "US Mailboxes")["Action"], "Create");
     assert_eq!(find(&plan, "Mailbox", "alice")["Action"], "Missing");
@@ -430,4 +433,48 @@ fn a_geo_policy_is_registered_then_rolled_onto_new_key_versions() {
         "{err}"
     );
     assert!(!err.contains("US Mailboxes"), "{err}");
+}
+
+#[test]
+fn drift_rollout_cannot_fix_is_never_reported_as_matching() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = custkey(d, &["-File", &example("setup.ps1")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A vault and a mailbox that do not exist, and a DEP whose keys differ from the store's;
+    // nothing else to do.
+    let file = d.join("r2.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[vault]]
+name = "contoso-ck-va9"
+keys = ["Key009"]
+
+[[dep]]
+name = "US Mailboxes"
+key_ids = [
+    "https://contoso-ck-va1.vault.azure.net/keys/Key001",
+    "https://contoso-ck-va9.vault.azure.net/keys/Key009",
+]
+
+[[assignment]]
+dep = "US Mailboxes"
+mailboxes = ["nobody"]
+"#,
+    )
+    .unwrap();
+    for cmdlet in ["Test-CustomerKeyConfiguration", "Start-CustomerKeyRollout"] {
+        let (code, plan, stderr) = steps_with(d, &file, cmdlet, &[]);
+        assert_eq!(code, 5, "{cmdlet}: {stderr}");
+        assert!(!stderr.contains("matches"), "{cmdlet}: {stderr}");
+        assert!(stderr.contains("Drift: "), "{cmdlet}: {stderr}");
+        assert_eq!(find(&plan, "Vault", "contoso-ck-va9")["Action"], "Missing");
+        assert_eq!(find(&plan, "DEP", "US Mailboxes")["Action"], "Differs");
+        assert_eq!(find(&plan, "Mailbox", "nobody")["Action"], "Missing");
+    }
 }

@@ -116,6 +116,14 @@ impl Action {
     }
 }
 
+/// The steps rollout cannot make true (Missing, Differs): drift, whatever else is pending.
+pub fn drift(steps: &[Step]) -> Vec<&Step> {
+    steps
+        .iter()
+        .filter(|s| matches!(s.action, Action::Differs | Action::Missing))
+        .collect()
+}
+
 /// Parameters for a cmdlet call: (name, value).
 pub type Named = Vec<(String, Option<Value>)>;
 

@@ -9,6 +9,9 @@ use crate::cli::Ctx;
 
 /// The exit code of a plan with changes pending (documented in docs/cli.md).
 pub const PENDING: i32 = 4;
+/// The exit code of drift: the store differs from the file where rollout cannot act (a vault,
+/// key or mailbox missing, a DEP whose keys differ). Wins over [`PENDING`].
+pub const DRIFT: i32 = 5;
 
 pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
     name: "Test-CustomerKeyConfiguration",
@@ -17,14 +20,15 @@ pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
     description: "Reads the file (vaults and keys to expect, DEPs, assignments of mailboxes by identity or \
 -Filter) and lists one step a line: NoChange, Create, Change, Refresh (a key has a newer version than the DEP \
 is wrapped under) or Assign (what Start-CustomerKeyRollout would do), Differs (not as described, and rollout never touches it: a DEP's keys) and Missing (vaults, keys and \
-mailboxes, which rollout never creates). Exits 4 when changes are pending, 0 when the store matches; \
--Format Json gives the plan to CI.",
+mailboxes, which rollout never creates). Exits 5 on drift (any Missing or Differs step: the store differs \
+where rollout cannot act), else 4 when changes are pending, 0 only when the store matches; -Format Json gives \
+the plan to CI.",
     params: &[Param::new("Path", Kind::Path, "The desired-state TOML file.").position(0).required()],
     examples: &[Example {
         title: "What would a rollout change?",
         code: "custkey Test-CustomerKeyConfiguration examples/rollout.toml -Format Json",
         output: "",
-        remarks: "Exit code 4: changes pending; 0: nothing to do.",
+        remarks: "Exit code 5: drift rollout cannot fix; 4: changes pending; 0: nothing to do.",
     }],
     impact: Impact::None,
     table: &["Action", "Kind", "Target", "Detail"],
@@ -36,12 +40,8 @@ fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let desired = rollout::load(path)?;
     let steps = rollout::plan(ctx, &desired)?;
     let pending = steps.iter().filter(|s| s.action.pending()).count();
-    for s in steps.iter().filter(|s| {
-        matches!(
-            s.action,
-            rollout::Action::Differs | rollout::Action::Missing
-        )
-    }) {
+    let drift = rollout::drift(&steps);
+    for s in &drift {
         ctx.warn(&format!("{} {}: {}", s.kind, s.target, s.detail));
     }
     if pending > 0 {
@@ -49,7 +49,15 @@ fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         eprintln!(
             "{pending} change(s) pending; Start-CustomerKeyRollout -Path {path} applies them."
         );
-    } else {
+    }
+    if !drift.is_empty() {
+        // Never "matches": what rollout cannot make true is drift, with its own exit code.
+        ctx.status = DRIFT;
+        eprintln!(
+            "Drift: {} difference(s) from {path} that rollout cannot make true (Missing, Differs above); fix them by hand.",
+            drift.len()
+        );
+    } else if pending == 0 {
         eprintln!("No changes: the store matches {path}.");
     }
     Ok(Output::many(steps.iter().map(|s| s.record(None)).collect()))
