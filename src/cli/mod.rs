@@ -444,6 +444,52 @@ pub(crate) fn unknown_cmdlet(name: &str) -> CliError {
     }
 }
 
+/// `custkey -Store X Get-Mailbox`: a common parameter before the cmdlet. Says where it goes,
+/// with the command line rewritten, instead of "not recognized".
+fn common_parameter_first(words: &[String]) -> Option<CliError> {
+    const COMMON: &[&str] = &[
+        "Store", "Format", "Property", "WhatIf", "Confirm", "Verbose",
+    ];
+    let first = words.first()?;
+    let name = first.trim_start_matches('-');
+    let name = name.split(':').next().unwrap_or(name);
+    if !first.starts_with('-') {
+        return None;
+    }
+    let param = COMMON.iter().find(|c| norm(c) == norm(name))?;
+    let takes_value = matches!(*param, "Store" | "Format" | "Property") && !first.contains(':');
+    let n = if takes_value { 2 } else { 1 };
+    let moved = &words[n.min(words.len())..];
+    let cmdlet = moved.first().filter(|w| find_cmdlet(w).is_some());
+    let help = match cmdlet {
+        Some(c) => {
+            let mut line = vec!["custkey".to_string(), c.clone()];
+            line.extend(moved[1..].iter().cloned());
+            line.extend(words[..n.min(words.len())].iter().cloned());
+            let quoted: Vec<String> = line
+                .iter()
+                .map(|w| {
+                    if w.is_empty()
+                        || w.contains(|c: char| c.is_whitespace() || "'\"$`;|&".contains(c))
+                    {
+                        format!("'{}'", w.replace('\'', "'\\''"))
+                    } else {
+                        w.clone()
+                    }
+                })
+                .collect();
+            format!("write: {}", quoted.join(" "))
+        }
+        None => format!("write: custkey <Cmdlet> ... -{param} ..."),
+    };
+    Some(
+        CliError::usage(format!(
+            "-{param} is a common parameter: it goes after the cmdlet's name, not before it"
+        ))
+        .with_help(help),
+    )
+}
+
 const USAGE: &str = "custkey: service encryption with Customer Key, driven by PowerShell-style cmdlets.
 
 Usage: custkey <Cmdlet> [-Parameter value ...]
@@ -453,7 +499,8 @@ Usage: custkey <Cmdlet> [-Parameter value ...]
   custkey Get-OrganizationConfig            the organization in the store
 
 Common parameters: -Store PATH, -Format Table|List|Json|Csv, -Property a,b, -WhatIf, -Confirm, -Verbose.
-Exit codes: 0 ok, 1 cmdlet failed, 2 usage error, 3 store or vault unreachable, 70 internal error.
+Exit codes: 0 ok, 1 cmdlet failed, 2 usage error, 3 store or vault unreachable, 4 changes pending,
+5 drift (rollout), 70 internal error.
 ";
 
 /// Runs one command line; returns the process exit code.
@@ -548,6 +595,9 @@ fn run(argv: &[String]) -> Result<i32, CliError> {
         #[cfg(debug_assertions)]
         "__panic" => panic!("deliberate panic for testing the panic hook"),
         _ => {}
+    }
+    if let Some(e) = common_parameter_first(&argv[1..]) {
+        return Err(e);
     }
     let cmdlet = find_cmdlet(first).ok_or_else(|| unknown_cmdlet(first))?;
     let words = &argv[2..];
