@@ -405,6 +405,16 @@ fn backup(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
                 chrono::Utc::now().format("%Y%m%d%H%M%S")
             ))
         });
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(CliError::usage(format!(
+                "the folder {} of -OutputFile {} does not exist",
+                dir.display(),
+                path.display()
+            ))
+            .with_help("create it first (mkdir -p), or give a path in an existing folder; nothing was written"));
+        }
+    }
     if !ctx.should_process(&format!("{vault}/{name}"), "Backup-AzKeyVaultKey", false)? {
         return Ok(Output::None);
     }
