@@ -147,6 +147,8 @@ fn a_new_store_is_created_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("nested/dir/service.db");
+    // A named store's folder must exist (a_mistyped_store_path_creates_nothing).
+    std::fs::create_dir_all(store.parent().unwrap()).unwrap();
     assert_eq!(
         custkey(&store, &["Get-OrganizationConfig"]).status.code(),
         Some(0)
@@ -160,4 +162,37 @@ fn a_new_store_is_created_private() {
         .filter(|n| n.contains(".new-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_mistyped_store_path_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-folder");
+    let store = missing.join("service.db");
+    let out = custkey(&store, &["Get-Mailbox"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("its folder") && err.contains("does not exist"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_custkey"))
+        .args(["New-Mailbox", "alice", "-Store"])
+        .arg(&store)
+        .env_remove("CUSTKEY_STORE")
+        .env(
+            "CUSTKEY_CONFIG_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        !missing.exists(),
+        "a folder was created for a mistyped store"
+    );
+    // In a folder that exists, the store is created on first use.
+    std::fs::create_dir(&missing).unwrap();
+    assert!(custkey(&store, &["Get-Mailbox"]).status.success());
+    assert!(store.exists());
 }

@@ -32,6 +32,8 @@ use output::{Form, Output};
 pub struct Ctx {
     pub cmdlet: &'static Cmdlet,
     store_path: PathBuf,
+    /// Whether -Store named the store (else CUSTKEY_STORE or the default location).
+    store_given: bool,
     store: Option<Store>,
     azure: Option<Azure>,
     keys: Option<ServiceKeys>,
@@ -62,6 +64,7 @@ impl Ctx {
         Ok(Ctx {
             cmdlet,
             store_path,
+            store_given: args.str("Store").is_some_and(|p| !p.is_empty()),
             store: None,
             azure: None,
             keys: None,
@@ -123,6 +126,7 @@ impl Ctx {
             self.backend = None;
             self.principal = None;
             self.store_path = path;
+            self.store_given = args.str("Store").is_some_and(|p| !p.is_empty());
         }
         // Each cmdlet of a script or shell proves the account again: a key removed from the
         // agent, or an account removed from the registry, stops the next one.
@@ -154,6 +158,7 @@ impl Ctx {
 
     fn open_store(&mut self) -> Result<&mut Store, CliError> {
         if self.store.is_none() {
+            self.check_store_folder()?;
             self.verbose(&format!("opening the store {}", self.store_path.display()));
             let s = Store::open(&self.store_path)
                 .map_err(|e| CliError::unavailable(e.to_string()).with_help(e.help()))?;
@@ -165,8 +170,29 @@ impl Ctx {
         }
     }
 
+    /// A store named by -Store or CUSTKEY_STORE is created only in a folder that exists: a
+    /// mistyped path must not quietly start a new organization somewhere else. (The default
+    /// location's folders are created on first use.)
+    fn check_store_folder(&self) -> Result<(), CliError> {
+        let explicit =
+            self.store_given || std::env::var_os("CUSTKEY_STORE").is_some_and(|p| !p.is_empty());
+        if !explicit || self.store_path.exists() {
+            return Ok(());
+        }
+        match self.store_path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(CliError::unavailable(format!(
+                "there is no store at {}, and its folder {} does not exist",
+                self.store_path.display(),
+                dir.display()
+            ))
+            .with_help("check the path in -Store or CUSTKEY_STORE; to start a new store there, create the folder first (mkdir -p)")),
+            _ => Ok(()),
+        }
+    }
+
     fn open_backend(&mut self) -> Result<LocalBackend, CliError> {
         if self.backend.is_none() {
+            self.check_store_folder()?;
             let dir = self.data_dir();
             let b = LocalBackend::open(&dir).map_err(custkey::service::Error::from)?;
             self.backend = Some(b);

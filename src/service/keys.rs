@@ -108,8 +108,17 @@ fn master_key(data_dir: &Path) -> Result<SecretKey32> {
             let key = SecretKey32::generate();
             let text = zeroize::Zeroizing::new(format!("{}\n", hex::encode(key.expose())));
             fsio::ensure_private_dir(data_dir)?;
-            fsio::write_atomic(&path, text.as_bytes())?;
-            Ok(key)
+            // Of two first commands at once, the first key written is the store's.
+            if fsio::write_new(&path, text.as_bytes())? {
+                return Ok(key);
+            }
+            let s = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
+                unavailable(format!("cannot read {}: {e}", path.display()), "check the file's permissions")
+            })?);
+            hex_key(&s).ok_or_else(|| {
+                Error::new(ErrorKind::Authentication, format!("{} does not hold a 64-hex-digit key", path.display()))
+                    .with_help("restore the service key file from its backup; the store's keys are sealed under it")
+            })
         }
         Err(e) => Err(unavailable(
             format!("cannot read {}: {e}", path.display()),
