@@ -157,3 +157,37 @@ fn object_names_come_from_the_store_without_changing_it() {
     assert_eq!(got, "contoso-va1\n");
     assert_eq!(std::fs::read(&store).unwrap(), before);
 }
+
+#[test]
+fn a_reader_that_stops_early_is_no_error() {
+    // The read end is closed before custkey writes: every write gets EPIPE.
+    for args in [
+        vec!["__complete", "--", ""],
+        vec!["Get-Help", "New-DataEncryptionPolicy", "-Full"],
+        vec!["Get-Command"],
+        vec!["--version"],
+        vec!["New-DataEncryptionPolicy", "-?"],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_custkey"))
+            .args(&args)
+            .env("CUSTKEY_STORE", dir.path().join("s.db"))
+            .env(
+                "CUSTKEY_CONFIG_DIR",
+                concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
+            )
+            .env("CUSTKEY_KEYRING", "off")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -30,10 +30,13 @@ pub fn run(args: &[String]) -> Result<(), CliError> {
         Some("--") => &args[1..],
         _ => args,
     };
+    // One write, and a reader that stops early (`| head`) is no error.
+    let mut out = String::new();
     for c in candidates(words) {
-        println!("{c}");
+        out.push_str(&c);
+        out.push('\n');
     }
-    Ok(())
+    super::write_out(&out)
 }
 
 fn starts_with_ci(candidate: &str, partial: &str) -> bool {

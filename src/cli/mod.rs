@@ -603,16 +603,16 @@ fn script_entry(argv: &[String]) -> Option<i32> {
 
 fn run(argv: &[String]) -> Result<i32, CliError> {
     let Some(first) = argv.get(1) else {
-        print!("{USAGE}");
+        write_out(USAGE)?;
         return Ok(0);
     };
     match first.as_str() {
         "-?" | "-h" | "--help" | "-Help" | "help" => {
-            print!("{USAGE}");
+            write_out(USAGE)?;
             return Ok(0);
         }
         "--version" | "-Version" => {
-            println!("custkey {}", env!("CARGO_PKG_VERSION"));
+            write_out(&format!("custkey {}\n", env!("CARGO_PKG_VERSION")))?;
             return Ok(0);
         }
         "__complete" => return complete::run(&argv[2..]).map(|()| 0),
@@ -628,7 +628,7 @@ fn run(argv: &[String]) -> Result<i32, CliError> {
     let cmdlet = find_cmdlet(first).ok_or_else(|| unknown_cmdlet(first))?;
     let words = &argv[2..];
     if words.iter().any(|w| w == "-?") {
-        print!("{}", help::page(cmdlet, help::Detail::Full));
+        write_out(&help::page(cmdlet, help::Detail::Full))?;
         return Ok(0);
     }
     let args = args::bind(cmdlet, words)?;

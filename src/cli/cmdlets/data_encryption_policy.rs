@@ -264,7 +264,7 @@ pub(super) fn test_policies(
         ctx.properties.as_deref(),
         None,
     )?;
-    print!("{text}");
+    crate::cli::write_out(&text)?;
     Err(CliError::failed(format!(
         "{} key(s) could not unwrap their policy's DEP key: {}",
         failed.len(),
