@@ -436,3 +436,83 @@ fn access_policies_bind_the_signed_in_principal() {
     assert!(log.contains("\"GetKey\",\"Success\""), "{log}");
     assert!(log.contains("\"DeleteKey\",\"AccessDenied\""), "{log}");
 }
+
+/// Runs a script with `answers` on standard input as a terminal would give them.
+fn script_with_answers(e: &Env, script: &str, answers: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_custkey"))
+        .args(["-Command", script])
+        .current_dir(e.dir.path())
+        .env("CUSTKEY_STORE", e.path("service.db"))
+        .env("CUSTKEY_CONFIG_DIR", e.config.path())
+        .env("CUSTKEY_KEYRING", "off")
+        .env("CUSTKEY_ASSUME_TTY", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(answers.as_bytes())
+        .unwrap();
+    c.wait_with_output().unwrap()
+}
+
+#[test]
+fn prompts_take_yes_to_all_and_no_to_all() {
+    let e = Env::new();
+    for u in [
+        "a@contoso.com",
+        "b@contoso.com",
+        "c@contoso.com",
+        "d@contoso.com",
+    ] {
+        e.register(u);
+    }
+    let users = |e: &Env| {
+        e.ok(&[
+            "Get-AzADUser",
+            "-Format",
+            "Csv",
+            "-Property",
+            "UserPrincipalName",
+        ])
+    };
+    // No to All: one prompt, nothing removed.
+    let out = script_with_answers(
+        &e,
+        "Remove-AzADUser a@contoso.com; Remove-AzADUser b@contoso.com",
+        "l\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("[A] Yes to All").count(), 1, "{err}");
+    assert!(users(&e).contains("a@contoso.com") && users(&e).contains("b@contoso.com"));
+    // Yes to All: one prompt, both removed; help and Suspend ask again.
+    let out = script_with_answers(
+        &e,
+        "Remove-AzADUser a@contoso.com; Remove-AzADUser b@contoso.com",
+        "?\ns\na\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("Y - Continue with only this operation"),
+        "{err}"
+    );
+    assert!(!users(&e).contains("a@contoso.com") && !users(&e).contains("b@contoso.com"));
+    // Yes, then No: the first only.
+    let out = script_with_answers(
+        &e,
+        "Remove-AzADUser c@contoso.com; Remove-AzADUser d@contoso.com",
+        "y\nn\n",
+    );
+    assert!(out.status.success());
+    let left = users(&e);
+    assert!(
+        !left.contains("c@contoso.com") && left.contains("d@contoso.com"),
+        "{left}"
+    );
+}

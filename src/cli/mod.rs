@@ -40,6 +40,8 @@ pub struct Ctx {
     backend: Option<LocalBackend>,
     /// The principal this command acts as, once proven (see [`Ctx::principal`]).
     principal: Option<Authenticated>,
+    /// "Yes to All" (`Some(true)`) or "No to All" (`Some(false)`) answered to a prompt.
+    answer_all: Option<bool>,
     pub form: Option<Form>,
     pub properties: Option<Vec<String>>,
     pub what_if: bool,
@@ -70,6 +72,7 @@ impl Ctx {
             keys: None,
             backend: None,
             principal: None,
+            answer_all: None,
             form,
             properties: args.list("Property").map(<[String]>::to_vec),
             what_if: args.switch("WhatIf"),
@@ -391,6 +394,10 @@ impl Ctx {
         if !ask {
             return Ok(true);
         }
+        // An earlier "Yes to All" or "No to All" in this script or shell answers the rest.
+        if let Some(all) = self.answer_all {
+            return Ok(all);
+        }
         if !self.interactive {
             return Err(CliError::usage(format!(
                 "{} needs confirmation to perform \"{action}\" on \"{target}\", and standard input is not a terminal.",
@@ -401,19 +408,53 @@ impl Ctx {
         let mut err = std::io::stderr();
         let _ = write!(
             err,
-            "\nConfirm\nAre you sure you want to perform this action?\nPerforming the operation \"{action}\" on target \"{target}\".\n[Y] Yes  [N] No  (default is \"N\"): "
+            "\nConfirm\nAre you sure you want to perform this action?\nPerforming the operation \"{action}\" on target \"{target}\".\n"
         );
-        let _ = err.flush();
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| CliError::unavailable(format!("cannot read the answer: {e}")))?;
-        let yes = matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes" | "a");
-        if !yes {
-            eprintln!("Cancelled: nothing was changed.");
+        loop {
+            let _ = write!(
+                err,
+                "[Y] Yes  [A] Yes to All  [N] No  [L] No to All  [S] Suspend  [?] Help (default is \"N\"): "
+            );
+            let _ = err.flush();
+            let mut line = String::new();
+            let n = std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| CliError::unavailable(format!("cannot read the answer: {e}")))?;
+            let answer = line.trim().to_ascii_lowercase();
+            let yes = match answer.as_str() {
+                "y" | "yes" => true,
+                "a" | "yes to all" => {
+                    self.answer_all = Some(true);
+                    true
+                }
+                "" | "n" | "no" => false,
+                "l" | "no to all" => {
+                    self.answer_all = Some(false);
+                    false
+                }
+                "s" | "suspend" => {
+                    let _ = writeln!(err, "Suspend opens no nested prompt here: answer Y or N (nothing was changed yet).");
+                    continue;
+                }
+                "?" => {
+                    let _ = writeln!(
+                        err,
+                        "Y - Continue with only this operation.\nA - Continue with this and every later operation of this command.\nN - Skip this operation (the default).\nL - Skip this and every later operation of this command.\nS - Not available here.\n"
+                    );
+                    continue;
+                }
+                _ if n == 0 => false,
+                other => {
+                    let _ = writeln!(err, "'{other}' is not an answer.");
+                    continue;
+                }
+            };
+            if !yes {
+                eprintln!("Cancelled: nothing was changed.");
+            }
+            return Ok(yes);
         }
-        Ok(yes)
     }
 }
 
