@@ -2,6 +2,11 @@
 
 use std::process::Command;
 
+/// The configuration directory of a test's data directory: beside it, never ~/.config.
+fn config_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.with_extension("config")
+}
+
 fn complete(words: &[&str]) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_custkey"))
@@ -9,6 +14,7 @@ fn complete(words: &[&str]) -> Vec<String> {
         .arg("--")
         .args(words)
         .env("CUSTKEY_STORE", dir.path().join("none.db"))
+        .env("CUSTKEY_CONFIG_DIR", config_dir(dir.path()))
         .output()
         .expect("run custkey");
     assert_eq!(out.status.code(), Some(0));
@@ -131,6 +137,7 @@ fn object_names_come_from_the_store_without_changing_it() {
         let out = Command::new(env!("CARGO_BIN_EXE_custkey"))
             .args(args)
             .env("CUSTKEY_STORE", &store)
+            .env("CUSTKEY_CONFIG_DIR", config_dir(dir.path()))
             .env("CUSTKEY_KEYRING", "off")
             .output()
             .unwrap();

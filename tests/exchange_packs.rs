@@ -293,6 +293,7 @@ fn after_kills_at_any_point_the_next_command_leaves_no_file_without_a_row() {
             .args(&args)
             .current_dir(e.dir.path())
             .env("CUSTKEY_STORE", e.path("service.db"))
+            .env("CUSTKEY_CONFIG_DIR", e.config.path())
             .env("CUSTKEY_KEYRING", "off")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -25,6 +25,7 @@ fn spawn(e: &Env, args: &[&str]) -> Child {
     c.args(args)
         .current_dir(e.dir.path())
         .env("CUSTKEY_STORE", e.path("service.db"))
+        .env("CUSTKEY_CONFIG_DIR", e.config.path())
         .env("CUSTKEY_KEYRING", "off")
         .env_remove("CUSTKEY_VAULT_KEY")
         .env_remove("CUSTKEY_VAULT_PASSPHRASE")

@@ -9,6 +9,8 @@ fn custkey(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("CUSTKEY_STORE", dir.join("service.db"))
+        // The master key files: beside the data directory, never in ~/.config.
+        .env("CUSTKEY_CONFIG_DIR", dir.with_extension("config"))
         .env("CUSTKEY_KEYRING", "off")
         .env_remove("CUSTKEY_VAULT_KEY")
         .env_remove("CUSTKEY_VAULT_PASSPHRASE")

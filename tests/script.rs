@@ -11,6 +11,8 @@ fn custkey(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_custkey"));
     c.current_dir(dir)
         .env("CUSTKEY_STORE", dir.join("service.db"))
+        // The master key files: beside the data directory, never in ~/.config.
+        .env("CUSTKEY_CONFIG_DIR", dir.with_extension("config"))
         .env("CUSTKEY_KEYRING", "off")
         .env_remove("CUSTKEY_VAULT_KEY")
         .env_remove("CUSTKEY_VAULT_PASSPHRASE")
@@ -241,8 +243,9 @@ fn the_interactive_shell_completes_runs_and_exits() {
     };
     let status = dir.path().join("status");
     let shell = format!(
-        "env CUSTKEY_STORE='{}' CUSTKEY_KEYRING=off TERM=xterm '{bin}'; echo $? > '{}'; sleep 30",
+        "env CUSTKEY_STORE='{}' CUSTKEY_CONFIG_DIR='{}' CUSTKEY_KEYRING=off TERM=xterm '{bin}'; echo $? > '{}'; sleep 30",
         store.display(),
+        dir.path().with_extension("config").display(),
         status.display()
     );
     let out = tmux.cmd(&[

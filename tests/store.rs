@@ -7,6 +7,14 @@ fn custkey(store: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_custkey"))
         .args(args)
         .env("CUSTKEY_STORE", store)
+        // The master key files: beside the data directory, never in ~/.config.
+        .env(
+            "CUSTKEY_CONFIG_DIR",
+            store
+                .parent()
+                .unwrap_or(Path::new("/nonexistent"))
+                .with_extension("config"),
+        )
         .env_remove("COLUMNS")
         .output()
         .expect("run custkey")

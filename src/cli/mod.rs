@@ -164,6 +164,9 @@ impl Ctx {
                 dir.join("vaults").display(),
                 az.caller.display_name()
             ));
+            for n in az.take_notices() {
+                self.warn(&n);
+            }
             self.azure = Some(az);
         }
         match self.azure.as_ref() {

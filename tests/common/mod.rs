@@ -11,6 +11,9 @@ pub const M365: &str = "c066d759-24ae-40e7-a56f-027002b5d3e4";
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The configuration directory (`CUSTKEY_CONFIG_DIR`): the master key files, outside the
+    /// data directory.
+    pub config: tempfile::TempDir,
     /// Environment variables every command of this test gets (e.g. an HSM configuration).
     pub extra: Vec<(String, String)>,
 }
@@ -19,6 +22,7 @@ impl Env {
     pub fn new() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
+            config: tempfile::tempdir().unwrap(),
             extra: Vec::new(),
         }
     }
@@ -30,10 +34,12 @@ impl Env {
         c.args(args)
             .current_dir(self.dir.path())
             .env("CUSTKEY_STORE", self.path("service.db"))
+            .env("CUSTKEY_CONFIG_DIR", self.config.path())
             .env("CUSTKEY_KEYRING", "off")
             .env_remove("CUSTKEY_VAULT_KEY")
             .env_remove("CUSTKEY_VAULT_PASSPHRASE")
             .env_remove("CUSTKEY_SERVICE_KEY")
+            .env_remove("CUSTKEY_SERVICE_PASSPHRASE")
             .env_remove("COLUMNS");
         for (k, v) in &self.extra {
             c.env(k, v);
