@@ -29,6 +29,7 @@ fn backend(dir: &Path) -> LocalBackend {
         key_hex: Some(Zeroizing::new(hex::encode(k))),
         passphrase: None,
         use_keyring: false,
+        pkcs11_uri: None,
     };
     // The master key is given, so nothing is written to the configuration directory; it is
     // still one outside the data directory, never ~/.config.

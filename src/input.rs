@@ -277,8 +277,9 @@ pub fn switch_on(name: &str) -> bool {
 /// switches), so a bad one is reported once, before anything runs, naming it and its range.
 /// The other variables are text: paths (`CUSTKEY_STORE`, `XDG_DATA_HOME`, `HOME`) and
 /// secrets (`CUSTKEY_VAULT_KEY`, `CUSTKEY_VAULT_PASSPHRASE`, `CUSTKEY_SERVICE_KEY`,
-/// `CUSTKEY_SERVICE_PASSPHRASE`, `CUSTKEY_PKCS11_PIN`), each checked where it is used; the
-/// configuration directory (`CUSTKEY_CONFIG_DIR`) is checked where keys are resolved.
+/// `CUSTKEY_SERVICE_PASSPHRASE`, `CUSTKEY_PKCS11_PIN`) and the token key URI
+/// (`CUSTKEY_MASTER_PKCS11`), each checked where it is used; the configuration directory
+/// (`CUSTKEY_CONFIG_DIR`) is checked where keys are resolved.
 pub fn check_environment() -> Result<(), EnvError> {
     use crate::service::{content, spo};
     if !HOOKS_ENABLED {

@@ -523,3 +523,131 @@ fn keyring_entries_expire_are_superseded_and_cleared() {
     }
     e.ok(&["Clear-CustomerKeyCache"]);
 }
+
+#[path = "softhsm/mod.rs"]
+mod softhsm;
+
+#[test]
+fn master_keys_wrapped_by_a_softhsm2_token_key() {
+    let Some(module) = softhsm::module() else {
+        return;
+    };
+    // The token lives outside the data directory, as a device would.
+    let hsm = tempfile::tempdir().unwrap();
+    let conf = softhsm::write_conf(hsm.path());
+    softhsm::init_token(&conf, "custkey-master");
+    let keygen = std::process::Command::new("pkcs11-tool")
+        .env("SOFTHSM2_CONF", &conf)
+        .arg("--module")
+        .arg(&module)
+        .args([
+            "--token-label",
+            "custkey-master",
+            "--login",
+            "--pin",
+            softhsm::PIN,
+            "--keygen",
+            "--key-type",
+            "AES:32",
+            "--label",
+            "master wrap",
+        ])
+        .output();
+    let Ok(keygen) = keygen else {
+        eprintln!("SKIPPED: pkcs11-tool is not installed (apt-get install opensc)");
+        return;
+    };
+    assert!(
+        keygen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&keygen.stderr)
+    );
+
+    let uri = format!(
+        "pkcs11:token=custkey-master;object=master%20wrap?module-path={}",
+        module.display()
+    );
+    let mut e = Env::new();
+    e.extra = vec![
+        ("SOFTHSM2_CONF".into(), conf.display().to_string()),
+        ("CUSTKEY_PKCS11_PIN".into(), softhsm::PIN.into()),
+        ("CUSTKEY_MASTER_PKCS11".into(), uri.clone()),
+    ];
+    e.setup();
+    // Both master keys are wrapped by the token key, kept in their headers; no key file.
+    assert!(std::fs::read_dir(e.config.path()).unwrap().next().is_none());
+    for h in ["vault-master.json", "service-master.json"] {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(e.path(h)).unwrap()).unwrap();
+        assert_eq!(v["mode"], "pkcs11", "{h}");
+        assert!(v["tokenKey"]
+            .as_str()
+            .unwrap()
+            .starts_with("pkcs11:token=custkey-master;"));
+        assert!(!v["tokenKey"].as_str().unwrap().contains(softhsm::PIN));
+    }
+    let get = [
+        "Get-AzKeyVaultKey",
+        "-VaultName",
+        "contoso-ck-va1",
+        "-Name",
+        "Key001",
+    ];
+    // The header records the URI, so only the PIN is needed later.
+    let out = e.run_env(&get, &[("CUSTKEY_MASTER_PKCS11", "")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mail, _) = e.write_mail();
+    e.ok(&[
+        "New-MailboxImportRequest",
+        "-Mailbox",
+        "alice",
+        "-FilePath",
+        mail.to_str().unwrap(),
+    ]);
+    e.exports_same("alice", "out", &mail);
+
+    // A wrong PIN, or none: Authentication, naming the PIN's source and never the PIN.
+    let err = e.fails_env(&get, &[("CUSTKEY_PKCS11_PIN", "999999")], AUTH);
+    assert!(err.contains("PIN") && err.contains("wrong"), "{err}");
+    assert!(!err.contains("999999"), "{err}");
+    let err = e.fails_env(&get, &[("CUSTKEY_PKCS11_PIN", "")], AUTH);
+    assert!(err.contains("CUSTKEY_PKCS11_PIN"), "{err}");
+
+    // An altered wrapped key is refused, and the header is left as it was.
+    let path = e.path("vault-master.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let w = v["wrapped"].as_str().unwrap().to_string();
+    let flipped = format!(
+        "{}{}",
+        &w[..w.len() - 1],
+        if w.ends_with('0') { "1" } else { "0" }
+    );
+    v["wrapped"] = serde_json::Value::String(flipped);
+    let altered = serde_json::to_vec(&v).unwrap();
+    std::fs::write(&path, &altered).unwrap();
+    let err = e.fails(&get, AUTH);
+    assert!(err.contains("does not open"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), altered);
+
+    // The data directory without the token opens nothing.
+    let no_token = tempfile::tempdir().unwrap();
+    let empty_conf = softhsm::write_conf(no_token.path());
+    std::fs::write(
+        &path,
+        serde_json::to_vec(&{
+            v["wrapped"] = serde_json::Value::String(w);
+            v
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    e.ok(&get);
+    let out = e.run_env(&get, &[("SOFTHSM2_CONF", empty_conf.to_str().unwrap())]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("custkey-master"), "{err}");
+}

@@ -303,6 +303,7 @@ fn another_file_of_the_same_generation_is_refused() {
         key_hex: None,
         passphrase: None,
         use_keyring: false,
+        pkcs11_uri: None,
     };
     let backend = LocalBackend::open_with(test_paths(e.dir.path()), &opts, None).unwrap();
     backend

@@ -44,6 +44,7 @@ fn key_opts(key: &Zeroizing<String>) -> MasterKeyOptions {
         key_hex: Some(key.clone()),
         passphrase: None,
         use_keyring: false,
+        pkcs11_uri: None,
     }
 }
 
@@ -52,6 +53,7 @@ fn no_opts() -> MasterKeyOptions {
         key_hex: None,
         passphrase: None,
         use_keyring: false,
+        pkcs11_uri: None,
     }
 }
 
@@ -60,6 +62,7 @@ fn pass_opts(p: &str) -> MasterKeyOptions {
         key_hex: None,
         passphrase: Some(Zeroizing::new(p.to_string())),
         use_keyring: true,
+        pkcs11_uri: None,
     }
 }
 

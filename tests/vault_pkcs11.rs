@@ -95,6 +95,7 @@ fn key_opts(k: &[u8; 32]) -> MasterKeyOptions {
         key_hex: Some(Zeroizing::new(hex::encode(k))),
         passphrase: None,
         use_keyring: false,
+        pkcs11_uri: None,
     }
 }
 

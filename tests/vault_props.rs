@@ -121,6 +121,7 @@ fn fixture() -> &'static Fixture {
             key_hex: Some(Zeroizing::new(hex::encode(k))),
             passphrase: None,
             use_keyring: false,
+            pkcs11_uri: None,
         };
         let backend = LocalBackend::open_with(test_paths(tmp.path()), &opts, None).expect("open");
         backend

@@ -40,7 +40,7 @@ impl From<VaultError> for Error {
             VaultError::Invalid(_) => (ErrorKind::Rule, "nothing was changed"),
             VaultError::Authentication(_) => (
                 ErrorKind::Authentication,
-                "give the right master key: CUSTKEY_VAULT_KEY (64 hex digits), CUSTKEY_VAULT_PASSPHRASE, or restore its key file in the configuration directory (CUSTKEY_CONFIG_DIR); for a PKCS#11 vault, the token's user PIN in CUSTKEY_PKCS11_PIN",
+                "give the right master key: CUSTKEY_VAULT_KEY (64 hex digits), CUSTKEY_VAULT_PASSPHRASE, its key file in the configuration directory (CUSTKEY_CONFIG_DIR: restore it from its backup), or the token key of CUSTKEY_MASTER_PKCS11 with CUSTKEY_PKCS11_PIN; for a PKCS#11 vault, the token's user PIN in CUSTKEY_PKCS11_PIN",
             ),
         };
         Error::new(kind, e.message().to_string()).with_help(help)

@@ -143,6 +143,10 @@ pub enum MasterKeySource {
     KeyFile,
     /// A key file created just now (fresh directory).
     NewKeyFile,
+    /// Unwrapped by the token key (`CUSTKEY_MASTER_PKCS11`).
+    Pkcs11,
+    /// Created just now and wrapped by the token key (fresh directory).
+    NewPkcs11,
 }
 
 /// Inputs to resolution other than files. [`MasterKeyOptions::from_env`] reads the env vars.
@@ -154,6 +158,9 @@ pub struct MasterKeyOptions {
     pub passphrase: Option<Zeroizing<String>>,
     /// Use the OS keyring cache.
     pub use_keyring: bool,
+    /// `CUSTKEY_MASTER_PKCS11`: the token key that wraps a new master key (and opens one whose
+    /// header does not record its URI).
+    pub pkcs11_uri: Option<String>,
 }
 
 impl std::fmt::Debug for MasterKeyOptions {
@@ -162,6 +169,7 @@ impl std::fmt::Debug for MasterKeyOptions {
             .field("key_hex", &self.key_hex.as_ref().map(|_| "<set>"))
             .field("passphrase", &self.passphrase.as_ref().map(|_| "<set>"))
             .field("use_keyring", &self.use_keyring)
+            .field("pkcs11_uri", &self.pkcs11_uri)
             .finish()
     }
 }
@@ -186,6 +194,9 @@ impl MasterKeyOptions {
             key_hex: get(kind.env_key()),
             passphrase: get(kind.env_passphrase()),
             use_keyring: keyring_enabled()?,
+            pkcs11_uri: std::env::var(super::pkcs11::ENV_MASTER_PKCS11)
+                .ok()
+                .filter(|v| !v.is_empty()),
         })
     }
 }
@@ -267,6 +278,12 @@ struct Header {
     kdf_salt: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kdf_params: Option<KdfParams>,
+    /// Mode `pkcs11`: the token key's URI (no PIN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token_key: Option<String>,
+    /// Mode `pkcs11`: the master key sealed by the token key (hex of IV, ciphertext, tag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wrapped: Option<String>,
     check: String,
 }
 
@@ -304,6 +321,8 @@ impl Header {
             mode: mode.to_string(),
             kdf_salt: salt,
             kdf_params: params,
+            token_key: None,
+            wrapped: None,
             check: hex::encode(check),
         })
     }
@@ -333,6 +352,55 @@ impl Header {
     }
 }
 
+fn wrap_aad(kind: MasterKeyKind, id: &str) -> Vec<u8> {
+    let mut a = kind.check_aad().to_vec();
+    a.extend_from_slice(b"|pkcs11-wrap|");
+    a.extend_from_slice(id.as_bytes());
+    a
+}
+
+/// Mode `pkcs11`: the master key, opened by the token key.
+fn unwrap_on_token(
+    kind: MasterKeyKind,
+    h: &Header,
+    opts: &MasterKeyOptions,
+    header_path: &Path,
+) -> VaultResult<SecretKey32> {
+    let env = super::pkcs11::ENV_MASTER_PKCS11;
+    let uri = opts
+        .pkcs11_uri
+        .as_deref()
+        .or(h.token_key.as_deref())
+        .ok_or_else(|| {
+            VaultError::Authentication(format!(
+                "the {} is wrapped by a PKCS#11 token key: set {env} to its pkcs11: URI",
+                kind.label()
+            ))
+        })?;
+    let token_key = super::pkcs11::MasterWrapKey::parse(uri)?;
+    let wrapped = h
+        .wrapped
+        .as_deref()
+        .and_then(|w| hex::decode(w).ok())
+        .ok_or_else(|| {
+            VaultError::Unavailable(format!(
+                "the master key header {} lacks its token-wrapped key; restore it from a backup",
+                header_path.display()
+            ))
+        })?;
+    let plain = token_key.unwrap(&wrapped, &wrap_aad(kind, h.id.as_deref().unwrap_or("")))?;
+    let key = SecretKey32::from_slice(&plain).map_err(|_| {
+        VaultError::Unavailable("the token-wrapped master key has the wrong length".into())
+    })?;
+    if !h.verifies(kind, &key) {
+        return Err(VaultError::Authentication(format!(
+            "the token key of {env} does not hold the {} of this data directory",
+            kind.label()
+        )));
+    }
+    Ok(key)
+}
+
 fn cache_group(kind: MasterKeyKind, id: &str) -> String {
     format!("{}-master:{id}:", kind.prefix())
 }
@@ -357,7 +425,7 @@ fn load_header(path: &Path) -> VaultResult<Option<Header>> {
     if h.id.as_deref().is_some_and(|id| !valid_id(id)) {
         return Err(damaged("its id is not 32 lowercase hex digits".into()));
     }
-    if !matches!(h.mode.as_str(), "key" | "passphrase") {
+    if !matches!(h.mode.as_str(), "key" | "passphrase" | "pkcs11") {
         return Err(damaged(format!("unknown mode '{}'", h.mode.escape_debug())));
     }
     Ok(Some(h))
@@ -657,7 +725,12 @@ pub fn resolve_master_key(
         }
     }
 
-    // 4. the key file in the configuration directory
+    // 4. the key file in the configuration directory, or the token key for a header of mode
+    //    pkcs11
+    if let Some(h) = header.as_ref().filter(|h| h.mode == "pkcs11") {
+        let key = unwrap_on_token(kind, h, opts, &header_path)?;
+        return Ok(done(key, MasterKeySource::Pkcs11, h, notices));
+    }
     if let Some(key) = read_key_file(&key_file)? {
         let h = match header {
             Some(h) if !h.verifies(kind, &key) => {
@@ -679,6 +752,17 @@ pub fn resolve_master_key(
             Some(h) => h,
             None => adopt_key(&key, paths, &id)?,
         };
+        let mut notices = notices;
+        if opts.pkcs11_uri.is_some() {
+            notices.push(format!(
+                "{} is set, but the {} of the data directory {} is the key file {}; the token \
+                 key was not used",
+                super::pkcs11::ENV_MASTER_PKCS11,
+                kind.label(),
+                data_dir.display(),
+                key_file.display()
+            ));
+        }
         return Ok(done(key, MasterKeySource::KeyFile, &h, notices));
     }
 
@@ -717,8 +801,18 @@ pub fn resolve_master_key(
         )));
     }
 
-    // 5. a fresh directory: make a key file in the configuration directory, then the header.
+    // 5. a fresh directory: a new key, wrapped by the token key of CUSTKEY_MASTER_PKCS11 (kept
+    //    in the header), else written to a key file in the configuration directory.
     let key = SecretKey32::generate();
+    if let Some(uri) = &opts.pkcs11_uri {
+        let token_key = super::pkcs11::MasterWrapKey::parse(uri)?;
+        let wrapped = token_key.wrap(key.expose(), &wrap_aad(kind, &id))?;
+        let mut h = Header::new(kind, &id, &key, "pkcs11", None)?;
+        h.token_key = Some(token_key.uri());
+        h.wrapped = Some(hex::encode(wrapped));
+        h.save(&header_path)?;
+        return Ok(done(key, MasterKeySource::NewPkcs11, &h, notices));
+    }
     write_key_file(&key_file, &key)?;
     let h = Header::new(kind, &id, &key, "key", None)?;
     h.save(&header_path)?;
