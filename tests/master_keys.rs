@@ -651,3 +651,63 @@ fn master_keys_wrapped_by_a_softhsm2_token_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("custkey-master"), "{err}");
 }
+
+#[test]
+fn a_damaged_key_file_or_header_is_reported_and_left_alone() {
+    let e = Env::new();
+    e.key_vault(
+        "Contoso-CK-Sub1",
+        "contoso-ck-va1",
+        "Key001",
+        "westus",
+        &[EXO],
+    );
+    let get = [
+        "Get-AzKeyVaultKey",
+        "-VaultName",
+        "contoso-ck-va1",
+        "-Name",
+        "Key001",
+    ];
+    let kf = key_file(e.config.path(), "vault");
+    let good = std::fs::read(&kf).unwrap();
+
+    // A key file that is not 64 hex digits: Authentication, naming the file; unchanged.
+    std::fs::write(&kf, b"not a key\n").unwrap();
+    let err = e.fails(&get, AUTH);
+    assert!(
+        err.contains(&kf.display().to_string()) && err.contains("64 hexadecimal"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&kf).unwrap(), b"not a key\n");
+    // Another well-formed key: refused by the key check, never adopted.
+    std::fs::write(&kf, format!("{}\n", "cd".repeat(32))).unwrap();
+    let err = e.fails(&get, AUTH);
+    assert!(err.contains("does not hold the vault master key"), "{err}");
+    std::fs::write(&kf, &good).unwrap();
+    e.ok(&get);
+
+    // A damaged header: Unavailable (exit 3), named, never rewritten.
+    let header = e.path("vault-master.json");
+    let saved = std::fs::read(&header).unwrap();
+    for bad in [
+        b"{".to_vec(),
+        String::from_utf8(saved.clone())
+            .unwrap()
+            .replace("\"key\"", "\"magic\"")
+            .into_bytes(),
+    ] {
+        std::fs::write(&header, &bad).unwrap();
+        let err = e.fails(&get, 3);
+        assert!(err.contains("vault-master.json"), "{err}");
+        assert_eq!(std::fs::read(&header).unwrap(), bad);
+    }
+    std::fs::write(&header, &saved).unwrap();
+    e.ok(&get);
+
+    // A configuration directory inside the data directory is refused.
+    let inside = e.path("cfg");
+    let err = e.fails_env(&get, &[("CUSTKEY_CONFIG_DIR", inside.to_str().unwrap())], 3);
+    assert!(err.contains("inside the data directory"), "{err}");
+    assert!(!inside.exists());
+}
