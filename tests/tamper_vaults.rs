@@ -6,19 +6,6 @@ mod common;
 
 use common::{Env, EXO};
 
-/// The configuration directory of this test process (the master key files): a temporary
-/// directory outside every data directory, never ~/.config.
-fn test_config_dir() -> &'static std::path::Path {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
-        .path()
-}
-
-/// The standard layout of a data directory, with the test's configuration directory.
-fn test_paths(data_dir: &std::path::Path) -> custkey::vault::LocalPaths {
-    custkey::vault::LocalPaths::with_config_dir(data_dir, test_config_dir())
-}
-
 const VAULTS: [&str; 2] = ["contoso-ck-va1", "contoso-ck-va2"];
 
 fn vault_file(e: &Env, vault: &str) -> std::path::PathBuf {
@@ -282,7 +269,9 @@ fn a_revoked_copy_is_not_reported_as_damage() {
 
 #[test]
 fn another_file_of_the_same_generation_is_refused() {
-    use custkey::vault::{KeyPermission, KeyVault, LocalBackend, MasterKeyOptions, Principal};
+    use custkey::vault::{
+        KeyPermission, KeyVault, LocalBackend, LocalPaths, MasterKeyOptions, Principal,
+    };
     let e = Env::new();
     e.key_vault("Contoso-CK-Sub1", VAULTS[0], "Key001", "westus", &[EXO]);
     let saved = std::fs::read(vault_file(&e, VAULTS[0])).unwrap();
@@ -305,7 +294,12 @@ fn another_file_of_the_same_generation_is_refused() {
         use_keyring: false,
         pkcs11_uri: None,
     };
-    let backend = LocalBackend::open_with(test_paths(e.dir.path()), &opts, None).unwrap();
+    let backend = LocalBackend::open_with(
+        LocalPaths::with_config_dir(e.dir.path(), e.config.path()),
+        &opts,
+        None,
+    )
+    .unwrap();
     backend
         .vault(VAULTS[0])
         .unwrap()

@@ -233,23 +233,24 @@ impl MasterKeyPaths {
     pub fn legacy_key_file(&self) -> PathBuf {
         self.data_dir.join(self.kind.legacy_key_name())
     }
-    /// The configuration directory, created 0700 if missing.
-    pub fn ensure_config_dir(&self) -> VaultResult<PathBuf> {
-        match &self.config_dir {
-            Some(d) => {
-                if crate::paths::is_inside(d, &self.data_dir) {
-                    return Err(VaultError::Invalid(format!(
-                        "the configuration directory {} is inside the data directory {}: keys kept there would travel with every copy of it",
-                        d.display(),
-                        self.data_dir.display()
-                    )));
-                }
-                fsio::ensure_private_dir(d)?;
-                Ok(d.clone())
-            }
-            None => crate::paths::ensure_config_dir(&self.data_dir)
-                .map_err(|e| VaultError::Unavailable(format!("{}; {}", e.message, e.help))),
+    /// The configuration directory (not created: only writing a key file creates it), refused
+    /// when it lies inside the data directory.
+    pub fn config_dir(&self) -> VaultResult<PathBuf> {
+        let d = match &self.config_dir {
+            Some(d) => d.clone(),
+            None => crate::paths::config_dir()
+                .map_err(|e| VaultError::Unavailable(format!("{}; {}", e.message, e.help)))?,
+        };
+        if crate::paths::is_inside(&d, &self.data_dir) {
+            return Err(VaultError::Unavailable(format!(
+                "the configuration directory {} is inside the data directory {}; set {} to a \
+                 directory outside it: keys kept there would travel with every copy of it",
+                d.display(),
+                self.data_dir.display(),
+                crate::paths::ENV_CONFIG_DIR
+            )));
         }
+        Ok(d)
     }
 }
 
@@ -504,7 +505,12 @@ fn read_key_file(path: &Path) -> VaultResult<Option<SecretKey32>> {
     parse_hex_key(s, &format!("the key file {}", path.display())).map(Some)
 }
 
+/// Writes a key file (0600, atomically), creating its directory (0700, parents too) first.
 fn write_key_file(path: &Path, key: &SecretKey32) -> VaultResult<()> {
+    if let Some(dir) = path.parent() {
+        crate::paths::create_private_dir(dir)
+            .map_err(|e| VaultError::io("cannot create the configuration directory", dir, &e))?;
+    }
     let mut text = Zeroizing::new(vec![b'\n'; 65]);
     hex::encode_to_slice(key.expose(), &mut text[..64])
         .map_err(|e| VaultError::Invalid(format!("cannot encode the key: {e}")))?;
@@ -588,7 +594,7 @@ pub fn resolve_master_key(
         &data_dir.join(format!("{}-master.lock", kind.prefix())),
         true,
     )?;
-    let config_dir = paths.ensure_config_dir()?;
+    let config_dir = paths.config_dir()?;
     let mut header = load_header(&header_path)?;
     // A header of an older version has no id yet: give it one (nothing secret changes).
     if let Some(h) = header.as_mut().filter(|h| h.id.is_none()) {
