@@ -169,7 +169,14 @@ impl std::fmt::Debug for MasterKeyOptions {
             .field("key_hex", &self.key_hex.as_ref().map(|_| "<set>"))
             .field("passphrase", &self.passphrase.as_ref().map(|_| "<set>"))
             .field("use_keyring", &self.use_keyring)
-            .field("pkcs11_uri", &self.pkcs11_uri)
+            // The query is never shown: a PIN put there by mistake must not reach a log.
+            .field(
+                "pkcs11_uri",
+                &self
+                    .pkcs11_uri
+                    .as_deref()
+                    .map(|u| u.split('?').next().unwrap_or_default()),
+            )
             .finish()
     }
 }
