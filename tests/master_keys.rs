@@ -317,6 +317,21 @@ fn the_old_layout_is_migrated_once_and_keeps_working() {
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("moved"));
 
+    // A backup made before the move still restores into the subscription.
+    e.ok(&["Set-AzContext", "-Subscription", "Contoso-CK-Sub1"]);
+    e.ok(&[
+        "New-AzKeyVault",
+        "-Name",
+        "contoso-ck-vb1",
+        "-ResourceGroupName",
+        "rg",
+        "-Location",
+        "westus",
+        "-Sku",
+        "Premium",
+    ]);
+    e.ok(&["Restore-AzKeyVaultKey", "contoso-ck-vb1", "Key001.backup"]);
+
     // A moved data directory still finds its keys (the file is named by the header's id).
     let moved = tempfile::tempdir().unwrap();
     copy_dir(e.dir.path(), moved.path());

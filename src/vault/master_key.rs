@@ -686,6 +686,15 @@ pub fn resolve_master_key(
                 }
                 (key, h)
             }
+            Some(h) if h.mode == "pkcs11" => {
+                return Err(VaultError::Authentication(format!(
+                    "{env} is set, but the {} of the data directory {} is wrapped by a PKCS#11 \
+                     token key, not a passphrase: unset {env} and give the token's PIN in {}",
+                    kind.label(),
+                    data_dir.display(),
+                    super::pkcs11::ENV_PIN
+                )))
+            }
             Some(_) => {
                 return Err(VaultError::Authentication(format!(
                     "{env} is set, but the {} of the data directory {} is a key (the key file {} \
