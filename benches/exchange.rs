@@ -136,6 +136,8 @@ fn bench_assign(c: &mut Criterion) {
 
 fn bench_get_mailbox(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
+    // The master key files of the processes: a directory of this bench, never ~/.config.
+    let config = tempfile::tempdir().unwrap();
     let db = dir.path().join("service.db");
     let mut store = Store::open(&db).unwrap();
     let t = custkey::service::now();
@@ -161,6 +163,7 @@ fn bench_get_mailbox(c: &mut Criterion) {
             let out = Command::new(env!("CARGO_BIN_EXE_custkey"))
                 .args(["Get-Mailbox", "-Identity", "user054321", "-Format", "Json"])
                 .env("CUSTKEY_STORE", &db)
+                .env("CUSTKEY_CONFIG_DIR", config.path())
                 .output()
                 .unwrap();
             assert!(out.status.success());

@@ -29,8 +29,12 @@ fn backend(dir: &Path) -> LocalBackend {
         key_hex: Some(Zeroizing::new(hex::encode(k))),
         passphrase: None,
         use_keyring: false,
+        pkcs11_uri: None,
     };
-    LocalBackend::open_with(LocalPaths::in_data_dir(dir), &opts, None).expect("backend")
+    // The master key is given, so nothing is written to the configuration directory; it is
+    // still one outside the data directory, never ~/.config.
+    let paths = LocalPaths::with_config_dir(dir, &dir.with_extension("config"));
+    LocalBackend::open_with(paths, &opts, None).expect("backend")
 }
 
 /// A SoftHSM2 token in `dir` (its own SOFTHSM2_CONF, set for this process before the module is

@@ -277,7 +277,9 @@ pub fn switch_on(name: &str) -> bool {
 /// switches), so a bad one is reported once, before anything runs, naming it and its range.
 /// The other variables are text: paths (`CUSTKEY_STORE`, `XDG_DATA_HOME`, `HOME`) and
 /// secrets (`CUSTKEY_VAULT_KEY`, `CUSTKEY_VAULT_PASSPHRASE`, `CUSTKEY_SERVICE_KEY`,
-/// `CUSTKEY_PKCS11_PIN`), each checked where it is used.
+/// `CUSTKEY_SERVICE_PASSPHRASE`, `CUSTKEY_PKCS11_PIN`) and the token key URI
+/// (`CUSTKEY_MASTER_PKCS11`), each checked where it is used; the configuration directory
+/// (`CUSTKEY_CONFIG_DIR`) is checked where keys are resolved.
 pub fn check_environment() -> Result<(), EnvError> {
     use crate::service::{content, spo};
     if !HOOKS_ENABLED {
@@ -307,6 +309,12 @@ pub fn check_environment() -> Result<(), EnvError> {
     env_int(content::FAULT_IMPORT_AFTER, 0, i64::MAX, "items")?;
     env_int(content::FAULT_MOVE_AFTER, 0, i64::MAX, "items")?;
     env_int(spo::FAULT_REGISTER_AFTER_SITES, 0, i64::MAX, "sites")?;
+    env_int(
+        crate::vault::master_key::ENV_KEYRING_TIMEOUT,
+        1,
+        crate::vault::master_key::MAX_KEYRING_TIMEOUT_SECONDS,
+        "seconds",
+    )?;
     env_int("COLUMNS", 1, i64::from(u16::MAX), "columns")?;
     for s in ENV_SWITCHES {
         env_bool(s)?;

@@ -6,18 +6,21 @@
 
 #[test]
 fn cli_snapshots() {
-    trycmd::TestCases::new()
+    // The master key files go to a configuration directory of this test (each case's data
+    // directory has its own id, so the cases do not share keys), never to ~/.config.
+    let config = tempfile::tempdir().unwrap();
+    let cases = trycmd::TestCases::new();
+    cases
         .env("CUSTKEY_STORE", "service.db")
-        // Identities of the first principal: outside every case's data directory.
-        .env(
-            "CUSTKEY_CONFIG_DIR",
-            concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
-        )
+        .env("CUSTKEY_CONFIG_DIR", config.path().to_string_lossy())
         .env("SSH_AUTH_SOCK", "")
         .env("XDG_DATA_HOME", "xdg")
         .env("COLUMNS", "")
-        // The vault master key comes from the key file beside the store; the keyring cache
+        // The master keys come from the key files in that directory; the keyring cache
         // is exercised by tests/vault_local.rs.
         .env("CUSTKEY_KEYRING", "off")
         .case("tests/cmd/*.md");
+    // The cases run when `cases` is dropped, so before the configuration directory goes.
+    drop(cases);
+    drop(config);
 }

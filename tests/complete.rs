@@ -2,6 +2,12 @@
 
 use std::process::Command;
 
+/// The configuration directory of these tests: never ~/.config, never in a data directory.
+fn config_dir(_data_dir: &std::path::Path) -> std::path::PathBuf {
+    // Shared by the cases (key files are named by each data directory's id), under target/.
+    std::path::PathBuf::from(concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"))
+}
+
 fn complete(words: &[&str]) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_custkey"))
@@ -9,6 +15,7 @@ fn complete(words: &[&str]) -> Vec<String> {
         .arg("--")
         .args(words)
         .env("CUSTKEY_STORE", dir.path().join("none.db"))
+        .env("CUSTKEY_CONFIG_DIR", config_dir(dir.path()))
         .output()
         .expect("run custkey");
     assert_eq!(out.status.code(), Some(0));
@@ -131,10 +138,7 @@ fn object_names_come_from_the_store_without_changing_it() {
         let out = Command::new(env!("CARGO_BIN_EXE_custkey"))
             .args(args)
             .env("CUSTKEY_STORE", &store)
-            .env(
-                "CUSTKEY_CONFIG_DIR",
-                concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
-            )
+            .env("CUSTKEY_CONFIG_DIR", config_dir(dir.path()))
             .env("CUSTKEY_KEYRING", "off")
             .output()
             .unwrap();

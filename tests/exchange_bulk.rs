@@ -33,6 +33,8 @@ fn assigning_many_mailboxes_costs_one_rsa_unwrap_per_dep() {
     }
     // The rest straight through the library, as a bulk caller would.
     std::env::set_var("CUSTKEY_KEYRING", "off");
+    // The master key files are in this test's configuration directory, never ~/.config.
+    std::env::set_var("CUSTKEY_CONFIG_DIR", e.config.path());
     let mut store = Store::open(&e.path("service.db")).unwrap();
     for id in &ids[3..] {
         custkey::service::recipient::create(

@@ -46,6 +46,8 @@ struct Run {
 
 struct Case {
     dir: tempfile::TempDir,
+    /// The configuration directory (master key files), outside the data directory.
+    config: tempfile::TempDir,
 }
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
@@ -58,6 +60,7 @@ impl Case {
     fn new() -> Case {
         Case {
             dir: tempfile::tempdir().unwrap(),
+            config: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -80,10 +83,7 @@ impl Case {
             .args(args)
             .current_dir(self.dir.path())
             .env("CUSTKEY_STORE", self.path("service.db"))
-            .env(
-                "CUSTKEY_CONFIG_DIR",
-                concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
-            )
+            .env("CUSTKEY_CONFIG_DIR", self.config.path())
             .env_remove("SSH_AUTH_SOCK")
             .env("CUSTKEY_KEYRING", "off")
             .env("CUSTKEY_VAULT_KEY", "11".repeat(32))

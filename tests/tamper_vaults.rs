@@ -292,9 +292,14 @@ fn another_file_of_the_same_generation_is_refused() {
         key_hex: None,
         passphrase: None,
         use_keyring: false,
+        pkcs11_uri: None,
     };
-    let backend =
-        LocalBackend::open_with(LocalPaths::in_data_dir(e.dir.path()), &opts, None).unwrap();
+    let backend = LocalBackend::open_with(
+        LocalPaths::with_config_dir(e.dir.path(), e.config.path()),
+        &opts,
+        None,
+    )
+    .unwrap();
     backend
         .vault(VAULTS[0])
         .unwrap()

@@ -14,11 +14,24 @@ use custkey::crypto::OaepAlg;
 use custkey::vault::local::LocalBackend;
 use custkey::vault::master_key::{cache_id, KeyringCache, MasterKeyOptions, MasterKeySource};
 use custkey::vault::{
-    Caller, ErrorClass, KeyPermission, KeyVault, LocalPaths, NewKeyRequest, NewVaultRequest,
-    Principal, RecoveryLevel, VaultError, VaultRegistry, EXCHANGE_ONLINE_APP_ID,
+    Caller, ErrorClass, KeyPermission, KeyVault, NewKeyRequest, NewVaultRequest, Principal,
+    RecoveryLevel, VaultError, VaultRegistry, EXCHANGE_ONLINE_APP_ID,
 };
 use vault_conformance::{admin, Harness, Sub, VaultSpec};
 use zeroize::Zeroizing;
+
+/// The configuration directory of this test process (the master key files): a temporary
+/// directory outside every data directory, never ~/.config.
+fn test_config_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
+        .path()
+}
+
+/// The standard layout of a data directory, with the test's configuration directory.
+fn test_paths(data_dir: &std::path::Path) -> custkey::vault::LocalPaths {
+    custkey::vault::LocalPaths::with_config_dir(data_dir, test_config_dir())
+}
 
 fn random_hex_key() -> Zeroizing<String> {
     let mut k = [0u8; 32];
@@ -31,6 +44,7 @@ fn key_opts(key: &Zeroizing<String>) -> MasterKeyOptions {
         key_hex: Some(key.clone()),
         passphrase: None,
         use_keyring: false,
+        pkcs11_uri: None,
     }
 }
 
@@ -39,6 +53,7 @@ fn no_opts() -> MasterKeyOptions {
         key_hex: None,
         passphrase: None,
         use_keyring: false,
+        pkcs11_uri: None,
     }
 }
 
@@ -47,6 +62,7 @@ fn pass_opts(p: &str) -> MasterKeyOptions {
         key_hex: None,
         passphrase: Some(Zeroizing::new(p.to_string())),
         use_keyring: true,
+        pkcs11_uri: None,
     }
 }
 
@@ -75,12 +91,9 @@ struct LocalHarness {
 impl LocalHarness {
     fn new() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let backend = LocalBackend::open_with(
-            LocalPaths::in_data_dir(tmp.path()),
-            &key_opts(&random_hex_key()),
-            None,
-        )
-        .expect("open backend");
+        let backend =
+            LocalBackend::open_with(test_paths(tmp.path()), &key_opts(&random_hex_key()), None)
+                .expect("open backend");
         let sub_a = backend
             .set_context("Contoso CK A")
             .expect("sub A")
@@ -182,8 +195,7 @@ fn setup() -> Setup {
     let tmp = tempfile::tempdir().expect("tempdir");
     let key = random_hex_key();
     let backend =
-        LocalBackend::open_with(LocalPaths::in_data_dir(tmp.path()), &key_opts(&key), None)
-            .expect("open");
+        LocalBackend::open_with(test_paths(tmp.path()), &key_opts(&key), None).expect("open");
     Setup { tmp, key, backend }
 }
 
@@ -239,11 +251,19 @@ fn files_are_private_and_sealed() {
 #[test]
 fn key_file_created_on_first_use_then_reused() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let paths = LocalPaths::in_data_dir(tmp.path());
+    let paths = test_paths(tmp.path());
     let b = LocalBackend::open_with(paths.clone(), &no_opts(), None).expect("first open");
     assert_eq!(b.master_key_source(), MasterKeySource::NewKeyFile);
-    assert_eq!(mode(&paths.key_file), 0o600);
-    let text = std::fs::read_to_string(&paths.key_file).expect("key file");
+    // The key file is in the configuration directory, never in the data directory.
+    let key_file = b.master_key_file().to_path_buf();
+    assert!(
+        key_file.starts_with(test_config_dir()),
+        "{}",
+        key_file.display()
+    );
+    assert!(!tmp.path().join("vault.key").exists());
+    assert_eq!(mode(&key_file), 0o600);
+    let text = std::fs::read_to_string(&key_file).expect("key file");
     assert_eq!(text.trim().len(), 64);
     let v = make_vault(&b, "kf-vault");
     let k = v
@@ -272,7 +292,7 @@ fn wrong_master_key_is_authentication_and_changes_nothing() {
         .expect("create");
     let f = vault_file(&s, "auth-vault");
     let before = std::fs::read(&f).expect("read");
-    let paths = LocalPaths::in_data_dir(s.tmp.path());
+    let paths = test_paths(s.tmp.path());
     assert_eq!(
         class(LocalBackend::open_with(
             paths.clone(),
@@ -306,7 +326,7 @@ fn wrong_master_key_is_authentication_and_changes_nothing() {
 fn lost_header_is_rebuilt_only_from_the_right_key() {
     let s = setup();
     make_vault(&s.backend, "header-vault");
-    let paths = LocalPaths::in_data_dir(s.tmp.path());
+    let paths = test_paths(s.tmp.path());
     std::fs::remove_file(&paths.master_header).expect("lose the header");
     // A wrong key cannot become the directory's key while vault files exist.
     assert_eq!(
@@ -607,12 +627,15 @@ fn import_key_pkcs8() {
 #[test]
 fn passphrase_wrong_and_right() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let paths = LocalPaths::in_data_dir(tmp.path());
+    let paths = test_paths(tmp.path());
     let mut opts = pass_opts("correct horse battery staple");
     opts.use_keyring = false;
     let b = LocalBackend::open_with(paths.clone(), &opts, None).expect("first open");
     assert_eq!(b.master_key_source(), MasterKeySource::EnvPassphrase);
-    assert!(!paths.key_file.exists(), "no key file in passphrase mode");
+    assert!(
+        !b.master_key_file().exists(),
+        "no key file in passphrase mode"
+    );
     make_vault(&b, "pp-vault");
     let before = std::fs::read(paths.vault_dir.join("pp-vault.vault")).expect("read");
     let mut wrong = pass_opts("incorrect horse");
@@ -638,11 +661,10 @@ fn passphrase_wrong_and_right() {
 #[test]
 fn keyring_cache_used_when_available_and_bypassed_when_not() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let paths = LocalPaths::in_data_dir(tmp.path());
+    let paths = test_paths(tmp.path());
     let cache = KeyringCache::open();
     let available = cache.as_ref().is_some_and(KeyringCache::probe);
     eprintln!("kernel keyring available: {available}");
-    let id = cache_id(tmp.path());
 
     let b = LocalBackend::open_with(
         paths.clone(),
@@ -650,6 +672,7 @@ fn keyring_cache_used_when_available_and_bypassed_when_not() {
         cache.as_ref(),
     )
     .expect("open with passphrase");
+    let id = cache_id(tmp.path()).expect("the header names the cache entry");
     assert_eq!(b.master_key_source(), MasterKeySource::EnvPassphrase);
     make_vault(&b, "kr-vault");
 
@@ -703,7 +726,7 @@ fn keyring_cache_used_when_available_and_bypassed_when_not() {
 #[test]
 fn key_file_mode_with_wrong_keyring_entry_falls_back_to_key_file() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let paths = LocalPaths::in_data_dir(tmp.path());
+    let paths = test_paths(tmp.path());
     let Some(cache) = KeyringCache::open().filter(KeyringCache::probe) else {
         eprintln!("no kernel keyring here: only the bypass is checked");
         let mut o = no_opts();
@@ -711,10 +734,10 @@ fn key_file_mode_with_wrong_keyring_entry_falls_back_to_key_file() {
         LocalBackend::open_with(paths, &o, None).expect("open without keyring");
         return;
     };
-    let id = cache_id(tmp.path());
     let mut o = no_opts();
     o.use_keyring = true;
     let b = LocalBackend::open_with(paths.clone(), &o, Some(&cache)).expect("first");
+    let id = cache_id(tmp.path()).expect("the header names the cache entry");
     assert_eq!(b.master_key_source(), MasterKeySource::NewKeyFile);
     assert_eq!(
         LocalBackend::open_with(paths.clone(), &o, Some(&cache))
@@ -1014,12 +1037,8 @@ fn concurrent_writers_do_not_lose_versions() {
         4
     );
     // A second process-like handle sees the same state.
-    let again = LocalBackend::open_with(
-        LocalPaths::in_data_dir(s.tmp.path()),
-        &key_opts(&s.key),
-        None,
-    )
-    .expect("reopen");
+    let again =
+        LocalBackend::open_with(test_paths(s.tmp.path()), &key_opts(&s.key), None).expect("reopen");
     assert_eq!(
         again
             .vault("busy-vault")

@@ -23,11 +23,24 @@ use std::sync::OnceLock;
 use custkey::crypto::OaepAlg;
 use custkey::vault::master_key::MasterKeyOptions;
 use custkey::vault::{
-    Caller, ErrorClass, KeyPermission, KeyVault, LocalBackend, LocalPaths, NewKeyRequest,
-    NewVaultRequest, Pkcs11Binding, Pkcs11Provider, Principal, VaultError,
+    Caller, ErrorClass, KeyPermission, KeyVault, LocalBackend, NewKeyRequest, NewVaultRequest,
+    Pkcs11Binding, Pkcs11Provider, Principal, VaultError,
 };
 use vault_conformance::{admin, Harness, Sub, VaultSpec};
 use zeroize::Zeroizing;
+
+/// The configuration directory of this test process (the master key files): a temporary
+/// directory outside every data directory, never ~/.config.
+fn test_config_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
+        .path()
+}
+
+/// The standard layout of a data directory, with the test's configuration directory.
+fn test_paths(data_dir: &std::path::Path) -> custkey::vault::LocalPaths {
+    custkey::vault::LocalPaths::with_config_dir(data_dir, test_config_dir())
+}
 
 struct Hsm {
     _dir: tempfile::TempDir,
@@ -82,6 +95,7 @@ fn key_opts(k: &[u8; 32]) -> MasterKeyOptions {
         key_hex: Some(Zeroizing::new(hex::encode(k))),
         passphrase: None,
         use_keyring: false,
+        pkcs11_uri: None,
     }
 }
 
@@ -105,12 +119,8 @@ impl HsmHarness {
             .expect("module link");
         let mut master = [0u8; 32];
         custkey::crypto::random_bytes(&mut master);
-        let backend = LocalBackend::open_with(
-            LocalPaths::in_data_dir(tmp.path()),
-            &key_opts(&master),
-            None,
-        )
-        .expect("open backend");
+        let backend = LocalBackend::open_with(test_paths(tmp.path()), &key_opts(&master), None)
+            .expect("open backend");
         let mut subs: [String; 3] = Default::default();
         for (i, name) in ["HSM A", "HSM B", "HSM Protected"].iter().enumerate() {
             subs[i] = backend.set_context(name).expect("sub").subscription_id;

@@ -7,11 +7,24 @@ use std::sync::OnceLock;
 
 use custkey::vault::{
     validate_key_name, validate_vault_name, ErrorClass, KeyId, KeyOperation, KeyPermission,
-    KeyVault, LocalBackend, LocalPaths, MasterKeyOptions, NewKeyRequest, NewVaultRequest,
-    Principal, RecoveryLevel,
+    KeyVault, LocalBackend, MasterKeyOptions, NewKeyRequest, NewVaultRequest, Principal,
+    RecoveryLevel,
 };
 use proptest::prelude::*;
 use zeroize::Zeroizing;
+
+/// The configuration directory of this test process (the master key files): a temporary
+/// directory outside every data directory, never ~/.config.
+fn test_config_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
+        .path()
+}
+
+/// The standard layout of a data directory, with the test's configuration directory.
+fn test_paths(data_dir: &std::path::Path) -> custkey::vault::LocalPaths {
+    custkey::vault::LocalPaths::with_config_dir(data_dir, test_config_dir())
+}
 
 fn vault_name() -> impl Strategy<Value = String> {
     // Azure's rule, built up rather than filtered: letter, then groups of alphanumerics
@@ -108,9 +121,9 @@ fn fixture() -> &'static Fixture {
             key_hex: Some(Zeroizing::new(hex::encode(k))),
             passphrase: None,
             use_keyring: false,
+            pkcs11_uri: None,
         };
-        let backend = LocalBackend::open_with(LocalPaths::in_data_dir(tmp.path()), &opts, None)
-            .expect("open");
+        let backend = LocalBackend::open_with(test_paths(tmp.path()), &opts, None).expect("open");
         backend
             .new_key_vault(
                 &admin(),

@@ -14,10 +14,17 @@ pub const KEYS: &str =
     "https://bench-va1.vault.azure.net/keys/k1,https://bench-va2.vault.azure.net/keys/k2";
 
 /// Runs the binary on the store in `dir`; requires success and returns standard output.
+/// The configuration directory (master key files) of a bench's data directory: beside it,
+/// never ~/.config.
+pub fn config_dir(dir: &Path) -> std::path::PathBuf {
+    dir.with_extension("config")
+}
+
 pub fn custkey(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_custkey"))
         .args(args)
         .env("CUSTKEY_STORE", dir.join("service.db"))
+        .env("CUSTKEY_CONFIG_DIR", config_dir(dir))
         .env("CUSTKEY_KEYRING", "off")
         .output()
         .expect("run custkey");
@@ -68,6 +75,7 @@ pub fn vault_pair(dir: &Path, principals: &[&str]) {
 /// The store and the service keys of `dir`, as one command opens them.
 pub fn open(dir: &Path) -> (Store, ServiceKeys) {
     std::env::set_var("CUSTKEY_KEYRING", "off");
+    std::env::set_var("CUSTKEY_CONFIG_DIR", config_dir(dir));
     let mut store = Store::open(&dir.join("service.db")).unwrap();
     let backend = LocalBackend::open(dir).unwrap();
     let keys = ServiceKeys::open(dir, &mut store, backend).unwrap();

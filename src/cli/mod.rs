@@ -198,6 +198,11 @@ impl Ctx {
             self.check_store_folder()?;
             let dir = self.data_dir();
             let b = LocalBackend::open(&dir).map_err(custkey::service::Error::from)?;
+            // Said once, when the vaults are first opened: a master key file moved out of the
+            // data directory.
+            for n in b.take_notices() {
+                self.warn(&n);
+            }
             self.backend = Some(b);
         }
         match self.backend.as_ref() {

@@ -40,7 +40,7 @@ impl From<VaultError> for Error {
             VaultError::Invalid(_) => (ErrorKind::Rule, "nothing was changed"),
             VaultError::Authentication(_) => (
                 ErrorKind::Authentication,
-                "give the right master key: CUSTKEY_VAULT_KEY (64 hex digits), CUSTKEY_VAULT_PASSPHRASE, or the key file vault.key beside the store; for a PKCS#11 vault, the token's user PIN in CUSTKEY_PKCS11_PIN",
+                "give the right master key: CUSTKEY_VAULT_KEY (64 hex digits), CUSTKEY_VAULT_PASSPHRASE, its key file in the configuration directory (CUSTKEY_CONFIG_DIR: restore it from its backup), or the token key of CUSTKEY_MASTER_PKCS11 with CUSTKEY_PKCS11_PIN; for a PKCS#11 vault, the token's user PIN in CUSTKEY_PKCS11_PIN",
             ),
         };
         Error::new(kind, e.message().to_string()).with_help(help)
@@ -71,6 +71,12 @@ impl Azure {
             caller,
             generations,
         })
+    }
+
+    /// The notices from opening the vaults (each once): a master key file moved out of the
+    /// data directory.
+    pub fn take_notices(&self) -> Vec<String> {
+        self.backend.take_notices()
     }
 
     /// The operations, with the store that records the vault generations they see.

@@ -22,12 +22,14 @@ use crate::crypto::{
 };
 use crate::store::{AuditRow, DepRow, RootWrapRow, Store, Tx};
 use crate::vault::{
-    fsio, LocalBackend, Pkcs11Provider, Principal, VaultError, VaultRegistry,
-    EXCHANGE_ONLINE_APP_ID, M365_DATA_AT_REST_APP_ID,
+    LocalBackend, Pkcs11Provider, Principal, VaultError, VaultRegistry, EXCHANGE_ONLINE_APP_ID,
+    M365_DATA_AT_REST_APP_ID,
 };
 
-/// Env var holding the service master key (64 hex digits); else `<data dir>/service.key`.
-pub const ENV_SERVICE_KEY: &str = "CUSTKEY_SERVICE_KEY";
+use crate::paths::ENV_CONFIG_DIR;
+use crate::vault::master_key::resolve_master_key;
+pub use crate::vault::master_key::{ENV_SERVICE_KEY, ENV_SERVICE_PASSPHRASE};
+use crate::vault::{KeyringCache, MasterKeyKind, MasterKeyOptions, MasterKeyPaths};
 const CHECK_SETTING: &str = "service.master.check";
 const CHECK_TEXT: &[u8] = b"custkey service master key";
 
@@ -79,60 +81,56 @@ pub struct ServiceKeys {
     warnings: std::sync::Mutex<Vec<String>>,
 }
 
-fn hex_key(s: &str) -> Option<SecretKey32> {
-    let b = hex::decode(s.trim()).ok()?;
-    SecretKey32::from_slice(&b).ok()
-}
-
 fn unavailable(msg: String, help: &str) -> Error {
     Error::new(ErrorKind::Unavailable, msg).with_help(help)
 }
 
-/// The service master key: `CUSTKEY_SERVICE_KEY`, else the key file (created 0600 on first use).
-fn master_key(data_dir: &Path) -> Result<SecretKey32> {
-    if let Ok(v) = std::env::var(ENV_SERVICE_KEY) {
-        if !v.is_empty() {
-            return hex_key(&v).ok_or_else(|| {
-                Error::new(ErrorKind::Authentication, format!("{ENV_SERVICE_KEY} is not 64 hex digits"))
-                    .with_help("set it to the service master key as 64 hexadecimal digits, or unset it to use service.key")
-            });
-        }
-    }
-    let path = data_dir.join("service.key");
-    match std::fs::read_to_string(&path) {
-        Ok(s) => hex_key(&s).ok_or_else(|| {
-            Error::new(ErrorKind::Authentication, format!("{} does not hold a 64-hex-digit key", path.display()))
-                .with_help("restore the service key file from its backup; the store's keys are sealed under it")
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = SecretKey32::generate();
-            let text = zeroize::Zeroizing::new(format!("{}\n", hex::encode(key.expose())));
-            fsio::ensure_private_dir(data_dir)?;
-            // Of two first commands at once, the first key written is the store's.
-            if fsio::write_new(&path, text.as_bytes())? {
-                return Ok(key);
-            }
-            let s = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
-                unavailable(format!("cannot read {}: {e}", path.display()), "check the file's permissions")
-            })?);
-            hex_key(&s).ok_or_else(|| {
-                Error::new(ErrorKind::Authentication, format!("{} does not hold a 64-hex-digit key", path.display()))
-                    .with_help("restore the service key file from its backup; the store's keys are sealed under it")
-            })
-        }
-        Err(e) => Err(unavailable(
-            format!("cannot read {}: {e}", path.display()),
-            "check the file's permissions (it must be readable by you, mode 0600), or give the key in CUSTKEY_SERVICE_KEY",
-        )),
-    }
+/// The service master key: `CUSTKEY_SERVICE_KEY`, `CUSTKEY_SERVICE_PASSPHRASE`, the keyring
+/// cache or the key file in the configuration directory (created 0600 on first use; an old
+/// `<data dir>/service.key` is moved there). `in_use`: the store already holds data sealed
+/// under it, so no new key may be made. Returns the key and the notices to print once.
+fn master_key(data_dir: &Path, in_use: bool) -> Result<(SecretKey32, Vec<String>)> {
+    let kind = MasterKeyKind::Service;
+    let opts = MasterKeyOptions::from_env_for(kind)?;
+    let cache = if opts.use_keyring {
+        KeyringCache::open()
+    } else {
+        None
+    };
+    let paths = MasterKeyPaths {
+        kind,
+        data_dir: data_dir.to_path_buf(),
+        config_dir: None,
+        vault_dir: None,
+        in_use,
+    };
+    let r = resolve_master_key(&paths, &opts, cache.as_ref()).map_err(|e| {
+        let help = match e.class() {
+            crate::vault::ErrorClass::Authentication => format!(
+                "give the service master key with {ENV_SERVICE_KEY} (64 hex digits) or \
+                 {ENV_SERVICE_PASSPHRASE}, or restore its key file in the configuration directory \
+                 ({ENV_CONFIG_DIR}) from its backup; the store's keys are sealed under it"
+            ),
+            _ => "check that the data directory and the configuration directory are present, \
+                  readable and private (0700); nothing was changed"
+                .to_string(),
+        };
+        let kind = match e.class() {
+            crate::vault::ErrorClass::Authentication => ErrorKind::Authentication,
+            crate::vault::ErrorClass::Invalid => ErrorKind::Rule,
+            _ => ErrorKind::Unavailable,
+        };
+        Error::new(kind, e.message().to_string()).with_help(help)
+    })?;
+    Ok((r.key, r.notices))
 }
 
 impl ServiceKeys {
     /// Opens the service's keys for the data directory, checking the master key against the
     /// store (the first use records a check value).
     pub fn open(data_dir: &Path, store: &mut Store, backend: LocalBackend) -> Result<ServiceKeys> {
-        let master = master_key(data_dir)?;
         let check = store.read(|tx| -> Result<_> { Ok(tx.setting(CHECK_SETTING)?) })?;
+        let (master, notices) = master_key(data_dir, check.is_some())?;
         match check {
             Some(c) => {
                 let sealed = hex::decode(c).unwrap_or_default();
@@ -144,7 +142,7 @@ impl ServiceKeys {
                         "the service master key does not match the one this store was created with",
                     )
                     .with_help(format!(
-                        "give the right key with {ENV_SERVICE_KEY} or restore service.key beside the store"
+                        "give the right key with {ENV_SERVICE_KEY} or restore its key file in the configuration directory"
                     )));
                 }
             }
@@ -175,7 +173,7 @@ impl ServiceKeys {
             m365: Principal::service_principal(M365_DATA_AT_REST_APP_ID)?,
             cache: HashMap::new(),
             generations,
-            warnings: std::sync::Mutex::new(Vec::new()),
+            warnings: std::sync::Mutex::new(notices),
         })
     }
 
@@ -226,7 +224,7 @@ impl ServiceKeys {
     fn open_availability_key(&self, dep_guid: &str, sealed: &[u8]) -> Result<AvailabilityKey> {
         let plain = open(&self.master, &Self::availability_aad(dep_guid), sealed).map_err(|_| {
             Error::new(ErrorKind::Authentication, format!("the availability key of DEP {dep_guid} does not open under the service master key"))
-                .with_help("restore service.key (or CUSTKEY_SERVICE_KEY) that this store was created with")
+                .with_help("restore the service master key (its key file in the configuration directory, or CUSTKEY_SERVICE_KEY) that this store was created with")
         })?;
         if plain.len() != 52 {
             return Err(unavailable(
@@ -261,7 +259,7 @@ impl ServiceKeys {
                 "a service-held key does not open under the service master key",
             )
             .with_help(
-                "restore service.key (or CUSTKEY_SERVICE_KEY) that this store was created with",
+                "restore the service master key (its key file in the configuration directory, or CUSTKEY_SERVICE_KEY) that this store was created with",
             )
         })
     }
@@ -448,7 +446,7 @@ impl ServiceKeys {
                     dep.name,
                     e.message()
                 ))
-                .with_help("nothing was released: without a commitment an unwrapped key cannot be told from a forged one; restore the store (with its service.key) from a backup")
+                .with_help("nothing was released: without a commitment an unwrapped key cannot be told from a forged one; restore the store from a backup (and the service master key it was created with)")
             })?;
             Ok((genuine, principal_user(&dep.kind)))
         })
@@ -775,5 +773,30 @@ impl From<crate::crypto::CryptoError> for Error {
     fn from(e: crate::crypto::CryptoError) -> Self {
         Error::new(ErrorKind::Rule, format!("a cryptographic check failed: {e}"))
             .with_help("the stored key or content does not belong where it was found, or was altered; nothing was released")
+    }
+}
+
+/// What [`clear_key_cache`] did (`Clear-CustomerKeyCache`).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyCacheCleared {
+    /// Entries removed (master keys and PINs, current and from older versions).
+    pub removed: usize,
+    /// Whether the OS keyring could be reached at all.
+    pub keyring_reachable: bool,
+}
+
+/// Removes every entry custkey cached in the OS keyring (master keys of every data directory,
+/// PKCS#11 PINs, and the entries older versions wrote). Nothing else is touched.
+pub fn clear_key_cache() -> KeyCacheCleared {
+    match KeyringCache::open() {
+        Some(c) => KeyCacheCleared {
+            removed: c.clear(),
+            keyring_reachable: true,
+        },
+        None => KeyCacheCleared {
+            removed: 0,
+            keyring_reachable: false,
+        },
     }
 }

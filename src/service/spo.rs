@@ -397,7 +397,7 @@ fn check_commitment(
                 dep.geo,
                 e.message()
             ))
-            .with_help("nothing was released: without a commitment an unwrapped key cannot be told from a forged one; restore the store (with its service.key) from a backup")
+            .with_help("nothing was released: without a commitment an unwrapped key cannot be told from a forged one; restore the store from a backup (and the service master key it was created with)")
         })?;
         let name = crate::vault::service_principal_display_name(SHAREPOINT_ONLINE_APP_ID)
             .unwrap_or(SHAREPOINT_ONLINE_APP_ID);
@@ -1035,7 +1035,7 @@ pub fn restore(
             "the availability copy of the tenant intermediate key of geo {geo} failed its integrity check: {}",
             e.message()
         ))
-        .with_help("the store was altered and nothing was released; restore the store (with its service.key) from a backup"));
+        .with_help("the store was altered and nothing was released; restore the store from a backup (and the service master key it was created with)"));
     }
     let mut new_wraps = Vec::new();
     for (slot, c) in [(0u32, &p), (1, &s)] {

@@ -31,7 +31,8 @@ use super::ids::{
     validate_vault_name, validate_version, vault_uri,
 };
 use super::master_key::{
-    resolve_master_key, KeyringCache, MasterKeyOptions, MasterKeyPaths, MasterKeySource,
+    resolve_master_key, KeyringCache, MasterKeyKind, MasterKeyOptions, MasterKeyPaths,
+    MasterKeySource,
 };
 use super::model::{
     base64url, validate_key_size, validate_retention_days, DeletedKeyVaultKey, JsonWebKey,
@@ -246,10 +247,11 @@ pub struct LocalPaths {
     pub vault_dir: PathBuf,
     /// The Azure context (`<data dir>/azure.json`).
     pub azure_context: PathBuf,
-    /// The master key file (`<data dir>/vault.key`).
-    pub key_file: PathBuf,
     /// The master key header (`<data dir>/vault-master.json`).
     pub master_header: PathBuf,
+    /// The configuration directory holding the master key file, or `None` for the user's
+    /// ([`crate::paths::config_dir`]).
+    pub config_dir: Option<PathBuf>,
 }
 
 impl LocalPaths {
@@ -259,8 +261,16 @@ impl LocalPaths {
             data_dir: data_dir.to_path_buf(),
             vault_dir: data_dir.join("vaults"),
             azure_context: data_dir.join("azure.json"),
-            key_file: data_dir.join("vault.key"),
             master_header: data_dir.join("vault-master.json"),
+            config_dir: None,
+        }
+    }
+
+    /// [`LocalPaths::in_data_dir`] with an explicit configuration directory (tests; embedding).
+    pub fn with_config_dir(data_dir: &Path, config_dir: &Path) -> Self {
+        LocalPaths {
+            config_dir: Some(config_dir.to_path_buf()),
+            ..Self::in_data_dir(data_dir)
         }
     }
 }
@@ -269,6 +279,10 @@ struct Inner {
     paths: LocalPaths,
     master: Arc<SecretKey32>,
     source: MasterKeySource,
+    /// The master key file in the configuration directory (whether or not it is in use).
+    key_file: PathBuf,
+    /// Notices for the operator from opening (a key file moved out of the data directory).
+    notices: std::sync::Mutex<Vec<String>>,
     azure: AzureContextStore,
     /// Stamps of the vault states read or written since [`LocalBackend::take_stamps`] last
     /// ran (each distinct stamp once).
@@ -324,7 +338,7 @@ fn normalize_location(loc: &str) -> VaultResult<String> {
 
 impl LocalBackend {
     /// Open the data directory as the cmdlets do: master key from `CUSTKEY_VAULT_KEY`,
-    /// `CUSTKEY_VAULT_PASSPHRASE`, the keyring cache or `<data dir>/vault.key` (created on
+    /// `CUSTKEY_VAULT_PASSPHRASE`, the keyring cache or the key file in the configuration directory (created on
     /// first use). `CUSTKEY_KEYRING=off` skips the keyring.
     pub fn open(data_dir: &Path) -> VaultResult<Self> {
         let opts = MasterKeyOptions::from_env()?;
@@ -346,9 +360,11 @@ impl LocalBackend {
         fsio::ensure_private_dir(&paths.vault_dir)?;
         let resolved = resolve_master_key(
             &MasterKeyPaths {
-                header: paths.master_header.clone(),
-                key_file: paths.key_file.clone(),
-                vault_dir: paths.vault_dir.clone(),
+                kind: MasterKeyKind::Vault,
+                data_dir: paths.data_dir.clone(),
+                config_dir: paths.config_dir.clone(),
+                vault_dir: Some(paths.vault_dir.clone()),
+                in_use: false,
             },
             opts,
             cache,
@@ -360,6 +376,8 @@ impl LocalBackend {
                 paths,
                 master,
                 source: resolved.source,
+                key_file: resolved.key_file,
+                notices: std::sync::Mutex::new(resolved.notices),
                 azure,
                 stamps: std::sync::Mutex::new(Vec::new()),
             }),
@@ -378,6 +396,20 @@ impl LocalBackend {
     /// Where the master key came from.
     pub fn master_key_source(&self) -> MasterKeySource {
         self.inner.source
+    }
+
+    /// The master key file in the configuration directory (it exists when the key came from
+    /// it or was created there).
+    pub fn master_key_file(&self) -> &Path {
+        &self.inner.key_file
+    }
+
+    /// The notices from opening (each given once): a key file moved out of the data directory.
+    pub fn take_notices(&self) -> Vec<String> {
+        match self.inner.notices.lock() {
+            Ok(mut g) => std::mem::take(&mut *g),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        }
     }
 
     /// The files in use.

@@ -32,7 +32,9 @@ pub use azure::{
 pub use error::{ErrorClass, VaultError, VaultResult};
 pub use ids::{validate_key_name, validate_vault_name, validate_version, KeyId};
 pub use local::{LocalBackend, LocalPaths, LocalVault, VaultStamp};
-pub use master_key::{KeyringCache, MasterKeyOptions, MasterKeySource};
+pub use master_key::{
+    KeyringCache, MasterKeyKind, MasterKeyOptions, MasterKeyPaths, MasterKeySource,
+};
 pub use model::{
     DeletedKeyVaultKey, JsonWebKey, KeyAttributes, KeyDestination, KeyOperation, KeyUpdate,
     KeyVaultInfo, KeyVaultKey, NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult,

@@ -986,3 +986,176 @@ mod tests {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A master key wrapped by a token key (CUSTKEY_MASTER_PKCS11)
+
+/// Env var: the `pkcs11:` URI of an AES key on a token that wraps the master keys, with its
+/// module as `?module-path=`. The token's PIN comes from `CUSTKEY_PKCS11_PIN` (or the keyring).
+pub const ENV_MASTER_PKCS11: &str = "CUSTKEY_MASTER_PKCS11";
+
+/// An AES key on a token that wraps a master key (AES-256-GCM on the token: the key never
+/// leaves it, the wrapped master key is kept in the header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterWrapKey {
+    binding: Pkcs11Binding,
+    label: String,
+    id: Option<Vec<u8>>,
+}
+
+const GCM_IV_LEN: usize = 12;
+const GCM_TAG_BITS: u64 = 128;
+
+impl MasterWrapKey {
+    /// From `pkcs11:token=<label>;object=<key label>[;id=..][;type=secret-key]?module-path=<.so>`.
+    /// The PIN is never part of the URI.
+    pub fn parse(s: &str) -> VaultResult<Self> {
+        let uri = Pkcs11Uri::parse(s)?;
+        let shown = s.split('?').next().unwrap_or_default();
+        let bad = |why: &str| {
+            VaultError::Invalid(format!(
+                "{ENV_MASTER_PKCS11} '{}' is not usable: {why}",
+                printable(shown)
+            ))
+        };
+        if uri
+            .object_type
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("secret-key"))
+        {
+            return Err(bad("it must name an AES key (type=secret-key)"));
+        }
+        let label = uri
+            .object
+            .clone()
+            .ok_or_else(|| bad("object=<the AES key's label> is required"))?;
+        let query = s.split_once('?').map_or("", |(_, q)| q);
+        let module = query
+            .split('&')
+            .filter_map(|q| q.split_once('='))
+            .find(|(k, _)| k.eq_ignore_ascii_case("module-path"))
+            .map(|(_, v)| pct_decode(v))
+            .transpose()?
+            .ok_or_else(|| bad("?module-path=<the PKCS#11 module> is required"))?;
+        let module = PathBuf::from(
+            String::from_utf8(module).map_err(|_| bad("the module path is not UTF-8"))?,
+        );
+        Ok(MasterWrapKey {
+            binding: Pkcs11Binding::new(&module, &uri.token)?,
+            label,
+            id: uri.id,
+        })
+    }
+
+    /// The URI as recorded in a header (no PIN is ever part of it).
+    pub fn uri(&self) -> String {
+        let enc = |s: &str| -> String {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        let mut u = format!(
+            "pkcs11:token={};object={};type=secret-key",
+            enc(&self.binding.token_label),
+            enc(&self.label)
+        );
+        if let Some(id) = &self.id {
+            u.push_str(";id=");
+            for b in id {
+                u.push_str(&format!("%{b:02X}"));
+            }
+        }
+        u.push_str("?module-path=");
+        u.push_str(&enc(&self.binding.module.display().to_string()));
+        u
+    }
+
+    fn key(&self, t: &TokenSession) -> VaultResult<ObjectHandle> {
+        let mut attrs = vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label(self.label.as_bytes().to_vec()),
+        ];
+        if let Some(id) = &self.id {
+            attrs.push(Attribute::Id(id.clone()));
+        }
+        let found = t
+            .session
+            .find_objects(&attrs)
+            .map_err(|e| unavailable(&self.binding, "C_FindObjects", &e))?;
+        match found.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(VaultError::Unavailable(format!(
+                "token '{}' has no secret key labelled '{}' ({ENV_MASTER_PKCS11})",
+                self.binding.token_label,
+                printable(&self.label)
+            ))),
+            _ => Err(VaultError::Invalid(format!(
+                "token '{}' has several secret keys labelled '{}': add id= to {ENV_MASTER_PKCS11}",
+                self.binding.token_label,
+                printable(&self.label)
+            ))),
+        }
+    }
+
+    /// Seals `plain` on the token: `iv || ciphertext || tag`.
+    pub fn wrap(&self, plain: &[u8], aad: &[u8]) -> VaultResult<Vec<u8>> {
+        let t = TokenSession::open(&self.binding)?;
+        let key = self.key(&t)?;
+        let mut iv = [0u8; GCM_IV_LEN];
+        crate::crypto::random_bytes(&mut iv);
+        let mut iv_param = iv;
+        let params =
+            cryptoki::mechanism::aead::GcmParams::new(&mut iv_param, aad, GCM_TAG_BITS.into())
+                .map_err(|e| unavailable(&self.binding, "AES-GCM parameters", &e))?;
+        let ct = t
+            .session
+            .encrypt(&Mechanism::AesGcm(params), key, plain)
+            .map_err(|e| unavailable(&self.binding, "C_Encrypt (AES-GCM)", &e))?;
+        let mut out = iv.to_vec();
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// Opens what [`MasterWrapKey::wrap`] sealed; a wrong key or altered bytes are an
+    /// `Authentication` error.
+    pub fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> VaultResult<Zeroizing<Vec<u8>>> {
+        if wrapped.len() < GCM_IV_LEN + 16 {
+            return Err(VaultError::Unavailable(
+                "the token-wrapped master key in the header is truncated".into(),
+            ));
+        }
+        let t = TokenSession::open(&self.binding)?;
+        let key = self.key(&t)?;
+        let mut iv = [0u8; GCM_IV_LEN];
+        iv.copy_from_slice(&wrapped[..GCM_IV_LEN]);
+        let params = cryptoki::mechanism::aead::GcmParams::new(&mut iv, aad, GCM_TAG_BITS.into())
+            .map_err(|e| unavailable(&self.binding, "AES-GCM parameters", &e))?;
+        match t
+            .session
+            .decrypt(&Mechanism::AesGcm(params), key, &wrapped[GCM_IV_LEN..])
+        {
+            Ok(p) => Ok(Zeroizing::new(p)),
+            // A failed GCM tag check: SoftHSM2 reports it as a general error, others as
+            // invalid encrypted data. The session and the key were just found working.
+            Err(CkError::Pkcs11(
+                rv @ (RvError::EncryptedDataInvalid
+                | RvError::EncryptedDataLenRange
+                | RvError::GeneralError
+                | RvError::FunctionFailed),
+                _,
+            )) => Err(VaultError::Authentication(format!(
+                "the key '{}' on token '{}' does not open this data directory's wrapped master \
+                 key (another key, or the header was altered; the token said {rv})",
+                printable(&self.label),
+                self.binding.token_label
+            ))),
+            Err(e) => Err(unavailable(&self.binding, "C_Decrypt (AES-GCM)", &e)),
+        }
+    }
+}

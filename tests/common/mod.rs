@@ -11,7 +11,8 @@ pub const M365: &str = "c066d759-24ae-40e7-a56f-027002b5d3e4";
 
 pub struct Env {
     pub dir: tempfile::TempDir,
-    /// The configuration directory (outside the data directory): generated identities.
+    /// The configuration directory (`CUSTKEY_CONFIG_DIR`): the master key files and generated
+    /// identities, outside the data directory.
     pub config: tempfile::TempDir,
     /// Environment variables every command of this test gets (e.g. an HSM configuration).
     pub extra: Vec<(String, String)>,
@@ -33,12 +34,13 @@ impl Env {
         c.args(args)
             .current_dir(self.dir.path())
             .env("CUSTKEY_STORE", self.path("service.db"))
-            .env("CUSTKEY_KEYRING", "off")
             .env("CUSTKEY_CONFIG_DIR", self.config.path())
+            .env("CUSTKEY_KEYRING", "off")
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("CUSTKEY_VAULT_KEY")
             .env_remove("CUSTKEY_VAULT_PASSPHRASE")
             .env_remove("CUSTKEY_SERVICE_KEY")
+            .env_remove("CUSTKEY_SERVICE_PASSPHRASE")
             .env_remove("COLUMNS");
         for (k, v) in &self.extra {
             c.env(k, v);

@@ -10,6 +10,7 @@ pub mod az_key_vault_access_policy;
 pub mod az_key_vault_audit_log;
 pub mod az_key_vault_key;
 pub mod command;
+pub mod customer_key_cache;
 pub mod customer_key_configuration;
 pub mod customer_key_rollout;
 pub mod data_encryption_policy;
@@ -53,6 +54,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         az_key_vault_audit_log::CMDLETS,
         az_key_vault_key::CMDLETS,
         command::CMDLETS,
+        customer_key_cache::CMDLETS,
         customer_key_configuration::CMDLETS,
         customer_key_rollout::CMDLETS,
         data_encryption_policy::CMDLETS,
