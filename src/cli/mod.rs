@@ -653,6 +653,13 @@ fn run(argv: &[String]) -> Result<i32, CliError> {
         return Ok(0);
     };
     match first.as_str() {
+        // `custkey help Get-Mailbox`, `custkey --help Get-Mailbox`: that cmdlet's help.
+        "-?" | "-h" | "--help" | "-Help" | "help" if argv.len() > 2 => {
+            let name = &argv[2];
+            let cmdlet = find_cmdlet(name).ok_or_else(|| unknown_cmdlet(name))?;
+            write_out(&help::page(cmdlet, help::Detail::Full))?;
+            return Ok(0);
+        }
         "-?" | "-h" | "--help" | "-Help" | "help" => {
             write_out(USAGE)?;
             return Ok(0);
@@ -673,7 +680,7 @@ fn run(argv: &[String]) -> Result<i32, CliError> {
     }
     let cmdlet = find_cmdlet(first).ok_or_else(|| unknown_cmdlet(first))?;
     let words = &argv[2..];
-    if words.iter().any(|w| w == "-?") {
+    if words.iter().any(|w| w == "-?" || w == "--help") {
         write_out(&help::page(cmdlet, help::Detail::Full))?;
         return Ok(0);
     }
