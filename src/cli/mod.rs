@@ -111,7 +111,9 @@ impl Ctx {
             self.input_view,
         ) = saved;
         Ok(match out? {
-            Output::Objects(recs) => recs.into_iter().map(serde_json::Value::Object).collect(),
+            Output::Objects(recs) | Output::List(recs) => {
+                recs.into_iter().map(serde_json::Value::Object).collect()
+            }
             Output::Values(v) => v,
             Output::Text(t) => vec![serde_json::Value::String(t)],
             Output::None => Vec::new(),
@@ -216,6 +218,8 @@ impl Ctx {
     fn open_keys(&mut self) -> Result<(), CliError> {
         if self.keys.is_none() {
             let dir = self.data_dir();
+            // The store first: a path that is no store is reported as such, before any key.
+            self.open_store()?;
             let backend = self.open_backend()?;
             let store = self.open_store()?;
             let keys = ServiceKeys::open(&dir, store, backend)?;
@@ -724,6 +728,14 @@ fn emit(ctx: &Ctx, out: Output) -> Result<(), CliError> {
             ctx.form,
             ctx.properties.as_deref(),
             terminal_width(),
+        )?,
+        Output::List(items) => output::render_as(
+            &items,
+            ctx.cmdlet.table,
+            ctx.form,
+            ctx.properties.as_deref(),
+            terminal_width(),
+            true,
         )?,
     };
     let mut stdout = std::io::stdout().lock();

@@ -16,6 +16,9 @@ pub enum Output {
     None,
     /// Objects, shown in the cmdlet's default view unless -Format says otherwise.
     Objects(Vec<Record>),
+    /// Objects of a cmdlet that can return many: as [`Output::Objects`], but `-Format Json` is
+    /// always an array, also of one object or none (`jq '.[]'` works whatever the count).
+    List(Vec<Record>),
     /// Preformatted text (help pages, shell scripts, Format-List).
     Text(String),
     /// Plain values, not objects: strings, numbers, dates (Select-Object -ExpandProperty,
@@ -28,7 +31,7 @@ impl Output {
         Output::Objects(vec![record])
     }
     pub fn many(items: Vec<Record>) -> Output {
-        Output::Objects(items)
+        Output::List(items)
     }
 }
 
@@ -113,6 +116,19 @@ pub fn render(
     properties: Option<&[String]>,
     width: Option<u16>,
 ) -> Result<String, CliError> {
+    render_as(items, table_view, form, properties, width, false)
+}
+
+/// [`render`]; `many`: the objects of a cmdlet that can return many, whose JSON is an array
+/// whatever their count.
+pub fn render_as(
+    items: &[Record],
+    table_view: &[&str],
+    form: Option<Form>,
+    properties: Option<&[String]>,
+    width: Option<u16>,
+    many: bool,
+) -> Result<String, CliError> {
     let form = form.unwrap_or(if properties.is_some() || table_view.is_empty() {
         Form::List
     } else {
@@ -130,7 +146,7 @@ pub fn render(
     Ok(match form {
         Form::Table => table(items, &columns, width),
         Form::List => list(items, &columns),
-        Form::Json => json(items, &columns),
+        Form::Json => json(items, &columns, many),
         Form::Csv => csv(items, &columns),
     })
 }
@@ -311,7 +327,7 @@ fn list(items: &[Record], columns: &[String]) -> String {
     out
 }
 
-fn json(items: &[Record], columns: &[String]) -> String {
+fn json(items: &[Record], columns: &[String], many: bool) -> String {
     let objects: Vec<Value> = items
         .iter()
         .map(|item| {
@@ -322,9 +338,9 @@ fn json(items: &[Record], columns: &[String]) -> String {
             Value::Object(m)
         })
         .collect();
-    // One object prints as an object, several as an array (as ConvertTo-Json does);
-    // scripts that want an array always can use -Format Json on a list cmdlet.
-    let v = if objects.len() == 1 {
+    // A cmdlet that can return many prints an array whatever the count; one that returns one
+    // object prints it as an object (as ConvertTo-Json does).
+    let v = if objects.len() == 1 && !many {
         objects.into_iter().next().unwrap_or(Value::Null)
     } else {
         Value::Array(objects)

@@ -114,7 +114,16 @@ impl Env {
         );
         String::from_utf8(out.stdout).unwrap()
     }
+    /// Runs with -Format Json; a list cmdlet's array of exactly one object comes back as that
+    /// object (to index it), anything else as printed. [`Env::json_raw`] keeps the array.
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        match self.json_raw(args) {
+            serde_json::Value::Array(mut a) if a.len() == 1 => a.remove(0),
+            v => v,
+        }
+    }
+    /// Runs with -Format Json; the value exactly as printed.
+    pub fn json_raw(&self, args: &[&str]) -> serde_json::Value {
         let mut a = args.to_vec();
         a.extend(["-Format", "Json"]);
         serde_json::from_str(&self.ok(&a)).unwrap()

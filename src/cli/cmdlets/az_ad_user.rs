@@ -79,7 +79,7 @@ cannot be removed. Audited (Delete user).",
 ];
 
 fn out(users: Vec<PrincipalInfo>) -> Result<Output, CliError> {
-    Ok(Output::Objects(
+    Ok(Output::many(
         users.iter().map(record).collect::<Result<_, _>>()?,
     ))
 }

@@ -248,7 +248,7 @@ fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         return Ok(Output::many(items));
     }
     match args.str("VaultName") {
-        Some(name) => Ok(Output::one(vault_record(&az.vault_info(name)?)?)),
+        Some(name) => Ok(Output::many(vec![vault_record(&az.vault_info(name)?)?])),
         None => Ok(Output::many(
             az.vaults()?
                 .iter()

@@ -186,7 +186,8 @@ pub(super) fn create_policy(ctx: &mut Ctx, args: &Args, kind: DepKind) -> Result
 pub(super) fn show_policies(ctx: &mut Ctx, args: &Args, kind: DepKind) -> Result<Output, CliError> {
     let store = ctx.store()?;
     match args.str("Identity") {
-        Some(id) => Ok(Output::one(record(&dep::get(store, kind, id)?)?)),
+        // A list cmdlet: JSON is an array also for the one policy an identity names.
+        Some(id) => Ok(Output::many(vec![record(&dep::get(store, kind, id)?)?])),
         None => Ok(Output::many(
             dep::list(store, kind)?
                 .iter()

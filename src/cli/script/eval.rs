@@ -557,7 +557,7 @@ impl Interp {
                 raw: true,
                 ..Stream::default()
             },
-            Output::Objects(recs) => Stream {
+            Output::Objects(recs) | Output::List(recs) => Stream {
                 items: recs.into_iter().map(Value::Object).collect(),
                 view,
                 form,
