@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 bin="$(realpath "${1:-target/release/custkey}")"
 n="${2:-5000}"
 d="$(mktemp -d)"
-trap 'rm -rf "$d"' EXIT
-export CUSTKEY_STORE="$d/service.db" CUSTKEY_KEYRING=off
+cfg="$(mktemp -d)"   # master keys and the owner's identity: outside the data directory
+trap 'rm -rf "$d" "$cfg"' EXIT
+export CUSTKEY_STORE="$d/service.db" CUSTKEY_CONFIG_DIR="$cfg" CUSTKEY_KEYRING=off
 "$bin" -File examples/setup.ps1 "$d" >/dev/null
 mkdir "$d/eml"
 python3 - "$d" "$n" <<'PY'
@@ -36,7 +37,7 @@ folder=$(best "$bin" New-MailboxExportRequest alice "$d/out")
 mbox=$(best "$bin" New-MailboxExportRequest alice "$d/out.mbox")
 cp_folder=$(best cp -r "$d/eml" "$d/out")
 cp_mbox=$(best cp "$d/many.mbox" "$d/out.mbox")
-items=$("$bin" Get-MailboxStatistics alice -Format Json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ItemCount"])')
+items=$("$bin" Get-MailboxStatistics alice -Format Json | python3 -c 'import json,sys; v=json.load(sys.stdin); print((v[0] if isinstance(v, list) else v)["ItemCount"])')
 printf 'items %s\n' "$items"
 printf 'export to a folder   %.3f s   cp -r of the .eml files %.3f s   ratio %.1f\n' "$folder" "$cp_folder" "$(python3 -c "print($folder/$cp_folder)")"
 printf 'export to an mbox    %.3f s   cp of the mbox           %.3f s   ratio %.1f\n' "$mbox" "$cp_mbox" "$(python3 -c "print($mbox/$cp_mbox)")"

@@ -119,7 +119,7 @@ fn plan_apply_idempotent_and_drift() {
     assert!(stderr.contains("2 change(s) made."), "{stderr}");
     let mb = custkey(d, &["Get-Mailbox", "archive", "-Format", "Json"]);
     let mb: serde_json::Value = serde_json::from_slice(&mb.stdout).unwrap();
-    assert_eq!(mb["DataEncryptionPolicy"], "Shared Mailboxes");
+    assert_eq!(mb[0]["DataEncryptionPolicy"], "Shared Mailboxes");
 
     // A second apply changes nothing and says so; the plan is clean (exit 0).
     let (code, res, stderr) = steps(d, "Start-CustomerKeyRollout", &[]);

@@ -129,7 +129,7 @@ fn the_multi_workload_and_sharepoint_runbooks_run_after_setup() {
         .output()
         .unwrap();
     let alice: serde_json::Value = serde_json::from_slice(&alice.stdout).unwrap();
-    assert_eq!(alice["EncryptionPolicy"], "US Mailboxes");
+    assert_eq!(alice[0]["EncryptionPolicy"], "US Mailboxes");
 
     let spo = run("sharepoint.ps1");
     assert!(spo.contains("State           : Registered"), "{spo}");
