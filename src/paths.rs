@@ -19,7 +19,11 @@ pub struct ConfigDirError {
 
 /// The configuration directory (not created).
 pub fn config_dir() -> Result<PathBuf, ConfigDirError> {
-    let var = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |n: &str| {
+        std::env::var_os(n)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let dir = if let Some(d) = var(ENV_CONFIG_DIR) {
         d
     } else if let Some(x) = var("XDG_CONFIG_HOME") {
@@ -34,7 +38,10 @@ pub fn config_dir() -> Result<PathBuf, ConfigDirError> {
     };
     if !dir.is_absolute() {
         return Err(ConfigDirError {
-            message: format!("the configuration directory {} is not an absolute path", dir.display()),
+            message: format!(
+                "the configuration directory {} is not an absolute path",
+                dir.display()
+            ),
             help: format!("set {ENV_CONFIG_DIR} (or XDG_CONFIG_HOME, HOME) to an absolute path"),
         });
     }
@@ -56,7 +63,10 @@ pub fn ensure_config_dir(data_dir: &Path) -> Result<PathBuf, ConfigDirError> {
         });
     }
     create_private_dir(&dir).map_err(|e| ConfigDirError {
-        message: format!("cannot create the configuration directory {}: {e}", dir.display()),
+        message: format!(
+            "cannot create the configuration directory {}: {e}",
+            dir.display()
+        ),
         help: format!("check its parent's permissions, or set {ENV_CONFIG_DIR}"),
     })?;
     Ok(dir)
