@@ -410,6 +410,14 @@ fn one_person_cannot_approve_their_own_purge_under_a_look_alike_name() {
         let err = e.fails(&["Set-OrganizationConfig", "-DataPurgeApprovers", name], 2);
         assert!(err.contains("is not a user principal name"), "{err}");
     }
+    // The CISO requests the purge as an Exchange administrator.
+    e.ok(&[
+        "Add-RoleGroupMember",
+        "-Identity",
+        "Organization Management",
+        "-Member",
+        "ciso@contoso.com",
+    ]);
     e.ok(&["Connect-AzAccount", "ciso@contoso.com"]);
     e.ok(&[
         "Set-DataEncryptionPolicy",

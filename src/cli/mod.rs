@@ -7,6 +7,7 @@ pub mod complete;
 pub mod def;
 pub mod error;
 pub mod filter;
+pub mod gate;
 pub mod generate;
 pub mod help;
 pub mod output;
@@ -443,7 +444,7 @@ fn run(argv: &[String]) -> Result<i32, CliError> {
     }
     let args = args::bind(cmdlet, words)?;
     let mut ctx = Ctx::new(cmdlet, &args)?;
-    let out = (cmdlet.run)(&mut ctx, &args);
+    let out = gate::check(&mut ctx, cmdlet).and_then(|()| (cmdlet.run)(&mut ctx, &args));
     ctx.flush_warnings();
     emit(&ctx, out?)?;
     Ok(ctx.status)

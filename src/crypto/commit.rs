@@ -98,6 +98,36 @@ impl std::fmt::Debug for CommitmentKey {
     }
 }
 
+/// HKDF info of the record key (derived from the service master key).
+const RECORD_KEY_INFO: &[u8] = b"custkey/v1 record-mac key";
+
+/// A service-held key that authenticates small records kept in the store (role assignments):
+/// `MAC = HKDF-SHA256(salt = K_r, IKM = record, info = label)`, where
+/// `K_r = HKDF-SHA256(salt = "", IKM = master, info = "custkey/v1 record-mac key")`. Only a holder
+/// of the service master key can make a record that verifies.
+pub struct RecordKey(SecretKey32);
+
+impl RecordKey {
+    /// Derives the record key from the service master key.
+    pub fn derive(master: &SecretKey32) -> Result<Self, CryptoError> {
+        let mut out = zeroize::Zeroizing::new([0u8; 32]);
+        default_provider().hkdf_sha256(b"", master.expose(), &[RECORD_KEY_INFO], out.as_mut())?;
+        Ok(RecordKey(SecretKey32::from_bytes(*out)))
+    }
+
+    /// The MAC of `record` under `label` (the label names what the record is).
+    pub fn mac(&self, label: &[u8], record: &[u8]) -> Result<[u8; 32], CryptoError> {
+        let mut out = [0u8; 32];
+        default_provider().hkdf_sha256(self.0.expose(), record, &[label], &mut out)?;
+        Ok(out)
+    }
+
+    /// Whether `mac` is the MAC of `record` under `label` (constant time).
+    pub fn verify(&self, label: &[u8], record: &[u8], mac: &[u8]) -> bool {
+        self.mac(label, record).is_ok_and(|m| ct_eq(&m, mac))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ mod rsa;
 mod secret;
 pub mod wrap;
 
-pub use commit::{CommitmentKey, KEY_COMMITMENT_LEN};
+pub use commit::{CommitmentKey, RecordKey, KEY_COMMITMENT_LEN};
 pub use content::{
     encrypted_len, ChunkKey, ContentDecryptor, ContentEncryptor, ContentHeader, ContentTier,
     EncryptingReader, ItemKey, LeafKey, WorkloadItemKey, HEADER_LEN, SEGMENT_SIZE,

@@ -86,6 +86,11 @@ fn unavailable(msg: String, help: &str) -> Error {
     Error::new(ErrorKind::Unavailable, msg).with_help(help)
 }
 
+/// The key that authenticates role records in the store, from the service master key.
+pub(super) fn record_key(data_dir: &Path) -> Result<crate::crypto::RecordKey> {
+    Ok(crate::crypto::RecordKey::derive(&master_key(data_dir)?)?)
+}
+
 /// The service master key: `CUSTKEY_SERVICE_KEY`, else the key file (created 0600 on first use).
 fn master_key(data_dir: &Path) -> Result<SecretKey32> {
     if let Ok(v) = std::env::var(ENV_SERVICE_KEY) {

@@ -13,6 +13,7 @@ pub mod mail_input;
 pub mod mailbox;
 pub mod org;
 pub mod recipient;
+pub mod roles;
 pub mod site;
 pub mod spo;
 
