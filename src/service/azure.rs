@@ -488,7 +488,10 @@ impl AzureSession<'_> {
                             "the role assignment already exists: {} holds '{}' at {scope}",
                             principal.display_name(),
                             role.name
-                        )));
+                        ))
+                        .with_help(
+                            "nothing was changed; Get-AzRoleAssignment lists the assignments",
+                        ));
                     }
                     let a = RoleAssignment::new(scope, role, principal, &caller.display_name());
                     st.assignments.push(a.clone());
@@ -496,7 +499,9 @@ impl AzureSession<'_> {
                 });
                 let a = match a {
                     Err(e) => {
-                        let _ = self.audit_refusal("New-AzRoleAssignment", scope, forged);
+                        if e.kind() == ErrorKind::AccessDenied {
+                            let _ = self.audit_refusal("New-AzRoleAssignment", scope, forged);
+                        }
                         return Err(e);
                     }
                     Ok(a) => a,
@@ -637,10 +642,10 @@ impl AzureSession<'_> {
                 .iter()
                 .any(|m| m.role == role.name && super::org::same_principal(&m.member, member))
             {
-                return Err(Error::rule(format!(
-                    "{member} already holds '{}'",
-                    role.name
-                )));
+                return Err(
+                    Error::rule(format!("{member} already holds '{}'", role.name))
+                        .with_help("nothing was changed"),
+                );
             }
             let m = AdminMember {
                 id: uuid::Uuid::new_v4().to_string(),

@@ -111,8 +111,20 @@ fn master_key(data_dir: &Path) -> Result<SecretKey32> {
             let key = SecretKey32::generate();
             let text = zeroize::Zeroizing::new(format!("{}\n", hex::encode(key.expose())));
             fsio::ensure_private_dir(data_dir)?;
-            fsio::write_atomic(&path, text.as_bytes())?;
-            Ok(key)
+            // Two first commands at once must end with one key: each writes its own file and
+            // links it into place, which only the first does; the other reads the winner's.
+            let tmp = data_dir.join(format!("service.key.{}.new", std::process::id()));
+            fsio::write_atomic(&tmp, text.as_bytes())?;
+            let linked = std::fs::hard_link(&tmp, &path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => Ok(key),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => master_key(data_dir),
+                Err(e) => Err(unavailable(
+                    format!("cannot create {}: {e}", path.display()),
+                    "check that the data directory is writable by you, or give the key in CUSTKEY_SERVICE_KEY",
+                )),
+            }
         }
         Err(e) => Err(unavailable(
             format!("cannot read {}: {e}", path.display()),

@@ -43,7 +43,7 @@ pub enum AdminKind {
 pub struct AdminRole {
     pub name: &'static str,
     pub kind: AdminKind,
-    /// The Entra role template id (directory roles); a fixed GUID for role groups here.
+    /// The Entra role template id (directory roles); empty for role groups, which are named.
     pub id: &'static str,
 }
 
@@ -261,6 +261,7 @@ impl Roles {
                 ErrorKind::Unavailable,
                 format!("cannot encode the role record: {e}"),
             )
+            .with_help("nothing was changed; this is a bug, please report it")
         })?;
         let mac = hex::decode(&sealed.mac).unwrap_or_default();
         Ok(if self.key.verify(MAC_LABEL, &body, &mac) {
@@ -277,6 +278,7 @@ impl Roles {
                 ErrorKind::Unavailable,
                 format!("cannot encode the role record: {e}"),
             )
+            .with_help("nothing was changed; this is a bug, please report it")
         })?;
         let mac = hex::encode(self.key.mac(MAC_LABEL, &body)?);
         let text = serde_json::to_string(&Sealed {
@@ -288,6 +290,7 @@ impl Roles {
                 ErrorKind::Unavailable,
                 format!("cannot encode the role record: {e}"),
             )
+            .with_help("nothing was changed; this is a bug, please report it")
         })?;
         tx.set_setting(STATE_SETTING, &text)?;
         Ok(())

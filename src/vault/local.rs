@@ -1176,7 +1176,7 @@ impl LocalVault {
         self.dir_check()?;
         let _lock = fsio::lock(&self.lock_path(), false)?;
         let st = self.load_state()?;
-        self.authorize_manage(&st, caller, Manage::Read, VaultOperation::ListKeys)
+        self.authorize_manage(&st, caller, Manage::Read, "GetRoleAssignment")
             .or_else(|e| {
                 // Anyone who may use the keys may see who else may.
                 if st.enable_rbac_authorization
@@ -1540,7 +1540,7 @@ impl LocalVault {
         st: &VaultState,
         caller: &Caller,
         m: Manage,
-        op: VaultOperation,
+        op: &str,
     ) -> VaultResult<()> {
         let target = Self::scope(st);
         if rbac::allows_manage(&self.assignments(st), caller, &target, m) {
@@ -1597,7 +1597,7 @@ impl LocalVault {
                 self.authorize_key(&st, op.caller, p, op.key)?;
             }
             if let Some(m) = op.manage {
-                self.authorize_manage(&st, op.caller, m, op.op)?;
+                self.authorize_manage(&st, op.caller, m, op.op.as_str())?;
             }
             let ctx = Ctx {
                 now: Utc::now(),
