@@ -399,7 +399,10 @@ pub fn require(roles: &Roles, store: &mut Store, need: Need, cmdlet: &str) -> Re
         super::keys::audit(
             tx,
             &org_id,
-            "ExchangeAdmin",
+            match need {
+                Need::SharePointAdmin | Need::SharePointRead => "SharePoint",
+                _ => "ExchangeAdmin",
+            },
             cmdlet,
             &upn,
             "",
