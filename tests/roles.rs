@@ -687,6 +687,23 @@ fn rbac_vaults_authorize_keys_by_role_and_serve_the_service_principals() {
     assert_eq!(dep["State"], "Active");
     let t = e.run(&["Test-DataEncryptionPolicy", "RBAC Mailboxes"]);
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    // A data purge is refused while the service still holds its role on a vault.
+    let purge = [
+        "Set-DataEncryptionPolicy",
+        "RBAC Mailboxes",
+        "-PermanentDataPurgeRequested",
+        "-PermanentDataPurgeReason",
+        "Leaving",
+        "-PermanentDataPurgeContact",
+        "cio@contoso.com",
+        "-Confirm:false",
+    ];
+    let err = e.fails(&purge, 1);
+    assert!(
+        err.contains("still holds 'Key Vault Crypto Service Encryption User'")
+            && err.contains("Remove-AzRoleAssignment"),
+        "{err}"
+    );
     // Revoked on both vaults, the keys refuse it.
     let s1 = vault_scope(&e, "contoso-rbac1");
     e.ok(&[
@@ -716,6 +733,7 @@ fn rbac_vaults_authorize_keys_by_role_and_serve_the_service_principals() {
         String::from_utf8_lossy(&t.stderr)
     );
     assert!(text.contains("AccessDenied"), "{text}");
+    e.ok(&purge);
 }
 
 #[test]

@@ -1405,6 +1405,15 @@ impl LocalVault {
             backend: backend_name(st).to_string(),
             created: st.created,
             enable_rbac_authorization: st.enable_rbac_authorization,
+            role_assignments: {
+                let own = Self::scope(st);
+                self.assignments(st)
+                    .into_iter()
+                    .filter(|a| {
+                        Scope::parse(&a.scope).is_ok_and(|s| s.covers(&own) || own.covers(&s))
+                    })
+                    .collect()
+            },
         })
     }
 

@@ -391,6 +391,10 @@ pub struct KeyVaultInfo {
     pub created: DateTime<Utc>,
     /// Role assignments, not access policies, authorize the data plane.
     pub enable_rbac_authorization: bool,
+    /// The role assignments that apply to the vault or its keys (its own and those inherited
+    /// from above). Not shown by `Get-AzKeyVault` (as in Azure: `Get-AzRoleAssignment` lists them).
+    #[serde(skip)]
+    pub role_assignments: Vec<super::rbac::RoleAssignment>,
 }
 
 /// `Add-AzKeyVaultKey` parameters (also used for import and for a new version).
