@@ -196,6 +196,18 @@ fn an_account_without_a_role_is_refused_at_every_step_and_audited() {
             "x=y",
         ],
     );
+    // Accept an older copy of a vault file (one that still had your access) as its latest.
+    let err = refused(
+        &e,
+        &[
+            "Update-AzKeyVault",
+            "-VaultName",
+            "contoso-ck-va1",
+            "-AcceptRollback",
+            "-Force",
+        ],
+    );
+    assert!(err.contains("AcceptRollback"), "{err}");
     refused(
         &e,
         &[

@@ -125,7 +125,32 @@ impl AzureSession<'_> {
 
     /// `Update-AzKeyVault -AcceptRollback`: takes vault `name`'s file as it is now as its
     /// latest state (audited). Returns the generation accepted and the one recorded before.
+    ///
+    /// Needs a management role (Owner, Contributor, Key Vault Contributor) on the vault's
+    /// subscription or resource group, from the store's authenticated record: not on the vault
+    /// itself, whose file is the older copy being judged (it may name an owner since removed).
     pub fn accept_rollback(&mut self, name: &str) -> Result<(u64, u64)> {
+        self.az.generations.check(self.store)?;
+        let scope = self.az.backend.vault(name)?.vault_scope()?;
+        // This read is judged by the acceptance itself, not as a rollback.
+        let _ = self.az.backend.take_stamps();
+        let roles = &self.az.roles;
+        let above = self.store.read(|tx| roles.load(tx))?.state().assignments;
+        let group = Scope {
+            vault: None,
+            key: None,
+            ..scope
+        };
+        if !rbac::allows_manage(&above, &self.az.caller, &group, Manage::Write) {
+            let _ = self.audit_refusal("Update-AzKeyVault -AcceptRollback", &group, false);
+            return Err(rbac::denied(
+                &self.az.caller,
+                "accept an older vault file (Update-AzKeyVault -AcceptRollback)",
+                &group,
+                "Key Vault Contributor",
+            )
+            .into());
+        }
         self.az
             .generations
             .accept(self.store, name, &self.az.caller.display_name())
