@@ -465,6 +465,14 @@ fn one_person_cannot_approve_their_own_purge_under_a_look_alike_name() {
         "ciso@contoso.com",
     ]);
     e.register("ciso@contoso.com");
+    // The CISO requests the purge as an Exchange administrator.
+    e.ok(&[
+        "Add-RoleGroupMember",
+        "-Identity",
+        "Organization Management",
+        "-Member",
+        "ciso@contoso.com",
+    ]);
     e.connect("ciso@contoso.com");
     e.ok(&[
         "Set-DataEncryptionPolicy",

@@ -7,6 +7,7 @@ pub mod complete;
 pub mod def;
 pub mod error;
 pub mod filter;
+pub mod gate;
 pub mod generate;
 pub mod help;
 pub mod output;
@@ -300,7 +301,7 @@ impl Ctx {
             let backend = self.open_backend()?;
             let dir = self.data_dir();
             let store = self.open_store()?;
-            let az = Azure::with_backend(backend, store, &upn)?;
+            let az = Azure::with_backend(backend, &dir, store, &upn)?;
             self.verbose(&format!(
                 "vaults in {} as {}",
                 dir.join("vaults").display(),
@@ -690,7 +691,7 @@ fn run(argv: &[String]) -> Result<i32, CliError> {
     }
     let args = args::bind(cmdlet, words)?;
     let mut ctx = Ctx::new(cmdlet, &args)?;
-    let out = (cmdlet.run)(&mut ctx, &args);
+    let out = gate::check(&mut ctx, cmdlet).and_then(|()| (cmdlet.run)(&mut ctx, &args));
     ctx.flush_warnings();
     emit(&ctx, out?)?;
     Ok(ctx.status)

@@ -102,11 +102,12 @@ impl std::fmt::Debug for CommitmentKey {
 const RECORD_KEY_INFO: &[u8] = b"custkey/v1 record-mac key";
 
 /// The service-held key that authenticates records a store writer must not be able to make or
-/// change (the principal registry, `docs/security.md`): a MAC over the record's fields.
+/// change (the principal registry, role assignments; `docs/security.md`).
+/// `K_r = HKDF-SHA256(salt = "", IKM = master, info = "custkey/v1 record-mac key")`.
 pub struct RecordKey(SecretKey32);
 
 impl RecordKey {
-    /// `K_r = HKDF-SHA256(salt = "", IKM = master, info = "custkey/v1 record-mac key")`.
+    /// Derives the record key from the service master key.
     pub fn derive(master: &SecretKey32) -> Result<Self, CryptoError> {
         let mut out = zeroize::Zeroizing::new([0u8; 32]);
         default_provider().hkdf_sha256(b"", master.expose(), &[RECORD_KEY_INFO], out.as_mut())?;
@@ -134,6 +135,19 @@ impl RecordKey {
         } else {
             Err(CryptoError::Authentication)
         }
+    }
+
+    /// The MAC of a serialised `record` under `label` (role records):
+    /// `HKDF-SHA256(salt = K_r, IKM = record, info = label)`.
+    pub fn mac_record(&self, label: &[u8], record: &[u8]) -> Result<[u8; 32], CryptoError> {
+        let mut out = [0u8; 32];
+        default_provider().hkdf_sha256(self.0.expose(), record, &[label], &mut out)?;
+        Ok(out)
+    }
+
+    /// Whether `mac` is the MAC of `record` under `label` (constant time).
+    pub fn verify(&self, label: &[u8], record: &[u8], mac: &[u8]) -> bool {
+        self.mac_record(label, record).is_ok_and(|m| ct_eq(&m, mac))
     }
 }
 

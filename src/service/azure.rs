@@ -17,6 +17,10 @@ impl From<VaultError> for Error {
                 ErrorKind::NotFound,
                 "check the names with Get-AzKeyVault and Get-AzKeyVaultKey (-InRemovedState lists removed ones)",
             ),
+            VaultError::AccessDenied(m) if m.contains("New-AzRoleAssignment") => (
+                ErrorKind::AccessDenied,
+                "Get-AzRoleAssignment lists the roles held; an Owner (or User Access Administrator) of the scope grants one with New-AzRoleAssignment",
+            ),
             VaultError::AccessDenied(_) => (
                 ErrorKind::AccessDenied,
                 "grant the permission with Set-AzKeyVaultAccessPolicy -VaultName <vault> -UserPrincipalName <account> -PermissionsToKeys ...",
@@ -51,6 +55,8 @@ impl From<VaultError> for Error {
 pub struct Azure {
     pub backend: LocalBackend,
     pub caller: Caller,
+    /// The role record (subscription-scope assignments and admin roles) and its key.
+    roles: super::roles::Roles,
     /// The vault generations recorded in the store: every vault read is checked against them.
     generations: Generations,
 }
@@ -59,18 +65,46 @@ impl Azure {
     /// Opens the local vault backend in `data_dir` as the account signed in to `store`.
     pub fn open(data_dir: &Path, store: &mut Store) -> Result<Azure> {
         let upn = account(store)?;
-        Azure::with_backend(LocalBackend::open(data_dir)?, store, &upn)
+        Azure::with_backend(LocalBackend::open(data_dir)?, data_dir, store, &upn)
     }
 
     /// The Azure side over `backend`, acting as `upn` (an authenticated principal).
-    pub fn with_backend(backend: LocalBackend, store: &mut Store, upn: &str) -> Result<Azure> {
+    pub fn with_backend(
+        backend: LocalBackend,
+        data_dir: &Path,
+        store: &mut Store,
+        upn: &str,
+    ) -> Result<Azure> {
         let caller = Principal::user(upn)?;
         let generations = Generations::open(store, backend.clone())?;
-        Ok(Azure {
+        let roles = super::roles::Roles::open(data_dir)?;
+        let loaded = store.read(|tx| roles.load(tx))?;
+        if matches!(loaded, super::roles::Loaded::Absent) && !backend.any_role_assignments()? {
+            let mut subs: Vec<String> = vec![backend.get_context()?.subscription_id];
+            for s in backend.azure().list_subscriptions()? {
+                if !subs.contains(&s.id) {
+                    subs.push(s.id);
+                }
+            }
+            let upn = caller.value().to_string();
+            store.write(|tx| super::roles::bootstrap_owner(&roles, tx, &upn, &subs))?;
+        }
+        let az = Azure {
             backend,
             caller,
+            roles,
             generations,
-        })
+        };
+        az.install(store)?;
+        Ok(az)
+    }
+
+    /// Hands the verified assignments above the vaults to the backend's checks.
+    fn install(&self, store: &mut Store) -> Result<()> {
+        let loaded = store.read(|tx| self.roles.load(tx))?;
+        self.backend
+            .set_assignments_above(loaded.state().assignments);
+        Ok(())
     }
 
     /// The notices from opening the vaults (each once): a master key file moved out of the
@@ -107,7 +141,32 @@ impl AzureSession<'_> {
 
     /// `Update-AzKeyVault -AcceptRollback`: takes vault `name`'s file as it is now as its
     /// latest state (audited). Returns the generation accepted and the one recorded before.
+    ///
+    /// Needs a management role (Owner, Contributor, Key Vault Contributor) on the vault's
+    /// subscription or resource group, from the store's authenticated record: not on the vault
+    /// itself, whose file is the older copy being judged (it may name an owner since removed).
     pub fn accept_rollback(&mut self, name: &str) -> Result<(u64, u64)> {
+        self.az.generations.check(self.store)?;
+        let scope = self.az.backend.vault(name)?.vault_scope()?;
+        // This read is judged by the acceptance itself, not as a rollback.
+        let _ = self.az.backend.take_stamps();
+        let roles = &self.az.roles;
+        let above = self.store.read(|tx| roles.load(tx))?.state().assignments;
+        let group = Scope {
+            vault: None,
+            key: None,
+            ..scope
+        };
+        if !rbac::allows_manage(&above, &self.az.caller, &group, Manage::Write) {
+            let _ = self.audit_refusal("Update-AzKeyVault -AcceptRollback", &group, false);
+            return Err(rbac::denied(
+                &self.az.caller,
+                "accept an older vault file (Update-AzKeyVault -AcceptRollback)",
+                &group,
+                "Key Vault Contributor",
+            )
+            .into());
+        }
         self.az
             .generations
             .accept(self.store, name, &self.az.caller.display_name())
@@ -165,9 +224,25 @@ impl AzureSession<'_> {
         let r = self.az.backend.get_context();
         self.checked(r)
     }
+    /// `Set-AzContext`; a subscription it creates (there is no Azure to ask) has the signed-in
+    /// account as its Owner, as the creator of a subscription is.
     pub fn set_context(&mut self, subscription: &str) -> Result<AzContextInfo> {
+        let before = self.az.backend.azure().list_subscriptions()?;
         let r = self.az.backend.set_context(subscription);
-        self.checked(r)
+        let info = self.checked(r)?;
+        if !before.iter().any(|s| s.id == info.subscription_id) {
+            let scope = Scope::parse(&format!("/subscriptions/{}", info.subscription_id))?;
+            let owner = rbac::role("Owner")?;
+            let caller = self.az.caller.clone();
+            let a = self.az.roles.modify(self.store, |_, st| {
+                let a = RoleAssignment::new(&scope, owner, &caller, &caller.display_name());
+                st.assignments.push(a.clone());
+                Ok(a)
+            })?;
+            self.az.install(self.store)?;
+            self.audit_role("New-AzRoleAssignment", &a)?;
+        }
+        Ok(info)
     }
     pub fn register_feature(&mut self, feature: &str, namespace: &str) -> Result<ProviderFeature> {
         let r = self
@@ -359,4 +434,369 @@ impl AzureSession<'_> {
             })?;
         self.restore_key(vault, &blob)
     }
+}
+
+use super::roles::{AdminKind, AdminMember, Loaded, Need};
+use crate::vault::rbac::{self, Manage};
+use crate::vault::{RoleAssignment, RoleDefinition, Scope};
+
+/// Roles: Azure role assignments and the admin roles, as the signed-in account.
+impl AzureSession<'_> {
+    /// Refuses `cmdlet` unless the signed-in account holds a role satisfying `need`.
+    pub fn require(&mut self, need: Need, cmdlet: &str) -> Result<()> {
+        super::roles::require(&self.az.roles, self.store, need, cmdlet)
+    }
+
+    /// Whether the store's role record failed to verify (it then grants nothing).
+    pub fn roles_forged(&mut self) -> Result<bool> {
+        let roles = &self.az.roles;
+        Ok(matches!(
+            self.store.read(|tx| roles.load(tx))?,
+            Loaded::Forged
+        ))
+    }
+
+    /// The subscription scope of the current context.
+    pub fn default_scope(&mut self) -> Result<Scope> {
+        let ctx = self.context()?;
+        Ok(Scope::parse(&format!(
+            "/subscriptions/{}",
+            ctx.subscription_id
+        ))?)
+    }
+
+    fn audit_role(&mut self, operation: &str, a: &RoleAssignment) -> Result<()> {
+        let by = self.az.caller.display_name();
+        let params = serde_json::json!({
+            "Scope": a.scope,
+            "RoleDefinitionName": a.role().map(|r| r.name).unwrap_or_default(),
+            "RoleDefinitionId": a.role_definition_id,
+            "Principal": a.principal.display_name(),
+            "PrincipalType": a.principal.kind(),
+            "RoleAssignmentId": a.role_assignment_id(),
+        });
+        self.store.write(|tx| {
+            let org_id = super::org::organization_id(tx)?;
+            super::keys::audit(
+                tx,
+                &org_id,
+                "AzureActiveDirectory",
+                operation,
+                &by,
+                &a.role_assignment_id(),
+                params,
+            )
+        })
+    }
+
+    /// `New-AzRoleAssignment`: at a vault or key scope into that vault's file, above the vaults
+    /// into the store's role record. Needs Owner (or User Access Administrator) at the scope.
+    pub fn new_role_assignment(
+        &mut self,
+        principal: &Principal,
+        role: &'static RoleDefinition,
+        scope: &Scope,
+    ) -> Result<RoleAssignment> {
+        let a = match &scope.vault {
+            Some(name) => {
+                let v = self.vault(name)?;
+                let r = v.add_role_assignment(&self.az.caller, scope, role, principal);
+                self.checked(r)?
+            }
+            None => {
+                let caller = self.az.caller.clone();
+                let roles = &self.az.roles;
+                let forged = matches!(self.store.read(|tx| roles.load(tx))?, Loaded::Forged);
+                let a = self.az.roles.modify(self.store, |_, st| {
+                    if !rbac::allows_manage(&st.assignments, &caller, scope, Manage::Authorize) {
+                        return Err(rbac::denied(
+                            &caller,
+                            Manage::Authorize.describe(),
+                            scope,
+                            "Owner",
+                        )
+                        .into());
+                    }
+                    let dup = st.assignments.iter().any(|a| {
+                        a.principal.same_as(principal)
+                            && a.role_definition_id == role.id
+                            && Scope::parse(&a.scope)
+                                .is_ok_and(|s| s.covers(scope) && scope.covers(&s))
+                    });
+                    if dup {
+                        return Err(Error::rule(format!(
+                            "the role assignment already exists: {} holds '{}' at {scope}",
+                            principal.display_name(),
+                            role.name
+                        ))
+                        .with_help(
+                            "nothing was changed; Get-AzRoleAssignment lists the assignments",
+                        ));
+                    }
+                    let a = RoleAssignment::new(scope, role, principal, &caller.display_name());
+                    st.assignments.push(a.clone());
+                    Ok(a)
+                });
+                let a = match a {
+                    Err(e) => {
+                        if e.kind() == ErrorKind::AccessDenied {
+                            let _ = self.audit_refusal("New-AzRoleAssignment", scope, forged);
+                        }
+                        return Err(e);
+                    }
+                    Ok(a) => a,
+                };
+                self.az.install(self.store)?;
+                a
+            }
+        };
+        self.audit_role("New-AzRoleAssignment", &a)?;
+        Ok(a)
+    }
+
+    fn audit_refusal(&mut self, cmdlet: &str, scope: &Scope, forged: bool) -> Result<()> {
+        let by = self.az.caller.display_name();
+        self.store.write(|tx| {
+            let org_id = super::org::organization_id(tx)?;
+            super::keys::audit(
+                tx,
+                &org_id,
+                "AzureActiveDirectory",
+                cmdlet,
+                &by,
+                &scope.to_string(),
+                serde_json::json!({"ResultStatus": "AccessDenied", "Scope": scope.to_string(), "Forged": forged}),
+            )
+        })
+    }
+
+    /// `Remove-AzRoleAssignment`: the assignments of `principal` for `role` exactly at `scope`.
+    pub fn remove_role_assignment(
+        &mut self,
+        principal: &Principal,
+        role: &'static RoleDefinition,
+        scope: &Scope,
+    ) -> Result<Vec<RoleAssignment>> {
+        let matches = |a: &RoleAssignment| {
+            a.principal.same_as(principal)
+                && a.role_definition_id.eq_ignore_ascii_case(role.id)
+                && Scope::parse(&a.scope).is_ok_and(|s| s.covers(scope) && scope.covers(&s))
+        };
+        let gone = match &scope.vault {
+            Some(name) => {
+                let v = self.vault(name)?;
+                let r = v.remove_role_assignments(&self.az.caller, scope.key.as_deref(), &matches);
+                self.checked(r)?
+            }
+            None => {
+                let caller = self.az.caller.clone();
+                let r = self.az.roles.modify(self.store, |_, st| {
+                    if !rbac::allows_manage(&st.assignments, &caller, scope, Manage::Authorize) {
+                        return Err(rbac::denied(
+                            &caller,
+                            Manage::Authorize.describe(),
+                            scope,
+                            "Owner",
+                        )
+                        .into());
+                    }
+                    let (gone, kept): (Vec<_>, Vec<_>) =
+                        st.assignments.drain(..).partition(|a| matches(a));
+                    st.assignments = kept;
+                    if gone.is_empty() {
+                        return Err(Error::not_found(format!(
+                            "{} holds no '{}' role assignment at {scope}",
+                            principal.display_name(),
+                            role.name
+                        ))
+                        .with_help("list them with Get-AzRoleAssignment"));
+                    }
+                    Ok(gone)
+                });
+                let gone = match r {
+                    Err(e) => {
+                        if e.kind() == ErrorKind::AccessDenied {
+                            let _ = self.audit_refusal("Remove-AzRoleAssignment", scope, false);
+                        }
+                        return Err(e);
+                    }
+                    Ok(g) => g,
+                };
+                self.az.install(self.store)?;
+                gone
+            }
+        };
+        for a in &gone {
+            self.audit_role("Remove-AzRoleAssignment", a)?;
+        }
+        Ok(gone)
+    }
+
+    /// `Get-AzRoleAssignment`: the assignments at, above (inherited) and below `scope` that
+    /// the caller may read (vaults whose assignments it may not read are left out).
+    pub fn role_assignments(&mut self, scope: &Scope) -> Result<Vec<RoleAssignment>> {
+        let roles = &self.az.roles;
+        let above = self.store.read(|tx| roles.load(tx))?.state().assignments;
+        let mut out: Vec<RoleAssignment> = above
+            .into_iter()
+            .filter(|a| Scope::parse(&a.scope).is_ok_and(|s| s.covers(scope) || scope.covers(&s)))
+            .collect();
+        let names: Vec<String> = match &scope.vault {
+            Some(v) => vec![v.clone()],
+            None => self.vaults()?.into_iter().map(|v| v.vault_name).collect(),
+        };
+        for name in names {
+            let v = self.vault(&name)?;
+            let r = v.role_assignments(&self.az.caller);
+            match self.checked(r) {
+                Ok(list) => out.extend(list.into_iter().filter(|a| {
+                    Scope::parse(&a.scope).is_ok_and(|s| s.covers(scope) || scope.covers(&s))
+                })),
+                Err(e) if e.kind() == ErrorKind::AccessDenied && scope.vault.is_none() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds `member` to admin role `role` (a role group or a directory role). Role groups need
+    /// Organization Management; directory roles need Global Administrator or Privileged Role
+    /// Administrator.
+    pub fn add_admin(&mut self, kind: AdminKind, role: &str, member: &str) -> Result<AdminMember> {
+        let role = super::roles::admin_role(role, kind)?;
+        if !super::org::is_upn(member) {
+            return Err(Error::invalid(format!(
+                "'{}' is not a user principal name",
+                crate::vault::ids::printable(member)
+            ))
+            .with_help("name the member as user@domain"));
+        }
+        let upn = self.az.caller.value().to_string();
+        let (cmdlet, need) = admin_authority(kind);
+        let r = self.az.roles.modify(self.store, |_, st| {
+            if !super::roles::holds(st, &upn, need) {
+                return Err(admin_denied(&upn, cmdlet, need));
+            }
+            if st
+                .admins
+                .iter()
+                .any(|m| m.role == role.name && super::org::same_principal(&m.member, member))
+            {
+                return Err(
+                    Error::rule(format!("{member} already holds '{}'", role.name))
+                        .with_help("nothing was changed"),
+                );
+            }
+            let m = AdminMember {
+                id: uuid::Uuid::new_v4().to_string(),
+                role: role.name.to_string(),
+                member: member.to_string(),
+                added_by: upn.clone(),
+                added: chrono::Utc::now(),
+            };
+            st.admins.push(m.clone());
+            Ok(m)
+        });
+        self.audit_admin(cmdlet, role.name, member, &r)?;
+        r
+    }
+
+    /// Removes `member` from admin role `role`.
+    pub fn remove_admin(
+        &mut self,
+        kind: AdminKind,
+        role: &str,
+        member: &str,
+    ) -> Result<AdminMember> {
+        let role = super::roles::admin_role(role, kind)?;
+        let upn = self.az.caller.value().to_string();
+        let (_, need) = admin_authority(kind);
+        let cmdlet = match kind {
+            AdminKind::RoleGroup => "Remove-RoleGroupMember",
+            AdminKind::DirectoryRole => "Remove-MgRoleManagementDirectoryRoleAssignment",
+        };
+        let r = self.az.roles.modify(self.store, |_, st| {
+            if !super::roles::holds(st, &upn, need) {
+                return Err(admin_denied(&upn, cmdlet, need));
+            }
+            let i = st
+                .admins
+                .iter()
+                .position(|m| {
+                    m.role == role.name
+                        && (super::org::same_principal(&m.member, member)
+                            || m.id.eq_ignore_ascii_case(member))
+                })
+                .ok_or_else(|| {
+                    Error::not_found(format!("{member} does not hold '{}'", role.name))
+                })?;
+            Ok(st.admins.remove(i))
+        });
+        self.audit_admin(cmdlet, role.name, member, &r)?;
+        r
+    }
+
+    /// The holders of admin roles of `kind` (of `role` only, if given).
+    pub fn admins(&mut self, kind: AdminKind, role: Option<&str>) -> Result<Vec<AdminMember>> {
+        let role = role
+            .map(|r| super::roles::admin_role(r, kind))
+            .transpose()?;
+        let roles = &self.az.roles;
+        let st = self.store.read(|tx| roles.load(tx))?.state();
+        Ok(st
+            .admins
+            .into_iter()
+            .filter(|m| super::roles::admin_role(&m.role, kind).is_ok())
+            .filter(|m| role.is_none_or(|r| r.name == m.role))
+            .collect())
+    }
+
+    fn audit_admin(
+        &mut self,
+        cmdlet: &str,
+        role: &str,
+        member: &str,
+        r: &Result<AdminMember>,
+    ) -> Result<()> {
+        let by = self.az.caller.value().to_string();
+        let status = match r {
+            Ok(_) => "Succeeded".to_string(),
+            Err(e) => format!("{:?}", e.kind()),
+        };
+        let params = serde_json::json!({"Role": role, "Member": member, "ResultStatus": status});
+        self.store.write(|tx| {
+            let org_id = super::org::organization_id(tx)?;
+            super::keys::audit(tx, &org_id, "ExchangeAdmin", cmdlet, &by, role, params)
+        })
+    }
+}
+
+fn admin_authority(kind: AdminKind) -> (&'static str, &'static [&'static str]) {
+    match kind {
+        AdminKind::RoleGroup => (
+            "Add-RoleGroupMember",
+            &["Organization Management", "Global Administrator"],
+        ),
+        AdminKind::DirectoryRole => (
+            "New-MgRoleManagementDirectoryRoleAssignment",
+            &["Global Administrator", "Privileged Role Administrator"],
+        ),
+    }
+}
+
+fn admin_denied(upn: &str, cmdlet: &str, need: &[&str]) -> Error {
+    Error::new(
+        ErrorKind::AccessDenied,
+        format!(
+            "{upn} is not allowed to run {cmdlet}: it needs one of the roles {}",
+            need.iter()
+                .map(|r| format!("'{r}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+    .with_help(format!(
+        "ask a holder of '{}' to run it, or to grant you that role",
+        need[0]
+    ))
 }

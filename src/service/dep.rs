@@ -257,11 +257,18 @@ pub(crate) fn check_key_as(
         .access_policies
         .iter()
         .find(|p| p.application_id.as_deref() == Some(app_id));
-    for need in [
-        KeyPermission::WrapKey,
-        KeyPermission::UnwrapKey,
-        KeyPermission::Get,
-    ] {
+    // An RBAC vault has no access policies: the service principal's role assignments decide,
+    // and the key operations below, made as the service principal, are refused without them.
+    let needs: &[KeyPermission] = if info.enable_rbac_authorization {
+        &[]
+    } else {
+        &[
+            KeyPermission::WrapKey,
+            KeyPermission::UnwrapKey,
+            KeyPermission::Get,
+        ]
+    };
+    for &need in needs {
         if !sp.is_some_and(|p| p.permissions_to_keys.contains(&need)) {
             return Err(Error::rule(format!(
                 "the {service} service principal ({app_id}) lacks the '{}' permission on key vault '{}'",

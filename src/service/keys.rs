@@ -85,6 +85,13 @@ fn unavailable(msg: String, help: &str) -> Error {
     Error::new(ErrorKind::Unavailable, msg).with_help(help)
 }
 
+/// The key that authenticates role records in the store, from the service master key.
+pub(super) fn record_key(data_dir: &Path) -> Result<crate::crypto::RecordKey> {
+    Ok(crate::crypto::RecordKey::derive(
+        &master_key(data_dir, false)?.0,
+    )?)
+}
+
 /// The service master key: `CUSTKEY_SERVICE_KEY`, `CUSTKEY_SERVICE_PASSPHRASE`, the keyring
 /// cache or the key file in the configuration directory (created 0600 on first use; an old
 /// `<data dir>/service.key` is moved there). `in_use`: the store already holds data sealed

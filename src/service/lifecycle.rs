@@ -135,6 +135,26 @@ pub fn request_purge(
                     .filter(|k| matches!(k, KeyPermission::WrapKey | KeyPermission::UnwrapKey))
                     .map(|k| k.as_str())
                     .collect();
+                // On an RBAC vault, its roles that wrap or unwrap at the vault, a key or above.
+                let exo = crate::vault::Principal::ServicePrincipal(EXCHANGE_ONLINE_APP_ID.into());
+                if let Some(a) = info.role_assignments.iter().find(|a| {
+                    info.enable_rbac_authorization
+                        && a.principal.same_as(&exo)
+                        && a.role().is_some_and(|r| {
+                            r.keys.contains(&KeyPermission::WrapKey)
+                                || r.keys.contains(&KeyPermission::UnwrapKey)
+                        })
+                }) {
+                    let role = a.role().map(|r| r.name).unwrap_or_default();
+                    return Err(Error::rule(format!(
+                        "the Exchange Online service still holds '{role}' at {} (key vault '{}'); a data purge needs the service's access removed from both vaults first",
+                        a.scope, info.vault_name
+                    ))
+                    .with_help(format!(
+                        "run: custkey Remove-AzRoleAssignment -ApplicationId {EXCHANGE_ONLINE_APP_ID} -RoleDefinitionName '{role}' -Scope {}",
+                        a.scope
+                    )));
+                }
                 if !granted.is_empty() {
                     return Err(Error::rule(format!(
                         "the Exchange Online service still has {} on key vault '{}'; a data purge needs the service's access removed from both vaults first",

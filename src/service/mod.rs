@@ -14,6 +14,7 @@ pub mod mailbox;
 pub mod org;
 pub mod principal;
 pub mod recipient;
+pub mod roles;
 pub mod site;
 pub mod spo;
 

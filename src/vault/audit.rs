@@ -67,11 +67,15 @@ pub enum VaultOperation {
     SetAccessPolicy,
     /// Remove-AzKeyVaultAccessPolicy
     RemoveAccessPolicy,
+    /// New-AzRoleAssignment at the vault's scope or one of its keys'
+    NewRoleAssignment,
+    /// Remove-AzRoleAssignment at the vault's scope or one of its keys'
+    RemoveRoleAssignment,
 }
 
 impl VaultOperation {
     /// Every operation.
-    pub const ALL: [VaultOperation; 22] = [
+    pub const ALL: [VaultOperation; 24] = [
         VaultOperation::CreateVault,
         VaultOperation::RemoveVault,
         VaultOperation::RecoverVault,
@@ -94,6 +98,8 @@ impl VaultOperation {
         VaultOperation::RestoreKey,
         VaultOperation::SetAccessPolicy,
         VaultOperation::RemoveAccessPolicy,
+        VaultOperation::NewRoleAssignment,
+        VaultOperation::RemoveRoleAssignment,
     ];
 
     /// The name as recorded (`WrapKey`, ...).
@@ -121,6 +127,8 @@ impl VaultOperation {
             VaultOperation::RestoreKey => "RestoreKey",
             VaultOperation::SetAccessPolicy => "SetAccessPolicy",
             VaultOperation::RemoveAccessPolicy => "RemoveAccessPolicy",
+            VaultOperation::NewRoleAssignment => "NewRoleAssignment",
+            VaultOperation::RemoveRoleAssignment => "RemoveRoleAssignment",
         }
     }
 

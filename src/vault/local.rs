@@ -44,6 +44,7 @@ use super::policy::{
     denied, is_granted, remove_policy, set_policy, AccessPolicy, AccessPolicyEntry, Caller,
     KeyPermission, Principal,
 };
+use super::rbac::{self, Manage, RoleAssignment, Scope};
 use super::registry::VaultProvider;
 use super::KeyVault;
 use crate::crypto::{OaepAlg, RsaPrivateKey, RsaPublicKey, SecretKey32};
@@ -147,6 +148,13 @@ struct VaultState {
     created: DateTime<Utc>,
     tags: BTreeMap<String, String>,
     access_policies: Vec<AccessPolicy>,
+    /// Role assignments at this vault's scope and its keys' (sealed with the rest, so only a
+    /// holder of the master key can add one).
+    #[serde(default)]
+    role_assignments: Vec<RoleAssignment>,
+    /// `-EnableRbacAuthorization`: the data plane is authorized by role assignments.
+    #[serde(default)]
+    enable_rbac_authorization: bool,
     keys: Vec<StoredKey>,
     deleted_keys: Vec<StoredDeletedKey>,
     deleted_date: Option<DateTime<Utc>>,
@@ -287,6 +295,11 @@ struct Inner {
     /// Stamps of the vault states read or written since [`LocalBackend::take_stamps`] last
     /// ran (each distinct stamp once).
     stamps: std::sync::Mutex<Vec<VaultStamp>>,
+    /// Role assignments above the vaults (subscriptions, resource groups), as the service
+    /// verified them: they apply, inherited, to every vault below them. `None` until the
+    /// embedding installs them: creating a vault is then not checked (the library's own
+    /// tests); the service always installs them, so every command is checked.
+    above: std::sync::RwLock<Option<Vec<RoleAssignment>>>,
 }
 
 /// The local backend: a directory of vault files plus the Azure context.
@@ -380,8 +393,17 @@ impl LocalBackend {
                 notices: std::sync::Mutex::new(resolved.notices),
                 azure,
                 stamps: std::sync::Mutex::new(Vec::new()),
+                above: std::sync::RwLock::new(None),
             }),
         })
+    }
+
+    /// Sets the role assignments above the vaults (subscription and resource group scopes) that
+    /// this backend's checks inherit. The caller verified them.
+    pub fn set_assignments_above(&self, assignments: Vec<RoleAssignment>) {
+        if let Ok(mut a) = self.inner.above.write() {
+            *a = Some(assignments);
+        }
     }
 
     /// The stamps of every vault state this backend (any of its handles, local or PKCS#11)
@@ -481,6 +503,25 @@ impl LocalBackend {
         validate_tags(&req.tags)?;
         let ctx = self.inner.azure.get_context()?;
         let v = self.handle(&req.vault_name)?;
+        // Creating a vault is `Microsoft.KeyVault/vaults/write` on its resource group.
+        let group = Scope::parse(&format!(
+            "/subscriptions/{}/resourceGroups/{}",
+            ctx.subscription_id, req.resource_group_name
+        ))?;
+        let allowed = self.inner.above.read().is_ok_and(|a| match a.as_ref() {
+            Some(a) => rbac::allows_manage(a, caller, &group, Manage::Write),
+            None => true,
+        });
+        if !allowed {
+            let e = rbac::denied(
+                caller,
+                &format!("{} (CreateVault)", Manage::Write.describe()),
+                &group,
+                rbac::role_for_manage(Manage::Write),
+            );
+            let _ = v.record(caller, VaultOperation::CreateVault, None, None, Err(&e));
+            return Err(e);
+        }
         if let Some(b) = &req.pkcs11 {
             // The token must be reachable and the PIN right before a vault is bound to it.
             if let Err(e) = pkcs11::check_binding(b) {
@@ -523,13 +564,23 @@ impl LocalBackend {
                 created: Utc::now(),
                 tags: req.tags.clone(),
                 access_policies: Vec::new(),
+                role_assignments: Vec::new(),
+                enable_rbac_authorization: req.enable_rbac_authorization,
                 keys: Vec::new(),
                 deleted_keys: Vec::new(),
                 deleted_date: None,
                 pkcs11: req.pkcs11.clone(),
                 generation: 0,
             };
-            if req.grant_caller_full_access {
+            // The creator of a vault is its Owner (as Azure makes the creator of a resource).
+            let scope = Scope::vault(&st.subscription_id, &st.resource_group_name, &st.vault_name);
+            st.role_assignments.push(RoleAssignment::new(
+                &scope,
+                rbac::role("Owner")?,
+                caller,
+                &caller.display_name(),
+            ));
+            if req.grant_caller_full_access && !req.enable_rbac_authorization {
                 set_policy(&mut st.access_policies, caller, &KeyPermission::ALL);
             }
             v.save_state(&mut st)?;
@@ -580,6 +631,25 @@ impl LocalBackend {
         Ok(out)
     }
 
+    /// Whether any vault file (active or removed) holds a role assignment: a store is
+    /// bootstrapped only when none does. A vault that cannot be read is an error.
+    pub fn any_role_assignments(&self) -> VaultResult<bool> {
+        if !self.inner.paths.vault_dir.is_dir() {
+            return Ok(false);
+        }
+        for stem in self.vault_stems()? {
+            if !self
+                .handle(&stem)?
+                .load_state()?
+                .role_assignments
+                .is_empty()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// `Get-AzKeyVault`: every vault not in the removed state, by name.
     pub fn list_key_vaults(&self) -> VaultResult<Vec<KeyVaultInfo>> {
         let mut out = Vec::new();
@@ -616,16 +686,19 @@ impl LocalBackend {
         tags: Option<BTreeMap<String, String>>,
     ) -> VaultResult<KeyVaultInfo> {
         let v = self.handle(name)?;
-        v.run(Op::manage(caller, VaultOperation::UpdateVault), |_, st| {
-            if enable_purge_protection {
-                st.enable_purge_protection = true;
-            }
-            if let Some(t) = &tags {
-                validate_tags(t)?;
-                st.tags = t.clone();
-            }
-            Ok(((), None))
-        })?;
+        v.run(
+            Op::manage(caller, VaultOperation::UpdateVault, Manage::Write),
+            |_, st| {
+                if enable_purge_protection {
+                    st.enable_purge_protection = true;
+                }
+                if let Some(t) = &tags {
+                    validate_tags(t)?;
+                    st.tags = t.clone();
+                }
+                Ok(((), None))
+            },
+        )?;
         self.get_key_vault(name)
     }
 
@@ -634,7 +707,7 @@ impl LocalBackend {
     pub fn remove_key_vault(&self, caller: &Caller, name: &str) -> VaultResult<()> {
         let v = self.handle(name)?;
         v.run(
-            Op::manage(caller, VaultOperation::RemoveVault),
+            Op::manage(caller, VaultOperation::RemoveVault, Manage::Write),
             |ctx, st| {
                 st.deleted_date = Some(ctx.now);
                 Ok(((), None))
@@ -645,7 +718,7 @@ impl LocalBackend {
     /// `Undo-AzKeyVaultRemoval`.
     pub fn undo_remove_key_vault(&self, caller: &Caller, name: &str) -> VaultResult<KeyVaultInfo> {
         let v = self.handle(name)?;
-        let mut op = Op::manage(caller, VaultOperation::RecoverVault);
+        let mut op = Op::manage(caller, VaultOperation::RecoverVault, Manage::Write);
         op.vault_state = VaultPhase::Removed;
         v.run(op, |_, st| {
             st.deleted_date = None;
@@ -658,7 +731,7 @@ impl LocalBackend {
     /// protection or a protected subscription. The audit log is kept, renamed.
     pub fn purge_key_vault(&self, caller: &Caller, name: &str) -> VaultResult<()> {
         let v = self.handle(name)?;
-        let mut op = Op::manage(caller, VaultOperation::PurgeVault);
+        let mut op = Op::manage(caller, VaultOperation::PurgeVault, Manage::Write);
         op.vault_state = VaultPhase::Removed;
         op.write = false;
         v.run(op, |ctx, st| {
@@ -725,6 +798,20 @@ impl VaultProvider for LocalBackend {
     }
 }
 
+/// An RBAC vault has no access policies to set (Azure answers the same way).
+fn refuse_policies_on_rbac(st: &VaultState) -> VaultResult<()> {
+    if st.enable_rbac_authorization {
+        return Err(VaultError::Invalid(format!(
+            "vault '{}' uses Azure role-based access control (EnableRbacAuthorization): access policies \
+             do not apply to it; grant a role instead, e.g. New-AzRoleAssignment -ApplicationId \
+             <app id> -RoleDefinitionName 'Key Vault Crypto Service Encryption User' -Scope {}",
+            st.vault_name,
+            LocalVault::scope(st)
+        )));
+    }
+    Ok(())
+}
+
 /// A removed vault whose retention has run out counts as purged.
 fn removal_expired(st: &VaultState, now: DateTime<Utc>) -> bool {
     st.deleted_date
@@ -775,6 +862,7 @@ struct Op<'a> {
     key: Option<&'a str>,
     version: Option<&'a str>,
     perm: Option<KeyPermission>,
+    manage: Option<Manage>,
     write: bool,
     vault_state: VaultPhase,
 }
@@ -793,17 +881,19 @@ impl<'a> Op<'a> {
             key,
             version: None,
             perm: Some(perm),
+            manage: None,
             write,
             vault_state: VaultPhase::Active,
         }
     }
-    fn manage(caller: &'a Caller, op: VaultOperation) -> Self {
+    fn manage(caller: &'a Caller, op: VaultOperation, manage: Manage) -> Self {
         Op {
             caller,
             op,
             key: None,
             version: None,
             perm: None,
+            manage: Some(manage),
             write: true,
             vault_state: VaultPhase::Active,
         }
@@ -1037,6 +1127,106 @@ fn destroy_token_objects(b: &Pkcs11Binding, key: &StoredKey) -> VaultResult<()> 
 }
 
 impl LocalVault {
+    /// The vault's scope (`/subscriptions/.../vaults/{name}`).
+    pub fn vault_scope(&self) -> VaultResult<Scope> {
+        self.dir_check()?;
+        let _lock = fsio::lock(&self.lock_path(), false)?;
+        Ok(Self::scope(&self.load_state()?))
+    }
+
+    /// `New-AzRoleAssignment` at this vault's scope or one of its keys' (`Manage::Authorize`
+    /// needed at `scope`). An identical assignment is refused, as Azure answers 409.
+    pub fn add_role_assignment(
+        &self,
+        caller: &Caller,
+        scope: &Scope,
+        role: &'static rbac::RoleDefinition,
+        principal: &Principal,
+    ) -> VaultResult<RoleAssignment> {
+        let mut op = Op::manage(caller, VaultOperation::NewRoleAssignment, Manage::Authorize);
+        op.key = scope.key.as_deref();
+        self.run(op, |_, st| {
+            let own = Self::scope(st);
+            if !own.covers(scope) || scope.vault.is_none() {
+                return Err(VaultError::Invalid(format!(
+                    "the scope {scope} is not in vault '{}'",
+                    st.vault_name
+                )));
+            }
+            if let Some(k) = &scope.key {
+                find_key(st, k)?;
+            }
+            let exists = st.role_assignments.iter().any(|a| {
+                a.principal.same_as(principal)
+                    && a.role_definition_id.eq_ignore_ascii_case(role.id)
+                    && Scope::parse(&a.scope)
+                        .is_ok_and(|s| s == *scope || (s.covers(scope) && scope.covers(&s)))
+            });
+            if exists {
+                return Err(VaultError::Invalid(format!(
+                    "the role assignment already exists: {} holds '{}' at {scope}",
+                    principal.display_name(),
+                    role.name
+                )));
+            }
+            let a = RoleAssignment::new(scope, role, principal, &caller.display_name());
+            st.role_assignments.push(a.clone());
+            Ok((a, None))
+        })
+    }
+
+    /// `Remove-AzRoleAssignment`: the assignments of this vault that `matches` selects
+    /// (`Manage::Authorize` needed). `NotFound` when none does.
+    pub fn remove_role_assignments(
+        &self,
+        caller: &Caller,
+        key: Option<&str>,
+        matches: &dyn Fn(&RoleAssignment) -> bool,
+    ) -> VaultResult<Vec<RoleAssignment>> {
+        let mut op = Op::manage(
+            caller,
+            VaultOperation::RemoveRoleAssignment,
+            Manage::Authorize,
+        );
+        op.key = key;
+        self.run(op, |_, st| {
+            let (gone, kept): (Vec<_>, Vec<_>) =
+                st.role_assignments.drain(..).partition(|a| matches(a));
+            st.role_assignments = kept;
+            if gone.is_empty() {
+                return Err(VaultError::NotFound(format!(
+                    "vault '{}' has no such role assignment",
+                    st.vault_name
+                )));
+            }
+            Ok((gone, None))
+        })
+    }
+
+    /// `Get-AzRoleAssignment`: this vault's role assignments (`Manage::Read` needed).
+    pub fn role_assignments(&self, caller: &Caller) -> VaultResult<Vec<RoleAssignment>> {
+        self.dir_check()?;
+        let _lock = fsio::lock(&self.lock_path(), false)?;
+        let st = self.load_state()?;
+        self.authorize_manage(&st, caller, Manage::Read, "GetRoleAssignment")
+            .or_else(|e| {
+                // Anyone who may use the keys may see who else may.
+                if st.enable_rbac_authorization
+                    && rbac::allows_key(
+                        &self.assignments(&st),
+                        caller,
+                        &Self::scope(&st),
+                        KeyPermission::Get,
+                    )
+                {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?;
+        Ok(st.role_assignments.clone())
+    }
+
     /// The token binding of a PKCS#11 vault (`None` for a local vault).
     pub fn pkcs11_binding(&self) -> Option<&Pkcs11Binding> {
         self.binding.as_ref()
@@ -1246,6 +1436,16 @@ impl LocalVault {
             tags: st.tags.clone(),
             backend: backend_name(st).to_string(),
             created: st.created,
+            enable_rbac_authorization: st.enable_rbac_authorization,
+            role_assignments: {
+                let own = Self::scope(st);
+                self.assignments(st)
+                    .into_iter()
+                    .filter(|a| {
+                        Scope::parse(&a.scope).is_ok_and(|s| s.covers(&own) || own.covers(&s))
+                    })
+                    .collect()
+            },
         })
     }
 
@@ -1329,6 +1529,72 @@ impl LocalVault {
         })
     }
 
+    /// The vault's scope.
+    fn scope(st: &VaultState) -> Scope {
+        Scope::vault(&st.subscription_id, &st.resource_group_name, &st.vault_name)
+    }
+
+    /// The role assignments that may apply here: the vault's own and those above it.
+    fn assignments(&self, st: &VaultState) -> Vec<RoleAssignment> {
+        let mut all = st.role_assignments.clone();
+        if let Ok(a) = self.inner.above.read() {
+            all.extend(a.iter().flatten().cloned());
+        }
+        all
+    }
+
+    /// A key operation: the access policy of an access-policy vault, the caller's roles at
+    /// the key's scope (or above) in an RBAC vault.
+    fn authorize_key(
+        &self,
+        st: &VaultState,
+        caller: &Caller,
+        perm: KeyPermission,
+        key: Option<&str>,
+    ) -> VaultResult<()> {
+        if !st.enable_rbac_authorization {
+            return if is_granted(&st.access_policies, caller, perm) {
+                Ok(())
+            } else {
+                Err(denied(caller, perm, &st.vault_name))
+            };
+        }
+        let vault = Self::scope(st);
+        let target = match key {
+            Some(k) if validate_key_name(k).is_ok() => vault.with_key(k),
+            _ => vault.clone(),
+        };
+        if rbac::allows_key(&self.assignments(st), caller, &target, perm) {
+            return Ok(());
+        }
+        Err(rbac::denied(
+            caller,
+            &format!("{perm} keys (RBAC vault '{}')", st.vault_name),
+            &target,
+            rbac::role_for_key(perm),
+        ))
+    }
+
+    /// A management operation: the caller's roles at the vault's scope or above.
+    fn authorize_manage(
+        &self,
+        st: &VaultState,
+        caller: &Caller,
+        m: Manage,
+        op: &str,
+    ) -> VaultResult<()> {
+        let target = Self::scope(st);
+        if rbac::allows_manage(&self.assignments(st), caller, &target, m) {
+            return Ok(());
+        }
+        Err(rbac::denied(
+            caller,
+            &format!("{} ({op})", m.describe()),
+            &target,
+            rbac::role_for_manage(m),
+        ))
+    }
+
     fn record(
         &self,
         caller: &Caller,
@@ -1369,9 +1635,10 @@ impl LocalVault {
                 _ => {}
             }
             if let Some(p) = op.perm {
-                if !is_granted(&st.access_policies, op.caller, p) {
-                    return Err(denied(op.caller, p, &st.vault_name));
-                }
+                self.authorize_key(&st, op.caller, p, op.key)?;
+            }
+            if let Some(m) = op.manage {
+                self.authorize_manage(&st, op.caller, m, op.op.as_str())?;
             }
             let ctx = Ctx {
                 now: Utc::now(),
@@ -1434,9 +1701,7 @@ impl LocalVault {
                 if st.deleted_date.is_some() {
                     return Err(self.deleted_vault_error());
                 }
-                if !is_granted(&st.access_policies, caller, perm) {
-                    return Err(denied(caller, perm, &st.vault_name));
-                }
+                self.authorize_key(&st, caller, perm, Some(&req.name))?;
                 hsm_needs_premium(&st, req)?;
                 Ok((out, st.pkcs11))
             });
@@ -2078,8 +2343,9 @@ impl KeyVault for LocalVault {
         permissions: &[KeyPermission],
     ) -> VaultResult<KeyVaultInfo> {
         self.run(
-            Op::manage(caller, VaultOperation::SetAccessPolicy),
+            Op::manage(caller, VaultOperation::SetAccessPolicy, Manage::Write),
             |_, st| {
+                refuse_policies_on_rbac(st)?;
                 set_policy(&mut st.access_policies, principal, permissions);
                 Ok((self.info(st)?, None))
             },
@@ -2092,8 +2358,9 @@ impl KeyVault for LocalVault {
         principal: &Principal,
     ) -> VaultResult<KeyVaultInfo> {
         self.run(
-            Op::manage(caller, VaultOperation::RemoveAccessPolicy),
+            Op::manage(caller, VaultOperation::RemoveAccessPolicy, Manage::Write),
             |_, st| {
+                refuse_policies_on_rbac(st)?;
                 if !remove_policy(&mut st.access_policies, principal) {
                     return Err(VaultError::NotFound(format!(
                         "vault '{}' has no access policy for {}",

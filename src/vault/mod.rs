@@ -21,6 +21,7 @@ pub mod master_key;
 pub mod model;
 pub mod pkcs11;
 pub mod policy;
+pub mod rbac;
 pub mod registry;
 
 use zeroize::Zeroizing;
@@ -45,6 +46,7 @@ pub use policy::{
     Principal, EXCHANGE_ONLINE_APP_ID, KNOWN_SERVICE_PRINCIPALS, M365_DATA_AT_REST_APP_ID,
     SHAREPOINT_ONLINE_APP_ID,
 };
+pub use rbac::{Manage, RoleAssignment, RoleDefinition, Scope, ROLES};
 pub use registry::{VaultProvider, VaultRegistry};
 
 use crate::crypto::OaepAlg;

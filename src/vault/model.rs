@@ -330,6 +330,9 @@ pub struct NewVaultRequest {
     /// Bind the vault to a PKCS#11 token (`-Pkcs11Module`, `-TokenLabel`): its keys are then
     /// generated and used on the token. `None` (the default): a local vault.
     pub pkcs11: Option<super::pkcs11::Pkcs11Binding>,
+    /// `-EnableRbacAuthorization`: the data plane is authorized by role assignments instead
+    /// of access policies.
+    pub enable_rbac_authorization: bool,
 }
 
 impl NewVaultRequest {
@@ -345,6 +348,7 @@ impl NewVaultRequest {
             tags: BTreeMap::new(),
             grant_caller_full_access: true,
             pkcs11: None,
+            enable_rbac_authorization: false,
         }
     }
 }
@@ -385,6 +389,12 @@ pub struct KeyVaultInfo {
     pub backend: String,
     /// When the vault was created.
     pub created: DateTime<Utc>,
+    /// Role assignments, not access policies, authorize the data plane.
+    pub enable_rbac_authorization: bool,
+    /// The role assignments that apply to the vault or its keys (its own and those inherited
+    /// from above). Not shown by `Get-AzKeyVault` (as in Azure: `Get-AzRoleAssignment` lists them).
+    #[serde(skip)]
+    pub role_assignments: Vec<super::rbac::RoleAssignment>,
 }
 
 /// `Add-AzKeyVaultKey` parameters (also used for import and for a new version).

@@ -57,8 +57,9 @@ pub const CMDLETS: &[Cmdlet] = &[
         module: "Az.KeyVault",
         synopsis: "Creates a key vault in the current subscription, with soft delete on.",
         description: "Creates a key vault held by the embedded local backend (one encrypted file per vault beside \
-the store). Soft delete is always on (retention 7 to 90 days, default 90). The signed-in account gets every key \
-permission. For Customer Key, create one vault in each of two subscriptions, ideally in two regions, and register \
+the store). Soft delete is always on (retention 7 to 90 days, default 90). The signed-in account becomes the vault's \
+Owner (role assignment at the vault's scope) and, in an access-policy vault, gets every key permission. With \
+-EnableRbacAuthorization the data plane is authorized by role assignments instead of access policies (docs/roles.md). For Customer Key, create one vault in each of two subscriptions, ideally in two regions, and register \
 mandatoryRetentionPeriodEnabled on both subscriptions. With -Pkcs11Module and -TokenLabel the vault is bound to a \
 PKCS#11 HSM token instead: its keys are generated on the token and never leave it, and the vault file keeps only \
 attributes, access policies and soft-delete state. The token's user PIN comes from CUSTKEY_PKCS11_PIN or the OS \
@@ -71,6 +72,7 @@ keyring cache, never from the command line.",
             Param::new("EnablePurgeProtection", Kind::Switch, "Forbid purging deleted keys and the vault before the retention period ends. Cannot be turned off."),
             Param::new("SoftDeleteRetentionInDays", Kind::Int { min: 7, max: 90 }, "How long deleted keys and vaults can be recovered.").default("90"),
             Param::new("Tag", Kind::StringList, "Tags: name=value,name=value."),
+            Param::new("EnableRbacAuthorization", Kind::Switch, "Authorize the data plane with Azure role assignments (New-AzRoleAssignment) instead of access policies."),
             Param::new("Pkcs11Module", Kind::Path, "Bind the vault to a PKCS#11 token: the module's absolute path (e.g. /usr/lib/softhsm/libsofthsm2.so). Needs -TokenLabel."),
             Param::new("TokenLabel", Kind::String, "The label of the token the vault's keys live on. Needs -Pkcs11Module."),
         ],
@@ -212,6 +214,7 @@ fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     req.enable_purge_protection = args.switch("EnablePurgeProtection");
     req.soft_delete_retention_in_days = args.int("SoftDeleteRetentionInDays").map(|d| d as u32);
     req.tags = parse_tags(args.list("Tag").unwrap_or_default())?;
+    req.enable_rbac_authorization = args.switch("EnableRbacAuthorization");
     req.pkcs11 =
         match (args.str("Pkcs11Module"), args.str("TokenLabel")) {
             (None, None) => None,

@@ -32,6 +32,8 @@ const OPERATIONS: &[&str] = &[
     "RestoreKey",
     "SetAccessPolicy",
     "RemoveAccessPolicy",
+    "NewRoleAssignment",
+    "RemoveRoleAssignment",
 ];
 
 pub const CMDLETS: &[Cmdlet] = &[Cmdlet {

@@ -9,6 +9,8 @@ pub mod az_key_vault;
 pub mod az_key_vault_access_policy;
 pub mod az_key_vault_audit_log;
 pub mod az_key_vault_key;
+pub mod az_role_assignment;
+pub mod az_role_definition;
 pub mod command;
 pub mod customer_key_cache;
 pub mod customer_key_configuration;
@@ -30,6 +32,7 @@ pub mod mailbox_import_request;
 pub mod mailbox_statistics;
 pub mod mg_chat;
 pub mod mg_chat_message;
+pub mod mg_role_management_directory_role_assignment;
 pub mod mg_user_license;
 pub mod move_request;
 pub mod null;
@@ -39,6 +42,7 @@ pub mod pnp_file;
 pub mod pnp_folder_item;
 pub mod pnp_online;
 pub mod pnp_site;
+pub mod role_group_member;
 pub mod spo_data_encryption_policy;
 pub mod spo_service;
 pub mod spo_site_data_encryption_policy;
@@ -53,6 +57,8 @@ pub fn all() -> Vec<&'static Cmdlet> {
         az_key_vault_access_policy::CMDLETS,
         az_key_vault_audit_log::CMDLETS,
         az_key_vault_key::CMDLETS,
+        az_role_assignment::CMDLETS,
+        az_role_definition::CMDLETS,
         command::CMDLETS,
         customer_key_cache::CMDLETS,
         customer_key_configuration::CMDLETS,
@@ -74,6 +80,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         mailbox_statistics::CMDLETS,
         mg_chat::CMDLETS,
         mg_chat_message::CMDLETS,
+        mg_role_management_directory_role_assignment::CMDLETS,
         mg_user_license::CMDLETS,
         move_request::CMDLETS,
         null::CMDLETS,
@@ -83,6 +90,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         pnp_folder_item::CMDLETS,
         pnp_online::CMDLETS,
         pnp_site::CMDLETS,
+        role_group_member::CMDLETS,
         spo_data_encryption_policy::CMDLETS,
         spo_service::CMDLETS,
         spo_site_data_encryption_policy::CMDLETS,

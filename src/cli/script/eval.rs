@@ -528,7 +528,8 @@ impl Interp {
                 inp.items
             };
         }
-        let result = (cmdlet.run)(&mut self.ctx, &args);
+        let result = crate::cli::gate::check(&mut self.ctx, cmdlet)
+            .and_then(|()| (cmdlet.run)(&mut self.ctx, &args));
         self.ctx.flush_warnings();
         let out = match result {
             Ok(o) => o,
