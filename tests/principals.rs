@@ -350,6 +350,7 @@ fn one_person_cannot_complete_a_purge_and_a_tampered_request_purges_nothing() {
     sql(&e, "DELETE FROM purge_signature");
     let err = e.fails(&approve, 1);
     assert!(err.contains("carries no signature"), "{err}");
+    e.connect_owner();
     assert_eq!(
         e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"])["State"],
         "PendingDataPurge"
