@@ -40,45 +40,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> VaultResult<()> {
     })
 }
 
-/// Write `bytes` to `path` unless a file is there already, atomically (a temporary 0600 file,
-/// fsynced, then linked to `path`, which fails if `path` exists). `Ok(false)`: another writer's
-/// file was there first, and stays. For first-use key files that two processes may race to make.
-pub fn write_new(path: &Path, bytes: &[u8]) -> VaultResult<bool> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".to_string());
-    let mut suffix = [0u8; 8];
-    crate::crypto::random_bytes(&mut suffix);
-    let tmp = dir.join(format!(".{name}.new-{}", hex::encode(suffix)));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        let linked = match std::fs::hard_link(&tmp, path) {
-            Ok(()) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(e),
-        };
-        std::fs::remove_file(&tmp)?;
-        File::open(dir)?.sync_all()?;
-        Ok(linked)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        VaultError::io("cannot write", path, &e)
-    })
-}
-
 /// Create `dir` (and parents) with mode 0700 if it does not exist.
 pub fn ensure_private_dir(dir: &Path) -> VaultResult<()> {
     std::fs::DirBuilder::new()
