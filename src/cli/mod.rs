@@ -300,8 +300,17 @@ impl Ctx {
             let upn = self.principal()?.upn.clone();
             let backend = self.open_backend()?;
             let dir = self.data_dir();
+            let record = match self.keys.as_ref() {
+                Some(k) => k.record_key().clone(),
+                None => {
+                    return Err(CliError::new(
+                        Class::Internal,
+                        "the service keys were not opened",
+                    ))
+                }
+            };
             let store = self.open_store()?;
-            let az = Azure::with_backend(backend, &dir, store, &upn)?;
+            let az = Azure::with_backend(backend, record, store, &upn)?;
             self.verbose(&format!(
                 "vaults in {} as {}",
                 dir.join("vaults").display(),

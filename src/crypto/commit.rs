@@ -104,6 +104,7 @@ const RECORD_KEY_INFO: &[u8] = b"custkey/v1 record-mac key";
 /// The service-held key that authenticates records a store writer must not be able to make or
 /// change (the principal registry, role assignments; `docs/security.md`).
 /// `K_r = HKDF-SHA256(salt = "", IKM = master, info = "custkey/v1 record-mac key")`.
+#[derive(Clone)]
 pub struct RecordKey(SecretKey32);
 
 impl RecordKey {

@@ -65,19 +65,22 @@ impl Azure {
     /// Opens the local vault backend in `data_dir` as the account signed in to `store`.
     pub fn open(data_dir: &Path, store: &mut Store) -> Result<Azure> {
         let upn = account(store)?;
-        Azure::with_backend(LocalBackend::open(data_dir)?, data_dir, store, &upn)
+        let record = super::keys::record_key(data_dir)?;
+        Azure::with_backend(LocalBackend::open(data_dir)?, record, store, &upn)
     }
 
-    /// The Azure side over `backend`, acting as `upn` (an authenticated principal).
+    /// The Azure side over `backend`, acting as `upn` (an authenticated principal); `record`
+    /// authenticates the store's role record (from the service keys already open, so the
+    /// service master key is not resolved twice).
     pub fn with_backend(
         backend: LocalBackend,
-        data_dir: &Path,
+        record: crate::crypto::RecordKey,
         store: &mut Store,
         upn: &str,
     ) -> Result<Azure> {
         let caller = Principal::user(upn)?;
         let generations = Generations::open(store, backend.clone())?;
-        let roles = super::roles::Roles::open(data_dir)?;
+        let roles = super::roles::Roles::with_key(record);
         let loaded = store.read(|tx| roles.load(tx))?;
         if matches!(loaded, super::roles::Loaded::Absent) && !backend.any_role_assignments()? {
             let mut subs: Vec<String> = vec![backend.get_context()?.subscription_id];

@@ -243,9 +243,12 @@ changed without the service master key) and grants nothing; restore the store fr
 
 impl Roles {
     pub fn open(data_dir: &std::path::Path) -> Result<Roles> {
-        Ok(Roles {
-            key: super::keys::record_key(data_dir)?,
-        })
+        Ok(Roles::with_key(super::keys::record_key(data_dir)?))
+    }
+
+    /// Over a record key derived already.
+    pub fn with_key(key: crate::crypto::RecordKey) -> Roles {
+        Roles { key }
     }
 
     /// Reads and verifies the record.
