@@ -75,13 +75,15 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(acc) == 0
 }
 
-/// Fills `buf` with cryptographically secure random bytes from the default provider.
-///
-/// AWS-LC's generator aborts the process itself if the operating system's entropy source fails,
-/// so this never returns weak bytes; should the binding ever report an error anyway, the process
-/// aborts too, because continuing would mean predictable keys and nonces.
+/// Fills `buf` with cryptographically secure random bytes from the operating system's generator
+/// (getrandom(2), which blocks until the kernel's pool is seeded), or, should that fail, from the
+/// default provider. If neither answers the process aborts, because continuing would mean
+/// predictable keys and nonces.
 pub fn random_bytes(buf: &mut [u8]) {
-    if default_provider().fill_random(buf).is_err() {
+    // The OS generator (getrandom(2)): AWS-LC's own generator seeds itself on first use from
+    // CPU-jitter entropy, about 25 ms of CPU a process, which a command that needs no RSA
+    // operation (a store read proving its principal) should not pay. docs/performance.md.
+    if getrandom::fill(buf).is_err() && default_provider().fill_random(buf).is_err() {
         std::process::abort();
     }
 }
