@@ -667,13 +667,7 @@ impl AzureSession<'_> {
     /// Administrator.
     pub fn add_admin(&mut self, kind: AdminKind, role: &str, member: &str) -> Result<AdminMember> {
         let role = super::roles::admin_role(role, kind)?;
-        if !super::org::is_upn(member) {
-            return Err(Error::invalid(format!(
-                "'{}' is not a user principal name",
-                crate::vault::ids::printable(member)
-            ))
-            .with_help("name the member as user@domain"));
-        }
+        super::org::require_upn(member, "name the member as user@domain")?;
         let upn = self.az.caller.value().to_string();
         let (cmdlet, need) = admin_authority(kind);
         let r = self.az.roles.modify(self.store, |_, st| {

@@ -179,14 +179,7 @@ pub fn request_purge(
         }
     }
     let org = super::org::get(store)?;
-    if !org
-        .data_purge_approvers
-        .iter()
-        .any(|a| super::org::same_principal(a, requester))
-    {
-        return Err(Error::new(ErrorKind::AccessDenied, format!("{requester} is not a data purge approver of {}", org.name))
-            .with_help("a data purge is requested and approved by two of the approvers listed with Set-OrganizationConfig -DataPurgeApprovers; sign in as one with Connect-AzAccount"));
-    }
+    require_approver(&org, requester)?;
     let org_id = org.guid.clone();
     let t = now();
     let statement = request_statement(
@@ -268,6 +261,19 @@ pub struct PurgeSignature {
     pub signature: String,
 }
 
+/// Both steps of a data purge are made by listed approvers (NFKC-normalised names).
+fn require_approver(org: &super::org::Organization, who: &str) -> Result<()> {
+    if org
+        .data_purge_approvers
+        .iter()
+        .any(|a| super::org::same_principal(a, who))
+    {
+        return Ok(());
+    }
+    Err(Error::new(ErrorKind::AccessDenied, format!("{who} is not a data purge approver of {}", org.name))
+        .with_help("a data purge is requested and approved by two of the approvers listed with Set-OrganizationConfig -DataPurgeApprovers; sign in as one with Connect-AzAccount"))
+}
+
 /// The SSHSIG namespace of data purge signatures (`ssh-keygen -Y verify -n custkey-purge`).
 pub const PURGE_NAMESPACE: &str = "custkey-purge";
 const STEP_REQUEST: &str = "request";
@@ -337,14 +343,7 @@ pub fn approve_purge(
             .with_help(format!("request one first: custkey Set-DataEncryptionPolicy -Identity \"{}\" -PermanentDataPurgeRequested -PermanentDataPurgeReason ... -PermanentDataPurgeContact ...", d.name)));
     }
     let org = super::org::get(store)?;
-    if !org
-        .data_purge_approvers
-        .iter()
-        .any(|a| super::org::same_principal(a, approver))
-    {
-        return Err(Error::new(ErrorKind::AccessDenied, format!("{approver} is not a data purge approver of {}", org.name))
-            .with_help("approvers are listed with Set-OrganizationConfig -DataPurgeApprovers; sign in as one with Connect-AzAccount"));
-    }
+    require_approver(&org, approver)?;
     let requester = d.purge_requested_by.clone().unwrap_or_default();
     if super::org::same_principal(&requester, approver) {
         return Err(Error::new(

@@ -132,12 +132,7 @@ impl OrgChanges {
         }
         if let Some(list) = &self.data_purge_approvers {
             for upn in list {
-                if !is_upn(upn) {
-                    return Err(
-                        Error::invalid(format!("'{upn}' is not a user principal name"))
-                            .with_help("list approvers as user@domain, separated by commas"),
-                    );
-                }
+                require_upn(upn, "list approvers as user@domain, separated by commas")?;
             }
         }
         Ok(())
@@ -145,6 +140,19 @@ impl OrgChanges {
 }
 
 /// A user principal name: `local@domain.tld`, no spaces, no control or invisible characters.
+/// `upn` if it is a user principal name, else an InvalidArgument error that quotes it (control
+/// characters escaped) with `help`.
+pub fn require_upn(upn: &str, help: &str) -> Result<()> {
+    if is_upn(upn) {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "'{}' is not a user principal name",
+        crate::vault::ids::printable(upn)
+    ))
+    .with_help(help))
+}
+
 pub fn is_upn(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;

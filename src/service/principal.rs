@@ -306,12 +306,7 @@ fn bootstrap(
     if store.read(|tx| -> Result<_> { Ok(tx.count_principals()?) })? > 0 {
         return Ok(None);
     }
-    if !super::org::is_upn(upn) {
-        return Err(
-            Error::invalid(format!("'{upn}' is not a user principal name"))
-                .with_help("sign in as user@domain"),
-        );
-    }
+    super::org::require_upn(upn, "sign in as user@domain")?;
     let (signer, generated) = match cred {
         Credential::KeyFile(p) => (Signer::from_key_file(p)?, None),
         Credential::Agent => {
@@ -364,12 +359,7 @@ pub fn connect(
     upn: &str,
     cred: &Credential,
 ) -> Result<Authenticated> {
-    if !super::org::is_upn(upn) {
-        return Err(
-            Error::invalid(format!("'{upn}' is not a user principal name"))
-                .with_help("sign in as user@domain"),
-        );
-    }
+    super::org::require_upn(upn, "sign in as user@domain")?;
     let cred = match cred {
         Credential::KeyFile(p) => {
             Credential::KeyFile(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
@@ -427,12 +417,7 @@ pub fn register(
     public_key: &str,
 ) -> Result<PrincipalInfo> {
     require_owner(actor, "register accounts")?;
-    if !super::org::is_upn(upn) {
-        return Err(
-            Error::invalid(format!("'{upn}' is not a user principal name"))
-                .with_help("give user@domain"),
-        );
-    }
+    super::org::require_upn(upn, "give user@domain")?;
     let key = identity::parse_public_key(public_key)?;
     let mut row = PrincipalRow {
         upn_key: super::org::principal_key(upn),

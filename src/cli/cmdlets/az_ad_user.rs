@@ -97,11 +97,14 @@ fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
             )
         }
         (Some(path), None) => {
-            let bytes = custkey::input::read_file_limited(std::path::Path::new(path), 64 * 1024)
-                .map_err(|e| {
-                    CliError::usage(format!("cannot read the public key file {path}: {e}"))
-                        .with_help("give the .pub file ssh-keygen wrote")
-                })?;
+            let bytes = custkey::input::read_file_limited(
+                std::path::Path::new(path),
+                custkey::identity::MAX_KEY_FILE_BYTES,
+            )
+            .map_err(|e| {
+                CliError::usage(format!("cannot read the public key file {path}: {e}"))
+                    .with_help("give the .pub file ssh-keygen wrote")
+            })?;
             String::from_utf8_lossy(&bytes).into_owned()
         }
         (None, Some(k)) => k.to_string(),
