@@ -48,7 +48,9 @@ pub use rsa::{OaepAlg, RsaPrivateKey, RsaPublicKey};
 pub use secret::{
     ct_eq, open, open_with, random_bytes, seal, seal_with, SecretKey32, SEAL_OVERHEAD,
 };
-pub use wrap::{RootWrapped, WrapAlg, WrapParent, WrappedKey, WrapsUnder};
+pub use wrap::{
+    RootAlg, RootWrapped, WrapAlg, WrapParent, WrappedKey, WrapsUnder, KMS_GCM_WRAP_LEN,
+};
 
 #[cfg(test)]
 mod tests;

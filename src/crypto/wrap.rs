@@ -5,6 +5,9 @@
 //! - RSA-OAEP root wraps: the 32 key bytes go to a vault (or a software [`RsaPublicKey`]); the
 //!   result is stored with the root key id/version, the OAEP variant and a check value that
 //!   binds the key to its DEP, so a copy moved to another DEP fails to unwrap.
+//! - KMS AES-GCM root wraps: the same format with a root key held as an AES-256 key in a key
+//!   manager (KMIP): the key manager's `iv || ciphertext || tag` takes the place of the RSA
+//!   output ([`RootAlg::KmsAesGcm`]).
 
 use std::fmt;
 
@@ -42,6 +45,53 @@ pub enum WrapAlg {
     RsaOaep256 = 0x02,
     /// RSA-OAEP with SHA-1 / MGF1-SHA-1.
     RsaOaep = 0x03,
+    /// AES-256-GCM by a key manager under a root key it holds (KMIP Encrypt).
+    KmsAesGcm = 0x04,
+}
+
+/// Length of a key manager's AES-256-GCM root wrap of a 32-byte key: a 12-byte IV, the 32
+/// ciphertext bytes and a 16-byte tag.
+pub const KMS_GCM_WRAP_LEN: usize = 12 + 32 + 16;
+
+/// How a root key wrapped a key: RSA-OAEP (Azure-style vaults, PKCS#11 tokens, KMIP RSA keys)
+/// or AES-256-GCM inside a key manager (KMIP AES keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RootAlg {
+    /// RSA-OAEP of the given variant.
+    Oaep(OaepAlg),
+    /// AES-256-GCM by the key manager; the stored value is `iv || ciphertext || tag`.
+    KmsAesGcm,
+}
+
+impl RootAlg {
+    /// The name recorded in the store and shown: `RSA-OAEP-256`, `RSA-OAEP`, `KMS-AES-256-GCM`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RootAlg::Oaep(a) => a.as_str(),
+            RootAlg::KmsAesGcm => "KMS-AES-256-GCM",
+        }
+    }
+
+    /// The OAEP variant, for an RSA wrap.
+    pub fn oaep(self) -> Option<OaepAlg> {
+        match self {
+            RootAlg::Oaep(a) => Some(a),
+            RootAlg::KmsAesGcm => None,
+        }
+    }
+
+    fn wrap_alg(self) -> WrapAlg {
+        match self {
+            RootAlg::Oaep(a) => WrapAlg::from_oaep(a),
+            RootAlg::KmsAesGcm => WrapAlg::KmsAesGcm,
+        }
+    }
+}
+
+impl fmt::Display for RootAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl WrapAlg {
@@ -50,6 +100,7 @@ impl WrapAlg {
             0x01 => Ok(WrapAlg::Aes256Gcm),
             0x02 => Ok(WrapAlg::RsaOaep256),
             0x03 => Ok(WrapAlg::RsaOaep),
+            0x04 => Ok(WrapAlg::KmsAesGcm),
             other => Err(CryptoError::UnsupportedAlgorithm(other)),
         }
     }
@@ -72,12 +123,12 @@ pub enum WrapParent {
         /// The parent's id and version.
         key_ref: KeyRef,
     },
-    /// A customer root key, with the OAEP variant used.
+    /// A customer root key, with the wrap it made.
     Root {
         /// The vault key id and version.
         root: RootKeyRef,
-        /// The RSA-OAEP variant.
-        alg: OaepAlg,
+        /// RSA-OAEP (and its variant) or a key manager's AES-GCM.
+        alg: RootAlg,
     },
 }
 
@@ -188,7 +239,7 @@ impl WrappedKey {
                     root: None,
                 })
             }
-            WrapAlg::RsaOaep256 | WrapAlg::RsaOaep => {
+            WrapAlg::RsaOaep256 | WrapAlg::RsaOaep | WrapAlg::KmsAesGcm => {
                 if parent_tier != TierId::Root {
                     return Err(CryptoError::Malformed("RSA wrap under a non-root key"));
                 }
@@ -198,11 +249,7 @@ impl WrappedKey {
                 let check_offset = at;
                 let (ct_len, ct_offset) = read_u16(b, check_offset + ROOT_CHECK_LEN)
                     .map_err(|_| CryptoError::Truncated("root wrap check value"))?;
-                if !matches!(ct_len, 256 | 384 | 512) {
-                    return Err(CryptoError::Malformed(
-                        "RSA ciphertext must be 256, 384 or 512 bytes",
-                    ));
-                }
+                check_root_output(alg, ct_len)?;
                 if b.len() != ct_offset + ct_len {
                     return Err(if b.len() < ct_offset + ct_len {
                         CryptoError::Truncated("RSA ciphertext")
@@ -210,16 +257,19 @@ impl WrappedKey {
                         CryptoError::Malformed("trailing bytes after RSA ciphertext")
                     });
                 }
-                let oaep = if alg == WrapAlg::RsaOaep256 {
-                    OaepAlg::RsaOaep256
-                } else {
-                    OaepAlg::RsaOaep
+                let root_alg = match alg {
+                    WrapAlg::RsaOaep256 => RootAlg::Oaep(OaepAlg::RsaOaep256),
+                    WrapAlg::RsaOaep => RootAlg::Oaep(OaepAlg::RsaOaep),
+                    _ => RootAlg::KmsAesGcm,
                 };
                 Ok(WrappedKey {
                     bytes: b.to_vec(),
                     child_tier,
                     child_ref,
-                    parent: WrapParent::Root { root, alg: oaep },
+                    parent: WrapParent::Root {
+                        root,
+                        alg: root_alg,
+                    },
                     root: Some(RootParts {
                         check_offset,
                         ct_offset,
@@ -254,13 +304,25 @@ impl WrappedKey {
         &self.parent
     }
 
-    /// For a root wrap: the RSA-OAEP output to hand to the vault's `unwrapKey`.
+    /// For an RSA root wrap: the RSA-OAEP output to hand to the vault's `unwrapKey`.
     pub fn rsa_ciphertext(&self) -> Option<&[u8]> {
+        self.oaep_alg()?;
+        self.root_ciphertext()
+    }
+
+    /// For an RSA root wrap: the OAEP variant, which the vault's `unwrapKey` must be asked for.
+    pub fn oaep_alg(&self) -> Option<OaepAlg> {
+        self.root_alg().and_then(RootAlg::oaep)
+    }
+
+    /// For any root wrap: what the root key's holder returned (RSA-OAEP output, or a key
+    /// manager's `iv || ciphertext || tag`).
+    pub fn root_ciphertext(&self) -> Option<&[u8]> {
         self.root.as_ref().map(|r| &self.bytes[r.ct_offset..])
     }
 
-    /// For a root wrap: the OAEP variant, which the vault's `unwrapKey` must be asked for.
-    pub fn oaep_alg(&self) -> Option<OaepAlg> {
+    /// For any root wrap: how the root key wrapped it.
+    pub fn root_alg(&self) -> Option<RootAlg> {
         match &self.parent {
             WrapParent::Root { alg, .. } => Some(*alg),
             WrapParent::Key { .. } => None,
@@ -445,12 +507,20 @@ impl<T: RootWrapped> TierKey<T> {
         rsa_output: &[u8],
         binding: &DepBinding,
     ) -> Result<WrappedKey, CryptoError> {
-        if !matches!(rsa_output.len(), 256 | 384 | 512) {
-            return Err(CryptoError::Malformed(
-                "RSA ciphertext must be 256, 384 or 512 bytes",
-            ));
-        }
-        let mut out = common_header(WrapAlg::from_oaep(alg), T::ID, self.key_ref(), TierId::Root);
+        self.wrap_from_root_alg(root, RootAlg::Oaep(alg), rsa_output, binding)
+    }
+
+    /// [`TierKey::wrap_from_root`] for any root wrap: RSA-OAEP output, or a key manager's
+    /// AES-GCM `iv || ciphertext || tag` ([`KMS_GCM_WRAP_LEN`] bytes).
+    pub fn wrap_from_root_alg(
+        &self,
+        root: &RootKeyRef,
+        alg: RootAlg,
+        rsa_output: &[u8],
+        binding: &DepBinding,
+    ) -> Result<WrappedKey, CryptoError> {
+        check_root_output(alg.wrap_alg(), rsa_output.len())?;
+        let mut out = common_header(alg.wrap_alg(), T::ID, self.key_ref(), TierId::Root);
         push_str(&mut out, root.key_id())?;
         push_str(&mut out, root.version())?;
         let check = root_check(default_provider(), &self.secret, &out, &binding.encode()?)?;
@@ -525,6 +595,18 @@ impl<T: RootWrapped> TierKey<T> {
                 Err(CryptoError::Authentication)
             }
         }
+    }
+}
+
+fn check_root_output(alg: WrapAlg, len: usize) -> Result<(), CryptoError> {
+    match alg {
+        WrapAlg::KmsAesGcm if len != KMS_GCM_WRAP_LEN => Err(CryptoError::Malformed(
+            "a key manager's AES-GCM root wrap must be 60 bytes (IV, ciphertext, tag)",
+        )),
+        WrapAlg::RsaOaep256 | WrapAlg::RsaOaep if !matches!(len, 256 | 384 | 512) => Err(
+            CryptoError::Malformed("RSA ciphertext must be 256, 384 or 512 bytes"),
+        ),
+        _ => Ok(()),
     }
 }
 

@@ -262,6 +262,42 @@ impl AzureSession<'_> {
         let r = self.az.backend.new_key_vault(&self.az.caller, req);
         self.checked(r)
     }
+    /// `New-AzKeyVault -KmipServer`: registers a KMIP key manager under `name`, after a TLS
+    /// handshake with its client certificate succeeded; its keys are then root keys named
+    /// `kmip://host:port/<unique identifier>` (docs/kmip.md).
+    pub fn register_kmip_server(
+        &mut self,
+        name: &str,
+        location: &str,
+        server: &str,
+        client_certificate: &Path,
+        client_key: &Path,
+        ca_certificate: &Path,
+    ) -> Result<crate::vault::kmip::KmipServer> {
+        if self.az.backend.open_engine(name)?.is_some() {
+            return Err(
+                Error::rule(format!("a key vault named '{name}' already exists"))
+                    .with_help("register the KMIP server under another -VaultName"),
+            );
+        }
+        let (host, port) = crate::vault::kmip::parse_server(server)?;
+        let endpoint = crate::vault::kmip::client::Endpoint {
+            host,
+            port,
+            client_certificate: client_certificate.to_path_buf(),
+            client_key: client_key.to_path_buf(),
+            ca_certificate: ca_certificate.to_path_buf(),
+        };
+        let servers = crate::vault::kmip::KmipServers::new(&self.az.backend.paths().vault_dir);
+        Ok(servers.register(name, location, endpoint)?)
+    }
+
+    /// The registered KMIP servers.
+    pub fn kmip_servers(&mut self) -> Result<Vec<crate::vault::kmip::KmipServer>> {
+        let servers = crate::vault::kmip::KmipServers::new(&self.az.backend.paths().vault_dir);
+        Ok(servers.list()?)
+    }
+
     pub fn vault_info(&mut self, name: &str) -> Result<KeyVaultInfo> {
         let r = self.az.backend.get_key_vault(name);
         self.checked(r)

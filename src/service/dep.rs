@@ -236,6 +236,28 @@ pub(crate) fn check_key_as(
         .canonical_key_id(principal, given)
         .unwrap_or_else(|_| given.to_string());
     let uri = canonical.as_str();
+    // A key in a KMIP key manager: Azure's vault rules (RSA only, soft delete, access policies,
+    // subscriptions) are the rules of Azure-style vaults; a KMIP root must be registered,
+    // Active and AES-256 or RSA (docs/kmip.md).
+    if crate::vault::kmip::KmipUri::is_kmip_uri(uri) {
+        let info = keys
+            .vaults
+            .root_identity(principal, uri)
+            .map_err(|e| match e {
+                VaultError::NotFound(m) => {
+                    Error::rule(format!("the KMIP key {uri} cannot be used: {m}")).with_help(
+                        "register its server with New-AzKeyVault -KmipServer, or correct the URI",
+                    )
+                }
+                other => other.into(),
+            })?;
+        return Ok(CheckedKey {
+            uri: info.key_uri,
+            vault: info.holder.to_ascii_lowercase(),
+            location: info.location,
+            subscription: info.subscription,
+        });
+    }
     let id = KeyId::parse(uri).map_err(|e| {
         Error::invalid(format!(
             "'{}' is not a key URI: {}",
@@ -439,6 +461,7 @@ pub fn create(
         }
         for w in &wraps {
             tx.put_root_wrap(w)?;
+            tx.set_root_wrap_kind(false, &w.dep_guid, w.slot, super::keys::wrap_kind(&w.wrapped))?;
         }
         keys.record_commitment(tx, &row.guid, &dep_key)?;
         audit(
@@ -602,6 +625,7 @@ pub fn set(
             if !tx.replace_root_wrap(w, from)? {
                 return Err(super::mailbox::changed_meanwhile());
             }
+            tx.set_root_wrap_kind(false, &w.dep_guid, w.slot, super::keys::wrap_kind(&w.wrapped))?;
         }
         let op_params = json!({
             "Name": ch.name, "Description": ch.description, "Enabled": ch.enabled, "Refresh": ch.refresh,

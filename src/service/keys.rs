@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::{Error, ErrorKind, Result};
 use crate::crypto::{
-    open, random_bytes, seal, AvailabilityKey, CommitmentKey, DepBinding, DepKey, KeyRef, OaepAlg,
+    open, random_bytes, seal, AvailabilityKey, CommitmentKey, DepBinding, DepKey, KeyRef,
     RootWrapped, SecretKey32, TierId, TierKey, WrappedKey,
 };
 use crate::store::{AuditRow, DepRow, RootWrapRow, Store, Tx};
@@ -167,8 +167,11 @@ impl ServiceKeys {
         let mut vaults = VaultRegistry::new();
         // Local vaults, then the vaults of the same directory bound to a PKCS#11 token.
         let hsm = Pkcs11Provider::new(backend.clone());
+        let kmip = crate::vault::kmip::KmipRoots::new(&backend.paths().vault_dir);
         vaults.add_provider(std::sync::Arc::new(backend));
         vaults.add_provider(std::sync::Arc::new(hsm));
+        // Root keys in registered KMIP key managers (docs/kmip.md).
+        vaults.add_root_provider(std::sync::Arc::new(kmip));
         let commitment = CommitmentKey::derive(&master)?;
         let record = crate::crypto::RecordKey::derive(&master)?;
         Ok(ServiceKeys {
@@ -294,17 +297,14 @@ impl ServiceKeys {
         dep_guid: uuid::Uuid,
         key_uri: &str,
     ) -> std::result::Result<(String, WrappedKey), VaultError> {
-        let res = self.vaults.wrap_key(
-            self.principal(kind),
-            key_uri,
-            OaepAlg::RsaOaep256,
-            dep.bytes_for_root_wrap(),
-        )?;
+        let res =
+            self.vaults
+                .wrap_root(self.principal(kind), key_uri, dep.bytes_for_root_wrap())?;
         let root =
             crate::crypto::RootKeyRef::new(key_uri_versionless(key_uri), res.version.clone())
                 .map_err(|e| VaultError::Invalid(e.to_string()))?;
         let wrapped = dep
-            .wrap_from_root(&root, res.algorithm, &res.value, &DepBinding::new(dep_guid))
+            .wrap_from_root_alg(&root, res.alg, &res.value, &DepBinding::new(dep_guid))
             .map_err(|e| VaultError::Invalid(e.to_string()))?;
         Ok((res.version, wrapped))
     }
@@ -668,7 +668,7 @@ impl ServiceKeys {
                 format!("the wrapped copy in the store does not parse: {e}"),
             )
         })?;
-        let (Some(ct), Some(alg)) = (wk.rsa_ciphertext(), wk.oaep_alg()) else {
+        let (Some(ct), Some(alg)) = (wk.root_ciphertext(), wk.root_alg()) else {
             return Err(CopyFailure::damaged(
                 VaultError::Invalid("not a root-wrapped key".into()),
                 "the copy in the store is not a root-wrapped key",
@@ -676,7 +676,7 @@ impl ServiceKeys {
         };
         let raw = self
             .vaults
-            .unwrap_key(self.principal(&dep.kind), versioned, alg, ct)?;
+            .unwrap_root(self.principal(&dep.kind), versioned, alg, ct)?;
         DepKey::from_root_unwrap(&wk, binding, &raw).map_err(|e| {
             CopyFailure::damaged(
                 VaultError::Invalid(e.to_string()),
@@ -769,6 +769,15 @@ pub fn key_uri_versionless(uri: &str) -> String {
         Ok(id) => id.versionless().to_string(),
         Err(_) => uri.trim_end_matches('/').to_string(),
     }
+}
+
+/// The kind of wrap of a stored root-wrapped copy, as recorded beside it in the store:
+/// `RSA-OAEP-256`, `RSA-OAEP` or `KMS-AES-256-GCM` (empty if the bytes do not parse).
+pub fn wrap_kind(wrapped: &[u8]) -> &'static str {
+    WrappedKey::from_bytes(wrapped)
+        .ok()
+        .and_then(|w| w.root_alg())
+        .map_or("", |a| a.as_str())
 }
 
 /// A new request id (recorded in audit records).

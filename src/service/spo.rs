@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::dep::{check_key_as, check_org, CheckedKey, Outcome};
+use super::keys::wrap_kind;
 use super::keys::{
     audit, damage_warning, key_uri_versionless, parse_guid, CopyFailure, ServiceKeys,
 };
@@ -270,17 +271,14 @@ fn root_wrap(
     binding: &TikBinding,
     uri: &str,
 ) -> Result<(String, Vec<u8>)> {
-    let res = keys.vaults.wrap_key(
-        &sharepoint()?,
-        uri,
-        OaepAlg::RsaOaep256,
-        tik.bytes_for_root_wrap(),
-    );
+    let res = keys
+        .vaults
+        .wrap_root(&sharepoint()?, uri, tik.bytes_for_root_wrap());
     keys.check_vaults(store)?;
     let res = res?;
     let versionless = key_uri_versionless(uri);
     let root = RootKeyRef::new(versionless.clone(), res.version.clone())?;
-    let wrapped = tik.wrap_from_root(&root, res.algorithm, &res.value, binding)?;
+    let wrapped = tik.wrap_from_root_alg(&root, res.alg, &res.value, binding)?;
     Ok((
         format!("{versionless}/{}", res.version),
         wrapped.into_bytes(),
@@ -313,9 +311,9 @@ fn customer_unwrap(
                 damage = Some(format!("the wrapped copy in the store does not parse: {e}"));
                 VaultError::Invalid(e.to_string())
             })
-            .and_then(|wk| match (wk.rsa_ciphertext(), wk.oaep_alg()) {
+            .and_then(|wk| match (wk.root_ciphertext(), wk.root_alg()) {
                 (Some(ct), Some(alg)) => {
-                    let raw = keys.vaults.unwrap_key(&sp, &w.key_uri, alg, ct)?;
+                    let raw = keys.vaults.unwrap_root(&sp, &w.key_uri, alg, ct)?;
                     TenantIntermediateKey::from_root_unwrap(&wk, &binding, &raw).map_err(|e| {
                         damage = Some(format!(
                             "the wrapped copy in the store does not authenticate: {e}"
@@ -814,6 +812,7 @@ pub fn register(
                 tx.put_spo_dep(&row)?;
                 for w in &wraps {
                     tx.put_spo_root_wrap(w)?;
+                    tx.set_root_wrap_kind(true, &w.dep_guid, w.slot, wrap_kind(&w.wrapped))?;
                 }
                 keys.record_commitment(tx, &row.guid, &key)?;
                 audit(tx, &org_id, "SharePoint", "Register-SPODataEncryptionPolicy", "", &row.guid,
@@ -966,6 +965,7 @@ pub fn update(
             key_uri: new_uri.clone(),
             wrapped: wrapped.clone(),
         })?;
+        tx.set_root_wrap_kind(true, &d.guid, slot, wrap_kind(&wrapped))?;
         d.state = STATE_REGISTERED.into();
         d.roll_key_type = None;
         d.roll_key_uri = None;
@@ -1055,6 +1055,7 @@ pub fn restore(
         };
         for w in &new_wraps {
             tx.put_spo_root_wrap(w)?;
+            tx.set_root_wrap_kind(true, &w.dep_guid, w.slot, wrap_kind(&w.wrapped))?;
         }
         if d.state == STATE_ROLLING {
             d.state = STATE_REGISTERED.into();

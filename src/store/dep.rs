@@ -298,3 +298,42 @@ impl Tx<'_> {
         Ok(rows)
     }
 }
+
+impl Tx<'_> {
+    /// Records which kind of wrap made the copy in `slot` of `dep_guid`'s key (`RSA-OAEP-256`,
+    /// `RSA-OAEP`, `KMS-AES-256-GCM`); `spo` for a SharePoint DEP's TIK copies.
+    pub fn set_root_wrap_kind(
+        &self,
+        spo: bool,
+        dep_guid: &str,
+        slot: u32,
+        kind: &str,
+    ) -> Result<()> {
+        let sql = if spo {
+            "UPDATE spo_dep_root_wrap SET wrap_kind = ?3 WHERE dep_guid = ?1 AND slot = ?2"
+        } else {
+            "UPDATE dep_root_wrap SET wrap_kind = ?3 WHERE dep_guid = ?1 AND slot = ?2"
+        };
+        self.conn()
+            .prepare_cached(sql)
+            .and_then(|mut st| st.execute(params![dep_guid, slot, kind]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The recorded kind of wrap of each copy of `dep_guid`'s key, by slot.
+    pub fn root_wrap_kinds(&self, spo: bool, dep_guid: &str) -> Result<Vec<(u32, String)>> {
+        let sql = if spo {
+            "SELECT slot, wrap_kind FROM spo_dep_root_wrap WHERE dep_guid = ?1 ORDER BY slot"
+        } else {
+            "SELECT slot, wrap_kind FROM dep_root_wrap WHERE dep_guid = ?1 ORDER BY slot"
+        };
+        let mut stmt = self.conn().prepare_cached(sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([dep_guid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+}

@@ -325,6 +325,15 @@ const MIGRATIONS: &[&str] = &[
         signature TEXT NOT NULL,
         PRIMARY KEY (dep_guid, step)
     );",
+    // 11: per wrapped copy of a DEP key or TIK, which kind of wrap its root key made
+    // (`RSA-OAEP-256`, `RSA-OAEP`, or `KMS-AES-256-GCM` for an AES key in a KMIP key manager),
+    // filled in for existing copies from their format's algorithm byte.
+    "ALTER TABLE dep_root_wrap ADD COLUMN wrap_kind TEXT NOT NULL DEFAULT '';
+    UPDATE dep_root_wrap SET wrap_kind = CASE hex(substr(wrapped, 6, 1))
+        WHEN '02' THEN 'RSA-OAEP-256' WHEN '03' THEN 'RSA-OAEP' WHEN '04' THEN 'KMS-AES-256-GCM' ELSE '' END;
+    ALTER TABLE spo_dep_root_wrap ADD COLUMN wrap_kind TEXT NOT NULL DEFAULT '';
+    UPDATE spo_dep_root_wrap SET wrap_kind = CASE hex(substr(wrapped, 6, 1))
+        WHEN '02' THEN 'RSA-OAEP-256' WHEN '03' THEN 'RSA-OAEP' WHEN '04' THEN 'KMS-AES-256-GCM' ELSE '' END;",
 ];
 
 /// The schema version this build writes.

@@ -759,14 +759,6 @@ impl LocalBackend {
 }
 
 impl LocalBackend {
-    /// A registry holding this backend as its provider (add other backends' vaults to it).
-    pub fn registry(&self) -> super::registry::VaultRegistry {
-        let mut r = super::registry::VaultRegistry::new();
-        r.add_provider(Arc::new(self.clone()));
-        r.add_provider(Arc::new(pkcs11::Pkcs11Provider::new(self.clone())));
-        r
-    }
-
     /// The engine handle of a vault of this directory, local or PKCS#11 (`Ok(None)` if there is
     /// no file of that name).
     pub(crate) fn open_engine(&self, name: &str) -> VaultResult<Option<LocalVault>> {
@@ -789,7 +781,7 @@ impl LocalBackend {
 
 impl VaultProvider for LocalBackend {
     /// Local vaults only: a PKCS#11 vault of the same directory is answered by
-    /// [`pkcs11::Pkcs11Provider`].
+    /// [`super::pkcs11_vault::Pkcs11Provider`].
     fn open_vault(&self, name: &str) -> VaultResult<Option<Arc<dyn KeyVault>>> {
         match self.open_engine(name)? {
             Some(v) if v.binding.is_none() => Ok(Some(Arc::new(v))),

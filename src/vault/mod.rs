@@ -5,6 +5,9 @@
 //!   vault's access policies; every failure has an exact [`ErrorClass`].
 //! - [`KeyId`]: Azure's key ids, `https://{vault}.vault.azure.net/keys/{name}[/{version}]`, and
 //!   [`VaultRegistry`], which resolves one to its vault whatever the backend.
+//! - [`RootKeyProvider`]: the narrow seam the service wraps and unwraps DEP keys through,
+//!   implemented by the local and PKCS#11 vaults ([`VaultRoots`]) and by KMIP key managers
+//!   ([`kmip::KmipRoots`]).
 //! - [`AzureContextStore`]: subscriptions, provider features and subscription backup keys.
 //! - [`RecoveryLevel`]: derived as Azure derives it.
 //!
@@ -16,13 +19,16 @@ pub mod backup;
 pub mod error;
 pub mod fsio;
 pub mod ids;
+pub mod kmip;
 pub mod local;
 pub mod master_key;
 pub mod model;
 pub mod pkcs11;
+pub mod pkcs11_vault;
 pub mod policy;
 pub mod rbac;
 pub mod registry;
+pub mod root;
 
 use zeroize::Zeroizing;
 
@@ -40,7 +46,8 @@ pub use model::{
     DeletedKeyVaultKey, JsonWebKey, KeyAttributes, KeyDestination, KeyOperation, KeyUpdate,
     KeyVaultInfo, KeyVaultKey, NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult,
 };
-pub use pkcs11::{Pkcs11Binding, Pkcs11Provider, Pkcs11Uri, Pkcs11Vault};
+pub use pkcs11::{Pkcs11Binding, Pkcs11Uri};
+pub use pkcs11_vault::{Pkcs11Provider, Pkcs11Vault};
 pub use policy::{
     service_principal_display_name, AccessPolicy, AccessPolicyEntry, Caller, KeyPermission,
     Principal, EXCHANGE_ONLINE_APP_ID, KNOWN_SERVICE_PRINCIPALS, M365_DATA_AT_REST_APP_ID,
@@ -48,6 +55,7 @@ pub use policy::{
 };
 pub use rbac::{Manage, RoleAssignment, RoleDefinition, Scope, ROLES};
 pub use registry::{VaultProvider, VaultRegistry};
+pub use root::{RootError, RootKeyInfo, RootKeyKind, RootKeyProvider, RootWrap, VaultRoots};
 
 use crate::crypto::OaepAlg;
 

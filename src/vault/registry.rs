@@ -8,11 +8,17 @@ use super::error::{VaultError, VaultResult};
 use super::ids::KeyId;
 use super::model::{KeyVaultKey, WrapResult};
 use super::policy::Caller;
+use super::root::{first_claim, RootKeyInfo, RootKeyProvider, RootWrap, VaultRoots};
 use super::KeyVault;
-use crate::crypto::OaepAlg;
+use crate::crypto::{OaepAlg, RootAlg};
 
 /// A source of vaults by name (a backend's directory of vaults).
 pub trait VaultProvider: Send + Sync {
+    /// The backend of this provider's vaults (`Local`, `PKCS11`).
+    fn backend_name(&self) -> &'static str {
+        super::local::BACKEND
+    }
+
     /// The vault of that name, `Ok(None)` if this provider has none by that name.
     fn open_vault(&self, name: &str) -> VaultResult<Option<Arc<dyn KeyVault>>>;
 
@@ -33,6 +39,8 @@ pub trait VaultProvider: Send + Sync {
 pub struct VaultRegistry {
     vaults: Vec<Arc<dyn KeyVault>>,
     providers: Vec<Arc<dyn VaultProvider>>,
+    /// Every root-key backend, in order: one per vault provider, then the others (KMIP).
+    roots: Vec<Arc<dyn RootKeyProvider>>,
 }
 
 impl VaultRegistry {
@@ -48,7 +56,78 @@ impl VaultRegistry {
 
     /// Add a provider (a backend holding many vaults).
     pub fn add_provider(&mut self, provider: Arc<dyn VaultProvider>) {
-        self.providers.push(provider);
+        let backend = provider.backend_name();
+        self.providers.push(Arc::clone(&provider));
+        self.roots
+            .push(Arc::new(VaultRoots::new(provider, backend)) as Arc<dyn RootKeyProvider>);
+    }
+
+    /// Add a root-key backend that is no vault provider (a KMIP key manager).
+    pub fn add_root_provider(&mut self, provider: Arc<dyn RootKeyProvider>) {
+        self.roots.push(provider);
+    }
+
+    /// The explicitly added vault a key id names, as a root-key backend of one vault.
+    fn explicit_roots(&self, key_uri: &str) -> Option<VaultRoots> {
+        let id = KeyId::parse(key_uri).ok()?;
+        let v = self
+            .vaults
+            .iter()
+            .find(|v| v.vault_name().eq_ignore_ascii_case(&id.vault))?;
+        let backend = v.backend();
+        Some(VaultRoots::new(Arc::new(OneVault(Arc::clone(v))), backend))
+    }
+
+    fn claim<T>(
+        &self,
+        key_uri: &str,
+        f: impl Fn(&dyn RootKeyProvider) -> super::root::RootResult<T>,
+    ) -> VaultResult<T> {
+        if let Some(one) = self.explicit_roots(key_uri) {
+            if let Some(r) = first_claim(&[Arc::new(one) as Arc<dyn RootKeyProvider>], &f) {
+                return r;
+            }
+        }
+        if let Some(r) = first_claim(&self.roots, &f) {
+            return r;
+        }
+        // No backend holds it: say what was wrong with the URI, or that no vault has it.
+        if super::kmip::KmipUri::is_kmip_uri(key_uri) {
+            super::kmip::KmipUri::parse(key_uri)?;
+            return Err(VaultError::NotFound(format!(
+                "no KMIP server registered for {}: register it with New-AzKeyVault -KmipServer",
+                super::ids::printable(key_uri)
+            )));
+        }
+        let id = KeyId::parse(key_uri)?;
+        Err(VaultError::NotFound(format!(
+            "no vault named '{}' is registered",
+            super::ids::printable(&id.vault)
+        )))
+    }
+
+    /// Root wrap (the service's DEP and TIK wraps) under the key `key_uri` names, whatever
+    /// backend holds it.
+    pub fn wrap_root(&self, caller: &Caller, key_uri: &str, key: &[u8]) -> VaultResult<RootWrap> {
+        self.claim(key_uri, |p| p.wrap(caller, key_uri, key))
+    }
+
+    /// Root unwrap of a copy [`VaultRegistry::wrap_root`] made (pass `<key uri>/<version>`).
+    pub fn unwrap_root(
+        &self,
+        caller: &Caller,
+        versioned_uri: &str,
+        alg: RootAlg,
+        wrapped: &[u8],
+    ) -> VaultResult<Zeroizing<Vec<u8>>> {
+        self.claim(versioned_uri, |p| {
+            p.unwrap(caller, versioned_uri, alg, wrapped)
+        })
+    }
+
+    /// What the root key `key_uri` names is.
+    pub fn root_identity(&self, caller: &Caller, key_uri: &str) -> VaultResult<RootKeyInfo> {
+        self.claim(key_uri, |p| p.identity(caller, key_uri))
     }
 
     /// The vault named `name` (case-insensitive). `NotFound` if no vault or provider has it;
@@ -86,6 +165,9 @@ impl VaultRegistry {
     /// key id or of a `pkcs11:` URI (RFC 7512: `token=` and `object=`/`id=`), looked up as
     /// `caller`. Callers that store key ids store this form.
     pub fn canonical_key_id(&self, caller: &Caller, key_id: &str) -> VaultResult<String> {
+        if super::kmip::KmipUri::is_kmip_uri(key_id) {
+            return Ok(super::kmip::KmipUri::parse(key_id)?.to_string());
+        }
         if !super::pkcs11::Pkcs11Uri::is_pkcs11_uri(key_id) {
             return Ok(KeyId::parse(key_id)?.to_string());
         }
@@ -136,5 +218,18 @@ impl VaultRegistry {
     ) -> VaultResult<Zeroizing<Vec<u8>>> {
         let (v, id) = self.resolve(key_id)?;
         v.unwrap_key(caller, &id.name, id.version.as_deref(), algorithm, wrapped)
+    }
+}
+
+/// One explicitly added vault, as a provider.
+struct OneVault(Arc<dyn KeyVault>);
+
+impl VaultProvider for OneVault {
+    fn open_vault(&self, name: &str) -> VaultResult<Option<Arc<dyn KeyVault>>> {
+        Ok(self
+            .0
+            .vault_name()
+            .eq_ignore_ascii_case(name)
+            .then(|| Arc::clone(&self.0)))
     }
 }

@@ -1,0 +1,440 @@
+//! KMIP root keys: customer root keys held in an enterprise key manager, reached over KMIP 1.4
+//! (TTLV over TLS 1.2+ with a client certificate).
+//!
+//! - [`KmipUri`]: `kmip://host:port/<unique identifier>` names a key (a trailing `/<version>`,
+//!   or `?version=`, is accepted; KMIP keys have no versions of their own, so the service
+//!   records version `1`, and a Re-key makes a new key with a new identifier).
+//! - [`KmipServers`]: the registered servers (`New-AzKeyVault -KmipServer host:port
+//!   -KmipClientCertificate f -KmipClientKey f -KmipCaCertificate f`), kept in
+//!   `<data dir>/vaults/kmip-servers.json` (0600; the key and certificate files stay where the
+//!   operator keeps them, the file holds their paths).
+//! - [`KmipRoots`]: the root-key backend ([`super::root::RootKeyProvider`]). An AES-256 key
+//!   wraps by server-side AES-GCM (our IV in the request, the tag in its own field, the key's
+//!   identifier as additional data); the copy records [`RootAlg::KmsAesGcm`]. RSA keys unwrap by
+//!   server-side RSA-OAEP Decrypt where the server does asymmetric decryption
+//!   ([`client::rsa_oaep_decrypt`]).
+//!
+//! Error classes: a connection, TLS or protocol failure is `Unavailable` (a system error: the
+//! service may use the availability key, audited). A refusal is the customer's: Permission
+//! Denied on an Active key, Authentication Not Successful and a Compromised key are
+//! `AccessDenied`; a Pre-Active key is `KeyDisabled`; a Deactivated key (revoked, or past its
+//! deactivation date) is `KeyExpired`; a missing or Destroyed key is `NotFound`; a copy the
+//! server cannot decrypt (Cryptographic Failure) is `Invalid`. Azure's rule that Customer Key
+//! roots are RSA applies to Azure-style vaults only.
+
+pub mod client;
+pub mod ttlv;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::error::{VaultError, VaultResult};
+use super::ids::printable;
+use super::policy::Caller;
+use super::root::{RootError, RootKeyInfo, RootKeyKind, RootKeyProvider, RootResult, RootWrap};
+use crate::crypto::{OaepAlg, RootAlg};
+use client::{reason, Endpoint, KmipFailure, State};
+
+/// The backend name.
+pub const BACKEND: &str = "KMIP";
+/// The version recorded for every wrap under a KMIP key.
+pub const KEY_VERSION: &str = "1";
+/// The file of registered servers, in the vault directory.
+pub const SERVERS_FILE: &str = "kmip-servers.json";
+const MAX_ID_LEN: usize = 256;
+
+/// A `kmip://host:port/<unique identifier>[/<version>]` key URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmipUri {
+    /// Host name or address, lower case.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// The key's Unique Identifier on the server.
+    pub id: String,
+    /// A version, if the URI has one.
+    pub version: Option<String>,
+}
+
+impl KmipUri {
+    /// Whether `s` is a `kmip:` URI (case-insensitive scheme).
+    pub fn is_kmip_uri(s: &str) -> bool {
+        s.get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("kmip://"))
+    }
+
+    /// Parse; every refusal says what is wrong and the form wanted.
+    pub fn parse(s: &str) -> VaultResult<Self> {
+        let bad = |why: &str| {
+            VaultError::Invalid(format!(
+                "'{}' is not a KMIP key URI ({why}); the form is kmip://host:port/<unique identifier>",
+                printable(s)
+            ))
+        };
+        if !Self::is_kmip_uri(s) {
+            return Err(bad("it does not start with kmip://"));
+        }
+        let rest = &s[7..];
+        let (rest, query) = match rest.split_once('?') {
+            Some((r, q)) => (r, Some(q)),
+            None => (rest, None),
+        };
+        let (authority, path) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("no key identifier"))?;
+        let (host, port) = authority
+            .rsplit_once(':')
+            .ok_or_else(|| bad("no port: give host:port"))?;
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad("the port is not a number from 1 to 65535"))?;
+        let host_ok = !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if !host_ok {
+            return Err(bad("the host must be a name or IPv4 address"));
+        }
+        let mut parts = path.splitn(2, '/');
+        let id = parts.next().unwrap_or_default();
+        let mut version = parts.next().map(str::to_string);
+        if let Some(q) = query {
+            for kv in q.split('&') {
+                match kv.split_once('=') {
+                    Some(("version", v)) => version = Some(v.to_string()),
+                    _ => return Err(bad("the only query parameter is version=")),
+                }
+            }
+        }
+        let id_ok = !id.is_empty()
+            && id.len() <= MAX_ID_LEN
+            && id.chars().all(|c| !c.is_control() && c != ' ');
+        if !id_ok {
+            return Err(bad(
+                "the unique identifier must be 1-256 printable characters",
+            ));
+        }
+        if let Some(v) = &version {
+            if v.is_empty() || v.len() > 64 || !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(bad("the version must be letters and digits"));
+            }
+        }
+        Ok(KmipUri {
+            host: host.to_ascii_lowercase(),
+            port,
+            id: id.to_string(),
+            version,
+        })
+    }
+
+    /// `host:port`.
+    pub fn server(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+impl std::fmt::Display for KmipUri {
+    /// The versionless form the service stores.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "kmip://{}:{}/{}", self.host, self.port, self.id)
+    }
+}
+
+/// One registered KMIP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KmipServer {
+    /// The name it was registered under (`New-AzKeyVault -VaultName`).
+    pub name: String,
+    /// The region given at registration (`-Location`), for the two-regions advice.
+    pub location: String,
+    /// Where it is and how to authenticate.
+    pub endpoint: Endpoint,
+    /// When it was registered (RFC 3339).
+    pub created: String,
+}
+
+impl KmipServer {
+    /// `host:port`.
+    pub fn server(&self) -> String {
+        format!("{}:{}", self.endpoint.host, self.endpoint.port)
+    }
+}
+
+/// Parse `host:port` as given to `-KmipServer`.
+pub fn parse_server(s: &str) -> VaultResult<(String, u16)> {
+    let u = KmipUri::parse(&format!("kmip://{s}/x")).map_err(|_| {
+        VaultError::Invalid(format!(
+            "'{}' is not a KMIP server: give host:port, e.g. 127.0.0.1:5696",
+            printable(s)
+        ))
+    })?;
+    Ok((u.host, u.port))
+}
+
+/// The registered KMIP servers of a vault directory.
+#[derive(Debug, Clone)]
+pub struct KmipServers {
+    file: PathBuf,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ServersFile {
+    servers: Vec<KmipServer>,
+}
+
+impl KmipServers {
+    /// The servers registered in `vault_dir`.
+    pub fn new(vault_dir: &Path) -> Self {
+        KmipServers {
+            file: vault_dir.join(SERVERS_FILE),
+        }
+    }
+
+    fn read(&self) -> VaultResult<ServersFile> {
+        match super::fsio::read_optional(&self.file)? {
+            None => Ok(ServersFile::default()),
+            Some(b) => serde_json::from_slice(&b).map_err(|e| {
+                VaultError::Damaged(format!(
+                    "the KMIP server list {} does not parse: {e}",
+                    self.file.display()
+                ))
+            }),
+        }
+    }
+
+    /// Every registered server.
+    pub fn list(&self) -> VaultResult<Vec<KmipServer>> {
+        Ok(self.read()?.servers)
+    }
+
+    /// Register a server after a TLS handshake with it succeeded (so wrong certificates are
+    /// found now). Names and `host:port` are unique.
+    pub fn register(
+        &self,
+        name: &str,
+        location: &str,
+        endpoint: Endpoint,
+    ) -> VaultResult<KmipServer> {
+        super::ids::validate_vault_name(name)?;
+        for (what, p) in [
+            ("-KmipClientCertificate", &endpoint.client_certificate),
+            ("-KmipClientKey", &endpoint.client_key),
+            ("-KmipCaCertificate", &endpoint.ca_certificate),
+        ] {
+            if !p.is_absolute() {
+                return Err(VaultError::Invalid(format!(
+                    "{what} must be an absolute path (the server list keeps the path): {}",
+                    p.display()
+                )));
+            }
+        }
+        client::check(&endpoint).map_err(|e| classify_connect(&endpoint, e))?;
+        if let Some(dir) = self.file.parent() {
+            super::fsio::ensure_private_dir(dir)?;
+        }
+        let lock_path = self.file.with_extension("lock");
+        let _lock = super::fsio::lock(&lock_path, true)?;
+        let mut f = self.read()?;
+        let server = format!("{}:{}", endpoint.host, endpoint.port);
+        if let Some(o) = f
+            .servers
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name) || s.server() == server)
+        {
+            return Err(VaultError::Invalid(format!(
+                "a KMIP server is already registered as '{}' ({})",
+                o.name,
+                o.server()
+            )));
+        }
+        let s = KmipServer {
+            name: name.to_string(),
+            location: location.to_string(),
+            endpoint,
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        };
+        f.servers.push(s.clone());
+        let bytes = serde_json::to_vec_pretty(&f)
+            .map_err(|e| VaultError::Invalid(format!("cannot encode the server list: {e}")))?;
+        super::fsio::write_atomic(&self.file, &bytes)?;
+        Ok(s)
+    }
+}
+
+fn classify_connect(ep: &Endpoint, e: KmipFailure) -> VaultError {
+    match e {
+        KmipFailure::Config(m) => VaultError::Invalid(m),
+        other => classify(ep, None, other),
+    }
+}
+
+/// The error class of a failed KMIP operation on key `id` (see the module docs). A Permission
+/// Denied answer is told apart by the key's state, asked for once.
+pub fn classify(ep: &Endpoint, id: Option<&str>, e: KmipFailure) -> VaultError {
+    let at = format!("{}:{}", ep.host, ep.port);
+    match e {
+        KmipFailure::Connection(m) | KmipFailure::Protocol(m) => VaultError::Unavailable(m),
+        KmipFailure::Config(m) => {
+            VaultError::Unavailable(format!("the KMIP server {at} cannot be used: {m}"))
+        }
+        KmipFailure::Refused { reason, message } => {
+            let key = id
+                .map(|i| format!("key '{}' on ", printable(i)))
+                .unwrap_or_default();
+            let said = format!("{} ({message})", client::reason_name(reason));
+            match reason {
+                reason::ITEM_NOT_FOUND => {
+                    VaultError::NotFound(format!("{key}KMIP server {at}: {said}"))
+                }
+                reason::PERMISSION_DENIED => {
+                    let state = id
+                        .and_then(|i| client::get_attributes(ep, i).ok())
+                        .and_then(|a| a.state);
+                    state_error(&format!("{key}KMIP server {at}"), state, &said)
+                }
+                reason::AUTHENTICATION_NOT_SUCCESSFUL => VaultError::AccessDenied(format!(
+                    "KMIP server {at} refused this client: {said}"
+                )),
+                reason::CRYPTOGRAPHIC_FAILURE => VaultError::Invalid(format!(
+                    "the wrapped key does not unwrap with {key}KMIP server {at}: {said}"
+                )),
+                reason::GENERAL_FAILURE => {
+                    VaultError::Unavailable(format!("{key}KMIP server {at} failed: {said}"))
+                }
+                _ => VaultError::Invalid(format!("{key}KMIP server {at} refused: {said}")),
+            }
+        }
+    }
+}
+
+/// The error for a key that is not Active, by its state.
+fn state_error(what: &str, state: Option<State>, said: &str) -> VaultError {
+    match state {
+        Some(State::PreActive) => VaultError::KeyDisabled(format!(
+            "{what} is Pre-Active (not activated): {said}; activate it on the key manager"
+        )),
+        Some(State::Deactivated) => VaultError::KeyExpired(format!(
+            "{what} is Deactivated (revoked, or past its deactivation date): {said}"
+        )),
+        Some(State::Destroyed | State::DestroyedCompromised) => {
+            VaultError::NotFound(format!("{what} was destroyed: {said}"))
+        }
+        Some(State::Compromised) => {
+            VaultError::AccessDenied(format!("{what} was revoked as compromised: {said}"))
+        }
+        Some(State::Active) | None => {
+            VaultError::AccessDenied(format!("{what} refused this client: {said}"))
+        }
+    }
+}
+
+/// Root keys in registered KMIP servers (see the module docs).
+#[derive(Debug, Clone)]
+pub struct KmipRoots {
+    servers: KmipServers,
+}
+
+impl KmipRoots {
+    /// The KMIP root keys of the servers registered in `vault_dir`.
+    pub fn new(vault_dir: &Path) -> Self {
+        KmipRoots {
+            servers: KmipServers::new(vault_dir),
+        }
+    }
+
+    fn server(&self, uri: &str) -> RootResult<(KmipServer, KmipUri)> {
+        if !KmipUri::is_kmip_uri(uri) {
+            return Err(RootError::NotMine);
+        }
+        let u = KmipUri::parse(uri)?;
+        let servers = self.servers.list().map_err(RootError::Unknown)?;
+        match servers.into_iter().find(|s| s.server() == u.server()) {
+            Some(s) => Ok((s, u)),
+            None => Err(RootError::NotMine),
+        }
+    }
+}
+
+/// The additional data of a wrap: the key's identifier, so a copy names the key that made it.
+fn aad(id: &str) -> Vec<u8> {
+    format!("custkey/kmip-root-wrap/v1|{id}").into_bytes()
+}
+
+impl RootKeyProvider for KmipRoots {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn wrap(&self, _caller: &Caller, key_uri: &str, key: &[u8]) -> RootResult<RootWrap> {
+        let (s, u) = self.server(key_uri)?;
+        let ep = &s.endpoint;
+        let attrs = client::get_attributes(ep, &u.id).map_err(|e| classify(ep, Some(&u.id), e))?;
+        if attrs.rsa_bits().is_some() {
+            return Err(RootError::Mine(VaultError::Invalid(format!(
+                "{u} is an RSA key: wrapping under a KMIP RSA key is not done yet (use an AES-256 key)"
+            ))));
+        }
+        let value = client::gcm_encrypt(ep, &u.id, key, &aad(&u.id))
+            .map_err(|e| classify(ep, Some(&u.id), e))?;
+        Ok(RootWrap {
+            version: KEY_VERSION.into(),
+            alg: RootAlg::KmsAesGcm,
+            value,
+        })
+    }
+
+    fn unwrap(
+        &self,
+        _caller: &Caller,
+        versioned_uri: &str,
+        alg: RootAlg,
+        wrapped: &[u8],
+    ) -> RootResult<Zeroizing<Vec<u8>>> {
+        let (s, u) = self.server(versioned_uri)?;
+        let ep = &s.endpoint;
+        let out = match alg {
+            RootAlg::KmsAesGcm => client::gcm_decrypt(ep, &u.id, wrapped, &aad(&u.id)),
+            RootAlg::Oaep(a) => {
+                client::rsa_oaep_decrypt(ep, &u.id, wrapped, a == OaepAlg::RsaOaep256)
+            }
+        };
+        Ok(out.map_err(|e| classify(ep, Some(&u.id), e))?)
+    }
+
+    fn identity(&self, _caller: &Caller, key_uri: &str) -> RootResult<RootKeyInfo> {
+        let (s, u) = self.server(key_uri)?;
+        let ep = &s.endpoint;
+        let attrs = client::get_attributes(ep, &u.id).map_err(|e| classify(ep, Some(&u.id), e))?;
+        let kind = if attrs.is_aes256() {
+            RootKeyKind::Aes256
+        } else if let Some(bits) = attrs.rsa_bits() {
+            RootKeyKind::Rsa(bits)
+        } else {
+            return Err(RootError::Mine(VaultError::Invalid(format!(
+                "{u} is neither an AES-256 nor an RSA key"
+            ))));
+        };
+        let state = attrs.state.map_or("unknown", State::as_str).to_string();
+        if attrs.state != Some(State::Active) {
+            return Err(RootError::Mine(state_error(
+                &format!("key {u}"),
+                attrs.state,
+                &format!("state {state}"),
+            )));
+        }
+        Ok(RootKeyInfo {
+            key_uri: u.to_string(),
+            backend: BACKEND,
+            holder: s.name.clone(),
+            location: s.location.clone(),
+            subscription: format!("kmip:{}", s.server()),
+            kind,
+            state,
+        })
+    }
+}
