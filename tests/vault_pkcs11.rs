@@ -566,3 +566,69 @@ fn the_sidecar_holds_object_references_and_no_private_key() {
     let state: serde_json::Value = serde_json::from_slice(&plain).expect("state");
     assert_eq!(state["keys"][0]["versions"][0]["token"]["pinned"], true);
 }
+
+/// The token's login state as another session of this process sees it (PKCS#11 login state is
+/// per application and token): `true` when the user is logged in.
+fn token_logged_in(h: &HsmHarness) -> bool {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::session::SessionState;
+    let m = Pkcs11::new(&h.hsm.module).expect("load module");
+    let _ = m.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = m
+        .get_slots_with_token()
+        .expect("slots")
+        .into_iter()
+        .find(|s| {
+            m.get_token_info(*s)
+                .is_ok_and(|t| t.label().trim_end() == h.token)
+        })
+        .expect("the test's token");
+    let s = m.open_ro_session(slot).expect("session");
+    let state = s.get_session_info().expect("info").session_state();
+    matches!(state, SessionState::RoUser)
+}
+
+/// Logs the user out of the test's token from another session (every session of the process
+/// loses its login, as when another part of an application logs out).
+fn logout_token(h: &HsmHarness) {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    let m = Pkcs11::new(&h.hsm.module).expect("load module");
+    let _ = m.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = m
+        .get_slots_with_token()
+        .expect("slots")
+        .into_iter()
+        .find(|s| {
+            m.get_token_info(*s)
+                .is_ok_and(|t| t.label().trim_end() == h.token)
+        })
+        .expect("the test's token");
+    let s = m.open_ro_session(slot).expect("session");
+    s.logout().expect("C_Logout");
+}
+
+#[test]
+fn one_logged_in_session_is_kept_and_logs_in_again_after_a_logout() {
+    let Some(h) = HsmHarness::new() else { return };
+    let v = vault_conformance::vault_with_admin(&h, &VaultSpec::default());
+    v.create_key(&admin(), &NewKeyRequest::new("root"))
+        .expect("create");
+    let w = v
+        .wrap_key(&admin(), "root", None, OaepAlg::RsaOaep, &[5u8; 32])
+        .expect("wrap");
+    let once = v
+        .unwrap_key(&admin(), "root", Some(&w.version), w.algorithm, &w.value)
+        .expect("unwrap");
+    assert_eq!(once.as_slice(), &[5u8; 32]);
+    // The session that did it stays open and logged in (closing the last session of a token
+    // would have logged the user out).
+    assert!(token_logged_in(&h), "no logged-in session was kept");
+    // Lose the login: the next call notices (C_GetSessionInfo) and logs in again.
+    logout_token(&h);
+    assert!(!token_logged_in(&h));
+    let again = v
+        .unwrap_key(&admin(), "root", Some(&w.version), w.algorithm, &w.value)
+        .expect("unwrap after a logout");
+    assert_eq!(again.as_slice(), &[5u8; 32]);
+    assert!(token_logged_in(&h));
+}

@@ -40,7 +40,7 @@ use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::types::AuthPin;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -188,10 +188,36 @@ fn resolve_pin(b: &Pkcs11Binding) -> VaultResult<(Zeroizing<String>, PinSource)>
     )))
 }
 
-/// A logged-in read-write session on a vault's token.
+/// A logged-in read-write session on a vault's token, taken from the process's pool and given
+/// back when dropped: one login per token per process, not one per operation.
 pub(crate) struct TokenSession {
-    session: Session,
+    session: Option<Session>,
     binding: Pkcs11Binding,
+    pool_key: (PathBuf, String),
+}
+
+/// Idle logged-in sessions by (canonical module path, token label).
+type SessionPool = Mutex<HashMap<(PathBuf, String), Vec<Session>>>;
+
+fn sessions() -> &'static SessionPool {
+    static S: OnceLock<SessionPool> = OnceLock::new();
+    S.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// At most this many idle sessions are kept per token (concurrent threads each take one).
+const MAX_IDLE_SESSIONS: usize = 4;
+
+impl Drop for TokenSession {
+    fn drop(&mut self) {
+        if let Some(s) = self.session.take() {
+            if let Ok(mut pool) = sessions().lock() {
+                let idle = pool.entry(self.pool_key.clone()).or_default();
+                if idle.len() < MAX_IDLE_SESSIONS {
+                    idle.push(s);
+                }
+            }
+        }
+    }
 }
 
 fn unavailable(b: &Pkcs11Binding, what: &str, e: &CkError) -> VaultError {
@@ -202,10 +228,84 @@ fn unavailable(b: &Pkcs11Binding, what: &str, e: &CkError) -> VaultError {
     ))
 }
 
+/// Log `session` in as the user with the token's PIN (`UserAlreadyLoggedIn` is fine).
+fn login(b: &Pkcs11Binding, session: &Session) -> VaultResult<()> {
+    let (pin, source) = resolve_pin(b)?;
+    let auth = AuthPin::new(pin.as_str().into());
+    match session.login(UserType::User, Some(&auth)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
+            return Err(VaultError::Authentication(format!(
+                "the user PIN of token '{}' is locked (too many wrong PINs); the security \
+                 officer must reset it",
+                b.token_label
+            )))
+        }
+        Err(CkError::Pkcs11(
+            RvError::PinIncorrect
+            | RvError::PinInvalid
+            | RvError::PinLenRange
+            | RvError::PinExpired,
+            _,
+        )) => {
+            if source == PinSource::Keyring {
+                if let Some(c) = KeyringCache::open() {
+                    c.delete(&pin_cache_id(b));
+                }
+            }
+            return Err(VaultError::Authentication(format!(
+                "the user PIN for token '{}' is wrong (from {})",
+                b.token_label,
+                match source {
+                    PinSource::Env => ENV_PIN,
+                    PinSource::Keyring => "the OS keyring cache, now cleared",
+                }
+            )));
+        }
+        Err(e) => return Err(unavailable(b, "C_Login", &e)),
+    }
+    if source == PinSource::Env && MasterKeyOptions::from_env()?.use_keyring {
+        if let Some(c) = KeyringCache::open() {
+            c.set(&pin_cache_id(b), pin.as_bytes());
+        }
+    }
+    Ok(())
+}
+
 impl TokenSession {
     /// Load the module, find the token by label, open a session and log in as the user.
     pub(crate) fn open(b: &Pkcs11Binding) -> VaultResult<Self> {
         let m = module(&b.module)?;
+        let canonical = std::fs::canonicalize(&b.module).unwrap_or_else(|_| b.module.clone());
+        let pool_key = (canonical, b.token_label.clone());
+        // A pooled session is reused while the token still knows it: C_GetSessionInfo fails on
+        // a closed session or a removed token (then a new one is opened), and a session whose
+        // login was lost (CKR_USER_NOT_LOGGED_IN, another application logged out) logs in again.
+        loop {
+            let idle = sessions()
+                .lock()
+                .ok()
+                .and_then(|mut p| p.get_mut(&pool_key).and_then(Vec::pop));
+            let Some(session) = idle else { break };
+            match session.get_session_info().map(|i| i.session_state()) {
+                Ok(SessionState::RwUser) => {
+                    return Ok(TokenSession {
+                        session: Some(session),
+                        binding: b.clone(),
+                        pool_key,
+                    })
+                }
+                Ok(_) => {
+                    login(b, &session)?;
+                    return Ok(TokenSession {
+                        session: Some(session),
+                        binding: b.clone(),
+                        pool_key,
+                    });
+                }
+                Err(_) => continue,
+            }
+        }
         let slots = m
             .get_slots_with_token()
             .map_err(|e| unavailable(b, "C_GetSlotList", &e))?;
@@ -225,54 +325,24 @@ impl TokenSession {
         let session = m
             .open_rw_session(slot)
             .map_err(|e| unavailable(b, "C_OpenSession", &e))?;
-        let (pin, source) = resolve_pin(b)?;
-        let auth = AuthPin::new(pin.as_str().into());
-        match session.login(UserType::User, Some(&auth)) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-            Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
-                return Err(VaultError::Authentication(format!(
-                    "the user PIN of token '{}' is locked (too many wrong PINs); the security \
-                     officer must reset it",
-                    b.token_label
-                )))
-            }
-            Err(CkError::Pkcs11(
-                RvError::PinIncorrect
-                | RvError::PinInvalid
-                | RvError::PinLenRange
-                | RvError::PinExpired,
-                _,
-            )) => {
-                if source == PinSource::Keyring {
-                    if let Some(c) = KeyringCache::open() {
-                        c.delete(&pin_cache_id(b));
-                    }
-                }
-                return Err(VaultError::Authentication(format!(
-                    "the user PIN for token '{}' is wrong (from {})",
-                    b.token_label,
-                    match source {
-                        PinSource::Env => ENV_PIN,
-                        PinSource::Keyring => "the OS keyring cache, now cleared",
-                    }
-                )));
-            }
-            Err(e) => return Err(unavailable(b, "C_Login", &e)),
-        }
-        if source == PinSource::Env && MasterKeyOptions::from_env()?.use_keyring {
-            if let Some(c) = KeyringCache::open() {
-                c.set(&pin_cache_id(b), pin.as_bytes());
-            }
-        }
+        login(b, &session)?;
         Ok(TokenSession {
-            session,
+            session: Some(session),
             binding: b.clone(),
+            pool_key,
         })
+    }
+
+    /// The session (present until drop).
+    fn s(&self) -> &Session {
+        self.session
+            .as_ref()
+            .expect("a TokenSession holds its session until dropped")
     }
 
     fn find(&self, class: ObjectClass, id: &[u8]) -> VaultResult<Option<ObjectHandle>> {
         let found = self
-            .session
+            .s()
             .find_objects(&[Attribute::Class(class), Attribute::Id(id.to_vec())])
             .map_err(|e| unavailable(&self.binding, "C_FindObjects", &e))?;
         Ok(found.into_iter().next())
@@ -414,7 +484,7 @@ pub(crate) fn generate(
         Attribute::Label(label.as_bytes().to_vec()),
     ];
     let (pubk, privk) = t
-        .session
+        .s()
         .generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)
         .map_err(|e| {
             if system_failure(&e) {
@@ -426,7 +496,7 @@ pub(crate) fn generate(
                 ))
             }
         })?;
-    let read = t.session.get_attributes(
+    let read = t.s().get_attributes(
         pubk,
         &[AttributeType::Modulus, AttributeType::PublicExponent],
     );
@@ -442,14 +512,14 @@ pub(crate) fn generate(
             }
         }
         Err(err) => {
-            let _ = t.session.destroy_object(pubk);
-            let _ = t.session.destroy_object(privk);
+            let _ = t.s().destroy_object(pubk);
+            let _ = t.s().destroy_object(privk);
             return Err(unavailable(b, "C_GetAttributeValue", &err));
         }
     }
     if n.is_empty() || e.is_empty() {
-        let _ = t.session.destroy_object(pubk);
-        let _ = t.session.destroy_object(privk);
+        let _ = t.s().destroy_object(pubk);
+        let _ = t.s().destroy_object(privk);
         return Err(VaultError::Unavailable(format!(
             "token '{}' did not return the new public key",
             b.token_label
@@ -458,8 +528,8 @@ pub(crate) fn generate(
     let der = match crate::crypto::RsaPublicKey::from_components(&n, &e) {
         Ok(k) => k.to_der(),
         Err(err) => {
-            let _ = t.session.destroy_object(pubk);
-            let _ = t.session.destroy_object(privk);
+            let _ = t.s().destroy_object(pubk);
+            let _ = t.s().destroy_object(privk);
             return Err(VaultError::Unavailable(format!(
                 "token '{}' returned an unusable public key: {err:?}",
                 b.token_label
@@ -507,7 +577,7 @@ pub(crate) fn wrap(
             VaultError::Invalid(format!("cannot wrap with token key '{}': {e}", key.label))
         }
     };
-    match t.session.encrypt(&oaep(use_alg), h, data) {
+    match t.s().encrypt(&oaep(use_alg), h, data) {
         Ok(v) => {
             if use_alg == OaepAlg::RsaOaep256 {
                 if let Ok(mut c) = oaep256_cache().lock() {
@@ -521,7 +591,7 @@ pub(crate) fn wrap(
                 c.insert(cache_key, false);
             }
             let v = t
-                .session
+                .s()
                 .encrypt(&oaep(OaepAlg::RsaOaep), h, data)
                 .map_err(map)?;
             Ok((OaepAlg::RsaOaep, v))
@@ -551,7 +621,7 @@ pub(crate) fn unwrap(
     }
     let t = TokenSession::open(b)?;
     let h = t.object(ObjectClass::PRIVATE_KEY, key)?;
-    match t.session.decrypt(&oaep(alg), h, wrapped) {
+    match t.s().decrypt(&oaep(alg), h, wrapped) {
         Ok(v) => Ok(Zeroizing::new(v)),
         Err(e) if system_failure(&e) => Err(unavailable(b, "C_Decrypt", &e)),
         Err(e) if function_refused(&e) => Err(VaultError::AccessDenied(format!(
@@ -587,7 +657,7 @@ pub(crate) fn destroy(b: &Pkcs11Binding, key: &TokenKeyRef) -> VaultResult<()> {
     };
     for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
         while let Some(h) = t.find(class, &id)? {
-            t.session
+            t.s()
                 .destroy_object(h)
                 .map_err(|e| unavailable(b, "C_DestroyObject", &e))?;
         }
@@ -907,7 +977,7 @@ impl MasterWrapKey {
             attrs.push(Attribute::Id(id.clone()));
         }
         let found = t
-            .session
+            .s()
             .find_objects(&attrs)
             .map_err(|e| unavailable(&self.binding, "C_FindObjects", &e))?;
         match found.as_slice() {
@@ -936,7 +1006,7 @@ impl MasterWrapKey {
             cryptoki::mechanism::aead::GcmParams::new(&mut iv_param, aad, GCM_TAG_BITS.into())
                 .map_err(|e| unavailable(&self.binding, "AES-GCM parameters", &e))?;
         let ct = t
-            .session
+            .s()
             .encrypt(&Mechanism::AesGcm(params), key, plain)
             .map_err(|e| unavailable(&self.binding, "C_Encrypt (AES-GCM)", &e))?;
         let mut out = iv.to_vec();
@@ -959,7 +1029,7 @@ impl MasterWrapKey {
         let params = cryptoki::mechanism::aead::GcmParams::new(&mut iv, aad, GCM_TAG_BITS.into())
             .map_err(|e| unavailable(&self.binding, "AES-GCM parameters", &e))?;
         match t
-            .session
+            .s()
             .decrypt(&Mechanism::AesGcm(params), key, &wrapped[GCM_IV_LEN..])
         {
             Ok(p) => Ok(Zeroizing::new(p)),
