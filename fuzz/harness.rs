@@ -250,6 +250,22 @@ pub fn mail_parsers(data: &[u8]) {
 pub type Body = fn(&[u8]);
 
 /// Every target by name, for the drivers.
+/// The KMIP TTLV decoder and response parser: any bytes decode or are refused, never panic; what
+/// decodes encodes back to the same bytes (the encoding is canonical); a response that parses
+/// is a Response Message.
+pub fn kmip_ttlv(data: &[u8]) {
+    use custkey::vault::kmip::{client, ttlv};
+    if let Ok(item) = ttlv::decode(data) {
+        assert_eq!(item.encode(), data, "TTLV re-encoding differs");
+    }
+    if data.len() >= 8 {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&data[..8]);
+        let _ = ttlv::message_len(&head);
+    }
+    let _ = client::parse_response(data, client::op::DECRYPT);
+}
+
 pub const TARGETS: &[(&str, Body)] = &[
     ("script_parser", script_parser),
     ("opath_filter", opath_filter),
@@ -257,4 +273,5 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("rollout_file", rollout_file),
     ("backup_blob", backup_blob),
     ("mail_parsers", mail_parsers),
+    ("kmip_ttlv", kmip_ttlv),
 ];

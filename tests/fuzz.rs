@@ -185,6 +185,40 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
             b"From x\n\n\n\nFrom y".to_vec(),
             b"Subject: not an mbox\n".to_vec(),
         ],
+        "kmip_ttlv" => {
+            use custkey::vault::kmip::ttlv::{Item, Value};
+            let ok = Item::structure(
+                0x42007B,
+                vec![Item::structure(
+                    0x42000F,
+                    vec![
+                        Item::enumeration(0x42005C, 0x20),
+                        Item::enumeration(0x42007F, 0),
+                        Item::structure(
+                            0x42007C,
+                            vec![
+                                Item::text(0x420094, "1"),
+                                Item::bytes(0x4200C2, &[7; 32]),
+                                Item::new(0x420001, Value::LongInteger(-1)),
+                                Item::new(0x420006, Value::Boolean(true)),
+                            ],
+                        ),
+                    ],
+                )],
+            );
+            let refused = Item::structure(
+                0x42007B,
+                vec![Item::structure(
+                    0x42000F,
+                    vec![
+                        Item::enumeration(0x42007F, 1),
+                        Item::enumeration(0x42007E, 0x0C),
+                        Item::text(0x42007D, "must be in the Active state"),
+                    ],
+                )],
+            );
+            vec![ok.encode(), refused.encode()]
+        }
         _ => Vec::new(),
     };
     s.push(Vec::new());
@@ -305,4 +339,9 @@ fn fuzz_backup_blob() {
 #[test]
 fn fuzz_mail_parsers() {
     fuzz("mail_parsers");
+}
+
+#[test]
+fn fuzz_kmip_ttlv() {
+    fuzz("kmip_ttlv");
 }

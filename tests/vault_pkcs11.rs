@@ -567,11 +567,10 @@ fn the_sidecar_holds_object_references_and_no_private_key() {
     assert_eq!(state["keys"][0]["versions"][0]["token"]["pinned"], true);
 }
 
-/// The token's login state as another session of this process sees it (PKCS#11 login state is
-/// per application and token): `true` when the user is logged in.
-fn token_logged_in(h: &HsmHarness) -> bool {
+/// A read-only session of this process on the test's token, opened beside the vault's own.
+/// PKCS#11 login state is per application and token, so it sees (and changes) theirs.
+fn own_session(h: &HsmHarness) -> cryptoki::session::Session {
     use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-    use cryptoki::session::SessionState;
     let m = Pkcs11::new(&h.hsm.module).expect("load module");
     let _ = m.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
     let slot = m
@@ -583,28 +582,22 @@ fn token_logged_in(h: &HsmHarness) -> bool {
                 .is_ok_and(|t| t.label().trim_end() == h.token)
         })
         .expect("the test's token");
-    let s = m.open_ro_session(slot).expect("session");
-    let state = s.get_session_info().expect("info").session_state();
-    matches!(state, SessionState::RoUser)
+    m.open_ro_session(slot).expect("session")
 }
 
-/// Logs the user out of the test's token from another session (every session of the process
-/// loses its login, as when another part of an application logs out).
+/// Whether the user is logged in to the test's token.
+fn token_logged_in(h: &HsmHarness) -> bool {
+    let state = own_session(h)
+        .get_session_info()
+        .expect("info")
+        .session_state();
+    matches!(state, cryptoki::session::SessionState::RoUser)
+}
+
+/// Logs the user out of the test's token (every session of the process loses its login, as
+/// when another part of an application logs out).
 fn logout_token(h: &HsmHarness) {
-    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-    let m = Pkcs11::new(&h.hsm.module).expect("load module");
-    let _ = m.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let slot = m
-        .get_slots_with_token()
-        .expect("slots")
-        .into_iter()
-        .find(|s| {
-            m.get_token_info(*s)
-                .is_ok_and(|t| t.label().trim_end() == h.token)
-        })
-        .expect("the test's token");
-    let s = m.open_ro_session(slot).expect("session");
-    s.logout().expect("C_Logout");
+    own_session(h).logout().expect("C_Logout");
 }
 
 #[test]

@@ -200,6 +200,12 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The newest version of a DEP's root key, for a refresh.
+struct Latest {
+    version: String,
+    enabled: bool,
+}
+
 /// The validated customer key of one slot.
 pub(crate) struct CheckedKey {
     pub(crate) uri: String,
@@ -565,8 +571,23 @@ pub fn set(
         let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
         let mut latest = Vec::new();
         for w in &wraps {
+            // A KMIP key has no versions (a Re-key makes a new key with a new identifier):
+            // its copy is already under its only version, `1`. The key must still be usable.
+            if crate::vault::kmip::KmipUri::is_kmip_uri(&w.key_uri) {
+                let info = keys
+                    .vaults
+                    .root_identity(keys.principal(&d.kind), &w.key_uri)?;
+                latest.push(Latest {
+                    version: w.version.clone(),
+                    enabled: info.state == "Active",
+                });
+                continue;
+            }
             let k = keys.vaults.get_key(keys.principal(&d.kind), &w.key_uri)?;
-            latest.push(k);
+            latest.push(Latest {
+                version: k.version,
+                enabled: k.enabled,
+            });
         }
         if latest
             .iter()

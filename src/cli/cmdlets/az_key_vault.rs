@@ -63,7 +63,7 @@ Owner (role assignment at the vault's scope) and, in an access-policy vault, get
 mandatoryRetentionPeriodEnabled on both subscriptions. With -Pkcs11Module and -TokenLabel the vault is bound to a \
 PKCS#11 HSM token instead: its keys are generated on the token and never leave it, and the vault file keeps only \
 attributes, access policies and soft-delete state. The token's user PIN comes from CUSTKEY_PKCS11_PIN or the OS \
-keyring cache, never from the command line.",
+keyring cache, never from the command line. With -KmipServer (and -KmipClientCertificate, -KmipClientKey, -KmipCaCertificate) no vault is made: a KMIP key manager is registered under the name, after a TLS handshake with the client certificate succeeded; its AES-256 keys are then root keys named kmip://host:port/<unique identifier> (docs/kmip.md). Azure's RSA-only rule is a rule of Azure-style vaults and does not apply to KMIP roots.",
         params: &[
             Param::new("VaultName", Kind::String, VAULT_NAME_HELP).position(0).required().aliases(&["Name"]),
             Param::new("ResourceGroupName", Kind::String, "The resource group.").position(1).required(),
@@ -75,6 +75,10 @@ keyring cache, never from the command line.",
             Param::new("EnableRbacAuthorization", Kind::Switch, "Authorize the data plane with Azure role assignments (New-AzRoleAssignment) instead of access policies."),
             Param::new("Pkcs11Module", Kind::Path, "Bind the vault to a PKCS#11 token: the module's absolute path (e.g. /usr/lib/softhsm/libsofthsm2.so). Needs -TokenLabel."),
             Param::new("TokenLabel", Kind::String, "The label of the token the vault's keys live on. Needs -Pkcs11Module."),
+            Param::new("KmipServer", Kind::String, "Register a KMIP key manager instead of making a vault: its host:port (e.g. kms.contoso.com:5696). Needs the three -Kmip*Certificate/-KmipClientKey files."),
+            Param::new("KmipClientCertificate", Kind::Path, "The PEM client certificate custkey authenticates to the KMIP server with (absolute path; the file stays where it is)."),
+            Param::new("KmipClientKey", Kind::Path, "The PEM private key of the client certificate (absolute path, readable only by its owner)."),
+            Param::new("KmipCaCertificate", Kind::Path, "The PEM CA certificate the KMIP server's certificate must chain to (absolute path)."),
         ],
         examples: &[Example {
             title: "The first Customer Key vault",
@@ -86,6 +90,11 @@ keyring cache, never from the command line.",
             code: "CUSTKEY_PKCS11_PIN=... custkey New-AzKeyVault -VaultName Contoso-CK-HSM -ResourceGroupName Contoso-CK-RG -Location westus -Sku Premium -Pkcs11Module /usr/lib/softhsm/libsofthsm2.so -TokenLabel ck1",
             output: "",
             remarks: "The PIN is read from CUSTKEY_PKCS11_PIN (or the OS keyring cache) and checked before the vault is made.",
+        }, Example {
+            title: "Register a KMIP key manager",
+            code: "custkey New-AzKeyVault -VaultName Contoso-KMS -ResourceGroupName Contoso-CK-RG -Location eastus -KmipServer kms.contoso.com:5696 -KmipClientCertificate /etc/custkey/kmip-client.crt -KmipClientKey /etc/custkey/kmip-client.key -KmipCaCertificate /etc/custkey/kmip-ca.crt",
+            output: "",
+            remarks: "Then use its keys by URI: New-DataEncryptionPolicy -AzureKeyIDs kmip://kms.contoso.com:5696/<unique identifier>,<a second key>.",
         }],
         impact: Impact::Medium,
         table: VAULT_TABLE,
@@ -227,11 +236,76 @@ fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
             )
             .with_help("e.g. -Pkcs11Module /usr/lib/softhsm/libsofthsm2.so -TokenLabel ck1")),
         };
+    if let Some(server) = args.str("KmipServer") {
+        return new_kmip(ctx, args, name, server, req.pkcs11.is_some());
+    }
+    if [
+        "KmipClientCertificate",
+        "KmipClientKey",
+        "KmipCaCertificate",
+    ]
+    .iter()
+    .any(|p| args.str(p).is_some())
+    {
+        return Err(CliError::usage(
+            "-KmipClientCertificate, -KmipClientKey and -KmipCaCertificate go with -KmipServer",
+        )
+        .with_help("give -KmipServer host:port to register a KMIP key manager"));
+    }
     if !ctx.should_process(name, "New-AzKeyVault", false)? {
         return Ok(Output::None);
     }
     let info = ctx.azure()?.new_vault(&req)?;
     Ok(Output::one(vault_record(&info)?))
+}
+
+/// `New-AzKeyVault -KmipServer`: registers a KMIP key manager.
+fn new_kmip(
+    ctx: &mut Ctx,
+    args: &Args,
+    name: &str,
+    server: &str,
+    with_token: bool,
+) -> Result<Output, CliError> {
+    if with_token {
+        return Err(CliError::usage(
+            "-KmipServer and -Pkcs11Module are two different backends: give one",
+        ));
+    }
+    let path = |p: &str| -> Result<std::path::PathBuf, CliError> {
+        args.str(p).map(std::path::PathBuf::from).ok_or_else(|| {
+            CliError::usage(format!("-KmipServer needs -{p}")).with_help(
+                "give -KmipClientCertificate, -KmipClientKey and -KmipCaCertificate (PEM files)",
+            )
+        })
+    };
+    let (cert, key, ca) = (
+        path("KmipClientCertificate")?,
+        path("KmipClientKey")?,
+        path("KmipCaCertificate")?,
+    );
+    if !ctx.should_process(name, "New-AzKeyVault -KmipServer", false)? {
+        return Ok(Output::None);
+    }
+    let location = args.str("Location").unwrap_or_default();
+    let s = ctx
+        .azure()?
+        .register_kmip_server(name, location, server, &cert, &key, &ca)?;
+    let mut r = Record::new();
+    r.insert("VaultName".into(), json!(s.name));
+    r.insert("Backend".into(), json!("KMIP"));
+    r.insert("KmipServer".into(), json!(s.server()));
+    r.insert("Location".into(), json!(s.location));
+    r.insert(
+        "KmipClientCertificate".into(),
+        json!(s.endpoint.client_certificate.display().to_string()),
+    );
+    r.insert(
+        "KmipCaCertificate".into(),
+        json!(s.endpoint.ca_certificate.display().to_string()),
+    );
+    r.insert("Created".into(), json!(s.created));
+    Ok(Output::one(r))
 }
 
 fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {

@@ -1,0 +1,367 @@
+//! KMIP root keys through the real binary, against a real PyKMIP server (tests/kmip/mod.rs)
+//! and SoftHSM2: a DEP with one root key on a token and one in the key manager protects a
+//! mailbox end to end; losing the KMIP server is a system error (fallback to the availability
+//! key, audited); revoking the KMIP key is a refusal (no fallback for a user request).
+
+mod common;
+mod kmip;
+mod softhsm;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::{audit_operations, files};
+use custkey::vault::kmip::client::{self, Endpoint};
+
+const EXO: &str = "00000002-0000-0ff1-ce00-000000000000";
+const TOKEN: &str = "ck-kmip";
+const HSM_VAULT: &str = "contoso-ck-hsm1";
+const KMS: &str = "contoso-kms";
+
+/// A TCP relay to the KMIP server that can be cut, to lose the server without stopping the one
+/// every test shares.
+struct Relay {
+    port: u16,
+    up: Arc<AtomicBool>,
+}
+
+impl Relay {
+    fn new(to: &Endpoint) -> Relay {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let flag = Arc::clone(&up);
+        let target = format!("{}:{}", to.host, to.port);
+        std::thread::spawn(move || {
+            while flag.load(Ordering::SeqCst) {
+                match l.accept() {
+                    Ok((c, _)) => {
+                        c.set_nonblocking(false).unwrap();
+                        let s = TcpStream::connect(&target).unwrap();
+                        let (mut c2, mut s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
+                        let (mut c, mut s) = (c, s);
+                        std::thread::spawn(move || std::io::copy(&mut c, &mut s2));
+                        std::thread::spawn(move || std::io::copy(&mut s, &mut c2));
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+            // The listener is dropped here: new connections are refused.
+        });
+        Relay { port, up }
+    }
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        // Wait until the port refuses connections.
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the relay did not stop");
+    }
+}
+
+struct Env {
+    e: common::Env,
+    ep: Endpoint,
+    relay: Relay,
+    kmip_id: String,
+}
+
+impl std::ops::Deref for Env {
+    type Target = common::Env;
+    fn deref(&self) -> &common::Env {
+        &self.e
+    }
+}
+
+impl Env {
+    fn new() -> Option<Env> {
+        let ep = kmip::endpoint()?;
+        let module = softhsm::module()?;
+        let mut e = common::Env::new();
+        let conf = softhsm::write_conf(&e.dir.path().join("hsm"));
+        softhsm::init_token(&conf, TOKEN);
+        std::os::unix::fs::symlink(&module, e.dir.path().join("libsofthsm2.so")).unwrap();
+        e.extra
+            .push(("SOFTHSM2_CONF".into(), conf.to_string_lossy().into_owned()));
+        e.extra
+            .push(("CUSTKEY_PKCS11_PIN".into(), softhsm::PIN.into()));
+        let relay = Relay::new(&ep);
+        let (_, kmip_id) = kmip::active_aes_key(&ep);
+        Some(Env {
+            e,
+            ep,
+            relay,
+            kmip_id,
+        })
+    }
+
+    fn kmip_uri(&self) -> String {
+        format!("kmip://127.0.0.1:{}/{}", self.relay.port, self.kmip_id)
+    }
+
+    fn register_kms(&self) -> serde_json::Value {
+        let s = format!("127.0.0.1:{}", self.relay.port);
+        let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+        self.json(&[
+            "New-AzKeyVault",
+            "-VaultName",
+            KMS,
+            "-ResourceGroupName",
+            "kms-rg",
+            "-Location",
+            "eastus",
+            "-KmipServer",
+            &s,
+            "-KmipClientCertificate",
+            &path(&self.ep.client_certificate),
+            "-KmipClientKey",
+            &path(&self.ep.client_key),
+            "-KmipCaCertificate",
+            &path(&self.ep.ca_certificate),
+        ])
+    }
+
+    /// A DEP with a SoftHSM2 root and a KMIP root; alice assigned to it, with mail imported.
+    fn setup(&self) -> PathBuf {
+        self.ok(&["Set-AzContext", "-Subscription", "Contoso-CK-Sub1"]);
+        self.ok(&[
+            "Register-AzProviderFeature",
+            "-FeatureName",
+            "mandatoryRetentionPeriodEnabled",
+            "-ProviderNamespace",
+            "Microsoft.Resources",
+        ]);
+        let link = self.path("libsofthsm2.so").to_str().unwrap().to_string();
+        self.ok(&[
+            "New-AzKeyVault",
+            "-VaultName",
+            HSM_VAULT,
+            "-ResourceGroupName",
+            "hsm-rg",
+            "-Location",
+            "westus",
+            "-Sku",
+            "Premium",
+            "-Pkcs11Module",
+            &link,
+            "-TokenLabel",
+            TOKEN,
+        ]);
+        self.ok(&[
+            "Set-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            HSM_VAULT,
+            "-PermissionsToKeys",
+            "wrapKey,unwrapKey,get",
+            "-ServicePrincipalName",
+            EXO,
+        ]);
+        self.ok(&[
+            "Add-AzKeyVaultKey",
+            "-VaultName",
+            HSM_VAULT,
+            "-Name",
+            "HsmKey",
+            "-Destination",
+            "HSM",
+            "-KeyOps",
+            "wrapKey,unwrapKey",
+        ]);
+        let reg = self.register_kms();
+        assert_eq!(reg["Backend"], "KMIP");
+        let ids = format!(
+            "https://{HSM_VAULT}.vault.azure.net/keys/HsmKey,{}",
+            self.kmip_uri()
+        );
+        let dep = self.json(&[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "US Mailboxes",
+            "-AzureKeyIDs",
+            &ids,
+        ]);
+        assert_eq!(dep["State"], "Active", "{dep}");
+        self.ok(&["New-Mailbox", "-Name", "Alice Example", "-Alias", "alice"]);
+        self.ok(&[
+            "Set-MgUserLicense",
+            "-UserId",
+            "alice",
+            "-AddLicenses",
+            "SPE_E5",
+        ]);
+        self.ok(&[
+            "Set-Mailbox",
+            "alice",
+            "-DataEncryptionPolicy",
+            "US Mailboxes",
+        ]);
+        let dir = self.path("mail");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("a.eml"),
+            b"From: bob@fabrikam.com\r\nTo: alice@contoso.com\r\nSubject: KMIP\r\n\r\nIn the key manager.\r\n",
+        )
+        .unwrap();
+        self.ok(&["New-MailboxImportRequest", "alice", dir.to_str().unwrap()]);
+        dir
+    }
+
+    /// (key uri, recorded wrap kind) of each root wrap, from the store.
+    fn wrap_kinds(&self) -> Vec<(String, String)> {
+        let c = rusqlite::Connection::open(self.path("service.db")).unwrap();
+        let mut st = c
+            .prepare("SELECT key_uri, wrap_kind FROM dep_root_wrap ORDER BY slot")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn take_hsm_away(&self) {
+        std::fs::remove_file(self.path("libsofthsm2.so")).unwrap();
+    }
+}
+
+#[test]
+fn a_dep_with_a_softhsm_root_and_a_kmip_root_protects_a_mailbox() {
+    let Some(e) = Env::new() else { return };
+    let mail = e.setup();
+    let kinds = e.wrap_kinds();
+    assert_eq!(
+        kinds,
+        vec![
+            (
+                format!("https://{HSM_VAULT}.vault.azure.net/keys/HsmKey"),
+                "RSA-OAEP".to_string()
+            ),
+            (e.kmip_uri(), "KMS-AES-256-GCM".to_string()),
+        ]
+    );
+    e.ok(&["New-MailboxExportRequest", "alice", "out"]);
+    assert_eq!(files(&e.path("out")), files(&mail));
+    // With the token gone, the KMIP root alone opens the key (no fallback).
+    e.take_hsm_away();
+    e.ok(&["New-MailboxExportRequest", "alice", "kmip-only"]);
+    assert_eq!(files(&e.path("kmip-only")), files(&mail));
+    assert!(audit_operations(&e)
+        .iter()
+        .all(|(op, _)| op != "Fallback to Availability Key"));
+    // A refresh wraps under the same KMIP key again.
+    e.ok(&[
+        "Set-DataEncryptionPolicy",
+        "-Identity",
+        "US Mailboxes",
+        "-Refresh",
+    ]);
+}
+
+#[test]
+fn losing_the_kmip_server_is_a_system_error_and_falls_back_audited() {
+    let Some(e) = Env::new() else { return };
+    let mail = e.setup();
+    e.take_hsm_away();
+    e.relay.cut();
+    e.ok(&["New-MailboxExportRequest", "alice", "fallback"]);
+    assert_eq!(files(&e.path("fallback")), files(&mail));
+    let fallbacks: Vec<_> = audit_operations(&e)
+        .into_iter()
+        .filter(|(op, _)| op == "Fallback to Availability Key")
+        .collect();
+    assert_eq!(fallbacks.len(), 1, "{fallbacks:?}");
+    assert_eq!(fallbacks[0].1["Reason"], "SystemError");
+    // A new policy on an unreachable KMIP key is refused with exit 3 (Unavailable).
+    let err = e.fails(
+        &[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "Other",
+            "-AzureKeyIDs",
+            &format!(
+                "https://{HSM_VAULT}.vault.azure.net/keys/HsmKey,{}",
+                e.kmip_uri()
+            ),
+        ],
+        3,
+    );
+    assert!(err.contains("cannot be reached"), "{err}");
+}
+
+#[test]
+fn revoking_the_kmip_key_is_a_refusal_without_fallback() {
+    let Some(e) = Env::new() else { return };
+    e.setup();
+    e.take_hsm_away();
+    client::revoke(&e.ep, &e.kmip_id, true).unwrap();
+    let err = e.fails(&["New-MailboxExportRequest", "alice", "refused"], 1);
+    assert!(
+        err.contains("revoked") || err.contains("Compromised"),
+        "{err}"
+    );
+    assert!(audit_operations(&e)
+        .iter()
+        .all(|(op, _)| op != "Fallback to Availability Key"));
+}
+
+#[test]
+fn registration_is_checked_and_bad_kmip_uris_are_refused() {
+    let Some(e) = Env::new() else { return };
+    // A relative certificate path is refused (the list keeps paths).
+    let err = e.fails(
+        &[
+            "New-AzKeyVault",
+            "-VaultName",
+            "kms-x",
+            "-ResourceGroupName",
+            "rg",
+            "-Location",
+            "eastus",
+            "-KmipServer",
+            "127.0.0.1:1",
+            "-KmipClientCertificate",
+            "c.crt",
+            "-KmipClientKey",
+            "c.key",
+            "-KmipCaCertificate",
+            "ca.crt",
+        ],
+        1,
+    );
+    assert!(err.contains("absolute path"), "{err}");
+    // -KmipServer without its files is a usage error.
+    let err = e.fails(
+        &[
+            "New-AzKeyVault",
+            "-VaultName",
+            "kms-x",
+            "-ResourceGroupName",
+            "rg",
+            "-Location",
+            "eastus",
+            "-KmipServer",
+            "127.0.0.1:1",
+        ],
+        2,
+    );
+    assert!(err.contains("-KmipClientCertificate"), "{err}");
+    e.register_kms();
+    // A malformed kmip: URI names what is wrong.
+    let err = e.fails(
+        &[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "P",
+            "-AzureKeyIDs",
+            "kmip://127.0.0.1/1,kmip://127.0.0.1:5696/2",
+        ],
+        1,
+    );
+    assert!(err.contains("no port"), "{err}");
+}

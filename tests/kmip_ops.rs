@@ -1,0 +1,230 @@
+//! KMIP operations against a real PyKMIP 0.11 server (see tests/kmip/mod.rs): the client's
+//! TTLV, TLS with a client certificate, and how each answer maps to an error class.
+
+mod kmip;
+
+use custkey::crypto::RootAlg;
+use custkey::vault::kmip::client::{self, KmipFailure, State};
+use custkey::vault::kmip::{classify, KmipRoots, KmipServers};
+use custkey::vault::{Caller, ErrorClass, RootKeyProvider};
+
+#[test]
+fn aes_gcm_round_trip_with_the_tag_in_its_own_field() {
+    let Some(ep) = kmip::endpoint() else { return };
+    let id = client::create_aes256(&ep).unwrap();
+    let a = client::get_attributes(&ep, &id).unwrap();
+    assert_eq!(a.state, Some(State::PreActive));
+    assert!(a.is_aes256());
+    // Not yet Active: refused, and the state makes it KeyDisabled.
+    let e = client::gcm_encrypt(&ep, &id, &[7u8; 32], b"aad").unwrap_err();
+    assert!(matches!(e, KmipFailure::Refused { .. }), "{e:?}");
+    assert_eq!(classify(&ep, Some(&id), e).class(), ErrorClass::KeyDisabled);
+    client::activate(&ep, &id).unwrap();
+    assert_eq!(
+        client::get_attributes(&ep, &id).unwrap().state,
+        Some(State::Active)
+    );
+    let w = client::gcm_encrypt(&ep, &id, &[7u8; 32], b"aad").unwrap();
+    assert_eq!(w.len(), custkey::crypto::KMS_GCM_WRAP_LEN);
+    assert_ne!(&w[12..44], &[7u8; 32]);
+    let p = client::gcm_decrypt(&ep, &id, &w, b"aad").unwrap();
+    assert_eq!(p.as_slice(), &[7u8; 32]);
+    // Another IV each time.
+    let w2 = client::gcm_encrypt(&ep, &id, &[7u8; 32], b"aad").unwrap();
+    assert_ne!(w[..12], w2[..12]);
+    // A changed tag, ciphertext or additional data does not decrypt, and is no system error.
+    for (i, aad) in [(59usize, &b"aad"[..]), (20, b"aad"), (0, b"other")] {
+        let mut bad = w.clone();
+        if aad == b"aad" {
+            bad[i] ^= 1;
+        }
+        let e = client::gcm_decrypt(&ep, &id, &bad, aad).unwrap_err();
+        let class = classify(&ep, Some(&id), e.clone()).class();
+        assert_ne!(class, ErrorClass::Unavailable, "{e:?}");
+        assert_eq!(class, ErrorClass::Invalid, "{e:?}");
+    }
+}
+
+#[test]
+fn revoked_destroyed_and_missing_keys_map_to_refusals() {
+    let Some(ep) = kmip::endpoint() else { return };
+    // Revoked (cessation of operation): Deactivated, KeyExpired.
+    let (_, id) = kmip::active_aes_key(&ep);
+    let w = client::gcm_encrypt(&ep, &id, &[1u8; 32], b"a").unwrap();
+    client::revoke(&ep, &id, false).unwrap();
+    assert_eq!(
+        client::get_attributes(&ep, &id).unwrap().state,
+        Some(State::Deactivated)
+    );
+    let e = client::gcm_decrypt(&ep, &id, &w, b"a").unwrap_err();
+    assert!(
+        matches!(&e, KmipFailure::Refused { reason, .. } if *reason == client::reason::PERMISSION_DENIED),
+        "{e:?}"
+    );
+    assert_eq!(classify(&ep, Some(&id), e).class(), ErrorClass::KeyExpired);
+    // Revoked as compromised: AccessDenied.
+    let (_, id) = kmip::active_aes_key(&ep);
+    let w = client::gcm_encrypt(&ep, &id, &[1u8; 32], b"a").unwrap();
+    client::revoke(&ep, &id, true).unwrap();
+    assert_eq!(
+        client::get_attributes(&ep, &id).unwrap().state,
+        Some(State::Compromised)
+    );
+    let e = client::gcm_decrypt(&ep, &id, &w, b"a").unwrap_err();
+    assert_eq!(
+        classify(&ep, Some(&id), e).class(),
+        ErrorClass::AccessDenied
+    );
+    // Destroyed (PyKMIP destroys only keys that are not Active): NotFound.
+    let id = client::create_aes256(&ep).unwrap();
+    client::destroy(&ep, &id).unwrap();
+    let e = client::gcm_decrypt(&ep, &id, &w, b"a").unwrap_err();
+    assert_eq!(classify(&ep, Some(&id), e).class(), ErrorClass::NotFound);
+    // Never existed: NotFound.
+    let e = client::get_attributes(&ep, "no-such-key-4711").unwrap_err();
+    assert_eq!(
+        classify(&ep, Some("no-such-key-4711"), e).class(),
+        ErrorClass::NotFound
+    );
+}
+
+#[test]
+fn rekey_and_rsa_decrypt_are_refused_by_pykmip_as_documented() {
+    let Some(ep) = kmip::endpoint() else { return };
+    // PyKMIP 0.11 has no Re-key operation.
+    let (_, id) = kmip::active_aes_key(&ep);
+    let e = client::rekey(&ep, &id).unwrap_err();
+    assert!(
+        matches!(&e, KmipFailure::Refused { reason, .. } if *reason == client::reason::OPERATION_NOT_SUPPORTED),
+        "{e:?}"
+    );
+    // Create Key Pair works; RSA-OAEP Decrypt is refused: "Only symmetric decryption is
+    // currently supported".
+    let (private, public) = client::create_rsa_key_pair(&ep, 3072).unwrap();
+    assert_ne!(private, public);
+    assert_eq!(
+        client::get_attributes(&ep, &private).unwrap().rsa_bits(),
+        Some(3072)
+    );
+    client::activate(&ep, &private).unwrap();
+    let e = client::rsa_oaep_decrypt(&ep, &private, &[0u8; 384], false).unwrap_err();
+    match &e {
+        KmipFailure::Refused { message, .. } => {
+            assert!(message.contains("symmetric"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn wrong_client_certificate_or_ca_is_a_connection_failure() {
+    let Some(ep) = kmip::endpoint() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A CA that did not sign the server's certificate: the handshake fails.
+    let other_ca = dir.path().join("ca.crt");
+    let key = dir.path().join("ca.key");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=other",
+            "-days",
+            "1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&other_ca)
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let mut bad = ep.clone();
+    bad.ca_certificate = other_ca;
+    let e = client::get_attributes(&bad, "1").unwrap_err();
+    assert!(matches!(e, KmipFailure::Connection(_)), "{e:?}");
+    assert_eq!(classify(&bad, None, e).class(), ErrorClass::Unavailable);
+    // Nobody listening: Unavailable.
+    let mut down = ep.clone();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    down.port = l.local_addr().unwrap().port();
+    drop(l);
+    let e = client::get_attributes(&down, "1").unwrap_err();
+    assert_eq!(classify(&down, None, e).class(), ErrorClass::Unavailable);
+}
+
+#[test]
+fn root_provider_wraps_unwraps_and_says_whose_a_key_is() {
+    let Some(ep) = kmip::endpoint() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    KmipServers::new(dir.path())
+        .register("kms1", "eastus", ep.clone())
+        .unwrap();
+    let roots = KmipRoots::new(dir.path());
+    let caller = Caller::user("admin@contoso.com").unwrap();
+    let (uri, _) = kmip::active_aes_key(&ep);
+    let w = roots.wrap(&caller, &uri, &[9u8; 32]).unwrap();
+    assert_eq!(w.alg, RootAlg::KmsAesGcm);
+    assert_eq!(w.version, "1");
+    let p = roots
+        .unwrap(&caller, &format!("{uri}/1"), w.alg, &w.value)
+        .unwrap();
+    assert_eq!(p.as_slice(), &[9u8; 32]);
+    let info = roots.identity(&caller, &uri).unwrap();
+    assert_eq!(info.holder, "kms1");
+    assert_eq!(info.state, "Active");
+    // Not its keys: an Azure-style id, a server nobody registered.
+    use custkey::vault::RootError;
+    assert_eq!(
+        roots.wrap(&caller, "https://v1.vault.azure.net/keys/k", &[0; 32]),
+        Err(RootError::NotMine)
+    );
+    assert_eq!(
+        roots.wrap(&caller, "kmip://10.9.9.9:5696/1", &[0; 32]),
+        Err(RootError::NotMine)
+    );
+    // A malformed kmip: URI is this backend's, and Invalid.
+    match roots.wrap(&caller, "kmip://host/1", &[0; 32]) {
+        Err(RootError::Mine(e)) => assert_eq!(e.class(), ErrorClass::Invalid),
+        other => panic!("{other:?}"),
+    }
+    // The server list is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join(custkey::vault::kmip::SERVERS_FILE))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn one_connection_is_reused_within_a_process() {
+    let Some(ep) = kmip::endpoint() else { return };
+    let (_, id) = kmip::active_aes_key(&ep);
+    let log = std::path::Path::new(&std::env::var("CUSTKEY_TEST_KMIP_CA").unwrap())
+        .parent()
+        .unwrap()
+        .join("server.log");
+    let sessions = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("Starting session")
+            .count()
+    };
+    let before = sessions();
+    for _ in 0..5 {
+        client::get_attributes(&ep, &id).unwrap();
+    }
+    // Other tests of this process may open connections meanwhile, but five calls in a row on
+    // a pooled connection add at most one session each for the tests running beside them.
+    let after = sessions();
+    assert!(
+        after - before < 5,
+        "{before} -> {after} sessions for 5 calls"
+    );
+}
