@@ -640,9 +640,16 @@ pub fn plan(ctx: &mut Ctx, d: &Desired) -> Result<Vec<Step>, CliError> {
 /// The versioned URI of the key a `[[spo_policy]]` names: as written when it has a version, else
 /// the key's newest version. `None` when the key does not exist.
 fn versioned_key(ctx: &mut Ctx, uri: &str) -> Result<Option<String>, CliError> {
+    // A KMIP key has one version of its own: it is used as written (docs/kmip.md).
+    if uri
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("kmip://"))
+    {
+        return Ok(Some(uri.trim_end_matches('/').to_string()));
+    }
     let Some((vault, name)) = vault_and_key(uri) else {
         return Err(CliError::usage(format!("'{uri}' is not a key URI"))
-            .with_help("give https://<vault>.vault.azure.net/keys/<key>[/<version>]"));
+            .with_help("give https://<vault>.vault.azure.net/keys/<key>[/<version>] or kmip://<host>:<port>/<unique identifier>"));
     };
     if key_base(uri) != uri.trim_end_matches('/').to_ascii_lowercase() {
         return Ok(Some(uri.trim_end_matches('/').to_string()));
