@@ -7,10 +7,7 @@ mod common;
 mod kmip;
 mod softhsm;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use common::{audit_operations, files};
 use custkey::vault::kmip::client::{self, Endpoint};
@@ -20,56 +17,10 @@ const TOKEN: &str = "ck-kmip";
 const HSM_VAULT: &str = "contoso-ck-hsm1";
 const KMS: &str = "contoso-kms";
 
-/// A TCP relay to the KMIP server that can be cut, to lose the server without stopping the one
-/// every test shares.
-struct Relay {
-    port: u16,
-    up: Arc<AtomicBool>,
-}
-
-impl Relay {
-    fn new(to: &Endpoint) -> Relay {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.set_nonblocking(true).unwrap();
-        let port = l.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let flag = Arc::clone(&up);
-        let target = format!("{}:{}", to.host, to.port);
-        std::thread::spawn(move || {
-            while flag.load(Ordering::SeqCst) {
-                match l.accept() {
-                    Ok((c, _)) => {
-                        c.set_nonblocking(false).unwrap();
-                        let s = TcpStream::connect(&target).unwrap();
-                        let (mut c2, mut s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
-                        let (mut c, mut s) = (c, s);
-                        std::thread::spawn(move || std::io::copy(&mut c, &mut s2));
-                        std::thread::spawn(move || std::io::copy(&mut s, &mut c2));
-                    }
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
-                }
-            }
-            // The listener is dropped here: new connections are refused.
-        });
-        Relay { port, up }
-    }
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        // Wait until the port refuses connections.
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("the relay did not stop");
-    }
-}
-
 struct Env {
     e: common::Env,
     ep: Endpoint,
-    relay: Relay,
+    relay: kmip::Relay,
     kmip_id: String,
 }
 
@@ -92,7 +43,7 @@ impl Env {
             .push(("SOFTHSM2_CONF".into(), conf.to_string_lossy().into_owned()));
         e.extra
             .push(("CUSTKEY_PKCS11_PIN".into(), softhsm::PIN.into()));
-        let relay = Relay::new(&ep);
+        let relay = kmip::Relay::new(&ep);
         let (_, kmip_id) = kmip::active_aes_key(&ep);
         Some(Env {
             e,

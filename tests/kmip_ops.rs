@@ -2,6 +2,8 @@
 //! TTLV, TLS with a client certificate, and how each answer maps to an error class.
 
 mod kmip;
+#[allow(unused_macros)]
+mod vault_conformance;
 
 use custkey::crypto::RootAlg;
 use custkey::vault::kmip::client::{self, KmipFailure, State};
@@ -227,4 +229,58 @@ fn one_connection_is_reused_within_a_process() {
         after - before < 5,
         "{before} -> {after} sessions for 5 calls"
     );
+}
+
+/// The root-key conformance suite (tests/vault_conformance/roots.rs) on PyKMIP AES-256 keys.
+struct KmipHarness {
+    ep: custkey::vault::kmip::client::Endpoint,
+    relay: kmip::Relay,
+    dir: tempfile::TempDir,
+}
+
+impl vault_conformance::roots::RootHarness for KmipHarness {
+    fn provider(&self) -> std::sync::Arc<dyn RootKeyProvider> {
+        std::sync::Arc::new(KmipRoots::new(self.dir.path()))
+    }
+    fn new_key(&self) -> String {
+        let (_, id) = kmip::active_aes_key(&self.ep);
+        format!("kmip://{}/{id}", self.relay.server())
+    }
+    fn roll(&self, _uri: &str) -> bool {
+        // PyKMIP 0.11 has no Re-key; a KMIP key has one version of its own.
+        false
+    }
+    fn disable(&self, uri: &str) -> ErrorClass {
+        client::revoke(&self.ep, id_of(uri), false).unwrap();
+        ErrorClass::KeyExpired
+    }
+    fn revoke(&self, uri: &str) {
+        client::revoke(&self.ep, id_of(uri), true).unwrap();
+    }
+    fn break_backend(&self, _uri: &str) {
+        self.relay.cut();
+    }
+    fn repair_backend(&self, _uri: &str) {
+        self.relay.restore();
+    }
+    fn foreign_uri(&self) -> String {
+        "https://contoso-ck-va1.vault.azure.net/keys/Key001".into()
+    }
+}
+
+fn id_of(uri: &str) -> &str {
+    uri.rsplit('/').next().unwrap()
+}
+
+#[test]
+fn root_key_conformance_suite_on_pykmip() {
+    let Some(ep) = kmip::endpoint() else { return };
+    let relay = kmip::Relay::new(&ep);
+    let dir = tempfile::tempdir().unwrap();
+    let mut through = ep.clone();
+    through.port = relay.port;
+    KmipServers::new(dir.path())
+        .register("kms1", "eastus", through)
+        .unwrap();
+    vault_conformance::roots::run_all(&KmipHarness { ep, relay, dir });
 }

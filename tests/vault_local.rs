@@ -1267,3 +1267,12 @@ fn registry_across_backends_classifies_failures_for_the_fallback_rule() {
     std::fs::rename(b.tmp.path().join("gone"), &dir_b).expect("B back");
     assert_eq!(unwrap(&wb).expect("B back").as_slice(), &dek);
 }
+
+#[test]
+fn root_key_conformance_suite_on_local_vaults() {
+    let h = LocalHarness::new();
+    vault_conformance::roots::run_all(&vault_conformance::roots::VaultRootHarness::new(
+        &h,
+        custkey::vault::local::BACKEND,
+    ));
+}

@@ -219,6 +219,15 @@ fn conformance_suite_on_softhsm() {
 }
 
 #[test]
+fn root_key_conformance_suite_on_softhsm() {
+    let Some(h) = HsmHarness::new() else { return };
+    vault_conformance::roots::run_all(&vault_conformance::roots::VaultRootHarness::new(
+        &h,
+        custkey::vault::pkcs11::BACKEND,
+    ));
+}
+
+#[test]
 fn private_key_objects_are_sensitive_and_never_extractable() {
     let Some(h) = HsmHarness::new() else { return };
     let v = vault_conformance::vault_with_admin(&h, &VaultSpec::default());

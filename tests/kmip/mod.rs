@@ -5,7 +5,10 @@
 
 #![allow(dead_code)]
 
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use custkey::vault::kmip::client::Endpoint;
 
@@ -47,4 +50,69 @@ pub fn active_aes_key(ep: &Endpoint) -> (String, String) {
     let id = custkey::vault::kmip::client::create_aes256(ep).expect("Create");
     custkey::vault::kmip::client::activate(ep, &id).expect("Activate");
     (format!("kmip://{}/{id}", server(ep)), id)
+}
+
+/// A TCP relay to the KMIP server that can be cut and restored, to lose the server without
+/// stopping the one every test shares. Cutting closes every relayed connection and refuses new
+/// ones.
+pub struct Relay {
+    pub port: u16,
+    up: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    pub fn new(to: &Endpoint) -> Relay {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (flag, conns) = (Arc::clone(&up), Arc::clone(&open));
+        let target = format!("{}:{}", to.host, to.port);
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(c) = c else { continue };
+                if !flag.load(Ordering::SeqCst) {
+                    let _ = c.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(s) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                conns
+                    .lock()
+                    .unwrap()
+                    .extend([c.try_clone().unwrap(), s.try_clone().unwrap()]);
+                let (mut c2, mut s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
+                let (mut c, mut s) = (c, s);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c, &mut s2);
+                    let _ = s2.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Relay { port, up, open }
+    }
+
+    /// Lose the server: open connections are closed, new ones closed at once.
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for c in self.open.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Bring it back.
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn server(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
 }

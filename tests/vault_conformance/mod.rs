@@ -7,6 +7,8 @@
 //! a harness needs no backend-specific permission setup.
 #![allow(dead_code)]
 
+pub mod roots;
+
 use std::collections::BTreeMap;
 
 use chrono::{Duration, Utc};
