@@ -54,8 +54,8 @@ pub use policy::{
     SHAREPOINT_ONLINE_APP_ID,
 };
 pub use rbac::{Manage, RoleAssignment, RoleDefinition, Scope, ROLES};
-pub use registry::{VaultProvider, VaultRegistry};
-pub use root::{RootError, RootKeyInfo, RootKeyKind, RootKeyProvider, RootWrap, VaultRoots};
+pub use registry::{VaultProvider, VaultRegistry, VaultRoots};
+pub use root::{RootError, RootKeyInfo, RootKeyKind, RootKeyProvider, RootWrap};
 
 use crate::crypto::OaepAlg;
 

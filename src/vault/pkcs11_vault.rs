@@ -2,7 +2,7 @@
 //! delete, audit) over a vault file of the data directory, with every key's material on a
 //! token ([`super::pkcs11`] does the token operations). The registry's source of them is
 //! [`Pkcs11Provider`]; as a root-key backend they are reached through
-//! [`super::root::VaultRoots`] like any other Azure-style vault.
+//! [`super::registry::VaultRoots`] like any other Azure-style vault.
 
 use std::sync::Arc;
 

@@ -8,7 +8,9 @@ use super::error::{VaultError, VaultResult};
 use super::ids::KeyId;
 use super::model::{KeyVaultKey, WrapResult};
 use super::policy::Caller;
-use super::root::{first_claim, RootKeyInfo, RootKeyProvider, RootWrap, VaultRoots};
+use super::root::{
+    first_claim, RootError, RootKeyInfo, RootKeyKind, RootKeyProvider, RootResult, RootWrap,
+};
 use super::KeyVault;
 use crate::crypto::{OaepAlg, RootAlg};
 
@@ -233,3 +235,90 @@ impl VaultProvider for OneVault {
             .then(|| Arc::clone(&self.0)))
     }
 }
+
+/// The root keys of a vault provider (the local vaults, or the PKCS#11 vaults of a data
+/// directory), by Azure-style key id. Wraps ask for RSA-OAEP-256; a token that only does
+/// RSA-OAEP answers with that, and the result says so.
+pub struct VaultRoots {
+    provider: Arc<dyn VaultProvider>,
+    backend: &'static str,
+}
+
+impl VaultRoots {
+    /// The root keys of `provider`'s vaults, named `backend`.
+    pub fn new(provider: Arc<dyn VaultProvider>, backend: &'static str) -> Self {
+        VaultRoots { provider, backend }
+    }
+
+    fn vault(&self, key_uri: &str) -> RootResult<(Arc<dyn KeyVault>, KeyId)> {
+        let Ok(id) = KeyId::parse(key_uri) else {
+            return Err(RootError::NotMine);
+        };
+        match self.provider.open_vault(&id.vault) {
+            Ok(Some(v)) => Ok((v, id)),
+            Ok(None) => Err(RootError::NotMine),
+            Err(e) => Err(RootError::Unknown(e)),
+        }
+    }
+}
+
+impl RootKeyProvider for VaultRoots {
+    fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    fn wrap(&self, caller: &Caller, key_uri: &str, key: &[u8]) -> RootResult<RootWrap> {
+        let (v, id) = self.vault(key_uri)?;
+        let r = v.wrap_key(
+            caller,
+            &id.name,
+            id.version.as_deref(),
+            OaepAlg::RsaOaep256,
+            key,
+        )?;
+        Ok(RootWrap {
+            version: r.version,
+            alg: RootAlg::Oaep(r.algorithm),
+            value: r.value,
+        })
+    }
+
+    fn unwrap(
+        &self,
+        caller: &Caller,
+        versioned_uri: &str,
+        alg: RootAlg,
+        wrapped: &[u8],
+    ) -> RootResult<Zeroizing<Vec<u8>>> {
+        let (v, id) = self.vault(versioned_uri)?;
+        let Some(oaep) = alg.oaep() else {
+            return Err(RootError::Mine(VaultError::Invalid(format!(
+                "the copy was wrapped by a key manager ({alg}), but {} is an RSA key of a vault",
+                super::ids::printable(versioned_uri)
+            ))));
+        };
+        Ok(v.unwrap_key(caller, &id.name, id.version.as_deref(), oaep, wrapped)?)
+    }
+
+    fn identity(&self, caller: &Caller, key_uri: &str) -> RootResult<RootKeyInfo> {
+        let (v, id) = self.vault(key_uri)?;
+        let info = v.properties()?;
+        let key = v.get_key(caller, &id.name, id.version.as_deref())?;
+        let bits = key.key_size;
+        let enabled = key.enabled;
+        Ok(RootKeyInfo {
+            key_uri: KeyId {
+                version: None,
+                ..id
+            }
+            .to_string(),
+            backend: self.backend,
+            holder: info.vault_name,
+            location: info.location,
+            subscription: info.subscription_id,
+            kind: RootKeyKind::Rsa(bits),
+            state: if enabled { "Enabled" } else { "Disabled" }.into(),
+        })
+    }
+}
+
