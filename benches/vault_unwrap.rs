@@ -3,6 +3,11 @@
 //! variants). Each call is what the service pays per DEP-key unwrap: sidecar/vault file read and
 //! decrypt, access-policy check, the RSA operation, and the audit record.
 //!
+//! With `CUSTKEY_TEST_KMIP` (and `_CERT`, `_KEY`, `_CA`, as tests/kmip/mod.rs reads them) set,
+//! a root unwrap through the KMIP backend (AES-256-GCM Decrypt on the server, one round trip
+//! on the pooled TLS connection) is measured too; benches/root_unwrap.sh starts a PyKMIP
+//! server for it and times `pkcs11-tool`'s own RSA private operation in the same run.
+//!
 //! Run: `cargo bench --bench vault_unwrap` (see docs/performance.md). Without SoftHSM2 installed
 //! only the local vault is measured (the reason is printed).
 
@@ -96,6 +101,19 @@ fn unwrap(c: &mut Criterion) {
         if let Some(h) = &hsm {
             h.create_key(&admin, &req).expect("token key");
         }
+        if bits == 3072 {
+            if let Some(h) = &hsm {
+                let w = h
+                    .wrap_key(&admin, &name, None, OaepAlg::RsaOaep, &dek)
+                    .expect("wrap");
+                let key = h.get_key(&admin, &name, None).expect("key");
+                g.bench_with_input(
+                    BenchmarkId::new("softhsm2 raw C_Decrypt (logged-in session)", bits),
+                    &w,
+                    |bch, w| bch.iter(|| black_box(raw_decrypt(&key, &w.value))),
+                );
+            }
+        }
         for (label, v, alg) in cases {
             let w = v.wrap_key(&admin, &name, None, alg, &dek).expect("wrap");
             assert_eq!(w.algorithm, alg);
@@ -109,7 +127,89 @@ fn unwrap(c: &mut Criterion) {
             });
         }
     }
+    if let Some(ep) = kmip_endpoint() {
+        use custkey::vault::RootKeyProvider;
+        let kdir = dir.path().join("kmip");
+        std::fs::create_dir_all(&kdir).expect("dir");
+        custkey::vault::kmip::KmipServers::new(&kdir)
+            .register("bench-kms", "eastus", ep.clone())
+            .expect("register");
+        let roots = custkey::vault::kmip::KmipRoots::new(&kdir);
+        let id = custkey::vault::kmip::client::create_aes256(&ep).expect("Create");
+        custkey::vault::kmip::client::activate(&ep, &id).expect("Activate");
+        let uri = format!("kmip://{}:{}/{id}", ep.host, ep.port);
+        let w = roots.wrap(&admin, &uri, &dek).expect("wrap");
+        let versioned = format!("{uri}/{}", w.version);
+        g.bench_function("pykmip AES-256-GCM Decrypt", |bch| {
+            bch.iter(|| {
+                let k = roots
+                    .unwrap(&admin, &versioned, w.alg, &w.value)
+                    .expect("unwrap");
+                black_box(k.len())
+            })
+        });
+    } else {
+        eprintln!("vault_unwrap: no KMIP server (CUSTKEY_TEST_KMIP unset): the KMIP case is not measured");
+    }
     g.finish();
+}
+
+/// The KMIP server of tests/kmip/mod.rs, if one was started.
+fn kmip_endpoint() -> Option<custkey::vault::kmip::client::Endpoint> {
+    let server = std::env::var("CUSTKEY_TEST_KMIP").ok()?;
+    let (host, port) = server.rsplit_once(':')?;
+    let file = |v: &str| std::env::var(v).ok().map(std::path::PathBuf::from);
+    Some(custkey::vault::kmip::client::Endpoint {
+        host: host.to_string(),
+        port: port.parse().ok()?,
+        client_certificate: file("CUSTKEY_TEST_KMIP_CERT")?,
+        client_key: file("CUSTKEY_TEST_KMIP_KEY")?,
+        ca_certificate: file("CUSTKEY_TEST_KMIP_CA")?,
+    })
+}
+
+/// The token's own RSA-OAEP private operation on a session logged in once: the anchor the
+/// vault's unwrap is compared with (no vault file, policy check or audit record).
+fn raw_decrypt(key: &custkey::vault::KeyVaultKey, ct: &[u8]) -> usize {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
+    use cryptoki::mechanism::{Mechanism, MechanismType};
+    use cryptoki::object::{Attribute, ObjectClass};
+    use cryptoki::session::{Session, UserType};
+    thread_local! {
+        static S: std::cell::OnceCell<Session> = const { std::cell::OnceCell::new() };
+    }
+    S.with(|cell| {
+        let s = cell.get_or_init(|| {
+            let m = Pkcs11::new(softhsm::module().expect("module")).expect("load");
+            let _ = m.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+            let slot = m
+                .get_slots_with_token()
+                .expect("slots")
+                .into_iter()
+                .find(|s| m.get_token_info(*s).is_ok_and(|t| t.label().trim_end() == "bench"))
+                .expect("bench token");
+            let s = m.open_rw_session(slot).expect("session");
+            let pin = cryptoki::types::AuthPin::new(softhsm::PIN.into());
+            let _ = s.login(UserType::User, Some(&pin));
+            s
+        });
+        let id = hex::decode(&key.version).expect("version id");
+        let h = s
+            .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Id(id)])
+            .expect("find")
+            .into_iter()
+            .next()
+            .expect("private key");
+        let oaep = PkcsOaepParams::new(
+            MechanismType::SHA1,
+            PkcsMgfType::MGF1_SHA1,
+            PkcsOaepSource::empty(),
+        );
+        s.decrypt(&Mechanism::RsaPkcsOaep(oaep), h, ct)
+            .expect("C_Decrypt")
+            .len()
+    })
 }
 
 criterion_group!(benches, unwrap);
