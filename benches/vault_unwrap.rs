@@ -149,7 +149,9 @@ fn unwrap(c: &mut Criterion) {
             })
         });
     } else {
-        eprintln!("vault_unwrap: no KMIP server (CUSTKEY_TEST_KMIP unset): the KMIP case is not measured");
+        eprintln!(
+            "vault_unwrap: no KMIP server (CUSTKEY_TEST_KMIP unset): the KMIP case is not measured"
+        );
     }
     g.finish();
 }
@@ -187,7 +189,10 @@ fn raw_decrypt(key: &custkey::vault::KeyVaultKey, ct: &[u8]) -> usize {
                 .get_slots_with_token()
                 .expect("slots")
                 .into_iter()
-                .find(|s| m.get_token_info(*s).is_ok_and(|t| t.label().trim_end() == "bench"))
+                .find(|s| {
+                    m.get_token_info(*s)
+                        .is_ok_and(|t| t.label().trim_end() == "bench")
+                })
                 .expect("bench token");
             let s = m.open_rw_session(slot).expect("session");
             let pin = cryptoki::types::AuthPin::new(softhsm::PIN.into());
@@ -196,7 +201,10 @@ fn raw_decrypt(key: &custkey::vault::KeyVaultKey, ct: &[u8]) -> usize {
         });
         let id = hex::decode(&key.version).expect("version id");
         let h = s
-            .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Id(id)])
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Id(id),
+            ])
             .expect("find")
             .into_iter()
             .next()

@@ -321,4 +321,3 @@ impl RootKeyProvider for VaultRoots {
         })
     }
 }
-
