@@ -15,6 +15,8 @@ pub enum Class {
     Usage,
     /// The store or a vault could not be reached or read (a system error).
     Unavailable,
+    /// A saved rollout plan no longer matches the store (`Start-CustomerKeyRollout -PlanFile`).
+    Stale,
     /// A bug in custkey.
     Internal,
 }
@@ -25,6 +27,7 @@ impl Class {
             Class::Failed => 1,
             Class::Usage => 2,
             Class::Unavailable => 3,
+            Class::Stale => 6,
             Class::Internal => 70,
         }
     }

@@ -103,7 +103,9 @@ impl Ctx {
             std::mem::take(&mut self.input_view),
         );
         self.cmdlet = cmdlet;
-        let out = (cmdlet.run)(self, args);
+        // A nested cmdlet needs its own role, as if the operator had typed it: a rollout run by
+        // Organization Management does not register a SharePoint policy.
+        let out = gate::check(self, cmdlet).and_then(|()| (cmdlet.run)(self, args));
         (
             self.cmdlet,
             self.form,

@@ -22,8 +22,13 @@ pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
 is wrapped under) or Assign (what Start-CustomerKeyRollout would do), Differs (not as described, and rollout never touches it: a DEP's keys) and Missing (vaults, keys and \
 mailboxes, which rollout never creates). Exits 5 on drift (any Missing or Differs step: the store differs \
 where rollout cannot act), else 4 when changes are pending, 0 only when the store matches; -Format Json gives \
-the plan to CI.",
-    params: &[Param::new("Path", Kind::Path, "The desired-state TOML file.").position(0).required()],
+the plan to CI, one object a step with Property, Before and After. Blocked: a change the service would refuse (an unlicensed \
+mailbox, a Trial organization, the 50-policy limit, a key that fails a check, a role the account lacks), which the apply \
+does not attempt; it is drift too. -PlanFile saves the plan for Start-CustomerKeyRollout -PlanFile.",
+    params: &[
+        Param::new("Path", Kind::Path, "The desired-state TOML file.").position(0).required(),
+        Param::new("PlanFile", Kind::Path, "Also save the plan as JSON to this file (0600, replaced atomically): Start-CustomerKeyRollout -PlanFile applies it later only if the store still gives exactly this plan."),
+    ],
     examples: &[Example {
         title: "What would a rollout change?",
         code: "custkey Test-CustomerKeyConfiguration examples/rollout.toml -Format Json",
@@ -37,8 +42,15 @@ the plan to CI.",
 
 fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let path = args.str("Path").unwrap_or_default();
-    let desired = rollout::load(path)?;
+    let text = rollout::read(path)?;
+    let desired = rollout::parse(path, &text)?;
     let steps = rollout::plan(ctx, &desired)?;
+    if let Some(out) = args.str("PlanFile") {
+        rollout::save_plan(out, path, &text, &steps)?;
+        eprintln!(
+            "Plan saved to {out}; apply it with: custkey Start-CustomerKeyRollout -PlanFile {out}"
+        );
+    }
     let pending = steps.iter().filter(|s| s.action.pending()).count();
     let drift = rollout::drift(&steps);
     for s in &drift {
@@ -54,11 +66,13 @@ fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         // Never "matches": what rollout cannot make true is drift, with its own exit code.
         ctx.status = DRIFT;
         eprintln!(
-            "Drift: {} difference(s) from {path} that rollout cannot make true (Missing, Differs above); fix them by hand.",
+            "Drift: {} difference(s) from {path} that rollout cannot make true (Missing, Differs, Blocked above); fix them by hand.",
             drift.len()
         );
     } else if pending == 0 {
         eprintln!("No changes: the store matches {path}.");
     }
-    Ok(Output::many(steps.iter().map(|s| s.record(None)).collect()))
+    Ok(Output::many(
+        steps.iter().map(|s| s.record(None, None)).collect(),
+    ))
 }
