@@ -802,3 +802,69 @@ fn a_rollout_needs_the_roles_of_the_cmdlets_it_runs() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("not allowed to run Start-CustomerKeyRollout"));
 }
+
+#[test]
+fn an_exported_configuration_matches_the_store_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for runbook in ["setup.ps1", "multi-workload.ps1", "sharepoint.ps1"] {
+        let out = custkey(d, &["-File", &example(runbook), d.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{runbook}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let file = d.join("contoso.toml");
+    let f = file.to_str().unwrap();
+    let out = custkey(d, &["Export-CustomerKeyConfiguration", "-Path", f]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    for want in [
+        "[[dep]]",
+        "name = \"US Mailboxes\"",
+        "[[m365_policy]]",
+        "[m365_assignment]",
+        "[[spo_policy]]",
+        "mailboxes = [",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    // Nothing pending, nothing drifted: the file is the store.
+    let (code, plan, stderr) = steps_with(d, &file, "Test-CustomerKeyConfiguration", &[]);
+    assert_eq!(code, 0, "{stderr}\n{text}");
+    assert!(plan.iter().all(|s| s["Action"] == "NoChange"), "{plan:?}");
+    // To standard output as well; an existing file is replaced only with -Force.
+    let out = custkey(d, &["Export-CustomerKeyConfiguration"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        text.trim_end()
+    );
+    let out = custkey(d, &["Export-CustomerKeyConfiguration", "-Path", f]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(custkey(
+        d,
+        &["Export-CustomerKeyConfiguration", "-Path", f, "-Force"]
+    )
+    .status
+    .success());
+    // A change after the export is pending in the next plan.
+    let out = custkey(
+        d,
+        &[
+            "Set-DataEncryptionPolicy",
+            "US Mailboxes",
+            "-Description",
+            "changed",
+        ],
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        steps_with(d, &file, "Test-CustomerKeyConfiguration", &[]).0,
+        4
+    );
+}

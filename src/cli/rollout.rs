@@ -6,7 +6,7 @@
 //! the plan out through the same cmdlets an operator would type. Nothing is ever deleted
 //! or unassigned.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use custkey::service::{dep, mailbox};
@@ -17,69 +17,69 @@ use super::error::CliError;
 use super::output::Record;
 use super::{find_cmdlet, Ctx};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Desired {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vault: Vec<VaultSpec>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dep: Vec<DepSpec>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assignment: Vec<AssignSpec>,
     /// Multi-workload DEPs (`*-M365DataAtRestEncryptionPolicy`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub m365_policy: Vec<DepSpec>,
     /// The tenant's multi-workload assignment.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub m365_assignment: Option<M365AssignSpec>,
     /// SharePoint geo policies, one per geo.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub spo_policy: Vec<SpoSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpoSpec {
     /// The geo; the organization's DefaultGeo when absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geo: Option<String>,
     /// A key URI with its version, or without one for the key's newest version.
     pub primary_key_id: String,
     pub secondary_key_id: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct M365AssignSpec {
     pub policy: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VaultSpec {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DepSpec {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub key_ids: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssignSpec {
     pub dep: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mailboxes: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
 }
 
@@ -1069,6 +1069,190 @@ fn plan_geo_policy(ctx: &mut Ctx, spec: &SpoSpec) -> Result<Vec<Step>, CliError>
         }
     }
     Ok(steps)
+}
+
+/// The store's current state as a desired-state file: every DEP and multi-workload policy (not
+/// purged) with its keys without versions (so a key roll shows as a `Refresh`, not as drift),
+/// description and enabled state; the vaults and keys they use; every mailbox assignment, by
+/// alias; the tenant's multi-workload assignment; and the SharePoint policy of each geo that has
+/// one, with the key versions in use. Testing the file right after gives exit 0, or 4 where a
+/// refresh is due.
+pub fn export(ctx: &mut Ctx) -> Result<(Desired, String), CliError> {
+    let mut d = Desired {
+        vault: Vec::new(),
+        dep: Vec::new(),
+        assignment: Vec::new(),
+        m365_policy: Vec::new(),
+        m365_assignment: None,
+        spo_policy: Vec::new(),
+    };
+    let live = |v: &Value| {
+        !matches!(
+            prop(v, "State").as_str(),
+            Some("PendingDeletion" | "Purged" | "PendingPurge")
+        )
+    };
+    let use_key = |d: &mut Desired, uri: &str| {
+        if let Some((vault, key)) = vault_and_key(uri) {
+            match d
+                .vault
+                .iter_mut()
+                .find(|v| v.name.eq_ignore_ascii_case(&vault))
+            {
+                Some(v) if !v.keys.iter().any(|k| k.eq_ignore_ascii_case(&key)) => v.keys.push(key),
+                Some(_) => {}
+                None => d.vault.push(VaultSpec {
+                    name: vault,
+                    keys: vec![key],
+                }),
+            }
+        }
+    };
+    let spec = |v: &Value| DepSpec {
+        name: prop(v, "Name").as_str().unwrap_or_default().to_string(),
+        description: prop(v, "Description")
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        key_ids: prop(v, "AzureKeyIDs")
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(|k| unversioned(k))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        enabled: prop(v, "Enabled").as_bool(),
+    };
+    for v in call(ctx, "Get-DataEncryptionPolicy", &[])?
+        .iter()
+        .filter(|v| live(v))
+    {
+        let s = spec(v);
+        for k in &s.key_ids {
+            use_key(&mut d, k);
+        }
+        d.dep.push(s);
+    }
+    let mailboxes = call(
+        ctx,
+        "Get-Mailbox",
+        &named(&[("ResultSize", json!("Unlimited"))]),
+    )?;
+    for mb in &mailboxes {
+        let dep = prop(mb, "DataEncryptionPolicy")
+            .as_str()
+            .unwrap_or_default();
+        if dep.is_empty() || !d.dep.iter().any(|x| x.name.eq_ignore_ascii_case(dep)) {
+            continue;
+        }
+        let alias = prop(mb, "Alias").as_str().unwrap_or_default().to_string();
+        match d
+            .assignment
+            .iter_mut()
+            .find(|a| a.dep.eq_ignore_ascii_case(dep))
+        {
+            Some(a) => a.mailboxes.push(alias),
+            None => d.assignment.push(AssignSpec {
+                dep: dep.to_string(),
+                mailboxes: vec![alias],
+                filter: None,
+            }),
+        }
+    }
+    for v in call(ctx, "Get-M365DataAtRestEncryptionPolicy", &[])?
+        .iter()
+        .filter(|v| live(v))
+    {
+        let s = spec(v);
+        for k in &s.key_ids {
+            use_key(&mut d, k);
+        }
+        d.m365_policy.push(s);
+    }
+    let tenant = call(ctx, "Get-M365DataAtRestEncryptionPolicyAssignment", &[])?;
+    if let Some(name) = tenant.first().and_then(|v| prop(v, "Name").as_str()) {
+        if d.m365_policy
+            .iter()
+            .any(|p| p.name.eq_ignore_ascii_case(name))
+        {
+            d.m365_assignment = Some(M365AssignSpec {
+                policy: name.to_string(),
+            });
+        }
+    }
+    // Every geo with a site, and the organization's DefaultGeo.
+    let mut geos: Vec<String> = Vec::new();
+    for site in call(ctx, "Get-PnPTenantSite", &[])? {
+        if let Some(g) = prop(&site, "Geo").as_str() {
+            if !geos.iter().any(|x| x.eq_ignore_ascii_case(g)) {
+                geos.push(g.to_string());
+            }
+        }
+    }
+    let org = call(ctx, "Get-OrganizationConfig", &[])?;
+    let org = org.first().cloned().unwrap_or(Value::Null);
+    let default_geo = prop(&org, "DefaultGeo")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let org_name = prop(&org, "Name")
+        .as_str()
+        .unwrap_or("the organization")
+        .to_string();
+    if !geos.iter().any(|g| g.eq_ignore_ascii_case(&default_geo)) {
+        geos.insert(0, default_geo.clone());
+    }
+    for geo in geos {
+        let p = call(
+            ctx,
+            "Get-SPODataEncryptionPolicy",
+            &named(&[("Geo", json!(geo))]),
+        )?;
+        let Some(p) = p.first() else { continue };
+        let (Some(primary), Some(secondary)) = (
+            prop(p, "PrimaryKeyVaultUri").as_str(),
+            prop(p, "SecondaryKeyVaultUri").as_str(),
+        ) else {
+            continue;
+        };
+        for k in [primary, secondary] {
+            use_key(&mut d, k);
+        }
+        d.spo_policy.push(SpoSpec {
+            geo: (!geo.eq_ignore_ascii_case(&default_geo)).then(|| geo.clone()),
+            primary_key_id: primary.to_string(),
+            secondary_key_id: secondary.to_string(),
+        });
+    }
+    Ok((d, org_name))
+}
+
+/// A key URI without its version, in its own spelling: `.../keys/k/v` -> `.../keys/k`.
+fn unversioned(uri: &str) -> String {
+    let t = uri.trim_end_matches('/');
+    match t.find("/keys/") {
+        Some(i) => {
+            let name = t[i + 6..].split('/').next().unwrap_or_default();
+            format!("{}{name}", &t[..i + 6])
+        }
+        None => t.to_string(),
+    }
+}
+
+/// A desired-state file's text, with a header saying where it came from.
+pub fn to_toml(d: &Desired, source: &str) -> Result<String, CliError> {
+    let body = toml::to_string(d).map_err(|e| {
+        CliError::new(
+            super::error::Class::Internal,
+            format!("cannot write TOML: {e}"),
+        )
+    })?;
+    Ok(format!(
+        "# The desired state of {source}, exported by Export-CustomerKeyConfiguration.\n\
+         #   custkey Test-CustomerKeyConfiguration <this file>    # exit 0: the store matches\n\n{body}"
+    ))
 }
 
 /// The format of a saved plan (`Test-CustomerKeyConfiguration -PlanFile`).

@@ -13,7 +13,32 @@ pub const PENDING: i32 = 4;
 /// key or mailbox missing, a DEP whose keys differ). Wins over [`PENDING`].
 pub const DRIFT: i32 = 5;
 
-pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
+pub const CMDLETS: &[Cmdlet] = &[
+Cmdlet {
+    name: "Export-CustomerKeyConfiguration",
+    module: "custkey",
+    synopsis: "Writes the store's current state as a desired-state TOML file, to bring it under rollout.",
+    description: "Describes every data encryption policy and multi-workload policy (not purged) with its keys \
+(without versions: a later key roll shows as Refresh), description and enabled state, the vaults and keys they use, \
+every mailbox assigned to a customer DEP (by alias), the tenant's multi-workload assignment, and each geo's SharePoint \
+policy with the key versions in use. Test-CustomerKeyConfiguration on the file right after exits 0 (or 4 where a \
+refresh is due). Without -Path the file goes to standard output; -Path writes it (0600, atomically) and refuses to \
+replace a file unless -Force is given.",
+    params: &[
+        Param::new("Path", Kind::Path, "Write the file here instead of standard output.").position(0),
+        Param::new("Force", Kind::Switch, "Replace the file at -Path if there is one."),
+    ],
+    examples: &[Example {
+        title: "Bring an existing store under desired-state management",
+        code: "custkey Export-CustomerKeyConfiguration -Path contoso.toml; custkey Test-CustomerKeyConfiguration contoso.toml",
+        output: "",
+        remarks: "Commit contoso.toml; from then on CI runs Start-CustomerKeyRollout contoso.toml.",
+    }],
+    impact: Impact::None,
+    table: &[],
+    run: export,
+},
+Cmdlet {
     name: "Test-CustomerKeyConfiguration",
     module: "custkey",
     synopsis: "Compares a desired-state TOML file with the store and prints the plan; changes nothing.",
@@ -38,7 +63,40 @@ does not attempt; it is drift too. -PlanFile saves the plan for Start-CustomerKe
     impact: Impact::None,
     table: &["Action", "Kind", "Target", "Detail"],
     run,
-}];
+},
+];
+
+fn export(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let (desired, name) = rollout::export(ctx)?;
+    let text = rollout::to_toml(&desired, &name)?;
+    match args.str("Path") {
+        None => Ok(Output::Text(text)),
+        Some(path) => {
+            let p = std::path::Path::new(path);
+            let written = if args.switch("Force") {
+                custkey::fsio::write_atomic(p, text.as_bytes()).map(|()| true)
+            } else {
+                custkey::fsio::write_new(p, text.as_bytes())
+            };
+            match written {
+                Ok(true) => {
+                    eprintln!("Wrote {path}: {} DEP(s), {} assignment(s), {} multi-workload policy(ies), {} geo policy(ies).",
+                        desired.dep.len(), desired.assignment.len(), desired.m365_policy.len(), desired.spo_policy.len());
+                    Ok(Output::None)
+                }
+                Ok(false) => Err(
+                    CliError::usage(format!("{path} exists; nothing was written"))
+                        .with_help("give another -Path, or add -Force to replace it"),
+                ),
+                Err(e) => Err(
+                    CliError::usage(format!("cannot write {path}: {e}")).with_help(
+                        "give -Path a file in a folder that exists and that you may write to",
+                    ),
+                ),
+            }
+        }
+    }
+}
 
 fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let path = args.str("Path").unwrap_or_default();
