@@ -1119,7 +1119,7 @@ pub fn export(ctx: &mut Ctx) -> Result<(Desired, String), CliError> {
             .map(|a| {
                 a.iter()
                     .filter_map(Value::as_str)
-                    .map(|k| unversioned(k))
+                    .map(unversioned)
                     .collect()
             })
             .unwrap_or_default(),
