@@ -369,7 +369,7 @@ impl Ctx {
     }
 
     pub fn warn(&self, msg: &str) {
-        eprintln!("WARNING: {}", error::redact_secrets(msg));
+        error::warn_line(msg);
     }
 
     /// Prints the warnings the service gathered while the cmdlet ran (damaged key copies that
@@ -598,7 +598,7 @@ pub fn main(argv: Vec<String>) -> i32 {
     if let Err(e) = custkey::input::check_environment() {
         let help = e.help();
         let err = CliError::usage(e.to_string()).with_help(help);
-        eprintln!("{err}");
+        error::report(&err);
         return err.class.exit_code();
     }
     if let Some(code) = script_entry(&argv) {
@@ -607,7 +607,7 @@ pub fn main(argv: Vec<String>) -> i32 {
     match run(&argv) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{e}");
+            error::report(&e);
             e.class.exit_code()
         }
     }
