@@ -11,6 +11,7 @@ pub mod gate;
 pub mod generate;
 pub mod help;
 pub mod output;
+pub mod progress;
 pub mod rollout;
 pub mod script;
 pub mod wildcard;
@@ -594,6 +595,7 @@ Exit codes: 0 ok, 1 cmdlet failed, 2 usage error, 3 store or vault unreachable, 
 /// Runs one command line; returns the process exit code.
 pub fn main(argv: Vec<String>) -> i32 {
     install_panic_hook();
+    progress::install();
     // Every knob that must parse is checked once, before anything runs (exit 2).
     if let Err(e) = custkey::input::check_environment() {
         let help = e.help();
