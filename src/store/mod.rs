@@ -325,7 +325,17 @@ const MIGRATIONS: &[&str] = &[
         signature TEXT NOT NULL,
         PRIMARY KEY (dep_guid, step)
     );",
-    // 11: per wrapped copy of a DEP key or TIK, which kind of wrap its root key made
+    // 11: how far each import of a source got (an interrupted or killed import resumes after the
+    // messages it committed; the count commits in the same transaction as their rows).
+    "CREATE TABLE import_progress (
+        mailbox_guid TEXT NOT NULL,
+        source TEXT NOT NULL,
+        messages INTEGER NOT NULL,
+        complete INTEGER NOT NULL DEFAULT 0,
+        when_changed TEXT NOT NULL,
+        PRIMARY KEY (mailbox_guid, source)
+    );",
+    // 12: per wrapped copy of a DEP key or TIK, which kind of wrap its root key made
     // (`RSA-OAEP-256`, `RSA-OAEP`, or `KMS-AES-256-GCM` for an AES key in a KMIP key manager),
     // filled in for existing copies from their format's algorithm byte.
     "ALTER TABLE dep_root_wrap ADD COLUMN wrap_kind TEXT NOT NULL DEFAULT '';
