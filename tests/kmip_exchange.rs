@@ -303,6 +303,39 @@ fn registration_is_checked_and_bad_kmip_uris_are_refused() {
     );
     assert!(err.contains("-KmipClientCertificate"), "{err}");
     e.register_kms();
+    // Get-AzKeyVault shows the server by its name and in the list.
+    let shown = e.json(&["Get-AzKeyVault", "-VaultName", KMS]);
+    assert_eq!(shown["Backend"], "KMIP", "{shown}");
+    assert_eq!(shown["KmipServer"], e.relay.server());
+    let all = e.json(&["Get-AzKeyVault"]);
+    let names: Vec<String> = match all {
+        serde_json::Value::Array(a) => a.iter().map(|v| v["VaultName"].to_string()).collect(),
+        one => vec![one["VaultName"].to_string()],
+    };
+    assert!(names.iter().any(|n| n.contains(KMS)), "{names:?}");
+    // The name and the server are taken now: registering them again is refused.
+    let server = e.relay.server();
+    let err = e.fails(
+        &[
+            "New-AzKeyVault",
+            "-VaultName",
+            KMS,
+            "-ResourceGroupName",
+            "rg",
+            "-Location",
+            "eastus",
+            "-KmipServer",
+            &server,
+            "-KmipClientCertificate",
+            e.ep.client_certificate.to_str().unwrap(),
+            "-KmipClientKey",
+            e.ep.client_key.to_str().unwrap(),
+            "-KmipCaCertificate",
+            e.ep.ca_certificate.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(err.contains("already registered"), "{err}");
     // A malformed kmip: URI names what is wrong.
     let err = e.fails(
         &[

@@ -52,6 +52,9 @@ impl From<VaultError> for Error {
 }
 
 /// The Azure side for one data directory, acting as the signed-in account.
+/// A registered KMIP server, as the cmdlets show it.
+pub use crate::vault::kmip::KmipServer as KmipServerInfo;
+
 pub struct Azure {
     pub backend: LocalBackend,
     pub caller: Caller,
@@ -273,7 +276,7 @@ impl AzureSession<'_> {
         client_certificate: &Path,
         client_key: &Path,
         ca_certificate: &Path,
-    ) -> Result<crate::vault::kmip::KmipServer> {
+    ) -> Result<KmipServerInfo> {
         if self.az.backend.open_engine(name)?.is_some() {
             return Err(
                 Error::rule(format!("a key vault named '{name}' already exists"))
@@ -293,7 +296,7 @@ impl AzureSession<'_> {
     }
 
     /// The registered KMIP servers.
-    pub fn kmip_servers(&mut self) -> Result<Vec<crate::vault::kmip::KmipServer>> {
+    pub fn kmip_servers(&mut self) -> Result<Vec<KmipServerInfo>> {
         let servers = crate::vault::kmip::KmipServers::new(&self.az.backend.paths().vault_dir);
         Ok(servers.list()?)
     }

@@ -291,6 +291,11 @@ fn new_kmip(
     let s = ctx
         .azure()?
         .register_kmip_server(name, location, server, &cert, &key, &ca)?;
+    Ok(Output::one(kmip_record(&s)))
+}
+
+/// A registered KMIP server as `New-`/`Get-AzKeyVault` show it.
+fn kmip_record(s: &custkey::service::azure::KmipServerInfo) -> Record {
     let mut r = Record::new();
     r.insert("VaultName".into(), json!(s.name));
     r.insert("Backend".into(), json!("KMIP"));
@@ -305,7 +310,7 @@ fn new_kmip(
         json!(s.endpoint.ca_certificate.display().to_string()),
     );
     r.insert("Created".into(), json!(s.created));
-    Ok(Output::one(r))
+    r
 }
 
 fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
@@ -325,13 +330,30 @@ fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         return Ok(Output::many(items));
     }
     match args.str("VaultName") {
-        Some(name) => Ok(Output::many(vec![vault_record(&az.vault_info(name)?)?])),
-        None => Ok(Output::many(
-            az.vaults()?
+        Some(name) => match az.vault_info(name) {
+            Ok(info) => Ok(Output::many(vec![vault_record(&info)?])),
+            // A registered KMIP server answers to its name too.
+            Err(e) if e.kind() == custkey::service::ErrorKind::NotFound => {
+                match az
+                    .kmip_servers()?
+                    .into_iter()
+                    .find(|s| s.name.eq_ignore_ascii_case(name))
+                {
+                    Some(s) => Ok(Output::many(vec![kmip_record(&s)])),
+                    None => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        },
+        None => {
+            let mut all = az
+                .vaults()?
                 .iter()
                 .map(vault_record)
-                .collect::<Result<Vec<_>, _>>()?,
-        )),
+                .collect::<Result<Vec<_>, _>>()?;
+            all.extend(az.kmip_servers()?.iter().map(kmip_record));
+            Ok(Output::many(all))
+        }
     }
 }
 
