@@ -202,6 +202,7 @@ fn register(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     if !ctx.should_process(&target, "Register-SPODataEncryptionPolicy", false)? {
         return Ok(Output::None);
     }
+    let bar = crate::cli::progress::Bar::new(ctx, format!("Encrypting the sites of {geo}"));
     let (store, keys) = ctx.service()?;
     let out = spo::register(
         store,
@@ -209,7 +210,7 @@ fn register(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         Some(&geo),
         &primary,
         &secondary,
-        &mut |d, t| crate::cli::progress_line("Encrypting sites", d, t),
+        &mut |d, t| bar.count("sites", d, t),
     )?;
     done(ctx, out)
 }
