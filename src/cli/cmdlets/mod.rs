@@ -20,6 +20,7 @@ pub mod customer_key_rollout;
 pub mod data_encryption_policy;
 pub mod data_purge_request;
 pub mod date;
+pub mod exchange_online;
 pub mod file;
 pub mod format_list;
 pub mod format_table;
@@ -70,6 +71,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         data_encryption_policy::CMDLETS,
         data_purge_request::CMDLETS,
         date::CMDLETS,
+        exchange_online::CMDLETS,
         file::CMDLETS,
         format_list::CMDLETS,
         format_table::CMDLETS,
