@@ -186,13 +186,27 @@ refuses. Never remove a vault whose keys a data encryption policy uses.",
     },
 ];
 
-/// The vault as Get-AzKeyVault shows it; each access policy keeps who and "Permissions to Keys".
+/// The vault as Get-AzKeyVault shows it; each access policy keeps who and its key permissions,
+/// also as Az's `PermissionsToKeysStr` ("wrapKey, unwrapKey, get", the text the guides quote).
 pub fn vault_record(info: &custkey::vault::KeyVaultInfo) -> Result<Record, CliError> {
     let mut r = record(info)?;
     if let Some(serde_json::Value::Array(policies)) = r.get_mut("AccessPolicies") {
         for p in policies.iter_mut() {
             if let serde_json::Value::Object(m) = p {
-                m.remove("PermissionsToKeysStr");
+                let text = m
+                    .get("PermissionsToKeys")
+                    .and_then(|v| v.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
+                m.insert(
+                    "PermissionsToKeysStr".into(),
+                    serde_json::Value::String(text),
+                );
             }
         }
     }
