@@ -16,12 +16,13 @@ pub mod script;
 pub mod wildcard;
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use custkey::service::azure::{Azure, AzureSession};
 use custkey::service::keys::ServiceKeys;
 use custkey::service::principal::{self, Authenticated, Credential};
-use custkey::store::Store;
+use custkey::store::pg::PgStore;
+use custkey::store::{location, Location, LocationError, PgUrl, Store};
 use custkey::vault::LocalBackend;
 
 use args::Args;
@@ -33,6 +34,9 @@ use output::{Form, Output};
 pub struct Ctx {
     pub cmdlet: &'static Cmdlet,
     store_path: PathBuf,
+    /// -Store / CUSTKEY_STORE as a URL (`None`: a file path); an unsupported one is kept to be
+    /// reported when the store is first needed.
+    store_url: Option<Result<PgUrl, LocationError>>,
     /// Whether -Store named the store (else CUSTKEY_STORE or the default location).
     store_given: bool,
     store: Option<Store>,
@@ -66,6 +70,7 @@ impl Ctx {
         let form = args.str("Format").and_then(Form::parse);
         Ok(Ctx {
             cmdlet,
+            store_url: store_url(&store_path),
             store_path,
             store_given: args.str("Store").is_some_and(|p| !p.is_empty()),
             store: None,
@@ -131,6 +136,7 @@ impl Ctx {
             self.keys = None;
             self.backend = None;
             self.principal = None;
+            self.store_url = store_url(&path);
             self.store_path = path;
             self.store_given = args.str("Store").is_some_and(|p| !p.is_empty());
         }
@@ -164,6 +170,11 @@ impl Ctx {
 
     fn open_store(&mut self) -> Result<&mut Store, CliError> {
         if self.store.is_none() {
+            match &self.store_url {
+                Some(Err(e)) => return Err(CliError::usage(e.to_string()).with_help(e.help())),
+                Some(Ok(url)) => return Err(postgres_not_ready(url)),
+                None => {}
+            }
             self.check_store_folder()?;
             self.verbose(&format!("opening the store {}", self.store_path.display()));
             let s = Store::open(&self.store_path)
@@ -493,6 +504,38 @@ pub fn progress_line(label: &str, done: u64, total: u64) {
     if done >= total {
         eprintln!();
     }
+}
+
+/// The store as a URL, when -Store / CUSTKEY_STORE is one: never taken for a file path.
+fn store_url(path: &Path) -> Option<Result<PgUrl, LocationError>> {
+    let text = path.to_str()?;
+    location::url_scheme(text)?;
+    Some(match Location::parse(text) {
+        Ok(Location::Postgres(url)) => Ok(*url),
+        Ok(Location::File(_)) => return None,
+        Err(e) => Err(e),
+    })
+}
+
+/// A PostgreSQL store is connected to and its schema created or checked (unreachable, refused
+/// and newer-schema stores are reported as such, exit 3), but the cmdlets' rows are not yet
+/// read or written there: that is said plainly instead of falling back to a file.
+fn postgres_not_ready(url: &PgUrl) -> CliError {
+    let store_err =
+        |e: custkey::store::StoreError| CliError::unavailable(e.to_string()).with_help(e.help());
+    let mut pg = match PgStore::open(url) {
+        Ok(pg) => pg,
+        Err(e) => return store_err(e),
+    };
+    let version = match pg.schema_version() {
+        Ok(v) => v,
+        Err(e) => return store_err(e),
+    };
+    CliError::unavailable(format!(
+        "the PostgreSQL store {} is reachable and at schema version {version}, but this custkey cannot yet run cmdlets on a PostgreSQL store",
+        url.shown()
+    ))
+    .with_help("use a file store (-Store /path/service.db) for now; docs/store.md says what a PostgreSQL store does today")
 }
 
 /// -Store, else $CUSTKEY_STORE, else $XDG_DATA_HOME/custkey/service.db, else ~/.local/share/custkey/service.db.

@@ -14,9 +14,11 @@ mod audit;
 mod commitment;
 mod content;
 mod dep;
+pub mod location;
 mod m365;
 mod org;
 mod pack;
+pub mod pg;
 mod principal;
 mod recipient;
 mod setting;
@@ -25,6 +27,7 @@ mod spo;
 pub use audit::AuditRow;
 pub use content::{ItemRow, MailboxKeyRow, MoveRow};
 pub use dep::{DepRow, RootWrapRow};
+pub use location::{Location, LocationError, PgUrl};
 pub use m365::{ChatMessageRow, ChatRow, WorkloadKeyRow};
 pub use org::OrganizationRow;
 pub use pack::{PackAppender, PackFile, PackReadError, PACK_BUFFER, PACK_BUFFERS};
@@ -346,6 +349,14 @@ pub enum StoreError {
     Busy { path: PathBuf, detail: String },
     #[error("a store query failed: {0}")]
     Sql(String),
+    /// A PostgreSQL store that cannot be used: unreachable, authentication refused, no such
+    /// database. `url` has its password hidden.
+    #[error("the PostgreSQL store {url} cannot be opened: {detail}")]
+    Postgres {
+        url: String,
+        detail: String,
+        help: String,
+    },
 }
 
 impl StoreError {
@@ -366,6 +377,7 @@ impl StoreError {
                 "another custkey process held the store too long; try again".into()
             }
             StoreError::Sql(_) => "this is likely a bug in custkey; the transaction was rolled back".into(),
+            StoreError::Postgres { help, .. } => help.clone(),
         }
     }
 }

@@ -408,3 +408,48 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A fresh, empty PostgreSQL database for one test (`CREATE DATABASE t_<uuid>` on the server
+/// named by `CUSTKEY_TEST_POSTGRES`, which `.ci/run` starts); returns its URL. Without that
+/// variable a developer's run skips loudly (`None`), and CI (`CI=true`) fails.
+pub fn postgres_db() -> Option<String> {
+    let Some(base) = std::env::var("CUSTKEY_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but CUSTKEY_TEST_POSTGRES is not set: .ci/run must start PostgreSQL (.ci/postgres-start)");
+        }
+        eprintln!("SKIPPED: CUSTKEY_TEST_POSTGRES is not set, so this PostgreSQL test did not run (start a server with .ci/postgres-start and export its URL)");
+        return None;
+    };
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("CUSTKEY_TEST_POSTGRES={base}: {e}"));
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    Some(with_database(&base, &name))
+}
+
+/// `url` naming the database `db` instead of its own.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = head.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match head[scheme_end..].find('/') {
+        Some(i) => &head[..scheme_end + i],
+        None => head,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// A connection to a test database (to look at or change what custkey wrote).
+pub fn postgres_client(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls).unwrap()
+}
