@@ -26,8 +26,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use rusqlite::params;
-
+use super::db::args;
 use super::{Result, Store, StoreError, Tx};
 
 /// Bytes per write buffer handed to the writer thread.
@@ -134,12 +133,10 @@ impl Store {
         }
         sync_dir(&dir)?;
         self.write(|tx| -> Result<()> {
-            tx.conn()
-                .execute(
-                    "INSERT INTO content_pack (id, mailbox_guid, when_created) VALUES (?1, ?2, ?3)",
-                    params![id, mailbox_guid, chrono::Utc::now().to_rfc3339()],
-                )
-                .map_err(|e| tx.err(e))?;
+            tx.exec(
+                "INSERT INTO content_pack (id, mailbox_guid, when_created) VALUES (?1, ?2, ?3)",
+                args![id, mailbox_guid, chrono::Utc::now().to_rfc3339()],
+            )?;
             Ok(())
         })?;
         Ok(PackFile {
@@ -154,20 +151,15 @@ impl Store {
     /// import's pack), except packs another writer holds. Returns the number of files removed.
     pub fn reclaim_packs(&mut self) -> Result<u64> {
         let packs = self.read(|tx| -> Result<Vec<(String, String, bool)>> {
-            let mut st = tx
-                .conn()
-                .prepare(
-                    "SELECT p.id, p.mailbox_guid,
-                            EXISTS (SELECT 1 FROM item i WHERE i.pack = p.id)
-                     FROM content_pack p",
-                )
-                .map_err(|e| tx.err(e))?;
-            let rows = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map_err(|e| tx.err(e))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(|e| tx.err(e))?;
-            Ok(rows)
+            tx.rows(
+                "SELECT p.id, p.mailbox_guid,
+                        EXISTS (SELECT 1 FROM item i WHERE i.pack = p.id)
+                 FROM content_pack p",
+                args![],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .collect()
         })?;
         let mut removed = 0;
         for (id, mailbox, used) in packs {
@@ -188,20 +180,18 @@ impl Store {
                 Err(e) => return Err(unavailable(&path, "cannot open the content file", &e)),
             };
             let gone = self.write(|tx| -> Result<bool> {
-                let used: bool = tx
-                    .conn()
-                    .query_row(
+                let used = tx
+                    .row(
                         "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)",
-                        [&id],
-                        |r| r.get(0),
-                    )
-                    .map_err(|e| tx.err(e))?;
+                        args![id],
+                    )?
+                    .map(|r| r.get::<bool>(0))
+                    .transpose()?
+                    .unwrap_or(false);
                 if used {
                     return Ok(false);
                 }
-                tx.conn()
-                    .execute("DELETE FROM content_pack WHERE id = ?1", [&id])
-                    .map_err(|e| tx.err(e))?;
+                tx.exec("DELETE FROM content_pack WHERE id = ?1", args![id])?;
                 Ok(true)
             })?;
             if gone && lock.is_some() {
@@ -233,18 +223,13 @@ impl Store {
         };
         // Every pack the store names, in one query; only files outside it are looked at again.
         let known = self.read(|tx| -> Result<std::collections::HashSet<String>> {
-            let mut st = tx
-                .conn()
-                .prepare(
-                    "SELECT id FROM content_pack UNION SELECT DISTINCT pack FROM item WHERE pack IS NOT NULL",
-                )
-                .map_err(|e| tx.err(e))?;
-            let ids = st
-                .query_map([], |r| r.get(0))
-                .map_err(|e| tx.err(e))?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(|e| tx.err(e))?;
-            Ok(ids)
+            tx.rows(
+                "SELECT id FROM content_pack UNION SELECT DISTINCT pack FROM item WHERE pack IS NOT NULL",
+                args![],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
         })?;
         let mut removed = 0;
         for d in dirs {
@@ -282,14 +267,15 @@ impl Store {
                 // Locked: a writer that registers it now has not locked it yet, and will find
                 // it deleted. Check once more that nothing names it, then delete it.
                 let orphan = self.write(|tx| -> Result<bool> {
-                    tx.conn()
-                        .query_row(
+                    Ok(tx
+                        .row(
                             "SELECT NOT (EXISTS (SELECT 1 FROM content_pack WHERE id = ?1)
                                  OR EXISTS (SELECT 1 FROM item WHERE pack = ?1))",
-                            [id],
-                            |r| r.get(0),
-                        )
-                        .map_err(|e| tx.err(e))
+                            args![id],
+                        )?
+                        .map(|r| r.get::<bool>(0))
+                        .transpose()?
+                        .unwrap_or(false))
                 })?;
                 if !orphan {
                     continue;
@@ -380,18 +366,13 @@ impl Tx<'_> {
 
     /// Packs of a mailbox (ids), oldest first.
     pub fn packs_of(&self, mailbox_guid: &str) -> Result<Vec<String>> {
-        let mut st = self
-            .conn()
-            .prepare_cached(
-                "SELECT id FROM content_pack WHERE mailbox_guid = ?1 ORDER BY when_created",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([mailbox_guid], |r| r.get(0))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        self.rows(
+            "SELECT id FROM content_pack WHERE mailbox_guid = ?1 ORDER BY when_created",
+            args![mailbox_guid],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
     }
 }
 

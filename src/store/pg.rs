@@ -8,13 +8,18 @@
 //! migration creates. The one migration that rebuilds a table to widen a CHECK (6) is
 //! replaced by the `ALTER TABLE` PostgreSQL can do in place.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::{Client, NoTls};
+use postgres::types::ToSql;
+use postgres::{Client, IsolationLevel, NoTls, Statement};
 
+use super::db::{self, Arg};
 use super::location::PgUrl;
-use super::{Result, StoreError, MIGRATIONS, SCHEMA_VERSION};
+use super::{Result, StoreError, BUSY_TIMEOUT, MIGRATIONS, SCHEMA_VERSION};
 
 /// How long connecting may take before the server counts as unreachable (unless the URL
 /// sets `connect_timeout`).
@@ -22,6 +27,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The advisory lock that makes concurrent processes migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x0063_7573_746b_6579; // "custkey"
+
+/// The advisory lock every write transaction takes first: writers take turns, as SQLite's
+/// `BEGIN IMMEDIATE` makes them, so no command works from a read another has overtaken.
+const WRITE_LOCK: i64 = 0x0063_7573_746b_6577; // "custkew"
 
 /// Created before the first migration: the schema version and the collation the SQLite
 /// schema calls NOCASE (comparisons ignore case, as SQLite's NOCASE does for ASCII).
@@ -46,6 +55,15 @@ const AFTER_DEP_REBUILD: &str = "CREATE TABLE m365_assignment";
 pub struct PgStore {
     client: Client,
     shown: String,
+    /// Statements prepared on this connection, by their SQL text.
+    statements: RefCell<HashMap<String, Statement>>,
+}
+
+/// One transaction on a PostgreSQL store.
+pub(crate) struct PgTx<'c> {
+    tx: RefCell<postgres::Transaction<'c>>,
+    statements: &'c RefCell<HashMap<String, Statement>>,
+    shown: &'c str,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -63,8 +81,55 @@ impl PgStore {
         }
         let mut client = config.connect(NoTls).map_err(|e| connect_error(url, &e))?;
         let shown = url.shown().to_string();
+        // A writer waits for another's write transaction as long as SQLite's busy timeout.
+        client
+            .batch_execute(&format!("SET lock_timeout = '{}s'", BUSY_TIMEOUT.as_secs()))
+            .map_err(|e| query_error(&shown, &e))?;
         migrate(&mut client, &shown)?;
-        Ok(PgStore { client, shown })
+        Ok(PgStore {
+            client,
+            shown,
+            statements: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// Starts a transaction: a write one takes the write lock first and reads the latest
+    /// committed rows (READ COMMITTED, with no other writer running); a read one sees one
+    /// snapshot (REPEATABLE READ).
+    pub(crate) fn begin(&mut self, write: bool) -> Result<PgTx<'_>> {
+        let PgStore {
+            client,
+            shown,
+            statements,
+        } = self;
+        let level = if write {
+            IsolationLevel::ReadCommitted
+        } else {
+            IsolationLevel::RepeatableRead
+        };
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(level)
+            .start()
+            .map_err(|e| query_error(shown, &e))?;
+        if write {
+            tx.query_one("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+                .map_err(|e| query_error(shown, &e))?;
+        }
+        Ok(PgTx {
+            tx: RefCell::new(tx),
+            statements,
+            shown,
+        })
+    }
+
+    /// Removes dead tuples (deleted keys and content) from every table, so that a purge leaves
+    /// no copy in the tables' pages (WAL and backups are another matter: docs/store.md).
+    pub(crate) fn vacuum(&mut self) -> Result<()> {
+        let shown = self.shown.clone();
+        self.client
+            .batch_execute("VACUUM")
+            .map_err(|e| query_error(&shown, &e))
     }
 
     /// The URL with its password hidden.
@@ -80,6 +145,81 @@ impl PgStore {
             .query_one("SELECT version FROM schema_version", &[])
             .map_err(|e| query_error(&shown, &e))?;
         Ok(row.get(0))
+    }
+}
+
+impl PgTx<'_> {
+    fn statement(&self, sql: &str) -> Result<Statement> {
+        if let Some(st) = self.statements.borrow().get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self
+            .tx
+            .borrow_mut()
+            .prepare(&db::pg_placeholders(sql))
+            .map_err(|e| query_error(self.shown, &e))?;
+        self.statements
+            .borrow_mut()
+            .insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
+
+    pub(crate) fn exec(&self, sql: &str, args: &[&dyn Arg]) -> Result<usize> {
+        let st = self.statement(sql)?;
+        let values: Vec<db::ValueRef<'_>> = args.iter().map(|a| a.value()).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let n = self
+            .tx
+            .borrow_mut()
+            .execute(&st, &params)
+            .map_err(|e| query_error(self.shown, &e))?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    pub(crate) fn rows(&self, sql: &str, args: &[&dyn Arg]) -> Result<Vec<db::Row>> {
+        let st = self.statement(sql)?;
+        let values: Vec<db::ValueRef<'_>> = args.iter().map(|a| a.value()).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let rows = self
+            .tx
+            .borrow_mut()
+            .query(&st, &params)
+            .map_err(|e| query_error(self.shown, &e))?;
+        rows.iter().map(db::Row::from_pg).collect()
+    }
+
+    /// As [`PgTx::exec`], but a uniqueness violation is `Ok(false)` and the transaction goes
+    /// on (the statement ran in a savepoint, which is rolled back).
+    pub(crate) fn exec_unless_taken(&self, sql: &str, args: &[&dyn Arg]) -> Result<bool> {
+        let st = self.statement(sql)?;
+        let values: Vec<db::ValueRef<'_>> = args.iter().map(|a| a.value()).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let mut tx = self.tx.borrow_mut();
+        let mut sp = tx
+            .savepoint("unless_taken")
+            .map_err(|e| query_error(self.shown, &e))?;
+        match sp.execute(&st, &params) {
+            Ok(_) => {
+                sp.commit().map_err(|e| query_error(self.shown, &e))?;
+                Ok(true)
+            }
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                sp.rollback().map_err(|e| query_error(self.shown, &e))?;
+                Ok(false)
+            }
+            Err(e) => Err(query_error(self.shown, &e)),
+        }
+    }
+
+    pub(crate) fn commit(self) -> Result<()> {
+        let shown = self.shown;
+        self.tx
+            .into_inner()
+            .commit()
+            .map_err(|e| query_error(shown, &e))
     }
 }
 
@@ -224,6 +364,16 @@ fn connect_error(url: &PgUrl, e: &postgres::Error) -> StoreError {
 }
 
 fn query_error(shown: &str, e: &postgres::Error) -> StoreError {
+    let code = e.code();
+    if code == Some(&SqlState::LOCK_NOT_AVAILABLE)
+        || code == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+        || code == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+    {
+        return StoreError::Busy {
+            path: PathBuf::from(shown),
+            detail: db_text(e),
+        };
+    }
     if e.is_closed() || e.as_db_error().is_none() {
         return StoreError::Postgres {
             url: shown.to_string(),
