@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use custkey::service::azure::{Azure, AzureSession};
 use custkey::service::keys::ServiceKeys;
 use custkey::service::principal::{self, Authenticated, Credential};
-use custkey::store::pg::PgStore;
 use custkey::store::{location, Location, LocationError, PgUrl, Store};
 use custkey::vault::LocalBackend;
 
@@ -170,15 +169,26 @@ impl Ctx {
 
     fn open_store(&mut self) -> Result<&mut Store, CliError> {
         if self.store.is_none() {
-            match &self.store_url {
+            let store_err = |e: custkey::store::StoreError| {
+                CliError::unavailable(e.to_string()).with_help(e.help())
+            };
+            let s = match &self.store_url {
                 Some(Err(e)) => return Err(CliError::usage(e.to_string()).with_help(e.help())),
-                Some(Ok(url)) => return Err(postgres_not_ready(url)),
-                None => {}
-            }
-            self.check_store_folder()?;
-            self.verbose(&format!("opening the store {}", self.store_path.display()));
-            let s = Store::open(&self.store_path)
-                .map_err(|e| CliError::unavailable(e.to_string()).with_help(e.help()))?;
+                Some(Ok(url)) => {
+                    let dir = self.data_dir();
+                    self.verbose(&format!(
+                        "opening the PostgreSQL store {} with the data directory {}",
+                        url.shown(),
+                        dir.display()
+                    ));
+                    Store::open_url(url, &dir).map_err(store_err)?
+                }
+                None => {
+                    self.check_store_folder()?;
+                    self.verbose(&format!("opening the store {}", self.store_path.display()));
+                    Store::open(&self.store_path).map_err(store_err)?
+                }
+            };
             self.store = Some(s);
         }
         match self.store.as_mut() {
@@ -193,7 +203,7 @@ impl Ctx {
     fn check_store_folder(&self) -> Result<(), CliError> {
         let explicit =
             self.store_given || std::env::var_os("CUSTKEY_STORE").is_some_and(|p| !p.is_empty());
-        if !explicit || self.store_path.exists() {
+        if !explicit || self.store_url.is_some() || self.store_path.exists() {
             return Ok(());
         }
         match self.store_path.parent() {
@@ -363,8 +373,12 @@ impl Ctx {
         }
     }
 
-    /// The directory beside the store that holds vault files and other state.
+    /// The directory beside the store that holds vault files and other state; for a store
+    /// that is not a file (PostgreSQL), `CUSTKEY_DATA_DIR`, else the default store's directory.
     pub fn data_dir(&self) -> PathBuf {
+        if self.store_url.is_some() {
+            return data_dir_for_url();
+        }
         match self.store_path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -517,25 +531,13 @@ fn store_url(path: &Path) -> Option<Result<PgUrl, LocationError>> {
     })
 }
 
-/// A PostgreSQL store is connected to and its schema created or checked (unreachable, refused
-/// and newer-schema stores are reported as such, exit 3), but the cmdlets' rows are not yet
-/// read or written there: that is said plainly instead of falling back to a file.
-fn postgres_not_ready(url: &PgUrl) -> CliError {
-    let store_err =
-        |e: custkey::store::StoreError| CliError::unavailable(e.to_string()).with_help(e.help());
-    let mut pg = match PgStore::open(url) {
-        Ok(pg) => pg,
-        Err(e) => return store_err(e),
-    };
-    let version = match pg.schema_version() {
-        Ok(v) => v,
-        Err(e) => return store_err(e),
-    };
-    CliError::unavailable(format!(
-        "the PostgreSQL store {} is reachable and at schema version {version}, but this custkey cannot yet run cmdlets on a PostgreSQL store",
-        url.shown()
-    ))
-    .with_help("use a file store (-Store /path/service.db) for now; docs/store.md says what a PostgreSQL store does today")
+/// The data directory of a store that is not a file: `CUSTKEY_DATA_DIR`, else the directory
+/// of the default store (`$XDG_DATA_HOME/custkey`).
+pub fn data_dir_for_url() -> PathBuf {
+    if let Some(d) = std::env::var_os("CUSTKEY_DATA_DIR").filter(|p| !p.is_empty()) {
+        return PathBuf::from(d);
+    }
+    default_data_dir()
 }
 
 /// -Store, else $CUSTKEY_STORE, else $XDG_DATA_HOME/custkey/service.db, else ~/.local/share/custkey/service.db.
@@ -546,12 +548,17 @@ pub fn store_path(given: Option<&str>) -> PathBuf {
     if let Some(p) = std::env::var_os("CUSTKEY_STORE").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
+    default_data_dir().join("service.db")
+}
+
+/// $XDG_DATA_HOME/custkey, else ~/.local/share/custkey: the default store's directory.
+fn default_data_dir() -> PathBuf {
     let base = std::env::var_os("XDG_DATA_HOME")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
         .unwrap_or_else(|| PathBuf::from("."));
-    base.join("custkey").join("service.db")
+    base.join("custkey")
 }
 
 /// Finds a cmdlet by name: case-insensitive, hyphen-insensitive; no abbreviations

@@ -13,6 +13,7 @@
 mod audit;
 mod commitment;
 mod content;
+pub mod datadir;
 pub(crate) mod db;
 mod dep;
 pub mod location;
@@ -389,6 +390,9 @@ pub struct Store {
     backend: Backend,
     /// The file, or for PostgreSQL the URL with its password hidden (for messages).
     path: PathBuf,
+    /// Where files beside the rows live (content packs): the file's directory, or for
+    /// PostgreSQL the data directory it was opened with.
+    data_dir: PathBuf,
 }
 
 enum Backend {
@@ -401,6 +405,7 @@ enum Backend {
 pub struct Tx<'c> {
     inner: TxInner<'c>,
     path: &'c Path,
+    data_dir: &'c Path,
 }
 
 enum TxInner<'c> {
@@ -434,13 +439,23 @@ impl Store {
         }
     }
 
-    /// Opens (creating or migrating its schema) the PostgreSQL store at `url`.
-    pub fn open_url(url: &PgUrl) -> Result<Store> {
+    /// Opens (creating or migrating its schema) the PostgreSQL store at `url`, with its files
+    /// (content packs) in `data_dir`, which must be the data directory the store was first
+    /// used with ([`datadir`]).
+    pub fn open_url(url: &PgUrl, data_dir: &Path) -> Result<Store> {
         let pg = pg::PgStore::open(url)?;
-        Ok(Store {
+        let mut store = Store {
             path: PathBuf::from(url.shown()),
             backend: Backend::Pg(Box::new(pg)),
-        })
+            data_dir: data_dir.to_path_buf(),
+        };
+        datadir::bind(&mut store)?;
+        Ok(store)
+    }
+
+    /// The directory of the store's files (content packs, and the CLI keeps vaults there).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// The store's file; for a PostgreSQL store, its URL with the password hidden.
@@ -567,6 +582,7 @@ impl Store {
         Ok(Store {
             backend: Backend::Sqlite(conn),
             path: path.into(),
+            data_dir: dir_of(path),
         })
     }
 
@@ -606,36 +622,26 @@ impl Store {
         f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let path = self.path.clone();
-        match &mut self.backend {
-            Backend::Sqlite(conn) => {
-                let tx = conn
-                    .transaction_with_behavior(behavior)
-                    .map_err(|e| classify(&path, e))?;
-                let tx = Tx {
-                    inner: TxInner::Sqlite(tx),
-                    path: &path,
-                };
-                let value = f(&tx)?;
-                match tx.inner {
-                    TxInner::Sqlite(t) => t.commit().map_err(|e| classify(&path, e))?,
-                    TxInner::Pg(t) => t.commit()?,
-                }
-                Ok(value)
-            }
+        let inner = match &mut self.backend {
+            Backend::Sqlite(conn) => TxInner::Sqlite(
+                conn.transaction_with_behavior(behavior)
+                    .map_err(|e| classify(&path, e))?,
+            ),
             Backend::Pg(pg) => {
-                let write = matches!(behavior, TransactionBehavior::Immediate);
-                let tx = Tx {
-                    inner: TxInner::Pg(pg.begin(write)?),
-                    path: &path,
-                };
-                let value = f(&tx)?;
-                match tx.inner {
-                    TxInner::Sqlite(t) => t.commit().map_err(|e| classify(&path, e))?,
-                    TxInner::Pg(t) => t.commit()?,
-                }
-                Ok(value)
+                TxInner::Pg(pg.begin(matches!(behavior, TransactionBehavior::Immediate))?)
             }
+        };
+        let tx = Tx {
+            inner,
+            path: &path,
+            data_dir: &self.data_dir,
+        };
+        let value = f(&tx)?;
+        match tx.inner {
+            TxInner::Sqlite(t) => t.commit().map_err(|e| classify(&path, e))?,
+            TxInner::Pg(t) => t.commit()?,
         }
+        Ok(value)
     }
 }
 
@@ -715,6 +721,14 @@ fn sqlite_args<'a>(
     args: &'a [&'a dyn db::Arg],
 ) -> rusqlite::ParamsFromIter<impl Iterator<Item = db::ValueRef<'a>>> {
     rusqlite::params_from_iter(args.iter().map(|a| a.value()))
+}
+
+/// The directory a store file is in.
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {

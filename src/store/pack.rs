@@ -79,29 +79,25 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// `content/` in the directory of the store file `db`.
-fn content_dir_of(db: &Path) -> PathBuf {
-    let dir = match db.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    dir.join("content")
+fn content_dir_of(data_dir: &Path) -> PathBuf {
+    data_dir.join("content")
 }
 
-fn pack_path_of(db: &Path, mailbox_guid: &str, id: &str) -> PathBuf {
-    content_dir_of(db)
+fn pack_path_of(data_dir: &Path, mailbox_guid: &str, id: &str) -> PathBuf {
+    content_dir_of(data_dir)
         .join(mailbox_guid)
         .join(format!("{id}.pack"))
 }
 
 impl Store {
-    /// Where content pack files live: `content/` in the store's directory.
+    /// Where content pack files live: `content/` in the store's data directory.
     pub fn content_dir(&self) -> PathBuf {
-        content_dir_of(&self.path)
+        content_dir_of(&self.data_dir)
     }
 
     /// The file of pack `id` of a mailbox.
     pub fn pack_path(&self, mailbox_guid: &str, id: &str) -> PathBuf {
-        pack_path_of(&self.path, mailbox_guid, id)
+        pack_path_of(&self.data_dir, mailbox_guid, id)
     }
 
     /// Creates a new pack for a mailbox's content: the file (0600, locked by this process until
@@ -334,7 +330,7 @@ impl std::fmt::Display for PackReadError {
 impl Tx<'_> {
     /// Where content pack files live (see [`Store::content_dir`]).
     pub fn content_dir(&self) -> PathBuf {
-        content_dir_of(self.path)
+        content_dir_of(self.data_dir)
     }
 
     /// Opens `len` bytes at `offset` of a pack for reading. A missing file or one shorter than
@@ -346,7 +342,7 @@ impl Tx<'_> {
         offset: u64,
         len: u64,
     ) -> std::result::Result<io::Take<File>, PackReadError> {
-        let path = pack_path_of(self.path, mailbox_guid, id);
+        let path = pack_path_of(self.data_dir, mailbox_guid, id);
         let mut f = File::open(&path).map_err(|e| PackReadError::Open(path.clone(), e))?;
         let have = f
             .metadata()
