@@ -30,7 +30,7 @@ const MIGRATION_LOCK: i64 = 0x0063_7573_746b_6579; // "custkey"
 
 /// The advisory lock every write transaction takes first: writers take turns, as SQLite's
 /// `BEGIN IMMEDIATE` makes them, so no command works from a read another has overtaken.
-const WRITE_LOCK: i64 = 0x0063_7573_746b_6577; // "custkew"
+pub const WRITE_LOCK: i64 = 0x0063_7573_746b_6577; // "custkew"
 
 /// Created before the first migration: the schema version and the collation the SQLite
 /// schema calls NOCASE (comparisons ignore case, as SQLite's NOCASE does for ASCII).

@@ -412,15 +412,123 @@ impl Env {
     }
 }
 
-/// The rows of a query of the test's store (either engine), `?N` placeholders bound to `args`
-/// as text.
-pub fn store_rows(e: &Env, sql: &str, args: &[&str]) -> Vec<Vec<Val>> {
+impl From<&str> for Val {
+    fn from(s: &str) -> Val {
+        Val::Text(s.to_string())
+    }
+}
+impl From<&String> for Val {
+    fn from(s: &String) -> Val {
+        Val::Text(s.clone())
+    }
+}
+impl From<u32> for Val {
+    fn from(i: u32) -> Val {
+        Val::Int(i.into())
+    }
+}
+impl From<&[u8]> for Val {
+    fn from(b: &[u8]) -> Val {
+        Val::Blob(b.to_vec())
+    }
+}
+impl From<&Vec<u8>> for Val {
+    fn from(b: &Vec<u8>) -> Val {
+        Val::Blob(b.clone())
+    }
+}
+
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef as V};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Val::Null => V::Null,
+            Val::Int(i) => V::Integer(*i),
+            Val::Text(t) => V::Text(t.as_bytes()),
+            Val::Blob(b) => V::Blob(b),
+        }))
+    }
+}
+
+impl postgres::types::ToSql for Val {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use postgres::types::Type;
+        match self {
+            Val::Null => Ok(postgres::types::IsNull::Yes),
+            Val::Int(i) if *ty == Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+            Val::Int(i) => i.to_sql(ty, out),
+            Val::Text(t) => t.as_str().to_sql(ty, out),
+            Val::Blob(b) => b.as_slice().to_sql(ty, out),
+        }
+    }
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
+    postgres::types::to_sql_checked!();
+}
+
+fn dollars(sql: &str) -> String {
+    sql.chars()
+        .map(|c| if c == '?' { '$' } else { c })
+        .collect()
+}
+
+/// Runs one statement with arguments on the test's store (either engine).
+pub fn store_exec_args(e: &Env, sql: &str, args: &[Val]) -> u64 {
+    match e.pg_url() {
+        Some(url) => {
+            let params: Vec<&(dyn postgres::types::ToSql + Sync)> = args
+                .iter()
+                .map(|a| a as &(dyn postgres::types::ToSql + Sync))
+                .collect();
+            postgres_client(url)
+                .execute(&dollars(sql), &params)
+                .unwrap()
+        }
+        None => rusqlite::Connection::open(e.path("service.db"))
+            .unwrap()
+            .execute(sql, rusqlite::params_from_iter(args.iter()))
+            .unwrap() as u64,
+    }
+}
+
+/// Every value the store holds, as bytes (the SQLite file itself; on PostgreSQL every column
+/// of every row of custkey's tables, bytes as they are): to look for plaintext in it, or to
+/// compare it before and after.
+pub fn store_bytes(e: &Env) -> Vec<u8> {
+    let Some(_) = e.pg_url() else {
+        return std::fs::read(e.path("service.db")).unwrap();
+    };
+    let tables = store_rows(
+        e,
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+        &[],
+    );
+    let mut out = Vec::new();
+    for t in tables {
+        for row in store_rows(e, &format!("SELECT * FROM {} ORDER BY 1", t[0].text()), &[]) {
+            for v in row {
+                match v {
+                    Val::Null => out.push(0),
+                    Val::Int(i) => out.extend(i.to_le_bytes()),
+                    Val::Text(s) => out.extend(s.into_bytes()),
+                    Val::Blob(b) => out.extend(b),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The rows of a query of the test's store (either engine), `?N` placeholders bound to `args`.
+pub fn store_rows(e: &Env, sql: &str, args: &[Val]) -> Vec<Vec<Val>> {
     if let Some(url) = e.pg_url() {
         let mut c = postgres_client(url);
-        let mut q = String::new();
-        for ch in sql.chars() {
-            q.push(if ch == '?' { '$' } else { ch });
-        }
+        let q = dollars(sql);
         let params: Vec<&(dyn postgres::types::ToSql + Sync)> = args
             .iter()
             .map(|a| a as &(dyn postgres::types::ToSql + Sync))
@@ -501,7 +609,7 @@ pub fn item_ciphertexts(e: &Env) -> Vec<Vec<u8>> {
                 None => store_rows(
                     e,
                     "SELECT data FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2 ORDER BY n",
-                    &[&mailbox, &item],
+                    &[(&mailbox).into(), (&item).into()],
                 )
                 .into_iter()
                 .flat_map(|r| r[0].blob())
