@@ -251,3 +251,60 @@ fn another_data_directory_is_refused_not_given_its_own_vaults() {
     assert!(!err.contains("first used at"), "{err}");
     assert!(err.contains("service master key"), "{err}");
 }
+
+/// Eight processes writing through one PostgreSQL store at once, each importing into its own
+/// mailbox while all of them append to the shared audit log and item sequence: every import
+/// lands whole and readable, none is lost or mixed with another.
+#[test]
+fn eight_processes_import_at_once_and_lose_nothing() {
+    let Some(url) = postgres_db() else { return };
+    let e = on(&url);
+    e.setup();
+    let (mail, _) = e.write_mail();
+    let names: Vec<String> = (0..8).map(|i| format!("m{i}")).collect();
+    for n in &names {
+        e.ok(&["New-Mailbox", "-Name", n, "-Alias", n]);
+        e.ok(&["Set-MgUserLicense", "-UserId", n, "-AddLicenses", "SPE_E5"]);
+        e.ok(&[
+            "Set-Mailbox",
+            "-Identity",
+            n,
+            "-DataEncryptionPolicy",
+            "US Mailboxes",
+        ]);
+    }
+    let audit_before = common::audit_operations(&e).len();
+    let kids: Vec<_> = names
+        .iter()
+        .map(|n| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_custkey"))
+                .args(["New-MailboxImportRequest", n, mail.to_str().unwrap()])
+                .current_dir(e.dir.path())
+                .env("CUSTKEY_CONFIG_DIR", e.config.path())
+                .env("CUSTKEY_KEYRING", "off")
+                .envs(e.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for k in kids {
+        let out = k.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for n in &names {
+        assert_eq!(e.json(&["Get-MailboxStatistics", n])["ItemCount"], 3, "{n}");
+        e.exports_same(n, &format!("out-{n}"), &mail);
+    }
+    let audit = common::audit_operations(&e);
+    assert!(
+        audit.len() >= audit_before + 8,
+        "{} audit records",
+        audit.len()
+    );
+}

@@ -123,13 +123,23 @@ impl PgStore {
         })
     }
 
-    /// Removes dead tuples (deleted keys and content) from every table, so that a purge leaves
-    /// no copy in the tables' pages (WAL and backups are another matter: docs/store.md).
+    /// After a purge: rewrites the tables that hold wrapped keys (`VACUUM FULL`: new files, the
+    /// old ones unlinked), because a plain VACUUM frees dead tuples' space in a page without
+    /// overwriting it, so a destroyed key's bytes would stay in the table's file; then a plain
+    /// VACUUM of the rest (content rows are ciphertext under the destroyed keys). WAL and
+    /// backups are another matter: docs/store.md.
     pub(crate) fn vacuum(&mut self) -> Result<()> {
         let shown = self.shown.clone();
-        self.client
-            .batch_execute("VACUUM")
-            .map_err(|e| query_error(&shown, &e))
+        // One statement per query: VACUUM cannot run inside a (multi-statement) transaction.
+        for sql in [
+            "VACUUM FULL dep, dep_root_wrap, mailbox_key, workload_key, spo_dep, spo_dep_root_wrap, spo_mmk_tik, spo_site, key_commitment",
+            "VACUUM",
+        ] {
+            self.client
+                .batch_execute(sql)
+                .map_err(|e| query_error(&shown, &e))?;
+        }
+        Ok(())
     }
 
     /// The URL with its password hidden.
