@@ -62,6 +62,11 @@ psql -q "$pg" -c "INSERT INTO recipient ($cols) SELECT format('%s-0000-4000-8000
 
 who="user$(printf '%06d' $((n / 2)))"
 query="SELECT $cols FROM recipient WHERE name = '$who' COLLATE NOCASE"
+# Each side finds the mailbox (a lookup that failed or found nothing would time nothing).
+CUSTKEY_STORE="$sq" CUSTKEY_CONFIG_DIR="$d/config-sqlite" "$bin" Get-Mailbox -Identity "$who" | grep -q "$who"
+CUSTKEY_STORE="$pg" CUSTKEY_DATA_DIR="$d/pgdata" CUSTKEY_CONFIG_DIR="$d/config-pg" "$bin" Get-Mailbox -Identity "$who" | grep -q "$who"
+sqlite3 "$sq" "$query" | grep -q "$who"
+psql -qAt "$pg" -c "$query" | grep -q "$who"
 sqlite_cmd=$(CUSTKEY_STORE="$sq" CUSTKEY_CONFIG_DIR="$d/config-sqlite" best "$bin" Get-Mailbox -Identity "$who")
 sqlite_anchor=$(best sqlite3 "$sq" "$query")
 pg_cmd=$(CUSTKEY_STORE="$pg" CUSTKEY_DATA_DIR="$d/pgdata" CUSTKEY_CONFIG_DIR="$d/config-pg" best "$bin" Get-Mailbox -Identity "$who")

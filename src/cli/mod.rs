@@ -11,6 +11,7 @@ pub mod gate;
 pub mod generate;
 pub mod help;
 pub mod output;
+pub mod progress;
 pub mod rollout;
 pub mod script;
 pub mod wildcard;
@@ -107,7 +108,9 @@ impl Ctx {
             std::mem::take(&mut self.input_view),
         );
         self.cmdlet = cmdlet;
-        let out = (cmdlet.run)(self, args);
+        // A nested cmdlet needs its own role, as if the operator had typed it: a rollout run by
+        // Organization Management does not register a SharePoint policy.
+        let out = gate::check(self, cmdlet).and_then(|()| (cmdlet.run)(self, args));
         (
             self.cmdlet,
             self.form,
@@ -392,7 +395,7 @@ impl Ctx {
     }
 
     pub fn warn(&self, msg: &str) {
-        eprintln!("WARNING: {}", error::redact_secrets(msg));
+        error::warn_line(msg);
     }
 
     /// Prints the warnings the service gathered while the cmdlet ran (damaged key copies that
@@ -642,11 +645,12 @@ Exit codes: 0 ok, 1 cmdlet failed, 2 usage error, 3 store or vault unreachable, 
 /// Runs one command line; returns the process exit code.
 pub fn main(argv: Vec<String>) -> i32 {
     install_panic_hook();
+    progress::install();
     // Every knob that must parse is checked once, before anything runs (exit 2).
     if let Err(e) = custkey::input::check_environment() {
         let help = e.help();
         let err = CliError::usage(e.to_string()).with_help(help);
-        eprintln!("{err}");
+        error::report(&err);
         return err.class.exit_code();
     }
     if let Some(code) = script_entry(&argv) {
@@ -655,7 +659,7 @@ pub fn main(argv: Vec<String>) -> i32 {
     match run(&argv) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{e}");
+            error::report(&e);
             e.class.exit_code()
         }
     }

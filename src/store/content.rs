@@ -347,7 +347,70 @@ impl Tx<'_> {
             "DELETE FROM item WHERE mailbox_guid = ?1",
             args![mailbox_guid],
         )?;
+        self.clear_import_progress(mailbox_guid, None)?;
         Ok(totals)
+    }
+
+    /// How many messages of `source` earlier imports into the mailbox committed, and whether
+    /// one finished it.
+    pub fn import_progress(&self, mailbox_guid: &str, source: &str) -> Result<Option<(u64, bool)>> {
+        self.row(
+            "SELECT messages, complete FROM import_progress WHERE mailbox_guid = ?1 AND source = ?2",
+            args![mailbox_guid, source],
+        )?
+        .map(|r| Ok((r.get::<u64>(0)?, r.get::<bool>(1)?)))
+        .transpose()
+    }
+
+    /// Counts `n` more committed messages of `source` (in the transaction that commits them;
+    /// negative when an import undoes its own).
+    pub fn add_import_progress(
+        &self,
+        mailbox_guid: &str,
+        source: &str,
+        n: i64,
+        now: &str,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO import_progress (mailbox_guid, source, messages, complete, when_changed)
+             VALUES (?1, ?2, ?3, 0, ?4)
+             ON CONFLICT (mailbox_guid, source) DO UPDATE SET
+               messages = import_progress.messages + excluded.messages, when_changed = excluded.when_changed",
+            args![mailbox_guid, source, n, now],
+        )?;
+        Ok(())
+    }
+
+    /// Marks the import of `source` finished.
+    pub fn finish_import_progress(
+        &self,
+        mailbox_guid: &str,
+        source: &str,
+        now: &str,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO import_progress (mailbox_guid, source, messages, complete, when_changed)
+             VALUES (?1, ?2, 0, 1, ?3)
+             ON CONFLICT (mailbox_guid, source) DO UPDATE SET complete = 1, when_changed = excluded.when_changed",
+            args![mailbox_guid, source, now],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the progress of `source` (every source of the mailbox with `None`): its items
+    /// were removed.
+    pub fn clear_import_progress(&self, mailbox_guid: &str, source: Option<&str>) -> Result<()> {
+        match source {
+            Some(source) => self.exec(
+                "DELETE FROM import_progress WHERE mailbox_guid = ?1 AND source = ?2",
+                args![mailbox_guid, source],
+            )?,
+            None => self.exec(
+                "DELETE FROM import_progress WHERE mailbox_guid = ?1",
+                args![mailbox_guid],
+            )?,
+        };
+        Ok(())
     }
 
     pub fn move_request(&self, mailbox_guid: &str) -> Result<Option<MoveRow>> {

@@ -330,6 +330,16 @@ const MIGRATIONS: &[&str] = &[
         signature TEXT NOT NULL,
         PRIMARY KEY (dep_guid, step)
     );",
+    // 11: how far each import of a source got (an interrupted or killed import resumes after the
+    // messages it committed; the count commits in the same transaction as their rows).
+    "CREATE TABLE import_progress (
+        mailbox_guid TEXT NOT NULL,
+        source TEXT NOT NULL,
+        messages INTEGER NOT NULL,
+        complete INTEGER NOT NULL DEFAULT 0,
+        when_changed TEXT NOT NULL,
+        PRIMARY KEY (mailbox_guid, source)
+    );",
 ];
 
 /// The schema version this build writes.

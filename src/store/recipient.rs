@@ -168,15 +168,48 @@ impl Tx<'_> {
     }
 
     /// Names of recipients in `scope` (for completion).
-    pub fn recipient_names(&self, scope: RecipientScope, limit: u64) -> Result<Vec<String>> {
+    /// The names, aliases and display names of the recipients in `scope` of which one begins
+    /// with `prefix` (any case), each once, in name order; every recipient, not a first page.
+    pub fn recipient_names(&self, scope: RecipientScope, prefix: &str) -> Result<Vec<String>> {
+        // LIKE with its wildcards escaped: the prefix is text, not a pattern; lower() on both
+        // sides because PostgreSQL's LIKE, unlike SQLite's, minds case.
+        let pattern = format!(
+            "{}%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
         let sql = format!(
-            "SELECT name FROM recipient WHERE {} ORDER BY name COLLATE NOCASE LIMIT ?1",
+            "SELECT name, alias, display_name FROM recipient WHERE {} AND
+             (lower(name) LIKE lower(?1) ESCAPE '\\' OR lower(alias) LIKE lower(?1) ESCAPE '\\'
+              OR lower(display_name) LIKE lower(?1) ESCAPE '\\')
+             ORDER BY name COLLATE NOCASE",
             scope.clause()
         );
-        self.rows(&sql, args![limit.min(i64::MAX as u64)])?
+        let rows = self
+            .rows(&sql, args![pattern])?
             .iter()
-            .map(|r| r.get(0))
-            .collect()
+            .map(|r| {
+                Ok((
+                    r.get::<String>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<String>(2)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let lower = prefix.to_lowercase();
+        let mut out = Vec::with_capacity(rows.len());
+        for (name, alias, display) in rows {
+            for v in [name, alias, display] {
+                if v.to_lowercase().starts_with(&lower)
+                    && !out.iter().any(|o: &String| o.eq_ignore_ascii_case(&v))
+                {
+                    out.push(v);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Rewrites the mutable fields of a recipient. Returns `Ok(false)` on a uniqueness clash.

@@ -13,6 +13,7 @@ pub mod az_role_assignment;
 pub mod az_role_definition;
 pub mod command;
 pub mod customer_key_cache;
+pub mod customer_key_completion;
 pub mod customer_key_configuration;
 pub mod customer_key_rollout;
 pub mod data_encryption_policy;
@@ -61,6 +62,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         az_role_definition::CMDLETS,
         command::CMDLETS,
         customer_key_cache::CMDLETS,
+        customer_key_completion::CMDLETS,
         customer_key_configuration::CMDLETS,
         customer_key_rollout::CMDLETS,
         data_encryption_policy::CMDLETS,
