@@ -176,9 +176,8 @@ impl PgTx<'_> {
 
     pub(crate) fn exec(&self, sql: &str, args: &[&dyn Arg]) -> Result<usize> {
         let st = self.statement(sql)?;
-        let values: Vec<db::ValueRef<'_>> = args.iter().map(|a| a.value()).collect();
-        let params: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let values = values(args);
+        let params = params(&values);
         let n = self
             .tx
             .borrow_mut()
@@ -189,9 +188,8 @@ impl PgTx<'_> {
 
     pub(crate) fn rows(&self, sql: &str, args: &[&dyn Arg]) -> Result<Vec<db::Row>> {
         let st = self.statement(sql)?;
-        let values: Vec<db::ValueRef<'_>> = args.iter().map(|a| a.value()).collect();
-        let params: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let values = values(args);
+        let params = params(&values);
         let rows = self
             .tx
             .borrow_mut()
@@ -204,9 +202,8 @@ impl PgTx<'_> {
     /// on (the statement ran in a savepoint, which is rolled back).
     pub(crate) fn exec_unless_taken(&self, sql: &str, args: &[&dyn Arg]) -> Result<bool> {
         let st = self.statement(sql)?;
-        let values: Vec<db::ValueRef<'_>> = args.iter().map(|a| a.value()).collect();
-        let params: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let values = values(args);
+        let params = params(&values);
         let mut tx = self.tx.borrow_mut();
         let mut sp = tx
             .savepoint("unless_taken")
@@ -231,6 +228,14 @@ impl PgTx<'_> {
             .commit()
             .map_err(|e| query_error(shown, &e))
     }
+}
+
+fn values<'a>(args: &'a [&'a dyn Arg]) -> Vec<db::ValueRef<'a>> {
+    args.iter().map(|a| a.value()).collect()
+}
+
+fn params<'a>(values: &'a [db::ValueRef<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
 }
 
 /// The SQLite migration `i` (0-based) as PostgreSQL runs it.
