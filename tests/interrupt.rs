@@ -255,3 +255,42 @@ fn on_a_terminal_an_import_shows_its_rate_and_eta_and_ctrl_c_stops_it() {
     let kept = item_count(d);
     assert!(kept < 150_000, "{kept}");
 }
+
+#[test]
+fn on_a_terminal_a_move_shows_its_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    let file = d.join("large.mbox");
+    mbox(&file, 3000, 200);
+    let out = import(d, &file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = d.join("status");
+    let shell = format!(
+        "cd '{}' && env CUSTKEY_STORE='{}' CUSTKEY_CONFIG_DIR='{}' CUSTKEY_KEYRING=off TERM=xterm '{}' New-MoveRequest alice; echo \"rc=$?\" > '{}'; sleep 60",
+        d.display(),
+        d.join("service.db").display(),
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
+        env!("CARGO_BIN_EXE_custkey"),
+        status.display()
+    );
+    let t = tmux::Tmux::start("move", 120, &shell);
+    let screen = t.wait_for_within("Moving alice", 60);
+    assert!(screen.contains("/3000 "), "items of the mailbox: {screen}");
+    assert!(screen.contains("/s ETA"), "a rate and an ETA: {screen}");
+    let start = Instant::now();
+    while !status.exists() {
+        assert!(start.elapsed() < Duration::from_secs(120), "{}", t.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&status).unwrap().trim(),
+        "rc=0",
+        "{}",
+        t.screen()
+    );
+}

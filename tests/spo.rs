@@ -969,3 +969,65 @@ fn restore_is_refused_for_keys_the_customer_revoked() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
 }
+
+#[test]
+fn the_admin_center_url_selects_the_geo_as_older_guides_write_it() {
+    let e = setup();
+    // Get- and Update- with the admin center first, as positional -Identity.
+    let p = e.json(&[
+        "Get-SPODataEncryptionPolicy",
+        "https://contoso-admin.sharepoint.com",
+    ]);
+    assert_eq!(p["Geo"], "NAM");
+    assert_eq!(p["State"], "Unregistered");
+    let eur = e.json(&[
+        "Get-SPODataEncryptionPolicy",
+        "https://contosoeur-admin.sharepoint.com",
+    ]);
+    assert_eq!(eur["Geo"], "EUR");
+    let out = register(&e, &[]);
+    assert!(out.status.success(), "{out:?}");
+    let v = new_version(&e, "spva1", "SPKey1");
+    e.ok(&[
+        "Update-SPODataEncryptionPolicy",
+        "https://contoso-admin.sharepoint.com",
+        "-KeyType",
+        "Primary",
+        "-KeyVaultName",
+        "spva1",
+        "-KeyName",
+        "SPKey1",
+        "-KeyVersion",
+        &v,
+    ]);
+    let p = e.json(&[
+        "Get-SPODataEncryptionPolicy",
+        "https://contoso-admin.sharepoint.com",
+    ]);
+    assert!(
+        p["PrimaryKeyVaultUri"].as_str().unwrap().ends_with(&v),
+        "{p}"
+    );
+    // Another tenant's admin center, or two geos at once, are refused before anything changes.
+    let err = e.fails(
+        &[
+            "Get-SPODataEncryptionPolicy",
+            "https://fabrikam-admin.sharepoint.com",
+        ],
+        2,
+    );
+    assert!(
+        err.contains("is not the SharePoint admin center of this organization"),
+        "{err}"
+    );
+    let err = e.fails(
+        &[
+            "Get-SPODataEncryptionPolicy",
+            "https://contosoeur-admin.sharepoint.com",
+            "-Geo",
+            "NAM",
+        ],
+        2,
+    );
+    assert!(err.contains("name two geos"), "{err}");
+}

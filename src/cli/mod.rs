@@ -505,24 +505,6 @@ impl Ctx {
     }
 }
 
-/// A progress bar on a terminal (nothing on a pipe): `label: [####    ]  45% (45/100)`.
-pub fn progress_line(label: &str, done: u64, total: u64) {
-    if !std::io::stderr().is_terminal() {
-        return;
-    }
-    let pct = (done * 100).checked_div(total).unwrap_or(100);
-    let width = 30usize;
-    let filled = (pct as usize * width) / 100;
-    eprint!(
-        "\r{label}: [{}{}] {pct:>3}% ({done}/{total})",
-        "#".repeat(filled),
-        " ".repeat(width - filled)
-    );
-    if done >= total {
-        eprintln!();
-    }
-}
-
 /// The store as a URL, when -Store / CUSTKEY_STORE is one: never taken for a file path.
 fn store_url(path: &Path) -> Option<Result<PgUrl, LocationError>> {
     let text = path.to_str()?;

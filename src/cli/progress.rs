@@ -40,6 +40,7 @@ pub struct Bar {
     bar: Option<ProgressBar>,
     label: String,
     announced: AtomicBool,
+    started: AtomicBool,
 }
 
 impl Bar {
@@ -58,7 +59,21 @@ impl Bar {
             bar,
             label: label.into(),
             announced: AtomicBool::new(false),
+            started: AtomicBool::new(false),
         }
+    }
+}
+
+impl Bar {
+    /// `done` of `total` units, for operations that learn their total as they go (a move, a
+    /// geo's sites): the first call sets the bar up.
+    pub fn count(&self, what: &'static str, done: u64, total: u64) {
+        let Some(b) = &self.bar else { return };
+        if !self.started.swap(true, Ordering::SeqCst) {
+            self.start(what, Some(total));
+        }
+        b.set_length(total);
+        b.set_position(done);
     }
 }
 
@@ -70,11 +85,17 @@ impl Progress for Bar {
                 "{msg} {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}"
             }
             ("bytes", None) => "{spinner} {msg} {bytes} {binary_bytes_per_sec} {elapsed}",
-            (_, Some(_)) => "{msg} {wide_bar} {pos}/{len} {per_sec} ETA {eta}",
-            (_, None) => "{spinner} {msg} {pos} {per_sec} {elapsed}",
+            (_, Some(_)) => "{msg} {wide_bar} {pos}/{len} {rate} ETA {eta}",
+            (_, None) => "{spinner} {msg} {pos} {rate} {elapsed}",
         };
         if let Ok(s) = ProgressStyle::with_template(style) {
-            b.set_style(s);
+            // Whole units a second (indicatif's own {per_sec} prints four decimals).
+            b.set_style(s.with_key(
+                "rate",
+                |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", st.per_sec());
+                },
+            ));
         }
         b.set_length(total.unwrap_or(0));
         if total.is_none() {

@@ -1163,6 +1163,34 @@ fn present_move(m: &MoveRow, name: &str, display: &str) -> MoveRequest {
 /// pack, before their batch commits.
 pub const FAULT_IMPORT_AFTER: &str = "CUSTKEY_FAULT_IMPORT_AFTER_ITEMS";
 
+/// Makes the moved items of `batch` durable (the pack fsynced) and then points their rows at the
+/// new ciphertext in one transaction, each only if the item is still under the key it was read
+/// under (another move, or a purge, may have changed or deleted it meanwhile). Returns how many.
+fn commit_moved(
+    store: &mut Store,
+    out: &mut PackAppender,
+    mv: &mut MoveRow,
+    batch: &mut Vec<(ItemRow, (String, u32))>,
+) -> Result<u64> {
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    sync_pack(out)?;
+    let n = batch.len() as u64;
+    store.write(|tx| {
+        for (row, from) in batch.iter() {
+            if tx.set_item_content(row, (&from.0, from.1))? {
+                mv.items_done += 1;
+            }
+        }
+        mv.when_changed = now();
+        tx.put_move_request(mv)?;
+        Ok::<(), Error>(())
+    })?;
+    batch.clear();
+    Ok(n)
+}
+
 /// Env var for fault injection in tests: stop (as if killed) after re-encrypting N items.
 pub const FAULT_MOVE_AFTER: &str = "CUSTKEY_FAULT_MOVE_AFTER_ITEMS";
 
@@ -1181,6 +1209,10 @@ pub fn move_mailbox(
     let fault = crate::input::env_int(FAULT_MOVE_AFTER, 0, i64::MAX, "items")?.map(|n| n as u64);
     let mut moved_now = 0u64;
     let mut pack: Option<PackAppender> = None;
+    // Re-encrypted items whose rows commit together once their bytes are durable: one fsync and
+    // one transaction a batch, not two fsyncs an item.
+    let mut batch: Vec<(ItemRow, (String, u32))> = Vec::new();
+    let mut batch_bytes = 0u64;
     let mut ring = KeyRing::new(&r.guid, Purpose::Service, &request);
     let new_ref = (new_row.key_id.as_str(), new_row.key_version);
     let under_new = |i: &ItemRow| i.key_id == new_ref.0 && i.key_version == new_ref.1;
@@ -1211,23 +1243,23 @@ pub fn move_mailbox(
             let Some(Some((row, from))) = moved else {
                 continue;
             };
-            sync_pack(out)?;
-            store.write(|tx| {
-                // Applies only if the item is still under the key it was read under (another
-                // move, or a purge, may have changed or deleted it meanwhile).
-                if tx.set_item_content(&row, (&from.0, from.1))? {
-                    mv.items_done += 1;
-                }
-                mv.when_changed = now();
-                tx.put_move_request(&mv)?;
-                Ok::<(), Error>(())
-            })?;
-            moved_now += 1;
-            progress(mv.items_done, total);
-            if fault.is_some_and(|n| moved_now >= n) {
-                // Test fault injection: stop as abruptly as a kill would.
+            batch_bytes += row.stored_size;
+            batch.push((row, from));
+            // Test fault injection: stop as abruptly as a kill would, right after N items commit.
+            let fault_now = fault.is_some_and(|n| moved_now + batch.len() as u64 >= n);
+            if fault_now || batch.len() >= BATCH_ITEMS || batch_bytes >= BATCH_BYTES {
+                moved_now += commit_moved(store, out, &mut mv, &mut batch)?;
+                batch_bytes = 0;
+                progress(mv.items_done, total);
+            }
+            if fault_now {
                 std::process::exit(137);
             }
+        }
+        if let Some(out) = &mut pack {
+            moved_now += commit_moved(store, out, &mut mv, &mut batch)?;
+            batch_bytes = 0;
+            progress(mv.items_done, total);
         }
         let org_id = store.read(super::org::organization_id)?;
         let done = store.write(|tx| {
