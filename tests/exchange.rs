@@ -29,7 +29,7 @@ fn setup_runbook_import_statistics_export_byte_identical() {
     assert_eq!(stats["IsEncrypted"], true);
 
     // The store holds no plaintext of the messages.
-    let db = std::fs::read(e.path("service.db")).unwrap();
+    let db = common::store_bytes(&e);
     let needle = b"Numbers attached.";
     assert!(!db.windows(needle.len()).any(|w| w == needle));
 
@@ -207,8 +207,10 @@ fn a_root_wrap_forged_with_the_public_key_is_refused() {
 
     // Deleting the commitment does not make the forged copies pass: a new one is made from
     // the availability copy (audited).
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    assert_eq!(c.execute("DELETE FROM key_commitment", []).unwrap(), 1);
+    assert_eq!(
+        common::store_exec_args(&e, "DELETE FROM key_commitment", &[]),
+        1
+    );
     let out = e.fails(&["Test-DataEncryptionPolicy", "US Mailboxes"], 1);
     assert_eq!(
         out.matches("does not match the key commitment").count(),
@@ -235,7 +237,10 @@ fn a_root_wrap_forged_with_the_public_key_is_refused() {
     e.exports_same("alice", "genuine", &mail);
     // A DEP without a commitment (as one from before schema 9) gets one from its availability
     // copy once, and its genuine copies serve.
-    assert_eq!(c.execute("DELETE FROM key_commitment", []).unwrap(), 1);
+    assert_eq!(
+        common::store_exec_args(&e, "DELETE FROM key_commitment", &[]),
+        1
+    );
     e.exports_same("alice", "backfilled", &mail);
     e.exports_same("alice", "again", &mail);
     let recorded = audit_operations(&e)
@@ -387,7 +392,7 @@ fn the_fifty_first_dep_is_refused() {
 fn a_wrong_service_master_key_is_refused_and_changes_nothing() {
     let e = Env::new();
     e.setup();
-    let before = std::fs::read(e.path("service.db")).unwrap();
+    let before = common::store_bytes(&e);
     let out = e.run_env(
         &["New-MailboxExportRequest", "alice", "x"],
         &[("CUSTKEY_SERVICE_KEY", &"ab".repeat(32))],
@@ -399,7 +404,7 @@ fn a_wrong_service_master_key_is_refused_and_changes_nothing() {
         err.contains("CUSTKEY_SERVICE_KEY is not the service master key"),
         "{err}"
     );
-    assert_eq!(std::fs::read(e.path("service.db")).unwrap(), before);
+    assert_eq!(common::store_bytes(&e), before);
 }
 
 #[test]

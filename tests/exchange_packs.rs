@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use common::{files, files_under, item_ciphertexts, Env};
+use common::{files, files_under, item_ciphertexts, store_exec_args, store_rows, Env, Val};
 
 fn mode(p: &std::path::Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
@@ -53,10 +53,7 @@ fn content_lives_in_private_pack_files_beside_the_store_not_in_sqlite() {
     for c in &cts {
         assert!(contains(&pack, c));
     }
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let n: i64 = c
-        .query_row("SELECT count(*) FROM item_segment", [], |r| r.get(0))
-        .unwrap();
+    let n = store_rows(&e, "SELECT count(*) FROM item_segment", &[])[0][0].int();
     assert_eq!(n, 0);
     e.exports_same("alice", "out", &mail);
     // What comes out is private too: the export folder and its files, and Out-File's file.
@@ -161,30 +158,29 @@ fn a_completed_move_deletes_the_old_content() {
 /// no pack.
 fn back_to_segment_rows(e: &Env) {
     let cts = item_ciphertexts(e);
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let ids: Vec<(String, String)> = c
-        .prepare("SELECT mailbox_guid, item_id FROM item ORDER BY mailbox_guid, item_id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
+    let ids: Vec<(String, String)> = store_rows(
+        e,
+        "SELECT mailbox_guid, item_id FROM item ORDER BY mailbox_guid, item_id",
+        &[],
+    )
+    .into_iter()
+    .map(|r| (r[0].text(), r[1].text()))
+    .collect();
     for ((mbx, item), ct) in ids.iter().zip(&cts) {
         for (n, seg) in ct.chunks(1 << 20).enumerate() {
-            c.execute(
+            store_exec_args(
+                e,
                 "INSERT INTO item_segment (mailbox_guid, item_id, n, data) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![mbx, item, n as i64, seg],
-            )
-            .unwrap();
+                &[mbx.into(), item.into(), Val::Int(n as i64), seg.into()],
+            );
         }
-        c.execute(
+        store_exec_args(
+            e,
             "UPDATE item SET pack = NULL, pack_offset = 0 WHERE mailbox_guid = ?1 AND item_id = ?2",
-            [mbx, item],
-        )
-        .unwrap();
+            &[mbx.into(), item.into()],
+        );
     }
-    c.execute("DELETE FROM content_pack", []).unwrap();
-    drop(c);
+    store_exec_args(e, "DELETE FROM content_pack", &[]);
     std::fs::remove_dir_all(e.path("content")).unwrap();
 }
 
@@ -194,14 +190,12 @@ fn items_stored_before_packs_read_back_and_a_move_rewrites_them_into_a_pack() {
     back_to_segment_rows(&e);
     e.exports_same("alice", "legacy", &mail);
     e.ok(&["New-MoveRequest", "alice"]);
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let (segments, unpacked): (i64, i64) = c
-        .query_row(
-            "SELECT (SELECT count(*) FROM item_segment), (SELECT count(*) FROM item WHERE pack IS NULL)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let r = &store_rows(
+        &e,
+        "SELECT (SELECT count(*) FROM item_segment), (SELECT count(*) FROM item WHERE pack IS NULL)",
+        &[],
+    )[0];
+    let (segments, unpacked) = (r[0].int(), r[1].int());
     assert_eq!((segments, unpacked), (0, 0));
     assert_eq!(packs(&e).len(), 1);
     e.exports_same("alice", "packed", &mail);
@@ -230,15 +224,14 @@ fn more_items_than_one_batch_commit_in_order() {
 
 /// Files under `content/` that neither a `content_pack` row nor an item names.
 fn unowned(e: &Env) -> Vec<PathBuf> {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let mut st = c
-        .prepare("SELECT id FROM content_pack UNION SELECT pack FROM item WHERE pack IS NOT NULL")
-        .unwrap();
-    let known: Vec<String> = st
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
+    let known: Vec<String> = store_rows(
+        e,
+        "SELECT id FROM content_pack UNION SELECT pack FROM item WHERE pack IS NOT NULL",
+        &[],
+    )
+    .into_iter()
+    .map(|r| r[0].text())
+    .collect();
     packs(e)
         .into_iter()
         .filter(|p| {
@@ -262,14 +255,8 @@ fn after_kills_at_any_point_the_next_command_leaves_no_file_without_a_row() {
     let big = e.path("big.mbox");
     // The states a kill leaves between a pack file's creation and its row, or between a
     // reclaim's commit and the file's deletion (here also in a purged mailbox's directory).
-    let alice = rusqlite::Connection::open(e.path("service.db"))
-        .unwrap()
-        .query_row(
-            "SELECT guid FROM recipient WHERE alias = 'alice'",
-            [],
-            |r| r.get::<_, String>(0),
-        )
-        .unwrap();
+    let alice =
+        store_rows(&e, "SELECT guid FROM recipient WHERE alias = 'alice'", &[])[0][0].text();
     std::fs::write(
         e.path(&format!("content/{alice}/{}.pack", uuid_like(1))),
         b"created, never registered",
@@ -295,6 +282,7 @@ fn after_kills_at_any_point_the_next_command_leaves_no_file_without_a_row() {
             .env("CUSTKEY_STORE", e.path("service.db"))
             .env("CUSTKEY_CONFIG_DIR", e.config.path())
             .env("CUSTKEY_KEYRING", "off")
+            .envs(e.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -308,14 +296,12 @@ fn after_kills_at_any_point_the_next_command_leaves_no_file_without_a_row() {
     e.ok(&["New-MoveRequest", "alice"]);
     assert_eq!(unowned(&e), Vec::<PathBuf>::new());
     // Every pack left holds an item.
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let empty: i64 = c
-        .query_row(
-            "SELECT count(*) FROM content_pack p WHERE NOT EXISTS (SELECT 1 FROM item i WHERE i.pack = p.id)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let empty = store_rows(
+        &e,
+        "SELECT count(*) FROM content_pack p WHERE NOT EXISTS (SELECT 1 FROM item i WHERE i.pack = p.id)",
+        &[],
+    )[0][0]
+        .int();
     assert_eq!(empty, 0);
     e.ok(&["New-MailboxExportRequest", "alice", "after"]);
 }

@@ -67,3 +67,68 @@ fn every_service_error_has_a_help_line() {
         missing.join("\n")
     );
 }
+
+/// The first example of New-DataEncryptionPolicy, exactly as `Get-Help` prints it, creates the
+/// policy once the vaults and keys it names exist.
+#[test]
+fn the_new_dep_help_example_runs_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_custkey"))
+            .args(args)
+            .current_dir(d)
+            .env("CUSTKEY_STORE", d.join("service.db"))
+            .env(
+                "CUSTKEY_CONFIG_DIR",
+                concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
+            )
+            .env("CUSTKEY_KEYRING", "off")
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .unwrap()
+    };
+    let setup = "foreach ($v in @(@('s1','contosowestusvault01','USA-Key-01','westus'), @('s2','contosocentralusvault01','USA-Key-02','centralus'))) {\n\
+        Set-AzContext -Subscription $v[0] | Out-Null\n\
+        Register-AzProviderFeature -FeatureName mandatoryRetentionPeriodEnabled -ProviderNamespace Microsoft.Resources | Out-Null\n\
+        New-AzKeyVault -VaultName $v[1] -ResourceGroupName rg -Location $v[3] -Sku Premium | Out-Null\n\
+        Set-AzKeyVaultAccessPolicy -VaultName $v[1] -ServicePrincipalName 00000002-0000-0ff1-ce00-000000000000 -PermissionsToKeys wrapKey,unwrapKey,get\n\
+        Add-AzKeyVaultKey -VaultName $v[1] -Name $v[2] -Destination HSM | Out-Null\n}\n";
+    std::fs::write(d.join("setup.ps1"), setup).unwrap();
+    let out = run(&["-File", "setup.ps1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let help = run(&["Get-Help", "New-DataEncryptionPolicy", "-Examples"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    let line = help
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("PS> custkey "))
+        .expect("an example");
+    // The example's words, as a shell splits them (double quotes group).
+    let mut words: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    words.push(cur);
+    let args: Vec<&str> = words.iter().map(String::as_str).collect();
+    let out = run(&args);
+    assert!(
+        out.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("US Mailboxes"));
+}

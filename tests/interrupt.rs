@@ -225,7 +225,7 @@ fn on_a_terminal_an_import_shows_its_rate_and_eta_and_ctrl_c_stops_it() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let screen = t.wait_for(" MiB/s");
+    let screen = t.wait_for("B/s");
     assert!(screen.contains("ETA"), "{screen}");
     // Ctrl-C at the terminal, as an operator presses it.
     t.press("C-c");

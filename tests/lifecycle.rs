@@ -10,7 +10,6 @@ const VAULTS: [&str; 2] = ["contoso-ck-va1", "contoso-ck-va2"];
 
 /// Every stored copy of key material and ciphertext, at least 32 bytes each.
 fn secrets(e: &Env) -> Vec<Vec<u8>> {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
     let mut out: Vec<Vec<u8>> = Vec::new();
     for sql in [
         "SELECT availability_key FROM dep WHERE kind = 'Mailbox' AND availability_key IS NOT NULL",
@@ -18,8 +17,7 @@ fn secrets(e: &Env) -> Vec<Vec<u8>> {
         "SELECT wrapped FROM dep_root_wrap",
         "SELECT wrapped FROM mailbox_key",
     ] {
-        let mut st = c.prepare(sql).unwrap();
-        let rows: Vec<Vec<u8>> = st.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+        let rows = common::blobs(e, sql);
         assert!(!rows.is_empty(), "nothing found by {sql}");
         out.extend(rows);
     }
@@ -32,12 +30,50 @@ fn secrets(e: &Env) -> Vec<Vec<u8>> {
     out
 }
 
-/// The store, its write-ahead log and every content file, concatenated.
+/// The store, its write-ahead log and every content file, concatenated. On PostgreSQL: the
+/// files of the store's database in the server's data directory after a CHECKPOINT (the
+/// server's WAL is not in it: docs/store.md says what it keeps).
 fn on_disk(e: &Env) -> Vec<u8> {
-    let mut bytes = std::fs::read(e.path("service.db")).unwrap();
-    if let Ok(w) = std::fs::read(e.path("service.db-wal")) {
-        bytes.extend(w);
-    }
+    let mut bytes = match e.pg_url() {
+        Some(url) => {
+            let mut c = common::postgres_client(url);
+            c.batch_execute("CHECKPOINT").unwrap();
+            let dir: String = c
+                .query_one(
+                    "SELECT setting FROM pg_settings WHERE name = 'data_directory'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            let oid: postgres::types::Oid = c
+                .query_one(
+                    "SELECT oid FROM pg_database WHERE datname = current_database()",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            let mut b = Vec::new();
+            for f in files_under(
+                &std::path::Path::new(&dir)
+                    .join("base")
+                    .join(oid.to_string()),
+            ) {
+                b.extend(std::fs::read(f).unwrap());
+            }
+            assert!(
+                b.len() > 100_000,
+                "the database's files were not found in {dir}"
+            );
+            b
+        }
+        None => {
+            let mut b = std::fs::read(e.path("service.db")).unwrap();
+            if let Ok(w) = std::fs::read(e.path("service.db-wal")) {
+                b.extend(w);
+            }
+            b
+        }
+    };
     for f in files_under(&e.path("content")) {
         bytes.extend(std::fs::read(f).unwrap());
     }

@@ -558,3 +558,21 @@ fn connect_exchange_online_signs_in_as_connect_az_account_does() {
     );
     assert!(err.contains("-UserPrincipalName"), "{err}");
 }
+
+#[test]
+fn a_vault_shows_each_access_policy_with_its_permissions_as_the_guides_quote_them() {
+    let e = Env::new();
+    e.setup();
+    let v = e.json(&["Get-AzKeyVault", "-VaultName", "contoso-ck-va1"]);
+    let policies = v["AccessPolicies"].as_array().expect("AccessPolicies");
+    let exo = policies
+        .iter()
+        .find(|p| {
+            p["DisplayName"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("Office 365 Exchange Online"))
+        })
+        .unwrap_or_else(|| panic!("no Exchange Online policy in {policies:?}"));
+    assert_eq!(exo["PermissionsToKeysStr"], "wrapKey, unwrapKey, get");
+    assert_eq!(exo["ApplicationId"], EXO);
+}

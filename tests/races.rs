@@ -34,6 +34,9 @@ fn spawn(e: &Env, args: &[&str]) -> Child {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    for (k, v) in &e.extra {
+        c.env(k, v);
+    }
     c.spawn().expect("start custkey")
 }
 
@@ -46,25 +49,63 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// The store's write lock, held by the test: SQLite's (an open `BEGIN IMMEDIATE`), or on
+/// PostgreSQL the advisory lock every write transaction takes first (store/pg.rs).
+enum Gate {
+    Sqlite(rusqlite::Connection),
+    Pg(postgres::Client),
+}
+
+impl Gate {
+    fn hold(e: &Env) -> Gate {
+        match e.pg_url() {
+            Some(url) => {
+                let mut c = common::postgres_client(url);
+                c.execute(
+                    "SELECT pg_advisory_lock($1)",
+                    &[&custkey::store::pg::WRITE_LOCK],
+                )
+                .unwrap();
+                Gate::Pg(c)
+            }
+            None => {
+                let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+                c.execute_batch("BEGIN IMMEDIATE").unwrap();
+                Gate::Sqlite(c)
+            }
+        }
+    }
+
+    fn release(self) {
+        match self {
+            Gate::Pg(mut c) => {
+                c.execute(
+                    "SELECT pg_advisory_unlock($1)",
+                    &[&custkey::store::pg::WRITE_LOCK],
+                )
+                .unwrap();
+            }
+            Gate::Sqlite(c) => c.execute_batch("COMMIT").unwrap(),
+        }
+    }
+}
+
 /// Runs `a` and `b` as two processes that overlap: both start while the test holds the store's
 /// write lock, and both are let go together after `hold`.
 fn race(e: &Env, a: &[&str], b: &[&str], hold: Duration) -> (Output, Output) {
-    let gate = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    gate.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let gate = Gate::hold(e);
     let pa = spawn(e, a);
     let pb = spawn(e, b);
     std::thread::sleep(hold);
-    gate.execute_batch("COMMIT").unwrap();
-    drop(gate);
+    gate.release();
     (
         pa.wait_with_output().unwrap(),
         pb.wait_with_output().unwrap(),
     )
 }
 
-fn one_row<T: rusqlite::types::FromSql>(e: &Env, sql: &str, p: &str) -> T {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    c.query_row(sql, [p], |r| r.get(0)).unwrap()
+fn one_row(e: &Env, sql: &str, p: &str) -> i64 {
+    common::store_rows(e, sql, &[p.into()])[0][0].int()
 }
 
 fn vaults(e: &Env) {
@@ -139,7 +180,7 @@ fn a_purge_approved_while_the_policy_is_changed_never_gets_its_keys_back() {
         assert_eq!(d["State"], "Purged", "round {i}: {d}\n{}", text(&set));
         let keys: i64 = one_row(
             &e,
-            "SELECT (availability_key IS NOT NULL) + (wrapped_by_availability IS NOT NULL) FROM dep WHERE guid = ?1",
+            "SELECT count(availability_key) + count(wrapped_by_availability) FROM dep WHERE guid = ?1",
             &guid,
         );
         assert_eq!(keys, 0, "round {i}: key material came back");
@@ -275,41 +316,34 @@ fn all_items_read_back(e: &Env, mailbox: &str, round: usize) -> u64 {
 /// Every mailbox key row is wrapped by the DEP the mailbox is assigned to, and no item is under
 /// a key that is not there.
 fn keys_consistent(e: &Env, mailbox_alias: &str, round: usize) {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let (guid, dep): (String, Option<String>) = c
-        .query_row(
-            "SELECT guid, dep_guid FROM recipient WHERE alias = ?1",
-            [mailbox_alias],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    let wrong: i64 = c
-        .query_row(
-            "SELECT count(*) FROM mailbox_key WHERE mailbox_guid = ?1 AND dep_guid IS NOT ?2",
-            rusqlite::params![guid, dep],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let r = &common::store_rows(
+        e,
+        "SELECT guid, dep_guid FROM recipient WHERE alias = ?1",
+        &[mailbox_alias.into()],
+    )[0];
+    let (guid, dep) = (r[0].text(), r[1].clone());
+    let wrong = common::store_rows(
+        e,
+        "SELECT count(*) FROM mailbox_key WHERE mailbox_guid = ?1 AND dep_guid IS DISTINCT FROM ?2",
+        &[(&guid).into(), dep],
+    )[0][0]
+        .int();
     assert_eq!(
         wrong, 0,
         "round {round}: a key is wrapped by a DEP the mailbox is not assigned to"
     );
-    let orphans: i64 = c
-        .query_row(
-            "SELECT count(*) FROM item i WHERE i.mailbox_guid = ?1 AND NOT EXISTS
-             (SELECT 1 FROM mailbox_key k WHERE k.mailbox_guid = i.mailbox_guid AND k.key_id = i.key_id AND k.key_version = i.key_version)",
-            [&guid],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let orphans = one_row(
+        e,
+        "SELECT count(*) FROM item i WHERE i.mailbox_guid = ?1 AND NOT EXISTS
+         (SELECT 1 FROM mailbox_key k WHERE k.mailbox_guid = i.mailbox_guid AND k.key_id = i.key_id AND k.key_version = i.key_version)",
+        &guid,
+    );
     assert_eq!(orphans, 0, "round {round}: items under a key that is gone");
-    let current: i64 = c
-        .query_row(
-            "SELECT count(*) FROM mailbox_key WHERE mailbox_guid = ?1 AND current = 1",
-            [&guid],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let current = one_row(
+        e,
+        "SELECT count(*) FROM mailbox_key WHERE mailbox_guid = ?1 AND current = 1",
+        &guid,
+    );
     assert!(current <= 1, "round {round}: {current} current keys");
 }
 

@@ -75,4 +75,15 @@ fn every_readme_block_runs_when_pasted_in_order() {
     assert!(stdout.contains("digraph custkey {"), "{stdout}");
     assert!(stdout.contains("Registered"), "{stdout}");
     assert!(!stderr.contains("error:"), "{stderr}");
+    // Pasted in the source tree, the lines leave nothing behind in it.
+    let stray: Vec<String> = std::fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".backup") || n.ends_with(".dot") || n.ends_with(".db"))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "README lines wrote {stray:?} into the source tree"
+    );
 }

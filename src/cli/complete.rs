@@ -31,6 +31,15 @@ pub struct CompletionCtx {
 impl CompletionCtx {
     /// The store, if one exists at the path; completion never creates or migrates one.
     pub fn store(&self) -> Option<Store> {
+        // A URL is never a file path (and completion does not connect to a server).
+        if self
+            .store_path
+            .to_str()
+            .and_then(custkey::store::location::url_scheme)
+            .is_some()
+        {
+            return None;
+        }
         Store::open_if_exists(&self.store_path).ok().flatten()
     }
 }

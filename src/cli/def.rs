@@ -212,7 +212,7 @@ pub const COMMON: &[Param] = &[
     Param::new(
         "Store",
         Kind::Path,
-        "The service store (a SQLite file). Default: $CUSTKEY_STORE, else $XDG_DATA_HOME/custkey/service.db.",
+        "The service store: a SQLite file, or a postgres:// URL (docs/store.md). Default: $CUSTKEY_STORE, else $XDG_DATA_HOME/custkey/service.db.",
     ),
     Param::new(
         "Format",

@@ -17,12 +17,12 @@ pub mod script;
 pub mod wildcard;
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use custkey::service::azure::{Azure, AzureSession};
 use custkey::service::keys::ServiceKeys;
 use custkey::service::principal::{self, Authenticated, Credential};
-use custkey::store::Store;
+use custkey::store::{location, Location, LocationError, PgUrl, Store};
 use custkey::vault::LocalBackend;
 
 use args::Args;
@@ -34,6 +34,9 @@ use output::{Form, Output};
 pub struct Ctx {
     pub cmdlet: &'static Cmdlet,
     store_path: PathBuf,
+    /// -Store / CUSTKEY_STORE as a URL (`None`: a file path); an unsupported one is kept to be
+    /// reported when the store is first needed.
+    store_url: Option<Result<PgUrl, LocationError>>,
     /// Whether -Store named the store (else CUSTKEY_STORE or the default location).
     store_given: bool,
     store: Option<Store>,
@@ -67,6 +70,7 @@ impl Ctx {
         let form = args.str("Format").and_then(Form::parse);
         Ok(Ctx {
             cmdlet,
+            store_url: store_url(&store_path),
             store_path,
             store_given: args.str("Store").is_some_and(|p| !p.is_empty()),
             store: None,
@@ -134,6 +138,7 @@ impl Ctx {
             self.keys = None;
             self.backend = None;
             self.principal = None;
+            self.store_url = store_url(&path);
             self.store_path = path;
             self.store_given = args.str("Store").is_some_and(|p| !p.is_empty());
         }
@@ -167,10 +172,26 @@ impl Ctx {
 
     fn open_store(&mut self) -> Result<&mut Store, CliError> {
         if self.store.is_none() {
-            self.check_store_folder()?;
-            self.verbose(&format!("opening the store {}", self.store_path.display()));
-            let s = Store::open(&self.store_path)
-                .map_err(|e| CliError::unavailable(e.to_string()).with_help(e.help()))?;
+            let store_err = |e: custkey::store::StoreError| {
+                CliError::unavailable(e.to_string()).with_help(e.help())
+            };
+            let s = match &self.store_url {
+                Some(Err(e)) => return Err(CliError::usage(e.to_string()).with_help(e.help())),
+                Some(Ok(url)) => {
+                    let dir = self.data_dir();
+                    self.verbose(&format!(
+                        "opening the PostgreSQL store {} with the data directory {}",
+                        url.shown(),
+                        dir.display()
+                    ));
+                    Store::open_url(url, &dir).map_err(store_err)?
+                }
+                None => {
+                    self.check_store_folder()?;
+                    self.verbose(&format!("opening the store {}", self.store_path.display()));
+                    Store::open(&self.store_path).map_err(store_err)?
+                }
+            };
             self.store = Some(s);
         }
         match self.store.as_mut() {
@@ -185,7 +206,7 @@ impl Ctx {
     fn check_store_folder(&self) -> Result<(), CliError> {
         let explicit =
             self.store_given || std::env::var_os("CUSTKEY_STORE").is_some_and(|p| !p.is_empty());
-        if !explicit || self.store_path.exists() {
+        if !explicit || self.store_url.is_some() || self.store_path.exists() {
             return Ok(());
         }
         match self.store_path.parent() {
@@ -355,8 +376,12 @@ impl Ctx {
         }
     }
 
-    /// The directory beside the store that holds vault files and other state.
+    /// The directory beside the store that holds vault files and other state; for a store
+    /// that is not a file (PostgreSQL), `CUSTKEY_DATA_DIR`, else the default store's directory.
     pub fn data_dir(&self) -> PathBuf {
+        if self.store_url.is_some() {
+            return data_dir_for_url();
+        }
         match self.store_path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -480,6 +505,26 @@ impl Ctx {
     }
 }
 
+/// The store as a URL, when -Store / CUSTKEY_STORE is one: never taken for a file path.
+fn store_url(path: &Path) -> Option<Result<PgUrl, LocationError>> {
+    let text = path.to_str()?;
+    location::url_scheme(text)?;
+    Some(match Location::parse(text) {
+        Ok(Location::Postgres(url)) => Ok(*url),
+        Ok(Location::File(_)) => return None,
+        Err(e) => Err(e),
+    })
+}
+
+/// The data directory of a store that is not a file: `CUSTKEY_DATA_DIR`, else the directory
+/// of the default store (`$XDG_DATA_HOME/custkey`).
+pub fn data_dir_for_url() -> PathBuf {
+    if let Some(d) = std::env::var_os("CUSTKEY_DATA_DIR").filter(|p| !p.is_empty()) {
+        return PathBuf::from(d);
+    }
+    default_data_dir()
+}
+
 /// -Store, else $CUSTKEY_STORE, else $XDG_DATA_HOME/custkey/service.db, else ~/.local/share/custkey/service.db.
 pub fn store_path(given: Option<&str>) -> PathBuf {
     if let Some(p) = given.filter(|p| !p.is_empty()) {
@@ -488,12 +533,17 @@ pub fn store_path(given: Option<&str>) -> PathBuf {
     if let Some(p) = std::env::var_os("CUSTKEY_STORE").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
+    default_data_dir().join("service.db")
+}
+
+/// $XDG_DATA_HOME/custkey, else ~/.local/share/custkey: the default store's directory.
+fn default_data_dir() -> PathBuf {
     let base = std::env::var_os("XDG_DATA_HOME")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
         .unwrap_or_else(|| PathBuf::from("."));
-    base.join("custkey").join("service.db")
+    base.join("custkey")
 }
 
 /// Finds a cmdlet by name: case-insensitive, hyphen-insensitive; no abbreviations

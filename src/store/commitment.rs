@@ -2,21 +2,18 @@
 //! the service master key; `docs/format.md` §2.4). One row per (policy GUID, tier byte): the
 //! mailbox and multi-workload DEPs of the `dep` table (tier 3), SharePoint geo DEPs (tier 4).
 
-use rusqlite::{params, OptionalExtension};
-
+use super::db::args;
 use super::{Result, Tx};
 
 impl Tx<'_> {
     /// The commitment recorded for the key of tier `tier` of policy `owner_guid`.
     pub fn key_commitment(&self, owner_guid: &str, tier: u8) -> Result<Option<Vec<u8>>> {
-        self.conn()
-            .query_row(
-                "SELECT commitment FROM key_commitment WHERE owner_guid = ?1 AND tier = ?2",
-                params![owner_guid, tier],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.row(
+            "SELECT commitment FROM key_commitment WHERE owner_guid = ?1 AND tier = ?2",
+            args![owner_guid, tier],
+        )?
+        .map(|r| r.get(0))
+        .transpose()
     }
 
     /// Records a commitment unless one exists; `Ok(false)` when one did (the first stays).
@@ -26,13 +23,11 @@ impl Tx<'_> {
         tier: u8,
         commitment: &[u8],
     ) -> Result<bool> {
-        let n = self
-            .conn()
-            .prepare_cached(
-                "INSERT OR IGNORE INTO key_commitment (owner_guid, tier, commitment) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut st| st.execute(params![owner_guid, tier, commitment]))
-            .map_err(|e| self.err(e))?;
+        let n = self.exec(
+            "INSERT INTO key_commitment (owner_guid, tier, commitment) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            args![owner_guid, tier, commitment],
+        )?;
         Ok(n == 1)
     }
 }

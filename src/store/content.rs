@@ -1,8 +1,7 @@
 //! Mailbox keys (wrapped), items (their ciphertext in pack files, see `pack.rs`, or in
 //! `item_segment` rows for items written before schema 8), and move requests.
 
-use rusqlite::{params, OptionalExtension};
-
+use super::db::{args, Row};
 use super::{Result, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +50,7 @@ pub struct MoveRow {
     pub when_changed: String,
 }
 
-fn key_row(r: &rusqlite::Row) -> rusqlite::Result<MailboxKeyRow> {
+fn key_row(r: &Row) -> Result<MailboxKeyRow> {
     Ok(MailboxKeyRow {
         mailbox_guid: r.get(0)?,
         key_id: r.get(1)?,
@@ -65,7 +64,7 @@ fn key_row(r: &rusqlite::Row) -> rusqlite::Result<MailboxKeyRow> {
 const KEY_COLS: &str = "mailbox_guid, key_id, key_version, dep_guid, wrapped, current";
 const ITEM_COLS: &str = "mailbox_guid, item_id, seq, source, size, stored_size, key_id, key_version, complete, pack, pack_offset";
 
-fn item_row(r: &rusqlite::Row) -> rusqlite::Result<ItemRow> {
+fn item_row(r: &Row) -> Result<ItemRow> {
     Ok(ItemRow {
         mailbox_guid: r.get(0)?,
         item_id: r.get(1)?,
@@ -81,64 +80,69 @@ fn item_row(r: &rusqlite::Row) -> rusqlite::Result<ItemRow> {
     })
 }
 
+fn move_row(r: &Row) -> Result<MoveRow> {
+    Ok(MoveRow {
+        mailbox_guid: r.get(0)?,
+        status: r.get(1)?,
+        items_total: r.get(2)?,
+        items_done: r.get(3)?,
+        new_key_id: r.get(4)?,
+        new_key_version: r.get(5)?,
+        when_created: r.get(6)?,
+        when_changed: r.get(7)?,
+    })
+}
+
+const MOVE_COLS: &str = "mailbox_guid, status, items_total, items_done, new_key_id, new_key_version, when_created, when_changed";
+
 impl Tx<'_> {
     /// Every key of a mailbox (the current one first).
     pub fn mailbox_keys(&self, mailbox_guid: &str) -> Result<Vec<MailboxKeyRow>> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(&format!(
+        self.rows(
+            &format!(
                 "SELECT {KEY_COLS} FROM mailbox_key WHERE mailbox_guid = ?1 ORDER BY current DESC, key_version"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([mailbox_guid], key_row)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+            ),
+            args![mailbox_guid],
+        )?
+        .iter()
+        .map(key_row)
+        .collect()
     }
 
     /// Mailbox keys wrapped by a DEP's key.
     pub fn mailbox_keys_under_dep(&self, dep_guid: &str) -> Result<Vec<MailboxKeyRow>> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(&format!(
-                "SELECT {KEY_COLS} FROM mailbox_key WHERE dep_guid = ?1"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([dep_guid], key_row)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        self.rows(
+            &format!("SELECT {KEY_COLS} FROM mailbox_key WHERE dep_guid = ?1"),
+            args![dep_guid],
+        )?
+        .iter()
+        .map(key_row)
+        .collect()
     }
 
     /// Inserts or replaces a mailbox key row. A current key makes the others non-current.
     pub fn put_mailbox_key(&self, k: &MailboxKeyRow) -> Result<()> {
         if k.current {
-            self.conn()
-                .execute(
-                    "UPDATE mailbox_key SET current = 0 WHERE mailbox_guid = ?1",
-                    [&k.mailbox_guid],
-                )
-                .map_err(|e| self.err(e))?;
+            self.exec(
+                "UPDATE mailbox_key SET current = 0 WHERE mailbox_guid = ?1",
+                args![k.mailbox_guid],
+            )?;
         }
-        self.conn()
-            .prepare_cached(&format!(
-                "INSERT OR REPLACE INTO mailbox_key ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-            ))
-            .and_then(|mut st| {
-                st.execute(params![
-                    k.mailbox_guid,
-                    k.key_id,
-                    k.key_version,
-                    k.dep_guid,
-                    k.wrapped,
-                    k.current
-                ])
-            })
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            &format!(
+                "INSERT INTO mailbox_key ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (mailbox_guid, key_id, key_version) DO UPDATE SET
+                   dep_guid = excluded.dep_guid, wrapped = excluded.wrapped, current = excluded.current"
+            ),
+            args![
+                k.mailbox_guid,
+                k.key_id,
+                k.key_version,
+                k.dep_guid,
+                k.wrapped,
+                k.current
+            ],
+        )?;
         Ok(())
     }
 
@@ -146,21 +150,21 @@ impl Tx<'_> {
     /// it is still wrapped by `from_dep`. `Ok(false)` when it is not (another command re-wrapped
     /// or removed it since it was read): the caller abandons its transaction.
     pub fn rewrap_mailbox_key(&self, k: &MailboxKeyRow, from_dep: &str) -> Result<bool> {
-        let n = self.conn()
-            .prepare_cached(
-                "UPDATE mailbox_key SET dep_guid = ?4, wrapped = ?5 WHERE mailbox_guid = ?1 AND key_id = ?2 AND key_version = ?3 AND dep_guid = ?6",
-            )
-            .and_then(|mut st| st.execute(params![k.mailbox_guid, k.key_id, k.key_version, k.dep_guid, k.wrapped, from_dep]))
-            .map_err(|e| self.err(e))?;
+        let n = self.exec(
+            "UPDATE mailbox_key SET dep_guid = ?4, wrapped = ?5 WHERE mailbox_guid = ?1 AND key_id = ?2 AND key_version = ?3 AND dep_guid = ?6",
+            args![k.mailbox_guid, k.key_id, k.key_version, k.dep_guid, k.wrapped, from_dep],
+        )?;
         Ok(n == 1)
     }
 
     /// The id and version of the mailbox's current key, if it has one.
     pub fn current_mailbox_key(&self, mailbox_guid: &str) -> Result<Option<(String, u32)>> {
-        self.conn()
-            .prepare_cached("SELECT key_id, key_version FROM mailbox_key WHERE mailbox_guid = ?1 AND current = 1")
-            .and_then(|mut st| st.query_row([mailbox_guid], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-            .map_err(|e| self.err(e))
+        self.row(
+            "SELECT key_id, key_version FROM mailbox_key WHERE mailbox_guid = ?1 AND current = 1",
+            args![mailbox_guid],
+        )?
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .transpose()
     }
 
     /// Stores `k` as the mailbox's first (current) key unless the mailbox has a current key
@@ -185,10 +189,10 @@ impl Tx<'_> {
         key_id: &str,
         key_version: u32,
     ) -> Result<u64> {
-        self.conn()
-            .prepare_cached("SELECT count(*) FROM item WHERE mailbox_guid = ?1 AND NOT (key_id = ?2 AND key_version = ?3)")
-            .and_then(|mut st| st.query_row(params![mailbox_guid, key_id, key_version], |r| r.get(0)))
-            .map_err(|e| self.err(e))
+        self.count(
+            "SELECT count(*) FROM item WHERE mailbox_guid = ?1 AND NOT (key_id = ?2 AND key_version = ?3)",
+            args![mailbox_guid, key_id, key_version],
+        )
     }
 
     pub fn delete_mailbox_key(
@@ -197,35 +201,33 @@ impl Tx<'_> {
         key_id: &str,
         key_version: u32,
     ) -> Result<()> {
-        self.conn()
-            .prepare_cached("DELETE FROM mailbox_key WHERE mailbox_guid = ?1 AND key_id = ?2 AND key_version = ?3")
-            .and_then(|mut st| st.execute(params![mailbox_guid, key_id, key_version]))
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            "DELETE FROM mailbox_key WHERE mailbox_guid = ?1 AND key_id = ?2 AND key_version = ?3",
+            args![mailbox_guid, key_id, key_version],
+        )?;
         Ok(())
     }
 
     /// Inserts an item row (visible to readers when `complete`).
     pub fn insert_item(&self, i: &ItemRow) -> Result<()> {
-        self.conn()
-            .prepare_cached(&format!(
+        self.exec(
+            &format!(
                 "INSERT INTO item ({ITEM_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-            ))
-            .and_then(|mut st| {
-                st.execute(params![
-                    i.mailbox_guid,
-                    i.item_id,
-                    i.seq,
-                    i.source,
-                    i.size,
-                    i.stored_size,
-                    i.key_id,
-                    i.key_version,
-                    i.complete,
-                    i.pack,
-                    i.pack_offset
-                ])
-            })
-            .map_err(|e| self.err(e))?;
+            ),
+            args![
+                i.mailbox_guid,
+                i.item_id,
+                i.seq,
+                i.source,
+                i.size,
+                i.stored_size,
+                i.key_id,
+                i.key_version,
+                i.complete,
+                i.pack,
+                i.pack_offset
+            ],
+        )?;
         Ok(())
     }
 
@@ -234,121 +236,117 @@ impl Tx<'_> {
     /// any `item_segment` rows it had (an item from before schema 8) are deleted. `Ok(false)`
     /// when another command re-encrypted or deleted the item meanwhile (nothing is written).
     pub fn set_item_content(&self, i: &ItemRow, from: (&str, u32)) -> Result<bool> {
-        let n = self.conn()
-            .prepare_cached("UPDATE item SET size = ?3, stored_size = ?4, key_id = ?5, key_version = ?6, complete = 1,
-                 pack = ?7, pack_offset = ?8 WHERE mailbox_guid = ?1 AND item_id = ?2 AND key_id = ?9 AND key_version = ?10")
-            .and_then(|mut st| st.execute(params![i.mailbox_guid, i.item_id, i.size, i.stored_size, i.key_id, i.key_version, i.pack, i.pack_offset, from.0, from.1]))
-            .map_err(|e| self.err(e))?;
+        let n = self.exec(
+            "UPDATE item SET size = ?3, stored_size = ?4, key_id = ?5, key_version = ?6, complete = 1,
+                 pack = ?7, pack_offset = ?8 WHERE mailbox_guid = ?1 AND item_id = ?2 AND key_id = ?9 AND key_version = ?10",
+            args![i.mailbox_guid, i.item_id, i.size, i.stored_size, i.key_id, i.key_version, i.pack, i.pack_offset, from.0, from.1],
+        )?;
         if n == 0 {
             return Ok(false);
         }
-        self.conn()
-            .prepare_cached("DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2")
-            .and_then(|mut st| st.execute(params![i.mailbox_guid, i.item_id]))
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            "DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2",
+            args![i.mailbox_guid, i.item_id],
+        )?;
         Ok(true)
     }
 
     /// Deletes an item and its segments.
     pub fn delete_item(&self, mailbox_guid: &str, item_id: &str) -> Result<()> {
-        self.conn()
-            .prepare_cached("DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2")
-            .and_then(|mut st| st.execute(params![mailbox_guid, item_id]))
-            .map_err(|e| self.err(e))?;
-        self.conn()
-            .prepare_cached("DELETE FROM item WHERE mailbox_guid = ?1 AND item_id = ?2")
-            .and_then(|mut st| st.execute(params![mailbox_guid, item_id]))
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            "DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2",
+            args![mailbox_guid, item_id],
+        )?;
+        self.exec(
+            "DELETE FROM item WHERE mailbox_guid = ?1 AND item_id = ?2",
+            args![mailbox_guid, item_id],
+        )?;
         Ok(())
     }
 
     /// Deletes the items of a mailbox with `from <= seq < to` (an import undone).
     pub fn delete_items_in_seq_range(&self, mailbox_guid: &str, from: i64, to: i64) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id IN
-                 (SELECT item_id FROM item WHERE mailbox_guid = ?1 AND seq >= ?2 AND seq < ?3)",
-            )
-            .and_then(|mut st| st.execute(params![mailbox_guid, from, to]))
-            .map_err(|e| self.err(e))?;
-        self.conn()
-            .prepare_cached("DELETE FROM item WHERE mailbox_guid = ?1 AND seq >= ?2 AND seq < ?3")
-            .and_then(|mut st| st.execute(params![mailbox_guid, from, to]))
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            "DELETE FROM item_segment WHERE mailbox_guid = ?1 AND item_id IN
+             (SELECT item_id FROM item WHERE mailbox_guid = ?1 AND seq >= ?2 AND seq < ?3)",
+            args![mailbox_guid, from, to],
+        )?;
+        self.exec(
+            "DELETE FROM item WHERE mailbox_guid = ?1 AND seq >= ?2 AND seq < ?3",
+            args![mailbox_guid, from, to],
+        )?;
         Ok(())
     }
 
     /// One complete item of a mailbox.
     pub fn item(&self, mailbox_guid: &str, item_id: &str) -> Result<Option<ItemRow>> {
-        self.conn()
-            .prepare_cached(&format!(
+        self.row(
+            &format!(
                 "SELECT {ITEM_COLS} FROM item WHERE mailbox_guid = ?1 AND item_id = ?2 AND complete = 1"
-            ))
-            .and_then(|mut st| st.query_row([mailbox_guid, item_id], item_row).optional())
-            .map_err(|e| self.err(e))
+            ),
+            args![mailbox_guid, item_id],
+        )?
+        .as_ref()
+        .map(item_row)
+        .transpose()
     }
 
     /// Complete items of a mailbox, in order.
     pub fn items(&self, mailbox_guid: &str) -> Result<Vec<ItemRow>> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(&format!(
+        self.rows(
+            &format!(
                 "SELECT {ITEM_COLS} FROM item WHERE mailbox_guid = ?1 AND complete = 1 ORDER BY seq"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([mailbox_guid], item_row)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+            ),
+            args![mailbox_guid],
+        )?
+        .iter()
+        .map(item_row)
+        .collect()
     }
 
     /// (count, plaintext bytes) of a mailbox's complete items.
     pub fn item_totals(&self, mailbox_guid: &str) -> Result<(u64, u64)> {
-        self.conn()
-            .query_row(
-                "SELECT count(*), coalesce(sum(size), 0) FROM item WHERE mailbox_guid = ?1 AND complete = 1",
-                [mailbox_guid],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| self.err(e))
+        match self.row(
+            "SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM item WHERE mailbox_guid = ?1 AND complete = 1",
+            args![mailbox_guid],
+        )? {
+            Some(r) => Ok((r.get(0)?, r.get(1)?)),
+            None => Ok((0, 0)),
+        }
     }
 
     pub fn next_item_seq(&self, mailbox_guid: &str) -> Result<i64> {
-        self.conn()
-            .query_row(
-                "SELECT coalesce(max(seq), 0) + 1 FROM item WHERE mailbox_guid = ?1",
-                [mailbox_guid],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))
+        match self.row(
+            "SELECT coalesce(max(seq), 0) + 1 FROM item WHERE mailbox_guid = ?1",
+            args![mailbox_guid],
+        )? {
+            Some(r) => r.get(0),
+            None => Ok(1),
+        }
     }
 
     /// One ciphertext segment of an item stored before schema 8 (`pack` is `None`).
     pub fn segment(&self, mailbox_guid: &str, item_id: &str, n: u32) -> Result<Option<Vec<u8>>> {
-        self.conn()
-            .query_row(
-                "SELECT data FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2 AND n = ?3",
-                params![mailbox_guid, item_id, n],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.row(
+            "SELECT data FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2 AND n = ?3",
+            args![mailbox_guid, item_id, n],
+        )?
+        .map(|r| r.get(0))
+        .transpose()
     }
 
     /// Deletes every item (and segment) of a mailbox; returns (items, bytes) removed. Their
     /// pack files go with the next [`super::Store::reclaim_packs`].
     pub fn delete_items_of(&self, mailbox_guid: &str) -> Result<(u64, u64)> {
         let totals = self.item_totals(mailbox_guid)?;
-        self.conn()
-            .prepare_cached("DELETE FROM item_segment WHERE mailbox_guid = ?1")
-            .and_then(|mut st| st.execute([mailbox_guid]))
-            .map_err(|e| self.err(e))?;
-        self.conn()
-            .prepare_cached("DELETE FROM item WHERE mailbox_guid = ?1")
-            .and_then(|mut st| st.execute([mailbox_guid]))
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            "DELETE FROM item_segment WHERE mailbox_guid = ?1",
+            args![mailbox_guid],
+        )?;
+        self.exec(
+            "DELETE FROM item WHERE mailbox_guid = ?1",
+            args![mailbox_guid],
+        )?;
         self.clear_import_progress(mailbox_guid, None)?;
         Ok(totals)
     }
@@ -356,14 +354,12 @@ impl Tx<'_> {
     /// How many messages of `source` earlier imports into the mailbox committed, and whether
     /// one finished it.
     pub fn import_progress(&self, mailbox_guid: &str, source: &str) -> Result<Option<(u64, bool)>> {
-        self.conn()
-            .query_row(
-                "SELECT messages, complete FROM import_progress WHERE mailbox_guid = ?1 AND source = ?2",
-                params![mailbox_guid, source],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? != 0)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.row(
+            "SELECT messages, complete FROM import_progress WHERE mailbox_guid = ?1 AND source = ?2",
+            args![mailbox_guid, source],
+        )?
+        .map(|r| Ok((r.get::<u64>(0)?, r.get::<bool>(1)?)))
+        .transpose()
     }
 
     /// Counts `n` more committed messages of `source` (in the transaction that commits them;
@@ -375,15 +371,14 @@ impl Tx<'_> {
         n: i64,
         now: &str,
     ) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO import_progress (mailbox_guid, source, messages, complete, when_changed)
-                 VALUES (?1, ?2, ?3, 0, ?4)
-                 ON CONFLICT (mailbox_guid, source) DO UPDATE SET messages = messages + ?3, when_changed = ?4",
-            )
-            .and_then(|mut st| st.execute(params![mailbox_guid, source, n, now]))
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        self.exec(
+            "INSERT INTO import_progress (mailbox_guid, source, messages, complete, when_changed)
+             VALUES (?1, ?2, ?3, 0, ?4)
+             ON CONFLICT (mailbox_guid, source) DO UPDATE SET
+               messages = import_progress.messages + excluded.messages, when_changed = excluded.when_changed",
+            args![mailbox_guid, source, n, now],
+        )?;
+        Ok(())
     }
 
     /// Marks the import of `source` finished.
@@ -393,77 +388,71 @@ impl Tx<'_> {
         source: &str,
         now: &str,
     ) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO import_progress (mailbox_guid, source, messages, complete, when_changed)
-                 VALUES (?1, ?2, 0, 1, ?3)
-                 ON CONFLICT (mailbox_guid, source) DO UPDATE SET complete = 1, when_changed = ?3",
-            )
-            .and_then(|mut st| st.execute(params![mailbox_guid, source, now]))
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        self.exec(
+            "INSERT INTO import_progress (mailbox_guid, source, messages, complete, when_changed)
+             VALUES (?1, ?2, 0, 1, ?3)
+             ON CONFLICT (mailbox_guid, source) DO UPDATE SET complete = 1, when_changed = excluded.when_changed",
+            args![mailbox_guid, source, now],
+        )?;
+        Ok(())
     }
 
     /// Forgets the progress of `source` (every source of the mailbox with `None`): its items
     /// were removed.
     pub fn clear_import_progress(&self, mailbox_guid: &str, source: Option<&str>) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "DELETE FROM import_progress WHERE mailbox_guid = ?1 AND (?2 IS NULL OR source = ?2)",
-            )
-            .and_then(|mut st| st.execute(params![mailbox_guid, source]))
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        match source {
+            Some(source) => self.exec(
+                "DELETE FROM import_progress WHERE mailbox_guid = ?1 AND source = ?2",
+                args![mailbox_guid, source],
+            )?,
+            None => self.exec(
+                "DELETE FROM import_progress WHERE mailbox_guid = ?1",
+                args![mailbox_guid],
+            )?,
+        };
+        Ok(())
     }
 
     pub fn move_request(&self, mailbox_guid: &str) -> Result<Option<MoveRow>> {
-        self.conn()
-            .query_row(
-                "SELECT mailbox_guid, status, items_total, items_done, new_key_id, new_key_version, when_created, when_changed
-                 FROM move_request WHERE mailbox_guid = ?1",
-                [mailbox_guid],
-                |r| {
-                    Ok(MoveRow {
-                        mailbox_guid: r.get(0)?,
-                        status: r.get(1)?,
-                        items_total: r.get(2)?,
-                        items_done: r.get(3)?,
-                        new_key_id: r.get(4)?,
-                        new_key_version: r.get(5)?,
-                        when_created: r.get(6)?,
-                        when_changed: r.get(7)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.row(
+            &format!("SELECT {MOVE_COLS} FROM move_request WHERE mailbox_guid = ?1"),
+            args![mailbox_guid],
+        )?
+        .as_ref()
+        .map(move_row)
+        .transpose()
     }
 
     pub fn move_requests(&self) -> Result<Vec<MoveRow>> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT mailbox_guid FROM move_request ORDER BY when_created")
-            .map_err(|e| self.err(e))?;
-        let ids = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(m) = self.move_request(&id)? {
-                out.push(m);
-            }
-        }
-        Ok(out)
+        self.rows(
+            &format!("SELECT {MOVE_COLS} FROM move_request ORDER BY when_created"),
+            args![],
+        )?
+        .iter()
+        .map(move_row)
+        .collect()
     }
 
     pub fn put_move_request(&self, m: &MoveRow) -> Result<()> {
-        self.conn()
-            .prepare_cached("INSERT OR REPLACE INTO move_request (mailbox_guid, status, items_total, items_done, new_key_id, new_key_version, when_created, when_changed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
-            .and_then(|mut st| st.execute(params![m.mailbox_guid, m.status, m.items_total, m.items_done, m.new_key_id, m.new_key_version, m.when_created, m.when_changed]))
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            &format!(
+                "INSERT INTO move_request ({MOVE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (mailbox_guid) DO UPDATE SET status = excluded.status,
+                   items_total = excluded.items_total, items_done = excluded.items_done,
+                   new_key_id = excluded.new_key_id, new_key_version = excluded.new_key_version,
+                   when_created = excluded.when_created, when_changed = excluded.when_changed"
+            ),
+            args![
+                m.mailbox_guid,
+                m.status,
+                m.items_total,
+                m.items_done,
+                m.new_key_id,
+                m.new_key_version,
+                m.when_created,
+                m.when_changed
+            ],
+        )?;
         Ok(())
     }
 }

@@ -1,7 +1,6 @@
 //! Data encryption policies and their wrapped DEP-key copies (opaque blobs).
 
-use rusqlite::{params, OptionalExtension, Row};
-
+use super::db::{args, Row};
 use super::{Result, StoreError, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +41,7 @@ pub struct RootWrapRow {
 
 const COLS: &str = "guid, kind, name, description, enabled, azure_key_ids, state, dep_key_id, dep_key_version, availability_key, wrapped_by_availability, purge_reason, purge_contact, purge_requested_by, when_created, when_changed";
 
-fn from_row(r: &Row) -> rusqlite::Result<(DepRow, String)> {
+fn from_row(r: &Row) -> Result<(DepRow, String)> {
     Ok((
         DepRow {
             guid: r.get(0)?,
@@ -75,9 +74,9 @@ fn finish((mut d, ids): (DepRow, String)) -> Result<DepRow> {
 impl Tx<'_> {
     /// Inserts a DEP; `Ok(false)` when the name is taken.
     pub fn insert_dep(&self, d: &DepRow) -> Result<bool> {
-        let res = self.conn()
-            .prepare_cached(&format!("INSERT INTO dep ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"))
-            .and_then(|mut st| st.execute(params![
+        self.exec_unless_taken(
+            &format!("INSERT INTO dep ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            args![
                 d.guid,
                 d.kind,
                 d.name,
@@ -94,8 +93,8 @@ impl Tx<'_> {
                 d.purge_requested_by,
                 d.when_created,
                 d.when_changed
-            ]));
-        self.unless_taken(res)
+            ],
+        )
     }
 
     /// Changes a DEP's name, description and enabled flag (each only when given), never its
@@ -109,17 +108,23 @@ impl Tx<'_> {
         enabled: Option<bool>,
         when_changed: &str,
     ) -> Result<Option<bool>> {
-        let res = self.conn()
-            .prepare_cached("UPDATE dep SET name = coalesce(?2, name), description = coalesce(?3, description),
-             enabled = coalesce(?4, enabled), when_changed = ?5 WHERE guid = ?1 AND state <> 'Purged'")
-            .and_then(|mut st| st.execute(params![guid, name, description, enabled, when_changed]));
-        match res {
-            Ok(n) => Ok(Some(n == 1)),
-            Err(e) => match self.unless_taken(Err(e)) {
-                Ok(_) => Ok(None),
-                Err(e) => Err(e),
-            },
+        // Whether the row exists and may change, first: the update below says only whether a
+        // uniqueness constraint refused it.
+        let open = self
+            .row(
+                "SELECT 1 FROM dep WHERE guid = ?1 AND state <> 'Purged'",
+                args![guid],
+            )?
+            .is_some();
+        if !open {
+            return Ok(Some(false));
         }
+        let written = self.exec_unless_taken(
+            "UPDATE dep SET name = coalesce(?2, name), description = coalesce(?3, description),
+             enabled = coalesce(?4, enabled), when_changed = ?5 WHERE guid = ?1 AND state <> 'Purged'",
+            args![guid, name, description, enabled, when_changed],
+        )?;
+        Ok(written.then_some(true))
     }
 
     /// Moves an `Active` DEP to `PendingDataPurge` with the request's details. `Ok(false)` when
@@ -132,16 +137,11 @@ impl Tx<'_> {
         requested_by: &str,
         when_changed: &str,
     ) -> Result<bool> {
-        let n = self
-            .conn()
-            .prepare_cached(
-                "UPDATE dep SET state = 'PendingDataPurge', purge_reason = ?2, purge_contact = ?3,
+        let n = self.exec(
+            "UPDATE dep SET state = 'PendingDataPurge', purge_reason = ?2, purge_contact = ?3,
              purge_requested_by = ?4, when_changed = ?5 WHERE guid = ?1 AND state = 'Active'",
-            )
-            .and_then(|mut st| {
-                st.execute(params![guid, reason, contact, requested_by, when_changed])
-            })
-            .map_err(|e| self.err(e))?;
+            args![guid, reason, contact, requested_by, when_changed],
+        )?;
         Ok(n == 1)
     }
 
@@ -149,104 +149,95 @@ impl Tx<'_> {
     /// marks it `Purged` (one way: nothing sets a purged DEP's keys again). `Ok(false)` when it
     /// is not pending (approved by another command, or never requested).
     pub fn mark_dep_purged(&self, guid: &str, when_changed: &str) -> Result<bool> {
-        let n = self.conn()
-            .prepare_cached("UPDATE dep SET state = 'Purged', availability_key = NULL, wrapped_by_availability = NULL,
-             when_changed = ?2 WHERE guid = ?1 AND state = 'PendingDataPurge'")
-            .and_then(|mut st| st.execute(params![guid, when_changed]))
-            .map_err(|e| self.err(e))?;
+        let n = self.exec(
+            "UPDATE dep SET state = 'Purged', availability_key = NULL, wrapped_by_availability = NULL,
+             when_changed = ?2 WHERE guid = ?1 AND state = 'PendingDataPurge'",
+            args![guid, when_changed],
+        )?;
         Ok(n == 1)
     }
 
     /// The DEP's state, if it exists.
     pub fn dep_state(&self, guid: &str) -> Result<Option<String>> {
-        self.conn()
-            .query_row("SELECT state FROM dep WHERE guid = ?1", [guid], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| self.err(e))
+        self.row("SELECT state FROM dep WHERE guid = ?1", args![guid])?
+            .map(|r| r.get(0))
+            .transpose()
     }
 
     pub fn dep(&self, guid: &str) -> Result<Option<DepRow>> {
-        let row = self
-            .conn()
-            .query_row(
-                &format!("SELECT {COLS} FROM dep WHERE guid = lower(?1)"),
-                [guid],
-                from_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        row.map(finish).transpose()
+        self.row(
+            &format!("SELECT {COLS} FROM dep WHERE guid = lower(?1)"),
+            args![guid],
+        )?
+        .as_ref()
+        .map(|r| from_row(r).and_then(finish))
+        .transpose()
     }
 
     /// A DEP by name (case-insensitive) or GUID, of the given kind.
     pub fn dep_by_identity(&self, identity: &str, kind: &str) -> Result<Option<DepRow>> {
-        let row = self
-            .conn()
-            .query_row(
-                &format!("SELECT {COLS} FROM dep WHERE kind = ?2 AND (guid = lower(?1) OR name = ?1 COLLATE NOCASE)"),
-                params![identity, kind],
-                from_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        row.map(finish).transpose()
+        self.row(
+            &format!("SELECT {COLS} FROM dep WHERE kind = ?2 AND (guid = lower(?1) OR name = ?1 COLLATE NOCASE)"),
+            args![identity, kind],
+        )?
+        .as_ref()
+        .map(|r| from_row(r).and_then(finish))
+        .transpose()
     }
 
     pub fn deps(&self, kind: &str) -> Result<Vec<DepRow>> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM dep WHERE kind = ?1 ORDER BY name COLLATE NOCASE"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([kind], from_row)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        rows.into_iter().map(finish).collect()
+        self.rows(
+            &format!("SELECT {COLS} FROM dep WHERE kind = ?1 ORDER BY name COLLATE NOCASE"),
+            args![kind],
+        )?
+        .iter()
+        .map(|r| from_row(r).and_then(finish))
+        .collect()
     }
 
     pub fn count_deps(&self, kind: &str) -> Result<u64> {
-        self.conn()
-            .query_row("SELECT count(*) FROM dep WHERE kind = ?1", [kind], |r| {
-                r.get(0)
-            })
-            .map_err(|e| self.err(e))
+        match self.row("SELECT count(*) FROM dep WHERE kind = ?1", args![kind])? {
+            Some(r) => r.get(0),
+            None => Ok(0),
+        }
     }
 
     pub fn root_wraps(&self, dep_guid: &str) -> Result<Vec<RootWrapRow>> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT dep_guid, slot, key_uri, version, wrapped FROM dep_root_wrap WHERE dep_guid = ?1 ORDER BY slot",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([dep_guid], |r| {
-                Ok(RootWrapRow {
-                    dep_guid: r.get(0)?,
-                    slot: r.get(1)?,
-                    key_uri: r.get(2)?,
-                    version: r.get(3)?,
-                    wrapped: r.get(4)?,
-                })
+        self.rows(
+            "SELECT dep_guid, slot, key_uri, version, wrapped FROM dep_root_wrap WHERE dep_guid = ?1 ORDER BY slot",
+            args![dep_guid],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(RootWrapRow {
+                dep_guid: r.get(0)?,
+                slot: r.get(1)?,
+                key_uri: r.get(2)?,
+                version: r.get(3)?,
+                wrapped: r.get(4)?,
             })
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        })
+        .collect()
     }
 
     /// Stores one customer key's copy of a DEP key (a new DEP), unless the DEP was purged.
+    /// (Two statements in one write transaction: writers take turns, store/mod.rs.)
     pub fn put_root_wrap(&self, w: &RootWrapRow) -> Result<()> {
-        self.conn()
-            .prepare_cached("INSERT OR REPLACE INTO dep_root_wrap (dep_guid, slot, key_uri, version, wrapped)
-             SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM dep WHERE guid = ?1 AND state <> 'Purged')")
-            .and_then(|mut st| st.execute(params![w.dep_guid, w.slot, w.key_uri, w.version, w.wrapped]))
-            .map_err(|e| self.err(e))?;
+        let open = self
+            .row(
+                "SELECT 1 FROM dep WHERE guid = ?1 AND state <> 'Purged'",
+                args![w.dep_guid],
+            )?
+            .is_some();
+        if open {
+            self.exec(
+                "INSERT INTO dep_root_wrap (dep_guid, slot, key_uri, version, wrapped)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (dep_guid, slot) DO UPDATE SET key_uri = excluded.key_uri,
+                   version = excluded.version, wrapped = excluded.wrapped",
+                args![w.dep_guid, w.slot, w.key_uri, w.version, w.wrapped],
+            )?;
+        }
         Ok(())
     }
 
@@ -255,47 +246,39 @@ impl Tx<'_> {
     /// command changed the slot, or purged the DEP, since it was read: the caller abandons its
     /// transaction.
     pub fn replace_root_wrap(&self, w: &RootWrapRow, from_version: &str) -> Result<bool> {
-        let n = self
-            .conn()
-            .prepare_cached(
-                "UPDATE dep_root_wrap SET key_uri = ?3, version = ?4, wrapped = ?5
+        let n = self.exec(
+            "UPDATE dep_root_wrap SET key_uri = ?3, version = ?4, wrapped = ?5
              WHERE dep_guid = ?1 AND slot = ?2 AND version = ?6
              AND EXISTS (SELECT 1 FROM dep WHERE guid = ?1 AND state <> 'Purged')",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    w.dep_guid,
-                    w.slot,
-                    w.key_uri,
-                    w.version,
-                    w.wrapped,
-                    from_version
-                ])
-            })
-            .map_err(|e| self.err(e))?;
+            args![
+                w.dep_guid,
+                w.slot,
+                w.key_uri,
+                w.version,
+                w.wrapped,
+                from_version
+            ],
+        )?;
         Ok(n == 1)
     }
 
     /// Deletes every customer-key copy of a DEP key (crypto-shredding with the availability key).
     pub fn delete_root_wraps(&self, dep_guid: &str) -> Result<usize> {
-        self.conn()
-            .prepare_cached("DELETE FROM dep_root_wrap WHERE dep_guid = ?1")
-            .and_then(|mut st| st.execute([dep_guid]))
-            .map_err(|e| self.err(e))
+        self.exec(
+            "DELETE FROM dep_root_wrap WHERE dep_guid = ?1",
+            args![dep_guid],
+        )
     }
 
     /// Names of DEPs of `kind` (completion).
     pub fn dep_names(&self, kind: &str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT name FROM dep WHERE kind = ?1 ORDER BY name COLLATE NOCASE")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([kind], |r| r.get(0))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<String>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        self.rows(
+            "SELECT name FROM dep WHERE kind = ?1 ORDER BY name COLLATE NOCASE",
+            args![kind],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
     }
 }
 
@@ -314,10 +297,7 @@ impl Tx<'_> {
         } else {
             "UPDATE dep_root_wrap SET wrap_kind = ?3 WHERE dep_guid = ?1 AND slot = ?2"
         };
-        self.conn()
-            .prepare_cached(sql)
-            .and_then(|mut st| st.execute(params![dep_guid, slot, kind]))
-            .map_err(|e| self.err(e))?;
+        self.exec(sql, args![dep_guid, slot, kind])?;
         Ok(())
     }
 
@@ -328,12 +308,9 @@ impl Tx<'_> {
         } else {
             "SELECT slot, wrap_kind FROM dep_root_wrap WHERE dep_guid = ?1 ORDER BY slot"
         };
-        let mut stmt = self.conn().prepare_cached(sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([dep_guid], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| self.err(e))?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        self.rows(sql, args![dep_guid])?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .collect()
     }
 }

@@ -1,7 +1,7 @@
 //! The tenant's multi-workload DEP assignment, workload keys (wrapped, opaque), and Teams chats
 //! whose messages are stored as ciphertext.
 
-use rusqlite::{params, OptionalExtension};
+use super::db::{args, Row};
 
 use super::{Result, Tx};
 
@@ -43,7 +43,7 @@ pub struct ChatMessageRow {
 const WK_COLS: &str = "workload, key_id, key_version, dep_guid, wrapped, current, when_created";
 const MSG_COLS: &str = "chat_guid, message_id, seq, sender, key_id, body, when_created";
 
-fn wk_row(r: &rusqlite::Row) -> rusqlite::Result<WorkloadKeyRow> {
+fn wk_row(r: &Row) -> Result<WorkloadKeyRow> {
     Ok(WorkloadKeyRow {
         workload: r.get(0)?,
         key_id: r.get(1)?,
@@ -55,7 +55,7 @@ fn wk_row(r: &rusqlite::Row) -> rusqlite::Result<WorkloadKeyRow> {
     })
 }
 
-fn chat_row(r: &rusqlite::Row) -> rusqlite::Result<ChatRow> {
+fn chat_row(r: &Row) -> Result<ChatRow> {
     Ok(ChatRow {
         guid: r.get(0)?,
         topic: r.get(1)?,
@@ -64,7 +64,7 @@ fn chat_row(r: &rusqlite::Row) -> rusqlite::Result<ChatRow> {
     })
 }
 
-fn msg_row(r: &rusqlite::Row) -> rusqlite::Result<ChatMessageRow> {
+fn msg_row(r: &Row) -> Result<ChatMessageRow> {
     Ok(ChatMessageRow {
         chat_guid: r.get(0)?,
         message_id: r.get(1)?,
@@ -79,24 +79,20 @@ fn msg_row(r: &rusqlite::Row) -> rusqlite::Result<ChatMessageRow> {
 impl Tx<'_> {
     /// The multi-workload DEP assigned to the tenant, and when.
     pub fn m365_assignment(&self) -> Result<Option<(String, String)>> {
-        self.conn()
-            .query_row(
-                "SELECT dep_guid, when_changed FROM m365_assignment WHERE singleton = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.row(
+            "SELECT dep_guid, when_changed FROM m365_assignment WHERE singleton = 1",
+            args![],
+        )?
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .transpose()
     }
 
     pub fn set_m365_assignment(&self, dep_guid: &str, when: &str) -> Result<()> {
-        self.conn()
-            .execute(
-                "INSERT INTO m365_assignment (singleton, dep_guid, when_changed) VALUES (1, ?1, ?2)
-                 ON CONFLICT (singleton) DO UPDATE SET dep_guid = excluded.dep_guid, when_changed = excluded.when_changed",
-                params![dep_guid, when],
-            )
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            "INSERT INTO m365_assignment (singleton, dep_guid, when_changed) VALUES (1, ?1, ?2)
+             ON CONFLICT (singleton) DO UPDATE SET dep_guid = excluded.dep_guid, when_changed = excluded.when_changed",
+            args![dep_guid, when],
+        )?;
         Ok(())
     }
 
@@ -104,7 +100,7 @@ impl Tx<'_> {
     pub fn workload_keys(&self, workload: &str) -> Result<Vec<WorkloadKeyRow>> {
         self.collect(
             &format!("SELECT {WK_COLS} FROM workload_key WHERE workload = ?1 ORDER BY current DESC, key_version DESC"),
-            [workload],
+            args![workload],
             wk_row,
         )
     }
@@ -113,147 +109,128 @@ impl Tx<'_> {
     pub fn workload_keys_under_dep(&self, dep_guid: &str) -> Result<Vec<WorkloadKeyRow>> {
         self.collect(
             &format!("SELECT {WK_COLS} FROM workload_key WHERE dep_guid = ?1"),
-            [dep_guid],
+            args![dep_guid],
             wk_row,
         )
     }
 
     pub fn workload_key(&self, workload: &str, key_id: &str) -> Result<Option<WorkloadKeyRow>> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {WK_COLS} FROM workload_key WHERE workload = ?1 AND key_id = ?2"),
-                [workload, key_id],
-                wk_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.row(
+            &format!("SELECT {WK_COLS} FROM workload_key WHERE workload = ?1 AND key_id = ?2"),
+            args![workload, key_id],
+        )?
+        .as_ref()
+        .map(wk_row)
+        .transpose()
     }
 
     /// Inserts a workload key; a current one makes the workload's others non-current.
     pub fn put_workload_key(&self, k: &WorkloadKeyRow) -> Result<()> {
         if k.current {
-            self.conn()
-                .execute(
-                    "UPDATE workload_key SET current = 0 WHERE workload = ?1",
-                    [&k.workload],
-                )
-                .map_err(|e| self.err(e))?;
+            self.exec(
+                "UPDATE workload_key SET current = 0 WHERE workload = ?1",
+                args![k.workload],
+            )?;
         }
-        self.conn()
-            .prepare_cached(&format!(
-                "INSERT OR REPLACE INTO workload_key ({WK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-            ))
-            .and_then(|mut st| {
-                st.execute(params![
-                    k.workload,
-                    k.key_id,
-                    k.key_version,
-                    k.dep_guid,
-                    k.wrapped,
-                    k.current,
-                    k.when_created
-                ])
-            })
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            &format!(
+                "INSERT INTO workload_key ({WK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (workload, key_id) DO UPDATE SET key_version = excluded.key_version,
+                   dep_guid = excluded.dep_guid, wrapped = excluded.wrapped,
+                   current = excluded.current, when_created = excluded.when_created"
+            ),
+            args![
+                k.workload,
+                k.key_id,
+                k.key_version,
+                k.dep_guid,
+                k.wrapped,
+                k.current,
+                k.when_created
+            ],
+        )?;
         Ok(())
     }
 
     /// Re-wraps a workload key under another DEP (its current flag unchanged), if it is still
     /// wrapped by `from_dep`; `Ok(false)` when it is not.
     pub fn rewrap_workload_key(&self, k: &WorkloadKeyRow, from_dep: &str) -> Result<bool> {
-        let n = self
-            .conn()
-            .prepare_cached(
-                "UPDATE workload_key SET dep_guid = ?3, wrapped = ?4 WHERE workload = ?1 AND key_id = ?2 AND dep_guid = ?5",
-            )
-            .and_then(|mut st| {
-                st.execute(params![k.workload, k.key_id, k.dep_guid, k.wrapped, from_dep])
-            })
-            .map_err(|e| self.err(e))?;
+        let n = self.exec(
+            "UPDATE workload_key SET dep_guid = ?3, wrapped = ?4 WHERE workload = ?1 AND key_id = ?2 AND dep_guid = ?5",
+            args![k.workload, k.key_id, k.dep_guid, k.wrapped, from_dep],
+        )?;
         Ok(n == 1)
     }
 
     /// Inserts a chat; `Ok(false)` when the topic is taken.
     pub fn insert_chat(&self, c: &ChatRow) -> Result<bool> {
-        let res = self.conn().execute(
+        self.exec_unless_taken(
             "INSERT INTO chat (guid, topic, created_by, when_created) VALUES (?1, ?2, ?3, ?4)",
-            params![c.guid, c.topic, c.created_by, c.when_created],
-        );
-        self.unless_taken(res)
+            args![c.guid, c.topic, c.created_by, c.when_created],
+        )
     }
 
     /// A chat by id (GUID) or topic (case-insensitive).
     pub fn chat_by_identity(&self, identity: &str) -> Result<Option<ChatRow>> {
-        self.conn()
-            .query_row(
-                "SELECT guid, topic, created_by, when_created FROM chat
-                 WHERE guid = lower(?1) OR topic = ?1 COLLATE NOCASE",
-                [identity],
-                chat_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.row(
+            "SELECT guid, topic, created_by, when_created FROM chat
+             WHERE guid = lower(?1) OR topic = ?1 COLLATE NOCASE",
+            args![identity],
+        )?
+        .as_ref()
+        .map(chat_row)
+        .transpose()
     }
 
     pub fn chats(&self) -> Result<Vec<ChatRow>> {
         self.collect(
             "SELECT guid, topic, created_by, when_created FROM chat ORDER BY topic COLLATE NOCASE",
-            [],
+            args![],
             chat_row,
         )
     }
 
     pub fn insert_chat_message(&self, m: &ChatMessageRow) -> Result<()> {
-        self.conn()
-            .prepare_cached(&format!(
-                "INSERT INTO chat_message ({MSG_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-            ))
-            .and_then(|mut st| {
-                st.execute(params![
-                    m.chat_guid,
-                    m.message_id,
-                    m.seq,
-                    m.sender,
-                    m.key_id,
-                    m.body,
-                    m.when_created
-                ])
-            })
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            &format!("INSERT INTO chat_message ({MSG_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            args![
+                m.chat_guid,
+                m.message_id,
+                m.seq,
+                m.sender,
+                m.key_id,
+                m.body,
+                m.when_created
+            ],
+        )?;
         Ok(())
     }
 
     pub fn next_chat_seq(&self, chat_guid: &str) -> Result<i64> {
-        self.conn()
-            .query_row(
-                "SELECT coalesce(max(seq), 0) + 1 FROM chat_message WHERE chat_guid = ?1",
-                [chat_guid],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))
+        match self.row(
+            "SELECT coalesce(max(seq), 0) + 1 FROM chat_message WHERE chat_guid = ?1",
+            args![chat_guid],
+        )? {
+            Some(r) => r.get(0),
+            None => Ok(1),
+        }
     }
 
     /// A chat's messages in the order they were posted.
     pub fn chat_messages(&self, chat_guid: &str) -> Result<Vec<ChatMessageRow>> {
         self.collect(
             &format!("SELECT {MSG_COLS} FROM chat_message WHERE chat_guid = ?1 ORDER BY seq"),
-            [chat_guid],
+            args![chat_guid],
             msg_row,
         )
     }
 
-    fn collect<T, P: rusqlite::Params>(
+    fn collect<T>(
         &self,
         sql: &str,
-        p: P,
-        f: fn(&rusqlite::Row) -> rusqlite::Result<T>,
+        args: &[&dyn super::db::Arg],
+        f: fn(&Row) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let mut stmt = self.conn().prepare_cached(sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(p, f)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        self.rows(sql, args)?.iter().map(f).collect()
     }
 }

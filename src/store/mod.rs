@@ -13,10 +13,14 @@
 mod audit;
 mod commitment;
 mod content;
+pub mod datadir;
+pub(crate) mod db;
 mod dep;
+pub mod location;
 mod m365;
 mod org;
 mod pack;
+pub mod pg;
 mod principal;
 mod recipient;
 mod setting;
@@ -25,6 +29,7 @@ mod spo;
 pub use audit::AuditRow;
 pub use content::{ItemRow, MailboxKeyRow, MoveRow};
 pub use dep::{DepRow, RootWrapRow};
+pub use location::{Location, LocationError, PgUrl};
 pub use m365::{ChatMessageRow, ChatRow, WorkloadKeyRow};
 pub use org::OrganizationRow;
 pub use pack::{PackAppender, PackFile, PackReadError, PACK_BUFFER, PACK_BUFFERS};
@@ -336,14 +341,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (mailbox_guid, source)
     );",
     // 12: per wrapped copy of a DEP key or TIK, which kind of wrap its root key made
-    // (`RSA-OAEP-256`, `RSA-OAEP`, or `KMS-AES-256-GCM` for an AES key in a KMIP key manager),
-    // filled in for existing copies from their format's algorithm byte.
+    // (`RSA-OAEP-256`, `RSA-OAEP`, or `KMS-AES-256-GCM` for an AES key in a KMIP key manager).
+    // Copies made before it keep '' (their format's algorithm byte says the same).
     "ALTER TABLE dep_root_wrap ADD COLUMN wrap_kind TEXT NOT NULL DEFAULT '';
-    UPDATE dep_root_wrap SET wrap_kind = CASE hex(substr(wrapped, 6, 1))
-        WHEN '02' THEN 'RSA-OAEP-256' WHEN '03' THEN 'RSA-OAEP' WHEN '04' THEN 'KMS-AES-256-GCM' ELSE '' END;
-    ALTER TABLE spo_dep_root_wrap ADD COLUMN wrap_kind TEXT NOT NULL DEFAULT '';
-    UPDATE spo_dep_root_wrap SET wrap_kind = CASE hex(substr(wrapped, 6, 1))
-        WHEN '02' THEN 'RSA-OAEP-256' WHEN '03' THEN 'RSA-OAEP' WHEN '04' THEN 'KMS-AES-256-GCM' ELSE '' END;",
+    ALTER TABLE spo_dep_root_wrap ADD COLUMN wrap_kind TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The schema version this build writes.
@@ -365,6 +366,14 @@ pub enum StoreError {
     Busy { path: PathBuf, detail: String },
     #[error("a store query failed: {0}")]
     Sql(String),
+    /// A PostgreSQL store that cannot be used: unreachable, authentication refused, no such
+    /// database. `url` has its password hidden.
+    #[error("the PostgreSQL store {url} cannot be opened: {detail}")]
+    Postgres {
+        url: String,
+        detail: String,
+        help: String,
+    },
 }
 
 impl StoreError {
@@ -385,6 +394,7 @@ impl StoreError {
                 "another custkey process held the store too long; try again".into()
             }
             StoreError::Sql(_) => "this is likely a bug in custkey; the transaction was rolled back".into(),
+            StoreError::Postgres { help, .. } => help.clone(),
         }
     }
 }
@@ -392,14 +402,30 @@ impl StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 pub struct Store {
-    conn: Connection,
+    backend: Backend,
+    /// The file, or for PostgreSQL the URL with its password hidden (for messages).
     path: PathBuf,
+    /// Where files beside the rows live (content packs): the file's directory, or for
+    /// PostgreSQL the data directory it was opened with.
+    data_dir: PathBuf,
 }
 
-/// One transaction. Rows are read and written through typed methods (see `org.rs`).
+enum Backend {
+    Sqlite(Connection),
+    Pg(Box<pg::PgStore>),
+}
+
+/// One transaction. Rows are read and written through typed methods (see `org.rs`), whose SQL
+/// runs on either engine ([`db`]).
 pub struct Tx<'c> {
-    tx: rusqlite::Transaction<'c>,
+    inner: TxInner<'c>,
     path: &'c Path,
+    data_dir: &'c Path,
+}
+
+enum TxInner<'c> {
+    Sqlite(rusqlite::Transaction<'c>),
+    Pg(pg::PgTx<'c>),
 }
 
 impl Store {
@@ -428,8 +454,42 @@ impl Store {
         }
     }
 
+    /// Opens (creating or migrating its schema) the PostgreSQL store at `url`, with its files
+    /// (content packs) in `data_dir`, which must be the data directory the store was first
+    /// used with ([`datadir`]).
+    pub fn open_url(url: &PgUrl, data_dir: &Path) -> Result<Store> {
+        let pg = pg::PgStore::open(url)?;
+        let mut store = Store {
+            path: PathBuf::from(url.shown()),
+            backend: Backend::Pg(Box::new(pg)),
+            data_dir: data_dir.to_path_buf(),
+        };
+        datadir::bind(&mut store)?;
+        Ok(store)
+    }
+
+    /// The directory of the store's files (content packs, and the CLI keeps vaults there).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The store's file; for a PostgreSQL store, its URL with the password hidden.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether this store is a PostgreSQL database (else a SQLite file).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Pg(_))
+    }
+
+    /// The SQLite connection (tests that look at the file's own settings).
+    #[cfg(test)]
+    fn sqlite(&self) -> &Connection {
+        match &self.backend {
+            Backend::Sqlite(c) => c,
+            Backend::Pg(_) => panic!("not a SQLite store"),
+        }
     }
 
     fn create(path: &Path) -> Result<()> {
@@ -530,15 +590,15 @@ impl Store {
         // crypto-shredding must not leave a copy of a destroyed key on disk.
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(|e| classify(path, e))?;
-        let mut store = Store {
-            conn,
-            path: path.into(),
-        };
+        let mut conn = conn;
         if version < SCHEMA_VERSION {
-            let p = store.path.clone();
-            migrate(&mut store.conn, version).map_err(|e| classify(&p, e))?;
+            migrate(&mut conn, version).map_err(|e| classify(path, e))?;
         }
-        Ok(store)
+        Ok(Store {
+            backend: Backend::Sqlite(conn),
+            path: path.into(),
+            data_dir: dir_of(path),
+        })
     }
 
     /// Runs `f` in one write transaction (the write lock is taken at the start, so
@@ -551,12 +611,16 @@ impl Store {
     }
 
     /// Moves everything from the write-ahead log into the database and truncates the log, so
-    /// no old page (holding a destroyed key) survives in it.
+    /// no old page (holding a destroyed key) survives in it. On PostgreSQL: VACUUM, so that the
+    /// deleted rows' tuples are removed from the tables (docs/store.md says what remains).
     pub fn checkpoint(&mut self) -> Result<()> {
         let path = self.path.clone();
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(|e| classify(&path, e))
+        match &mut self.backend {
+            Backend::Sqlite(conn) => conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(|e| classify(&path, e)),
+            Backend::Pg(pg) => pg.vacuum(),
+        }
     }
 
     /// Runs `f` in a read transaction (one consistent snapshot).
@@ -573,23 +637,85 @@ impl Store {
         f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(behavior)
-            .map_err(|e| classify(&path, e))?;
-        let tx = Tx { tx, path: &path };
+        let inner = match &mut self.backend {
+            Backend::Sqlite(conn) => TxInner::Sqlite(
+                conn.transaction_with_behavior(behavior)
+                    .map_err(|e| classify(&path, e))?,
+            ),
+            Backend::Pg(pg) => {
+                TxInner::Pg(pg.begin(matches!(behavior, TransactionBehavior::Immediate))?)
+            }
+        };
+        let tx = Tx {
+            inner,
+            path: &path,
+            data_dir: &self.data_dir,
+        };
         let value = f(&tx)?;
-        tx.tx.commit().map_err(|e| classify(&path, e))?;
+        match tx.inner {
+            TxInner::Sqlite(t) => t.commit().map_err(|e| classify(&path, e))?,
+            TxInner::Pg(t) => t.commit()?,
+        }
         Ok(value)
     }
 }
 
 impl Tx<'_> {
-    pub(crate) fn conn(&self) -> &rusqlite::Connection {
-        &self.tx
-    }
     pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
         classify(self.path, e)
+    }
+
+    /// Runs a statement; returns the number of rows it changed.
+    pub(crate) fn exec(&self, sql: &str, args: &[&dyn db::Arg]) -> Result<usize> {
+        match &self.inner {
+            TxInner::Sqlite(t) => t
+                .prepare_cached(sql)
+                .and_then(|mut st| st.execute(sqlite_args(args)))
+                .map_err(|e| self.err(e)),
+            TxInner::Pg(t) => t.exec(sql, args),
+        }
+    }
+
+    /// Runs a query; returns all its rows.
+    pub(crate) fn rows(&self, sql: &str, args: &[&dyn db::Arg]) -> Result<Vec<db::Row>> {
+        match &self.inner {
+            TxInner::Sqlite(t) => {
+                let mut st = t.prepare_cached(sql).map_err(|e| self.err(e))?;
+                let n = st.column_count();
+                let mut rows = st.query(sqlite_args(args)).map_err(|e| self.err(e))?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                    out.push(db::Row::from_sqlite(r, n).map_err(|e| self.err(e))?);
+                }
+                Ok(out)
+            }
+            TxInner::Pg(t) => t.rows(sql, args),
+        }
+    }
+
+    /// Runs a `SELECT count(*) ...`; returns the count.
+    pub(crate) fn count(&self, sql: &str, args: &[&dyn db::Arg]) -> Result<u64> {
+        match self.row(sql, args)? {
+            Some(r) => r.get(0),
+            None => Ok(0),
+        }
+    }
+
+    /// Runs a query; returns its first row, if any.
+    pub(crate) fn row(&self, sql: &str, args: &[&dyn db::Arg]) -> Result<Option<db::Row>> {
+        Ok(self.rows(sql, args)?.into_iter().next())
+    }
+
+    /// Runs a statement: `Ok(true)` when it went through, `Ok(false)` when a uniqueness
+    /// constraint refused it (the transaction goes on).
+    pub(crate) fn exec_unless_taken(&self, sql: &str, args: &[&dyn db::Arg]) -> Result<bool> {
+        match &self.inner {
+            TxInner::Sqlite(t) => self.unless_taken(
+                t.prepare_cached(sql)
+                    .and_then(|mut st| st.execute(sqlite_args(args))),
+            ),
+            TxInner::Pg(t) => t.exec_unless_taken(sql, args),
+        }
     }
 
     /// `Ok(true)` when a write went through, `Ok(false)` when a uniqueness constraint refused it.
@@ -603,6 +729,20 @@ impl Tx<'_> {
             }
             Err(e) => Err(self.err(e)),
         }
+    }
+}
+
+fn sqlite_args<'a>(
+    args: &'a [&'a dyn db::Arg],
+) -> rusqlite::ParamsFromIter<impl Iterator<Item = db::ValueRef<'a>>> {
+    rusqlite::params_from_iter(args.iter().map(|a| a.value()))
+}
+
+/// The directory a store file is in.
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 
@@ -762,12 +902,12 @@ mod tests {
             & 0o777;
         assert_eq!(dmode, 0o700);
         let v: i64 = store
-            .conn
+            .sqlite()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
         let mode: String = store
-            .conn
+            .sqlite()
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
@@ -793,12 +933,12 @@ mod tests {
         }
         let store = Store::open(&path).unwrap();
         let v: i64 = store
-            .conn
+            .sqlite()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
         let (name, wrapped): (String, Vec<u8>) = store
-            .conn
+            .sqlite()
             .query_row(
                 "SELECT d.name, w.wrapped FROM dep d JOIN dep_root_wrap w ON w.dep_guid = d.guid",
                 [],
@@ -808,16 +948,16 @@ mod tests {
         assert_eq!((name.as_str(), wrapped), ("US", vec![3, 3]));
         // The widened kind is accepted, and a name may repeat across kinds but not within one.
         store
-            .conn
+            .sqlite()
             .execute_batch("INSERT INTO dep VALUES ('d2', 'M365', 'us', '', 1, '[]', 'Active', 'k', 1, NULL, NULL, NULL, NULL, NULL, 't', 't')")
             .unwrap();
         assert!(store
-            .conn
+            .sqlite()
             .execute_batch("INSERT INTO dep VALUES ('d3', 'Mailbox', 'Us', '', 1, '[]', 'Active', 'k', 1, NULL, NULL, NULL, NULL, NULL, 't', 't')")
             .is_err());
         // Foreign keys are on again and hold.
         assert!(store
-            .conn
+            .sqlite()
             .execute_batch("INSERT INTO dep_root_wrap VALUES ('nope', 0, 'u', 'v', x'00')")
             .is_err());
     }
@@ -829,7 +969,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("service.db")).unwrap();
         store
-            .conn
+            .sqlite()
             .execute_batch(
                 "INSERT INTO recipient (guid, exchange_guid, name, alias, display_name, primary_smtp, kind, when_created, when_changed)
                    VALUES ('m', 'x', 'M', 'm', 'M', 'm@contoso.com', 'SharedMailbox', 't', 't');
@@ -914,7 +1054,7 @@ mod tests {
         assert_eq!((items[0].pack.as_deref(), items[0].pack_offset), (None, 0));
         assert_eq!(segs, vec![Some(vec![1, 2, 3]), Some(vec![4, 5, 6]), None]);
         let v: i64 = store
-            .conn
+            .sqlite()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);

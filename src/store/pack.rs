@@ -26,8 +26,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use rusqlite::params;
-
+use super::db::args;
 use super::{Result, Store, StoreError, Tx};
 
 /// Bytes per write buffer handed to the writer thread.
@@ -80,29 +79,25 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// `content/` in the directory of the store file `db`.
-fn content_dir_of(db: &Path) -> PathBuf {
-    let dir = match db.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    dir.join("content")
+fn content_dir_of(data_dir: &Path) -> PathBuf {
+    data_dir.join("content")
 }
 
-fn pack_path_of(db: &Path, mailbox_guid: &str, id: &str) -> PathBuf {
-    content_dir_of(db)
+fn pack_path_of(data_dir: &Path, mailbox_guid: &str, id: &str) -> PathBuf {
+    content_dir_of(data_dir)
         .join(mailbox_guid)
         .join(format!("{id}.pack"))
 }
 
 impl Store {
-    /// Where content pack files live: `content/` in the store's directory.
+    /// Where content pack files live: `content/` in the store's data directory.
     pub fn content_dir(&self) -> PathBuf {
-        content_dir_of(&self.path)
+        content_dir_of(&self.data_dir)
     }
 
     /// The file of pack `id` of a mailbox.
     pub fn pack_path(&self, mailbox_guid: &str, id: &str) -> PathBuf {
-        pack_path_of(&self.path, mailbox_guid, id)
+        pack_path_of(&self.data_dir, mailbox_guid, id)
     }
 
     /// Creates a new pack for a mailbox's content: the file (0600, locked by this process until
@@ -134,12 +129,10 @@ impl Store {
         }
         sync_dir(&dir)?;
         self.write(|tx| -> Result<()> {
-            tx.conn()
-                .execute(
-                    "INSERT INTO content_pack (id, mailbox_guid, when_created) VALUES (?1, ?2, ?3)",
-                    params![id, mailbox_guid, chrono::Utc::now().to_rfc3339()],
-                )
-                .map_err(|e| tx.err(e))?;
+            tx.exec(
+                "INSERT INTO content_pack (id, mailbox_guid, when_created) VALUES (?1, ?2, ?3)",
+                args![id, mailbox_guid, chrono::Utc::now().to_rfc3339()],
+            )?;
             Ok(())
         })?;
         Ok(PackFile {
@@ -154,20 +147,15 @@ impl Store {
     /// import's pack), except packs another writer holds. Returns the number of files removed.
     pub fn reclaim_packs(&mut self) -> Result<u64> {
         let packs = self.read(|tx| -> Result<Vec<(String, String, bool)>> {
-            let mut st = tx
-                .conn()
-                .prepare(
-                    "SELECT p.id, p.mailbox_guid,
-                            EXISTS (SELECT 1 FROM item i WHERE i.pack = p.id)
-                     FROM content_pack p",
-                )
-                .map_err(|e| tx.err(e))?;
-            let rows = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map_err(|e| tx.err(e))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(|e| tx.err(e))?;
-            Ok(rows)
+            tx.rows(
+                "SELECT p.id, p.mailbox_guid,
+                        EXISTS (SELECT 1 FROM item i WHERE i.pack = p.id)
+                 FROM content_pack p",
+                args![],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .collect()
         })?;
         let mut removed = 0;
         for (id, mailbox, used) in packs {
@@ -188,20 +176,18 @@ impl Store {
                 Err(e) => return Err(unavailable(&path, "cannot open the content file", &e)),
             };
             let gone = self.write(|tx| -> Result<bool> {
-                let used: bool = tx
-                    .conn()
-                    .query_row(
+                let used = tx
+                    .row(
                         "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)",
-                        [&id],
-                        |r| r.get(0),
-                    )
-                    .map_err(|e| tx.err(e))?;
+                        args![id],
+                    )?
+                    .map(|r| r.get::<bool>(0))
+                    .transpose()?
+                    .unwrap_or(false);
                 if used {
                     return Ok(false);
                 }
-                tx.conn()
-                    .execute("DELETE FROM content_pack WHERE id = ?1", [&id])
-                    .map_err(|e| tx.err(e))?;
+                tx.exec("DELETE FROM content_pack WHERE id = ?1", args![id])?;
                 Ok(true)
             })?;
             if gone && lock.is_some() {
@@ -233,18 +219,13 @@ impl Store {
         };
         // Every pack the store names, in one query; only files outside it are looked at again.
         let known = self.read(|tx| -> Result<std::collections::HashSet<String>> {
-            let mut st = tx
-                .conn()
-                .prepare(
-                    "SELECT id FROM content_pack UNION SELECT DISTINCT pack FROM item WHERE pack IS NOT NULL",
-                )
-                .map_err(|e| tx.err(e))?;
-            let ids = st
-                .query_map([], |r| r.get(0))
-                .map_err(|e| tx.err(e))?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(|e| tx.err(e))?;
-            Ok(ids)
+            tx.rows(
+                "SELECT id FROM content_pack UNION SELECT DISTINCT pack FROM item WHERE pack IS NOT NULL",
+                args![],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
         })?;
         let mut removed = 0;
         for d in dirs {
@@ -282,14 +263,15 @@ impl Store {
                 // Locked: a writer that registers it now has not locked it yet, and will find
                 // it deleted. Check once more that nothing names it, then delete it.
                 let orphan = self.write(|tx| -> Result<bool> {
-                    tx.conn()
-                        .query_row(
+                    Ok(tx
+                        .row(
                             "SELECT NOT (EXISTS (SELECT 1 FROM content_pack WHERE id = ?1)
                                  OR EXISTS (SELECT 1 FROM item WHERE pack = ?1))",
-                            [id],
-                            |r| r.get(0),
-                        )
-                        .map_err(|e| tx.err(e))
+                            args![id],
+                        )?
+                        .map(|r| r.get::<bool>(0))
+                        .transpose()?
+                        .unwrap_or(false))
                 })?;
                 if !orphan {
                     continue;
@@ -348,7 +330,7 @@ impl std::fmt::Display for PackReadError {
 impl Tx<'_> {
     /// Where content pack files live (see [`Store::content_dir`]).
     pub fn content_dir(&self) -> PathBuf {
-        content_dir_of(self.path)
+        content_dir_of(self.data_dir)
     }
 
     /// Opens `len` bytes at `offset` of a pack for reading. A missing file or one shorter than
@@ -360,7 +342,7 @@ impl Tx<'_> {
         offset: u64,
         len: u64,
     ) -> std::result::Result<io::Take<File>, PackReadError> {
-        let path = pack_path_of(self.path, mailbox_guid, id);
+        let path = pack_path_of(self.data_dir, mailbox_guid, id);
         let mut f = File::open(&path).map_err(|e| PackReadError::Open(path.clone(), e))?;
         let have = f
             .metadata()
@@ -380,18 +362,13 @@ impl Tx<'_> {
 
     /// Packs of a mailbox (ids), oldest first.
     pub fn packs_of(&self, mailbox_guid: &str) -> Result<Vec<String>> {
-        let mut st = self
-            .conn()
-            .prepare_cached(
-                "SELECT id FROM content_pack WHERE mailbox_guid = ?1 ORDER BY when_created",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([mailbox_guid], |r| r.get(0))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        self.rows(
+            "SELECT id FROM content_pack WHERE mailbox_guid = ?1 ORDER BY when_created",
+            args![mailbox_guid],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
     }
 }
 

@@ -2,8 +2,7 @@
 //! the signatures of data purge steps. Rows only: the MAC that authenticates a principal row is
 //! made and checked by the service, which holds the key.
 
-use rusqlite::{params, OptionalExtension, Row};
-
+use super::db::{args, Row};
 use super::{Result, Tx};
 
 /// One registered principal.
@@ -27,7 +26,7 @@ pub struct PrincipalRow {
 const COLUMNS: &str =
     "upn_key, upn, display_name, public_key, fingerprint, owner, registered_by, when_created, mac";
 
-fn principal(r: &Row<'_>) -> rusqlite::Result<PrincipalRow> {
+fn principal(r: &Row) -> Result<PrincipalRow> {
     Ok(PrincipalRow {
         upn_key: r.get(0)?,
         upn: r.get(1)?,
@@ -56,114 +55,107 @@ pub struct PurgeSignatureRow {
 
 impl Tx<'_> {
     pub fn principals(&self) -> Result<Vec<PrincipalRow>> {
-        let mut st = self
-            .conn()
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM principal ORDER BY upn_key"))
-            .map_err(|e| self.err(e))?;
-        let rows = st.query_map([], principal).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        self.rows(
+            &format!("SELECT {COLUMNS} FROM principal ORDER BY upn_key"),
+            args![],
+        )?
+        .iter()
+        .map(principal)
+        .collect()
     }
 
     pub fn principal(&self, upn_key: &str) -> Result<Option<PrincipalRow>> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM principal WHERE upn_key = ?1"),
-                [upn_key],
-                principal,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.row(
+            &format!("SELECT {COLUMNS} FROM principal WHERE upn_key = ?1"),
+            args![upn_key],
+        )?
+        .as_ref()
+        .map(principal)
+        .transpose()
     }
 
     pub fn count_principals(&self) -> Result<u64> {
-        self.conn()
-            .query_row("SELECT count(*) FROM principal", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        match self.row("SELECT count(*) FROM principal", args![])? {
+            Some(r) => r.get(0),
+            None => Ok(0),
+        }
     }
 
     pub fn principal_by_fingerprint(&self, fingerprint: &str) -> Result<Option<PrincipalRow>> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM principal WHERE fingerprint = ?1"),
-                [fingerprint],
-                principal,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.row(
+            &format!("SELECT {COLUMNS} FROM principal WHERE fingerprint = ?1"),
+            args![fingerprint],
+        )?
+        .as_ref()
+        .map(principal)
+        .transpose()
     }
 
     /// Adds a principal unless its name or key is registered already: `Ok(false)` then.
     pub fn insert_principal(&self, p: &PrincipalRow) -> Result<bool> {
-        let n = self
-            .conn()
-            .prepare_cached(&format!(
-                "INSERT OR IGNORE INTO principal ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-            ))
-            .and_then(|mut st| {
-                st.execute(params![
-                    p.upn_key,
-                    p.upn,
-                    p.display_name,
-                    p.public_key,
-                    p.fingerprint,
-                    p.owner,
-                    p.registered_by,
-                    p.when_created,
-                    p.mac
-                ])
-            })
-            .map_err(|e| self.err(e))?;
+        let n = self.exec(
+            &format!(
+                "INSERT INTO principal ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT DO NOTHING"
+            ),
+            args![
+                p.upn_key,
+                p.upn,
+                p.display_name,
+                p.public_key,
+                p.fingerprint,
+                p.owner,
+                p.registered_by,
+                p.when_created,
+                p.mac
+            ],
+        )?;
         Ok(n == 1)
     }
 
     /// Removes a principal; `Ok(false)` when none had that name.
     pub fn delete_principal(&self, upn_key: &str) -> Result<bool> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM principal WHERE upn_key = ?1", [upn_key])
-            .map_err(|e| self.err(e))?;
+        let n = self.exec("DELETE FROM principal WHERE upn_key = ?1", args![upn_key])?;
         Ok(n == 1)
     }
 
     pub fn purge_signatures(&self, dep_guid: &str) -> Result<Vec<PurgeSignatureRow>> {
-        let mut st = self
-            .conn()
-            .prepare_cached(
-                "SELECT dep_guid, step, upn, fingerprint, statement, signature FROM purge_signature
-                 WHERE dep_guid = ?1 ORDER BY step DESC",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([dep_guid], |r| {
-                Ok(PurgeSignatureRow {
-                    dep_guid: r.get(0)?,
-                    step: r.get(1)?,
-                    upn: r.get(2)?,
-                    fingerprint: r.get(3)?,
-                    statement: r.get(4)?,
-                    signature: r.get(5)?,
-                })
+        self.rows(
+            "SELECT dep_guid, step, upn, fingerprint, statement, signature FROM purge_signature
+             WHERE dep_guid = ?1 ORDER BY step DESC",
+            args![dep_guid],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(PurgeSignatureRow {
+                dep_guid: r.get(0)?,
+                step: r.get(1)?,
+                upn: r.get(2)?,
+                fingerprint: r.get(3)?,
+                statement: r.get(4)?,
+                signature: r.get(5)?,
             })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        })
+        .collect()
     }
 
     /// Records (or replaces) the signature of one step of a purge.
     pub fn put_purge_signature(&self, s: &PurgeSignatureRow) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO purge_signature (dep_guid, step, upn, fingerprint, statement, signature)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (dep_guid, step) DO UPDATE SET upn = excluded.upn,
-                   fingerprint = excluded.fingerprint, statement = excluded.statement,
-                   signature = excluded.signature",
-            )
-            .and_then(|mut st| {
-                st.execute(params![s.dep_guid, s.step, s.upn, s.fingerprint, s.statement, s.signature])
-            })
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            "INSERT INTO purge_signature (dep_guid, step, upn, fingerprint, statement, signature)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (dep_guid, step) DO UPDATE SET upn = excluded.upn,
+               fingerprint = excluded.fingerprint, statement = excluded.statement,
+               signature = excluded.signature",
+            args![
+                s.dep_guid,
+                s.step,
+                s.upn,
+                s.fingerprint,
+                s.statement,
+                s.signature
+            ],
+        )?;
         Ok(())
     }
 }

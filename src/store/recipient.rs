@@ -1,7 +1,6 @@
 //! Recipients: user mailboxes, shared mailboxes and mail users.
 
-use rusqlite::{params, OptionalExtension, Row};
-
+use super::db::{args, Row};
 use super::{Result, StoreError, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +26,7 @@ pub struct RecipientRow {
 
 const COLUMNS: &str = "guid, exchange_guid, name, alias, display_name, primary_smtp, upn, external_email, kind, licenses, dep_guid, when_created, when_changed, data_purged";
 
-fn from_row(r: &Row) -> rusqlite::Result<(RecipientRow, String)> {
+fn from_row(r: &Row) -> Result<(RecipientRow, String)> {
     let licenses: String = r.get(9)?;
     Ok((
         RecipientRow {
@@ -78,9 +77,9 @@ impl RecipientScope {
 impl Tx<'_> {
     /// Inserts a recipient. Returns `Ok(false)` when its name, alias, address or UPN is taken.
     pub fn insert_recipient(&self, r: &RecipientRow) -> Result<bool> {
-        let res = self.conn()
-            .prepare_cached(&format!("INSERT INTO recipient ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"))
-            .and_then(|mut st| st.execute(params![
+        self.exec_unless_taken(
+            &format!("INSERT INTO recipient ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            args![
                 r.guid,
                 r.exchange_guid,
                 r.name,
@@ -95,8 +94,8 @@ impl Tx<'_> {
                 r.when_created,
                 r.when_changed,
                 r.data_purged
-            ]));
-        self.unless_taken(res)
+            ],
+        )
     }
 
     /// Recipients whose GUID, name, alias, primary address or UPN equals `identity`
@@ -127,12 +126,11 @@ impl Tx<'_> {
             .map(|b| format!("SELECT {COLUMNS} FROM recipient WHERE ({scope}) AND {b}"))
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
-        let mut stmt = self.conn().prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([identity], from_row)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
+        let rows = self
+            .rows(&sql, args![identity])?
+            .iter()
+            .map(from_row)
+            .collect::<Result<Vec<_>>>()?;
         let mut out: Vec<RecipientRow> = Vec::with_capacity(rows.len());
         for r in rows {
             let r = finish(r)?;
@@ -145,12 +143,10 @@ impl Tx<'_> {
 
     pub fn recipient(&self, guid: &str) -> Result<Option<RecipientRow>> {
         let sql = format!("SELECT {COLUMNS} FROM recipient WHERE guid = ?1");
-        let row = self
-            .conn()
-            .query_row(&sql, [guid], from_row)
-            .optional()
-            .map_err(|e| self.err(e))?;
-        row.map(finish).transpose()
+        self.row(&sql, args![guid])?
+            .as_ref()
+            .map(|r| from_row(r).and_then(finish))
+            .transpose()
     }
 
     /// Recipients in `scope`, by name, at most `limit` of them.
@@ -163,21 +159,20 @@ impl Tx<'_> {
             "SELECT {COLUMNS} FROM recipient WHERE {} ORDER BY name COLLATE NOCASE LIMIT ?1",
             scope.clause()
         );
-        let limit = limit.map(|l| l.min(i64::MAX as u64) as i64).unwrap_or(-1);
-        let mut stmt = self.conn().prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([limit], from_row)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        rows.into_iter().map(finish).collect()
+        // No limit is the largest one (PostgreSQL refuses SQLite's LIMIT -1).
+        let limit = limit.unwrap_or(u64::MAX).min(i64::MAX as u64);
+        self.rows(&sql, args![limit])?
+            .iter()
+            .map(|r| from_row(r).and_then(finish))
+            .collect()
     }
 
     /// Names of recipients in `scope` (for completion).
     /// The names, aliases and display names of the recipients in `scope` of which one begins
     /// with `prefix` (any case), each once, in name order; every recipient, not a first page.
     pub fn recipient_names(&self, scope: RecipientScope, prefix: &str) -> Result<Vec<String>> {
-        // LIKE with its wildcards escaped: the prefix is text, not a pattern.
+        // LIKE with its wildcards escaped: the prefix is text, not a pattern; lower() on both
+        // sides because PostgreSQL's LIKE, unlike SQLite's, minds case.
         let pattern = format!(
             "{}%",
             prefix
@@ -187,22 +182,22 @@ impl Tx<'_> {
         );
         let sql = format!(
             "SELECT name, alias, display_name FROM recipient WHERE {} AND
-             (name LIKE ?1 ESCAPE '\\' OR alias LIKE ?1 ESCAPE '\\' OR display_name LIKE ?1 ESCAPE '\\')
+             (lower(name) LIKE lower(?1) ESCAPE '\\' OR lower(alias) LIKE lower(?1) ESCAPE '\\'
+              OR lower(display_name) LIKE lower(?1) ESCAPE '\\')
              ORDER BY name COLLATE NOCASE",
             scope.clause()
         );
-        let mut stmt = self.conn().prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([pattern], |r| {
+        let rows = self
+            .rows(&sql, args![pattern])?
+            .iter()
+            .map(|r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
+                    r.get::<String>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<String>(2)?,
                 ))
             })
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
+            .collect::<Result<Vec<_>>>()?;
         let lower = prefix.to_lowercase();
         let mut out = Vec::with_capacity(rows.len());
         for (name, alias, display) in rows {
@@ -219,10 +214,10 @@ impl Tx<'_> {
 
     /// Rewrites the mutable fields of a recipient. Returns `Ok(false)` on a uniqueness clash.
     pub fn update_recipient(&self, r: &RecipientRow) -> Result<bool> {
-        let res = self.conn()
-            .prepare_cached("UPDATE recipient SET name = ?2, alias = ?3, display_name = ?4, primary_smtp = ?5, upn = ?6,
-             external_email = ?7, licenses = ?8, dep_guid = ?9, when_changed = ?10, data_purged = ?11 WHERE guid = ?1")
-            .and_then(|mut st| st.execute(params![
+        self.exec_unless_taken(
+            "UPDATE recipient SET name = ?2, alias = ?3, display_name = ?4, primary_smtp = ?5, upn = ?6,
+             external_email = ?7, licenses = ?8, dep_guid = ?9, when_changed = ?10, data_purged = ?11 WHERE guid = ?1",
+            args![
                 r.guid,
                 r.name,
                 r.alias,
@@ -234,8 +229,8 @@ impl Tx<'_> {
                 r.dep_guid,
                 r.when_changed,
                 r.data_purged
-            ]));
-        self.unless_taken(res)
+            ],
+        )
     }
 }
 
@@ -247,10 +242,10 @@ impl Tx<'_> {
         dep_guid: Option<&str>,
         when_changed: &str,
     ) -> Result<()> {
-        self.conn()
-            .prepare_cached("UPDATE recipient SET dep_guid = ?2, when_changed = ?3 WHERE guid = ?1")
-            .and_then(|mut st| st.execute(rusqlite::params![guid, dep_guid, when_changed]))
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            "UPDATE recipient SET dep_guid = ?2, when_changed = ?3 WHERE guid = ?1",
+            args![guid, dep_guid, when_changed],
+        )?;
         Ok(())
     }
 
@@ -259,12 +254,9 @@ impl Tx<'_> {
         let sql = format!(
             "SELECT {COLUMNS} FROM recipient WHERE dep_guid = ?1 ORDER BY name COLLATE NOCASE"
         );
-        let mut stmt = self.conn().prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([dep_guid], from_row)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        rows.into_iter().map(finish).collect()
+        self.rows(&sql, args![dep_guid])?
+            .iter()
+            .map(|r| from_row(r).and_then(finish))
+            .collect()
     }
 }

@@ -1,34 +1,26 @@
 //! Small named settings (such as the signed-in Azure account).
 
-use rusqlite::{params, OptionalExtension};
-
+use super::db::args;
 use super::{Result, Tx};
 
 impl Tx<'_> {
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
-        self.conn()
-            .query_row("SELECT value FROM setting WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| self.err(e))
+        self.row("SELECT value FROM setting WHERE key = ?1", args![key])?
+            .map(|r| r.get(0))
+            .transpose()
     }
 
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO setting (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .and_then(|mut st| st.execute(params![key, value]))
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            "INSERT INTO setting (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            args![key, value],
+        )?;
         Ok(())
     }
 
     pub fn delete_setting(&self, key: &str) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM setting WHERE key = ?1", [key])
-            .map_err(|e| self.err(e))?;
+        self.exec("DELETE FROM setting WHERE key = ?1", args![key])?;
         Ok(())
     }
 }
@@ -36,27 +28,24 @@ impl Tx<'_> {
 impl Tx<'_> {
     /// Every setting whose key starts with `prefix`, as (key, value).
     pub fn settings_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
-        let mut st = self
-            .conn()
-            .prepare_cached("SELECT key, value FROM setting WHERE substr(key, 1, length(?1)) = ?1")
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        self.rows(
+            "SELECT key, value FROM setting WHERE substr(key, 1, length(?1)) = ?1",
+            args![prefix],
+        )?
+        .iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .collect()
     }
 
     /// Sets `key` to `value` unless it already holds a value that sorts after it (text
     /// order): writers racing each other can only raise it, never lower it.
     pub fn raise_setting(&self, key: &str, value: &str) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO setting (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-            )
-            .and_then(|mut st| st.execute(params![key, value]))
-            .map_err(|e| self.err(e))?;
+        self.exec(
+            "INSERT INTO setting (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = CASE WHEN excluded.value > setting.value
+                 THEN excluded.value ELSE setting.value END",
+            args![key, value],
+        )?;
         Ok(())
     }
 }

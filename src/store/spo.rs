@@ -2,7 +2,7 @@
 //! of each geo, sites with their wrapped site keys, files and their encrypted chunks. Every
 //! key here is an opaque blob (wrapped, or sealed under the service master key).
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::db::{args, Arg, Row};
 
 use super::{Result, Tx};
 
@@ -67,7 +67,7 @@ const SITE_COLS: &str = "guid, url, title, geo, tik_guid, wrapped_key, when_crea
 const FILE_COLS: &str =
     "guid, site_guid, path, size, chunks, when_created, when_changed, chunk_format";
 
-fn dep_row(r: &Row) -> rusqlite::Result<SpoDepRow> {
+fn dep_row(r: &Row) -> Result<SpoDepRow> {
     Ok(SpoDepRow {
         guid: r.get(0)?,
         geo: r.get(1)?,
@@ -82,7 +82,7 @@ fn dep_row(r: &Row) -> rusqlite::Result<SpoDepRow> {
     })
 }
 
-fn site_row(r: &Row) -> rusqlite::Result<SiteRow> {
+fn site_row(r: &Row) -> Result<SiteRow> {
     Ok(SiteRow {
         guid: r.get(0)?,
         url: r.get(1)?,
@@ -94,7 +94,7 @@ fn site_row(r: &Row) -> rusqlite::Result<SiteRow> {
     })
 }
 
-fn file_row(r: &Row) -> rusqlite::Result<SpoFileRow> {
+fn file_row(r: &Row) -> Result<SpoFileRow> {
     Ok(SpoFileRow {
         guid: r.get(0)?,
         site_guid: r.get(1)?,
@@ -108,45 +108,23 @@ fn file_row(r: &Row) -> rusqlite::Result<SpoFileRow> {
 }
 
 impl Tx<'_> {
-    fn spo_rows<T>(
-        &self,
-        sql: &str,
-        p: impl rusqlite::Params,
-        f: fn(&Row) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>> {
-        let mut stmt = self.conn().prepare_cached(sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(p, f)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+    fn spo_rows<T>(&self, sql: &str, p: &[&dyn Arg], f: fn(&Row) -> Result<T>) -> Result<Vec<T>> {
+        self.rows(sql, p)?.iter().map(f).collect()
     }
 
-    fn spo_row<T>(
-        &self,
-        sql: &str,
-        p: impl rusqlite::Params,
-        f: fn(&Row) -> rusqlite::Result<T>,
-    ) -> Result<Option<T>> {
-        self.conn()
-            .query_row(sql, p, f)
-            .optional()
-            .map_err(|e| self.err(e))
+    fn spo_row<T>(&self, sql: &str, p: &[&dyn Arg], f: fn(&Row) -> Result<T>) -> Result<Option<T>> {
+        self.row(sql, p)?.as_ref().map(f).transpose()
     }
 
-    fn spo_exec(&self, sql: &str, p: impl rusqlite::Params) -> Result<usize> {
-        self.conn()
-            .prepare_cached(sql)
-            .and_then(|mut st| st.execute(p))
-            .map_err(|e| self.err(e))
+    fn spo_exec(&self, sql: &str, p: &[&dyn Arg]) -> Result<usize> {
+        self.exec(sql, p)
     }
 
     /// The SharePoint DEP of a geo.
     pub fn spo_dep(&self, geo: &str) -> Result<Option<SpoDepRow>> {
         self.spo_row(
             &format!("SELECT {DEP_COLS} FROM spo_dep WHERE geo = ?1"),
-            [geo],
+            args![geo],
             dep_row,
         )
     }
@@ -155,7 +133,7 @@ impl Tx<'_> {
     pub fn spo_deps(&self) -> Result<Vec<SpoDepRow>> {
         self.spo_rows(
             &format!("SELECT {DEP_COLS} FROM spo_dep ORDER BY geo"),
-            [],
+            args![],
             dep_row,
         )
     }
@@ -163,8 +141,13 @@ impl Tx<'_> {
     /// Inserts or replaces a SharePoint DEP row.
     pub fn put_spo_dep(&self, d: &SpoDepRow) -> Result<()> {
         self.spo_exec(
-            &format!("INSERT OR REPLACE INTO spo_dep ({DEP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-            params![d.guid, d.geo, d.state, d.tik_by_availability, d.roll_key_type, d.roll_key_uri, d.tik_cache, d.tik_cache_expires_at, d.when_created, d.when_changed],
+            &format!("INSERT INTO spo_dep ({DEP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+              ON CONFLICT (guid) DO UPDATE SET geo = excluded.geo, state = excluded.state,
+                tik_by_availability = excluded.tik_by_availability, roll_key_type = excluded.roll_key_type,
+                roll_key_uri = excluded.roll_key_uri, tik_cache = excluded.tik_cache,
+                tik_cache_expires_at = excluded.tik_cache_expires_at,
+                when_created = excluded.when_created, when_changed = excluded.when_changed"),
+            args![d.guid, d.geo, d.state, d.tik_by_availability, d.roll_key_type, d.roll_key_uri, d.tik_cache, d.tik_cache_expires_at, d.when_created, d.when_changed],
         )?;
         Ok(())
     }
@@ -172,7 +155,7 @@ impl Tx<'_> {
     pub fn spo_root_wraps(&self, dep_guid: &str) -> Result<Vec<SpoRootWrapRow>> {
         self.spo_rows(
             "SELECT dep_guid, slot, key_uri, wrapped FROM spo_dep_root_wrap WHERE dep_guid = ?1 ORDER BY slot",
-            [dep_guid],
+            args![dep_guid],
             |r| {
                 Ok(SpoRootWrapRow {
                     dep_guid: r.get(0)?,
@@ -186,8 +169,9 @@ impl Tx<'_> {
 
     pub fn put_spo_root_wrap(&self, w: &SpoRootWrapRow) -> Result<()> {
         self.spo_exec(
-            "INSERT OR REPLACE INTO spo_dep_root_wrap (dep_guid, slot, key_uri, wrapped) VALUES (?1, ?2, ?3, ?4)",
-            params![w.dep_guid, w.slot, w.key_uri, w.wrapped],
+            "INSERT INTO spo_dep_root_wrap (dep_guid, slot, key_uri, wrapped) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (dep_guid, slot) DO UPDATE SET key_uri = excluded.key_uri, wrapped = excluded.wrapped",
+            args![w.dep_guid, w.slot, w.key_uri, w.wrapped],
         )?;
         Ok(())
     }
@@ -196,7 +180,7 @@ impl Tx<'_> {
     pub fn spo_mmk_tik(&self, geo: &str) -> Result<Option<(String, Vec<u8>)>> {
         self.spo_row(
             "SELECT guid, sealed FROM spo_mmk_tik WHERE geo = ?1",
-            [geo],
+            args![geo],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
     }
@@ -204,17 +188,17 @@ impl Tx<'_> {
     /// Records a geo's Microsoft-managed TIK unless one exists; false if one did.
     pub fn insert_spo_mmk_tik(&self, geo: &str, guid: &str, sealed: &[u8]) -> Result<bool> {
         Ok(self.spo_exec(
-            "INSERT OR IGNORE INTO spo_mmk_tik (geo, guid, sealed) VALUES (?1, ?2, ?3)",
-            params![geo, guid, sealed],
+            "INSERT INTO spo_mmk_tik (geo, guid, sealed) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            args![geo, guid, sealed],
         )? == 1)
     }
 
     pub fn insert_site(&self, s: &SiteRow) -> Result<bool> {
         Ok(self.spo_exec(
             &format!(
-                "INSERT OR IGNORE INTO spo_site ({SITE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                "INSERT INTO spo_site ({SITE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING"
             ),
-            params![
+            args![
                 s.guid,
                 s.url,
                 s.title,
@@ -230,7 +214,7 @@ impl Tx<'_> {
     pub fn rewrap_site_key(&self, guid: &str, tik_guid: &str, wrapped: &[u8]) -> Result<()> {
         self.spo_exec(
             "UPDATE spo_site SET tik_guid = ?2, wrapped_key = ?3 WHERE guid = ?1",
-            params![guid, tik_guid, wrapped],
+            args![guid, tik_guid, wrapped],
         )?;
         Ok(())
     }
@@ -238,7 +222,7 @@ impl Tx<'_> {
     pub fn site_by_url(&self, url: &str) -> Result<Option<SiteRow>> {
         self.spo_row(
             &format!("SELECT {SITE_COLS} FROM spo_site WHERE url = ?1"),
-            [url.trim_end_matches('/')],
+            args![url.trim_end_matches('/')],
             site_row,
         )
     }
@@ -246,7 +230,7 @@ impl Tx<'_> {
     pub fn sites(&self) -> Result<Vec<SiteRow>> {
         self.spo_rows(
             &format!("SELECT {SITE_COLS} FROM spo_site ORDER BY url"),
-            [],
+            args![],
             site_row,
         )
     }
@@ -255,26 +239,27 @@ impl Tx<'_> {
     pub fn site_not_under(&self, geo: &str, tik_guid: &str) -> Result<Option<SiteRow>> {
         self.spo_row(
             &format!("SELECT {SITE_COLS} FROM spo_site WHERE geo = ?1 AND tik_guid <> ?2 ORDER BY url LIMIT 1"),
-            [geo, tik_guid],
+            args![geo, tik_guid],
             site_row,
         )
     }
 
     /// (sites of `geo`, of which under `tik_guid`).
     pub fn site_counts(&self, geo: &str, tik_guid: &str) -> Result<(u64, u64)> {
-        self.conn()
-            .query_row(
-                "SELECT count(*), coalesce(sum(tik_guid = ?2), 0) FROM spo_site WHERE geo = ?1",
-                [geo, tik_guid],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| self.err(e))
+        match self.row(
+            "SELECT count(*), CAST(coalesce(sum(CASE WHEN tik_guid = ?2 THEN 1 ELSE 0 END), 0) AS BIGINT)
+             FROM spo_site WHERE geo = ?1",
+            args![geo, tik_guid],
+        )? {
+            Some(r) => Ok((r.get(0)?, r.get(1)?)),
+            None => Ok((0, 0)),
+        }
     }
 
     pub fn spo_file(&self, site_guid: &str, path: &str) -> Result<Option<SpoFileRow>> {
         self.spo_row(
             &format!("SELECT {FILE_COLS} FROM spo_file WHERE site_guid = ?1 AND path = ?2"),
-            [site_guid, path],
+            args![site_guid, path],
             file_row,
         )
     }
@@ -283,15 +268,18 @@ impl Tx<'_> {
     pub fn spo_files(&self, site_guid: &str, prefix: &str) -> Result<Vec<SpoFileRow>> {
         self.spo_rows(
             &format!("SELECT {FILE_COLS} FROM spo_file WHERE site_guid = ?1 AND substr(path, 1, length(?2)) = ?2 COLLATE NOCASE ORDER BY path"),
-            [site_guid, prefix],
+            args![site_guid, prefix],
             file_row,
         )
     }
 
     /// Deletes a file and its chunks.
     pub fn delete_spo_file(&self, guid: &str) -> Result<()> {
-        self.spo_exec("DELETE FROM spo_file_chunk WHERE file_guid = ?1", [guid])?;
-        self.spo_exec("DELETE FROM spo_file WHERE guid = ?1", [guid])?;
+        self.spo_exec(
+            "DELETE FROM spo_file_chunk WHERE file_guid = ?1",
+            args![guid],
+        )?;
+        self.spo_exec("DELETE FROM spo_file WHERE guid = ?1", args![guid])?;
         Ok(())
     }
 
@@ -299,7 +287,7 @@ impl Tx<'_> {
     pub fn insert_spo_file(&self, f: &SpoFileRow) -> Result<()> {
         self.spo_exec(
             &format!("INSERT INTO spo_file ({FILE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-            params![
+            args![
                 f.guid,
                 f.site_guid,
                 f.path,
@@ -316,7 +304,7 @@ impl Tx<'_> {
     pub fn put_spo_chunk(&self, file_guid: &str, n: u32, data: &[u8]) -> Result<()> {
         self.spo_exec(
             "INSERT INTO spo_file_chunk (file_guid, n, data) VALUES (?1, ?2, ?3)",
-            params![file_guid, n, data],
+            args![file_guid, n, data],
         )?;
         Ok(())
     }
@@ -324,7 +312,7 @@ impl Tx<'_> {
     pub fn spo_chunk(&self, file_guid: &str, n: u32) -> Result<Option<Vec<u8>>> {
         self.spo_row(
             "SELECT data FROM spo_file_chunk WHERE file_guid = ?1 AND n = ?2",
-            params![file_guid, n],
+            args![file_guid, n],
             |r| r.get(0),
         )
     }

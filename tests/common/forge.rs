@@ -6,7 +6,7 @@ use custkey::crypto::{
     DepBinding, DepKey, OaepAlg, RsaPublicKey, TenantIntermediateKey, TierId, WrappedKey,
 };
 
-use super::Env;
+use super::{store_exec_args, store_rows, Env};
 
 fn b64url(s: &str) -> Vec<u8> {
     let val = |c: u8| match c {
@@ -74,65 +74,49 @@ pub fn forge_root_wrap(
 /// Replaces every customer-key copy of the key of the DEP (mailbox or multi-workload) named
 /// `name` with a forged one; returns the genuine rows `(slot, wrapped)` for [`put_back_dep`].
 pub fn forge_dep(e: &Env, name: &str) -> Vec<(u32, Vec<u8>)> {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let guid: String = c
-        .query_row("SELECT guid FROM dep WHERE name = ?1", [name], |r| r.get(0))
-        .unwrap();
-    let rows = dep_wraps(&c, &guid);
+    let guid = store_rows(e, "SELECT guid FROM dep WHERE name = ?1", &[name.into()])[0][0].text();
+    let rows = wraps(e, "dep_root_wrap", &guid);
     assert_eq!(rows.len(), 2);
     for (slot, uri, wrapped) in &rows {
         let public = public_key(e, uri);
         let (forged, _) = forge_root_wrap(wrapped, &public, guid.parse().unwrap());
-        c.execute(
+        store_exec_args(
+            e,
             "UPDATE dep_root_wrap SET wrapped = ?3 WHERE dep_guid = ?1 AND slot = ?2",
-            rusqlite::params![guid, slot, forged],
-        )
-        .unwrap();
+            &[(&guid).into(), (*slot).into(), (&forged).into()],
+        );
     }
     rows.into_iter().map(|(s, _, w)| (s, w)).collect()
 }
 
-fn dep_wraps(c: &rusqlite::Connection, guid: &str) -> Vec<(u32, String, Vec<u8>)> {
-    let mut st = c
-        .prepare(
-            "SELECT slot, key_uri, wrapped FROM dep_root_wrap WHERE dep_guid = ?1 ORDER BY slot",
-        )
-        .unwrap();
-    st.query_map([guid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect()
+/// (slot, key URI, wrapped) of the root wraps in `table` of policy `guid`.
+fn wraps(e: &Env, table: &str, guid: &str) -> Vec<(u32, String, Vec<u8>)> {
+    store_rows(
+        e,
+        &format!("SELECT slot, key_uri, wrapped FROM {table} WHERE dep_guid = ?1 ORDER BY slot"),
+        &[guid.into()],
+    )
+    .into_iter()
+    .map(|r| (r[0].int() as u32, r[1].text(), r[2].blob()))
+    .collect()
 }
 
 /// Puts the genuine copies [`forge_dep`] returned back.
 pub fn put_back_dep(e: &Env, name: &str, rows: &[(u32, Vec<u8>)]) {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
     for (slot, wrapped) in rows {
-        c.execute(
+        store_exec_args(
+            e,
             "UPDATE dep_root_wrap SET wrapped = ?3 WHERE slot = ?2 AND dep_guid = (SELECT guid FROM dep WHERE name = ?1)",
-            rusqlite::params![name, slot, wrapped],
-        )
-        .unwrap();
+            &[name.into(), (*slot).into(), wrapped.into()],
+        );
     }
 }
 
 /// Replaces both customer-key copies of the TIK of geo `geo`'s SharePoint DEP with forged ones
 /// and drops its cached copy (as the attacker can); returns the chosen TIK.
 pub fn forge_tik(e: &Env, geo: &str) -> [u8; 32] {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let guid: String = c
-        .query_row("SELECT guid FROM spo_dep WHERE geo = ?1", [geo], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let mut st = c
-        .prepare("SELECT slot, key_uri, wrapped FROM spo_dep_root_wrap WHERE dep_guid = ?1 ORDER BY slot")
-        .unwrap();
-    let rows: Vec<(u32, String, Vec<u8>)> = st
-        .query_map([&guid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
+    let guid = store_rows(e, "SELECT guid FROM spo_dep WHERE geo = ?1", &[geo.into()])[0][0].text();
+    let rows = wraps(e, "spo_dep_root_wrap", &guid);
     assert_eq!(rows.len(), 2);
     // One chosen key under both customer keys, as an attacker would do.
     let chosen = TenantIntermediateKey::generate(
@@ -152,16 +136,16 @@ pub fn forge_tik(e: &Env, geo: &str) -> [u8; 32] {
                 &DepBinding::new(guid.parse().unwrap()),
             )
             .unwrap();
-        c.execute(
+        store_exec_args(
+            e,
             "UPDATE spo_dep_root_wrap SET wrapped = ?3 WHERE dep_guid = ?1 AND slot = ?2",
-            rusqlite::params![guid, slot, forged.as_bytes()],
-        )
-        .unwrap();
+            &[(&guid).into(), (*slot).into(), forged.as_bytes().into()],
+        );
     }
-    c.execute(
+    store_exec_args(
+        e,
         "UPDATE spo_dep SET tik_cache = NULL, tik_cache_expires_at = NULL WHERE guid = ?1",
-        [&guid],
-    )
-    .unwrap();
+        &[(&guid).into()],
+    );
     *chosen.to_secret().expose()
 }

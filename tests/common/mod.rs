@@ -19,7 +19,28 @@ pub struct Env {
 }
 
 impl Env {
+    /// A fresh organization: a SQLite store in a new folder, or with
+    /// `CUSTKEY_TEST_STORE_BACKEND=postgres` a new PostgreSQL database (see [`postgres_db`])
+    /// with that folder as its data directory.
     pub fn new() -> Env {
+        let mut e = Env {
+            dir: tempfile::tempdir().unwrap(),
+            config: tempfile::tempdir().unwrap(),
+            extra: Vec::new(),
+        };
+        if on_postgres() {
+            let url = postgres_db()
+                .expect("CUSTKEY_TEST_STORE_BACKEND=postgres needs CUSTKEY_TEST_POSTGRES");
+            let dir = e.dir.path().display().to_string();
+            e.extra.push(("CUSTKEY_STORE".into(), url));
+            e.extra.push(("CUSTKEY_DATA_DIR".into(), dir));
+        }
+        e
+    }
+
+    /// A fresh organization in a SQLite file whatever the backend under test (tests that read
+    /// or damage the file itself).
+    pub fn sqlite() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
             config: tempfile::tempdir().unwrap(),
@@ -334,49 +355,265 @@ pub fn files(dir: &Path) -> Vec<Vec<u8>> {
 }
 
 pub fn audit_operations(e: &Env) -> Vec<(String, serde_json::Value)> {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let mut st = c
-        .prepare("SELECT operation, parameters FROM audit_record ORDER BY id")
-        .unwrap();
-    st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .unwrap()
-        .map(|r| {
-            let (op, p) = r.unwrap();
-            (op, serde_json::from_str(&p).unwrap())
-        })
+    store_rows(
+        e,
+        "SELECT operation, parameters FROM audit_record ORDER BY id",
+        &[],
+    )
+    .into_iter()
+    .map(|r| (r[0].text(), serde_json::from_str(&r[1].text()).unwrap()))
+    .collect()
+}
+
+/// A value of a row read from the store by [`store_rows`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Null,
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Val {
+    pub fn text(&self) -> String {
+        match self {
+            Val::Text(s) => s.clone(),
+            v => panic!("expected text, found {v:?}"),
+        }
+    }
+    pub fn int(&self) -> i64 {
+        match self {
+            Val::Int(i) => *i,
+            v => panic!("expected an integer, found {v:?}"),
+        }
+    }
+    pub fn blob(&self) -> Vec<u8> {
+        match self {
+            Val::Blob(b) => b.clone(),
+            v => panic!("expected bytes, found {v:?}"),
+        }
+    }
+    pub fn opt_text(&self) -> Option<String> {
+        match self {
+            Val::Null => None,
+            v => Some(v.text()),
+        }
+    }
+}
+
+impl Env {
+    /// The PostgreSQL URL of this test's store, when it is one.
+    pub fn pg_url(&self) -> Option<&str> {
+        self.extra
+            .iter()
+            .find(|(k, _)| k == "CUSTKEY_STORE")
+            .map(|(_, v)| v.as_str())
+            .filter(|v| v.starts_with("postgres"))
+    }
+}
+
+impl From<&str> for Val {
+    fn from(s: &str) -> Val {
+        Val::Text(s.to_string())
+    }
+}
+impl From<&String> for Val {
+    fn from(s: &String) -> Val {
+        Val::Text(s.clone())
+    }
+}
+impl From<u32> for Val {
+    fn from(i: u32) -> Val {
+        Val::Int(i.into())
+    }
+}
+impl From<&[u8]> for Val {
+    fn from(b: &[u8]) -> Val {
+        Val::Blob(b.to_vec())
+    }
+}
+impl From<&Vec<u8>> for Val {
+    fn from(b: &Vec<u8>) -> Val {
+        Val::Blob(b.clone())
+    }
+}
+
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef as V};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Val::Null => V::Null,
+            Val::Int(i) => V::Integer(*i),
+            Val::Text(t) => V::Text(t.as_bytes()),
+            Val::Blob(b) => V::Blob(b),
+        }))
+    }
+}
+
+impl postgres::types::ToSql for Val {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use postgres::types::Type;
+        match self {
+            Val::Null => Ok(postgres::types::IsNull::Yes),
+            Val::Int(i) if *ty == Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+            Val::Int(i) => i.to_sql(ty, out),
+            Val::Text(t) => t.as_str().to_sql(ty, out),
+            Val::Blob(b) => b.as_slice().to_sql(ty, out),
+        }
+    }
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
+    postgres::types::to_sql_checked!();
+}
+
+fn dollars(sql: &str) -> String {
+    sql.chars()
+        .map(|c| if c == '?' { '$' } else { c })
         .collect()
+}
+
+/// Runs one statement with arguments on the test's store (either engine).
+pub fn store_exec_args(e: &Env, sql: &str, args: &[Val]) -> u64 {
+    match e.pg_url() {
+        Some(url) => {
+            let params: Vec<&(dyn postgres::types::ToSql + Sync)> = args
+                .iter()
+                .map(|a| a as &(dyn postgres::types::ToSql + Sync))
+                .collect();
+            postgres_client(url)
+                .execute(&dollars(sql), &params)
+                .unwrap()
+        }
+        None => rusqlite::Connection::open(e.path("service.db"))
+            .unwrap()
+            .execute(sql, rusqlite::params_from_iter(args.iter()))
+            .unwrap() as u64,
+    }
+}
+
+/// Every value the store holds, as bytes (the SQLite file itself; on PostgreSQL every column
+/// of every row of custkey's tables, bytes as they are): to look for plaintext in it, or to
+/// compare it before and after.
+pub fn store_bytes(e: &Env) -> Vec<u8> {
+    let Some(_) = e.pg_url() else {
+        return std::fs::read(e.path("service.db")).unwrap();
+    };
+    let tables = store_rows(
+        e,
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+        &[],
+    );
+    let mut out = Vec::new();
+    for t in tables {
+        for row in store_rows(e, &format!("SELECT * FROM {} ORDER BY 1", t[0].text()), &[]) {
+            for v in row {
+                match v {
+                    Val::Null => out.push(0),
+                    Val::Int(i) => out.extend(i.to_le_bytes()),
+                    Val::Text(s) => out.extend(s.into_bytes()),
+                    Val::Blob(b) => out.extend(b),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The rows of a query of the test's store (either engine), `?N` placeholders bound to `args`.
+pub fn store_rows(e: &Env, sql: &str, args: &[Val]) -> Vec<Vec<Val>> {
+    if let Some(url) = e.pg_url() {
+        let mut c = postgres_client(url);
+        let q = dollars(sql);
+        let params: Vec<&(dyn postgres::types::ToSql + Sync)> = args
+            .iter()
+            .map(|a| a as &(dyn postgres::types::ToSql + Sync))
+            .collect();
+        return c
+            .query(&q, &params)
+            .unwrap()
+            .iter()
+            .map(|r| {
+                use postgres::types::Type;
+                (0..r.len())
+                    .map(|i| match *r.columns()[i].type_() {
+                        Type::INT8 => r.get::<_, Option<i64>>(i).map_or(Val::Null, Val::Int),
+                        Type::INT4 => r
+                            .get::<_, Option<i32>>(i)
+                            .map_or(Val::Null, |v| Val::Int(v.into())),
+                        Type::BOOL => r
+                            .get::<_, Option<bool>>(i)
+                            .map_or(Val::Null, |v| Val::Int(v.into())),
+                        Type::BYTEA => r.get::<_, Option<Vec<u8>>>(i).map_or(Val::Null, Val::Blob),
+                        _ => r.get::<_, Option<String>>(i).map_or(Val::Null, Val::Text),
+                    })
+                    .collect()
+            })
+            .collect();
+    }
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let mut st = c.prepare(sql).unwrap();
+    let n = st.column_count();
+    let mut rows = st.query(rusqlite::params_from_iter(args.iter())).unwrap();
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().unwrap() {
+        use rusqlite::types::ValueRef as V;
+        out.push(
+            (0..n)
+                .map(|i| match r.get_ref(i).unwrap() {
+                    V::Null => Val::Null,
+                    V::Integer(i) => Val::Int(i),
+                    V::Real(f) => Val::Int(f as i64),
+                    V::Text(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
+                    V::Blob(b) => Val::Blob(b.to_vec()),
+                })
+                .collect(),
+        );
+    }
+    out
+}
+
+/// Runs statements on the test's store (either engine): to damage or change it from outside.
+pub fn store_exec(e: &Env, sql: &str) {
+    match e.pg_url() {
+        Some(url) => postgres_client(url).batch_execute(sql).unwrap(),
+        None => rusqlite::Connection::open(e.path("service.db"))
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap(),
+    }
 }
 
 /// Every item's stored ciphertext, in (mailbox, item) order: the bytes its row points at in its
 /// pack file under `content/`, or its `item_segment` rows for an item from before the packs.
 pub fn item_ciphertexts(e: &Env) -> Vec<Vec<u8>> {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let mut st = c
-        .prepare("SELECT mailbox_guid, item_id, pack, pack_offset, stored_size FROM item ORDER BY mailbox_guid, item_id")
-        .unwrap();
-    let rows: Vec<(String, String, Option<String>, u64, u64)> = st
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
+    let rows = store_rows(
+        e,
+        "SELECT mailbox_guid, item_id, pack, pack_offset, stored_size FROM item ORDER BY mailbox_guid, item_id",
+        &[],
+    );
     rows.into_iter()
-        .map(|(mailbox, item, pack, offset, len)| match pack {
-            Some(p) => {
-                let f = std::fs::read(e.path(&format!("content/{mailbox}/{p}.pack"))).unwrap();
-                f[offset as usize..(offset + len) as usize].to_vec()
-            }
-            None => {
-                let mut st = c
-                    .prepare("SELECT data FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2 ORDER BY n")
-                    .unwrap();
-                let parts: Vec<Vec<u8>> = st
-                    .query_map([&mailbox, &item], |r| r.get(0))
-                    .unwrap()
-                    .map(|r| r.unwrap())
-                    .collect();
-                parts.concat()
+        .map(|r| {
+            let (mailbox, item) = (r[0].text(), r[1].text());
+            let (offset, len) = (r[3].int() as usize, r[4].int() as usize);
+            match r[2].opt_text() {
+                Some(p) => {
+                    let f =
+                        std::fs::read(e.path(&format!("content/{mailbox}/{p}.pack"))).unwrap();
+                    f[offset..offset + len].to_vec()
+                }
+                None => store_rows(
+                    e,
+                    "SELECT data FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2 ORDER BY n",
+                    &[(&mailbox).into(), (&item).into()],
+                )
+                .into_iter()
+                .flat_map(|r| r[0].blob())
+                .collect(),
             }
         })
         .collect()
@@ -384,11 +621,9 @@ pub fn item_ciphertexts(e: &Env) -> Vec<Vec<u8>> {
 
 /// The one-column rows a query of the store returns (ciphertexts, wrapped keys).
 pub fn blobs(e: &Env, sql: &str) -> Vec<Vec<u8>> {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let mut st = c.prepare(sql).unwrap();
-    st.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(|r| r.unwrap())
+    store_rows(e, sql, &[])
+        .into_iter()
+        .map(|r| r[0].blob())
         .collect()
 }
 
@@ -407,4 +642,54 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// Whether this run tests the PostgreSQL backend (`CUSTKEY_TEST_STORE_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("CUSTKEY_TEST_STORE_BACKEND").is_ok_and(|v| v == "postgres")
+}
+
+/// A fresh, empty PostgreSQL database for one test (`CREATE DATABASE t_<uuid>` on the server
+/// named by `CUSTKEY_TEST_POSTGRES`, which `.ci/run` starts); returns its URL. Without that
+/// variable a developer's run skips loudly (`None`), and CI (`CI=true`) fails.
+pub fn postgres_db() -> Option<String> {
+    let Some(base) = std::env::var("CUSTKEY_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but CUSTKEY_TEST_POSTGRES is not set: .ci/run must start PostgreSQL (.ci/postgres-start)");
+        }
+        eprintln!("SKIPPED: CUSTKEY_TEST_POSTGRES is not set, so this PostgreSQL test did not run (start a server with .ci/postgres-start and export its URL)");
+        return None;
+    };
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("CUSTKEY_TEST_POSTGRES={base}: {e}"));
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    Some(with_database(&base, &name))
+}
+
+/// `url` naming the database `db` instead of its own.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = head.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match head[scheme_end..].find('/') {
+        Some(i) => &head[..scheme_end + i],
+        None => head,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// A connection to a test database (to look at or change what custkey wrote).
+pub fn postgres_client(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls).unwrap()
 }

@@ -14,7 +14,13 @@ use crate::cli::Ctx;
 
 /// Vault names from the vault directory beside the store (file names; nothing is decrypted).
 pub fn vault_names(ctx: &CompletionCtx) -> Vec<String> {
+    let is_url = ctx
+        .store_path
+        .to_str()
+        .and_then(custkey::store::location::url_scheme)
+        .is_some();
     let dir = match ctx.store_path.parent() {
+        _ if is_url => crate::cli::data_dir_for_url(),
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
@@ -195,13 +201,27 @@ refuses. Never remove a vault whose keys a data encryption policy uses.",
     },
 ];
 
-/// The vault as Get-AzKeyVault shows it; each access policy keeps who and "Permissions to Keys".
+/// The vault as Get-AzKeyVault shows it; each access policy keeps who and its key permissions,
+/// also as Az's `PermissionsToKeysStr` ("wrapKey, unwrapKey, get", the text the guides quote).
 pub fn vault_record(info: &custkey::vault::KeyVaultInfo) -> Result<Record, CliError> {
     let mut r = record(info)?;
     if let Some(serde_json::Value::Array(policies)) = r.get_mut("AccessPolicies") {
         for p in policies.iter_mut() {
             if let serde_json::Value::Object(m) = p {
-                m.remove("PermissionsToKeysStr");
+                let text = m
+                    .get("PermissionsToKeys")
+                    .and_then(|v| v.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
+                m.insert(
+                    "PermissionsToKeysStr".into(),
+                    serde_json::Value::String(text),
+                );
             }
         }
     }

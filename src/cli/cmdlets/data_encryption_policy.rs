@@ -51,9 +51,9 @@ vault; the name is taken (case-insensitively); or 50 DEPs exist. Vaults in the s
         params: NEW_PARAMS,
         examples: &[Example {
             title: "A DEP for US mailboxes",
-            code: "custkey New-DataEncryptionPolicy -Name \"US Mailboxes\" -Description \"Root keys for US mailboxes\" -AzureKeyIDs https://contosowestusvault01.vault.azure.net/keys/USA_Key_01,https://contosocentralusvault01.vault.azure.net/keys/USA_Key_02",
+            code: "custkey New-DataEncryptionPolicy -Name \"US Mailboxes\" -Description \"Root keys for US mailboxes\" -AzureKeyIDs https://contosowestusvault01.vault.azure.net/keys/USA-Key-01,https://contosocentralusvault01.vault.azure.net/keys/USA-Key-02",
             output: "",
-            remarks: "",
+            remarks: "Key Vault names keys with letters, digits and hyphens only: the reference's USA_Key_01 is refused by Azure as it is here.",
         }],
         impact: Impact::Medium,
         table: TABLE,

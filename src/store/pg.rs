@@ -1,0 +1,427 @@
+//! The PostgreSQL side of the store: connecting (with errors that name the server and never
+//! the password), the schema (the same migrations as SQLite, translated), its version in a
+//! `schema_version` table, and the "refuse a store newer than me" rule.
+//!
+//! The migrations are the SQLite ones (mod.rs), translated by [`pg_sql`]: `INTEGER` becomes
+//! `BIGINT`, `BLOB` becomes `BYTEA`, an `AUTOINCREMENT` key an identity column, and
+//! `COLLATE NOCASE` names a case-insensitive ICU collation of that name that the first
+//! migration creates. The one migration that rebuilds a table to widen a CHECK (6) is
+//! replaced by the `ALTER TABLE` PostgreSQL can do in place.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, IsolationLevel, NoTls, Statement};
+
+use super::db::{self, Arg};
+use super::location::PgUrl;
+use super::{Result, StoreError, BUSY_TIMEOUT, MIGRATIONS, SCHEMA_VERSION};
+
+/// How long connecting may take before the server counts as unreachable (unless the URL
+/// sets `connect_timeout`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The advisory lock that makes concurrent processes migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x0063_7573_746b_6579; // "custkey"
+
+/// The advisory lock every write transaction takes first: writers take turns, as SQLite's
+/// `BEGIN IMMEDIATE` makes them, so no command works from a read another has overtaken.
+pub const WRITE_LOCK: i64 = 0x0063_7573_746b_6577; // "custkew"
+
+/// Created before the first migration: the schema version and the collation the SQLite
+/// schema calls NOCASE (comparisons ignore case, as SQLite's NOCASE does for ASCII).
+const BOOTSTRAP: &str = "CREATE TABLE schema_version (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        version BIGINT NOT NULL
+    );
+    INSERT INTO schema_version VALUES (1, 0);
+    CREATE COLLATION IF NOT EXISTS nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);";
+
+/// What migration 6 does on PostgreSQL instead of rebuilding `dep`.
+const WIDEN_DEP_KIND: &str = "ALTER TABLE dep DROP CONSTRAINT dep_kind_check;
+    ALTER TABLE dep ADD CONSTRAINT dep_kind_check CHECK (kind IN ('Mailbox', 'MicrosoftManaged', 'M365'));
+    DROP INDEX dep_name;
+    CREATE UNIQUE INDEX dep_name ON dep (kind, name COLLATE NOCASE);
+    ";
+
+/// Where migration 6 stops rebuilding `dep` and starts creating new tables.
+const AFTER_DEP_REBUILD: &str = "CREATE TABLE m365_assignment";
+
+/// A connection to a PostgreSQL store at the current schema.
+pub struct PgStore {
+    client: Client,
+    shown: String,
+    /// Statements prepared on this connection, by their SQL text.
+    statements: RefCell<HashMap<String, Statement>>,
+}
+
+/// One transaction on a PostgreSQL store.
+pub(crate) struct PgTx<'c> {
+    tx: RefCell<postgres::Transaction<'c>>,
+    statements: &'c RefCell<HashMap<String, Statement>>,
+    shown: &'c str,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PgStore({})", self.shown)
+    }
+}
+
+impl PgStore {
+    /// Connects, creates or migrates the schema, and refuses a schema newer than this build.
+    pub fn open(url: &PgUrl) -> Result<PgStore> {
+        let mut config = url.config().clone();
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let mut client = config.connect(NoTls).map_err(|e| connect_error(url, &e))?;
+        let shown = url.shown().to_string();
+        // A writer waits for another's write transaction as long as SQLite's busy timeout.
+        client
+            .batch_execute(&format!("SET lock_timeout = '{}s'", BUSY_TIMEOUT.as_secs()))
+            .map_err(|e| query_error(&shown, &e))?;
+        migrate(&mut client, &shown)?;
+        Ok(PgStore {
+            client,
+            shown,
+            statements: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// Starts a transaction: a write one takes the write lock first and reads the latest
+    /// committed rows (READ COMMITTED, with no other writer running); a read one sees one
+    /// snapshot (REPEATABLE READ).
+    pub(crate) fn begin(&mut self, write: bool) -> Result<PgTx<'_>> {
+        let PgStore {
+            client,
+            shown,
+            statements,
+        } = self;
+        let level = if write {
+            IsolationLevel::ReadCommitted
+        } else {
+            IsolationLevel::RepeatableRead
+        };
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(level)
+            .start()
+            .map_err(|e| query_error(shown, &e))?;
+        if write {
+            tx.query_one("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+                .map_err(|e| query_error(shown, &e))?;
+        }
+        Ok(PgTx {
+            tx: RefCell::new(tx),
+            statements,
+            shown,
+        })
+    }
+
+    /// After a purge: rewrites the tables that hold wrapped keys (`VACUUM FULL`: new files, the
+    /// old ones unlinked), because a plain VACUUM frees dead tuples' space in a page without
+    /// overwriting it, so a destroyed key's bytes would stay in the table's file; then a plain
+    /// VACUUM of the rest (content rows are ciphertext under the destroyed keys). WAL and
+    /// backups are another matter: docs/store.md.
+    pub(crate) fn vacuum(&mut self) -> Result<()> {
+        let shown = self.shown.clone();
+        // One statement per query: VACUUM cannot run inside a (multi-statement) transaction.
+        for sql in [
+            "VACUUM FULL dep, dep_root_wrap, mailbox_key, workload_key, spo_dep, spo_dep_root_wrap, spo_mmk_tik, spo_site, key_commitment",
+            "VACUUM",
+        ] {
+            self.client
+                .batch_execute(sql)
+                .map_err(|e| query_error(&shown, &e))?;
+        }
+        Ok(())
+    }
+
+    /// The URL with its password hidden.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// The schema version recorded in the database.
+    pub fn schema_version(&mut self) -> Result<i64> {
+        let shown = self.shown.clone();
+        let row = self
+            .client
+            .query_one("SELECT version FROM schema_version", &[])
+            .map_err(|e| query_error(&shown, &e))?;
+        Ok(row.get(0))
+    }
+}
+
+impl PgTx<'_> {
+    fn statement(&self, sql: &str) -> Result<Statement> {
+        if let Some(st) = self.statements.borrow().get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self
+            .tx
+            .borrow_mut()
+            .prepare(&db::pg_placeholders(sql))
+            .map_err(|e| query_error(self.shown, &e))?;
+        self.statements
+            .borrow_mut()
+            .insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
+
+    pub(crate) fn exec(&self, sql: &str, args: &[&dyn Arg]) -> Result<usize> {
+        let st = self.statement(sql)?;
+        let values = values(args);
+        let params = params(&values);
+        let n = self
+            .tx
+            .borrow_mut()
+            .execute(&st, &params)
+            .map_err(|e| query_error(self.shown, &e))?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    pub(crate) fn rows(&self, sql: &str, args: &[&dyn Arg]) -> Result<Vec<db::Row>> {
+        let st = self.statement(sql)?;
+        let values = values(args);
+        let params = params(&values);
+        let rows = self
+            .tx
+            .borrow_mut()
+            .query(&st, &params)
+            .map_err(|e| query_error(self.shown, &e))?;
+        rows.iter().map(db::Row::from_pg).collect()
+    }
+
+    /// As [`PgTx::exec`], but a uniqueness violation is `Ok(false)` and the transaction goes
+    /// on (the statement ran in a savepoint, which is rolled back).
+    pub(crate) fn exec_unless_taken(&self, sql: &str, args: &[&dyn Arg]) -> Result<bool> {
+        let st = self.statement(sql)?;
+        let values = values(args);
+        let params = params(&values);
+        let mut tx = self.tx.borrow_mut();
+        let mut sp = tx
+            .savepoint("unless_taken")
+            .map_err(|e| query_error(self.shown, &e))?;
+        match sp.execute(&st, &params) {
+            Ok(_) => {
+                sp.commit().map_err(|e| query_error(self.shown, &e))?;
+                Ok(true)
+            }
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                sp.rollback().map_err(|e| query_error(self.shown, &e))?;
+                Ok(false)
+            }
+            Err(e) => Err(query_error(self.shown, &e)),
+        }
+    }
+
+    pub(crate) fn commit(self) -> Result<()> {
+        let shown = self.shown;
+        self.tx
+            .into_inner()
+            .commit()
+            .map_err(|e| query_error(shown, &e))
+    }
+}
+
+fn values<'a>(args: &'a [&'a dyn Arg]) -> Vec<db::ValueRef<'a>> {
+    args.iter().map(|a| a.value()).collect()
+}
+
+fn params<'a>(values: &'a [db::ValueRef<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+/// The SQLite migration `i` (0-based) as PostgreSQL runs it.
+pub fn pg_sql(i: usize, sql: &str) -> String {
+    let sql = if i == 5 {
+        match sql.find(AFTER_DEP_REBUILD) {
+            Some(at) => format!("{WIDEN_DEP_KIND}{}", &sql[at..]),
+            None => sql.to_string(),
+        }
+    } else {
+        sql.to_string()
+    };
+    let sql = sql.replace(
+        "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    );
+    let mut out = String::with_capacity(sql.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(match word.as_str() {
+            "INTEGER" => "BIGINT",
+            "BLOB" => "BYTEA",
+            w => w,
+        });
+        word.clear();
+    };
+    for c in sql.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+fn migrate(client: &mut Client, shown: &str) -> Result<()> {
+    let q = |e: postgres::Error| query_error(shown, &e);
+    let mut tx = client.transaction().map_err(q)?;
+    tx.query_one("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(q)?;
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .map_err(q)?
+        .get(0);
+    if !exists {
+        tx.batch_execute(BOOTSTRAP).map_err(|e| {
+            let mut err = query_error(shown, &e);
+            if let StoreError::Postgres { help, .. } = &mut err {
+                *help = "custkey needs a PostgreSQL server built with ICU (for case-insensitive names) and a role allowed to create tables in this database".into();
+            }
+            err
+        })?;
+    }
+    let version: i64 = tx
+        .query_one("SELECT version FROM schema_version", &[])
+        .map_err(q)?
+        .get(0);
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: shown.into(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.batch_execute(&pg_sql(i, sql)).map_err(|e| {
+            StoreError::Sql(format!(
+                "migration {} on PostgreSQL: {}",
+                i + 1,
+                db_text(&e)
+            ))
+        })?;
+    }
+    if version < SCHEMA_VERSION {
+        tx.execute("UPDATE schema_version SET version = $1", &[&SCHEMA_VERSION])
+            .map_err(q)?;
+    }
+    tx.commit().map_err(q)
+}
+
+/// The server's own message when there is one (the client's Display says only "db error").
+fn db_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                let t = inner.to_string();
+                if !s.contains(&t) {
+                    s.push_str(": ");
+                    s.push_str(&t);
+                }
+                src = inner.source();
+            }
+            s
+        }
+    }
+}
+
+fn connect_error(url: &PgUrl, e: &postgres::Error) -> StoreError {
+    let code = e.code();
+    let (detail, help) = if code == Some(&SqlState::INVALID_PASSWORD)
+        || code == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+    {
+        (
+            format!(
+                "authentication failed for the user {}: {}",
+                url.user(),
+                db_text(e)
+            ),
+            "check the user and password (in the URL, PGPASSWORD is not read) and the server's pg_hba.conf; the password is never printed".to_string(),
+        )
+    } else if code == Some(&SqlState::INVALID_CATALOG_NAME) {
+        (
+            format!("the server has no database {}", url.database()),
+            format!(
+                "create it first (createdb {}), or name another database in the URL",
+                url.database()
+            ),
+        )
+    } else if e.as_db_error().is_some() {
+        (
+            db_text(e),
+            "see the server's log; the store was not changed".to_string(),
+        )
+    } else {
+        (
+            format!("cannot reach the server at {}: {}", url.target(), db_text(e)),
+            "check that PostgreSQL is running there and the host, port or socket directory in the URL".to_string(),
+        )
+    };
+    StoreError::Postgres {
+        url: url.shown().to_string(),
+        detail,
+        help,
+    }
+}
+
+fn query_error(shown: &str, e: &postgres::Error) -> StoreError {
+    let code = e.code();
+    if code == Some(&SqlState::LOCK_NOT_AVAILABLE)
+        || code == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+        || code == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+    {
+        return StoreError::Busy {
+            path: PathBuf::from(shown),
+            detail: db_text(e),
+        };
+    }
+    if e.is_closed() || e.as_db_error().is_none() {
+        return StoreError::Postgres {
+            url: shown.to_string(),
+            detail: format!("the connection failed: {}", db_text(e)),
+            help: "check that the server is running; the transaction was rolled back".into(),
+        };
+    }
+    StoreError::Sql(db_text(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_translation_maps_types_and_keeps_names() {
+        let sql = pg_sql(
+            3,
+            "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, big_integer_x INTEGER, b BLOB, blobby TEXT);",
+        );
+        assert_eq!(
+            sql,
+            "CREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, big_integer_x BIGINT, b BYTEA, blobby TEXT);"
+        );
+    }
+
+    #[test]
+    fn migration_6_widens_in_place_and_keeps_its_new_tables() {
+        let sql = pg_sql(5, MIGRATIONS[5]);
+        assert!(sql.starts_with("ALTER TABLE dep DROP CONSTRAINT"));
+        assert!(!sql.contains("dep_new"));
+        for t in ["m365_assignment", "workload_key", "chat_message"] {
+            assert!(sql.contains(&format!("CREATE TABLE {t}")), "{t}");
+        }
+    }
+}
