@@ -761,10 +761,64 @@ fn plan_geo_policy(ctx: &mut Ctx, spec: &SpoSpec) -> Result<Vec<Step>, CliError>
     Ok(steps)
 }
 
-/// Carries out the pending steps in order; returns each step with its result.
+/// Carries out the pending steps in order; returns each step with its result. A run of
+/// pending steps of one cmdlet that has a batch form (the mailbox assignments of a filter) is
+/// carried out in one call ([`Ctx::call_batch`]: one transaction, one RSA unwrap per DEP); a
+/// failure stops the apply after the steps before it, as it would one by one.
 pub fn apply(ctx: &mut Ctx, steps: Vec<Step>) -> Result<Vec<(Step, &'static str)>, CliError> {
     let mut out = Vec::with_capacity(steps.len());
-    for s in steps {
+    let mut steps = steps.into_iter().peekable();
+    while let Some(s) = steps.next() {
+        let batched = match (&s.command, s.action.pending()) {
+            (Some((name, _)), true) => find_cmdlet(name)
+                .filter(|c| super::cmdlets::batch(c).is_some())
+                .map(|c| (c, *name)),
+            _ => None,
+        };
+        if let Some((cmdlet, name)) = batched {
+            // Steps with nothing to run (mailboxes already assigned) may sit among them.
+            let mut run = vec![s];
+            while let Some(next) = steps.peek() {
+                match &next.command {
+                    Some((n, _)) if *n == name && next.action.pending() => {}
+                    _ if !next.action.pending() => {}
+                    _ => break,
+                }
+                run.extend(steps.next());
+            }
+            let mut all = Vec::with_capacity(run.len());
+            let mut bad = None;
+            for st in run.iter().filter(|st| st.action.pending()) {
+                let named = st
+                    .command
+                    .as_ref()
+                    .map(|(_, a)| a.as_slice())
+                    .unwrap_or(&[]);
+                match bind_values(cmdlet, named, &[], None) {
+                    Ok(a) => all.push(a),
+                    Err(e) => {
+                        bad = Some(e);
+                        break;
+                    }
+                }
+            }
+            let b = ctx.call_batch(cmdlet, &all);
+            let result = if ctx.what_if { "WhatIf" } else { "Done" };
+            let done = b.outputs.len();
+            if let Some(e) = b.failed.or(bad) {
+                return Err(e);
+            }
+            debug_assert_eq!(done, all.len());
+            out.extend(run.into_iter().map(|st| {
+                let r = match st.action {
+                    _ if st.action.pending() => result,
+                    Action::NoChange => "Unchanged",
+                    _ => "NotTouched",
+                };
+                (st, r)
+            }));
+            continue;
+        }
         let result = match (&s.command, s.action.pending()) {
             (Some((cmdlet, args)), true) => {
                 call(ctx, cmdlet, args)?;
