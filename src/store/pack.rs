@@ -159,6 +159,7 @@ impl Store {
                 .prepare(
                     "SELECT p.id, p.mailbox_guid,
                             EXISTS (SELECT 1 FROM item i WHERE i.pack = p.id)
+                            OR EXISTS (SELECT 1 FROM spo_file f WHERE f.pack = p.id)
                      FROM content_pack p",
                 )
                 .map_err(|e| tx.err(e))?;
@@ -191,7 +192,8 @@ impl Store {
                 let used: bool = tx
                     .conn()
                     .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)",
+                        "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)
+                             OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1)",
                         [&id],
                         |r| r.get(0),
                     )
@@ -236,7 +238,8 @@ impl Store {
             let mut st = tx
                 .conn()
                 .prepare(
-                    "SELECT id FROM content_pack UNION SELECT DISTINCT pack FROM item WHERE pack IS NOT NULL",
+                    "SELECT id FROM content_pack UNION SELECT DISTINCT pack FROM item WHERE pack IS NOT NULL
+                     UNION SELECT DISTINCT pack FROM spo_file WHERE pack IS NOT NULL",
                 )
                 .map_err(|e| tx.err(e))?;
             let ids = st
@@ -285,7 +288,8 @@ impl Store {
                     tx.conn()
                         .query_row(
                             "SELECT NOT (EXISTS (SELECT 1 FROM content_pack WHERE id = ?1)
-                                 OR EXISTS (SELECT 1 FROM item WHERE pack = ?1))",
+                                 OR EXISTS (SELECT 1 FROM item WHERE pack = ?1)
+                                 OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1))",
                             [id],
                             |r| r.get(0),
                         )
