@@ -8,9 +8,11 @@
 //! - [`service`]: the domain rules (organization, DEPs, mailboxes, lifecycle, audit). Never prints.
 //! - [`identity`]: OpenSSH keys (key files, ssh-agent) and SSHSIG signatures: who runs a command.
 //! - [`paths`]: the user's configuration directory, where secrets live instead of the data directory.
+//! - [`fsio`]: atomic file writes (0600, temporary file and rename), for every layer that writes files.
 //! - [`input`]: the limits of what custkey reads from outside, bounded readers, checked environment variables.
 
 pub mod crypto;
+pub mod fsio;
 pub mod identity;
 pub mod input;
 pub mod paths;

@@ -76,7 +76,20 @@ fn plan_apply_idempotent_and_drift() {
     assert!(stderr.contains("Drift: "), "{stderr}");
     assert!(!stderr.contains("matches"), "{stderr}");
     assert_eq!(find(&plan, "Vault", "contoso-ck-va1")["Action"], "Missing");
-    assert_eq!(find(&plan, "DEP", "US Mailboxes")["Action"], "Create");
+    // Its keys do not exist yet: the creation the apply would attempt is refused, and the plan
+    // says so before anything runs.
+    let dep = find(&plan, "DEP", "US Mailboxes");
+    assert_eq!(dep["Action"], "Blocked", "{dep}");
+    assert!(
+        dep["Detail"]
+            .as_str()
+            .unwrap()
+            .contains("refused: the key vault 'contoso-ck-va1'"),
+        "{dep}"
+    );
+    assert_eq!(dep["Before"], serde_json::Value::Null);
+    assert_eq!(dep["After"]["Name"], "US Mailboxes");
+    assert_eq!(dep["Cmdlet"], "New-DataEncryptionPolicy");
     assert_eq!(find(&plan, "Mailbox", "alice")["Action"], "Missing");
     assert!(
         stderr.contains("WARNING: Vault contoso-ck-va1: does not exist"),
@@ -116,7 +129,10 @@ fn plan_apply_idempotent_and_drift() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(find(&res, "DEP", "Shared Mailboxes")["Result"], "Done");
     assert_eq!(find(&res, "Mailbox", "archive")["Result"], "Done");
-    assert!(stderr.contains("2 change(s) made."), "{stderr}");
+    assert!(
+        stderr.contains("2 of 2 change(s) made, 0 failed, 0 skipped."),
+        "{stderr}"
+    );
     let mb = custkey(d, &["Get-Mailbox", "archive", "-Format", "Json"]);
     let mb: serde_json::Value = serde_json::from_slice(&mb.stdout).unwrap();
     assert_eq!(mb[0]["DataEncryptionPolicy"], "Shared Mailboxes");
@@ -477,4 +493,378 @@ mailboxes = ["nobody"]
         assert_eq!(find(&plan, "DEP", "US Mailboxes")["Action"], "Differs");
         assert_eq!(find(&plan, "Mailbox", "nobody")["Action"], "Missing");
     }
+}
+
+/// Runs a script on the store in `dir`; panics unless it succeeds.
+fn script(dir: &Path, text: &str) {
+    let f = dir.join("step.ps1");
+    std::fs::write(&f, text).unwrap();
+    let out = custkey(dir, &["-File", f.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const TEAM: &str = r#"
+[[dep]]
+name = "Team"
+key_ids = ["https://contoso-ck-va1.vault.azure.net/keys/Key001",
+           "https://contoso-ck-va2.vault.azure.net/keys/Key002"]
+
+[[assignment]]
+dep = "Team"
+mailboxes = ["dave", "carol", "erin"]
+"#;
+
+#[test]
+fn the_plan_shows_what_the_service_would_refuse_and_apply_carries_out_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = custkey(d, &["-File", &example("setup.ps1")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // carol has no licence; dave and erin do.
+    script(
+        d,
+        "'carol','dave','erin' | ForEach-Object { New-Mailbox -Name $_ -Alias $_ } | Out-Null\n\
+         'dave','erin' | ForEach-Object { Set-MgUserLicense -UserId $_ -AddLicenses SPE_E5 } | Out-Null\n",
+    );
+    let file = d.join("team.toml");
+    std::fs::write(&file, TEAM).unwrap();
+
+    let (code, plan, stderr) = steps_with(d, &file, "Test-CustomerKeyConfiguration", &[]);
+    assert_eq!(
+        code, 5,
+        "an assignment the service refuses is drift: {stderr}"
+    );
+    assert_eq!(find(&plan, "DEP", "Team")["Action"], "Create");
+    let carol = find(&plan, "Mailbox", "carol");
+    assert_eq!(carol["Action"], "Blocked", "{carol}");
+    assert!(
+        carol["Detail"]
+            .as_str()
+            .unwrap()
+            .contains("not licensed for Customer Key"),
+        "{carol}"
+    );
+    assert!(stderr.contains("WARNING: Mailbox carol:"), "{stderr}");
+    // Before and after, as values.
+    let dave = find(&plan, "Mailbox", "dave");
+    assert_eq!(dave["Action"], "Assign");
+    assert_eq!(dave["Property"], "DataEncryptionPolicy");
+    assert_eq!(dave["Before"], serde_json::Value::Null);
+    assert_eq!(dave["After"], "Team");
+    assert!(!stderr.contains("matches"), "{stderr}");
+
+    // The apply does what the plan said: the DEP, dave and erin (after carol), never carol; every
+    // step is reported, also as JSON; exit 5 for what is left.
+    let (code, res, stderr) = steps_with(d, &file, "Start-CustomerKeyRollout", &[]);
+    assert_eq!(code, 5, "{stderr}");
+    assert_eq!(find(&res, "DEP", "Team")["Result"], "Done");
+    assert_eq!(find(&res, "Mailbox", "dave")["Result"], "Done");
+    assert_eq!(find(&res, "Mailbox", "carol")["Result"], "Blocked");
+    assert_eq!(find(&res, "Mailbox", "erin")["Result"], "Done");
+    let mb = custkey(d, &["Get-Mailbox", "erin", "-Format", "Json"]);
+    let mb: serde_json::Value = serde_json::from_slice(&mb.stdout).unwrap();
+    assert_eq!(mb[0]["DataEncryptionPolicy"], "Team");
+
+    // Licensed now: the next plan has one change left, then none.
+    script(
+        d,
+        "Set-MgUserLicense -UserId carol -AddLicenses SPE_E5 | Out-Null\n",
+    );
+    let (code, plan, _) = steps_with(d, &file, "Test-CustomerKeyConfiguration", &[]);
+    assert_eq!(code, 4);
+    assert_eq!(find(&plan, "Mailbox", "carol")["Action"], "Assign");
+    assert_eq!(steps_with(d, &file, "Start-CustomerKeyRollout", &[]).0, 0);
+    assert_eq!(
+        steps_with(d, &file, "Test-CustomerKeyConfiguration", &[]).0,
+        0
+    );
+}
+
+#[test]
+fn a_failing_step_is_reported_and_the_steps_after_it_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = custkey(d, &["-File", &example("setup.ps1")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A DEP over two more vaults; then the Exchange service principal loses its access to them,
+    // which no plan check sees (the plan never unwraps a DEP key) and the move of dave refuses.
+    script(
+        d,
+        "$exo = '00000002-0000-0ff1-ce00-000000000000'\n\
+         foreach ($v in @('contoso-ck-va3', 'contoso-ck-va4')) {\n\
+           New-AzKeyVault -VaultName $v -ResourceGroupName rg -Location westus -Sku Premium | Out-Null\n\
+           Set-AzKeyVaultAccessPolicy -VaultName $v -ServicePrincipalName $exo -PermissionsToKeys wrapKey,unwrapKey,get\n\
+           Add-AzKeyVaultKey -VaultName $v -Name K -Destination HSM | Out-Null\n\
+         }\n\
+         $ids = @((Get-AzKeyVaultKey -VaultName contoso-ck-va3 -Name K).Id, (Get-AzKeyVaultKey -VaultName contoso-ck-va4 -Name K).Id)\n\
+         New-DataEncryptionPolicy -Name Locked -AzureKeyIDs $ids | Out-Null\n\
+         'dave','erin' | ForEach-Object { New-Mailbox -Name $_ -Alias $_ } | Out-Null\n\
+         'dave','erin' | ForEach-Object { Set-MgUserLicense -UserId $_ -AddLicenses SPE_E5 } | Out-Null\n\
+         Set-Mailbox dave -DataEncryptionPolicy Locked\n\
+         foreach ($v in @('contoso-ck-va3', 'contoso-ck-va4')) {\n\
+           Remove-AzKeyVaultAccessPolicy -VaultName $v -ServicePrincipalName $exo\n\
+         }\n",
+    );
+    let file = d.join("move.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[dep]]
+name = "US Mailboxes"
+key_ids = ["https://contoso-ck-va1.vault.azure.net/keys/Key001",
+           "https://contoso-ck-va2.vault.azure.net/keys/Key002"]
+
+[[assignment]]
+dep = "US Mailboxes"
+mailboxes = ["dave", "erin"]
+"#,
+    )
+    .unwrap();
+    let (code, plan, _) = steps_with(d, &file, "Test-CustomerKeyConfiguration", &[]);
+    assert_eq!(code, 4);
+    assert_eq!(find(&plan, "Mailbox", "dave")["Action"], "Assign");
+    let (code, res, stderr) = steps_with(d, &file, "Start-CustomerKeyRollout", &[]);
+    assert_eq!(code, 1, "{stderr}");
+    let dave = find(&res, "Mailbox", "dave");
+    assert_eq!(dave["Result"], "Failed", "{dave}");
+    assert!(
+        dave["Error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{dave}"
+    );
+    assert!(stderr.contains("error: Mailbox dave (Assign):"), "{stderr}");
+    // erin, after dave, was still moved.
+    assert_eq!(find(&res, "Mailbox", "erin")["Result"], "Done");
+    assert!(
+        stderr.contains("1 of 2 change(s) made, 1 failed, 0 skipped."),
+        "{stderr}"
+    );
+    let mb = custkey(d, &["Get-Mailbox", "dave", "-Format", "Json"]);
+    let mb: serde_json::Value = serde_json::from_slice(&mb.stdout).unwrap();
+    assert_eq!(mb[0]["DataEncryptionPolicy"], "Locked");
+}
+
+#[test]
+fn a_saved_plan_applies_only_to_the_store_it_was_made_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = custkey(d, &["-File", &example("setup.ps1")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rollout = example("rollout.toml");
+    let plan = d.join("plan.json");
+    let p = plan.to_str().unwrap();
+    let out = custkey(
+        d,
+        &["Test-CustomerKeyConfiguration", &rollout, "-PlanFile", p],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&plan).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    assert_eq!(saved["Format"], "custkey-rollout-plan/1");
+
+    // The store moved on (the archive mailbox went elsewhere): the saved plan is refused, exit 6,
+    // and nothing changes.
+    script(d, "Set-Mailbox archive -DataEncryptionPolicy $null\n");
+    let out = custkey(d, &["Start-CustomerKeyRollout", "-PlanFile", p]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("the store has changed since the plan"),
+        "{stderr}"
+    );
+    let deps = custkey(d, &["Get-DataEncryptionPolicy", "-Format", "Json"]);
+    assert!(!String::from_utf8_lossy(&deps.stdout).contains("Shared Mailboxes"));
+
+    // A fresh plan applies; the rollout file may change meanwhile, the plan carries its own copy.
+    let out = custkey(
+        d,
+        &["Test-CustomerKeyConfiguration", &rollout, "-PlanFile", p],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    let out = custkey(
+        d,
+        &[
+            "Start-CustomerKeyRollout",
+            "-PlanFile",
+            p,
+            "-Format",
+            "Json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        custkey(d, &["Test-CustomerKeyConfiguration", &rollout])
+            .status
+            .code(),
+        Some(0)
+    );
+    // Applied, it is stale: a second apply of the same plan changes nothing.
+    assert_eq!(
+        custkey(d, &["Start-CustomerKeyRollout", "-PlanFile", p])
+            .status
+            .code(),
+        Some(6)
+    );
+
+    // Not a plan, or both -Path and -PlanFile: usage errors.
+    std::fs::write(&plan, "{}").unwrap();
+    assert_eq!(
+        custkey(d, &["Start-CustomerKeyRollout", "-PlanFile", p])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        custkey(d, &["Start-CustomerKeyRollout", &rollout, "-PlanFile", p])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_rollout_needs_the_roles_of_the_cmdlets_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = custkey(d, &["-File", &example("setup.ps1")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Only Compliance Management: may make DEPs, may not assign mailboxes (Organization
+    // Management), so the assignment steps are Blocked and never run.
+    let key = d.join("cm");
+    let kg = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(kg.status.success());
+    script(
+        d,
+        &format!(
+            "New-AzADUser -UserPrincipalName cm@contoso.com -PublicKeyFile '{}.pub' | Out-Null\n\
+             Add-RoleGroupMember -Identity 'Compliance Management' -Member cm@contoso.com\n",
+            key.display()
+        ),
+    );
+    let rollout = example("rollout.toml");
+    let c = custkey(
+        d,
+        &[
+            "Connect-AzAccount",
+            "-AccountId",
+            "cm@contoso.com",
+            "-KeyFile",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    let (code, plan, stderr) = steps(d, "Test-CustomerKeyConfiguration", &[]);
+    assert_eq!(code, 5, "{stderr}");
+    assert_eq!(find(&plan, "DEP", "Shared Mailboxes")["Action"], "Create");
+    let archive = find(&plan, "Mailbox", "archive");
+    assert_eq!(archive["Action"], "Blocked", "{archive}");
+    assert!(
+        archive["Detail"]
+            .as_str()
+            .unwrap()
+            .contains("Organization Management"),
+        "{archive}"
+    );
+    // Start-CustomerKeyRollout itself needs Organization Management.
+    let out = custkey(d, &["Start-CustomerKeyRollout", &rollout]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("not allowed to run Start-CustomerKeyRollout"));
+}
+
+#[test]
+fn an_exported_configuration_matches_the_store_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for runbook in ["setup.ps1", "multi-workload.ps1", "sharepoint.ps1"] {
+        let out = custkey(d, &["-File", &example(runbook), d.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{runbook}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let file = d.join("contoso.toml");
+    let f = file.to_str().unwrap();
+    let out = custkey(d, &["Export-CustomerKeyConfiguration", "-Path", f]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    for want in [
+        "[[dep]]",
+        "name = \"US Mailboxes\"",
+        "[[m365_policy]]",
+        "[m365_assignment]",
+        "[[spo_policy]]",
+        "mailboxes = [",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    // Nothing pending, nothing drifted: the file is the store.
+    let (code, plan, stderr) = steps_with(d, &file, "Test-CustomerKeyConfiguration", &[]);
+    assert_eq!(code, 0, "{stderr}\n{text}");
+    assert!(plan.iter().all(|s| s["Action"] == "NoChange"), "{plan:?}");
+    // To standard output as well; an existing file is replaced only with -Force.
+    let out = custkey(d, &["Export-CustomerKeyConfiguration"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        text.trim_end()
+    );
+    let out = custkey(d, &["Export-CustomerKeyConfiguration", "-Path", f]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(custkey(
+        d,
+        &["Export-CustomerKeyConfiguration", "-Path", f, "-Force"]
+    )
+    .status
+    .success());
+    // A change after the export is pending in the next plan.
+    let out = custkey(
+        d,
+        &[
+            "Set-DataEncryptionPolicy",
+            "US Mailboxes",
+            "-Description",
+            "changed",
+        ],
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        steps_with(d, &file, "Test-CustomerKeyConfiguration", &[]).0,
+        4
+    );
 }

@@ -351,3 +351,16 @@ fn a_pipeline_of_assignments_unwraps_each_dep_key_once() {
         "twelve assignments in one script, one unwrap per customer key"
     );
 }
+
+#[test]
+fn an_assigned_expression_keeps_its_array_and_plus_equals_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_stdin(
+        dir.path(),
+        &["-Command", "-"],
+        "$ids = @()\nforeach ($v in @('a','b')) { $ids += \"x$v\" }\n$ids.Count\n$one = @(1)\n$one.Count\n$n = 5\n$n += 2\n$n\n",
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "2\n1\n7\n", "{stderr}");
+}

@@ -15,6 +15,8 @@ pub enum Class {
     Usage,
     /// The store or a vault could not be reached or read (a system error).
     Unavailable,
+    /// A saved rollout plan no longer matches the store (`Start-CustomerKeyRollout -PlanFile`).
+    Stale,
     /// A bug in custkey.
     Internal,
 }
@@ -25,6 +27,7 @@ impl Class {
             Class::Failed => 1,
             Class::Usage => 2,
             Class::Unavailable => 3,
+            Class::Stale => 6,
             Class::Internal => 70,
         }
     }
@@ -57,6 +60,42 @@ impl CliError {
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
+    }
+}
+
+/// Whether standard error gets colour: never with `NO_COLOR` set (<https://no-color.org>), always
+/// with `CLICOLOR_FORCE` set (not `0`), else only on a terminal that is not `TERM=dumb`.
+pub fn stderr_color() -> bool {
+    use std::io::IsTerminal;
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    if set("NO_COLOR") {
+        return false;
+    }
+    if set("CLICOLOR_FORCE") && std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
+        return true;
+    }
+    std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
+/// Prints an error on standard error: `error:` in red and `help:` in cyan where colour is on
+/// ([`stderr_color`]), plain otherwise.
+pub fn report(e: &CliError) {
+    if !stderr_color() {
+        eprintln!("{e}");
+        return;
+    }
+    eprintln!("\x1b[31merror:\x1b[0m {}", redact_secrets(&e.message));
+    if let Some(help) = &e.help {
+        eprintln!("\x1b[36mhelp:\x1b[0m {}", redact_secrets(help));
+    }
+}
+
+/// Prints a warning on standard error: `WARNING:` in yellow where colour is on.
+pub fn warn_line(msg: &str) {
+    if stderr_color() {
+        eprintln!("\x1b[33mWARNING:\x1b[0m {}", redact_secrets(msg));
+    } else {
+        eprintln!("WARNING: {}", redact_secrets(msg));
     }
 }
 

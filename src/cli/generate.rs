@@ -1,5 +1,5 @@
-//! Files generated from the definition table: shell completion shims (completions/)
-//! and the cmdlet reference (docs/cmdlets/). `custkey __generate <root>` writes them;
+//! Files generated from the definition table: shell completion shims (completions/),
+//! the cmdlet reference (docs/cmdlets/) and the man page (man/custkey.1). `custkey __generate <root>` writes them;
 //! `custkey __generate <root> --check` fails when any is stale (a test runs it).
 
 use std::path::Path;
@@ -85,7 +85,105 @@ pub fn files() -> Vec<(String, String)> {
         out.push((format!("docs/cmdlets/{}.md", c.name), body));
     }
     out.push(("docs/cmdlets/README.md".to_string(), index));
+    out.push(("man/custkey.1".to_string(), man_page(&all)));
     out
+}
+
+/// Text made safe for roff: backslashes doubled, a leading `.` or `'` escaped, dashes literal.
+fn roff(text: &str) -> String {
+    let t = text.replace('\\', "\\e").replace('-', "\\-");
+    let mut out = String::with_capacity(t.len());
+    for line in t.lines() {
+        if line.starts_with('.') || line.starts_with('\'') {
+            out.push_str("\\&");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The man page: every cmdlet with its synopsis, syntax and parameters, from the definition table.
+fn man_page(all: &[&'static super::def::Cmdlet]) -> String {
+    let mut m = String::from(
+        ".\\\" Generated from the definition table by `custkey __generate .`; do not edit.\n\
+         .TH CUSTKEY 1 \"\" \"custkey\" \"User Commands\"\n\
+         .SH NAME\ncustkey \\- service encryption with Customer Key, driven by PowerShell\\-style cmdlets\n\
+         .SH SYNOPSIS\n.B custkey\n[\\fIcommon parameters\\fR] \\fIcmdlet\\fR [\\fIparameters\\fR]\n.br\n\
+         .B custkey \\-File\n\\fIscript.ps1\\fR [\\fIarguments\\fR]\n.br\n\
+         .B custkey \\-Command\n\\fItext\\fR|\\-\n.br\n.B custkey\n(an interactive shell on a terminal)\n\
+         .SH DESCRIPTION\n",
+    );
+    m.push_str(&roff(
+        "custkey keeps content at rest (mailbox items, SharePoint files, Teams messages) encrypted under a key \
+hierarchy whose roots the customer controls: data encryption policies name two customer root keys in two vaults, and \
+a service-held availability key; each wraps the policy's key. Operators drive it with the cmdlets of Microsoft's \
+Customer Key guides. `custkey Get-Help <cmdlet> -Full` shows a cmdlet's page with examples; docs/cli.md in the source \
+tree is the full reference.",
+    ));
+    m.push_str(".SH COMMON PARAMETERS\n");
+    for (name, text) in [
+        ("\\-Store \\fIpath\\fR|\\fIurl\\fR", "The store; default $CUSTKEY_STORE, else $XDG_DATA_HOME/custkey/service.db."),
+        ("\\-Format Table|List|Json|Csv", "How output is printed; Json of a cmdlet that can return many objects is always an array."),
+        ("\\-Property \\fInames\\fR", "Which properties to print."),
+        ("\\-WhatIf", "Show what would change, and change nothing."),
+        ("\\-Confirm[:$false]", "Ask before changing; destructive cmdlets ask by default."),
+        ("\\-Verbose", "Say more on standard error."),
+        ("\\-ErrorAction Stop|Continue|SilentlyContinue", "What a failing cmdlet in a script does."),
+    ] {
+        m.push_str(&format!(".TP\n.B {name}\n{}", roff(text)));
+    }
+    m.push_str(".SH EXIT STATUS\n");
+    for (code, text) in [
+        ("0", "success, including a \\-WhatIf run and a declined prompt"),
+        ("1", "the cmdlet failed: a rule refused it, an object is missing, a key was denied, a role is lacking"),
+        ("2", "usage error: unknown cmdlet or parameter, bad value, a needed confirmation with no terminal"),
+        ("3", "the store or a vault could not be reached or read"),
+        ("4", "Test\\-CustomerKeyConfiguration: changes pending"),
+        ("5", "Test\\-CustomerKeyConfiguration, Start\\-CustomerKeyRollout: drift rollout cannot fix (Missing, Differs, Blocked)"),
+        ("6", "Start\\-CustomerKeyRollout \\-PlanFile: the saved plan is stale; nothing changed"),
+        ("70", "internal error (a bug)"),
+        ("130", "interrupted (Ctrl\\-C); work committed before the interruption stays"),
+    ] {
+        m.push_str(&format!(".TP\n.B {code}\n{text}\n"));
+    }
+    m.push_str(".SH CMDLETS\n");
+    for c in all {
+        m.push_str(&format!(".SS {}\n", roff(c.name).trim_end()));
+        m.push_str(&roff(c.synopsis));
+        m.push_str(".PP\n.nf\n");
+        m.push_str(&roff(&syntax(c)));
+        m.push_str(".fi\n");
+        for p in c.params {
+            m.push_str(&format!(".TP\n.B \\-{}\n", roff(p.name).trim_end()));
+            m.push_str(&roff(p.help));
+        }
+    }
+    m.push_str(".SH ENVIRONMENT\n");
+    for (name, text) in [
+        ("CUSTKEY_STORE", "the store, when \\-Store is not given"),
+        (
+            "CUSTKEY_CONFIG_DIR",
+            "where identities and key files live (never inside the data directory)",
+        ),
+        (
+            "CUSTKEY_VAULT_PASSPHRASE, CUSTKEY_VAULT_KEY, CUSTKEY_SERVICE_KEY",
+            "master keys; see docs/vaults.md",
+        ),
+        (
+            "NO_COLOR",
+            "no colour on standard error; CLICOLOR_FORCE forces it",
+        ),
+        ("COLUMNS", "the width tables are fitted to"),
+    ] {
+        m.push_str(&format!(
+            ".TP\n.B {}\n{}",
+            roff(name).trim_end(),
+            roff(text)
+        ));
+    }
+    m.push_str(".SH SEE ALSO\nssh\\-keygen(1), sqlite3(1)\n");
+    m
 }
 
 pub fn run(args: &[String]) -> Result<(), CliError> {

@@ -95,7 +95,11 @@ impl Ctx {
         cmdlet: &'static Cmdlet,
         args: &Args,
     ) -> Result<Vec<serde_json::Value>, CliError> {
-        let out = self.nested(cmdlet, |ctx| (cmdlet.run)(ctx, args));
+        // A nested cmdlet needs its own role, as if the operator had typed it: a rollout run by
+        // Organization Management does not register a SharePoint policy.
+        let out = self.nested(cmdlet, |ctx| {
+            gate::check(ctx, cmdlet).and_then(|()| (cmdlet.run)(ctx, args))
+        });
         Ok(match out? {
             Output::Objects(recs) | Output::List(recs) => {
                 recs.into_iter().map(serde_json::Value::Object).collect()
@@ -374,7 +378,7 @@ impl Ctx {
     }
 
     pub fn warn(&self, msg: &str) {
-        eprintln!("WARNING: {}", error::redact_secrets(msg));
+        error::warn_line(msg);
     }
 
     /// Prints the warnings the service gathered while the cmdlet ran (damaged key copies that
@@ -414,12 +418,20 @@ impl Ctx {
     /// [`Ctx::call`] for many objects at once through the cmdlet's batch form
     /// ([`cmdlets::Batch`]); a cmdlet without one runs once per object.
     pub fn call_batch(&mut self, cmdlet: &'static Cmdlet, all: &[Args]) -> cmdlets::Batched {
-        self.nested(cmdlet, |ctx| match cmdlets::batch(cmdlet) {
-            Some(run) => run(ctx, all),
-            None => {
-                let mut b = cmdlets::Batched::default();
-                b.each(ctx, all, cmdlet.run);
-                b
+        self.nested(cmdlet, |ctx| {
+            if let Err(e) = gate::check(ctx, cmdlet) {
+                return cmdlets::Batched {
+                    outputs: Vec::new(),
+                    failed: Some(e),
+                };
+            }
+            match cmdlets::batch(cmdlet) {
+                Some(run) => run(ctx, all),
+                None => {
+                    let mut b = cmdlets::Batched::default();
+                    b.each(ctx, all, cmdlet.run);
+                    b
+                }
             }
         })
     }
@@ -627,7 +639,7 @@ pub fn main(argv: Vec<String>) -> i32 {
     if let Err(e) = custkey::input::check_environment() {
         let help = e.help();
         let err = CliError::usage(e.to_string()).with_help(help);
-        eprintln!("{err}");
+        error::report(&err);
         return err.class.exit_code();
     }
     if let Some(code) = script_entry(&argv) {
@@ -636,7 +648,7 @@ pub fn main(argv: Vec<String>) -> i32 {
     match run(&argv) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{e}");
+            error::report(&e);
             e.class.exit_code()
         }
     }

@@ -271,15 +271,28 @@ fn table(items: &[Record], columns: &[String], width: Option<u16>) -> String {
         t.set_content_arrangement(ContentArrangement::Disabled);
     }
     t.set_header(columns.iter().map(|c| cell(c)));
+    // Fitted to a terminal, a row stays one line and a cell too long for its column ends in
+    // `…`, as PowerShell truncates; a header keeps its whole name (no column is narrower).
+    t.set_truncation_indicator("…");
     for item in items {
-        t.add_row(
+        let mut row = comfy_table::Row::from(
             columns
                 .iter()
                 .map(|c| item.get(c).map(|v| cell(&display(v))).unwrap_or_default()),
         );
+        if width.is_some() {
+            row.max_height(1);
+        }
+        t.add_row(row);
     }
-    for col in t.column_iter_mut() {
+    for (col, name) in t.column_iter_mut().zip(columns) {
         col.set_padding((0, 0));
+        if width.is_some() {
+            let w = u16::try_from(printable(name).chars().count()).unwrap_or(u16::MAX);
+            col.set_constraint(comfy_table::ColumnConstraint::LowerBoundary(
+                comfy_table::Width::Fixed(w),
+            ));
+        }
     }
     let mut out = String::new();
     for line in t.lines() {

@@ -260,10 +260,10 @@ pub fn write_key_files(path: &Path, key: &PrivateKey) -> std::io::Result<bool> {
     if let Some(dir) = path.parent() {
         crate::paths::create_private_dir(dir)?;
     }
-    if !write_private_new(path, private.as_bytes())? {
+    if !crate::fsio::write_new(path, private.as_bytes())? {
         return Ok(false);
     }
-    write_private(&pub_path(path), format!("{public}\n").as_bytes())?;
+    crate::fsio::write_atomic(&pub_path(path), format!("{public}\n").as_bytes())?;
     Ok(true)
 }
 
@@ -272,45 +272,6 @@ pub fn pub_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".pub");
     PathBuf::from(s)
-}
-
-/// Writes `bytes` to `path` (mode 0600) unless a file is there: complete or not at all (a
-/// temporary file, fsynced, then linked to `path`). `Ok(false)`: one was there.
-fn write_private_new(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
-    let tmp = path.with_extension(format!("new-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    write_private(&tmp, bytes)?;
-    let r = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match r {
-        Ok(()) => {
-            if let Some(d) = path.parent() {
-                std::fs::File::open(d)?.sync_all()?;
-            }
-            Ok(true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename), mode 0600.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(d) = path.parent() {
-        std::fs::File::open(d)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

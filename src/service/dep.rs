@@ -342,15 +342,29 @@ pub fn check_org(store: &mut Store) -> Result<String> {
     Ok(org.guid)
 }
 
-/// `New-DataEncryptionPolicy` / `New-M365DataAtRestEncryptionPolicy`: checks every gate,
-/// creates the DEP key and availability key, and stores the three wrapped copies, each bound to
-/// the DEP.
-pub fn create(
+/// The gates of `New-DataEncryptionPolicy` / `New-M365DataAtRestEncryptionPolicy`, checked
+/// without creating anything: the organization (no Trial), the name, two keys in two vaults each
+/// passing every key rule, and the limit on policies, counting `planned` more that a rollout
+/// plan creates before this one. Returns the warnings the creation would print. A rollout plan
+/// calls this for every policy it would create, so that the plan refuses what the apply would.
+pub fn preflight_create(
     store: &mut Store,
-    keys: &mut ServiceKeys,
+    keys: &ServiceKeys,
     kind: DepKind,
     req: &NewPolicy,
-) -> Result<Outcome<DataEncryptionPolicy>> {
+    planned: u64,
+) -> Result<Vec<String>> {
+    gates(store, keys, kind, req, planned).map(|g| g.2)
+}
+
+/// The checks before a policy is created: (organization id, checked keys, warnings).
+fn gates(
+    store: &mut Store,
+    keys: &ServiceKeys,
+    kind: DepKind,
+    req: &NewPolicy,
+    planned: u64,
+) -> Result<(String, Vec<CheckedKey>, Vec<String>)> {
     let noun = kind.noun();
     let org_id = check_org(store)?;
     check_name(&req.name)?;
@@ -373,6 +387,7 @@ pub fn create(
                 .with_help("names are unique regardless of case; choose another -Name"),
         );
     }
+    let count = count + planned;
     if kind.max().is_some_and(|max| count >= max) {
         return Err(Error::rule(format!(
             "the organization already has {count} {}, the most it may have",
@@ -405,6 +420,20 @@ pub fn create(
     {
         warnings.push("both key vaults are in the same Azure subscription; Customer Key recommends one subscription per vault".into());
     }
+    Ok((org_id, checked, warnings))
+}
+
+/// `New-DataEncryptionPolicy` / `New-M365DataAtRestEncryptionPolicy`: checks every gate,
+/// creates the DEP key and availability key, and stores the three wrapped copies, each bound to
+/// the DEP.
+pub fn create(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    kind: DepKind,
+    req: &NewPolicy,
+) -> Result<Outcome<DataEncryptionPolicy>> {
+    let noun = kind.noun();
+    let (org_id, checked, warnings) = gates(store, keys, kind, req, 0)?;
     let (row, dep_key) = fresh_dep(
         keys,
         kind.as_str(),
@@ -502,17 +531,34 @@ pub struct PolicyChanges {
     pub refresh: bool,
 }
 
-/// `Set-DataEncryptionPolicy` / `Set-M365DataAtRestEncryptionPolicy`: rename, describe,
-/// enable/disable, and `-Refresh` (re-wrap the DEP key under the newest version of each
-/// customer key; no mailbox or workload key and no content changes). A multi-workload DEP that
-/// is assigned to the tenant can't be disabled.
-pub fn set(
+/// The gates of `Set-DataEncryptionPolicy` / `Set-M365DataAtRestEncryptionPolicy`, checked
+/// without changing anything (for a rollout plan): the organization, the policy's state, the
+/// tenant assignment rule, a new name, and with `-Refresh` that every key of the policy can be
+/// read by its service principal.
+pub fn preflight_set(
     store: &mut Store,
-    keys: &mut ServiceKeys,
+    keys: &ServiceKeys,
     kind: DepKind,
     identity: &str,
     ch: &PolicyChanges,
-) -> Result<Outcome<DataEncryptionPolicy>> {
+) -> Result<()> {
+    let (_, d) = set_gates(store, kind, identity, ch)?;
+    if ch.refresh {
+        let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
+        for w in &wraps {
+            keys.vaults.get_key(keys.principal(&d.kind), &w.key_uri)?;
+        }
+    }
+    Ok(())
+}
+
+/// The checks before a policy changes: (organization id, the policy).
+fn set_gates(
+    store: &mut Store,
+    kind: DepKind,
+    identity: &str,
+    ch: &PolicyChanges,
+) -> Result<(String, DepRow)> {
     let org_id = check_org(store)?;
     let d = resolve(store, kind, identity)?;
     let noun = kind.noun();
@@ -533,6 +579,22 @@ pub fn set(
     if let Some(n) = &ch.name {
         check_name(n)?;
     }
+    Ok((org_id, d))
+}
+
+/// `Set-DataEncryptionPolicy` / `Set-M365DataAtRestEncryptionPolicy`: rename, describe,
+/// enable/disable, and `-Refresh` (re-wrap the DEP key under the newest version of each
+/// customer key; no mailbox or workload key and no content changes). A multi-workload DEP that
+/// is assigned to the tenant can't be disabled.
+pub fn set(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    kind: DepKind,
+    identity: &str,
+    ch: &PolicyChanges,
+) -> Result<Outcome<DataEncryptionPolicy>> {
+    let (org_id, d) = set_gates(store, kind, identity, ch)?;
+    let noun = kind.noun();
     let mut warnings = Vec::new();
     // Each new copy with the key version it replaces (the write applies only if the slot still
     // holds that version: a concurrent refresh or purge is never overwritten).

@@ -145,6 +145,71 @@ pub struct Partial<T> {
 /// its keys between its read and its write (each attempt's write is checked the same way).
 const ASSIGN_ATTEMPTS: usize = 4;
 
+/// A customer DEP can be assigned only while it is enabled and has no data purge pending.
+fn dep_gate(d: &DepRow) -> Result<()> {
+    if d.state == STATE_PENDING_PURGE || d.state == dep::STATE_PURGED {
+        return Err(Error::rule(format!(
+            "the data encryption policy '{}' has a pending data purge and can't be assigned",
+            d.name
+        ))
+        .with_help("assign another policy"));
+    }
+    if !d.enabled {
+        return Err(Error::rule(format!(
+            "the data encryption policy '{}' is disabled",
+            d.name
+        ))
+        .with_help(format!(
+            "enable it first: custkey Set-DataEncryptionPolicy -Identity \"{}\" -Enabled $true",
+            d.name
+        )));
+    }
+    Ok(())
+}
+
+/// A recipient of a kind that needs a licence must carry the Customer Key capability.
+fn licence_gate(r: &RecipientRow) -> Result<()> {
+    let kind = match r.kind.as_str() {
+        "SharedMailbox" => Kind::SharedMailbox,
+        "MailUser" => Kind::MailUser,
+        _ => Kind::UserMailbox,
+    };
+    if kind.needs_license()
+        && !recipient::capabilities(&r.licenses)
+            .iter()
+            .any(|c| c == recipient::CUSTOMER_KEY_CAPABILITY)
+    {
+        return Err(Error::rule(format!(
+            "'{}' is not licensed for Customer Key: its PersistedCapabilities lack {}",
+            r.name,
+            recipient::CUSTOMER_KEY_CAPABILITY
+        ))
+        .with_help(format!(
+            "assign an E5-class licence first: custkey Set-MgUserLicense -UserId {} -AddLicenses SPE_E5",
+            r.alias
+        )));
+    }
+    Ok(())
+}
+
+/// The gates of assigning the customer DEP `dep_identity` to `identity`, checked without changing
+/// anything (for a rollout plan): the organization (no Trial), the DEP's state (unless
+/// `dep_planned`: the plan creates it first, enabled) and the recipient's licence.
+pub fn preflight_assign(
+    store: &mut Store,
+    identity: &str,
+    scope: RecipientScope,
+    dep_identity: &str,
+    dep_planned: bool,
+) -> Result<()> {
+    dep::check_org(store)?;
+    if !dep_planned {
+        dep_gate(&dep::resolve(store, dep::DepKind::Mailbox, dep_identity)?)?;
+    }
+    let r = store.read(|tx| -> Result<_> { recipient::resolve(tx, identity, scope) })?;
+    licence_gate(&r)
+}
+
 /// Assigns `dep_identity` (`None`: back to the tenant default, the multi-workload DEP or
 /// Microsoft-managed keys) to each recipient, re-wrapping
 /// their mailbox keys. One RSA unwrap per DEP involved, whatever the number of mailboxes.
@@ -195,17 +260,7 @@ fn assign_inner(
     let target: DepRow = match dep_identity {
         Some(id) => {
             let d = dep::resolve(store, dep::DepKind::Mailbox, id)?;
-            if d.state == STATE_PENDING_PURGE || d.state == dep::STATE_PURGED {
-                return Err(Error::rule(format!(
-                    "the data encryption policy '{}' has a pending data purge and can't be assigned",
-                    d.name
-                ))
-                .with_help("assign another policy"));
-            }
-            if !d.enabled {
-                return Err(Error::rule(format!("the data encryption policy '{}' is disabled", d.name))
-                    .with_help(format!("enable it first: custkey Set-DataEncryptionPolicy -Identity \"{}\" -Enabled $true", d.name)));
-            }
+            dep_gate(&d)?;
             debug_assert_eq!(d.kind, KIND_MAILBOX);
             debug_assert_eq!(d.state, STATE_ACTIVE);
             d
@@ -271,25 +326,7 @@ fn assign_attempt(
     if dep_identity.is_some() {
         let mut unlicensed = None;
         for (i, r) in rows.iter().enumerate() {
-            let kind = match r.kind.as_str() {
-                "SharedMailbox" => Kind::SharedMailbox,
-                "MailUser" => Kind::MailUser,
-                _ => Kind::UserMailbox,
-            };
-            if kind.needs_license()
-                && !recipient::capabilities(&r.licenses)
-                    .iter()
-                    .any(|c| c == recipient::CUSTOMER_KEY_CAPABILITY)
-            {
-                let e = Error::rule(format!(
-                    "'{}' is not licensed for Customer Key: its PersistedCapabilities lack {}",
-                    r.name,
-                    recipient::CUSTOMER_KEY_CAPABILITY
-                ))
-                .with_help(format!(
-                    "assign an E5-class licence first: custkey Set-MgUserLicense -UserId {} -AddLicenses SPE_E5",
-                    r.alias
-                ));
+            if let Err(e) = licence_gate(r) {
                 if !prefix {
                     return Err(e);
                 }

@@ -1,7 +1,6 @@
 //! File helpers: atomic 0600 replacement, private directories and advisory locks.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -11,33 +10,7 @@ use super::error::{VaultError, VaultResult};
 /// fsync it, rename it over `path`, fsync the directory. A crash leaves the old or the new
 /// content, never a mix; the temporary file is removed on failure.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> VaultResult<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".to_string());
-    let mut suffix = [0u8; 8];
-    crate::crypto::random_bytes(&mut suffix);
-    let tmp = dir.join(format!(".{name}.tmp-{}", hex::encode(suffix)));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        VaultError::io("cannot write", path, &e)
-    })
+    crate::fsio::write_atomic(path, bytes).map_err(|e| VaultError::io("cannot write", path, &e))
 }
 
 /// Create `dir` (and parents) with mode 0700 if it does not exist.

@@ -288,7 +288,12 @@ impl Interp {
                         s.pos,
                     ));
                 }
-                let v = self.pipeline(p)?.into_value();
+                // An expression keeps its value (`$a = @(1)` is an array of one, `$a += x`
+                // appends to it); only a pipeline's output collapses to one value or an array.
+                let v = match p.elements.as_slice() {
+                    [Element::Expr(e)] => self.expr(e)?,
+                    _ => self.pipeline(p)?.into_value(),
+                };
                 self.vars.insert(lower, v);
                 Ok(())
             }

@@ -62,7 +62,7 @@ pub fn read_stdin() -> Result<String, i32> {
             custkey::input::ReadError::Io(_) => CliError::unavailable(msg)
                 .with_help("check what feeds standard input; nothing was run"),
         };
-        eprintln!("{err}");
+        crate::cli::error::report(&err);
         err.class.exit_code()
     })
 }
@@ -86,7 +86,7 @@ fn run_text_in(
             custkey::input::size(limit)
         ))
         .with_help("split it into smaller scripts; nothing was run");
-        eprintln!("{err}");
+        crate::cli::error::report(&err);
         return err.class.exit_code();
     }
     let stmts = match parser::parse(text) {
@@ -99,7 +99,7 @@ fn run_text_in(
     let ctx = match context(interactive) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            crate::cli::error::report(&e);
             return e.class.exit_code();
         }
     };
@@ -134,7 +134,7 @@ pub fn run_file(path: &str, args: Vec<String>) -> i32 {
                     custkey::input::size(custkey::input::MAX_SCRIPT_BYTES)
                 ),
             );
-            eprintln!("{err}");
+            crate::cli::error::report(&err);
             2
         }
     }

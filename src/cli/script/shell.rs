@@ -166,7 +166,7 @@ pub fn run() -> i32 {
     let ctx = match super::context(true) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            crate::cli::error::report(&e);
             return e.class.exit_code();
         }
     };
