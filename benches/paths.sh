@@ -105,19 +105,37 @@ if [[ ",$paths," == *",spo,"* ]]; then
     fresh "$d"
     "$bin" -File examples/sharepoint.ps1 "$d" >/dev/null
     head -c "$((spo_mib << 20))" /dev/urandom >"$d/big.bin"
-    echo "== SharePoint: one file of $spo_mib MiB =="
-    dd_w=$(secs dd if="$d/big.bin" of="$d/dd.out" bs=1M oflag=direct conv=fdatasync status=none)
-    rm -f "$d/dd.out"
-    up=$(secs "$bin" Add-PnPFile -Path "$d/big.bin" -Folder "Shared Documents" -Site https://contoso.sharepoint.com/sites/marketing)
-    line "Add-PnPFile" "$(rate "$spo_mib" "$up") MiB/s"
-    line "anchor: dd oflag=direct conv=fdatasync" "$(rate "$spo_mib" "$dd_w") MiB/s  ratio $(ratio "$dd_w" "$up")"
+    echo "== SharePoint: one file of $spo_mib MiB, best of 3 rounds (each: anchor, upload, download, anchor) =="
     mkdir "$d/down"
-    down=$(secs "$bin" Get-PnPFile -Url "Shared Documents/big.bin" -Site https://contoso.sharepoint.com/sites/marketing -AsFile -Path "$d/down" -Force)
-    cmp "$d/big.bin" "$d/down/big.bin"
-    rm -f "$d/down/big.bin"
-    dd_r=$(secs dd if="$d/big.bin" of="$d/down/dd.out" bs=1M conv=fdatasync status=none)
-    line "Get-PnPFile -AsFile" "$(rate "$spo_mib" "$down") MiB/s"
-    line "anchor: dd read + write, conv=fdatasync (the same bytes out)" "$(rate "$spo_mib" "$dd_r") MiB/s  ratio $(ratio "$dd_r" "$down")"
+    site=https://contoso.sharepoint.com/sites/marketing
+    best_up="" best_dd_w="" best_down="" best_dd_r="" best_dd_c=""
+    min() { python3 -c "a='$1'; print($2 if not a else min(float(a), $2))"; }
+    for _ in 1 2 3; do
+        t=$(secs dd if="$d/big.bin" of="$d/dd.out" bs=1M oflag=direct conv=fdatasync status=none)
+        best_dd_w=$(min "$best_dd_w" "$t")
+        rm -f "$d/dd.out"
+        t=$(secs "$bin" Add-PnPFile -Path "$d/big.bin" -Folder "Shared Documents" -Site "$site")
+        best_up=$(min "$best_up" "$t")
+        rm -f "$d/down/big.bin"
+        t=$(secs "$bin" Get-PnPFile -Url "Shared Documents/big.bin" -Site "$site" -AsFile -Path "$d/down")
+        best_down=$(min "$best_down" "$t")
+        cmp "$d/big.bin" "$d/down/big.bin"
+        rm -f "$d/down/big.bin"
+        # The same bytes read from the disk (not the page cache: the upload wrote its pack with
+        # direct I/O) and written out durably, as Get-PnPFile does.
+        t=$(secs dd if="$d/big.bin" iflag=direct of="$d/down/dd.out" bs=1M conv=fdatasync status=none)
+        best_dd_r=$(min "$best_dd_r" "$t")
+        rm -f "$d/down/dd.out"
+        # And from the page cache (the local file was just read).
+        t=$(secs dd if="$d/big.bin" of="$d/down/dd.out" bs=1M conv=fdatasync status=none)
+        best_dd_c=$(min "$best_dd_c" "$t")
+        rm -f "$d/down/dd.out"
+    done
+    line "Add-PnPFile" "$(rate "$spo_mib" "$best_up") MiB/s"
+    line "anchor: dd oflag=direct conv=fdatasync" "$(rate "$spo_mib" "$best_dd_w") MiB/s  ratio $(ratio "$best_dd_w" "$best_up")"
+    line "Get-PnPFile -AsFile" "$(rate "$spo_mib" "$best_down") MiB/s"
+    line "anchor: dd iflag=direct, conv=fdatasync (the same bytes out)" "$(rate "$spo_mib" "$best_dd_r") MiB/s  ratio $(ratio "$best_dd_r" "$best_down")"
+    line "anchor: dd from the page cache, conv=fdatasync" "$(rate "$spo_mib" "$best_dd_c") MiB/s  ratio $(ratio "$best_dd_c" "$best_down")"
 fi
 
 if [[ ",$paths," == *",convert,"* ]]; then

@@ -1098,3 +1098,38 @@ fn restore_is_refused_for_keys_the_customer_revoked() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
 }
+
+/// A file's pack is a user of the pack reclaim's rules: a mailbox import (which reclaims unused
+/// packs first) leaves it alone, and replacing the file deletes the old pack.
+#[test]
+fn a_files_pack_outlives_mailbox_reclaims_and_goes_when_the_file_is_replaced() {
+    let e = setup();
+    site(&e, MKT);
+    let f = write_file(&e, "a.txt", 3 * custkey::service::spo::CHUNK_BYTES + 5);
+    upload(&e, MKT, &f);
+    let (first, _) = pack_chunks(&e, "a.txt");
+    assert!(first.exists());
+    e.ok(&["New-Mailbox", "-Name", "box", "-Shared"]);
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "box", mail.to_str().unwrap()]);
+    assert!(
+        first.exists(),
+        "a mailbox import's reclaim took the file's pack"
+    );
+    assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
+    upload(&e, MKT, &f);
+    let (second, _) = pack_chunks(&e, "a.txt");
+    assert_ne!(first, second);
+    assert!(!first.exists(), "the replaced file's pack is deleted");
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let id = first.file_stem().unwrap().to_str().unwrap();
+    let rows: i64 = c
+        .query_row(
+            "SELECT count(*) FROM content_pack WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 0);
+    assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
+}

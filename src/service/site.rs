@@ -235,10 +235,12 @@ pub fn upload(
             return Err(e);
         }
     };
+    let mut replaced_pack = None;
     let committed = store.write(|tx| {
         let old = tx.spo_file(&site.guid, &rel)?;
         if let Some(o) = &old {
             tx.delete_spo_file(&o.guid)?;
+            replaced_pack = o.pack.clone();
         }
         let t = now();
         let row = SpoFileRow {
@@ -257,9 +259,17 @@ pub fn upload(
         Ok::<_, Error>(row)
     });
     // The replaced file's pack (no row names it now), or this one's after a failed commit.
-    let reclaimed = store.reclaim_packs();
-    let row = committed?;
-    reclaimed?;
+    let row = match committed {
+        Ok(row) => row,
+        Err(e) => {
+            let _ = store.reclaim_packs();
+            return Err(e);
+        }
+    };
+    // Only the replaced file's pack: a full reclaim also lists every content directory.
+    if let Some(old) = replaced_pack {
+        store.reclaim_pack(&site.guid, &old)?;
+    }
     Ok(Outcome {
         value: present(&site, &row),
         warnings: tiks.warnings,
@@ -298,9 +308,16 @@ fn write_chunks(
             ahead = Some(one[0]);
         }
         let binding = chunk_binding(site, file_guid, n, CHUNK_FORMAT, last)?;
-        let ct = key.encrypt_content(&binding, &buf[..filled])?;
-        debug_assert_eq!(ct.len() as u64, encrypted_len(filled as u64));
-        out.append_from(&mut ct.as_slice()).map_err(write_err)?;
+        // Encrypted straight into the pack's write buffers.
+        let mut ct = key.encrypting_reader(&binding, &buf[..filled])?;
+        let len = out.append_from(&mut ct).map_err(write_err)?;
+        if len != encrypted_len(filled as u64) {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("chunk {n} of {} came out {len} bytes long", path.display()),
+            )
+            .with_help("nothing was stored; this is a bug in custkey, please report it"));
+        }
         size += filled as u64;
         n += 1;
         if last {
@@ -345,20 +362,41 @@ fn read_pack_chunks(
     out: &mut File,
     dest: &Path,
 ) -> Result<()> {
-    let mut ct = vec![0u8; encrypted_len(CHUNK_BYTES as u64) as usize];
+    // Each chunk is decrypted as it is read (64 KiB segments, each authenticated before its
+    // plaintext is handed out); a chunk that fails leaves only the temporary file, which is
+    // removed.
+    let mut pt = zeroize::Zeroizing::new(vec![0u8; 64 << 10]);
     for n in 0..f.chunks {
         let Some((_, len)) = chunk_extent(f, n) else {
             return Err(altered(&f.path, "its size does not match its chunks"));
         };
-        let ct = &mut ct[..len as usize];
-        src.read_exact(ct).map_err(|e| {
-            Error::new(
-                ErrorKind::Unavailable,
-                format!("chunk {n} of '{}' cannot be read from its pack: {e}", f.path),
+        let binding = chunk_binding(site, &f.guid, n, f.chunk_format, n + 1 == f.chunks)?;
+        let fails = || {
+            altered(
+                &f.path,
+                &format!("chunk {n} of {} fails its integrity check", f.chunks),
             )
-            .with_help("nothing was written; restore the store and its content/ directory from the same backup, or upload the file again")
-        })?;
-        open_chunk(key, site, f, n, ct, out, dest)?;
+        };
+        let mut r = key
+            .decrypt_reader(&binding, (&mut src).take(len))
+            .map_err(|_| fails())?;
+        loop {
+            let got = match r.read(&mut pt) {
+                Ok(0) => break,
+                Ok(k) => k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(fails()),
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorKind::Unavailable,
+                        format!("chunk {n} of '{}' cannot be read from its pack: {e}", f.path),
+                    )
+                    .with_help("nothing was written; restore the store and its content/ directory from the same backup, or upload the file again"))
+                }
+            };
+            out.write_all(&pt[..got])
+                .map_err(|e| stream_err(&format!("cannot write {}", dest.display()), e))?;
+        }
     }
     Ok(())
 }
@@ -487,7 +525,16 @@ pub fn download(
                         }
                         Err(e) => return Err(pack_damaged(&f.path, e)),
                     };
-                    write_file_atomic(dest, |out| read_pack_chunks(&key, &s, &f, src, out, dest))?;
+                    write_file_atomic(dest, |out| {
+                        read_pack_chunks(
+                            &key,
+                            &s,
+                            &f,
+                            std::io::BufReader::with_capacity(1 << 20, src),
+                            out,
+                            dest,
+                        )
+                    })?;
                 }
                 None => {
                     write_file_atomic(dest, |out| read_row_chunks(tx, &key, &s, &f, out, dest))?

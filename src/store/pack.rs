@@ -171,53 +171,60 @@ impl Store {
             Ok(rows)
         })?;
         let mut removed = 0;
-        for (id, mailbox, used) in packs {
-            if used {
-                continue;
-            }
-            let path = self.pack_path(&mailbox, &id);
-            // Hold the lock while deciding and deleting: a live writer holds it from creation.
-            let lock = match File::open(&path) {
-                Ok(f) => match f.try_lock() {
-                    Ok(()) => Some(f),
-                    Err(fs::TryLockError::WouldBlock) => continue,
-                    Err(fs::TryLockError::Error(e)) => {
-                        return Err(unavailable(&path, "cannot lock the content file", &e))
-                    }
-                },
-                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(e) => return Err(unavailable(&path, "cannot open the content file", &e)),
-            };
-            let gone = self.write(|tx| -> Result<bool> {
-                let used: bool = tx
-                    .conn()
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)
-                             OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1)",
-                        [&id],
-                        |r| r.get(0),
-                    )
-                    .map_err(|e| tx.err(e))?;
-                if used {
-                    return Ok(false);
-                }
-                tx.conn()
-                    .execute("DELETE FROM content_pack WHERE id = ?1", [&id])
-                    .map_err(|e| tx.err(e))?;
-                Ok(true)
-            })?;
-            if gone && lock.is_some() {
-                match fs::remove_file(&path) {
-                    Ok(()) => removed += 1,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(unavailable(&path, "cannot delete the content file", &e)),
-                }
-                if let Some(dir) = path.parent() {
-                    sync_dir(dir)?;
-                }
+        for (id, owner, used) in packs {
+            if !used && self.reclaim_pack(&owner, &id)? {
+                removed += 1;
             }
         }
         removed += self.reclaim_unregistered()?;
+        Ok(removed)
+    }
+
+    /// Deletes one registered pack of `owner` (a mailbox or a site) if no item and no file
+    /// points at it and no writer holds it; whether its file was removed.
+    pub fn reclaim_pack(&mut self, owner: &str, id: &str) -> Result<bool> {
+        let path = self.pack_path(owner, id);
+        // Hold the lock while deciding and deleting: a live writer holds it from creation.
+        let lock = match File::open(&path) {
+            Ok(f) => match f.try_lock() {
+                Ok(()) => Some(f),
+                Err(fs::TryLockError::WouldBlock) => return Ok(false),
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(unavailable(&path, "cannot lock the content file", &e))
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(unavailable(&path, "cannot open the content file", &e)),
+        };
+        let gone = self.write(|tx| -> Result<bool> {
+            let used: bool = tx
+                .conn()
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)
+                         OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1)",
+                    [id],
+                    |r| r.get(0),
+                )
+                .map_err(|e| tx.err(e))?;
+            if used {
+                return Ok(false);
+            }
+            tx.conn()
+                .execute("DELETE FROM content_pack WHERE id = ?1", [id])
+                .map_err(|e| tx.err(e))?;
+            Ok(true)
+        })?;
+        let mut removed = false;
+        if gone && lock.is_some() {
+            match fs::remove_file(&path) {
+                Ok(()) => removed = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(unavailable(&path, "cannot delete the content file", &e)),
+            }
+            if let Some(dir) = path.parent() {
+                sync_dir(dir)?;
+            }
+        }
         Ok(removed)
     }
 
@@ -379,6 +386,14 @@ impl Tx<'_> {
         }
         f.seek(SeekFrom::Start(offset))
             .map_err(|e| PackReadError::Open(path.clone(), e))?;
+        // Read front to back: a larger read-ahead (advice only; ignored where unsupported).
+        #[cfg(target_os = "linux")]
+        let _ = rustix::fs::fadvise(
+            &f,
+            offset,
+            std::num::NonZeroU64::new(len),
+            rustix::fs::Advice::Sequential,
+        );
         Ok(f.take(len))
     }
 
