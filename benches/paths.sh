@@ -19,6 +19,7 @@ convert_mib="${CONVERT_MIB:-192}"
 ram_mib="${RAM_MIB:-1024}"
 tmp_dirs=()
 trap 'rm -rf "${tmp_dirs[@]}"' EXIT
+trap 'exit 130' INT TERM
 unset SSH_AUTH_SOCK
 export CUSTKEY_KEYRING=off
 
@@ -30,11 +31,9 @@ fresh() {
     export CUSTKEY_STORE="$base/data/service.db" CUSTKEY_CONFIG_DIR="$base/cfg"
     "$bin" -File examples/setup.ps1 "$base" >/dev/null
 }
-newdir() { # a temporary folder under $1 (default $TMPDIR)
-    local d
+newdir() { # sets $d to a new temporary folder under $1 (default $TMPDIR), removed at exit
     d="$(mktemp -d -p "${1:-${TMPDIR:-/tmp}}")"
     tmp_dirs+=("$d")
-    echo "$d"
 }
 secs() { # wall-clock seconds of "$@" (output discarded)
     local t0 t1
@@ -54,7 +53,7 @@ rate() { python3 -c "print(f'{$1/$2:.1f}')"; } # MiB, seconds -> MiB/s
 line() { printf '%-62s %s\n' "$1" "$2"; }
 
 if [[ ",$paths," == *",mailboxes,"* ]]; then
-    d=$(newdir)
+    newdir
     fresh "$d"
     python3 - "$d" "$n" <<'PY'
 import sys
@@ -101,7 +100,7 @@ TOML
 fi
 
 if [[ ",$paths," == *",spo,"* ]]; then
-    d=$(newdir)
+    newdir
     fresh "$d"
     "$bin" -File examples/sharepoint.ps1 "$d" >/dev/null
     head -c "$((spo_mib << 20))" /dev/urandom >"$d/big.bin"
@@ -139,7 +138,7 @@ if [[ ",$paths," == *",spo,"* ]]; then
 fi
 
 if [[ ",$paths," == *",convert,"* ]]; then
-    d=$(newdir)
+    newdir
     fresh "$d"
     mkdir "$d/eml"
     # Messages of 4 MiB with text lines (some begin with "From ", which mbox must quote).
@@ -170,7 +169,7 @@ PY
 fi
 
 if [[ ",$paths," == *",ram,"* ]]; then
-    d=$(newdir /dev/shm)
+    newdir /dev/shm
     fresh "$d"
     python3 - "$d" "$ram_mib" <<'PY'
 import os, sys

@@ -445,6 +445,23 @@ enum Job {
 
 /// Opens the pack again for direct I/O (no copy into the page cache; the disk reads the
 /// buffers), where the platform and file system allow it.
+/// Whether `file` is on tmpfs (memory).
+fn in_memory(file: &File) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        const TMPFS_MAGIC: i64 = 0x0102_1994;
+        // f_type is i64 here, narrower on some targets.
+        #[allow(clippy::useless_conversion)]
+        let is_tmpfs = |s: rustix::fs::StatFs| i64::from(s.f_type) == TMPFS_MAGIC;
+        rustix::fs::fstatfs(file).is_ok_and(is_tmpfs)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        false
+    }
+}
+
 fn open_direct(path: &Path) -> Option<File> {
     #[cfg(target_os = "linux")]
     {
@@ -640,11 +657,15 @@ impl PackAppender {
                 .map_err(|e| unavailable(&path, "cannot start the content writer", &e))
         };
         let mut threads = Vec::new();
-        for _ in 0..PACK_WRITERS {
+        let mut direct_io = false;
+        // On tmpfs two writers only spin on the file's lock against each other.
+        let memory = in_memory(&file);
+        for _ in 0..if memory { 1 } else { PACK_WRITERS } {
             let w = BlockWriter {
                 buffered: clone(&file)?,
                 direct: open_direct(&path),
             };
+            direct_io |= w.direct.is_some();
             let shared = Arc::clone(&shared);
             threads.push(spawn("pack-writer", Box::new(move || shared.run(w)))?);
         }
@@ -674,7 +695,10 @@ impl PackAppender {
             carry: Vec::with_capacity(ALIGN),
             durable: 0,
             reserved: 0,
-            can_reserve: true,
+            // Reserving helps direct writes only (they would extend the file one by one); on
+            // tmpfs, which takes O_DIRECT but writes through its page cache anyway, it would
+            // allocate and zero every page ahead of the copy that fills it.
+            can_reserve: direct_io && !memory,
             threads: {
                 threads.push(s);
                 threads
