@@ -100,7 +100,7 @@ fn the_bash_shim_completes_through_the_engine() {
         .unwrap()
         .to_path_buf();
     let script = format!(
-        "source {shim}; COMP_WORDS=(custkey Set-OrganizationConfig -Def); COMP_CWORD=2; _custkey; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        "source {shim}; COMP_LINE='custkey Set-OrganizationConfig -Def'; COMP_POINT=${{#COMP_LINE}}; COMP_WORDS=(custkey Set-OrganizationConfig -Def); COMP_CWORD=2; _custkey custkey -Def Set-OrganizationConfig; printf '%s\\n' \"${{COMPREPLY[@]}}\""
     );
     let path = format!(
         "{}:{}",
@@ -151,10 +151,11 @@ fn object_names_come_from_the_store_without_changing_it() {
     run(&["Set-AzContext", "s1"]);
     run(&["New-AzKeyVault", "contoso-va1", "rg", "westus"]);
     let before = std::fs::read(&store).unwrap();
+    // Names and aliases (and display names) alike.
     let got = run(&["__complete", "--", "Set-Mailbox", "-Identity", "al"]);
-    assert_eq!(got, "'Albert Shared'\nalice\n");
+    assert_eq!(got, "'Albert Shared'\nalbertshared\nalice\n");
     let got = run(&["__complete", "--", "Get-Mailbox", ""]);
-    assert_eq!(got, "'Albert Shared'\nalice\n");
+    assert_eq!(got, "'Albert Shared'\nalbertshared\nalice\n");
     let got = run(&["__complete", "--", "Get-MailUser", "-Identity", ""]);
     assert_eq!(got, "bob\n");
     let got = run(&["__complete", "--", "Get-AzKeyVaultKey", "-VaultName", "con"]);

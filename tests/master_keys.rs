@@ -756,5 +756,10 @@ fn a_damaged_key_file_or_header_is_reported_and_left_alone() {
     let inside = e.path("cfg");
     let err = e.fails_env(&get, &[("CUSTKEY_CONFIG_DIR", inside.to_str().unwrap())], 3);
     assert!(err.contains("inside the data directory"), "{err}");
+    // The help says what to do about that, not to check the vault files.
+    assert!(
+        err.contains("help: point CUSTKEY_CONFIG_DIR at a folder outside the data directory"),
+        "{err}"
+    );
     assert!(!inside.exists());
 }

@@ -517,3 +517,44 @@ fn prompts_take_yes_to_all_and_no_to_all() {
         "{left}"
     );
 }
+
+#[test]
+fn connect_exchange_online_signs_in_as_connect_az_account_does() {
+    let e = Env::new();
+    e.ok(&["Get-OrganizationConfig"]);
+    let key = e.register("exo-admin@contoso.com");
+    // As the guides write it, plus the key that proves it.
+    e.ok(&[
+        "Connect-ExchangeOnline",
+        "-UserPrincipalName",
+        "exo-admin@contoso.com",
+        "-KeyFile",
+        key.to_str().unwrap(),
+        "-ShowBanner:$false",
+    ]);
+    assert_eq!(
+        e.json(&["Get-AzContext"])["Account"],
+        "exo-admin@contoso.com"
+    );
+    // Without -UserPrincipalName: the signed-in account proves itself again.
+    e.ok(&["Connect-ExchangeOnline", "-ShowBanner:$false"]);
+    e.ok(&["Disconnect-ExchangeOnline", "-Confirm:$false"]);
+    // An account that is not registered, or a key that is not its own, is refused.
+    let other = e.keygen("stranger@contoso.com");
+    let err = e.fails(
+        &[
+            "Connect-ExchangeOnline",
+            "-UserPrincipalName",
+            "exo-admin@contoso.com",
+            "-KeyFile",
+            other.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(err.contains("exo-admin@contoso.com"), "{err}");
+    let err = e.fails(
+        &["Connect-ExchangeOnline", "-KeyFile", key.to_str().unwrap()],
+        2,
+    );
+    assert!(err.contains("-UserPrincipalName"), "{err}");
+}

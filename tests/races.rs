@@ -319,10 +319,11 @@ fn an_import_during_a_move_either_lands_readable_or_is_undone() {
     e.setup();
     let (mail, _) = e.write_mail();
     e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
-    // More messages than one batch, so the import commits several times while the move runs.
-    let file = mbox(&e, "many.mbox", 2500);
     let (mut landed, mut undone) = (0, 0);
     for round in 0..ROUNDS {
+        // More messages than one batch, so the import commits several times while the move
+        // runs; a new file each round (an import of a file it finished imports nothing again).
+        let file = mbox(&e, &format!("many-{round}.mbox"), 2500);
         let before = item_count(&e, "alice");
         let hold = Duration::from_millis(300 + 100 * round as u64);
         let (import, mv) = race(

@@ -364,3 +364,53 @@ fn an_assigned_expression_keeps_its_array_and_plus_equals_appends() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stdout, "2\n1\n7\n", "{stderr}");
 }
+
+#[test]
+fn a_failing_argument_ends_its_statement_and_the_script_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let setup = "Set-AzContext -Subscription s1 | Out-Null\n\
+                 New-AzKeyVault -VaultName va1 -ResourceGroupName rg -Location westus -Sku Premium | Out-Null\n";
+    let out = with_stdin(d, &["-Command", "-"], setup);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let script = "$ErrorActionPreference = 'Continue'\n\
+                  Add-AzKeyVaultKey -VaultName va1 -Name k1 -Destination HSM -NotBefore (Get-Date \"bad\")\n\
+                  foreach ($n in @('k2', 'k3')) { New-Mailbox -Name (Get-Date $n) ; \"looped $n\" }\n\
+                  'after'\n";
+    let out = with_stdin(d, &["-Command", "-"], script);
+    let (stdout, stderr) = text(&out);
+    assert!(stderr.contains("Cannot convert value"), "{stderr}");
+    assert!(
+        !stderr.contains("Premium"),
+        "the outer cmdlet ran: {stderr}"
+    );
+    // The statement ended: no key was made without its -NotBefore; the next statements ran.
+    assert!(
+        stdout.contains("looped k2") && stdout.contains("looped k3") && stdout.contains("after"),
+        "{stdout}\n{stderr}"
+    );
+    let out = with_stdin(
+        d,
+        &["-Command", "-"],
+        "Get-AzKeyVaultKey -VaultName va1 -Name k1\n",
+    );
+    assert!(
+        !out.status.success(),
+        "the key was created: {}",
+        text(&out).0
+    );
+    let out = with_stdin(d, &["-Command", "-"], "(Get-Mailbox).Count\n");
+    assert_eq!(
+        text(&out).0.trim(),
+        "0",
+        "mailboxes were created from failed names"
+    );
+    // Under Stop (the default) the first failure ends the script.
+    let out = with_stdin(
+        d,
+        &["-Command", "-"],
+        "New-Mailbox -Name (Get-Date 'bad')\n'not reached'\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!text(&out).0.contains("not reached"));
+}

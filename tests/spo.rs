@@ -256,7 +256,7 @@ fn chunks(e: &Env) -> Vec<Vec<u8>> {
 }
 
 /// Moves a file's chunks out of its pack into `spo_file_chunk` rows, as a store written before
-/// schema 11 holds them (the same ciphertext; the pack goes with the next reclaim).
+/// schema 12 holds them (the same ciphertext; the pack goes with the next reclaim).
 fn to_chunk_rows(e: &Env, name: &str) {
     let (path, extents) = pack_chunks(e, name);
     let bytes = std::fs::read(&path).unwrap();
@@ -1132,4 +1132,66 @@ fn a_files_pack_outlives_mailbox_reclaims_and_goes_when_the_file_is_replaced() {
         .unwrap();
     assert_eq!(rows, 0);
     assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
+}
+
+#[test]
+fn the_admin_center_url_selects_the_geo_as_older_guides_write_it() {
+    let e = setup();
+    // Get- and Update- with the admin center first, as positional -Identity.
+    let p = e.json(&[
+        "Get-SPODataEncryptionPolicy",
+        "https://contoso-admin.sharepoint.com",
+    ]);
+    assert_eq!(p["Geo"], "NAM");
+    assert_eq!(p["State"], "Unregistered");
+    let eur = e.json(&[
+        "Get-SPODataEncryptionPolicy",
+        "https://contosoeur-admin.sharepoint.com",
+    ]);
+    assert_eq!(eur["Geo"], "EUR");
+    let out = register(&e, &[]);
+    assert!(out.status.success(), "{out:?}");
+    let v = new_version(&e, "spva1", "SPKey1");
+    e.ok(&[
+        "Update-SPODataEncryptionPolicy",
+        "https://contoso-admin.sharepoint.com",
+        "-KeyType",
+        "Primary",
+        "-KeyVaultName",
+        "spva1",
+        "-KeyName",
+        "SPKey1",
+        "-KeyVersion",
+        &v,
+    ]);
+    let p = e.json(&[
+        "Get-SPODataEncryptionPolicy",
+        "https://contoso-admin.sharepoint.com",
+    ]);
+    assert!(
+        p["PrimaryKeyVaultUri"].as_str().unwrap().ends_with(&v),
+        "{p}"
+    );
+    // Another tenant's admin center, or two geos at once, are refused before anything changes.
+    let err = e.fails(
+        &[
+            "Get-SPODataEncryptionPolicy",
+            "https://fabrikam-admin.sharepoint.com",
+        ],
+        2,
+    );
+    assert!(
+        err.contains("is not the SharePoint admin center of this organization"),
+        "{err}"
+    );
+    let err = e.fails(
+        &[
+            "Get-SPODataEncryptionPolicy",
+            "https://contosoeur-admin.sharepoint.com",
+            "-Geo",
+            "NAM",
+        ],
+        2,
+    );
+    assert!(err.contains("name two geos"), "{err}");
 }

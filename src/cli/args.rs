@@ -647,7 +647,7 @@ fn convert(param: &Param, raw: &str) -> Result<Value, CliError> {
             invalid(format!(
                 "Cannot convert value '{raw}' to type System.DateTime."
             ))
-            .with_help("write a date as 12/31/9999, 9999-12-31 or 9999-12-31T00:00:00Z")
+            .with_help("write a date as 12/31/9999, \"12/27/2016 12:01 AM\", 2016-12-27 00:01 or 9999-12-31T00:00:00Z")
         }),
     }
 }
@@ -679,16 +679,34 @@ pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.with_timezone(&Utc));
     }
+    // The forms PowerShell (en-US) reads: ISO with or without seconds, US month/day/year with a
+    // 24-hour or an AM/PM time, and month names.
     for f in [
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
         "%m/%d/%Y %H:%M:%S",
+        "%m/%d/%Y %H:%M",
+        "%m/%d/%Y %I:%M:%S %p",
+        "%m/%d/%Y %I:%M %p",
+        "%Y-%m-%d %I:%M:%S %p",
+        "%Y-%m-%d %I:%M %p",
+        "%B %d, %Y %I:%M %p",
+        "%B %d, %Y %H:%M",
     ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(s, f) {
             return Some(Utc.from_utc_datetime(&d));
         }
     }
-    for f in ["%Y-%m-%d", "%m/%d/%Y"] {
+    for f in [
+        "%Y-%m-%d",
+        "%m/%d/%Y",
+        "%B %d, %Y",
+        "%b %d, %Y",
+        "%d %B %Y",
+        "%A, %B %d, %Y",
+    ] {
         if let Ok(d) = NaiveDate::parse_from_str(s, f) {
             return d.and_hms_opt(0, 0, 0).map(|d| Utc.from_utc_datetime(&d));
         }
@@ -703,6 +721,37 @@ mod tests {
     use crate::cli::output::Output;
 
     const OPS: &[&str] = &["wrapKey", "unwrapKey", "get"];
+
+    #[test]
+    fn dates_in_the_forms_powershell_reads_keep_their_times() {
+        let at = |s: &str| parse_date(s).map(|d| d.to_rfc3339());
+        let t = Some("2016-12-27T00:01:00+00:00".to_string());
+        for form in [
+            "12/27/2016 12:01 AM",
+            "12/27/2016 12:01:00 am",
+            "2016-12-27 00:01",
+            "2016-12-27T00:01",
+            "2016-12-27 00:01:00",
+            "12/27/2016 00:01",
+            "2016-12-27T00:01:00Z",
+            "December 27, 2016 12:01 AM",
+        ] {
+            assert_eq!(at(form), t, "{form}");
+        }
+        assert_eq!(
+            at("12/27/2016 1:30 PM"),
+            Some("2016-12-27T13:30:00+00:00".into())
+        );
+        assert_eq!(at("12/31/9999"), Some("9999-12-31T00:00:00+00:00".into()));
+        assert_eq!(at("1/2/2020"), Some("2020-01-02T00:00:00+00:00".into()));
+        assert_eq!(
+            at("December 31, 9999"),
+            Some("9999-12-31T00:00:00+00:00".into())
+        );
+        for bad in ["bad", "13/01/2020", "2020-02-30", "12/27/2016 25:00", ""] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+    }
 
     fn noop(_: &mut crate::cli::Ctx, _: &Args) -> Result<Output, CliError> {
         Ok(Output::None)

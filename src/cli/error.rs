@@ -17,6 +17,8 @@ pub enum Class {
     Unavailable,
     /// A saved rollout plan no longer matches the store (`Start-CustomerKeyRollout -PlanFile`).
     Stale,
+    /// The operator pressed Ctrl-C; what was committed before stays.
+    Interrupted,
     /// A bug in custkey.
     Internal,
 }
@@ -28,6 +30,7 @@ impl Class {
             Class::Usage => 2,
             Class::Unavailable => 3,
             Class::Stale => 6,
+            Class::Interrupted => 130,
             Class::Internal => 70,
         }
     }
@@ -175,6 +178,7 @@ impl From<custkey::service::Error> for CliError {
             | ErrorKind::Rule
             | ErrorKind::AccessDenied
             | ErrorKind::Authentication => Class::Failed,
+            ErrorKind::Interrupted => Class::Interrupted,
         };
         CliError {
             class,

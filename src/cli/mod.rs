@@ -11,6 +11,7 @@ pub mod gate;
 pub mod generate;
 pub mod help;
 pub mod output;
+pub mod progress;
 pub mod rollout;
 pub mod script;
 pub mod wildcard;
@@ -520,24 +521,6 @@ impl Ctx {
     }
 }
 
-/// A progress bar on a terminal (nothing on a pipe): `label: [####    ]  45% (45/100)`.
-pub fn progress_line(label: &str, done: u64, total: u64) {
-    if !std::io::stderr().is_terminal() {
-        return;
-    }
-    let pct = (done * 100).checked_div(total).unwrap_or(100);
-    let width = 30usize;
-    let filled = (pct as usize * width) / 100;
-    eprint!(
-        "\r{label}: [{}{}] {pct:>3}% ({done}/{total})",
-        "#".repeat(filled),
-        " ".repeat(width - filled)
-    );
-    if done >= total {
-        eprintln!();
-    }
-}
-
 /// -Store, else $CUSTKEY_STORE, else $XDG_DATA_HOME/custkey/service.db, else ~/.local/share/custkey/service.db.
 pub fn store_path(given: Option<&str>) -> PathBuf {
     if let Some(p) = given.filter(|p| !p.is_empty()) {
@@ -635,6 +618,7 @@ Exit codes: 0 ok, 1 cmdlet failed, 2 usage error, 3 store or vault unreachable, 
 /// Runs one command line; returns the process exit code.
 pub fn main(argv: Vec<String>) -> i32 {
     install_panic_hook();
+    progress::install();
     // Every knob that must parse is checked once, before anything runs (exit 2).
     if let Err(e) = custkey::input::check_environment() {
         let help = e.help();

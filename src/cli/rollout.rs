@@ -1381,15 +1381,27 @@ impl Applied {
 /// need it (an assignment to a DEP whose creation failed, the second key roll of a geo) are
 /// skipped, the rest go ahead, as the plan described. A system error (the store or a vault
 /// unreachable) stops the apply there; the steps after it are skipped.
+///
+/// On a terminal a progress bar counts the pending steps; Ctrl-C stops the apply before its next
+/// step (the steps after it are `Skipped`, the exit code 130).
 pub fn apply(ctx: &mut Ctx, steps: Vec<Step>) -> Vec<Applied> {
+    use custkey::service::Progress;
     let mut out: Vec<Applied> = Vec::with_capacity(steps.len());
     let mut failed: Vec<String> = Vec::new();
     let mut stopped = false;
+    let pending = steps
+        .iter()
+        .filter(|s| s.action.pending() && s.command.is_some())
+        .count();
+    let bar = super::progress::Bar::new(ctx, "Applying the rollout");
+    bar.start("steps", Some(pending as u64));
+    let mut done = 0u64;
     let mut steps = steps.into_iter().peekable();
     while let Some(s) = steps.next() {
-        if let Some(cmdlet) = batchable(&s, stopped, &failed) {
+        if let Some(cmdlet) = batchable(&s, stopped, &failed).filter(|_| !bar.cancelled()) {
             // A run of steps of one cmdlet with a batch form (a plan's mailbox assignments), with
-            // the steps that run nothing (already assigned) that sit among them.
+            // the steps that run nothing (already assigned) that sit among them: one call, so
+            // Ctrl-C takes effect after it.
             let mut run = vec![s];
             while let Some(next) = steps.peek() {
                 let joins = match batchable(next, stopped, &failed) {
@@ -1401,7 +1413,21 @@ pub fn apply(ctx: &mut Ctx, steps: Vec<Step>) -> Vec<Applied> {
                 }
                 run.extend(steps.next());
             }
+            done += run.iter().filter(|s| passive(s).is_none()).count() as u64;
             apply_run(ctx, cmdlet, run, &mut out, &mut failed, &mut stopped);
+            bar.advance(done);
+            continue;
+        }
+        if s.action.pending() && s.command.is_some() && !stopped && bar.cancelled() {
+            stopped = true;
+            out.push(Applied {
+                step: s,
+                result: "Skipped",
+                error: Some(CliError::new(
+                    super::error::Class::Interrupted,
+                    "the rollout was interrupted before this step; run it again to carry out the rest",
+                )),
+            });
             continue;
         }
         let (result, error) = match (&s.command, s.action) {
@@ -1423,6 +1449,10 @@ pub fn apply(ctx: &mut Ctx, steps: Vec<Step>) -> Vec<Applied> {
             _ if s.action == Action::NoChange => ("Unchanged", None),
             _ => ("NotTouched", None),
         };
+        if s.action.pending() && s.command.is_some() {
+            done += 1;
+            bar.advance(done);
+        }
         out.push(Applied {
             step: s,
             result,

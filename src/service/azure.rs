@@ -37,6 +37,11 @@ impl From<VaultError> for Error {
                 ErrorKind::Unavailable,
                 "restore the vault file named above from its latest copy (an older copy is refused as a rollback); nothing was changed",
             ),
+            // A configuration directory inside the data directory: its message says what to set.
+            VaultError::Unavailable(m) if m.contains("is inside the data directory") => (
+                ErrorKind::Unavailable,
+                "point CUSTKEY_CONFIG_DIR at a folder outside the data directory (the default is ~/.config/custkey); nothing was changed",
+            ),
             VaultError::Unavailable(_) => (
                 ErrorKind::Unavailable,
                 "check that the data directory and its vault files are present and readable (for a PKCS#11 vault, also its module path and token); nothing was changed",

@@ -40,6 +40,22 @@ fn admin_geo(tenant: &str, url: &str) -> Option<Option<String>> {
         .then_some(Some(geo))
 }
 
+/// The geo an admin center URL names (the `-Identity` of the SPO policy cmdlets), without
+/// connecting to it: the default geo for `https://<tenant>-admin.sharepoint.com`.
+pub fn geo_of_admin_url(store: &mut Store, url: &str) -> Result<String> {
+    let t = tenant(store)?;
+    match admin_geo(&t, url) {
+        Some(Some(g)) => Ok(g),
+        Some(None) => Ok(super::org::get(store)?.default_geo),
+        None => Err(Error::invalid(format!(
+            "'{url}' is not the SharePoint admin center of this organization"
+        ))
+        .with_help(format!(
+            "give https://{t}-admin.sharepoint.com, or https://{t}<geo>-admin.sharepoint.com for a satellite geo (e.g. https://{t}eur-admin.sharepoint.com)"
+        ))),
+    }
+}
+
 /// `Connect-SPOService -Url`: remembers the admin center, and so the geo the SPO cmdlets act on
 /// when they are given no `-Geo`. Returns the geo (the default geo when the URL names none).
 pub fn connect_spo(store: &mut Store, url: &str) -> Result<String> {

@@ -354,6 +354,10 @@ pub struct TransferResult {
     pub items: u64,
     #[serde(rename = "BytesTransferred")]
     pub bytes: u64,
+    /// Messages of the source that earlier runs of the same import had committed, which this run
+    /// skipped (an import resumes; 0 for an export).
+    #[serde(rename = "ItemsSkipped")]
+    pub skipped: u64,
     /// Items an export could not give back (damaged, or under a key that does not open); the
     /// rest were exported. Always 0 for an import.
     #[serde(rename = "BadItemsEncountered")]
@@ -377,6 +381,7 @@ fn commit_durable(
     waiting: &mut VecDeque<(u64, Vec<ItemRow>)>,
     wait: bool,
     committed: &mut Vec<(i64, i64)>,
+    source: Option<&str>,
 ) -> Result<()> {
     while let Some((upto, _)) = waiting.front() {
         let upto = *upto;
@@ -402,8 +407,13 @@ fn commit_durable(
             }
             let first_seq = tx.next_item_seq(&first.mailbox_guid)?;
             let n = rows.len() as i64;
+            let mailbox = first.mailbox_guid.clone();
             for (seq, row) in (first_seq..).zip(rows) {
                 tx.insert_item(&ItemRow { seq, ..row })?;
+            }
+            // The source's progress commits with its messages: a rerun skips exactly these.
+            if let Some(source) = source {
+                tx.add_import_progress(&mailbox, source, n, &super::now())?;
             }
             Ok(Some((first_seq, first_seq + n)))
         })?;
@@ -420,13 +430,24 @@ fn key_retired() -> Error {
 
 /// Deletes the items an import committed (sequence ranges `committed`) after it failed to
 /// commit the rest, so it fails whole; returns `e` (and says so if the undo failed too).
-fn undo_import(store: &mut Store, mailbox: &str, committed: &[(i64, i64)], e: Error) -> Error {
+fn undo_import(
+    store: &mut Store,
+    mailbox: &str,
+    committed: &[(i64, i64)],
+    source: Option<&str>,
+    e: Error,
+) -> Error {
     if committed.is_empty() {
         return e;
     }
     let undone = store.write(|tx| -> Result<()> {
         for (from, to) in committed {
             tx.delete_items_in_seq_range(mailbox, *from, *to)?;
+        }
+        if let Some(source) = source {
+            // This run's messages are gone, and so is their count; earlier runs' stay counted.
+            let n: i64 = committed.iter().map(|(from, to)| to - from).sum();
+            tx.add_import_progress(mailbox, source, -n, &super::now())?;
         }
         Ok(())
     });
@@ -459,7 +480,23 @@ pub fn import(
     mailbox: &str,
     path: &Path,
 ) -> Result<TransferResult> {
-    let res = import_from(store, keys, mailbox, path);
+    import_with(store, keys, mailbox, path, &super::Silent)
+}
+
+/// [`import`], reporting progress in bytes read and stopping between messages when `progress`
+/// says the operator cancelled: the messages read until then are committed (and counted for the
+/// source), and the error is [`ErrorKind::Interrupted`]. A rerun of the same source (the same
+/// file or folder, unchanged) skips the messages earlier runs committed, so an interrupted or
+/// killed import resumes and no message is imported twice; a source an earlier run finished
+/// imports nothing again.
+pub fn import_with(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    mailbox: &str,
+    path: &Path,
+    progress: &dyn super::Progress,
+) -> Result<TransferResult> {
+    let res = import_from(store, keys, mailbox, path, progress);
     if res.is_err() {
         // The pack appender was dropped (its lock released) when import_from returned.
         let _ = store.reclaim_packs();
@@ -472,8 +509,21 @@ fn import_from(
     keys: &mut ServiceKeys,
     mailbox: &str,
     path: &Path,
+    progress: &dyn super::Progress,
 ) -> Result<TransferResult> {
     let r = store.read(|tx| recipient::resolve(tx, mailbox, RecipientScope::Mailboxes))?;
+    let source = super::mail_input::source_key(path);
+    let (skip, _finished) = match &source {
+        Some(s) => store
+            .read(|tx| -> Result<_> { Ok(tx.import_progress(&r.guid, s)?) })?
+            .unwrap_or((0, false)),
+        None => (0, false),
+    };
+    let total_bytes = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    progress.start("bytes", total_bytes);
     let mut srcs = sources(path)?;
     let request = request_id();
     let (key, _) = current_key(store, keys, &r, Purpose::User, &request)?;
@@ -487,7 +537,21 @@ fn import_from(
     let mut committed: Vec<(i64, i64)> = Vec::new();
     let (mut items, mut bytes) = (0u64, 0u64);
     let fault = crate::input::env_int(FAULT_IMPORT_AFTER, 0, i64::MAX, "items")?.map(|n| n as u64);
-    while let Some((p, kind, input)) = srcs.next()? {
+    let (mut skipped, mut read) = (0u64, 0u64);
+    let mut interrupted = false;
+    while let Some((p, kind, mut input)) = srcs.next()? {
+        if skipped < skip {
+            // Committed by an earlier run of this source: read past it.
+            read +=
+                io::copy(&mut input, &mut io::sink()).map_err(|e| io_err("cannot read", &p, e))?;
+            skipped += 1;
+            progress.advance(read);
+            continue;
+        }
+        if progress.cancelled() {
+            interrupted = true;
+            break;
+        }
         let item_id = uuid::Uuid::new_v4().to_string();
         let binding = item_binding(owner, &item_id, kind);
         let mut counted = Counting { inner: input, n: 0 };
@@ -523,6 +587,8 @@ fn import_from(
         });
         items += 1;
         bytes += counted.n;
+        read += counted.n;
+        progress.advance(read);
         if fault.is_some_and(|n| items >= n) {
             // Test fault injection: stop as abruptly as a kill would, mid-batch.
             std::process::exit(137);
@@ -534,8 +600,21 @@ fn import_from(
             batch_start = upto;
             waiting.push_back((upto, std::mem::take(&mut rows)));
         }
-        if let Err(e) = commit_durable(store, &mut out, &mut waiting, false, &mut committed) {
-            return Err(undo_import(store, &r.guid, &committed, e));
+        if let Err(e) = commit_durable(
+            store,
+            &mut out,
+            &mut waiting,
+            false,
+            &mut committed,
+            source.as_deref(),
+        ) {
+            return Err(undo_import(
+                store,
+                &r.guid,
+                &committed,
+                source.as_deref(),
+                e,
+            ));
         }
     }
     if !rows.is_empty() {
@@ -544,23 +623,60 @@ fn import_from(
             .map_err(|e| store_io_err("write", out.path(), e))?;
         waiting.push_back((upto, rows));
     }
-    if let Err(e) = commit_durable(store, &mut out, &mut waiting, true, &mut committed) {
-        return Err(undo_import(store, &r.guid, &committed, e));
+    if let Err(e) = commit_durable(
+        store,
+        &mut out,
+        &mut waiting,
+        true,
+        &mut committed,
+        source.as_deref(),
+    ) {
+        // An interruption keeps what it committed; an error undoes this run whole.
+        return Err(undo_import(
+            store,
+            &r.guid,
+            &committed,
+            source.as_deref(),
+            e,
+        ));
     }
     let pack_path = out.path().to_path_buf();
     out.finish()
         .map_err(|e| store_io_err("write", &pack_path, e))?;
     let org_id = store.read(super::org::organization_id)?;
+    let status = if interrupted {
+        "Interrupted"
+    } else {
+        "Completed"
+    };
     store.write(|tx| {
+        if let (Some(s), false) = (&source, interrupted) {
+            tx.finish_import_progress(&r.guid, s, &super::now())?;
+        }
         audit(tx, &org_id, "ExchangeAdmin", "New-MailboxImportRequest", "", &r.guid,
-            json!({"Mailbox": r.name, "FilePath": path.display().to_string(), "Items": items, "Bytes": bytes}))
+            json!({"Mailbox": r.name, "FilePath": path.display().to_string(), "Items": items, "Bytes": bytes, "Skipped": skipped, "Status": status}))
     })?;
+    if interrupted {
+        return Err(Error::new(
+            ErrorKind::Interrupted,
+            format!(
+                "the import into {} was interrupted: {items} message(s) imported in this run, {} in all",
+                r.name,
+                items + skipped
+            ),
+        )
+        .with_help(match source {
+            Some(_) => "run the same command again: it resumes after the messages already imported",
+            None => "a stream cannot be read again; what was imported stays (Get-MailboxStatistics)",
+        }));
+    }
     Ok(TransferResult {
         mailbox: r.name,
         file_path: path.display().to_string(),
         status: "Completed".into(),
         items,
         bytes,
+        skipped,
         bad_items_encountered: 0,
         bad_items: Vec::new(),
     })
@@ -825,6 +941,7 @@ pub fn export(
         .into(),
         items: written,
         bytes,
+        skipped: 0,
         bad_items_encountered: bad.len() as u64,
         bad_items: bad.into_iter().map(BadItem::into_error).collect(),
     })
@@ -1094,6 +1211,34 @@ fn present_move(m: &MoveRow, name: &str, display: &str) -> MoveRequest {
 /// pack, before their batch commits.
 pub const FAULT_IMPORT_AFTER: &str = "CUSTKEY_FAULT_IMPORT_AFTER_ITEMS";
 
+/// Makes the moved items of `batch` durable (the pack fsynced) and then points their rows at the
+/// new ciphertext in one transaction, each only if the item is still under the key it was read
+/// under (another move, or a purge, may have changed or deleted it meanwhile). Returns how many.
+fn commit_moved(
+    store: &mut Store,
+    out: &mut PackAppender,
+    mv: &mut MoveRow,
+    batch: &mut Vec<(ItemRow, (String, u32))>,
+) -> Result<u64> {
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    sync_pack(out)?;
+    let n = batch.len() as u64;
+    store.write(|tx| {
+        for (row, from) in batch.iter() {
+            if tx.set_item_content(row, (&from.0, from.1))? {
+                mv.items_done += 1;
+            }
+        }
+        mv.when_changed = now();
+        tx.put_move_request(mv)?;
+        Ok::<(), Error>(())
+    })?;
+    batch.clear();
+    Ok(n)
+}
+
 /// Env var for fault injection in tests: stop (as if killed) after re-encrypting N items.
 pub const FAULT_MOVE_AFTER: &str = "CUSTKEY_FAULT_MOVE_AFTER_ITEMS";
 
@@ -1112,6 +1257,10 @@ pub fn move_mailbox(
     let fault = crate::input::env_int(FAULT_MOVE_AFTER, 0, i64::MAX, "items")?.map(|n| n as u64);
     let mut moved_now = 0u64;
     let mut pack: Option<PackAppender> = None;
+    // Re-encrypted items whose rows commit together once their bytes are durable: one fsync and
+    // one transaction a batch, not two fsyncs an item.
+    let mut batch: Vec<(ItemRow, (String, u32))> = Vec::new();
+    let mut batch_bytes = 0u64;
     let mut ring = KeyRing::new(&r.guid, Purpose::Service, &request);
     let new_ref = (new_row.key_id.as_str(), new_row.key_version);
     let under_new = |i: &ItemRow| i.key_id == new_ref.0 && i.key_version == new_ref.1;
@@ -1142,23 +1291,23 @@ pub fn move_mailbox(
             let Some(Some((row, from))) = moved else {
                 continue;
             };
-            sync_pack(out)?;
-            store.write(|tx| {
-                // Applies only if the item is still under the key it was read under (another
-                // move, or a purge, may have changed or deleted it meanwhile).
-                if tx.set_item_content(&row, (&from.0, from.1))? {
-                    mv.items_done += 1;
-                }
-                mv.when_changed = now();
-                tx.put_move_request(&mv)?;
-                Ok::<(), Error>(())
-            })?;
-            moved_now += 1;
-            progress(mv.items_done, total);
-            if fault.is_some_and(|n| moved_now >= n) {
-                // Test fault injection: stop as abruptly as a kill would.
+            batch_bytes += row.stored_size;
+            batch.push((row, from));
+            // Test fault injection: stop as abruptly as a kill would, right after N items commit.
+            let fault_now = fault.is_some_and(|n| moved_now + batch.len() as u64 >= n);
+            if fault_now || batch.len() >= BATCH_ITEMS || batch_bytes >= BATCH_BYTES {
+                moved_now += commit_moved(store, out, &mut mv, &mut batch)?;
+                batch_bytes = 0;
+                progress(mv.items_done, total);
+            }
+            if fault_now {
                 std::process::exit(137);
             }
+        }
+        if let Some(out) = &mut pack {
+            moved_now += commit_moved(store, out, &mut mv, &mut batch)?;
+            batch_bytes = 0;
+            progress(mv.items_done, total);
         }
         let org_id = store.read(super::org::organization_id)?;
         let done = store.write(|tx| {

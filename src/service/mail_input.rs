@@ -293,6 +293,57 @@ impl Sources {
     }
 }
 
+/// What identifies an import's source across runs, so that a run after an interrupted (or
+/// killed) one resumes after the messages already committed: a file by its canonical path,
+/// device, inode, size and modification time; a folder of `.eml` files by its path and each
+/// file's name, size and modification time. Standard input, pipes and FIFOs have none (they
+/// cannot be read again): each run imports them whole.
+pub(crate) fn source_key(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    let meta = std::fs::metadata(path).ok()?;
+    let canon = std::fs::canonicalize(path).ok()?;
+    let mut id = format!("{}\0", canon.display());
+    let stamp = |m: &std::fs::Metadata| {
+        format!(
+            "{}:{}:{}:{}.{}",
+            m.dev(),
+            m.ino(),
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec()
+        )
+    };
+    if meta.is_file() {
+        id.push_str(&stamp(&meta));
+    } else if meta.is_dir() {
+        let mut names: Vec<(String, String)> = std::fs::read_dir(path)
+            .ok()?
+            .flatten()
+            .filter(|e| {
+                e.path()
+                    .extension()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("eml"))
+            })
+            .filter_map(|e| {
+                Some((
+                    e.file_name().to_string_lossy().into_owned(),
+                    stamp(&e.metadata().ok()?),
+                ))
+            })
+            .collect();
+        names.sort();
+        for (n, m) in names {
+            id.push_str(&format!("{n}\0{m}\0"));
+        }
+    } else {
+        return None;
+    }
+    Some(hex::encode(crate::crypto::sha256(id.as_bytes())))
+}
+
 pub(crate) fn sources(path: &Path) -> Result<Sources> {
     if path.as_os_str() == "-" {
         // Standard input: an mbox stream when it begins with a 'From ' line, else one message.

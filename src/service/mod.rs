@@ -37,7 +37,27 @@ pub enum ErrorKind {
     Unavailable,
     /// A wrong master key, passphrase or PIN.
     Authentication,
+    /// The operator stopped the operation (Ctrl-C); what it committed before stays.
+    Interrupted,
 }
+
+/// What a long operation reports as it goes, and how it learns that the operator wants it to
+/// stop. The service never prints: the cmdlet layer draws the progress.
+pub trait Progress {
+    /// `done` of `total` units (messages, items, objects, bytes: the operation says which in
+    /// [`Progress::start`]).
+    fn advance(&self, _done: u64) {}
+    /// The operation starts: what it counts, and how many if known.
+    fn start(&self, _what: &'static str, _total: Option<u64>) {}
+    /// Whether the operator asked it to stop; checked between units of work that commit whole.
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// No progress shown, never cancelled.
+pub struct Silent;
+impl Progress for Silent {}
 
 /// A domain error: what happened, and what the operator can do about it.
 #[derive(Debug, Clone)]

@@ -454,9 +454,9 @@ pub fn set_licenses(
 }
 
 /// Names for completion, never creating a store.
-pub fn names(store: &mut Store, scope: RecipientScope) -> Vec<String> {
+pub fn names(store: &mut Store, scope: RecipientScope, prefix: &str) -> Vec<String> {
     store
-        .read(|tx| -> Result<_> { Ok(tx.recipient_names(scope, 500)?) })
+        .read(|tx| -> Result<_> { Ok(tx.recipient_names(scope, prefix)?) })
         .unwrap_or_default()
 }
 

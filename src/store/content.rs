@@ -349,7 +349,71 @@ impl Tx<'_> {
             .prepare_cached("DELETE FROM item WHERE mailbox_guid = ?1")
             .and_then(|mut st| st.execute([mailbox_guid]))
             .map_err(|e| self.err(e))?;
+        self.clear_import_progress(mailbox_guid, None)?;
         Ok(totals)
+    }
+
+    /// How many messages of `source` earlier imports into the mailbox committed, and whether
+    /// one finished it.
+    pub fn import_progress(&self, mailbox_guid: &str, source: &str) -> Result<Option<(u64, bool)>> {
+        self.conn()
+            .query_row(
+                "SELECT messages, complete FROM import_progress WHERE mailbox_guid = ?1 AND source = ?2",
+                params![mailbox_guid, source],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? != 0)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Counts `n` more committed messages of `source` (in the transaction that commits them;
+    /// negative when an import undoes its own).
+    pub fn add_import_progress(
+        &self,
+        mailbox_guid: &str,
+        source: &str,
+        n: i64,
+        now: &str,
+    ) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO import_progress (mailbox_guid, source, messages, complete, when_changed)
+                 VALUES (?1, ?2, ?3, 0, ?4)
+                 ON CONFLICT (mailbox_guid, source) DO UPDATE SET messages = messages + ?3, when_changed = ?4",
+            )
+            .and_then(|mut st| st.execute(params![mailbox_guid, source, n, now]))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Marks the import of `source` finished.
+    pub fn finish_import_progress(
+        &self,
+        mailbox_guid: &str,
+        source: &str,
+        now: &str,
+    ) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO import_progress (mailbox_guid, source, messages, complete, when_changed)
+                 VALUES (?1, ?2, 0, 1, ?3)
+                 ON CONFLICT (mailbox_guid, source) DO UPDATE SET complete = 1, when_changed = ?3",
+            )
+            .and_then(|mut st| st.execute(params![mailbox_guid, source, now]))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forgets the progress of `source` (every source of the mailbox with `None`): its items
+    /// were removed.
+    pub fn clear_import_progress(&self, mailbox_guid: &str, source: Option<&str>) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "DELETE FROM import_progress WHERE mailbox_guid = ?1 AND (?2 IS NULL OR source = ?2)",
+            )
+            .and_then(|mut st| st.execute(params![mailbox_guid, source]))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
     }
 
     pub fn move_request(&self, mailbox_guid: &str) -> Result<Option<MoveRow>> {

@@ -325,7 +325,17 @@ const MIGRATIONS: &[&str] = &[
         signature TEXT NOT NULL,
         PRIMARY KEY (dep_guid, step)
     );",
-    // 11: SharePoint file content in pack files, as mailbox content (store/pack.rs): a file with
+    // 11: how far each import of a source got (an interrupted or killed import resumes after the
+    // messages it committed; the count commits in the same transaction as their rows).
+    "CREATE TABLE import_progress (
+        mailbox_guid TEXT NOT NULL,
+        source TEXT NOT NULL,
+        messages INTEGER NOT NULL,
+        complete INTEGER NOT NULL DEFAULT 0,
+        when_changed TEXT NOT NULL,
+        PRIMARY KEY (mailbox_guid, source)
+    );",
+    // 12: SharePoint file content in pack files, as mailbox content (store/pack.rs): a file with
     // a pack holds its chunks one after another from `pack_offset` of
     // content/<site guid>/<pack>.pack; a file without one (uploaded before) keeps its
     // spo_file_chunk rows, read as before.

@@ -174,18 +174,47 @@ impl Tx<'_> {
     }
 
     /// Names of recipients in `scope` (for completion).
-    pub fn recipient_names(&self, scope: RecipientScope, limit: u64) -> Result<Vec<String>> {
+    /// The names, aliases and display names of the recipients in `scope` of which one begins
+    /// with `prefix` (any case), each once, in name order; every recipient, not a first page.
+    pub fn recipient_names(&self, scope: RecipientScope, prefix: &str) -> Result<Vec<String>> {
+        // LIKE with its wildcards escaped: the prefix is text, not a pattern.
+        let pattern = format!(
+            "{}%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
         let sql = format!(
-            "SELECT name FROM recipient WHERE {} ORDER BY name COLLATE NOCASE LIMIT ?1",
+            "SELECT name, alias, display_name FROM recipient WHERE {} AND
+             (name LIKE ?1 ESCAPE '\\' OR alias LIKE ?1 ESCAPE '\\' OR display_name LIKE ?1 ESCAPE '\\')
+             ORDER BY name COLLATE NOCASE",
             scope.clause()
         );
         let mut stmt = self.conn().prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([limit.min(i64::MAX as u64) as i64], |r| r.get(0))
+            .query_map([pattern], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
             .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<String>>>()
+            .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))?;
-        Ok(rows)
+        let lower = prefix.to_lowercase();
+        let mut out = Vec::with_capacity(rows.len());
+        for (name, alias, display) in rows {
+            for v in [name, alias, display] {
+                if v.to_lowercase().starts_with(&lower)
+                    && !out.iter().any(|o: &String| o.eq_ignore_ascii_case(&v))
+                {
+                    out.push(v);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Rewrites the mutable fields of a recipient. Returns `Ok(false)` on a uniqueness clash.

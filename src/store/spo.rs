@@ -61,7 +61,7 @@ pub struct SpoFileRow {
     /// to whether the chunk is the last (`docs/format.md` §5).
     pub chunk_format: u32,
     /// The pack file (under `content/<site guid>/`) that holds the chunks one after another
-    /// from `pack_offset` on; `None` for a file uploaded before schema 11, whose chunks are
+    /// from `pack_offset` on; `None` for a file uploaded before schema 12, whose chunks are
     /// `spo_file_chunk` rows.
     pub pack: Option<String>,
     pub pack_offset: u64,

@@ -98,6 +98,13 @@ pub(crate) fn report(
             }
         }
     }
+    if let Some(e) = done
+        .iter()
+        .filter_map(|d| d.error.as_ref())
+        .find(|e| e.class == crate::cli::error::Class::Interrupted)
+    {
+        crate::cli::error::report(e);
+    }
     let (made, failed, skipped) = (count("Done"), count("Failed"), count("Skipped"));
     if ctx.what_if && pending > 0 {
         eprintln!("{pending} change(s) would be made; nothing was changed.");

@@ -13,7 +13,7 @@ use crate::cli::Ctx;
 
 fn mail_user_names(ctx: &CompletionCtx) -> Vec<String> {
     ctx.store()
-        .map(|mut s| recipient::names(&mut s, RecipientScope::MailUsers))
+        .map(|mut s| recipient::names(&mut s, RecipientScope::MailUsers, &ctx.partial))
         .unwrap_or_default()
 }
 

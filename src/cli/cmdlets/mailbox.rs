@@ -22,7 +22,7 @@ pub const TABLE: &[&str] = &[
 
 pub fn mailbox_names(ctx: &CompletionCtx) -> Vec<String> {
     ctx.store()
-        .map(|mut s| recipient::names(&mut s, RecipientScope::Mailboxes))
+        .map(|mut s| recipient::names(&mut s, RecipientScope::Mailboxes, &ctx.partial))
         .unwrap_or_default()
 }
 

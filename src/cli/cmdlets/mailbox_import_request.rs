@@ -18,7 +18,10 @@ pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
     description: "Stores each message as one item, encrypted under the mailbox's key (under its DEP, or the \
 Microsoft-managed DEP). Messages of any size stream through with bounded memory; each item appears only once it is \
 completely stored; a message is at most 150 MiB. The mailbox's customer keys must allow unwrapping: with the service's access revoked the import \
-fails. (Exchange imports .pst files from a share; custkey takes mail files.)",
+fails. An import can be stopped (Ctrl-C: it commits what it read and exits 130) or killed; running the same command \
+again on the same, unchanged file or folder resumes after the messages already imported (ItemsSkipped), so no message is \
+imported twice, and a finished import imports nothing again. On a terminal it shows its progress with rate and ETA. \
+(Exchange imports .pst files from a share; custkey takes mail files.)",
     params: &[
         Param::new("Mailbox", Kind::String, "The mailbox.").position(0).required().complete(mailbox_names),
         Param::new("FilePath", Kind::Path, "An .eml file, a folder of .eml files, an mbox file (a pipe or FIFO too), or - for standard input (an mbox stream, or one message).").position(1).required(),
@@ -30,7 +33,7 @@ fails. (Exchange imports .pst files from a share; custkey takes mail files.)",
         remarks: "",
     }],
     impact: Impact::Medium,
-    table: &["Mailbox", "Status", "ItemsTransferred", "BytesTransferred"],
+    table: &["Mailbox", "Status", "ItemsTransferred", "ItemsSkipped", "BytesTransferred"],
     run,
 }];
 
@@ -40,7 +43,8 @@ fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     if !ctx.should_process(&mailbox, "New-MailboxImportRequest", false)? {
         return Ok(Output::None);
     }
+    let bar = crate::cli::progress::Bar::new(ctx, format!("Importing into {mailbox}"));
     let (store, keys) = ctx.service()?;
-    let res = content::import(store, keys, &mailbox, &path)?;
+    let res = content::import_with(store, keys, &mailbox, &path, &bar)?;
     Ok(Output::one(record(&res)?))
 }

@@ -13,7 +13,7 @@ use crate::cli::Ctx;
 
 fn user_names(ctx: &CompletionCtx) -> Vec<String> {
     ctx.store()
-        .map(|mut s| recipient::names(&mut s, RecipientScope::All))
+        .map(|mut s| recipient::names(&mut s, RecipientScope::All, &ctx.partial))
         .unwrap_or_default()
 }
 

@@ -13,11 +13,14 @@ pub mod az_role_assignment;
 pub mod az_role_definition;
 pub mod command;
 pub mod customer_key_cache;
+pub mod customer_key_completion;
 pub mod customer_key_configuration;
+pub mod customer_key_hierarchy;
 pub mod customer_key_rollout;
 pub mod data_encryption_policy;
 pub mod data_purge_request;
 pub mod date;
+pub mod exchange_online;
 pub mod file;
 pub mod format_list;
 pub mod format_table;
@@ -61,11 +64,14 @@ pub fn all() -> Vec<&'static Cmdlet> {
         az_role_definition::CMDLETS,
         command::CMDLETS,
         customer_key_cache::CMDLETS,
+        customer_key_completion::CMDLETS,
         customer_key_configuration::CMDLETS,
+        customer_key_hierarchy::CMDLETS,
         customer_key_rollout::CMDLETS,
         data_encryption_policy::CMDLETS,
         data_purge_request::CMDLETS,
         date::CMDLETS,
+        exchange_online::CMDLETS,
         file::CMDLETS,
         format_list::CMDLETS,
         format_table::CMDLETS,

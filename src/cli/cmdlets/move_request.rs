@@ -70,11 +70,9 @@ fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     if !ctx.should_process(&id, "New-MoveRequest", false)? {
         return Ok(Output::None);
     }
-    let label = format!("Moving {id}");
+    let bar = crate::cli::progress::Bar::new(ctx, format!("Moving {id}"));
     let (store, keys) = ctx.service()?;
-    let res = content::move_mailbox(store, keys, &id, &mut |d, t| {
-        crate::cli::progress_line(&label, d, t)
-    })?;
+    let res = content::move_mailbox(store, keys, &id, &mut |d, t| bar.count("items", d, t))?;
     Ok(Output::one(record(&res)?))
 }
 

@@ -19,7 +19,27 @@ const TABLE: &[&str] = &[
 ];
 
 const GEO_HELP: &str =
-    "The geo of the policy (custkey extension for multi-geo tenants); default: the organization's DefaultGeo.";
+    "The geo of the policy (custkey extension for multi-geo tenants); default: the geo of -Identity, else of Connect-SPOService, else the organization's DefaultGeo.";
+
+const IDENTITY_HELP: &str = "The SharePoint admin center of the geo, as older guides give it: https://<tenant>-admin.sharepoint.com (the default geo) or https://<tenant><geo>-admin.sharepoint.com.";
+
+/// The geo the cmdlet acts on: -Geo, else the geo of the admin center -Identity names, else the
+/// connected one or the DefaultGeo; -Geo and an -Identity of another geo together are refused.
+fn geo_arg(ctx: &mut Ctx, args: &Args) -> Result<String, CliError> {
+    let store = ctx.store()?;
+    let by_url = match args.str("Identity") {
+        Some(url) => Some(custkey::service::connection::geo_of_admin_url(store, url)?),
+        None => None,
+    };
+    match (args.str("Geo"), by_url) {
+        (Some(g), Some(u)) if !g.eq_ignore_ascii_case(&u) => Err(CliError::usage(format!(
+            "-Geo {g} and -Identity (the admin center of geo {u}) name two geos"
+        ))
+        .with_help("give one of them")),
+        (None, Some(u)) => Ok(u),
+        (g, _) => Ok(spo::geo_or_default(store, g)?),
+    }
+}
 
 /// The parameters of both parameter sets of Register and Restore.
 const KEY_PAIR_PARAMS: &[Param] = &[
@@ -60,6 +80,7 @@ const KEY_PAIR_PARAMS: &[Param] = &[
         "The secondary key's URI (BYOK_Uri).",
     ),
     Param::new("Geo", Kind::String, GEO_HELP),
+    Param::new("Identity", Kind::String, IDENTITY_HELP).position(0),
 ];
 
 pub const CMDLETS: &[Cmdlet] = &[
@@ -101,7 +122,10 @@ wrapKey, unwrapKey or get on a vault; or both keys are in one vault. Shows a pro
         description: "Shows PrimaryKeyVaultUri and SecondaryKeyVaultUri (with the versions in use) and State: Unregistered, \
 Registering (PercentComplete: the share of the geo's sites encrypted under the policy), Registered, or Rolling \
 (RollingKeyType names the key being rolled). Reads only; it never continues an interrupted registration or roll.",
-        params: &[Param::new("Geo", Kind::String, GEO_HELP)],
+        params: &[
+            Param::new("Identity", Kind::String, IDENTITY_HELP).position(0),
+            Param::new("Geo", Kind::String, GEO_HELP),
+        ],
         examples: &[Example {
             title: "The state of the default geo",
             code: "custkey Get-SPODataEncryptionPolicy",
@@ -128,6 +152,7 @@ the availability key is service-held. Give -KeyVaultName, -KeyName and -KeyVersi
             Param::new("KeyVersion", Kind::String, "The new key's version."),
             Param::new("KeyVaultUri", Kind::String, "The new key's URI, https://<vault>.vault.azure.net/keys/<key>/<version>."),
             Param::new("Geo", Kind::String, GEO_HELP),
+            Param::new("Identity", Kind::String, IDENTITY_HELP).position(0),
         ],
         examples: &[Example {
             title: "Roll the primary key to a new version",
@@ -197,11 +222,12 @@ fn done(ctx: &Ctx, out: Outcome<SpoPolicy>) -> Result<Output, CliError> {
 
 fn register(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let (primary, secondary) = key_pair(args)?;
-    let geo = spo::geo_or_default(ctx.store()?, args.str("Geo"))?;
+    let geo = geo_arg(ctx, args)?;
     let target = format!("geo {geo}");
     if !ctx.should_process(&target, "Register-SPODataEncryptionPolicy", false)? {
         return Ok(Output::None);
     }
+    let bar = crate::cli::progress::Bar::new(ctx, format!("Encrypting the sites of {geo}"));
     let (store, keys) = ctx.service()?;
     let out = spo::register(
         store,
@@ -209,14 +235,15 @@ fn register(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         Some(&geo),
         &primary,
         &secondary,
-        &mut |d, t| crate::cli::progress_line("Encrypting sites", d, t),
+        &mut |d, t| bar.count("sites", d, t),
     )?;
     done(ctx, out)
 }
 
 fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let geo = geo_arg(ctx, args)?;
     let store = ctx.store()?;
-    Ok(Output::one(record(&spo::get(store, args.str("Geo"))?)?))
+    Ok(Output::one(record(&spo::get(store, Some(&geo))?)?))
 }
 
 fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
@@ -232,7 +259,7 @@ fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
             )
         }
     };
-    let geo = spo::geo_or_default(ctx.store()?, args.str("Geo"))?;
+    let geo = geo_arg(ctx, args)?;
     let target = format!("{key_type} key of geo {geo}");
     if !ctx.should_process(&target, "Update-SPODataEncryptionPolicy", false)? {
         return Ok(Output::None);
@@ -244,7 +271,7 @@ fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
 
 fn restore(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let (primary, secondary) = key_pair(args)?;
-    let geo = spo::geo_or_default(ctx.store()?, args.str("Geo"))?;
+    let geo = geo_arg(ctx, args)?;
     let target = format!("geo {geo}");
     if !ctx.should_process(&target, "Restore-SPODataEncryptionPolicy", false)? {
         return Ok(Output::None);

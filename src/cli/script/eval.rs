@@ -44,6 +44,10 @@ pub enum Interrupt {
     Exit(i32),
     /// A failure that stops the script, and where.
     Fail(CliError, Pos),
+    /// A failure inside an argument (reported already, under `Continue` or
+    /// `SilentlyContinue`): it ends the statement it is in, as in PowerShell, and the script
+    /// goes on with the next statement.
+    EndStatement,
 }
 
 type EResult<T> = Result<T, Interrupt>;
@@ -99,6 +103,8 @@ pub struct Interp {
     last_ok: bool,
     /// Set when a cmdlet failed under -ErrorAction Continue in the current statement.
     failed: bool,
+    /// Failures handled without stopping (`Continue`, `SilentlyContinue`) so far.
+    swallowed: u64,
     /// A non-zero status a cmdlet of the current statement succeeded with (4: changes pending).
     status: i32,
 }
@@ -152,6 +158,7 @@ impl Interp {
             file: file.to_string(),
             last_ok: true,
             failed: false,
+            swallowed: 0,
             status: 0,
         }
     }
@@ -187,6 +194,7 @@ impl Interp {
 
     fn note_failure(&mut self, e: &CliError) {
         self.failed = true;
+        self.swallowed += 1;
         self.vars
             .insert("lastexitcode".into(), Value::from(e.class.exit_code()));
     }
@@ -200,6 +208,8 @@ impl Interp {
             self.status = 0;
             match self.statement(s, None) {
                 Ok(()) => self.last_ok = !self.failed,
+                // statement() ends the statement itself; nothing reaches here.
+                Err(Interrupt::EndStatement) => self.last_ok = false,
                 Err(Interrupt::Exit(code)) => return Some(code),
                 Err(Interrupt::Fail(e, pos)) => {
                     self.last_ok = false;
@@ -231,7 +241,14 @@ impl Interp {
         }
     }
 
-    fn statement(&mut self, s: &Stmt, mut capture: Option<&mut Vec<Value>>) -> EResult<()> {
+    fn statement(&mut self, s: &Stmt, capture: Option<&mut Vec<Value>>) -> EResult<()> {
+        match self.statement_inner(s, capture) {
+            Err(Interrupt::EndStatement) => Ok(()),
+            r => r,
+        }
+    }
+
+    fn statement_inner(&mut self, s: &Stmt, mut capture: Option<&mut Vec<Value>>) -> EResult<()> {
         match &s.kind {
             StmtKind::Foreach(name, items, body) => {
                 let lower = name.to_ascii_lowercase();
@@ -378,7 +395,9 @@ impl Interp {
                 action = action_of(&s);
             }
         }
-        // Evaluate the arguments.
+        // Evaluate the arguments. One that fails ends the statement, also when the failure was
+        // only reported (`-NotBefore (Get-Date "bad")` must not create the key without it).
+        let failures_before = self.swallowed;
         let mut named: Vec<(String, Option<ArgVal>)> = Vec::new();
         let mut positionals: Vec<ArgVal> = Vec::new();
         let mut i = 0;
@@ -423,6 +442,9 @@ impl Interp {
                     named.push((name.clone(), v));
                 }
             }
+        }
+        if self.swallowed > failures_before {
+            return Err(Interrupt::EndStatement);
         }
         // Script blocks: Where-Object { } and ForEach-Object { }.
         let mut block = None;
