@@ -249,10 +249,10 @@ pub fn create(store: &mut Store, req: &NewRecipient) -> Result<RecipientRow> {
     let mut p = create_each(store, std::slice::from_ref(req))?;
     match p.failed {
         Some(e) => Err(e),
-        None => p
-            .done
-            .pop()
-            .ok_or_else(|| Error::new(super::ErrorKind::Unavailable, "no recipient was created")),
+        None => p.done.pop().ok_or_else(|| {
+            Error::new(super::ErrorKind::Unavailable, "no recipient was created")
+                .with_help("check with Get-Mailbox, then run the command again")
+        }),
     }
 }
 
