@@ -414,3 +414,34 @@ fn a_failing_argument_ends_its_statement_and_the_script_goes_on() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!text(&out).0.contains("not reached"));
 }
+
+#[test]
+fn hashtables_and_graph_licence_ids_as_the_guides_write_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = "New-Mailbox -Name alice | Out-Null\n\
+                  $h = @{ SkuId = '06ebc4ee-1bb5-47dd-8120-11324bc54e06'; Note = 'x'\n  Empty = @() }\n\
+                  $h.SkuId\n\
+                  $h.Empty.Count\n\
+                  Set-MgUserLicense -UserId alice -AddLicenses @{SkuId = \"06ebc4ee-1bb5-47dd-8120-11324bc54e06\"} -RemoveLicenses @() | Out-Null\n\
+                  (Get-MgUserLicenseDetail alice).SkuPartNumber\n\
+                  Set-MgUserLicense -UserId alice -AddLicenses c7df2760-2c81-4ef7-b578-5b5392b571df -RemoveLicenses SPE_E5 | Out-Null\n\
+                  (Get-MgUserLicenseDetail alice).SkuPartNumber\n";
+    let out = with_stdin(d, &["-Command", "-"], script);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stdout, "06ebc4ee-1bb5-47dd-8120-11324bc54e06\n0\nSPE_E5\nENTERPRISEPREMIUM\n",
+        "{stderr}"
+    );
+    // A malformed hashtable is a syntax error; nothing runs.
+    for (bad, why) in [
+        ("$h = @{ a = 1; a = 2 }", "the key 'a' twice"),
+        ("$h = @{ a 1 }", "expected '=' after the hashtable key 'a'"),
+        ("$h = @{ a = 1", "found the end of the script"),
+    ] {
+        let out = with_stdin(d, &["-Command", "-"], bad);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(text(&out).1.contains(why), "{bad}: {}", text(&out).1);
+    }
+}

@@ -17,6 +17,19 @@ fn user_names(ctx: &CompletionCtx) -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn sku_names(_ctx: &CompletionCtx) -> Vec<String> {
+    SKU_PART_NUMBERS.iter().map(|s| s.to_string()).collect()
+}
+
+/// A licence as given: a part number, a SKU id, or Graph's `@{SkuId = "<id>"}` (which reaches
+/// the cmdlet as `SkuId=<id>`).
+fn sku_of(given: &str) -> String {
+    match given.split_once('=') {
+        Some((k, v)) if k.trim().eq_ignore_ascii_case("SkuId") => v.trim().to_string(),
+        _ => given.trim().to_string(),
+    }
+}
+
 pub const CMDLETS: &[Cmdlet] = &[
     Cmdlet {
         name: "Set-MgUserLicense",
@@ -32,8 +45,8 @@ Graph takes SKU GUIDs in -AddLicenses @{SkuId=...}; custkey takes part numbers o
                 .position(0)
                 .required()
                 .complete(user_names),
-            Param::new("AddLicenses", Kind::EnumList(SKU_PART_NUMBERS), "SKUs to add.").default("none"),
-            Param::new("RemoveLicenses", Kind::EnumList(SKU_PART_NUMBERS), "SKUs to remove.").default("none"),
+            Param::new("AddLicenses", Kind::StringList, "SKUs to add: part numbers (SPE_E5), SKU ids, or Graph's @{SkuId = \"<id>\"}.").default("none").complete(sku_names),
+            Param::new("RemoveLicenses", Kind::StringList, "SKUs to remove, as -AddLicenses; @() for none.").default("none").complete(sku_names),
         ],
         examples: &[Example {
             title: "License alice for Customer Key",
@@ -83,8 +96,18 @@ fn obj(v: serde_json::Value) -> Record {
 
 fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let user = args.str("UserId").unwrap_or_default().to_string();
-    let add = args.list("AddLicenses").unwrap_or_default().to_vec();
-    let remove = args.list("RemoveLicenses").unwrap_or_default().to_vec();
+    let add: Vec<String> = args
+        .list("AddLicenses")
+        .unwrap_or_default()
+        .iter()
+        .map(|l| sku_of(l))
+        .collect();
+    let remove: Vec<String> = args
+        .list("RemoveLicenses")
+        .unwrap_or_default()
+        .iter()
+        .map(|l| sku_of(l))
+        .collect();
     if add.is_empty() && remove.is_empty() {
         return Err(
             CliError::usage("Set-MgUserLicense was given no licence to add or remove.").with_help(

@@ -123,6 +123,8 @@ pub enum ExprKind {
     ArrayExpr(Vec<Stmt>),
     /// `a, b, c`
     Array(Vec<Expr>),
+    /// `@{ Key = value; ... }`: a hashtable, in the order written.
+    Hash(Vec<(String, Pipeline)>),
     /// `{ statements }`
     Block(Rc<Vec<Stmt>>),
     Binary(BinOp, Box<Expr>, Box<Expr>),

@@ -845,6 +845,20 @@ impl Interp {
                 value::check_size(&v, "the array").map_err(|err| Interrupt::Fail(err, e.pos))?;
                 v
             }
+            ExprKind::Hash(entries) => {
+                let mut m = serde_json::Map::new();
+                for (k, p) in entries {
+                    // A value keeps its form (`@()` stays an empty array).
+                    let v = match p.elements.as_slice() {
+                        [Element::Expr(x)] => self.expr(x)?,
+                        _ => self.pipeline(p)?.into_value(),
+                    };
+                    m.insert(k.clone(), v);
+                }
+                let v = Value::Object(m);
+                value::check_size(&v, "the hashtable").map_err(|err| Interrupt::Fail(err, e.pos))?;
+                v
+            }
             ExprKind::Block(_) => {
                 return Err(Interrupt::Fail(
                     CliError::usage("A script block { ... } can only be an argument of Where-Object or ForEach-Object here.")

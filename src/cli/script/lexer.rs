@@ -76,6 +76,8 @@ pub enum Tok {
     DollarParen,
     /// `@(`
     AtParen,
+    /// `@{`: a hashtable.
+    AtBrace,
     LBrace,
     RBrace,
     Comma,
@@ -105,6 +107,7 @@ impl Tok {
             Tok::RParen => "')'".into(),
             Tok::DollarParen => "'$('".into(),
             Tok::AtParen => "'@('".into(),
+            Tok::AtBrace => "'@{'".into(),
             Tok::LBrace => "'{'".into(),
             Tok::RBrace => "'}'".into(),
             Tok::Comma => "','".into(),
@@ -318,6 +321,11 @@ impl Lexer<'_> {
                     self.bump();
                     self.bump();
                     self.push(Tok::AtParen, at);
+                }
+                '@' if self.peek(1) == Some('{') => {
+                    self.bump();
+                    self.bump();
+                    self.push(Tok::AtBrace, at);
                 }
                 '$' => {
                     self.bump();

@@ -17,6 +17,7 @@
 //! array     := postfix (',' newline* postfix)*
 //! postfix   := primary MEMBER*
 //! primary   := NUMBER | STRING | $var | '(' pipeline ')' | '$(' script ')' | '@(' script ')' | '{' script '}'
+//!            | '@{' (KEY '=' pipeline sep*)* '}'
 //! ```
 
 use std::rc::Rc;
@@ -673,6 +674,41 @@ impl Parser {
                 let s = self.statements(&Tok::RBrace)?;
                 self.expect(Tok::RBrace, "'}'", pos)?;
                 ExprKind::Block(Rc::new(s))
+            }
+            Tok::AtBrace => {
+                let mut entries: Vec<(String, Pipeline)> = Vec::new();
+                loop {
+                    while matches!(self.peek(), Tok::Newline | Tok::Semi) {
+                        self.i += 1;
+                    }
+                    let key = match self.peek().clone() {
+                        Tok::RBrace => break,
+                        Tok::Word(w) => w,
+                        Tok::Str(s) => s,
+                        other => {
+                            return self.err(format!(
+                                "expected a key in the hashtable, found {}",
+                                other.describe()
+                            ))
+                        }
+                    };
+                    self.i += 1;
+                    if !matches!(self.peek(), Tok::Assign) {
+                        return self.err(format!(
+                            "expected '=' after the hashtable key '{key}', found {}",
+                            self.peek().describe()
+                        ));
+                    }
+                    self.i += 1;
+                    self.skip_newlines();
+                    let value = self.pipeline()?;
+                    if entries.iter().any(|(k, _)| k.eq_ignore_ascii_case(&key)) {
+                        return self.err(format!("the hashtable has the key '{key}' twice"));
+                    }
+                    entries.push((key, value));
+                }
+                self.expect(Tok::RBrace, "'}'", pos)?;
+                ExprKind::Hash(entries)
             }
             other => {
                 self.i -= 1;
