@@ -13,6 +13,7 @@ use custkey::service::{dep, mailbox};
 use custkey::store::RecipientScope;
 
 use super::args::{bind_values, Args};
+use super::def::Cmdlet;
 use super::error::CliError;
 use super::output::Record;
 use super::{find_cmdlet, Ctx};
@@ -1395,7 +1396,28 @@ pub fn apply(ctx: &mut Ctx, steps: Vec<Step>) -> Vec<Applied> {
     let bar = super::progress::Bar::new(ctx, "Applying the rollout");
     bar.start("steps", Some(pending as u64));
     let mut done = 0u64;
-    for s in steps {
+    let mut steps = steps.into_iter().peekable();
+    while let Some(s) = steps.next() {
+        if let Some(cmdlet) = batchable(&s, stopped, &failed).filter(|_| !bar.cancelled()) {
+            // A run of steps of one cmdlet with a batch form (a plan's mailbox assignments), with
+            // the steps that run nothing (already assigned) that sit among them: one call, so
+            // Ctrl-C takes effect after it.
+            let mut run = vec![s];
+            while let Some(next) = steps.peek() {
+                let joins = match batchable(next, stopped, &failed) {
+                    Some(c) => std::ptr::eq(c, cmdlet),
+                    None => passive(next).is_some(),
+                };
+                if !joins {
+                    break;
+                }
+                run.extend(steps.next());
+            }
+            done += run.iter().filter(|s| passive(s).is_none()).count() as u64;
+            apply_run(ctx, cmdlet, run, &mut out, &mut failed, &mut stopped);
+            bar.advance(done);
+            continue;
+        }
         if s.action.pending() && s.command.is_some() && !stopped && bar.cancelled() {
             stopped = true;
             out.push(Applied {
@@ -1438,6 +1460,111 @@ pub fn apply(ctx: &mut Ctx, steps: Vec<Step>) -> Vec<Applied> {
         });
     }
     out
+}
+
+/// The cmdlet of a step that runs now and has a batch form ([`Ctx::call_batch`]).
+fn batchable(s: &Step, stopped: bool, failed: &[String]) -> Option<&'static Cmdlet> {
+    let (name, _) = s.command.as_ref()?;
+    if !s.action.pending() || stopped || s.needs.as_ref().is_some_and(|n| failed.contains(n)) {
+        return None;
+    }
+    find_cmdlet(name).filter(|c| super::cmdlets::batch(c).is_some())
+}
+
+/// The result of a step that runs nothing.
+fn passive(s: &Step) -> Option<&'static str> {
+    match s.action {
+        Action::Blocked => Some("Blocked"),
+        a if a.pending() => None,
+        Action::NoChange => Some("Unchanged"),
+        _ => Some("NotTouched"),
+    }
+}
+
+/// Carries out a run of [`batchable`] steps (and passive ones among them) in as few calls as
+/// the failures allow: each call takes the steps up to the first that fails; that one is
+/// `Failed` and the next call starts after it, or, after a system error, the rest are
+/// `Skipped`. The results are those of running the steps one by one.
+fn apply_run(
+    ctx: &mut Ctx,
+    cmdlet: &'static Cmdlet,
+    run: Vec<Step>,
+    out: &mut Vec<Applied>,
+    failed: &mut Vec<String>,
+    stopped: &mut bool,
+) {
+    let mut pending = std::collections::VecDeque::from(run);
+    while !pending.is_empty() {
+        if *stopped {
+            for s in pending.drain(..) {
+                let result = passive(&s).unwrap_or("Skipped");
+                out.push(Applied {
+                    step: s,
+                    result,
+                    error: None,
+                });
+            }
+            return;
+        }
+        // Bound up to the first step that does not bind.
+        let mut all = Vec::new();
+        let mut bind_err = None;
+        for s in pending.iter().filter(|s| passive(s).is_none()) {
+            let named = s.command.as_ref().map(|(_, a)| a.as_slice()).unwrap_or(&[]);
+            match bind_values(cmdlet, named, &[], None) {
+                Ok(a) => all.push(a),
+                Err(e) => {
+                    bind_err = Some(e);
+                    break;
+                }
+            }
+        }
+        let b = if all.is_empty() {
+            super::cmdlets::Batched::default()
+        } else {
+            ctx.call_batch(cmdlet, &all)
+        };
+        let mut done = b.outputs.len();
+        let error = match b.failed {
+            Some(e) => Some(e),
+            None => bind_err,
+        };
+        let result = if ctx.what_if { "WhatIf" } else { "Done" };
+        while let Some(s) = pending.pop_front() {
+            if let Some(r) = passive(&s) {
+                out.push(Applied {
+                    step: s,
+                    result: r,
+                    error: None,
+                });
+                continue;
+            }
+            if done > 0 {
+                done -= 1;
+                out.push(Applied {
+                    step: s,
+                    result,
+                    error: None,
+                });
+                continue;
+            }
+            // The step the call stopped at (a batch that stops says why).
+            let e = error.unwrap_or_else(|| {
+                CliError::new(
+                    super::error::Class::Internal,
+                    format!("{} stopped without an error", cmdlet.name),
+                )
+            });
+            failed.push(s.provides());
+            *stopped = e.class != super::error::Class::Failed;
+            out.push(Applied {
+                step: s,
+                result: "Failed",
+                error: Some(e),
+            });
+            break;
+        }
+    }
 }
 
 /// The first failure of an apply, which decides its exit code.

@@ -340,6 +340,13 @@ const MIGRATIONS: &[&str] = &[
         when_changed TEXT NOT NULL,
         PRIMARY KEY (mailbox_guid, source)
     );",
+    // 12: SharePoint file content in pack files, as mailbox content (store/pack.rs): a file with
+    // a pack holds its chunks one after another from `pack_offset` of
+    // content/<site guid>/<pack>.pack; a file without one (uploaded before) keeps its
+    // spo_file_chunk rows, read as before.
+    "ALTER TABLE spo_file ADD COLUMN pack TEXT;
+    ALTER TABLE spo_file ADD COLUMN pack_offset INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX spo_file_pack ON spo_file (pack);",
 ];
 
 /// The schema version this build writes.
