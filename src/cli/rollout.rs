@@ -737,22 +737,60 @@ pub fn plan(ctx: &mut Ctx, d: &Desired) -> Result<Vec<Step>, CliError> {
                 &named(&[("Filter", json!(f)), ("ResultSize", json!("Unlimited"))]),
             )?);
         }
-        let mut seen: Vec<String> = Vec::new();
+        // Each mailbox once, in order; the gates of all the moves checked together.
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut entries: Vec<(String, String, String)> = Vec::new(); // (guid, name, current DEP)
         for mb in boxes {
             let ident = prop(&mb, "Identity")
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
             let guid = prop(&mb, "Guid").as_str().unwrap_or_default().to_string();
-            if seen.contains(&guid) {
+            if !seen.insert(guid.clone()) {
                 continue;
             }
-            seen.push(guid.clone());
             let name = prop(&mb, "Alias").as_str().unwrap_or(&ident).to_string();
             let have = prop(&mb, "DataEncryptionPolicy")
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
+            entries.push((guid, name, have));
+        }
+        let moving: Vec<String> = entries
+            .iter()
+            .filter(|(_, _, have)| !have.eq_ignore_ascii_case(&a.dep))
+            .map(|(g, _, _)| g.clone())
+            .collect();
+        let mut checks: std::collections::HashMap<String, Result<(), CliError>> =
+            std::collections::HashMap::new();
+        let common: Result<(), CliError> = match &assign_role {
+            Err(e) => Err(e.clone()),
+            Ok(()) if planned_disabled => Err(CliError::usage(format!(
+                "the file creates '{}' disabled, and a disabled policy can't be assigned",
+                a.dep
+            ))
+            .with_help("set enabled = true in its [[dep]] table, or drop the assignment")),
+            Ok(()) if moving.is_empty() => Ok(()),
+            Ok(()) => {
+                let (store, _) = ctx.service()?;
+                match mailbox::preflight_assign_many(
+                    store,
+                    &moving,
+                    RecipientScope::Mailboxes,
+                    &a.dep,
+                    planned,
+                ) {
+                    Ok(each) => {
+                        for (g, r) in moving.iter().zip(each) {
+                            checks.insert(g.clone(), r.map_or(Ok(()), |e| Err(CliError::from(e))));
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(CliError::from(e)),
+                }
+            }
+        };
+        for (guid, name, have) in entries {
             let before = if have.is_empty() {
                 Value::Null
             } else {
@@ -774,24 +812,9 @@ pub fn plan(ctx: &mut Ctx, d: &Desired) -> Result<Vec<Step>, CliError> {
                 } else {
                     have
                 };
-                let check = match &assign_role {
+                let check = match &common {
                     Err(e) => Err(e.clone()),
-                    Ok(()) if planned_disabled => Err(CliError::usage(format!(
-                        "the file creates '{}' disabled, and a disabled policy can't be assigned",
-                        a.dep
-                    ))
-                    .with_help("set enabled = true in its [[dep]] table, or drop the assignment")),
-                    Ok(()) => {
-                        let (store, _) = ctx.service()?;
-                        mailbox::preflight_assign(
-                            store,
-                            &guid,
-                            RecipientScope::Mailboxes,
-                            &a.dep,
-                            planned,
-                        )
-                        .map_err(CliError::from)
-                    }
+                    Ok(()) => checks.remove(&guid).unwrap_or(Ok(())),
                 };
                 let mut step = Step::new(
                     Action::Assign,

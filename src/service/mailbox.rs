@@ -192,22 +192,31 @@ fn licence_gate(r: &RecipientRow) -> Result<()> {
     Ok(())
 }
 
-/// The gates of assigning the customer DEP `dep_identity` to `identity`, checked without changing
-/// anything (for a rollout plan): the organization (no Trial), the DEP's state (unless
-/// `dep_planned`: the plan creates it first, enabled) and the recipient's licence.
-pub fn preflight_assign(
+/// The gates of assigning the customer DEP `dep_identity` to each of `identities`, checked
+/// without changing anything (for a rollout plan): the organization (no Trial) and the DEP's
+/// state (unless `dep_planned`: the plan creates it first, enabled) once, then each recipient's
+/// licence, all in one read transaction. Returns, per identity in order, its refusal if it has
+/// one; a refusal for all of them (a Trial organization, a disabled DEP) is the `Err`.
+pub fn preflight_assign_many(
     store: &mut Store,
-    identity: &str,
+    identities: &[String],
     scope: RecipientScope,
     dep_identity: &str,
     dep_planned: bool,
-) -> Result<()> {
+) -> Result<Vec<Option<Error>>> {
     dep::check_org(store)?;
     if !dep_planned {
         dep_gate(&dep::resolve(store, dep::DepKind::Mailbox, dep_identity)?)?;
     }
-    let r = store.read(|tx| -> Result<_> { recipient::resolve(tx, identity, scope) })?;
-    licence_gate(&r)
+    store.read(|tx| -> Result<_> {
+        Ok(identities
+            .iter()
+            .map(|id| match recipient::resolve(tx, id, scope) {
+                Ok(r) => licence_gate(&r).err(),
+                Err(e) => Some(e),
+            })
+            .collect())
+    })
 }
 
 /// Assigns `dep_identity` (`None`: back to the tenant default, the multi-workload DEP or
