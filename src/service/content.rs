@@ -810,6 +810,20 @@ pub fn export(
     mailbox: &str,
     path: &Path,
 ) -> Result<TransferResult> {
+    export_with(store, keys, mailbox, path, &super::Silent)
+}
+
+/// [`export`], reporting the items written and stopping before the next item when `progress`
+/// says the operator cancelled: an mbox file is then not written at all (its temporary file is
+/// removed), a folder keeps the whole `.eml` files written so far; the error is
+/// [`ErrorKind::Interrupted`].
+pub fn export_with(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    mailbox: &str,
+    path: &Path,
+    progress: &dyn super::Progress,
+) -> Result<TransferResult> {
     let r = store.read(|tx| recipient::resolve(tx, mailbox, RecipientScope::Mailboxes))?;
     let request = request_id();
     let key_rows = store.read(|tx| -> Result<_> { Ok(tx.mailbox_keys(&r.guid)?) })?;
@@ -828,6 +842,7 @@ pub fn export(
         return Err(e);
     }
     let items = store.read(|tx| -> Result<_> { Ok(tx.items(&r.guid)?) })?;
+    progress.start("items", Some(items.len() as u64));
     let to_mbox = path
         .extension()
         .is_some_and(|x| x.eq_ignore_ascii_case("mbox"));
@@ -838,7 +853,16 @@ pub fn export(
     // read where it is now.
     if to_mbox {
         write_file_atomic(path, |f| {
-            for item in &items {
+            for (n, item) in items.iter().enumerate() {
+                progress.advance(n as u64);
+                if progress.cancelled() {
+                    return Err(export_interrupted(
+                        &r.name,
+                        n,
+                        items.len(),
+                        "nothing was written",
+                    ));
+                }
                 // A bad item is cut off the file again, so the file holds whole messages.
                 let start = f
                     .stream_position()
@@ -881,7 +905,16 @@ pub fn export(
             .mode(0o700)
             .create(path)
             .map_err(|e| io_err("cannot create", path, e))?;
-        for item in &items {
+        for (n, item) in items.iter().enumerate() {
+            progress.advance(n as u64);
+            if progress.cancelled() {
+                return Err(export_interrupted(
+                    &r.name,
+                    n,
+                    items.len(),
+                    "the .eml files written so far stay",
+                ));
+            }
             let file = path.join(format!("{:06}.eml", item.seq));
             let mut size = None;
             let res = write_file_atomic(&file, |f| {
@@ -1210,6 +1243,15 @@ fn present_move(m: &MoveRow, name: &str, display: &str) -> MoveRequest {
 /// Env var for fault injection in tests: stop (as if killed) after appending N items to the
 /// pack, before their batch commits.
 pub const FAULT_IMPORT_AFTER: &str = "CUSTKEY_FAULT_IMPORT_AFTER_ITEMS";
+
+/// The error of an export the operator stopped.
+fn export_interrupted(mailbox: &str, done: usize, total: usize, kept: &str) -> Error {
+    Error::new(
+        ErrorKind::Interrupted,
+        format!("the export of {mailbox} was interrupted after {done} of {total} items; {kept}"),
+    )
+    .with_help("run the export again")
+}
 
 /// Makes the moved items of `batch` durable (the pack fsynced) and then points their rows at the
 /// new ciphertext in one transaction, each only if the item is still under the key it was read

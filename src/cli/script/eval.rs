@@ -52,6 +52,9 @@ pub enum Interrupt {
 
 type EResult<T> = Result<T, Interrupt>;
 
+/// From how many piped objects a cmdlet run once per object shows its progress on a terminal.
+const PROGRESS_FROM: usize = 100;
+
 /// What flows between pipeline elements.
 #[derive(Debug, Default)]
 struct Stream {
@@ -218,7 +221,10 @@ impl Interp {
                     if pref != Action::Silent || !keep_going {
                         self.report(&e, pos);
                     }
-                    if !keep_going && pref == Action::Stop {
+                    // Ctrl-C ends a script whatever the preference.
+                    let stop =
+                        pref == Action::Stop || e.class == crate::cli::error::Class::Interrupted;
+                    if !keep_going && stop {
                         return Some(e.class.exit_code());
                     }
                 }
@@ -531,7 +537,35 @@ impl Interp {
                     view: cmdlet.table.iter().map(|s| s.to_string()).collect(),
                     ..Stream::default()
                 };
-                for item in &inp.items {
+                // Many objects: a progress bar on a terminal, and Ctrl-C stops before the next.
+                let bar = (inp.items.len() >= PROGRESS_FROM).then(|| {
+                    use custkey::service::Progress;
+                    let b = crate::cli::progress::Bar::new(
+                        &self.ctx,
+                        format!("{} over {} objects", cmdlet.name, inp.items.len()),
+                    );
+                    b.start("objects", Some(inp.items.len() as u64));
+                    b
+                });
+                for (done, item) in inp.items.iter().enumerate() {
+                    if let Some(b) = &bar {
+                        use custkey::service::Progress;
+                        b.advance(done as u64);
+                        if b.cancelled() {
+                            return Err(Interrupt::Fail(
+                                CliError::new(
+                                    crate::cli::error::Class::Interrupted,
+                                    format!(
+                                        "{} was interrupted after {done} of {} objects; those are done",
+                                        cmdlet.name,
+                                        inp.items.len()
+                                    ),
+                                )
+                                .with_help("run the pipeline again for the rest"),
+                                cmd.pos,
+                            ));
+                        }
+                    }
                     let s = self.invoke(
                         cmdlet,
                         &named,
