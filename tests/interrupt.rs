@@ -294,3 +294,105 @@ fn on_a_terminal_a_move_shows_its_progress() {
         t.screen()
     );
 }
+
+#[test]
+fn on_a_terminal_a_long_pipeline_shows_its_progress_and_ctrl_c_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names: Vec<String> = (0..3000).map(|i| format!("'s{i:04}'")).collect();
+    let out = custkey(d)
+        .args([
+            "-Command",
+            &format!("{} | New-Mailbox -Shared | Out-Null", names.join(", ")),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = d.join("status");
+    let script = d.join("p.ps1");
+    std::fs::write(
+        &script,
+        "Get-Mailbox -ResultSize Unlimited | Get-MailboxStatistics | Out-Null\n'finished'\n",
+    )
+    .unwrap();
+    let shell = format!(
+        "cd '{}' && env CUSTKEY_STORE='{}' CUSTKEY_CONFIG_DIR='{}' CUSTKEY_KEYRING=off TERM=xterm '{}' -File p.ps1; echo \"rc=$?\" > '{}'; sleep 60",
+        d.display(),
+        d.join("service.db").display(),
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
+        env!("CARGO_BIN_EXE_custkey"),
+        status.display()
+    );
+    let t = tmux::Tmux::start("pipeline", 140, &shell);
+    let screen = t.wait_for_within("Get-MailboxStatistics over 3000 objects", 60);
+    assert!(screen.contains("/3000"), "{screen}");
+    t.press("C-c");
+    let start = Instant::now();
+    while !status.exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{}", t.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rc = std::fs::read_to_string(&status).unwrap();
+    let screen = t.screen();
+    if rc.trim() == "rc=0" {
+        eprintln!("note: the pipeline finished before Ctrl-C reached it");
+        return;
+    }
+    assert_eq!(rc.trim(), "rc=130", "{screen}");
+    assert!(screen.contains("was interrupted after"), "{screen}");
+    assert!(!screen.contains("finished"), "the script went on: {screen}");
+}
+
+#[test]
+fn on_a_terminal_an_export_shows_its_progress_and_ctrl_c_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    let file = d.join("large.mbox");
+    mbox(&file, 60_000, 2000);
+    let out = import(d, &file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = d.join("status");
+    let shell = format!(
+        "cd '{}' && env CUSTKEY_STORE='{}' CUSTKEY_CONFIG_DIR='{}' CUSTKEY_KEYRING=off TERM=xterm '{}' New-MailboxExportRequest -Mailbox alice -FilePath out.mbox; echo \"rc=$?\" > '{}'; sleep 60",
+        d.display(),
+        d.join("service.db").display(),
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
+        env!("CARGO_BIN_EXE_custkey"),
+        status.display()
+    );
+    let t = tmux::Tmux::start("export", 120, &shell);
+    let screen = t.wait_for_within("Exporting alice", 60);
+    assert!(screen.contains("/60000"), "{screen}");
+    t.press("C-c");
+    let start = Instant::now();
+    while !status.exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{}", t.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rc = std::fs::read_to_string(&status).unwrap();
+    if rc.trim() == "rc=0" {
+        eprintln!("note: the export finished before Ctrl-C reached it");
+        assert!(d.join("out.mbox").exists());
+        return;
+    }
+    let screen = t.screen();
+    assert_eq!(rc.trim(), "rc=130", "{screen}");
+    assert!(screen.contains("was interrupted after"), "{screen}");
+    // An mbox is written whole or not at all: no file, no temporary file left.
+    let left: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("out.mbox"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -489,3 +489,56 @@ fn assignments_racing_each_other_and_a_move_keep_every_key_under_the_assigned_po
         assert_eq!(all_items_read_back(&e, "alice", round), expected);
     }
 }
+
+#[test]
+fn two_pipelines_assigning_the_same_mailboxes_each_land_whole_and_lose_no_key() {
+    let e = Env::new();
+    e.setup();
+    e.ok(&[
+        "New-DataEncryptionPolicy",
+        "-Name",
+        "EU Mailboxes",
+        "-AzureKeyIDs",
+        KEYS,
+    ]);
+    let names: Vec<String> = (0..40).map(|i| format!("'p{i:03}'")).collect();
+    e.ok(&[
+        "-Command",
+        &format!("{} | New-Mailbox -Shared | Out-Null", names.join(", ")),
+    ]);
+    let pipe = |dep: &str| {
+        format!(
+            "Get-Mailbox -Filter \"Name -like 'p*'\" | Set-Mailbox -DataEncryptionPolicy '{dep}'"
+        )
+    };
+    let policies = ["US Mailboxes", "EU Mailboxes"];
+    for round in 0..ROUNDS {
+        let (a, b) = race(
+            &e,
+            &["-Command", &pipe(policies[round % 2])],
+            &["-Command", &pipe(policies[(round + 1) % 2])],
+            Duration::from_millis(500),
+        );
+        for o in [&a, &b] {
+            assert!(
+                o.status.success() || text(o).contains("run the command again"),
+                "round {round}: {}",
+                text(o)
+            );
+        }
+        for i in 0..40 {
+            keys_consistent(&e, &format!("p{i:03}"), round);
+        }
+        // Each pipeline's assignments are one transaction: the last one to commit holds all.
+        let deps = common::store_rows(
+            &e,
+            "SELECT count(DISTINCT dep_guid) FROM recipient WHERE name LIKE 'p%'",
+            &[],
+        )[0][0]
+            .int();
+        assert_eq!(
+            deps, 1,
+            "round {round}: the mailboxes ended up under a mix of policies"
+        );
+    }
+}

@@ -171,16 +171,110 @@ fn download(e: &Env, site: &str, name: &str) -> Vec<u8> {
     std::fs::read(e.path("dl").join(name)).unwrap()
 }
 
+/// The store and every content pack file beside it.
 fn store_bytes(e: &Env) -> Vec<u8> {
     let mut bytes = std::fs::read(e.path("service.db")).unwrap();
     if let Ok(w) = std::fs::read(e.path("service.db-wal")) {
         bytes.extend(w);
     }
+    for f in common::files_under(&e.path("content")) {
+        bytes.extend(std::fs::read(f).unwrap());
+    }
     bytes
 }
 
+/// A file's rows: guid, site, pack, offset, size, chunks.
+fn file_row(
+    c: &rusqlite::Connection,
+    name: &str,
+) -> (String, String, Option<String>, u64, u64, u32) {
+    c.query_row(
+        "SELECT guid, site_guid, pack, pack_offset, size, chunks FROM spo_file WHERE path = ?1",
+        [format!("Shared Documents/{name}")],
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        },
+    )
+    .unwrap()
+}
+
+/// Where each chunk of a file lies in its pack: (offset, length), and the pack's path.
+fn pack_chunks(e: &Env, name: &str) -> (std::path::PathBuf, Vec<(usize, usize)>) {
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let (_, site, pack, off, size, chunks) = file_row(&c, name);
+    let pack = pack.expect("the file is in a pack");
+    let chunk = custkey::service::spo::CHUNK_BYTES as u64;
+    let full = custkey::crypto::encrypted_len(chunk);
+    let extents = (0..u64::from(chunks))
+        .map(|n| {
+            let plain = if n + 1 == u64::from(chunks) {
+                size - n * chunk
+            } else {
+                chunk
+            };
+            (
+                (off + n * full) as usize,
+                custkey::crypto::encrypted_len(plain) as usize,
+            )
+        })
+        .collect();
+    (e.path(&format!("content/{site}/{pack}.pack")), extents)
+}
+
+/// Every stored chunk ciphertext, file by file (by guid), in order: from the packs, or rows.
 fn chunks(e: &Env) -> Vec<Vec<u8>> {
-    common::blobs(e, "SELECT data FROM spo_file_chunk ORDER BY file_guid, n")
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let mut st = c
+        .prepare("SELECT substr(path, length('Shared Documents/') + 1), pack FROM spo_file ORDER BY guid")
+        .unwrap();
+    let files: Vec<(String, Option<String>)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut out = common::blobs(e, "SELECT data FROM spo_file_chunk ORDER BY file_guid, n");
+    for (name, pack) in files {
+        if pack.is_none() {
+            continue;
+        }
+        let (path, extents) = pack_chunks(e, &name);
+        let bytes = std::fs::read(path).unwrap();
+        out.extend(
+            extents
+                .iter()
+                .map(|&(at, len)| bytes[at..at + len].to_vec()),
+        );
+    }
+    out
+}
+
+/// Moves a file's chunks out of its pack into `spo_file_chunk` rows, as a store written before
+/// schema 12 holds them (the same ciphertext; the pack goes with the next reclaim).
+fn to_chunk_rows(e: &Env, name: &str) {
+    let (path, extents) = pack_chunks(e, name);
+    let bytes = std::fs::read(&path).unwrap();
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let (guid, ..) = file_row(&c, name);
+    for (n, &(at, len)) in extents.iter().enumerate() {
+        c.execute(
+            "INSERT INTO spo_file_chunk (file_guid, n, data) VALUES (?1, ?2, ?3)",
+            rusqlite::params![guid, n as u32, &bytes[at..at + len]],
+        )
+        .unwrap();
+    }
+    c.execute(
+        "UPDATE spo_file SET pack = NULL, pack_offset = 0 WHERE guid = ?1",
+        [&guid],
+    )
+    .unwrap();
+    std::fs::remove_file(path).unwrap();
 }
 
 fn stderr(o: &std::process::Output) -> String {
@@ -657,6 +751,10 @@ fn a_file_cut_short_extended_or_reordered_fails_to_download() {
     assert_eq!(upload(&e, MKT, &empty)["Chunks"], 1);
     assert_eq!(download(&e, MKT, "c.txt"), b"");
 
+    // The same checks on the chunk rows of a file uploaded before packs (schema 10 and older).
+    to_chunk_rows(&e, "a.txt");
+    assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
+    std::fs::remove_file(e.path("dl/a.txt")).unwrap();
     let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
     let g = file_guid(&c, "a.txt");
     let chunk = |n: u32| -> Vec<u8> {
@@ -796,24 +894,9 @@ fn site_policy_needs_customer_key_and_site_urls_complete() {
     );
 }
 
-#[test]
-fn a_chunk_moved_to_another_place_does_not_decrypt() {
-    let e = setup();
-    site(&e, MKT);
-    assert!(register(&e, &[]).status.success());
-    let big = write_file(&e, "big.bin", 2 * 1024 * 1024 + 1);
-    assert_eq!(upload(&e, MKT, &big)["Chunks"], 3);
-    assert_eq!(download(&e, MKT, "big.bin"), std::fs::read(&big).unwrap());
-    // Swap the first two chunks of the file in the store.
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    c.execute_batch(
-        "UPDATE spo_file_chunk SET n = -1 WHERE n = 0;
-         UPDATE spo_file_chunk SET n = 0 WHERE n = 1;
-         UPDATE spo_file_chunk SET n = 1 WHERE n = -1;",
-    )
-    .unwrap();
-    drop(c);
-    let out = download_env(&e, MKT, "big.bin", &[]);
+/// big.bin's download fails at its first chunk, leaving nothing behind.
+fn first_chunk_refused(e: &Env) {
+    let out = download_env(e, MKT, "big.bin", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("error: the file 'Shared Documents/big.bin' was altered in the store (chunk 0 of 3 fails its integrity check)"),
@@ -824,6 +907,52 @@ fn a_chunk_moved_to_another_place_does_not_decrypt() {
         !e.path("dl/big.bin").exists(),
         "no partial download is left"
     );
+}
+
+#[test]
+fn a_chunk_moved_to_another_place_does_not_decrypt() {
+    let e = setup();
+    site(&e, MKT);
+    assert!(register(&e, &[]).status.success());
+    let big = write_file(&e, "big.bin", 2 * 1024 * 1024 + 1);
+    assert_eq!(upload(&e, MKT, &big)["Chunks"], 3);
+    assert_eq!(download(&e, MKT, "big.bin"), std::fs::read(&big).unwrap());
+    // Swap the first two chunks of the file in its pack.
+    let (path, extents) = pack_chunks(&e, "big.bin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let ((a, n), (b, _)) = (extents[0], extents[1]);
+    let first = bytes[a..a + n].to_vec();
+    bytes.copy_within(b..b + n, a);
+    bytes[b..b + n].copy_from_slice(&first);
+    std::fs::write(&path, &bytes).unwrap();
+    first_chunk_refused(&e);
+    // Cut short: the pack is shorter than the file's row says.
+    std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+    let out = download_env(&e, MKT, "big.bin", &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is truncated"), "{}", stderr(&out));
+    assert!(
+        !e.path("dl/big.bin").exists(),
+        "no partial download is left"
+    );
+    // Swapped back and moved into chunk rows (a file from before packs): the same swap there.
+    bytes.copy_within(a..a + n, b);
+    bytes[a..a + n].copy_from_slice(&first);
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(download(&e, MKT, "big.bin"), std::fs::read(&big).unwrap());
+    std::fs::remove_file(e.path("dl/big.bin")).unwrap();
+    to_chunk_rows(&e, "big.bin");
+    assert_eq!(download(&e, MKT, "big.bin"), std::fs::read(&big).unwrap());
+    std::fs::remove_file(e.path("dl/big.bin")).unwrap();
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    c.execute_batch(
+        "UPDATE spo_file_chunk SET n = -1 WHERE n = 0;
+         UPDATE spo_file_chunk SET n = 0 WHERE n = 1;
+         UPDATE spo_file_chunk SET n = 1 WHERE n = -1;",
+    )
+    .unwrap();
+    drop(c);
+    first_chunk_refused(&e);
 }
 
 /// An SPO test env with an hour-long TIK cache refreshed in its last ten minutes, a site, a
@@ -967,6 +1096,41 @@ fn restore_is_refused_for_keys_the_customer_revoked() {
     }
     let out = download_env(&e, MKT, "a.txt", &late);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
+}
+
+/// A file's pack is a user of the pack reclaim's rules: a mailbox import (which reclaims unused
+/// packs first) leaves it alone, and replacing the file deletes the old pack.
+#[test]
+fn a_files_pack_outlives_mailbox_reclaims_and_goes_when_the_file_is_replaced() {
+    let e = setup();
+    site(&e, MKT);
+    let f = write_file(&e, "a.txt", 3 * custkey::service::spo::CHUNK_BYTES + 5);
+    upload(&e, MKT, &f);
+    let (first, _) = pack_chunks(&e, "a.txt");
+    assert!(first.exists());
+    e.ok(&["New-Mailbox", "-Name", "box", "-Shared"]);
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "box", mail.to_str().unwrap()]);
+    assert!(
+        first.exists(),
+        "a mailbox import's reclaim took the file's pack"
+    );
+    assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
+    upload(&e, MKT, &f);
+    let (second, _) = pack_chunks(&e, "a.txt");
+    assert_ne!(first, second);
+    assert!(!first.exists(), "the replaced file's pack is deleted");
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let id = first.file_stem().unwrap().to_str().unwrap();
+    let rows: i64 = c
+        .query_row(
+            "SELECT count(*) FROM content_pack WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 0);
     assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
 }
 

@@ -100,24 +100,11 @@ impl Ctx {
         cmdlet: &'static Cmdlet,
         args: &Args,
     ) -> Result<Vec<serde_json::Value>, CliError> {
-        let saved = (
-            self.cmdlet,
-            self.form.take(),
-            self.properties.take(),
-            std::mem::take(&mut self.input),
-            std::mem::take(&mut self.input_view),
-        );
-        self.cmdlet = cmdlet;
         // A nested cmdlet needs its own role, as if the operator had typed it: a rollout run by
         // Organization Management does not register a SharePoint policy.
-        let out = gate::check(self, cmdlet).and_then(|()| (cmdlet.run)(self, args));
-        (
-            self.cmdlet,
-            self.form,
-            self.properties,
-            self.input,
-            self.input_view,
-        ) = saved;
+        let out = self.nested(cmdlet, |ctx| {
+            gate::check(ctx, cmdlet).and_then(|()| (cmdlet.run)(ctx, args))
+        });
         Ok(match out? {
             Output::Objects(recs) | Output::List(recs) => {
                 recs.into_iter().map(serde_json::Value::Object).collect()
@@ -126,6 +113,28 @@ impl Ctx {
             Output::Text(t) => vec![serde_json::Value::String(t)],
             Output::None => Vec::new(),
         })
+    }
+
+    /// Runs `f` as `cmdlet` called from inside the current one: its own output form and input,
+    /// the current ones restored afterwards.
+    fn nested<T>(&mut self, cmdlet: &'static Cmdlet, f: impl FnOnce(&mut Ctx) -> T) -> T {
+        let saved = (
+            self.cmdlet,
+            self.form.take(),
+            self.properties.take(),
+            std::mem::take(&mut self.input),
+            std::mem::take(&mut self.input_view),
+        );
+        self.cmdlet = cmdlet;
+        let out = f(self);
+        (
+            self.cmdlet,
+            self.form,
+            self.properties,
+            self.input,
+            self.input_view,
+        ) = saved;
+        out
     }
 
     /// Points a script's one context at the next cmdlet and its common parameters, keeping
@@ -419,6 +428,38 @@ impl Ctx {
     ) -> Result<bool, CliError> {
         let impact = self.cmdlet.impact;
         self.should_process_as(impact, target, action, force)
+    }
+
+    /// Whether [`Ctx::should_process`] would let every object of this cmdlet through without a
+    /// word: no -WhatIf, and no prompt (-Confirm not given, or -Confirm:$false, and the cmdlet
+    /// is not destructive).
+    pub fn asks_nothing(&self) -> bool {
+        !self.what_if
+            && match self.confirm {
+                Some(c) => !c,
+                None => self.cmdlet.impact != Impact::High,
+            }
+    }
+
+    /// [`Ctx::call`] for many objects at once through the cmdlet's batch form
+    /// ([`cmdlets::Batch`]); a cmdlet without one runs once per object.
+    pub fn call_batch(&mut self, cmdlet: &'static Cmdlet, all: &[Args]) -> cmdlets::Batched {
+        self.nested(cmdlet, |ctx| {
+            if let Err(e) = gate::check(ctx, cmdlet) {
+                return cmdlets::Batched {
+                    outputs: Vec::new(),
+                    failed: Some(e),
+                };
+            }
+            match cmdlets::batch(cmdlet) {
+                Some(run) => run(ctx, all),
+                None => {
+                    let mut b = cmdlets::Batched::default();
+                    b.each(ctx, all, cmdlet.run);
+                    b
+                }
+            }
+        })
     }
 
     /// [`Ctx::should_process`] for an action whose impact differs from the cmdlet's usual one

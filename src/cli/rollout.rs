@@ -13,6 +13,7 @@ use custkey::service::{dep, mailbox};
 use custkey::store::RecipientScope;
 
 use super::args::{bind_values, Args};
+use super::def::Cmdlet;
 use super::error::CliError;
 use super::output::Record;
 use super::{find_cmdlet, Ctx};
@@ -736,22 +737,60 @@ pub fn plan(ctx: &mut Ctx, d: &Desired) -> Result<Vec<Step>, CliError> {
                 &named(&[("Filter", json!(f)), ("ResultSize", json!("Unlimited"))]),
             )?);
         }
-        let mut seen: Vec<String> = Vec::new();
+        // Each mailbox once, in order; the gates of all the moves checked together.
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut entries: Vec<(String, String, String)> = Vec::new(); // (guid, name, current DEP)
         for mb in boxes {
             let ident = prop(&mb, "Identity")
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
             let guid = prop(&mb, "Guid").as_str().unwrap_or_default().to_string();
-            if seen.contains(&guid) {
+            if !seen.insert(guid.clone()) {
                 continue;
             }
-            seen.push(guid.clone());
             let name = prop(&mb, "Alias").as_str().unwrap_or(&ident).to_string();
             let have = prop(&mb, "DataEncryptionPolicy")
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
+            entries.push((guid, name, have));
+        }
+        let moving: Vec<String> = entries
+            .iter()
+            .filter(|(_, _, have)| !have.eq_ignore_ascii_case(&a.dep))
+            .map(|(g, _, _)| g.clone())
+            .collect();
+        let mut checks: std::collections::HashMap<String, Result<(), CliError>> =
+            std::collections::HashMap::new();
+        let common: Result<(), CliError> = match &assign_role {
+            Err(e) => Err(e.clone()),
+            Ok(()) if planned_disabled => Err(CliError::usage(format!(
+                "the file creates '{}' disabled, and a disabled policy can't be assigned",
+                a.dep
+            ))
+            .with_help("set enabled = true in its [[dep]] table, or drop the assignment")),
+            Ok(()) if moving.is_empty() => Ok(()),
+            Ok(()) => {
+                let (store, _) = ctx.service()?;
+                match mailbox::preflight_assign_many(
+                    store,
+                    &moving,
+                    RecipientScope::Mailboxes,
+                    &a.dep,
+                    planned,
+                ) {
+                    Ok(each) => {
+                        for (g, r) in moving.iter().zip(each) {
+                            checks.insert(g.clone(), r.map_or(Ok(()), |e| Err(CliError::from(e))));
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(CliError::from(e)),
+                }
+            }
+        };
+        for (guid, name, have) in entries {
             let before = if have.is_empty() {
                 Value::Null
             } else {
@@ -773,24 +812,9 @@ pub fn plan(ctx: &mut Ctx, d: &Desired) -> Result<Vec<Step>, CliError> {
                 } else {
                     have
                 };
-                let check = match &assign_role {
+                let check = match &common {
                     Err(e) => Err(e.clone()),
-                    Ok(()) if planned_disabled => Err(CliError::usage(format!(
-                        "the file creates '{}' disabled, and a disabled policy can't be assigned",
-                        a.dep
-                    ))
-                    .with_help("set enabled = true in its [[dep]] table, or drop the assignment")),
-                    Ok(()) => {
-                        let (store, _) = ctx.service()?;
-                        mailbox::preflight_assign(
-                            store,
-                            &guid,
-                            RecipientScope::Mailboxes,
-                            &a.dep,
-                            planned,
-                        )
-                        .map_err(CliError::from)
-                    }
+                    Ok(()) => checks.remove(&guid).unwrap_or(Ok(())),
                 };
                 let mut step = Step::new(
                     Action::Assign,
@@ -1402,7 +1426,28 @@ pub fn apply(ctx: &mut Ctx, steps: Vec<Step>) -> Vec<Applied> {
     let bar = super::progress::Bar::new(ctx, "Applying the rollout");
     bar.start("steps", Some(pending as u64));
     let mut done = 0u64;
-    for s in steps {
+    let mut steps = steps.into_iter().peekable();
+    while let Some(s) = steps.next() {
+        if let Some(cmdlet) = batchable(&s, stopped, &failed).filter(|_| !bar.cancelled()) {
+            // A run of steps of one cmdlet with a batch form (a plan's mailbox assignments), with
+            // the steps that run nothing (already assigned) that sit among them: one call, so
+            // Ctrl-C takes effect after it.
+            let mut run = vec![s];
+            while let Some(next) = steps.peek() {
+                let joins = match batchable(next, stopped, &failed) {
+                    Some(c) => std::ptr::eq(c, cmdlet),
+                    None => passive(next).is_some(),
+                };
+                if !joins {
+                    break;
+                }
+                run.extend(steps.next());
+            }
+            done += run.iter().filter(|s| passive(s).is_none()).count() as u64;
+            apply_run(ctx, cmdlet, run, &mut out, &mut failed, &mut stopped);
+            bar.advance(done);
+            continue;
+        }
         if s.action.pending() && s.command.is_some() && !stopped && bar.cancelled() {
             stopped = true;
             out.push(Applied {
@@ -1445,6 +1490,111 @@ pub fn apply(ctx: &mut Ctx, steps: Vec<Step>) -> Vec<Applied> {
         });
     }
     out
+}
+
+/// The cmdlet of a step that runs now and has a batch form ([`Ctx::call_batch`]).
+fn batchable(s: &Step, stopped: bool, failed: &[String]) -> Option<&'static Cmdlet> {
+    let (name, _) = s.command.as_ref()?;
+    if !s.action.pending() || stopped || s.needs.as_ref().is_some_and(|n| failed.contains(n)) {
+        return None;
+    }
+    find_cmdlet(name).filter(|c| super::cmdlets::batch(c).is_some())
+}
+
+/// The result of a step that runs nothing.
+fn passive(s: &Step) -> Option<&'static str> {
+    match s.action {
+        Action::Blocked => Some("Blocked"),
+        a if a.pending() => None,
+        Action::NoChange => Some("Unchanged"),
+        _ => Some("NotTouched"),
+    }
+}
+
+/// Carries out a run of [`batchable`] steps (and passive ones among them) in as few calls as
+/// the failures allow: each call takes the steps up to the first that fails; that one is
+/// `Failed` and the next call starts after it, or, after a system error, the rest are
+/// `Skipped`. The results are those of running the steps one by one.
+fn apply_run(
+    ctx: &mut Ctx,
+    cmdlet: &'static Cmdlet,
+    run: Vec<Step>,
+    out: &mut Vec<Applied>,
+    failed: &mut Vec<String>,
+    stopped: &mut bool,
+) {
+    let mut pending = std::collections::VecDeque::from(run);
+    while !pending.is_empty() {
+        if *stopped {
+            for s in pending.drain(..) {
+                let result = passive(&s).unwrap_or("Skipped");
+                out.push(Applied {
+                    step: s,
+                    result,
+                    error: None,
+                });
+            }
+            return;
+        }
+        // Bound up to the first step that does not bind.
+        let mut all = Vec::new();
+        let mut bind_err = None;
+        for s in pending.iter().filter(|s| passive(s).is_none()) {
+            let named = s.command.as_ref().map(|(_, a)| a.as_slice()).unwrap_or(&[]);
+            match bind_values(cmdlet, named, &[], None) {
+                Ok(a) => all.push(a),
+                Err(e) => {
+                    bind_err = Some(e);
+                    break;
+                }
+            }
+        }
+        let b = if all.is_empty() {
+            super::cmdlets::Batched::default()
+        } else {
+            ctx.call_batch(cmdlet, &all)
+        };
+        let mut done = b.outputs.len();
+        let error = match b.failed {
+            Some(e) => Some(e),
+            None => bind_err,
+        };
+        let result = if ctx.what_if { "WhatIf" } else { "Done" };
+        while let Some(s) = pending.pop_front() {
+            if let Some(r) = passive(&s) {
+                out.push(Applied {
+                    step: s,
+                    result: r,
+                    error: None,
+                });
+                continue;
+            }
+            if done > 0 {
+                done -= 1;
+                out.push(Applied {
+                    step: s,
+                    result,
+                    error: None,
+                });
+                continue;
+            }
+            // The step the call stopped at (a batch that stops says why).
+            let e = error.unwrap_or_else(|| {
+                CliError::new(
+                    super::error::Class::Internal,
+                    format!("{} stopped without an error", cmdlet.name),
+                )
+            });
+            failed.push(s.provides());
+            *stopped = e.class != super::error::Class::Failed;
+            out.push(Applied {
+                step: s,
+                result: "Failed",
+                error: Some(e),
+            });
+            break;
+        }
+    }
 }
 
 /// The first failure of an apply, which decides its exit code.

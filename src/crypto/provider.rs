@@ -201,7 +201,12 @@ impl CryptoProvider for AwsLcProvider {
     }
 
     fn fill_random(&self, buf: &mut [u8]) -> Result<(), CryptoError> {
-        aws_lc_rs::rand::fill(buf).map_err(|_| CryptoError::Provider("random generator"))
+        // The OS generator, as `crate::crypto::random_bytes`: AWS-LC's own seeds itself from
+        // CPU-jitter entropy on first use (about 25 ms a process), which every import and upload
+        // paid for its first content salt. AWS-LC's generator is the fallback.
+        getrandom::fill(buf)
+            .or_else(|_| aws_lc_rs::rand::fill(buf).map_err(|_| getrandom::Error::UNSUPPORTED))
+            .map_err(|_| CryptoError::Provider("random generator"))
     }
 
     fn aead_key(&self, key: &[u8; 32]) -> Result<Box<dyn AeadKey>, CryptoError> {

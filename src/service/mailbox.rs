@@ -133,6 +133,18 @@ pub(crate) fn unchanged_dep(tx: &crate::store::Tx, r: &RecipientRow) -> Result<(
     }
 }
 
+/// What a command over many recipients did, in order: the results of the first ones, and the
+/// error of the one after them that stopped it (none after it was tried).
+#[derive(Debug)]
+pub struct Partial<T> {
+    pub done: Vec<T>,
+    pub failed: Option<Error>,
+}
+
+/// How many times an assignment reads and re-wraps again when another command changed some of
+/// its keys between its read and its write (each attempt's write is checked the same way).
+const ASSIGN_ATTEMPTS: usize = 4;
+
 /// A customer DEP can be assigned only while it is enabled and has no data purge pending.
 fn dep_gate(d: &DepRow) -> Result<()> {
     if d.state == STATE_PENDING_PURGE || d.state == dep::STATE_PURGED {
@@ -180,27 +192,37 @@ fn licence_gate(r: &RecipientRow) -> Result<()> {
     Ok(())
 }
 
-/// The gates of assigning the customer DEP `dep_identity` to `identity`, checked without changing
-/// anything (for a rollout plan): the organization (no Trial), the DEP's state (unless
-/// `dep_planned`: the plan creates it first, enabled) and the recipient's licence.
-pub fn preflight_assign(
+/// The gates of assigning the customer DEP `dep_identity` to each of `identities`, checked
+/// without changing anything (for a rollout plan): the organization (no Trial) and the DEP's
+/// state (unless `dep_planned`: the plan creates it first, enabled) once, then each recipient's
+/// licence, all in one read transaction. Returns, per identity in order, its refusal if it has
+/// one; a refusal for all of them (a Trial organization, a disabled DEP) is the `Err`.
+pub fn preflight_assign_many(
     store: &mut Store,
-    identity: &str,
+    identities: &[String],
     scope: RecipientScope,
     dep_identity: &str,
     dep_planned: bool,
-) -> Result<()> {
+) -> Result<Vec<Option<Error>>> {
     dep::check_org(store)?;
     if !dep_planned {
         dep_gate(&dep::resolve(store, dep::DepKind::Mailbox, dep_identity)?)?;
     }
-    let r = store.read(|tx| -> Result<_> { recipient::resolve(tx, identity, scope) })?;
-    licence_gate(&r)
+    store.read(|tx| -> Result<_> {
+        Ok(identities
+            .iter()
+            .map(|id| match recipient::resolve(tx, id, scope) {
+                Ok(r) => licence_gate(&r).err(),
+                Err(e) => Some(e),
+            })
+            .collect())
+    })
 }
 
 /// Assigns `dep_identity` (`None`: back to the tenant default, the multi-workload DEP or
 /// Microsoft-managed keys) to each recipient, re-wrapping
 /// their mailbox keys. One RSA unwrap per DEP involved, whatever the number of mailboxes.
+/// All or nothing: a recipient that can't be assigned fails the whole call.
 pub fn assign(
     store: &mut Store,
     keys: &mut ServiceKeys,
@@ -209,6 +231,37 @@ pub fn assign(
     dep_identity: Option<&str>,
     cmdlet: &str,
 ) -> Result<Vec<RecipientRow>> {
+    let p = assign_inner(store, keys, identities, scope, dep_identity, cmdlet, false)?;
+    match p.failed {
+        Some(e) => Err(e),
+        None => Ok(p.done),
+    }
+}
+
+/// [`assign`] for a pipeline's objects: the recipients before the first one that can't be
+/// assigned (not found, not licensed) are assigned, in one transaction, and that one's error
+/// is returned beside them; none after it is tried. An `Err` means nothing was changed (the
+/// policy can't be assigned, a vault or the store failed).
+pub fn assign_each(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    identities: &[String],
+    scope: RecipientScope,
+    dep_identity: Option<&str>,
+    cmdlet: &str,
+) -> Result<Partial<RecipientRow>> {
+    assign_inner(store, keys, identities, scope, dep_identity, cmdlet, true)
+}
+
+fn assign_inner(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    identities: &[String],
+    scope: RecipientScope,
+    dep_identity: Option<&str>,
+    cmdlet: &str,
+    prefix: bool,
+) -> Result<Partial<RecipientRow>> {
     let org_id = match dep_identity {
         Some(_) => dep::check_org(store)?,
         None => store.read(super::org::organization_id)?,
@@ -224,23 +277,85 @@ pub fn assign(
         None => super::m365::tenant_default(store, keys)?,
     };
     // Every recipient and its keys in one read transaction.
-    let (rows, key_rows) = store.read(|tx| -> Result<_> {
+    let request = request_id();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut conflict = false;
+        let result = assign_attempt(
+            store,
+            keys,
+            identities,
+            scope,
+            dep_identity,
+            cmdlet,
+            prefix,
+            (&org_id, &target, &request),
+            &mut conflict,
+        );
+        if conflict && attempt < ASSIGN_ATTEMPTS {
+            continue;
+        }
+        return result;
+    }
+}
+
+/// One read, re-wrap and guarded write of [`assign_inner`]; `conflict` is set when the write
+/// found keys changed since the read (nothing was written).
+#[allow(clippy::too_many_arguments)]
+fn assign_attempt(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    identities: &[String],
+    scope: RecipientScope,
+    dep_identity: Option<&str>,
+    cmdlet: &str,
+    prefix: bool,
+    (org_id, target, request): (&str, &DepRow, &str),
+    conflict: &mut bool,
+) -> Result<Partial<RecipientRow>> {
+    let (mut rows, mut key_rows, mut failed) = store.read(|tx| -> Result<_> {
         let mut rows = Vec::with_capacity(identities.len());
         let mut keys = Vec::with_capacity(identities.len());
+        let mut failed = None;
         for id in identities {
-            let r = recipient::resolve(tx, id, scope)?;
+            let r = match recipient::resolve(tx, id, scope) {
+                Ok(r) => r,
+                Err(e) if prefix => {
+                    failed = Some(e);
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             keys.push(tx.mailbox_keys(&r.guid)?);
             rows.push(r);
         }
-        Ok((rows, keys))
+        Ok((rows, keys, failed))
     })?;
     if dep_identity.is_some() {
-        for r in &rows {
-            licence_gate(r)?;
+        let mut unlicensed = None;
+        for (i, r) in rows.iter().enumerate() {
+            if let Err(e) = licence_gate(r) {
+                if !prefix {
+                    return Err(e);
+                }
+                unlicensed = Some((i, e));
+                break;
+            }
+        }
+        if let Some((i, e)) = unlicensed {
+            rows.truncate(i);
+            key_rows.truncate(i);
+            failed = Some(e);
         }
     }
-    let request = request_id();
-    let (new_dk, _) = keys.dep_key(store, &target, Purpose::Service, &request)?;
+    if rows.is_empty() {
+        return Ok(Partial {
+            done: Vec::new(),
+            failed,
+        });
+    }
+    let (new_dk, _) = keys.dep_key(store, target, Purpose::Service, request)?;
     // Re-wrap every key of every mailbox; DEP keys come from the cache after the first unwrap.
     let mut old_deps: HashMap<String, DepKey> = HashMap::new();
     // Re-wrapped existing keys, and first keys of mailboxes that had none.
@@ -279,7 +394,7 @@ pub fn assign(
                         )
                         .with_help("the store was changed or damaged: restore it from a backup")
                     })?;
-                let (dk, _) = keys.dep_key(store, &d, Purpose::Reassign, &request)?;
+                let (dk, _) = keys.dep_key(store, &d, Purpose::Reassign, request)?;
                 old_deps.insert(k.dep_guid.clone(), dk);
             }
             let old = &old_deps[&k.dep_guid];
@@ -301,15 +416,21 @@ pub fn assign(
     }
     let when = super::now();
     let assigned = dep_identity.map(|_| target.guid.clone());
-    store.write(|tx| {
+    let done = store.write(|tx| {
         for (r, read) in rows.iter().zip(&read_sets) {
-            unchanged_dep(tx, r)?;
+            if let Err(e) = unchanged_dep(tx, r) {
+                // Reassigned or removed meanwhile: read again (a removed one then fails as not found).
+                *conflict = true;
+                return Err(e);
+            }
             if &key_set(&tx.mailbox_keys(&r.guid)?) != read {
+                *conflict = true;
                 return Err(changed_meanwhile());
             }
         }
         for (k, from) in &new_rows {
             if !tx.rewrap_mailbox_key(k, from)? {
+                *conflict = true;
                 return Err(changed_meanwhile());
             }
         }
@@ -324,7 +445,7 @@ pub fn assign(
             tx.set_recipient_dep(&r.guid, assigned.as_deref(), &when)?;
             audit(
                 tx,
-                &org_id,
+                org_id,
                 "ExchangeAdmin",
                 cmdlet,
                 "",
@@ -334,7 +455,8 @@ pub fn assign(
             out.push(r);
         }
         Ok(out)
-    })
+    })?;
+    Ok(Partial { done, failed })
 }
 
 /// A mailbox's keys as (id, version, wrapping DEP), in a fixed order.

@@ -246,6 +246,83 @@ pub fn resolve(tx: &Tx, identity: &str, scope: RecipientScope) -> Result<Recipie
 
 /// Creates a recipient; the organization's name is the default mail domain.
 pub fn create(store: &mut Store, req: &NewRecipient) -> Result<RecipientRow> {
+    let mut p = create_each(store, std::slice::from_ref(req))?;
+    match p.failed {
+        Some(e) => Err(e),
+        None => p.done.pop().ok_or_else(|| {
+            Error::new(super::ErrorKind::Unavailable, "no recipient was created")
+                .with_help("check with Get-Mailbox, then run the command again")
+        }),
+    }
+}
+
+/// Creates recipients in order, in one transaction: those before the first that can't be
+/// created (an invalid request, a name or address already taken) are created, and that one's
+/// error is returned beside them; none after it is tried. An `Err` means none was created.
+pub fn create_each(
+    store: &mut Store,
+    reqs: &[NewRecipient],
+) -> Result<super::mailbox::Partial<RecipientRow>> {
+    let mut valid = Vec::with_capacity(reqs.len());
+    let mut failed = None;
+    for req in reqs {
+        match checked(req) {
+            Ok(alias) => valid.push((req, alias)),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    if valid.is_empty() {
+        return Ok(super::mailbox::Partial {
+            done: Vec::new(),
+            failed,
+        });
+    }
+    store.write(|tx| {
+        let org = super::org::current(tx)?;
+        let mut done = Vec::with_capacity(valid.len());
+        for (req, alias) in valid {
+            let smtp = req
+                .primary_smtp
+                .clone()
+                .unwrap_or_else(|| format!("{alias}@{}", org.name));
+            let upn = match req.kind {
+                Kind::SharedMailbox => req.upn.clone(),
+                _ => Some(req.upn.clone().unwrap_or_else(|| smtp.clone())),
+            };
+            let t = now();
+            let name = req.name.trim();
+            let row = RecipientRow {
+                guid: uuid::Uuid::new_v4().to_string(),
+                exchange_guid: uuid::Uuid::new_v4().to_string(),
+                name: name.to_string(),
+                alias,
+                display_name: req.display_name.clone().unwrap_or_else(|| name.to_string()),
+                primary_smtp: smtp,
+                upn,
+                external_email: req.external_email.clone(),
+                kind: req.kind.as_str().into(),
+                licenses: Vec::new(),
+                dep_guid: None,
+                when_created: t.clone(),
+                when_changed: t,
+                data_purged: None,
+            };
+            if !tx.insert_recipient(&row)? {
+                // The ones before it stay created (this transaction commits them).
+                failed = Some(clash(tx, &row));
+                break;
+            }
+            done.push(row);
+        }
+        Ok(super::mailbox::Partial { done, failed })
+    })
+}
+
+/// Checks a request before anything is written; returns its alias.
+fn checked(req: &NewRecipient) -> Result<String> {
     let name = req.name.trim();
     if name.is_empty() || name.len() > 64 {
         return Err(
@@ -279,38 +356,7 @@ pub fn create(store: &mut Store, req: &NewRecipient) -> Result<RecipientRow> {
         return Err(Error::invalid("a mail user needs -ExternalEmailAddress")
             .with_help("give the address outside the organization, e.g. -ExternalEmailAddress alice@fabrikam.com"));
     }
-    store.write(|tx| {
-        let org = super::org::current(tx)?;
-        let smtp = req
-            .primary_smtp
-            .clone()
-            .unwrap_or_else(|| format!("{alias}@{}", org.name));
-        let upn = match req.kind {
-            Kind::SharedMailbox => req.upn.clone(),
-            _ => Some(req.upn.clone().unwrap_or_else(|| smtp.clone())),
-        };
-        let t = now();
-        let row = RecipientRow {
-            guid: uuid::Uuid::new_v4().to_string(),
-            exchange_guid: uuid::Uuid::new_v4().to_string(),
-            name: name.to_string(),
-            alias: alias.clone(),
-            display_name: req.display_name.clone().unwrap_or_else(|| name.to_string()),
-            primary_smtp: smtp,
-            upn,
-            external_email: req.external_email.clone(),
-            kind: req.kind.as_str().into(),
-            licenses: Vec::new(),
-            dep_guid: None,
-            when_created: t.clone(),
-            when_changed: t,
-            data_purged: None,
-        };
-        if !tx.insert_recipient(&row)? {
-            return Err(clash(tx, &row));
-        }
-        Ok(row)
-    })
+    Ok(alias)
 }
 
 fn clash(tx: &Tx, row: &RecipientRow) -> Error {

@@ -14,8 +14,8 @@ use super::dep::Outcome;
 use super::keys::{parse_guid, ServiceKeys};
 use super::spo::{SpoFile, Tiks, CHUNK_BYTES};
 use super::{now, Error, ErrorKind, Result};
-use crate::crypto::ChunkBinding;
-use crate::store::{SiteRow, SpoFileRow, Store, Tx};
+use crate::crypto::{encrypted_len, ChunkBinding};
+use crate::store::{PackReadError, SiteRow, SpoFileRow, Store, Tx};
 
 /// The chunk format new uploads write: chunks bound to their file, number and finality.
 const CHUNK_FORMAT: u32 = 2;
@@ -221,39 +221,27 @@ pub fn upload(
     let mut tiks = Tiks::default();
     let key = tiks.site_key(store, keys, &site)?;
     let file_guid = uuid::Uuid::new_v4().to_string();
-    let row = store.write(|tx| {
+    // The chunks go into a new pack of the site, one after another, and are fsynced before the
+    // row that points at them commits; no store lock is held while they are written. A failure
+    // before the commit leaves a pack no row names, which the reclaim below (or the next one)
+    // deletes.
+    let pack = store.create_pack(&site.guid)?;
+    let pack_id = pack.id.clone();
+    let written = write_chunks(&key, &site, &file_guid, &mut input, path, pack);
+    let (n, size) = match written {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = store.reclaim_packs();
+            return Err(e);
+        }
+    };
+    let mut replaced_pack = None;
+    let committed = store.write(|tx| {
         let old = tx.spo_file(&site.guid, &rel)?;
         if let Some(o) = &old {
             tx.delete_spo_file(&o.guid)?;
+            replaced_pack = o.pack.clone();
         }
-        let mut buf = vec![0u8; CHUNK_BYTES];
-        let (mut n, mut size) = (0u32, 0u64);
-        // One byte read ahead past a full chunk tells whether it is the last.
-        let mut ahead: Option<u8> = None;
-        loop {
-            let start = match ahead.take() {
-                Some(b) => {
-                    buf[0] = b;
-                    1
-                }
-                None => 0,
-            };
-            let filled = start + fill(&mut input, &mut buf[start..], path)?;
-            let mut one = [0u8; 1];
-            let last = filled < CHUNK_BYTES || fill(&mut input, &mut one, path)? == 0;
-            if !last {
-                ahead = Some(one[0]);
-            }
-            let binding = chunk_binding(&site, &file_guid, n, CHUNK_FORMAT, last)?;
-            let ct = key.encrypt_content(&binding, &buf[..filled])?;
-            tx.put_spo_chunk(&file_guid, n, &ct)?;
-            size += filled as u64;
-            n += 1;
-            if last {
-                break;
-            }
-        }
-        zeroize::Zeroize::zeroize(&mut buf);
         let t = now();
         let row = SpoFileRow {
             guid: file_guid.clone(),
@@ -264,14 +252,198 @@ pub fn upload(
             when_created: old.map(|o| o.when_created).unwrap_or_else(|| t.clone()),
             when_changed: t,
             chunk_format: CHUNK_FORMAT,
+            pack: Some(pack_id.clone()),
+            pack_offset: 0,
         };
         tx.insert_spo_file(&row)?;
         Ok::<_, Error>(row)
-    })?;
+    });
+    // The replaced file's pack (no row names it now), or this one's after a failed commit.
+    let row = match committed {
+        Ok(row) => row,
+        Err(e) => {
+            let _ = store.reclaim_packs();
+            return Err(e);
+        }
+    };
+    // Only the replaced file's pack: a full reclaim also lists every content directory.
+    if let Some(old) = replaced_pack {
+        store.reclaim_pack(&site.guid, &old)?;
+    }
     Ok(Outcome {
         value: present(&site, &row),
         warnings: tiks.warnings,
     })
+}
+
+/// Encrypts `input` chunk by chunk into `pack` and makes it durable; returns the number of
+/// chunks and of plaintext bytes.
+fn write_chunks(
+    key: &crate::crypto::SiteKey,
+    site: &SiteRow,
+    file_guid: &str,
+    input: &mut impl Read,
+    path: &Path,
+    pack: crate::store::PackFile,
+) -> Result<(u32, u64)> {
+    let pack_path = pack.path.clone();
+    let write_err = |e: std::io::Error| io_err("cannot write", &pack_path, e);
+    let mut out = crate::store::PackAppender::start(pack)?;
+    let mut buf = zeroize::Zeroizing::new(vec![0u8; CHUNK_BYTES]);
+    let (mut n, mut size) = (0u32, 0u64);
+    // One byte read ahead past a full chunk tells whether it is the last.
+    let mut ahead: Option<u8> = None;
+    loop {
+        let start = match ahead.take() {
+            Some(b) => {
+                buf[0] = b;
+                1
+            }
+            None => 0,
+        };
+        let filled = start + fill(input, &mut buf[start..], path)?;
+        let mut one = [0u8; 1];
+        let last = filled < CHUNK_BYTES || fill(input, &mut one, path)? == 0;
+        if !last {
+            ahead = Some(one[0]);
+        }
+        let binding = chunk_binding(site, file_guid, n, CHUNK_FORMAT, last)?;
+        // Encrypted straight into the pack's write buffers.
+        let mut ct = key.encrypting_reader(&binding, &buf[..filled])?;
+        let len = out.append_from(&mut ct).map_err(write_err)?;
+        if len != encrypted_len(filled as u64) {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("chunk {n} of {} came out {len} bytes long", path.display()),
+            )
+            .with_help("nothing was stored; this is a bug in custkey, please report it"));
+        }
+        size += filled as u64;
+        n += 1;
+        if last {
+            break;
+        }
+    }
+    out.finish().map_err(write_err)?;
+    Ok((n, size))
+}
+
+/// Where chunk `n` of a file in a pack starts (relative to its `pack_offset`) and how long its
+/// ciphertext is: every chunk but the last holds [`CHUNK_BYTES`] of plaintext.
+fn chunk_extent(f: &SpoFileRow, n: u32) -> Option<(u64, u64)> {
+    let full = CHUNK_BYTES as u64;
+    let before = u64::from(n).checked_mul(full)?;
+    let plain = if n + 1 == f.chunks {
+        f.size.checked_sub(before)?
+    } else {
+        full
+    };
+    if plain > full {
+        return None;
+    }
+    Some((u64::from(n) * encrypted_len(full), encrypted_len(plain)))
+}
+
+/// A file's pack that is missing or shorter than its row says.
+fn pack_damaged(path: &str, e: PackReadError) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        format!("the content of the file '{path}' cannot be read: {e}"),
+    )
+    .with_help("nothing was written; restore the store and its content/ directory from the same backup, or upload the file again")
+}
+
+/// Decrypts the chunks of a file in a pack, read in order from `src`, into `out`.
+fn read_pack_chunks(
+    key: &crate::crypto::SiteKey,
+    site: &SiteRow,
+    f: &SpoFileRow,
+    mut src: impl Read,
+    out: &mut File,
+    dest: &Path,
+) -> Result<()> {
+    // Each chunk is decrypted as it is read (64 KiB segments, each authenticated before its
+    // plaintext is handed out); a chunk that fails leaves only the temporary file, which is
+    // removed.
+    let mut pt = zeroize::Zeroizing::new(vec![0u8; 64 << 10]);
+    for n in 0..f.chunks {
+        let Some((_, len)) = chunk_extent(f, n) else {
+            return Err(altered(&f.path, "its size does not match its chunks"));
+        };
+        let binding = chunk_binding(site, &f.guid, n, f.chunk_format, n + 1 == f.chunks)?;
+        let fails = || {
+            altered(
+                &f.path,
+                &format!("chunk {n} of {} fails its integrity check", f.chunks),
+            )
+        };
+        let mut r = key
+            .decrypt_reader(&binding, (&mut src).take(len))
+            .map_err(|_| fails())?;
+        loop {
+            let got = match r.read(&mut pt) {
+                Ok(0) => break,
+                Ok(k) => k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(fails()),
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorKind::Unavailable,
+                        format!("chunk {n} of '{}' cannot be read from its pack: {e}", f.path),
+                    )
+                    .with_help("nothing was written; restore the store and its content/ directory from the same backup, or upload the file again"))
+                }
+            };
+            out.write_all(&pt[..got])
+                .map_err(|e| stream_err(&format!("cannot write {}", dest.display()), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Decrypts the chunks of a file uploaded before packs (`spo_file_chunk` rows) into `out`.
+fn read_row_chunks(
+    tx: &Tx,
+    key: &crate::crypto::SiteKey,
+    site: &SiteRow,
+    f: &SpoFileRow,
+    out: &mut File,
+    dest: &Path,
+) -> Result<()> {
+    for n in 0..f.chunks {
+        let ct = tx.spo_chunk(&f.guid, n)?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("chunk {n} of '{}' is missing from the store", f.path),
+            )
+            .with_help(
+                "nothing was written; restore the store from a backup, or upload the file again",
+            )
+        })?;
+        open_chunk(key, site, f, n, &ct, out, dest)?;
+    }
+    Ok(())
+}
+
+/// Decrypts chunk `n` of a file and writes its plaintext to `out`.
+fn open_chunk(
+    key: &crate::crypto::SiteKey,
+    site: &SiteRow,
+    f: &SpoFileRow,
+    n: u32,
+    ct: &[u8],
+    out: &mut File,
+    dest: &Path,
+) -> Result<()> {
+    let binding = chunk_binding(site, &f.guid, n, f.chunk_format, n + 1 == f.chunks)?;
+    let pt = key.decrypt_content(&binding, ct).map_err(|_| {
+        altered(
+            &f.path,
+            &format!("chunk {n} of {} fails its integrity check", f.chunks),
+        )
+    })?;
+    out.write_all(&pt)
+        .map_err(|e| stream_err(&format!("cannot write {}", dest.display()), e))
 }
 
 fn file_of(tx: &Tx, site: Option<&str>, url: &str) -> Result<(SiteRow, SpoFileRow)> {
@@ -321,35 +493,68 @@ pub fn download(
     url: &str,
     dest: &Path,
 ) -> Result<Outcome<SpoFile>> {
-    let (site, f) = store.read(|tx| file_of(tx, site, url))?;
     let mut tiks = Tiks::default();
-    let key = tiks.site_key(store, keys, &site)?;
-    store.read(|tx| {
-        if f.chunk_format >= 2 && f.chunks == 0 {
-            return Err(altered(&f.path, "it records no chunks"));
-        }
-        write_file_atomic(dest, |out| {
-            for n in 0..f.chunks {
-                let ct = tx.spo_chunk(&f.guid, n)?.ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Unavailable,
-                        format!("chunk {n} of '{}' is missing from the store", f.path),
-                    )
-                    .with_help("nothing was written; restore the store from a backup, or upload the file again")
-                })?;
-                let binding = chunk_binding(&site, &f.guid, n, f.chunk_format, n + 1 == f.chunks)?;
-                let pt = key.decrypt_content(&binding, &ct).map_err(|_| {
-                    altered(
-                        &f.path,
-                        &format!("chunk {n} of {} fails its integrity check", f.chunks),
-                    )
-                })?;
-                out.write_all(&pt)
-                    .map_err(|e| stream_err(&format!("cannot write {}", dest.display()), e))?;
+    // Read in one snapshot; a pack deleted meanwhile (the file was replaced and the old pack
+    // reclaimed after this snapshot began) is looked up again, where the file is now, and so
+    // is a site whose key was re-wrapped since its key was opened.
+    let mut attempt = 0;
+    let (site_row, f) = loop {
+        attempt += 1;
+        let (site_row, _) = store.read(|tx| file_of(tx, site, url))?;
+        let key = tiks.site_key(store, keys, &site_row)?;
+        let got = store.read(|tx| {
+            let (s, f) = file_of(tx, site, url)?;
+            if s != site_row {
+                return Ok(Err(()));
             }
-            Ok(())
-        })
-    })?;
+            if f.chunk_format >= 2 && f.chunks == 0 {
+                return Err(altered(&f.path, "it records no chunks"));
+            }
+            match &f.pack {
+                Some(pack) => {
+                    let total = match (f.chunks.checked_sub(1)).and_then(|l| chunk_extent(&f, l)) {
+                        Some((at, len)) => at + len,
+                        None => return Err(altered(&f.path, "its size does not match its chunks")),
+                    };
+                    let src = match tx.open_pack_range(&s.guid, pack, f.pack_offset, total) {
+                        Ok(src) => src,
+                        Err(PackReadError::Open(_, e))
+                            if e.kind() == std::io::ErrorKind::NotFound && attempt < 3 =>
+                        {
+                            return Ok(Err(()));
+                        }
+                        Err(e) => return Err(pack_damaged(&f.path, e)),
+                    };
+                    write_file_atomic(dest, |out| {
+                        read_pack_chunks(
+                            &key,
+                            &s,
+                            &f,
+                            std::io::BufReader::with_capacity(1 << 20, src),
+                            out,
+                            dest,
+                        )
+                    })?;
+                }
+                None => {
+                    write_file_atomic(dest, |out| read_row_chunks(tx, &key, &s, &f, out, dest))?
+                }
+            }
+            Ok(Ok(f))
+        })?;
+        match got {
+            Ok(f) => break (site_row, f),
+            Err(()) if attempt < 3 => continue,
+            Err(()) => {
+                return Err(Error::new(
+                    ErrorKind::Unavailable,
+                    format!("the file '{url}' kept changing while it was read"),
+                )
+                .with_help("nothing was written; run the command again"))
+            }
+        }
+    };
+    let site = site_row;
     Ok(Outcome {
         value: present(&site, &f),
         warnings: tiks.warnings,

@@ -340,7 +340,14 @@ const MIGRATIONS: &[&str] = &[
         when_changed TEXT NOT NULL,
         PRIMARY KEY (mailbox_guid, source)
     );",
-    // 12: per wrapped copy of a DEP key or TIK, which kind of wrap its root key made
+    // 12: SharePoint file content in pack files, as mailbox content (store/pack.rs): a file with
+    // a pack holds its chunks one after another from `pack_offset` of
+    // content/<site guid>/<pack>.pack; a file without one (uploaded before) keeps its
+    // spo_file_chunk rows, read as before.
+    "ALTER TABLE spo_file ADD COLUMN pack TEXT;
+    ALTER TABLE spo_file ADD COLUMN pack_offset INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX spo_file_pack ON spo_file (pack);",
+    // 13: per wrapped copy of a DEP key or TIK, which kind of wrap its root key made
     // (`RSA-OAEP-256`, `RSA-OAEP`, or `KMS-AES-256-GCM` for an AES key in a KMIP key manager).
     // Copies made before it keep '' (their format's algorithm byte says the same).
     "ALTER TABLE dep_root_wrap ADD COLUMN wrap_kind TEXT NOT NULL DEFAULT '';

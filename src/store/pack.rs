@@ -150,6 +150,7 @@ impl Store {
             tx.rows(
                 "SELECT p.id, p.mailbox_guid,
                         EXISTS (SELECT 1 FROM item i WHERE i.pack = p.id)
+                        OR EXISTS (SELECT 1 FROM spo_file f WHERE f.pack = p.id)
                  FROM content_pack p",
                 args![],
             )?
@@ -158,50 +159,58 @@ impl Store {
             .collect()
         })?;
         let mut removed = 0;
-        for (id, mailbox, used) in packs {
-            if used {
-                continue;
-            }
-            let path = self.pack_path(&mailbox, &id);
-            // Hold the lock while deciding and deleting: a live writer holds it from creation.
-            let lock = match File::open(&path) {
-                Ok(f) => match f.try_lock() {
-                    Ok(()) => Some(f),
-                    Err(fs::TryLockError::WouldBlock) => continue,
-                    Err(fs::TryLockError::Error(e)) => {
-                        return Err(unavailable(&path, "cannot lock the content file", &e))
-                    }
-                },
-                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(e) => return Err(unavailable(&path, "cannot open the content file", &e)),
-            };
-            let gone = self.write(|tx| -> Result<bool> {
-                let used = tx
-                    .row(
-                        "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)",
-                        args![id],
-                    )?
-                    .map(|r| r.get::<bool>(0))
-                    .transpose()?
-                    .unwrap_or(false);
-                if used {
-                    return Ok(false);
-                }
-                tx.exec("DELETE FROM content_pack WHERE id = ?1", args![id])?;
-                Ok(true)
-            })?;
-            if gone && lock.is_some() {
-                match fs::remove_file(&path) {
-                    Ok(()) => removed += 1,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(unavailable(&path, "cannot delete the content file", &e)),
-                }
-                if let Some(dir) = path.parent() {
-                    sync_dir(dir)?;
-                }
+        for (id, owner, used) in packs {
+            if !used && self.reclaim_pack(&owner, &id)? {
+                removed += 1;
             }
         }
         removed += self.reclaim_unregistered()?;
+        Ok(removed)
+    }
+
+    /// Deletes one registered pack of `owner` (a mailbox or a site) if no item and no file
+    /// points at it and no writer holds it; whether its file was removed.
+    pub fn reclaim_pack(&mut self, owner: &str, id: &str) -> Result<bool> {
+        let path = self.pack_path(owner, id);
+        // Hold the lock while deciding and deleting: a live writer holds it from creation.
+        let lock = match File::open(&path) {
+            Ok(f) => match f.try_lock() {
+                Ok(()) => Some(f),
+                Err(fs::TryLockError::WouldBlock) => return Ok(false),
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(unavailable(&path, "cannot lock the content file", &e))
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(unavailable(&path, "cannot open the content file", &e)),
+        };
+        let gone = self.write(|tx| -> Result<bool> {
+            let used = tx
+                .row(
+                    "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)
+                         OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1)",
+                    args![id],
+                )?
+                .map(|r| r.get::<bool>(0))
+                .transpose()?
+                .unwrap_or(false);
+            if used {
+                return Ok(false);
+            }
+            tx.exec("DELETE FROM content_pack WHERE id = ?1", args![id])?;
+            Ok(true)
+        })?;
+        let mut removed = false;
+        if gone && lock.is_some() {
+            match fs::remove_file(&path) {
+                Ok(()) => removed = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(unavailable(&path, "cannot delete the content file", &e)),
+            }
+            if let Some(dir) = path.parent() {
+                sync_dir(dir)?;
+            }
+        }
         Ok(removed)
     }
 
@@ -220,7 +229,8 @@ impl Store {
         // Every pack the store names, in one query; only files outside it are looked at again.
         let known = self.read(|tx| -> Result<std::collections::HashSet<String>> {
             tx.rows(
-                "SELECT id FROM content_pack UNION SELECT DISTINCT pack FROM item WHERE pack IS NOT NULL",
+                "SELECT id FROM content_pack UNION SELECT DISTINCT pack FROM item WHERE pack IS NOT NULL
+                 UNION SELECT DISTINCT pack FROM spo_file WHERE pack IS NOT NULL",
                 args![],
             )?
             .iter()
@@ -266,7 +276,8 @@ impl Store {
                     Ok(tx
                         .row(
                             "SELECT NOT (EXISTS (SELECT 1 FROM content_pack WHERE id = ?1)
-                                 OR EXISTS (SELECT 1 FROM item WHERE pack = ?1))",
+                                 OR EXISTS (SELECT 1 FROM item WHERE pack = ?1)
+                                 OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1))",
                             args![id],
                         )?
                         .map(|r| r.get::<bool>(0))
@@ -357,6 +368,14 @@ impl Tx<'_> {
         }
         f.seek(SeekFrom::Start(offset))
             .map_err(|e| PackReadError::Open(path.clone(), e))?;
+        // Read front to back: a larger read-ahead (advice only; ignored where unsupported).
+        #[cfg(target_os = "linux")]
+        let _ = rustix::fs::fadvise(
+            &f,
+            offset,
+            std::num::NonZeroU64::new(len),
+            rustix::fs::Advice::Sequential,
+        );
         Ok(f.take(len))
     }
 
@@ -403,6 +422,23 @@ enum Job {
 
 /// Opens the pack again for direct I/O (no copy into the page cache; the disk reads the
 /// buffers), where the platform and file system allow it.
+/// Whether `file` is on tmpfs (memory).
+fn in_memory(file: &File) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        const TMPFS_MAGIC: i64 = 0x0102_1994;
+        // f_type is i64 here, narrower on some targets.
+        #[allow(clippy::useless_conversion)]
+        let is_tmpfs = |s: rustix::fs::StatFs| i64::from(s.f_type) == TMPFS_MAGIC;
+        rustix::fs::fstatfs(file).is_ok_and(is_tmpfs)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        false
+    }
+}
+
 fn open_direct(path: &Path) -> Option<File> {
     #[cfg(target_os = "linux")]
     {
@@ -598,11 +634,15 @@ impl PackAppender {
                 .map_err(|e| unavailable(&path, "cannot start the content writer", &e))
         };
         let mut threads = Vec::new();
-        for _ in 0..PACK_WRITERS {
+        let mut direct_io = false;
+        // On tmpfs two writers only spin on the file's lock against each other.
+        let memory = in_memory(&file);
+        for _ in 0..if memory { 1 } else { PACK_WRITERS } {
             let w = BlockWriter {
                 buffered: clone(&file)?,
                 direct: open_direct(&path),
             };
+            direct_io |= w.direct.is_some();
             let shared = Arc::clone(&shared);
             threads.push(spawn("pack-writer", Box::new(move || shared.run(w)))?);
         }
@@ -632,7 +672,10 @@ impl PackAppender {
             carry: Vec::with_capacity(ALIGN),
             durable: 0,
             reserved: 0,
-            can_reserve: true,
+            // Reserving helps direct writes only (they would extend the file one by one); on
+            // tmpfs, which takes O_DIRECT but writes through its page cache anyway, it would
+            // allocate and zero every page ahead of the copy that fills it.
+            can_reserve: direct_io && !memory,
             threads: {
                 threads.push(s);
                 threads

@@ -60,12 +60,17 @@ pub struct SpoFileRow {
     /// How its chunks are bound: 1 (before schema 9) to the file and the chunk number; 2 also
     /// to whether the chunk is the last (`docs/format.md` §5).
     pub chunk_format: u32,
+    /// The pack file (under `content/<site guid>/`) that holds the chunks one after another
+    /// from `pack_offset` on; `None` for a file uploaded before schema 12, whose chunks are
+    /// `spo_file_chunk` rows.
+    pub pack: Option<String>,
+    pub pack_offset: u64,
 }
 
 const DEP_COLS: &str = "guid, geo, state, tik_by_availability, roll_key_type, roll_key_uri, tik_cache, tik_cache_expires_at, when_created, when_changed";
 const SITE_COLS: &str = "guid, url, title, geo, tik_guid, wrapped_key, when_created";
 const FILE_COLS: &str =
-    "guid, site_guid, path, size, chunks, when_created, when_changed, chunk_format";
+    "guid, site_guid, path, size, chunks, when_created, when_changed, chunk_format, pack, pack_offset";
 
 fn dep_row(r: &Row) -> Result<SpoDepRow> {
     Ok(SpoDepRow {
@@ -104,6 +109,8 @@ fn file_row(r: &Row) -> Result<SpoFileRow> {
         when_created: r.get(5)?,
         when_changed: r.get(6)?,
         chunk_format: r.get(7)?,
+        pack: r.get(8)?,
+        pack_offset: r.get(9)?,
     })
 }
 
@@ -273,7 +280,8 @@ impl Tx<'_> {
         )
     }
 
-    /// Deletes a file and its chunks.
+    /// Deletes a file and its chunks (rows; a pack no row names any more goes with the next
+    /// [`super::Store::reclaim_packs`]).
     pub fn delete_spo_file(&self, guid: &str) -> Result<()> {
         self.spo_exec(
             "DELETE FROM spo_file_chunk WHERE file_guid = ?1",
@@ -283,10 +291,11 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Inserts a file row (its chunks go in first, in the same transaction).
+    /// Inserts a file row (its chunks are made durable in its pack first, or, for rows, go in
+    /// first in the same transaction).
     pub fn insert_spo_file(&self, f: &SpoFileRow) -> Result<()> {
         self.spo_exec(
-            &format!("INSERT INTO spo_file ({FILE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            &format!("INSERT INTO spo_file ({FILE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
             args![
                 f.guid,
                 f.site_guid,
@@ -295,7 +304,9 @@ impl Tx<'_> {
                 f.chunks,
                 f.when_created,
                 f.when_changed,
-                f.chunk_format
+                f.chunk_format,
+                f.pack,
+                f.pack_offset
             ],
         )?;
         Ok(())

@@ -96,6 +96,11 @@ fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     set_recipient(ctx, args, RecipientScope::MailUsers)
 }
 
+/// Set-MailUser for a pipeline's objects (see [`super::Batch`]).
+pub(crate) fn set_batch(ctx: &mut Ctx, all: &[Args]) -> super::Batched {
+    super::mailbox::set_recipients(ctx, all, RecipientScope::MailUsers, set)
+}
+
 fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let req = NewRecipient {
         kind: RecipientKind::MailUser,

@@ -151,8 +151,115 @@ fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     set_recipient(ctx, args, RecipientScope::Mailboxes)
 }
 
+/// Set-Mailbox for a pipeline's objects (see [`super::Batch`]).
+pub(crate) fn set_batch(ctx: &mut Ctx, all: &[Args]) -> super::Batched {
+    set_recipients(ctx, all, RecipientScope::Mailboxes, set)
+}
+
+/// Set-Mailbox and Set-MailUser over many objects: each run of objects that only assign the
+/// same -DataEncryptionPolicy is one [`encryption::assign_each`] (one read, one re-wrap per key,
+/// one write transaction with an audit row per recipient); anything else (-DisplayName, a prompt
+/// or -WhatIf) goes through `one`, object by object, in order.
+pub(crate) fn set_recipients(
+    ctx: &mut Ctx,
+    all: &[Args],
+    scope: RecipientScope,
+    one: fn(&mut Ctx, &Args) -> Result<Output, CliError>,
+) -> super::Batched {
+    let mut out = super::Batched::default();
+    let quiet = ctx.asks_nothing();
+    let dep_of = |a: &Args| a.str("DataEncryptionPolicy").map(str::to_string);
+    let plain = |a: &Args| {
+        quiet
+            && a.str("DisplayName").is_none()
+            && (a.str("DataEncryptionPolicy").is_some() || a.is_null("DataEncryptionPolicy"))
+    };
+    let mut i = 0;
+    while i < all.len() {
+        if !plain(&all[i]) {
+            if !out.each(ctx, &all[i..=i], one) {
+                return out;
+            }
+            i += 1;
+            continue;
+        }
+        let dep = dep_of(&all[i]);
+        let mut j = i + 1;
+        while j < all.len() && plain(&all[j]) && dep_of(&all[j]) == dep {
+            j += 1;
+        }
+        let ids: Vec<String> = all[i..j]
+            .iter()
+            .map(|a| a.str("Identity").unwrap_or_default().to_string())
+            .collect();
+        let cmdlet = ctx.cmdlet.name;
+        let done = ctx.service().and_then(|(store, keys)| {
+            Ok(encryption::assign_each(
+                store,
+                keys,
+                &ids,
+                scope,
+                dep.as_deref(),
+                cmdlet,
+            )?)
+        });
+        match done {
+            Ok(p) => {
+                out.outputs.extend(p.done.iter().map(|_| Output::None));
+                if let Some(e) = p.failed {
+                    out.failed = Some(e.into());
+                    return out;
+                }
+            }
+            Err(e) => {
+                out.failed = Some(e);
+                return out;
+            }
+        }
+        i = j;
+    }
+    out
+}
+
+/// New-Mailbox for a pipeline's objects (see [`super::Batch`]): all created in one
+/// transaction, unless a prompt or -WhatIf asks about each.
+pub(crate) fn new_batch(ctx: &mut Ctx, all: &[Args]) -> super::Batched {
+    let mut out = super::Batched::default();
+    if !ctx.asks_nothing() {
+        out.each(ctx, all, new);
+        return out;
+    }
+    let reqs: Vec<NewRecipient> = all.iter().map(new_request).collect();
+    let done = ctx
+        .store()
+        .and_then(|store| Ok(recipient::create_each(store, &reqs)?));
+    let p = match done {
+        Ok(p) => p,
+        Err(e) => {
+            out.failed = Some(e);
+            return out;
+        }
+    };
+    for row in p.done {
+        ctx.verbose(&format!("created {} {} ({})", row.kind, row.name, row.guid));
+        match record(&recipient::present(row, None)) {
+            Ok(r) => out.outputs.push(Output::one(r)),
+            Err(e) => {
+                out.failed = Some(e);
+                return out;
+            }
+        }
+    }
+    out.failed = p.failed.map(CliError::from);
+    out
+}
+
 fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let req = NewRecipient {
+    create(ctx, &new_request(args))
+}
+
+fn new_request(args: &Args) -> NewRecipient {
+    NewRecipient {
         kind: if args.switch("Shared") {
             RecipientKind::SharedMailbox
         } else {
@@ -164,8 +271,7 @@ fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         primary_smtp: args.str("PrimarySmtpAddress").map(str::to_string),
         upn: args.str("MicrosoftOnlineServicesID").map(str::to_string),
         external_email: None,
-    };
-    create(ctx, &req)
+    }
 }
 
 /// Creates a recipient after -WhatIf/-Confirm and shows it.

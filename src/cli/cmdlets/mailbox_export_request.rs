@@ -42,8 +42,10 @@ fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     if !ctx.should_process(&mailbox, "New-MailboxExportRequest", false)? {
         return Ok(Output::None);
     }
+    let bar = crate::cli::progress::Bar::new(ctx, format!("Exporting {mailbox}"));
     let (store, keys) = ctx.service()?;
-    let res = content::export(store, keys, &mailbox, &path)?;
+    let res = content::export_with(store, keys, &mailbox, &path, &bar)?;
+    drop(bar);
     for b in &res.bad_items {
         ctx.warn(b.message());
     }

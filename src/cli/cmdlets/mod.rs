@@ -108,3 +108,51 @@ pub fn all() -> Vec<&'static Cmdlet> {
     v.sort_by_key(|c| c.name);
     v
 }
+
+/// A cmdlet that takes all the objects piped into it in one call, as PowerShell runs one
+/// instance of a cmdlet for its whole input: one proof of the signed-in account, and one
+/// store transaction for a run of like objects (one RSA unwrap per DEP). It handles the objects
+/// in order and stops at the first that fails: [`Batched::outputs`] holds one output for each
+/// object handled before it, all of them applied, and [`Batched::failed`] that object's error.
+pub type Batch = fn(&mut crate::cli::Ctx, &[crate::cli::args::Args]) -> Batched;
+
+/// What a [`Batch`] did.
+#[derive(Default)]
+pub struct Batched {
+    pub outputs: Vec<crate::cli::output::Output>,
+    pub failed: Option<crate::cli::error::CliError>,
+}
+
+impl Batched {
+    /// Runs `run` once per object (prompts, -WhatIf, and objects a batch can't group).
+    pub fn each(
+        &mut self,
+        ctx: &mut crate::cli::Ctx,
+        all: &[crate::cli::args::Args],
+        run: fn(
+            &mut crate::cli::Ctx,
+            &crate::cli::args::Args,
+        ) -> Result<crate::cli::output::Output, crate::cli::error::CliError>,
+    ) -> bool {
+        for a in all {
+            match run(ctx, a) {
+                Ok(o) => self.outputs.push(o),
+                Err(e) => {
+                    self.failed = Some(e);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The batch form of a cmdlet, for those that have one.
+pub fn batch(cmdlet: &Cmdlet) -> Option<Batch> {
+    match cmdlet.name {
+        "New-Mailbox" => Some(mailbox::new_batch),
+        "Set-Mailbox" => Some(mailbox::set_batch),
+        "Set-MailUser" => Some(mail_user::set_batch),
+        _ => None,
+    }
+}

@@ -52,6 +52,9 @@ pub enum Interrupt {
 
 type EResult<T> = Result<T, Interrupt>;
 
+/// From how many piped objects a cmdlet run once per object shows its progress on a terminal.
+const PROGRESS_FROM: usize = 100;
+
 /// What flows between pipeline elements.
 #[derive(Debug, Default)]
 struct Stream {
@@ -107,6 +110,37 @@ pub struct Interp {
     swallowed: u64,
     /// A non-zero status a cmdlet of the current statement succeeded with (4: changes pending).
     status: i32,
+}
+
+/// A cmdlet's output as the stream the next pipeline element reads.
+fn stream_of(
+    out: Output,
+    view: Vec<String>,
+    form: Option<Form>,
+    properties: Option<Vec<String>>,
+) -> Stream {
+    match out {
+        Output::None => Stream::default(),
+        Output::Text(t) => Stream {
+            items: vec![Value::String(t)],
+            raw: true,
+            ..Stream::default()
+        },
+        Output::Objects(recs) | Output::List(recs) => Stream {
+            items: recs.into_iter().map(Value::Object).collect(),
+            view,
+            form,
+            properties,
+            raw: false,
+        },
+        Output::Values(v) => Stream {
+            items: v,
+            view,
+            form,
+            properties,
+            raw: false,
+        },
+    }
 }
 
 impl Interp {
@@ -187,7 +221,10 @@ impl Interp {
                     if pref != Action::Silent || !keep_going {
                         self.report(&e, pos);
                     }
-                    if !keep_going && pref == Action::Stop {
+                    // Ctrl-C ends a script whatever the preference.
+                    let stop =
+                        pref == Action::Stop || e.class == crate::cli::error::Class::Interrupted;
+                    if !keep_going && stop {
                         return Some(e.class.exit_code());
                     }
                 }
@@ -480,13 +517,55 @@ impl Interp {
         }
 
         let utility = cmdlet.module.starts_with("Microsoft.PowerShell");
+        if let (Some(batch), Some(inp)) = (crate::cli::cmdlets::batch(cmdlet), &input) {
+            if !utility && inp.items.len() > 1 {
+                let items = input.map(|i| i.items).unwrap_or_default();
+                return self.batch_command(
+                    cmdlet,
+                    batch,
+                    &named,
+                    &positionals,
+                    &items,
+                    cmd.pos,
+                    action,
+                );
+            }
+        }
         match input {
             Some(inp) if !utility => {
                 let mut out = Stream {
                     view: cmdlet.table.iter().map(|s| s.to_string()).collect(),
                     ..Stream::default()
                 };
-                for item in &inp.items {
+                // Many objects: a progress bar on a terminal, and Ctrl-C stops before the next.
+                let bar = (inp.items.len() >= PROGRESS_FROM).then(|| {
+                    use custkey::service::Progress;
+                    let b = crate::cli::progress::Bar::new(
+                        &self.ctx,
+                        format!("{} over {} objects", cmdlet.name, inp.items.len()),
+                    );
+                    b.start("objects", Some(inp.items.len() as u64));
+                    b
+                });
+                for (done, item) in inp.items.iter().enumerate() {
+                    if let Some(b) = &bar {
+                        use custkey::service::Progress;
+                        b.advance(done as u64);
+                        if b.cancelled() {
+                            return Err(Interrupt::Fail(
+                                CliError::new(
+                                    crate::cli::error::Class::Interrupted,
+                                    format!(
+                                        "{} was interrupted after {done} of {} objects; those are done",
+                                        cmdlet.name,
+                                        inp.items.len()
+                                    ),
+                                )
+                                .with_help("run the pipeline again for the rest"),
+                                cmd.pos,
+                            ));
+                        }
+                    }
                     let s = self.invoke(
                         cmdlet,
                         &named,
@@ -505,6 +584,94 @@ impl Interp {
             }
             inp => self.invoke(cmdlet, &named, &positionals, None, inp, cmd.pos, action),
         }
+    }
+
+    /// Objects piped into a cmdlet with a batch form: bound one by one as they would be for
+    /// one call each, then handed over in runs ([`crate::cli::cmdlets::Batch`]). A failing
+    /// object (binding or running) is handled as a failing call would be, after the objects
+    /// before it were applied; under -ErrorAction Continue the rest go on as a new run.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_command(
+        &mut self,
+        cmdlet: &'static Cmdlet,
+        batch: crate::cli::cmdlets::Batch,
+        named: &[(String, Option<Value>)],
+        positionals: &[Value],
+        items: &[Value],
+        pos: Pos,
+        action: Action,
+    ) -> EResult<Stream> {
+        let mut out = Stream {
+            view: cmdlet.table.iter().map(|s| s.to_string()).collect(),
+            ..Stream::default()
+        };
+        let mut pending = Vec::with_capacity(items.len());
+        for item in items {
+            match bind_values(cmdlet, named, positionals, Some(item)) {
+                Ok(a) => pending.push(a),
+                Err(e) => {
+                    self.run_batch(
+                        cmdlet,
+                        batch,
+                        &std::mem::take(&mut pending),
+                        pos,
+                        action,
+                        &mut out,
+                    )?;
+                    self.handle(e, pos, action)?;
+                }
+            }
+        }
+        self.run_batch(cmdlet, batch, &pending, pos, action, &mut out)?;
+        Ok(out)
+    }
+
+    fn run_batch(
+        &mut self,
+        cmdlet: &'static Cmdlet,
+        batch: crate::cli::cmdlets::Batch,
+        all: &[crate::cli::args::Args],
+        pos: Pos,
+        action: Action,
+        out: &mut Stream,
+    ) -> EResult<()> {
+        let mut start = 0;
+        while start < all.len() {
+            self.ctx.rebind(cmdlet, &all[start]);
+            let b = match crate::cli::gate::check(&mut self.ctx, cmdlet) {
+                Ok(()) => batch(&mut self.ctx, &all[start..]),
+                Err(e) => crate::cli::cmdlets::Batched {
+                    outputs: Vec::new(),
+                    failed: Some(e),
+                },
+            };
+            self.ctx.flush_warnings();
+            let done = b.outputs.len();
+            let form = self.ctx.form;
+            let properties = self.ctx.properties.clone();
+            for o in b.outputs {
+                let s = stream_of(o, Vec::new(), form, properties.clone());
+                out.raw |= s.raw;
+                out.form = s.form.or(out.form);
+                out.properties = s.properties.or(out.properties.take());
+                out.items.extend(s.items);
+            }
+            match b.failed {
+                None => {
+                    self.vars
+                        .insert("lastexitcode".into(), Value::from(self.ctx.status));
+                    if self.ctx.status != 0 {
+                        self.status = self.ctx.status;
+                    }
+                    break;
+                }
+                Some(e) => {
+                    self.handle(e, pos, action)?;
+                    start += done + 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn handle(&mut self, e: CliError, pos: Pos, action: Action) -> EResult<Stream> {
@@ -578,28 +745,7 @@ impl Interp {
                 form = None;
             }
         }
-        Ok(match out {
-            Output::None => Stream::default(),
-            Output::Text(t) => Stream {
-                items: vec![Value::String(t)],
-                raw: true,
-                ..Stream::default()
-            },
-            Output::Objects(recs) | Output::List(recs) => Stream {
-                items: recs.into_iter().map(Value::Object).collect(),
-                view,
-                form,
-                properties,
-                raw: false,
-            },
-            Output::Values(v) => Stream {
-                items: v,
-                view,
-                form,
-                properties,
-                raw: false,
-            },
-        })
+        Ok(stream_of(out, view, form, properties))
     }
 
     /// Where-Object { ... } and ForEach-Object { ... }: the block runs once per input
