@@ -192,6 +192,39 @@ fn ctrl_c_stops_an_import_between_messages_with_exit_130_and_a_rerun_finishes_it
 #[path = "common/tmux.rs"]
 mod tmux;
 
+/// Runs `custkey <args>` in `d` on a terminal of its own (tmux): the terminal, and the file its
+/// exit code is written to (`rc=N`) when it ends.
+fn on_terminal(name: &str, d: &Path, args: &str) -> (tmux::Tmux, std::path::PathBuf) {
+    let status = d.join(format!("status-{name}"));
+    let shell = format!(
+        "cd '{}' && env CUSTKEY_STORE='{}' CUSTKEY_CONFIG_DIR='{}' CUSTKEY_KEYRING=off TERM=xterm '{}' {args}; echo \"rc=$?\" > '{}'; sleep 60",
+        d.display(),
+        d.join("service.db").display(),
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
+        env!("CARGO_BIN_EXE_custkey"),
+        status.display()
+    );
+    (tmux::Tmux::start(name, 140, &shell), status)
+}
+
+/// Waits (up to a minute) for the command of [`on_terminal`] to end; its `rc=N` line.
+fn exit_line(t: &tmux::Tmux, status: &Path) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(s) = std::fs::read_to_string(status) {
+            if s.ends_with('\n') {
+                return s.trim().to_string();
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no exit: {}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn on_a_terminal_an_import_shows_its_rate_and_eta_and_ctrl_c_stops_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -199,16 +232,11 @@ fn on_a_terminal_an_import_shows_its_rate_and_eta_and_ctrl_c_stops_it() {
     setup(d);
     let file = d.join("large.mbox");
     mbox(&file, 150_000, 2000);
-    let status = d.join("status");
-    let shell = format!(
-        "cd '{}' && env CUSTKEY_STORE='{}' CUSTKEY_CONFIG_DIR='{}' CUSTKEY_KEYRING=off TERM=xterm '{}' New-MailboxImportRequest -Mailbox alice -FilePath large.mbox; echo \"rc=$?\" > '{}'; sleep 60",
-        d.display(),
-        d.join("service.db").display(),
-        concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
-        env!("CARGO_BIN_EXE_custkey"),
-        status.display()
+    let (t, status) = on_terminal(
+        "progress",
+        d,
+        "New-MailboxImportRequest -Mailbox alice -FilePath large.mbox",
     );
-    let t = tmux::Tmux::start("progress", 120, &shell);
     let screen = t.wait_for_within("ETA", 60);
     assert!(screen.contains("Importing into alice"), "{screen}");
     assert!(
@@ -229,24 +257,13 @@ fn on_a_terminal_an_import_shows_its_rate_and_eta_and_ctrl_c_stops_it() {
     assert!(screen.contains("ETA"), "{screen}");
     // Ctrl-C at the terminal, as an operator presses it.
     t.press("C-c");
-    let start = Instant::now();
-    let rc = loop {
-        if let Ok(s) = std::fs::read_to_string(&status) {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no exit: {}",
-            t.screen()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let rc = exit_line(&t, &status);
     let screen = t.screen();
-    if rc.trim() == "rc=0" {
+    if rc == "rc=0" {
         eprintln!("note: the import finished before Ctrl-C reached it");
         return;
     }
-    assert_eq!(rc.trim(), "rc=130", "{screen}");
+    assert_eq!(rc, "rc=130", "{screen}");
     assert!(
         screen.contains("Stopping after the current step"),
         "{screen}"
@@ -269,30 +286,12 @@ fn on_a_terminal_a_move_shows_its_progress() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let status = d.join("status");
-    let shell = format!(
-        "cd '{}' && env CUSTKEY_STORE='{}' CUSTKEY_CONFIG_DIR='{}' CUSTKEY_KEYRING=off TERM=xterm '{}' New-MoveRequest alice; echo \"rc=$?\" > '{}'; sleep 60",
-        d.display(),
-        d.join("service.db").display(),
-        concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
-        env!("CARGO_BIN_EXE_custkey"),
-        status.display()
-    );
-    let t = tmux::Tmux::start("move", 120, &shell);
+    let (t, status) = on_terminal("move", d, "New-MoveRequest alice");
     let screen = t.wait_for_within("Moving alice", 60);
     assert!(screen.contains("/3000 "), "items of the mailbox: {screen}");
     assert!(screen.contains("/s ETA"), "a rate and an ETA: {screen}");
-    let start = Instant::now();
-    while !status.exists() {
-        assert!(start.elapsed() < Duration::from_secs(120), "{}", t.screen());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(
-        std::fs::read_to_string(&status).unwrap().trim(),
-        "rc=0",
-        "{}",
-        t.screen()
-    );
+    let rc = exit_line(&t, &status);
+    assert_eq!(rc, "rc=0", "{}", t.screen());
 }
 
 #[test]
@@ -312,37 +311,23 @@ fn on_a_terminal_a_long_pipeline_shows_its_progress_and_ctrl_c_stops_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let status = d.join("status");
     let script = d.join("p.ps1");
     std::fs::write(
         &script,
         "Get-Mailbox -ResultSize Unlimited | Get-MailboxStatistics | Out-Null\n'finished'\n",
     )
     .unwrap();
-    let shell = format!(
-        "cd '{}' && env CUSTKEY_STORE='{}' CUSTKEY_CONFIG_DIR='{}' CUSTKEY_KEYRING=off TERM=xterm '{}' -File p.ps1; echo \"rc=$?\" > '{}'; sleep 60",
-        d.display(),
-        d.join("service.db").display(),
-        concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
-        env!("CARGO_BIN_EXE_custkey"),
-        status.display()
-    );
-    let t = tmux::Tmux::start("pipeline", 140, &shell);
+    let (t, status) = on_terminal("pipeline", d, "-File p.ps1");
     let screen = t.wait_for_within("Get-MailboxStatistics over 3000 objects", 60);
     assert!(screen.contains("/3000"), "{screen}");
     t.press("C-c");
-    let start = Instant::now();
-    while !status.exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "{}", t.screen());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let rc = std::fs::read_to_string(&status).unwrap();
+    let rc = exit_line(&t, &status);
     let screen = t.screen();
-    if rc.trim() == "rc=0" {
+    if rc == "rc=0" {
         eprintln!("note: the pipeline finished before Ctrl-C reached it");
         return;
     }
-    assert_eq!(rc.trim(), "rc=130", "{screen}");
+    assert_eq!(rc, "rc=130", "{screen}");
     assert!(screen.contains("was interrupted after"), "{screen}");
     assert!(!screen.contains("finished"), "the script went on: {screen}");
 }
@@ -360,32 +345,22 @@ fn on_a_terminal_an_export_shows_its_progress_and_ctrl_c_leaves_no_file() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let status = d.join("status");
-    let shell = format!(
-        "cd '{}' && env CUSTKEY_STORE='{}' CUSTKEY_CONFIG_DIR='{}' CUSTKEY_KEYRING=off TERM=xterm '{}' New-MailboxExportRequest -Mailbox alice -FilePath out.mbox; echo \"rc=$?\" > '{}'; sleep 60",
-        d.display(),
-        d.join("service.db").display(),
-        concat!(env!("CARGO_TARGET_TMPDIR"), "/custkey-config"),
-        env!("CARGO_BIN_EXE_custkey"),
-        status.display()
+    let (t, status) = on_terminal(
+        "export",
+        d,
+        "New-MailboxExportRequest -Mailbox alice -FilePath out.mbox",
     );
-    let t = tmux::Tmux::start("export", 120, &shell);
     let screen = t.wait_for_within("Exporting alice", 60);
     assert!(screen.contains("/60000"), "{screen}");
     t.press("C-c");
-    let start = Instant::now();
-    while !status.exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "{}", t.screen());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let rc = std::fs::read_to_string(&status).unwrap();
-    if rc.trim() == "rc=0" {
+    let rc = exit_line(&t, &status);
+    if rc == "rc=0" {
         eprintln!("note: the export finished before Ctrl-C reached it");
         assert!(d.join("out.mbox").exists());
         return;
     }
     let screen = t.screen();
-    assert_eq!(rc.trim(), "rc=130", "{screen}");
+    assert_eq!(rc, "rc=130", "{screen}");
     assert!(screen.contains("was interrupted after"), "{screen}");
     // An mbox is written whole or not at all: no file, no temporary file left.
     let left: Vec<String> = std::fs::read_dir(d)
