@@ -804,16 +804,8 @@ fn check_size(item: &ItemRow, got: u64) -> Result<()> {
 
 /// `New-MailboxExportRequest -Mailbox -FilePath`: to an mbox file when the path ends in
 /// `.mbox`, else into a folder of `.eml` files (`000001.eml`, ...).
-pub fn export(
-    store: &mut Store,
-    keys: &mut ServiceKeys,
-    mailbox: &str,
-    path: &Path,
-) -> Result<TransferResult> {
-    export_with(store, keys, mailbox, path, &super::Silent)
-}
-
-/// [`export`], reporting the items written and stopping before the next item when `progress`
+///
+/// It reports the items written and stops before the next item when `progress`
 /// says the operator cancelled: an mbox file is then not written at all (its temporary file is
 /// removed), a folder keeps the whole `.eml` files written so far; the error is
 /// [`ErrorKind::Interrupted`].

@@ -161,7 +161,15 @@ fn connect(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     if !ctx.should_process(&upn, "Connect-AzAccount", false)? {
         return Ok(Output::None);
     }
-    let cred = match (args.str("KeyFile"), args.switch("UseSshAgent")) {
+    let cred = credential(args)?;
+    ctx.connect(&upn, &cred)?;
+    Ok(Output::one(context_record(ctx)?))
+}
+
+/// How a sign-in proves the account: `-KeyFile`, `-UseSshAgent`, or the default (the agent when
+/// it holds the key, else the identity generated for the store's owner).
+pub(crate) fn credential(args: &Args) -> Result<Credential, CliError> {
+    Ok(match (args.str("KeyFile"), args.switch("UseSshAgent")) {
         (Some(_), true) => {
             return Err(
                 CliError::usage("-KeyFile and -UseSshAgent cannot be used together").with_help(
@@ -172,9 +180,7 @@ fn connect(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         (Some(p), false) => Credential::KeyFile(std::path::PathBuf::from(p)),
         (None, true) => Credential::Agent,
         (None, false) => Credential::Default,
-    };
-    ctx.connect(&upn, &cred)?;
-    Ok(Output::one(context_record(ctx)?))
+    })
 }
 
 fn get_context(ctx: &mut Ctx, _args: &Args) -> Result<Output, CliError> {

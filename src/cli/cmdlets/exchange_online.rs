@@ -57,18 +57,7 @@ the other modules; sign in as another account with Connect-AzAccount or Connect-
 ];
 
 fn connect(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let cred = match (args.str("KeyFile"), args.switch("UseSshAgent")) {
-        (Some(_), true) => {
-            return Err(
-                CliError::usage("-KeyFile and -UseSshAgent cannot be used together").with_help(
-                    "give one way to prove the account: a private key file, or the agent",
-                ),
-            )
-        }
-        (Some(p), false) => Credential::KeyFile(std::path::PathBuf::from(p)),
-        (None, true) => Credential::Agent,
-        (None, false) => Credential::Default,
-    };
+    let cred = super::az_account::credential(args)?;
     match args.str("UserPrincipalName") {
         Some(upn) => {
             let upn = upn.to_string();
