@@ -576,3 +576,43 @@ fn a_vault_shows_each_access_policy_with_its_permissions_as_the_guides_quote_the
     assert_eq!(exo["PermissionsToKeysStr"], "wrapKey, unwrapKey, get");
     assert_eq!(exo["ApplicationId"], EXO);
 }
+
+#[test]
+fn register_az_resource_provider_as_the_older_setup_guide_runs_it() {
+    let e = Env::new();
+    e.ok(&["Set-AzContext", "-Subscription", "Contoso-CK-Sub1"]);
+    let before = e.json(&[
+        "Get-AzResourceProvider",
+        "-ProviderNamespace",
+        "Microsoft.KeyVault",
+    ]);
+    assert_eq!(before["RegistrationState"], "NotRegistered");
+    let p = e.json(&[
+        "Register-AzResourceProvider",
+        "-ProviderNamespace",
+        "Microsoft.KeyVault",
+    ]);
+    assert_eq!(p["RegistrationState"], "Registered");
+    assert_eq!(p["ProviderNamespace"], "Microsoft.KeyVault");
+    // Per subscription: the other one has not registered it.
+    e.ok(&["Set-AzContext", "-Subscription", "Contoso-CK-Sub2"]);
+    assert_eq!(
+        e.json(&["Get-AzResourceProvider", "Microsoft.KeyVault"])["RegistrationState"],
+        "NotRegistered"
+    );
+    e.ok(&["Set-AzContext", "-Subscription", "Contoso-CK-Sub1"]);
+    assert_eq!(
+        e.json(&["Get-AzResourceProvider", "Microsoft.KeyVault"])["RegistrationState"],
+        "Registered"
+    );
+    // A malformed namespace is refused.
+    let err = e.fails(
+        &[
+            "Register-AzResourceProvider",
+            "-ProviderNamespace",
+            "not a namespace!",
+        ],
+        1,
+    );
+    assert!(err.contains("is not a valid provider namespace"), "{err}");
+}

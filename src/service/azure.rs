@@ -262,6 +262,17 @@ impl AzureSession<'_> {
             .register_provider_feature(feature, namespace);
         self.checked(r)
     }
+    pub fn register_provider(
+        &mut self,
+        namespace: &str,
+    ) -> Result<crate::vault::azure::ResourceProvider> {
+        let r = self.az.backend.register_resource_provider(namespace);
+        self.checked(r)
+    }
+    pub fn provider(&mut self, namespace: &str) -> Result<crate::vault::azure::ResourceProvider> {
+        let r = self.az.backend.get_resource_provider(namespace);
+        self.checked(r)
+    }
     pub fn feature(&mut self, feature: &str, namespace: &str) -> Result<ProviderFeature> {
         let r = self.az.backend.get_provider_feature(feature, namespace);
         self.checked(r)

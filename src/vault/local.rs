@@ -476,6 +476,22 @@ impl LocalBackend {
             .get_provider_feature(feature_name, provider_namespace)
     }
 
+    /// `Register-AzResourceProvider -ProviderNamespace`.
+    pub fn register_resource_provider(
+        &self,
+        namespace: &str,
+    ) -> VaultResult<super::azure::ResourceProvider> {
+        self.inner.azure.register_resource_provider(namespace)
+    }
+
+    /// `Get-AzResourceProvider -ProviderNamespace`.
+    pub fn get_resource_provider(
+        &self,
+        namespace: &str,
+    ) -> VaultResult<super::azure::ResourceProvider> {
+        self.inner.azure.get_resource_provider(namespace)
+    }
+
     fn handle(&self, name: &str) -> VaultResult<LocalVault> {
         validate_vault_name(name)?;
         Ok(LocalVault {

@@ -9,6 +9,7 @@ pub mod az_key_vault;
 pub mod az_key_vault_access_policy;
 pub mod az_key_vault_audit_log;
 pub mod az_key_vault_key;
+pub mod az_resource_provider;
 pub mod az_role_assignment;
 pub mod az_role_definition;
 pub mod command;
@@ -60,6 +61,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         az_key_vault_access_policy::CMDLETS,
         az_key_vault_audit_log::CMDLETS,
         az_key_vault_key::CMDLETS,
+        az_resource_provider::CMDLETS,
         az_role_assignment::CMDLETS,
         az_role_definition::CMDLETS,
         command::CMDLETS,
