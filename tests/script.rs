@@ -445,3 +445,29 @@ fn hashtables_and_graph_licence_ids_as_the_guides_write_them() {
         assert!(text(&out).1.contains(why), "{bad}: {}", text(&out).1);
     }
 }
+
+#[test]
+fn ranges_of_whole_numbers_as_powershell_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = with_stdin(
+        d,
+        &["-Command", "-"],
+        "$a = 1..3\n$a.Count\n3..1 | ForEach-Object { \"n$_\" }\n(1..250 | ForEach-Object { \"m$_\" }) | New-Mailbox -Shared | Out-Null\n(Get-Mailbox -ResultSize Unlimited).Count\n",
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "3\nn3\nn2\nn1\n250\n", "{stderr}");
+    // Bounded: a range past what a script value holds is refused before anything runs.
+    let out = with_stdin(
+        d,
+        &["-Command", "-"],
+        "New-Mailbox x\n@(1..1000000).Count\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("gives more than 500000 numbers"),
+        "{}",
+        text(&out).1
+    );
+}

@@ -123,6 +123,8 @@ pub enum ExprKind {
     ArrayExpr(Vec<Stmt>),
     /// `a, b, c`
     Array(Vec<Expr>),
+    /// `1..10`, `10..1`: the whole numbers from one bound to the other (fewer than 500,000).
+    Range(i64, i64),
     /// `@{ Key = value; ... }`: a hashtable, in the order written.
     Hash(Vec<(String, Pipeline)>),
     /// `{ statements }`

@@ -879,6 +879,11 @@ impl Interp {
                 value::check_size(&v, "the array").map_err(|err| Interrupt::Fail(err, e.pos))?;
                 v
             }
+            ExprKind::Range(a, b) => Value::Array(if a <= b {
+                (*a..=*b).map(Value::from).collect()
+            } else {
+                (*b..=*a).rev().map(Value::from).collect()
+            }),
             ExprKind::Hash(entries) => {
                 let mut m = serde_json::Map::new();
                 for (k, p) in entries {

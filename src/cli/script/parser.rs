@@ -45,6 +45,16 @@ pub const MAX_DEPTH: usize = 100;
 
 type PResult<T> = Result<T, SyntaxError>;
 
+/// The most numbers a range `a..b` may give (a script value holds at most 32 MiB, 64 bytes an
+/// element).
+const MAX_RANGE: u64 = 500_000;
+
+/// `a..b` with whole numbers: its bounds.
+fn range(w: &str) -> Option<(i64, i64)> {
+    let (a, b) = w.split_once("..")?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
 fn number(w: &str) -> Option<Value> {
     if let Ok(i) = w.parse::<i64>() {
         return Some(Value::from(i));
@@ -302,7 +312,9 @@ impl Parser {
 
     fn element(&mut self, first: bool) -> PResult<Element> {
         match self.peek().clone() {
-            Tok::Word(w) if number(&w).is_none() => Ok(Element::Command(self.command()?)),
+            Tok::Word(w) if number(&w).is_none() && range(&w).is_none() => {
+                Ok(Element::Command(self.command()?))
+            }
             Tok::Pipe | Tok::Eof | Tok::Newline | Tok::Semi | Tok::RParen | Tok::RBrace => {
                 if first {
                     self.err(format!("expected a command or an expression, found {}", self.peek().describe()))
@@ -628,9 +640,17 @@ impl Parser {
         let t = self.next();
         let pos = t.pos;
         let kind = match t.tok {
-            Tok::Word(w) => match number(&w) {
-                Some(n) => ExprKind::Lit(n),
-                None => {
+            Tok::Word(w) => match (number(&w), range(&w)) {
+                (Some(n), _) => ExprKind::Lit(n),
+                // A range is made when it is evaluated: the script holds only its bounds.
+                (None, Some((a, b))) if a.abs_diff(b) < MAX_RANGE => ExprKind::Range(a, b),
+                (None, Some(_)) => {
+                    self.i -= 1;
+                    return self.err(format!(
+                        "the range {w} gives more than {MAX_RANGE} numbers, more than a script value may hold"
+                    ));
+                }
+                (None, None) => {
                     self.i -= 1;
                     return self.err(format!(
                         "unexpected word '{w}' in an expression; quote a string ('{w}') or write a command first in the pipeline"
