@@ -471,3 +471,20 @@ fn ranges_of_whole_numbers_as_powershell_writes_them() {
         text(&out).1
     );
 }
+
+#[test]
+fn write_output_goes_down_the_pipeline_and_write_host_to_the_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = with_stdin(
+        d,
+        &["-Command", "-"],
+        "$v = 'va1'\nWrite-Output \"vault $v ready\"\nWrite-Host 'shown' | Out-Null\n$a = Write-Host 'also shown'\n\"a=[$a]\"\nWrite-Host 'a','b' -Separator '-' -NoNewline\nWrite-Host '!'\n(Write-Output 1,2).Count\n",
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stdout, "vault va1 ready\nshown\nalso shown\na=[]\na-b!\n2\n",
+        "{stderr}"
+    );
+}

@@ -51,6 +51,8 @@ pub mod spo_data_encryption_policy;
 pub mod spo_service;
 pub mod spo_site_data_encryption_policy;
 pub mod unified_audit_log;
+pub mod write_host;
+pub mod write_output;
 
 /// Every cmdlet, sorted by name.
 pub fn all() -> Vec<&'static Cmdlet> {
@@ -103,6 +105,8 @@ pub fn all() -> Vec<&'static Cmdlet> {
         spo_service::CMDLETS,
         spo_site_data_encryption_policy::CMDLETS,
         unified_audit_log::CMDLETS,
+        write_host::CMDLETS,
+        write_output::CMDLETS,
     ]
     .iter()
     .flat_map(|s| s.iter())
