@@ -180,7 +180,8 @@ pub fn bind_values(
         .collect();
     slots.sort_by_key(|p| p.position);
     let mut slots = slots.into_iter();
-    for v in positionals {
+    let mut positionals = positionals.iter();
+    while let Some(v) = positionals.next() {
         let Some(param) = slots.next() else {
             return Err(CliError::usage(format!(
                 "A positional parameter cannot be found that accepts argument '{}'.",
@@ -191,6 +192,19 @@ pub fn bind_values(
                 cmdlet.name
             )));
         };
+        if param.remaining {
+            // This value and every one after it, each as one element of the list.
+            let mut all = Vec::new();
+            for x in std::iter::once(v).chain(positionals.by_ref()) {
+                match x {
+                    Typed::Array(a) => all.extend(a.iter().cloned()),
+                    other => all.push(other.clone()),
+                }
+            }
+            args.values
+                .insert(param.name, convert_typed(param, &Typed::Array(all))?);
+            break;
+        }
         args.values.insert(param.name, convert_typed(param, v)?);
     }
     if let Some(obj) = piped {

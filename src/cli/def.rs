@@ -75,6 +75,9 @@ pub struct Param {
     pub help: &'static str,
     pub aliases: &'static [&'static str],
     pub complete: Option<Completer>,
+    /// PowerShell's ValueFromRemainingArguments: this positional list also takes every
+    /// positional value after its own (`Write-Host a b c`).
+    pub remaining: bool,
 }
 
 impl Param {
@@ -88,7 +91,12 @@ impl Param {
             help,
             aliases: &[],
             complete: None,
+            remaining: false,
         }
+    }
+    pub const fn remaining(mut self) -> Self {
+        self.remaining = true;
+        self
     }
     pub const fn required(mut self) -> Self {
         self.required = true;

@@ -187,6 +187,9 @@ fn select_properties(items: &[Record], props: &[String]) -> Result<Vec<String>, 
     Ok(out)
 }
 
+/// The type name of the error records a script's `catch` block sees as `$_`.
+pub const ERROR_RECORD: &str = "System.Management.Automation.ErrorRecord";
+
 /// How a value reads in a table or list: arrays as `{a, b}`, booleans as True/False.
 pub fn display(v: &Value) -> String {
     match v {
@@ -199,6 +202,12 @@ pub fn display(v: &Value) -> String {
             "{{{}}}",
             a.iter().map(display).collect::<Vec<_>>().join(", ")
         ),
+        // An error record (a script's `catch` gives one as `$_`) reads as its message.
+        Value::Object(m) if m.get("PSTypeName").and_then(Value::as_str) == Some(ERROR_RECORD) => m
+            .get("Exception")
+            .and_then(|e| e.get("Message"))
+            .map(display)
+            .unwrap_or_default(),
         Value::Object(m) => m
             .iter()
             .filter(|(_, v)| !v.is_null())

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::cli::args::Args;
 use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
 use crate::cli::error::{suggestions, CliError};
-use crate::cli::output::{wildcard, Output};
+use crate::cli::output::{display, wildcard, Output};
 use crate::cli::script::ast::BinOp;
 use crate::cli::script::value::{compare_scalar, order, property, truthy};
 use crate::cli::Ctx;
@@ -129,6 +129,31 @@ the order; -Unique drops repeated objects.",
         impact: Impact::None,
         table: &[],
         run: sort,
+    },
+    Cmdlet {
+        name: "Group-Object",
+        module: UTILITY,
+        synopsis: "Groups the objects piped in by the values of properties. Alias: group.",
+        description: "In a script, puts the objects piped in into groups that have the same values of the named \
+properties (or the same value, when none are named), compared without regard to case unless -CaseSensitive. Each \
+group is an object with Count, Name (the values, joined by \", \") and Group (its objects), in the order each \
+group's first object came. -NoElement leaves Group out; -AsHashTable outputs one object whose properties are the \
+groups' names and whose values are their objects.",
+        params: &[
+            Param::new("Property", Kind::StringList, "The properties to group by.").position(0),
+            Param::new("NoElement", Kind::Switch, "Only Count and Name, without the objects."),
+            Param::new("AsHashTable", Kind::Switch, "One object: group name to its objects."),
+            Param::new("CaseSensitive", Kind::Switch, "\"A\" and \"a\" are different groups."),
+        ],
+        examples: &[Example {
+            title: "How many mailboxes each policy protects",
+            code: "custkey -Command 'Get-Mailbox | Group-Object DataEncryptionPolicy -NoElement'",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::None,
+        table: &[],
+        run: group,
     },
     Cmdlet {
         name: "Measure-Object",
@@ -338,6 +363,67 @@ fn sort(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         items.dedup();
     }
     Ok(Output::Values(items))
+}
+
+fn group(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let items = std::mem::take(&mut ctx.input);
+    let keys = match args.list("Property") {
+        Some(p) => resolve_props(&items, p)?,
+        None => Vec::new(),
+    };
+    let case = args.switch("CaseSensitive");
+    // Groups in the order of their first object; the index finds a group by its folded name.
+    let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for item in items {
+        let name = if keys.is_empty() {
+            display(&item)
+        } else {
+            keys.iter()
+                .map(|k| display(property(&item, k).unwrap_or(&Value::Null)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let folded = if case {
+            name.clone()
+        } else {
+            name.to_lowercase()
+        };
+        match index.get(&folded) {
+            Some(&g) => groups[g].1.push(item),
+            None => {
+                index.insert(folded, groups.len());
+                groups.push((name, vec![item]));
+            }
+        }
+    }
+    if args.switch("AsHashTable") {
+        ctx.input_view.clear();
+        let mut m = Map::new();
+        for (name, members) in groups {
+            m.insert(name, crate::cli::script::value::collapse(members));
+        }
+        return Ok(Output::Values(vec![Value::Object(m)]));
+    }
+    let no_element = args.switch("NoElement");
+    ctx.input_view = if no_element {
+        vec!["Count".into(), "Name".into()]
+    } else {
+        vec!["Count".into(), "Name".into(), "Group".into()]
+    };
+    let out = groups
+        .into_iter()
+        .map(|(name, members)| {
+            let mut m = Map::new();
+            m.insert("Count".into(), Value::from(members.len()));
+            m.insert("Name".into(), Value::String(name));
+            if !no_element {
+                m.insert("Group".into(), Value::Array(members));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    Ok(Output::Values(out))
 }
 
 fn measure(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {

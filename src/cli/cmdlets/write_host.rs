@@ -14,7 +14,9 @@ pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
 break unless -NoNewline. As in PowerShell the text is not output of the script: `Write-Host x | Out-Null` still \
 prints it, and `$a = Write-Host x` assigns nothing. -ForegroundColor is accepted and changes nothing.",
     params: &[
-        Param::new("Object", Kind::StringList, "What to print.").position(0),
+        Param::new("Object", Kind::StringList, "What to print: every value given without a parameter name.")
+            .position(0)
+            .remaining(),
         Param::new("NoNewline", Kind::Switch, "No line break after the text."),
         Param::new("Separator", Kind::String, "Between the values; a space by default."),
         Param::new("ForegroundColor", Kind::String, "Accepted, as PowerShell takes it."),

@@ -14,7 +14,13 @@ pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
     synopsis: "Sends the objects piped in, then the values given, down the pipeline.",
     description: "What a script's statement outputs anyway, written out as the guides' runbooks do: \
 `Write-Output \"vault $v ready\"`. Piped objects pass through unchanged; -InputObject values (a list: a, b) follow them.",
-    params: &[Param::new("InputObject", Kind::StringList, "The values to output.").position(0)],
+    params: &[Param::new(
+        "InputObject",
+        Kind::StringList,
+        "The values to output: every value given without a parameter name.",
+    )
+    .position(0)
+    .remaining()],
     examples: &[Example {
         title: "Say what a runbook did",
         code: "custkey -Command '$v = \"contoso-ck-va1\"; Write-Output \"vault $v ready\"'",

@@ -21,6 +21,57 @@ pub enum StmtKind {
     If(Vec<(Pipeline, Rc<Vec<Stmt>>)>, Option<Rc<Vec<Stmt>>>),
     /// `foreach ($name in pipeline) { }`
     Foreach(String, Pipeline, Rc<Vec<Stmt>>),
+    /// `while (cond) { }`
+    While(Pipeline, Rc<Vec<Stmt>>),
+    /// `do { } while (cond)` (`until`: `do { } until (cond)`).
+    Do(Rc<Vec<Stmt>>, Pipeline, bool),
+    /// `for (init; cond; step) { }`, each part optional.
+    For(
+        Option<Box<Stmt>>,
+        Option<Pipeline>,
+        Option<Box<Stmt>>,
+        Rc<Vec<Stmt>>,
+    ),
+    /// `break`, `continue`: the innermost loop.
+    Break,
+    Continue,
+    /// `return [value]`: outputs the value, then leaves the function or script.
+    Return(Option<Pipeline>),
+    /// `throw [value]`: a terminating error (in a catch block, bare `throw` rethrows).
+    Throw(Option<Pipeline>),
+    /// `function Name { param(...) ... }`
+    Function(Rc<Function>),
+    /// `try { } catch [T] { } finally { }`
+    Try(Rc<Vec<Stmt>>, Vec<Catch>, Option<Rc<Vec<Stmt>>>),
+    /// `$i++` (1) and `$i--` (-1).
+    Step(String, i64),
+}
+
+/// A script function: PowerShell's `function` with its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    pub name: String,
+    pub params: Vec<FuncParam>,
+    pub body: Rc<Vec<Stmt>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FuncParam {
+    pub name: String,
+    /// `[switch]$Force`: present or not, takes no value.
+    pub switch: bool,
+    /// `[Parameter(Mandatory)]` / `[Parameter(Mandatory = $true)]`.
+    pub mandatory: bool,
+    /// `[string]`, `[int]`...: the value is converted when bound.
+    pub ty: Option<String>,
+    pub default: Option<Expr>,
+}
+
+/// One `catch` clause: the error types it names (none: every error), and its block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catch {
+    pub types: Vec<String>,
+    pub body: Rc<Vec<Stmt>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +121,23 @@ pub enum BinOp {
     Or,
     /// `+`: numbers add, strings and arrays concatenate.
     Add,
+    /// `-`, `*`, `/`, `%`: arithmetic (`*` also repeats a string or an array).
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    /// `-join`: the elements of the left side as text, separated by the right side.
+    Join,
+    /// `-split`: the left side cut at each match of the regular expression on the right.
+    Split,
+    /// `-replace`: `'text' -replace 'regex', 'with'`.
+    Replace,
+    /// `-contains` / `-notcontains`: whether the left collection holds the right value.
+    Contains,
+    NotContains,
+    /// `-in` / `-notin`: whether the right collection holds the left value.
+    In,
+    NotIn,
 }
 
 impl BinOp {
@@ -87,6 +155,13 @@ impl BinOp {
             "le" | "ile" => BinOp::Le,
             "and" => BinOp::And,
             "or" => BinOp::Or,
+            "join" => BinOp::Join,
+            "split" | "isplit" => BinOp::Split,
+            "replace" | "ireplace" => BinOp::Replace,
+            "contains" | "icontains" => BinOp::Contains,
+            "notcontains" | "inotcontains" => BinOp::NotContains,
+            "in" | "iin" => BinOp::In,
+            "notin" | "inotin" => BinOp::NotIn,
             _ => return None,
         })
     }
@@ -109,6 +184,9 @@ pub struct Expr {
 pub enum ExprKind {
     /// A string, number or other constant.
     Lit(serde_json::Value),
+    /// A bare word in a command's arguments: a string to a cmdlet, which converts it to its
+    /// parameter's type; a number to a script function when it reads as one (`Add-Two 3`).
+    Word(String),
     Var(String),
     Member(Box<Expr>, String),
     /// `$a[0]`, `$a[-1]`, `$o['Name']`
@@ -131,4 +209,8 @@ pub enum ExprKind {
     Block(Rc<Vec<Stmt>>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
+    /// Unary `-join $a` (no separator) and `-split $s` (at whitespace).
+    Unary(BinOp, Box<Expr>),
+    /// `[int]$x`, `[string](...)`: a conversion to a type.
+    Cast(String, Box<Expr>),
 }

@@ -22,6 +22,7 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("fl", "Format-List"),
     ("foreach", "ForEach-Object"),
     ("ft", "Format-Table"),
+    ("group", "Group-Object"),
     ("measure", "Measure-Object"),
     ("select", "Select-Object"),
     ("sort", "Sort-Object"),
@@ -48,6 +49,20 @@ pub enum Interrupt {
     /// `SilentlyContinue`): it ends the statement it is in, as in PowerShell, and the script
     /// goes on with the next statement.
     EndStatement,
+    /// `break` and `continue`, up to the innermost loop.
+    Break,
+    Continue,
+    /// `return`: up to the function (or the script).
+    Return,
+}
+
+/// How deeply script functions may call one another.
+const MAX_CALL_DEPTH: usize = 100;
+
+/// What a loop body asks of its loop.
+enum Flow {
+    Next,
+    Break,
 }
 
 type EResult<T> = Result<T, Interrupt>;
@@ -110,6 +125,13 @@ pub struct Interp {
     swallowed: u64,
     /// A non-zero status a cmdlet of the current statement succeeded with (4: changes pending).
     status: i32,
+    /// The script's functions, by lower-case name.
+    functions: HashMap<String, Rc<Function>>,
+    /// How many function calls are running.
+    depth: usize,
+    /// The errors the running catch blocks handle, innermost last: the record a block sees as
+    /// `$_` and the error itself, which a bare `throw` (or `throw $_`) raises again unchanged.
+    caught: Vec<(Value, CliError)>,
 }
 
 /// A cmdlet's output as the stream the next pipeline element reads.
@@ -163,6 +185,9 @@ impl Interp {
             failed: false,
             swallowed: 0,
             status: 0,
+            functions: HashMap::new(),
+            depth: 0,
+            caught: Vec::new(),
         }
     }
 
@@ -213,6 +238,15 @@ impl Interp {
                 Ok(()) => self.last_ok = !self.failed,
                 // statement() ends the statement itself; nothing reaches here.
                 Err(Interrupt::EndStatement) => self.last_ok = false,
+                // `return`, or `break`/`continue` outside a loop: the script ends there, as
+                // PowerShell ends it.
+                Err(Interrupt::Return | Interrupt::Break | Interrupt::Continue) => {
+                    return if keep_going {
+                        None
+                    } else {
+                        Some(self.final_code())
+                    }
+                }
                 Err(Interrupt::Exit(code)) => return Some(code),
                 Err(Interrupt::Fail(e, pos)) => {
                     self.last_ok = false;
@@ -254,16 +288,148 @@ impl Interp {
         }
     }
 
+    /// Runs a loop's body once: whether the loop goes on.
+    fn loop_body(&mut self, body: &[Stmt], mut capture: Option<&mut Vec<Value>>) -> EResult<Flow> {
+        for st in body {
+            match self.statement(st, capture.as_deref_mut()) {
+                Ok(()) => {}
+                Err(Interrupt::Break) => return Ok(Flow::Break),
+                Err(Interrupt::Continue) => return Ok(Flow::Next),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    fn condition(&mut self, p: &Pipeline) -> EResult<bool> {
+        Ok(truthy(&self.pipeline(p)?.into_value()))
+    }
+
     fn statement_inner(&mut self, s: &Stmt, mut capture: Option<&mut Vec<Value>>) -> EResult<()> {
         match &s.kind {
             StmtKind::Foreach(name, items, body) => {
                 let lower = name.to_ascii_lowercase();
                 for item in value::items(self.pipeline(items)?.into_value()) {
                     self.vars.insert(lower.clone(), item);
-                    for st in body.iter() {
+                    if let Flow::Break = self.loop_body(body, capture.as_deref_mut())? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            StmtKind::While(cond, body) => {
+                while self.condition(cond)? {
+                    if let Flow::Break = self.loop_body(body, capture.as_deref_mut())? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            StmtKind::Do(body, cond, until) => {
+                loop {
+                    if let Flow::Break = self.loop_body(body, capture.as_deref_mut())? {
+                        break;
+                    }
+                    if self.condition(cond)? == *until {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            StmtKind::For(init, cond, step, body) => {
+                if let Some(i) = init {
+                    self.statement(i, capture.as_deref_mut())?;
+                }
+                loop {
+                    if let Some(c) = cond {
+                        if !self.condition(c)? {
+                            break;
+                        }
+                    }
+                    if let Flow::Break = self.loop_body(body, capture.as_deref_mut())? {
+                        break;
+                    }
+                    if let Some(st) = step {
                         self.statement(st, capture.as_deref_mut())?;
                     }
                 }
+                Ok(())
+            }
+            StmtKind::Break => Err(Interrupt::Break),
+            StmtKind::Continue => Err(Interrupt::Continue),
+            StmtKind::Return(value) => {
+                if let Some(p) = value {
+                    let v = match p.elements.as_slice() {
+                        [Element::Expr(e)] => value::items(self.expr(e)?),
+                        _ => self.pipeline(p)?.items,
+                    };
+                    match capture {
+                        Some(out) => out.extend(v),
+                        None => self
+                            .print(Stream {
+                                items: v,
+                                ..Stream::default()
+                            })
+                            .map_err(|e| Interrupt::Fail(e, s.pos))?,
+                    }
+                }
+                Err(Interrupt::Return)
+            }
+            StmtKind::Throw(value) => Err(self.throw(value.as_ref(), s.pos)?),
+            StmtKind::Function(f) => {
+                self.functions
+                    .insert(f.name.to_ascii_lowercase(), f.clone());
+                Ok(())
+            }
+            StmtKind::Try(body, catches, finally) => {
+                let mut result = (|| {
+                    for st in body.iter() {
+                        self.statement(st, capture.as_deref_mut())?;
+                    }
+                    Ok(())
+                })();
+                if let Err(Interrupt::Fail(e, pos)) = &result {
+                    if let Some(c) = catches.iter().find(|c| catches_all(&c.types)) {
+                        let record = self.error_record(e, *pos);
+                        self.caught.push((record.clone(), e.clone()));
+                        let saved = self.vars.insert("_".into(), record);
+                        result = (|| {
+                            for st in c.body.iter() {
+                                self.statement(st, capture.as_deref_mut())?;
+                            }
+                            Ok(())
+                        })();
+                        self.caught.pop();
+                        match saved {
+                            Some(v) => self.vars.insert("_".into(), v),
+                            None => self.vars.remove("_"),
+                        };
+                    }
+                }
+                if let Some(f) = finally {
+                    // The finally block runs whatever happened; its own failure wins.
+                    for st in f.iter() {
+                        self.statement(st, capture.as_deref_mut())?;
+                    }
+                }
+                result
+            }
+            StmtKind::Step(name, by) => {
+                let lower = name.to_ascii_lowercase();
+                let old = self.var(name);
+                if !matches!(old, Value::Null | Value::Number(_)) {
+                    return Err(Interrupt::Fail(
+                        CliError::usage(format!(
+                            "${name}{} needs a number, and ${name} holds \"{}\".",
+                            if *by > 0 { "++" } else { "--" },
+                            interpolate(&old)
+                        )),
+                        s.pos,
+                    ));
+                }
+                let v =
+                    value::add(&old, &Value::from(*by)).map_err(|e| Interrupt::Fail(e, s.pos))?;
+                self.vars.insert(lower, v);
                 Ok(())
             }
             StmtKind::If(branches, otherwise) => {
@@ -380,6 +546,10 @@ impl Interp {
     }
 
     fn command(&mut self, cmd: &Command, input: Option<Stream>) -> EResult<Stream> {
+        // A script's own function comes before a cmdlet of the same name, as in PowerShell.
+        if let Some(f) = self.functions.get(&cmd.name.to_ascii_lowercase()).cloned() {
+            return self.call_function(&f, cmd, input);
+        }
         let Some(cmdlet) = resolve_command(&cmd.name) else {
             return self.handle(unknown_cmdlet(&cmd.name), cmd.pos, self.preference());
         };
@@ -739,7 +909,13 @@ impl Interp {
             view = std::mem::take(&mut self.ctx.input_view);
             if matches!(
                 cmdlet.name,
-                "Format-List" | "Format-Table" | "Select-Object" | "ConvertTo-Json"
+                "Format-List"
+                    | "Format-Table"
+                    | "Select-Object"
+                    | "ConvertTo-Json"
+                    | "Group-Object"
+                    | "Sort-Object"
+                    | "Measure-Object"
             ) {
                 properties = None;
                 form = None;
@@ -814,6 +990,223 @@ impl Interp {
         }
     }
 
+    /// An argument of a script function: a bare word that reads as a number is one, as
+    /// PowerShell passes `Add-Two 3`.
+    fn function_arg(&mut self, e: &Expr) -> EResult<Value> {
+        match &e.kind {
+            ExprKind::Word(w) => {
+                Ok(super::parser::number(w).unwrap_or_else(|| Value::String(w.clone())))
+            }
+            _ => self.expr(e),
+        }
+    }
+
+    /// `$_` in a catch block: an error record as PowerShell's, which reads as its message.
+    fn error_record(&self, e: &CliError, pos: Pos) -> Value {
+        let id = match e.class {
+            crate::cli::error::Class::Usage => "InvalidArgument",
+            crate::cli::error::Class::Unavailable => "ResourceUnavailable",
+            crate::cli::error::Class::Stale => "InvalidData",
+            crate::cli::error::Class::Interrupted => "OperationStopped",
+            crate::cli::error::Class::Internal => "NotSpecified",
+            crate::cli::error::Class::Failed => "InvalidOperation",
+        };
+        serde_json::json!({
+            "PSTypeName": output::ERROR_RECORD,
+            "Exception": {"Message": e.message, "HelpLink": e.help},
+            "FullyQualifiedErrorId": id,
+            "CategoryInfo": {"Category": id},
+            "ExitCode": e.class.exit_code(),
+            "InvocationInfo": {"ScriptName": self.file, "ScriptLineNumber": pos.line, "OffsetInLine": pos.col},
+        })
+    }
+
+    /// The error `throw` raises: the one being handled again (bare `throw`, or `throw $_`), or a
+    /// new one whose message is the value.
+    fn throw(&mut self, value: Option<&Pipeline>, pos: Pos) -> EResult<Interrupt> {
+        let v = match value {
+            None => match self.caught.last() {
+                Some((_, e)) => return Ok(Interrupt::Fail(e.clone(), pos)),
+                None => Value::String("ScriptHalted".into()),
+            },
+            Some(p) => match p.elements.as_slice() {
+                [Element::Expr(e)] => self.expr(e)?,
+                _ => self.pipeline(p)?.into_value(),
+            },
+        };
+        if let Some((_, e)) = self.caught.iter().rev().find(|(r, _)| *r == v) {
+            return Ok(Interrupt::Fail(e.clone(), pos));
+        }
+        let message = match output::display(&v) {
+            m if m.is_empty() => "ScriptHalted".to_string(),
+            m => m,
+        };
+        Ok(Interrupt::Fail(CliError::failed(message), pos))
+    }
+
+    /// Runs a script function: its parameters bound from the command's arguments (by name, then
+    /// by position; the rest in `$args`, piped objects in `$input`), in a scope of its own that
+    /// ends with it (variables it sets do not outlive it).
+    fn call_function(
+        &mut self,
+        f: &Rc<Function>,
+        cmd: &Command,
+        input: Option<Stream>,
+    ) -> EResult<Stream> {
+        if self.depth >= MAX_CALL_DEPTH {
+            return Err(Interrupt::Fail(
+                CliError::usage(format!(
+                    "the function {} calls functions more than {MAX_CALL_DEPTH} deep",
+                    f.name
+                ))
+                .with_help("a function that calls itself needs a condition that ends the calls"),
+                cmd.pos,
+            ));
+        }
+        let usage = |m: String| {
+            Interrupt::Fail(
+                CliError::usage(m).with_help(format!(
+                    "the parameters of {}: {}",
+                    f.name,
+                    param_list(f)
+                )),
+                cmd.pos,
+            )
+        };
+        let mut bound: Vec<Option<Value>> = vec![None; f.params.len()];
+        let mut rest = Vec::new();
+        let mut i = 0;
+        while i < cmd.args.len() {
+            let a = &cmd.args[i];
+            i += 1;
+            match a {
+                CmdArg::Value(e) => rest.push(self.function_arg(e)?),
+                CmdArg::Param {
+                    name, value, text, ..
+                } => {
+                    let lower = name.to_ascii_lowercase();
+                    let hits: Vec<usize> = (0..f.params.len())
+                        .filter(|&k| f.params[k].name.to_ascii_lowercase().starts_with(&lower))
+                        .collect();
+                    let k = match hits.as_slice() {
+                        [k] => *k,
+                        [] => match (0..f.params.len())
+                            .find(|&k| f.params[k].name.eq_ignore_ascii_case(name))
+                        {
+                            Some(k) => k,
+                            None => {
+                                return Err(usage(format!(
+                                    "The function {} has no parameter {text}.",
+                                    f.name
+                                )))
+                            }
+                        },
+                        many => match many
+                            .iter()
+                            .find(|&&k| f.params[k].name.eq_ignore_ascii_case(name))
+                        {
+                            Some(k) => *k,
+                            None => {
+                                return Err(usage(format!(
+                                    "The parameter {text} of {} is ambiguous.",
+                                    f.name
+                                )))
+                            }
+                        },
+                    };
+                    let p = &f.params[k];
+                    let v = match value {
+                        Some(e) => self.function_arg(e)?,
+                        None if p.switch => Value::Bool(true),
+                        None => match cmd.args.get(i) {
+                            Some(CmdArg::Value(e)) => {
+                                i += 1;
+                                self.function_arg(e)?
+                            }
+                            _ => {
+                                return Err(usage(format!(
+                                    "The parameter -{} of {} needs a value.",
+                                    p.name, f.name
+                                )))
+                            }
+                        },
+                    };
+                    bound[k] = Some(v);
+                }
+            }
+        }
+        // Positional values fill the parameters not bound by name, in order.
+        let mut rest = rest.into_iter();
+        for (k, p) in f.params.iter().enumerate() {
+            if bound[k].is_none() && !p.switch {
+                if let Some(v) = rest.next() {
+                    bound[k] = Some(v);
+                }
+            }
+        }
+        let extra: Vec<Value> = rest.collect();
+        let saved = self.vars.clone();
+        let result = (|| -> EResult<Vec<Value>> {
+            self.vars.insert("args".into(), Value::Array(extra));
+            self.vars.insert(
+                "input".into(),
+                Value::Array(input.map(|i| i.items).unwrap_or_default()),
+            );
+            for (k, p) in f.params.iter().enumerate() {
+                let v = match bound[k].take() {
+                    Some(v) => v,
+                    None if p.switch => Value::Bool(false),
+                    None if p.mandatory => {
+                        return Err(usage(format!(
+                            "The function {} needs the parameter -{}.",
+                            f.name, p.name
+                        )))
+                    }
+                    None => match &p.default {
+                        Some(e) => self.expr(e)?,
+                        None => Value::Null,
+                    },
+                };
+                let v = match &p.ty {
+                    Some(t) => value::cast(t, v).map_err(|e| {
+                        Interrupt::Fail(
+                            e.with_help(format!(
+                                "the parameter -{} of {} is [{t}]",
+                                p.name, f.name
+                            )),
+                            cmd.pos,
+                        )
+                    })?,
+                    None => v,
+                };
+                self.vars.insert(p.name.to_ascii_lowercase(), v);
+            }
+            self.depth += 1;
+            let mut out = Vec::new();
+            let r = (|| {
+                for st in f.body.iter() {
+                    self.statement(st, Some(&mut out))?;
+                }
+                Ok(())
+            })();
+            self.depth -= 1;
+            match r {
+                Ok(()) | Err(Interrupt::Return) => Ok(out),
+                Err(e) => Err(e),
+            }
+        })();
+        // The function's scope ends; $LASTEXITCODE is the script's.
+        let code = self.vars.get("lastexitcode").cloned();
+        self.vars = saved;
+        if let Some(c) = code {
+            self.vars.insert("lastexitcode".into(), c);
+        }
+        Ok(Stream {
+            items: result?,
+            ..Stream::default()
+        })
+    }
+
     fn arg(&mut self, e: &Expr) -> EResult<ArgVal> {
         if let ExprKind::Block(b) = &e.kind {
             return Ok(ArgVal::Block(b.clone()));
@@ -843,6 +1236,7 @@ impl Interp {
     pub fn expr(&mut self, e: &Expr) -> EResult<Value> {
         Ok(match &e.kind {
             ExprKind::Lit(v) => v.clone(),
+            ExprKind::Word(w) => Value::String(w.clone()),
             ExprKind::Var(n) => self.var(n),
             ExprKind::Member(inner, m) => value::member(&self.expr(inner)?, m),
             ExprKind::Index(inner, idx) => {
@@ -906,6 +1300,16 @@ impl Interp {
                 ))
             }
             ExprKind::Not(inner) => Value::Bool(!truthy(&self.expr(inner)?)),
+            ExprKind::Unary(BinOp::Join, inner) => {
+                value::join(&self.expr(inner)?, "").map_err(|err| Interrupt::Fail(err, e.pos))?
+            }
+            ExprKind::Unary(_, inner) => {
+                value::split(&self.expr(inner)?, None).map_err(|err| Interrupt::Fail(err, e.pos))?
+            }
+            ExprKind::Cast(ty, inner) => {
+                let v = self.expr(inner)?;
+                value::cast(ty, v).map_err(|err| Interrupt::Fail(err, e.pos))?
+            }
             ExprKind::Binary(BinOp::And, l, r) => {
                 Value::Bool(truthy(&self.expr(l)?) && truthy(&self.expr(r)?))
             }
@@ -916,12 +1320,43 @@ impl Interp {
                 let (a, b) = (self.expr(l)?, self.expr(r)?);
                 value::add(&a, &b).map_err(|err| Interrupt::Fail(err, e.pos))?
             }
+            ExprKind::Binary(op @ (BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod), l, r) => {
+                let (a, b) = (self.expr(l)?, self.expr(r)?);
+                value::arith(*op, &a, &b).map_err(|err| Interrupt::Fail(err, e.pos))?
+            }
             ExprKind::Binary(op, l, r) => {
                 let (a, b) = (self.expr(l)?, self.expr(r)?);
                 value::compare(*op, &a, &b).map_err(|err| Interrupt::Fail(err, e.pos))?
             }
         })
     }
+}
+
+/// Whether a catch clause naming `types` handles a custkey error. Every error a script meets is a
+/// runtime error, so a clause without types, or naming `Exception`, `RuntimeException` or
+/// `ActionPreferenceStopException` (with or without their namespaces), handles it; a clause for
+/// another .NET type never does.
+fn catches_all(types: &[String]) -> bool {
+    types.is_empty()
+        || types.iter().any(|t| {
+            let name = t.rsplit('.').next().unwrap_or(t).to_ascii_lowercase();
+            matches!(
+                name.as_str(),
+                "exception" | "runtimeexception" | "actionpreferencestopexception" | "errorrecord"
+            )
+        })
+}
+
+/// `-Name, -Other` for messages.
+fn param_list(f: &Function) -> String {
+    if f.params.is_empty() {
+        return "none".into();
+    }
+    f.params
+        .iter()
+        .map(|p| format!("-{}", p.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -1056,5 +1491,149 @@ mod tests {
             eval(&mut i, "1, 2 | ForEach-Object { exit 7 }; 'never'"),
             Err(Interrupt::Exit(7))
         ));
+    }
+
+    #[test]
+    fn loops_break_continue_and_steps() {
+        assert_eq!(
+            ok("$i = 0; while ($i -lt 3) { $i++ }; $i; do { $i-- } until ($i -le 0); $i"),
+            vec![json!(3), json!(0)]
+        );
+        assert_eq!(
+            ok("for ($j = 0; $j -lt 10; $j++) { if ($j -eq 1) { continue }; if ($j -ge 3) { break }; $j }"),
+            vec![json!(0), json!(2)]
+        );
+        assert_eq!(
+            ok("foreach ($n in 1..5) { if ($n -eq 4) { break }; $n }"),
+            vec![json!(1), json!(2), json!(3)]
+        );
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "$s = 'x'; $s++"),
+            Err(Interrupt::Fail(_, _))
+        ));
+    }
+
+    #[test]
+    fn functions_bind_by_name_position_and_switch() {
+        // 100 nested calls need the stack the binary gives its main thread (src/main.rs).
+        std::thread::Builder::new()
+            .stack_size(crate::STACK_BYTES)
+            .spawn(functions_inner)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    fn functions_inner() {
+        assert_eq!(
+            ok("function Add-Two([int]$a, [int]$b = 2) { return $a + $b; 'never' }; Add-Two 3; Add-Two -b 5 -a 1"),
+            vec![json!(5), json!(6)]
+        );
+        assert_eq!(
+            ok("function F { param([string]$Name, [switch]$Loud) if ($Loud) { \"HI $Name\" } else { $Name }; $args.Count }; F bob; F -Loud x y z"),
+            vec![json!("bob"), json!(0), json!("HI x"), json!(2)]
+        );
+        // Recursion, and variables set inside do not outlive the call.
+        assert_eq!(
+            ok("function Fact($n) { if ($n -le 1) { 1 } else { $n * (Fact ($n - 1)) } }; Fact 5; $v = 1; function S { $v = 9 }; S; $v"),
+            vec![json!(120), json!(1)]
+        );
+        let mut i = interp();
+        match eval(
+            &mut i,
+            "function M { param([Parameter(Mandatory)]$Name) $Name }; M",
+        ) {
+            Err(Interrupt::Fail(e, _)) => assert!(e.message.contains("-Name"), "{}", e.message),
+            other => panic!("{other:?}"),
+        }
+        let mut i = interp();
+        assert!(
+            matches!(eval(&mut i, "function L { L }; L"), Err(Interrupt::Fail(e, _)) if e.message.contains("100 deep"))
+        );
+        let mut i = interp();
+        assert!(
+            matches!(eval(&mut i, "function G($a) { $a }; G -Bogus 1"), Err(Interrupt::Fail(e, _)) if e.message.contains("-Bogus"))
+        );
+    }
+
+    #[test]
+    fn try_catch_finally_and_throw() {
+        assert_eq!(
+            ok("try { Get-Nothing; 'not reached' } catch { \"caught: $_\" } finally { 'finally' }"),
+            vec![
+                json!("caught: The term 'Get-Nothing' is not recognized as a name of a cmdlet."),
+                json!("finally")
+            ]
+        );
+        assert_eq!(
+            ok("try { throw 'boom' } catch [System.Exception] { $_.Exception.Message; $_.ExitCode }"),
+            vec![json!("boom"), json!(1)]
+        );
+        // A bare throw rethrows the error unchanged (its class and exit code too).
+        let mut i = interp();
+        match eval(&mut i, "try { Get-Nothing } catch { throw }") {
+            Err(Interrupt::Fail(e, _)) => assert_eq!(e.class, crate::cli::error::Class::Usage),
+            other => panic!("{other:?}"),
+        }
+        // A catch for another type does not handle it; finally still runs.
+        let mut i = interp();
+        let r = eval(
+            &mut i,
+            "try { throw 'x' } catch [System.IO.IOException] { 'no' } finally { $script:f = 1 }",
+        );
+        assert!(matches!(r, Err(Interrupt::Fail(e, _)) if e.message == "x"));
+    }
+
+    #[test]
+    fn string_and_collection_operators() {
+        assert_eq!(
+            ok("'a','b' -join '+'; -join ('x','y'); ('a,b,,c' -split ',').Count; (-split ' p  q ').Count"),
+            vec![json!("a+b"), json!("xy"), json!(4), json!(2)]
+        );
+        assert_eq!(
+            ok("'Key001' -replace 'key(\\d+)', 'K$1'; 'a.b' -replace '\\.'; 'a','b' -contains 'B'; 'z' -in 'a','b'; 'z' -notin 'a'"),
+            vec![json!("K001"), json!("ab"), json!(true), json!(false), json!(true)]
+        );
+        assert_eq!(
+            ok("10 / 4; 7 % 3; 2 + 3 * 4; 10 - 3; 'ab' * 2; [int]'42' + 1; [string]5 + 1"),
+            vec![
+                json!(2.5),
+                json!(1),
+                json!(14),
+                json!(7),
+                json!("abab"),
+                json!(43),
+                json!("51")
+            ]
+        );
+        let mut i = interp();
+        assert!(matches!(eval(&mut i, "1 / 0"), Err(Interrupt::Fail(_, _))));
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "'x' -split '('"),
+            Err(Interrupt::Fail(_, _))
+        ));
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "'x' * 100000000"),
+            Err(Interrupt::Fail(_, _))
+        ));
+    }
+
+    #[test]
+    fn group_object_and_remaining_arguments() {
+        let g =
+            ok("@{N = 'a'; D = 'US'}, @{N = 'b'; D = 'EU'}, @{N = 'c'; D = 'us'} | Group-Object D");
+        assert_eq!(g.len(), 2);
+        assert_eq!(
+            (g[0]["Name"].clone(), g[0]["Count"].clone()),
+            (json!("US"), json!(2))
+        );
+        assert_eq!(g[1]["Group"][0]["N"], json!("b"));
+        assert_eq!(
+            ok("$h = 'p', 'q', 'P' | Group-Object -AsHashTable; $h.p.Count; Write-Output x y"),
+            vec![json!(2), json!("x"), json!("y")]
+        );
     }
 }

@@ -90,6 +90,11 @@ pub enum Tok {
     Plus,
     /// `+=`
     PlusAssign,
+    /// `++` / `--` right after a variable.
+    Incr,
+    Decr,
+    /// `[Name]` or `[Name(args)]` where no index can be: a type or an attribute.
+    Type(String),
     Eof,
 }
 
@@ -118,6 +123,9 @@ impl Tok {
             Tok::Bang => "'!'".into(),
             Tok::Plus => "'+'".into(),
             Tok::PlusAssign => "'+='".into(),
+            Tok::Incr => "'++'".into(),
+            Tok::Decr => "'--'".into(),
+            Tok::Type(t) => format!("'[{t}]'"),
             Tok::Eof => "the end of the script".into(),
         }
     }
@@ -190,6 +198,47 @@ impl Lexer<'_> {
             )
         )
     }
+    /// Whether the token just before `at` is a variable ending right there (`$i++`).
+    fn after_var(&self, at: Pos) -> bool {
+        matches!(self.out.last().map(|t| &t.tok), Some(Tok::Var(_))) && self.last_end_adjacent(at)
+    }
+
+    /// A type literal at the cursor: `[` name (letters, digits, `.`, `_`), an optional
+    /// `( ... )` without brackets inside, `]`. Returns the text between the brackets and the
+    /// number of characters it spans, or `None` when the text is not one.
+    fn type_literal(&self) -> Option<(String, usize)> {
+        let mut k = 1;
+        let mut name = String::new();
+        while let Some(c) = self
+            .peek(k)
+            .filter(|c| c.is_alphanumeric() || matches!(c, '.' | '_'))
+        {
+            name.push(c);
+            k += 1;
+        }
+        if self.peek(k) == Some('(') {
+            let mut depth = 0;
+            loop {
+                let c = self.peek(k)?;
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    '[' | ']' | '\n' => return None,
+                    _ => {}
+                }
+                name.push(c);
+                k += 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+        }
+        if self.peek(k) != Some(']') || name.len() > 200 {
+            return None;
+        }
+        Some((name, k + 1))
+    }
+
     fn last_end_adjacent(&self, at: Pos) -> bool {
         // Members must follow their value with no space: `$x.Name`, not `$x .Name`.
         self.i > 0 && !self.chars[self.i - 1].is_whitespace() && at.line > 0
@@ -254,6 +303,32 @@ impl Lexer<'_> {
                     self.bump();
                     if let Some(tok) = single_char_token(c) {
                         self.push(tok, at);
+                    }
+                }
+                '+' if self.peek(1) == Some('+') && self.after_var(at) => {
+                    self.bump();
+                    self.bump();
+                    self.push(Tok::Incr, at);
+                }
+                '-' if self.peek(1) == Some('-')
+                    && self.after_var(at)
+                    && !self.peek(2).is_some_and(|c| c.is_alphanumeric()) =>
+                {
+                    self.bump();
+                    self.bump();
+                    self.push(Tok::Decr, at);
+                }
+                '[' if !(self.member_allowed() && self.last_end_adjacent(at))
+                    && self.peek(1).is_some_and(|c| c.is_ascii_alphabetic()) =>
+                {
+                    match self.type_literal() {
+                        Some((name, len)) => {
+                            for _ in 0..len {
+                                self.bump();
+                            }
+                            self.push(Tok::Type(name), at);
+                        }
+                        None => self.word(at)?,
                     }
                 }
                 '+' if self.peek(1) == Some('=') => {

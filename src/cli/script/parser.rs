@@ -55,7 +55,7 @@ fn range(w: &str) -> Option<(i64, i64)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-fn number(w: &str) -> Option<Value> {
+pub(super) fn number(w: &str) -> Option<Value> {
     if let Ok(i) = w.parse::<i64>() {
         return Some(Value::from(i));
     }
@@ -236,10 +236,301 @@ impl Parser {
         })
     }
 
+    /// Whether the statement ends here (nothing follows `return`, `throw`, `exit`).
+    fn at_statement_end(&self) -> bool {
+        matches!(
+            self.peek(),
+            Tok::Newline | Tok::Semi | Tok::Eof | Tok::RBrace | Tok::RParen
+        )
+    }
+
+    /// `( pipeline )` after `while`, `until`.
+    fn loop_condition(&mut self, after: &str) -> PResult<Pipeline> {
+        self.condition(after)
+    }
+
+    fn while_statement(&mut self, pos: Pos) -> PResult<Stmt> {
+        self.i += 1;
+        let cond = self.loop_condition("while")?;
+        let body = self.block("the while condition")?;
+        Ok(Stmt {
+            kind: StmtKind::While(cond, body),
+            pos,
+        })
+    }
+
+    fn do_statement(&mut self, pos: Pos) -> PResult<Stmt> {
+        self.i += 1;
+        let body = self.block("do")?;
+        let mut k = self.i;
+        while matches!(self.toks.get(k).map(|t| &t.tok), Some(Tok::Newline)) {
+            k += 1;
+        }
+        let until = if self.at_word(k, "while") {
+            false
+        } else if self.at_word(k, "until") {
+            true
+        } else {
+            return self
+                .err("expected 'while (condition)' or 'until (condition)' after the do block");
+        };
+        self.i = k + 1;
+        let cond = self.loop_condition(if until { "until" } else { "while" })?;
+        Ok(Stmt {
+            kind: StmtKind::Do(body, cond, until),
+            pos,
+        })
+    }
+
+    fn for_statement(&mut self, pos: Pos) -> PResult<Stmt> {
+        self.i += 1;
+        let open = self.pos();
+        self.i += 1; // the '(' checked by the caller
+        self.skip_newlines();
+        let init = if matches!(self.peek(), Tok::Semi) {
+            None
+        } else {
+            Some(Box::new(self.statement()?))
+        };
+        self.expect(Tok::Semi, "';' after the for loop's first part", open)?;
+        self.skip_newlines();
+        let cond = if matches!(self.peek(), Tok::Semi) {
+            None
+        } else {
+            Some(self.pipeline()?)
+        };
+        self.expect(Tok::Semi, "';' after the for loop's condition", open)?;
+        self.skip_newlines();
+        let step = if matches!(self.peek(), Tok::RParen) {
+            None
+        } else {
+            Some(Box::new(self.statement()?))
+        };
+        self.expect(Tok::RParen, "')'", open)?;
+        let body = self.block("the for loop")?;
+        Ok(Stmt {
+            kind: StmtKind::For(init, cond, step, body),
+            pos,
+        })
+    }
+
+    /// `[Parameter(...)] [type] $Name = default`, separated by commas, up to `)`.
+    fn params(&mut self, open: Pos) -> PResult<Vec<FuncParam>> {
+        let mut out: Vec<FuncParam> = Vec::new();
+        loop {
+            self.skip_newlines();
+            if matches!(self.peek(), Tok::RParen) {
+                break;
+            }
+            let mut p = FuncParam {
+                name: String::new(),
+                switch: false,
+                mandatory: false,
+                ty: None,
+                default: None,
+            };
+            while let Tok::Type(t) = self.peek().clone() {
+                self.i += 1;
+                self.skip_newlines();
+                let lower = t.to_ascii_lowercase().replace(' ', "");
+                if lower.starts_with("parameter(") {
+                    p.mandatory =
+                        lower.contains("mandatory") && !lower.contains("mandatory=$false");
+                } else if lower == "switch" || lower == "switchparameter" {
+                    p.switch = true;
+                } else if !lower.contains('(') {
+                    p.ty = Some(lower);
+                }
+            }
+            let Tok::Var(name) = self.peek().clone() else {
+                return self.err(format!(
+                    "expected a parameter such as $Name in the parameter list, found {}",
+                    self.peek().describe()
+                ));
+            };
+            self.i += 1;
+            if out.iter().any(|q| q.name.eq_ignore_ascii_case(&name)) {
+                return self.err(format!("the parameter ${name} is declared twice"));
+            }
+            p.name = name;
+            if matches!(self.peek(), Tok::Assign) {
+                self.i += 1;
+                self.skip_newlines();
+                p.default = Some(self.postfix()?);
+            }
+            out.push(p);
+            self.skip_newlines();
+            match self.peek() {
+                Tok::Comma => self.i += 1,
+                Tok::RParen => break,
+                other => {
+                    return self.err(format!(
+                        "expected ',' or ')' in the parameter list, found {}",
+                        other.describe()
+                    ))
+                }
+            }
+        }
+        self.expect(Tok::RParen, "')'", open)?;
+        Ok(out)
+    }
+
+    fn function_statement(&mut self, pos: Pos) -> PResult<Stmt> {
+        self.i += 1;
+        let name = match self.peek().clone() {
+            Tok::Word(w) if number(&w).is_none() => w,
+            other => {
+                return self.err(format!(
+                    "expected a function name after 'function', found {}",
+                    other.describe()
+                ))
+            }
+        };
+        self.i += 1;
+        let mut params = Vec::new();
+        if matches!(self.peek(), Tok::LParen) {
+            let open = self.pos();
+            self.i += 1;
+            params = self.params(open)?;
+        }
+        self.skip_newlines();
+        let open = self.pos();
+        if !matches!(self.peek(), Tok::LBrace) {
+            return self.err(format!(
+                "expected '{{' and the body of the function {name}, found {}",
+                self.peek().describe()
+            ));
+        }
+        self.i += 1;
+        self.enter()?;
+        self.skip_newlines();
+        if self.at_word(self.i, "param")
+            && matches!(self.toks.get(self.i + 1).map(|t| &t.tok), Some(Tok::LParen))
+        {
+            if !params.is_empty() {
+                return self.err(format!(
+                    "the function {name} declares its parameters twice (after its name and in param())"
+                ));
+            }
+            self.i += 1;
+            let popen = self.pos();
+            self.i += 1;
+            params = self.params(popen)?;
+        }
+        let body = self.statements(&Tok::RBrace)?;
+        self.depth -= 1;
+        self.expect(Tok::RBrace, "'}'", open)?;
+        Ok(Stmt {
+            kind: StmtKind::Function(Rc::new(Function {
+                name,
+                params,
+                body: Rc::new(body),
+            })),
+            pos,
+        })
+    }
+
+    fn try_statement(&mut self, pos: Pos) -> PResult<Stmt> {
+        self.i += 1;
+        let body = self.block("try")?;
+        let mut catches = Vec::new();
+        let mut finally = None;
+        loop {
+            let mut k = self.i;
+            while matches!(self.toks.get(k).map(|t| &t.tok), Some(Tok::Newline)) {
+                k += 1;
+            }
+            if self.at_word(k, "catch") && finally.is_none() {
+                self.i = k + 1;
+                let mut types = Vec::new();
+                while let Tok::Type(t) = self.peek().clone() {
+                    self.i += 1;
+                    types.push(t);
+                    if matches!(self.peek(), Tok::Comma) {
+                        self.i += 1;
+                        self.skip_newlines();
+                    }
+                }
+                catches.push(Catch {
+                    types,
+                    body: self.block("catch")?,
+                });
+            } else if self.at_word(k, "finally") && finally.is_none() {
+                self.i = k + 1;
+                finally = Some(self.block("finally")?);
+            } else {
+                break;
+            }
+        }
+        if catches.is_empty() && finally.is_none() {
+            return self.err("a try block needs a catch or a finally block after it");
+        }
+        Ok(Stmt {
+            kind: StmtKind::Try(body, catches, finally),
+            pos,
+        })
+    }
+
     fn statement(&mut self) -> PResult<Stmt> {
         let pos = self.pos();
         if self.at_word(self.i, "if") {
             return self.if_statement(pos);
+        }
+        let paren_next = matches!(self.toks.get(self.i + 1).map(|t| &t.tok), Some(Tok::LParen));
+        if self.at_word(self.i, "while") && paren_next {
+            return self.while_statement(pos);
+        }
+        if self.at_word(self.i, "for") && paren_next {
+            return self.for_statement(pos);
+        }
+        let brace_next = matches!(
+            self.toks.get(self.i + 1).map(|t| &t.tok),
+            Some(Tok::LBrace | Tok::Newline)
+        );
+        if self.at_word(self.i, "do") && brace_next {
+            return self.do_statement(pos);
+        }
+        if self.at_word(self.i, "try") && brace_next {
+            return self.try_statement(pos);
+        }
+        if self.at_word(self.i, "function") {
+            return self.function_statement(pos);
+        }
+        for (word, kind) in [("break", StmtKind::Break), ("continue", StmtKind::Continue)] {
+            if self.at_word(self.i, word) {
+                self.i += 1;
+                if !self.at_statement_end() {
+                    return self.err(format!(
+                        "'{word}' with a loop label is not supported; write {word} alone"
+                    ));
+                }
+                return Ok(Stmt { kind, pos });
+            }
+        }
+        if self.at_word(self.i, "return") || self.at_word(self.i, "throw") {
+            let ret = self.at_word(self.i, "return");
+            self.i += 1;
+            let value = if self.at_statement_end() {
+                None
+            } else {
+                Some(self.pipeline()?)
+            };
+            let kind = if ret {
+                StmtKind::Return(value)
+            } else {
+                StmtKind::Throw(value)
+            };
+            return Ok(Stmt { kind, pos });
+        }
+        if let (Tok::Var(name), Some(step @ (Tok::Incr | Tok::Decr))) = (
+            self.peek().clone(),
+            self.toks.get(self.i + 1).map(|t| t.tok.clone()),
+        ) {
+            self.i += 2;
+            return Ok(Stmt {
+                kind: StmtKind::Step(name, if step == Tok::Incr { 1 } else { -1 }),
+                pos,
+            });
         }
         // `foreach (` starts a loop; `foreach` elsewhere is the ForEach-Object alias.
         if self.at_word(self.i, "foreach")
@@ -413,7 +704,28 @@ impl Parser {
                 let pos = self.pos();
                 self.i += 1;
                 Ok(Expr {
-                    kind: ExprKind::Lit(Value::String(w)),
+                    kind: ExprKind::Word(w),
+                    pos,
+                })
+            }
+            // `[text]` as a word unless a value follows it to convert (`[int]$x`).
+            Tok::Type(t)
+                if !matches!(
+                    self.toks.get(self.i + 1).map(|t| &t.tok),
+                    Some(
+                        Tok::Var(_)
+                            | Tok::LParen
+                            | Tok::Str(_)
+                            | Tok::Expand(_)
+                            | Tok::DollarParen
+                            | Tok::AtParen
+                    )
+                ) =>
+            {
+                let pos = self.pos();
+                self.i += 1;
+                Ok(Expr {
+                    kind: ExprKind::Lit(Value::String(format!("[{t}]"))),
                     pos,
                 })
             }
@@ -502,6 +814,19 @@ impl Parser {
     }
 
     fn not(&mut self) -> PResult<Expr> {
+        for (word, op) in [("join", BinOp::Join), ("split", BinOp::Split)] {
+            if self.at_op(word) {
+                let pos = self.pos();
+                self.i += 1;
+                self.enter()?;
+                let inner = self.not()?;
+                self.depth -= 1;
+                return Ok(Expr {
+                    kind: ExprKind::Unary(op, Box::new(inner)),
+                    pos,
+                });
+            }
+        }
         if self.at_op("not") || matches!(self.peek(), Tok::Bang) {
             let pos = self.pos();
             self.i += 1;
@@ -527,10 +852,19 @@ impl Parser {
                     break;
                 }
                 return self.err(format!(
-                    "unknown operator -{name}; use -eq -ne -like -notlike -match -notmatch -gt -lt -ge -le -and -or -not"
+                    "unknown operator -{name}; use -eq -ne -like -notlike -match -notmatch -gt -lt -ge -le -contains -notcontains -in -notin -join -split -replace -and -or -not"
                 ));
             };
-            if matches!(op, BinOp::And | BinOp::Or | BinOp::Add) {
+            if matches!(
+                op,
+                BinOp::And
+                    | BinOp::Or
+                    | BinOp::Add
+                    | BinOp::Sub
+                    | BinOp::Mul
+                    | BinOp::Div
+                    | BinOp::Mod
+            ) {
                 break;
             }
             let pos = self.pos();
@@ -547,17 +881,47 @@ impl Parser {
         Ok(left)
     }
 
+    /// The arithmetic operator at the cursor of the given level: `+` `-` (additive) or `*` `/`
+    /// `%` (multiplicative).
+    fn arith_op(&self, multiplicative: bool) -> Option<BinOp> {
+        match (self.peek(), multiplicative) {
+            (Tok::Plus, false) => Some(BinOp::Add),
+            (Tok::Word(w), false) if w == "-" => Some(BinOp::Sub),
+            (Tok::Word(w), true) if w == "*" => Some(BinOp::Mul),
+            (Tok::Word(w), true) if w == "/" => Some(BinOp::Div),
+            (Tok::Word(w), true) if w == "%" => Some(BinOp::Mod),
+            _ => None,
+        }
+    }
+
     fn additive(&mut self) -> PResult<Expr> {
-        let (mut left, mut height) = self.measured(Self::array)?;
-        while matches!(self.peek(), Tok::Plus) {
+        self.arith_chain(false)
+    }
+
+    fn multiplicative(&mut self) -> PResult<Expr> {
+        self.arith_chain(true)
+    }
+
+    /// A left-deep chain of one precedence level: `a + b - c` over multiplicative terms, or
+    /// `a * b / c` over array terms.
+    fn arith_chain(&mut self, multiplicative: bool) -> PResult<Expr> {
+        let term = |p: &mut Self| {
+            if multiplicative {
+                p.array()
+            } else {
+                p.multiplicative()
+            }
+        };
+        let (mut left, mut height) = self.measured(term)?;
+        while let Some(op) = self.arith_op(multiplicative) {
             let pos = self.pos();
             self.i += 1;
             self.skip_newlines();
-            let (right, h) = self.measured(Self::array)?;
+            let (right, h) = self.measured(term)?;
             height = 1 + height.max(h);
             self.link(height)?;
             left = Expr {
-                kind: ExprKind::Binary(BinOp::Add, Box::new(left), Box::new(right)),
+                kind: ExprKind::Binary(op, Box::new(left), Box::new(right)),
                 pos,
             };
         }
@@ -658,6 +1022,10 @@ impl Parser {
                 }
             },
             Tok::Str(s) => ExprKind::Lit(Value::String(s)),
+            Tok::Type(t) => {
+                let inner = self.postfix()?;
+                ExprKind::Cast(t.to_ascii_lowercase(), Box::new(inner))
+            }
             Tok::Expand(parts) => {
                 let mut out = Vec::with_capacity(parts.len());
                 for p in parts {

@@ -141,7 +141,20 @@ pub fn compare_scalar(op: BinOp, left: &Value, right: &Value) -> Result<bool, Cl
             let hit = re.is_match(&l.unwrap_or_default());
             return Ok(if op == BinOp::Match { hit } else { !hit });
         }
-        BinOp::And | BinOp::Or | BinOp::Add => return Ok(false),
+        BinOp::And
+        | BinOp::Or
+        | BinOp::Add
+        | BinOp::Sub
+        | BinOp::Mul
+        | BinOp::Div
+        | BinOp::Mod
+        | BinOp::Join
+        | BinOp::Split
+        | BinOp::Replace
+        | BinOp::Contains
+        | BinOp::NotContains
+        | BinOp::In
+        | BinOp::NotIn => return Ok(false),
     };
     Ok(filter::compare(l.as_deref(), fop, r.as_deref()))
 }
@@ -149,6 +162,20 @@ pub fn compare_scalar(op: BinOp, left: &Value, right: &Value) -> Result<bool, Cl
 /// A comparison as an expression: on an array left side, the elements that match (as
 /// PowerShell filters); otherwise a boolean.
 pub fn compare(op: BinOp, left: &Value, right: &Value) -> Result<Value, CliError> {
+    match op {
+        BinOp::Join => return join(left, &text(right).unwrap_or_default()),
+        BinOp::Split => return split(left, Some(&text(right).unwrap_or_default())),
+        BinOp::Replace => return replace(left, right),
+        BinOp::Contains | BinOp::NotContains => {
+            let hit = contains(left, right)?;
+            return Ok(Value::Bool(hit == (op == BinOp::Contains)));
+        }
+        BinOp::In | BinOp::NotIn => {
+            let hit = contains(right, left)?;
+            return Ok(Value::Bool(hit == (op == BinOp::In)));
+        }
+        _ => {}
+    }
     if let Value::Array(items) = left {
         let mut out = Vec::new();
         for item in items {
@@ -159,6 +186,216 @@ pub fn compare(op: BinOp, left: &Value, right: &Value) -> Result<Value, CliError
         return Ok(Value::Array(out));
     }
     Ok(Value::Bool(compare_scalar(op, left, right)?))
+}
+
+fn regex(pattern: &str, op: &str) -> Result<regex::Regex, CliError> {
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| {
+            CliError::usage(format!("The regular expression '{pattern}' of {op} is not valid: {e}"))
+                .with_help("-split and -replace take a .NET-style regular expression; escape . * + ? ( ) [ ] with a backslash to match them as text")
+        })
+}
+
+/// `a -join sep` and `-join a`: the elements as text, separated by `sep`.
+pub fn join(left: &Value, sep: &str) -> Result<Value, CliError> {
+    let parts: Vec<String> = items(left.clone()).iter().map(interpolate).collect();
+    let v = Value::String(parts.join(sep));
+    check_size(&v, "the result of -join")?;
+    Ok(v)
+}
+
+/// `s -split pattern` (a case-insensitive regular expression) and `-split s` (`None`: at runs of
+/// whitespace, empty pieces dropped); an array splits each element.
+pub fn split(left: &Value, pattern: Option<&str>) -> Result<Value, CliError> {
+    let re = pattern.map(|p| regex(p, "-split")).transpose()?;
+    let mut out = Vec::new();
+    for item in items(left.clone()) {
+        let s = interpolate(&item);
+        match &re {
+            Some(re) => out.extend(re.split(&s).map(|p| Value::String(p.to_string()))),
+            None => out.extend(s.split_whitespace().map(|p| Value::String(p.to_string()))),
+        }
+        if out.len() > 500_000 {
+            return Err(CliError::usage(
+                "the result of -split would have more than 500,000 pieces",
+            )
+            .with_help("a script value is limited in size (see 'Input limits' in docs/cli.md)"));
+        }
+    }
+    let v = Value::Array(out);
+    check_size(&v, "the result of -split")?;
+    Ok(v)
+}
+
+/// `s -replace pattern, with` (`with` may name groups as `$1`; no `with`: the matches are
+/// removed); an array replaces in each element.
+pub fn replace(left: &Value, right: &Value) -> Result<Value, CliError> {
+    let (pattern, with) = match right {
+        Value::Array(a) => match a.as_slice() {
+            [p] => (interpolate(p), String::new()),
+            [p, w] => (interpolate(p), interpolate(w)),
+            _ => {
+                return Err(CliError::usage(format!(
+                "-replace takes a pattern and a replacement ('a' -replace 'x', 'y'), not {} values",
+                a.len()
+            )))
+            }
+        },
+        other => (interpolate(other), String::new()),
+    };
+    let re = regex(&pattern, "-replace")?;
+    let one =
+        |v: &Value| Value::String(re.replace_all(&interpolate(v), with.as_str()).into_owned());
+    let v = match left {
+        Value::Array(a) => Value::Array(a.iter().map(one).collect()),
+        Value::Null => Value::String(String::new()),
+        other => one(other),
+    };
+    check_size(&v, "the result of -replace")?;
+    Ok(v)
+}
+
+/// Whether the collection `set` holds `item` (compared as -eq compares).
+pub fn contains(set: &Value, item: &Value) -> Result<bool, CliError> {
+    for x in items(set.clone()) {
+        if compare_scalar(BinOp::Eq, &x, item)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn number_of(v: &Value, op: &str) -> Result<f64, CliError> {
+    match v {
+        Value::Null => Ok(0.0),
+        Value::Number(n) => Ok(n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => s.trim().parse::<f64>().map_err(|_| {
+            CliError::usage(format!(
+                "Cannot convert value \"{s}\" to a number for '{op}'."
+            ))
+        }),
+        Value::Bool(b) => Ok(f64::from(u8::from(*b))),
+        other => Err(CliError::usage(format!(
+            "'{op}' needs numbers, and \"{}\" is not one.",
+            interpolate(other)
+        ))),
+    }
+}
+
+/// A result as a whole number when it is one, as PowerShell keeps integers integral.
+fn num(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() < 9.0e15 {
+        Value::from(f as i64)
+    } else {
+        Value::from(f)
+    }
+}
+
+/// `a - b`, `a * b`, `a / b`, `a % b`; `'ab' * 3` and `@(1) * 3` repeat.
+pub fn arith(op: BinOp, a: &Value, b: &Value) -> Result<Value, CliError> {
+    let sym = match op {
+        BinOp::Sub => "-",
+        BinOp::Mul => "*",
+        BinOp::Div => "/",
+        _ => "%",
+    };
+    if op == BinOp::Mul && matches!(a, Value::String(_) | Value::Array(_)) {
+        let n = number_of(b, sym)?;
+        if !(0.0..=1.0e9).contains(&n) {
+            return Err(CliError::usage(format!("Cannot repeat a value {n} times.")));
+        }
+        let n = n as usize;
+        let unit = match a {
+            Value::String(s) => s.len(),
+            Value::Array(x) => x.len() * 64,
+            _ => 0,
+        };
+        if unit.saturating_mul(n) > MAX_VALUE_BYTES {
+            return Err(CliError::usage(format!(
+                "the result of * would be larger than the {} MiB a script value may hold",
+                MAX_VALUE_BYTES >> 20
+            )));
+        }
+        return Ok(match a {
+            Value::String(s) => Value::String(s.repeat(n)),
+            Value::Array(x) => Value::Array((0..n).flat_map(|_| x.iter().cloned()).collect()),
+            _ => Value::Null,
+        });
+    }
+    let (x, y) = (number_of(a, sym)?, number_of(b, sym)?);
+    if matches!(op, BinOp::Div | BinOp::Mod) && y == 0.0 {
+        return Err(CliError::usage("Attempted to divide by zero."));
+    }
+    Ok(num(match op {
+        BinOp::Sub => x - y,
+        BinOp::Mul => x * y,
+        BinOp::Div => x / y,
+        _ => x % y,
+    }))
+}
+
+/// `[type]value`: the conversions scripts use.
+pub fn cast(ty: &str, v: Value) -> Result<Value, CliError> {
+    let bad = |v: &Value| {
+        CliError::usage(format!(
+            "Cannot convert value \"{}\" to type [{ty}].",
+            interpolate(v)
+        ))
+    };
+    Ok(match ty.trim_start_matches("system.") {
+        "string" => match v {
+            Value::Null => Value::String(String::new()),
+            other => Value::String(interpolate(&other)),
+        },
+        "int" | "int32" | "long" | "int64" => match &v {
+            Value::Null => Value::from(0),
+            Value::Bool(b) => Value::from(i64::from(*b)),
+            Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => Value::from(i),
+                (None, Some(f)) if f.is_finite() && f.abs() < 9.0e18 => Value::from(f.round_ties_even() as i64),
+                _ => return Err(bad(&v)),
+            },
+            Value::String(s) => {
+                let t = s.trim();
+                match t.parse::<i64>() {
+                    Ok(i) => Value::from(i),
+                    Err(_) => match t.parse::<f64>() {
+                        Ok(f) if f.is_finite() && f.abs() < 9.0e18 => Value::from(f.round_ties_even() as i64),
+                        _ => return Err(bad(&v)),
+                    },
+                }
+            }
+            _ => return Err(bad(&v)),
+        },
+        "double" => match &v {
+            Value::Null => Value::from(0.0),
+            Value::Number(n) => Value::from(n.as_f64().unwrap_or(0.0)),
+            Value::String(s) => s.trim().parse::<f64>().map(Value::from).map_err(|_| bad(&v))?,
+            _ => return Err(bad(&v)),
+        },
+        "bool" | "boolean" | "switch" => Value::Bool(truthy(&v)),
+        "array" | "object[]" | "string[]" => {
+            let all = items(v);
+            if ty.ends_with("string[]") {
+                Value::Array(all.iter().map(|x| Value::String(interpolate(x))).collect())
+            } else {
+                Value::Array(all)
+            }
+        }
+        "object" | "psobject" | "pscustomobject" | "hashtable" | "ordered" => v,
+        "guid" => match uuid::Uuid::parse_str(interpolate(&v).trim()) {
+            Ok(u) => Value::String(u.to_string()),
+            Err(_) => return Err(bad(&v)),
+        },
+        "void" => Value::Null,
+        _ => {
+            return Err(CliError::usage(format!("The type [{ty}] is not one custkey scripts know."))
+                .with_help("scripts convert to [string], [int], [long], [double], [bool], [switch], [guid], [array], [string[]], [object] and [void]"))
+        }
+    })
 }
 
 /// The largest value `+`, `,` or `@( )` may build in a script, in bytes (its strings, and 64
