@@ -687,3 +687,28 @@ fn two_services_on_one_postgres_store_lose_nothing() {
     let all = e.json_raw(&["Get-Mailbox"]);
     assert_eq!(all.as_array().unwrap().len(), 21, "{all}");
 }
+
+#[test]
+fn completion_offers_the_services_names_to_a_signed_in_client() {
+    let (e, owner_key) = organization();
+    e.ok(&["New-Mailbox", "-Name", "alice"]);
+    e.ok(&["New-Mailbox", "-Name", "albert"]);
+    let svc = Service::start(&e);
+    let c = Client::new();
+    c.connect(&svc);
+    // Not signed in: nothing (and no error in the shell).
+    let out = c.run(&["__complete", "--", "Set-Mailbox", "-Identity", "al"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "");
+    c.sign_in(OWNER, &owner_key);
+    let got = c.ok(&["__complete", "--", "Set-Mailbox", "-Identity", "al"]);
+    let names: Vec<&str> = got.lines().collect();
+    assert!(
+        names.contains(&"alice") && names.contains(&"albert"),
+        "{got}"
+    );
+    // Cmdlet and parameter names are the client's own.
+    assert!(c
+        .ok(&["__complete", "--", "Get-CustomerKeyS"])
+        .contains("Get-CustomerKeyService"));
+}

@@ -129,6 +129,11 @@ impl Ctx {
         Ok(ctx)
     }
 
+    /// Where this context's store is (a path or a URL).
+    pub fn store_location(&self) -> PathBuf {
+        self.store_path.clone()
+    }
+
     /// Opens the store and the service keys (the service does at start, and /readyz checks);
     /// returns the data directory.
     pub fn open_for_service(&mut self) -> Result<PathBuf, CliError> {
