@@ -185,6 +185,8 @@ pub struct Remote {
     tls: Arc<rustls::ClientConfig>,
     /// How long to wait for a connection and a reply.
     timeout: Duration,
+    /// The signed-in account's signer, once read (a script's requests share it).
+    signer: Option<(String, Arc<Signer>)>,
 }
 
 impl Remote {
@@ -230,6 +232,7 @@ impl Remote {
             conn: None,
             tls,
             timeout: REPLY_TIMEOUT,
+            signer: None,
         })
     }
 
@@ -301,8 +304,24 @@ impl Remote {
         )))
     }
 
-    /// The signer of the connected account.
-    fn signer(&self) -> Result<(String, Signer), CliError> {
+    /// Replaces the saved connection (a new sign-in): the next request reads its key.
+    pub fn set_saved(&mut self, saved: Saved) {
+        self.saved = saved;
+        self.signer = None;
+    }
+
+    /// The signer of the connected account (read once).
+    fn signer(&mut self) -> Result<(String, Arc<Signer>), CliError> {
+        if let Some((a, s)) = &self.signer {
+            return Ok((a.clone(), s.clone()));
+        }
+        let (a, s) = self.read_signer()?;
+        let s = Arc::new(s);
+        self.signer = Some((a.clone(), s.clone()));
+        Ok((a, s))
+    }
+
+    fn read_signer(&self) -> Result<(String, Signer), CliError> {
         let Some(account) = self.saved.account.clone() else {
             return Err(CliError::usage(format!(
                 "no account is signed in to the service at {}",
