@@ -15,6 +15,8 @@ use std::io::Read;
 pub mod ast;
 #[path = "../src/cli/filter.rs"]
 pub mod filter;
+#[path = "../src/cli/serve/http.rs"]
+pub mod http;
 #[path = "../src/cli/script/lexer.rs"]
 pub mod lexer;
 #[path = "../src/cli/script/parser.rs"]
@@ -266,6 +268,34 @@ pub fn kmip_ttlv(data: &[u8]) {
     let _ = client::parse_response(data, client::op::DECRYPT);
 }
 
+/// The service's HTTP reader on any bytes from a peer, read in pieces the input chooses: a
+/// request within the limits, or a refusal with a status; never more body than the limit.
+pub fn http_request(data: &[u8]) {
+    let step = 1 + data.first().copied().unwrap_or(0) as usize % 61;
+    let mut r = std::io::BufReader::with_capacity(
+        1 + step * 3,
+        Pieces {
+            data: data.get(1..).unwrap_or_default(),
+            step,
+        },
+    );
+    // Several requests on one connection, as keep-alive reads them.
+    for _ in 0..8 {
+        match http::read_request(&mut r, 4096) {
+            Ok(req) => {
+                assert!(req.body.len() <= 4096);
+                assert!(!req.method.is_empty());
+            }
+            Err(http::HttpError::Bad(status, msg)) => {
+                assert!((400..600).contains(&status) && !msg.is_empty());
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+    let _ = http::read_response(&mut std::io::BufReader::new(data), 4096);
+}
+
 pub const TARGETS: &[(&str, Body)] = &[
     ("script_parser", script_parser),
     ("opath_filter", opath_filter),
@@ -274,4 +304,5 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("backup_blob", backup_blob),
     ("mail_parsers", mail_parsers),
     ("kmip_ttlv", kmip_ttlv),
+    ("http_request", http_request),
 ];

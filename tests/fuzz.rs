@@ -185,6 +185,11 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
             b"From x\n\n\n\nFrom y".to_vec(),
             b"Subject: not an mbox\n".to_vec(),
         ],
+        "http_request" => vec![
+            b"\x05POST /v1/invoke HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nX-Custkey-Nonce: n\r\n\r\n{}GET /healthz HTTP/1.1\r\n\r\n".to_vec(),
+            b"\x01GET /readyz HTTP/1.0\r\nConnection: close\r\n\r\n".to_vec(),
+            b"\x07HTTP/1.1 401 Unauthorized\r\ncontent-length: 2\r\n\r\n{}".to_vec(),
+        ],
         "kmip_ttlv" => {
             use custkey::vault::kmip::ttlv::{Item, Value};
             let ok = Item::structure(
@@ -344,4 +349,9 @@ fn fuzz_mail_parsers() {
 #[test]
 fn fuzz_kmip_ttlv() {
     fuzz("kmip_ttlv");
+}
+
+#[test]
+fn fuzz_http_request() {
+    fuzz("http_request");
 }
