@@ -193,10 +193,15 @@ impl Remote {
     /// The service this client uses: `CUSTKEY_SERVER` (with `CUSTKEY_SERVER_THUMBPRINT`), else
     /// the saved connection, else none (embedded mode).
     pub fn configured() -> Result<Option<Remote>, CliError> {
-        let saved = Saved::load()?;
         let env_url = std::env::var(ENV_SERVER)
             .ok()
             .filter(|v| !v.trim().is_empty());
+        // No configuration directory (no HOME, no CUSTKEY_CONFIG_DIR): no saved connection.
+        let saved = match Saved::load() {
+            Ok(s) => s,
+            Err(_) if env_url.is_none() && saved_path().is_err() => None,
+            Err(e) => return Err(e),
+        };
         let env_thumb = std::env::var(ENV_THUMBPRINT)
             .ok()
             .filter(|v| !v.trim().is_empty());
