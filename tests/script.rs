@@ -488,3 +488,18 @@ fn write_output_goes_down_the_pipeline_and_write_host_to_the_operator() {
         "{stderr}"
     );
 }
+
+#[test]
+fn hashtable_keys_without_spaces_as_powershell_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = "New-Mailbox -Name alice | Out-Null\n\
+                  $h = @{Name='a';Value=1}\n\
+                  \"$($h.Name) $($h.Value)\"\n\
+                  Set-MgUserLicense -UserId alice -AddLicenses @{SkuId=\"06ebc4ee-1bb5-47dd-8120-11324bc54e06\"} -RemoveLicenses @() | Out-Null\n\
+                  (Get-MgUserLicenseDetail alice).SkuPartNumber\n";
+    let out = with_stdin(d, &["-Command", "-"], script);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "a 1\nSPE_E5\n", "{stderr}");
+}

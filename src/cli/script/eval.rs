@@ -1622,6 +1622,14 @@ mod tests {
     }
 
     #[test]
+    fn hashtables_without_spaces() {
+        assert_eq!(
+            ok("$h = @{Name='a';Value=1}; $h.Name; $h.Value + 1; (@{a=1}).a; (@{'x y'=2\n3='c'})['3']"),
+            vec![json!("a"), json!(2), json!(1), json!("c")]
+        );
+    }
+
+    #[test]
     fn group_object_and_remaining_arguments() {
         let g =
             ok("@{N = 'a'; D = 'US'}, @{N = 'b'; D = 'EU'}, @{N = 'c'; D = 'us'} | Group-Object D");

@@ -1319,6 +1319,42 @@ mod tests {
     }
 
     #[test]
+    fn hashtable_keys_end_at_equals() {
+        let keys = |src: &str| -> Vec<(String, usize)> {
+            let s = parse(src).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+            let StmtKind::Assign(_, p) = &s[0].kind else {
+                panic!("{:?}", s[0])
+            };
+            let Element::Expr(Expr {
+                kind: ExprKind::Hash(entries),
+                ..
+            }) = &p.elements[0]
+            else {
+                panic!("{p:?}")
+            };
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), v.elements.len()))
+                .collect()
+        };
+        assert_eq!(
+            keys("$h = @{Name='a';Value=1}"),
+            vec![("Name".into(), 1), ("Value".into(), 1)]
+        );
+        assert_eq!(keys("$h = @{SkuId=\"06eb\"}"), vec![("SkuId".into(), 1)]);
+        assert_eq!(
+            keys("$h = @{a=1\n'b c'=2; 3=@{x=4}}"),
+            vec![("a".into(), 1), ("b c".into(), 1), ("3".into(), 1)]
+        );
+        // Outside a hashtable's keys a word keeps its '=': `-Filter a=b`, and a block in a
+        // hashtable's value reads its own words.
+        let s = parse("Set-X a=b; $h = @{ f = { Set-Y c=d } }").unwrap();
+        assert!(
+            matches!(&cmd(&s[0]).args[0], CmdArg::Value(Expr { kind: ExprKind::Word(w), .. }) if w == "a=b")
+        );
+    }
+
+    #[test]
     fn exit_and_expressions_first() {
         let s = parse("'a','b' | Set-X; exit 3").unwrap();
         assert!(
