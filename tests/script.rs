@@ -503,3 +503,29 @@ fn hashtable_keys_without_spaces_as_powershell_reads_them() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stdout, "a 1\nSPE_E5\n", "{stderr}");
 }
+
+#[test]
+fn switch_statements_pick_clauses_as_powershell_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = "foreach ($v in 'contoso-ck-va1', 'contoso-ck-eu2', 'other') {\n\
+                  \x20 switch -Wildcard ($v) {\n\
+                  \x20   '*-va*' { \"US $_\" }\n\
+                  \x20   '*-eu*' { \"EU $_\" }\n\
+                  \x20   default { \"skip $_\" }\n\
+                  \x20 }\n\
+                  }\n\
+                  switch ('b') { 'a' { 'A' } 'B' { 'B'; break } 'b' { 'never' } }\n\
+                  switch -Regex ('Key002') { '^key0+(\\d)$' { 'regex' } }\n";
+    let out = with_stdin(d, &["-Command", "-"], script);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stdout, "US contoso-ck-va1\nEU contoso-ck-eu2\nskip other\nB\nregex\n",
+        "{stderr}"
+    );
+    // A switch without its block is a syntax error that names what is missing.
+    let out = with_stdin(d, &["-Command", "-"], "switch ($x) 'a'\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("expected '{'"), "{}", text(&out).1);
+}

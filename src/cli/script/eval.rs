@@ -355,6 +355,7 @@ impl Interp {
                 }
                 Ok(())
             }
+            StmtKind::Switch(sw) => self.switch(sw, capture),
             StmtKind::Break => Err(Interrupt::Break),
             StmtKind::Continue => Err(Interrupt::Continue),
             StmtKind::Return(value) => {
@@ -501,6 +502,97 @@ impl Interp {
                 }
             }
         }
+    }
+
+    /// Whether a `switch` pattern matches the value: a script block is a condition on `$_`,
+    /// anything else compares as the switch's mode says.
+    fn switch_match(&mut self, sw: &Switch, pattern: &Expr, item: &Value) -> EResult<bool> {
+        if let ExprKind::Block(b) = &pattern.kind {
+            return Ok(truthy(&collapse(self.capture(b)?)));
+        }
+        let p = self.expr(pattern)?;
+        let fail = |err| Interrupt::Fail(err, pattern.pos);
+        if sw.case_sensitive {
+            let (text, pat) = (interpolate(item), interpolate(&p));
+            return Ok(match sw.mode {
+                SwitchMode::Exact => text == pat,
+                SwitchMode::Wildcard => {
+                    let re = format!(
+                        "^{}$",
+                        regex::escape(&pat).replace("\\*", ".*").replace("\\?", ".")
+                    );
+                    regex::Regex::new(&re).is_ok_and(|r| r.is_match(&text))
+                }
+                SwitchMode::Regex => regex::RegexBuilder::new(&pat)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|err| {
+                        fail(CliError::usage(format!(
+                            "The regular expression '{pat}' of the switch is not valid: {err}"
+                        )))
+                    })?
+                    .is_match(&text),
+            });
+        }
+        let op = match sw.mode {
+            SwitchMode::Exact => BinOp::Eq,
+            SwitchMode::Wildcard => BinOp::Like,
+            SwitchMode::Regex => BinOp::Match,
+        };
+        value::compare_scalar(op, item, &p).map_err(fail)
+    }
+
+    /// `switch (value) { ... }`: for each element of the value, every clause whose pattern
+    /// matches runs in order with `$_` the element; `default` runs when none did. `break` ends
+    /// the switch; `continue` goes on with the next element.
+    fn switch(&mut self, sw: &Switch, mut capture: Option<&mut Vec<Value>>) -> EResult<()> {
+        let subject = match sw.subject.elements.as_slice() {
+            [Element::Expr(e)] => self.expr(e)?,
+            _ => self.pipeline(&sw.subject)?.into_value(),
+        };
+        let items = match subject {
+            Value::Array(a) => a,
+            other => vec![other],
+        };
+        let saved = self.vars.remove("_");
+        let result = (|| -> EResult<()> {
+            'items: for item in items {
+                self.vars.insert("_".into(), item.clone());
+                let mut matched = false;
+                for (pattern, body) in &sw.clauses {
+                    self.vars.insert("_".into(), item.clone());
+                    if !self.switch_match(sw, pattern, &item)? {
+                        continue;
+                    }
+                    matched = true;
+                    for st in body.iter() {
+                        match self.statement(st, capture.as_deref_mut()) {
+                            Ok(()) => {}
+                            Err(Interrupt::Break) => break 'items,
+                            Err(Interrupt::Continue) => continue 'items,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                if let (false, Some(body)) = (matched, &sw.default) {
+                    self.vars.insert("_".into(), item.clone());
+                    for st in body.iter() {
+                        match self.statement(st, capture.as_deref_mut()) {
+                            Ok(()) => {}
+                            Err(Interrupt::Break) => break 'items,
+                            Err(Interrupt::Continue) => continue 'items,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        match saved {
+            Some(v) => self.vars.insert("_".into(), v),
+            None => self.vars.remove("_"),
+        };
+        result
     }
 
     fn print(&self, stream: Stream) -> Result<(), CliError> {
@@ -1627,6 +1719,33 @@ mod tests {
             ok("$h = @{Name='a';Value=1}; $h.Name; $h.Value + 1; (@{a=1}).a; (@{'x y'=2\n3='c'})['3']"),
             vec![json!("a"), json!(2), json!(1), json!("c")]
         );
+    }
+
+    #[test]
+    fn switch_statements() {
+        assert_eq!(
+            ok("foreach ($x in 'a', 'B', 'z') { switch ($x) { 'a' { \"A:$_\" } b { 'bee' } default { \"other $_\" } } }"),
+            vec![json!("A:a"), json!("bee"), json!("other z")]
+        );
+        // Every matching clause runs; break ends the switch, continue the element.
+        assert_eq!(
+            ok("switch (1, 2, 3) { { $_ -ge 2 } { \"big $_\" } 2 { 'two'; continue } 3 { 'three'; break } 1 { 'one' } }; 'after'"),
+            vec![json!("one"), json!("big 2"), json!("two"), json!("big 3"), json!("three"), json!("after")]
+        );
+        assert_eq!(
+            ok("switch -Wildcard ('Key001') { 'key*' { 'wild' } 'x*' { 'no' } }; switch -Regex ('Key002') { '^key0+2$' { 're' } }; switch -CaseSensitive ('a') { 'A' { 'no' } default { 'case' } }"),
+            vec![json!("wild"), json!("re"), json!("case")]
+        );
+        // A break inside a switch in a loop ends the switch, not the loop; $_ comes back.
+        assert_eq!(
+            ok("$r = @(foreach ($n in 1..3) { switch ($n) { 2 { break } default { $n } } }); $r; 'x' | ForEach-Object { switch (5) { 5 { $_ } }; $_ }"),
+            vec![json!(1), json!(3), json!(5), json!("x")]
+        );
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "switch -Regex ('x') { '(' { 1 } }"),
+            Err(Interrupt::Fail(_, _))
+        ));
     }
 
     #[test]

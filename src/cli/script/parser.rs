@@ -471,6 +471,82 @@ impl Parser {
         })
     }
 
+    fn switch_statement(&mut self, pos: Pos) -> PResult<Stmt> {
+        self.i += 1;
+        let mut mode = SwitchMode::Exact;
+        let mut case_sensitive = false;
+        while let Tok::Param { name, text, .. } = self.peek().clone() {
+            match name.to_ascii_lowercase().as_str() {
+                "wildcard" => mode = SwitchMode::Wildcard,
+                "regex" => mode = SwitchMode::Regex,
+                "exact" => mode = SwitchMode::Exact,
+                "casesensitive" => case_sensitive = true,
+                _ => {
+                    return self.err(format!(
+                        "the switch option {text} is not supported; use -Wildcard, -Regex, -Exact or -CaseSensitive"
+                    ))
+                }
+            }
+            self.i += 1;
+        }
+        let subject = self.condition("switch")?;
+        self.skip_newlines();
+        let open = self.pos();
+        if !matches!(self.peek(), Tok::LBrace) {
+            return self.err(format!(
+                "expected '{{' and the switch's patterns after its value, found {}",
+                self.peek().describe()
+            ));
+        }
+        self.i += 1;
+        self.enter()?;
+        let mut clauses = Vec::new();
+        let mut default = None;
+        loop {
+            while matches!(self.peek(), Tok::Newline | Tok::Semi) {
+                self.i += 1;
+            }
+            let at = self.pos();
+            let pattern = match self.peek().clone() {
+                Tok::RBrace | Tok::Eof => break,
+                Tok::Word(w) if w.eq_ignore_ascii_case("default") => {
+                    self.i += 1;
+                    if default.is_some() {
+                        return Err(SyntaxError {
+                            pos: at,
+                            message: "the switch has two default clauses; keep one".into(),
+                        });
+                    }
+                    default = Some(self.block("default in the switch")?);
+                    continue;
+                }
+                // A bare word is a string (a number when it reads as one), as in PowerShell.
+                Tok::Word(w) => {
+                    self.i += 1;
+                    Expr {
+                        kind: ExprKind::Lit(number(&w).unwrap_or(Value::String(w))),
+                        pos: at,
+                    }
+                }
+                _ => self.postfix()?,
+            };
+            let body = self.block("the switch pattern")?;
+            clauses.push((pattern, body));
+        }
+        self.depth -= 1;
+        self.expect(Tok::RBrace, "'}'", open)?;
+        Ok(Stmt {
+            kind: StmtKind::Switch(Rc::new(Switch {
+                mode,
+                case_sensitive,
+                subject,
+                clauses,
+                default,
+            })),
+            pos,
+        })
+    }
+
     fn statement(&mut self) -> PResult<Stmt> {
         let pos = self.pos();
         if self.at_word(self.i, "if") {
@@ -495,6 +571,14 @@ impl Parser {
         }
         if self.at_word(self.i, "function") {
             return self.function_statement(pos);
+        }
+        if self.at_word(self.i, "switch")
+            && matches!(
+                self.toks.get(self.i + 1).map(|t| &t.tok),
+                Some(Tok::LParen | Tok::Param { .. })
+            )
+        {
+            return self.switch_statement(pos);
         }
         for (word, kind) in [("break", StmtKind::Break), ("continue", StmtKind::Continue)] {
             if self.at_word(self.i, word) {
@@ -1352,6 +1436,33 @@ mod tests {
         assert!(
             matches!(&cmd(&s[0]).args[0], CmdArg::Value(Expr { kind: ExprKind::Word(w), .. }) if w == "a=b")
         );
+    }
+
+    #[test]
+    fn switch_statements() {
+        let s = parse("switch -Wildcard ($x)\n{\n 'a*' { 1 }\n b { 2 }; 3 { 3 }\n { $_ -gt 1 } { 4 }\n default { 5 }\n}").unwrap();
+        let StmtKind::Switch(sw) = &s[0].kind else {
+            panic!("{:?}", s[0])
+        };
+        assert_eq!(sw.mode, SwitchMode::Wildcard);
+        assert_eq!(sw.clauses.len(), 4);
+        assert_eq!(
+            sw.clauses[1].0.kind,
+            ExprKind::Lit(Value::String("b".into()))
+        );
+        assert_eq!(sw.clauses[2].0.kind, ExprKind::Lit(Value::from(3)));
+        assert!(matches!(sw.clauses[3].0.kind, ExprKind::Block(_)));
+        assert!(sw.default.is_some());
+        let e = parse("switch ($x) { default { 1 } default { 2 } }").unwrap_err();
+        assert!(e.message.contains("two default"), "{}", e.message);
+        let e = parse("switch -File x.txt { }").unwrap_err();
+        assert!(
+            e.message.contains("-File is not supported"),
+            "{}",
+            e.message
+        );
+        let e = parse("switch ($x) { 'a' }").unwrap_err();
+        assert!(e.message.contains("expected '{'"), "{}", e.message);
     }
 
     #[test]
