@@ -529,3 +529,32 @@ fn switch_statements_pick_clauses_as_powershell_does() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("expected '{'"), "{}", text(&out).1);
 }
+
+#[test]
+fn method_calls_on_strings_arrays_and_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = "$keys = 'Key001, Key002'.Split(',')\n\
+                  $keys.Count\n\
+                  $keys[1].Trim().ToLower()\n\
+                  'contoso-ck-va1'.ToUpper().Replace('-', '_')\n\
+                  'contoso-ck-va1'.Substring(11, 3)\n\
+                  @('a', 'b').Contains('b')\n\
+                  'https://x.vault.azure.net/keys/k'.StartsWith('https://')\n\
+                  (Get-Date -Date '2026-01-01').AddDays(30).AddHours(12)\n\
+                  Get-Date -Date (Get-Date -Date '12/31/2026').AddYears(1)\n\
+                  'x'.NoSuch(1)\n\
+                  'not reached'\n";
+    let out = with_stdin(d, &["-Command", "-"], script);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        stdout,
+        "2\nkey002\nCONTOSO_CK_VA1\nva1\nTrue\nTrue\n2026-01-31T12:00:00Z\n2027-12-31T00:00:00Z\n",
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("[System.String] does not contain a method named 'NoSuch'"),
+        "{stderr}"
+    );
+}

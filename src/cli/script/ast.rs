@@ -215,6 +215,8 @@ pub enum ExprKind {
     Word(String),
     Var(String),
     Member(Box<Expr>, String),
+    /// `$s.ToUpper()`, `$s.Substring(0, 3)`: a method of the value, with its arguments.
+    Method(Box<Expr>, String, Vec<Expr>),
     /// `$a[0]`, `$a[-1]`, `$o['Name']`
     Index(Box<Expr>, Box<Expr>),
     /// A double-quoted string.

@@ -1331,6 +1331,14 @@ impl Interp {
             ExprKind::Word(w) => Value::String(w.clone()),
             ExprKind::Var(n) => self.var(n),
             ExprKind::Member(inner, m) => value::member(&self.expr(inner)?, m),
+            ExprKind::Method(inner, m, args) => {
+                let v = self.expr(inner)?;
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(self.expr(a)?);
+                }
+                super::methods::call(&v, m, &vals).map_err(|err| Interrupt::Fail(err, e.pos))?
+            }
             ExprKind::Index(inner, idx) => {
                 let (v, i) = (self.expr(inner)?, self.expr(idx)?);
                 value::index(&v, &i)
@@ -1746,6 +1754,39 @@ mod tests {
             eval(&mut i, "switch -Regex ('x') { '(' { 1 } }"),
             Err(Interrupt::Fail(_, _))
         ));
+    }
+
+    #[test]
+    fn method_calls() {
+        assert_eq!(
+            ok("$s = ' Key001,Key002 '; $s.Trim().Split(',')[1]; 'abc'.ToUpper(); ('x' + 'Y').ToLower(); $s.Replace('Key', 'K').Trim()"),
+            vec![json!("Key002"), json!("ABC"), json!("xy"), json!("K001,K002")]
+        );
+        assert_eq!(
+            ok("$a = 'p', 'q'; $a.Contains('q'); 'hello'.Substring(1, 3); 'hello'.Substring(3).Length; (5).ToString() + 1; 'ab'.StartsWith('a') -and 'ab'.EndsWith('b')"),
+            vec![json!(true), json!("ell"), json!(2), json!("51"), json!(true)]
+        );
+        assert_eq!(
+            ok("$d = '2026-12-01T00:00:00Z'; $d.AddDays(30); $d.AddHours(1).AddYears(1); @($d.AddDays(1), 'x').Count"),
+            vec![json!("2026-12-31T00:00:00Z"), json!("2027-12-01T01:00:00Z"), json!(2)]
+        );
+        // A method call in a command's arguments.
+        assert_eq!(
+            ok("Write-Output 'abc'.ToUpper() ('d').ToUpper()"),
+            vec![json!("ABC"), json!("D")]
+        );
+        let mut i = interp();
+        match eval(&mut i, "$n = 5; $n.Frob(1)") {
+            Err(Interrupt::Fail(e, pos)) => {
+                assert!(
+                    e.message.contains("'Frob'") && e.message.contains("[System.Int64]"),
+                    "{}",
+                    e.message
+                );
+                assert_eq!(pos.col, 11);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

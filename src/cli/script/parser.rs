@@ -1037,6 +1037,28 @@ impl Parser {
                 Tok::Member(m) => {
                     let pos = self.pos();
                     self.i += 1;
+                    // `(` right after the name, with no space: a method call.
+                    let call = matches!(self.peek(), Tok::LParen)
+                        && self.pos().line == pos.line
+                        && self.pos().col == pos.col + 1 + m.chars().count();
+                    if call {
+                        let open = self.pos();
+                        self.i += 1;
+                        let outer = self.peak;
+                        self.peak = self.depth;
+                        self.enter()?;
+                        let args = self.method_args(open);
+                        self.depth -= 1;
+                        let h = self.peak - self.depth;
+                        self.peak = self.peak.max(outer);
+                        height = 1 + height.max(h);
+                        self.link(height)?;
+                        e = Expr {
+                            kind: ExprKind::Method(Box::new(e), m, args?),
+                            pos,
+                        };
+                        continue;
+                    }
                     height += 1;
                     self.link(height)?;
                     e = Expr {
@@ -1075,6 +1097,21 @@ impl Parser {
                 _ => return Ok(e),
             }
         }
+    }
+
+    /// A method's arguments after its `(`, separated by commas, and the closing `)`.
+    fn method_args(&mut self, open: Pos) -> PResult<Vec<Expr>> {
+        self.skip_newlines();
+        if matches!(self.peek(), Tok::RParen) {
+            self.i += 1;
+            return Ok(Vec::new());
+        }
+        let e = self.expr()?;
+        self.expect(Tok::RParen, "')' after the method's arguments", open)?;
+        Ok(match e.kind {
+            ExprKind::Array(items) => items,
+            _ => vec![e],
+        })
     }
 
     fn primary(&mut self) -> PResult<Expr> {
@@ -1463,6 +1500,29 @@ mod tests {
         );
         let e = parse("switch ($x) { 'a' }").unwrap_err();
         assert!(e.message.contains("expected '{'"), "{}", e.message);
+    }
+
+    #[test]
+    fn method_calls() {
+        let s = parse("$s.Substring(0, 3).ToUpper(); $s.Length (1)").unwrap_err();
+        assert!(s.message.contains("unexpected '('"), "{}", s.message);
+        let s = parse("$s.Substring(0,\n 3).ToUpper()").unwrap();
+        let StmtKind::Pipeline(p) = &s[0].kind else {
+            panic!()
+        };
+        let Element::Expr(Expr {
+            kind: ExprKind::Method(inner, m, args),
+            ..
+        }) = &p.elements[0]
+        else {
+            panic!("{p:?}")
+        };
+        assert_eq!(m, "ToUpper");
+        assert!(args.is_empty());
+        assert!(
+            matches!(&inner.kind, ExprKind::Method(_, m, a) if m == "Substring" && a.len() == 2)
+        );
+        assert!(parse(&format!("$a{}", ".b()".repeat(200))).is_err());
     }
 
     #[test]
