@@ -558,3 +558,100 @@ fn method_calls_on_strings_arrays_and_dates() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_guides_soft_delete_sequence_runs_on_a_new_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The setup guide's lines, unchanged, on a vault New-AzKeyVault made (soft delete is on).
+    let script = "New-AzKeyVault -VaultName contoso-ck-va1 -ResourceGroupName rg1 -Location westus | Out-Null\n\
+                  $v = Get-AzKeyVault -VaultName contoso-ck-va1\n\
+                  $r = Get-AzResource -ResourceId $v.ResourceId\n\
+                  $r.Properties | Add-Member -MemberType NoteProperty -Name enableSoftDelete -Value 'True'\n\
+                  Set-AzResource -ResourceId $r.ResourceId -Properties $r.Properties | Out-Null\n\
+                  \"$($r.ResourceType) $($r.Name) $($r.Properties.enableSoftDelete) $($r.Properties.softDeleteRetentionInDays) $($r.ResourceId -eq $v.ResourceId)\"\n\
+                  # Purge protection the same way: -WhatIf changes nothing, then it is on.\n\
+                  $r.Properties | Add-Member -MemberType NoteProperty -Name enablePurgeProtection -Value 'True'\n\
+                  Set-AzResource -ResourceId $r.ResourceId -Properties $r.Properties -WhatIf\n\
+                  (Get-AzKeyVault -VaultName contoso-ck-va1).EnablePurgeProtection\n\
+                  (Set-AzResource -ResourceId $r.ResourceId -Properties $r.Properties).Properties.enablePurgeProtection\n\
+                  (Get-AzKeyVault -VaultName contoso-ck-va1).EnablePurgeProtection\n";
+    let out = with_stdin(d, &["-Command", "-"], script);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout, "Microsoft.KeyVault/vaults contoso-ck-va1 True 90 True\nFalse\nTrue\nTrue\n",
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("What if: Performing the operation \"Set resource properties: enablePurgeProtection = true\""),
+        "{stderr}"
+    );
+    // What Azure never changes afterwards is refused, with what to do, and nothing changes.
+    let get = "$r = Get-AzResource -ResourceId (Get-AzKeyVault contoso-ck-va1).ResourceId\n";
+    for (change, why) in [
+        (
+            "$r.Properties | Add-Member -MemberType NoteProperty -Name enableSoftDelete -Value $false -Force",
+            "soft delete cannot be turned off",
+        ),
+        (
+            "$r.Properties.enablePurgeProtection = $false",
+            "purge protection cannot be turned off",
+        ),
+        (
+            "$r.Properties.softDeleteRetentionInDays = 30",
+            "is 90 days, set when it was made",
+        ),
+        (
+            "$r.Properties | Add-Member -NotePropertyName enableFoo -NotePropertyValue 1",
+            "no property 'enableFoo'",
+        ),
+        (
+            "$r.Properties.sku = @{family = 'A'; name = 'premium'}",
+            "New-AzKeyVault -Sku Premium",
+        ),
+    ] {
+        let s = format!("{get}{change}\nSet-AzResource -ResourceId $r.ResourceId -Properties $r.Properties\n");
+        let out = with_stdin(d, &["-Command", "-"], &s);
+        assert_ne!(out.status.code(), Some(0), "{change}");
+        assert!(text(&out).1.contains(why), "{change}: {}", text(&out).1);
+    }
+    let out = with_stdin(
+        d,
+        &["-Command", "-"],
+        "(Get-AzKeyVault contoso-ck-va1).EnablePurgeProtection\n(Get-AzResource -ResourceId (Get-AzKeyVault contoso-ck-va1).ResourceId).Properties.softDeleteRetentionInDays\n",
+    );
+    assert_eq!(text(&out).0, "True\n90\n", "{}", text(&out).1);
+    // On the command line, -Properties is JSON text; another resource type is not custkey's.
+    let id = text(&with_stdin(
+        d,
+        &["-Command", "-"],
+        "(Get-AzKeyVault contoso-ck-va1).ResourceId\n",
+    ))
+    .0;
+    let out = custkey(d)
+        .args([
+            "Set-AzResource",
+            "-ResourceId",
+            id.trim(),
+            "-Properties",
+            r#"{"enableSoftDelete": true}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out = custkey(d)
+        .args([
+            "Get-AzResource",
+            "-ResourceId",
+            "/subscriptions/0/resourceGroups/rg1/providers/Microsoft.Storage/storageAccounts/x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("Microsoft.Storage/storageAccounts"),
+        "{}",
+        text(&out).1
+    );
+}

@@ -19,6 +19,8 @@ pub enum Value {
     Date(DateTime<Utc>),
     /// `$null`: clear the property.
     Null,
+    /// A [`Kind::Object`] parameter's value, as the script gave it.
+    Json(serde_json::Value),
 }
 
 /// The parameters bound for one invocation, keyed by canonical parameter name.
@@ -69,6 +71,13 @@ impl Args {
     pub fn switch(&self, name: &str) -> bool {
         self.bool(name).unwrap_or(false)
     }
+    /// A [`Kind::Object`] value; `$null` reads as `None`.
+    pub fn object(&self, name: &str) -> Option<&serde_json::Value> {
+        match self.values.get(name) {
+            Some(Value::Json(v)) => Some(v),
+            _ => None,
+        }
+    }
     pub fn date(&self, name: &str) -> Option<DateTime<Utc>> {
         match self.values.get(name) {
             Some(Value::Date(d)) => Some(*d),
@@ -95,6 +104,7 @@ pub fn convert_typed(param: &Param, v: &Typed) -> Result<Value, CliError> {
         return Ok(Value::Null);
     }
     match (param.kind, v) {
+        (Kind::Object, v) => Ok(Value::Json(v.clone())),
         (Kind::Switch | Kind::Bool, Typed::Bool(b)) => Ok(Value::Bool(*b)),
         (Kind::Switch | Kind::Bool, Typed::Number(n)) => {
             Ok(Value::Bool(n.as_f64().is_some_and(|f| f != 0.0)))
@@ -653,6 +663,11 @@ fn convert(param: &Param, raw: &str) -> Result<Value, CliError> {
             }
             Ok(Value::List(out))
         }
+        // JSON text (`'{"enablePurgeProtection": true}'`), else the text itself.
+        Kind::Object => Ok(Value::Json(
+            serde_json::from_str(raw.trim())
+                .unwrap_or_else(|_| serde_json::Value::String(unquote(raw).to_string())),
+        )),
         Kind::ScriptBlock => Err(invalid(format!(
             "Cannot convert the \"{raw}\" value to type ScriptBlock."
         ))
@@ -735,6 +750,22 @@ mod tests {
     use crate::cli::output::Output;
 
     const OPS: &[&str] = &["wrapKey", "unwrapKey", "get"];
+
+    #[test]
+    fn object_parameters_keep_script_values_and_read_json_text() {
+        let p = Param::new("Properties", Kind::Object, "");
+        let obj = serde_json::json!({"a": [1, {"b": true}]});
+        assert_eq!(convert_typed(&p, &obj).unwrap(), Value::Json(obj.clone()));
+        assert_eq!(
+            convert(&p, r#"{"a": [1, {"b": true}]}"#).unwrap(),
+            Value::Json(obj)
+        );
+        assert_eq!(
+            convert(&p, "'plain'").unwrap(),
+            Value::Json(serde_json::json!("plain"))
+        );
+        assert_eq!(convert(&p, "$null").unwrap(), Value::Null);
+    }
 
     #[test]
     fn dates_in_the_forms_powershell_reads_keep_their_times() {

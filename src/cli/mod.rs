@@ -62,6 +62,9 @@ pub struct Ctx {
     /// An exit code other than 0 for a cmdlet that succeeded (Test-CustomerKeyConfiguration:
     /// changes pending).
     pub status: i32,
+    /// The objects a cmdlet changed in place (Add-Member), for a script to store back where
+    /// they came from (`$r.Properties | Add-Member ...` changes `$r.Properties`).
+    pub changed_in_place: Option<Vec<serde_json::Value>>,
 }
 
 impl Ctx {
@@ -89,6 +92,7 @@ impl Ctx {
             input: Vec::new(),
             input_view: Vec::new(),
             status: 0,
+            changed_in_place: None,
         })
     }
 
@@ -164,6 +168,7 @@ impl Ctx {
         self.input.clear();
         self.input_view.clear();
         self.status = 0;
+        self.changed_in_place = None;
     }
 
     /// Whether prompts may read the terminal (a script read from standard input may not).

@@ -45,6 +45,9 @@ pub enum StmtKind {
     Try(Rc<Vec<Stmt>>, Vec<Catch>, Option<Rc<Vec<Stmt>>>),
     /// `$i++` (1) and `$i--` (-1).
     Step(String, i64),
+    /// `$r.Properties.enableSoftDelete = value`, `$a[0] = value`: a property or element of a
+    /// variable set (`+=` adds to it).
+    SetPlace(Expr, Pipeline),
     /// `switch [-Wildcard | -Regex | -Exact] [-CaseSensitive] (value) { pattern { } ... default { } }`
     Switch(Rc<Switch>),
 }

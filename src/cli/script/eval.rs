@@ -356,6 +356,39 @@ impl Interp {
                 Ok(())
             }
             StmtKind::Switch(sw) => self.switch(sw, capture),
+            StmtKind::SetPlace(target, p) => {
+                if !is_place(target) {
+                    return Err(Interrupt::Fail(
+                        CliError::usage(
+                            "This variable is read-only: its properties cannot be set.",
+                        )
+                        .with_help("copy it into a variable of your own first"),
+                        s.pos,
+                    ));
+                }
+                let v = match p.elements.as_slice() {
+                    [Element::Expr(e)] => self.expr(e)?,
+                    _ => self.pipeline(p)?.into_value(),
+                };
+                if self.set_place(target, v)? {
+                    Ok(())
+                } else {
+                    let holder = match &target.kind {
+                        ExprKind::Member(inner, _) | ExprKind::Index(inner, _) => {
+                            self.expr(inner)?
+                        }
+                        _ => Value::Null,
+                    };
+                    Err(Interrupt::Fail(
+                        CliError::usage(format!(
+                            "Cannot set a property or element of a [{}] here.",
+                            super::methods::type_name(&holder)
+                        ))
+                        .with_help("properties can be set on objects ($h = @{}; $h.Name = 'x'), elements on arrays ($a[0] = 1)"),
+                        s.pos,
+                    ))
+                }
+            }
             StmtKind::Break => Err(Interrupt::Break),
             StmtKind::Continue => Err(Interrupt::Continue),
             StmtKind::Return(value) => {
@@ -625,16 +658,150 @@ impl Interp {
 
     fn pipeline(&mut self, p: &Pipeline) -> EResult<Stream> {
         let mut stream: Option<Stream> = None;
+        // Where the objects piped in came from, when that is a place (`$r.Properties`), and
+        // whether it held an array.
+        let mut source: Option<(&Expr, bool)> = None;
         for el in &p.elements {
             stream = Some(match el {
-                Element::Expr(e) => Stream {
-                    items: value::items(self.expr(e)?),
-                    ..Stream::default()
-                },
-                Element::Command(c) => self.command(c, stream.take())?,
+                Element::Expr(e) => {
+                    let v = self.expr(e)?;
+                    if is_place(e) {
+                        source = Some((e, v.is_array()));
+                    }
+                    Stream {
+                        items: value::items(v),
+                        ..Stream::default()
+                    }
+                }
+                Element::Command(c) if self.changes_in_place(c) => {
+                    self.ctx.changed_in_place = None;
+                    let out = self.command(c, stream.take())?;
+                    if let Some(changed) = self.ctx.changed_in_place.take() {
+                        self.store_changed(c, source.take(), changed)?;
+                    }
+                    out
+                }
+                Element::Command(c) => {
+                    source = None;
+                    self.command(c, stream.take())?
+                }
             });
         }
         Ok(stream.unwrap_or_default())
+    }
+
+    /// Whether the command is a cmdlet that changes its objects in place (Add-Member), not a
+    /// script function of that name.
+    fn changes_in_place(&self, c: &Command) -> bool {
+        !self.functions.contains_key(&c.name.to_ascii_lowercase())
+            && resolve_command(&c.name).is_some_and(|x| x.name == "Add-Member")
+    }
+
+    /// Objects are references in PowerShell: Add-Member's changes show wherever the object is
+    /// named. Here values are copied, so the changed objects are stored back where they came
+    /// from: the place piped in (`$r.Properties | Add-Member ...`), or the place given to
+    /// -InputObject.
+    fn store_changed(
+        &mut self,
+        c: &Command,
+        piped: Option<(&Expr, bool)>,
+        changed: Vec<Value>,
+    ) -> EResult<()> {
+        if let Some((e, was_array)) = piped {
+            let v = if was_array {
+                Value::Array(changed)
+            } else {
+                collapse(changed)
+            };
+            self.set_place(e, v)?;
+            return Ok(());
+        }
+        let Some(cmdlet) = resolve_command(&c.name) else {
+            return Ok(());
+        };
+        let mut args = c.args.iter();
+        while let Some(a) = args.next() {
+            let CmdArg::Param { name, value, .. } = a else {
+                continue;
+            };
+            if !matches!(resolve_param(cmdlet, name), Ok(p) if p.name == "InputObject") {
+                continue;
+            }
+            let e = match value {
+                Some(e) => Some(e),
+                None => match args.next() {
+                    Some(CmdArg::Value(e)) => Some(e),
+                    _ => None,
+                },
+            };
+            if let Some(e) = e.filter(|e| is_place(e)) {
+                self.set_place(e, collapse(changed))?;
+                return Ok(());
+            }
+            break;
+        }
+        Ok(())
+    }
+
+    /// Stores a value in a place: a variable, a property of one (`$r.Properties`), an element
+    /// (`$a[0]`, `$h['k']`), to any depth. A place that does not hold an object or array where
+    /// the path needs one is left as it is.
+    fn set_place(&mut self, e: &Expr, v: Value) -> EResult<bool> {
+        match &e.kind {
+            ExprKind::Var(n) => {
+                self.vars.insert(n.to_ascii_lowercase(), v);
+                Ok(true)
+            }
+            ExprKind::Member(inner, name) => {
+                let mut c = self.expr(inner)?;
+                let Value::Object(m) = &mut c else {
+                    return Ok(false);
+                };
+                let key = m
+                    .keys()
+                    .find(|k| k.eq_ignore_ascii_case(name))
+                    .cloned()
+                    .unwrap_or_else(|| name.clone());
+                m.insert(key, v);
+                value::check_size(&c, "the object").map_err(|err| Interrupt::Fail(err, e.pos))?;
+                self.set_place(inner, c)
+            }
+            ExprKind::Index(inner, idx) => {
+                let mut c = self.expr(inner)?;
+                let i = self.expr(idx)?;
+                match (&mut c, &i) {
+                    (Value::Array(a), Value::Number(n)) => {
+                        let len = a.len() as i64;
+                        let k = n.as_i64().map(|k| if k < 0 { len + k } else { k });
+                        match k.filter(|k| (0..len).contains(k)) {
+                            Some(k) => a[k as usize] = v,
+                            None => {
+                                return Err(Interrupt::Fail(
+                                    CliError::usage(format!(
+                                        "Index {} was outside the bounds of the array of {len}.",
+                                        interpolate(&i)
+                                    ))
+                                    .with_help("$a += $x appends to an array"),
+                                    e.pos,
+                                ))
+                            }
+                        }
+                    }
+                    (Value::Object(m), Value::String(name)) => {
+                        let key = m
+                            .keys()
+                            .find(|k| k.eq_ignore_ascii_case(name))
+                            .cloned()
+                            .unwrap_or_else(|| name.clone());
+                        m.insert(key, v);
+                    }
+                    _ => return Ok(false),
+                }
+                value::check_size(&c, "the object").map_err(|err| Interrupt::Fail(err, e.pos))?;
+                self.set_place(inner, c)
+            }
+            _ => Ok(false),
+        }
     }
 
     fn command(&mut self, cmd: &Command, input: Option<Stream>) -> EResult<Stream> {
@@ -1432,6 +1599,20 @@ impl Interp {
     }
 }
 
+/// Whether an expression names a place a value can be stored in: a variable a script may set,
+/// or a property or element of one.
+fn is_place(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Var(n) => {
+            let lower = n.to_ascii_lowercase();
+            !matches!(lower.as_str(), "true" | "false" | "null" | "?" | "psitem")
+                && !lower.starts_with("env:")
+        }
+        ExprKind::Member(inner, _) | ExprKind::Index(inner, _) => is_place(inner),
+        _ => false,
+    }
+}
+
 /// Whether a catch clause naming `types` handles a custkey error. Every error a script meets is a
 /// runtime error, so a clause without types, or naming `Exception`, `RuntimeException` or
 /// `ActionPreferenceStopException` (with or without their namespaces), handles it; a clause for
@@ -1787,6 +1968,59 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn add_member_changes_the_object_where_it_lives() {
+        // Piped from a property of a variable: the property itself changes, as a reference would.
+        assert_eq!(
+            ok("$r = @{ Properties = @{ a = 1 } }; $r.Properties | Add-Member -MemberType NoteProperty -Name b -Value 'x'; $r.Properties.b; $r.Properties.a"),
+            vec![json!("x"), json!(1)]
+        );
+        // -InputObject, an element, and -PassThru.
+        assert_eq!(
+            ok("$l = @(@{n = 1}, @{n = 2}); Add-Member -InputObject $l[1] -NotePropertyName m -NotePropertyValue (5); $l[1].m; $l | Add-Member -NotePropertyMembers @{k = 'v'}; $l.k; (@{} | Add-Member NoteProperty z (3) -PassThru).z"),
+            vec![json!(5), json!("v"), json!("v"), json!(3)]
+        );
+        // A copy made before keeps its old members; a failure changes nothing.
+        assert_eq!(
+            ok("$o = @{a = 1}; $p = $o; $o | Add-Member NoteProperty b 2; $p.b -eq $null; $o.b"),
+            vec![json!(true), json!("2")]
+        );
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "$o = @{a = 1}; $o | Add-Member NoteProperty a 2"),
+            Err(Interrupt::Fail(e, _)) if e.message.contains("already exists")
+        ));
+        assert_eq!(i.var("o"), json!({"a": 1}));
+        // A function named Add-Member is the script's own, and changes nothing in place.
+        assert_eq!(
+            ok("function Add-Member { 'mine' }; $o = @{a = 1}; $o | Add-Member NoteProperty b 2; $o.b -eq $null"),
+            vec![json!("mine"), json!(true)]
+        );
+    }
+
+    #[test]
+    fn properties_and_elements_are_set_by_assignment() {
+        assert_eq!(
+            ok("$r = @{ Properties = @{ a = 1 } }; $r.Properties.enableSoftDelete = 'True'; $r.properties.A += 2; $r.Properties.enableSoftDelete; $r.Properties.a; $l = 1, 2, 3; $l[-1] = 9; $l[2]; $h = @{}; $h['k'] = 'v'; $h.k"),
+            vec![json!("True"), json!(3), json!(9), json!("v")]
+        );
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "$s = 'x'; $s.Name = 1"),
+            Err(Interrupt::Fail(e, _)) if e.message.contains("[System.String]")
+        ));
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "$l = 1, 2; $l[5] = 1"),
+            Err(Interrupt::Fail(e, _)) if e.message.contains("outside the bounds")
+        ));
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "$true.x = 1"),
+            Err(Interrupt::Fail(e, _)) if e.message.contains("read-only")
+        ));
     }
 
     #[test]

@@ -639,6 +639,16 @@ impl Parser {
                 });
             }
         }
+        if matches!(self.peek(), Tok::Var(_))
+            && matches!(
+                self.toks.get(self.i + 1).map(|t| &t.tok),
+                Some(Tok::Member(_) | Tok::Index(..))
+            )
+        {
+            if let Some(st) = self.set_place(pos)? {
+                return Ok(st);
+            }
+        }
         if let (Tok::Var(name), Some(op @ (Tok::Assign | Tok::PlusAssign))) = (
             self.peek().clone(),
             self.toks.get(self.i + 1).map(|t| t.tok.clone()),
@@ -673,6 +683,38 @@ impl Parser {
             kind: StmtKind::Pipeline(p),
             pos,
         })
+    }
+
+    /// `$a.b.c = value` / `$a[0] += value`, when the statement is one; otherwise nothing is
+    /// consumed.
+    fn set_place(&mut self, pos: Pos) -> PResult<Option<Stmt>> {
+        let (start, peak) = (self.i, self.peak);
+        let target = self.postfix()?;
+        let op = self.peek().clone();
+        if !matches!(op, Tok::Assign | Tok::PlusAssign) || !place(&target) {
+            self.i = start;
+            self.peak = peak;
+            return Ok(None);
+        }
+        self.i += 1;
+        self.skip_newlines();
+        let mut p = self.pipeline()?;
+        if op == Tok::PlusAssign {
+            let rhs = Expr {
+                kind: ExprKind::Paren(Box::new(p)),
+                pos,
+            };
+            p = Pipeline {
+                elements: vec![Element::Expr(Expr {
+                    kind: ExprKind::Binary(BinOp::Add, Box::new(target.clone()), Box::new(rhs)),
+                    pos,
+                })],
+            };
+        }
+        Ok(Some(Stmt {
+            kind: StmtKind::SetPlace(target, p),
+            pos,
+        }))
     }
 
     fn pipeline(&mut self) -> PResult<Pipeline> {
@@ -1228,6 +1270,15 @@ impl Parser {
     }
 }
 
+/// Whether an expression is a property or element of a variable, to any depth.
+fn place(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Var(_) => true,
+        ExprKind::Member(inner, _) | ExprKind::Index(inner, _) => place(inner),
+        _ => false,
+    }
+}
+
 fn too_deep() -> String {
     format!("the script nests deeper than {MAX_DEPTH} levels (parentheses, blocks, -not, and each link of a chain such as $a.b.c, a -eq b -eq c or a + b + c count)")
 }
@@ -1523,6 +1574,32 @@ mod tests {
             matches!(&inner.kind, ExprKind::Method(_, m, a) if m == "Substring" && a.len() == 2)
         );
         assert!(parse(&format!("$a{}", ".b()".repeat(200))).is_err());
+    }
+
+    #[test]
+    fn properties_and_elements_as_assignment_targets() {
+        let s = parse(
+            "$r.Properties.enableSoftDelete = 'True'; $a[0] += 1; $r.Name -eq 'x'; $s.Trim()",
+        )
+        .unwrap();
+        assert!(
+            matches!(&s[0].kind, StmtKind::SetPlace(Expr { kind: ExprKind::Member(_, m), .. }, _) if m == "enableSoftDelete")
+        );
+        let StmtKind::SetPlace(t, p) = &s[1].kind else {
+            panic!("{:?}", s[1])
+        };
+        assert!(matches!(t.kind, ExprKind::Index(..)));
+        assert!(matches!(
+            &p.elements[0],
+            Element::Expr(Expr {
+                kind: ExprKind::Binary(BinOp::Add, _, _),
+                ..
+            })
+        ));
+        assert!(matches!(&s[2].kind, StmtKind::Pipeline(_)));
+        assert!(matches!(&s[3].kind, StmtKind::Pipeline(_)));
+        let e = parse("$s.Trim() = 1").unwrap_err();
+        assert!(e.message.contains("'='"), "{}", e.message);
     }
 
     #[test]
