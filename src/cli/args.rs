@@ -10,7 +10,7 @@ use super::def::{kebab, norm, Cmdlet, Kind, Param};
 use super::error::{suggestions, CliError};
 
 /// A bound value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     Str(String),
     List(Vec<String>),
@@ -23,6 +23,23 @@ pub enum Value {
     Json(serde_json::Value),
 }
 
+/// Whether `v` is what binding a value to a parameter of `kind` makes.
+fn wire_kind_ok(kind: Kind, v: &Value) -> bool {
+    let member = |set: &[&str], s: &str| set.iter().any(|m| m.eq_ignore_ascii_case(s));
+    match (kind, v) {
+        (_, Value::Null) => true,
+        (Kind::String | Kind::Path, Value::Str(_)) => true,
+        (Kind::StringList, Value::List(_)) => true,
+        (Kind::Int { min, max }, Value::Int(i)) => (min..=max).contains(i),
+        (Kind::Bool | Kind::Switch, Value::Bool(_)) => true,
+        (Kind::Enum(set), Value::Str(s)) => member(set, s),
+        (Kind::EnumList(set), Value::List(l)) => l.iter().all(|s| member(set, s)),
+        (Kind::Date, Value::Date(_)) => true,
+        (Kind::Object, Value::Json(_)) => true,
+        _ => false,
+    }
+}
+
 /// The parameters bound for one invocation, keyed by canonical parameter name.
 #[derive(Debug, Clone, Default)]
 pub struct Args {
@@ -30,6 +47,63 @@ pub struct Args {
 }
 
 impl Args {
+    /// The bound values as JSON, for a request to the service (src/cli/serve/wire.rs).
+    pub fn to_wire(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.values
+            .iter()
+            .map(|(k, v)| {
+                let j = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+                ((*k).to_string(), j)
+            })
+            .collect()
+    }
+
+    /// The values of a request to the service: each name must be one of `cmdlet`'s
+    /// parameters and each value of that parameter's kind, and the required ones present.
+    pub fn from_wire(
+        cmdlet: &Cmdlet,
+        map: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Args, CliError> {
+        let mut args = Args::default();
+        for (name, j) in map {
+            let Some(param) = cmdlet.all_params().find(|p| p.name == name.as_str()) else {
+                return Err(
+                    CliError::usage(format!("{} has no parameter '{name}'", cmdlet.name))
+                        .with_help(format!("see 'custkey Get-Help {} -Full'", cmdlet.name)),
+                );
+            };
+            let v: Value = serde_json::from_value(j.clone()).map_err(|e| {
+                CliError::usage(format!("the value of -{} is not a bound value ({e})", param.name))
+                    .with_help("send {\"Str\": \"...\"}, {\"List\": [...]}, {\"Int\": n}, {\"Bool\": b}, {\"Date\": \"RFC 3339\"}, {\"Json\": any value} or \"Null\"")
+            })?;
+            if !wire_kind_ok(param.kind, &v) {
+                return Err(CliError::usage(format!(
+                    "the value of -{} is not a {}",
+                    param.name,
+                    param.kind.type_name()
+                ))
+                .with_help(format!("see 'custkey Get-Help {} -Full'", cmdlet.name)));
+            }
+            args.values.insert(param.name, v);
+        }
+        check_required(cmdlet, &args)?;
+        Ok(args)
+    }
+
+    /// Whether any bound parameter is of `kind` `Path` (a file on the caller's machine).
+    pub fn paths(&self, cmdlet: &Cmdlet) -> Vec<&'static str> {
+        cmdlet
+            .all_params()
+            .filter(|p| matches!(p.kind, Kind::Path) && self.values.contains_key(p.name))
+            .map(|p| p.name)
+            .collect()
+    }
+
+    /// Binds `name` (a parameter of the cmdlet these were bound for) to the string `v`.
+    pub fn set_str(&mut self, name: &'static str, v: String) {
+        self.values.insert(name, Value::Str(v));
+    }
+
     /// Whether any of `names` was given.
     pub fn has_any(&self, names: &[&str]) -> bool {
         names.iter().any(|n| self.values.contains_key(n))
@@ -765,6 +839,21 @@ mod tests {
             Value::Json(serde_json::json!("plain"))
         );
         assert_eq!(convert(&p, "$null").unwrap(), Value::Null);
+        // To the service and back (Set-AzResource -Properties runs there).
+        let set = crate::cli::find_cmdlet("Set-AzResource").unwrap();
+        let props = serde_json::json!({"enableSoftDelete": "True", "sku": {"name": "standard"}});
+        let named = vec![
+            (
+                "ResourceId".to_string(),
+                Some(serde_json::json!(
+                    "/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/v"
+                )),
+            ),
+            ("Properties".to_string(), Some(props.clone())),
+        ];
+        let args = bind_values(set, &named, &[], None).unwrap();
+        let back = Args::from_wire(set, &args.to_wire()).unwrap();
+        assert_eq!(back.object("Properties"), Some(&props));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod output;
 pub mod progress;
 pub mod rollout;
 pub mod script;
+pub mod serve;
 pub mod wildcard;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -65,6 +66,25 @@ pub struct Ctx {
     /// The objects a cmdlet changed in place (Add-Member), for a script to store back where
     /// they came from (`$r.Properties | Add-Member ...` changes `$r.Properties`).
     pub changed_in_place: Option<Vec<serde_json::Value>>,
+    /// In the service: the request being served (its proof, and what the cmdlet wrote for
+    /// the operator); `None` in a client or in embedded mode.
+    serving: Option<Serving>,
+    /// In a client: the service cmdlets are sent to (`None`: embedded mode; an error: a
+    /// connection that cannot be used, reported when a cmdlet needs it).
+    remote: Option<Result<serve::client::Remote, CliError>>,
+}
+
+/// The request a service worker is serving.
+pub struct Serving {
+    pub account: String,
+    /// The signed text and its armored SSHSIG signature.
+    text: String,
+    signature: String,
+    /// The operator answered "Yes" to this invocation's confirmation.
+    confirmed: bool,
+    pub messages: std::cell::RefCell<Vec<serve::wire::Message>>,
+    /// The confirmation the cmdlet needs, if it stopped to ask.
+    pub confirm: Option<serve::wire::Confirm>,
 }
 
 impl Ctx {
@@ -93,7 +113,175 @@ impl Ctx {
             input_view: Vec::new(),
             status: 0,
             changed_in_place: None,
+            serving: None,
+            remote: serve::client::Remote::configured().transpose(),
         })
+    }
+
+    /// A service worker's context over the store `store` (the default store when `None`):
+    /// never a client, never at a terminal.
+    pub fn for_service(store: Option<&str>) -> Result<Ctx, CliError> {
+        let cmdlet = find_cmdlet("Get-OrganizationConfig")
+            .ok_or_else(|| CliError::new(Class::Internal, "the definition table is incomplete"))?;
+        let mut ctx = Ctx::new(cmdlet, &Args::default())?;
+        ctx.remote = None;
+        ctx.interactive = false;
+        let path = store_path(store);
+        ctx.store_url = store_url(&path);
+        ctx.store_given = store.is_some_and(|p| !p.is_empty());
+        ctx.store_path = path;
+        Ok(ctx)
+    }
+
+    /// Opens the store and the service keys (the service does at start, and /readyz checks);
+    /// returns the data directory.
+    pub fn open_for_service(&mut self) -> Result<PathBuf, CliError> {
+        self.open_keys()?;
+        Ok(self.data_dir())
+    }
+
+    /// Starts serving a request signed by `account` (`text`, its armored `signature`).
+    pub fn begin_request(&mut self, account: &str, text: String, signature: String) {
+        custkey::service::principal::serve_as(None);
+        self.principal = None;
+        self.azure = None;
+        self.answer_all = None;
+        self.serving = Some(Serving {
+            account: account.to_string(),
+            text,
+            signature,
+            confirmed: false,
+            messages: Default::default(),
+            confirm: None,
+        });
+    }
+
+    /// Proves the request's account: its signature, by the key it is registered with.
+    pub fn prove_request(&mut self) -> Result<(), CliError> {
+        self.authenticate()
+    }
+
+    /// Runs `cmdlet` for the request being served; its output and exit status.
+    pub fn serve(
+        &mut self,
+        cmdlet: &'static Cmdlet,
+        args: &Args,
+        inv: &serve::wire::Invocation,
+    ) -> Result<serve::server::Served, CliError> {
+        if let Some(s) = self.serving.as_mut() {
+            s.confirmed = inv.confirmed;
+        }
+        self.rebind(cmdlet, args);
+        self.input = inv.input.clone();
+        let out = self.run_cmdlet(cmdlet, args);
+        self.flush_warnings();
+        out.map(|o| (o, self.status))
+    }
+
+    /// Ends the request being served; what it left for the reply.
+    pub fn end_request(&mut self) -> Serving {
+        self.principal = None;
+        self.azure = None;
+        self.input.clear();
+        custkey::service::principal::serve_as(None);
+        self.serving.take().unwrap_or(Serving {
+            account: String::new(),
+            text: String::new(),
+            signature: String::new(),
+            confirmed: false,
+            messages: Default::default(),
+            confirm: None,
+        })
+    }
+
+    /// Whether cmdlets of this client go to a service.
+    pub fn is_remote(&self) -> bool {
+        self.serving.is_none() && self.remote.is_some()
+    }
+
+    /// Runs `cmdlet`: on the service this client is connected to (unless it runs on the
+    /// client, or -Store names a store here), else in this process. The one place every
+    /// cmdlet is run from, so no cmdlet is written twice.
+    pub fn run_cmdlet(&mut self, cmdlet: &'static Cmdlet, args: &Args) -> Result<Output, CliError> {
+        if self.is_remote() && serve::runs_on_service(cmdlet) && !args.has_any(&["Store"]) {
+            return self.run_remote(cmdlet, args);
+        }
+        gate::check(self, cmdlet).and_then(|()| (cmdlet.run)(self, args))
+    }
+
+    fn remote(&mut self) -> Result<&mut serve::client::Remote, CliError> {
+        match self.remote.as_mut() {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(CliError::new(Class::Internal, "no service is connected")),
+        }
+    }
+
+    fn run_remote(&mut self, cmdlet: &'static Cmdlet, args: &Args) -> Result<Output, CliError> {
+        let mut files = Vec::new();
+        let mut paths = Vec::new();
+        for p in args.paths(cmdlet) {
+            let path = args.str(p).unwrap_or_default().to_string();
+            files.push(serve::files::outgoing(cmdlet.name, p, &path)?);
+            paths.push((p, path));
+        }
+        let mut inv = serve::wire::Invocation {
+            cmdlet: cmdlet.name.to_string(),
+            args: args.to_wire(),
+            input: std::mem::take(&mut self.input),
+            confirmed: false,
+            files,
+        };
+        loop {
+            let reply = self.remote()?.invoke(&inv)?;
+            serve::client::show_messages(&reply);
+            if let Some(c) = reply.confirm {
+                if inv.confirmed {
+                    return Err(CliError::new(
+                        Class::Internal,
+                        "the service asked again for a confirmation it was given",
+                    ));
+                }
+                if self.what_if {
+                    return Ok(Output::None);
+                }
+                if !self.ask(&c.target, &c.action)? {
+                    return Ok(Output::None);
+                }
+                inv.confirmed = true;
+                continue;
+            }
+            if let Some(e) = reply.error {
+                return Err(e.into());
+            }
+            for t in &reply.files {
+                if let Some((_, path)) = paths.iter().find(|(p, _)| *p == t.param) {
+                    serve::files::write_back(t, std::path::Path::new(path), args.switch("Force"))?;
+                }
+            }
+            self.status = reply.status;
+            return Ok(reply.output.into());
+        }
+    }
+
+    /// `Connect-AzAccount` against a service: checks that the service accepts requests signed
+    /// with `cred` as `upn`, then keeps them in the saved connection. `None`: not connected
+    /// to a service (sign in to the local store).
+    pub fn connect_remote(
+        &mut self,
+        upn: &str,
+        cred: &custkey::service::principal::Credential,
+    ) -> Result<Option<Output>, CliError> {
+        if !self.is_remote() {
+            return Ok(None);
+        }
+        let remote = self.remote()?;
+        let saved = serve::client::sign_in(remote, upn, cred)?;
+        saved.save()?;
+        remote.saved = saved;
+        let ctx_cmdlet = find_cmdlet("Get-AzContext")
+            .ok_or_else(|| CliError::new(Class::Internal, "the definition table is incomplete"))?;
+        self.run_remote(ctx_cmdlet, &Args::default()).map(Some)
     }
 
     /// Runs another cmdlet from inside this one, as PowerShell's nested calls: it inherits
@@ -144,7 +332,12 @@ impl Ctx {
     /// Points a script's one context at the next cmdlet and its common parameters, keeping
     /// the open store and key cache (a different -Store drops them).
     pub fn rebind(&mut self, cmdlet: &'static Cmdlet, args: &Args) {
-        let path = store_path(args.str("Store"));
+        let path = if self.serving.is_some() {
+            // The service's store, whatever a request says.
+            self.store_path.clone()
+        } else {
+            store_path(args.str("Store"))
+        };
         if path != self.store_path {
             self.store = None;
             self.azure = None;
@@ -169,6 +362,11 @@ impl Ctx {
         self.input_view.clear();
         self.status = 0;
         self.changed_in_place = None;
+    }
+
+    /// Whether prompts may read the terminal.
+    pub fn interactive(&self) -> bool {
+        self.interactive
     }
 
     /// Whether prompts may read the terminal (a script read from standard input may not).
@@ -272,6 +470,23 @@ impl Ctx {
         if self.principal.is_some() {
             return Ok(());
         }
+        if let Some(s) = &self.serving {
+            let (account, text, sig) = (s.account.clone(), s.text.clone(), s.signature.clone());
+            self.open_keys()?;
+            let (Some(store), Some(keys)) = (self.store.as_mut(), self.keys.as_ref()) else {
+                return Err(CliError::new(Class::Internal, "the store was not opened"));
+            };
+            let who = principal::authenticate_request(
+                store,
+                keys,
+                &account,
+                serve::wire::NAMESPACE,
+                &text,
+                &sig,
+            )?;
+            self.principal = Some(who);
+            return Ok(());
+        }
         self.open_keys()?;
         let dir = self.data_dir();
         let (Some(store), Some(keys)) = (self.store.as_mut(), self.keys.as_ref()) else {
@@ -311,6 +526,10 @@ impl Ctx {
     /// `Connect-AzAccount`: proves `upn` with `cred`; later cmdlets (of this process, and of
     /// later ones through the store) act as it.
     pub fn connect(&mut self, upn: &str, cred: &Credential) -> Result<&Authenticated, CliError> {
+        if self.serving.is_some() {
+            return Err(CliError::usage("the service signs nobody in: each request is signed by its account's key")
+                .with_help("sign in on your own machine: custkey Connect-AzAccount -AccountId you@contoso.com -KeyFile <key>"));
+        }
         self.open_keys()?;
         let dir = self.data_dir();
         let (Some(store), Some(keys)) = (self.store.as_mut(), self.keys.as_ref()) else {
@@ -403,22 +622,41 @@ impl Ctx {
     }
 
     pub fn verbose(&self, msg: &str) {
-        if self.verbose {
+        if self.verbose && !self.note("verbose", msg) {
             eprintln!("VERBOSE: {msg}");
         }
     }
 
     pub fn warn(&self, msg: &str) {
-        error::warn_line(msg);
+        if !self.note("warning", msg) {
+            error::warn_line(msg);
+        }
+    }
+
+    /// In the service, keeps a line for the reply (true); elsewhere does nothing (false).
+    fn note(&self, stream: &str, msg: &str) -> bool {
+        match self.serving.as_ref() {
+            Some(s) => {
+                s.messages.borrow_mut().push(serve::wire::Message {
+                    stream: stream.into(),
+                    text: msg.into(),
+                });
+                true
+            }
+            None => false,
+        }
     }
 
     /// Prints the warnings the service gathered while the cmdlet ran (damaged key copies that
     /// reads went around), each as a `WARNING:` line.
     pub fn flush_warnings(&self) {
-        if let Some(k) = &self.keys {
-            for w in k.take_warnings() {
-                self.warn(&w);
-            }
+        let taken = self
+            .keys
+            .as_ref()
+            .map(|k| k.take_warnings())
+            .unwrap_or_default();
+        for w in taken {
+            self.warn(&w);
         }
     }
 
@@ -477,7 +715,11 @@ impl Ctx {
         force: bool,
     ) -> Result<bool, CliError> {
         if self.what_if {
-            eprintln!("What if: Performing the operation \"{action}\" on target \"{target}\".");
+            let line =
+                format!("What if: Performing the operation \"{action}\" on target \"{target}\".");
+            if !self.note("info", &line) {
+                eprintln!("{line}");
+            }
             return Ok(false);
         }
         let ask = match self.confirm {
@@ -487,6 +729,26 @@ impl Ctx {
         if !ask {
             return Ok(true);
         }
+        // In the service the operator is asked on the client, which sends the invocation
+        // again once they have said yes.
+        if let Some(s) = self.serving.as_mut() {
+            if s.confirmed {
+                return Ok(true);
+            }
+            s.confirm = Some(serve::wire::Confirm {
+                action: action.to_string(),
+                target: target.to_string(),
+            });
+            return Err(CliError::usage(format!(
+                "{} needs confirmation to perform \"{action}\" on \"{target}\"",
+                self.cmdlet.name
+            )));
+        }
+        self.ask(target, action)
+    }
+
+    /// Asks the operator at the terminal (or takes an earlier "to All" answer).
+    fn ask(&mut self, target: &str, action: &str) -> Result<bool, CliError> {
         // An earlier "Yes to All" or "No to All" in this script or shell answers the rest.
         if let Some(all) = self.answer_all {
             return Ok(all);
@@ -583,7 +845,7 @@ pub fn store_path(given: Option<&str>) -> PathBuf {
 }
 
 /// $XDG_DATA_HOME/custkey, else ~/.local/share/custkey: the default store's directory.
-fn default_data_dir() -> PathBuf {
+pub(crate) fn default_data_dir() -> PathBuf {
     let base = std::env::var_os("XDG_DATA_HOME")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
@@ -782,7 +1044,7 @@ fn run(argv: &[String]) -> Result<i32, CliError> {
     }
     let args = args::bind(cmdlet, words)?;
     let mut ctx = Ctx::new(cmdlet, &args)?;
-    let out = gate::check(&mut ctx, cmdlet).and_then(|()| (cmdlet.run)(&mut ctx, &args));
+    let out = ctx.run_cmdlet(cmdlet, &args);
     ctx.flush_warnings();
     emit(&ctx, out?)?;
     Ok(ctx.status)

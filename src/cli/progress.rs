@@ -30,6 +30,23 @@ pub fn install() {
     });
 }
 
+/// Holds the process in "can stop cleanly" for its lifetime (the service, which drains its
+/// requests at the first Ctrl-C instead of exiting at once).
+pub struct Stoppable(());
+
+impl Stoppable {
+    pub fn hold() -> Stoppable {
+        STOPPABLE.fetch_add(1, Ordering::SeqCst);
+        Stoppable(())
+    }
+}
+
+impl Drop for Stoppable {
+    fn drop(&mut self) {
+        STOPPABLE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Whether the operator asked the running operation to stop.
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)

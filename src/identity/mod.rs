@@ -88,6 +88,8 @@ pub struct Signer {
 enum How {
     Key(Box<PrivateKey>),
     Agent(PathBuf),
+    /// The key is on another machine (a client of the service): nothing can be signed here.
+    Elsewhere,
 }
 
 impl std::fmt::Debug for Signer {
@@ -95,6 +97,7 @@ impl std::fmt::Debug for Signer {
         let how = match &self.how {
             How::Key(_) => "key file",
             How::Agent(_) => "ssh-agent",
+            How::Elsewhere => "elsewhere",
         };
         f.debug_struct("Signer")
             .field("key", &fingerprint(&self.public))
@@ -169,6 +172,15 @@ impl Signer {
         })
     }
 
+    /// The key of a principal proven by a signature made elsewhere (a request to the
+    /// service): it proves who asked, and signs nothing.
+    pub fn elsewhere(key: PublicKey) -> Signer {
+        Signer {
+            public: key,
+            how: How::Elsewhere,
+        }
+    }
+
     pub fn public_key(&self) -> &PublicKey {
         &self.public
     }
@@ -179,6 +191,10 @@ impl Signer {
             |e: ssh_key::Error| IdentityError::new(format!("cannot sign: {e}"), "check the key");
         match &self.how {
             How::Key(k) => k.sign(namespace, HashAlg::Sha512, msg).map_err(fail),
+            How::Elsewhere => Err(IdentityError::new(
+                "this account's key is on its client, so the service cannot sign this statement with it",
+                "the data purge path's signed statements are made in embedded mode, where the signer's key is (docs/service.md)",
+            )),
             How::Agent(socket) => {
                 let data = SshSig::signed_data(namespace, HashAlg::Sha512, msg).map_err(fail)?;
                 let sig = agent::sign(socket, &self.public, &data)?;

@@ -205,6 +205,10 @@ pub fn vault_names(data_dir: &Path) -> Vec<String> {
 /// The signed-in Azure account: set by `Connect-AzAccount`, else the store's owner (its first
 /// principal), else (a new store) `admin@<organization>`, who becomes the owner.
 pub fn account(store: &mut Store) -> Result<String> {
+    // In the service, the account the request was proven to come from, and no other.
+    if let Some(a) = super::principal::request_account() {
+        return Ok(a);
+    }
     if let Some(a) = store.read(|tx| -> Result<_> { Ok(tx.setting(ACCOUNT_SETTING)?) })? {
         return Ok(a);
     }

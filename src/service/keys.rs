@@ -780,9 +780,22 @@ pub fn wrap_kind(wrapped: &[u8]) -> &'static str {
         .map_or("", |a| a.as_str())
 }
 
-/// A new request id (recorded in audit records).
+thread_local! {
+    /// The id of the service request this thread serves (see [`set_request_id`]).
+    static REQUEST_ID: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A request id for audit records: the id of the service request being served, so that the
+/// service's log and the audit log name the same request; else a new one.
 pub fn request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    REQUEST_ID
+        .with(|r| r.borrow().clone())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Sets (or clears) the id of the service request this thread serves.
+pub fn set_request_id(id: Option<String>) {
+    REQUEST_ID.with(|r| *r.borrow_mut() = id);
 }
 
 impl From<crate::crypto::CryptoError> for Error {

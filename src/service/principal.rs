@@ -9,8 +9,8 @@
 //! the key it connected with, or, with none, a new Ed25519 key written to the configuration
 //! directory (`<config>/identities/<account>`, 0600), so the first command runs unattended.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::Serialize;
 use serde_json::json;
@@ -28,19 +28,35 @@ const SESSION_NAMESPACE: &str = "custkey-session";
 /// The MAC kind of a principal row.
 const MAC_KIND: &str = "principal/v1";
 
-/// The account the current command acts as, once proven: audit records without a user of
-/// their own carry it.
-static ACTOR: Mutex<String> = Mutex::new(String::new());
+thread_local! {
+    /// The account the current command acts as, once proven: audit records without a user of
+    /// their own carry it. One a thread: each of the service's workers serves its own request.
+    static ACTOR: RefCell<String> = const { RefCell::new(String::new()) };
+    /// In the service: the account the request being served was proven to come from.
+    static REQUEST_ACCOUNT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
 
-/// The authenticated account of this process ("" before one is).
+/// The authenticated account of this thread's command ("" before one is).
 pub fn actor() -> String {
-    ACTOR.lock().map(|a| a.clone()).unwrap_or_default()
+    ACTOR.with(|a| a.borrow().clone())
 }
 
 fn set_actor(upn: &str) {
-    if let Ok(mut a) = ACTOR.lock() {
-        *a = upn.to_string();
+    ACTOR.with(|a| *a.borrow_mut() = upn.to_string());
+}
+
+/// Sets (or, with `None`, clears) the account this thread's request acts as: the service sets
+/// it once the request's signature is proven, and clears it when the request ends.
+pub fn serve_as(upn: Option<String>) {
+    if upn.is_none() {
+        set_actor("");
     }
+    REQUEST_ACCOUNT.with(|a| *a.borrow_mut() = upn);
+}
+
+/// The account of the request this thread serves, if it serves one.
+pub fn request_account() -> Option<String> {
+    REQUEST_ACCOUNT.with(|a| a.borrow().clone())
 }
 
 impl From<IdentityError> for Error {
@@ -290,6 +306,36 @@ pub fn authenticate(
         public_key: row.public_key.clone(),
         bootstrapped,
         signer,
+    })
+}
+
+/// Proves a request to the service: `signature` (armored SSHSIG in `namespace`) of `text` by
+/// the key `upn` is registered with. The principal it gives cannot sign anything itself (its
+/// key stays on its client).
+pub fn authenticate_request(
+    store: &mut Store,
+    keys: &ServiceKeys,
+    upn: &str,
+    namespace: &str,
+    text: &str,
+    signature: &str,
+) -> Result<Authenticated> {
+    let upn_key = super::org::principal_key(upn);
+    let Some(row) = store.read(|tx| -> Result<_> { Ok(tx.principal(&upn_key)?) })? else {
+        return Err(not_registered(upn));
+    };
+    let row = checked(keys, row)?;
+    let registered = identity::parse_public_key(&row.public_key)?;
+    identity::verify(&registered, namespace, text.as_bytes(), signature)?;
+    serve_as(Some(row.upn.clone()));
+    set_actor(&row.upn);
+    Ok(Authenticated {
+        upn: row.upn.clone(),
+        fingerprint: row.fingerprint.clone(),
+        owner: row.owner,
+        public_key: row.public_key.clone(),
+        bootstrapped: None,
+        signer: Signer::elsewhere(registered),
     })
 }
 

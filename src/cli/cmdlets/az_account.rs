@@ -162,6 +162,10 @@ fn connect(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         return Ok(Output::None);
     }
     let cred = credential(args)?;
+    // Connected to a service: the sign-in is kept on this machine, with the key.
+    if let Some(out) = ctx.connect_remote(&upn, &cred)? {
+        return Ok(out);
+    }
     ctx.connect(&upn, &cred)?;
     Ok(Output::one(context_record(ctx)?))
 }

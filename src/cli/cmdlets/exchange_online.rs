@@ -64,13 +64,22 @@ fn connect(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
             if !ctx.should_process(&upn, "Connect-ExchangeOnline", false)? {
                 return Ok(Output::None);
             }
+            if ctx.connect_remote(&upn, &cred)?.is_some() {
+                return Ok(Output::None);
+            }
             ctx.connect(&upn, &cred)?;
         }
         None if !matches!(cred, Credential::Default) => {
             return Err(CliError::usage("-KeyFile and -UseSshAgent prove an account: name it with -UserPrincipalName")
                 .with_help("custkey Connect-ExchangeOnline -UserPrincipalName admin@contoso.onmicrosoft.com -KeyFile <key>"))
         }
-        // The account already signed in proves itself (every command does).
+        // The account already signed in proves itself (every command does); against a
+        // service, by a request signed with its key.
+        None if ctx.is_remote() => {
+            let c = crate::cli::find_cmdlet("Get-AzContext")
+                .ok_or_else(|| CliError::new(crate::cli::error::Class::Internal, "the definition table is incomplete"))?;
+            ctx.run_cmdlet(c, &Args::default()).map(|_| ())?
+        }
         None => ctx.service().map(|_| ())?,
     }
     Ok(Output::None)

@@ -19,6 +19,7 @@ pub mod customer_key_completion;
 pub mod customer_key_configuration;
 pub mod customer_key_hierarchy;
 pub mod customer_key_rollout;
+pub mod customer_key_service;
 pub mod data_encryption_policy;
 pub mod data_purge_request;
 pub mod date;
@@ -75,6 +76,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         customer_key_configuration::CMDLETS,
         customer_key_hierarchy::CMDLETS,
         customer_key_rollout::CMDLETS,
+        customer_key_service::CMDLETS,
         data_encryption_policy::CMDLETS,
         data_purge_request::CMDLETS,
         date::CMDLETS,

@@ -947,7 +947,8 @@ impl Interp {
 
         let utility = cmdlet.module.starts_with("Microsoft.PowerShell");
         if let (Some(batch), Some(inp)) = (crate::cli::cmdlets::batch(cmdlet), &input) {
-            if !utility && inp.items.len() > 1 {
+            // Against a service each object is one request (the batch form runs in-process).
+            if !utility && inp.items.len() > 1 && !self.ctx.is_remote() {
                 let items = input.map(|i| i.items).unwrap_or_default();
                 return self.batch_command(
                     cmdlet,
@@ -1151,8 +1152,7 @@ impl Interp {
                 inp.items
             };
         }
-        let result = crate::cli::gate::check(&mut self.ctx, cmdlet)
-            .and_then(|()| (cmdlet.run)(&mut self.ctx, &args));
+        let result = self.ctx.run_cmdlet(cmdlet, &args);
         self.ctx.flush_warnings();
         let out = match result {
             Ok(o) => o,
