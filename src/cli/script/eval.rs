@@ -545,27 +545,30 @@ impl Interp {
         }
         let p = self.expr(pattern)?;
         let fail = |err| Interrupt::Fail(err, pattern.pos);
+        if sw.mode == SwitchMode::Regex {
+            let hit = value::captures(&interpolate(item), &interpolate(&p), !sw.case_sensitive)
+                .map_err(|err| {
+                    fail(
+                        CliError::usage(format!("{} (a pattern of the switch)", err.message))
+                            .with_help("switch -Regex takes .NET-style regular expressions"),
+                    )
+                })?;
+            let matched = hit.is_some();
+            if let Some(m) = hit {
+                self.vars.insert("matches".into(), m);
+            }
+            return Ok(matched);
+        }
         if sw.case_sensitive {
             let (text, pat) = (interpolate(item), interpolate(&p));
-            return Ok(match sw.mode {
-                SwitchMode::Exact => text == pat,
-                SwitchMode::Wildcard => {
-                    let re = format!(
-                        "^{}$",
-                        regex::escape(&pat).replace("\\*", ".*").replace("\\?", ".")
-                    );
-                    regex::Regex::new(&re).is_ok_and(|r| r.is_match(&text))
-                }
-                SwitchMode::Regex => regex::RegexBuilder::new(&pat)
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|err| {
-                        fail(CliError::usage(format!(
-                            "The regular expression '{pat}' of the switch is not valid: {err}"
-                        )))
-                    })?
-                    .is_match(&text),
-            });
+            if sw.mode == SwitchMode::Exact {
+                return Ok(text == pat);
+            }
+            let re = format!(
+                "^{}$",
+                regex::escape(&pat).replace("\\*", ".*").replace("\\?", ".")
+            );
+            return Ok(regex::Regex::new(&re).is_ok_and(|r| r.is_match(&text)));
         }
         let op = match sw.mode {
             SwitchMode::Exact => BinOp::Eq,
@@ -1591,6 +1594,21 @@ impl Interp {
                 let (a, b) = (self.expr(l)?, self.expr(r)?);
                 value::arith(*op, &a, &b).map_err(|err| Interrupt::Fail(err, e.pos))?
             }
+            // A scalar -match sets $matches, as in PowerShell (an array left side filters).
+            ExprKind::Binary(op @ (BinOp::Match | BinOp::NotMatch), l, r) => {
+                let (a, b) = (self.expr(l)?, self.expr(r)?);
+                if a.is_array() {
+                    value::compare(*op, &a, &b).map_err(|err| Interrupt::Fail(err, e.pos))?
+                } else {
+                    let hit = value::captures(&interpolate(&a), &interpolate(&b), true)
+                        .map_err(|err| Interrupt::Fail(err, e.pos))?;
+                    let matched = hit.is_some();
+                    if let Some(m) = hit {
+                        self.vars.insert("matches".into(), m);
+                    }
+                    Value::Bool(matched == (*op == BinOp::Match))
+                }
+            }
             ExprKind::Binary(op, l, r) => {
                 let (a, b) = (self.expr(l)?, self.expr(r)?);
                 value::compare(*op, &a, &b).map_err(|err| Interrupt::Fail(err, e.pos))?
@@ -1929,6 +1947,11 @@ mod tests {
         assert_eq!(
             ok("$r = @(foreach ($n in 1..3) { switch ($n) { 2 { break } default { $n } } }); $r; 'x' | ForEach-Object { switch (5) { 5 { $_ } }; $_ }"),
             vec![json!(1), json!(3), json!(5), json!("x")]
+        );
+        // -Regex and -match set $matches: the whole match, numbered and named groups.
+        assert_eq!(
+            ok("switch -Regex ('Key012') { '^key0*(?<n>\\d+)$' { $matches.n; $matches[0] } }; 'a-b' -match '(\\w)-(\\w)'; $matches[2]; 'zzz' -match 'q'; $matches[1]; @('x1', 'y') -match '\\d'"),
+            vec![json!("12"), json!("Key012"), json!(true), json!("b"), json!(false), json!("a"), json!("x1")]
         );
         let mut i = interp();
         assert!(matches!(
