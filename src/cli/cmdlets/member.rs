@@ -8,6 +8,7 @@ use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
 use crate::cli::error::CliError;
 use crate::cli::output::{display, Output};
 use crate::cli::script::methods::type_name;
+use crate::cli::script::value::check_size;
 use crate::cli::Ctx;
 
 pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
@@ -171,13 +172,17 @@ fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     }
     for t in targets.iter_mut() {
         add_to(t, &members, args.switch("Force"))?;
+        // An object given itself as a value grows with each call: bounded as every value a
+        // script builds is.
+        check_size(t, "the object with its new member")?;
     }
-    ctx.changed_in_place = Some(targets.clone());
-    Ok(if args.switch("PassThru") {
-        Output::Values(targets)
+    if args.switch("PassThru") {
+        ctx.changed_in_place = Some(targets.clone());
+        Ok(Output::Values(targets))
     } else {
-        Output::None
-    })
+        ctx.changed_in_place = Some(targets);
+        Ok(Output::None)
+    }
 }
 
 #[cfg(test)]
