@@ -622,6 +622,27 @@ fn the_guides_soft_delete_sequence_runs_on_a_new_vault() {
         "(Get-AzKeyVault contoso-ck-va1).EnablePurgeProtection\n(Get-AzResource -ResourceId (Get-AzKeyVault contoso-ck-va1).ResourceId).Properties.softDeleteRetentionInDays\n",
     );
     assert_eq!(text(&out).0, "True\n90\n", "{}", text(&out).1);
+    // -Tag replaces the tags (-WhatIf first: nothing changes); without a change it is refused.
+    let out = with_stdin(
+        d,
+        &["-Command", "-"],
+        "$id = (Get-AzKeyVault contoso-ck-va1).ResourceId\n\
+         Set-AzResource -ResourceId $id -Tag @{env = 'prod'} -WhatIf\n\
+         (Get-AzKeyVault contoso-ck-va1).Tags.env -eq $null\n\
+         (Set-AzResource -ResourceId $id -Tag @{env = 'prod'; team = 7}).Tags.team\n\
+         (Get-AzKeyVault contoso-ck-va1).Tags.env\n\
+         Set-AzResource -ResourceId $id\n",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+    assert_eq!(text(&out).0, "True\n7\nprod\n", "{}", text(&out).1);
+    assert!(
+        text(&out).1.contains("\"Set resource properties: tags\"")
+            && text(&out)
+                .1
+                .contains("Set-AzResource was given nothing to change"),
+        "{}",
+        text(&out).1
+    );
     // On the command line, -Properties is JSON text; another resource type is not custkey's.
     let id = text(&with_stdin(
         d,
