@@ -26,22 +26,52 @@ pub struct CompletionCtx {
     pub store_path: PathBuf,
     /// The value typed so far, unquoted (completers may filter by it; the engine filters too).
     pub partial: String,
+    /// In the service: a PostgreSQL store may be opened too (a shell's completion never
+    /// connects to a database server).
+    pub service: bool,
 }
 
 impl CompletionCtx {
     /// The store, if one exists at the path; completion never creates or migrates one.
     pub fn store(&self) -> Option<Store> {
-        // A URL is never a file path (and completion does not connect to a server).
         if self
             .store_path
             .to_str()
             .and_then(custkey::store::location::url_scheme)
             .is_some()
         {
-            return None;
+            if !self.service {
+                return None;
+            }
+            let Some(Ok(url)) = super::store_url(&self.store_path) else {
+                return None;
+            };
+            return Store::open_url(&url, &super::data_dir_for_url()).ok();
         }
         Store::open_if_exists(&self.store_path).ok().flatten()
     }
+}
+
+/// In the service: the names `cmdlet`'s parameter `param` completes to, from the service's
+/// store at `store_path`, starting with `partial`.
+pub fn service_values(
+    cmdlet: &str,
+    param: &str,
+    partial: &str,
+    store_path: PathBuf,
+) -> Vec<String> {
+    let Some(c) = find_cmdlet(cmdlet) else {
+        return Vec::new();
+    };
+    let Some(p) = c.all_params().find(|p| p.name == param) else {
+        return Vec::new();
+    };
+    let ctx = CompletionCtx {
+        store_path,
+        partial: partial.to_string(),
+        service: true,
+    };
+    values(c, p, partial, &ctx).values
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -268,14 +298,16 @@ fn candidates_for(words: &[String]) -> Found {
         return none;
     };
     let before = &words[1..words.len() - 1];
+    let given = given_store(cmdlet, before);
     let ctx = CompletionCtx {
-        store_path: store_path(given_store(cmdlet, before).as_deref()),
+        store_path: store_path(given.as_deref()),
         partial: current.clone(),
+        service: false,
     };
     // The value of the parameter just named?
     if let Some(prev) = before.last() {
         if let Some(p) = param_expecting_value(cmdlet, prev) {
-            return values(p, current, &ctx);
+            return values(cmdlet, p, current, &ctx);
         }
     }
     let found = |values: Vec<String>| Found {
@@ -291,7 +323,7 @@ fn candidates_for(words: &[String]) -> Found {
                     .filter(|v| starts_with_ci(v, partial))
                     .map(|v| format!("-{name}:{v}"))
                     .collect(),
-                Ok(p) if p.kind.takes_value() => values(p, partial, &ctx)
+                Ok(p) if p.kind.takes_value() => values(cmdlet, p, partial, &ctx)
                     .values
                     .into_iter()
                     .map(|v| format!("-{name}:{v}"))
@@ -324,7 +356,7 @@ fn candidates_for(words: &[String]) -> Found {
     }
     // A positional value.
     match next_positional(cmdlet, before) {
-        Some(p) => values(p, current, &ctx),
+        Some(p) => values(cmdlet, p, current, &ctx),
         None => none,
     }
 }
@@ -389,10 +421,20 @@ fn next_positional(cmdlet: &Cmdlet, before: &[String]) -> Option<&'static Param>
     slots.into_iter().nth(positional_count)
 }
 
-fn values(p: &Param, partial: &str, ctx: &CompletionCtx) -> Found {
+fn values(cmdlet: &Cmdlet, p: &Param, partial: &str, ctx: &CompletionCtx) -> Found {
     let mut out: Vec<String> = p.kind.values().iter().map(|v| v.to_string()).collect();
     if let Some(f) = p.complete {
-        out.extend(f(ctx));
+        // Connected to a service (and no local -Store named): its names, asked for with a
+        // signed request; nothing when it cannot be asked.
+        let remote = (!ctx.service
+            && ctx.store_path == store_path(None)
+            && super::serve::runs_on_service(cmdlet))
+        .then(|| super::serve::client::Remote::configured().ok().flatten())
+        .flatten();
+        match remote {
+            Some(mut r) => out.extend(r.complete(cmdlet.name, p.name, partial).unwrap_or_default()),
+            None => out.extend(f(ctx)),
+        }
     }
     out.sort_by_key(|a| a.to_lowercase());
     out.dedup_by(|a, b| a.eq_ignore_ascii_case(b));

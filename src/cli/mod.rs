@@ -133,6 +133,11 @@ impl Ctx {
         Ok(ctx)
     }
 
+    /// Where this context's store is (a path or a URL).
+    pub fn store_location(&self) -> PathBuf {
+        self.store_path.clone()
+    }
+
     /// Opens the store and the service keys (the service does at start, and /readyz checks);
     /// returns the data directory.
     pub fn open_for_service(&mut self) -> Result<PathBuf, CliError> {
@@ -278,7 +283,7 @@ impl Ctx {
         let remote = self.remote()?;
         let saved = serve::client::sign_in(remote, upn, cred)?;
         saved.save()?;
-        remote.saved = saved;
+        remote.set_saved(saved);
         let ctx_cmdlet = find_cmdlet("Get-AzContext")
             .ok_or_else(|| CliError::new(Class::Internal, "the definition table is incomplete"))?;
         self.run_remote(ctx_cmdlet, &Args::default()).map(Some)
@@ -349,8 +354,11 @@ impl Ctx {
             self.store_given = args.str("Store").is_some_and(|p| !p.is_empty());
         }
         // Each cmdlet of a script or shell proves the account again: a key removed from the
-        // agent, or an account removed from the registry, stops the next one.
-        self.principal = None;
+        // agent, or an account removed from the registry, stops the next one. (In the service
+        // a request is one cmdlet, proven just before by its signature.)
+        if self.serving.is_none() {
+            self.principal = None;
+        }
         self.azure = None;
         self.cmdlet = cmdlet;
         self.form = args.str("Format").and_then(Form::parse);

@@ -733,8 +733,16 @@ pub fn audit(
     operation: &str,
     user_id: &str,
     object_id: &str,
-    parameters: serde_json::Value,
+    mut parameters: serde_json::Value,
 ) -> Result<()> {
+    // A record written for a service request names it (the service's log does too).
+    if let (Some(id), Some(p)) = (
+        REQUEST_ID.with(|r| r.borrow().clone()),
+        parameters.as_object_mut(),
+    ) {
+        p.entry("Request Id")
+            .or_insert(serde_json::Value::String(id));
+    }
     tx.append_audit(&AuditRow {
         id: 0,
         creation_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),

@@ -18,6 +18,8 @@ use crate::cli::error::{Class, CliError};
 /// How long a client waits to connect, and for a reply.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REPLY_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long shell completion waits for the service.
+const COMPLETE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `CUSTKEY_SERVER`: the service's URL (overrides the saved connection).
 pub const ENV_SERVER: &str = "CUSTKEY_SERVER";
@@ -181,6 +183,10 @@ pub struct Remote {
     pub saved: Saved,
     conn: Option<BufReader<Tls>>,
     tls: Arc<rustls::ClientConfig>,
+    /// How long to wait for a connection and a reply.
+    timeout: Duration,
+    /// The signed-in account's signer, once read (a script's requests share it).
+    signer: Option<(String, Arc<Signer>)>,
 }
 
 impl Remote {
@@ -225,11 +231,15 @@ impl Remote {
             saved,
             conn: None,
             tls,
+            timeout: REPLY_TIMEOUT,
+            signer: None,
         })
     }
 
     fn connect(&self) -> Result<BufReader<Tls>, CliError> {
         let tcp = dial(&self.endpoint.addr())?;
+        let _ = tcp.set_read_timeout(Some(self.timeout));
+        let _ = tcp.set_write_timeout(Some(self.timeout));
         let name = rustls::pki_types::ServerName::try_from(self.endpoint.host.clone())
             .map_err(|_| CliError::usage(format!("'{}' is not a host name", self.endpoint.host)))?;
         let conn = rustls::ClientConnection::new(self.tls.clone(), name)
@@ -294,8 +304,24 @@ impl Remote {
         )))
     }
 
-    /// The signer of the connected account.
-    fn signer(&self) -> Result<(String, Signer), CliError> {
+    /// Replaces the saved connection (a new sign-in): the next request reads its key.
+    pub fn set_saved(&mut self, saved: Saved) {
+        self.saved = saved;
+        self.signer = None;
+    }
+
+    /// The signer of the connected account (read once).
+    fn signer(&mut self) -> Result<(String, Arc<Signer>), CliError> {
+        if let Some((a, s)) = &self.signer {
+            return Ok((a.clone(), s.clone()));
+        }
+        let (a, s) = self.read_signer()?;
+        let s = Arc::new(s);
+        self.signer = Some((a.clone(), s.clone()));
+        Ok((a, s))
+    }
+
+    fn read_signer(&self) -> Result<(String, Signer), CliError> {
         let Some(account) = self.saved.account.clone() else {
             return Err(CliError::usage(format!(
                 "no account is signed in to the service at {}",
@@ -334,15 +360,60 @@ impl Remote {
     ) -> Result<Reply, CliError> {
         let body =
             serde_json::to_vec(inv).map_err(|e| CliError::new(Class::Internal, e.to_string()))?;
+        let resp = self.signed_post(wire::INVOKE_PATH, account, signer, &body)?;
+        serde_json::from_slice(&resp.body).map_err(|e| {
+            CliError::unavailable(format!(
+                "the service at {} sent a reply this client cannot read (HTTP {}: {e})",
+                self.endpoint.url(),
+                resp.status
+            ))
+            .with_help("check that client and service are the same custkey version")
+        })
+    }
+
+    /// The names the service completes `cmdlet -param partial` to (for shell completion: a
+    /// short wait, and nothing on any failure).
+    pub fn complete(
+        &mut self,
+        cmdlet: &str,
+        param: &str,
+        partial: &str,
+    ) -> Result<Vec<String>, CliError> {
+        self.timeout = COMPLETE_TIMEOUT;
+        let (account, signer) = self.signer()?;
+        let body = serde_json::to_vec(
+            &serde_json::json!({"cmdlet": cmdlet, "param": param, "partial": partial}),
+        )
+        .map_err(|e| CliError::new(Class::Internal, e.to_string()))?;
+        let resp = self.signed_post(wire::COMPLETE_PATH, &account, &signer, &body)?;
+        #[derive(Deserialize)]
+        struct Values {
+            values: Vec<String>,
+        }
+        serde_json::from_slice::<Values>(&resp.body)
+            .map(|v| v.values)
+            .map_err(|e| {
+                CliError::unavailable(format!("the service's completion reply is unreadable: {e}"))
+            })
+    }
+
+    /// POSTs `body` to `path`, signed as `account`; a 401 is an error naming the account.
+    fn signed_post(
+        &mut self,
+        path: &str,
+        account: &str,
+        signer: &Signer,
+        body: &[u8],
+    ) -> Result<http::Response, CliError> {
         let digest =
-            hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body).as_ref());
+            hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body).as_ref());
         let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let mut n = [0u8; 16];
         custkey::crypto::random_bytes(&mut n);
         let nonce = hex::encode(n);
         let text = wire::signed_text(
             "POST",
-            wire::INVOKE_PATH,
+            path,
             account,
             &ts,
             &nonce,
@@ -352,8 +423,7 @@ impl Remote {
         let sig = signer
             .sign(wire::NAMESPACE, text.as_bytes())
             .map_err(|e| CliError::usage(e.message).with_help(e.help))?;
-        let armored = identity::armor(&sig);
-        let sig_header = base64_encode(armored.as_bytes());
+        let sig_header = base64_encode(identity::armor(&sig).as_bytes());
         let headers = [
             ("content-type", "application/json".to_string()),
             (wire::H_ACCOUNT, account.to_string()),
@@ -361,7 +431,7 @@ impl Remote {
             (wire::H_NONCE, nonce),
             (wire::H_SIGNATURE, sig_header),
         ];
-        let resp = self.request("POST", wire::INVOKE_PATH, &headers, &body)?;
+        let resp = self.request("POST", path, &headers, body)?;
         if resp.status == 401 {
             #[derive(Deserialize)]
             struct Denied {
@@ -382,15 +452,7 @@ impl Remote {
             )
             .with_help(e.help.unwrap_or_default()));
         }
-        let reply: Reply = serde_json::from_slice(&resp.body).map_err(|e| {
-            CliError::unavailable(format!(
-                "the service at {} sent a reply this client cannot read (HTTP {}: {e})",
-                self.endpoint.url(),
-                resp.status
-            ))
-            .with_help("check that client and service are the same custkey version")
-        })?;
-        Ok(reply)
+        Ok(resp)
     }
 
     /// A GET of a public endpoint (health, readiness, the API description).

@@ -38,6 +38,7 @@ pub struct Options {
 /// A request handed to a worker, and where its response goes.
 enum Job {
     Invoke(Request, String, SyncSender<Response>),
+    Complete(Request, String, SyncSender<Response>),
     Ready(SyncSender<Response>),
 }
 
@@ -329,16 +330,22 @@ fn route(req: Request, rid: &str, sh: &Shared) -> Response {
             let (tx, rx) = sync_channel(1);
             dispatch(sh, Job::Invoke(req, rid.to_string(), tx), rx, rid)
         }
-        (_, "/healthz" | "/readyz" | "/openapi.json" | wire::INVOKE_PATH) => json_response(
-            405,
-            &error_body(
-                "usage",
-                "this method is not served here",
-                "GET /healthz, /readyz, /openapi.json; POST /v1/invoke",
-                2,
-            ),
-            rid,
-        ),
+        ("POST", wire::COMPLETE_PATH) => {
+            let (tx, rx) = sync_channel(1);
+            dispatch(sh, Job::Complete(req, rid.to_string(), tx), rx, rid)
+        }
+        (_, "/healthz" | "/readyz" | "/openapi.json" | wire::INVOKE_PATH | wire::COMPLETE_PATH) => {
+            json_response(
+                405,
+                &error_body(
+                    "usage",
+                    "this method is not served here",
+                    "GET /healthz, /readyz, /openapi.json; POST /v1/invoke",
+                    2,
+                ),
+                rid,
+            )
+        }
         _ => json_response(
             404,
             &error_body(
@@ -403,6 +410,26 @@ fn worker(mut ctx: Ctx, rx: Arc<Mutex<Receiver<Job>>>, sh: Arc<Shared>) {
                 };
                 let _ = tx.send(resp);
             }
+            Job::Complete(req, rid, tx) => {
+                let resp = match prove(&mut ctx, &req, &rid, &sh) {
+                    Ok(()) => {
+                        let j: serde_json::Value =
+                            serde_json::from_slice(&req.body).unwrap_or_default();
+                        let f =
+                            |k: &str| j.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+                        let values = crate::cli::complete::service_values(
+                            &f("cmdlet"),
+                            &f("param"),
+                            &f("partial"),
+                            ctx.store_location(),
+                        );
+                        json_response(200, &json!({"values": values}), &rid)
+                    }
+                    Err(resp) => resp,
+                };
+                ctx.end_request();
+                let _ = tx.send(resp);
+            }
             Job::Invoke(req, rid, tx) => {
                 let started = Instant::now();
                 custkey::service::keys::set_request_id(Some(rid.clone()));
@@ -437,6 +464,36 @@ fn worker(mut ctx: Ctx, rx: Arc<Mutex<Receiver<Job>>>, sh: Arc<Shared>) {
 }
 
 fn invoke(ctx: &mut Ctx, req: &Request, rid: &str, sh: &Shared) -> Response {
+    if let Err(resp) = prove(ctx, req, rid, sh) {
+        return resp;
+    }
+    let inv: Invocation = match serde_json::from_slice(&req.body) {
+        Ok(i) => i,
+        Err(e) => {
+            let err = CliError::usage(format!("the request body is not an invocation ({e})"))
+                .with_help("see /openapi.json");
+            return reply_error(&err, rid, Vec::new());
+        }
+    };
+    let account = req.header(wire::H_ACCOUNT).unwrap_or("");
+    tracing::info!(request_id = rid, account = %account, cmdlet = %inv.cmdlet, "run");
+    let reply = run_invocation(ctx, &inv, rid);
+    let status = match (&reply.error, &reply.confirm) {
+        (_, Some(_)) => 428,
+        (Some(e), None) => wire::http_status(wire::class_of(&e.class)),
+        (None, None) => 200,
+    };
+    json_response(
+        status,
+        &serde_json::to_value(&reply).unwrap_or_default(),
+        rid,
+    )
+}
+
+/// Proves who sent `req`: its signature, by the key its account is registered with, over
+/// this request (method, path, body), at a time near now, with a nonce not seen before. The
+/// response to send instead when it does not.
+fn prove(ctx: &mut Ctx, req: &Request, rid: &str, sh: &Shared) -> Result<(), Response> {
     // Who asks: every part of the signed text must be there.
     let h = |n: &str| req.header(n).unwrap_or("").to_string();
     let (account, ts, nonce, sig) = (
@@ -450,20 +507,20 @@ fn invoke(ctx: &mut Ctx, req: &Request, rid: &str, sh: &Shared) -> Response {
         unauthenticated(rid)
     };
     if account.is_empty() || ts.is_empty() || nonce.is_empty() || sig.is_empty() {
-        return deny("a signature header is missing");
+        return Err(deny("a signature header is missing"));
     }
     if nonce.len() < 16 || nonce.len() > 128 {
-        return deny("the nonce is malformed");
+        return Err(deny("the nonce is malformed"));
     }
     let now = chrono::Utc::now().timestamp();
     match chrono::DateTime::parse_from_rfc3339(&ts) {
         Ok(t) if (t.timestamp() - now).abs() <= wire::MAX_SKEW_SECONDS => {}
-        Ok(_) => return deny("the timestamp is outside the allowed clock skew"),
-        Err(_) => return deny("the timestamp is not RFC 3339"),
+        Ok(_) => return Err(deny("the timestamp is outside the allowed clock skew")),
+        Err(_) => return Err(deny("the timestamp is not RFC 3339")),
     }
     let Some(armored) = super::client::base64_decode(&sig).and_then(|b| String::from_utf8(b).ok())
     else {
-        return deny("the signature header is not base64");
+        return Err(deny("the signature header is not base64"));
     };
     let digest =
         hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &req.body).as_ref());
@@ -480,46 +537,24 @@ fn invoke(ctx: &mut Ctx, req: &Request, rid: &str, sh: &Shared) -> Response {
     if let Err(e) = ctx.prove_request() {
         // The store being unreachable is no authentication failure.
         if e.class == Class::Unavailable || e.class == Class::Internal {
-            return reply_error(&e, rid, Vec::new());
+            return Err(reply_error(&e, rid, Vec::new()));
         }
-        return deny(&e.message);
+        return Err(deny(&e.message));
     }
     match sh.nonces.fresh(&nonce, now) {
-        Ok(true) => {}
-        Ok(false) => return deny("the nonce was used before (a replayed request)"),
-        Err(()) => {
-            return json_response(
-                503,
-                &error_body(
-                    "unavailable",
-                    "the service is too busy to take more requests",
-                    "try again in a few minutes",
-                    3,
-                ),
-                rid,
-            )
-        }
+        Ok(true) => Ok(()),
+        Ok(false) => Err(deny("the nonce was used before (a replayed request)")),
+        Err(()) => Err(json_response(
+            503,
+            &error_body(
+                "unavailable",
+                "the service is too busy to take more requests",
+                "try again in a few minutes",
+                3,
+            ),
+            rid,
+        )),
     }
-    let inv: Invocation = match serde_json::from_slice(&req.body) {
-        Ok(i) => i,
-        Err(e) => {
-            let err = CliError::usage(format!("the request body is not an invocation ({e})"))
-                .with_help("see /openapi.json");
-            return reply_error(&err, rid, Vec::new());
-        }
-    };
-    tracing::info!(request_id = rid, account = %account, cmdlet = %inv.cmdlet, "run");
-    let reply = run_invocation(ctx, &inv, rid);
-    let status = match (&reply.error, &reply.confirm) {
-        (_, Some(_)) => 428,
-        (Some(e), None) => wire::http_status(wire::class_of(&e.class)),
-        (None, None) => 200,
-    };
-    json_response(
-        status,
-        &serde_json::to_value(&reply).unwrap_or_default(),
-        rid,
-    )
 }
 
 fn reply_error(e: &CliError, rid: &str, messages: Vec<Message>) -> Response {

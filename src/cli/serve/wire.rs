@@ -14,6 +14,8 @@ use crate::cli::output::Output;
 pub const NAMESPACE: &str = "custkey-request@custkey";
 /// The path cmdlets are invoked at.
 pub const INVOKE_PATH: &str = "/v1/invoke";
+/// The path shell completion asks for names at.
+pub const COMPLETE_PATH: &str = "/v1/complete";
 /// How far a request's timestamp may be from the service's clock.
 pub const MAX_SKEW_SECONDS: i64 = 300;
 /// The largest request body the service reads.
