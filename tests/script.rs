@@ -543,13 +543,15 @@ fn method_calls_on_strings_arrays_and_dates() {
                   'https://x.vault.azure.net/keys/k'.StartsWith('https://')\n\
                   (Get-Date -Date '2026-01-01').AddDays(30).AddHours(12)\n\
                   Get-Date -Date (Get-Date -Date '12/31/2026').AddYears(1)\n\
+                  \"Key001-$((Get-Date -Date '2026-12-01 09:30').ToString('yyyyMMdd-HHmm')).backup\"\n\
+                  $d = Get-Date -Date '12/31/9999'; \"$($d.Year) $($d.DayOfWeek) $($d.Month)\"\n\
                   'x'.NoSuch(1)\n\
                   'not reached'\n";
     let out = with_stdin(d, &["-Command", "-"], script);
     let (stdout, stderr) = text(&out);
     assert_eq!(
         stdout,
-        "2\nkey002\nCONTOSO_CK_VA1\nva1\nTrue\nTrue\n2026-01-31T12:00:00Z\n2027-12-31T00:00:00Z\n",
+        "2\nkey002\nCONTOSO_CK_VA1\nva1\nTrue\nTrue\n2026-01-31T12:00:00Z\n2027-12-31T00:00:00Z\nKey001-20261201-0930.backup\n9999 Friday 12\n",
         "{stderr}"
     );
     assert_eq!(out.status.code(), Some(2), "{stderr}");

@@ -16,7 +16,7 @@ use crate::cli::output::display;
 const STRING_METHODS: &str = "ToString(), ToUpper(), ToLower(), Trim(), TrimStart(), TrimEnd(), \
 Split(sep), Replace(old, new), Contains(s), StartsWith(s), EndsWith(s), IndexOf(s), Substring(start[, length]), \
 Equals(x); on a date from Get-Date also AddDays(n), AddHours(n), AddMinutes(n), AddSeconds(n), AddMonths(n), \
-AddYears(n)";
+AddYears(n), ToString(format)";
 const ARRAY_METHODS: &str =
     "Contains(x), IndexOf(x), ToString(), or a string method, which applies to each element";
 const OBJECT_METHODS: &str = "ToString(), ContainsKey(name), Equals(x)";
@@ -107,6 +107,171 @@ fn out_of_range(name: &str, d: &str) -> CliError {
     ))
 }
 
+/// A date as Get-Date and the cmdlets write it (RFC 3339), in UTC.
+pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// A property of a date: `$d.Year`, `.Month`, `.Day`, `.Hour`, `.Minute`, `.Second`,
+/// `.DayOfWeek` (its English name), `.DayOfYear`, `.Date` (its midnight); `None` for another
+/// name or a string that is not a date.
+pub fn date_property(s: &str, name: &str) -> Option<Value> {
+    use chrono::Timelike;
+    let lower = name.to_ascii_lowercase();
+    if !matches!(
+        lower.as_str(),
+        "year"
+            | "month"
+            | "day"
+            | "hour"
+            | "minute"
+            | "second"
+            | "dayofweek"
+            | "dayofyear"
+            | "date"
+    ) {
+        return None;
+    }
+    let d = parse_date(s)?;
+    Some(match lower.as_str() {
+        "year" => Value::from(d.year()),
+        "month" => Value::from(d.month()),
+        "day" => Value::from(d.day()),
+        "hour" => Value::from(d.hour()),
+        "minute" => Value::from(d.minute()),
+        "second" => Value::from(d.second()),
+        "dayofweek" => Value::String(d.format("%A").to_string()),
+        "dayofyear" => Value::from(d.ordinal()),
+        _ => date_text(d.date_naive().and_time(chrono::NaiveTime::MIN).and_utc()),
+    })
+}
+
+/// A date in a .NET format: the standard `o`, `s`, `u`, `d`, `yyyy-MM-dd` style custom
+/// specifiers (`yyyy yy MMMM MMM MM M dddd ddd dd d HH H hh h mm m ss s fff ff f tt K`), text in
+/// quotes or after a backslash as it is.
+pub fn format_date(d: DateTime<Utc>, f: &str) -> Result<String, CliError> {
+    use chrono::Timelike;
+    let f = match f {
+        "o" | "O" => "yyyy-MM-ddTHH:mm:ss.fffffffK",
+        "s" => "yyyy-MM-ddTHH:mm:ss",
+        "u" => "yyyy-MM-dd HH:mm:ssK",
+        "d" => "M/d/yyyy",
+        "" => return Ok(d.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        one if one.chars().count() == 1 => {
+            return Err(CliError::usage(format!(
+                "The date format '{one}' is not one custkey knows."
+            ))
+            .with_help("use o, s, u or d, or a custom format such as yyyy-MM-dd HH:mm"))
+        }
+        other => other,
+    };
+    if f.len() > 256 {
+        return Err(CliError::usage("a date format is at most 256 characters"));
+    }
+    let chars: Vec<char> = f.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let mut n = 1;
+        while i + n < chars.len() && chars[i + n] == c {
+            n += 1;
+        }
+        let hour12 = match d.hour() % 12 {
+            0 => 12,
+            h => h,
+        };
+        match c {
+            'y' => out.push_str(&match n {
+                1 => (d.year() % 100).to_string(),
+                2 => format!("{:02}", d.year() % 100),
+                _ => format!("{:0width$}", d.year(), width = n),
+            }),
+            'M' => out.push_str(&match n {
+                1 => d.month().to_string(),
+                2 => format!("{:02}", d.month()),
+                3 => d.format("%b").to_string(),
+                _ => d.format("%B").to_string(),
+            }),
+            'd' => out.push_str(&match n {
+                1 => d.day().to_string(),
+                2 => format!("{:02}", d.day()),
+                3 => d.format("%a").to_string(),
+                _ => d.format("%A").to_string(),
+            }),
+            'H' => out.push_str(&if n == 1 {
+                d.hour().to_string()
+            } else {
+                format!("{:02}", d.hour())
+            }),
+            'h' => out.push_str(&if n == 1 {
+                hour12.to_string()
+            } else {
+                format!("{hour12:02}")
+            }),
+            'm' => out.push_str(&if n == 1 {
+                d.minute().to_string()
+            } else {
+                format!("{:02}", d.minute())
+            }),
+            's' => out.push_str(&if n == 1 {
+                d.second().to_string()
+            } else {
+                format!("{:02}", d.second())
+            }),
+            'f' => {
+                let digits = format!("{:09}", d.nanosecond() % 1_000_000_000);
+                out.push_str(&digits[..n.min(7)]);
+                if n > 7 {
+                    out.push_str(&"0".repeat(n - 7));
+                }
+            }
+            't' => out.push_str(if d.hour() < 12 {
+                if n == 1 {
+                    "A"
+                } else {
+                    "AM"
+                }
+            } else if n == 1 {
+                "P"
+            } else {
+                "PM"
+            }),
+            'K' | 'z' => {
+                out.push_str(if c == 'K' { "Z" } else { "+00:00" });
+                i += n;
+                continue;
+            }
+            '\'' | '"' => {
+                // Quoted text, as it is.
+                let mut k = i + 1;
+                while k < chars.len() && chars[k] != c {
+                    out.push(chars[k]);
+                    k += 1;
+                }
+                i = k + 1;
+                continue;
+            }
+            '\\' => {
+                if let Some(next) = chars.get(i + 1) {
+                    out.push(*next);
+                }
+                i += 2;
+                continue;
+            }
+            other => {
+                for _ in 0..n {
+                    out.push(other);
+                }
+            }
+        }
+        i += n;
+    }
+    Ok(out)
+}
+
 /// The date methods: `Some` when `name` is one and the string reads as a date.
 fn date_method(s: &str, name: &str, args: &[Value]) -> Option<Result<Value, CliError>> {
     let lower = name.to_ascii_lowercase();
@@ -186,8 +351,17 @@ fn string_method(s: &str, name: &str, args: &[Value]) -> Result<Value, CliError>
     let arg = |k: usize| string_arg(name, &args[k]);
     match name.to_ascii_lowercase().as_str() {
         "tostring" => {
-            arity(name, args, 0, 0)?;
-            text(s.to_string())
+            arity(name, args, 0, 1)?;
+            match args.first() {
+                None => text(s.to_string()),
+                Some(f) => match parse_date(s) {
+                    Some(d) => text(format_date(d, &interpolate(f))?),
+                    None => Err(CliError::usage(format!(
+                        "ToString(format) formats a date from Get-Date, and \"{s}\" is not one."
+                    ))
+                    .with_help("call ToString() without a format on a string")),
+                },
+            }
         }
         "toupper" | "toupperinvariant" => {
             arity(name, args, 0, 0)?;
@@ -446,6 +620,36 @@ mod tests {
         // Not a date: a string has no AddDays.
         let e = call(&json!("soon"), "AddDays", &[json!(1)]).unwrap_err();
         assert!(e.message.contains("AddDays"), "{}", e.message);
+    }
+
+    #[test]
+    fn dates_format_and_have_parts() {
+        let d = parse_date("2026-12-01T09:05:03Z").unwrap();
+        assert_eq!(format_date(d, "yyyyMMdd").unwrap(), "20261201");
+        assert_eq!(
+            format_date(d, "yyyy-MM-dd HH:mm:ss").unwrap(),
+            "2026-12-01 09:05:03"
+        );
+        assert_eq!(
+            format_date(d, "dddd, MMMM d, yyyy h:mm tt").unwrap(),
+            "Tuesday, December 1, 2026 9:05 AM"
+        );
+        assert_eq!(format_date(d, "'Key'-yy\\M").unwrap(), "Key-26M");
+        assert_eq!(format_date(d, "o").unwrap(), "2026-12-01T09:05:03.0000000Z");
+        assert_eq!(format_date(d, "u").unwrap(), "2026-12-01 09:05:03Z");
+        assert!(format_date(d, "Q").is_err());
+        let s = "2026-12-01T09:05:03Z";
+        assert_eq!(ok(json!(s), "ToString", &[json!("yyyy")]), json!("2026"));
+        assert!(call(&json!("soon"), "ToString", &[json!("yyyy")]).is_err());
+        assert_eq!(date_property(s, "Year"), Some(json!(2026)));
+        assert_eq!(date_property(s, "dayofweek"), Some(json!("Tuesday")));
+        assert_eq!(date_property(s, "DayOfYear"), Some(json!(335)));
+        assert_eq!(
+            date_property(s, "Date"),
+            Some(json!("2026-12-01T00:00:00Z"))
+        );
+        assert_eq!(date_property("not a date", "Year"), None);
+        assert_eq!(date_property(s, "Length"), None);
     }
 
     #[test]

@@ -50,6 +50,12 @@ pub fn member(v: &Value, name: &str) -> Value {
     match v {
         Value::Array(a) if lower == "count" || lower == "length" => Value::from(a.len()),
         Value::String(s) if lower == "length" => Value::from(s.chars().count()),
+        // A date from Get-Date (RFC 3339 text): `.Year`, `.DayOfWeek`, `.Date`...
+        Value::String(s) => match super::methods::date_property(s, name) {
+            Some(p) => p,
+            None if lower == "count" => Value::from(1),
+            None => Value::Null,
+        },
         Value::Null if lower == "count" => Value::from(0),
         Value::Array(a) => {
             let mut out = Vec::new();
