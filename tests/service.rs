@@ -713,6 +713,95 @@ fn completion_offers_the_services_names_to_a_signed_in_client() {
         .contains("Get-CustomerKeyService"));
 }
 
+/// Checks a purge report's signature with `ssh-keygen -Y verify`.
+fn ssh_verify(dir: &Path, sig: &serde_json::Value, who: &str) -> bool {
+    let (allowed, sigfile, msg) = (dir.join("allowed"), dir.join("msg.sig"), dir.join("msg"));
+    std::fs::write(
+        &allowed,
+        format!("{}\n", sig["AllowedSigner"].as_str().unwrap()),
+    )
+    .unwrap();
+    std::fs::write(&sigfile, sig["Signature"].as_str().unwrap()).unwrap();
+    std::fs::write(&msg, sig["Statement"].as_str().unwrap()).unwrap();
+    Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(&allowed)
+        .args(["-I", who, "-n", sig["Namespace"].as_str().unwrap(), "-s"])
+        .arg(&sigfile)
+        .stdin(std::fs::File::open(&msg).unwrap())
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn the_data_purge_path_is_signed_on_each_approvers_own_machine() {
+    let e = Env::new();
+    e.setup();
+    let owner_key = e.config.path().join("identities").join(OWNER);
+    for v in ["contoso-ck-va1", "contoso-ck-va2"] {
+        e.ok(&[
+            "Remove-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            v,
+            "-ServicePrincipalName",
+            common::EXO,
+        ]);
+    }
+    e.ok(&[
+        "Set-OrganizationConfig",
+        "-DataPurgeApprovers",
+        &format!("{OWNER},ciso@contoso.com"),
+    ]);
+    let ciso_key = e.register("ciso@contoso.com");
+    let svc = Service::start(&e);
+    let (requester, approver) = (Client::new(), Client::new());
+    requester.connect(&svc);
+    requester.sign_in(OWNER, &owner_key);
+    approver.connect(&svc);
+    approver.sign_in("ciso@contoso.com", &ciso_key);
+    requester.ok(&[
+        "Set-DataEncryptionPolicy",
+        "-Identity",
+        "US Mailboxes",
+        "-PermanentDataPurgeRequested",
+        "-PermanentDataPurgeReason",
+        "Leaving the service",
+        "-PermanentDataPurgeContact",
+        "cio@contoso.com",
+        "-Confirm:$false",
+    ]);
+    // The requester cannot also approve, through the service or not.
+    let err = requester.fails(
+        &[
+            "Approve-DataPurgeRequest",
+            "US Mailboxes",
+            "-Confirm:$false",
+        ],
+        1,
+    );
+    assert!(err.contains("cannot also approve"), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&approver.ok(&[
+        "Approve-DataPurgeRequest",
+        "US Mailboxes",
+        "-Confirm:$false",
+        "-Format",
+        "Json",
+    ]))
+    .unwrap();
+    assert_eq!(report["State"], "Purged", "{report}");
+    let sigs = report["Signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 2);
+    // Each statement was signed by its signer's key on that signer's machine, and verifies
+    // with OpenSSH against the registered key.
+    let dir = tempfile::tempdir().unwrap();
+    for (sig, who) in sigs.iter().zip([OWNER, "ciso@contoso.com"]) {
+        assert_eq!(sig["Principal"], who);
+        assert!(ssh_verify(dir.path(), sig, who), "{sig}");
+    }
+}
+
 #[test]
 fn the_guides_soft_delete_sequence_runs_through_a_client() {
     // Get-AzResource and Set-AzResource run on the service, their -Properties object carried

@@ -236,6 +236,7 @@ impl Ctx {
             input: std::mem::take(&mut self.input),
             confirmed: false,
             files,
+            signatures: Vec::new(),
         };
         loop {
             let reply = self.remote()?.invoke(&inv)?;
@@ -254,6 +255,26 @@ impl Ctx {
                     return Ok(Output::None);
                 }
                 inv.confirmed = true;
+                continue;
+            }
+            if let Some(st) = reply.sign {
+                if inv
+                    .signatures
+                    .iter()
+                    .any(|g| g.time == st.time && g.namespace == st.namespace)
+                    || inv.signatures.len() >= 4
+                {
+                    return Err(CliError::new(
+                        Class::Internal,
+                        "the service asked again for a statement it was given signed",
+                    ));
+                }
+                self.verbose(&format!(
+                    "signing with your key, for the service:\n{}",
+                    st.text
+                ));
+                let signed = self.remote()?.sign_statement(cmdlet.name, &st)?;
+                inv.signatures.push(signed);
                 continue;
             }
             if let Some(e) = reply.error {

@@ -181,6 +181,11 @@ impl Signer {
         }
     }
 
+    /// Whether the key is on another machine (see [`Signer::elsewhere`]).
+    pub fn is_elsewhere(&self) -> bool {
+        matches!(self.how, How::Elsewhere)
+    }
+
     pub fn public_key(&self) -> &PublicKey {
         &self.public
     }
@@ -192,8 +197,8 @@ impl Signer {
         match &self.how {
             How::Key(k) => k.sign(namespace, HashAlg::Sha512, msg).map_err(fail),
             How::Elsewhere => Err(IdentityError::new(
-                "this account's key is on its client, so the service cannot sign this statement with it",
-                "the data purge path's signed statements are made in embedded mode, where the signer's key is (docs/service.md)",
+                "this account's key is on its client, so the service cannot sign with it",
+                "statements the service needs signed are signed by the client (docs/service.md)",
             )),
             How::Agent(socket) => {
                 let data = SshSig::signed_data(namespace, HashAlg::Sha512, msg).map_err(fail)?;

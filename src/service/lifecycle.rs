@@ -7,7 +7,7 @@ use serde_json::json;
 use super::dep::{self, DataEncryptionPolicy, STATE_ACTIVE, STATE_PENDING_PURGE, STATE_PURGED};
 use super::keys::{audit, key_uri_versionless, ServiceKeys};
 use super::principal::Authenticated;
-use super::{now, Error, ErrorKind, Result};
+use super::{Error, ErrorKind, Result};
 use crate::store::{PurgeSignatureRow, Store};
 use crate::vault::{KeyId, KeyPermission, VaultError, EXCHANGE_ONLINE_APP_ID};
 
@@ -181,11 +181,11 @@ pub fn request_purge(
     let org = super::org::get(store)?;
     require_approver(&org, requester)?;
     let org_id = org.guid.clone();
-    let t = now();
-    let statement = request_statement(
-        &org.guid, &org.name, &d.guid, &d.name, reason, contact, requester, &t,
-    );
-    let signature = requester_principal.sign(PURGE_NAMESPACE, statement.as_bytes())?;
+    let (t, statement, signature) = requester_principal.sign_dated(PURGE_NAMESPACE, |t| {
+        request_statement(
+            &org.guid, &org.name, &d.guid, &d.name, reason, contact, requester, t,
+        )
+    })?;
     store.write(|tx| {
         if !tx.request_dep_purge(&d.guid, reason, contact, requester, &t)? {
             return Err(Error::rule(format!(
@@ -406,14 +406,15 @@ pub fn approve_purge(
         )
         .with_help("a second data purge approver, with a key of their own, must approve"));
     }
-    let t = now();
-    let approval_text = approval_statement(&org.guid, &d.guid, &request.statement, approver, &t);
+    let (t, approval_text, approval_sig) = approver_principal.sign_dated(PURGE_NAMESPACE, |t| {
+        approval_statement(&org.guid, &d.guid, &request.statement, approver, t)
+    })?;
     let approval = PurgeSignatureRow {
         dep_guid: d.guid.clone(),
         step: STEP_APPROVAL.into(),
         upn: approver.to_string(),
         fingerprint: approver_principal.fingerprint.clone(),
-        signature: approver_principal.sign(PURGE_NAMESPACE, approval_text.as_bytes())?,
+        signature: approval_sig,
         statement: approval_text,
     };
     let signatures = vec![

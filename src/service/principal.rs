@@ -34,7 +34,45 @@ thread_local! {
     static ACTOR: RefCell<String> = const { RefCell::new(String::new()) };
     /// In the service: the account the request being served was proven to come from.
     static REQUEST_ACCOUNT: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// In the service: the signatures the request's client made of statements the service
+    /// asked it to sign (see [`Authenticated::sign_dated`]).
+    static PROVIDED: RefCell<Vec<SignedStatement>> = const { RefCell::new(Vec::new()) };
+    /// In the service: the statement a cmdlet needed signed and had no signature for.
+    static NEEDED: RefCell<Option<StatementToSign>> = const { RefCell::new(None) };
 }
+
+/// A statement the service needs signed by the client's key, dated `time`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementToSign {
+    pub namespace: String,
+    pub time: String,
+    pub text: String,
+}
+
+/// The client's signature of a [`StatementToSign`]: its namespace, its time, and the armored
+/// SSHSIG signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedStatement {
+    pub namespace: String,
+    pub time: String,
+    pub signature: String,
+}
+
+/// Sets the signatures this thread's request carries (the service, per request).
+pub fn provide_signatures(sigs: Vec<SignedStatement>) {
+    PROVIDED.with(|p| *p.borrow_mut() = sigs);
+    NEEDED.with(|n| *n.borrow_mut() = None);
+}
+
+/// The statement the request's cmdlet needed signed, if it stopped for one.
+pub fn take_needed() -> Option<StatementToSign> {
+    NEEDED.with(|n| n.borrow_mut().take())
+}
+
+/// How far a client-signed statement's time may be from now.
+const STATEMENT_SKEW_SECONDS: i64 = 600;
 
 /// The authenticated account of this thread's command ("" before one is).
 pub fn actor() -> String {
@@ -113,6 +151,53 @@ impl Authenticated {
     /// An SSHSIG signature of `msg` in `namespace`, by this principal's key.
     pub fn sign(&self, namespace: &str, msg: &[u8]) -> Result<String> {
         Ok(identity::armor(&self.signer.sign(namespace, msg)?))
+    }
+
+    /// A statement made now, signed by this principal: `make(time)` writes it for a time.
+    /// Returns the time, the statement and its armored signature. For a principal whose key
+    /// is on its client (a request to the service), the client signs: the first time this
+    /// records the statement to sign ([`take_needed`]) and fails; the request sent again with
+    /// the client's signature of it ([`provide_signatures`]) then passes, once the signature
+    /// verifies with the registered key and its time is recent.
+    pub fn sign_dated(
+        &self,
+        namespace: &str,
+        make: impl Fn(&str) -> String,
+    ) -> Result<(String, String, String)> {
+        if !self.signer.is_elsewhere() {
+            let t = now();
+            let text = make(&t);
+            let sig = self.sign(namespace, text.as_bytes())?;
+            return Ok((t, text, sig));
+        }
+        let key = identity::parse_public_key(&self.public_key)?;
+        let provided = PROVIDED.with(|p| p.borrow().clone());
+        let now_ts = chrono::Utc::now().timestamp();
+        for p in provided.iter().filter(|p| p.namespace == namespace) {
+            let recent = chrono::DateTime::parse_from_rfc3339(&p.time)
+                .is_ok_and(|t| (t.timestamp() - now_ts).abs() <= STATEMENT_SKEW_SECONDS);
+            let text = make(&p.time);
+            if recent && identity::verify(&key, namespace, text.as_bytes(), &p.signature).is_ok() {
+                return Ok((p.time.clone(), text, p.signature.clone()));
+            }
+        }
+        let t = now();
+        let text = make(&t);
+        NEEDED.with(|n| {
+            *n.borrow_mut() = Some(StatementToSign {
+                namespace: namespace.to_string(),
+                time: t,
+                text,
+            })
+        });
+        Err(Error::new(
+            ErrorKind::Authentication,
+            format!(
+                "this statement must be signed with {}'s key, which is on its client",
+                self.upn
+            ),
+        )
+        .with_help("the custkey client signs it and sends the request again"))
     }
 }
 

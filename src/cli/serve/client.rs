@@ -346,6 +346,31 @@ impl Remote {
             .with_help(format!("sign in again: custkey Connect-AzAccount -AccountId {account} -KeyFile <private key>")))
     }
 
+    /// Signs `s`, a statement the service asked for while running `cmdlet`, with the
+    /// connected account's key, if `cmdlet` is one that makes such statements.
+    pub fn sign_statement(
+        &mut self,
+        cmdlet: &str,
+        s: &custkey::service::principal::StatementToSign,
+    ) -> Result<custkey::service::principal::SignedStatement, CliError> {
+        if !wire::SIGNING_CMDLETS.contains(&cmdlet) || s.namespace != wire::STATEMENT_NAMESPACE {
+            return Err(CliError::new(
+                Class::Failed,
+                format!("the service asked for a signature in '{}' while running {cmdlet}; nothing was signed", s.namespace),
+            )
+            .with_help("only the data purge path's statements are signed for the service; report this to the service's operator"));
+        }
+        let (_, signer) = self.signer()?;
+        let sig = signer
+            .sign(&s.namespace, s.text.as_bytes())
+            .map_err(|e| CliError::usage(e.message).with_help(e.help))?;
+        Ok(custkey::service::principal::SignedStatement {
+            namespace: s.namespace.clone(),
+            time: s.time.clone(),
+            signature: identity::armor(&sig),
+        })
+    }
+
     /// Runs `inv` on the service as the connected account.
     pub fn invoke(&mut self, inv: &Invocation) -> Result<Reply, CliError> {
         let (account, signer) = self.signer()?;
@@ -480,6 +505,7 @@ pub fn sign_in(
         input: Vec::new(),
         confirmed: false,
         files: Vec::new(),
+        signatures: Vec::new(),
     };
     let from_file =
         |remote: &mut Remote, s: &mut Saved, path: &std::path::Path| -> Result<(), CliError> {
@@ -592,6 +618,31 @@ mod tests {
         assert_eq!(base64_decode("Zm8"), None);
         assert_eq!(base64_decode("Z=8="), None);
         assert_eq!(base64_decode("Zm8*"), None);
+    }
+
+    #[test]
+    fn a_client_signs_only_the_purge_paths_statements() {
+        let mut r = Remote::new(Saved {
+            url: "https://127.0.0.1:1".into(),
+            certificate_thumbprint: "ab".repeat(32),
+            ..Saved::default()
+        })
+        .unwrap();
+        let st = |ns: &str| custkey::service::principal::StatementToSign {
+            namespace: ns.into(),
+            time: "2026-12-02T00:00:00Z".into(),
+            text: "anything".into(),
+        };
+        // Asked while running a cmdlet that makes no statement, or in another namespace: no
+        // signature, and the key is not even read.
+        for (cmdlet, ns) in [
+            ("Get-Mailbox", "custkey-purge"),
+            ("Approve-DataPurgeRequest", "custkey-request@custkey"),
+            ("Approve-DataPurgeRequest", "git"),
+        ] {
+            let e = r.sign_statement(cmdlet, &st(ns)).unwrap_err();
+            assert!(e.message.contains("nothing was signed"), "{}", e.message);
+        }
     }
 
     #[test]

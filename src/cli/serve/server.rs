@@ -478,10 +478,10 @@ fn invoke(ctx: &mut Ctx, req: &Request, rid: &str, sh: &Shared) -> Response {
     let account = req.header(wire::H_ACCOUNT).unwrap_or("");
     tracing::info!(request_id = rid, account = %account, cmdlet = %inv.cmdlet, "run");
     let reply = run_invocation(ctx, &inv, rid);
-    let status = match (&reply.error, &reply.confirm) {
-        (_, Some(_)) => 428,
-        (Some(e), None) => wire::http_status(wire::class_of(&e.class)),
-        (None, None) => 200,
+    let status = match (&reply.error, &reply.confirm, &reply.sign) {
+        (_, Some(_), _) | (_, _, Some(_)) => 428,
+        (Some(e), None, None) => wire::http_status(wire::class_of(&e.class)),
+        (None, None, None) => 200,
     };
     json_response(
         status,
@@ -566,6 +566,7 @@ fn reply_error(e: &CliError, rid: &str, messages: Vec<Message>) -> Response {
         error: Some(WireError::from(e)),
         confirm: None,
         files: Vec::new(),
+        sign: None,
     };
     json_response(
         wire::http_status(e.class),
@@ -584,7 +585,9 @@ fn run_invocation(ctx: &mut Ctx, inv: &Invocation, rid: &str) -> Reply {
         error: None,
         confirm: None,
         files: Vec::new(),
+        sign: None,
     };
+    custkey::service::principal::provide_signatures(inv.signatures.clone());
     // The scratch copies of the request's files, and for each the client's own path.
     let mut scratch: Option<super::files::Scratch> = None;
     let mut renames: Vec<(String, String)> = Vec::new();
@@ -604,9 +607,15 @@ fn run_invocation(ctx: &mut Ctx, inv: &Invocation, rid: &str) -> Reply {
         })
         .and_then(|(cmdlet, args)| ctx.serve(cmdlet, &args, inv));
     let served = ctx.end_request();
+    let needed = custkey::service::principal::take_needed();
+    custkey::service::principal::provide_signatures(Vec::new());
     reply.messages = served.messages.into_inner();
     if let Some(c) = served.confirm {
         reply.confirm = Some(c);
+        return reply;
+    }
+    if let Some(n) = needed {
+        reply.sign = Some(n);
         return reply;
     }
     match out {

@@ -46,7 +46,15 @@ pub struct Invocation {
     /// The content of the files the file parameters name (files.rs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<super::files::Transfer>,
+    /// The client's signatures of statements the service asked it to sign.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<custkey::service::principal::SignedStatement>,
 }
+
+/// Cmdlets whose statements a client signs when the service asks (the data purge path), and
+/// the one namespace it signs them in. A service asking for any other signature gets none.
+pub const SIGNING_CMDLETS: &[&str] = &["Set-DataEncryptionPolicy", "Approve-DataPurgeRequest"];
+pub const STATEMENT_NAMESPACE: &str = "custkey-purge";
 
 /// How a cmdlet's output came back.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,6 +143,10 @@ pub struct Reply {
     /// The files the cmdlet wrote for its file parameters, for the client to put in place.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<super::files::Transfer>,
+    /// Set when nothing ran because a statement must be signed with the client's key: the
+    /// client signs it and sends the invocation again with the signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign: Option<custkey::service::principal::StatementToSign>,
 }
 
 pub fn class_name(c: Class) -> &'static str {
