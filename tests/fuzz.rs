@@ -156,6 +156,8 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
             "$a = @(1, 2); $a[0].b; $a += 'x'; \"n=$($a.Count) ${a}\"".into(),
             "if ($x -eq 1) { 'a' } elseif ($y) { } else { exit 3 }\nforeach ($m in $a) { $m.Name }".into(),
             "Set-Mailbox -Identity alice -DataEncryptionPolicy:'US' -Confirm:$false <# c #> # d\n$x = `\n 1".into(),
+            "$h = @{Name='a';Value=1}; switch -Regex ($h.Name) { '^a' { $matches[0] } default { break } }".into(),
+            "$s.Trim().Split(',')[0].Substring(1, 2); (Get-Date).AddDays(30); $r.Properties.x = 1; $a[0] += 2".into(),
         ],
         "opath_filter" => vec![
             "{RecipientTypeDetails -eq 'SharedMailbox' -and Name -like 'a*'}".into(),

@@ -328,6 +328,14 @@ fn script_language() {
         DEEP,
     );
     c.script(&format!("{}1", "if ($true) { ".repeat(20_000)), 2, DEEP);
+    c.script(&format!("$a{}", ".b()".repeat(10_000)), 2, DEEP);
+    c.script(
+        &format!("$a.b({}1{})", "$a.b(".repeat(10_000), ")".repeat(10_000)),
+        2,
+        DEEP,
+    );
+    c.script(&format!("{}1", "switch (1) { 1 { ".repeat(20_000)), 2, DEEP);
+    c.script(&format!("$h = {}1", "@{a=".repeat(20_000)), 2, DEEP);
     // Just under the limits still runs.
     let r = c.script(&format!("1{}", " + 1".repeat(90)), 0, "");
     assert_eq!(r.stdout.trim(), "91");
@@ -351,6 +359,35 @@ fn script_language() {
         &format!("$a = 1\n{}", "$a = $a, 1\n".repeat(200)),
         2,
         "nest arrays deeper",
+    );
+    // Methods, Add-Member and property assignment that grow or nest a value each time.
+    c.script(
+        &format!("$s = 'aa'\n{}", "$s = $s.Replace('a', 'aa')\n".repeat(40)),
+        2,
+        "MiB a script value may hold",
+    );
+    c.script(
+        &format!(
+            "$o = @{{}}\n$s = 'x' * 1000000\n{}",
+            (0..40)
+                .map(|k| format!("$o | Add-Member -NotePropertyName a{k} -NotePropertyValue $s\n"))
+                .collect::<String>()
+        ),
+        2,
+        "the object with its new member would be larger",
+    );
+    c.script(
+        &format!(
+            "$o = @{{}}\n{}",
+            "$o | Add-Member -NotePropertyName a -NotePropertyValue $o -Force\n".repeat(200)
+        ),
+        2,
+        "deeper than 100 levels",
+    );
+    c.script(
+        &format!("$o = @{{}}\n{}", "$o.a = $o\n".repeat(200)),
+        2,
+        "deeper than 100 levels",
     );
     // Unterminated constructs at the end of a large script.
     c.script(&format!("'{}", "x".repeat(500_000)), 2, "closing quote");

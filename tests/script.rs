@@ -488,3 +488,193 @@ fn write_output_goes_down_the_pipeline_and_write_host_to_the_operator() {
         "{stderr}"
     );
 }
+
+#[test]
+fn hashtable_keys_without_spaces_as_powershell_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = "New-Mailbox -Name alice | Out-Null\n\
+                  $h = @{Name='a';Value=1}\n\
+                  \"$($h.Name) $($h.Value)\"\n\
+                  Set-MgUserLicense -UserId alice -AddLicenses @{SkuId=\"06ebc4ee-1bb5-47dd-8120-11324bc54e06\"} -RemoveLicenses @() | Out-Null\n\
+                  (Get-MgUserLicenseDetail alice).SkuPartNumber\n";
+    let out = with_stdin(d, &["-Command", "-"], script);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "a 1\nSPE_E5\n", "{stderr}");
+}
+
+#[test]
+fn switch_statements_pick_clauses_as_powershell_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = "foreach ($v in 'contoso-ck-va1', 'contoso-ck-eu2', 'other') {\n\
+                  \x20 switch -Wildcard ($v) {\n\
+                  \x20   '*-va*' { \"US $_\" }\n\
+                  \x20   '*-eu*' { \"EU $_\" }\n\
+                  \x20   default { \"skip $_\" }\n\
+                  \x20 }\n\
+                  }\n\
+                  switch ('b') { 'a' { 'A' } 'B' { 'B'; break } 'b' { 'never' } }\n\
+                  switch -Regex ('Key002') { '^key0+(\\d)$' { 'regex' } }\n";
+    let out = with_stdin(d, &["-Command", "-"], script);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stdout, "US contoso-ck-va1\nEU contoso-ck-eu2\nskip other\nB\nregex\n",
+        "{stderr}"
+    );
+    // A switch without its block is a syntax error that names what is missing.
+    let out = with_stdin(d, &["-Command", "-"], "switch ($x) 'a'\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("expected '{'"), "{}", text(&out).1);
+}
+
+#[test]
+fn method_calls_on_strings_arrays_and_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = "$keys = 'Key001, Key002'.Split(',')\n\
+                  $keys.Count\n\
+                  $keys[1].Trim().ToLower()\n\
+                  'contoso-ck-va1'.ToUpper().Replace('-', '_')\n\
+                  'contoso-ck-va1'.Substring(11, 3)\n\
+                  @('a', 'b').Contains('b')\n\
+                  'https://x.vault.azure.net/keys/k'.StartsWith('https://')\n\
+                  (Get-Date -Date '2026-01-01').AddDays(30).AddHours(12)\n\
+                  Get-Date -Date (Get-Date -Date '12/31/2026').AddYears(1)\n\
+                  \"Key001-$((Get-Date -Date '2026-12-01 09:30').ToString('yyyyMMdd-HHmm')).backup\"\n\
+                  $d = Get-Date -Date '12/31/9999'; \"$($d.Year) $($d.DayOfWeek) $($d.Month)\"\n\
+                  'x'.NoSuch(1)\n\
+                  'not reached'\n";
+    let out = with_stdin(d, &["-Command", "-"], script);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        stdout,
+        "2\nkey002\nCONTOSO_CK_VA1\nva1\nTrue\nTrue\n2026-01-31T12:00:00Z\n2027-12-31T00:00:00Z\nKey001-20261201-0930.backup\n9999 Friday 12\n",
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("[System.String] does not contain a method named 'NoSuch'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_guides_soft_delete_sequence_runs_on_a_new_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The setup guide's lines, unchanged, on a vault New-AzKeyVault made (soft delete is on).
+    let script = "New-AzKeyVault -VaultName contoso-ck-va1 -ResourceGroupName rg1 -Location westus | Out-Null\n\
+                  $v = Get-AzKeyVault -VaultName contoso-ck-va1\n\
+                  $r = Get-AzResource -ResourceId $v.ResourceId\n\
+                  $r.Properties | Add-Member -MemberType NoteProperty -Name enableSoftDelete -Value 'True'\n\
+                  Set-AzResource -ResourceId $r.ResourceId -Properties $r.Properties | Out-Null\n\
+                  \"$($r.ResourceType) $($r.Name) $($r.Properties.enableSoftDelete) $($r.Properties.softDeleteRetentionInDays) $($r.ResourceId -eq $v.ResourceId)\"\n\
+                  # Purge protection the same way: -WhatIf changes nothing, then it is on.\n\
+                  $r.Properties | Add-Member -MemberType NoteProperty -Name enablePurgeProtection -Value 'True'\n\
+                  Set-AzResource -ResourceId $r.ResourceId -Properties $r.Properties -WhatIf\n\
+                  (Get-AzKeyVault -VaultName contoso-ck-va1).EnablePurgeProtection\n\
+                  (Set-AzResource -ResourceId $r.ResourceId -Properties $r.Properties).Properties.enablePurgeProtection\n\
+                  (Get-AzKeyVault -VaultName contoso-ck-va1).EnablePurgeProtection\n";
+    let out = with_stdin(d, &["-Command", "-"], script);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout, "Microsoft.KeyVault/vaults contoso-ck-va1 True 90 True\nFalse\nTrue\nTrue\n",
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("What if: Performing the operation \"Set resource properties: enablePurgeProtection = true\""),
+        "{stderr}"
+    );
+    // What Azure never changes afterwards is refused, with what to do, and nothing changes.
+    let get = "$r = Get-AzResource -ResourceId (Get-AzKeyVault contoso-ck-va1).ResourceId\n";
+    for (change, why) in [
+        (
+            "$r.Properties | Add-Member -MemberType NoteProperty -Name enableSoftDelete -Value $false -Force",
+            "soft delete cannot be turned off",
+        ),
+        (
+            "$r.Properties.enablePurgeProtection = $false",
+            "purge protection cannot be turned off",
+        ),
+        (
+            "$r.Properties.softDeleteRetentionInDays = 30",
+            "is 90 days, set when it was made",
+        ),
+        (
+            "$r.Properties | Add-Member -NotePropertyName enableFoo -NotePropertyValue 1",
+            "no property 'enableFoo'",
+        ),
+        (
+            "$r.Properties.sku = @{family = 'A'; name = 'premium'}",
+            "New-AzKeyVault -Sku Premium",
+        ),
+    ] {
+        let s = format!("{get}{change}\nSet-AzResource -ResourceId $r.ResourceId -Properties $r.Properties\n");
+        let out = with_stdin(d, &["-Command", "-"], &s);
+        assert_ne!(out.status.code(), Some(0), "{change}");
+        assert!(text(&out).1.contains(why), "{change}: {}", text(&out).1);
+    }
+    let out = with_stdin(
+        d,
+        &["-Command", "-"],
+        "(Get-AzKeyVault contoso-ck-va1).EnablePurgeProtection\n(Get-AzResource -ResourceId (Get-AzKeyVault contoso-ck-va1).ResourceId).Properties.softDeleteRetentionInDays\n",
+    );
+    assert_eq!(text(&out).0, "True\n90\n", "{}", text(&out).1);
+    // -Tag replaces the tags (-WhatIf first: nothing changes); without a change it is refused.
+    let out = with_stdin(
+        d,
+        &["-Command", "-"],
+        "$id = (Get-AzKeyVault contoso-ck-va1).ResourceId\n\
+         Set-AzResource -ResourceId $id -Tag @{env = 'prod'} -WhatIf\n\
+         (Get-AzKeyVault contoso-ck-va1).Tags.env -eq $null\n\
+         (Set-AzResource -ResourceId $id -Tag @{env = 'prod'; team = 7}).Tags.team\n\
+         (Get-AzKeyVault contoso-ck-va1).Tags.env\n\
+         Set-AzResource -ResourceId $id\n",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+    assert_eq!(text(&out).0, "True\n7\nprod\n", "{}", text(&out).1);
+    assert!(
+        text(&out).1.contains("\"Set resource properties: tags\"")
+            && text(&out)
+                .1
+                .contains("Set-AzResource was given nothing to change"),
+        "{}",
+        text(&out).1
+    );
+    // On the command line, -Properties is JSON text; another resource type is not custkey's.
+    let id = text(&with_stdin(
+        d,
+        &["-Command", "-"],
+        "(Get-AzKeyVault contoso-ck-va1).ResourceId\n",
+    ))
+    .0;
+    let out = custkey(d)
+        .args([
+            "Set-AzResource",
+            "-ResourceId",
+            id.trim(),
+            "-Properties",
+            r#"{"enableSoftDelete": true}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out = custkey(d)
+        .args([
+            "Get-AzResource",
+            "-ResourceId",
+            "/subscriptions/0/resourceGroups/rg1/providers/Microsoft.Storage/storageAccounts/x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("Microsoft.Storage/storageAccounts"),
+        "{}",
+        text(&out).1
+    );
+}

@@ -801,3 +801,27 @@ fn the_data_purge_path_is_signed_on_each_approvers_own_machine() {
         assert!(ssh_verify(dir.path(), sig, who), "{sig}");
     }
 }
+
+#[test]
+fn the_guides_soft_delete_sequence_runs_through_a_client() {
+    // Get-AzResource and Set-AzResource run on the service, their -Properties object carried
+    // as JSON; Add-Member runs in the client's script and changes $r.Properties there.
+    let (e, owner_key) = organization();
+    let svc = Service::start(&e);
+    let c = Client::new();
+    c.connect(&svc);
+    c.sign_in(OWNER, &owner_key);
+    let out = c.ok(&[
+        "-Command",
+        "New-AzKeyVault -VaultName contoso-ck-va1 -ResourceGroupName rg1 -Location westus | Out-Null\n\
+         $v = Get-AzKeyVault -VaultName contoso-ck-va1\n\
+         $r = Get-AzResource -ResourceId $v.ResourceId\n\
+         $r.Properties | Add-Member -MemberType NoteProperty -Name enableSoftDelete -Value 'True'\n\
+         $r.Properties | Add-Member -MemberType NoteProperty -Name enablePurgeProtection -Value 'True'\n\
+         (Set-AzResource -ResourceId $r.ResourceId -Properties $r.Properties).Properties.enablePurgeProtection\n",
+    ]);
+    assert_eq!(out, "True\n");
+    let vault = e.json_raw(&["Get-AzKeyVault", "-VaultName", "contoso-ck-va1"]);
+    let one = vault.get(0).unwrap_or(&vault);
+    assert_eq!(one["EnablePurgeProtection"], true, "{vault}");
+}

@@ -19,6 +19,8 @@ pub enum Value {
     Date(DateTime<Utc>),
     /// `$null`: clear the property.
     Null,
+    /// A [`Kind::Object`] parameter's value, as the script gave it.
+    Json(serde_json::Value),
 }
 
 /// Whether `v` is what binding a value to a parameter of `kind` makes.
@@ -33,6 +35,7 @@ fn wire_kind_ok(kind: Kind, v: &Value) -> bool {
         (Kind::Enum(set), Value::Str(s)) => member(set, s),
         (Kind::EnumList(set), Value::List(l)) => l.iter().all(|s| member(set, s)),
         (Kind::Date, Value::Date(_)) => true,
+        (Kind::Object, Value::Json(_)) => true,
         _ => false,
     }
 }
@@ -71,7 +74,7 @@ impl Args {
             };
             let v: Value = serde_json::from_value(j.clone()).map_err(|e| {
                 CliError::usage(format!("the value of -{} is not a bound value ({e})", param.name))
-                    .with_help("send {\"Str\": \"...\"}, {\"List\": [...]}, {\"Int\": n}, {\"Bool\": b}, {\"Date\": \"RFC 3339\"} or \"Null\"")
+                    .with_help("send {\"Str\": \"...\"}, {\"List\": [...]}, {\"Int\": n}, {\"Bool\": b}, {\"Date\": \"RFC 3339\"}, {\"Json\": any value} or \"Null\"")
             })?;
             if !wire_kind_ok(param.kind, &v) {
                 return Err(CliError::usage(format!(
@@ -142,6 +145,13 @@ impl Args {
     pub fn switch(&self, name: &str) -> bool {
         self.bool(name).unwrap_or(false)
     }
+    /// A [`Kind::Object`] value; `$null` reads as `None`.
+    pub fn object(&self, name: &str) -> Option<&serde_json::Value> {
+        match self.values.get(name) {
+            Some(Value::Json(v)) => Some(v),
+            _ => None,
+        }
+    }
     pub fn date(&self, name: &str) -> Option<DateTime<Utc>> {
         match self.values.get(name) {
             Some(Value::Date(d)) => Some(*d),
@@ -168,6 +178,7 @@ pub fn convert_typed(param: &Param, v: &Typed) -> Result<Value, CliError> {
         return Ok(Value::Null);
     }
     match (param.kind, v) {
+        (Kind::Object, v) => Ok(Value::Json(v.clone())),
         (Kind::Switch | Kind::Bool, Typed::Bool(b)) => Ok(Value::Bool(*b)),
         (Kind::Switch | Kind::Bool, Typed::Number(n)) => {
             Ok(Value::Bool(n.as_f64().is_some_and(|f| f != 0.0)))
@@ -726,6 +737,11 @@ fn convert(param: &Param, raw: &str) -> Result<Value, CliError> {
             }
             Ok(Value::List(out))
         }
+        // JSON text (`'{"enablePurgeProtection": true}'`), else the text itself.
+        Kind::Object => Ok(Value::Json(
+            serde_json::from_str(raw.trim())
+                .unwrap_or_else(|_| serde_json::Value::String(unquote(raw).to_string())),
+        )),
         Kind::ScriptBlock => Err(invalid(format!(
             "Cannot convert the \"{raw}\" value to type ScriptBlock."
         ))
@@ -808,6 +824,37 @@ mod tests {
     use crate::cli::output::Output;
 
     const OPS: &[&str] = &["wrapKey", "unwrapKey", "get"];
+
+    #[test]
+    fn object_parameters_keep_script_values_and_read_json_text() {
+        let p = Param::new("Properties", Kind::Object, "");
+        let obj = serde_json::json!({"a": [1, {"b": true}]});
+        assert_eq!(convert_typed(&p, &obj).unwrap(), Value::Json(obj.clone()));
+        assert_eq!(
+            convert(&p, r#"{"a": [1, {"b": true}]}"#).unwrap(),
+            Value::Json(obj)
+        );
+        assert_eq!(
+            convert(&p, "'plain'").unwrap(),
+            Value::Json(serde_json::json!("plain"))
+        );
+        assert_eq!(convert(&p, "$null").unwrap(), Value::Null);
+        // To the service and back (Set-AzResource -Properties runs there).
+        let set = crate::cli::find_cmdlet("Set-AzResource").unwrap();
+        let props = serde_json::json!({"enableSoftDelete": "True", "sku": {"name": "standard"}});
+        let named = vec![
+            (
+                "ResourceId".to_string(),
+                Some(serde_json::json!(
+                    "/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/v"
+                )),
+            ),
+            ("Properties".to_string(), Some(props.clone())),
+        ];
+        let args = bind_values(set, &named, &[], None).unwrap();
+        let back = Args::from_wire(set, &args.to_wire()).unwrap();
+        assert_eq!(back.object("Properties"), Some(&props));
+    }
 
     #[test]
     fn dates_in_the_forms_powershell_reads_keep_their_times() {

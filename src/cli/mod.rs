@@ -63,6 +63,9 @@ pub struct Ctx {
     /// An exit code other than 0 for a cmdlet that succeeded (Test-CustomerKeyConfiguration:
     /// changes pending).
     pub status: i32,
+    /// The objects a cmdlet changed in place (Add-Member), for a script to store back where
+    /// they came from (`$r.Properties | Add-Member ...` changes `$r.Properties`).
+    pub changed_in_place: Option<Vec<serde_json::Value>>,
     /// In the service: the request being served (its proof, and what the cmdlet wrote for
     /// the operator); `None` in a client or in embedded mode.
     serving: Option<Serving>,
@@ -109,6 +112,7 @@ impl Ctx {
             input: Vec::new(),
             input_view: Vec::new(),
             status: 0,
+            changed_in_place: None,
             serving: None,
             remote: serve::client::Remote::configured().transpose(),
         })
@@ -386,6 +390,7 @@ impl Ctx {
         self.input.clear();
         self.input_view.clear();
         self.status = 0;
+        self.changed_in_place = None;
     }
 
     /// Whether prompts may read the terminal.

@@ -233,6 +233,17 @@ use crate::vault::{
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
+/// What `Set-AzResource -Properties` asks of a key vault, in Azure's terms; `None` leaves a
+/// property as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VaultPropertyChange {
+    pub enable_soft_delete: Option<bool>,
+    pub enable_purge_protection: Option<bool>,
+    pub soft_delete_retention_in_days: Option<u32>,
+    /// The vault's tags, replaced.
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
 /// Each operation as one cmdlet needs it, acting as the signed-in account.
 impl AzureSession<'_> {
     pub fn context(&mut self) -> Result<AzContextInfo> {
@@ -344,6 +355,48 @@ impl AzureSession<'_> {
                 .backend
                 .update_key_vault(&self.az.caller, name, enable_purge_protection, tags);
         self.checked(r)
+    }
+    /// `Set-AzResource -Properties` on a key vault: applies what Update-AzKeyVault may change
+    /// (purge protection on; the tags) and accepts what is already so (soft delete on, the same
+    /// retention). What Azure never changes afterwards is refused: soft delete or purge
+    /// protection off, another retention period. Nothing changes when any part is refused.
+    pub fn set_vault_properties(
+        &mut self,
+        name: &str,
+        change: &VaultPropertyChange,
+    ) -> Result<KeyVaultInfo> {
+        let info = self.vault_info(name)?;
+        let vault = &info.vault_name;
+        if change.enable_soft_delete == Some(false) {
+            return Err(Error::rule(format!(
+                "soft delete cannot be turned off on key vault '{vault}': it is on for every vault, as Azure has it since 2020"
+            ))
+            .with_help("leave enableSoftDelete true (or out of -Properties)"));
+        }
+        if change.enable_purge_protection == Some(false) && info.enable_purge_protection {
+            return Err(Error::rule(format!(
+                "purge protection cannot be turned off on key vault '{vault}': once on, it stays on"
+            ))
+            .with_help("leave enablePurgeProtection true (or out of -Properties)"));
+        }
+        if let Some(days) = change.soft_delete_retention_in_days {
+            if days != info.soft_delete_retention_in_days {
+                return Err(Error::rule(format!(
+                    "the soft-delete retention of key vault '{vault}' is {} days, set when it was made; Azure does not change it afterwards",
+                    info.soft_delete_retention_in_days
+                ))
+                .with_help(format!(
+                    "leave softDeleteRetentionInDays at {}, or make a new vault with New-AzKeyVault -SoftDeleteRetentionInDays {days}",
+                    info.soft_delete_retention_in_days
+                )));
+            }
+        }
+        let protect = change.enable_purge_protection == Some(true) && !info.enable_purge_protection;
+        let tags = change.tags.clone().filter(|t| *t != info.tags);
+        if !protect && tags.is_none() {
+            return Ok(info);
+        }
+        self.update_vault(vault, protect, tags)
     }
     pub fn remove_vault(&mut self, name: &str) -> Result<()> {
         let r = self.az.backend.remove_key_vault(&self.az.caller, name);

@@ -9,6 +9,7 @@ pub mod az_key_vault;
 pub mod az_key_vault_access_policy;
 pub mod az_key_vault_audit_log;
 pub mod az_key_vault_key;
+pub mod az_resource;
 pub mod az_resource_provider;
 pub mod az_role_assignment;
 pub mod az_role_definition;
@@ -35,6 +36,7 @@ pub mod mailbox;
 pub mod mailbox_export_request;
 pub mod mailbox_import_request;
 pub mod mailbox_statistics;
+pub mod member;
 pub mod mg_chat;
 pub mod mg_chat_message;
 pub mod mg_role_management_directory_role_assignment;
@@ -64,6 +66,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         az_key_vault_access_policy::CMDLETS,
         az_key_vault_audit_log::CMDLETS,
         az_key_vault_key::CMDLETS,
+        az_resource::CMDLETS,
         az_resource_provider::CMDLETS,
         az_role_assignment::CMDLETS,
         az_role_definition::CMDLETS,
@@ -90,6 +93,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         mailbox_export_request::CMDLETS,
         mailbox_import_request::CMDLETS,
         mailbox_statistics::CMDLETS,
+        member::CMDLETS,
         mg_chat::CMDLETS,
         mg_chat_message::CMDLETS,
         mg_role_management_directory_role_assignment::CMDLETS,

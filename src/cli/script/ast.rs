@@ -45,6 +45,35 @@ pub enum StmtKind {
     Try(Rc<Vec<Stmt>>, Vec<Catch>, Option<Rc<Vec<Stmt>>>),
     /// `$i++` (1) and `$i--` (-1).
     Step(String, i64),
+    /// `$r.Properties.enableSoftDelete = value`, `$a[0] = value`: a property or element of a
+    /// variable set (`+=` adds to it).
+    SetPlace(Expr, Pipeline),
+    /// `switch [-Wildcard | -Regex | -Exact] [-CaseSensitive] (value) { pattern { } ... default { } }`
+    Switch(Rc<Switch>),
+}
+
+/// How a `switch` compares each value with its patterns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchMode {
+    /// `-eq` (the default, and `-Exact`).
+    Exact,
+    /// `-like`: `*` and `?` wildcards.
+    Wildcard,
+    /// `-match`: a regular expression.
+    Regex,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Switch {
+    pub mode: SwitchMode,
+    pub case_sensitive: bool,
+    /// The value switched on: each element of an array in turn.
+    pub subject: Pipeline,
+    /// The patterns in order: a value (compared as `mode` says) or a script block
+    /// (`{ $_ -gt 5 }`, true or not), each with its body.
+    pub clauses: Vec<(Expr, Rc<Vec<Stmt>>)>,
+    /// `default { }`: runs for a value no pattern matched.
+    pub default: Option<Rc<Vec<Stmt>>>,
 }
 
 /// A script function: PowerShell's `function` with its parameters.
@@ -189,6 +218,8 @@ pub enum ExprKind {
     Word(String),
     Var(String),
     Member(Box<Expr>, String),
+    /// `$s.ToUpper()`, `$s.Substring(0, 3)`: a method of the value, with its arguments.
+    Method(Box<Expr>, String, Vec<Expr>),
     /// `$a[0]`, `$a[-1]`, `$o['Name']`
     Index(Box<Expr>, Box<Expr>),
     /// A double-quoted string.

@@ -355,6 +355,40 @@ impl Interp {
                 }
                 Ok(())
             }
+            StmtKind::Switch(sw) => self.switch(sw, capture),
+            StmtKind::SetPlace(target, p) => {
+                if !is_place(target) {
+                    return Err(Interrupt::Fail(
+                        CliError::usage(
+                            "This variable is read-only: its properties cannot be set.",
+                        )
+                        .with_help("copy it into a variable of your own first"),
+                        s.pos,
+                    ));
+                }
+                let v = match p.elements.as_slice() {
+                    [Element::Expr(e)] => self.expr(e)?,
+                    _ => self.pipeline(p)?.into_value(),
+                };
+                if self.set_place(target, v)? {
+                    Ok(())
+                } else {
+                    let holder = match &target.kind {
+                        ExprKind::Member(inner, _) | ExprKind::Index(inner, _) => {
+                            self.expr(inner)?
+                        }
+                        _ => Value::Null,
+                    };
+                    Err(Interrupt::Fail(
+                        CliError::usage(format!(
+                            "Cannot set a property or element of a [{}] here.",
+                            super::methods::type_name(&holder)
+                        ))
+                        .with_help("properties can be set on objects ($h = @{}; $h.Name = 'x'), elements on arrays ($a[0] = 1)"),
+                        s.pos,
+                    ))
+                }
+            }
             StmtKind::Break => Err(Interrupt::Break),
             StmtKind::Continue => Err(Interrupt::Continue),
             StmtKind::Return(value) => {
@@ -503,6 +537,100 @@ impl Interp {
         }
     }
 
+    /// Whether a `switch` pattern matches the value: a script block is a condition on `$_`,
+    /// anything else compares as the switch's mode says.
+    fn switch_match(&mut self, sw: &Switch, pattern: &Expr, item: &Value) -> EResult<bool> {
+        if let ExprKind::Block(b) = &pattern.kind {
+            return Ok(truthy(&collapse(self.capture(b)?)));
+        }
+        let p = self.expr(pattern)?;
+        let fail = |err| Interrupt::Fail(err, pattern.pos);
+        if sw.mode == SwitchMode::Regex {
+            let hit = value::captures(&interpolate(item), &interpolate(&p), !sw.case_sensitive)
+                .map_err(|err| {
+                    fail(
+                        CliError::usage(format!("{} (a pattern of the switch)", err.message))
+                            .with_help("switch -Regex takes .NET-style regular expressions"),
+                    )
+                })?;
+            let matched = hit.is_some();
+            if let Some(m) = hit {
+                self.vars.insert("matches".into(), m);
+            }
+            return Ok(matched);
+        }
+        if sw.case_sensitive {
+            let (text, pat) = (interpolate(item), interpolate(&p));
+            if sw.mode == SwitchMode::Exact {
+                return Ok(text == pat);
+            }
+            let re = format!(
+                "^{}$",
+                regex::escape(&pat).replace("\\*", ".*").replace("\\?", ".")
+            );
+            return Ok(regex::Regex::new(&re).is_ok_and(|r| r.is_match(&text)));
+        }
+        let op = match sw.mode {
+            SwitchMode::Exact => BinOp::Eq,
+            SwitchMode::Wildcard => BinOp::Like,
+            SwitchMode::Regex => BinOp::Match,
+        };
+        value::compare_scalar(op, item, &p).map_err(fail)
+    }
+
+    /// `switch (value) { ... }`: for each element of the value, every clause whose pattern
+    /// matches runs in order with `$_` the element; `default` runs when none did. `break` ends
+    /// the switch; `continue` goes on with the next element.
+    fn switch(&mut self, sw: &Switch, mut capture: Option<&mut Vec<Value>>) -> EResult<()> {
+        let subject = match sw.subject.elements.as_slice() {
+            [Element::Expr(e)] => self.expr(e)?,
+            _ => self.pipeline(&sw.subject)?.into_value(),
+        };
+        let items = match subject {
+            Value::Array(a) => a,
+            other => vec![other],
+        };
+        let saved = self.vars.remove("_");
+        let result = (|| -> EResult<()> {
+            'items: for item in items {
+                self.vars.insert("_".into(), item.clone());
+                let mut matched = false;
+                for (pattern, body) in &sw.clauses {
+                    self.vars.insert("_".into(), item.clone());
+                    if !self.switch_match(sw, pattern, &item)? {
+                        continue;
+                    }
+                    matched = true;
+                    for st in body.iter() {
+                        match self.statement(st, capture.as_deref_mut()) {
+                            Ok(()) => {}
+                            Err(Interrupt::Break) => break 'items,
+                            Err(Interrupt::Continue) => continue 'items,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                if let (false, Some(body)) = (matched, &sw.default) {
+                    self.vars.insert("_".into(), item.clone());
+                    for st in body.iter() {
+                        match self.statement(st, capture.as_deref_mut()) {
+                            Ok(()) => {}
+                            Err(Interrupt::Break) => break 'items,
+                            Err(Interrupt::Continue) => continue 'items,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        match saved {
+            Some(v) => self.vars.insert("_".into(), v),
+            None => self.vars.remove("_"),
+        };
+        result
+    }
+
     fn print(&self, stream: Stream) -> Result<(), CliError> {
         if stream.items.is_empty() {
             return Ok(());
@@ -533,16 +661,150 @@ impl Interp {
 
     fn pipeline(&mut self, p: &Pipeline) -> EResult<Stream> {
         let mut stream: Option<Stream> = None;
+        // Where the objects piped in came from, when that is a place (`$r.Properties`), and
+        // whether it held an array.
+        let mut source: Option<(&Expr, bool)> = None;
         for el in &p.elements {
             stream = Some(match el {
-                Element::Expr(e) => Stream {
-                    items: value::items(self.expr(e)?),
-                    ..Stream::default()
-                },
-                Element::Command(c) => self.command(c, stream.take())?,
+                Element::Expr(e) => {
+                    let v = self.expr(e)?;
+                    if is_place(e) {
+                        source = Some((e, v.is_array()));
+                    }
+                    Stream {
+                        items: value::items(v),
+                        ..Stream::default()
+                    }
+                }
+                Element::Command(c) if self.changes_in_place(c) => {
+                    self.ctx.changed_in_place = None;
+                    let out = self.command(c, stream.take())?;
+                    if let Some(changed) = self.ctx.changed_in_place.take() {
+                        self.store_changed(c, source.take(), changed)?;
+                    }
+                    out
+                }
+                Element::Command(c) => {
+                    source = None;
+                    self.command(c, stream.take())?
+                }
             });
         }
         Ok(stream.unwrap_or_default())
+    }
+
+    /// Whether the command is a cmdlet that changes its objects in place (Add-Member), not a
+    /// script function of that name.
+    fn changes_in_place(&self, c: &Command) -> bool {
+        !self.functions.contains_key(&c.name.to_ascii_lowercase())
+            && resolve_command(&c.name).is_some_and(|x| x.name == "Add-Member")
+    }
+
+    /// Objects are references in PowerShell: Add-Member's changes show wherever the object is
+    /// named. Here values are copied, so the changed objects are stored back where they came
+    /// from: the place piped in (`$r.Properties | Add-Member ...`), or the place given to
+    /// -InputObject.
+    fn store_changed(
+        &mut self,
+        c: &Command,
+        piped: Option<(&Expr, bool)>,
+        changed: Vec<Value>,
+    ) -> EResult<()> {
+        if let Some((e, was_array)) = piped {
+            let v = if was_array {
+                Value::Array(changed)
+            } else {
+                collapse(changed)
+            };
+            self.set_place(e, v)?;
+            return Ok(());
+        }
+        let Some(cmdlet) = resolve_command(&c.name) else {
+            return Ok(());
+        };
+        let mut args = c.args.iter();
+        while let Some(a) = args.next() {
+            let CmdArg::Param { name, value, .. } = a else {
+                continue;
+            };
+            if !matches!(resolve_param(cmdlet, name), Ok(p) if p.name == "InputObject") {
+                continue;
+            }
+            let e = match value {
+                Some(e) => Some(e),
+                None => match args.next() {
+                    Some(CmdArg::Value(e)) => Some(e),
+                    _ => None,
+                },
+            };
+            if let Some(e) = e.filter(|e| is_place(e)) {
+                self.set_place(e, collapse(changed))?;
+                return Ok(());
+            }
+            break;
+        }
+        Ok(())
+    }
+
+    /// Stores a value in a place: a variable, a property of one (`$r.Properties`), an element
+    /// (`$a[0]`, `$h['k']`), to any depth. A place that does not hold an object or array where
+    /// the path needs one is left as it is.
+    fn set_place(&mut self, e: &Expr, v: Value) -> EResult<bool> {
+        match &e.kind {
+            ExprKind::Var(n) => {
+                self.vars.insert(n.to_ascii_lowercase(), v);
+                Ok(true)
+            }
+            ExprKind::Member(inner, name) => {
+                let mut c = self.expr(inner)?;
+                let Value::Object(m) = &mut c else {
+                    return Ok(false);
+                };
+                let key = m
+                    .keys()
+                    .find(|k| k.eq_ignore_ascii_case(name))
+                    .cloned()
+                    .unwrap_or_else(|| name.clone());
+                m.insert(key, v);
+                value::check_size(&c, "the object").map_err(|err| Interrupt::Fail(err, e.pos))?;
+                self.set_place(inner, c)
+            }
+            ExprKind::Index(inner, idx) => {
+                let mut c = self.expr(inner)?;
+                let i = self.expr(idx)?;
+                match (&mut c, &i) {
+                    (Value::Array(a), Value::Number(n)) => {
+                        let len = a.len() as i64;
+                        let k = n.as_i64().map(|k| if k < 0 { len + k } else { k });
+                        match k.filter(|k| (0..len).contains(k)) {
+                            Some(k) => a[k as usize] = v,
+                            None => {
+                                return Err(Interrupt::Fail(
+                                    CliError::usage(format!(
+                                        "Index {} was outside the bounds of the array of {len}.",
+                                        interpolate(&i)
+                                    ))
+                                    .with_help("$a += $x appends to an array"),
+                                    e.pos,
+                                ))
+                            }
+                        }
+                    }
+                    (Value::Object(m), Value::String(name)) => {
+                        let key = m
+                            .keys()
+                            .find(|k| k.eq_ignore_ascii_case(name))
+                            .cloned()
+                            .unwrap_or_else(|| name.clone());
+                        m.insert(key, v);
+                    }
+                    _ => return Ok(false),
+                }
+                value::check_size(&c, "the object").map_err(|err| Interrupt::Fail(err, e.pos))?;
+                self.set_place(inner, c)
+            }
+            _ => Ok(false),
+        }
     }
 
     fn command(&mut self, cmd: &Command, input: Option<Stream>) -> EResult<Stream> {
@@ -1239,6 +1501,14 @@ impl Interp {
             ExprKind::Word(w) => Value::String(w.clone()),
             ExprKind::Var(n) => self.var(n),
             ExprKind::Member(inner, m) => value::member(&self.expr(inner)?, m),
+            ExprKind::Method(inner, m, args) => {
+                let v = self.expr(inner)?;
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(self.expr(a)?);
+                }
+                super::methods::call(&v, m, &vals).map_err(|err| Interrupt::Fail(err, e.pos))?
+            }
             ExprKind::Index(inner, idx) => {
                 let (v, i) = (self.expr(inner)?, self.expr(idx)?);
                 value::index(&v, &i)
@@ -1324,11 +1594,40 @@ impl Interp {
                 let (a, b) = (self.expr(l)?, self.expr(r)?);
                 value::arith(*op, &a, &b).map_err(|err| Interrupt::Fail(err, e.pos))?
             }
+            // A scalar -match sets $matches, as in PowerShell (an array left side filters).
+            ExprKind::Binary(op @ (BinOp::Match | BinOp::NotMatch), l, r) => {
+                let (a, b) = (self.expr(l)?, self.expr(r)?);
+                if a.is_array() {
+                    value::compare(*op, &a, &b).map_err(|err| Interrupt::Fail(err, e.pos))?
+                } else {
+                    let hit = value::captures(&interpolate(&a), &interpolate(&b), true)
+                        .map_err(|err| Interrupt::Fail(err, e.pos))?;
+                    let matched = hit.is_some();
+                    if let Some(m) = hit {
+                        self.vars.insert("matches".into(), m);
+                    }
+                    Value::Bool(matched == (*op == BinOp::Match))
+                }
+            }
             ExprKind::Binary(op, l, r) => {
                 let (a, b) = (self.expr(l)?, self.expr(r)?);
                 value::compare(*op, &a, &b).map_err(|err| Interrupt::Fail(err, e.pos))?
             }
         })
+    }
+}
+
+/// Whether an expression names a place a value can be stored in: a variable a script may set,
+/// or a property or element of one.
+fn is_place(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Var(n) => {
+            let lower = n.to_ascii_lowercase();
+            !matches!(lower.as_str(), "true" | "false" | "null" | "?" | "psitem")
+                && !lower.starts_with("env:")
+        }
+        ExprKind::Member(inner, _) | ExprKind::Index(inner, _) => is_place(inner),
+        _ => false,
     }
 }
 
@@ -1618,6 +1917,132 @@ mod tests {
         assert!(matches!(
             eval(&mut i, "'x' * 100000000"),
             Err(Interrupt::Fail(_, _))
+        ));
+    }
+
+    #[test]
+    fn hashtables_without_spaces() {
+        assert_eq!(
+            ok("$h = @{Name='a';Value=1}; $h.Name; $h.Value + 1; (@{a=1}).a; (@{'x y'=2\n3='c'})['3']"),
+            vec![json!("a"), json!(2), json!(1), json!("c")]
+        );
+    }
+
+    #[test]
+    fn switch_statements() {
+        assert_eq!(
+            ok("foreach ($x in 'a', 'B', 'z') { switch ($x) { 'a' { \"A:$_\" } b { 'bee' } default { \"other $_\" } } }"),
+            vec![json!("A:a"), json!("bee"), json!("other z")]
+        );
+        // Every matching clause runs; break ends the switch, continue the element.
+        assert_eq!(
+            ok("switch (1, 2, 3) { { $_ -ge 2 } { \"big $_\" } 2 { 'two'; continue } 3 { 'three'; break } 1 { 'one' } }; 'after'"),
+            vec![json!("one"), json!("big 2"), json!("two"), json!("big 3"), json!("three"), json!("after")]
+        );
+        assert_eq!(
+            ok("switch -Wildcard ('Key001') { 'key*' { 'wild' } 'x*' { 'no' } }; switch -Regex ('Key002') { '^key0+2$' { 're' } }; switch -CaseSensitive ('a') { 'A' { 'no' } default { 'case' } }"),
+            vec![json!("wild"), json!("re"), json!("case")]
+        );
+        // A break inside a switch in a loop ends the switch, not the loop; $_ comes back.
+        assert_eq!(
+            ok("$r = @(foreach ($n in 1..3) { switch ($n) { 2 { break } default { $n } } }); $r; 'x' | ForEach-Object { switch (5) { 5 { $_ } }; $_ }"),
+            vec![json!(1), json!(3), json!(5), json!("x")]
+        );
+        // -Regex and -match set $matches: the whole match, numbered and named groups.
+        assert_eq!(
+            ok("switch -Regex ('Key012') { '^key0*(?<n>\\d+)$' { $matches.n; $matches[0] } }; 'a-b' -match '(\\w)-(\\w)'; $matches[2]; 'zzz' -match 'q'; $matches[1]; @('x1', 'y') -match '\\d'"),
+            vec![json!("12"), json!("Key012"), json!(true), json!("b"), json!(false), json!("a"), json!("x1")]
+        );
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "switch -Regex ('x') { '(' { 1 } }"),
+            Err(Interrupt::Fail(_, _))
+        ));
+    }
+
+    #[test]
+    fn method_calls() {
+        assert_eq!(
+            ok("$s = ' Key001,Key002 '; $s.Trim().Split(',')[1]; 'abc'.ToUpper(); ('x' + 'Y').ToLower(); $s.Replace('Key', 'K').Trim()"),
+            vec![json!("Key002"), json!("ABC"), json!("xy"), json!("K001,K002")]
+        );
+        assert_eq!(
+            ok("$a = 'p', 'q'; $a.Contains('q'); 'hello'.Substring(1, 3); 'hello'.Substring(3).Length; (5).ToString() + 1; 'ab'.StartsWith('a') -and 'ab'.EndsWith('b')"),
+            vec![json!(true), json!("ell"), json!(2), json!("51"), json!(true)]
+        );
+        assert_eq!(
+            ok("$d = '2026-12-01T00:00:00Z'; $d.AddDays(30); $d.AddHours(1).AddYears(1); @($d.AddDays(1), 'x').Count"),
+            vec![json!("2026-12-31T00:00:00Z"), json!("2027-12-01T01:00:00Z"), json!(2)]
+        );
+        // A method call in a command's arguments.
+        assert_eq!(
+            ok("Write-Output 'abc'.ToUpper() ('d').ToUpper()"),
+            vec![json!("ABC"), json!("D")]
+        );
+        let mut i = interp();
+        match eval(&mut i, "$n = 5; $n.Frob(1)") {
+            Err(Interrupt::Fail(e, pos)) => {
+                assert!(
+                    e.message.contains("'Frob'") && e.message.contains("[System.Int64]"),
+                    "{}",
+                    e.message
+                );
+                assert_eq!(pos.col, 11);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn add_member_changes_the_object_where_it_lives() {
+        // Piped from a property of a variable: the property itself changes, as a reference would.
+        assert_eq!(
+            ok("$r = @{ Properties = @{ a = 1 } }; $r.Properties | Add-Member -MemberType NoteProperty -Name b -Value 'x'; $r.Properties.b; $r.Properties.a"),
+            vec![json!("x"), json!(1)]
+        );
+        // -InputObject, an element, and -PassThru.
+        assert_eq!(
+            ok("$l = @(@{n = 1}, @{n = 2}); Add-Member -InputObject $l[1] -NotePropertyName m -NotePropertyValue (5); $l[1].m; $l | Add-Member -NotePropertyMembers @{k = 'v'}; $l.k; (@{} | Add-Member NoteProperty z (3) -PassThru).z"),
+            vec![json!(5), json!("v"), json!("v"), json!(3)]
+        );
+        // A copy made before keeps its old members; a failure changes nothing.
+        assert_eq!(
+            ok("$o = @{a = 1}; $p = $o; $o | Add-Member NoteProperty b 2; $p.b -eq $null; $o.b"),
+            vec![json!(true), json!("2")]
+        );
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "$o = @{a = 1}; $o | Add-Member NoteProperty a 2"),
+            Err(Interrupt::Fail(e, _)) if e.message.contains("already exists")
+        ));
+        assert_eq!(i.var("o"), json!({"a": 1}));
+        // A function named Add-Member is the script's own, and changes nothing in place.
+        assert_eq!(
+            ok("function Add-Member { 'mine' }; $o = @{a = 1}; $o | Add-Member NoteProperty b 2; $o.b -eq $null"),
+            vec![json!("mine"), json!(true)]
+        );
+    }
+
+    #[test]
+    fn properties_and_elements_are_set_by_assignment() {
+        assert_eq!(
+            ok("$r = @{ Properties = @{ a = 1 } }; $r.Properties.enableSoftDelete = 'True'; $r.properties.A += 2; $r.Properties.enableSoftDelete; $r.Properties.a; $l = 1, 2, 3; $l[-1] = 9; $l[2]; $h = @{}; $h['k'] = 'v'; $h.k"),
+            vec![json!("True"), json!(3), json!(9), json!("v")]
+        );
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "$s = 'x'; $s.Name = 1"),
+            Err(Interrupt::Fail(e, _)) if e.message.contains("[System.String]")
+        ));
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "$l = 1, 2; $l[5] = 1"),
+            Err(Interrupt::Fail(e, _)) if e.message.contains("outside the bounds")
+        ));
+        let mut i = interp();
+        assert!(matches!(
+            eval(&mut i, "$true.x = 1"),
+            Err(Interrupt::Fail(e, _)) if e.message.contains("read-only")
         ));
     }
 

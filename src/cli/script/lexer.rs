@@ -144,11 +144,21 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// What an open bracket is: a hashtable's `@{` reads its keys specially.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Hash,
+    Brace,
+    Paren,
+}
+
 struct Lexer<'a> {
     chars: Vec<char>,
     i: usize,
     pos: Pos,
     out: Vec<Token>,
+    /// The brackets open at the cursor, innermost last.
+    open: Vec<Open>,
     _src: &'a str,
 }
 
@@ -182,6 +192,7 @@ impl Lexer<'_> {
         })
     }
     fn push(&mut self, tok: Tok, pos: Pos) {
+        self.track(&tok);
         self.out.push(Token { tok, pos });
     }
     /// Whether a `.` here reads a member of the token before it.
@@ -198,6 +209,29 @@ impl Lexer<'_> {
             )
         )
     }
+    /// Whether a word here is a hashtable key: directly in `@{ }`, first in the hashtable or
+    /// after `;` or a new line. A key ends at `=` (`@{Name='a';Value=1}`), as in PowerShell.
+    fn at_hash_key(&self) -> bool {
+        self.open.last() == Some(&Open::Hash)
+            && matches!(
+                self.out.last().map(|t| &t.tok),
+                Some(Tok::AtBrace | Tok::Semi | Tok::Newline)
+            )
+    }
+
+    /// Keeps [`Self::open`] in step with a bracket token just pushed.
+    fn track(&mut self, tok: &Tok) {
+        match tok {
+            Tok::AtBrace => self.open.push(Open::Hash),
+            Tok::LBrace => self.open.push(Open::Brace),
+            Tok::LParen | Tok::DollarParen | Tok::AtParen => self.open.push(Open::Paren),
+            Tok::RBrace | Tok::RParen => {
+                self.open.pop();
+            }
+            _ => {}
+        }
+    }
+
     /// Whether the token just before `at` is a variable ending right there (`$i++`).
     fn after_var(&self, at: Pos) -> bool {
         matches!(self.out.last().map(|t| &t.tok), Some(Tok::Var(_))) && self.last_end_adjacent(at)
@@ -498,9 +532,10 @@ impl Lexer<'_> {
     }
 
     fn word(&mut self, at: Pos) -> Result<(), SyntaxError> {
+        let key = self.at_hash_key();
         let mut w = String::new();
         while let Some(c) = self.peek(0) {
-            if ends_word(c) {
+            if ends_word(c) || (key && c == '=') {
                 break;
             }
             if c == '`' {
@@ -622,6 +657,7 @@ pub fn tokenize(src: &str, start: Pos) -> Result<Vec<Token>, SyntaxError> {
         i: 0,
         pos: start,
         out: Vec::new(),
+        open: Vec::new(),
         _src: src,
     }
     .run()

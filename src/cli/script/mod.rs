@@ -5,6 +5,7 @@
 pub mod ast;
 pub mod eval;
 pub mod lexer;
+pub mod methods;
 pub mod parser;
 pub mod shell;
 pub mod value;

@@ -471,6 +471,82 @@ impl Parser {
         })
     }
 
+    fn switch_statement(&mut self, pos: Pos) -> PResult<Stmt> {
+        self.i += 1;
+        let mut mode = SwitchMode::Exact;
+        let mut case_sensitive = false;
+        while let Tok::Param { name, text, .. } = self.peek().clone() {
+            match name.to_ascii_lowercase().as_str() {
+                "wildcard" => mode = SwitchMode::Wildcard,
+                "regex" => mode = SwitchMode::Regex,
+                "exact" => mode = SwitchMode::Exact,
+                "casesensitive" => case_sensitive = true,
+                _ => {
+                    return self.err(format!(
+                        "the switch option {text} is not supported; use -Wildcard, -Regex, -Exact or -CaseSensitive"
+                    ))
+                }
+            }
+            self.i += 1;
+        }
+        let subject = self.condition("switch")?;
+        self.skip_newlines();
+        let open = self.pos();
+        if !matches!(self.peek(), Tok::LBrace) {
+            return self.err(format!(
+                "expected '{{' and the switch's patterns after its value, found {}",
+                self.peek().describe()
+            ));
+        }
+        self.i += 1;
+        self.enter()?;
+        let mut clauses = Vec::new();
+        let mut default = None;
+        loop {
+            while matches!(self.peek(), Tok::Newline | Tok::Semi) {
+                self.i += 1;
+            }
+            let at = self.pos();
+            let pattern = match self.peek().clone() {
+                Tok::RBrace | Tok::Eof => break,
+                Tok::Word(w) if w.eq_ignore_ascii_case("default") => {
+                    self.i += 1;
+                    if default.is_some() {
+                        return Err(SyntaxError {
+                            pos: at,
+                            message: "the switch has two default clauses; keep one".into(),
+                        });
+                    }
+                    default = Some(self.block("default in the switch")?);
+                    continue;
+                }
+                // A bare word is a string (a number when it reads as one), as in PowerShell.
+                Tok::Word(w) => {
+                    self.i += 1;
+                    Expr {
+                        kind: ExprKind::Lit(number(&w).unwrap_or(Value::String(w))),
+                        pos: at,
+                    }
+                }
+                _ => self.postfix()?,
+            };
+            let body = self.block("the switch pattern")?;
+            clauses.push((pattern, body));
+        }
+        self.depth -= 1;
+        self.expect(Tok::RBrace, "'}'", open)?;
+        Ok(Stmt {
+            kind: StmtKind::Switch(Rc::new(Switch {
+                mode,
+                case_sensitive,
+                subject,
+                clauses,
+                default,
+            })),
+            pos,
+        })
+    }
+
     fn statement(&mut self) -> PResult<Stmt> {
         let pos = self.pos();
         if self.at_word(self.i, "if") {
@@ -495,6 +571,14 @@ impl Parser {
         }
         if self.at_word(self.i, "function") {
             return self.function_statement(pos);
+        }
+        if self.at_word(self.i, "switch")
+            && matches!(
+                self.toks.get(self.i + 1).map(|t| &t.tok),
+                Some(Tok::LParen | Tok::Param { .. })
+            )
+        {
+            return self.switch_statement(pos);
         }
         for (word, kind) in [("break", StmtKind::Break), ("continue", StmtKind::Continue)] {
             if self.at_word(self.i, word) {
@@ -555,6 +639,16 @@ impl Parser {
                 });
             }
         }
+        if matches!(self.peek(), Tok::Var(_))
+            && matches!(
+                self.toks.get(self.i + 1).map(|t| &t.tok),
+                Some(Tok::Member(_) | Tok::Index(..))
+            )
+        {
+            if let Some(st) = self.set_place(pos)? {
+                return Ok(st);
+            }
+        }
         if let (Tok::Var(name), Some(op @ (Tok::Assign | Tok::PlusAssign))) = (
             self.peek().clone(),
             self.toks.get(self.i + 1).map(|t| t.tok.clone()),
@@ -589,6 +683,38 @@ impl Parser {
             kind: StmtKind::Pipeline(p),
             pos,
         })
+    }
+
+    /// `$a.b.c = value` / `$a[0] += value`, when the statement is one; otherwise nothing is
+    /// consumed.
+    fn set_place(&mut self, pos: Pos) -> PResult<Option<Stmt>> {
+        let (start, peak) = (self.i, self.peak);
+        let target = self.postfix()?;
+        let op = self.peek().clone();
+        if !matches!(op, Tok::Assign | Tok::PlusAssign) || !place(&target) {
+            self.i = start;
+            self.peak = peak;
+            return Ok(None);
+        }
+        self.i += 1;
+        self.skip_newlines();
+        let mut p = self.pipeline()?;
+        if op == Tok::PlusAssign {
+            let rhs = Expr {
+                kind: ExprKind::Paren(Box::new(p)),
+                pos,
+            };
+            p = Pipeline {
+                elements: vec![Element::Expr(Expr {
+                    kind: ExprKind::Binary(BinOp::Add, Box::new(target.clone()), Box::new(rhs)),
+                    pos,
+                })],
+            };
+        }
+        Ok(Some(Stmt {
+            kind: StmtKind::SetPlace(target, p),
+            pos,
+        }))
     }
 
     fn pipeline(&mut self) -> PResult<Pipeline> {
@@ -953,6 +1079,28 @@ impl Parser {
                 Tok::Member(m) => {
                     let pos = self.pos();
                     self.i += 1;
+                    // `(` right after the name, with no space: a method call.
+                    let call = matches!(self.peek(), Tok::LParen)
+                        && self.pos().line == pos.line
+                        && self.pos().col == pos.col + 1 + m.chars().count();
+                    if call {
+                        let open = self.pos();
+                        self.i += 1;
+                        let outer = self.peak;
+                        self.peak = self.depth;
+                        self.enter()?;
+                        let args = self.method_args(open);
+                        self.depth -= 1;
+                        let h = self.peak - self.depth;
+                        self.peak = self.peak.max(outer);
+                        height = 1 + height.max(h);
+                        self.link(height)?;
+                        e = Expr {
+                            kind: ExprKind::Method(Box::new(e), m, args?),
+                            pos,
+                        };
+                        continue;
+                    }
                     height += 1;
                     self.link(height)?;
                     e = Expr {
@@ -991,6 +1139,21 @@ impl Parser {
                 _ => return Ok(e),
             }
         }
+    }
+
+    /// A method's arguments after its `(`, separated by commas, and the closing `)`.
+    fn method_args(&mut self, open: Pos) -> PResult<Vec<Expr>> {
+        self.skip_newlines();
+        if matches!(self.peek(), Tok::RParen) {
+            self.i += 1;
+            return Ok(Vec::new());
+        }
+        let e = self.expr()?;
+        self.expect(Tok::RParen, "')' after the method's arguments", open)?;
+        Ok(match e.kind {
+            ExprKind::Array(items) => items,
+            _ => vec![e],
+        })
     }
 
     fn primary(&mut self) -> PResult<Expr> {
@@ -1104,6 +1267,15 @@ impl Parser {
             }
         };
         Ok(Expr { kind, pos })
+    }
+}
+
+/// Whether an expression is a property or element of a variable, to any depth.
+fn place(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Var(_) => true,
+        ExprKind::Member(inner, _) | ExprKind::Index(inner, _) => place(inner),
+        _ => false,
     }
 }
 
@@ -1316,6 +1488,118 @@ mod tests {
         assert_eq!(e.pos, Pos { line: 1, col: 9 });
         let e = parse("if ($a) { 'x' } else").unwrap_err();
         assert!(e.message.contains("after else"), "{}", e.message);
+    }
+
+    #[test]
+    fn hashtable_keys_end_at_equals() {
+        let keys = |src: &str| -> Vec<(String, usize)> {
+            let s = parse(src).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+            let StmtKind::Assign(_, p) = &s[0].kind else {
+                panic!("{:?}", s[0])
+            };
+            let Element::Expr(Expr {
+                kind: ExprKind::Hash(entries),
+                ..
+            }) = &p.elements[0]
+            else {
+                panic!("{p:?}")
+            };
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), v.elements.len()))
+                .collect()
+        };
+        assert_eq!(
+            keys("$h = @{Name='a';Value=1}"),
+            vec![("Name".into(), 1), ("Value".into(), 1)]
+        );
+        assert_eq!(keys("$h = @{SkuId=\"06eb\"}"), vec![("SkuId".into(), 1)]);
+        assert_eq!(
+            keys("$h = @{a=1\n'b c'=2; 3=@{x=4}}"),
+            vec![("a".into(), 1), ("b c".into(), 1), ("3".into(), 1)]
+        );
+        // Outside a hashtable's keys a word keeps its '=': `-Filter a=b`, and a block in a
+        // hashtable's value reads its own words.
+        let s = parse("Set-X a=b; $h = @{ f = { Set-Y c=d } }").unwrap();
+        assert!(
+            matches!(&cmd(&s[0]).args[0], CmdArg::Value(Expr { kind: ExprKind::Word(w), .. }) if w == "a=b")
+        );
+    }
+
+    #[test]
+    fn switch_statements() {
+        let s = parse("switch -Wildcard ($x)\n{\n 'a*' { 1 }\n b { 2 }; 3 { 3 }\n { $_ -gt 1 } { 4 }\n default { 5 }\n}").unwrap();
+        let StmtKind::Switch(sw) = &s[0].kind else {
+            panic!("{:?}", s[0])
+        };
+        assert_eq!(sw.mode, SwitchMode::Wildcard);
+        assert_eq!(sw.clauses.len(), 4);
+        assert_eq!(
+            sw.clauses[1].0.kind,
+            ExprKind::Lit(Value::String("b".into()))
+        );
+        assert_eq!(sw.clauses[2].0.kind, ExprKind::Lit(Value::from(3)));
+        assert!(matches!(sw.clauses[3].0.kind, ExprKind::Block(_)));
+        assert!(sw.default.is_some());
+        let e = parse("switch ($x) { default { 1 } default { 2 } }").unwrap_err();
+        assert!(e.message.contains("two default"), "{}", e.message);
+        let e = parse("switch -File x.txt { }").unwrap_err();
+        assert!(
+            e.message.contains("-File is not supported"),
+            "{}",
+            e.message
+        );
+        let e = parse("switch ($x) { 'a' }").unwrap_err();
+        assert!(e.message.contains("expected '{'"), "{}", e.message);
+    }
+
+    #[test]
+    fn method_calls() {
+        let s = parse("$s.Substring(0, 3).ToUpper(); $s.Length (1)").unwrap_err();
+        assert!(s.message.contains("unexpected '('"), "{}", s.message);
+        let s = parse("$s.Substring(0,\n 3).ToUpper()").unwrap();
+        let StmtKind::Pipeline(p) = &s[0].kind else {
+            panic!()
+        };
+        let Element::Expr(Expr {
+            kind: ExprKind::Method(inner, m, args),
+            ..
+        }) = &p.elements[0]
+        else {
+            panic!("{p:?}")
+        };
+        assert_eq!(m, "ToUpper");
+        assert!(args.is_empty());
+        assert!(
+            matches!(&inner.kind, ExprKind::Method(_, m, a) if m == "Substring" && a.len() == 2)
+        );
+        assert!(parse(&format!("$a{}", ".b()".repeat(200))).is_err());
+    }
+
+    #[test]
+    fn properties_and_elements_as_assignment_targets() {
+        let s = parse(
+            "$r.Properties.enableSoftDelete = 'True'; $a[0] += 1; $r.Name -eq 'x'; $s.Trim()",
+        )
+        .unwrap();
+        assert!(
+            matches!(&s[0].kind, StmtKind::SetPlace(Expr { kind: ExprKind::Member(_, m), .. }, _) if m == "enableSoftDelete")
+        );
+        let StmtKind::SetPlace(t, p) = &s[1].kind else {
+            panic!("{:?}", s[1])
+        };
+        assert!(matches!(t.kind, ExprKind::Index(..)));
+        assert!(matches!(
+            &p.elements[0],
+            Element::Expr(Expr {
+                kind: ExprKind::Binary(BinOp::Add, _, _),
+                ..
+            })
+        ));
+        assert!(matches!(&s[2].kind, StmtKind::Pipeline(_)));
+        assert!(matches!(&s[3].kind, StmtKind::Pipeline(_)));
+        let e = parse("$s.Trim() = 1").unwrap_err();
+        assert!(e.message.contains("'='"), "{}", e.message);
     }
 
     #[test]

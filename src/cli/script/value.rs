@@ -50,6 +50,12 @@ pub fn member(v: &Value, name: &str) -> Value {
     match v {
         Value::Array(a) if lower == "count" || lower == "length" => Value::from(a.len()),
         Value::String(s) if lower == "length" => Value::from(s.chars().count()),
+        // A date from Get-Date (RFC 3339 text): `.Year`, `.DayOfWeek`, `.Date`...
+        Value::String(s) => match super::methods::date_property(s, name) {
+            Some(p) => p,
+            None if lower == "count" => Value::from(1),
+            None => Value::Null,
+        },
         Value::Null if lower == "count" => Value::from(0),
         Value::Array(a) => {
             let mut out = Vec::new();
@@ -72,6 +78,11 @@ pub fn member(v: &Value, name: &str) -> Value {
 pub fn index(v: &Value, i: &Value) -> Value {
     if let Value::String(name) = i {
         if let Some(p) = property(v, name) {
+            return p.clone();
+        }
+    }
+    if let (Value::Object(_), Value::Number(n)) = (v, i) {
+        if let Some(p) = property(v, &n.to_string()) {
             return p.clone();
         }
     }
@@ -197,6 +208,39 @@ fn regex(pattern: &str, op: &str) -> Result<regex::Regex, CliError> {
             CliError::usage(format!("The regular expression '{pattern}' of {op} is not valid: {e}"))
                 .with_help("-split and -replace take a .NET-style regular expression; escape . * + ? ( ) [ ] with a backslash to match them as text")
         })
+}
+
+/// `text -match pattern` with its captures: `None` when it does not match, else PowerShell's
+/// `$matches`: the whole match as key `0`, each group that took part by number, and named
+/// groups (`(?<name>...)`) by name.
+pub fn captures(
+    text: &str,
+    pattern: &str,
+    case_insensitive: bool,
+) -> Result<Option<Value>, CliError> {
+    let re = regex::RegexBuilder::new(pattern)
+        .case_insensitive(case_insensitive)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| {
+            CliError::usage(format!(
+                "The regular expression '{pattern}' is not valid: {e}"
+            ))
+            .with_help(
+                "-match takes a .NET-style regular expression; -like takes * and ? wildcards",
+            )
+        })?;
+    let Some(c) = re.captures(text) else {
+        return Ok(None);
+    };
+    let mut m = serde_json::Map::new();
+    for (k, name) in re.capture_names().enumerate() {
+        if let Some(g) = c.get(k) {
+            let key = name.map_or_else(|| k.to_string(), str::to_string);
+            m.insert(key, Value::String(g.as_str().to_string()));
+        }
+    }
+    Ok(Some(Value::Object(m)))
 }
 
 /// `a -join sep` and `-join a`: the elements as text, separated by `sep`.

@@ -27,6 +27,8 @@ fn param_schema(p: &Param) -> Value {
             json!({"type": "array", "items": {"type": "string", "enum": set}}),
         ),
         Kind::Date => bound("Date", json!({"type": "string", "format": "date-time"})),
+        // Any JSON value: an object such as Get-AzResource's Properties.
+        Kind::Object => bound("Json", json!({})),
     };
     json!({"description": p.help, "oneOf": [v, {"const": "Null"}]})
 }
