@@ -81,14 +81,107 @@ fn an_unreachable_host_names_host_and_port() {
 }
 
 #[test]
-fn tls_is_refused_clearly_rather_than_sent_in_the_clear() {
+fn tls_without_a_ca_is_refused_rather_than_left_unchecked() {
     let e = Env::new();
+    let home = e.path("home");
+    std::fs::create_dir_all(&home).unwrap();
     for mode in ["require", "verify-ca", "verify-full"] {
         let url = format!("postgres://ops:pw1234567@db.contoso.com/custkey?sslmode={mode}");
-        let err = e.fails_env(&["Get-Mailbox"], &[("CUSTKEY_STORE", &url)], 2);
-        assert!(err.contains("does not support yet"), "{err}");
+        let err = e.fails_env(
+            &["Get-Mailbox"],
+            &[("CUSTKEY_STORE", &url), ("HOME", home.to_str().unwrap())],
+            2,
+        );
+        assert!(err.contains("without a CA certificate"), "{err}");
+        assert!(err.contains("sslrootcert="), "{err}");
         assert!(!err.contains("pw1234567"), "{err}");
     }
+}
+
+/// The TLS URL of the test server (`.ci/postgres-start`: TLS only on 127.0.0.1, plain TCP
+/// rejected), naming the database `db`.
+fn tls_url(db: &str) -> Option<String> {
+    let Some(base) = std::env::var("CUSTKEY_TEST_POSTGRES_TLS")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but CUSTKEY_TEST_POSTGRES_TLS is not set: .ci/run must export it from .ci/postgres-start");
+        }
+        eprintln!(
+            "SKIPPED: CUSTKEY_TEST_POSTGRES_TLS is not set, so the PostgreSQL TLS test did not run"
+        );
+        return None;
+    };
+    Some(with_database(&base, db))
+}
+
+#[test]
+fn tls_connections_check_the_servers_certificate() {
+    let Some(socket_url) = postgres_db() else {
+        return;
+    };
+    let path = socket_url.split('?').next().unwrap();
+    let db = path.rsplit('/').next().unwrap().to_string();
+    let Some(url) = tls_url(&db) else {
+        return;
+    };
+    // verify-full against the run's CA: the store works over TLS.
+    let e = on(&url);
+    e.ok(&["New-Mailbox", "-Name", "alice"]);
+    assert!(e.ok(&["Get-Mailbox"]).contains("alice"));
+    let with =
+        |e: &Env, u: &str, code: i32| e.fails_env(&["Get-Mailbox"], &[("CUSTKEY_STORE", u)], code);
+    // The server takes TLS only: the same connection in the clear is refused (so the one
+    // above was encrypted).
+    let plain = url.split('?').next().unwrap().to_string() + "?sslmode=disable";
+    let err = with(&e, &plain, 3);
+    assert!(err.contains("no encryption"), "{err}");
+    // A CA that did not issue the server's certificate: no connection.
+    let other = e.path("other-ca.pem");
+    let st = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=other CA",
+            "-keyout",
+        ])
+        .arg(e.path("other-ca.key"))
+        .arg("-out")
+        .arg(&other)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let root = url.split("sslrootcert=").nth(1).unwrap().to_string();
+    let wrong_ca = url.replace(&root, other.to_str().unwrap());
+    let err = with(&e, &wrong_ca, 3);
+    assert!(err.contains("TLS") && err.contains("sslrootcert"), "{err}");
+    // A host name the certificate does not name: refused by verify-full, accepted by
+    // verify-ca (the chain alone), as libpq does.
+    let port = url
+        .split("127.0.0.1:")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let misnamed = format!("postgres://postgres@wrong.name:{port}/{db}?hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={root}");
+    let err = with(&e, &misnamed, 3);
+    assert!(err.contains("not valid for name"), "{err}");
+    let chain_only = misnamed.replace("verify-full", "verify-ca");
+    let out = e.run_env(&["Get-Mailbox"], &[("CUSTKEY_STORE", &chain_only)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// An organization on `url` with its data directory in the test's folder.

@@ -435,7 +435,13 @@ fn bootstrap(
     cred: &Credential,
 ) -> Result<Option<(PrincipalRow, Option<PathBuf>)>> {
     if store.read(|tx| -> Result<_> { Ok(tx.count_principals()?) })? > 0 {
-        return Ok(None);
+        // Principals exist: perhaps the first one was registered by another command since
+        // this one looked (two first commands at once); then it is this account.
+        let upn_key = super::org::principal_key(upn);
+        return match store.read(|tx| -> Result<_> { Ok(tx.principal(&upn_key)?) })? {
+            Some(r) => Ok(Some((checked(keys, r)?, None))),
+            None => Ok(None),
+        };
     }
     super::org::require_upn(upn, "sign in as user@domain")?;
     let (signer, generated) = match cred {

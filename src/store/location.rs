@@ -4,7 +4,7 @@
 //! `postgresql://` name a PostgreSQL database, any other scheme is refused. The password of a
 //! URL is kept out of every message: [`PgUrl::shown`] prints it as `***`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
@@ -23,7 +23,7 @@ pub enum LocationError {
     UnknownScheme { scheme: String },
     #[error("the PostgreSQL URL {shown} is not valid: {detail}")]
     BadUrl { shown: String, detail: String },
-    #[error("the PostgreSQL URL {shown} asks for TLS (sslmode={mode}), which custkey does not support yet")]
+    #[error("the PostgreSQL URL {shown} asks for TLS (sslmode={mode}) without a CA certificate to check the server with")]
     Tls { shown: String, mode: String },
 }
 
@@ -42,8 +42,44 @@ impl LocationError {
                 "write it as postgres://user@host:port/database, or postgres://user@/database?host=/socket/dir for a Unix socket".into()
             }
             LocationError::Tls { .. } => {
-                "connect through a Unix socket (?host=/socket/dir), or over a network you trust with sslmode=disable or prefer (docs/store.md)".into()
+                "add sslrootcert=/path/to/ca.pem (the CA that issued the server's certificate), or put it at ~/.postgresql/root.crt; custkey never connects over TLS without checking the server (docs/store.md)".into()
             }
+        }
+    }
+}
+
+/// `%XX` escapes decoded (a URL parameter's value); a malformed escape is kept as written.
+fn percent_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(x) = u8::from_str_radix(&v[i + 1..i + 3], 16) {
+                out.push(x);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// How a PostgreSQL connection checks the server's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgTls {
+    /// `sslmode=verify-full`: the chain to the CA, and the host name (or address) in it.
+    VerifyFull { root: PathBuf },
+    /// `sslmode=verify-ca`, or `require` with a CA certificate (as libpq does): the chain only.
+    VerifyCa { root: PathBuf },
+}
+
+impl PgTls {
+    pub fn root(&self) -> &Path {
+        match self {
+            PgTls::VerifyFull { root } | PgTls::VerifyCa { root } => root,
         }
     }
 }
@@ -53,6 +89,7 @@ pub struct PgUrl {
     raw: Zeroizing<String>,
     config: postgres::Config,
     shown: String,
+    tls: Option<PgTls>,
 }
 
 impl std::fmt::Debug for PgUrl {
@@ -69,6 +106,11 @@ impl PgUrl {
 
     pub fn config(&self) -> &postgres::Config {
         &self.config
+    }
+
+    /// TLS, when the URL asks for it (`sslmode=require|verify-ca|verify-full`).
+    pub fn tls(&self) -> Option<&PgTls> {
+        self.tls.as_ref()
     }
 
     /// The URL as given (password included): only for connecting.
@@ -168,20 +210,70 @@ impl Location {
             });
         }
         let shown = redact(s);
-        // TLS modes are refused before parsing: the client library knows no verify-* modes,
-        // and a connection asked to be encrypted must never quietly go out in the clear.
-        if let Some(q) = s.split_once('?').map(|(_, q)| q) {
-            for kv in q.split('&') {
-                if let Some((k, v)) = kv.split_once('=') {
-                    if k == "sslmode" && matches!(v, "require" | "verify-ca" | "verify-full") {
-                        return Err(LocationError::Tls {
-                            shown,
-                            mode: v.to_string(),
-                        });
-                    }
-                }
+        // The TLS parameters are custkey's to read (the client library knows no verify-*
+        // modes and no CA file); a connection asked to be encrypted is encrypted and checked,
+        // or not made.
+        let (base, query) = match s.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (s, None),
+        };
+        let mut mode: Option<String> = None;
+        let mut root: Option<PathBuf> = None;
+        let mut kept: Vec<&str> = Vec::new();
+        for kv in query.unwrap_or("").split('&').filter(|kv| !kv.is_empty()) {
+            match kv.split_once('=') {
+                Some(("sslmode", v)) => mode = Some(v.to_string()),
+                Some(("sslrootcert", v)) => root = Some(PathBuf::from(percent_decode(v))),
+                _ => kept.push(kv),
             }
         }
+        let default_root = || {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".postgresql").join("root.crt"))
+                .filter(|p| p.is_file())
+        };
+        let tls = match mode.as_deref() {
+            Some(m @ ("require" | "verify-ca" | "verify-full")) => {
+                let Some(root) = root.clone().or_else(default_root) else {
+                    return Err(LocationError::Tls {
+                        shown,
+                        mode: m.to_string(),
+                    });
+                };
+                Some(if m == "verify-full" {
+                    PgTls::VerifyFull { root }
+                } else {
+                    PgTls::VerifyCa { root }
+                })
+            }
+            Some("disable" | "prefer" | "allow") | None => None,
+            Some(other) => {
+                return Err(LocationError::BadUrl {
+                    shown,
+                    detail: format!("sslmode={other} is not a mode (disable, prefer, require, verify-ca, verify-full)"),
+                })
+            }
+        };
+        // Without TLS the client library gets the mode it knows (disable or prefer: no TLS).
+        if tls.is_none() {
+            if let Some(m) = mode.as_deref() {
+                if m != "allow" {
+                    kept.push(if m == "disable" {
+                        "sslmode=disable"
+                    } else {
+                        "sslmode=prefer"
+                    });
+                }
+            }
+        } else {
+            kept.push("sslmode=require");
+        }
+        let s_clean = Zeroizing::new(if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        });
+        let s = s_clean.as_str();
         // One spelling of the scheme for the client library (it reads lower case only).
         let rest = &s[scheme.len() + 3..];
         let raw = Zeroizing::new(format!("postgresql://{rest}"));
@@ -191,7 +283,12 @@ impl Location {
                     shown: shown.clone(),
                     detail: e.to_string(),
                 })?;
-        Ok(Location::Postgres(Box::new(PgUrl { raw, config, shown })))
+        Ok(Location::Postgres(Box::new(PgUrl {
+            raw,
+            config,
+            shown,
+            tls,
+        })))
     }
 }
 
@@ -265,17 +362,53 @@ mod tests {
     }
 
     #[test]
-    fn tls_modes_are_refused_not_downgraded() {
-        for m in ["require", "verify-ca", "verify-full"] {
-            let u = format!("postgres://u@h/db?sslmode={m}");
-            assert!(
-                matches!(Location::parse(&u), Err(LocationError::Tls { .. })),
-                "{m}"
-            );
+    fn tls_without_a_ca_is_refused_not_downgraded() {
+        let home = std::env::var_os("HOME");
+        let no_default = home
+            .map(|h| !PathBuf::from(h).join(".postgresql/root.crt").exists())
+            .unwrap_or(true);
+        if no_default {
+            for m in ["require", "verify-ca", "verify-full"] {
+                let u = format!("postgres://u@h/db?sslmode={m}");
+                assert!(
+                    matches!(Location::parse(&u), Err(LocationError::Tls { .. })),
+                    "{m}"
+                );
+            }
         }
         assert!(matches!(
             Location::parse("postgres://u@h/db?sslmode=disable"),
-            Ok(Location::Postgres(_))
+            Ok(Location::Postgres(p)) if p.tls().is_none()
         ));
+        assert!(matches!(
+            Location::parse("postgres://u@h/db?sslmode=bogus"),
+            Err(LocationError::BadUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn tls_modes_with_a_ca() {
+        let tls = |m: &str| match Location::parse(&format!(
+            "postgres://u@h/db?sslmode={m}&sslrootcert=/etc/ca%20dir/ca.pem&connect_timeout=3"
+        )) {
+            Ok(Location::Postgres(p)) => {
+                assert_eq!(
+                    p.config().get_ssl_mode(),
+                    postgres::config::SslMode::Require
+                );
+                p.tls().cloned()
+            }
+            other => panic!("{other:?}"),
+        };
+        let root = PathBuf::from("/etc/ca dir/ca.pem");
+        assert_eq!(
+            tls("verify-full"),
+            Some(PgTls::VerifyFull { root: root.clone() })
+        );
+        assert_eq!(
+            tls("verify-ca"),
+            Some(PgTls::VerifyCa { root: root.clone() })
+        );
+        assert_eq!(tls("require"), Some(PgTls::VerifyCa { root }));
     }
 }

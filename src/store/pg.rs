@@ -18,7 +18,7 @@ use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, NoTls, Statement};
 
 use super::db::{self, Arg};
-use super::location::PgUrl;
+use super::location::{PgTls, PgUrl};
 use super::{Result, StoreError, BUSY_TIMEOUT, MIGRATIONS, SCHEMA_VERSION};
 
 /// How long connecting may take before the server counts as unreachable (unless the URL
@@ -79,7 +79,14 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
-        let mut client = config.connect(NoTls).map_err(|e| connect_error(url, &e))?;
+        let mut client = match url.tls() {
+            None => config.connect(NoTls),
+            Some(tls) => {
+                let cfg = tls_config(url, tls)?;
+                config.connect(tokio_postgres_rustls_improved::MakeRustlsConnect::new(cfg))
+            }
+        }
+        .map_err(|e| connect_error(url, &e))?;
         let shown = url.shown().to_string();
         // A writer waits for another's write transaction as long as SQLite's busy timeout.
         client
@@ -339,6 +346,116 @@ fn db_text(e: &postgres::Error) -> String {
     }
 }
 
+/// The rustls configuration of a TLS connection: the server's chain must lead to the CA in
+/// the URL's `sslrootcert`; with `verify-full` its certificate must also name the host.
+fn tls_config(url: &PgUrl, tls: &PgTls) -> Result<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let bad = |detail: String, help: &str| StoreError::Postgres {
+        url: url.shown().to_string(),
+        detail,
+        help: help.to_string(),
+    };
+    let root = tls.root();
+    let pem = crate::input::read_file_limited(root, 1 << 20).map_err(|e| {
+        bad(
+            format!("cannot read the CA certificate {}: {e}", root.display()),
+            "give sslrootcert the PEM file of the CA that issued the server's certificate",
+        )
+    })?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&pem) {
+        let c = c.map_err(|e| {
+            bad(
+                format!("{} is not a PEM certificate ({e})", root.display()),
+                "give sslrootcert the PEM file of the CA that issued the server's certificate",
+            )
+        })?;
+        roots.add(c).map_err(|e| {
+            bad(
+                format!(
+                    "{} holds a certificate rustls refuses as a CA ({e})",
+                    root.display()
+                ),
+                "give sslrootcert the PEM file of the CA that issued the server's certificate",
+            )
+        })?;
+    }
+    if roots.is_empty() {
+        return Err(bad(
+            format!("{} holds no certificate", root.display()),
+            "give sslrootcert the PEM file of the CA that issued the server's certificate",
+        ));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let internal =
+        |e: rustls::Error| bad(format!("cannot set up TLS: {e}"), "report this as a bug");
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(internal)?;
+    let roots = std::sync::Arc::new(roots);
+    let cfg = match tls {
+        PgTls::VerifyFull { .. } => builder.with_root_certificates(roots).with_no_client_auth(),
+        PgTls::VerifyCa { .. } => {
+            let inner =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
+                    .build()
+                    .map_err(|e| bad(format!("cannot set up TLS: {e}"), "report this as a bug"))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(std::sync::Arc::new(ChainOnly(inner)))
+                .with_no_client_auth()
+        }
+    };
+    Ok(cfg)
+}
+
+/// `sslmode=verify-ca`: the chain to the CA is checked, the name in the certificate is not
+/// (as libpq does).
+#[derive(Debug)]
+struct ChainOnly(std::sync::Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
 fn connect_error(url: &PgUrl, e: &postgres::Error) -> StoreError {
     let code = e.code();
     let (detail, help) = if code == Some(&SqlState::INVALID_PASSWORD)
@@ -364,6 +481,14 @@ fn connect_error(url: &PgUrl, e: &postgres::Error) -> StoreError {
         (
             db_text(e),
             "see the server's log; the store was not changed".to_string(),
+        )
+    } else if url.tls().is_some() && db_text(e).contains("TLS") {
+        (
+            format!("the TLS connection to {} failed: {}", url.target(), db_text(e)),
+            format!(
+                "check that sslrootcert ({}) is the CA that issued the server's certificate and, with sslmode=verify-full, that the certificate names the host in the URL",
+                url.tls().map(|t| t.root().display().to_string()).unwrap_or_default()
+            ),
         )
     } else {
         (
