@@ -437,11 +437,7 @@ fn bootstrap(
     if store.read(|tx| -> Result<_> { Ok(tx.count_principals()?) })? > 0 {
         // Principals exist: perhaps the first one was registered by another command since
         // this one looked (two first commands at once); then it is this account.
-        let upn_key = super::org::principal_key(upn);
-        return match store.read(|tx| -> Result<_> { Ok(tx.principal(&upn_key)?) })? {
-            Some(r) => Ok(Some((checked(keys, r)?, None))),
-            None => Ok(None),
-        };
+        return registered_since(store, keys, upn);
     }
     super::org::require_upn(upn, "sign in as user@domain")?;
     let (signer, generated) = match cred {
@@ -479,13 +475,23 @@ fn bootstrap(
     })?;
     if !inserted {
         // Another command registered the first principal meanwhile: look again.
-        let upn_key = super::org::principal_key(upn);
-        return match store.read(|tx| -> Result<_> { Ok(tx.principal(&upn_key)?) })? {
-            Some(r) => Ok(Some((checked(keys, r)?, None))),
-            None => Ok(None),
-        };
+        return registered_since(store, keys, upn);
     }
     Ok(Some((row, generated)))
+}
+
+/// `upn`'s registration, if another command made it after this one first looked.
+#[allow(clippy::type_complexity)]
+fn registered_since(
+    store: &mut Store,
+    keys: &ServiceKeys,
+    upn: &str,
+) -> Result<Option<(PrincipalRow, Option<PathBuf>)>> {
+    let upn_key = super::org::principal_key(upn);
+    match store.read(|tx| -> Result<_> { Ok(tx.principal(&upn_key)?) })? {
+        Some(r) => Ok(Some((checked(keys, r)?, None))),
+        None => Ok(None),
+    }
 }
 
 /// `Connect-AzAccount`: proves `upn` with `cred` and records it as the signed-in account.

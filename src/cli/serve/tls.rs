@@ -133,7 +133,10 @@ impl Identity {
 /// dates: the pin is the trust), and checks the handshake signatures as usual.
 #[derive(Debug)]
 struct Pinned {
-    thumbprint: String,
+    /// The pinned thumbprint; `None` for a probe, which records what it sees and trusts
+    /// nothing.
+    thumbprint: Option<String>,
+    seen: std::sync::Mutex<Option<String>>,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
@@ -146,14 +149,17 @@ impl ServerCertVerifier for Pinned {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if thumbprint(end_entity.as_ref()) == self.thumbprint {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "the service's certificate has the thumbprint {}, not the pinned {}",
-                thumbprint(end_entity.as_ref()),
-                self.thumbprint
-            )))
+        let seen = thumbprint(end_entity.as_ref());
+        if let Ok(mut s) = self.seen.lock() {
+            *s = Some(seen.clone());
+        }
+        match &self.thumbprint {
+            Some(pinned) if *pinned == seen => Ok(ServerCertVerified::assertion()),
+            Some(pinned) => Err(rustls::Error::General(format!(
+                "the service's certificate has the thumbprint {seen}, not the pinned {pinned}"
+            ))),
+            // A probe stops here: nothing is sent to a service not yet trusted.
+            None => Err(rustls::Error::General("probe".into())),
         }
     }
 
@@ -200,7 +206,8 @@ pub fn client_config(thumbprint: &str) -> Result<Arc<rustls::ClientConfig>, CliE
         .map_err(|e| CliError::new(crate::cli::error::Class::Internal, e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(Pinned {
-            thumbprint: thumbprint.to_string(),
+            thumbprint: Some(thumbprint.to_string()),
+            seen: std::sync::Mutex::new(None),
             provider: p,
         }))
         .with_no_client_auth();
@@ -210,48 +217,12 @@ pub fn client_config(thumbprint: &str) -> Result<Arc<rustls::ClientConfig>, CliE
 /// Learns the thumbprint of the certificate a service presents (trusting nothing: the caller
 /// shows it to the operator to check).
 pub fn probe_thumbprint(addr: &str, host: &str) -> Result<String, CliError> {
-    #[derive(Debug)]
-    struct Record(
-        std::sync::Mutex<Option<String>>,
-        Arc<rustls::crypto::CryptoProvider>,
-    );
-    impl ServerCertVerifier for Record {
-        fn verify_server_cert(
-            &self,
-            end_entity: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            if let Ok(mut s) = self.0.lock() {
-                *s = Some(thumbprint(end_entity.as_ref()));
-            }
-            // Stop here: nothing is sent to a service not yet trusted.
-            Err(rustls::Error::General("probe".into()))
-        }
-        fn verify_tls12_signature(
-            &self,
-            _: &[u8],
-            _: &CertificateDer<'_>,
-            _: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            Err(rustls::Error::General("probe".into()))
-        }
-        fn verify_tls13_signature(
-            &self,
-            _: &[u8],
-            _: &CertificateDer<'_>,
-            _: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            Err(rustls::Error::General("probe".into()))
-        }
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.1.signature_verification_algorithms.supported_schemes()
-        }
-    }
     let p = provider();
-    let rec = Arc::new(Record(std::sync::Mutex::new(None), p.clone()));
+    let rec = Arc::new(Pinned {
+        thumbprint: None,
+        seen: std::sync::Mutex::new(None),
+        provider: p.clone(),
+    });
     let cfg = rustls::ClientConfig::builder_with_provider(p)
         .with_safe_default_protocol_versions()
         .map_err(|e| CliError::new(crate::cli::error::Class::Internal, e.to_string()))?
@@ -268,7 +239,7 @@ pub fn probe_thumbprint(addr: &str, host: &str) -> Result<String, CliError> {
             break;
         }
     }
-    let seen = rec.0.lock().ok().and_then(|s| s.clone());
+    let seen = rec.seen.lock().ok().and_then(|s| s.clone());
     seen.ok_or_else(|| {
         CliError::unavailable(format!("the service at {addr} presented no certificate"))
             .with_help("check that the URL names a custkey service (Start-CustomerKeyService)")
