@@ -3,7 +3,7 @@
 //! [`Output`] the in-process call returns; the cmdlet layer formats both alike.
 
 use std::io::{BufReader, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +15,7 @@ use super::http;
 use super::wire::{self, Invocation, Reply};
 use crate::cli::error::{Class, CliError};
 
-/// How long a client waits to connect, and for a reply.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const REPLY_TIMEOUT: Duration = Duration::from_secs(600);
+use super::tls::REPLY_TIMEOUT;
 /// How long shell completion waits for the service.
 const COMPLETE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -147,33 +145,6 @@ impl Endpoint {
     }
 }
 
-pub fn dial(addr: &str) -> Result<TcpStream, CliError> {
-    let unreachable = |e: &dyn std::fmt::Display| {
-        CliError::unavailable(format!("cannot reach the service at {addr}: {e}"))
-            .with_help("check that Start-CustomerKeyService runs there and that the URL is right (Get-CustomerKeyService)")
-    };
-    let addrs: Vec<_> = addr
-        .to_socket_addrs()
-        .map_err(|e| unreachable(&e))?
-        .collect();
-    let mut last = None;
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
-            Ok(s) => {
-                let _ = s.set_nodelay(true);
-                let _ = s.set_read_timeout(Some(REPLY_TIMEOUT));
-                let _ = s.set_write_timeout(Some(REPLY_TIMEOUT));
-                return Ok(s);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(match last {
-        Some(e) => unreachable(&e),
-        None => unreachable(&"the name resolves to no address"),
-    })
-}
-
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 /// A connection to the service, and the account requests are signed as.
@@ -242,7 +213,7 @@ impl Remote {
     }
 
     fn connect(&self) -> Result<BufReader<Tls>, CliError> {
-        let tcp = dial(&self.endpoint.addr())?;
+        let tcp = super::tls::dial(&self.endpoint.addr())?;
         let _ = tcp.set_read_timeout(Some(self.timeout));
         let _ = tcp.set_write_timeout(Some(self.timeout));
         let name = rustls::pki_types::ServerName::try_from(self.endpoint.host.clone())
@@ -453,7 +424,7 @@ impl Remote {
         let sig = signer
             .sign(wire::NAMESPACE, text.as_bytes())
             .map_err(|e| CliError::usage(e.message).with_help(e.help))?;
-        let sig_header = base64_encode(identity::armor(&sig).as_bytes());
+        let sig_header = http::base64_encode(identity::armor(&sig).as_bytes());
         let headers = [
             ("content-type", "application/json".to_string()),
             (wire::H_ACCOUNT, account.to_string()),
@@ -579,18 +550,6 @@ fn handshake_error(ep: &Endpoint, e: &std::io::Error) -> CliError {
     .with_help("check that the URL names a custkey service (Start-CustomerKeyService)")
 }
 
-/// Standard base64 with padding (a request header carries the armored signature this way).
-pub fn base64_encode(bytes: &[u8]) -> String {
-    use base64ct::Encoding;
-    base64ct::Base64::encode_string(bytes)
-}
-
-/// The inverse of [`base64_encode`]; `None` for anything else.
-pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    use base64ct::Encoding;
-    base64ct::Base64::decode_vec(text.trim()).ok()
-}
-
 /// Writes `reply`'s messages on standard error as the in-process cmdlet would have.
 pub fn show_messages(reply: &Reply) {
     let mut err = std::io::stderr().lock();
@@ -610,20 +569,6 @@ pub fn show_messages(reply: &Reply) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_round_trips() {
-        for n in 0..40usize {
-            let v: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
-            let e = base64_encode(&v);
-            assert_eq!(base64_decode(&e).as_deref(), Some(v.as_slice()), "{e}");
-        }
-        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
-        assert_eq!(base64_encode(b"fo"), "Zm8=");
-        assert_eq!(base64_decode("Zm8"), None);
-        assert_eq!(base64_decode("Z=8="), None);
-        assert_eq!(base64_decode("Zm8*"), None);
-    }
 
     #[test]
     fn a_client_signs_only_the_purge_paths_statements() {

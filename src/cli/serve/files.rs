@@ -101,11 +101,11 @@ fn safe_rel(p: &str) -> Result<PathBuf, CliError> {
 }
 
 fn b64(bytes: &[u8]) -> String {
-    super::client::base64_encode(bytes)
+    super::http::base64_encode(bytes)
 }
 
 fn unb64(s: &str) -> Result<Vec<u8>, CliError> {
-    super::client::base64_decode(s)
+    super::http::base64_decode(s)
         .ok_or_else(|| CliError::usage("a file in the request is not base64"))
 }
 

@@ -260,6 +260,18 @@ pub fn write_request(
     w.flush()
 }
 
+/// Standard base64 with padding (a request header carries the armored signature this way).
+pub fn base64_encode(bytes: &[u8]) -> String {
+    use base64ct::Encoding;
+    base64ct::Base64::encode_string(bytes)
+}
+
+/// The inverse of [`base64_encode`]; `None` for anything else.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    use base64ct::Encoding;
+    base64ct::Base64::decode_vec(text.trim()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +325,20 @@ mod tests {
             431
         );
         assert!(matches!(parse(b""), Err(HttpError::Closed)));
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        for n in 0..40usize {
+            let v: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
+            let e = base64_encode(&v);
+            assert_eq!(base64_decode(&e).as_deref(), Some(v.as_slice()), "{e}");
+        }
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        assert_eq!(base64_decode("Zm8"), None);
+        assert_eq!(base64_decode("Z=8="), None);
+        assert_eq!(base64_decode("Zm8*"), None);
     }
 
     #[test]

@@ -518,7 +518,7 @@ fn prove(ctx: &mut Ctx, req: &Request, rid: &str, sh: &Shared) -> Result<(), Res
         Ok(_) => return Err(deny("the timestamp is outside the allowed clock skew")),
         Err(_) => return Err(deny("the timestamp is not RFC 3339")),
     }
-    let Some(armored) = super::client::base64_decode(&sig).and_then(|b| String::from_utf8(b).ok())
+    let Some(armored) = super::http::base64_decode(&sig).and_then(|b| String::from_utf8(b).ok())
     else {
         return Err(deny("the signature header is not base64"));
     };

@@ -3,6 +3,7 @@
 //! first start; clients pin the SHA-256 thumbprint of that certificate, so a self-signed one
 //! is as safe as a CA-issued one once the thumbprint has been checked out of band.
 
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -229,7 +230,7 @@ pub fn probe_thumbprint(addr: &str, host: &str) -> Result<String, CliError> {
         .dangerous()
         .with_custom_certificate_verifier(rec.clone())
         .with_no_client_auth();
-    let mut tcp = super::client::dial(addr)?;
+    let mut tcp = dial(addr)?;
     let name = ServerName::try_from(host.to_string())
         .map_err(|_| CliError::usage(format!("'{host}' is not a host name")))?;
     let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name)
@@ -243,5 +244,37 @@ pub fn probe_thumbprint(addr: &str, host: &str) -> Result<String, CliError> {
     seen.ok_or_else(|| {
         CliError::unavailable(format!("the service at {addr} presented no certificate"))
             .with_help("check that the URL names a custkey service (Start-CustomerKeyService)")
+    })
+}
+
+/// How long a client waits to connect, and at most for a reply.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A TCP connection to the service at `addr` (host:port), with the client's timeouts.
+pub fn dial(addr: &str) -> Result<TcpStream, CliError> {
+    let unreachable = |e: &dyn std::fmt::Display| {
+        CliError::unavailable(format!("cannot reach the service at {addr}: {e}"))
+            .with_help("check that Start-CustomerKeyService runs there and that the URL is right (Get-CustomerKeyService)")
+    };
+    let addrs: Vec<_> = addr
+        .to_socket_addrs()
+        .map_err(|e| unreachable(&e))?
+        .collect();
+    let mut last = None;
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                let _ = s.set_read_timeout(Some(REPLY_TIMEOUT));
+                let _ = s.set_write_timeout(Some(REPLY_TIMEOUT));
+                return Ok(s);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => unreachable(&e),
+        None => unreachable(&"the name resolves to no address"),
     })
 }
