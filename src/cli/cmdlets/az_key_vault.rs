@@ -141,6 +141,7 @@ after an older copy was put back on purpose: the service otherwise refuses a vau
 (docs/vaults.md). It asks for confirmation unless -Force is given and is recorded in the unified audit log.",
         params: &[
             Param::new("VaultName", Kind::String, "The vault.").position(0).required().complete(vault_names),
+            Param::new("ResourceGroupName", Kind::String, "The vault's resource group, as the guides give it: it must be the vault's."),
             Param::new("EnablePurgeProtection", Kind::Switch, "Turn purge protection on."),
             Param::new("Tag", Kind::StringList, "Replace the tags: name=value,name=value."),
             Param::new("AcceptRollback", Kind::Switch, "Accept the vault file as it is now, even if it is older than one the service has used."),
@@ -379,6 +380,19 @@ fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
 
 fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let name = args.str("VaultName").unwrap_or_default();
+    if let Some(rg) = args.str("ResourceGroupName") {
+        let info = ctx.azure()?.vault_info(name)?;
+        if !info.resource_group_name.eq_ignore_ascii_case(rg) {
+            return Err(CliError::new(
+                crate::cli::error::Class::Failed,
+                format!(
+                    "key vault '{name}' is not in the resource group '{rg}' (it is in '{}'); nothing was changed",
+                    info.resource_group_name
+                ),
+            )
+            .with_help(format!("give -ResourceGroupName {}, or leave it out", info.resource_group_name)));
+        }
+    }
     let tags = args.list("Tag").map(parse_tags).transpose()?;
     let protect = args.switch("EnablePurgeProtection");
     let accept = args.switch("AcceptRollback");
