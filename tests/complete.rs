@@ -43,11 +43,11 @@ fn cmdlet_names() {
 fn parameter_names_skip_those_already_given() {
     assert_eq!(
         complete(&["Set-OrganizationConfig", "-D"]),
-        ["-DataPurgeApprovers", "-DefaultGeo"]
+        ["-DataPurgeApprovers", "-DefaultGeo", "-DataDir"]
     );
     assert_eq!(
         complete(&["Set-OrganizationConfig", "-DefaultGeo", "EUR", "-D"]),
-        ["-DataPurgeApprovers"]
+        ["-DataPurgeApprovers", "-DataDir"]
     );
     assert_eq!(
         complete(&["Set-OrganizationConfig", "--def"]),

@@ -345,6 +345,51 @@ fn another_data_directory_is_refused_not_given_its_own_vaults() {
     assert!(err.contains("service master key"), "{err}");
 }
 
+/// `-DataDir` names the data directory as `CUSTKEY_DATA_DIR` does, for a PostgreSQL store
+/// only; it wins over the variable.
+#[test]
+fn data_dir_parameter_names_the_data_directory_of_a_postgres_store() {
+    let Some(url) = postgres_db() else { return };
+    let mut e = Env::sqlite();
+    e.extra.push(("CUSTKEY_STORE".into(), url.clone()));
+    // The variable points elsewhere: -DataDir must be the one used.
+    let elsewhere = e.path("elsewhere");
+    e.extra
+        .push(("CUSTKEY_DATA_DIR".into(), elsewhere.display().to_string()));
+    let dir = e.path("data");
+    std::fs::create_dir(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    e.ok(&[
+        "New-AzKeyVault",
+        "-VaultName",
+        "kv1",
+        "-ResourceGroupName",
+        "rg",
+        "-Location",
+        "westus",
+        "-DataDir",
+        d,
+    ]);
+    assert!(dir.join(custkey::store::datadir::ID_FILE).exists());
+    assert!(!elsewhere.exists(), "the variable's directory was used");
+    assert!(e.ok(&["Get-AzKeyVault", "-DataDir", d]).contains("kv1"));
+    // Without it, the variable's directory is another one: refused, nothing made there.
+    let err = e.fails(&["Get-AzKeyVault"], 3);
+    assert!(err.contains("-DataDir"), "{err}");
+    // With a SQLite store it is a usage error.
+    let err = e.fails(
+        &[
+            "Get-Mailbox",
+            "-Store",
+            e.path("service.db").to_str().unwrap(),
+            "-DataDir",
+            d,
+        ],
+        2,
+    );
+    assert!(err.contains("is for a PostgreSQL store"), "{err}");
+}
+
 /// Eight processes writing through one PostgreSQL store at once, each importing into its own
 /// mailbox while all of them append to the shared audit log and item sequence: every import
 /// lands whole and readable, none is lost or mixed with another.

@@ -429,10 +429,19 @@ pub fn resolve_param(cmdlet: &Cmdlet, given: &str) -> Result<&'static Param, Cli
     if let Some(p) = cmdlet.all_params().find(|p| names(p).any(|a| a == n)) {
         return Ok(p);
     }
-    let cands: Vec<&'static Param> = cmdlet
+    let mut cands: Vec<&'static Param> = cmdlet
         .all_params()
         .filter(|p| !n.is_empty() && names(p).any(|a| a.starts_with(&n)))
         .collect();
+    // A prefix of one of the cmdlet's own parameters names it, even if a common parameter
+    // starts the same way (`-Data` is -DataEncryptionPolicy, not -DataDir): common
+    // parameters are reached by prefix only where no own parameter matches.
+    if cands
+        .iter()
+        .any(|p| cmdlet.params.iter().any(|o| o.name == p.name))
+    {
+        cands.retain(|p| cmdlet.params.iter().any(|o| o.name == p.name));
+    }
     match cands.len() {
         1 => Ok(cands[0]),
         0 => {
@@ -938,6 +947,9 @@ mod tests {
         assert!(a.is_err(), "the alias names the same parameter twice");
         let a = b(&["x", "-DEP", "EUR"]).unwrap();
         assert_eq!(a.str("DataEncryptionPolicy"), Some("EUR"));
+        // A common parameter is reached by a prefix no own parameter has.
+        let a = b(&["x", "-DataD", "/srv/custkey"]).unwrap();
+        assert_eq!(a.str("DataDir"), Some("/srv/custkey"));
     }
 
     #[test]

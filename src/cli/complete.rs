@@ -27,8 +27,9 @@ pub struct CompletionCtx {
     /// The value typed so far, unquoted (completers may filter by it; the engine filters too).
     pub partial: String,
     /// In the service: a PostgreSQL store may be opened too (a shell's completion never
-    /// connects to a database server).
+    /// connects to a database server), with this data directory.
     pub service: bool,
+    pub data_dir: Option<PathBuf>,
 }
 
 impl CompletionCtx {
@@ -46,7 +47,11 @@ impl CompletionCtx {
             let Some(Ok(url)) = super::store_url(&self.store_path) else {
                 return None;
             };
-            return Store::open_url(&url, &super::data_dir_for_url()).ok();
+            let dir = self
+                .data_dir
+                .clone()
+                .unwrap_or_else(super::data_dir_for_url);
+            return Store::open_url(&url, &dir).ok();
         }
         Store::open_if_exists(&self.store_path).ok().flatten()
     }
@@ -59,6 +64,7 @@ pub fn service_values(
     param: &str,
     partial: &str,
     store_path: PathBuf,
+    data_dir: PathBuf,
 ) -> Vec<String> {
     let Some(c) = find_cmdlet(cmdlet) else {
         return Vec::new();
@@ -70,6 +76,7 @@ pub fn service_values(
         store_path,
         partial: partial.to_string(),
         service: true,
+        data_dir: Some(data_dir),
     };
     values(c, p, partial, &ctx).values
 }
@@ -303,6 +310,7 @@ fn candidates_for(words: &[String]) -> Found {
         store_path: store_path(given.as_deref()),
         partial: current.clone(),
         service: false,
+        data_dir: None,
     };
     // The value of the parameter just named?
     if let Some(prev) = before.last() {

@@ -227,6 +227,11 @@ pub const COMMON: &[Param] = &[
         "The service store: a SQLite file, or a postgres:// URL (docs/store.md). Default: $CUSTKEY_STORE, else $XDG_DATA_HOME/custkey/service.db.",
     ),
     Param::new(
+        "DataDir",
+        Kind::Path,
+        "With a PostgreSQL store: the data directory of its vault files and content (docs/store.md). Default: $CUSTKEY_DATA_DIR, else $XDG_DATA_HOME/custkey.",
+    ),
+    Param::new(
         "Format",
         Kind::Enum(FORMATS),
         "Output form: Table, List (as Format-List), Json (stable property names) or Csv.",

@@ -40,6 +40,8 @@ pub struct Ctx {
     store_url: Option<Result<PgUrl, LocationError>>,
     /// Whether -Store named the store (else CUSTKEY_STORE or the default location).
     store_given: bool,
+    /// -DataDir: the data directory of a PostgreSQL store (else CUSTKEY_DATA_DIR).
+    data_dir_given: Option<PathBuf>,
     store: Option<Store>,
     azure: Option<Azure>,
     keys: Option<ServiceKeys>,
@@ -96,6 +98,7 @@ impl Ctx {
             store_url: store_url(&store_path),
             store_path,
             store_given: args.str("Store").is_some_and(|p| !p.is_empty()),
+            data_dir_given: data_dir_arg(args),
             store: None,
             azure: None,
             keys: None,
@@ -120,7 +123,7 @@ impl Ctx {
 
     /// A service worker's context over the store `store` (the default store when `None`):
     /// never a client, never at a terminal.
-    pub fn for_service(store: Option<&str>) -> Result<Ctx, CliError> {
+    pub fn for_service(store: Option<&str>, data_dir: Option<&str>) -> Result<Ctx, CliError> {
         let cmdlet = find_cmdlet("Get-OrganizationConfig")
             .ok_or_else(|| CliError::new(Class::Internal, "the definition table is incomplete"))?;
         let mut ctx = Ctx::new(cmdlet, &Args::default())?;
@@ -130,6 +133,7 @@ impl Ctx {
         ctx.store_url = store_url(&path);
         ctx.store_given = store.is_some_and(|p| !p.is_empty());
         ctx.store_path = path;
+        ctx.data_dir_given = data_dir.filter(|d| !d.is_empty()).map(PathBuf::from);
         Ok(ctx)
     }
 
@@ -208,7 +212,10 @@ impl Ctx {
     /// client, or -Store names a store here), else in this process. The one place every
     /// cmdlet is run from, so no cmdlet is written twice.
     pub fn run_cmdlet(&mut self, cmdlet: &'static Cmdlet, args: &Args) -> Result<Output, CliError> {
-        if self.is_remote() && serve::runs_on_service(cmdlet) && !args.has_any(&["Store"]) {
+        if self.is_remote()
+            && serve::runs_on_service(cmdlet)
+            && !args.has_any(&["Store", "DataDir"])
+        {
             return self.run_remote(cmdlet, args);
         }
         gate::check(self, cmdlet).and_then(|()| (cmdlet.run)(self, args))
@@ -358,13 +365,14 @@ impl Ctx {
     /// Points a script's one context at the next cmdlet and its common parameters, keeping
     /// the open store and key cache (a different -Store drops them).
     pub fn rebind(&mut self, cmdlet: &'static Cmdlet, args: &Args) {
-        let path = if self.serving.is_some() {
+        let (path, data_dir) = if self.serving.is_some() {
             // The service's store, whatever a request says.
-            self.store_path.clone()
+            (self.store_path.clone(), self.data_dir_given.clone())
         } else {
-            store_path(args.str("Store"))
+            (store_path(args.str("Store")), data_dir_arg(args))
         };
-        if path != self.store_path {
+        if path != self.store_path || data_dir != self.data_dir_given {
+            self.data_dir_given = data_dir;
             self.store = None;
             self.azure = None;
             self.keys = None;
@@ -428,6 +436,14 @@ impl Ctx {
                     Store::open_url(url, &dir).map_err(store_err)?
                 }
                 None => {
+                    if let Some(d) = &self.data_dir_given {
+                        return Err(CliError::usage(format!(
+                            "-DataDir {} is for a PostgreSQL store; the SQLite store {} keeps its files beside it",
+                            d.display(),
+                            self.store_path.display()
+                        ))
+                        .with_help("leave -DataDir out, or give -Store a postgres:// URL"));
+                    }
                     self.check_store_folder()?;
                     self.verbose(&format!("opening the store {}", self.store_path.display()));
                     Store::open(&self.store_path).map_err(store_err)?
@@ -642,7 +658,7 @@ impl Ctx {
     /// that is not a file (PostgreSQL), `CUSTKEY_DATA_DIR`, else the default store's directory.
     pub fn data_dir(&self) -> PathBuf {
         if self.store_url.is_some() {
-            return data_dir_for_url();
+            return self.data_dir_given.clone().unwrap_or_else(data_dir_for_url);
         }
         match self.store_path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -860,6 +876,13 @@ pub fn data_dir_for_url() -> PathBuf {
         return PathBuf::from(d);
     }
     default_data_dir()
+}
+
+/// -DataDir, if given.
+fn data_dir_arg(args: &Args) -> Option<PathBuf> {
+    args.str("DataDir")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
 }
 
 /// -Store, else $CUSTKEY_STORE, else $XDG_DATA_HOME/custkey/service.db, else ~/.local/share/custkey/service.db.

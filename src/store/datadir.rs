@@ -143,6 +143,6 @@ fn mismatch(store: &mut Store, dir: &Path, recorded: &str, local: Option<&str>) 
     failed(
         store,
         format!("its vaults, keys and content live in the data directory {recorded}, first used at {first}; {what}"),
-        "point CUSTKEY_DATA_DIR at that directory (shared by every machine using this database, docs/store.md, Topologies); nothing was created here",
+        "point CUSTKEY_DATA_DIR (or -DataDir) at that directory (shared by every machine using this database, docs/store.md, Topologies); nothing was created here",
     )
 }

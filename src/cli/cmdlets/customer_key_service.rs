@@ -125,12 +125,15 @@ fn start(_ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         }
     };
     let store = args.str("Store").map(str::to_string);
+    let data_dir = args.str("DataDir").map(str::to_string);
     let opts = server::Options {
         listen: args.str("Listen").unwrap_or_default().to_string(),
         certificate,
         workers: args.int("Workers").unwrap_or(4).clamp(1, 64) as usize,
     };
-    let code = server::run(opts, || Ctx::for_service(store.as_deref()))?;
+    let code = server::run(opts, || {
+        Ctx::for_service(store.as_deref(), data_dir.as_deref())
+    })?;
     if code != 0 {
         return Err(CliError::unavailable("the service stopped with an error"));
     }

@@ -422,6 +422,7 @@ fn worker(mut ctx: Ctx, rx: Arc<Mutex<Receiver<Job>>>, sh: Arc<Shared>) {
                             &f("param"),
                             &f("partial"),
                             ctx.store_location(),
+                            ctx.data_dir(),
                         );
                         json_response(200, &json!({"values": values}), &rid)
                     }
@@ -727,13 +728,13 @@ fn bind(inv: &Invocation) -> Result<(&'static crate::cli::def::Cmdlet, Args), Cl
         .with_help("run it on your own machine; custkey sends the other cmdlets to the service"));
     }
     let args = Args::from_wire(cmdlet, &inv.args)?;
-    if args.has_any(&["Store"]) {
-        return Err(
-            CliError::usage("-Store names the client's store; the service keeps its own")
-                .with_help(
-                "leave -Store out, or run the cmdlet in embedded mode against a store of your own",
-            ),
-        );
+    if args.has_any(&["Store", "DataDir"]) {
+        return Err(CliError::usage(
+            "-Store and -DataDir name the client's store; the service keeps its own",
+        )
+        .with_help(
+            "leave -Store out, or run the cmdlet in embedded mode against a store of your own",
+        ));
     }
     Ok((cmdlet, args))
 }
