@@ -349,3 +349,104 @@ fn registration_is_checked_and_bad_kmip_uris_are_refused() {
     );
     assert!(err.contains("no port"), "{err}");
 }
+
+/// SharePoint and multi-workload policies take a KMIP root key beside a SoftHSM2 one, as
+/// mailbox policies do: the same checks and wraps, run end to end.
+#[test]
+fn sharepoint_and_multi_workload_policies_on_a_softhsm_and_a_kmip_root() {
+    const SPO_APP: &str = "00000003-0000-0ff1-ce00-000000000000";
+    let Some(e) = Env::new() else { return };
+    e.setup();
+    for app in [SPO_APP, common::M365] {
+        e.ok(&[
+            "Set-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            HSM_VAULT,
+            "-PermissionsToKeys",
+            "wrapKey,unwrapKey,get",
+            "-ServicePrincipalName",
+            app,
+        ]);
+    }
+    let version = e.json(&[
+        "Get-AzKeyVaultKey",
+        "-VaultName",
+        HSM_VAULT,
+        "-Name",
+        "HsmKey",
+    ])["Version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hsm_uri = format!("https://{HSM_VAULT}.vault.azure.net/keys/HsmKey/{version}");
+    // SharePoint: the geo's policy over both roots, a file up and down byte for byte.
+    let p = e.json(&[
+        "Register-SPODataEncryptionPolicy",
+        "-PrimaryKeyVaultUri",
+        &hsm_uri,
+        "-SecondaryKeyVaultUri",
+        &e.kmip_uri(),
+    ]);
+    assert_eq!(p["State"], "Registered", "{p}");
+    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
+    let kinds: Vec<String> = c
+        .prepare("SELECT wrap_kind FROM spo_dep_root_wrap ORDER BY wrap_kind")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(kinds.iter().any(|k| k == "KMS-AES-256-GCM"), "{kinds:?}");
+    let site = "https://contoso.sharepoint.com/sites/kms";
+    e.ok(&[
+        "New-PnPSite",
+        "-Type",
+        "TeamSite",
+        "-Title",
+        "KMS",
+        "-Url",
+        site,
+    ]);
+    let file = e.path("report.bin");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    e.ok(&[
+        "Add-PnPFile",
+        "-Path",
+        file.to_str().unwrap(),
+        "-Folder",
+        "Shared Documents",
+        "-Site",
+        site,
+    ]);
+    std::fs::create_dir_all(e.path("dl")).unwrap();
+    e.ok(&[
+        "Get-PnPFile",
+        "-Url",
+        "/sites/kms/Shared Documents/report.bin",
+        "-AsFile",
+        "-Path",
+        "dl",
+        "-Filename",
+        "report.bin",
+    ]);
+    assert_eq!(std::fs::read(e.path("dl/report.bin")).unwrap(), data);
+    // Multi-workload: a policy over the same two roots, tested with each.
+    let m = e.json(&[
+        "New-M365DataAtRestEncryptionPolicy",
+        "-Name",
+        "Contoso Global",
+        "-AzureKeyIDs",
+        &format!(
+            "https://{HSM_VAULT}.vault.azure.net/keys/HsmKey,{}",
+            e.kmip_uri()
+        ),
+    ]);
+    assert_eq!(m["Enabled"], true, "{m}");
+    let t = e.json_raw(&["Test-M365DataAtRestEncryptionPolicy", "Contoso Global"]);
+    let results: Vec<&serde_json::Value> = t.as_array().unwrap().iter().collect();
+    assert!(!results.is_empty(), "{t}");
+    for r in results {
+        assert_eq!(r["Result"], "Success", "{r}");
+    }
+}
