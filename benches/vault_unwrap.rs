@@ -132,7 +132,7 @@ fn unwrap(c: &mut Criterion) {
         let kdir = dir.path().join("kmip");
         std::fs::create_dir_all(&kdir).expect("dir");
         custkey::vault::kmip::KmipServers::new(&kdir)
-            .register("bench-kms", "eastus", ep.clone())
+            .register("bench-kms", "bench-rg", "eastus", ep.clone())
             .expect("register");
         let roots = custkey::vault::kmip::KmipRoots::new(&kdir);
         let id = custkey::vault::kmip::client::create_aes256(&ep).expect("Create");

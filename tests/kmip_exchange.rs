@@ -450,3 +450,80 @@ fn sharepoint_and_multi_workload_policies_on_a_softhsm_and_a_kmip_root() {
         assert_eq!(r["Result"], "Success", "{r}");
     }
 }
+
+/// A KMIP registration is removed with Remove-AzKeyVault, by someone who may remove vaults
+/// there, and not while a policy's root key is on that server.
+#[test]
+fn a_kmip_registration_is_removed_only_when_no_policy_needs_it() {
+    let Some(e) = Env::new() else { return };
+    e.setup();
+    let err = e.fails(&["Remove-AzKeyVault", "-VaultName", KMS, "-Force"], 1);
+    assert!(
+        err.contains("holds root keys of") && err.contains("US Mailboxes"),
+        "{err}"
+    );
+    assert!(e.ok(&["Get-AzKeyVault"]).contains(KMS));
+    // A second server's registration (the same server through another relay), unused.
+    let other = kmip::Relay::new(&e.ep);
+    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let args = |name: &str| {
+        vec![
+            "New-AzKeyVault".to_string(),
+            "-VaultName".into(),
+            name.into(),
+            "-ResourceGroupName".into(),
+            "kms2-rg".into(),
+            "-Location".into(),
+            "westus".into(),
+            "-KmipServer".into(),
+            format!("127.0.0.1:{}", other.port),
+            "-KmipClientCertificate".into(),
+            path(&e.ep.client_certificate),
+            "-KmipClientKey".into(),
+            path(&e.ep.client_key),
+            "-KmipCaCertificate".into(),
+            path(&e.ep.ca_certificate),
+        ]
+    };
+    let run = |who: &common::Env, a: &[String]| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        who.run(&a)
+    };
+    // An account without a role on the subscription can neither register nor remove one.
+    e.register("bob@contoso.com");
+    e.connect("bob@contoso.com");
+    let out = run(&e, &args("kms2"));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("RegisterKmipServer"), "{err}");
+    e.connect_owner();
+    let out = run(&e, &args("kms2"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = e.json_raw(&["Get-AzKeyVault"]);
+    let kms2 = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["VaultName"] == "kms2")
+        .unwrap()
+        .clone();
+    assert_eq!(kms2["ResourceGroupName"], "kms2-rg");
+    e.connect("bob@contoso.com");
+    let err = e.fails(&["Remove-AzKeyVault", "-VaultName", "kms2", "-Force"], 1);
+    assert!(err.contains("RemoveKmipServer"), "{err}");
+    e.connect_owner();
+    e.ok(&["Remove-AzKeyVault", "-VaultName", "kms2", "-Force"]);
+    assert!(!e.ok(&["Get-AzKeyVault"]).contains("kms2"));
+    assert!(audit_operations(&e)
+        .iter()
+        .any(|(op, p)| op == "Remove KMIP server" && p["VaultName"] == "kms2"));
+}

@@ -165,7 +165,7 @@ fn root_provider_wraps_unwraps_and_says_whose_a_key_is() {
     let Some(ep) = kmip::endpoint() else { return };
     let dir = tempfile::tempdir().unwrap();
     KmipServers::new(dir.path())
-        .register("kms1", "eastus", ep.clone())
+        .register("kms1", "kms-rg", "eastus", ep.clone())
         .unwrap();
     let roots = KmipRoots::new(dir.path());
     let caller = Caller::user("admin@contoso.com").unwrap();
@@ -280,7 +280,7 @@ fn root_key_conformance_suite_on_pykmip() {
     let mut through = ep.clone();
     through.port = relay.port;
     KmipServers::new(dir.path())
-        .register("kms1", "eastus", through)
+        .register("kms1", "kms-rg", "eastus", through)
         .unwrap();
     vault_conformance::roots::run_all(&KmipHarness { ep, relay, dir });
 }

@@ -299,9 +299,11 @@ impl AzureSession<'_> {
     /// `New-AzKeyVault -KmipServer`: registers a KMIP key manager under `name`, after a TLS
     /// handshake with its client certificate succeeded; its keys are then root keys named
     /// `kmip://host:port/<unique identifier>` (docs/kmip.md).
+    #[allow(clippy::too_many_arguments)]
     pub fn register_kmip_server(
         &mut self,
         name: &str,
+        resource_group: &str,
         location: &str,
         server: &str,
         client_certificate: &Path,
@@ -322,8 +324,62 @@ impl AzureSession<'_> {
             client_key: client_key.to_path_buf(),
             ca_certificate: ca_certificate.to_path_buf(),
         };
+        self.az.backend.authorize_manage(
+            &self.az.caller,
+            resource_group,
+            crate::vault::Manage::Write,
+            "RegisterKmipServer",
+        )?;
         let servers = crate::vault::kmip::KmipServers::new(&self.az.backend.paths().vault_dir);
-        Ok(servers.register(name, location, endpoint)?)
+        Ok(servers.register(name, resource_group, location, endpoint)?)
+    }
+
+    /// `Remove-AzKeyVault` of a KMIP server's registration: refused while a live policy has a
+    /// copy wrapped by one of its keys (they could no longer be opened). `None`: no such
+    /// registration.
+    pub fn remove_kmip_server(&mut self, name: &str) -> Result<Option<KmipServerInfo>> {
+        let servers = crate::vault::kmip::KmipServers::new(&self.az.backend.paths().vault_dir);
+        let Some(s) = servers
+            .list()?
+            .into_iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+        else {
+            return Ok(None);
+        };
+        self.az.backend.authorize_manage(
+            &self.az.caller,
+            &s.resource_group,
+            crate::vault::Manage::Write,
+            "RemoveKmipServer",
+        )?;
+        let uses = super::lifecycle::deps_on_kmip_server(self.store, &s.server())?;
+        if !uses.is_empty() {
+            let mut policies: Vec<String> = uses.into_iter().map(|u| u.policy).collect();
+            policies.dedup();
+            return Err(Error::rule(format!(
+                "the KMIP server '{}' ({}) holds root keys of {}: without its registration they could not be opened; nothing was removed",
+                s.name,
+                s.server(),
+                policies.join(", ")
+            ))
+            .with_help("move those policies to other keys first (a new policy, then assign it), or keep the registration"));
+        }
+        let gone = servers.remove(&s.name)?;
+        let by = self.az.caller.display_name();
+        let server = s.server();
+        self.store.write(|tx| {
+            let org_id = super::org::organization_id(tx)?;
+            super::keys::audit(
+                tx,
+                &org_id,
+                "AzureKeyVault",
+                "Remove KMIP server",
+                &by,
+                &s.name,
+                serde_json::json!({"VaultName": s.name, "KmipServer": server}),
+            )
+        })?;
+        Ok(gone)
     }
 
     /// The registered KMIP servers.

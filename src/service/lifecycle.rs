@@ -30,15 +30,27 @@ pub fn deps_using_key(
     version: Option<&str>,
 ) -> Result<Vec<KeyUse>> {
     let want = key_uri_versionless(key_uri).to_ascii_lowercase();
+    deps_using(store, |uri, v| {
+        uri == want && version.is_none_or(|x| x.eq_ignore_ascii_case(v))
+    })
+}
+
+/// The policies with a live copy wrapped by a key on the KMIP server `host:port`.
+pub fn deps_on_kmip_server(store: &mut Store, server: &str) -> Result<Vec<KeyUse>> {
+    let prefix = format!("kmip://{server}/").to_ascii_lowercase();
+    deps_using(store, |uri, _| uri.starts_with(&prefix))
+}
+
+/// The policies with a live copy wrapped by a key whose versionless URI (lower case) and
+/// version `wanted` accepts.
+fn deps_using(store: &mut Store, wanted: impl Fn(&str, &str) -> bool) -> Result<Vec<KeyUse>> {
     store.read(|tx| {
         let mut out = Vec::new();
         let mut deps = tx.deps(dep::KIND_MAILBOX)?;
         deps.extend(tx.deps(dep::KIND_M365)?);
         for d in deps {
             for w in tx.root_wraps(&d.guid)? {
-                if w.key_uri.to_ascii_lowercase() == want
-                    && version.is_none_or(|v| v.eq_ignore_ascii_case(&w.version))
-                {
+                if wanted(&w.key_uri.to_ascii_lowercase(), &w.version) {
                     let m365 = d.kind == dep::KIND_M365;
                     out.push(KeyUse {
                         policy: format!(
@@ -60,17 +72,19 @@ pub fn deps_using_key(
         // SharePoint geo policies keep versioned URIs.
         for d in tx.spo_deps()? {
             for w in tx.spo_root_wraps(&d.guid)? {
-                let Ok(id) = KeyId::parse(&w.key_uri) else {
-                    continue;
+                // A KMIP URI is no vault key id: it is matched as it is.
+                let (uri, v) = match KeyId::parse(&w.key_uri) {
+                    Ok(id) => (
+                        id.versionless().to_string(),
+                        id.version.clone().unwrap_or_default(),
+                    ),
+                    Err(_) => (w.key_uri.clone(), String::new()),
                 };
-                let v = id.version.clone().unwrap_or_default();
-                if id.versionless().to_string().to_ascii_lowercase() == want
-                    && version.is_none_or(|x| x.eq_ignore_ascii_case(&v))
-                {
+                if wanted(&uri.to_ascii_lowercase(), &v) {
                     out.push(KeyUse {
                         policy: format!("the SharePoint geo policy of {}", d.geo),
                         consequence: "the geo's files become unreadable once the cached TIK expires, unless the other key still works (the availability key serves recovery only)",
-                        key_uri: id.versionless().to_string(),
+                        key_uri: uri,
                         version: v,
                     });
                 }

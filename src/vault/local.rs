@@ -435,6 +435,37 @@ impl LocalBackend {
     }
 
     /// The files in use.
+    /// Whether `caller` may do `what` (a management-plane action) on the resource group
+    /// `resource_group` of the current subscription, by the role assignments above the vaults;
+    /// the refusal names the role that would allow it. (Registering or removing a KMIP server
+    /// is creating or removing a vault.)
+    pub fn authorize_manage(
+        &self,
+        caller: &Caller,
+        resource_group: &str,
+        what: Manage,
+        operation: &str,
+    ) -> VaultResult<()> {
+        let ctx = self.inner.azure.get_context()?;
+        let group = Scope::parse(&format!(
+            "/subscriptions/{}/resourceGroups/{}",
+            ctx.subscription_id, resource_group
+        ))?;
+        let allowed = self.inner.above.read().is_ok_and(|a| match a.as_ref() {
+            Some(a) => rbac::allows_manage(a, caller, &group, what),
+            None => true,
+        });
+        if allowed {
+            return Ok(());
+        }
+        Err(rbac::denied(
+            caller,
+            &format!("{} ({operation})", what.describe()),
+            &group,
+            rbac::role_for_manage(what),
+        ))
+    }
+
     pub fn paths(&self) -> &LocalPaths {
         &self.inner.paths
     }

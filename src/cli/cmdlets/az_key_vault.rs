@@ -168,7 +168,7 @@ after an older copy was put back on purpose: the service otherwise refuses a vau
         synopsis: "Removes a key vault (soft delete), or with -InRemovedState purges a removed one.",
         description: "Removes a vault with its keys; it stays recoverable (Undo-AzKeyVaultRemoval) for its retention \
 period. With -InRemovedState a removed vault is purged for good, which purge protection or a protected subscription \
-refuses. Never remove a vault whose keys a data encryption policy uses.",
+refuses. Never remove a vault whose keys a data encryption policy uses. The name of a KMIP server's registration (New-AzKeyVault -KmipServer) removes the registration, refused while a policy's root key is on that server.",
         params: &[
             Param::new("VaultName", Kind::String, "The vault.").position(0).required().complete(vault_names),
             Param::new("InRemovedState", Kind::Switch, "Purge a removed vault."),
@@ -309,9 +309,10 @@ fn new_kmip(
         return Ok(Output::None);
     }
     let location = args.str("Location").unwrap_or_default();
+    let group = args.str("ResourceGroupName").unwrap_or_default();
     let s = ctx
         .azure()?
-        .register_kmip_server(name, location, server, &cert, &key, &ca)?;
+        .register_kmip_server(name, group, location, server, &cert, &key, &ca)?;
     Ok(Output::one(kmip_record(&s)))
 }
 
@@ -319,6 +320,7 @@ fn new_kmip(
 fn kmip_record(s: &custkey::service::azure::KmipServerInfo) -> Record {
     let mut r = Record::new();
     r.insert("VaultName".into(), json!(s.name));
+    r.insert("ResourceGroupName".into(), json!(s.resource_group));
     r.insert("Backend".into(), json!("KMIP"));
     r.insert("KmipServer".into(), json!(s.server()));
     r.insert("Location".into(), json!(s.location));
@@ -443,7 +445,8 @@ fn remove(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let mut az = ctx.azure()?;
     if purge {
         az.purge_vault(name)?;
-    } else {
+    } else if az.remove_kmip_server(name)?.is_none() {
+        // Not a KMIP server's registration: a vault.
         az.remove_vault(name)?;
     }
     Ok(Output::None)

@@ -152,6 +152,10 @@ pub struct KmipServer {
     pub name: String,
     /// The region given at registration (`-Location`), for the two-regions advice.
     pub location: String,
+    /// The resource group given at registration (`-ResourceGroupName`): removing the
+    /// registration needs the right to remove a vault there. Empty in lists written before.
+    #[serde(default)]
+    pub resource_group: String,
     /// Where it is and how to authenticate.
     pub endpoint: Endpoint,
     /// When it was registered (RFC 3339).
@@ -217,6 +221,7 @@ impl KmipServers {
     pub fn register(
         &self,
         name: &str,
+        resource_group: &str,
         location: &str,
         endpoint: Endpoint,
     ) -> VaultResult<KmipServer> {
@@ -255,6 +260,7 @@ impl KmipServers {
         let s = KmipServer {
             name: name.to_string(),
             location: location.to_string(),
+            resource_group: resource_group.to_string(),
             endpoint,
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
@@ -263,6 +269,30 @@ impl KmipServers {
             .map_err(|e| VaultError::Invalid(format!("cannot encode the server list: {e}")))?;
         super::fsio::write_atomic(&self.file, &bytes)?;
         Ok(s)
+    }
+}
+
+impl KmipServers {
+    /// Removes the registration `name`; `None` if there is none.
+    pub fn remove(&self, name: &str) -> VaultResult<Option<KmipServer>> {
+        if !self.file.exists() {
+            return Ok(None);
+        }
+        let lock_path = self.file.with_extension("lock");
+        let _lock = super::fsio::lock(&lock_path, true)?;
+        let mut f = self.read()?;
+        let Some(i) = f
+            .servers
+            .iter()
+            .position(|s| s.name.eq_ignore_ascii_case(name))
+        else {
+            return Ok(None);
+        };
+        let gone = f.servers.remove(i);
+        let bytes = serde_json::to_vec_pretty(&f)
+            .map_err(|e| VaultError::Invalid(format!("cannot encode the server list: {e}")))?;
+        super::fsio::write_atomic(&self.file, &bytes)?;
+        Ok(Some(gone))
     }
 }
 
