@@ -643,3 +643,66 @@ fn hex_sha256(s: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// Removing a vault whose keys a live policy uses succeeds (it is a soft delete), with a
+/// warning naming the policies.
+#[test]
+fn removing_a_vault_in_use_warns_with_the_policies_it_serves() {
+    let e = Env::new();
+    e.setup();
+    let out = e.run(&["Remove-AzKeyVault", "-VaultName", VAULTS[0], "-Force"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("WARNING") && err.contains("US Mailboxes"),
+        "{err}"
+    );
+    // Undo as Az writes it: a wrong group restores nothing; the vault's own does.
+    let err = e.fails(
+        &[
+            "Undo-AzKeyVaultRemoval",
+            "-VaultName",
+            VAULTS[0],
+            "-ResourceGroupName",
+            "not-its-rg",
+            "-Location",
+            "westus",
+        ],
+        1,
+    );
+    assert!(err.contains("nothing was restored"), "{err}");
+    let rg = e.json(&["Get-AzKeyVault", "-VaultName", VAULTS[0], "-InRemovedState"])
+        ["ResourceGroupName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    e.ok(&[
+        "Undo-AzKeyVaultRemoval",
+        "-VaultName",
+        VAULTS[0],
+        "-ResourceGroupName",
+        &rg,
+        "-Location",
+        "westus",
+    ]);
+    assert!(e
+        .ok(&["Get-AzKeyVault", "-VaultName", VAULTS[0]])
+        .contains(VAULTS[0]));
+    // A vault no policy uses goes without a word.
+    e.ok(&[
+        "New-AzKeyVault",
+        "-VaultName",
+        "unused-vault",
+        "-ResourceGroupName",
+        "rg",
+        "-Location",
+        "westus",
+    ]);
+    let out = e.run(&["Remove-AzKeyVault", "-VaultName", "unused-vault", "-Force"]);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("WARNING"));
+}

@@ -334,6 +334,16 @@ impl AzureSession<'_> {
         Ok(servers.register(name, resource_group, location, endpoint)?)
     }
 
+    /// The policies (by name) with live copies wrapped by keys of the vault `name`.
+    pub fn policies_in_vault(&mut self, name: &str) -> Result<Vec<String>> {
+        let mut p: Vec<String> = super::lifecycle::deps_in_vault(self.store, name)?
+            .into_iter()
+            .map(|u| u.policy)
+            .collect();
+        p.dedup();
+        Ok(p)
+    }
+
     /// `Remove-AzKeyVault` of a KMIP server's registration: refused while a live policy has a
     /// copy wrapped by one of its keys (they could no longer be opened). `None`: no such
     /// registration.

@@ -35,6 +35,12 @@ pub fn deps_using_key(
     })
 }
 
+/// The policies with a live copy wrapped by a key in the vault `vault` (any key, any version).
+pub fn deps_in_vault(store: &mut Store, vault: &str) -> Result<Vec<KeyUse>> {
+    let prefix = format!("https://{vault}.vault.azure.net/keys/").to_ascii_lowercase();
+    deps_using(store, |uri, _| uri.starts_with(&prefix))
+}
+
 /// The policies with a live copy wrapped by a key on the KMIP server `host:port`.
 pub fn deps_on_kmip_server(store: &mut Store, server: &str) -> Result<Vec<KeyUse>> {
     let prefix = format!("kmip://{server}/").to_ascii_lowercase();

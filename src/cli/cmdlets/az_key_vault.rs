@@ -188,8 +188,12 @@ refuses. Never remove a vault whose keys a data encryption policy uses. The name
         name: "Undo-AzKeyVaultRemoval",
         module: "Az.KeyVault",
         synopsis: "Recovers a removed key vault with its keys.",
-        description: "Brings back a vault removed with Remove-AzKeyVault, within its retention period.",
-        params: &[Param::new("VaultName", Kind::String, "The vault.").position(0).required()],
+        description: "Brings back a vault removed with Remove-AzKeyVault, within its retention period. -ResourceGroupName and -Location, which Az requires, are checked against the vault brought back: given wrong, nothing is restored.",
+        params: &[
+            Param::new("VaultName", Kind::String, "The vault.").position(0).required(),
+            Param::new("ResourceGroupName", Kind::String, "The vault's resource group (as Az takes it)."),
+            Param::new("Location", Kind::String, "The vault's region (as Az takes it)."),
+        ],
         examples: &[Example {
             title: "Recover a vault",
             code: "custkey Undo-AzKeyVaultRemoval -VaultName Contoso-CK-EX-NA-VaultA1",
@@ -447,7 +451,14 @@ fn remove(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         az.purge_vault(name)?;
     } else if az.remove_kmip_server(name)?.is_none() {
         // Not a KMIP server's registration: a vault.
+        let users = az.policies_in_vault(name)?;
         az.remove_vault(name)?;
+        if !users.is_empty() {
+            ctx.warn(&format!(
+                "key vault '{name}' holds root keys of {}: until it is restored (Undo-AzKeyVaultRemoval) they are opened with their other root key only",
+                users.join(", ")
+            ));
+        }
     }
     Ok(Output::None)
 }
@@ -456,6 +467,29 @@ fn undo(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let name = args.str("VaultName").unwrap_or_default();
     if !ctx.should_process(name, "Undo-AzKeyVaultRemoval", false)? {
         return Ok(Output::None);
+    }
+    // The removed vault's group and region, from the list of removed vaults.
+    let removed = ctx.azure()?.removed_vaults()?;
+    if let Some((v, _)) = removed
+        .iter()
+        .find(|(v, _)| v.vault_name.eq_ignore_ascii_case(name))
+    {
+        for (given, have, what) in [
+            (
+                args.str("ResourceGroupName"),
+                &v.resource_group_name,
+                "resource group",
+            ),
+            (args.str("Location"), &v.location, "location"),
+        ] {
+            if let Some(g) = given.filter(|g| !g.eq_ignore_ascii_case(have)) {
+                return Err(CliError::new(
+                    crate::cli::error::Class::Failed,
+                    format!("the removed key vault '{name}' is in the {what} '{have}', not '{g}'; nothing was restored"),
+                )
+                .with_help(format!("see it with: custkey Get-AzKeyVault -VaultName {name} -InRemovedState")));
+            }
+        }
     }
     let info = ctx.azure()?.undo_remove_vault(name)?;
     Ok(Output::one(vault_record(&info)?))
