@@ -376,7 +376,7 @@ fn the_fifty_first_dep_is_refused() {
         1,
     );
     assert!(
-        err.contains("already has 50 data encryption policies"),
+        err.contains("already has 50 active data encryption policies"),
         "{err}"
     );
     assert_eq!(
@@ -386,6 +386,47 @@ fn the_fifty_first_dep_is_refused() {
             .len(),
         50
     );
+    // A disabled policy does not count: one more can be made, and the disabled one cannot be
+    // enabled again while 50 others are active.
+    e.ok(&[
+        "Set-DataEncryptionPolicy",
+        "-Identity",
+        "DEP 2",
+        "-Enabled",
+        "$false",
+    ]);
+    e.ok(&[
+        "New-DataEncryptionPolicy",
+        "-Name",
+        "DEP 51",
+        "-AzureKeyIDs",
+        keys,
+    ]);
+    let err = e.fails(
+        &[
+            "Set-DataEncryptionPolicy",
+            "-Identity",
+            "DEP 2",
+            "-Enabled",
+            "$true",
+        ],
+        1,
+    );
+    assert!(err.contains("stays disabled"), "{err}");
+    e.ok(&[
+        "Set-DataEncryptionPolicy",
+        "-Identity",
+        "DEP 3",
+        "-Enabled",
+        "$false",
+    ]);
+    e.ok(&[
+        "Set-DataEncryptionPolicy",
+        "-Identity",
+        "DEP 2",
+        "-Enabled",
+        "$true",
+    ]);
 }
 
 #[test]

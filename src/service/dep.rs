@@ -405,7 +405,7 @@ fn gates(
     }
     let (count, taken) = store.read(|tx| -> Result<_> {
         Ok((
-            tx.count_deps(kind.as_str())?,
+            tx.count_active_deps(kind.as_str())?,
             tx.dep_by_identity(&req.name, kind.as_str())?.is_some(),
         ))
     })?;
@@ -418,10 +418,10 @@ fn gates(
     let count = count + planned;
     if kind.max().is_some_and(|max| count >= max) {
         return Err(Error::rule(format!(
-            "the organization already has {count} {}, the most it may have",
+            "the organization already has {count} active {}, the most it may have",
             kind.plural()
         ))
-        .with_help("reassign mailboxes to an existing policy instead of creating another"));
+        .with_help("reassign mailboxes to an existing policy instead of creating another (disabled policies do not count)"));
     }
     let mut checked: Vec<CheckedKey> = Vec::new();
     for uri in &req.azure_key_ids {
@@ -489,8 +489,8 @@ pub fn create(
                 .with_help("choose another -Name, or change the existing one with Set-"));
         }
         if let Some(max) = kind.max() {
-            if tx.count_deps(kind.as_str())? > max {
-                return Err(Error::rule(format!("the organization already has {max} {}", kind.plural()))
+            if tx.count_active_deps(kind.as_str())? > max {
+                return Err(Error::rule(format!("the organization already has {max} active {}", kind.plural()))
                     .with_help("reuse an existing policy (a policy can be assigned to many mailboxes), or purge one that is no longer needed"));
             }
         }
@@ -703,6 +703,18 @@ pub fn set(
             }
             Some(false) => return Err(purged_meanwhile(noun, &d.name)),
             Some(true) => {}
+        }
+        // Enabling a policy makes it count toward the limit again (checked in the same
+        // transaction, so two enables at once cannot pass it together).
+        if let (Some(true), false, Some(max)) = (ch.enabled, d.enabled, kind.max()) {
+            if tx.count_active_deps(kind.as_str())? > max {
+                return Err(Error::rule(format!(
+                    "the organization already has {max} active {}: '{}' stays disabled",
+                    kind.plural(),
+                    d.name
+                ))
+                .with_help("disable or purge another policy first"));
+            }
         }
         for (w, from) in &new_wraps {
             if !tx.replace_root_wrap(w, from)? {

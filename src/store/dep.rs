@@ -202,6 +202,17 @@ impl Tx<'_> {
         }
     }
 
+    /// The policies of `kind` that count toward its limit: enabled and not purged.
+    pub fn count_active_deps(&self, kind: &str) -> Result<u64> {
+        match self.row(
+            "SELECT count(*) FROM dep WHERE kind = ?1 AND enabled <> 0 AND state <> 'Purged'",
+            args![kind],
+        )? {
+            Some(r) => r.get(0),
+            None => Ok(0),
+        }
+    }
+
     pub fn root_wraps(&self, dep_guid: &str) -> Result<Vec<RootWrapRow>> {
         self.rows(
             "SELECT dep_guid, slot, key_uri, version, wrapped FROM dep_root_wrap WHERE dep_guid = ?1 ORDER BY slot",
