@@ -597,33 +597,7 @@ fn revocation_holds_through_reassignment_moves_and_a_long_running_shell() {
 /// `ssh-keygen -Y verify` of one signature of a purge report, with the allowed-signers line
 /// the report gives.
 fn ssh_verify(e: &Env, sig: &serde_json::Value, who: &str) -> Result<(), String> {
-    let dir = e.config.path().join("verify");
-    std::fs::create_dir_all(&dir).unwrap();
-    let (allowed, sigfile, msg) = (dir.join("allowed"), dir.join("msg.sig"), dir.join("msg"));
-    std::fs::write(
-        &allowed,
-        format!("{}\n", sig["AllowedSigner"].as_str().unwrap()),
-    )
-    .unwrap();
-    std::fs::write(&sigfile, sig["Signature"].as_str().unwrap()).unwrap();
-    std::fs::write(&msg, sig["Statement"].as_str().unwrap()).unwrap();
-    let out = std::process::Command::new("ssh-keygen")
-        .args(["-Y", "verify", "-f"])
-        .arg(&allowed)
-        .args(["-I", who, "-n", sig["Namespace"].as_str().unwrap(), "-s"])
-        .arg(&sigfile)
-        .stdin(std::fs::File::open(&msg).unwrap())
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    common::ssh_verify(&e.config.path().join("verify"), sig, who)
 }
 
 fn hex_sha256(s: &str) -> String {

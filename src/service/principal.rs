@@ -384,14 +384,19 @@ pub fn authenticate(
     let signer = signer_for(data_dir, &row, cred)?;
     prove(&row, &signer)?;
     set_actor(&row.upn);
-    Ok(Authenticated {
+    Ok(proven(&row, bootstrapped, signer))
+}
+
+/// The principal of `row`, proven (by `signer`'s signature, made here or by its client).
+fn proven(row: &PrincipalRow, bootstrapped: Option<PathBuf>, signer: Signer) -> Authenticated {
+    Authenticated {
         upn: row.upn.clone(),
         fingerprint: row.fingerprint.clone(),
         owner: row.owner,
         public_key: row.public_key.clone(),
         bootstrapped,
         signer,
-    })
+    }
 }
 
 /// Proves a request to the service: `signature` (armored SSHSIG in `namespace`) of `text` by
@@ -414,14 +419,7 @@ pub fn authenticate_request(
     identity::verify(&registered, namespace, text.as_bytes(), signature)?;
     serve_as(Some(row.upn.clone()));
     set_actor(&row.upn);
-    Ok(Authenticated {
-        upn: row.upn.clone(),
-        fingerprint: row.fingerprint.clone(),
-        owner: row.owner,
-        public_key: row.public_key.clone(),
-        bootstrapped: None,
-        signer: Signer::elsewhere(registered),
-    })
+    Ok(proven(&row, None, Signer::elsewhere(registered)))
 }
 
 /// Registers `upn` as the owner if the store has no principal yet. Returns the row (and the

@@ -693,3 +693,35 @@ pub fn with_database(url: &str, db: &str) -> String {
 pub fn postgres_client(url: &str) -> postgres::Client {
     postgres::Client::connect(url, postgres::NoTls).unwrap()
 }
+
+/// Checks a purge report's signature (`Signatures[i]`: `AllowedSigner`, `Signature`,
+/// `Statement`, `Namespace`) with `ssh-keygen -Y verify`, working in `dir`; the tool's words
+/// when it refuses.
+pub fn ssh_verify(dir: &Path, sig: &serde_json::Value, who: &str) -> Result<(), String> {
+    std::fs::create_dir_all(dir).unwrap();
+    let (allowed, sigfile, msg) = (dir.join("allowed"), dir.join("msg.sig"), dir.join("msg"));
+    std::fs::write(
+        &allowed,
+        format!("{}\n", sig["AllowedSigner"].as_str().unwrap()),
+    )
+    .unwrap();
+    std::fs::write(&sigfile, sig["Signature"].as_str().unwrap()).unwrap();
+    std::fs::write(&msg, sig["Statement"].as_str().unwrap()).unwrap();
+    let out = Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(&allowed)
+        .args(["-I", who, "-n", sig["Namespace"].as_str().unwrap(), "-s"])
+        .arg(&sigfile)
+        .stdin(std::fs::File::open(&msg).unwrap())
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
