@@ -280,7 +280,7 @@ impl Ctx {
                     "signing with your key, for the service:\n{}",
                     st.text
                 ));
-                let signed = self.remote()?.sign_statement(cmdlet.name, &st)?;
+                let signed = self.remote()?.sign_statement(&inv, &st)?;
                 inv.signatures.push(signed);
                 continue;
             }

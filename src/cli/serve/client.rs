@@ -322,14 +322,15 @@ impl Remote {
             .with_help(format!("sign in again: custkey Connect-AzAccount -AccountId {account} -KeyFile <private key>")))
     }
 
-    /// Signs `s`, a statement the service asked for while running `cmdlet`, with the
-    /// connected account's key, if `cmdlet` is one that makes such statements.
+    /// Signs `s`, a statement the service asked for while running `inv`, with the connected
+    /// account's key, if `inv` is a step of the data purge path ([`wire::makes_statement`]).
     pub fn sign_statement(
         &mut self,
-        cmdlet: &str,
+        inv: &Invocation,
         s: &custkey::service::principal::StatementToSign,
     ) -> Result<custkey::service::principal::SignedStatement, CliError> {
-        if !wire::SIGNING_CMDLETS.contains(&cmdlet) || s.namespace != wire::STATEMENT_NAMESPACE {
+        let cmdlet = inv.cmdlet.as_str();
+        if !wire::makes_statement(cmdlet, &inv.args) || s.namespace != wire::STATEMENT_NAMESPACE {
             return Err(CliError::new(
                 Class::Failed,
                 format!("the service asked for a signature in '{}' while running {cmdlet}; nothing was signed", s.namespace),
@@ -583,16 +584,47 @@ mod tests {
             time: "2026-12-02T00:00:00Z".into(),
             text: "anything".into(),
         };
-        // Asked while running a cmdlet that makes no statement, or in another namespace: no
-        // signature, and the key is not even read.
-        for (cmdlet, ns) in [
-            ("Get-Mailbox", "custkey-purge"),
-            ("Approve-DataPurgeRequest", "custkey-request@custkey"),
-            ("Approve-DataPurgeRequest", "git"),
+        let inv = |cmdlet: &str, args: serde_json::Value| Invocation {
+            cmdlet: cmdlet.into(),
+            args: args.as_object().cloned().unwrap_or_default(),
+            input: Vec::new(),
+            confirmed: false,
+            files: Vec::new(),
+            signatures: Vec::new(),
+        };
+        // Asked while running a cmdlet that makes no statement (a Set-DataEncryptionPolicy
+        // that requests no purge among them), or in another namespace: no signature, and the
+        // key is not even read.
+        let purge = serde_json::json!({"PermanentDataPurgeRequested": {"Bool": true}});
+        for (i, ns) in [
+            (inv("Get-Mailbox", serde_json::json!({})), "custkey-purge"),
+            (
+                inv(
+                    "Set-DataEncryptionPolicy",
+                    serde_json::json!({"Description": {"Str": "x"}}),
+                ),
+                "custkey-purge",
+            ),
+            (
+                inv(
+                    "Set-DataEncryptionPolicy",
+                    serde_json::json!({"PermanentDataPurgeRequested": {"Bool": false}}),
+                ),
+                "custkey-purge",
+            ),
+            (inv("Set-DataEncryptionPolicy", purge.clone()), "git"),
+            (
+                inv("Approve-DataPurgeRequest", serde_json::json!({})),
+                "custkey-request@custkey",
+            ),
         ] {
-            let e = r.sign_statement(cmdlet, &st(ns)).unwrap_err();
+            let e = r.sign_statement(&i, &st(ns)).unwrap_err();
             assert!(e.message.contains("nothing was signed"), "{}", e.message);
         }
+        assert!(wire::makes_statement(
+            "Set-DataEncryptionPolicy",
+            purge.as_object().unwrap()
+        ));
     }
 
     #[test]

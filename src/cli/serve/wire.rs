@@ -51,10 +51,22 @@ pub struct Invocation {
     pub signatures: Vec<custkey::service::principal::SignedStatement>,
 }
 
-/// Cmdlets whose statements a client signs when the service asks (the data purge path), and
-/// the one namespace it signs them in. A service asking for any other signature gets none.
-pub const SIGNING_CMDLETS: &[&str] = &["Set-DataEncryptionPolicy", "Approve-DataPurgeRequest"];
+/// The one namespace a client signs statements in when the service asks (the data purge
+/// path). A service asking for any other signature gets none.
 pub const STATEMENT_NAMESPACE: &str = "custkey-purge";
+
+/// Whether the invocation of `cmdlet` with `args` is one of the data purge path's steps, the
+/// only invocations whose statements a client signs: `Approve-DataPurgeRequest`, and
+/// `Set-DataEncryptionPolicy -PermanentDataPurgeRequested` (not any other Set).
+pub fn makes_statement(cmdlet: &str, args: &Map<String, Value>) -> bool {
+    match cmdlet {
+        "Approve-DataPurgeRequest" => true,
+        "Set-DataEncryptionPolicy" => {
+            args.get("PermanentDataPurgeRequested") == Some(&serde_json::json!({"Bool": true}))
+        }
+        _ => false,
+    }
+}
 
 /// How a cmdlet's output came back.
 #[derive(Debug, Clone, Serialize, Deserialize)]
