@@ -433,7 +433,11 @@ impl Ctx {
                         url.shown(),
                         dir.display()
                     ));
-                    Store::open_url(url, &dir).map_err(store_err)?
+                    let mut s = Store::open_url(url, &dir).map_err(store_err)?;
+                    if let Some(c) = content_storage()? {
+                        s.set_content_storage(c).map_err(store_err)?;
+                    }
+                    s
                 }
                 None => {
                     if let Some(d) = &self.data_dir_given {
@@ -443,6 +447,13 @@ impl Ctx {
                             self.store_path.display()
                         ))
                         .with_help("leave -DataDir out, or give -Store a postgres:// URL"));
+                    }
+                    if content_storage()? == Some(custkey::store::ContentStorage::Database) {
+                        return Err(CliError::usage(format!(
+                            "CUSTKEY_CONTENT=database is for a PostgreSQL store; the SQLite store {} keeps content in files beside it",
+                            self.store_path.display()
+                        ))
+                        .with_help("unset CUSTKEY_CONTENT, or give -Store a postgres:// URL"));
                     }
                     self.check_store_folder()?;
                     self.verbose(&format!("opening the store {}", self.store_path.display()));
@@ -876,6 +887,23 @@ pub fn data_dir_for_url() -> PathBuf {
         return PathBuf::from(d);
     }
     default_data_dir()
+}
+
+/// `CUSTKEY_CONTENT`: where a PostgreSQL store keeps new content (`database`, its default, or
+/// `files` in the data directory; docs/store.md). Unset or empty: the store's default.
+fn content_storage() -> Result<Option<custkey::store::ContentStorage>, CliError> {
+    use custkey::store::ContentStorage;
+    let Some(v) = std::env::var_os("CUSTKEY_CONTENT").filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    match v.to_string_lossy().to_ascii_lowercase().as_str() {
+        "database" => Ok(Some(ContentStorage::Database)),
+        "files" => Ok(Some(ContentStorage::Files)),
+        other => Err(CliError::usage(format!(
+            "CUSTKEY_CONTENT is '{other}'; it must be 'database' or 'files'"
+        ))
+        .with_help("unset it for the store's default (docs/store.md, Content)")),
+    }
 }
 
 /// -DataDir, if given.

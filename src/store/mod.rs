@@ -21,6 +21,7 @@ mod m365;
 mod org;
 mod pack;
 pub mod pg;
+mod pgpack;
 mod principal;
 mod recipient;
 mod setting;
@@ -32,7 +33,9 @@ pub use dep::{DepRow, RootWrapRow};
 pub use location::{Location, LocationError, PgUrl};
 pub use m365::{ChatMessageRow, ChatRow, WorkloadKeyRow};
 pub use org::OrganizationRow;
-pub use pack::{PackAppender, PackFile, PackReadError, PACK_BUFFER, PACK_BUFFERS};
+pub use pack::{
+    ContentStorage, PackAppender, PackFile, PackRange, PackReadError, PACK_BUFFER, PACK_BUFFERS,
+};
 pub use principal::{PrincipalRow, PurgeSignatureRow};
 pub use recipient::{RecipientRow, RecipientScope};
 pub use spo::{SiteRow, SpoDepRow, SpoFileRow, SpoRootWrapRow};
@@ -352,6 +355,17 @@ const MIGRATIONS: &[&str] = &[
     // Copies made before it keep '' (their format's algorithm byte says the same).
     "ALTER TABLE dep_root_wrap ADD COLUMN wrap_kind TEXT NOT NULL DEFAULT '';
     ALTER TABLE spo_dep_root_wrap ADD COLUMN wrap_kind TEXT NOT NULL DEFAULT '';",
+    // 14: content in the database itself (PostgreSQL stores, store/pgpack.rs): a pack whose
+    // `storage` is 'database' keeps its bytes in content_chunk rows, each `data` starting at
+    // byte `off` of the pack, instead of a file of the data directory ('file').
+    "ALTER TABLE content_pack ADD COLUMN storage TEXT NOT NULL DEFAULT 'file'
+        CHECK (storage IN ('file', 'database'));
+    CREATE TABLE content_chunk (
+        pack TEXT NOT NULL REFERENCES content_pack (id),
+        off INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (pack, off)
+    );",
 ];
 
 /// The schema version this build writes.
@@ -415,6 +429,8 @@ pub struct Store {
     /// Where files beside the rows live (content packs): the file's directory, or for
     /// PostgreSQL the data directory it was opened with.
     data_dir: PathBuf,
+    /// Where new packs keep their bytes.
+    content: ContentStorage,
 }
 
 enum Backend {
@@ -470,6 +486,7 @@ impl Store {
             path: PathBuf::from(url.shown()),
             backend: Backend::Pg(Box::new(pg)),
             data_dir: data_dir.to_path_buf(),
+            content: ContentStorage::Database,
         };
         datadir::bind(&mut store)?;
         Ok(store)
@@ -488,6 +505,24 @@ impl Store {
     /// Whether this store is a PostgreSQL database (else a SQLite file).
     pub fn is_postgres(&self) -> bool {
         matches!(self.backend, Backend::Pg(_))
+    }
+
+    /// Where new packs keep their bytes: in the database (a PostgreSQL store's default) or in
+    /// files of the data directory. A SQLite store keeps them in files only.
+    pub fn set_content_storage(&mut self, content: ContentStorage) -> Result<()> {
+        if content == ContentStorage::Database && !self.is_postgres() {
+            return Err(StoreError::Unavailable {
+                path: self.path.clone(),
+                detail: "a SQLite store keeps content in files beside it; content in the database needs a PostgreSQL store".into(),
+            });
+        }
+        self.content = content;
+        Ok(())
+    }
+
+    /// Where new packs keep their bytes ([`Store::set_content_storage`]).
+    pub fn content_storage(&self) -> ContentStorage {
+        self.content
     }
 
     /// The SQLite connection (tests that look at the file's own settings).
@@ -605,6 +640,7 @@ impl Store {
             backend: Backend::Sqlite(conn),
             path: path.into(),
             data_dir: dir_of(path),
+            content: ContentStorage::Files,
         })
     }
 
@@ -668,6 +704,11 @@ impl Store {
 }
 
 impl Tx<'_> {
+    /// Whether this transaction is on a PostgreSQL store.
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self.inner, TxInner::Pg(_))
+    }
+
     pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
         classify(self.path, e)
     }

@@ -41,12 +41,30 @@ pub const PACK_WRITERS: usize = 2;
 /// reserve past the end is cut off by [`PackAppender::finish`].
 const PACK_RESERVE: u64 = 16 << 20;
 
-/// A pack file just created and locked, registered in the store.
+/// A pack just created and locked, registered in the store: a file of the data directory, or
+/// (PostgreSQL, [`ContentStorage::Database`]) chunk rows written through a connection of its
+/// own that holds the pack's lock.
 pub struct PackFile {
     pub id: String,
     pub mailbox_guid: String,
+    /// The file; for a pack in the database, how messages name it.
     pub path: PathBuf,
-    file: File,
+    sink: Sink,
+}
+
+enum Sink {
+    File(File),
+    Db(Box<postgres::Client>),
+}
+
+/// Where a store keeps the bytes of new packs (packs already written are read where they are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentStorage {
+    /// Pack files under `content/` of the data directory (SQLite stores; PostgreSQL stores whose
+    /// machines share that directory).
+    Files,
+    /// `content_chunk` rows of the database itself (the default of a PostgreSQL store).
+    Database,
 }
 
 fn unavailable(path: &Path, what: &str, e: &io::Error) -> StoreError {
@@ -103,6 +121,24 @@ impl Store {
     /// Creates a new pack for a mailbox's content: the file (0600, locked by this process until
     /// dropped, its directory entry fsynced), then its `content_pack` row.
     pub fn create_pack(&mut self, mailbox_guid: &str) -> Result<PackFile> {
+        if let (super::Backend::Pg(pg), ContentStorage::Database) = (&self.backend, self.content) {
+            let id = uuid::Uuid::new_v4().to_string();
+            let mut client = pg.connect_again()?;
+            super::pgpack::lock(&mut client, &id, pg.shown())?;
+            self.write(|tx| -> Result<()> {
+                tx.exec(
+                    "INSERT INTO content_pack (id, mailbox_guid, when_created, storage) VALUES (?1, ?2, ?3, 'database')",
+                    args![id, mailbox_guid, chrono::Utc::now().to_rfc3339()],
+                )?;
+                Ok(())
+            })?;
+            return Ok(PackFile {
+                path: super::pgpack::label(&id),
+                id,
+                mailbox_guid: mailbox_guid.to_string(),
+                sink: Sink::Db(Box::new(client)),
+            });
+        }
         let dir = self.content_dir().join(mailbox_guid);
         // Level by level, so each new directory's entry is fsynced in its parent.
         private_dir(&self.content_dir())?;
@@ -139,7 +175,7 @@ impl Store {
             id,
             mailbox_guid: mailbox_guid.to_string(),
             path,
-            file,
+            sink: Sink::File(file),
         })
     }
 
@@ -171,6 +207,9 @@ impl Store {
     /// Deletes one registered pack of `owner` (a mailbox or a site) if no item and no file
     /// points at it and no writer holds it; whether its file was removed.
     pub fn reclaim_pack(&mut self, owner: &str, id: &str) -> Result<bool> {
+        if self.is_postgres() && self.read(|tx| tx.pack_in_database(id))? {
+            return self.reclaim_db_pack(id);
+        }
         let path = self.pack_path(owner, id);
         // Hold the lock while deciding and deleting: a live writer holds it from creation.
         let lock = match File::open(&path) {
@@ -212,6 +251,38 @@ impl Store {
             }
         }
         Ok(removed)
+    }
+
+    /// [`Store::reclaim_pack`] of a pack in the database: its chunks and its row go in one
+    /// transaction, unless its writer still holds its lock or a row points at it.
+    fn reclaim_db_pack(&mut self, id: &str) -> Result<bool> {
+        self.write(|tx| -> Result<bool> {
+            let free = tx
+                .row(
+                    "SELECT pg_try_advisory_xact_lock(?1)",
+                    args![super::pgpack::lock_key(id)],
+                )?
+                .map(|r| r.get::<bool>(0))
+                .transpose()?
+                .unwrap_or(false);
+            if !free {
+                return Ok(false);
+            }
+            let used = tx
+                .row(
+                    "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)
+                         OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1)",
+                    args![id],
+                )?
+                .map(|r| r.get::<bool>(0))
+                .transpose()?
+                .unwrap_or(false);
+            if used {
+                return Ok(false);
+            }
+            tx.exec("DELETE FROM content_chunk WHERE pack = ?1", args![id])?;
+            Ok(tx.exec("DELETE FROM content_pack WHERE id = ?1", args![id])? > 0)
+        })
     }
 
     /// Deletes pack files that no `content_pack` row and no item names: what a writer killed
@@ -317,7 +388,19 @@ impl Store {
 #[derive(Debug)]
 pub enum PackReadError {
     Open(PathBuf, io::Error),
-    Truncated { path: PathBuf, have: u64, need: u64 },
+    Truncated {
+        path: PathBuf,
+        have: u64,
+        need: u64,
+    },
+    /// A pack in the database whose chunks end before the item does.
+    DbTruncated {
+        pack: String,
+        have: u64,
+        need: u64,
+    },
+    /// The database did not answer the read of a pack's chunks.
+    Db(String, String),
 }
 
 impl std::fmt::Display for PackReadError {
@@ -334,11 +417,33 @@ impl std::fmt::Display for PackReadError {
                 "its content file {} is truncated ({have} bytes; the item ends at byte {need})",
                 path.display()
             ),
+            PackReadError::DbTruncated { pack, have, need } => write!(
+                f,
+                "its content (pack {pack}, in the database) is incomplete ({have} bytes; the item ends at byte {need})"
+            ),
+            PackReadError::Db(pack, e) => {
+                write!(f, "its content (pack {pack}, in the database) cannot be read: {e}")
+            }
         }
     }
 }
 
-impl Tx<'_> {
+/// An item's bytes in its pack, as [`Tx::open_pack_range`] opened them.
+pub enum PackRange<'a, 'c> {
+    File(io::Take<File>),
+    Db(super::pgpack::DbRange<'a, 'c>),
+}
+
+impl Read for PackRange<'_, '_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            PackRange::File(f) => f.read(out),
+            PackRange::Db(d) => d.read(out),
+        }
+    }
+}
+
+impl<'c> Tx<'c> {
     /// Where content pack files live (see [`Store::content_dir`]).
     pub fn content_dir(&self) -> PathBuf {
         content_dir_of(self.data_dir)
@@ -346,7 +451,35 @@ impl Tx<'_> {
 
     /// Opens `len` bytes at `offset` of a pack for reading. A missing file or one shorter than
     /// the row says is [`PackReadError`], which names the file and the bytes expected.
-    pub fn open_pack_range(
+    pub fn open_pack_range<'a>(
+        &'a self,
+        mailbox_guid: &str,
+        id: &str,
+        offset: u64,
+        len: u64,
+    ) -> std::result::Result<PackRange<'a, 'c>, PackReadError> {
+        if self.is_postgres() {
+            let in_db = self
+                .pack_in_database(id)
+                .map_err(|e| PackReadError::Db(id.to_string(), e.to_string()))?;
+            if in_db {
+                return super::pgpack::DbRange::open(self, id, offset, len).map(PackRange::Db);
+            }
+        }
+        self.open_file_range(mailbox_guid, id, offset, len)
+            .map(PackRange::File)
+    }
+
+    /// Whether pack `id` keeps its bytes in the database (else in a file, or it is unknown).
+    pub(crate) fn pack_in_database(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .row("SELECT storage FROM content_pack WHERE id = ?1", args![id])?
+            .map(|r| r.get::<String>(0))
+            .transpose()?
+            .is_some_and(|s| s == "database"))
+    }
+
+    fn open_file_range(
         &self,
         mailbox_guid: &str,
         id: &str,
@@ -575,9 +708,7 @@ impl WriterShared {
 /// Appends to a [`PackFile`] from helper threads: [`PACK_WRITERS`] write full buffers (large
 /// sequential writes, direct I/O where possible), one fsyncs on request, so encryption, writing and flushing
 /// to disk overlap. Memory is bounded by [`PACK_BUFFERS`] buffers of [`PACK_BUFFER`] bytes.
-pub struct PackAppender {
-    pub id: String,
-    pub mailbox_guid: String,
+struct FileAppender {
     path: PathBuf,
     jobs: Option<SyncSender<Job>>,
     free: Receiver<Buf>,
@@ -598,14 +729,87 @@ pub struct PackAppender {
     file: File,
 }
 
+/// Appends to a [`PackFile`], wherever its bytes live; the same calls for both.
+pub struct PackAppender {
+    pub id: String,
+    pub mailbox_guid: String,
+    inner: Appender,
+}
+
+enum Appender {
+    File(FileAppender),
+    Db(super::pgpack::DbAppender),
+}
+
+macro_rules! each {
+    ($self:expr, $a:ident => $e:expr) => {
+        match $self {
+            Appender::File($a) => $e,
+            Appender::Db($a) => $e,
+        }
+    };
+}
+
 impl PackAppender {
     pub fn start(pack: PackFile) -> Result<PackAppender> {
         let PackFile {
             id,
             mailbox_guid,
             path,
-            file,
+            sink,
         } = pack;
+        let inner = match sink {
+            Sink::File(file) => Appender::File(FileAppender::start(path, file)?),
+            Sink::Db(client) => {
+                Appender::Db(super::pgpack::DbAppender::start(id.clone(), *client)?)
+            }
+        };
+        Ok(PackAppender {
+            id,
+            mailbox_guid,
+            inner,
+        })
+    }
+
+    /// The pack's file; for a pack in the database, how messages name it.
+    pub fn path(&self) -> &Path {
+        each!(&self.inner, a => a.path())
+    }
+
+    /// Bytes appended so far (the offset the next item starts at).
+    pub fn position(&self) -> u64 {
+        each!(&self.inner, a => a.position())
+    }
+
+    /// Appends everything `src` yields; returns the number of bytes. An error here is a read
+    /// error of `src` (write errors show in [`PackAppender::durable`]).
+    pub fn append_from(&mut self, src: &mut dyn Read) -> io::Result<u64> {
+        each!(&mut self.inner, a => a.append_from(src))
+    }
+
+    /// Hands over what is buffered and asks for everything appended so far to be made durable
+    /// (an fsync, or a commit); returns the offset that will be durable when it is acknowledged.
+    pub fn request_sync(&mut self) -> io::Result<u64> {
+        each!(&mut self.inner, a => a.request_sync())
+    }
+
+    /// The offset up to which the pack is known durable; with `wait_for`, blocks until at least
+    /// that offset is. A write, fsync or commit failure is returned here.
+    pub fn durable(&mut self, wait_for: Option<u64>) -> io::Result<u64> {
+        each!(&mut self.inner, a => a.durable(wait_for))
+    }
+
+    /// Makes everything durable and stops the writer.
+    pub fn finish(self) -> io::Result<u64> {
+        match self.inner {
+            Appender::File(a) => a.finish(),
+            Appender::Db(a) => a.finish(),
+        }
+    }
+}
+
+impl FileAppender {
+    fn start(path: PathBuf, file: File) -> Result<FileAppender> {
         let clone = |f: &File| {
             f.try_clone()
                 .map_err(|e| unavailable(&path, "cannot open the content file", &e))
@@ -659,9 +863,7 @@ impl PackAppender {
                 }
             }),
         )?;
-        Ok(PackAppender {
-            id,
-            mailbox_guid,
+        Ok(FileAppender {
             path,
             jobs: Some(jobs_tx),
             free: free_rx,
@@ -829,7 +1031,7 @@ impl PackAppender {
     }
 }
 
-impl Drop for PackAppender {
+impl Drop for FileAppender {
     fn drop(&mut self) {
         self.stop();
     }

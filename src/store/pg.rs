@@ -57,6 +57,30 @@ pub struct PgStore {
     shown: String,
     /// Statements prepared on this connection, by their SQL text.
     statements: RefCell<HashMap<String, Statement>>,
+    /// How to open another connection to the same database.
+    connector: Connector,
+}
+
+/// What it takes to connect to the store's database again (the URL's password stays in the
+/// driver's configuration, never in a message).
+pub(crate) struct Connector {
+    config: postgres::Config,
+    tls: Option<rustls::ClientConfig>,
+    shown: String,
+}
+
+impl Connector {
+    fn try_connect(&self) -> std::result::Result<Client, postgres::Error> {
+        match &self.tls {
+            None => self.config.connect(NoTls),
+            Some(cfg) => {
+                self.config
+                    .connect(tokio_postgres_rustls_improved::MakeRustlsConnect::new(
+                        cfg.clone(),
+                    ))
+            }
+        }
+    }
 }
 
 /// One transaction on a PostgreSQL store.
@@ -79,14 +103,18 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
-        let mut client = match url.tls() {
-            None => config.connect(NoTls),
-            Some(tls) => {
-                let cfg = tls_config(url, tls)?;
-                config.connect(tokio_postgres_rustls_improved::MakeRustlsConnect::new(cfg))
-            }
-        }
-        .map_err(|e| connect_error(url, &e))?;
+        let tls = match url.tls() {
+            None => None,
+            Some(tls) => Some(tls_config(url, tls)?),
+        };
+        let connector = Connector {
+            config,
+            tls,
+            shown: url.shown().to_string(),
+        };
+        let mut client = connector
+            .try_connect()
+            .map_err(|e| connect_error(url, &e))?;
         let shown = url.shown().to_string();
         // A writer waits for another's write transaction as long as SQLite's busy timeout.
         client
@@ -97,6 +125,18 @@ impl PgStore {
             client,
             shown,
             statements: RefCell::new(HashMap::new()),
+            connector,
+        })
+    }
+
+    /// Another connection to the same database (the writer of a pack whose content lives in
+    /// the database, [`super::pgpack`]); the schema is the one this store checked.
+    pub(crate) fn connect_again(&self) -> Result<Client> {
+        let shown = &self.connector.shown;
+        self.connector.try_connect().map_err(|e| StoreError::Postgres {
+            url: shown.clone(),
+            detail: format!("cannot open another connection: {}", db_text(&e)),
+            help: "check the server's max_connections and that it is still running; nothing was stored".into(),
         })
     }
 
@@ -108,6 +148,7 @@ impl PgStore {
             client,
             shown,
             statements,
+            ..
         } = self;
         let level = if write {
             IsolationLevel::ReadCommitted

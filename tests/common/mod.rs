@@ -588,8 +588,35 @@ pub fn store_exec(e: &Env, sql: &str) {
     }
 }
 
+/// The bytes of a pack: its file under `content/`, or (a PostgreSQL store's content in the
+/// database) its `content_chunk` rows one after another, checked to be contiguous.
+pub fn pack_bytes(e: &Env, owner: &str, pack: &str) -> Vec<u8> {
+    let storage = store_rows(
+        e,
+        "SELECT storage FROM content_pack WHERE id = ?1",
+        &[pack.into()],
+    );
+    if storage.first().map(|r| r[0].text()) == Some("database".into()) {
+        let mut out = Vec::new();
+        for r in store_rows(
+            e,
+            "SELECT off, data FROM content_chunk WHERE pack = ?1 ORDER BY off",
+            &[pack.into()],
+        ) {
+            assert_eq!(
+                r[0].int() as usize,
+                out.len(),
+                "chunks of pack {pack} are contiguous"
+            );
+            out.extend(r[1].blob());
+        }
+        return out;
+    }
+    std::fs::read(e.path(&format!("content/{owner}/{pack}.pack"))).unwrap()
+}
+
 /// Every item's stored ciphertext, in (mailbox, item) order: the bytes its row points at in its
-/// pack file under `content/`, or its `item_segment` rows for an item from before the packs.
+/// pack (file or rows, [`pack_bytes`]), or its `item_segment` rows for an item from before the packs.
 pub fn item_ciphertexts(e: &Env) -> Vec<Vec<u8>> {
     let rows = store_rows(
         e,
@@ -601,11 +628,7 @@ pub fn item_ciphertexts(e: &Env) -> Vec<Vec<u8>> {
             let (mailbox, item) = (r[0].text(), r[1].text());
             let (offset, len) = (r[3].int() as usize, r[4].int() as usize);
             match r[2].opt_text() {
-                Some(p) => {
-                    let f =
-                        std::fs::read(e.path(&format!("content/{mailbox}/{p}.pack"))).unwrap();
-                    f[offset..offset + len].to_vec()
-                }
+                Some(p) => pack_bytes(e, &mailbox, &p)[offset..offset + len].to_vec(),
                 None => store_rows(
                     e,
                     "SELECT data FROM item_segment WHERE mailbox_guid = ?1 AND item_id = ?2 ORDER BY n",
