@@ -725,3 +725,76 @@ fn a_secure_string_never_shows_its_text() {
     let err = e.fails(&["-Command", "ConvertTo-SecureString -String x"], 2);
     assert!(err.contains("-AsPlainText is required"), "{err}");
 }
+
+/// The Get-Help examples of Add-AzKeyVaultKey and ConvertTo-SecureString run as printed (in
+/// sh, with custkey on the PATH) and print what their help shows.
+#[test]
+fn the_help_examples_run_as_printed() {
+    let e = Env::new();
+    e.ok(&["Set-AzContext", "-Subscription", "Contoso-CK-Sub1"]);
+    e.ok(&[
+        "Register-AzProviderFeature",
+        "-FeatureName",
+        "mandatoryRetentionPeriodEnabled",
+        "-ProviderNamespace",
+        "Microsoft.Resources",
+    ]);
+    e.ok(&[
+        "New-AzKeyVault",
+        "-VaultName",
+        "Contoso-CK-EX-NA-VaultA1",
+        "-ResourceGroupName",
+        "rg",
+        "-Location",
+        "westus",
+        "-Sku",
+        "Premium",
+    ]);
+    let bin = Path::new(env!("CARGO_BIN_EXE_custkey")).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut ran = 0;
+    for cmdlet in ["Add-AzKeyVaultKey", "ConvertTo-SecureString"] {
+        let help = e.ok(&["Get-Help", cmdlet, "-Examples"]);
+        let lines: Vec<&str> = help.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let Some(code) = l.trim().strip_prefix("PS> ") else {
+                continue;
+            };
+            let out = Command::new("sh")
+                .args(["-c", code])
+                .current_dir(e.dir.path())
+                .env("PATH", &path)
+                .env("CUSTKEY_STORE", e.path("service.db"))
+                .env("CUSTKEY_CONFIG_DIR", e.config.path())
+                .env("CUSTKEY_KEYRING", "off")
+                .env_remove("COLUMNS")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{code}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            // The block after the example line: its sample output when it reads as one.
+            let block: Vec<&str> = lines[i + 2..]
+                .iter()
+                .take_while(|l| !l.trim().is_empty())
+                .map(|l| l.trim())
+                .collect();
+            if block
+                .iter()
+                .all(|l| l.contains(" : ") || l.starts_with("System."))
+            {
+                for want in block {
+                    assert!(
+                        stdout.lines().any(|got| got.trim() == want),
+                        "{code}: expected {want:?} in\n{stdout}"
+                    );
+                }
+            }
+            ran += 1;
+        }
+    }
+    assert_eq!(ran, 5);
+}
