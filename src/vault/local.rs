@@ -1985,7 +1985,6 @@ impl KeyVault for LocalVault {
                 return Err(self.deleted_vault_error());
             }
             self.authorize_key(&st, caller, KeyPermission::Import, Some(&req.name))?;
-            hsm_needs_premium(&st, req)?;
             if st.pkcs11.is_some() {
                 return Err(VaultError::Invalid(format!(
                     "vault '{}' keeps its keys on a PKCS#11 token, where a .byok import is not \
@@ -1994,6 +1993,7 @@ impl KeyVault for LocalVault {
                     self.display
                 )));
             }
+            hsm_needs_premium(&st, req)?;
             let k = find_key(&st, kek_name).map_err(|e| match e {
                 VaultError::NotFound(m) => VaultError::NotFound(format!(
                     "the key-exchange key the .byok file names (header.kid) is not in this \
