@@ -931,6 +931,37 @@ mod tests {
     }
 
     #[test]
+    fn a_secure_string_binds_only_from_convertto_securestring() {
+        use crate::cli::cmdlets::secure_string;
+        let add = crate::cli::find_cmdlet("Add-AzKeyVaultKey").unwrap();
+        let p = add
+            .all_params()
+            .find(|p| p.name == "KeyFilePassword")
+            .unwrap();
+        let sealed = secure_string::seal("s3cret").unwrap();
+        assert!(!sealed.to_string().contains("s3cret"));
+        let v = convert_typed(p, &sealed).unwrap();
+        assert!(!format!("{v:?}").contains("s3cret"));
+        // Plain text, on the command line or from a script, never binds.
+        assert!(convert(p, "s3cret").is_err());
+        assert!(convert_typed(p, &serde_json::json!("s3cret")).is_err());
+        // A sealed value altered (or made by another process) does not open.
+        let mut forged = sealed.clone();
+        forged["Sealed"] = serde_json::json!("00".repeat(40));
+        assert!(convert_typed(p, &forged).is_err());
+        // To the service and back.
+        let named = vec![
+            ("VaultName".to_string(), Some(serde_json::json!("vault1"))),
+            ("Name".to_string(), Some(serde_json::json!("k"))),
+            ("KeyFilePath".to_string(), Some(serde_json::json!("k.pfx"))),
+            ("KeyFilePassword".to_string(), Some(sealed)),
+        ];
+        let args = bind_values(add, &named, &[], None).unwrap();
+        let back = Args::from_wire(add, &args.to_wire()).unwrap();
+        assert_eq!(back.secret("KeyFilePassword"), Some("s3cret"));
+    }
+
+    #[test]
     fn dates_in_the_forms_powershell_reads_keep_their_times() {
         let at = |s: &str| parse_date(s).map(|d| d.to_rfc3339());
         let t = Some("2016-12-27T00:01:00+00:00".to_string());
