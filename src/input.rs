@@ -20,6 +20,9 @@ pub const MAX_SPO_FILE_BYTES: u64 = 512 << 20;
 /// A key backup blob (`Restore-AzKeyVaultKey -InputFile`).
 pub const MAX_BACKUP_BYTES: u64 = crate::vault::backup::MAX_BACKUP_BYTES as u64;
 
+/// A key file `Add-AzKeyVaultKey -KeyFilePath` reads (.pem, .pfx/.p12, .byok).
+pub const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
+
 /// Why a bounded read stopped.
 #[derive(Debug)]
 pub enum ReadError {

@@ -803,3 +803,98 @@ fn the_guides_soft_delete_sequence_runs_through_a_client() {
     let one = vault.get(0).unwrap_or(&vault);
     assert_eq!(one["EnablePurgeProtection"], true, "{vault}");
 }
+
+/// `Add-AzKeyVaultKey -KeyFilePath` through a client: the key file goes with the request, the
+/// SecureString password is opened on the client and sent in the signed request, and the
+/// service keeps neither the file nor the password.
+#[test]
+fn a_key_file_import_runs_through_a_client() {
+    let (e, owner_key) = organization();
+    let svc = Service::start(&e);
+    let c = Client::new();
+    c.connect(&svc);
+    c.sign_in(OWNER, &owner_key);
+    c.ok(&["Set-AzContext", "-Subscription", "Contoso-CK-Sub1"]);
+    c.ok(&[
+        "Register-AzProviderFeature",
+        "-FeatureName",
+        "mandatoryRetentionPeriodEnabled",
+        "-ProviderNamespace",
+        "Microsoft.Resources",
+    ]);
+    c.ok(&[
+        "New-AzKeyVault",
+        "-VaultName",
+        "contoso-ck-va1",
+        "-ResourceGroupName",
+        "rg",
+        "-Location",
+        "westus",
+        "-Sku",
+        "Premium",
+    ]);
+    let ssl = |args: &[&str]| {
+        let st = Command::new("openssl")
+            .args(args)
+            .current_dir(c.home.path())
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    };
+    ssl(&[
+        "req", "-x509", "-newkey", "rsa:3072", "-nodes", "-subj", "/CN=ck", "-keyout", "k.pem",
+        "-out", "c.pem",
+    ]);
+    ssl(&[
+        "pkcs12",
+        "-export",
+        "-inkey",
+        "k.pem",
+        "-in",
+        "c.pem",
+        "-out",
+        "mine.pfx",
+        "-passout",
+        "pass:over the wire",
+    ]);
+    let script =
+        "Add-AzKeyVaultKey -VaultName contoso-ck-va1 -Name Imported -KeyFilePath mine.pfx \
+                  -KeyFilePassword (ConvertTo-SecureString -String $env:PW -AsPlainText -Force) \
+                  -KeyOps wrapKey,unwrapKey -Property KeySize";
+    let out = c.run_env(&["-Command", script], &[("PW", "over the wire")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("KeySize : 3072"));
+    // A wrong password is refused on the service, and not echoed.
+    let out = c.run_env(&["-Command", script], &[("PW", "guessed wrong")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the password does not open the file"), "{err}");
+    assert!(!err.contains("guessed wrong"));
+    // Seen in embedded mode on the service's machine; its log and data hold no password.
+    assert_eq!(
+        e.json(&["Get-AzKeyVaultKey", "contoso-ck-va1", "Imported"])["KeySize"],
+        3072
+    );
+    assert!(!svc.log().contains("over the wire"));
+    for f in common::files_under(e.dir.path()) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("over the wire"),
+            "{}",
+            f.display()
+        );
+        assert!(
+            f.extension().is_none_or(|x| x != "pfx"),
+            "{} was kept",
+            f.display()
+        );
+    }
+}

@@ -401,6 +401,14 @@ fn import_is_refused_on_a_token_vault() {
         .expect_err("refused");
     assert_eq!(e.class(), ErrorClass::Invalid);
     assert!(e.message().contains("token"), "{e}");
+    // A .byok blob is refused too, before any key-exchange key is looked at.
+    let mut req = NewKeyRequest::new("byok");
+    req.destination = custkey::vault::KeyDestination::Hsm;
+    let e = v
+        .import_wrapped_key(&admin(), &req, "KEKforBYOK", None, &[0u8; 600])
+        .expect_err("refused");
+    assert_eq!(e.class(), ErrorClass::Invalid);
+    assert!(e.message().contains("token"), "{e}");
     assert!(v.list_keys(&admin()).expect("list").is_empty());
 }
 

@@ -21,6 +21,32 @@ pub enum Value {
     Null,
     /// A [`Kind::Object`] parameter's value, as the script gave it.
     Json(serde_json::Value),
+    /// A [`Kind::SecureString`] parameter's text, zeroized when dropped.
+    Secret(Secret),
+}
+
+/// A password's text: zeroized on drop, `REDACTED` in debug output. On the wire (a request to
+/// the service, signed and over TLS) it is the text.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(REDACTED)")
+    }
 }
 
 /// Whether `v` is what binding a value to a parameter of `kind` makes.
@@ -36,6 +62,7 @@ fn wire_kind_ok(kind: Kind, v: &Value) -> bool {
         (Kind::EnumList(set), Value::List(l)) => l.iter().all(|s| member(set, s)),
         (Kind::Date, Value::Date(_)) => true,
         (Kind::Object, Value::Json(_)) => true,
+        (Kind::SecureString, Value::Secret(_)) => true,
         _ => false,
     }
 }
@@ -152,6 +179,13 @@ impl Args {
             _ => None,
         }
     }
+    /// A [`Kind::SecureString`] value's text.
+    pub fn secret(&self, name: &str) -> Option<&str> {
+        match self.values.get(name) {
+            Some(Value::Secret(s)) => Some(s.expose()),
+            _ => None,
+        }
+    }
     pub fn date(&self, name: &str) -> Option<DateTime<Utc>> {
         match self.values.get(name) {
             Some(Value::Date(d)) => Some(*d),
@@ -179,6 +213,23 @@ pub fn convert_typed(param: &Param, v: &Typed) -> Result<Value, CliError> {
     }
     match (param.kind, v) {
         (Kind::Object, v) => Ok(Value::Json(v.clone())),
+        (Kind::SecureString, v) => {
+            let one = match v {
+                Typed::Array(items) if items.len() == 1 => &items[0],
+                other => other,
+            };
+            if !crate::cli::cmdlets::secure_string::is_secure_string(one) {
+                return Err(secure_string_needed(param));
+            }
+            let text = crate::cli::cmdlets::secure_string::open(one).ok_or_else(|| {
+                CliError::usage(format!(
+                    "the SecureString given to -{} was not made in this process",
+                    param.name
+                ))
+                .with_help("make it here: (ConvertTo-SecureString -String $env:KEY_PASSWORD -AsPlainText -Force)")
+            })?;
+            Ok(Value::Secret(Secret(text.to_string())))
+        }
         (Kind::Switch | Kind::Bool, Typed::Bool(b)) => Ok(Value::Bool(*b)),
         (Kind::Switch | Kind::Bool, Typed::Number(n)) => {
             Ok(Value::Bool(n.as_f64().is_some_and(|f| f != 0.0)))
@@ -751,6 +802,7 @@ fn convert(param: &Param, raw: &str) -> Result<Value, CliError> {
             serde_json::from_str(raw.trim())
                 .unwrap_or_else(|_| serde_json::Value::String(unquote(raw).to_string())),
         )),
+        Kind::SecureString => Err(secure_string_needed(param)),
         Kind::ScriptBlock => Err(invalid(format!(
             "Cannot convert the \"{raw}\" value to type ScriptBlock."
         ))
@@ -762,6 +814,19 @@ fn convert(param: &Param, raw: &str) -> Result<Value, CliError> {
             .with_help("write a date as 12/31/9999, \"12/27/2016 12:01 AM\", 2016-12-27 00:01 or 9999-12-31T00:00:00Z")
         }),
     }
+}
+
+/// A SecureString parameter given anything but a SecureString (plain text never binds: it
+/// would sit in the shell's history and the process list).
+fn secure_string_needed(param: &Param) -> CliError {
+    CliError::usage(format!(
+        "Cannot convert the value given to -{} to type System.Security.SecureString.",
+        param.name
+    ))
+    .with_help(format!(
+        "give a SecureString in a script: custkey -Command '... -{} (ConvertTo-SecureString -String $env:KEY_PASSWORD -AsPlainText -Force)'",
+        param.name
+    ))
 }
 
 fn enum_value(param: &Param, allowed: &[&str], raw: &str) -> Result<String, CliError> {
@@ -863,6 +928,37 @@ mod tests {
         let args = bind_values(set, &named, &[], None).unwrap();
         let back = Args::from_wire(set, &args.to_wire()).unwrap();
         assert_eq!(back.object("Properties"), Some(&props));
+    }
+
+    #[test]
+    fn a_secure_string_binds_only_from_convertto_securestring() {
+        use crate::cli::cmdlets::secure_string;
+        let add = crate::cli::find_cmdlet("Add-AzKeyVaultKey").unwrap();
+        let p = add
+            .all_params()
+            .find(|p| p.name == "KeyFilePassword")
+            .unwrap();
+        let sealed = secure_string::seal("s3cret").unwrap();
+        assert!(!sealed.to_string().contains("s3cret"));
+        let v = convert_typed(p, &sealed).unwrap();
+        assert!(!format!("{v:?}").contains("s3cret"));
+        // Plain text, on the command line or from a script, never binds.
+        assert!(convert(p, "s3cret").is_err());
+        assert!(convert_typed(p, &serde_json::json!("s3cret")).is_err());
+        // A sealed value altered (or made by another process) does not open.
+        let mut forged = sealed.clone();
+        forged["Sealed"] = serde_json::json!("00".repeat(40));
+        assert!(convert_typed(p, &forged).is_err());
+        // To the service and back.
+        let named = vec![
+            ("VaultName".to_string(), Some(serde_json::json!("vault1"))),
+            ("Name".to_string(), Some(serde_json::json!("k"))),
+            ("KeyFilePath".to_string(), Some(serde_json::json!("k.pfx"))),
+            ("KeyFilePassword".to_string(), Some(sealed)),
+        ];
+        let args = bind_values(add, &named, &[], None).unwrap();
+        let back = Args::from_wire(add, &args.to_wire()).unwrap();
+        assert_eq!(back.secret("KeyFilePassword"), Some("s3cret"));
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub enum Kind {
     Path,
     /// `{ ... }`: a script block, given in a script (`Where-Object { $_.Name -like 'a*' }`).
     ScriptBlock,
+    /// `[SecureString]`: a value ConvertTo-SecureString made (a password); never plain text
+    /// from the command line.
+    SecureString,
     /// Any value as it is: an object, an array, a string, a number (`Add-Member -Value`,
     /// `Set-AzResource -Properties`). On the command line, JSON text, else a string.
     Object,
@@ -50,6 +53,7 @@ impl Kind {
             Kind::Date => "DateTime".into(),
             Kind::Path => "String (path)".into(),
             Kind::ScriptBlock => "ScriptBlock".into(),
+            Kind::SecureString => "SecureString".into(),
             Kind::Object => "PSObject".into(),
         }
     }

@@ -202,6 +202,12 @@ pub fn display(v: &Value) -> String {
             "{{{}}}",
             a.iter().map(display).collect::<Vec<_>>().join(", ")
         ),
+        Value::Object(m)
+            if m.get("PSTypeName").and_then(Value::as_str)
+                == Some(super::cmdlets::secure_string::SECURE_STRING) =>
+        {
+            super::cmdlets::secure_string::SECURE_STRING.into()
+        }
         // An error record (a script's `catch` gives one as `$_`) reads as its message.
         Value::Object(m) if m.get("PSTypeName").and_then(Value::as_str) == Some(ERROR_RECORD) => m
             .get("Exception")

@@ -12,6 +12,8 @@
 //! - [`wrap`]: bound AES-256-GCM wraps between tiers, RSA-OAEP root wraps, and the versioned
 //!   [`WrappedKey`] byte format.
 //! - [`CommitmentKey`]: keyed commitments that authenticate an unwrapped DEP key or TIK.
+//! - [`keyfile`]: key files a BYOK import reads (PEM, PKCS#12, `.byok` blobs), and
+//!   [`aes_kwp_unwrap`] (RFC 5649) for the `.byok` blob.
 //! - [`content`]: the segmented, key-committing content stream with `Read`/`Write` adapters.
 //!
 //! Byte formats are specified in `docs/format.md`.
@@ -21,7 +23,9 @@ pub mod content;
 mod der;
 mod error;
 mod kdf;
+pub mod keyfile;
 pub mod keys;
+mod kwp;
 pub mod provider;
 #[cfg(feature = "rustcrypto")]
 mod provider_rustcrypto;
@@ -41,6 +45,7 @@ pub use keys::{
     KeyRef, MailboxBinding, MailboxKey, OwnerBinding, RootKeyRef, SiteBinding, SiteKey,
     TenantIntermediateKey, TierId, TierKey, TikBinding, WorkloadBinding, WorkloadKey,
 };
+pub use kwp::{aes_kwp_unwrap, aes_kwp_wrap};
 pub use provider::{all_providers, default_provider, AwsLcProvider, CryptoProvider};
 #[cfg(feature = "rustcrypto")]
 pub use provider_rustcrypto::RustCryptoProvider;

@@ -491,6 +491,114 @@ impl AzureSession<'_> {
         let r = v.import_key(&self.az.caller, req, pkcs8_der);
         self.checked(r)
     }
+    /// `Add-AzKeyVaultKey -KeyFilePath`: reads the key file (its kind by its extension:
+    /// `.pem`, `.pfx`/`.p12`, `.byok`) and imports its RSA key. `password` opens an encrypted
+    /// PEM key or a PKCS#12 file. A `.byok` blob is unwrapped in the vault under the
+    /// key-exchange key its `header.kid` names, which must be a key of `vault`; it imports
+    /// only as an HSM-protected key. The file is read once into memory (zeroized) and never
+    /// copied anywhere.
+    pub fn import_key_file(
+        &mut self,
+        vault: &str,
+        req: &NewKeyRequest,
+        path: &Path,
+        password: Option<&[u8]>,
+    ) -> Result<KeyVaultKey> {
+        use crate::crypto::keyfile::{self, KeyFileError};
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        if !matches!(ext.as_str(), "pem" | "pfx" | "p12" | "byok") {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "-KeyFilePath {}: the file's kind is not known from its name",
+                    path.display()
+                ),
+            )
+            .with_help("name a .pem (PKCS#8 or PKCS#1 key), .pfx or .p12 (PKCS#12) or .byok (BYOK transfer blob) file"));
+        }
+        let bytes = zeroize::Zeroizing::new(
+            crate::input::read_file_limited(path, crate::input::MAX_KEY_FILE_BYTES).map_err(
+                |e| {
+                    Error::new(
+                        ErrorKind::InvalidArgument,
+                        format!("cannot read -KeyFilePath {}: {e}", path.display()),
+                    )
+                    .with_help(format!(
+                        "check the path; a key file is at most {}",
+                        crate::input::size(crate::input::MAX_KEY_FILE_BYTES)
+                    ))
+                },
+            )?,
+        );
+        let file_error = |e: KeyFileError| {
+            let what = format!("-KeyFilePath {}: {e}", path.display());
+            match e {
+                KeyFileError::WrongPassword => Error::new(ErrorKind::Authentication, what)
+                    .with_help("give the file's password with -KeyFilePassword (ConvertTo-SecureString -String $env:KEY_PASSWORD -AsPlainText -Force); nothing was imported"),
+                KeyFileError::PasswordRequired => Error::new(ErrorKind::InvalidArgument, what)
+                    .with_help("give its password with -KeyFilePassword (ConvertTo-SecureString -String $env:KEY_PASSWORD -AsPlainText -Force)"),
+                KeyFileError::NotRsa(_) | KeyFileError::RsaSize(_) => {
+                    Error::new(ErrorKind::InvalidArgument, what).with_help(
+                        "make an RSA key of 2048, 3072 or 4096 bits (openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072), or create one in the vault with Add-AzKeyVaultKey without -KeyFilePath",
+                    )
+                }
+                KeyFileError::Unsupported(_) | KeyFileError::Malformed(_) => {
+                    Error::new(ErrorKind::InvalidArgument, what)
+                        .with_help("see 'custkey Get-Help Add-AzKeyVaultKey -Full' and docs/vaults.md for the key files custkey reads; nothing was imported")
+                }
+            }
+        };
+        if ext == "byok" {
+            if req.destination != crate::vault::KeyDestination::Hsm {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "-KeyFilePath {}: a key from a .byok file can only be imported as an HSM-protected key",
+                        path.display()
+                    ),
+                )
+                .with_help("give -Destination HSM, or leave -Destination out (a .byok file imports as HSM)"));
+            }
+            let blob = keyfile::ByokBlob::parse(&bytes).map_err(file_error)?;
+            let kid = crate::vault::ids::KeyId::parse(&blob.kid.replacen(".vault.azure.net:443/", ".vault.azure.net/", 1))
+                .map_err(|e| {
+                    Error::new(ErrorKind::InvalidArgument, format!("-KeyFilePath {}: header.kid: {}", path.display(), e.message()))
+                        .with_help("the .byok file must name the key-exchange key by its key id (Get-AzKeyVaultKey shows it as Id)")
+                })?;
+            if !kid.vault.eq_ignore_ascii_case(vault) {
+                return Err(Error::new(
+                    ErrorKind::Rule,
+                    format!(
+                        "-KeyFilePath {}: the .byok file was made for the key-exchange key {} of vault '{}', not of vault '{vault}'",
+                        path.display(),
+                        blob.kid,
+                        kid.vault
+                    ),
+                )
+                .with_help("import it into the vault whose KEK it names, or make a .byok file for a KEK of this vault (Add-AzKeyVaultKey -Destination HSM -KeyOps import)"));
+            }
+            let v = self.vault(vault)?;
+            let r = v.import_wrapped_key(
+                &self.az.caller,
+                req,
+                &kid.name,
+                kid.version.as_deref(),
+                &blob.ciphertext,
+            );
+            return self.checked(r);
+        }
+        let pkcs8 = if ext == "pem" {
+            keyfile::pkcs8_from_pem(&bytes, password)
+        } else {
+            keyfile::pkcs8_from_pkcs12(&bytes, password)
+        }
+        .map_err(file_error)?;
+        self.import_key(vault, req, &pkcs8)
+    }
     pub fn key(&mut self, vault: &str, name: &str, version: Option<&str>) -> Result<KeyVaultKey> {
         let v = self.vault(vault)?;
         let r = v.get_key(&self.az.caller, name, version);

@@ -1958,6 +1958,91 @@ impl KeyVault for LocalVault {
         )
     }
 
+    fn import_wrapped_key(
+        &self,
+        caller: &Caller,
+        req: &NewKeyRequest,
+        kek_name: &str,
+        kek_version: Option<&str>,
+        ciphertext: &[u8],
+    ) -> VaultResult<KeyVaultKey> {
+        let op = VaultOperation::ImportKey;
+        // The checks and the unwrap under the KEK, with the vault locked; the new version is
+        // then added as any import is (add_version re-reads the state under its own lock).
+        let unwrapped = (|| {
+            validate_new_key(req)?;
+            if req.destination != KeyDestination::Hsm {
+                return Err(VaultError::Invalid(
+                    "a key from a .byok file can only be imported as an HSM-protected key: give \
+                     -Destination HSM (or leave -Destination out)"
+                        .into(),
+                ));
+            }
+            self.dir_check()?;
+            let _lock = fsio::lock(&self.lock_path(), false)?;
+            let st = self.load_state()?;
+            if st.deleted_date.is_some() {
+                return Err(self.deleted_vault_error());
+            }
+            self.authorize_key(&st, caller, KeyPermission::Import, Some(&req.name))?;
+            if st.pkcs11.is_some() {
+                return Err(VaultError::Invalid(format!(
+                    "vault '{}' keeps its keys on a PKCS#11 token, where a .byok import is not \
+                     supported: use Add-AzKeyVaultKey without -KeyFilePath, or import with the \
+                     token vendor's tools",
+                    self.display
+                )));
+            }
+            hsm_needs_premium(&st, req)?;
+            let k = find_key(&st, kek_name).map_err(|e| match e {
+                VaultError::NotFound(m) => VaultError::NotFound(format!(
+                    "the key-exchange key the .byok file names (header.kid) is not in this \
+                     vault: {m}; make the .byok file for a KEK of vault '{}'",
+                    st.vault_name
+                )),
+                other => other,
+            })?;
+            let v = pick_version(k, kek_version, &st.vault_name)?;
+            let what = format!(
+                "key '{}' version {} in vault '{}'",
+                k.name, v.version, st.vault_name
+            );
+            if v.destination != KeyDestination::Hsm || v.key_ops != [KeyOperation::Import] {
+                return Err(VaultError::Invalid(format!(
+                    "{what} is not a key-exchange key: a KEK is an HSM key whose only KeyOps is \
+                     import (Add-AzKeyVaultKey -Destination HSM -KeyOps import)"
+                )));
+            }
+            check_usable(v, KeyOperation::Import, Utc::now(), &k.name, &st.vault_name)?;
+            let pkcs8 = v
+                .private_pkcs8
+                .as_ref()
+                .ok_or_else(|| damaged_version(&k.name, &st.vault_name))?;
+            let kek = RsaPrivateKey::from_pkcs8_der(&pkcs8.0).map_err(|_| {
+                VaultError::Damaged(format!("the stored key '{}' is damaged", k.name))
+            })?;
+            let target = crate::crypto::keyfile::byok_unwrap(&kek, ciphertext)
+                .map_err(|e| VaultError::Invalid(format!("{e} ({what})")))?;
+            RsaPrivateKey::from_pkcs8_der(&target).map_err(|e| {
+                VaultError::Invalid(format!("the key in the .byok file is not usable: {e}"))
+            })
+        })();
+        let private = match unwrapped {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = self.record(caller, op, Some(&req.name), None, Err(&e));
+                return Err(e);
+            }
+        };
+        self.add_version(
+            caller,
+            req,
+            &NewMaterial::Software(&private),
+            op,
+            KeyPermission::Import,
+        )
+    }
+
     fn get_key(
         &self,
         caller: &Caller,

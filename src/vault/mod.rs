@@ -92,6 +92,21 @@ pub trait KeyVault: Send + Sync {
         pkcs8_der: &[u8],
     ) -> VaultResult<KeyVaultKey>;
 
+    /// `Add-AzKeyVaultKey -KeyFilePath x.byok` (permission `import`): bring in an RSA key
+    /// wrapped for this vault's key-exchange key `kek_name` (version `kek_version`, or the
+    /// latest) as a BYOK transfer blob's ciphertext (RSA-OAEP SHA-1 of an AES key, then RFC
+    /// 5649 of the PKCS#8 key). The KEK must be an HSM key of this vault whose only KeyOps is
+    /// `import`, enabled and inside its validity period; its private key never leaves the
+    /// vault. The new key is HSM-protected.
+    fn import_wrapped_key(
+        &self,
+        caller: &Caller,
+        request: &NewKeyRequest,
+        kek_name: &str,
+        kek_version: Option<&str>,
+        ciphertext: &[u8],
+    ) -> VaultResult<KeyVaultKey>;
+
     /// `Get-AzKeyVaultKey -Name [-Version]` (permission `get`). Works on disabled keys.
     fn get_key(
         &self,

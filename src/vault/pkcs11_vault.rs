@@ -90,6 +90,7 @@ impl KeyVault for Pkcs11Vault {
         properties(&self) -> VaultResult<KeyVaultInfo>;
         create_key(&self, caller: &Caller, request: &NewKeyRequest) -> VaultResult<KeyVaultKey>;
         import_key(&self, caller: &Caller, request: &NewKeyRequest, pkcs8_der: &[u8]) -> VaultResult<KeyVaultKey>;
+        import_wrapped_key(&self, caller: &Caller, request: &NewKeyRequest, kek_name: &str, kek_version: Option<&str>, ciphertext: &[u8]) -> VaultResult<KeyVaultKey>;
         get_key(&self, caller: &Caller, name: &str, version: Option<&str>) -> VaultResult<KeyVaultKey>;
         list_keys(&self, caller: &Caller) -> VaultResult<Vec<KeyVaultKey>>;
         list_key_versions(&self, caller: &Caller, name: &str) -> VaultResult<Vec<KeyVaultKey>>;

@@ -40,28 +40,61 @@ pub const CMDLETS: &[Cmdlet] = &[
     Cmdlet {
         name: "Add-AzKeyVaultKey",
         module: "Az.KeyVault",
-        synopsis: "Creates an RSA key in a vault, or a new version of an existing key (a key roll).",
+        synopsis: "Creates or imports an RSA key in a vault, or a new version of an existing key (a key roll).",
         description: "Creates an RSA key of 2048, 3072 or 4096 bits. Adding a key under a name that exists makes a new \
 version: the key is rolled, older versions stay usable for what they still wrap. -Destination HSM marks the key \
 HSM-protected (in the local backend it is held like a software key; see docs/vaults.md). For Customer Key, keys need \
-wrapKey and unwrapKey, no expiry (or 12/31/9999), and RecoveryLevel Recoverable+ProtectedSubscription.",
+wrapKey and unwrapKey, no expiry (or 12/31/9999), and RecoveryLevel Recoverable+ProtectedSubscription. \
+-KeyFilePath imports a key of your own instead (bring your own key): a .pem file (PKCS#8 PRIVATE KEY, PKCS#1 RSA \
+PRIVATE KEY, or ENCRYPTED PRIVATE KEY with -KeyFilePassword), a .pfx/.p12 file (PKCS#12, with -KeyFilePassword; \
+OpenSSL 3's default AES-256-CBC/PBKDF2 encryption, not -legacy), or a .byok transfer blob wrapped for a key-exchange \
+key (KEK) of this vault: an HSM key with -KeyOps import only, whose private key never leaves the vault. A .byok key is \
+always HSM-protected (-Destination Software is refused); a .pem or .pfx key is Software unless -Destination HSM. The \
+key file is read, never copied; import needs the vault permission 'import'.",
         params: &[
             VAULT,
             Param::new("Name", Kind::String, "The key's name (1-127 letters, digits, hyphens).").position(1).required(),
-            Param::new("Destination", Kind::Enum(&["Software", "HSM"]), "Software- or HSM-protected.").default("Software"),
-            Param::new("Size", Kind::Int { min: 0, max: 1_000_000 }, "RSA modulus size: 2048, 3072 or 4096.").default("2048"),
+            Param::new("Destination", Kind::Enum(&["Software", "HSM"]), "Software- or HSM-protected. Default: Software; with -KeyFilePath, HSM for a .byok file."),
+            Param::new("Size", Kind::Int { min: 0, max: 1_000_000 }, "RSA modulus size: 2048, 3072 or 4096 (not with -KeyFilePath: the file's key has its own).").default("2048"),
+            Param::new("KeyFilePath", Kind::Path, "A key file to import: .pem, .pfx/.p12 (PKCS#12) or .byok (BYOK transfer blob)."),
+            Param::new("KeyFilePassword", Kind::SecureString, "The password of an encrypted .pem key or a .pfx/.p12 file: (ConvertTo-SecureString -String $env:KEY_PASSWORD -AsPlainText -Force)."),
             Param::new("KeyOps", Kind::EnumList(KEY_OPS), "Operations the key permits.").default("all"),
             Param::new("Expires", Kind::Date, "When the key expires (Customer Key accepts none, or 12/31/9999)."),
             Param::new("NotBefore", Kind::Date, "When the key becomes usable."),
             Param::new("Disable", Kind::Switch, "Create the key disabled."),
             Param::new("Tag", Kind::StringList, "Tags: name=value,name=value."),
         ],
-        examples: &[Example {
-            title: "A Customer Key root key",
-            code: "custkey Add-AzKeyVaultKey -VaultName Contoso-CK-EX-NA-VaultA1 -Name Contoso-CK-EX-NA-VaultA1-Key001 -Destination HSM -KeyOps wrapKey,unwrapKey",
-            output: "",
-            remarks: "Run it again with the same name to roll the key to a new version.",
-        }],
+        examples: &[
+            Example {
+                title: "A Customer Key root key",
+                code: "custkey Add-AzKeyVaultKey -VaultName Contoso-CK-EX-NA-VaultA1 -Name Contoso-CK-EX-NA-VaultA1-Key001 -Destination HSM -KeyOps wrapKey,unwrapKey",
+                output: "",
+                remarks: "Run it again with the same name to roll the key to a new version.",
+            },
+            Example {
+                title: "Import a key made with openssl (a .pem file)",
+                code: "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out Key002.pem 2>/dev/null && custkey Add-AzKeyVaultKey -VaultName Contoso-CK-EX-NA-VaultA1 -Name Key002 -KeyFilePath Key002.pem -Destination HSM -KeyOps wrapKey,unwrapKey -Property Name,KeyType",
+                output: "
+Name    : Key002
+KeyType : RSA-HSM
+",
+                remarks: "Delete the .pem file afterwards: the vault holds the key now.",
+            },
+            Example {
+                title: "Import a PKCS#12 file with its password",
+                code: "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=ck -keyout k.pem -out c.pem 2>/dev/null && openssl pkcs12 -export -inkey k.pem -in c.pem -out Key003.pfx -passout pass:example && KEY_PASSWORD=example custkey -Command 'Add-AzKeyVaultKey -VaultName Contoso-CK-EX-NA-VaultA1 -Name Key003 -KeyFilePath Key003.pfx -KeyFilePassword (ConvertTo-SecureString -String $env:KEY_PASSWORD -AsPlainText -Force) -KeyOps wrapKey,unwrapKey -Property Name'",
+                output: "
+Name : Key003
+",
+                remarks: "The password comes from the environment, so it is not in the process list.",
+            },
+            Example {
+                title: "A key-exchange key (KEK) for .byok files",
+                code: "custkey Add-AzKeyVaultKey -VaultName Contoso-CK-EX-NA-VaultA1 -Name KEKforBYOK -Destination HSM -Size 4096 -KeyOps import -Property Id",
+                output: "",
+                remarks: "Give the KEK's public key (Get-AzKeyVaultKey ... -Property Key) to your HSM's BYOK tool, then import its .byok file with -KeyFilePath x.byok.",
+            },
+        ],
         impact: Impact::Medium,
         table: KEY_TABLE,
         run: add,
@@ -256,17 +289,47 @@ fn add(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let vault = args.str("VaultName").unwrap_or_default();
     let name = args.str("Name").unwrap_or_default();
     let mut req = NewKeyRequest::new(name);
-    req.destination = if args.str("Destination") == Some("HSM") {
-        KeyDestination::Hsm
-    } else {
-        KeyDestination::Software
+    let file = args.str("KeyFilePath").map(PathBuf::from);
+    let byok = file.as_ref().is_some_and(|p| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("byok"))
+    });
+    req.destination = match args.str("Destination") {
+        Some("HSM") => KeyDestination::Hsm,
+        Some(_) => KeyDestination::Software,
+        None if byok => KeyDestination::Hsm,
+        None => KeyDestination::Software,
     };
+    if file.is_some() && args.has_any(&["Size"]) {
+        return Err(CliError::usage(
+            "-Size does not go with -KeyFilePath: the imported key keeps its own size",
+        )
+        .with_help("leave -Size out"));
+    }
+    if file.is_none() && args.has_any(&["KeyFilePassword"]) {
+        return Err(
+            CliError::usage("-KeyFilePassword goes with -KeyFilePath (the file it opens)")
+                .with_help("give -KeyFilePath <file.pem|file.pfx>, or leave -KeyFilePassword out"),
+        );
+    }
     req.size = args.int("Size").unwrap_or(2048) as usize;
     req.key_ops = key_ops(args, "KeyOps")?;
     req.expires = args.date("Expires");
     req.not_before = args.date("NotBefore");
     req.enabled = !args.switch("Disable");
     req.tags = parse_tags(args.list("Tag").unwrap_or_default())?;
+    if let Some(path) = file {
+        if !ctx.should_process(
+            &format!("{vault}/{name}"),
+            "Add-AzKeyVaultKey -KeyFilePath",
+            false,
+        )? {
+            return Ok(Output::None);
+        }
+        let password = args.secret("KeyFilePassword").map(str::as_bytes);
+        let key = ctx.azure()?.import_key_file(vault, &req, &path, password)?;
+        return Ok(Output::one(key_record(&key)?));
+    }
     if !ctx.should_process(&format!("{vault}/{name}"), "Add-AzKeyVaultKey", false)? {
         return Ok(Output::None);
     }

@@ -50,6 +50,7 @@ pub mod pnp_folder_item;
 pub mod pnp_online;
 pub mod pnp_site;
 pub mod role_group_member;
+pub mod secure_string;
 pub mod spo_data_encryption_policy;
 pub mod spo_service;
 pub mod spo_site_data_encryption_policy;
@@ -107,6 +108,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         pnp_online::CMDLETS,
         pnp_site::CMDLETS,
         role_group_member::CMDLETS,
+        secure_string::CMDLETS,
         spo_data_encryption_policy::CMDLETS,
         spo_service::CMDLETS,
         spo_site_data_encryption_policy::CMDLETS,

@@ -30,6 +30,7 @@ pub enum Use {
 pub fn file_use(cmdlet: &str, param: &str) -> Use {
     match (cmdlet, param) {
         ("Restore-AzKeyVaultKey", "InputFile")
+        | ("Add-AzKeyVaultKey", "KeyFilePath")
         | ("New-MailboxImportRequest", "FilePath")
         | ("New-AzADUser", "PublicKeyFile")
         | ("Add-PnPFile", "Path")

@@ -29,6 +29,8 @@ fn param_schema(p: &Param) -> Value {
         Kind::Date => bound("Date", json!({"type": "string", "format": "date-time"})),
         // Any JSON value: an object such as Get-AzResource's Properties.
         Kind::Object => bound("Json", json!({})),
+        // The password text (the request is signed and goes over TLS only).
+        Kind::SecureString => bound("Secret", json!({"type": "string"})),
     };
     json!({"description": p.help, "oneOf": [v, {"const": "Null"}]})
 }
