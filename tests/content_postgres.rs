@@ -39,6 +39,14 @@ fn unused_packs(e: &Env) -> i64 {
     )
 }
 
+/// Chunks of packs no item points at.
+fn orphan_chunks(e: &Env) -> i64 {
+    count(
+        e,
+        "SELECT count(*) FROM content_chunk c WHERE NOT EXISTS (SELECT 1 FROM item i WHERE i.pack = c.pack)",
+    )
+}
+
 #[test]
 fn mail_content_lives_in_the_database_and_no_file_is_written() {
     let Some(e) = on_postgres() else { return };
@@ -119,13 +127,7 @@ fn a_killed_import_shows_nothing_and_its_chunks_are_reclaimed() {
     // The next import reclaims it (its writer's session, and lock, ended with the process).
     e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
     assert_eq!(unused_packs(&e), 0);
-    assert_eq!(
-        count(
-            &e,
-            "SELECT count(*) FROM content_chunk c WHERE NOT EXISTS (SELECT 1 FROM item i WHERE i.pack = c.pack)"
-        ),
-        0
-    );
+    assert_eq!(orphan_chunks(&e), 0);
     assert_eq!(e.json(&["Get-MailboxStatistics", "alice"])["ItemCount"], 3);
     e.exports_same("alice", "out", &mail);
 }
@@ -206,13 +208,7 @@ fn after_kills_at_changing_moments_nothing_is_left_behind() {
     e.ok(&["New-MoveRequest", "alice"]);
     assert_eq!(unused_packs(&e), 0);
     // Every chunk belongs to a pack an item points at (the foreign key keeps the first half).
-    assert_eq!(
-        count(
-            &e,
-            "SELECT count(*) FROM content_chunk c WHERE NOT EXISTS (SELECT 1 FROM item i WHERE i.pack = c.pack)"
-        ),
-        0
-    );
+    assert_eq!(orphan_chunks(&e), 0);
     assert_eq!(
         files_under(&e.path("content")),
         Vec::<std::path::PathBuf>::new()

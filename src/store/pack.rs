@@ -224,16 +224,7 @@ impl Store {
             Err(e) => return Err(unavailable(&path, "cannot open the content file", &e)),
         };
         let gone = self.write(|tx| -> Result<bool> {
-            let used = tx
-                .row(
-                    "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)
-                         OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1)",
-                    args![id],
-                )?
-                .map(|r| r.get::<bool>(0))
-                .transpose()?
-                .unwrap_or(false);
-            if used {
+            if tx.pack_in_use(id)? {
                 return Ok(false);
             }
             tx.exec("DELETE FROM content_pack WHERE id = ?1", args![id])?;
@@ -268,16 +259,7 @@ impl Store {
             if !free {
                 return Ok(false);
             }
-            let used = tx
-                .row(
-                    "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)
-                         OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1)",
-                    args![id],
-                )?
-                .map(|r| r.get::<bool>(0))
-                .transpose()?
-                .unwrap_or(false);
-            if used {
+            if tx.pack_in_use(id)? {
                 return Ok(false);
             }
             tx.exec("DELETE FROM content_chunk WHERE pack = ?1", args![id])?;
@@ -468,6 +450,19 @@ impl<'c> Tx<'c> {
         }
         self.open_file_range(mailbox_guid, id, offset, len)
             .map(PackRange::File)
+    }
+
+    /// Whether an item or a SharePoint file points into pack `id`.
+    fn pack_in_use(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .row(
+                "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)
+                     OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1)",
+                args![id],
+            )?
+            .map(|r| r.get::<bool>(0))
+            .transpose()?
+            .unwrap_or(false))
     }
 
     /// Whether pack `id` keeps its bytes in the database (else in a file, or it is unknown).
