@@ -227,8 +227,9 @@ pub fn account(store: &mut Store) -> Result<String> {
 }
 
 use crate::vault::{
-    AuditQuery, AuditRecord, AzContextInfo, DeletedKeyVaultKey, KeyPermission, KeyUpdate, KeyVault,
-    KeyVaultInfo, KeyVaultKey, NewKeyRequest, NewVaultRequest, ProviderFeature,
+    AuditQuery, AuditRecord, AzContextInfo, DeletedKeyVaultKey, KeyPermission, KeyRotationPolicy,
+    KeyUpdate, KeyVault, KeyVaultInfo, KeyVaultKey, LifetimeAction, NewKeyRequest, NewVaultRequest,
+    ProviderFeature,
 };
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -653,6 +654,36 @@ impl AzureSession<'_> {
     pub fn backup_key(&mut self, vault: &str, name: &str) -> Result<Vec<u8>> {
         let v = self.vault(vault)?;
         let r = v.backup_key(&self.az.caller, name);
+        self.checked(r)
+    }
+    /// Get-AzKeyVaultKeyRotationPolicy.
+    pub fn rotation_policy(&mut self, vault: &str, name: &str) -> Result<KeyRotationPolicy> {
+        let v = self.vault(vault)?;
+        let r = v.get_rotation_policy(&self.az.caller, name);
+        self.checked(r)
+    }
+    /// Set-AzKeyVaultKeyRotationPolicy.
+    pub fn set_rotation_policy(
+        &mut self,
+        vault: &str,
+        name: &str,
+        expires_in: Option<&str>,
+        actions: &[LifetimeAction],
+    ) -> Result<KeyRotationPolicy> {
+        let v = self.vault(vault)?;
+        let r = v.set_rotation_policy(&self.az.caller, name, expires_in, actions);
+        self.checked(r)
+    }
+    /// Invoke-AzKeyVaultKeyRotation (`only_if_due`: the policy's Rotate action decides, under
+    /// the vault lock; `None` when it is not due).
+    pub fn rotate_key(
+        &mut self,
+        vault: &str,
+        name: &str,
+        only_if_due: bool,
+    ) -> Result<Option<KeyVaultKey>> {
+        let v = self.vault(vault)?;
+        let r = v.rotate_key(&self.az.caller, name, only_if_due);
         self.checked(r)
     }
     pub fn restore_key(&mut self, vault: &str, blob: &[u8]) -> Result<KeyVaultKey> {

@@ -15,6 +15,7 @@ pub mod org;
 pub mod principal;
 pub mod recipient;
 pub mod roles;
+pub mod rotation;
 pub mod site;
 pub mod spo;
 

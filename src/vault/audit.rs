@@ -71,11 +71,17 @@ pub enum VaultOperation {
     NewRoleAssignment,
     /// Remove-AzRoleAssignment at the vault's scope or one of its keys'
     RemoveRoleAssignment,
+    /// Get-AzKeyVaultKeyRotationPolicy
+    GetKeyRotationPolicy,
+    /// Set-AzKeyVaultKeyRotationPolicy
+    SetKeyRotationPolicy,
+    /// Invoke-AzKeyVaultKeyRotation, or a due rotation (Invoke-CustomerKeyRotation)
+    RotateKey,
 }
 
 impl VaultOperation {
     /// Every operation.
-    pub const ALL: [VaultOperation; 24] = [
+    pub const ALL: [VaultOperation; 27] = [
         VaultOperation::CreateVault,
         VaultOperation::RemoveVault,
         VaultOperation::RecoverVault,
@@ -100,6 +106,9 @@ impl VaultOperation {
         VaultOperation::RemoveAccessPolicy,
         VaultOperation::NewRoleAssignment,
         VaultOperation::RemoveRoleAssignment,
+        VaultOperation::GetKeyRotationPolicy,
+        VaultOperation::SetKeyRotationPolicy,
+        VaultOperation::RotateKey,
     ];
 
     /// The name as recorded (`WrapKey`, ...).
@@ -129,6 +138,9 @@ impl VaultOperation {
             VaultOperation::RemoveAccessPolicy => "RemoveAccessPolicy",
             VaultOperation::NewRoleAssignment => "NewRoleAssignment",
             VaultOperation::RemoveRoleAssignment => "RemoveRoleAssignment",
+            VaultOperation::GetKeyRotationPolicy => "GetKeyRotationPolicy",
+            VaultOperation::SetKeyRotationPolicy => "SetKeyRotationPolicy",
+            VaultOperation::RotateKey => "RotateKey",
         }
     }
 

@@ -46,6 +46,7 @@ use super::policy::{
 };
 use super::rbac::{self, Manage, RoleAssignment, Scope};
 use super::registry::VaultProvider;
+use super::rotation::{KeyRotationPolicy, LifetimeAction, RotationPolicy};
 use super::KeyVault;
 use crate::crypto::{OaepAlg, RsaPrivateKey, RsaPublicKey, SecretKey32};
 
@@ -123,6 +124,9 @@ struct StoredVersion {
 struct StoredKey {
     name: String,
     versions: Vec<StoredVersion>,
+    /// Set-AzKeyVaultKeyRotationPolicy (absent in vault files written before rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rotation_policy: Option<RotationPolicy>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -1794,6 +1798,7 @@ impl LocalVault {
                         st.keys.push(StoredKey {
                             name: req.name.clone(),
                             versions: vec![version],
+                            rotation_policy: None,
                         });
                         req.name.clone()
                     }
@@ -2497,8 +2502,181 @@ impl KeyVault for LocalVault {
         )
     }
 
+    fn get_rotation_policy(&self, caller: &Caller, name: &str) -> VaultResult<KeyRotationPolicy> {
+        self.get_rotation_policy_impl(caller, name)
+    }
+
+    fn set_rotation_policy(
+        &self,
+        caller: &Caller,
+        name: &str,
+        expires_in: Option<&str>,
+        actions: &[LifetimeAction],
+    ) -> VaultResult<KeyRotationPolicy> {
+        self.set_rotation_policy_impl(caller, name, expires_in, actions)
+    }
+
+    fn rotate_key(
+        &self,
+        caller: &Caller,
+        name: &str,
+        only_if_due: bool,
+    ) -> VaultResult<Option<KeyVaultKey>> {
+        self.rotate_impl(caller, name, only_if_due)
+    }
+
     fn audit_log(&self, query: &AuditQuery) -> VaultResult<Vec<AuditRecord>> {
         self.dir_check()?;
         self.audit().query(query)
+    }
+}
+
+/// Key rotation (Set/Get-AzKeyVaultKeyRotationPolicy, Invoke-AzKeyVaultKeyRotation).
+impl LocalVault {
+    fn policy_output(st: &VaultState, k: &StoredKey) -> KeyRotationPolicy {
+        let p = k.rotation_policy.as_ref();
+        KeyRotationPolicy {
+            id: format!(
+                "https://{}.vault.azure.net/keys/{}/rotationpolicy",
+                st.vault_name.to_ascii_lowercase(),
+                k.name
+            ),
+            vault_name: st.vault_name.clone(),
+            key_name: k.name.clone(),
+            lifetime_actions: p.map(|p| p.lifetime_actions.clone()).unwrap_or_default(),
+            expires_in: p.and_then(|p| p.expires_in.clone()),
+            created_on: p.map(|p| p.created_on),
+            updated_on: p.map(|p| p.updated_on),
+        }
+    }
+
+    fn get_rotation_policy_impl(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> VaultResult<KeyRotationPolicy> {
+        let op = Op::key(
+            caller,
+            VaultOperation::GetKeyRotationPolicy,
+            KeyPermission::GetRotationPolicy,
+            Some(name),
+            false,
+        );
+        self.run(op, |_, st| {
+            let k = find_key(st, name)?;
+            Ok((Self::policy_output(st, k), None))
+        })
+    }
+
+    fn set_rotation_policy_impl(
+        &self,
+        caller: &Caller,
+        name: &str,
+        expires_in: Option<&str>,
+        actions: &[LifetimeAction],
+    ) -> VaultResult<KeyRotationPolicy> {
+        let op = Op::key(
+            caller,
+            VaultOperation::SetKeyRotationPolicy,
+            KeyPermission::SetRotationPolicy,
+            Some(name),
+            true,
+        );
+        self.run(op, |ctx, st| {
+            let k = find_key_mut(st, name)?;
+            let created_on = k
+                .rotation_policy
+                .as_ref()
+                .map(|p| p.created_on)
+                .unwrap_or(ctx.now);
+            let p = RotationPolicy {
+                expires_in: expires_in.map(str::to_string),
+                lifetime_actions: actions.to_vec(),
+                created_on,
+                updated_on: ctx.now,
+            };
+            p.validate()?;
+            k.rotation_policy = Some(p);
+            let k = find_key(st, name)?;
+            Ok((Self::policy_output(st, k), None))
+        })
+    }
+
+    /// Under the vault lock: when `only_if_due`, check the policy's Rotate action against the
+    /// clock first (`None` when not due); then make a new version like the current one.
+    fn rotate_impl(
+        &self,
+        caller: &Caller,
+        name: &str,
+        only_if_due: bool,
+    ) -> VaultResult<Option<KeyVaultKey>> {
+        let op = Op::key(
+            caller,
+            VaultOperation::RotateKey,
+            KeyPermission::Rotate,
+            Some(name),
+            true,
+        );
+        self.run(op, |ctx, st| {
+            let k = find_key(st, name)?;
+            let cur = pick_version(k, None, &st.vault_name)?;
+            let policy = k.rotation_policy.clone();
+            // A due rotation reads the rotation clock (the system clock in release builds) for
+            // both the decision and the new version's dates, so a version it makes is not due.
+            let now = if only_if_due {
+                super::rotation::now()
+            } else {
+                ctx.now
+            };
+            if only_if_due {
+                let due = match &policy {
+                    Some(p) => p.rotation_due(cur.created, cur.expires, now)?,
+                    None => false,
+                };
+                if !due {
+                    return Ok((None, None));
+                }
+            }
+            let expires = match policy.as_ref().map(|p| p.expires_in_duration()) {
+                Some(Ok(Some(d))) => Some(now + d),
+                Some(Err(e)) => return Err(e),
+                _ => None,
+            };
+            let req = NewKeyRequest {
+                name: k.name.clone(),
+                destination: cur.destination,
+                size: cur.key_size,
+                key_ops: Some(cur.key_ops.clone()),
+                expires,
+                not_before: None,
+                enabled: true,
+                tags: cur.tags.clone(),
+            };
+            let version = match &st.pkcs11 {
+                None => {
+                    let private = RsaPrivateKey::generate(req.size).map_err(|e| {
+                        VaultError::Unavailable(format!("RSA key generation failed: {e:?}"))
+                    })?;
+                    new_stored_version(&NewMaterial::Software(&private), &req, now)
+                }
+                Some(b) => {
+                    let vid = new_version();
+                    let (public_der, token) =
+                        pkcs11::generate(b, &self.stem, &req.name, &vid, req.size)?;
+                    let material = NewMaterial::Token {
+                        version: vid,
+                        public_der,
+                        key_size: req.size,
+                        token,
+                    };
+                    new_stored_version(&material, &req, now)
+                }
+            };
+            let vid = version.version.clone();
+            find_key_mut(st, name)?.versions.push(version);
+            let k = find_key(st, name)?;
+            let out = self.latest_output(st, ctx.level, k)?;
+            Ok((Some(out), Some(vid)))
+        })
     }
 }

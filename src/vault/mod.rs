@@ -29,6 +29,7 @@ pub mod policy;
 pub mod rbac;
 pub mod registry;
 pub mod root;
+pub mod rotation;
 
 use zeroize::Zeroizing;
 
@@ -56,6 +57,9 @@ pub use policy::{
 pub use rbac::{Manage, RoleAssignment, RoleDefinition, Scope, ROLES};
 pub use registry::{VaultProvider, VaultRegistry, VaultRoots};
 pub use root::{RootError, RootKeyInfo, RootKeyKind, RootKeyProvider, RootWrap};
+pub use rotation::{
+    parse_iso_duration, KeyRotationPolicy, LifetimeAction, RotationAction, RotationPolicy,
+};
 
 use crate::crypto::OaepAlg;
 
@@ -193,4 +197,29 @@ pub trait KeyVault: Send + Sync {
 
     /// The vault's audit records passing `query`, oldest first.
     fn audit_log(&self, query: &AuditQuery) -> VaultResult<Vec<AuditRecord>>;
+
+    /// `Get-AzKeyVaultKeyRotationPolicy` (permission `getrotationpolicy`). A key without a
+    /// policy of its own shows no actions and no dates.
+    fn get_rotation_policy(&self, caller: &Caller, name: &str) -> VaultResult<KeyRotationPolicy>;
+
+    /// `Set-AzKeyVaultKeyRotationPolicy` (permission `setrotationpolicy`): replaces the policy,
+    /// after checking Azure's limits ([`RotationPolicy::validate`]).
+    fn set_rotation_policy(
+        &self,
+        caller: &Caller,
+        name: &str,
+        expires_in: Option<&str>,
+        actions: &[LifetimeAction],
+    ) -> VaultResult<KeyRotationPolicy>;
+
+    /// `Invoke-AzKeyVaultKeyRotation` (permission `rotate`): a new version with the current
+    /// version's type, size, KeyOps and tags, and `Expires = now + ExpiresIn` when the policy
+    /// sets it. With `only_if_due`, the policy's Rotate action is checked under the vault lock
+    /// first and `None` is returned when it is not due (so racing callers make one version).
+    fn rotate_key(
+        &self,
+        caller: &Caller,
+        name: &str,
+        only_if_due: bool,
+    ) -> VaultResult<Option<KeyVaultKey>>;
 }

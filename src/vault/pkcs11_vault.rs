@@ -18,6 +18,7 @@ use super::model::{
 use super::pkcs11::{Pkcs11Binding, Pkcs11Uri, BACKEND};
 use super::policy::{Caller, KeyPermission, Principal};
 use super::registry::VaultProvider;
+use super::rotation::{KeyRotationPolicy, LifetimeAction};
 use super::KeyVault;
 use crate::crypto::OaepAlg;
 
@@ -107,6 +108,9 @@ impl KeyVault for Pkcs11Vault {
         set_access_policy(&self, caller: &Caller, principal: &Principal, permissions: &[KeyPermission]) -> VaultResult<KeyVaultInfo>;
         remove_access_policy(&self, caller: &Caller, principal: &Principal) -> VaultResult<KeyVaultInfo>;
         audit_log(&self, query: &AuditQuery) -> VaultResult<Vec<AuditRecord>>;
+        get_rotation_policy(&self, caller: &Caller, name: &str) -> VaultResult<KeyRotationPolicy>;
+        set_rotation_policy(&self, caller: &Caller, name: &str, expires_in: Option<&str>, actions: &[LifetimeAction]) -> VaultResult<KeyRotationPolicy>;
+        rotate_key(&self, caller: &Caller, name: &str, only_if_due: bool) -> VaultResult<Option<KeyVaultKey>>;
     }
 }
 

@@ -181,11 +181,17 @@ pub enum KeyPermission {
     Recover,
     /// `purge`
     Purge,
+    /// `rotate` (Invoke-AzKeyVaultKeyRotation)
+    Rotate,
+    /// `getrotationpolicy` (Get-AzKeyVaultKeyRotationPolicy)
+    GetRotationPolicy,
+    /// `setrotationpolicy` (Set-AzKeyVaultKeyRotationPolicy)
+    SetRotationPolicy,
 }
 
 impl KeyPermission {
     /// Every key permission, in Azure's order.
-    pub const ALL: [KeyPermission; 16] = [
+    pub const ALL: [KeyPermission; 19] = [
         KeyPermission::Decrypt,
         KeyPermission::Encrypt,
         KeyPermission::UnwrapKey,
@@ -202,6 +208,9 @@ impl KeyPermission {
         KeyPermission::Restore,
         KeyPermission::Recover,
         KeyPermission::Purge,
+        KeyPermission::Rotate,
+        KeyPermission::GetRotationPolicy,
+        KeyPermission::SetRotationPolicy,
     ];
 
     /// Azure's spelling.
@@ -223,6 +232,9 @@ impl KeyPermission {
             KeyPermission::Restore => "restore",
             KeyPermission::Recover => "recover",
             KeyPermission::Purge => "purge",
+            KeyPermission::Rotate => "rotate",
+            KeyPermission::GetRotationPolicy => "getrotationpolicy",
+            KeyPermission::SetRotationPolicy => "setrotationpolicy",
         }
     }
 

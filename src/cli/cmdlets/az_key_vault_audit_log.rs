@@ -34,6 +34,9 @@ const OPERATIONS: &[&str] = &[
     "RemoveAccessPolicy",
     "NewRoleAssignment",
     "RemoveRoleAssignment",
+    "GetKeyRotationPolicy",
+    "SetKeyRotationPolicy",
+    "RotateKey",
 ];
 
 pub const CMDLETS: &[Cmdlet] = &[Cmdlet {

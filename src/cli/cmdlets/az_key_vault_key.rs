@@ -241,7 +241,7 @@ subscription, when a key of that name exists (active or removed), or when the fi
 
 /// The key as Azure PowerShell shows it, plus `Attributes` so `-Property Attributes` answers
 /// `(Get-AzKeyVaultKey ...).Attributes`.
-fn key_record(k: &KeyVaultKey) -> Result<Record, CliError> {
+pub fn key_record(k: &KeyVaultKey) -> Result<Record, CliError> {
     let mut r = record(k)?;
     let attrs = json!({
         "Enabled": k.enabled,

@@ -9,6 +9,8 @@ pub mod az_key_vault;
 pub mod az_key_vault_access_policy;
 pub mod az_key_vault_audit_log;
 pub mod az_key_vault_key;
+pub mod az_key_vault_key_rotation;
+pub mod az_key_vault_key_rotation_policy;
 pub mod az_resource;
 pub mod az_resource_provider;
 pub mod az_role_assignment;
@@ -19,6 +21,7 @@ pub mod customer_key_completion;
 pub mod customer_key_configuration;
 pub mod customer_key_hierarchy;
 pub mod customer_key_rollout;
+pub mod customer_key_rotation;
 pub mod customer_key_service;
 pub mod data_encryption_policy;
 pub mod data_purge_request;
@@ -67,6 +70,8 @@ pub fn all() -> Vec<&'static Cmdlet> {
         az_key_vault_access_policy::CMDLETS,
         az_key_vault_audit_log::CMDLETS,
         az_key_vault_key::CMDLETS,
+        az_key_vault_key_rotation::CMDLETS,
+        az_key_vault_key_rotation_policy::CMDLETS,
         az_resource::CMDLETS,
         az_resource_provider::CMDLETS,
         az_role_assignment::CMDLETS,
@@ -77,6 +82,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         customer_key_configuration::CMDLETS,
         customer_key_hierarchy::CMDLETS,
         customer_key_rollout::CMDLETS,
+        customer_key_rotation::CMDLETS,
         customer_key_service::CMDLETS,
         data_encryption_policy::CMDLETS,
         data_purge_request::CMDLETS,

@@ -1,0 +1,156 @@
+//! Set-AzKeyVaultKeyRotationPolicy, Get-AzKeyVaultKeyRotationPolicy.
+
+use custkey::vault::{KeyRotationPolicy, LifetimeAction, RotationAction};
+use serde_json::Value;
+
+use super::az_key_vault::vault_names;
+use crate::cli::args::Args;
+use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
+use crate::cli::error::CliError;
+use crate::cli::output::{record, Output, Record};
+use crate::cli::Ctx;
+
+const TABLE: &[&str] = &[
+    "VaultName",
+    "KeyName",
+    "ExpiresIn",
+    "CreatedOn",
+    "UpdatedOn",
+];
+
+const VAULT: Param = Param::new("VaultName", Kind::String, "The key vault.")
+    .position(0)
+    .required()
+    .complete(vault_names);
+const NAME: Param = Param::new("Name", Kind::String, "The key.")
+    .position(1)
+    .required()
+    .aliases(&["KeyName"]);
+
+pub const CMDLETS: &[Cmdlet] = &[
+    Cmdlet {
+        name: "Set-AzKeyVaultKeyRotationPolicy",
+        module: "Az.KeyVault",
+        synopsis: "Sets the rotation policy of a key: when a new version is made and how long it lives.",
+        description: "Replaces the key's rotation policy. -ExpiresIn (an ISO 8601 duration such as P2Y or P720D, \
+at least 28 days) becomes the Expires of every version a rotation makes. -KeyRotationLifetimeAction takes at most one \
+Rotate and one Notify action, each as @{Action='Rotate'; TimeAfterCreate='P18M'} or @{Action='Rotate'; \
+TimeBeforeExpiry='P30D'}: triggers are at least 7 days; TimeBeforeExpiry needs -ExpiresIn; Notify takes \
+TimeBeforeExpiry only. A due Rotate action is carried out by Invoke-CustomerKeyRotation (see docs/lifecycle.md); \
+Invoke-AzKeyVaultKeyRotation rotates at once. Needs the key permission 'setrotationpolicy'.",
+        params: &[
+            VAULT,
+            NAME,
+            Param::new("ExpiresIn", Kind::String, "How long a rotated version lives: an ISO 8601 duration (P2Y, P90D)."),
+            Param::new("KeyRotationLifetimeAction", Kind::Object, "Lifetime actions: @{Action='Rotate'; TimeAfterCreate='P18M'}, or an array of such tables."),
+        ],
+        examples: &[Example {
+            title: "Rotate a key every 18 months; each new version expires after 2 years",
+            code: "custkey -Command \"Set-AzKeyVaultKeyRotationPolicy -VaultName Contoso-CK-EX-NA-VaultA1 -Name Key001 -ExpiresIn P2Y -KeyRotationLifetimeAction @{Action='Rotate'; TimeAfterCreate='P18M'} -Property ExpiresIn\"",
+            output: "",
+            remarks: "Get-AzKeyVaultKeyRotationPolicy shows the policy; Invoke-CustomerKeyRotation carries out due rotations.",
+        }],
+        impact: Impact::Medium,
+        table: TABLE,
+        run: set,
+    },
+    Cmdlet {
+        name: "Get-AzKeyVaultKeyRotationPolicy",
+        module: "Az.KeyVault",
+        synopsis: "Shows the rotation policy of a key.",
+        description: "Shows Id, VaultName, KeyName, LifetimeActions, ExpiresIn, CreatedOn and UpdatedOn. A key \
+without a policy of its own shows no actions and no dates. Needs the key permission 'getrotationpolicy'.",
+        params: &[VAULT, NAME],
+        examples: &[Example {
+            title: "Show a key's rotation policy",
+            code: "custkey Get-AzKeyVaultKeyRotationPolicy -VaultName Contoso-CK-EX-NA-VaultA1 -Name Key001",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::None,
+        table: TABLE,
+        run: get,
+    },
+];
+
+fn str_field(o: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
+    o.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| match v {
+            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            _ => None,
+        })
+}
+
+/// `@{Action=...; TimeAfterCreate=...; TimeBeforeExpiry=...}` (one, or an array).
+pub fn parse_actions(v: Option<&Value>) -> Result<Vec<LifetimeAction>, CliError> {
+    let items: Vec<&Value> = match v {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(x) => vec![x],
+    };
+    let help = "give @{Action='Rotate'; TimeAfterCreate='P18M'} (or TimeBeforeExpiry='P30D')";
+    items
+        .into_iter()
+        .map(|item| {
+            let Value::Object(o) = item else {
+                return Err(CliError::usage(
+                    "-KeyRotationLifetimeAction takes hashtables with Action and a trigger",
+                )
+                .with_help(help));
+            };
+            let action = str_field(o, "Action").ok_or_else(|| {
+                CliError::usage("a lifetime action has no Action (Rotate or Notify)")
+                    .with_help(help)
+            })?;
+            Ok(LifetimeAction {
+                action: RotationAction::parse(&action)
+                    .map_err(|e| CliError::usage(e.to_string()).with_help(help))?,
+                time_after_create: str_field(o, "TimeAfterCreate"),
+                time_before_expiry: str_field(o, "TimeBeforeExpiry"),
+            })
+        })
+        .collect()
+}
+
+pub fn policy_record(p: &KeyRotationPolicy) -> Result<Record, CliError> {
+    let mut r = record(p)?;
+    let actions: Vec<Value> = p
+        .lifetime_actions
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "Action": a.action.as_str(),
+                "TimeAfterCreate": a.time_after_create,
+                "TimeBeforeExpiry": a.time_before_expiry,
+            })
+        })
+        .collect();
+    r.insert("LifetimeActions".into(), Value::Array(actions));
+    Ok(r)
+}
+
+fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let vault = args.str("VaultName").unwrap_or_default();
+    let name = args.str("Name").unwrap_or_default();
+    let actions = parse_actions(args.object("KeyRotationLifetimeAction"))?;
+    let expires_in = args.str("ExpiresIn");
+    if !ctx.should_process(
+        &format!("{vault}/{name}"),
+        "Set-AzKeyVaultKeyRotationPolicy",
+        false,
+    )? {
+        return Ok(Output::None);
+    }
+    let p = ctx
+        .azure()?
+        .set_rotation_policy(vault, name, expires_in, &actions)?;
+    Ok(Output::one(policy_record(&p)?))
+}
+
+fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let vault = args.str("VaultName").unwrap_or_default();
+    let name = args.str("Name").unwrap_or_default();
+    let p = ctx.azure()?.rotation_policy(vault, name)?;
+    Ok(Output::one(policy_record(&p)?))
+}

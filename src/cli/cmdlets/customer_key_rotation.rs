@@ -1,0 +1,83 @@
+//! Invoke-CustomerKeyRotation.
+
+use custkey::service::rotation::{self, RotationItem};
+
+use crate::cli::args::Args;
+use crate::cli::def::{Cmdlet, Example, Impact};
+use crate::cli::error::CliError;
+use crate::cli::output::{record, Output};
+use crate::cli::Ctx;
+
+pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
+    name: "Invoke-CustomerKeyRotation",
+    module: "custkey",
+    synopsis: "Carries out due key rotations and refreshes the data encryption policies that use the rotated keys.",
+    description: "Looks at every key of every vault the signed-in account can read. For each key whose rotation \
+policy (Set-AzKeyVaultKeyRotationPolicy) has a Rotate action that is due, makes a new version (as \
+Invoke-AzKeyVaultKeyRotation does) and refreshes every mailbox and multi-workload data encryption policy naming the \
+key, so their KeyVersionIDs show the new version. Whether a rotation is due is decided again under the vault's lock, \
+so two runs at the same time make one new version. Outputs one row per key with a policy: VaultName, KeyName, \
+Version, Due, Rotated, NewVersion, RefreshedPolicies. -WhatIf lists what is due and changes nothing. Succeeds both \
+when something was rotated and when nothing was due (a warning says which), so a scheduled CI job can run it.",
+    params: &[],
+    examples: &[Example {
+        title: "A daily CI job",
+        code: "custkey Invoke-CustomerKeyRotation -OutputFormat Json",
+        output: "",
+        remarks: "Run it with -WhatIf first to see which keys are due.",
+    }],
+    impact: Impact::Medium,
+    table: &["VaultName", "KeyName", "Due", "Rotated", "NewVersion"],
+    run,
+}];
+
+fn run(ctx: &mut Ctx, _args: &Args) -> Result<Output, CliError> {
+    let mut items: Vec<RotationItem> = Vec::new();
+    let vaults = ctx.azure()?.vaults()?;
+    for v in &vaults {
+        let keys = ctx.azure()?.keys(&v.vault_name)?;
+        for k in &keys {
+            let policy = ctx.azure()?.rotation_policy(&v.vault_name, &k.name)?;
+            if policy.created_on.is_none() {
+                continue;
+            }
+            items.push(RotationItem {
+                vault_name: v.vault_name.clone(),
+                key_name: k.name.clone(),
+                version: k.version.clone(),
+                due: rotation::is_due(&policy, k)?,
+                rotated: false,
+                new_version: None,
+                refreshed_policies: Vec::new(),
+            });
+        }
+    }
+    for it in items.iter_mut().filter(|i| i.due) {
+        let target = format!("{}/{}", it.vault_name, it.key_name);
+        if !ctx.should_process(&target, "Invoke-CustomerKeyRotation", false)? {
+            continue;
+        }
+        // Due is decided again under the vault lock: a racing run may have rotated it.
+        let Some(new) = ctx
+            .azure()?
+            .rotate_key(&it.vault_name, &it.key_name, true)?
+        else {
+            continue;
+        };
+        it.rotated = true;
+        it.new_version = Some(new.version.clone());
+        let (store, keys) = ctx.service()?;
+        it.refreshed_policies =
+            rotation::refresh_policies_using(store, keys, &it.vault_name, &it.key_name)?;
+    }
+    let rotated = items.iter().filter(|i| i.rotated).count();
+    let due = items.iter().filter(|i| i.due).count();
+    if due == 0 {
+        ctx.warn("no key rotation is due");
+    } else if rotated == 0 {
+        ctx.warn(&format!("{due} key rotation(s) due; none made by this run"));
+    }
+    Ok(Output::many(
+        items.iter().map(record).collect::<Result<Vec<_>, _>>()?,
+    ))
+}

@@ -1,0 +1,77 @@
+//! Due key rotations (`Invoke-CustomerKeyRotation`): which keys' rotation policies have a due
+//! Rotate action, and the data encryption policies to refresh once a key has a new version.
+
+use serde::Serialize;
+
+use super::dep::{self, DepKind, PolicyChanges};
+use super::keys::ServiceKeys;
+use super::Result;
+use crate::store::Store;
+use crate::vault::{KeyRotationPolicy, KeyVaultKey, RotationPolicy};
+
+/// One key with a rotation policy, as `Invoke-CustomerKeyRotation` reports it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationItem {
+    pub vault_name: String,
+    pub key_name: String,
+    /// The version current before this run.
+    pub version: String,
+    /// Whether the policy's Rotate action was due.
+    pub due: bool,
+    /// Whether this run made a new version (false with -WhatIf, when not due, or when another
+    /// process rotated it first).
+    pub rotated: bool,
+    /// The new version.
+    pub new_version: Option<String>,
+    /// The DEPs refreshed onto the new version (`Mailbox:Name`, `M365:Name`).
+    pub refreshed_policies: Vec<String>,
+}
+
+/// Whether `policy`'s Rotate action is due for the key's current version `key`, by the clock
+/// the vault uses for the same decision.
+pub fn is_due(policy: &KeyRotationPolicy, key: &KeyVaultKey) -> Result<bool> {
+    let (Some(created_on), Some(updated_on)) = (policy.created_on, policy.updated_on) else {
+        return Ok(false);
+    };
+    let p = RotationPolicy {
+        expires_in: policy.expires_in.clone(),
+        lifetime_actions: policy.lifetime_actions.clone(),
+        created_on,
+        updated_on,
+    };
+    Ok(p.rotation_due(key.created, key.expires, crate::vault::rotation::now())?)
+}
+
+fn uses_key(ids: &[String], vault: &str, key: &str) -> bool {
+    let base = format!("https://{vault}.vault.azure.net/keys/{key}").to_ascii_lowercase();
+    ids.iter().any(|id| {
+        let id = id.to_ascii_lowercase();
+        id == base || id.strip_prefix(&base).is_some_and(|r| r.starts_with('/'))
+    })
+}
+
+/// Refresh every mailbox and multi-workload DEP that names `vault`/`key` (not purged), so its
+/// KeyVersionIDs show the key's newest version. Returns `Kind:Name` of each one refreshed.
+pub fn refresh_policies_using(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    vault: &str,
+    key: &str,
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for kind in [DepKind::Mailbox, DepKind::M365] {
+        for d in dep::list(store, kind)? {
+            if d.state == dep::STATE_PURGED || !uses_key(&d.azure_key_ids, vault, key) {
+                continue;
+            }
+            let ch = PolicyChanges {
+                refresh: true,
+                ..PolicyChanges::default()
+            };
+            dep::set(store, keys, kind, &d.name, &ch)?;
+            out.push(format!("{}:{}", kind.as_str(), d.name));
+        }
+    }
+    Ok(out)
+}
