@@ -259,3 +259,58 @@ fn keys_without_a_policy_still_open_and_are_never_due() {
     let k = e.json(&["Get-AzKeyVaultKey", "old-vault", "OldKey"]);
     assert_eq!(k["Name"], "OldKey");
 }
+
+#[test]
+fn rotation_needs_azure_s_key_permissions() {
+    let e = Env::new();
+    e.ok(&[
+        "New-AzKeyVault",
+        "-VaultName",
+        "perm-vault",
+        "-ResourceGroupName",
+        "rg",
+        "-Location",
+        "westus",
+    ]);
+    e.ok(&[
+        "Add-AzKeyVaultKey",
+        "-VaultName",
+        "perm-vault",
+        "-Name",
+        "PermKey",
+    ]);
+    e.register("bob@contoso.com");
+    e.ok(&[
+        "Set-AzKeyVaultAccessPolicy",
+        "-VaultName",
+        "perm-vault",
+        "-UserPrincipalName",
+        "bob@contoso.com",
+        "-PermissionsToKeys",
+        "get,list",
+    ]);
+    e.connect("bob@contoso.com");
+    let err = e.fails(
+        &["Invoke-AzKeyVaultKeyRotation", "perm-vault", "PermKey"],
+        1,
+    );
+    assert!(err.contains("rotate"), "{err}");
+    let err = e.fails(
+        &["Get-AzKeyVaultKeyRotationPolicy", "perm-vault", "PermKey"],
+        1,
+    );
+    assert!(err.contains("getrotationpolicy"), "{err}");
+    e.connect_owner();
+    e.ok(&[
+        "Set-AzKeyVaultAccessPolicy",
+        "-VaultName",
+        "perm-vault",
+        "-UserPrincipalName",
+        "bob@contoso.com",
+        "-PermissionsToKeys",
+        "get,list,rotate,getrotationpolicy",
+    ]);
+    e.connect("bob@contoso.com");
+    e.ok(&["Invoke-AzKeyVaultKeyRotation", "perm-vault", "PermKey"]);
+    assert_eq!(versions(&e, "perm-vault", "PermKey").len(), 2);
+}

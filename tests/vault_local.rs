@@ -790,7 +790,10 @@ fn azure_context_and_recovery_level() {
     assert_eq!(info.soft_delete_retention_in_days, 90);
     // The creator got every key permission (grant_caller_full_access defaults to true).
     assert_eq!(info.access_policies.len(), 1);
-    assert_eq!(info.access_policies[0].permissions_to_keys.len(), 16);
+    assert_eq!(
+        info.access_policies[0].permissions_to_keys.len(),
+        KeyPermission::ALL.len()
+    );
 
     assert_eq!(
         b.azure()

@@ -27,6 +27,9 @@ const PERMISSIONS: &[&str] = &[
     "restore",
     "recover",
     "purge",
+    "rotate",
+    "getrotationpolicy",
+    "setrotationpolicy",
 ];
 
 const WHO: &str = "Name exactly one of -UserPrincipalName, -ServicePrincipalName (an application id, or the display \

@@ -22,7 +22,7 @@ when something was rotated and when nothing was due (a warning says which), so a
     params: &[],
     examples: &[Example {
         title: "A daily CI job",
-        code: "custkey Invoke-CustomerKeyRotation -OutputFormat Json",
+        code: "custkey Invoke-CustomerKeyRotation -Format Json",
         output: "",
         remarks: "Run it with -WhatIf first to see which keys are due.",
     }],
