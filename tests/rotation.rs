@@ -314,3 +314,54 @@ fn rotation_needs_azure_s_key_permissions() {
     e.ok(&["Invoke-AzKeyVaultKeyRotation", "perm-vault", "PermKey"]);
     assert_eq!(versions(&e, "perm-vault", "PermKey").len(), 2);
 }
+
+#[test]
+fn policy_from_azure_s_json_file() {
+    let e = Env::new();
+    e.ok(&[
+        "New-AzKeyVault",
+        "-VaultName",
+        "file-vault",
+        "-ResourceGroupName",
+        "rg",
+        "-Location",
+        "westus",
+    ]);
+    e.ok(&[
+        "Add-AzKeyVaultKey",
+        "-VaultName",
+        "file-vault",
+        "-Name",
+        "FileKey",
+    ]);
+    let file = e.config.path().join("rotation_policy.json");
+    std::fs::write(
+        &file,
+        r#"{"lifetimeActions": [{"trigger": {"timeAfterCreate": "P18M", "timeBeforeExpiry": null}, "action": {"type": "Rotate"}}, {"trigger": {"timeBeforeExpiry": "P30D"}, "action": {"type": "Notify"}}], "expiresIn": "P2Y"}"#,
+    )
+    .unwrap();
+    let p = e.json(&[
+        "Set-AzKeyVaultKeyRotationPolicy",
+        "file-vault",
+        "FileKey",
+        "-PolicyPath",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(p["ExpiresIn"], "P2Y");
+    assert_eq!(p["LifetimeActions"][0]["TimeAfterCreate"], "P18M");
+    assert_eq!(p["LifetimeActions"][1]["Action"], "Notify");
+    assert_eq!(p["LifetimeActions"][1]["TimeBeforeExpiry"], "P30D");
+    let err = e.fails(
+        &[
+            "Set-AzKeyVaultKeyRotationPolicy",
+            "file-vault",
+            "FileKey",
+            "-PolicyPath",
+            file.to_str().unwrap(),
+            "-ExpiresIn",
+            "P1Y",
+        ],
+        2,
+    );
+    assert!(err.contains("-PolicyPath does not go with"), "{err}");
+}

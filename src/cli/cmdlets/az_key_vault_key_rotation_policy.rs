@@ -43,6 +43,7 @@ Invoke-AzKeyVaultKeyRotation rotates at once. Needs the key permission 'setrotat
             NAME,
             Param::new("ExpiresIn", Kind::String, "How long a rotated version lives: an ISO 8601 duration (P2Y, P90D)."),
             Param::new("KeyRotationLifetimeAction", Kind::Object, "Lifetime actions: @{Action='Rotate'; TimeAfterCreate='P18M'}, or an array of such tables."),
+            Param::new("PolicyPath", Kind::Path, "A policy in Azure's JSON shape: {\"lifetimeActions\": [{\"trigger\": {\"timeAfterCreate\": \"P18M\"}, \"action\": {\"type\": \"Rotate\"}}], \"expiresIn\": \"P2Y\"} (not with -ExpiresIn or -KeyRotationLifetimeAction)."),
         ],
         examples: &[Example {
             title: "Rotate a key every 18 months; each new version expires after 2 years",
@@ -130,11 +131,76 @@ pub fn policy_record(p: &KeyRotationPolicy) -> Result<Record, CliError> {
     Ok(r)
 }
 
+/// A policy file in Azure's JSON shape: (ExpiresIn, lifetime actions).
+fn read_policy_file(path: &str) -> Result<(Option<String>, Vec<LifetimeAction>), CliError> {
+    let help = "give a file like {\"lifetimeActions\": [{\"trigger\": {\"timeAfterCreate\": \"P18M\"}, \"action\": {\"type\": \"Rotate\"}}], \"expiresIn\": \"P2Y\"}";
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::usage(format!("cannot read -PolicyPath {path}: {e}")).with_help(help)
+    })?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| {
+        CliError::usage(format!("-PolicyPath {path} is not JSON: {e}")).with_help(help)
+    })?;
+    let Value::Object(o) = &v else {
+        return Err(
+            CliError::usage(format!("-PolicyPath {path} holds no JSON object")).with_help(help),
+        );
+    };
+    let expires_in = str_field(o, "expiresIn");
+    let mut actions = Vec::new();
+    let list = o
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("lifetimeActions"))
+        .map(|(_, v)| v);
+    if let Some(Value::Array(items)) = list {
+        for item in items {
+            let Value::Object(a) = item else {
+                return Err(
+                    CliError::usage("a lifetime action in -PolicyPath is not an object")
+                        .with_help(help),
+                );
+            };
+            let get = |name: &str| {
+                a.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .and_then(|(_, v)| v.as_object())
+            };
+            let kind = get("action")
+                .and_then(|x| str_field(x, "type"))
+                .ok_or_else(|| {
+                    CliError::usage("a lifetime action in -PolicyPath has no action.type")
+                        .with_help(help)
+                })?;
+            let trigger = get("trigger");
+            actions.push(LifetimeAction {
+                action: RotationAction::parse(&kind)
+                    .map_err(|e| CliError::usage(e.to_string()).with_help(help))?,
+                time_after_create: trigger.and_then(|t| str_field(t, "timeAfterCreate")),
+                time_before_expiry: trigger.and_then(|t| str_field(t, "timeBeforeExpiry")),
+            });
+        }
+    }
+    Ok((expires_in, actions))
+}
+
 fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let vault = args.str("VaultName").unwrap_or_default();
     let name = args.str("Name").unwrap_or_default();
-    let actions = parse_actions(args.object("KeyRotationLifetimeAction"))?;
-    let expires_in = args.str("ExpiresIn");
+    let (expires_in, actions) = match args.str("PolicyPath") {
+        Some(path) => {
+            if args.has_any(&["ExpiresIn", "KeyRotationLifetimeAction"]) {
+                return Err(CliError::usage(
+                    "-PolicyPath does not go with -ExpiresIn or -KeyRotationLifetimeAction",
+                )
+                .with_help("put everything in the policy file, or leave -PolicyPath out"));
+            }
+            read_policy_file(path)?
+        }
+        None => (
+            args.str("ExpiresIn").map(str::to_string),
+            parse_actions(args.object("KeyRotationLifetimeAction"))?,
+        ),
+    };
+    let expires_in = expires_in.as_deref();
     if !ctx.should_process(
         &format!("{vault}/{name}"),
         "Set-AzKeyVaultKeyRotationPolicy",
