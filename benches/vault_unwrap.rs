@@ -62,7 +62,7 @@ fn vault(
 ) -> Box<dyn KeyVault> {
     let mut req = NewVaultRequest::new(name, "bench-rg", "westus");
     let hsm = binding.is_some();
-    req.pkcs11 = binding;
+    req.key_holder = binding.map(|b| b.holder());
     b.new_key_vault(admin, &req).expect("vault");
     let v: Box<dyn KeyVault> = if hsm {
         Box::new(Pkcs11Provider::new(b.clone()).vault(name).expect("open"))

@@ -175,7 +175,7 @@ impl Harness for HsmHarness {
         } else {
             custkey::vault::VaultSku::Standard
         };
-        req.pkcs11 = Some(self.binding());
+        req.key_holder = Some(self.binding().holder());
         self.backend
             .new_key_vault(&admin(), &req)
             .expect("new hsm vault");
@@ -368,7 +368,11 @@ fn a_backup_restores_only_into_a_vault_on_the_same_token() {
     // Another token, same subscription and data directory.
     let other = h.hsm.token();
     let mut req = NewVaultRequest::new("hsm-other-token", "ck-rg", "westus");
-    req.pkcs11 = Some(Pkcs11Binding::new(&h.module_link(), &other).expect("binding"));
+    req.key_holder = Some(
+        Pkcs11Binding::new(&h.module_link(), &other)
+            .expect("binding")
+            .holder(),
+    );
     h.backend.set_context(&h.subs[0]).expect("sub");
     h.backend.new_key_vault(&admin(), &req).expect("vault");
     let v2 = h.provider().vault("hsm-other-token").expect("open");
@@ -505,8 +509,11 @@ fn binding_errors_are_classified() {
     let Some(h) = HsmHarness::new() else { return };
     // Module path that does not exist: Unavailable, and no vault is made.
     let mut req = NewVaultRequest::new("hsm-nomodule", "ck-rg", "westus");
-    req.pkcs11 =
-        Some(Pkcs11Binding::new(Path::new("/nonexistent/libnothing.so"), &h.token).expect("b"));
+    req.key_holder = Some(
+        Pkcs11Binding::new(Path::new("/nonexistent/libnothing.so"), &h.token)
+            .expect("b")
+            .holder(),
+    );
     assert_eq!(
         class(h.backend.new_key_vault(&admin(), &req)),
         ErrorClass::Unavailable
@@ -515,13 +522,17 @@ fn binding_errors_are_classified() {
     // A file that is not a PKCS#11 module.
     let junk = h.tmp.path().join("junk.so");
     std::fs::write(&junk, b"not a shared object").expect("junk");
-    req.pkcs11 = Some(Pkcs11Binding::new(&junk, &h.token).expect("b"));
+    req.key_holder = Some(Pkcs11Binding::new(&junk, &h.token).expect("b").holder());
     assert_eq!(
         class(h.backend.new_key_vault(&admin(), &req)),
         ErrorClass::Unavailable
     );
     // A token that is not there.
-    req.pkcs11 = Some(Pkcs11Binding::new(&h.module_link(), "absent-token").expect("b"));
+    req.key_holder = Some(
+        Pkcs11Binding::new(&h.module_link(), "absent-token")
+            .expect("b")
+            .holder(),
+    );
     let e = h.backend.new_key_vault(&admin(), &req).expect_err("absent");
     assert_eq!(e.class(), ErrorClass::Unavailable);
     assert!(e.message().contains("not present"), "{e}");

@@ -34,12 +34,12 @@ use super::master_key::{
     resolve_master_key, KeyringCache, MasterKeyKind, MasterKeyOptions, MasterKeyPaths,
     MasterKeySource,
 };
+use super::material::{HeldKeyRef, HolderBinding, KeyHolder};
 use super::model::{
     base64url, validate_key_size, validate_retention_days, DeletedKeyVaultKey, JsonWebKey,
     KeyAttributes, KeyDestination, KeyOperation, KeyUpdate, KeyVaultInfo, KeyVaultKey,
     NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult, RETENTION_MAX_DAYS,
 };
-use super::pkcs11::{self, Pkcs11Binding, TokenKeyRef};
 use super::policy::{
     denied, is_granted, remove_policy, set_policy, AccessPolicy, AccessPolicyEntry, Caller,
     KeyPermission, Principal,
@@ -114,9 +114,9 @@ struct StoredVersion {
     /// The private key (local vaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     private_pkcs8: Option<SecretBytes>,
-    /// The token objects holding the private key (PKCS#11 vaults).
+    /// The objects holding the private key, in the vault's key holder (a PKCS#11 token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    token: Option<TokenKeyRef>,
+    token: Option<HeldKeyRef>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -162,9 +162,10 @@ struct VaultState {
     keys: Vec<StoredKey>,
     deleted_keys: Vec<StoredDeletedKey>,
     deleted_date: Option<DateTime<Utc>>,
-    /// Set for a PKCS#11 vault: this file is then its sidecar and keys live on the token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pkcs11: Option<Pkcs11Binding>,
+    /// Set for a vault whose keys live in a key holder (a PKCS#11 token; the JSON name is the
+    /// one files have always used): this file is then its sidecar.
+    #[serde(default, rename = "pkcs11", skip_serializing_if = "Option::is_none")]
+    holder: Option<HolderBinding>,
     /// One more on every write of the file (0 in files written before generations existed):
     /// sealed with the rest, so only a holder of the master key can change it.
     #[serde(default)]
@@ -533,7 +534,7 @@ impl LocalBackend {
             inner: Arc::clone(&self.inner),
             stem: name.to_ascii_lowercase(),
             display: name.to_string(),
-            binding: None,
+            holder: None,
         })
     }
 
@@ -573,9 +574,10 @@ impl LocalBackend {
             let _ = v.record(caller, VaultOperation::CreateVault, None, None, Err(&e));
             return Err(e);
         }
-        if let Some(b) = &req.pkcs11 {
-            // The token must be reachable and the PIN right before a vault is bound to it.
-            if let Err(e) = pkcs11::check_binding(b) {
+        if let Some(b) = &req.key_holder {
+            // The holder must be reachable and its credentials right before a vault is bound
+            // to it.
+            if let Err(e) = super::key_holders().open(b).and_then(|h| h.check()) {
                 let _ = v.record(caller, VaultOperation::CreateVault, None, None, Err(&e));
                 return Err(e);
             }
@@ -620,7 +622,7 @@ impl LocalBackend {
                 keys: Vec::new(),
                 deleted_keys: Vec::new(),
                 deleted_date: None,
-                pkcs11: req.pkcs11.clone(),
+                holder: req.key_holder.clone(),
                 generation: 0,
             };
             // The creator of a vault is its Owner (as Azure makes the creator of a resource).
@@ -654,8 +656,8 @@ impl LocalBackend {
         if st.deleted_date.is_some() {
             return Err(v.deleted_vault_error());
         }
+        v.holder = holder_of(&st)?;
         v.display = st.vault_name;
-        v.binding = st.pkcs11;
         Ok(v)
     }
 
@@ -794,11 +796,11 @@ impl LocalBackend {
                     purge_refusal_reason(st, ctx.level)
                 )));
             }
-            // A purged PKCS#11 vault takes its keys' token objects with it (except those a
+            // A purged vault with a key holder takes its keys' objects with it (except those a
             // backup still refers to).
-            if let Some(b) = &st.pkcs11 {
+            if let Some(h) = holder_of(st)? {
                 for k in st.keys.iter().chain(st.deleted_keys.iter().map(|d| &d.key)) {
-                    destroy_token_objects(b, k)?;
+                    destroy_held_objects(h.as_ref(), k)?;
                 }
             }
             std::fs::remove_file(v.file())
@@ -831,11 +833,11 @@ impl LocalBackend {
 }
 
 impl VaultProvider for LocalBackend {
-    /// Local vaults only: a PKCS#11 vault of the same directory is answered by
-    /// [`super::pkcs11_vault::Pkcs11Provider`].
+    /// Local vaults only: a vault of the same directory whose keys live in a key holder is
+    /// answered by that holder's provider.
     fn open_vault(&self, name: &str) -> VaultResult<Option<Arc<dyn KeyVault>>> {
         match self.open_engine(name)? {
-            Some(v) if v.binding.is_none() => Ok(Some(Arc::new(v))),
+            Some(v) if v.holder.is_none() => Ok(Some(Arc::new(v))),
             _ => Ok(None),
         }
     }
@@ -881,8 +883,9 @@ pub struct LocalVault {
     inner: Arc<Inner>,
     stem: String,
     display: String,
-    /// The token binding of a PKCS#11 vault, as read when the handle was opened.
-    binding: Option<Pkcs11Binding>,
+    /// The key holder of a vault whose keys live outside its file, as read when the handle
+    /// was opened.
+    holder: Option<Arc<dyn KeyHolder>>,
 }
 
 impl std::fmt::Debug for LocalVault {
@@ -1103,7 +1106,7 @@ enum NewMaterial<'a> {
         version: String,
         public_der: Vec<u8>,
         key_size: usize,
-        token: TokenKeyRef,
+        token: HeldKeyRef,
     },
 }
 
@@ -1159,14 +1162,22 @@ fn damaged_version(key: &str, vault: &str) -> VaultError {
     ))
 }
 
-/// Destroy the token objects of a purged key's versions, except those a backup still refers to.
-fn destroy_token_objects(b: &Pkcs11Binding, key: &StoredKey) -> VaultResult<()> {
+/// Destroy the held objects of a purged key's versions, except those a backup still refers to.
+fn destroy_held_objects(h: &dyn KeyHolder, key: &StoredKey) -> VaultResult<()> {
     for v in &key.versions {
         if let Some(t) = v.token.as_ref().filter(|t| !t.pinned) {
-            pkcs11::destroy(b, t)?;
+            h.destroy(t)?;
         }
     }
     Ok(())
+}
+
+/// The key holder a vault's state names (`None`: keys sealed in the file).
+fn holder_of(st: &VaultState) -> VaultResult<Option<Arc<dyn KeyHolder>>> {
+    st.holder
+        .as_ref()
+        .map(|b| super::key_holders().open(b))
+        .transpose()
 }
 
 impl LocalVault {
@@ -1270,9 +1281,10 @@ impl LocalVault {
         Ok(st.role_assignments.clone())
     }
 
-    /// The token binding of a PKCS#11 vault (`None` for a local vault).
-    pub fn pkcs11_binding(&self) -> Option<&Pkcs11Binding> {
-        self.binding.as_ref()
+    /// The binding of the key holder of a vault whose keys live outside its file (`None` for
+    /// a local vault).
+    pub fn holder_binding(&self) -> Option<HolderBinding> {
+        self.holder.as_ref().map(|h| h.binding())
     }
 
     fn file(&self) -> PathBuf {
@@ -1477,7 +1489,7 @@ impl LocalVault {
                 .map(AccessPolicyEntry::from)
                 .collect(),
             tags: st.tags.clone(),
-            backend: backend_name(st).to_string(),
+            backend: backend_name(st)?.to_string(),
             created: st.created,
             enable_rbac_authorization: st.enable_rbac_authorization,
             role_assignments: {
@@ -1687,15 +1699,15 @@ impl LocalVault {
                 now: Utc::now(),
                 level: self.level(&st)?,
             };
-            // Deleted keys past their scheduled purge date are gone (the system purge). On a
-            // token their objects go too (best effort: a failure leaves labelled objects).
-            if let Some(b) = &st.pkcs11 {
-                for d in st
-                    .deleted_keys
-                    .iter()
-                    .filter(|d| d.scheduled_purge_date <= ctx.now)
-                {
-                    let _ = destroy_token_objects(b, &d.key);
+            // Deleted keys past their scheduled purge date are gone (the system purge). In a
+            // key holder their objects go too (best effort: a failure leaves labelled objects).
+            let expired = st
+                .deleted_keys
+                .iter()
+                .filter(|d| d.scheduled_purge_date <= ctx.now);
+            if let (Some(h), true) = (holder_of(&st)?, expired.clone().next().is_some()) {
+                for d in expired {
+                    let _ = destroy_held_objects(h.as_ref(), &d.key);
                 }
             }
             st.deleted_keys.retain(|d| d.scheduled_purge_date > ctx.now);
@@ -1734,7 +1746,7 @@ impl LocalVault {
         perm: KeyPermission,
         req: &NewKeyRequest,
         check: impl FnOnce() -> VaultResult<T>,
-    ) -> VaultResult<(T, Option<Pkcs11Binding>)> {
+    ) -> VaultResult<(T, Option<Arc<dyn KeyHolder>>)> {
         let r = validate_new_key(req)
             .and_then(|()| check())
             .and_then(|out| {
@@ -1746,7 +1758,7 @@ impl LocalVault {
                 }
                 self.authorize_key(&st, caller, perm, Some(&req.name))?;
                 hsm_needs_premium(&st, req)?;
-                Ok((out, st.pkcs11))
+                Ok((out, holder_of(&st)?))
             });
         if let Err(e) = &r {
             let _ = self.record(caller, op, Some(&req.name), None, Err(e));
@@ -1766,7 +1778,7 @@ impl LocalVault {
             Op::key(caller, op, perm, Some(&req.name), true),
             |ctx, st| {
                 hsm_needs_premium(st, req)?;
-                if matches!(material, NewMaterial::Token { .. }) != st.pkcs11.is_some() {
+                if matches!(material, NewMaterial::Token { .. }) != st.holder.is_some() {
                     return Err(VaultError::Unavailable(format!(
                         "vault '{}' changed backend while the key was being made",
                         st.vault_name
@@ -1816,15 +1828,17 @@ impl LocalVault {
 /// holds references, not key material). Restored token objects stay pinned.
 fn check_restorable_material(st: &VaultState, k: &mut StoredKey) -> VaultResult<()> {
     for v in &mut k.versions {
-        match (&st.pkcs11, &mut v.token) {
+        match (holder_of(st)?, &mut v.token) {
             (None, _) if v.private_pkcs8.is_some() => {}
-            (Some(b), Some(t)) => {
-                if !pkcs11::objects_present(b, t)? {
+            (Some(h), Some(t)) => {
+                if !h.present(t)? {
                     return Err(VaultError::Invalid(format!(
-                        "version {} of '{}' is not on token '{}' (a PKCS#11 backup refers to the \
-                         token's objects; it restores only into a vault bound to the token that \
+                        "version {} of '{}' is not on {} (a backup of a held key refers to the \
+                         holder's objects; it restores only into a vault bound to the token that \
                          holds them, and not after the objects were destroyed)",
-                        v.version, k.name, b.token_label
+                        v.version,
+                        k.name,
+                        h.describe()
                     )));
                 }
                 t.pinned = true;
@@ -1840,12 +1854,8 @@ fn check_restorable_material(st: &VaultState, k: &mut StoredKey) -> VaultResult<
     Ok(())
 }
 
-fn backend_name(st: &VaultState) -> &'static str {
-    if st.pkcs11.is_some() {
-        pkcs11::BACKEND
-    } else {
-        BACKEND
-    }
+fn backend_name(st: &VaultState) -> VaultResult<&'static str> {
+    Ok(holder_of(st)?.map_or(BACKEND, |h| h.backend()))
 }
 
 fn hsm_needs_premium(st: &VaultState, req: &NewKeyRequest) -> VaultResult<()> {
@@ -1870,11 +1880,7 @@ impl KeyVault for LocalVault {
     }
 
     fn backend(&self) -> &'static str {
-        if self.binding.is_some() {
-            pkcs11::BACKEND
-        } else {
-            BACKEND
-        }
+        self.holder.as_ref().map_or(BACKEND, |h| h.backend())
     }
 
     fn properties(&self) -> VaultResult<KeyVaultInfo> {
@@ -1893,7 +1899,7 @@ impl KeyVault for LocalVault {
             validate_key_size(req.size)
         })?;
         // Generation is the slow part: done after the checks, outside the vault lock.
-        let Some(b) = hsm else {
+        let Some(holder) = hsm else {
             let private = RsaPrivateKey::generate(req.size).map_err(|e| {
                 VaultError::Unavailable(format!("RSA key generation failed: {e:?}"))
             })?;
@@ -1906,14 +1912,13 @@ impl KeyVault for LocalVault {
             );
         };
         let version = new_version();
-        let (public_der, token) =
-            match pkcs11::generate(&b, &self.stem, &req.name, &version, req.size) {
-                Ok(x) => x,
-                Err(e) => {
-                    let _ = self.record(caller, op, Some(&req.name), None, Err(&e));
-                    return Err(e);
-                }
-            };
+        let (public_der, token) = match holder.generate(&self.stem, &req.name, &version, req.size) {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = self.record(caller, op, Some(&req.name), None, Err(&e));
+                return Err(e);
+            }
+        };
         let material = NewMaterial::Token {
             version,
             public_der,
@@ -1923,7 +1928,7 @@ impl KeyVault for LocalVault {
         let r = self.add_version(caller, req, &material, op, KeyPermission::Create);
         if r.is_err() {
             // Best effort: the objects are labelled if they stay behind.
-            let _ = pkcs11::destroy(&b, &token);
+            let _ = holder.destroy(&token);
         }
         r
     }
@@ -1944,12 +1949,13 @@ impl KeyVault for LocalVault {
             validate_key_size(private.bits())?;
             Ok(private)
         })?;
-        if hsm.is_some() {
+        if let Some(h) = hsm {
             let e = VaultError::Invalid(format!(
-                "vault '{}' keeps its keys on a PKCS#11 token, where keys are generated and never \
-                 imported in the clear: use Add-AzKeyVaultKey without -KeyFilePath, or import \
-                 with the token vendor's tools",
-                self.display
+                "vault '{}' keeps its keys on {}, where keys are generated and never imported \
+                 in the clear: use Add-AzKeyVaultKey without -KeyFilePath, or import with the \
+                 token vendor's tools",
+                self.display,
+                h.describe()
             ));
             let _ = self.record(caller, op, Some(&req.name), None, Err(&e));
             return Err(e);
@@ -1990,12 +1996,13 @@ impl KeyVault for LocalVault {
                 return Err(self.deleted_vault_error());
             }
             self.authorize_key(&st, caller, KeyPermission::Import, Some(&req.name))?;
-            if st.pkcs11.is_some() {
+            if let Some(h) = holder_of(&st)? {
                 return Err(VaultError::Invalid(format!(
-                    "vault '{}' keeps its keys on a PKCS#11 token, where a .byok import is not \
-                     supported: use Add-AzKeyVaultKey without -KeyFilePath, or import with the \
-                     token vendor's tools",
-                    self.display
+                    "vault '{}' keeps its keys on {}, where a .byok import is not supported: use \
+                     Add-AzKeyVaultKey without -KeyFilePath, or import with the token vendor's \
+                     tools",
+                    self.display,
+                    h.describe()
                 )));
             }
             hsm_needs_premium(&st, req)?;
@@ -2181,8 +2188,8 @@ impl KeyVault for LocalVault {
             let k = find_key(st, name)?;
             let v = pick_version(k, version, &st.vault_name)?;
             check_usable(v, KeyOperation::WrapKey, ctx.now, &k.name, &st.vault_name)?;
-            let (algorithm, value) = match (&st.pkcs11, &v.token) {
-                (Some(b), Some(t)) => pkcs11::wrap(b, t, algorithm, key)?,
+            let (algorithm, value) = match (holder_of(st)?, &v.token) {
+                (Some(h), Some(t)) => h.wrap(t, algorithm, key)?,
                 (Some(_), None) => return Err(damaged_version(&k.name, &st.vault_name)),
                 (None, _) => {
                     let der = hex::decode(&v.public_der).map_err(|_| {
@@ -2229,12 +2236,12 @@ impl KeyVault for LocalVault {
             let k = find_key(st, name)?;
             let v = pick_version(k, version, &st.vault_name)?;
             check_usable(v, KeyOperation::UnwrapKey, ctx.now, &k.name, &st.vault_name)?;
-            if let Some(b) = &st.pkcs11 {
+            if let Some(h) = holder_of(st)? {
                 let t = v
                     .token
                     .as_ref()
                     .ok_or_else(|| damaged_version(&k.name, &st.vault_name))?;
-                let plain = pkcs11::unwrap(b, t, algorithm, wrapped, v.key_size)?;
+                let plain = h.unwrap(t, algorithm, wrapped, v.key_size)?;
                 return Ok((plain, Some(v.version.clone())));
             }
             let pkcs8 = v
@@ -2366,8 +2373,8 @@ impl KeyVault for LocalVault {
                     st.deleted_keys[idx].scheduled_purge_date.to_rfc3339()
                 )));
             }
-            if let Some(b) = &st.pkcs11 {
-                destroy_token_objects(b, &st.deleted_keys[idx].key)?;
+            if let Some(h) = holder_of(st)? {
+                destroy_held_objects(h.as_ref(), &st.deleted_keys[idx].key)?;
             }
             st.deleted_keys.remove(idx);
             Ok(((), None))
@@ -2375,16 +2382,16 @@ impl KeyVault for LocalVault {
     }
 
     fn backup_key(&self, caller: &Caller, name: &str) -> VaultResult<Vec<u8>> {
-        // A PKCS#11 backup pins the token objects (a write to the sidecar).
+        // A backup of held keys pins the holder's objects (a write to the sidecar).
         let op = Op::key(
             caller,
             VaultOperation::BackupKey,
             KeyPermission::Backup,
             Some(name),
-            self.binding.is_some(),
+            self.holder.is_some(),
         );
         self.run(op, |_, st| {
-            if st.pkcs11.is_some() {
+            if st.holder.is_some() {
                 for v in &mut find_key_mut(st, name)?.versions {
                     if let Some(t) = &mut v.token {
                         t.pinned = true;
@@ -2398,7 +2405,7 @@ impl KeyVault for LocalVault {
                 &st.subscription_id,
                 &k.name,
                 &st.vault_name,
-                backend_name(st),
+                backend_name(st)?,
             );
             let key = self
                 .inner
@@ -2421,7 +2428,7 @@ impl KeyVault for LocalVault {
             let (header, payload) = open_backup(backup, &st.subscription_id, || {
                 self.inner.azure.subscription_backup_key(&st.subscription_id)
             })?;
-            if header.backend != backend_name(st) {
+            if header.backend != backend_name(st)? {
                 return Err(VaultError::Invalid(format!(
                     "this backup was made by the {} backend; it restores only into a vault of that backend",
                     printable(&header.backend)

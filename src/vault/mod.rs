@@ -22,6 +22,7 @@ pub mod ids;
 pub mod kmip;
 pub mod local;
 pub mod master_key;
+pub mod material;
 pub mod model;
 pub mod pkcs11;
 pub mod pkcs11_vault;
@@ -43,6 +44,7 @@ pub use local::{LocalBackend, LocalPaths, LocalVault, VaultStamp};
 pub use master_key::{
     KeyringCache, MasterKeyKind, MasterKeyOptions, MasterKeyPaths, MasterKeySource,
 };
+pub use material::{HeldKeyRef, HolderBinding, KeyHolder, KeyHolders};
 pub use model::{
     DeletedKeyVaultKey, JsonWebKey, KeyAttributes, KeyDestination, KeyOperation, KeyUpdate,
     KeyVaultInfo, KeyVaultKey, NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult,
@@ -62,6 +64,12 @@ pub use rotation::{
 };
 
 use crate::crypto::OaepAlg;
+
+/// The key holders this build knows (the composition point of [`material`]): the vault engine
+/// opens a recorded [`HolderBinding`] through this, so it never names a holder backend itself.
+pub(crate) fn key_holders() -> &'static dyn KeyHolders {
+    &pkcs11::TokenHolders
+}
 
 /// One key vault.
 ///

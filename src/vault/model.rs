@@ -327,9 +327,10 @@ pub struct NewVaultRequest {
     /// Give the creating caller an access policy with every key permission, as Azure
     /// PowerShell granted the signed-in account before RBAC became the default (default true).
     pub grant_caller_full_access: bool,
-    /// Bind the vault to a PKCS#11 token (`-Pkcs11Module`, `-TokenLabel`): its keys are then
-    /// generated and used on the token. `None` (the default): a local vault.
-    pub pkcs11: Option<super::pkcs11::Pkcs11Binding>,
+    /// Keep the vault's keys in a key holder (`-Pkcs11Module`, `-TokenLabel`: a PKCS#11 token,
+    /// `Pkcs11Binding::holder`): they are then generated and used there. `None` (the default):
+    /// a local vault, its keys sealed in its file.
+    pub key_holder: Option<super::material::HolderBinding>,
     /// `-EnableRbacAuthorization`: the data plane is authorized by role assignments instead
     /// of access policies.
     pub enable_rbac_authorization: bool,
@@ -347,7 +348,7 @@ impl NewVaultRequest {
             soft_delete_retention_in_days: None,
             tags: BTreeMap::new(),
             grant_caller_full_access: true,
-            pkcs11: None,
+            key_holder: None,
             enable_rbac_authorization: false,
         }
     }

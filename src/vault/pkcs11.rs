@@ -48,6 +48,7 @@ use zeroize::Zeroizing;
 use super::error::{VaultError, VaultResult};
 use super::ids::printable;
 use super::master_key::{KeyringCache, MasterKeyOptions};
+use super::material::{HeldKeyRef, HolderBinding, KeyHolder, KeyHolders};
 use crate::crypto::OaepAlg;
 
 /// The backend name shown in `KeyVaultInfo::backend` and written in backups.
@@ -92,21 +93,93 @@ impl Pkcs11Binding {
             token_label: token_label.to_string(),
         })
     }
+
+    /// The binding as a vault records it ([`HolderBinding`]).
+    pub fn holder(&self) -> HolderBinding {
+        // A struct of a path and a string always serializes.
+        HolderBinding(serde_json::to_value(self).unwrap_or_default())
+    }
+
+    /// The binding a vault recorded, if it is a PKCS#11 one.
+    pub fn from_holder(b: &HolderBinding) -> Option<Self> {
+        serde_json::from_value(b.0.clone()).ok()
+    }
 }
 
-/// One key version's objects on the token (kept in the sidecar).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenKeyRef {
-    /// `CKA_ID` of both objects, hex (the version id's 16 bytes).
-    pub id: String,
-    /// `CKA_LABEL` of both objects.
-    pub label: String,
-    /// Set once a backup refers to these objects: a purge then leaves them on the token, since
-    /// the backup can bring the key back (docs/vaults.md §11).
-    #[serde(default)]
-    pub pinned: bool,
+/// A PKCS#11 token as the vault engine's key holder ([`KeyHolder`]).
+#[derive(Debug, Clone)]
+pub struct TokenHolder {
+    binding: Pkcs11Binding,
 }
+
+impl TokenHolder {
+    /// The holder for a token binding.
+    pub fn new(binding: Pkcs11Binding) -> Self {
+        TokenHolder { binding }
+    }
+}
+
+impl KeyHolder for TokenHolder {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+    fn describe(&self) -> String {
+        format!("PKCS#11 token '{}'", self.binding.token_label)
+    }
+    fn binding(&self) -> HolderBinding {
+        self.binding.holder()
+    }
+    fn check(&self) -> VaultResult<()> {
+        check_binding(&self.binding)
+    }
+    fn generate(
+        &self,
+        vault: &str,
+        key: &str,
+        version: &str,
+        bits: usize,
+    ) -> VaultResult<(Vec<u8>, HeldKeyRef)> {
+        generate(&self.binding, vault, key, version, bits)
+    }
+    fn wrap(&self, key: &HeldKeyRef, alg: OaepAlg, data: &[u8]) -> VaultResult<(OaepAlg, Vec<u8>)> {
+        wrap(&self.binding, key, alg, data)
+    }
+    fn unwrap(
+        &self,
+        key: &HeldKeyRef,
+        alg: OaepAlg,
+        wrapped: &[u8],
+        key_bits: usize,
+    ) -> VaultResult<Zeroizing<Vec<u8>>> {
+        unwrap(&self.binding, key, alg, wrapped, key_bits)
+    }
+    fn present(&self, key: &HeldKeyRef) -> VaultResult<bool> {
+        objects_present(&self.binding, key)
+    }
+    fn destroy(&self, key: &HeldKeyRef) -> VaultResult<()> {
+        destroy(&self.binding, key)
+    }
+}
+
+/// The PKCS#11 holders: any recorded [`Pkcs11Binding`].
+pub struct TokenHolders;
+
+impl KeyHolders for TokenHolders {
+    fn open(&self, b: &HolderBinding) -> VaultResult<std::sync::Arc<dyn KeyHolder>> {
+        match Pkcs11Binding::from_holder(b) {
+            Some(binding) => Ok(std::sync::Arc::new(TokenHolder::new(binding))),
+            None => Err(VaultError::Unavailable(
+                "the vault file names a key holder this custkey does not know (written by a \
+                 newer version, or damaged); use the custkey that created the vault"
+                    .to_string(),
+            )),
+        }
+    }
+}
+
+/// One key version's objects on the token, as the sidecar refers to them: `id` is `CKA_ID`
+/// (hex), `label` is `CKA_LABEL`.
+pub type TokenKeyRef = HeldKeyRef;
 
 /// The `CKA_LABEL` of a key version's objects.
 pub fn object_label(vault: &str, key: &str, version: &str) -> String {
@@ -333,16 +406,19 @@ impl TokenSession {
         })
     }
 
-    /// The session (present until drop).
-    fn s(&self) -> &Session {
-        self.session
-            .as_ref()
-            .expect("a TokenSession holds its session until dropped")
+    /// The session (present until drop; taken only by `Drop`).
+    fn s(&self) -> VaultResult<&Session> {
+        self.session.as_ref().ok_or_else(|| {
+            VaultError::Unavailable(format!(
+                "the session with token '{}' was already closed",
+                self.binding.token_label
+            ))
+        })
     }
 
     fn find(&self, class: ObjectClass, id: &[u8]) -> VaultResult<Option<ObjectHandle>> {
         let found = self
-            .s()
+            .s()?
             .find_objects(&[Attribute::Class(class), Attribute::Id(id.to_vec())])
             .map_err(|e| unavailable(&self.binding, "C_FindObjects", &e))?;
         Ok(found.into_iter().next())
@@ -484,7 +560,7 @@ pub(crate) fn generate(
         Attribute::Label(label.as_bytes().to_vec()),
     ];
     let (pubk, privk) = t
-        .s()
+        .s()?
         .generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)
         .map_err(|e| {
             if system_failure(&e) {
@@ -496,7 +572,7 @@ pub(crate) fn generate(
                 ))
             }
         })?;
-    let read = t.s().get_attributes(
+    let read = t.s()?.get_attributes(
         pubk,
         &[AttributeType::Modulus, AttributeType::PublicExponent],
     );
@@ -512,14 +588,14 @@ pub(crate) fn generate(
             }
         }
         Err(err) => {
-            let _ = t.s().destroy_object(pubk);
-            let _ = t.s().destroy_object(privk);
+            let _ = t.s().map(|s| s.destroy_object(pubk));
+            let _ = t.s().map(|s| s.destroy_object(privk));
             return Err(unavailable(b, "C_GetAttributeValue", &err));
         }
     }
     if n.is_empty() || e.is_empty() {
-        let _ = t.s().destroy_object(pubk);
-        let _ = t.s().destroy_object(privk);
+        let _ = t.s().map(|s| s.destroy_object(pubk));
+        let _ = t.s().map(|s| s.destroy_object(privk));
         return Err(VaultError::Unavailable(format!(
             "token '{}' did not return the new public key",
             b.token_label
@@ -528,8 +604,8 @@ pub(crate) fn generate(
     let der = match crate::crypto::RsaPublicKey::from_components(&n, &e) {
         Ok(k) => k.to_der(),
         Err(err) => {
-            let _ = t.s().destroy_object(pubk);
-            let _ = t.s().destroy_object(privk);
+            let _ = t.s().map(|s| s.destroy_object(pubk));
+            let _ = t.s().map(|s| s.destroy_object(privk));
             return Err(VaultError::Unavailable(format!(
                 "token '{}' returned an unusable public key: {err:?}",
                 b.token_label
@@ -577,7 +653,7 @@ pub(crate) fn wrap(
             VaultError::Invalid(format!("cannot wrap with token key '{}': {e}", key.label))
         }
     };
-    match t.s().encrypt(&oaep(use_alg), h, data) {
+    match t.s()?.encrypt(&oaep(use_alg), h, data) {
         Ok(v) => {
             if use_alg == OaepAlg::RsaOaep256 {
                 if let Ok(mut c) = oaep256_cache().lock() {
@@ -591,7 +667,7 @@ pub(crate) fn wrap(
                 c.insert(cache_key, false);
             }
             let v = t
-                .s()
+                .s()?
                 .encrypt(&oaep(OaepAlg::RsaOaep), h, data)
                 .map_err(map)?;
             Ok((OaepAlg::RsaOaep, v))
@@ -621,7 +697,7 @@ pub(crate) fn unwrap(
     }
     let t = TokenSession::open(b)?;
     let h = t.object(ObjectClass::PRIVATE_KEY, key)?;
-    match t.s().decrypt(&oaep(alg), h, wrapped) {
+    match t.s()?.decrypt(&oaep(alg), h, wrapped) {
         Ok(v) => Ok(Zeroizing::new(v)),
         Err(e) if system_failure(&e) => Err(unavailable(b, "C_Decrypt", &e)),
         Err(e) if function_refused(&e) => Err(VaultError::AccessDenied(format!(
@@ -657,7 +733,7 @@ pub(crate) fn destroy(b: &Pkcs11Binding, key: &TokenKeyRef) -> VaultResult<()> {
     };
     for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
         while let Some(h) = t.find(class, &id)? {
-            t.s()
+            t.s()?
                 .destroy_object(h)
                 .map_err(|e| unavailable(b, "C_DestroyObject", &e))?;
         }
@@ -818,6 +894,43 @@ impl Pkcs11Uri {
 mod tests {
     use super::*;
 
+    /// The binding a vault file records keeps the JSON shape sidecars have always had, so
+    /// vaults bound before the key-holder seam still open, and a binding no holder reads is a
+    /// clear system error rather than a local vault.
+    #[test]
+    fn holder_binding_keeps_the_sidecar_shape() {
+        let b = Pkcs11Binding::new(Path::new("/usr/lib/softhsm/libsofthsm2.so"), "ck1")
+            .expect("binding");
+        let json = serde_json::to_string(&b.holder()).expect("json");
+        assert_eq!(
+            json,
+            r#"{"module":"/usr/lib/softhsm/libsofthsm2.so","tokenLabel":"ck1"}"#
+        );
+        let old: HolderBinding = serde_json::from_str(&json).expect("parse");
+        assert_eq!(Pkcs11Binding::from_holder(&old), Some(b.clone()));
+        let h = TokenHolders.open(&old).expect("holder");
+        assert_eq!(h.backend(), BACKEND);
+        assert_eq!(h.describe(), "PKCS#11 token 'ck1'");
+        assert_eq!(h.binding(), old);
+        let strange = HolderBinding(serde_json::json!({"kmipServer": "x"}));
+        let e = TokenHolders.open(&strange).expect_err("unknown holder");
+        assert_eq!(e.class(), super::super::ErrorClass::Unavailable);
+        assert!(e.message().contains("does not know"), "{}", e.message());
+    }
+
+    /// A held key reference keeps the field names sidecars have always used.
+    #[test]
+    fn held_key_ref_keeps_the_sidecar_shape() {
+        let old = r#"{"id":"00ff","label":"custkey:v/k/00ff"}"#;
+        let r: TokenKeyRef = serde_json::from_str(old).expect("parse");
+        assert!(!r.pinned);
+        let pinned = TokenKeyRef { pinned: true, ..r };
+        assert_eq!(
+            serde_json::to_string(&pinned).expect("json"),
+            r#"{"id":"00ff","label":"custkey:v/k/00ff","pinned":true}"#
+        );
+    }
+
     #[test]
     fn uri_parses_token_object_and_id() {
         let u = Pkcs11Uri::parse("pkcs11:token=ck%201;object=root;id=%01%ab?module-path=/x.so")
@@ -977,7 +1090,7 @@ impl MasterWrapKey {
             attrs.push(Attribute::Id(id.clone()));
         }
         let found = t
-            .s()
+            .s()?
             .find_objects(&attrs)
             .map_err(|e| unavailable(&self.binding, "C_FindObjects", &e))?;
         match found.as_slice() {
@@ -1006,7 +1119,7 @@ impl MasterWrapKey {
             cryptoki::mechanism::aead::GcmParams::new(&mut iv_param, aad, GCM_TAG_BITS.into())
                 .map_err(|e| unavailable(&self.binding, "AES-GCM parameters", &e))?;
         let ct = t
-            .s()
+            .s()?
             .encrypt(&Mechanism::AesGcm(params), key, plain)
             .map_err(|e| unavailable(&self.binding, "C_Encrypt (AES-GCM)", &e))?;
         let mut out = iv.to_vec();
@@ -1029,7 +1142,7 @@ impl MasterWrapKey {
         let params = cryptoki::mechanism::aead::GcmParams::new(&mut iv, aad, GCM_TAG_BITS.into())
             .map_err(|e| unavailable(&self.binding, "AES-GCM parameters", &e))?;
         match t
-            .s()
+            .s()?
             .decrypt(&Mechanism::AesGcm(params), key, &wrapped[GCM_IV_LEN..])
         {
             Ok(p) => Ok(Zeroizing::new(p)),

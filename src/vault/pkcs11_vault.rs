@@ -130,7 +130,11 @@ impl Pkcs11Provider {
     /// The PKCS#11 vault of that name (`NotFound` if there is none, or it is a local vault).
     pub fn vault(&self, name: &str) -> VaultResult<Pkcs11Vault> {
         let engine = self.backend.vault(name)?;
-        match engine.pkcs11_binding().cloned() {
+        match engine
+            .holder_binding()
+            .as_ref()
+            .and_then(Pkcs11Binding::from_holder)
+        {
             Some(binding) => Ok(Pkcs11Vault { engine, binding }),
             None => Err(VaultError::NotFound(format!(
                 "vault '{}' is not a PKCS#11 vault",
@@ -178,7 +182,11 @@ impl VaultProvider for Pkcs11Provider {
 
     fn open_vault(&self, name: &str) -> VaultResult<Option<Arc<dyn KeyVault>>> {
         match self.backend.open_engine(name)? {
-            Some(engine) => match engine.pkcs11_binding().cloned() {
+            Some(engine) => match engine
+                .holder_binding()
+                .as_ref()
+                .and_then(Pkcs11Binding::from_holder)
+            {
                 Some(binding) => Ok(Some(Arc::new(Pkcs11Vault { engine, binding }))),
                 None => Ok(None),
             },

@@ -249,12 +249,13 @@ fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     req.soft_delete_retention_in_days = args.int("SoftDeleteRetentionInDays").map(|d| d as u32);
     req.tags = parse_tags(args.list("Tag").unwrap_or_default())?;
     req.enable_rbac_authorization = args.switch("EnableRbacAuthorization");
-    req.pkcs11 =
+    req.key_holder =
         match (args.str("Pkcs11Module"), args.str("TokenLabel")) {
             (None, None) => None,
             (Some(module), Some(label)) => Some(
                 Pkcs11Binding::new(std::path::Path::new(module), label)
-                    .map_err(|e| CliError::usage(e.message().to_string()))?,
+                    .map_err(|e| CliError::usage(e.message().to_string()))?
+                    .holder(),
             ),
             _ => return Err(CliError::usage(
                 "-Pkcs11Module and -TokenLabel go together: give both to bind the vault to a token",
@@ -262,7 +263,7 @@ fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
             .with_help("e.g. -Pkcs11Module /usr/lib/softhsm/libsofthsm2.so -TokenLabel ck1")),
         };
     if let Some(server) = args.str("KmipServer") {
-        return new_kmip(ctx, args, name, server, req.pkcs11.is_some());
+        return new_kmip(ctx, args, name, server, req.key_holder.is_some());
     }
     if [
         "KmipClientCertificate",
