@@ -2659,17 +2659,17 @@ impl LocalVault {
                 enabled: true,
                 tags: cur.tags.clone(),
             };
-            let version = match &st.pkcs11 {
+            let version = match holder_of(st)? {
                 None => {
                     let private = RsaPrivateKey::generate(req.size).map_err(|e| {
                         VaultError::Unavailable(format!("RSA key generation failed: {e:?}"))
                     })?;
                     new_stored_version(&NewMaterial::Software(&private), &req, now)
                 }
-                Some(b) => {
+                Some(holder) => {
                     let vid = new_version();
                     let (public_der, token) =
-                        pkcs11::generate(b, &self.stem, &req.name, &vid, req.size)?;
+                        holder.generate(&self.stem, &req.name, &vid, req.size)?;
                     let material = NewMaterial::Token {
                         version: vid,
                         public_der,
