@@ -200,6 +200,7 @@ pub const TEST_HOOKS: &[&str] = &[
     crate::service::spo::FAULT_ROLL,
     crate::service::content::FAULT_IMPORT_AFTER,
     crate::service::content::FAULT_MOVE_AFTER,
+    crate::vault::rotation::ENV_TEST_NOW,
 ];
 
 /// Whether this build reads the [`TEST_HOOKS`].
@@ -309,6 +310,15 @@ pub fn check_environment() -> Result<(), EnvError> {
         spo::MAX_CLOCK_OFFSET_SECONDS,
         "seconds",
     )?;
+    if let Some(v) = var(crate::vault::rotation::ENV_TEST_NOW)? {
+        if chrono::DateTime::parse_from_rfc3339(v.trim()).is_err() {
+            return Err(EnvError {
+                name: crate::vault::rotation::ENV_TEST_NOW.to_string(),
+                value: shown(&v),
+                allowed: "a date and time in RFC 3339 form (2027-06-01T00:00:00Z)".into(),
+            });
+        }
+    }
     env_int(content::FAULT_IMPORT_AFTER, 0, i64::MAX, "items")?;
     env_int(content::FAULT_MOVE_AFTER, 0, i64::MAX, "items")?;
     env_int(spo::FAULT_REGISTER_AFTER_SITES, 0, i64::MAX, "sites")?;

@@ -12,16 +12,21 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{VaultError, VaultResult};
 
-/// The clock a due-rotation check reads. Debug builds only (the test suite's binaries) honour
-/// `CUSTKEY_TEST_NOW` (RFC 3339) so tests can stand days in the future; release builds always
-/// read the system clock.
+/// A test hook: the time a due-rotation check takes as now (RFC 3339).
+pub const ENV_TEST_NOW: &str = "CUSTKEY_TEST_NOW";
+
+/// The clock a due-rotation check reads. Only a build with the `test-hooks` feature (the test
+/// suite's) honours [`ENV_TEST_NOW`], so tests can stand days in the future; any other build
+/// reads the system clock (and refuses to start with the variable set, as for every test hook:
+/// docs/cli.md, Environment variables).
 pub fn now() -> DateTime<Utc> {
-    #[cfg(debug_assertions)]
-    if let Some(t) = std::env::var("CUSTKEY_TEST_NOW")
-        .ok()
-        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-    {
-        return t.with_timezone(&Utc);
+    if cfg!(feature = "test-hooks") {
+        if let Some(t) = std::env::var(ENV_TEST_NOW)
+            .ok()
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        {
+            return t.with_timezone(&Utc);
+        }
     }
     Utc::now()
 }
