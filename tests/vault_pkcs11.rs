@@ -653,3 +653,65 @@ fn one_logged_in_session_is_kept_and_logs_in_again_after_a_logout() {
     assert_eq!(again.as_slice(), &[5u8; 32]);
     assert!(token_logged_in(&h));
 }
+
+/// `Invoke-AzKeyVaultKeyRotation` on a token vault: the new version is a key pair generated on
+/// the token (its objects labelled for the new version, the old version's left in place), with
+/// the policy's expiry, and it wraps and unwraps there; a rotation that is not due makes nothing.
+#[test]
+fn rotation_generates_the_new_version_on_the_token() {
+    let Some(h) = HsmHarness::new() else { return };
+    let v = vault_conformance::vault_with_admin(&h, &VaultSpec::default());
+    let first = v
+        .create_key(&admin(), &NewKeyRequest::new("root"))
+        .expect("create");
+    v.set_rotation_policy(
+        &admin(),
+        "root",
+        Some("P90D"),
+        &[custkey::vault::LifetimeAction {
+            action: custkey::vault::RotationAction::Rotate,
+            time_after_create: Some("P30D".into()),
+            time_before_expiry: None,
+        }],
+    )
+    .expect("policy");
+    assert!(
+        v.rotate_key(&admin(), "root", true)
+            .expect("due check")
+            .is_none(),
+        "a key made just now is not due for rotation"
+    );
+    let second = v
+        .rotate_key(&admin(), "root", false)
+        .expect("rotate")
+        .expect("a new version");
+    assert_ne!(second.version, first.version);
+    assert_eq!(second.key_size, first.key_size);
+    assert_eq!(second.key_ops, first.key_ops);
+    let expires = second
+        .expires
+        .expect("ExpiresIn sets the new version's expiry");
+    let days = (expires - second.created).num_days();
+    assert!((89..=90).contains(&days), "{days}");
+    if let Some(privs) = h.objects("privkey") {
+        let vault = v.vault_name();
+        for k in [&first, &second] {
+            let label = format!("custkey:{vault}/root/{}", k.version);
+            assert!(
+                privs
+                    .iter()
+                    .any(|p| p.contains(&label) && p.contains("never extractable")),
+                "no token object for {label}: {privs:?}"
+            );
+        }
+    }
+    let dek = [9u8; 32];
+    let w = v
+        .wrap_key(&admin(), "root", None, OaepAlg::RsaOaep, &dek)
+        .expect("wrap under the rotated version");
+    assert_eq!(w.version, second.version);
+    let back = v
+        .unwrap_key(&admin(), "root", Some(&w.version), w.algorithm, &w.value)
+        .expect("unwrap on the token");
+    assert_eq!(back.as_slice(), dek);
+}
