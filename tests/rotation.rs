@@ -365,3 +365,48 @@ fn policy_from_azure_s_json_file() {
     );
     assert!(err.contains("-PolicyPath does not go with"), "{err}");
 }
+
+/// A policy left behind its key's current version (a version made by Invoke-AzKeyVaultKeyRotation,
+/// which refreshes nothing, or a due-rotation run killed between the new version and the
+/// refresh: the store is then in the same state) is refreshed by the next
+/// Invoke-CustomerKeyRotation even though no rotation is due; once caught up, a run changes
+/// nothing and says so.
+#[test]
+fn a_policy_behind_its_key_catches_up_on_the_next_run() {
+    let e = Env::new();
+    e.setup();
+    assert!(set_policy(
+        &e,
+        "contoso-ck-va1",
+        "Key001",
+        "-KeyRotationLifetimeAction @{Action='Rotate'; TimeAfterCreate='P7D'}"
+    )
+    .status
+    .success());
+    let k = e.json(&["Invoke-AzKeyVaultKeyRotation", "contoso-ck-va1", "Key001"]);
+    let new = k["Version"].as_str().unwrap().to_string();
+    let dep = e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"]);
+    let behind: Vec<String> = serde_json::from_value(dep["KeyVersionIDs"].clone()).unwrap();
+    assert!(
+        !behind.contains(&new),
+        "the manual rotation refreshed nothing yet"
+    );
+    let out = e.run(&["Invoke-CustomerKeyRotation", "-Format", "Json"]);
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = if v.is_array() { v[0].clone() } else { v };
+    assert_eq!(row["Due"], false);
+    assert_eq!(row["Rotated"], false);
+    assert_eq!(row["RefreshedPolicies"][0], "Mailbox:US Mailboxes");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("caught up"));
+    let dep = e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"]);
+    let now: Vec<String> = serde_json::from_value(dep["KeyVersionIDs"].clone()).unwrap();
+    assert!(now.contains(&new), "{now:?} lacks {new}");
+    // Caught up: the next run refreshes nothing.
+    let out = e.run(&["Invoke-CustomerKeyRotation", "-Format", "Json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = if v.is_array() { v[0].clone() } else { v };
+    assert_eq!(row["RefreshedPolicies"].as_array().map(Vec::len), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no key rotation is due"));
+}

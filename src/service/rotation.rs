@@ -51,18 +51,34 @@ fn uses_key(ids: &[String], vault: &str, key: &str) -> bool {
     })
 }
 
-/// Refresh every mailbox and multi-workload DEP that names `vault`/`key` (not purged), so its
-/// KeyVersionIDs show the key's newest version. Returns `Kind:Name` of each one refreshed.
+/// Whether a policy's KeyVersionIDs hold `version` (version ids are 128 random bits: one
+/// names one version of one key).
+fn has_version(ids: &[String], version: &str) -> bool {
+    ids.iter().any(|v| v.eq_ignore_ascii_case(version))
+}
+
+/// Refresh every mailbox and multi-workload DEP that names `vault`/`key` (not purged) and does
+/// not yet use its `current` version, so its KeyVersionIDs show it. Returns `Kind:Name` of each
+/// one refreshed.
+///
+/// Deciding by the versions the policies show, not by whether this run made the version, is
+/// what makes a due rotation safe to repeat: a run killed between the new version and the
+/// refresh, or one that lost the race to make the version, leaves policies that the next run
+/// (or the racing one) still finds behind and refreshes.
 pub fn refresh_policies_using(
     store: &mut Store,
     keys: &mut ServiceKeys,
     vault: &str,
     key: &str,
+    current: &str,
 ) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for kind in [DepKind::Mailbox, DepKind::M365] {
         for d in dep::list(store, kind)? {
-            if d.state == dep::STATE_PURGED || !uses_key(&d.azure_key_ids, vault, key) {
+            if d.state == dep::STATE_PURGED
+                || !uses_key(&d.azure_key_ids, vault, key)
+                || has_version(&d.key_version_ids, current)
+            {
                 continue;
             }
             let ch = PolicyChanges {

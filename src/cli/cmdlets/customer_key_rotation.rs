@@ -15,7 +15,8 @@ pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
     description: "Looks at every key of every vault the signed-in account can read. For each key whose rotation \
 policy (Set-AzKeyVaultKeyRotationPolicy) has a Rotate action that is due, makes a new version (as \
 Invoke-AzKeyVaultKeyRotation does) and refreshes every mailbox and multi-workload data encryption policy naming the \
-key, so their KeyVersionIDs show the new version. Whether a rotation is due is decided again under the vault's lock, \
+key, so their KeyVersionIDs show the new version; a policy still behind its key's current version (a run killed \
+before its refresh, or a version made by Invoke-AzKeyVaultKeyRotation) is refreshed by the next run. Whether a rotation is due is decided again under the vault's lock, \
 so two runs at the same time make one new version. Outputs one row per key with a policy: VaultName, KeyName, \
 Version, Due, Rotated, NewVersion, RefreshedPolicies. -WhatIf lists what is due and changes nothing. Succeeds both \
 when something was rotated and when nothing was due (a warning says which), so a scheduled CI job can run it.",
@@ -52,28 +53,40 @@ fn run(ctx: &mut Ctx, _args: &Args) -> Result<Output, CliError> {
             });
         }
     }
-    for it in items.iter_mut().filter(|i| i.due) {
+    for it in items.iter_mut() {
         let target = format!("{}/{}", it.vault_name, it.key_name);
         if !ctx.should_process(&target, "Invoke-CustomerKeyRotation", false)? {
             continue;
         }
         // Due is decided again under the vault lock: a racing run may have rotated it.
-        let Some(new) = ctx
+        if it.due {
+            if let Some(new) = ctx
+                .azure()?
+                .rotate_key(&it.vault_name, &it.key_name, true)?
+            {
+                it.rotated = true;
+                it.new_version = Some(new.version.clone());
+            }
+        }
+        // Every policy on this key catches up with its current version, whoever made it (this
+        // run, a racing one, or an earlier run killed before its refresh).
+        let current = ctx
             .azure()?
-            .rotate_key(&it.vault_name, &it.key_name, true)?
-        else {
-            continue;
-        };
-        it.rotated = true;
-        it.new_version = Some(new.version.clone());
+            .key(&it.vault_name, &it.key_name, None)?
+            .version;
         let (store, keys) = ctx.service()?;
         it.refreshed_policies =
-            rotation::refresh_policies_using(store, keys, &it.vault_name, &it.key_name)?;
+            rotation::refresh_policies_using(store, keys, &it.vault_name, &it.key_name, &current)?;
     }
     let rotated = items.iter().filter(|i| i.rotated).count();
     let due = items.iter().filter(|i| i.due).count();
-    if due == 0 {
+    let refreshed: usize = items.iter().map(|i| i.refreshed_policies.len()).sum();
+    if due == 0 && refreshed == 0 {
         ctx.warn("no key rotation is due");
+    } else if due == 0 {
+        ctx.warn(&format!(
+            "no key rotation is due; {refreshed} policy refresh(es) caught up with a newer key version"
+        ));
     } else if rotated == 0 {
         ctx.warn(&format!("{due} key rotation(s) due; none made by this run"));
     }
