@@ -410,3 +410,66 @@ fn a_policy_behind_its_key_catches_up_on_the_next_run() {
     assert_eq!(row["RefreshedPolicies"].as_array().map(Vec::len), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no key rotation is due"));
 }
+
+/// A due rotation of a SharePoint geo policy's primary key rolls the geo onto the new version
+/// (as Update-SPODataEncryptionPolicy -KeyType Primary would), and the geo ends Registered.
+#[test]
+fn a_rotated_key_rolls_the_sharepoint_geo_that_uses_it() {
+    const SPO: &str = "00000003-0000-0ff1-ce00-000000000000";
+    let e = Env::new();
+    e.key_vault("Contoso-SP-Sub1", "spva1", "SPKey1", "westus", &[SPO]);
+    e.key_vault("Contoso-SP-Sub2", "spva2", "SPKey2", "centralus", &[SPO]);
+    let version = |vault: &str, key: &str| {
+        e.json(&["Get-AzKeyVaultKey", "-VaultName", vault, "-Name", key])["Version"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (v1, v2) = (version("spva1", "SPKey1"), version("spva2", "SPKey2"));
+    e.ok(&[
+        "Register-SPODataEncryptionPolicy",
+        "-PrimaryKeyVaultName",
+        "spva1",
+        "-PrimaryKeyName",
+        "SPKey1",
+        "-PrimaryKeyVersion",
+        &v1,
+        "-SecondaryKeyVaultName",
+        "spva2",
+        "-SecondaryKeyName",
+        "SPKey2",
+        "-SecondaryKeyVersion",
+        &v2,
+    ]);
+    assert!(set_policy(
+        &e,
+        "spva1",
+        "SPKey1",
+        "-KeyRotationLifetimeAction @{Action='Rotate'; TimeAfterCreate='P7D'}"
+    )
+    .status
+    .success());
+    let out = e.run_env(
+        &["Invoke-CustomerKeyRotation", "-Format", "Json"],
+        &[("CUSTKEY_TEST_NOW", &later())],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = if v.is_array() { v[0].clone() } else { v };
+    assert_eq!(row["Rotated"], true);
+    let new = row["NewVersion"].as_str().unwrap().to_string();
+    let refreshed: Vec<String> = serde_json::from_value(row["RefreshedPolicies"].clone()).unwrap();
+    assert_eq!(refreshed.len(), 1, "{refreshed:?}");
+    assert!(refreshed[0].starts_with("SharePoint:"), "{refreshed:?}");
+    let p = e.json(&["Get-SPODataEncryptionPolicy"]);
+    assert_eq!(p["State"], "Registered");
+    let primary = p["PrimaryKeyVaultUri"].as_str().unwrap();
+    assert!(
+        primary.ends_with(&format!("/{new}")),
+        "{primary} is not on {new}"
+    );
+    assert!(p["SecondaryKeyVaultUri"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/{v2}")));
+}

@@ -24,7 +24,8 @@ pub struct RotationItem {
     pub rotated: bool,
     /// The new version.
     pub new_version: Option<String>,
-    /// The DEPs refreshed onto the new version (`Mailbox:Name`, `M365:Name`).
+    /// The DEPs refreshed onto the new version (`Mailbox:Name`, `M365:Name`,
+    /// `SharePoint:<geo>`).
     pub refreshed_policies: Vec<String>,
 }
 
@@ -58,8 +59,9 @@ fn has_version(ids: &[String], version: &str) -> bool {
 }
 
 /// Refresh every mailbox and multi-workload DEP that names `vault`/`key` (not purged) and does
-/// not yet use its `current` version, so its KeyVersionIDs show it. Returns `Kind:Name` of each
-/// one refreshed.
+/// not yet use its `current` version, so its KeyVersionIDs show it, and roll every SharePoint
+/// geo policy whose primary or secondary key it is onto that version. Returns `Kind:Name` of
+/// each one (`Mailbox:`, `M365:`, `SharePoint:<geo>`).
 ///
 /// Deciding by the versions the policies show, not by whether this run made the version, is
 /// what makes a due rotation safe to repeat: a run killed between the new version and the
@@ -88,6 +90,9 @@ pub fn refresh_policies_using(
             dep::set(store, keys, kind, &d.name, &ch)?;
             out.push(format!("{}:{}", kind.as_str(), d.name));
         }
+    }
+    for geo in super::spo::roll_geos_behind(store, keys, vault, key, current)? {
+        out.push(format!("SharePoint:{geo}"));
     }
     Ok(out)
 }

@@ -1244,3 +1244,39 @@ pub fn site_policy(store: &mut Store, url: &str) -> Result<SitePolicy> {
         })
     })
 }
+
+/// Roll every SharePoint geo policy whose primary or secondary key is `vault`/`key` at a
+/// version other than `current` onto the key's current version (`Update-SPODataEncryptionPolicy`
+/// with the versionless key URI, one geo at a time, under the one-roll-at-a-time rule). Returns
+/// the geos rolled. Used by due key rotations (docs/lifecycle.md).
+pub fn roll_geos_behind(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    vault: &str,
+    key: &str,
+    current: &str,
+) -> Result<Vec<String>> {
+    let deps = store.read(|tx| -> Result<_> { Ok(tx.spo_deps()?) })?;
+    let mut rolled = Vec::new();
+    for d in deps {
+        let wraps = store.read(|tx| -> Result<_> { Ok(tx.spo_root_wraps(&d.guid)?) })?;
+        for w in wraps {
+            let Ok(id) = crate::vault::KeyId::parse(&w.key_uri) else {
+                continue;
+            };
+            let ours = id.vault.eq_ignore_ascii_case(vault) && id.name.eq_ignore_ascii_case(key);
+            let behind = id
+                .version
+                .as_deref()
+                .is_some_and(|v| !v.eq_ignore_ascii_case(current));
+            if !ours || !behind {
+                continue;
+            }
+            let key_type = if w.slot == 0 { "Primary" } else { "Secondary" };
+            let uri = id.versionless().to_string();
+            update(store, keys, Some(&d.geo), key_type, &uri)?;
+            rolled.push(d.geo.clone());
+        }
+    }
+    Ok(rolled)
+}

@@ -14,8 +14,9 @@ pub const CMDLETS: &[Cmdlet] = &[Cmdlet {
     synopsis: "Carries out due key rotations and refreshes the data encryption policies that use the rotated keys.",
     description: "Looks at every key of every vault the signed-in account can read. For each key whose rotation \
 policy (Set-AzKeyVaultKeyRotationPolicy) has a Rotate action that is due, makes a new version (as \
-Invoke-AzKeyVaultKeyRotation does) and refreshes every mailbox and multi-workload data encryption policy naming the \
-key, so their KeyVersionIDs show the new version; a policy still behind its key's current version (a run killed \
+Invoke-AzKeyVaultKeyRotation does), refreshes every mailbox and multi-workload data encryption policy naming the \
+key, so their KeyVersionIDs show the new version, and rolls every SharePoint geo policy whose primary or secondary key \
+it is onto the new version; a policy still behind its key's current version (a run killed \
 before its refresh, or a version made by Invoke-AzKeyVaultKeyRotation) is refreshed by the next run. Whether a rotation is due is decided again under the vault's lock, \
 so two runs at the same time make one new version. Outputs one row per key with a policy: VaultName, KeyName, \
 Version, Due, Rotated, NewVersion, RefreshedPolicies. -WhatIf lists what is due and changes nothing. Succeeds both \
