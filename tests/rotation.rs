@@ -337,7 +337,8 @@ fn policy_from_azure_s_json_file() {
     let file = e.config.path().join("rotation_policy.json");
     std::fs::write(
         &file,
-        r#"{"lifetimeActions": [{"trigger": {"timeAfterCreate": "P18M", "timeBeforeExpiry": null}, "action": {"type": "Rotate"}}, {"trigger": {"timeBeforeExpiry": "P30D"}, "action": {"type": "Notify"}}], "expiresIn": "P2Y"}"#,
+        // The file of Azure's Example 1: the lifetime under attributes.expiryTime.
+        r#"{"lifetimeActions": [{"trigger": {"timeAfterCreate": "P18M", "timeBeforeExpiry": null}, "action": {"type": "Rotate"}}, {"trigger": {"timeBeforeExpiry": "P30D"}, "action": {"type": "Notify"}}], "attributes": {"expiryTime": "P2Y"}}"#,
     )
     .unwrap();
     let p = e.json(&[
@@ -364,6 +365,34 @@ fn policy_from_azure_s_json_file() {
         2,
     );
     assert!(err.contains("-PolicyPath does not go with"), "{err}");
+    // A top-level expiresIn (the parameter's name) is read too.
+    std::fs::write(
+        &file,
+        r#"{"lifetimeActions": [{"trigger": {"timeAfterCreate": "P30D"}, "action": {"type": "Rotate"}}], "expiresIn": "P1Y"}"#,
+    )
+    .unwrap();
+    let p = e.json(&[
+        "Set-AzKeyVaultKeyRotationPolicy",
+        "file-vault",
+        "FileKey",
+        "-PolicyPath",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(p["ExpiresIn"], "P1Y");
+    // A file that never ends is refused at the limit, not read into memory.
+    let err = e.fails(
+        &[
+            "Set-AzKeyVaultKeyRotationPolicy",
+            "file-vault",
+            "FileKey",
+            "-PolicyPath",
+            "/dev/zero",
+        ],
+        2,
+    );
+    assert!(err.contains("larger than"), "{err}");
+    let p = e.json(&["Get-AzKeyVaultKeyRotationPolicy", "file-vault", "FileKey"]);
+    assert_eq!(p["ExpiresIn"], "P1Y", "a refused file changes nothing");
 }
 
 /// A policy left behind its key's current version (a version made by Invoke-AzKeyVaultKeyRotation,

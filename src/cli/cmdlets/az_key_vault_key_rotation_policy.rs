@@ -43,7 +43,7 @@ Invoke-AzKeyVaultKeyRotation rotates at once. Needs the key permission 'setrotat
             NAME,
             Param::new("ExpiresIn", Kind::String, "How long a rotated version lives: an ISO 8601 duration (P2Y, P90D)."),
             Param::new("KeyRotationLifetimeAction", Kind::Object, "Lifetime actions: @{Action='Rotate'; TimeAfterCreate='P18M'}, or an array of such tables."),
-            Param::new("PolicyPath", Kind::Path, "A policy in Azure's JSON shape: {\"lifetimeActions\": [{\"trigger\": {\"timeAfterCreate\": \"P18M\"}, \"action\": {\"type\": \"Rotate\"}}], \"expiresIn\": \"P2Y\"} (not with -ExpiresIn or -KeyRotationLifetimeAction)."),
+            Param::new("PolicyPath", Kind::Path, "A policy in Azure's JSON shape: {\"lifetimeActions\": [{\"trigger\": {\"timeAfterCreate\": \"P18M\"}, \"action\": {\"type\": \"Rotate\"}}], \"attributes\": {\"expiryTime\": \"P2Y\"}} (not with -ExpiresIn or -KeyRotationLifetimeAction)."),
         ],
         examples: &[Example {
             title: "Rotate a key every 18 months; each new version expires after 2 years",
@@ -131,13 +131,26 @@ pub fn policy_record(p: &KeyRotationPolicy) -> Result<Record, CliError> {
     Ok(r)
 }
 
+/// A rotation policy file is refused unread above this (one is a few hundred bytes).
+const MAX_POLICY_FILE_BYTES: u64 = 64 * 1024;
+
 /// A policy file in Azure's JSON shape: (ExpiresIn, lifetime actions).
 fn read_policy_file(path: &str) -> Result<(Option<String>, Vec<LifetimeAction>), CliError> {
-    let help = "give a file like {\"lifetimeActions\": [{\"trigger\": {\"timeAfterCreate\": \"P18M\"}, \"action\": {\"type\": \"Rotate\"}}], \"expiresIn\": \"P2Y\"}";
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::usage(format!("cannot read -PolicyPath {path}: {e}")).with_help(help)
+    let help = "give a file like {\"lifetimeActions\": [{\"trigger\": {\"timeAfterCreate\": \"P18M\"}, \"action\": {\"type\": \"Rotate\"}}], \"attributes\": {\"expiryTime\": \"P2Y\"}}";
+    let bytes = custkey::input::read_file_limited(
+        std::path::Path::new(path),
+        MAX_POLICY_FILE_BYTES,
+    )
+    .map_err(|e| match e {
+        custkey::input::ReadError::TooLarge { limit } => CliError::usage(format!(
+            "-PolicyPath {path} is larger than {limit} bytes: a rotation policy is a few hundred"
+        ))
+        .with_help(help),
+        custkey::input::ReadError::Io(e) => {
+            CliError::usage(format!("cannot read -PolicyPath {path}: {e}")).with_help(help)
+        }
     })?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| {
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
         CliError::usage(format!("-PolicyPath {path} is not JSON: {e}")).with_help(help)
     })?;
     let Value::Object(o) = &v else {
@@ -145,7 +158,15 @@ fn read_policy_file(path: &str) -> Result<(Option<String>, Vec<LifetimeAction>),
             CliError::usage(format!("-PolicyPath {path} holds no JSON object")).with_help(help),
         );
     };
-    let expires_in = str_field(o, "expiresIn");
+    // Azure's file puts the new versions' lifetime in attributes.expiryTime (its REST shape);
+    // a top-level expiresIn (the cmdlet's parameter name) is taken too.
+    let attributes = o
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("attributes"))
+        .and_then(|(_, v)| v.as_object());
+    let expires_in = attributes
+        .and_then(|a| str_field(a, "expiryTime"))
+        .or_else(|| str_field(o, "expiresIn"));
     let mut actions = Vec::new();
     let list = o
         .iter()
