@@ -230,9 +230,10 @@ fn dep_with_a_local_and_an_hsm_root_survives_an_hsm_roll_and_refresh() {
     // AzureKeyIDs order: the local key, then the token key. Only the token key's version moved.
     assert_eq!(a[0], b[0], "the local root is untouched");
     assert_ne!(a[1], b[1], "the token root now uses the new version");
+    // -IncludeVersions lists the current version first.
     assert_eq!(
         a[1].as_str().unwrap(),
-        versions.as_array().unwrap()[1]["Version"].as_str().unwrap()
+        versions.as_array().unwrap()[0]["Version"].as_str().unwrap()
     );
     e.ok(&["New-MailboxExportRequest", "alice", "rolled"]);
     assert_eq!(files(&e.path("rolled")), files(&mail));

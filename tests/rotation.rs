@@ -97,6 +97,9 @@ fn invoke_rotation_makes_a_like_version_with_the_policy_expiry() {
     let after = versions(&e, "contoso-ck-va1", "Key001");
     assert_eq!(after.len(), before.len() + 1);
     assert!(after.contains(&k["Version"].as_str().unwrap().to_string()));
+    // -IncludeVersions lists the current version first, as Azure does; the rest oldest first.
+    assert_eq!(after[0], k["Version"].as_str().unwrap(), "{after:?}");
+    assert_eq!(after[1..], before[..], "{after:?} after {before:?}");
     assert_eq!(k["KeyType"], "RSA-HSM");
     let ops: Vec<_> = k["Key"]["key_ops"].as_array().unwrap().clone();
     assert!(ops.iter().any(|o| o == "wrapKey") && ops.iter().any(|o| o == "unwrapKey"));

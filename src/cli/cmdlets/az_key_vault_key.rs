@@ -104,7 +104,8 @@ Name : Key003
         module: "Az.KeyVault",
         synopsis: "Shows keys of a vault: the latest versions, one key, one version, all versions, or removed keys.",
         description: "Lists the latest version of every key in a vault, or one key with -Name (-Version for a given \
-version, -IncludeVersions for all of them, oldest first). -InRemovedState shows soft-deleted keys with their \
+version, -IncludeVersions for all of them: the current version first, as Azure lists them, then the others \
+oldest first). -InRemovedState shows soft-deleted keys with their \
 scheduled purge dates. Id is the key URI a data encryption policy names; Attributes holds Enabled, Expires, \
 NotBefore, Created, Updated and RecoveryLevel.",
         params: &[
@@ -355,13 +356,22 @@ fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
             return Err(CliError::usage("-Version and -IncludeVersions need -Name.")
                 .with_help("name the key: -Name <key>"))
         }
-        (Some(n), _, true) => az.key_versions(vault, n)?,
+        (Some(n), _, true) => current_first(az.key_versions(vault, n)?),
         (Some(n), v, false) => vec![az.key(vault, n, v)?],
         (None, None, false) => az.keys(vault)?,
     };
     Ok(Output::many(
         keys.iter().map(key_record).collect::<Result<Vec<_>, _>>()?,
     ))
+}
+
+/// `-IncludeVersions` order: the current (newest) version first, as Azure lists them, then the
+/// others oldest first (the vault lists them oldest first).
+fn current_first<T>(mut versions: Vec<T>) -> Vec<T> {
+    if let Some(current) = versions.pop() {
+        versions.insert(0, current);
+    }
+    versions
 }
 
 fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {

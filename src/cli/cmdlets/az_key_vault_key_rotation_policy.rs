@@ -137,19 +137,17 @@ const MAX_POLICY_FILE_BYTES: u64 = 64 * 1024;
 /// A policy file in Azure's JSON shape: (ExpiresIn, lifetime actions).
 fn read_policy_file(path: &str) -> Result<(Option<String>, Vec<LifetimeAction>), CliError> {
     let help = "give a file like {\"lifetimeActions\": [{\"trigger\": {\"timeAfterCreate\": \"P18M\"}, \"action\": {\"type\": \"Rotate\"}}], \"attributes\": {\"expiryTime\": \"P2Y\"}}";
-    let bytes = custkey::input::read_file_limited(
-        std::path::Path::new(path),
-        MAX_POLICY_FILE_BYTES,
-    )
-    .map_err(|e| match e {
-        custkey::input::ReadError::TooLarge { limit } => CliError::usage(format!(
+    let bytes =
+        custkey::input::read_file_limited(std::path::Path::new(path), MAX_POLICY_FILE_BYTES)
+            .map_err(|e| match e {
+                custkey::input::ReadError::TooLarge { limit } => CliError::usage(format!(
             "-PolicyPath {path} is larger than {limit} bytes: a rotation policy is a few hundred"
         ))
-        .with_help(help),
-        custkey::input::ReadError::Io(e) => {
-            CliError::usage(format!("cannot read -PolicyPath {path}: {e}")).with_help(help)
-        }
-    })?;
+                .with_help(help),
+                custkey::input::ReadError::Io(e) => {
+                    CliError::usage(format!("cannot read -PolicyPath {path}: {e}")).with_help(help)
+                }
+            })?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
         CliError::usage(format!("-PolicyPath {path} is not JSON: {e}")).with_help(help)
     })?;
