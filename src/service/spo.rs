@@ -633,9 +633,11 @@ fn checked_pair(
 }
 
 /// Refuses while any geo's DEP registers or rolls: one key roll at a time in the tenant.
-fn one_at_a_time(store: &mut Store) -> Result<()> {
-    let deps = store.read(|tx| -> Result<_> { Ok(tx.spo_deps()?) })?;
-    if let Some(d) = deps.iter().find(|d| d.state != STATE_REGISTERED) {
+/// Only one key roll (or registration) of a geo's DEP may be in progress at a time: its primary
+/// and secondary keys roll one after the other. Geos are independent of each other.
+fn one_at_a_time(store: &mut Store, geo: &str) -> Result<()> {
+    let dep = store.read(|tx| -> Result<_> { Ok(tx.spo_dep(geo)?) })?;
+    if let Some(d) = dep.as_ref().filter(|d| d.state != STATE_REGISTERED) {
         let p = store.read(|tx| present(tx, &d.geo))?;
         let (what, again) = match d.roll_key_type.as_deref() {
             Some(kt) => (
@@ -651,7 +653,7 @@ fn one_at_a_time(store: &mut Store) -> Result<()> {
             ),
         };
         return Err(Error::rule(format!(
-            "{what} of the SharePoint DEP of geo {} is in progress ({} {}%); only one key roll may be in progress at a time",
+            "{what} of the SharePoint DEP of geo {} is in progress ({} {}%); only one key roll of a geo may be in progress at a time",
             d.geo, p.state, p.percent
         ))
         .with_help(format!("let it finish first: re-run {again}")));
@@ -660,10 +662,10 @@ fn one_at_a_time(store: &mut Store) -> Result<()> {
 }
 
 /// The same rule inside the write transaction, for a roll another process started meanwhile.
-fn busy_in(tx: &Tx) -> Result<()> {
-    match tx.spo_deps()?.iter().find(|d| d.state != STATE_REGISTERED) {
+fn busy_in(tx: &Tx, geo: &str) -> Result<()> {
+    match tx.spo_dep(geo)?.filter(|d| d.state != STATE_REGISTERED) {
         Some(d) => Err(Error::rule(format!(
-            "a key roll of the SharePoint DEP of geo {} started meanwhile ({}); only one key roll may be in progress at a time",
+            "a key roll of the SharePoint DEP of geo {} started meanwhile ({}); only one key roll of a geo may be in progress at a time",
             d.geo, d.state
         ))
         .with_help("see Get-SPODataEncryptionPolicy, and try again once it shows Registered")),
@@ -753,7 +755,7 @@ pub fn register(
             (d, key)
         }
         Some(d) => {
-            one_at_a_time(store)?;
+            one_at_a_time(store, &geo)?;
             return Err(Error::rule(format!(
                 "geo {geo} already has a registered SharePoint DEP (primary {})",
                 store
@@ -764,7 +766,7 @@ pub fn register(
             .with_help("roll a key with Update-SPODataEncryptionPolicy -KeyType Primary|Secondary, or recover lost keys with Restore-SPODataEncryptionPolicy"));
         }
         None => {
-            one_at_a_time(store)?;
+            one_at_a_time(store, &geo)?;
             let guid = uuid::Uuid::new_v4();
             let binding = TikBinding::new(guid);
             let key = TenantIntermediateKey::generate(KeyRef::new(guid, 1));
@@ -808,7 +810,7 @@ pub fn register(
                     ))
                     .with_help("another command registered it meanwhile: Get-SPODataEncryptionPolicy shows it"));
                 }
-                busy_in(tx)?;
+                busy_in(tx, &geo)?;
                 tx.put_spo_dep(&row)?;
                 for w in &wraps {
                     tx.put_spo_root_wrap(w)?;
@@ -920,7 +922,7 @@ pub fn update(
             .as_deref()
             .is_some_and(|u| key_uri_versionless(u) == key_uri_versionless(&c.uri));
     if !resuming {
-        one_at_a_time(store)?;
+        one_at_a_time(store, &geo)?;
         let wraps = store.read(|tx| -> Result<_> { Ok(tx.spo_root_wraps(&dep.guid)?) })?;
         if let Some(other) = wraps.iter().find(|w| w.slot != slot) {
             let other_vault = crate::vault::KeyId::parse(&other.key_uri)
@@ -939,7 +941,7 @@ pub fn update(
         dep.roll_key_uri = Some(c.uri.clone());
         dep.when_changed = now();
         store.write(|tx| -> Result<()> {
-            busy_in(tx)?;
+            busy_in(tx, &geo)?;
             tx.put_spo_dep(&dep)?;
             Ok(())
         })?;

@@ -141,8 +141,9 @@ Registering (PercentComplete: the share of the geo's sites encrypted under the p
         module: "Microsoft.Online.SharePoint.PowerShell",
         synopsis: "Rolls the primary or secondary customer key of the geo's policy: re-wraps the TIK under the new key.",
         description: "A key roll. The policy is marked Rolling, then the tenant intermediate key is wrapped under the new key \
-(site keys and files do not change) and the policy is Registered again. Only one roll at a time: while a roll or a \
-registration is in progress, another is refused; run the same roll again to finish an interrupted one. The new key passes \
+(site keys and files do not change) and the policy is Registered again. Only one roll of a geo at a time: while the \
+geo's policy is rolling, another roll of it is refused (other geos are independent); run the same roll again to finish \
+an interrupted one. The new key passes \
 the same checks as at registration and must not share a vault with the other key. -KeyType Availability is refused: \
 the availability key is service-held. Give -KeyVaultName, -KeyName and -KeyVersion, or -KeyVaultUri.",
         params: &[
