@@ -44,12 +44,15 @@ pub fn is_due(policy: &KeyRotationPolicy, key: &KeyVaultKey) -> Result<bool> {
     Ok(p.rotation_due(key.created, key.expires, crate::vault::rotation::now())?)
 }
 
-fn uses_key(ids: &[String], vault: &str, key: &str) -> bool {
-    let base = format!("https://{vault}.vault.azure.net/keys/{key}").to_ascii_lowercase();
-    ids.iter().any(|id| {
-        let id = id.to_ascii_lowercase();
-        id == base || id.strip_prefix(&base).is_some_and(|r| r.starts_with('/'))
-    })
+/// Whether `ids` (a policy's AzureKeyIDs) name `vault`/`key`, with or without a version.
+pub(crate) fn uses_key(ids: &[String], vault: &str, key: &str) -> bool {
+    ids.iter().any(|id| is_key(id, vault, key))
+}
+
+/// Whether the key id `id` names `vault`/`key` (any version); ids that do not parse do not.
+pub(crate) fn is_key(id: &str, vault: &str, key: &str) -> bool {
+    crate::vault::KeyId::parse(id)
+        .is_ok_and(|k| k.vault.eq_ignore_ascii_case(vault) && k.name.eq_ignore_ascii_case(key))
 }
 
 /// Whether a policy's KeyVersionIDs hold `version` (version ids are 128 random bits: one

@@ -1266,7 +1266,7 @@ pub fn roll_geos_behind(
             let Ok(id) = crate::vault::KeyId::parse(&w.key_uri) else {
                 continue;
             };
-            let ours = id.vault.eq_ignore_ascii_case(vault) && id.name.eq_ignore_ascii_case(key);
+            let ours = super::rotation::is_key(&w.key_uri, vault, key);
             let behind = id
                 .version
                 .as_deref()
