@@ -505,3 +505,30 @@ fn a_rotated_key_rolls_the_sharepoint_geo_that_uses_it() {
         .unwrap()
         .ends_with(&format!("/{v2}")));
 }
+
+/// Durations past a hundred years are refused when the policy is set (exit 1, as every limit
+/// of the policy), so a rotation
+/// never computes an expiry past the calendar's range (that would abort the process).
+#[test]
+fn durations_past_a_hundred_years_are_refused() {
+    let e = Env::new();
+    e.setup();
+    for tail in [
+        "-ExpiresIn P100000Y100000Y100000Y",
+        "-ExpiresIn P2Y -KeyRotationLifetimeAction @{Action='Rotate'; TimeAfterCreate='P36501D'}",
+    ] {
+        let out = set_policy(&e, "contoso-ck-va1", "Key001", tail);
+        assert_eq!(out.status.code(), Some(1), "{tail}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("hundred years"), "{tail}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let p = e.json(&[
+        "Get-AzKeyVaultKeyRotationPolicy",
+        "contoso-ck-va1",
+        "Key001",
+    ]);
+    assert!(p["CreatedOn"].is_null(), "nothing was stored");
+    let out = e.run(&["Invoke-AzKeyVaultKeyRotation", "contoso-ck-va1", "Key001"]);
+    assert!(out.status.success(), "{out:?}");
+}

@@ -117,9 +117,13 @@ pub struct KeyRotationPolicy {
     pub updated_on: Option<DateTime<Utc>>,
 }
 
+/// The longest duration a policy takes (a hundred years): what a key's lifetime can sensibly be,
+/// and far inside the calendar's range, so `created + duration` cannot overflow.
+pub const MAX_DURATION_DAYS: i64 = 36_500;
+
 /// Parse an ISO 8601 duration (`P2Y`, `P720D`, `P1Y6M`, `PT12H`, `P2W`). Years count as 365
 /// days and months as 30, as fixed lengths. Refused: empty, negative, fractional or
-/// unknown-unit forms.
+/// unknown-unit forms, and more than [`MAX_DURATION_DAYS`] in all.
 pub fn parse_iso_duration(s: &str) -> VaultResult<Duration> {
     let bad = |why: &str| {
         VaultError::Invalid(format!(
@@ -170,6 +174,9 @@ pub fn parse_iso_duration(s: &str) -> VaultResult<Duration> {
             _ => return Err(bad("unknown unit")),
         };
         total += d;
+        if total > Duration::days(MAX_DURATION_DAYS) {
+            return Err(bad("longer than a hundred years (P100Y)"));
+        }
         any = true;
     }
     if !num.is_empty() || !any {
@@ -317,6 +324,16 @@ mod tests {
         assert_eq!(parse_iso_duration("P1Y6M").unwrap(), Duration::days(545));
         assert_eq!(parse_iso_duration("PT12H").unwrap(), Duration::hours(12));
         assert_eq!(parse_iso_duration("P2W").unwrap(), Duration::days(14));
+        // Bounded: a duration past the calendar's range would overflow `created + duration`.
+        assert_eq!(parse_iso_duration("P100Y").unwrap(), Duration::days(36_500));
+        for long in ["P101Y", "P100000Y100000Y100000Y", "P36501D", "P36500DT1H"] {
+            let e = parse_iso_duration(long).expect_err(long);
+            assert!(
+                e.message().contains("hundred years"),
+                "{long}: {}",
+                e.message()
+            );
+        }
         for bad in ["", "P", "PT", "2Y", "P2", "P2X", "P-1D", "PT1D", "P1.5D"] {
             assert!(parse_iso_duration(bad).is_err(), "{bad}");
         }
