@@ -403,7 +403,7 @@ mod tests {
                 KeyPermission::Get
             ]
         );
-        assert_eq!(KeyPermission::parse_list(&["all"]).unwrap().len(), 16);
+        assert_eq!(KeyPermission::parse_list(&["all"]).unwrap().len(), 19);
         let e = KeyPermission::parse_list(&["get,fly"]).unwrap_err();
         assert_eq!(e.class(), crate::vault::ErrorClass::Invalid);
         assert!(e.message().contains("fly"));
