@@ -2544,9 +2544,8 @@ impl LocalVault {
         let p = k.rotation_policy.as_ref();
         KeyRotationPolicy {
             id: format!(
-                "https://{}.vault.azure.net/keys/{}/rotationpolicy",
-                st.vault_name.to_ascii_lowercase(),
-                k.name
+                "{}/rotationpolicy",
+                key_id_string(&st.vault_name, &k.name, None)
             ),
             vault_name: st.vault_name.clone(),
             key_name: k.name.clone(),
