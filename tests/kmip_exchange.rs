@@ -79,8 +79,8 @@ impl Env {
         ])
     }
 
-    /// A DEP with a SoftHSM2 root and a KMIP root; alice assigned to it, with mail imported.
-    fn setup(&self) -> PathBuf {
+    /// The SoftHSM2 vault with key `HsmKey`, and the KMIP server registered.
+    fn hsm_key_and_kms(&self) {
         self.ok(&["Set-AzContext", "-Subscription", "Contoso-CK-Sub1"]);
         self.ok(&[
             "Register-AzProviderFeature",
@@ -127,6 +127,11 @@ impl Env {
         ]);
         let reg = self.register_kms();
         assert_eq!(reg["Backend"], "KMIP");
+    }
+
+    /// A DEP with a SoftHSM2 root and a KMIP root; alice assigned to it, with mail imported.
+    fn setup(&self) -> PathBuf {
+        self.hsm_key_and_kms();
         let ids = format!(
             "https://{HSM_VAULT}.vault.azure.net/keys/HsmKey,{}",
             self.kmip_uri()
@@ -526,4 +531,51 @@ fn a_kmip_registration_is_removed_only_when_no_policy_needs_it() {
     assert!(audit_operations(&e)
         .iter()
         .any(|(op, p)| op == "Remove KMIP server" && p["VaultName"] == "kms2"));
+}
+
+/// An RSA key pair in the KMIP server as a root: the copy is made under the public key read
+/// from the server, then proven by a decryption on the server before anything is stored.
+/// PyKMIP does no RSA decryption, so the policy is refused, with the server's reason and what
+/// to do, and no policy exists afterwards; a key named without `?public=` on a server that
+/// records no links is refused with the form to use.
+#[test]
+fn an_rsa_kmip_root_is_refused_when_the_server_cannot_open_its_copy() {
+    let Some(e) = Env::new() else { return };
+    e.hsm_key_and_kms();
+    let (private, public) = client::create_rsa_key_pair(&e.ep, 3072).unwrap();
+    client::activate(&e.ep, &private).unwrap();
+    client::activate(&e.ep, &public).unwrap();
+    let rsa = format!("kmip://127.0.0.1:{}/{private}", e.relay.port);
+    let hsm = format!("https://{HSM_VAULT}.vault.azure.net/keys/HsmKey");
+    let err = e.fails(
+        &[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "RSA in KMIP",
+            "-AzureKeyIDs",
+            &format!("{hsm},{rsa}?public={public}"),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("does not open on the server, so none is stored"),
+        "{err}"
+    );
+    assert!(err.contains("symmetric"), "{err}");
+    let err = e.fails(
+        &[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "RSA in KMIP",
+            "-AzureKeyIDs",
+            &format!("{hsm},{rsa}"),
+        ],
+        1,
+    );
+    assert!(err.contains("?public=<public key id>"), "{err}");
+    let all = e.json(&["Get-DataEncryptionPolicy"]);
+    assert!(
+        !all.to_string().contains("RSA in KMIP"),
+        "a refused policy was stored: {all}"
+    );
 }
