@@ -579,3 +579,99 @@ fn an_rsa_kmip_root_is_refused_when_the_server_cannot_open_its_copy() {
         "a refused policy was stored: {all}"
     );
 }
+
+/// `Add-AzKeyVaultKey -VaultName <KMIP registration>` makes an active key in the key manager:
+/// an AES-256 key with `-KeyType oct` (which then protects a policy beside the SoftHSM2 key),
+/// an RSA key pair otherwise (its Id names the public key). Options that belong to the key
+/// manager are refused, an account without the right cannot make keys there, and each key made
+/// is audited.
+#[test]
+fn add_azkeyvaultkey_makes_active_keys_in_a_kmip_server() {
+    let Some(e) = Env::new() else { return };
+    e.hsm_key_and_kms();
+    let aes = e.json(&[
+        "Add-AzKeyVaultKey",
+        "-VaultName",
+        KMS,
+        "-Name",
+        "Contoso-KMS-Key001",
+        "-KeyType",
+        "oct",
+    ]);
+    assert_eq!(aes["KeyType"], "oct-HSM", "{aes}");
+    assert_eq!(aes["KeySize"], 256);
+    assert_eq!(aes["Backend"], "KMIP");
+    let id = aes["Id"].as_str().unwrap().to_string();
+    let prefix = format!("kmip://127.0.0.1:{}/", e.relay.port);
+    assert!(id.starts_with(&prefix), "{id}");
+    let uid = aes["UniqueIdentifier"].as_str().unwrap();
+    let attrs = client::get_attributes(&e.ep, uid).unwrap();
+    assert!(attrs.is_aes256());
+    assert_eq!(attrs.state, Some(client::State::Active));
+    let dep = e.json(&[
+        "New-DataEncryptionPolicy",
+        "-Name",
+        "Made Here",
+        "-AzureKeyIDs",
+        &format!("https://{HSM_VAULT}.vault.azure.net/keys/HsmKey,{id}"),
+    ]);
+    assert_eq!(dep["State"], "Active", "{dep}");
+
+    let rsa = e.json(&[
+        "Add-AzKeyVaultKey",
+        KMS,
+        "Contoso-KMS-Rsa001",
+        "-Size",
+        "3072",
+    ]);
+    assert_eq!(
+        (rsa["KeyType"].clone(), rsa["KeySize"].clone()),
+        ("RSA-HSM".into(), 3072.into())
+    );
+    let public = rsa["PublicKeyIdentifier"].as_str().unwrap();
+    let private = rsa["UniqueIdentifier"].as_str().unwrap();
+    assert_eq!(
+        rsa["Id"].as_str().unwrap(),
+        format!("{prefix}{private}?public={public}")
+    );
+    for k in [private, public] {
+        assert_eq!(
+            client::get_attributes(&e.ep, k).unwrap().state,
+            Some(client::State::Active)
+        );
+    }
+    assert_eq!(
+        client::get_key(&e.ep, public).unwrap().object_type,
+        client::OBJECT_PUBLIC_KEY
+    );
+
+    for (args, says) in [
+        (vec!["-KeyOps", "wrapKey"], "-KeyOps does not apply"),
+        (vec!["-Disable"], "-Disable does not apply"),
+        (vec!["-KeyType", "oct", "-Size", "128"], "AES-256"),
+        (vec!["-Destination", "Software"], "held by that key manager"),
+        (vec!["-KeyType", "EC"], "RSA"),
+        (vec!["-Size", "1024"], "2048, 3072 or 4096"),
+    ] {
+        let mut a = vec!["Add-AzKeyVaultKey", KMS, "K"];
+        a.extend(args.iter().copied());
+        let code = if says.contains("2048") { 1 } else { 2 };
+        let err = e.fails(&a, code);
+        assert!(err.contains(says), "{a:?}: {err}");
+    }
+    // oct is for KMIP servers only.
+    let err = e.fails(&["Add-AzKeyVaultKey", HSM_VAULT, "K", "-KeyType", "oct"], 2);
+    assert!(err.contains("not a registered KMIP server"), "{err}");
+    // An account without write in the registration's resource group makes no key there.
+    e.register("bob@contoso.com");
+    e.connect("bob@contoso.com");
+    let err = e.fails(&["Add-AzKeyVaultKey", KMS, "K", "-KeyType", "oct"], 1);
+    assert!(err.contains("CreateKmipKey"), "{err}");
+    e.connect_owner();
+    let made: Vec<String> = audit_operations(&e)
+        .into_iter()
+        .filter(|(op, _)| op == "Create KMIP key")
+        .map(|(_, p)| p["Id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(made, vec![id, rsa["Id"].as_str().unwrap().to_string()]);
+}

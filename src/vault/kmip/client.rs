@@ -40,6 +40,9 @@ pub mod tag {
     pub const LINK: u32 = 0x42004A;
     pub const LINK_TYPE: u32 = 0x42004B;
     pub const LINKED_OBJECT_IDENTIFIER: u32 = 0x42004C;
+    pub const NAME: u32 = 0x420053;
+    pub const NAME_TYPE: u32 = 0x420054;
+    pub const NAME_VALUE: u32 = 0x420055;
     pub const OBJECT_TYPE: u32 = 0x420057;
     pub const OPERATION: u32 = 0x42005C;
     pub const PADDING_METHOD: u32 = 0x42005F;
@@ -464,24 +467,39 @@ fn returned_uid(payload: &Item, t: u32) -> KmipResult<String> {
         .ok_or_else(|| KmipFailure::Protocol("the response has no unique identifier".into()))
 }
 
+/// The Name attribute (an uninterpreted text string).
+fn name_attribute(name: &str) -> Item {
+    attribute(
+        "Name",
+        Value::Structure(vec![
+            Item::text(tag::NAME_VALUE, name),
+            Item::enumeration(tag::NAME_TYPE, 1),
+        ]),
+    )
+}
+
 /// Create an AES-256 key for Encrypt and Decrypt; returns its unique identifier (Pre-Active).
 pub fn create_aes256(ep: &Endpoint) -> KmipResult<String> {
+    create_aes256_named(ep, None)
+}
+
+/// [`create_aes256`] with a Name attribute.
+pub fn create_aes256_named(ep: &Endpoint, name: Option<&str>) -> KmipResult<String> {
+    let mut attrs = vec![
+        attribute("Cryptographic Algorithm", Value::Enumeration(ALG_AES)),
+        attribute("Cryptographic Length", Value::Integer(256)),
+        attribute(
+            "Cryptographic Usage Mask",
+            Value::Integer(USAGE_ENCRYPT | USAGE_DECRYPT),
+        ),
+    ];
+    attrs.extend(name.map(name_attribute));
     let p = call(
         ep,
         op::CREATE,
         vec![
             Item::enumeration(tag::OBJECT_TYPE, OBJECT_SYMMETRIC_KEY),
-            Item::structure(
-                tag::TEMPLATE_ATTRIBUTE,
-                vec![
-                    attribute("Cryptographic Algorithm", Value::Enumeration(ALG_AES)),
-                    attribute("Cryptographic Length", Value::Integer(256)),
-                    attribute(
-                        "Cryptographic Usage Mask",
-                        Value::Integer(USAGE_ENCRYPT | USAGE_DECRYPT),
-                    ),
-                ],
-            ),
+            Item::structure(tag::TEMPLATE_ATTRIBUTE, attrs),
         ],
     )?;
     returned_uid(&p, tag::UNIQUE_IDENTIFIER)
@@ -489,6 +507,28 @@ pub fn create_aes256(ep: &Endpoint) -> KmipResult<String> {
 
 /// Create an RSA key pair of `bits`; returns (private key id, public key id).
 pub fn create_rsa_key_pair(ep: &Endpoint, bits: i32) -> KmipResult<(String, String)> {
+    create_rsa_key_pair_named(ep, bits, None)
+}
+
+/// [`create_rsa_key_pair`] with Name attributes: `name` on the private key, `name.public` on
+/// the public key.
+pub fn create_rsa_key_pair_named(
+    ep: &Endpoint,
+    bits: i32,
+    name: Option<&str>,
+) -> KmipResult<(String, String)> {
+    let mut private = vec![attribute(
+        "Cryptographic Usage Mask",
+        Value::Integer(USAGE_DECRYPT),
+    )];
+    let mut public = vec![attribute(
+        "Cryptographic Usage Mask",
+        Value::Integer(USAGE_ENCRYPT),
+    )];
+    if let Some(n) = name {
+        private.push(name_attribute(n));
+        public.push(name_attribute(&format!("{n}.public")));
+    }
     let p = call(
         ep,
         op::CREATE_KEY_PAIR,
@@ -500,20 +540,8 @@ pub fn create_rsa_key_pair(ep: &Endpoint, bits: i32) -> KmipResult<(String, Stri
                     attribute("Cryptographic Length", Value::Integer(bits)),
                 ],
             ),
-            Item::structure(
-                tag::PRIVATE_KEY_TEMPLATE_ATTRIBUTE,
-                vec![attribute(
-                    "Cryptographic Usage Mask",
-                    Value::Integer(USAGE_DECRYPT),
-                )],
-            ),
-            Item::structure(
-                tag::PUBLIC_KEY_TEMPLATE_ATTRIBUTE,
-                vec![attribute(
-                    "Cryptographic Usage Mask",
-                    Value::Integer(USAGE_ENCRYPT),
-                )],
-            ),
+            Item::structure(tag::PRIVATE_KEY_TEMPLATE_ATTRIBUTE, private),
+            Item::structure(tag::PUBLIC_KEY_TEMPLATE_ATTRIBUTE, public),
         ],
     )?;
     Ok((

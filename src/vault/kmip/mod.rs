@@ -331,6 +331,71 @@ impl KmipServers {
     }
 }
 
+/// A key `Add-AzKeyVaultKey` made in a registered KMIP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmipKey {
+    /// The registration it was made in.
+    pub server: KmipServer,
+    /// The Name attribute given to it.
+    pub name: String,
+    /// Its URI, as key ids take it (`?public=` for an RSA pair).
+    pub uri: KmipUri,
+    /// AES-256 or RSA of some size.
+    pub kind: RootKeyKind,
+}
+
+/// Creates and activates a key named `name` in the registered server `s`: an AES-256 key
+/// (Create) or an RSA key pair (Create Key Pair, both halves activated). A key that was made
+/// but could not be activated is destroyed again (a Pre-Active key may be), so a failure leaves
+/// no key behind where the server allows that. KMIP keys have no versions: each call makes a
+/// new object, even under a name already used.
+pub fn create_key(s: &KmipServer, name: &str, kind: RootKeyKind) -> VaultResult<KmipKey> {
+    super::ids::validate_key_name(name)?;
+    let ep = &s.endpoint;
+    let fail = |id: Option<&str>, e: KmipFailure| classify(ep, id, e);
+    let (id, public) = match kind {
+        RootKeyKind::Aes256 => {
+            let id = client::create_aes256_named(ep, Some(name)).map_err(|e| fail(None, e))?;
+            (id, None)
+        }
+        RootKeyKind::Rsa(bits) => {
+            if !matches!(bits, 2048 | 3072 | 4096) {
+                return Err(VaultError::Invalid(format!(
+                    "an RSA key of {bits} bits: give -Size 2048, 3072 or 4096"
+                )));
+            }
+            let (private, public) = client::create_rsa_key_pair_named(ep, bits as i32, Some(name))
+                .map_err(|e| fail(None, e))?;
+            (private, Some(public))
+        }
+    };
+    let made: Vec<&str> = std::iter::once(id.as_str())
+        .chain(public.as_deref())
+        .collect();
+    for m in &made {
+        if let Err(e) = client::activate(ep, m) {
+            // Best effort: an Active half must be revoked before it can be destroyed.
+            for d in &made {
+                let _ = client::revoke(ep, d, false);
+                let _ = client::destroy(ep, d);
+            }
+            return Err(fail(Some(m), e));
+        }
+    }
+    Ok(KmipKey {
+        server: s.clone(),
+        name: name.to_string(),
+        uri: KmipUri {
+            host: ep.host.to_ascii_lowercase(),
+            port: ep.port,
+            id,
+            version: None,
+            public,
+        },
+        kind,
+    })
+}
+
 fn classify_connect(ep: &Endpoint, e: KmipFailure) -> VaultError {
     match e {
         KmipFailure::Config(m) => VaultError::Invalid(m),
