@@ -558,6 +558,8 @@ pub struct PolicyChanges {
     pub description: Option<String>,
     pub enabled: Option<bool>,
     pub refresh: bool,
+    /// `-AzureKeyIDs <old>,<new> -Replace`: the policy's key `old` is replaced by `new`.
+    pub replace: Option<(String, String)>,
 }
 
 /// The gates of `Set-DataEncryptionPolicy` / `Set-M365DataAtRestEncryptionPolicy`, checked
@@ -622,12 +624,18 @@ pub fn set(
     identity: &str,
     ch: &PolicyChanges,
 ) -> Result<Outcome<DataEncryptionPolicy>> {
+    if ch.refresh && ch.replace.is_some() {
+        return Err(Error::invalid(
+            "a refresh and a key replacement are two changes: make them one after the other",
+        )
+        .with_help("replace the key first (-AzureKeyIDs <old>,<new> -Replace), then -Refresh"));
+    }
     let (org_id, d) = set_gates(store, kind, identity, ch)?;
     let noun = kind.noun();
     let mut warnings = Vec::new();
     // Each new copy with the key version it replaces (the write applies only if the slot still
     // holds that version: a concurrent refresh or purge is never overwritten).
-    let mut new_wraps: Vec<(RootWrapRow, String)> = Vec::new();
+    let mut new_wraps: Vec<(RootWrapRow, String, String)> = Vec::new();
     if ch.refresh {
         let guid = parse_guid(&d.guid)?;
         let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
@@ -683,10 +691,19 @@ pub fn set(
                         version,
                         wrapped: wrapped.into_bytes(),
                     },
+                    w.key_uri.clone(),
                     w.version.clone(),
                 ));
             }
         }
+        keys.check_vaults(store)?;
+    }
+    // The slot whose key is replaced, and the new AzureKeyIDs entry for it.
+    let mut replaced: Option<(u32, String)> = None;
+    if let Some((old, new)) = &ch.replace {
+        let (row, from_uri, from_version, entry) = replacement(store, keys, &d, kind, old, new)?;
+        replaced = Some((row.slot, entry));
+        new_wraps.push((row, from_uri, from_version));
         keys.check_vaults(store)?;
     }
     let name = ch.name.as_deref().map(str::trim);
@@ -716,15 +733,27 @@ pub fn set(
                 .with_help("disable or purge another policy first"));
             }
         }
-        for (w, from) in &new_wraps {
-            if !tx.replace_root_wrap(w, from)? {
+        for (w, from_uri, from_version) in &new_wraps {
+            if !tx.replace_root_wrap(w, from_uri, from_version)? {
                 return Err(super::mailbox::changed_meanwhile());
             }
             tx.set_root_wrap_kind(false, &w.dep_guid, w.slot, super::keys::wrap_kind(&w.wrapped))?;
         }
+        if let Some((slot, entry)) = &replaced {
+            // Read and written under the write lock: a racing change of the other slot keeps
+            // its entry.
+            let cur = tx.dep(&d.guid)?.ok_or_else(|| purged_meanwhile(noun, &d.name))?;
+            let mut ids = cur.azure_key_ids;
+            match ids.get_mut(*slot as usize) {
+                Some(e) => *e = entry.clone(),
+                None => ids = tx.root_wraps(&d.guid)?.into_iter().map(|w| w.key_uri).collect(),
+            }
+            tx.set_dep_azure_key_ids(&d.guid, &ids)?;
+        }
         let op_params = json!({
             "Name": ch.name, "Description": ch.description, "Enabled": ch.enabled, "Refresh": ch.refresh,
-            "KeyVersionIDs": new_wraps.iter().map(|(w, _)| &w.version).collect::<Vec<_>>(),
+            "Replace": ch.replace.as_ref().map(|(o, n)| json!({"Old": o, "New": n})),
+            "KeyVersionIDs": new_wraps.iter().map(|(w, _, _)| &w.version).collect::<Vec<_>>(),
         });
         audit(tx, &org_id, "ExchangeAdmin", &format!("Set-{}", kind.cmdlet_noun()), "", &d.guid, op_params)?;
         let now_row = tx.dep(&d.guid)?.ok_or_else(|| purged_meanwhile(noun, &d.name))?;
@@ -734,6 +763,108 @@ pub fn set(
         value: present(&d, &wraps),
         warnings,
     })
+}
+
+/// Who holds a key, from its URI alone: the vault of an Azure-style id, the server of a KMIP
+/// URI (so two keys of one policy are never in one holder).
+fn holder_of(uri: &str) -> String {
+    if crate::vault::kmip::KmipUri::is_kmip_uri(uri) {
+        return match crate::vault::kmip::KmipUri::parse(uri) {
+            Ok(u) => format!("kmip:{}", u.server()),
+            Err(_) => uri.to_ascii_lowercase(),
+        };
+    }
+    match KeyId::parse(uri) {
+        Ok(id) => id.vault.to_ascii_lowercase(),
+        Err(_) => uri.to_ascii_lowercase(),
+    }
+}
+
+/// `-AzureKeyIDs <old>,<new> -Replace`: the copy of the DEP key under `new` that replaces the
+/// one under `old` (the row to write, the version it replaces, the AzureKeyIDs entry). `old`
+/// must be a key of the policy, by its URI with or without a version (it need not be usable:
+/// replacing a lost or revoked key is what this is for); `new` passes every rule a key of a new
+/// policy passes, is not already a key of the policy, and is in another holder than the key
+/// that stays. The DEP key is opened with the policy's keys as for a refresh; no mailbox or
+/// workload key and no content changes.
+fn replacement(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    d: &DepRow,
+    kind: DepKind,
+    old: &str,
+    new: &str,
+) -> Result<(RootWrapRow, String, String, String)> {
+    let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
+    let principal = keys.principal(&d.kind);
+    let canonical = |given: &str| {
+        key_uri_versionless(
+            &keys
+                .vaults
+                .canonical_key_id(principal, given)
+                .unwrap_or_else(|_| given.to_string()),
+        )
+    };
+    let old_uri = canonical(old);
+    let listed = || {
+        wraps
+            .iter()
+            .map(|w| w.key_uri.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(w) = wraps
+        .iter()
+        .find(|w| w.key_uri.eq_ignore_ascii_case(&old_uri))
+    else {
+        return Err(Error::invalid(format!(
+            "'{}' is not a key of the {} '{}'; its keys are {}",
+            crate::vault::ids::printable(old),
+            kind.noun(),
+            d.name,
+            listed()
+        ))
+        .with_help("give the key to replace first and its replacement second: -AzureKeyIDs <old>,<new> -Replace"));
+    };
+    let c = check_key(keys, kind, new)?;
+    let new_uri = key_uri_versionless(&c.uri);
+    if wraps
+        .iter()
+        .any(|o| o.key_uri.eq_ignore_ascii_case(&new_uri))
+    {
+        return Err(Error::rule(format!(
+            "{new_uri} is already a key of the {} '{}'",
+            kind.noun(),
+            d.name
+        ))
+        .with_help("replace the key with one the policy does not have yet"));
+    }
+    if let Some(stays) = wraps
+        .iter()
+        .find(|o| o.slot != w.slot && holder_of(&o.key_uri) == holder_of(&new_uri))
+    {
+        return Err(Error::rule(format!(
+            "the keys {} and {new_uri} would be in the same key vault '{}'",
+            stays.key_uri,
+            holder_of(&new_uri)
+        ))
+        .with_help("put the two keys of a policy in two different vaults (ideally two subscriptions and regions)"));
+    }
+    let guid = parse_guid(&d.guid)?;
+    let (dep_key, _) = keys.dep_key(store, d, Purpose::Service, &request_id())?;
+    let (version, wrapped) = keys.root_wrap(&d.kind, &dep_key, guid, &c.uri)?;
+    Ok((
+        RootWrapRow {
+            dep_guid: d.guid.clone(),
+            slot: w.slot,
+            key_uri: new_uri.clone(),
+            version,
+            wrapped: wrapped.into_bytes(),
+        },
+        w.key_uri.clone(),
+        w.version.clone(),
+        c.uri,
+    ))
 }
 
 /// A DEP that another command purged while this one ran.

@@ -64,9 +64,11 @@ policies; one at a time is assigned to the tenant (Set-M365DataAtRestEncryptionP
     Cmdlet {
         name: "Set-M365DataAtRestEncryptionPolicy",
         module: "ExchangeOnlineManagement",
-        synopsis: "Renames, describes, enables or disables a multi-workload DEP, or refreshes it after a key roll (-Refresh).",
+        synopsis: "Renames, describes, enables or disables a multi-workload DEP, refreshes it after a key roll (-Refresh), or replaces one of its keys (-AzureKeyIDs <old>,<new> -Replace).",
         description: "Changes a multi-workload DEP. -Refresh re-wraps the DEP key under the newest version of each \
-customer key and updates KeyVersionIDs; no workload or mailbox key and no content changes. The policy assigned to the \
+customer key and updates KeyVersionIDs; no workload or mailbox key and no content changes. -AzureKeyIDs <old>,<new> \
+-Replace replaces the policy's key <old> by <new> (every rule of a new policy's keys applies to <new>, and it must be in \
+another vault than the key that stays): the DEP key is wrapped under <new> and the copy under <old> deleted. The policy assigned to the \
 tenant can't be disabled: assign another one first (there is no unassign cmdlet; offboarding goes through Microsoft \
 support). A data purge of multi-workload policies is not supported (tenant deletion is the documented route), so this \
 cmdlet has no purge parameters.",
@@ -76,6 +78,8 @@ cmdlet has no purge parameters.",
             Param::new("Description", Kind::String, "A new description."),
             Param::new("Enabled", Kind::Bool, "$true or $false."),
             Param::new("Refresh", Kind::Switch, "Re-wrap the DEP key under the newest customer key versions."),
+            Param::new("AzureKeyIDs", Kind::StringList, "With -Replace: the key to replace and its replacement, <old>,<new>."),
+            Param::new("Replace", Kind::Switch, "Replace the first key of -AzureKeyIDs in the policy by the second."),
         ],
         examples: &[Example {
             title: "After rolling a customer key",
