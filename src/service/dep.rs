@@ -96,6 +96,10 @@ pub struct DataEncryptionPolicy {
     pub name: String,
     #[serde(rename = "Guid")]
     pub guid: String,
+    /// The policy's distinguished name ([`distinguished_name`]); an identity like its name and
+    /// GUID, and what a recipient filter on `DataEncryptionPolicy` compares with.
+    #[serde(rename = "DistinguishedName")]
+    pub distinguished_name: String,
     #[serde(rename = "Description")]
     pub description: String,
     #[serde(rename = "Enabled")]
@@ -121,6 +125,7 @@ fn present(d: &DepRow, wraps: &[RootWrapRow]) -> DataEncryptionPolicy {
         identity: d.name.clone(),
         name: d.name.clone(),
         guid: d.guid.clone(),
+        distinguished_name: distinguished_name(&d.kind, &d.name),
         description: d.description.clone(),
         enabled: d.enabled,
         azure_key_ids: d.azure_key_ids.clone(),
@@ -161,9 +166,76 @@ fn not_found(kind: DepKind, identity: &str) -> Error {
 
 /// Resolves a customer DEP of `kind` by name or GUID.
 pub fn resolve(store: &mut Store, kind: DepKind, identity: &str) -> Result<DepRow> {
+    let by = if is_dn(identity) {
+        match name_from_dn(kind.as_str(), identity) {
+            Some(name) => name,
+            None => return Err(not_found(kind, identity)),
+        }
+    } else {
+        identity.to_string()
+    };
     store
-        .read(|tx| -> Result<_> { Ok(tx.dep_by_identity(identity, kind.as_str())?) })?
+        .read(|tx| -> Result<_> { Ok(tx.dep_by_identity(&by, kind.as_str())?) })?
         .ok_or_else(|| not_found(kind, identity))
+}
+
+/// Where the policies of a kind sit in distinguished names, below [`DN_BASE`].
+fn dn_container(kind: &str) -> &'static str {
+    if kind == KIND_M365 {
+        "CN=M365 Data At Rest Encryption Policies"
+    } else {
+        "CN=Data Encryption Policies"
+    }
+}
+
+/// The base of every policy's distinguished name (custkey's own directory: there is no Active
+/// Directory behind it, so the form is Exchange's and the base is fixed).
+pub const DN_BASE: &str = "CN=Transport Settings,CN=Configuration,DC=custkey";
+
+/// Whether an identity is given as a distinguished name (`CN=...`).
+pub fn is_dn(identity: &str) -> bool {
+    identity
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case("CN="))
+}
+
+/// The distinguished name of the policy `name` of `kind`:
+/// `CN=<name>,CN=Data Encryption Policies,` + [`DN_BASE`] (multi-workload policies under
+/// `CN=M365 Data At Rest Encryption Policies`). The name is escaped as RFC 4514 says.
+pub fn distinguished_name(kind: &str, name: &str) -> String {
+    let mut cn = String::with_capacity(name.len() + 8);
+    let last = name.chars().count().saturating_sub(1);
+    for (i, c) in name.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i == last && c == ' ');
+        if special {
+            cn.push('\\');
+        }
+        cn.push(c);
+    }
+    format!("CN={cn},{},{DN_BASE}", dn_container(kind))
+}
+
+/// The policy name a distinguished name of `kind` names, or `None` if it is not one (another
+/// container or base, or a malformed escape). Case-insensitive in the container and base.
+pub fn name_from_dn(kind: &str, dn: &str) -> Option<String> {
+    let rest = dn.get(3..).filter(|_| is_dn(dn))?;
+    let mut name = String::new();
+    let mut chars = rest.char_indices();
+    let mut tail = None;
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => name.push(chars.next()?.1),
+            ',' => {
+                tail = Some(&rest[i + 1..]);
+                break;
+            }
+            c => name.push(c),
+        }
+    }
+    let want = format!("{},{DN_BASE}", dn_container(kind));
+    (tail?.eq_ignore_ascii_case(&want) && !name.is_empty()).then_some(name)
 }
 
 pub fn get(store: &mut Store, kind: DepKind, identity: &str) -> Result<DataEncryptionPolicy> {
@@ -989,4 +1061,53 @@ pub fn test(
         message: avail.1,
     });
     Ok(out)
+}
+
+#[cfg(test)]
+mod dn_tests {
+    use super::*;
+
+    #[test]
+    fn a_distinguished_name_round_trips_every_name() {
+        for name in [
+            "US Mailboxes",
+            "a,b",
+            "x+y=z",
+            " lead",
+            "trail ",
+            "#1",
+            "back\\slash",
+            "q\"uote",
+        ] {
+            for kind in [KIND_MAILBOX, KIND_M365] {
+                let dn = distinguished_name(kind, name);
+                assert!(is_dn(&dn), "{dn}");
+                assert_eq!(name_from_dn(kind, &dn).as_deref(), Some(name), "{dn}");
+            }
+        }
+        assert_eq!(
+            distinguished_name(KIND_MAILBOX, "US Mailboxes"),
+            "CN=US Mailboxes,CN=Data Encryption Policies,CN=Transport Settings,CN=Configuration,DC=custkey"
+        );
+        // Another kind's container, another base, or a bad escape is not a name of this kind.
+        let m365 = distinguished_name(KIND_M365, "P");
+        assert_eq!(name_from_dn(KIND_MAILBOX, &m365), None);
+        assert_eq!(
+            name_from_dn(KIND_MAILBOX, "CN=P,CN=Data Encryption Policies,DC=other"),
+            None
+        );
+        assert_eq!(name_from_dn(KIND_MAILBOX, "CN=P\\"), None);
+        assert_eq!(
+            name_from_dn(
+                KIND_MAILBOX,
+                "CN=,CN=Data Encryption Policies,CN=Transport Settings,CN=Configuration,DC=custkey"
+            ),
+            None
+        );
+        // Case does not matter in the container and base.
+        assert_eq!(
+            name_from_dn(KIND_MAILBOX, "cn=P,cn=data encryption policies,cn=transport settings,cn=configuration,dc=CUSTKEY").as_deref(),
+            Some("P")
+        );
+    }
 }

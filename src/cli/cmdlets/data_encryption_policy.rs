@@ -90,7 +90,7 @@ key that stays: the DEP key is opened with the policy's keys, wrapped under <new
 so <old> no longer opens the policy; AzureKeyIDs and KeyVersionIDs show the new key. No mailbox key and no content \
 changes. A disabled DEP can't be assigned; mailboxes already under it stay readable.",
         params: &[
-            Param::new("Identity", Kind::String, "The policy: name or GUID.").position(0).required().complete(dep_names),
+            Param::new("Identity", Kind::String, "The policy: name, DistinguishedName or GUID.").position(0).required().complete(dep_names),
             Param::new("Name", Kind::String, "A new name."),
             Param::new("Description", Kind::String, "A new description."),
             Param::new("Enabled", Kind::Bool, "$true or $false."),
@@ -135,7 +135,7 @@ unwraps it with the availability key; reports each key with its result: Success,
 or the vault file does not parse or authenticate), RolledBack (the vault file is older than one the service used), or \
 the error class (AccessDenied, KeyDisabled, KeyExpired, NotFound, Unavailable, Invalid). The availability-key test is audited. Exit code 1 when any key \
 fails.",
-        params: &[Param::new("Identity", Kind::String, "The policy: name or GUID.").position(0).required().complete(dep_names)],
+        params: &[Param::new("Identity", Kind::String, "The policy: name, DistinguishedName or GUID.").position(0).required().complete(dep_names)],
         examples: &[Example {
             title: "Check a policy's keys",
             code: "custkey Test-DataEncryptionPolicy \"US Mailboxes\"",

@@ -73,7 +73,7 @@ tenant can't be disabled: assign another one first (there is no unassign cmdlet;
 support). A data purge of multi-workload policies is not supported (tenant deletion is the documented route), so this \
 cmdlet has no purge parameters.",
         params: &[
-            Param::new("Identity", Kind::String, "The policy: name or GUID.").position(0).required().complete(policy_names),
+            Param::new("Identity", Kind::String, "The policy: name, DistinguishedName or GUID.").position(0).required().complete(policy_names),
             Param::new("Name", Kind::String, "A new name."),
             Param::new("Description", Kind::String, "A new description."),
             Param::new("Enabled", Kind::Bool, "$true or $false."),
@@ -100,7 +100,7 @@ customer key's vault to unwrap the DEP key as the M365DataAtRestEncryption princ
 availability key; reports each key with its result: Success, Damaged (the wrapped copy or the vault file does not \
 parse or authenticate), RolledBack (the vault file is older than one the service used), or the error class. Touches no content; the \
 availability-key test is audited. Exit code 1 when any key fails.",
-        params: &[Param::new("Identity", Kind::String, "The policy: name or GUID; all when omitted.")
+        params: &[Param::new("Identity", Kind::String, "The policy: name, DistinguishedName or GUID; all when omitted.")
             .position(0)
             .complete(policy_names)],
         examples: &[Example {
