@@ -117,7 +117,7 @@ changes. A disabled DEP can't be assigned; mailboxes already under it stay reada
             },
             Example {
                 title: "Start the data purge path (after removing the service's access from both vaults)",
-                code: "custkey Set-DataEncryptionPolicy -Identity \"US Mailboxes\" -PermanentDataPurgeRequested -PermanentDataPurgeReason \"Leaving the service\" -PermanentDataPurgeContact cio@contoso.com -Confirm:$false",
+                code: "custkey Set-DataEncryptionPolicy -Identity \"US Mailboxes\" -PermanentDataPurgeRequested -PermanentDataPurgeReason \"Leaving the service\" -PermanentDataPurgeContact cio@contoso.com -Confirm:false",
                 output: "",
                 remarks: "A different person listed in DataPurgeApprovers then runs Approve-DataPurgeRequest.",
             },

@@ -34,7 +34,7 @@ policies; one at a time is assigned to the tenant (Set-M365DataAtRestEncryptionP
         params: NEW_PARAMS,
         examples: &[Example {
             title: "A multi-workload policy for the tenant",
-            code: "custkey New-M365DataAtRestEncryptionPolicy -Name \"Contoso_Global\" -AzureKeyIDs https://contoso-ck-mw1.vault.azure.net/keys/MW_Key_01,https://contoso-ck-mw2.vault.azure.net/keys/MW_Key_02 -Description \"Tenant default\"",
+            code: "custkey New-M365DataAtRestEncryptionPolicy -Name \"Contoso_Global\" -AzureKeyIDs https://contoso-ck-mw1.vault.azure.net/keys/MW-Key-01,https://contoso-ck-mw2.vault.azure.net/keys/MW-Key-02 -Description \"Tenant default\"",
             output: "",
             remarks: "",
         }],
