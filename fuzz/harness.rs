@@ -266,6 +266,16 @@ pub fn kmip_ttlv(data: &[u8]) {
         let _ = ttlv::message_len(&head);
     }
     let _ = client::parse_response(data, client::op::DECRYPT);
+    // A Get or Get Attributes answer from a hostile server: key material and links are read
+    // from whatever payload it sends.
+    if let Ok(payload) = client::parse_response(data, client::op::GET) {
+        if let Ok(m) = client::parse_get(&payload) {
+            assert!(!m.bytes.is_empty() && m.bytes.len() <= 64 * 1024);
+            let _ = custkey::crypto::RsaPublicKey::from_pkcs1_der(&m.bytes);
+            let _ = custkey::crypto::RsaPublicKey::from_der(&m.bytes);
+        }
+        let _ = client::linked_public_key(&payload);
+    }
 }
 
 /// The service's HTTP reader on any bytes from a peer, read in pieces the input chooses: a

@@ -473,3 +473,44 @@ fn a_pin_in_a_pkcs11_uri_is_never_printed_back() {
         assert!(all.contains("REDACTED"), "{args:?}: {all}");
     }
 }
+
+/// A policy's DistinguishedName is an identity like its name, and the recipient-filter recipe
+/// of Microsoft's filter reference runs as written: `$dn = (Get-DataEncryptionPolicy "US
+/// Mailboxes").DistinguishedName`, then a filter on `DataEncryptionPolicy -eq '$dn'`.
+#[test]
+fn the_distinguished_name_identifies_a_policy_and_filters_its_mailboxes() {
+    let e = Env::new();
+    e.setup();
+    e.ok(&["New-Mailbox", "-Name", "Bob", "-Alias", "bob", "-Shared"]);
+    let d = e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"]);
+    let dn = d["DistinguishedName"].as_str().unwrap().to_string();
+    assert!(
+        dn.starts_with("CN=US Mailboxes,CN=Data Encryption Policies,"),
+        "{dn}"
+    );
+    assert_eq!(
+        e.json(&["Get-DataEncryptionPolicy", &dn])["Guid"],
+        d["Guid"]
+    );
+    e.ok(&["Set-DataEncryptionPolicy", &dn, "-Description", "by DN"]);
+    assert_eq!(
+        e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"])["Description"],
+        "by DN"
+    );
+    let script = e.path("filter.ps1");
+    std::fs::write(
+        &script,
+        "$dn = (Get-DataEncryptionPolicy \"US Mailboxes\").DistinguishedName\n\
+         Get-Mailbox -Filter \"DataEncryptionPolicy -eq '$dn'\" | ForEach-Object { $_.Alias }\n",
+    )
+    .unwrap();
+    let out = e.ok(&["-File", script.to_str().unwrap()]);
+    assert_eq!(out.trim(), "alice", "{out}");
+    // A DN of another container names no mailbox policy.
+    let m365_dn = dn.replace(
+        "CN=Data Encryption Policies",
+        "CN=M365 Data At Rest Encryption Policies",
+    );
+    let err = e.fails(&["Get-DataEncryptionPolicy", &m365_dn], 1);
+    assert!(err.contains("couldn't be found"), "{err}");
+}

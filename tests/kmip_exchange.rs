@@ -79,8 +79,8 @@ impl Env {
         ])
     }
 
-    /// A DEP with a SoftHSM2 root and a KMIP root; alice assigned to it, with mail imported.
-    fn setup(&self) -> PathBuf {
+    /// The SoftHSM2 vault with key `HsmKey`, and the KMIP server registered.
+    fn hsm_key_and_kms(&self) {
         self.ok(&["Set-AzContext", "-Subscription", "Contoso-CK-Sub1"]);
         self.ok(&[
             "Register-AzProviderFeature",
@@ -127,6 +127,11 @@ impl Env {
         ]);
         let reg = self.register_kms();
         assert_eq!(reg["Backend"], "KMIP");
+    }
+
+    /// A DEP with a SoftHSM2 root and a KMIP root; alice assigned to it, with mail imported.
+    fn setup(&self) -> PathBuf {
+        self.hsm_key_and_kms();
         let ids = format!(
             "https://{HSM_VAULT}.vault.azure.net/keys/HsmKey,{}",
             self.kmip_uri()
@@ -526,4 +531,147 @@ fn a_kmip_registration_is_removed_only_when_no_policy_needs_it() {
     assert!(audit_operations(&e)
         .iter()
         .any(|(op, p)| op == "Remove KMIP server" && p["VaultName"] == "kms2"));
+}
+
+/// An RSA key pair in the KMIP server as a root: the copy is made under the public key read
+/// from the server, then proven by a decryption on the server before anything is stored.
+/// PyKMIP does no RSA decryption, so the policy is refused, with the server's reason and what
+/// to do, and no policy exists afterwards; a key named without `?public=` on a server that
+/// records no links is refused with the form to use.
+#[test]
+fn an_rsa_kmip_root_is_refused_when_the_server_cannot_open_its_copy() {
+    let Some(e) = Env::new() else { return };
+    e.hsm_key_and_kms();
+    let (private, public) = client::create_rsa_key_pair(&e.ep, 3072).unwrap();
+    client::activate(&e.ep, &private).unwrap();
+    client::activate(&e.ep, &public).unwrap();
+    let rsa = format!("kmip://127.0.0.1:{}/{private}", e.relay.port);
+    let hsm = format!("https://{HSM_VAULT}.vault.azure.net/keys/HsmKey");
+    let err = e.fails(
+        &[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "RSA in KMIP",
+            "-AzureKeyIDs",
+            &format!("{hsm},{rsa}?public={public}"),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("does not open on the server, so none is stored"),
+        "{err}"
+    );
+    assert!(err.contains("symmetric"), "{err}");
+    let err = e.fails(
+        &[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "RSA in KMIP",
+            "-AzureKeyIDs",
+            &format!("{hsm},{rsa}"),
+        ],
+        1,
+    );
+    assert!(err.contains("?public=<public key id>"), "{err}");
+    let all = e.json(&["Get-DataEncryptionPolicy"]);
+    assert!(
+        !all.to_string().contains("RSA in KMIP"),
+        "a refused policy was stored: {all}"
+    );
+}
+
+/// `Add-AzKeyVaultKey -VaultName <KMIP registration>` makes an active key in the key manager:
+/// an AES-256 key with `-KeyType oct` (which then protects a policy beside the SoftHSM2 key),
+/// an RSA key pair otherwise (its Id names the public key). Options that belong to the key
+/// manager are refused, an account without the right cannot make keys there, and each key made
+/// is audited.
+#[test]
+fn add_azkeyvaultkey_makes_active_keys_in_a_kmip_server() {
+    let Some(e) = Env::new() else { return };
+    e.hsm_key_and_kms();
+    let aes = e.json(&[
+        "Add-AzKeyVaultKey",
+        "-VaultName",
+        KMS,
+        "-Name",
+        "Contoso-KMS-Key001",
+        "-KeyType",
+        "oct",
+    ]);
+    assert_eq!(aes["KeyType"], "oct-HSM", "{aes}");
+    assert_eq!(aes["KeySize"], 256);
+    assert_eq!(aes["Backend"], "KMIP");
+    let id = aes["Id"].as_str().unwrap().to_string();
+    let prefix = format!("kmip://127.0.0.1:{}/", e.relay.port);
+    assert!(id.starts_with(&prefix), "{id}");
+    let uid = aes["UniqueIdentifier"].as_str().unwrap();
+    let attrs = client::get_attributes(&e.ep, uid).unwrap();
+    assert!(attrs.is_aes256());
+    assert_eq!(attrs.state, Some(client::State::Active));
+    let dep = e.json(&[
+        "New-DataEncryptionPolicy",
+        "-Name",
+        "Made Here",
+        "-AzureKeyIDs",
+        &format!("https://{HSM_VAULT}.vault.azure.net/keys/HsmKey,{id}"),
+    ]);
+    assert_eq!(dep["State"], "Active", "{dep}");
+
+    let rsa = e.json(&[
+        "Add-AzKeyVaultKey",
+        KMS,
+        "Contoso-KMS-Rsa001",
+        "-Size",
+        "3072",
+    ]);
+    assert_eq!(
+        (rsa["KeyType"].clone(), rsa["KeySize"].clone()),
+        ("RSA-HSM".into(), 3072.into())
+    );
+    let public = rsa["PublicKeyIdentifier"].as_str().unwrap();
+    let private = rsa["UniqueIdentifier"].as_str().unwrap();
+    assert_eq!(
+        rsa["Id"].as_str().unwrap(),
+        format!("{prefix}{private}?public={public}")
+    );
+    for k in [private, public] {
+        assert_eq!(
+            client::get_attributes(&e.ep, k).unwrap().state,
+            Some(client::State::Active)
+        );
+    }
+    assert_eq!(
+        client::get_key(&e.ep, public).unwrap().object_type,
+        client::OBJECT_PUBLIC_KEY
+    );
+
+    for (args, says) in [
+        (vec!["-KeyOps", "wrapKey"], "-KeyOps does not apply"),
+        (vec!["-Disable"], "-Disable does not apply"),
+        (vec!["-KeyType", "oct", "-Size", "128"], "AES-256"),
+        (vec!["-Destination", "Software"], "held by that key manager"),
+        (vec!["-KeyType", "EC"], "RSA"),
+        (vec!["-Size", "1024"], "2048, 3072 or 4096"),
+    ] {
+        let mut a = vec!["Add-AzKeyVaultKey", KMS, "K"];
+        a.extend(args.iter().copied());
+        let code = if says.contains("2048") { 1 } else { 2 };
+        let err = e.fails(&a, code);
+        assert!(err.contains(says), "{a:?}: {err}");
+    }
+    // oct is for KMIP servers only.
+    let err = e.fails(&["Add-AzKeyVaultKey", HSM_VAULT, "K", "-KeyType", "oct"], 2);
+    assert!(err.contains("not a registered KMIP server"), "{err}");
+    // An account without write in the registration's resource group makes no key there.
+    e.register("bob@contoso.com");
+    e.connect("bob@contoso.com");
+    let err = e.fails(&["Add-AzKeyVaultKey", KMS, "K", "-KeyType", "oct"], 1);
+    assert!(err.contains("CreateKmipKey"), "{err}");
+    e.connect_owner();
+    let made: Vec<String> = audit_operations(&e)
+        .into_iter()
+        .filter(|(op, _)| op == "Create KMIP key")
+        .map(|(_, p)| p["Id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(made, vec![id, rsa["Id"].as_str().unwrap().to_string()]);
 }

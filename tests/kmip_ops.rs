@@ -284,3 +284,76 @@ fn root_key_conformance_suite_on_pykmip() {
         .unwrap();
     vault_conformance::roots::run_all(&KmipHarness { ep, relay, dir });
 }
+
+/// The RSA path as far as PyKMIP goes. The public half is read with Get (PyKMIP returns it as
+/// PKCS#1) and is the public half of the server's private key (checked by reading that one too,
+/// which custkey itself never does); the wrap is then refused, nothing returned, because the
+/// server cannot decrypt the copy ("Only symmetric decryption is currently supported"): a copy
+/// is returned only after the server opened it. Without `?public=` PyKMIP, which records no
+/// links, gets a message saying how to name the public key.
+#[test]
+fn rsa_wrap_reads_the_public_key_and_stores_no_copy_the_server_cannot_open() {
+    use custkey::crypto::{OaepAlg, RsaPrivateKey, RsaPublicKey};
+    use custkey::vault::RootError;
+    let Some(ep) = kmip::endpoint() else { return };
+    let (private, public) = client::create_rsa_key_pair(&ep, 3072).unwrap();
+    client::activate(&ep, &private).unwrap();
+    client::activate(&ep, &public).unwrap();
+
+    let m = client::get_key(&ep, &public).unwrap();
+    assert_eq!(m.object_type, client::OBJECT_PUBLIC_KEY);
+    assert_eq!(m.format, client::key_format::PKCS1);
+    let pk = RsaPublicKey::from_pkcs1_der(&m.bytes).unwrap();
+    assert_eq!(pk.bits(), 3072);
+    let sk = client::get_key(&ep, &private).unwrap();
+    assert_eq!(sk.object_type, client::OBJECT_PRIVATE_KEY);
+    assert_eq!(sk.format, client::key_format::PKCS8);
+    let sk = RsaPrivateKey::from_pkcs8_der(&sk.bytes).unwrap();
+    assert_eq!(sk.public_key(), pk);
+    let wrapped = pk.oaep_wrap(OaepAlg::RsaOaep, &[5u8; 32]).unwrap();
+    assert_eq!(
+        sk.oaep_unwrap(OaepAlg::RsaOaep, &wrapped)
+            .unwrap()
+            .as_slice(),
+        &[5u8; 32]
+    );
+    assert_eq!(client::public_key_link(&ep, &private).unwrap(), None);
+
+    let dir = tempfile::tempdir().unwrap();
+    KmipServers::new(dir.path())
+        .register("kms1", "kms-rg", "eastus", ep.clone())
+        .unwrap();
+    let roots = KmipRoots::new(dir.path());
+    let caller = Caller::user("admin@contoso.com").unwrap();
+    let base = format!("kmip://{}/{private}", kmip::server(&ep));
+    let refused_as = |class: ErrorClass, uri: &str| match roots.wrap(&caller, uri, &[7u8; 32]) {
+        Err(RootError::Mine(e)) => {
+            assert_eq!(e.class(), class, "{uri}: {e}");
+            e.to_string()
+        }
+        other => panic!("{uri}: {other:?}"),
+    };
+    let refused = |uri: &str| refused_as(ErrorClass::Invalid, uri);
+    // PyKMIP refuses the decryption as Permission Denied on an Active key: AccessDenied.
+    let m = refused_as(ErrorClass::AccessDenied, &format!("{base}?public={public}"));
+    assert!(
+        m.contains("does not open on the server, so none is stored"),
+        "{m}"
+    );
+    assert!(m.contains("symmetric"), "{m}");
+    let m = refused(&base);
+    assert!(m.contains("links it to no public key"), "{m}");
+    assert!(m.contains(&format!("{base}?public=<public key id>")), "{m}");
+    // public= naming an object that is not a public key, or the public key of another pair.
+    let (_, aes) = kmip::active_aes_key(&ep);
+    let m = refused(&format!("{base}?public={aes}"));
+    assert!(m.contains("is not a public key"), "{m}");
+    let (_, other_public) = client::create_rsa_key_pair(&ep, 2048).unwrap();
+    let m = refused(&format!("{base}?public={other_public}"));
+    assert!(m.contains("not the two halves of one key pair"), "{m}");
+    // The identity keeps public= in the URI the service stores.
+    let info = roots
+        .identity(&caller, &format!("{base}?public={public}"))
+        .unwrap();
+    assert_eq!(info.key_uri, format!("{base}?public={public}"));
+}

@@ -542,3 +542,266 @@ fn two_pipelines_assigning_the_same_mailboxes_each_land_whole_and_lose_no_key() 
         );
     }
 }
+
+/// Two replacements of the same key at once: one lands, the other fails with a message (the
+/// slot changed meanwhile, or the old key is no longer in the policy), and the policy's
+/// AzureKeyIDs always name the keys whose copies it holds, which open it.
+#[test]
+fn two_replacements_of_one_key_at_once_leave_one_and_a_consistent_policy() {
+    let e = Env::new();
+    vaults(&e);
+    e.key_vault(
+        "Contoso-CK-Sub3",
+        "contoso-ck-va3",
+        "Key003",
+        "eastus",
+        &[EXO],
+    );
+    e.key_vault(
+        "Contoso-CK-Sub4",
+        "contoso-ck-va4",
+        "Key004",
+        "eastus2",
+        &[EXO],
+    );
+    e.ok(&[
+        "New-DataEncryptionPolicy",
+        "-Name",
+        "US Mailboxes",
+        "-AzureKeyIDs",
+        KEYS,
+    ]);
+    let mut current = "https://contoso-ck-va1.vault.azure.net/keys/Key001".to_string();
+    let mut wins = [0usize; 2];
+    for i in 0..ROUNDS {
+        let candidates = [
+            format!("https://contoso-ck-va3.vault.azure.net/keys/R{i}"),
+            format!("https://contoso-ck-va4.vault.azure.net/keys/R{i}"),
+        ];
+        e.ok(&[
+            "Add-AzKeyVaultKey",
+            "contoso-ck-va3",
+            &format!("R{i}"),
+            "-Destination",
+            "HSM",
+        ]);
+        e.ok(&[
+            "Add-AzKeyVaultKey",
+            "contoso-ck-va4",
+            &format!("R{i}"),
+            "-Destination",
+            "HSM",
+        ]);
+        let ids: Vec<String> = candidates
+            .iter()
+            .map(|c| format!("{current},{c}"))
+            .collect();
+        let args = |ids: &str| {
+            vec![
+                "Set-DataEncryptionPolicy".to_string(),
+                "US Mailboxes".into(),
+                "-AzureKeyIDs".into(),
+                ids.to_string(),
+                "-Replace".into(),
+            ]
+        };
+        let (a, b) = (args(&ids[0]), args(&ids[1]));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let b: Vec<&str> = b.iter().map(String::as_str).collect();
+        let (ra, rb) = race(&e, &a, &b, Duration::from_millis(800));
+        let ok: Vec<bool> = [&ra, &rb].iter().map(|o| o.status.success()).collect();
+        assert_eq!(
+            ok.iter().filter(|x| **x).count(),
+            1,
+            "round {i}: exactly one replacement lands:\n{}\n{}",
+            text(&ra),
+            text(&rb)
+        );
+        let winner = ok.iter().position(|x| *x).unwrap();
+        wins[winner] += 1;
+        let loser = if winner == 0 { &rb } else { &ra };
+        let said = text(loser);
+        assert!(
+            said.contains("changed") || said.contains("is not a key of"),
+            "round {i}: {said}"
+        );
+        let d = e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"]);
+        let listed: Vec<String> = d["AzureKeyIDs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        let held: Vec<String> =
+            common::store_rows(&e, "SELECT key_uri FROM dep_root_wrap ORDER BY slot", &[])
+                .into_iter()
+                .map(|r| r[0].text())
+                .collect();
+        assert_eq!(
+            listed, held,
+            "round {i}: AzureKeyIDs and the copies disagree"
+        );
+        assert_eq!(held[0], candidates[winner], "round {i}");
+        let t = e.json(&["Test-DataEncryptionPolicy", "US Mailboxes"]);
+        for r in t.as_array().unwrap() {
+            assert_eq!(r["Result"], "Success", "round {i}: {r}");
+        }
+        current = candidates[winner].clone();
+    }
+    eprintln!("winners: first {} times, second {} times", wins[0], wins[1]);
+}
+
+/// A replacement of one key and a refresh of the policy at once: the refresh of the other key
+/// is kept, and the replaced slot holds the new key.
+#[test]
+fn a_replacement_and_a_refresh_at_once_keep_both() {
+    let e = Env::new();
+    vaults(&e);
+    e.key_vault(
+        "Contoso-CK-Sub3",
+        "contoso-ck-va3",
+        "Key003",
+        "eastus",
+        &[EXO],
+    );
+    e.ok(&[
+        "New-DataEncryptionPolicy",
+        "-Name",
+        "US Mailboxes",
+        "-AzureKeyIDs",
+        KEYS,
+    ]);
+    let key3 = "https://contoso-ck-va3.vault.azure.net/keys/Key003";
+    let key1 = "https://contoso-ck-va1.vault.azure.net/keys/Key001";
+    let mut slot0 = key1.to_string();
+    for i in 0..ROUNDS {
+        e.ok(&["Add-AzKeyVaultKey", VAULTS[1], "Key002"]);
+        let newest = e.json(&["Get-AzKeyVaultKey", VAULTS[1], "Key002"])["Version"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let to = if slot0 == key1 { key3 } else { key1 };
+        let ids = format!("{slot0},{to}");
+        let (replace, refresh) = race(
+            &e,
+            &[
+                "Set-DataEncryptionPolicy",
+                "US Mailboxes",
+                "-AzureKeyIDs",
+                &ids,
+                "-Replace",
+            ],
+            &["Set-DataEncryptionPolicy", "US Mailboxes", "-Refresh"],
+            Duration::from_millis(800),
+        );
+        // Each either lands or says the policy changed under it; run the loser again.
+        for (o, again) in [
+            (
+                &replace,
+                vec![
+                    "Set-DataEncryptionPolicy",
+                    "US Mailboxes",
+                    "-AzureKeyIDs",
+                    &ids,
+                    "-Replace",
+                ],
+            ),
+            (
+                &refresh,
+                vec!["Set-DataEncryptionPolicy", "US Mailboxes", "-Refresh"],
+            ),
+        ] {
+            if !o.status.success() {
+                assert!(text(o).contains("changed"), "round {i}: {}", text(o));
+                e.ok(&again);
+            }
+        }
+        let d = e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"]);
+        assert_eq!(d["AzureKeyIDs"][0], to, "round {i}: {d}");
+        assert!(
+            d["KeyVersionIDs"][1].as_str().unwrap().ends_with(&newest),
+            "round {i}: the refresh was lost: {d}"
+        );
+        let t = e.json(&["Test-DataEncryptionPolicy", "US Mailboxes"]);
+        for r in t.as_array().unwrap() {
+            assert_eq!(r["Result"], "Success", "round {i}: {r}");
+        }
+        slot0 = to.to_string();
+    }
+}
+
+/// Replacements of the policy's two keys at once: both land, and AzureKeyIDs keeps both new
+/// keys (each command rewrites its own entry under the write lock, not the list it read).
+#[test]
+fn replacements_of_both_keys_at_once_keep_both() {
+    let e = Env::new();
+    vaults(&e);
+    e.key_vault(
+        "Contoso-CK-Sub3",
+        "contoso-ck-va3",
+        "Key003",
+        "eastus",
+        &[EXO],
+    );
+    e.key_vault(
+        "Contoso-CK-Sub4",
+        "contoso-ck-va4",
+        "Key004",
+        "eastus2",
+        &[EXO],
+    );
+    e.ok(&[
+        "New-DataEncryptionPolicy",
+        "-Name",
+        "US Mailboxes",
+        "-AzureKeyIDs",
+        KEYS,
+    ]);
+    let uri = |v: &str, k: &str| format!("https://{v}.vault.azure.net/keys/{k}");
+    let mut keys = [uri(VAULTS[0], "Key001"), uri(VAULTS[1], "Key002")];
+    for i in 0..ROUNDS {
+        // Slot 0 moves between va1 and va3, slot 1 between va2 and va4.
+        let (v0, v1) = if i % 2 == 0 {
+            ("contoso-ck-va3", "contoso-ck-va4")
+        } else {
+            (VAULTS[0], VAULTS[1])
+        };
+        let name = format!("S{i}");
+        e.ok(&["Add-AzKeyVaultKey", v0, &name, "-Destination", "HSM"]);
+        e.ok(&["Add-AzKeyVaultKey", v1, &name, "-Destination", "HSM"]);
+        let new = [uri(v0, &name), uri(v1, &name)];
+        let a = format!("{},{}", keys[0], new[0]);
+        let b = format!("{},{}", keys[1], new[1]);
+        let (ra, rb) = race(
+            &e,
+            &[
+                "Set-DataEncryptionPolicy",
+                "US Mailboxes",
+                "-AzureKeyIDs",
+                &a,
+                "-Replace",
+            ],
+            &[
+                "Set-DataEncryptionPolicy",
+                "US Mailboxes",
+                "-AzureKeyIDs",
+                &b,
+                "-Replace",
+            ],
+            Duration::from_millis(800),
+        );
+        assert!(ra.status.success(), "round {i}: {}", text(&ra));
+        assert!(rb.status.success(), "round {i}: {}", text(&rb));
+        let d = e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"]);
+        assert_eq!(
+            d["AzureKeyIDs"],
+            serde_json::json!([new[0], new[1]]),
+            "round {i}: a replacement was lost from AzureKeyIDs"
+        );
+        let t = e.json(&["Test-DataEncryptionPolicy", "US Mailboxes"]);
+        for r in t.as_array().unwrap() {
+            assert_eq!(r["Result"], "Success", "round {i}: {r}");
+        }
+        keys = new;
+    }
+}

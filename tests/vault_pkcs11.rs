@@ -715,3 +715,59 @@ fn rotation_generates_the_new_version_on_the_token() {
         .expect("unwrap on the token");
     assert_eq!(back.as_slice(), dek);
 }
+
+/// A rotation that made its new version on the token but could not write the vault file that
+/// would name it destroys the token objects again: a failed rotation leaves no orphans. The
+/// vault file is made immutable (`chattr +i`; the test says so and passes where the file system
+/// has no such attribute) so that the save fails after the generation.
+#[test]
+fn a_rotation_whose_vault_file_cannot_be_written_leaves_no_token_objects() {
+    let Some(h) = HsmHarness::new() else { return };
+    let v = vault_conformance::vault_with_admin(&h, &VaultSpec::default());
+    v.create_key(&admin(), &NewKeyRequest::new("root"))
+        .expect("create");
+    let Some(before) = h.objects("privkey") else {
+        return;
+    };
+    let file = walk(h.tmp.path())
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|x| x == "vault"))
+        .expect("a vault file");
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .args([flag, file.to_str().unwrap()])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !chattr("+i") {
+        eprintln!("SKIPPED: chattr +i is not available here");
+        return;
+    }
+    let r = v.rotate_key(&admin(), "root", false);
+    assert!(chattr("-i"), "chattr -i");
+    assert!(
+        r.is_err(),
+        "the rotation saved into an immutable file: {r:?}"
+    );
+    let after = h.objects("privkey").expect("list");
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "a failed rotation left objects: {after:?}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -260,6 +260,28 @@ impl Filter {
         }
     }
 
+    /// Rewrites the value of every comparison on `property` that `f` maps (e.g. a
+    /// distinguished name to the name the objects show).
+    pub fn map_values(&mut self, property: &str, f: &impl Fn(&str) -> Option<String>) {
+        match self {
+            Filter::Cmp {
+                property: p, value, ..
+            } => {
+                if p.eq_ignore_ascii_case(property) {
+                    if let Some(new) = value.as_deref().and_then(f) {
+                        *value = Some(new);
+                    }
+                }
+            }
+            Filter::And(all) | Filter::Or(all) => {
+                for x in all {
+                    x.map_values(property, f);
+                }
+            }
+            Filter::Not(a) => a.map_values(property, f),
+        }
+    }
+
     pub fn matches(&self, r: &Record) -> bool {
         match self {
             Filter::And(all) => all.iter().all(|f| f.matches(r)),

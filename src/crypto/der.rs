@@ -1,4 +1,5 @@
-//! A minimal, strict DER reader for RSA SubjectPublicKeyInfo (RFC 5280 / RFC 8017).
+//! A minimal, strict DER reader for RSA SubjectPublicKeyInfo (RFC 5280) and PKCS#1
+//! RSAPublicKey (RFC 8017).
 //!
 //! Only what `RsaPublicKey` needs: definite lengths, no indefinite forms, no trailing bytes.
 
@@ -92,7 +93,13 @@ pub fn parse_rsa_spki(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
     if unused != 0 {
         return Err(bad("DER: BIT STRING with unused bits"));
     }
-    let (rsa, rest) = read_tlv(key, TAG_SEQUENCE)?;
+    parse_rsa_public_key(key)
+}
+
+/// Parses a PKCS#1 RSAPublicKey (RFC 8017 A.1.1: SEQUENCE of modulus and exponent) and returns
+/// (modulus, exponent), big-endian.
+pub fn parse_rsa_public_key(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+    let (rsa, rest) = read_tlv(der, TAG_SEQUENCE)?;
     if !rest.is_empty() {
         return Err(bad("DER: trailing bytes after RSAPublicKey"));
     }
@@ -173,5 +180,24 @@ mod encode_tests {
         let mut padded = vec![0u8, 0u8];
         padded.extend_from_slice(&n);
         assert_eq!(encode_rsa_spki(&padded, &[0, 1, 0, 1]), der);
+    }
+
+    #[test]
+    fn pkcs1_public_key_is_the_inner_sequence_of_the_spki() {
+        let mut n = vec![0xc5u8; 384];
+        n[383] = 0x01;
+        let spki = encode_rsa_spki(&n, &[1, 0, 1]);
+        // The RSAPublicKey is the BIT STRING's content after its unused-bits byte: the last
+        // 4 + 5 + 385 bytes (SEQUENCE header, exponent, modulus with its zero byte).
+        let pkcs1 = &spki[spki.len() - (4 + 389 + 5)..];
+        assert_eq!(pkcs1[0], TAG_SEQUENCE);
+        let (n2, e2) = parse_rsa_public_key(pkcs1).expect("parses");
+        assert_eq!((n2, e2), (n.clone(), vec![1, 0, 1]));
+        // Trailing bytes, a truncated key and an SPKI given as PKCS#1 are refused.
+        let mut long = pkcs1.to_vec();
+        long.push(0);
+        assert!(parse_rsa_public_key(&long).is_err());
+        assert!(parse_rsa_public_key(&pkcs1[..pkcs1.len() - 1]).is_err());
+        assert!(parse_rsa_public_key(&spki).is_err());
     }
 }

@@ -163,6 +163,13 @@ impl RsaPublicKey {
         Ok(key)
     }
 
+    /// Parses a PKCS#1 RSAPublicKey (DER; as a KMIP server returns a public key in Key Format
+    /// Type PKCS#1). Keys of 2048, 3072 and 4096 bits only.
+    pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, CryptoError> {
+        let (n, e) = der::parse_rsa_public_key(der)?;
+        Self::from_components(&n, &e)
+    }
+
     /// From a big-endian modulus and exponent (as a PKCS#11 token reports a public key).
     /// Keys of 2048, 3072 and 4096 bits only.
     pub fn from_components(n: &[u8], e: &[u8]) -> Result<Self, CryptoError> {

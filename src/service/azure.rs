@@ -58,7 +58,9 @@ impl From<VaultError> for Error {
 
 /// The Azure side for one data directory, acting as the signed-in account.
 /// A registered KMIP server, as the cmdlets show it.
+pub use crate::vault::kmip::KmipKey as KmipKeyInfo;
 pub use crate::vault::kmip::KmipServer as KmipServerInfo;
+pub use crate::vault::RootKeyKind;
 
 pub struct Azure {
     pub backend: LocalBackend,
@@ -345,10 +347,13 @@ impl AzureSession<'_> {
         Ok(p)
     }
 
-    /// `Remove-AzKeyVault` of a KMIP server's registration: refused while a live policy has a
-    /// copy wrapped by one of its keys (they could no longer be opened). `None`: no such
-    /// registration.
-    pub fn remove_kmip_server(&mut self, name: &str) -> Result<Option<KmipServerInfo>> {
+    /// The KMIP registration `name` (case-insensitive), once the caller may write in its
+    /// resource group (`operation` names the check in a refusal); `None` if there is none.
+    fn kmip_registration(
+        &mut self,
+        name: &str,
+        operation: &str,
+    ) -> Result<Option<(crate::vault::kmip::KmipServers, KmipServerInfo)>> {
         let servers = crate::vault::kmip::KmipServers::new(&self.az.backend.paths().vault_dir);
         let Some(s) = servers
             .list()?
@@ -361,8 +366,18 @@ impl AzureSession<'_> {
             &self.az.caller,
             &s.resource_group,
             crate::vault::Manage::Write,
-            "RemoveKmipServer",
+            operation,
         )?;
+        Ok(Some((servers, s)))
+    }
+
+    /// `Remove-AzKeyVault` of a KMIP server's registration: refused while a live policy has a
+    /// copy wrapped by one of its keys (they could no longer be opened). `None`: no such
+    /// registration.
+    pub fn remove_kmip_server(&mut self, name: &str) -> Result<Option<KmipServerInfo>> {
+        let Some((servers, s)) = self.kmip_registration(name, "RemoveKmipServer")? else {
+            return Ok(None);
+        };
         let uses = super::lifecycle::deps_on_kmip_server(self.store, &s.server())?;
         if !uses.is_empty() {
             let mut policies: Vec<String> = uses.into_iter().map(|u| u.policy).collect();
@@ -391,6 +406,41 @@ impl AzureSession<'_> {
             )
         })?;
         Ok(gone)
+    }
+
+    /// `Add-AzKeyVaultKey -VaultName <a KMIP registration>`: creates and activates a key in
+    /// that key manager (an AES-256 key, or an RSA key pair), audited. Needs what registering
+    /// the server needed (write in its resource group); the key manager's own rules (the client
+    /// certificate's rights) apply as well. `None`: no registration has that name.
+    pub fn add_kmip_key(
+        &mut self,
+        server: &str,
+        key_name: &str,
+        kind: RootKeyKind,
+    ) -> Result<Option<KmipKeyInfo>> {
+        let Some((_, s)) = self.kmip_registration(server, "CreateKmipKey")? else {
+            return Ok(None);
+        };
+        let key = crate::vault::kmip::create_key(&s, key_name, kind)?;
+        let by = self.az.caller.display_name();
+        let uri = key.uri.to_string();
+        let kind = match key.kind {
+            RootKeyKind::Aes256 => "AES-256".to_string(),
+            RootKeyKind::Rsa(bits) => format!("RSA-{bits}"),
+        };
+        self.store.write(|tx| {
+            let org_id = super::org::organization_id(tx)?;
+            super::keys::audit(
+                tx,
+                &org_id,
+                "AzureKeyVault",
+                "Create KMIP key",
+                &by,
+                &s.name,
+                serde_json::json!({"VaultName": s.name, "Name": key_name, "Id": uri, "KeyType": kind}),
+            )
+        })?;
+        Ok(Some(key))
     }
 
     /// The registered KMIP servers.

@@ -96,6 +96,10 @@ pub struct DataEncryptionPolicy {
     pub name: String,
     #[serde(rename = "Guid")]
     pub guid: String,
+    /// The policy's distinguished name ([`distinguished_name`]); an identity like its name and
+    /// GUID, and what a recipient filter on `DataEncryptionPolicy` compares with.
+    #[serde(rename = "DistinguishedName")]
+    pub distinguished_name: String,
     #[serde(rename = "Description")]
     pub description: String,
     #[serde(rename = "Enabled")]
@@ -121,6 +125,7 @@ fn present(d: &DepRow, wraps: &[RootWrapRow]) -> DataEncryptionPolicy {
         identity: d.name.clone(),
         name: d.name.clone(),
         guid: d.guid.clone(),
+        distinguished_name: distinguished_name(&d.kind, &d.name),
         description: d.description.clone(),
         enabled: d.enabled,
         azure_key_ids: d.azure_key_ids.clone(),
@@ -161,9 +166,76 @@ fn not_found(kind: DepKind, identity: &str) -> Error {
 
 /// Resolves a customer DEP of `kind` by name or GUID.
 pub fn resolve(store: &mut Store, kind: DepKind, identity: &str) -> Result<DepRow> {
+    let by = if is_dn(identity) {
+        match name_from_dn(kind.as_str(), identity) {
+            Some(name) => name,
+            None => return Err(not_found(kind, identity)),
+        }
+    } else {
+        identity.to_string()
+    };
     store
-        .read(|tx| -> Result<_> { Ok(tx.dep_by_identity(identity, kind.as_str())?) })?
+        .read(|tx| -> Result<_> { Ok(tx.dep_by_identity(&by, kind.as_str())?) })?
         .ok_or_else(|| not_found(kind, identity))
+}
+
+/// Where the policies of a kind sit in distinguished names, below [`DN_BASE`].
+fn dn_container(kind: &str) -> &'static str {
+    if kind == KIND_M365 {
+        "CN=M365 Data At Rest Encryption Policies"
+    } else {
+        "CN=Data Encryption Policies"
+    }
+}
+
+/// The base of every policy's distinguished name (custkey's own directory: there is no Active
+/// Directory behind it, so the form is Exchange's and the base is fixed).
+pub const DN_BASE: &str = "CN=Transport Settings,CN=Configuration,DC=custkey";
+
+/// Whether an identity is given as a distinguished name (`CN=...`).
+pub fn is_dn(identity: &str) -> bool {
+    identity
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case("CN="))
+}
+
+/// The distinguished name of the policy `name` of `kind`:
+/// `CN=<name>,CN=Data Encryption Policies,` + [`DN_BASE`] (multi-workload policies under
+/// `CN=M365 Data At Rest Encryption Policies`). The name is escaped as RFC 4514 says.
+pub fn distinguished_name(kind: &str, name: &str) -> String {
+    let mut cn = String::with_capacity(name.len() + 8);
+    let last = name.chars().count().saturating_sub(1);
+    for (i, c) in name.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i == last && c == ' ');
+        if special {
+            cn.push('\\');
+        }
+        cn.push(c);
+    }
+    format!("CN={cn},{},{DN_BASE}", dn_container(kind))
+}
+
+/// The policy name a distinguished name of `kind` names, or `None` if it is not one (another
+/// container or base, or a malformed escape). Case-insensitive in the container and base.
+pub fn name_from_dn(kind: &str, dn: &str) -> Option<String> {
+    let rest = dn.get(3..).filter(|_| is_dn(dn))?;
+    let mut name = String::new();
+    let mut chars = rest.char_indices();
+    let mut tail = None;
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => name.push(chars.next()?.1),
+            ',' => {
+                tail = Some(&rest[i + 1..]);
+                break;
+            }
+            c => name.push(c),
+        }
+    }
+    let want = format!("{},{DN_BASE}", dn_container(kind));
+    (tail?.eq_ignore_ascii_case(&want) && !name.is_empty()).then_some(name)
 }
 
 pub fn get(store: &mut Store, kind: DepKind, identity: &str) -> Result<DataEncryptionPolicy> {
@@ -558,6 +630,8 @@ pub struct PolicyChanges {
     pub description: Option<String>,
     pub enabled: Option<bool>,
     pub refresh: bool,
+    /// `-AzureKeyIDs <old>,<new> -Replace`: the policy's key `old` is replaced by `new`.
+    pub replace: Option<(String, String)>,
 }
 
 /// The gates of `Set-DataEncryptionPolicy` / `Set-M365DataAtRestEncryptionPolicy`, checked
@@ -622,12 +696,18 @@ pub fn set(
     identity: &str,
     ch: &PolicyChanges,
 ) -> Result<Outcome<DataEncryptionPolicy>> {
+    if ch.refresh && ch.replace.is_some() {
+        return Err(Error::invalid(
+            "a refresh and a key replacement are two changes: make them one after the other",
+        )
+        .with_help("replace the key first (-AzureKeyIDs <old>,<new> -Replace), then -Refresh"));
+    }
     let (org_id, d) = set_gates(store, kind, identity, ch)?;
     let noun = kind.noun();
     let mut warnings = Vec::new();
     // Each new copy with the key version it replaces (the write applies only if the slot still
     // holds that version: a concurrent refresh or purge is never overwritten).
-    let mut new_wraps: Vec<(RootWrapRow, String)> = Vec::new();
+    let mut new_wraps: Vec<(RootWrapRow, String, String)> = Vec::new();
     if ch.refresh {
         let guid = parse_guid(&d.guid)?;
         let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
@@ -683,10 +763,19 @@ pub fn set(
                         version,
                         wrapped: wrapped.into_bytes(),
                     },
+                    w.key_uri.clone(),
                     w.version.clone(),
                 ));
             }
         }
+        keys.check_vaults(store)?;
+    }
+    // The slot whose key is replaced, and the new AzureKeyIDs entry for it.
+    let mut replaced: Option<(u32, String)> = None;
+    if let Some((old, new)) = &ch.replace {
+        let (row, from_uri, from_version, entry) = replacement(store, keys, &d, kind, old, new)?;
+        replaced = Some((row.slot, entry));
+        new_wraps.push((row, from_uri, from_version));
         keys.check_vaults(store)?;
     }
     let name = ch.name.as_deref().map(str::trim);
@@ -716,15 +805,27 @@ pub fn set(
                 .with_help("disable or purge another policy first"));
             }
         }
-        for (w, from) in &new_wraps {
-            if !tx.replace_root_wrap(w, from)? {
+        for (w, from_uri, from_version) in &new_wraps {
+            if !tx.replace_root_wrap(w, from_uri, from_version)? {
                 return Err(super::mailbox::changed_meanwhile());
             }
             tx.set_root_wrap_kind(false, &w.dep_guid, w.slot, super::keys::wrap_kind(&w.wrapped))?;
         }
+        if let Some((slot, entry)) = &replaced {
+            // Read and written under the write lock: a racing change of the other slot keeps
+            // its entry.
+            let cur = tx.dep(&d.guid)?.ok_or_else(|| purged_meanwhile(noun, &d.name))?;
+            let mut ids = cur.azure_key_ids;
+            match ids.get_mut(*slot as usize) {
+                Some(e) => *e = entry.clone(),
+                None => ids = tx.root_wraps(&d.guid)?.into_iter().map(|w| w.key_uri).collect(),
+            }
+            tx.set_dep_azure_key_ids(&d.guid, &ids)?;
+        }
         let op_params = json!({
             "Name": ch.name, "Description": ch.description, "Enabled": ch.enabled, "Refresh": ch.refresh,
-            "KeyVersionIDs": new_wraps.iter().map(|(w, _)| &w.version).collect::<Vec<_>>(),
+            "Replace": ch.replace.as_ref().map(|(o, n)| json!({"Old": o, "New": n})),
+            "KeyVersionIDs": new_wraps.iter().map(|(w, _, _)| &w.version).collect::<Vec<_>>(),
         });
         audit(tx, &org_id, "ExchangeAdmin", &format!("Set-{}", kind.cmdlet_noun()), "", &d.guid, op_params)?;
         let now_row = tx.dep(&d.guid)?.ok_or_else(|| purged_meanwhile(noun, &d.name))?;
@@ -734,6 +835,108 @@ pub fn set(
         value: present(&d, &wraps),
         warnings,
     })
+}
+
+/// Who holds a key, from its URI alone: the vault of an Azure-style id, the server of a KMIP
+/// URI (so two keys of one policy are never in one holder).
+fn holder_of(uri: &str) -> String {
+    if crate::vault::kmip::KmipUri::is_kmip_uri(uri) {
+        return match crate::vault::kmip::KmipUri::parse(uri) {
+            Ok(u) => format!("kmip:{}", u.server()),
+            Err(_) => uri.to_ascii_lowercase(),
+        };
+    }
+    match KeyId::parse(uri) {
+        Ok(id) => id.vault.to_ascii_lowercase(),
+        Err(_) => uri.to_ascii_lowercase(),
+    }
+}
+
+/// `-AzureKeyIDs <old>,<new> -Replace`: the copy of the DEP key under `new` that replaces the
+/// one under `old` (the row to write, the version it replaces, the AzureKeyIDs entry). `old`
+/// must be a key of the policy, by its URI with or without a version (it need not be usable:
+/// replacing a lost or revoked key is what this is for); `new` passes every rule a key of a new
+/// policy passes, is not already a key of the policy, and is in another holder than the key
+/// that stays. The DEP key is opened with the policy's keys as for a refresh; no mailbox or
+/// workload key and no content changes.
+fn replacement(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    d: &DepRow,
+    kind: DepKind,
+    old: &str,
+    new: &str,
+) -> Result<(RootWrapRow, String, String, String)> {
+    let wraps = store.read(|tx| -> Result<_> { Ok(tx.root_wraps(&d.guid)?) })?;
+    let principal = keys.principal(&d.kind);
+    let canonical = |given: &str| {
+        key_uri_versionless(
+            &keys
+                .vaults
+                .canonical_key_id(principal, given)
+                .unwrap_or_else(|_| given.to_string()),
+        )
+    };
+    let old_uri = canonical(old);
+    let listed = || {
+        wraps
+            .iter()
+            .map(|w| w.key_uri.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(w) = wraps
+        .iter()
+        .find(|w| w.key_uri.eq_ignore_ascii_case(&old_uri))
+    else {
+        return Err(Error::invalid(format!(
+            "'{}' is not a key of the {} '{}'; its keys are {}",
+            crate::vault::ids::printable(old),
+            kind.noun(),
+            d.name,
+            listed()
+        ))
+        .with_help("give the key to replace first and its replacement second: -AzureKeyIDs <old>,<new> -Replace"));
+    };
+    let c = check_key(keys, kind, new)?;
+    let new_uri = key_uri_versionless(&c.uri);
+    if wraps
+        .iter()
+        .any(|o| o.key_uri.eq_ignore_ascii_case(&new_uri))
+    {
+        return Err(Error::rule(format!(
+            "{new_uri} is already a key of the {} '{}'",
+            kind.noun(),
+            d.name
+        ))
+        .with_help("replace the key with one the policy does not have yet"));
+    }
+    if let Some(stays) = wraps
+        .iter()
+        .find(|o| o.slot != w.slot && holder_of(&o.key_uri) == holder_of(&new_uri))
+    {
+        return Err(Error::rule(format!(
+            "the keys {} and {new_uri} would be in the same key vault '{}'",
+            stays.key_uri,
+            holder_of(&new_uri)
+        ))
+        .with_help("put the two keys of a policy in two different vaults (ideally two subscriptions and regions)"));
+    }
+    let guid = parse_guid(&d.guid)?;
+    let (dep_key, _) = keys.dep_key(store, d, Purpose::Service, &request_id())?;
+    let (version, wrapped) = keys.root_wrap(&d.kind, &dep_key, guid, &c.uri)?;
+    Ok((
+        RootWrapRow {
+            dep_guid: d.guid.clone(),
+            slot: w.slot,
+            key_uri: new_uri.clone(),
+            version,
+            wrapped: wrapped.into_bytes(),
+        },
+        w.key_uri.clone(),
+        w.version.clone(),
+        c.uri,
+    ))
 }
 
 /// A DEP that another command purged while this one ran.
@@ -858,4 +1061,53 @@ pub fn test(
         message: avail.1,
     });
     Ok(out)
+}
+
+#[cfg(test)]
+mod dn_tests {
+    use super::*;
+
+    #[test]
+    fn a_distinguished_name_round_trips_every_name() {
+        for name in [
+            "US Mailboxes",
+            "a,b",
+            "x+y=z",
+            " lead",
+            "trail ",
+            "#1",
+            "back\\slash",
+            "q\"uote",
+        ] {
+            for kind in [KIND_MAILBOX, KIND_M365] {
+                let dn = distinguished_name(kind, name);
+                assert!(is_dn(&dn), "{dn}");
+                assert_eq!(name_from_dn(kind, &dn).as_deref(), Some(name), "{dn}");
+            }
+        }
+        assert_eq!(
+            distinguished_name(KIND_MAILBOX, "US Mailboxes"),
+            "CN=US Mailboxes,CN=Data Encryption Policies,CN=Transport Settings,CN=Configuration,DC=custkey"
+        );
+        // Another kind's container, another base, or a bad escape is not a name of this kind.
+        let m365 = distinguished_name(KIND_M365, "P");
+        assert_eq!(name_from_dn(KIND_MAILBOX, &m365), None);
+        assert_eq!(
+            name_from_dn(KIND_MAILBOX, "CN=P,CN=Data Encryption Policies,DC=other"),
+            None
+        );
+        assert_eq!(name_from_dn(KIND_MAILBOX, "CN=P\\"), None);
+        assert_eq!(
+            name_from_dn(
+                KIND_MAILBOX,
+                "CN=,CN=Data Encryption Policies,CN=Transport Settings,CN=Configuration,DC=custkey"
+            ),
+            None
+        );
+        // Case does not matter in the container and base.
+        assert_eq!(
+            name_from_dn(KIND_MAILBOX, "cn=P,cn=data encryption policies,cn=transport settings,cn=configuration,dc=CUSTKEY").as_deref(),
+            Some("P")
+        );
+    }
 }

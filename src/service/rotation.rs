@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::azure::AzureSession;
 use super::dep::{self, DepKind, PolicyChanges};
 use super::keys::ServiceKeys;
 use super::Result;
@@ -98,4 +99,59 @@ pub fn refresh_policies_using(
         out.push(format!("SharePoint:{geo}"));
     }
     Ok(out)
+}
+
+/// The keys with a rotation policy in every vault `az`'s account can read, each with whether
+/// its Rotate action is due now (nothing is changed).
+pub fn plan(az: &mut AzureSession<'_>) -> Result<Vec<RotationItem>> {
+    let mut items = Vec::new();
+    for v in az.vaults()? {
+        for k in az.keys(&v.vault_name)? {
+            let policy = az.rotation_policy(&v.vault_name, &k.name)?;
+            if policy.created_on.is_none() {
+                continue;
+            }
+            items.push(RotationItem {
+                vault_name: v.vault_name.clone(),
+                key_name: k.name.clone(),
+                version: k.version.clone(),
+                due: is_due(&policy, &k)?,
+                rotated: false,
+                new_version: None,
+                refreshed_policies: Vec::new(),
+            });
+        }
+    }
+    Ok(items)
+}
+
+/// Carries out `item`: if it was due, rotates the key (due is decided again under the vault's
+/// lock, so a racing run makes the one new version), and returns the key's current version
+/// now, whoever made it.
+pub fn rotate_if_due(az: &mut AzureSession<'_>, item: &mut RotationItem) -> Result<String> {
+    if item.due {
+        if let Some(new) = az.rotate_key(&item.vault_name, &item.key_name, true)? {
+            item.rotated = true;
+            item.new_version = Some(new.version);
+        }
+    }
+    Ok(az.key(&item.vault_name, &item.key_name, None)?.version)
+}
+
+/// What a run says about itself (a warning), or nothing when it rotated what was due.
+pub fn summary(items: &[RotationItem]) -> Option<String> {
+    let rotated = items.iter().filter(|i| i.rotated).count();
+    let due = items.iter().filter(|i| i.due).count();
+    let refreshed: usize = items.iter().map(|i| i.refreshed_policies.len()).sum();
+    if due == 0 && refreshed == 0 {
+        Some("no key rotation is due".into())
+    } else if due == 0 {
+        Some(format!(
+            "no key rotation is due; {refreshed} policy refresh(es) caught up with a newer key version"
+        ))
+    } else if rotated == 0 {
+        Some(format!("{due} key rotation(s) due; none made by this run"))
+    } else {
+        None
+    }
 }

@@ -252,14 +252,20 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Replaces one customer key's copy of a DEP key (a refresh or roll) if that slot still
-    /// holds key version `from_version` and the DEP was not purged. `Ok(false)` when another
+    /// Replaces one customer key's copy of a DEP key (a refresh, a roll, or a key replaced by
+    /// another) if that slot still holds key `from_uri` at version `from_version` and the DEP
+    /// was not purged. `Ok(false)` when another
     /// command changed the slot, or purged the DEP, since it was read: the caller abandons its
     /// transaction.
-    pub fn replace_root_wrap(&self, w: &RootWrapRow, from_version: &str) -> Result<bool> {
+    pub fn replace_root_wrap(
+        &self,
+        w: &RootWrapRow,
+        from_uri: &str,
+        from_version: &str,
+    ) -> Result<bool> {
         let n = self.exec(
             "UPDATE dep_root_wrap SET key_uri = ?3, version = ?4, wrapped = ?5
-             WHERE dep_guid = ?1 AND slot = ?2 AND version = ?6
+             WHERE dep_guid = ?1 AND slot = ?2 AND key_uri = ?7 AND version = ?6
              AND EXISTS (SELECT 1 FROM dep WHERE guid = ?1 AND state <> 'Purged')",
             args![
                 w.dep_guid,
@@ -267,10 +273,23 @@ impl Tx<'_> {
                 w.key_uri,
                 w.version,
                 w.wrapped,
-                from_version
+                from_version,
+                from_uri
             ],
         )?;
         Ok(n == 1)
+    }
+
+    /// Sets a DEP's AzureKeyIDs (after one of its keys was replaced).
+    pub fn set_dep_azure_key_ids(&self, guid: &str, ids: &[String]) -> Result<()> {
+        self.exec(
+            "UPDATE dep SET azure_key_ids = ?2 WHERE guid = ?1",
+            args![
+                guid,
+                serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
+            ],
+        )?;
+        Ok(())
     }
 
     /// Deletes every customer-key copy of a DEP key (crypto-shredding with the availability key).
@@ -323,5 +342,67 @@ impl Tx<'_> {
             .iter()
             .map(|r| Ok((r.get(0)?, r.get(1)?)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy is replaced only if its slot still holds the key and the version it was read
+    /// with: KMIP keys all have version `1`, so the version alone would let a second
+    /// replacement of a slot overwrite the first.
+    #[test]
+    fn a_copy_is_replaced_only_from_the_key_and_version_it_was_read_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = super::super::Store::open(&dir.path().join("service.db")).unwrap();
+        let dep = DepRow {
+            guid: "d1".into(),
+            kind: "Mailbox".into(),
+            name: "P".into(),
+            description: String::new(),
+            enabled: true,
+            azure_key_ids: vec!["kmip://a:1/1".into(), "kmip://b:1/2".into()],
+            state: "Active".into(),
+            dep_key_id: "k".into(),
+            dep_key_version: 1,
+            availability_key: None,
+            wrapped_by_availability: None,
+            purge_reason: None,
+            purge_contact: None,
+            purge_requested_by: None,
+            when_created: "t".into(),
+            when_changed: "t".into(),
+        };
+        let wrap = |uri: &str, b: u8| RootWrapRow {
+            dep_guid: "d1".into(),
+            slot: 0,
+            key_uri: uri.into(),
+            version: "1".into(),
+            wrapped: vec![b],
+        };
+        store
+            .write(|tx| -> Result<()> {
+                tx.insert_dep(&dep)?;
+                tx.put_root_wrap(&wrap("kmip://a:1/1", 1))
+            })
+            .unwrap();
+        // The first replacement of slot 0 (from a:1/1 at version 1) lands.
+        let first = store
+            .write(|tx| tx.replace_root_wrap(&wrap("kmip://c:1/3", 2), "kmip://a:1/1", "1"))
+            .unwrap();
+        assert!(first);
+        // A second one read before it (also from a:1/1 at version 1) does not.
+        let second = store
+            .write(|tx| tx.replace_root_wrap(&wrap("kmip://d:1/4", 3), "kmip://a:1/1", "1"))
+            .unwrap();
+        assert!(!second);
+        let now = store.read(|tx| tx.root_wraps("d1")).unwrap();
+        assert_eq!(now, vec![wrap("kmip://c:1/3", 2)]);
+        store
+            .write(|tx| tx.set_dep_azure_key_ids("d1", &["x".into(), "y".into()]))
+            .unwrap();
+        let d = store.read(|tx| tx.dep("d1")).unwrap().unwrap();
+        assert_eq!(d.azure_key_ids, vec!["x".to_string(), "y".into()]);
     }
 }

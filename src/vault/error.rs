@@ -119,6 +119,21 @@ impl VaultError {
         }
     }
 
+    /// The same class with the message `f` makes of the old one.
+    pub(crate) fn map_message(self, f: impl FnOnce(&str) -> String) -> Self {
+        let m = f(self.message());
+        match self {
+            VaultError::NotFound(_) => VaultError::NotFound(m),
+            VaultError::AccessDenied(_) => VaultError::AccessDenied(m),
+            VaultError::KeyDisabled(_) => VaultError::KeyDisabled(m),
+            VaultError::KeyExpired(_) => VaultError::KeyExpired(m),
+            VaultError::Unavailable(_) => VaultError::Unavailable(m),
+            VaultError::Damaged(_) => VaultError::Damaged(m),
+            VaultError::Invalid(_) => VaultError::Invalid(m),
+            VaultError::Authentication(_) => VaultError::Authentication(m),
+        }
+    }
+
     /// True for a system error (spec §3.12 "system ERROR"): the only class after which the
     /// service may use the availability key for a user request.
     pub fn is_system_error(&self) -> bool {

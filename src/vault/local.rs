@@ -2623,7 +2623,11 @@ impl LocalVault {
             Some(name),
             true,
         );
-        self.run(op, |ctx, st| {
+        // The token objects this rotation made, destroyed again if the vault file that would
+        // name them is not written (best effort, as for Add-AzKeyVaultKey): no orphans.
+        let made: std::cell::RefCell<Option<(Arc<dyn KeyHolder>, HeldKeyRef)>> =
+            std::cell::RefCell::new(None);
+        let r = self.run(op, |ctx, st| {
             let k = find_key(st, name)?;
             let cur = pick_version(k, None, &st.vault_name)?;
             let policy = k.rotation_policy.clone();
@@ -2669,6 +2673,7 @@ impl LocalVault {
                     let vid = new_version();
                     let (public_der, token) =
                         holder.generate(&self.stem, &req.name, &vid, req.size)?;
+                    made.replace(Some((Arc::clone(&holder), token.clone())));
                     let material = NewMaterial::Token {
                         version: vid,
                         public_der,
@@ -2683,6 +2688,12 @@ impl LocalVault {
             let k = find_key(st, name)?;
             let out = self.latest_output(st, ctx.level, k)?;
             Ok((Some(out), Some(vid)))
-        })
+        });
+        if r.is_err() {
+            if let Some((holder, token)) = made.take() {
+                let _ = holder.destroy(&token);
+            }
+        }
+        r
     }
 }

@@ -68,7 +68,7 @@ cannot be removed. Audited (Delete user).",
             .required()],
         examples: &[Example {
             title: "An approver leaves",
-            code: "custkey Remove-AzADUser -UserPrincipalName ciso@contoso.com -Confirm:$false",
+            code: "custkey Remove-AzADUser -UserPrincipalName ciso@contoso.com -Confirm:false",
             output: "",
             remarks: "",
         }],

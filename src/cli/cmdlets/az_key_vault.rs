@@ -93,7 +93,7 @@ keyring cache, never from the command line. With -KmipServer (and -KmipClientCer
             remarks: "",
         }, Example {
             title: "A vault whose keys live on an HSM token",
-            code: "CUSTKEY_PKCS11_PIN=... custkey New-AzKeyVault -VaultName Contoso-CK-HSM -ResourceGroupName Contoso-CK-RG -Location westus -Sku Premium -Pkcs11Module /usr/lib/softhsm/libsofthsm2.so -TokenLabel ck1",
+            code: "CUSTKEY_PKCS11_PIN=$(cat ~/.ck1-pin) custkey New-AzKeyVault -VaultName Contoso-CK-HSM -ResourceGroupName Contoso-CK-RG -Location westus -Sku Premium -Pkcs11Module /usr/lib/softhsm/libsofthsm2.so -TokenLabel ck1",
             output: "",
             remarks: "The PIN is read from CUSTKEY_PKCS11_PIN (or the OS keyring cache) and checked before the vault is made.",
         }, Example {

@@ -50,12 +50,17 @@ PRIVATE KEY, or ENCRYPTED PRIVATE KEY with -KeyFilePassword), a .pfx/.p12 file (
 OpenSSL 3's default AES-256-CBC/PBKDF2 encryption, not -legacy), or a .byok transfer blob wrapped for a key-exchange \
 key (KEK) of this vault: an HSM key with -KeyOps import only, whose private key never leaves the vault. A .byok key is \
 always HSM-protected (-Destination Software is refused); a .pem or .pfx key is Software unless -Destination HSM. The \
-key file is read, never copied; import needs the vault permission 'import'.",
+key file is read, never copied; import needs the vault permission 'import'. With -VaultName naming a registered KMIP \
+server (New-AzKeyVault -KmipServer), the key is made and activated in that key manager (KMIP Create, or Create Key \
+Pair for RSA) under the Name given, and its Id is the kmip:// URI to give New-DataEncryptionPolicy; each call makes a \
+new key there (KMIP keys have no versions), and -KeyFilePath, -KeyOps, -Expires, -NotBefore, -Disable and -Tag do not \
+apply (set them on the key manager).",
         params: &[
             VAULT,
             Param::new("Name", Kind::String, "The key's name (1-127 letters, digits, hyphens).").position(1).required(),
             Param::new("Destination", Kind::Enum(&["Software", "HSM"]), "Software- or HSM-protected. Default: Software; with -KeyFilePath, HSM for a .byok file."),
-            Param::new("Size", Kind::Int { min: 0, max: 1_000_000 }, "RSA modulus size: 2048, 3072 or 4096 (not with -KeyFilePath: the file's key has its own).").default("2048"),
+            Param::new("KeyType", Kind::Enum(&["RSA", "EC", "oct"]), "RSA (the default), or oct: an AES-256 key, in a registered KMIP server only. EC keys are refused (Customer Key roots are RSA)."),
+            Param::new("Size", Kind::Int { min: 0, max: 1_000_000 }, "RSA modulus size: 2048, 3072 or 4096 (not with -KeyFilePath: the file's key has its own); 256 for -KeyType oct.").default("2048"),
             Param::new("KeyFilePath", Kind::Path, "A key file to import: .pem, .pfx/.p12 (PKCS#12) or .byok (BYOK transfer blob)."),
             Param::new("KeyFilePassword", Kind::SecureString, "The password of an encrypted .pem key or a .pfx/.p12 file: (ConvertTo-SecureString -String $env:KEY_PASSWORD -AsPlainText -Force)."),
             Param::new("KeyOps", Kind::EnumList(KEY_OPS), "Operations the key permits.").default("all"),
@@ -289,6 +294,26 @@ fn key_ops(args: &Args, name: &str) -> Result<Option<Vec<KeyOperation>>, CliErro
 fn add(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let vault = args.str("VaultName").unwrap_or_default();
     let name = args.str("Name").unwrap_or_default();
+    if args.str("KeyType") == Some("EC") {
+        return Err(CliError::usage(
+            "-KeyType EC: custkey makes RSA keys (Customer Key roots are RSA), and AES-256 keys (oct) in KMIP servers",
+        )
+        .with_help("leave -KeyType out for an RSA key"));
+    }
+    let is_kmip = ctx
+        .azure()?
+        .kmip_servers()?
+        .iter()
+        .any(|s| s.name.eq_ignore_ascii_case(vault));
+    if is_kmip {
+        return add_kmip(ctx, args, vault, name);
+    }
+    if args.str("KeyType") == Some("oct") {
+        return Err(CliError::usage(format!(
+            "-KeyType oct: '{vault}' is not a registered KMIP server; the keys of Azure-style vaults are RSA"
+        ))
+        .with_help("leave -KeyType out, or name a KMIP server registered with New-AzKeyVault -KmipServer"));
+    }
     let mut req = NewKeyRequest::new(name);
     let file = args.str("KeyFilePath").map(PathBuf::from);
     let byok = file.as_ref().is_some_and(|p| {
@@ -336,6 +361,75 @@ fn add(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     }
     let key = ctx.azure()?.add_key(vault, &req)?;
     Ok(Output::one(key_record(&key)?))
+}
+
+/// `Add-AzKeyVaultKey` in a registered KMIP server: a new, active key there.
+fn add_kmip(ctx: &mut Ctx, args: &Args, server: &str, name: &str) -> Result<Output, CliError> {
+    use custkey::service::azure::RootKeyKind;
+    for p in [
+        "KeyFilePath",
+        "KeyFilePassword",
+        "KeyOps",
+        "Expires",
+        "NotBefore",
+        "Disable",
+        "Tag",
+    ] {
+        if args.has_any(&[p]) {
+            return Err(CliError::usage(format!(
+                "-{p} does not apply to a key made in the KMIP server '{server}'"
+            ))
+            .with_help("set it on the key manager itself, or leave it out"));
+        }
+    }
+    if args.str("Destination") == Some("Software") {
+        return Err(CliError::usage(format!(
+            "-Destination Software: a key made in the KMIP server '{server}' is held by that key manager"
+        ))
+        .with_help("leave -Destination out (or give HSM)"));
+    }
+    let size = args.has_any(&["Size"]).then(|| args.int("Size")).flatten();
+    let kind = match args.str("KeyType") {
+        Some("oct") => match size {
+            None | Some(256) => RootKeyKind::Aes256,
+            Some(n) => {
+                return Err(CliError::usage(format!(
+                    "-KeyType oct -Size {n}: the KMIP keys custkey makes are AES-256"
+                ))
+                .with_help("give -Size 256, or leave -Size out"))
+            }
+        },
+        _ => RootKeyKind::Rsa(size.unwrap_or(2048) as usize),
+    };
+    if !ctx.should_process(
+        &format!("{server}/{name}"),
+        "Add-AzKeyVaultKey (KMIP Create)",
+        false,
+    )? {
+        return Ok(Output::None);
+    }
+    let Some(k) = ctx.azure()?.add_kmip_key(server, name, kind)? else {
+        return Err(CliError::usage(format!(
+            "no KMIP server is registered as '{server}'"
+        )));
+    };
+    let (key_type, size) = match k.kind {
+        RootKeyKind::Aes256 => ("oct-HSM", 256),
+        RootKeyKind::Rsa(bits) => ("RSA-HSM", bits),
+    };
+    let mut r = Record::new();
+    r.insert("VaultName".into(), json!(k.server.name));
+    r.insert("Name".into(), json!(k.name));
+    r.insert("Id".into(), json!(k.uri.to_string()));
+    r.insert("KeyType".into(), json!(key_type));
+    r.insert("KeySize".into(), json!(size));
+    r.insert("Enabled".into(), json!(true));
+    r.insert("State".into(), json!("Active"));
+    r.insert("Backend".into(), json!("KMIP"));
+    r.insert("KmipServer".into(), json!(k.server.server()));
+    r.insert("UniqueIdentifier".into(), json!(k.uri.id));
+    r.insert("PublicKeyIdentifier".into(), json!(k.uri.public));
+    Ok(Output::one(r))
 }
 
 fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {

@@ -54,13 +54,13 @@ service principals need Key Vault Crypto Service Encryption User. Audited in the
         examples: &[
             Example {
                 title: "Let Exchange Online use the keys of an RBAC vault",
-                code: "custkey New-AzRoleAssignment -ApplicationId 00000002-0000-0ff1-ce00-000000000000 -RoleDefinitionName 'Key Vault Crypto Service Encryption User' -Scope /subscriptions/<id>/resourceGroups/Contoso-CK-RG/providers/Microsoft.KeyVault/vaults/Contoso-CK-EX-NA-VaultA1",
+                code: "custkey New-AzRoleAssignment -ApplicationId 00000002-0000-0ff1-ce00-000000000000 -RoleDefinitionName 'Key Vault Crypto Service Encryption User' -Scope /subscriptions/2e1a9f2c-77b0-4c1e-9d55-0c6c2b7a1f01/resourceGroups/Contoso-CK-RG/providers/Microsoft.KeyVault/vaults/Contoso-CK-EX-NA-VaultA1",
                 output: "",
                 remarks: "",
             },
             Example {
                 title: "A key vault administrator for the whole subscription",
-                code: "custkey New-AzRoleAssignment -SignInName kvadmin@contoso.com -RoleDefinitionName 'Key Vault Contributor' -Scope /subscriptions/<id>",
+                code: "custkey New-AzRoleAssignment -SignInName kvadmin@contoso.com -RoleDefinitionName 'Key Vault Contributor' -Scope /subscriptions/2e1a9f2c-77b0-4c1e-9d55-0c6c2b7a1f01",
                 output: "",
                 remarks: "",
             },
@@ -86,7 +86,7 @@ subscription-wide listing.",
         ],
         examples: &[Example {
             title: "Who may use a vault",
-            code: "custkey Get-AzRoleAssignment -Scope /subscriptions/<id>/resourceGroups/Contoso-CK-RG/providers/Microsoft.KeyVault/vaults/Contoso-CK-EX-NA-VaultA1",
+            code: "custkey Get-AzRoleAssignment -Scope /subscriptions/2e1a9f2c-77b0-4c1e-9d55-0c6c2b7a1f01/resourceGroups/Contoso-CK-RG/providers/Microsoft.KeyVault/vaults/Contoso-CK-EX-NA-VaultA1",
             output: "",
             remarks: "",
         }],
@@ -111,7 +111,7 @@ User Access Administrator there. Audited.",
         ],
         examples: &[Example {
             title: "Revoke Exchange Online on an RBAC vault",
-            code: "custkey Remove-AzRoleAssignment -ApplicationId 00000002-0000-0ff1-ce00-000000000000 -RoleDefinitionName 'Key Vault Crypto Service Encryption User' -Scope /subscriptions/<id>/resourceGroups/Contoso-CK-RG/providers/Microsoft.KeyVault/vaults/Contoso-CK-EX-NA-VaultA1",
+            code: "custkey Remove-AzRoleAssignment -ApplicationId 00000002-0000-0ff1-ce00-000000000000 -RoleDefinitionName 'Key Vault Crypto Service Encryption User' -Scope /subscriptions/2e1a9f2c-77b0-4c1e-9d55-0c6c2b7a1f01/resourceGroups/Contoso-CK-RG/providers/Microsoft.KeyVault/vaults/Contoso-CK-EX-NA-VaultA1",
             output: "",
             remarks: "",
         }],

@@ -34,62 +34,21 @@ when something was rotated and when nothing was due (a warning says which), so a
 }];
 
 fn run(ctx: &mut Ctx, _args: &Args) -> Result<Output, CliError> {
-    let mut items: Vec<RotationItem> = Vec::new();
-    let vaults = ctx.azure()?.vaults()?;
-    for v in &vaults {
-        let keys = ctx.azure()?.keys(&v.vault_name)?;
-        for k in &keys {
-            let policy = ctx.azure()?.rotation_policy(&v.vault_name, &k.name)?;
-            if policy.created_on.is_none() {
-                continue;
-            }
-            items.push(RotationItem {
-                vault_name: v.vault_name.clone(),
-                key_name: k.name.clone(),
-                version: k.version.clone(),
-                due: rotation::is_due(&policy, k)?,
-                rotated: false,
-                new_version: None,
-                refreshed_policies: Vec::new(),
-            });
-        }
-    }
+    let mut items: Vec<RotationItem> = rotation::plan(&mut ctx.azure()?)?;
     for it in items.iter_mut() {
         let target = format!("{}/{}", it.vault_name, it.key_name);
         if !ctx.should_process(&target, "Invoke-CustomerKeyRotation", false)? {
             continue;
         }
-        // Due is decided again under the vault lock: a racing run may have rotated it.
-        if it.due {
-            if let Some(new) = ctx
-                .azure()?
-                .rotate_key(&it.vault_name, &it.key_name, true)?
-            {
-                it.rotated = true;
-                it.new_version = Some(new.version.clone());
-            }
-        }
+        let current = rotation::rotate_if_due(&mut ctx.azure()?, it)?;
         // Every policy on this key catches up with its current version, whoever made it (this
         // run, a racing one, or an earlier run killed before its refresh).
-        let current = ctx
-            .azure()?
-            .key(&it.vault_name, &it.key_name, None)?
-            .version;
         let (store, keys) = ctx.service()?;
         it.refreshed_policies =
             rotation::refresh_policies_using(store, keys, &it.vault_name, &it.key_name, &current)?;
     }
-    let rotated = items.iter().filter(|i| i.rotated).count();
-    let due = items.iter().filter(|i| i.due).count();
-    let refreshed: usize = items.iter().map(|i| i.refreshed_policies.len()).sum();
-    if due == 0 && refreshed == 0 {
-        ctx.warn("no key rotation is due");
-    } else if due == 0 {
-        ctx.warn(&format!(
-            "no key rotation is due; {refreshed} policy refresh(es) caught up with a newer key version"
-        ));
-    } else if rotated == 0 {
-        ctx.warn(&format!("{due} key rotation(s) due; none made by this run"));
+    if let Some(w) = rotation::summary(&items) {
+        ctx.warn(&w);
     }
     Ok(Output::many(
         items.iter().map(record).collect::<Result<Vec<_>, _>>()?,

@@ -68,7 +68,7 @@ for one process; -Store on a command runs it against a local store instead.",
         ],
         examples: &[Example {
             title: "Connect, then sign in",
-            code: "custkey Connect-CustomerKeyService -Url https://127.0.0.1:8443 -CertificateThumbprint 3f1c...\ncustkey Connect-AzAccount -AccountId kvadmin@contoso.com -KeyFile ~/.ssh/id_ed25519",
+            code: "custkey Connect-CustomerKeyService -Url https://127.0.0.1:8443 -CertificateThumbprint $THUMBPRINT\ncustkey Connect-AzAccount -AccountId kvadmin@contoso.com -KeyFile ~/.ssh/id_ed25519",
             output: "",
             remarks: "",
         }],

@@ -81,16 +81,22 @@ State (Active, PendingDataPurge, Purged). A GUID from Get-MailboxStatistics' Dat
     Cmdlet {
         name: "Set-DataEncryptionPolicy",
         module: "ExchangeOnlineManagement",
-        synopsis: "Renames, describes, enables or disables a DEP, or refreshes it after a key roll (-Refresh).",
+        synopsis: "Renames, describes, enables or disables a DEP, refreshes it after a key roll (-Refresh), or replaces one of its keys (-AzureKeyIDs <old>,<new> -Replace).",
         description: "Changes a DEP. -Refresh re-wraps the DEP key under the newest version of each customer key (after \
 Add-AzKeyVaultKey rolled it) and updates KeyVersionIDs; no mailbox key and no content changes, and older versions stay \
-usable for what they still wrap. A disabled DEP can't be assigned; mailboxes already under it stay readable.",
+usable for what they still wrap. -AzureKeyIDs <old>,<new> -Replace replaces the policy's key <old> (which need not be \
+usable any more) by <new>, which must pass every rule a key of a new policy passes and be in another vault than the \
+key that stays: the DEP key is opened with the policy's keys, wrapped under <new>, and the copy under <old> is deleted, \
+so <old> no longer opens the policy; AzureKeyIDs and KeyVersionIDs show the new key. No mailbox key and no content \
+changes. A disabled DEP can't be assigned; mailboxes already under it stay readable.",
         params: &[
-            Param::new("Identity", Kind::String, "The policy: name or GUID.").position(0).required().complete(dep_names),
+            Param::new("Identity", Kind::String, "The policy: name, DistinguishedName or GUID.").position(0).required().complete(dep_names),
             Param::new("Name", Kind::String, "A new name."),
             Param::new("Description", Kind::String, "A new description."),
             Param::new("Enabled", Kind::Bool, "$true or $false."),
             Param::new("Refresh", Kind::Switch, "Re-wrap the DEP key under the newest customer key versions."),
+            Param::new("AzureKeyIDs", Kind::StringList, "With -Replace: the key to replace and its replacement, <old>,<new>."),
+            Param::new("Replace", Kind::Switch, "Replace the first key of -AzureKeyIDs in the policy by the second."),
             Param::new("PermanentDataPurgeRequested", Kind::Switch, "Start the data purge path: the DEP can no longer be assigned, and once a data purge approver approves (Approve-DataPurgeRequest) every key under it is destroyed. Refused while the service still has wrapKey or unwrapKey on either vault."),
             Param::new("PermanentDataPurgeReason", Kind::String, "Why the data is purged (required with -PermanentDataPurgeRequested)."),
             Param::new("PermanentDataPurgeContact", Kind::String, "Who to contact about the purge (required with -PermanentDataPurgeRequested)."),
@@ -104,8 +110,14 @@ usable for what they still wrap. A disabled DEP can't be assigned; mailboxes alr
                 remarks: "",
             },
             Example {
+                title: "Replace a root key by a key in another vault",
+                code: "custkey Set-DataEncryptionPolicy -Identity \"US Mailboxes\" -AzureKeyIDs https://contoso-ck-va1.vault.azure.net/keys/Key001,https://contoso-ck-va3.vault.azure.net/keys/Key003 -Replace",
+                output: "",
+                remarks: "Key001 no longer opens the policy; Test-DataEncryptionPolicy shows Key003 beside the key that stayed.",
+            },
+            Example {
                 title: "Start the data purge path (after removing the service's access from both vaults)",
-                code: "custkey Set-DataEncryptionPolicy -Identity \"US Mailboxes\" -PermanentDataPurgeRequested -PermanentDataPurgeReason \"Leaving the service\" -PermanentDataPurgeContact cio@contoso.com -Confirm:$false",
+                code: "custkey Set-DataEncryptionPolicy -Identity \"US Mailboxes\" -PermanentDataPurgeRequested -PermanentDataPurgeReason \"Leaving the service\" -PermanentDataPurgeContact cio@contoso.com -Confirm:false",
                 output: "",
                 remarks: "A different person listed in DataPurgeApprovers then runs Approve-DataPurgeRequest.",
             },
@@ -123,7 +135,7 @@ unwraps it with the availability key; reports each key with its result: Success,
 or the vault file does not parse or authenticate), RolledBack (the vault file is older than one the service used), or \
 the error class (AccessDenied, KeyDisabled, KeyExpired, NotFound, Unavailable, Invalid). The availability-key test is audited. Exit code 1 when any key \
 fails.",
-        params: &[Param::new("Identity", Kind::String, "The policy: name or GUID.").position(0).required().complete(dep_names)],
+        params: &[Param::new("Identity", Kind::String, "The policy: name, DistinguishedName or GUID.").position(0).required().complete(dep_names)],
         examples: &[Example {
             title: "Check a policy's keys",
             code: "custkey Test-DataEncryptionPolicy \"US Mailboxes\"",
@@ -197,7 +209,7 @@ pub(super) fn show_policies(ctx: &mut Ctx, args: &Args, kind: DepKind) -> Result
     }
 }
 
-/// `Set-*` without the purge parameters: rename, describe, enable/disable, refresh.
+/// `Set-*` without the purge parameters: rename, describe, enable/disable, refresh, replace a key.
 pub(super) fn change_policy(
     ctx: &mut Ctx,
     args: &Args,
@@ -205,16 +217,51 @@ pub(super) fn change_policy(
     id: &str,
 ) -> Result<Output, CliError> {
     let cmdlet = format!("Set-{}", kind.cmdlet_noun());
+    let replace = match (args.list("AzureKeyIDs"), args.switch("Replace")) {
+        (None, false) => None,
+        (Some(ids), true) if ids.len() == 2 => Some((ids[0].clone(), ids[1].clone())),
+        (Some(ids), true) => {
+            return Err(CliError::usage(format!(
+                "-Replace takes two keys in -AzureKeyIDs, the old and the new; {} given",
+                ids.len()
+            ))
+            .with_help("-AzureKeyIDs <key to replace>,<its replacement> -Replace"))
+        }
+        (Some(_), false) => {
+            return Err(CliError::usage(format!(
+                "{cmdlet} changes a policy's keys only with -Replace"
+            ))
+            .with_help("-AzureKeyIDs <key to replace>,<its replacement> -Replace; after a key roll use -Refresh"))
+        }
+        (None, true) => {
+            return Err(
+                CliError::usage("-Replace needs -AzureKeyIDs <old>,<new>")
+                    .with_help("-AzureKeyIDs <key to replace>,<its replacement> -Replace"),
+            )
+        }
+    };
+    if replace.is_some() && args.switch("Refresh") {
+        return Err(CliError::usage(
+            "-Refresh and -Replace are two parameter sets: give one of them",
+        )
+        .with_help("replace the key first, then refresh in a second command if a key was rolled"));
+    }
     let ch = PolicyChanges {
         name: args.str("Name").map(str::to_string),
         description: args.str("Description").map(str::to_string),
         enabled: args.bool("Enabled"),
         refresh: args.switch("Refresh"),
+        replace,
     };
-    if ch.name.is_none() && ch.description.is_none() && ch.enabled.is_none() && !ch.refresh {
+    if ch.name.is_none()
+        && ch.description.is_none()
+        && ch.enabled.is_none()
+        && !ch.refresh
+        && ch.replace.is_none()
+    {
         return Err(
             CliError::usage(format!("{cmdlet} was given nothing to change."))
-                .with_help("give -Name, -Description, -Enabled or -Refresh"),
+                .with_help("give -Name, -Description, -Enabled, -Refresh, or -AzureKeyIDs <old>,<new> -Replace"),
         );
     }
     if !ctx.should_process(id, &cmdlet, false)? {

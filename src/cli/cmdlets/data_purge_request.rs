@@ -28,7 +28,7 @@ Irreversible: it asks for confirmation on a terminal and needs -Confirm:$false o
     ],
     examples: &[Example {
         title: "The second approver signs off",
-        code: "custkey Connect-AzAccount ciso@contoso.com; custkey Approve-DataPurgeRequest -Identity \"US Mailboxes\" -Confirm:$false",
+        code: "custkey Connect-AzAccount ciso@contoso.com; custkey Approve-DataPurgeRequest -Identity \"US Mailboxes\" -Confirm:false",
         output: "",
         remarks: "",
     }],

@@ -29,7 +29,7 @@ nothing: custkey has one organization a store.",
         ],
         examples: &[Example {
             title: "Sign in as the guides do",
-            code: "custkey Connect-ExchangeOnline -UserPrincipalName admin@contoso.onmicrosoft.com -ShowBanner:$false",
+            code: "custkey Connect-ExchangeOnline -UserPrincipalName admin@contoso.onmicrosoft.com -ShowBanner:false",
             output: "",
             remarks: "",
         }],
@@ -46,7 +46,7 @@ the other modules; sign in as another account with Connect-AzAccount or Connect-
         params: &[],
         examples: &[Example {
             title: "End the session",
-            code: "custkey Disconnect-ExchangeOnline -Confirm:$false",
+            code: "custkey Disconnect-ExchangeOnline -Confirm:false",
             output: "",
             remarks: "",
         }],

@@ -34,7 +34,7 @@ policies; one at a time is assigned to the tenant (Set-M365DataAtRestEncryptionP
         params: NEW_PARAMS,
         examples: &[Example {
             title: "A multi-workload policy for the tenant",
-            code: "custkey New-M365DataAtRestEncryptionPolicy -Name \"Contoso_Global\" -AzureKeyIDs https://contoso-ck-mw1.vault.azure.net/keys/MW_Key_01,https://contoso-ck-mw2.vault.azure.net/keys/MW_Key_02 -Description \"Tenant default\"",
+            code: "custkey New-M365DataAtRestEncryptionPolicy -Name \"Contoso_Global\" -AzureKeyIDs https://contoso-ck-mw1.vault.azure.net/keys/MW-Key-01,https://contoso-ck-mw2.vault.azure.net/keys/MW-Key-02 -Description \"Tenant default\"",
             output: "",
             remarks: "",
         }],
@@ -64,18 +64,22 @@ policies; one at a time is assigned to the tenant (Set-M365DataAtRestEncryptionP
     Cmdlet {
         name: "Set-M365DataAtRestEncryptionPolicy",
         module: "ExchangeOnlineManagement",
-        synopsis: "Renames, describes, enables or disables a multi-workload DEP, or refreshes it after a key roll (-Refresh).",
+        synopsis: "Renames, describes, enables or disables a multi-workload DEP, refreshes it after a key roll (-Refresh), or replaces one of its keys (-AzureKeyIDs <old>,<new> -Replace).",
         description: "Changes a multi-workload DEP. -Refresh re-wraps the DEP key under the newest version of each \
-customer key and updates KeyVersionIDs; no workload or mailbox key and no content changes. The policy assigned to the \
+customer key and updates KeyVersionIDs; no workload or mailbox key and no content changes. -AzureKeyIDs <old>,<new> \
+-Replace replaces the policy's key <old> by <new> (every rule of a new policy's keys applies to <new>, and it must be in \
+another vault than the key that stays): the DEP key is wrapped under <new> and the copy under <old> deleted. The policy assigned to the \
 tenant can't be disabled: assign another one first (there is no unassign cmdlet; offboarding goes through Microsoft \
 support). A data purge of multi-workload policies is not supported (tenant deletion is the documented route), so this \
 cmdlet has no purge parameters.",
         params: &[
-            Param::new("Identity", Kind::String, "The policy: name or GUID.").position(0).required().complete(policy_names),
+            Param::new("Identity", Kind::String, "The policy: name, DistinguishedName or GUID.").position(0).required().complete(policy_names),
             Param::new("Name", Kind::String, "A new name."),
             Param::new("Description", Kind::String, "A new description."),
             Param::new("Enabled", Kind::Bool, "$true or $false."),
             Param::new("Refresh", Kind::Switch, "Re-wrap the DEP key under the newest customer key versions."),
+            Param::new("AzureKeyIDs", Kind::StringList, "With -Replace: the key to replace and its replacement, <old>,<new>."),
+            Param::new("Replace", Kind::Switch, "Replace the first key of -AzureKeyIDs in the policy by the second."),
         ],
         examples: &[Example {
             title: "After rolling a customer key",
@@ -96,7 +100,7 @@ customer key's vault to unwrap the DEP key as the M365DataAtRestEncryption princ
 availability key; reports each key with its result: Success, Damaged (the wrapped copy or the vault file does not \
 parse or authenticate), RolledBack (the vault file is older than one the service used), or the error class. Touches no content; the \
 availability-key test is audited. Exit code 1 when any key fails.",
-        params: &[Param::new("Identity", Kind::String, "The policy: name or GUID; all when omitted.")
+        params: &[Param::new("Identity", Kind::String, "The policy: name, DistinguishedName or GUID; all when omitted.")
             .position(0)
             .complete(policy_names)],
         examples: &[Example {

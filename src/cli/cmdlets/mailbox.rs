@@ -27,7 +27,7 @@ pub fn mailbox_names(ctx: &CompletionCtx) -> Vec<String> {
 }
 
 const RESULT_SIZE_HELP: &str = "How many to return: a number, or Unlimited. Default 1000.";
-const FILTER_HELP: &str = "An OPATH filter on the output properties, e.g. \"RecipientTypeDetails -eq 'SharedMailbox'\" or \"Name -like 'a*' -and DataEncryptionPolicy -eq $null\".";
+const FILTER_HELP: &str = "An OPATH filter on the output properties, e.g. \"RecipientTypeDetails -eq 'SharedMailbox'\" or \"Name -like 'a*' -and DataEncryptionPolicy -eq $null\"; DataEncryptionPolicy compares with the policy's name or its DistinguishedName.";
 
 pub const CMDLETS: &[Cmdlet] = &[
     Cmdlet {
@@ -314,7 +314,14 @@ pub(crate) fn get_recipients(
     args: &Args,
     scope: RecipientScope,
 ) -> Result<Output, CliError> {
-    let filter = args.str("Filter").map(filter::parse).transpose()?;
+    let mut filter = args.str("Filter").map(filter::parse).transpose()?;
+    // A recipient filter names the policy by its distinguished name (as Exchange's
+    // msExchDataEncryptionPolicyLink is filtered); the objects show its name.
+    if let Some(f) = filter.as_mut() {
+        f.map_values("DataEncryptionPolicy", &|v| {
+            custkey::service::dep::name_from_dn(custkey::service::dep::KIND_MAILBOX, v)
+        });
+    }
     let size = result_size(args)?;
     let store = ctx.store()?;
     if let Some(id) = args.str("Identity") {

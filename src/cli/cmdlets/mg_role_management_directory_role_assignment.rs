@@ -64,7 +64,7 @@ Administrator. Audited.",
         params: &[Param::new("UnifiedRoleAssignmentId", Kind::String, "The assignment's id (Get-MgRoleManagementDirectoryRoleAssignment).").required()],
         examples: &[Example {
             title: "Take a SharePoint administrator out",
-            code: "custkey Remove-MgRoleManagementDirectoryRoleAssignment -UnifiedRoleAssignmentId <id> -Confirm:$false",
+            code: "custkey -Command \"Get-MgRoleManagementDirectoryRoleAssignment | Where-Object PrincipalId -eq 'spadmin@contoso.com' | ForEach-Object { Remove-MgRoleManagementDirectoryRoleAssignment -UnifiedRoleAssignmentId \\$_.Id -Confirm:\\$false }\"",
             output: "",
             remarks: "",
         }],

@@ -52,7 +52,7 @@ Administrator). Audited.",
         ],
         examples: &[Example {
             title: "Take an administrator out",
-            code: "custkey Remove-RoleGroupMember -Identity 'Organization Management' -Member exadmin@contoso.com -Confirm:$false",
+            code: "custkey Remove-RoleGroupMember -Identity 'Organization Management' -Member exadmin@contoso.com -Confirm:false",
             output: "",
             remarks: "",
         }],

@@ -1,8 +1,8 @@
 //! KMIP root keys: customer root keys held in an enterprise key manager, reached over KMIP 1.4
 //! (TTLV over TLS 1.2+ with a client certificate).
 //!
-//! - [`KmipUri`]: `kmip://host:port/<unique identifier>` names a key (a trailing `/<version>`,
-//!   or `?version=`, is accepted; KMIP keys have no versions of their own, so the service
+//! - [`KmipUri`]: `kmip://host:port/<unique identifier>[?public=<id>]` names a key (a trailing
+//!   `/<version>`, or `?version=`, is accepted; KMIP keys have no versions of their own, so the service
 //!   records version `1`, and a Re-key makes a new key with a new identifier).
 //! - [`KmipServers`]: the registered servers (`New-AzKeyVault -KmipServer host:port
 //!   -KmipClientCertificate f -KmipClientKey f -KmipCaCertificate f`), kept in
@@ -10,9 +10,11 @@
 //!   operator keeps them, the file holds their paths).
 //! - [`KmipRoots`]: the root-key backend ([`super::root::RootKeyProvider`]). An AES-256 key
 //!   wraps by server-side AES-GCM (our IV in the request, the tag in its own field, the key's
-//!   identifier as additional data); the copy records [`RootAlg::KmsAesGcm`]. RSA keys unwrap by
-//!   server-side RSA-OAEP Decrypt where the server does asymmetric decryption
-//!   ([`client::rsa_oaep_decrypt`]).
+//!   identifier as additional data); the copy records [`RootAlg::KmsAesGcm`]. An RSA key (the
+//!   URI names the private key; its public half by its Public Key Link or `?public=<id>`) wraps
+//!   here under the public key read with Get, and unwraps by RSA-OAEP Decrypt on the server
+//!   ([`client::rsa_oaep_decrypt`]); each RSA copy is decrypted on the server once before it is
+//!   returned, so none is stored that the server cannot open.
 //!
 //! Error classes: a connection, TLS or protocol failure is `Unavailable` (a system error: the
 //! service may use the availability key, audited). A refusal is the customer's: Permission
@@ -34,7 +36,7 @@ use super::error::{VaultError, VaultResult};
 use super::ids::printable;
 use super::policy::Caller;
 use super::root::{RootError, RootKeyInfo, RootKeyKind, RootKeyProvider, RootResult, RootWrap};
-use crate::crypto::{OaepAlg, RootAlg};
+use crate::crypto::{OaepAlg, RootAlg, RsaPublicKey};
 use client::{reason, Endpoint, KmipFailure, State};
 
 /// The backend name.
@@ -56,6 +58,9 @@ pub struct KmipUri {
     pub id: String,
     /// A version, if the URI has one.
     pub version: Option<String>,
+    /// For an RSA private key on a server that records no links between the halves of a key
+    /// pair: the Unique Identifier of its public key (`?public=<id>`).
+    pub public: Option<String>,
 }
 
 impl KmipUri {
@@ -81,6 +86,13 @@ impl KmipUri {
             Some((r, q)) => (r, Some(q)),
             None => (rest, None),
         };
+        // The service names a version by appending `/<version>` to the URI it stored, which
+        // for `...?public=<id>` lands after the query: read it as the version.
+        let (query, appended) = match query.map(|q| q.split_once('/')) {
+            Some(Some((q, v))) => (Some(q), Some(v)),
+            Some(None) => (query, None),
+            None => (None, None),
+        };
         let (authority, path) = rest
             .split_once('/')
             .ok_or_else(|| bad("no key identifier"))?;
@@ -103,20 +115,38 @@ impl KmipUri {
         let mut parts = path.splitn(2, '/');
         let id = parts.next().unwrap_or_default();
         let mut version = parts.next().map(str::to_string);
+        let mut public = None;
         if let Some(q) = query {
             for kv in q.split('&') {
                 match kv.split_once('=') {
                     Some(("version", v)) => version = Some(v.to_string()),
-                    _ => return Err(bad("the only query parameter is version=")),
+                    Some(("public", p)) if public.is_none() => public = Some(p.to_string()),
+                    _ => {
+                        return Err(bad(
+                            "the query parameters are version= and public=, each once",
+                        ))
+                    }
                 }
             }
         }
-        let id_ok = !id.is_empty()
-            && id.len() <= MAX_ID_LEN
-            && id.chars().all(|c| !c.is_control() && c != ' ');
-        if !id_ok {
+        if let Some(v) = appended {
+            version = Some(v.to_string());
+        }
+        let id_ok = |id: &str| {
+            !id.is_empty()
+                && id.len() <= MAX_ID_LEN
+                && id
+                    .chars()
+                    .all(|c| !c.is_control() && !matches!(c, ' ' | '?' | '&' | '/'))
+        };
+        if !id_ok(id) {
             return Err(bad(
                 "the unique identifier must be 1-256 printable characters",
+            ));
+        }
+        if public.as_deref().is_some_and(|p| !id_ok(p)) {
+            return Err(bad(
+                "the public key's unique identifier (public=) must be 1-256 printable characters",
             ));
         }
         if let Some(v) = &version {
@@ -129,6 +159,7 @@ impl KmipUri {
             port,
             id: id.to_string(),
             version,
+            public,
         })
     }
 
@@ -139,9 +170,13 @@ impl KmipUri {
 }
 
 impl std::fmt::Display for KmipUri {
-    /// The versionless form the service stores.
+    /// The versionless form the service stores (with `?public=` if the URI names the public key).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "kmip://{}:{}/{}", self.host, self.port, self.id)
+        write!(f, "kmip://{}:{}/{}", self.host, self.port, self.id)?;
+        match &self.public {
+            Some(p) => write!(f, "?public={p}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -296,6 +331,71 @@ impl KmipServers {
     }
 }
 
+/// A key `Add-AzKeyVaultKey` made in a registered KMIP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmipKey {
+    /// The registration it was made in.
+    pub server: KmipServer,
+    /// The Name attribute given to it.
+    pub name: String,
+    /// Its URI, as key ids take it (`?public=` for an RSA pair).
+    pub uri: KmipUri,
+    /// AES-256 or RSA of some size.
+    pub kind: RootKeyKind,
+}
+
+/// Creates and activates a key named `name` in the registered server `s`: an AES-256 key
+/// (Create) or an RSA key pair (Create Key Pair, both halves activated). A key that was made
+/// but could not be activated is destroyed again (a Pre-Active key may be), so a failure leaves
+/// no key behind where the server allows that. KMIP keys have no versions: each call makes a
+/// new object, even under a name already used.
+pub fn create_key(s: &KmipServer, name: &str, kind: RootKeyKind) -> VaultResult<KmipKey> {
+    super::ids::validate_key_name(name)?;
+    let ep = &s.endpoint;
+    let fail = |id: Option<&str>, e: KmipFailure| classify(ep, id, e);
+    let (id, public) = match kind {
+        RootKeyKind::Aes256 => {
+            let id = client::create_aes256_named(ep, Some(name)).map_err(|e| fail(None, e))?;
+            (id, None)
+        }
+        RootKeyKind::Rsa(bits) => {
+            if !matches!(bits, 2048 | 3072 | 4096) {
+                return Err(VaultError::Invalid(format!(
+                    "an RSA key of {bits} bits: give -Size 2048, 3072 or 4096"
+                )));
+            }
+            let (private, public) = client::create_rsa_key_pair_named(ep, bits as i32, Some(name))
+                .map_err(|e| fail(None, e))?;
+            (private, Some(public))
+        }
+    };
+    let made: Vec<&str> = std::iter::once(id.as_str())
+        .chain(public.as_deref())
+        .collect();
+    for m in &made {
+        if let Err(e) = client::activate(ep, m) {
+            // Best effort: an Active half must be revoked before it can be destroyed.
+            for d in &made {
+                let _ = client::revoke(ep, d, false);
+                let _ = client::destroy(ep, d);
+            }
+            return Err(fail(Some(m), e));
+        }
+    }
+    Ok(KmipKey {
+        server: s.clone(),
+        name: name.to_string(),
+        uri: KmipUri {
+            host: ep.host.to_ascii_lowercase(),
+            port: ep.port,
+            id,
+            version: None,
+            public,
+        },
+        kind,
+    })
+}
+
 fn classify_connect(ep: &Endpoint, e: KmipFailure) -> VaultError {
     match e {
         KmipFailure::Config(m) => VaultError::Invalid(m),
@@ -390,6 +490,95 @@ impl KmipRoots {
     }
 }
 
+/// RSA-OAEP wrap under the RSA private key `u` names: the public half is read from the server
+/// (Get, PKCS#1 or X.509 format), found by the key's Public Key Link or named by `?public=`;
+/// the key is wrapped here (RSA-OAEP with SHA-1, which KMIP 1.2 servers can decrypt: KMIP 1.2
+/// has no field for another mask-generation hash), and the copy is then decrypted on the server
+/// once before it is returned. So a copy is stored only if this server opens it with this
+/// key: a wrong public key, a server that does no RSA decryption, or a private key that may not
+/// decrypt is found now, not when the data is needed.
+fn rsa_wrap(ep: &Endpoint, u: &KmipUri, bits: usize, key: &[u8]) -> VaultResult<RootWrap> {
+    let at = format!("{}:{}", ep.host, ep.port);
+    let public = match &u.public {
+        Some(p) => p.clone(),
+        None => client::public_key_link(ep, &u.id)
+            .map_err(|e| classify(ep, Some(&u.id), e))?
+            .ok_or_else(|| {
+                VaultError::Invalid(format!(
+                    "{u} is an RSA private key and the KMIP server {at} links it to no public key: \
+                     name the public key in the URI, kmip://{}/{}?public=<public key id>",
+                    u.server(),
+                    u.id
+                ))
+            })?,
+    };
+    let m = client::get_key(ep, &public).map_err(|e| classify(ep, Some(&public), e))?;
+    if m.object_type != client::OBJECT_PUBLIC_KEY {
+        return Err(VaultError::Invalid(format!(
+            "object '{}' on KMIP server {at} is not a public key (object type {:#x}): \
+             public= must name the public half of {u}",
+            printable(&public),
+            m.object_type
+        )));
+    }
+    let pk = match m.format {
+        client::key_format::PKCS1 => RsaPublicKey::from_pkcs1_der(&m.bytes),
+        client::key_format::X509 => RsaPublicKey::from_der(&m.bytes),
+        other => {
+            return Err(VaultError::Invalid(format!(
+                "the public key '{}' on KMIP server {at} came in key format {other:#x}; \
+                 custkey reads PKCS#1 and X.509",
+                printable(&public)
+            )))
+        }
+    }
+    .map_err(|e| {
+        VaultError::Invalid(format!(
+            "the public key '{}' on KMIP server {at} is not a usable RSA key: {e}",
+            printable(&public)
+        ))
+    })?;
+    if pk.bits() != bits {
+        return Err(VaultError::Invalid(format!(
+            "the public key '{}' on KMIP server {at} has {} bits and {u} has {bits}: \
+             they are not the two halves of one key pair",
+            printable(&public),
+            pk.bits()
+        )));
+    }
+    let alg = OaepAlg::RsaOaep;
+    let value = pk
+        .oaep_wrap(alg, key)
+        .map_err(|e| VaultError::Invalid(format!("RSA-OAEP wrap under {u}: {e}")))?;
+    // The server's refusal keeps its class (PyKMIP, which does no RSA decryption, answers
+    // Permission Denied: AccessDenied); an unreachable server stays a system error.
+    let opened = client::rsa_oaep_decrypt(ep, &u.id, &value, false).map_err(|e| {
+        let e = classify(ep, Some(&u.id), e);
+        if e.is_system_error() {
+            return e;
+        }
+        e.map_message(|m| {
+            format!(
+                "a copy wrapped under {u} does not open on the server, so none is stored: {m}. \
+                 A KMIP RSA root needs a server that decrypts RSA-OAEP (SHA-1) with it, and \
+                 public= naming its own public key; else use an AES-256 key"
+            )
+        })
+    })?;
+    if opened.as_slice() != key {
+        return Err(VaultError::Invalid(format!(
+            "a copy wrapped under the public key '{}' opens on KMIP server {at} to other bytes \
+             with {u}: they are not the two halves of one key pair; none is stored",
+            printable(&public)
+        )));
+    }
+    Ok(RootWrap {
+        version: KEY_VERSION.into(),
+        alg: RootAlg::Oaep(alg),
+        value,
+    })
+}
+
 /// The additional data of a wrap: the key's identifier, so a copy names the key that made it.
 fn aad(id: &str) -> Vec<u8> {
     format!("custkey/kmip-root-wrap/v1|{id}").into_bytes()
@@ -404,10 +593,8 @@ impl RootKeyProvider for KmipRoots {
         let (s, u) = self.server(key_uri)?;
         let ep = &s.endpoint;
         let attrs = client::get_attributes(ep, &u.id).map_err(|e| classify(ep, Some(&u.id), e))?;
-        if attrs.rsa_bits().is_some() {
-            return Err(RootError::Mine(VaultError::Invalid(format!(
-                "{u} is an RSA key: wrapping under a KMIP RSA key is not done yet (use an AES-256 key)"
-            ))));
+        if let Some(bits) = attrs.rsa_bits() {
+            return Ok(rsa_wrap(ep, &u, bits, key)?);
         }
         let value = client::gcm_encrypt(ep, &u.id, key, &aad(&u.id))
             .map_err(|e| classify(ep, Some(&u.id), e))?;
@@ -466,5 +653,60 @@ impl RootKeyProvider for KmipRoots {
             kind,
             state,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uri_may_name_the_public_key_and_keeps_it_through_an_appended_version() {
+        let u = KmipUri::parse("kmip://KMS.example:5696/17?public=18").unwrap();
+        assert_eq!((u.id.as_str(), u.public.as_deref()), ("17", Some("18")));
+        assert_eq!(u.version, None);
+        assert_eq!(u.to_string(), "kmip://kms.example:5696/17?public=18");
+        // The service names a version by appending `/<version>` to the URI it stored.
+        let v = KmipUri::parse(&format!("{u}/1")).unwrap();
+        assert_eq!(
+            v,
+            KmipUri {
+                version: Some("1".into()),
+                ..u.clone()
+            }
+        );
+        let v = KmipUri::parse("kmip://kms.example:5696/17/1?public=18").unwrap();
+        assert_eq!(
+            v,
+            KmipUri {
+                version: Some("1".into()),
+                ..u
+            }
+        );
+        // Without public= the form is as before.
+        let plain = KmipUri::parse("kmip://h:5696/abc/2").unwrap();
+        assert_eq!(
+            (plain.version.as_deref(), plain.public.as_deref()),
+            (Some("2"), None)
+        );
+        assert_eq!(plain.to_string(), "kmip://h:5696/abc");
+    }
+
+    #[test]
+    fn bad_public_parameters_are_refused() {
+        for bad in [
+            "kmip://h:5696/1?public=",
+            "kmip://h:5696/1?public=2&public=3",
+            "kmip://h:5696/1?public=a b",
+            "kmip://h:5696/1?other=2",
+            "kmip://h:5696/1?public=2/",
+            "kmip://h:5696/1&2",
+        ] {
+            let e = KmipUri::parse(bad).unwrap_err();
+            assert!(
+                e.to_string().contains("is not a KMIP key URI"),
+                "{bad}: {e}"
+            );
+        }
     }
 }
