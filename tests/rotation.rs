@@ -532,3 +532,59 @@ fn durations_past_a_hundred_years_are_refused() {
     let out = e.run(&["Invoke-AzKeyVaultKeyRotation", "contoso-ck-va1", "Key001"]);
     assert!(out.status.success(), "{out:?}");
 }
+
+/// A Notify action is reported when it is due (the key's current version expires within its
+/// TimeBeforeExpiry): a NotifyDue row and a warning naming the key and the date; nothing is
+/// rotated by it, and before that time nothing is said.
+#[test]
+fn a_due_notify_action_is_reported_and_changes_nothing() {
+    let e = Env::new();
+    e.setup();
+    let expires = (chrono::Utc::now() + chrono::Duration::days(60)).format("%m/%d/%Y");
+    e.ok(&[
+        "Update-AzKeyVaultKey",
+        "contoso-ck-va1",
+        "Key001",
+        "-Expires",
+        &expires.to_string(),
+    ]);
+    assert!(set_policy(
+        &e,
+        "contoso-ck-va1",
+        "Key001",
+        "-ExpiresIn P1Y -KeyRotationLifetimeAction @{Action='Notify'; TimeBeforeExpiry='P30D'}"
+    )
+    .status
+    .success());
+    let n = versions(&e, "contoso-ck-va1", "Key001").len();
+    let row = |out: &std::process::Output| {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if v.is_array() {
+            v[0].clone()
+        } else {
+            v
+        }
+    };
+    // Sixty days before expiry: not yet.
+    let out = e.run(&["Invoke-CustomerKeyRotation", "-Format", "Json"]);
+    assert!(out.status.success());
+    assert_eq!(row(&out)["NotifyDue"], false);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Notify"));
+    // Forty days on, within thirty days of expiry: reported, nothing rotated.
+    let t = (chrono::Utc::now() + chrono::Duration::days(40)).to_rfc3339();
+    let out = e.run_env(
+        &["Invoke-CustomerKeyRotation", "-Format", "Json"],
+        &[("CUSTKEY_TEST_NOW", &t)],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let r = row(&out);
+    assert_eq!(r["NotifyDue"], true, "{r}");
+    assert_eq!(r["Due"], false);
+    assert_eq!(r["Rotated"], false);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("key contoso-ck-va1/Key001") && err.contains("Notify action is due"),
+        "{err}"
+    );
+    assert_eq!(versions(&e, "contoso-ck-va1", "Key001").len(), n);
+}

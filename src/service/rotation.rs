@@ -20,6 +20,11 @@ pub struct RotationItem {
     pub version: String,
     /// Whether the policy's Rotate action was due.
     pub due: bool,
+    /// Whether the policy's Notify action is due: the current version expires within its
+    /// TimeBeforeExpiry (Azure's near-expiry event; here a warning and this column).
+    pub notify_due: bool,
+    /// When the current version expires.
+    pub expires: Option<chrono::DateTime<chrono::Utc>>,
     /// Whether this run made a new version (false with -WhatIf, when not due, or when another
     /// process rotated it first).
     pub rotated: bool,
@@ -33,8 +38,13 @@ pub struct RotationItem {
 /// Whether `policy`'s Rotate action is due for the key's current version `key`, by the clock
 /// the vault uses for the same decision.
 pub fn is_due(policy: &KeyRotationPolicy, key: &KeyVaultKey) -> Result<bool> {
+    Ok(due(policy, key)?.0)
+}
+
+/// (Rotate due, Notify due) for the key's current version, by the vault's rotation clock.
+fn due(policy: &KeyRotationPolicy, key: &KeyVaultKey) -> Result<(bool, bool)> {
     let (Some(created_on), Some(updated_on)) = (policy.created_on, policy.updated_on) else {
-        return Ok(false);
+        return Ok((false, false));
     };
     let p = RotationPolicy {
         expires_in: policy.expires_in.clone(),
@@ -42,7 +52,11 @@ pub fn is_due(policy: &KeyRotationPolicy, key: &KeyVaultKey) -> Result<bool> {
         created_on,
         updated_on,
     };
-    Ok(p.rotation_due(key.created, key.expires, crate::vault::rotation::now())?)
+    let now = crate::vault::rotation::now();
+    Ok((
+        p.rotation_due(key.created, key.expires, now)?,
+        p.notify_due(key.created, key.expires, now)?,
+    ))
 }
 
 /// Whether `ids` (a policy's AzureKeyIDs) name `vault`/`key`, with or without a version.
@@ -111,11 +125,14 @@ pub fn plan(az: &mut AzureSession<'_>) -> Result<Vec<RotationItem>> {
             if policy.created_on.is_none() {
                 continue;
             }
+            let (rotate, notify) = due(&policy, &k)?;
             items.push(RotationItem {
                 vault_name: v.vault_name.clone(),
                 key_name: k.name.clone(),
                 version: k.version.clone(),
-                due: is_due(&policy, &k)?,
+                due: rotate,
+                notify_due: notify,
+                expires: k.expires,
                 rotated: false,
                 new_version: None,
                 refreshed_policies: Vec::new(),
@@ -138,20 +155,34 @@ pub fn rotate_if_due(az: &mut AzureSession<'_>, item: &mut RotationItem) -> Resu
     Ok(az.key(&item.vault_name, &item.key_name, None)?.version)
 }
 
-/// What a run says about itself (a warning), or nothing when it rotated what was due.
-pub fn summary(items: &[RotationItem]) -> Option<String> {
+/// What a run says about itself (warnings): each key whose Notify action is due, and whether
+/// rotations were due and made.
+pub fn summary(items: &[RotationItem]) -> Vec<String> {
+    let mut out: Vec<String> = items
+        .iter()
+        .filter(|i| i.notify_due && !i.rotated)
+        .map(|i| {
+            let when = i
+                .expires
+                .map(|e| e.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_else(|| "soon".into());
+            format!(
+                "key {}/{} (version {}) expires {when}: its rotation policy's Notify action is due",
+                i.vault_name, i.key_name, i.version
+            )
+        })
+        .collect();
     let rotated = items.iter().filter(|i| i.rotated).count();
     let due = items.iter().filter(|i| i.due).count();
     let refreshed: usize = items.iter().map(|i| i.refreshed_policies.len()).sum();
     if due == 0 && refreshed == 0 {
-        Some("no key rotation is due".into())
+        out.push("no key rotation is due".into());
     } else if due == 0 {
-        Some(format!(
+        out.push(format!(
             "no key rotation is due; {refreshed} policy refresh(es) caught up with a newer key version"
-        ))
+        ));
     } else if rotated == 0 {
-        Some(format!("{due} key rotation(s) due; none made by this run"))
-    } else {
-        None
+        out.push(format!("{due} key rotation(s) due; none made by this run"));
     }
+    out
 }

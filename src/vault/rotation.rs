@@ -279,11 +279,28 @@ impl RotationPolicy {
         expires: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> VaultResult<bool> {
-        let Some(a) = self
-            .lifetime_actions
-            .iter()
-            .find(|a| a.action == RotationAction::Rotate)
-        else {
+        self.action_due(RotationAction::Rotate, created, expires, now)
+    }
+
+    /// Whether the `Notify` action is due for a version made at `created` that expires at
+    /// `expires` (Azure sends a near-expiry event then; custkey reports it).
+    pub fn notify_due(
+        &self,
+        created: DateTime<Utc>,
+        expires: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> VaultResult<bool> {
+        self.action_due(RotationAction::Notify, created, expires, now)
+    }
+
+    fn action_due(
+        &self,
+        action: RotationAction,
+        created: DateTime<Utc>,
+        expires: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> VaultResult<bool> {
+        let Some(a) = self.lifetime_actions.iter().find(|a| a.action == action) else {
             return Ok(false);
         };
         if let Some(tac) = &a.time_after_create {

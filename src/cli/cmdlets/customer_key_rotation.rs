@@ -19,7 +19,8 @@ key, so their KeyVersionIDs show the new version, and rolls every SharePoint geo
 it is onto the new version; a policy still behind its key's current version (a run killed \
 before its refresh, or a version made by Invoke-AzKeyVaultKeyRotation) is refreshed by the next run. Whether a rotation is due is decided again under the vault's lock, \
 so two runs at the same time make one new version. Outputs one row per key with a policy: VaultName, KeyName, \
-Version, Due, Rotated, NewVersion, RefreshedPolicies. -WhatIf lists what is due and changes nothing. Succeeds both \
+Version, Due, NotifyDue, Expires, Rotated, NewVersion, RefreshedPolicies; a key whose Notify action is due (its \
+current version expires within the action's TimeBeforeExpiry) gets a warning, as Azure sends a near-expiry event. -WhatIf lists what is due and changes nothing. Succeeds both \
 when something was rotated and when nothing was due (a warning says which), so a scheduled CI job can run it.",
     params: &[],
     examples: &[Example {
@@ -47,7 +48,7 @@ fn run(ctx: &mut Ctx, _args: &Args) -> Result<Output, CliError> {
         it.refreshed_policies =
             rotation::refresh_policies_using(store, keys, &it.vault_name, &it.key_name, &current)?;
     }
-    if let Some(w) = rotation::summary(&items) {
+    for w in rotation::summary(&items) {
         ctx.warn(&w);
     }
     Ok(Output::many(
