@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{files, Env};
+use common::{files, store_exec_args, store_rows, Env, Val};
 
 /// Bytes of a full content segment (64 KiB plaintext and a 16-byte tag); the header is 99.
 const SEGMENT: usize = 65552;
@@ -54,38 +54,35 @@ fn two_mailboxes() -> (Env, Vec<Vec<u8>>) {
     (e, clean)
 }
 
-fn db(e: &Env) -> rusqlite::Connection {
-    rusqlite::Connection::open(e.path("service.db")).unwrap()
+/// A statement as the store writer runs it, on either backend.
+fn exec(e: &Env, sql: &str, args: &[Val]) {
+    store_exec_args(e, sql, args);
 }
 
 fn guid(e: &Env, alias: &str) -> String {
-    db(e)
-        .query_row(
-            "SELECT guid FROM recipient WHERE alias = ?1",
-            [alias],
-            |r| r.get(0),
-        )
-        .unwrap()
+    store_rows(
+        e,
+        "SELECT guid FROM recipient WHERE alias = ?1",
+        &[alias.into()],
+    )[0][0]
+        .text()
 }
 
 /// The items of a mailbox in export order.
 fn items(e: &Env, alias: &str) -> Vec<Item> {
     let g = guid(e, alias);
-    let c = db(e);
-    let mut st = c
-        .prepare("SELECT item_id, pack, pack_offset, stored_size FROM item WHERE mailbox_guid = ?1 ORDER BY seq")
-        .unwrap();
-    st.query_map([&g], |r| {
-        let pack: String = r.get(1)?;
-        Ok(Item {
-            id: r.get(0)?,
-            pack: e.path(&format!("content/{g}/{pack}.pack")),
-            offset: r.get::<_, i64>(2)? as usize,
-            len: r.get::<_, i64>(3)? as usize,
-        })
+    store_rows(
+        e,
+        "SELECT item_id, pack, pack_offset, stored_size FROM item WHERE mailbox_guid = ?1 ORDER BY seq",
+        &[(&g).into()],
+    )
+    .into_iter()
+    .map(|r| Item {
+        id: r[0].text(),
+        pack: e.path(&format!("content/{g}/{}.pack", r[1].text())),
+        offset: r[2].int() as usize,
+        len: r[3].int() as usize,
     })
-    .unwrap()
-    .map(|r| r.unwrap())
     .collect()
 }
 
@@ -172,19 +169,17 @@ fn flipped_reordered_spliced_and_extended_content_is_named_and_the_rest_exported
     std::fs::write(&big.pack, &original).unwrap();
 
     // The row made to cover more bytes than the item has (a trailing segment's worth).
-    db(&e)
-        .execute(
-            "UPDATE item SET stored_size = stored_size + 100 WHERE item_id = ?1",
-            [&small.id],
-        )
-        .unwrap();
+    exec(
+        &e,
+        "UPDATE item SET stored_size = stored_size + 100 WHERE item_id = ?1",
+        &[(&small.id).into()],
+    );
     export_names(&e, &clean, "extended", &[small], 1);
-    db(&e)
-        .execute(
-            "UPDATE item SET stored_size = stored_size - 100 WHERE item_id = ?1",
-            [&small.id],
-        )
-        .unwrap();
+    exec(
+        &e,
+        "UPDATE item SET stored_size = stored_size - 100 WHERE item_id = ?1",
+        &[(&small.id).into()],
+    );
     e.exports_same("alice", "again", &e.path("clean"));
 }
 
@@ -193,55 +188,53 @@ fn rows_and_wrapped_keys_moved_between_mailboxes_or_items_do_not_open() {
     let (e, clean) = two_mailboxes();
     let alice = items(&e, "alice");
     let bob = items(&e, "bob");
-    let c = db(&e);
 
     // Two items' ids swapped (each id is bound into its content).
-    c.execute(
+    exec(
+        &e,
         "UPDATE item SET item_id = 'tmp' WHERE item_id = ?1",
-        [&alice[0].id],
-    )
-    .unwrap();
-    c.execute(
+        &[(&alice[0].id).into()],
+    );
+    exec(
+        &e,
         "UPDATE item SET item_id = ?1 WHERE item_id = ?2",
-        [&alice[0].id, &alice[2].id],
-    )
-    .unwrap();
-    c.execute(
+        &[(&alice[0].id).into(), (&alice[2].id).into()],
+    );
+    exec(
+        &e,
         "UPDATE item SET item_id = ?1 WHERE item_id = 'tmp'",
-        [&alice[2].id],
-    )
-    .unwrap();
+        &[(&alice[2].id).into()],
+    );
     let err = e.fails(&["New-MailboxExportRequest", "alice", "ids"], 1);
     assert!(
         err.contains("BadItemsEncountered") || err.contains("WARNING"),
         "{err}"
     );
     no_wrong_plaintext(&e, &clean, "ids");
-    c.execute(
+    exec(
+        &e,
         "UPDATE item SET item_id = 'tmp' WHERE item_id = ?1",
-        [&alice[0].id],
-    )
-    .unwrap();
-    c.execute(
+        &[(&alice[0].id).into()],
+    );
+    exec(
+        &e,
         "UPDATE item SET item_id = ?1 WHERE item_id = ?2",
-        [&alice[0].id, &alice[2].id],
-    )
-    .unwrap();
-    c.execute(
+        &[(&alice[0].id).into(), (&alice[2].id).into()],
+    );
+    exec(
+        &e,
         "UPDATE item SET item_id = ?1 WHERE item_id = 'tmp'",
-        [&alice[2].id],
-    )
-    .unwrap();
+        &[(&alice[2].id).into()],
+    );
     e.exports_same("alice", "back", &e.path("clean"));
 
     // Bob's item row given to Alice (its key and pack copied along): it does not open as hers.
-    let (bob_key, bob_ver): (String, i64) = c
-        .query_row(
-            "SELECT key_id, key_version FROM item WHERE item_id = ?1",
-            [&bob[0].id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let row = store_rows(
+        &e,
+        "SELECT key_id, key_version FROM item WHERE item_id = ?1",
+        &[(&bob[0].id).into()],
+    );
+    let (bob_key, bob_ver) = (row[0][0].text(), row[0][1].int());
     let alice_guid = guid(&e, "alice");
     std::fs::copy(
         &bob[0].pack,
@@ -251,59 +244,54 @@ fn rows_and_wrapped_keys_moved_between_mailboxes_or_items_do_not_open() {
         )),
     )
     .unwrap();
-    c.execute(
-        "INSERT INTO mailbox_key (mailbox_guid, key_id, key_version, dep_guid, wrapped, current)
-         SELECT ?1, key_id, key_version, dep_guid, wrapped, 0 FROM mailbox_key WHERE key_id = ?2 AND key_version = ?3",
-        rusqlite::params![alice_guid, bob_key, bob_ver],
-    )
-    .unwrap();
-    c.execute(
+    exec(&e, "INSERT INTO mailbox_key (mailbox_guid, key_id, key_version, dep_guid, wrapped, current)
+         SELECT ?1, key_id, key_version, dep_guid, wrapped, 0 FROM mailbox_key WHERE key_id = ?2 AND key_version = ?3", &[(&alice_guid).into(), (&bob_key).into(), Val::Int(bob_ver)]);
+    exec(
+        &e,
         "UPDATE item SET mailbox_guid = ?1, seq = 100 WHERE item_id = ?2",
-        [&alice_guid, &bob[0].id],
-    )
-    .unwrap();
+        &[(&alice_guid).into(), (&bob[0].id).into()],
+    );
     let err = e.fails(&["New-MailboxExportRequest", "alice", "stolen"], 1);
     assert!(err.contains(&bob[0].id), "{err}");
     assert!(!err.contains("bob's only message"));
     no_wrong_plaintext(&e, &clean, "stolen");
     assert!(!e.path("stolen/000100.eml").exists());
-    c.execute("DELETE FROM item WHERE item_id = ?1", [&bob[0].id])
-        .unwrap();
-    c.execute(
+    exec(
+        &e,
+        "DELETE FROM item WHERE item_id = ?1",
+        &[(&bob[0].id).into()],
+    );
+    exec(
+        &e,
         "DELETE FROM mailbox_key WHERE mailbox_guid = ?1 AND key_id = ?2",
-        [&alice_guid, &bob_key],
-    )
-    .unwrap();
+        &[(&alice_guid).into(), (&bob_key).into()],
+    );
 
     // Bob's wrapped mailbox key written into Alice's key row: Alice's key does not unwrap.
     let g_bob = guid(&e, "bob");
-    let bob_wrapped: Vec<u8> = c
-        .query_row(
+    let wrapped_of = |g: &String| {
+        store_rows(
+            &e,
             "SELECT wrapped FROM mailbox_key WHERE mailbox_guid = ?1",
-            [&g_bob],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let alice_wrapped: Vec<u8> = c
-        .query_row(
-            "SELECT wrapped FROM mailbox_key WHERE mailbox_guid = ?1",
-            [&alice_guid],
-            |r| r.get(0),
-        )
-        .unwrap();
-    c.execute(
+            &[g.into()],
+        )[0][0]
+            .blob()
+    };
+    let bob_wrapped = wrapped_of(&g_bob);
+    let alice_wrapped = wrapped_of(&alice_guid);
+    exec(
+        &e,
         "UPDATE mailbox_key SET wrapped = ?1 WHERE mailbox_guid = ?2",
-        rusqlite::params![bob_wrapped, alice_guid],
-    )
-    .unwrap();
+        &[(&bob_wrapped).into(), (&alice_guid).into()],
+    );
     let r = e.run(&["New-MailboxExportRequest", "alice", "swapped-key"]);
     assert_ne!(r.status.code(), Some(0));
     assert!(!e.path("swapped-key").exists() || files(&e.path("swapped-key")).is_empty());
-    c.execute(
+    exec(
+        &e,
         "UPDATE mailbox_key SET wrapped = ?1 WHERE mailbox_guid = ?2",
-        rusqlite::params![alice_wrapped, alice_guid],
-    )
-    .unwrap();
+        &[(&alice_wrapped).into(), (&alice_guid).into()],
+    );
     e.exports_same("alice", "fine", &e.path("clean"));
 }
 
@@ -311,52 +299,51 @@ fn rows_and_wrapped_keys_moved_between_mailboxes_or_items_do_not_open() {
 fn edited_item_metadata_is_caught_not_passed_on() {
     let (e, clean) = two_mailboxes();
     let it = items(&e, "alice");
-    let c = db(&e);
     // An .eml item claimed to be an mbox message: the export would rewrite its lines.
-    c.execute(
+    exec(
+        &e,
         "UPDATE item SET source = 'mbox' WHERE item_id = ?1",
-        [&it[0].id],
-    )
-    .unwrap();
+        &[(&it[0].id).into()],
+    );
     // An mbox message claimed to be an .eml file.
-    c.execute(
+    exec(
+        &e,
         "UPDATE item SET source = 'eml' WHERE item_id = ?1",
-        [&it[3].id],
-    )
-    .unwrap();
+        &[(&it[3].id).into()],
+    );
     export_names(&e, &clean, "framing", &[&it[0], &it[3]], 1);
     let mbox = e.fails(&["New-MailboxExportRequest", "alice", "framing.mbox"], 1);
     assert!(
         mbox.contains(&it[0].id) && mbox.contains(&it[3].id),
         "{mbox}"
     );
-    c.execute(
+    exec(
+        &e,
         "UPDATE item SET source = 'eml' WHERE item_id = ?1",
-        [&it[0].id],
-    )
-    .unwrap();
-    c.execute(
+        &[(&it[0].id).into()],
+    );
+    exec(
+        &e,
         "UPDATE item SET source = 'mbox' WHERE item_id = ?1",
-        [&it[3].id],
-    )
-    .unwrap();
+        &[(&it[3].id).into()],
+    );
 
     // A changed plaintext size.
-    c.execute(
+    exec(
+        &e,
         "UPDATE item SET size = size + 1 WHERE item_id = ?1",
-        [&it[1].id],
-    )
-    .unwrap();
+        &[(&it[1].id).into()],
+    );
     let err = export_names(&e, &clean, "size", &[&it[1]], 3);
     assert!(err.contains("the store says"), "{err}");
     // A move does not carry the forged size over either.
     let err = e.fails(&["New-MoveRequest", "alice"], 3);
     assert!(err.contains("the store says"), "{err}");
-    c.execute(
+    exec(
+        &e,
         "UPDATE item SET size = size - 1 WHERE item_id = ?1",
-        [&it[1].id],
-    )
-    .unwrap();
+        &[(&it[1].id).into()],
+    );
     e.ok(&["New-MoveRequest", "alice"]);
     e.exports_same("alice", "after-move", &e.path("clean"));
 }
