@@ -167,13 +167,22 @@ fn dep_gate(d: &DepRow) -> Result<()> {
     Ok(())
 }
 
-/// A recipient of a kind that needs a licence must carry the Customer Key capability.
-fn licence_gate(r: &RecipientRow) -> Result<()> {
-    let kind = match r.kind.as_str() {
-        "SharedMailbox" => Kind::SharedMailbox,
-        "MailUser" => Kind::MailUser,
-        _ => Kind::UserMailbox,
-    };
+/// A recipient of a kind that needs a licence must carry the Customer Key capability; a group
+/// or public-folder mailbox needs none of its own, but a tenant with at least one licensed
+/// recipient (`tenant_licensed`).
+fn licence_gate(r: &RecipientRow, tenant_licensed: bool) -> Result<()> {
+    let kind = Kind::of(&r.kind);
+    if kind.needs_licensed_tenant() && !tenant_licensed {
+        return Err(Error::rule(format!(
+            "'{}' is a {}: it needs no licence of its own, but the tenant has no user licensed for Customer Key ({})",
+            r.name,
+            kind.as_str(),
+            recipient::CUSTOMER_KEY_CAPABILITY
+        ))
+        .with_help(
+            "license at least one user first, e.g. custkey Set-MgUserLicense -UserId alice -AddLicenses SPE_E5",
+        ));
+    }
     if kind.needs_license()
         && !recipient::capabilities(&r.licenses)
             .iter()
@@ -209,10 +218,11 @@ pub fn preflight_assign_many(
         dep_gate(&dep::resolve(store, dep::DepKind::Mailbox, dep_identity)?)?;
     }
     store.read(|tx| -> Result<_> {
+        let tenant = recipient::tenant_licensed(tx)?;
         Ok(identities
             .iter()
             .map(|id| match recipient::resolve(tx, id, scope) {
-                Ok(r) => licence_gate(&r).err(),
+                Ok(r) => licence_gate(&r, tenant).err(),
                 Err(e) => Some(e),
             })
             .collect())
@@ -314,7 +324,8 @@ fn assign_attempt(
     (org_id, target, request): (&str, &DepRow, &str),
     conflict: &mut bool,
 ) -> Result<Partial<RecipientRow>> {
-    let (mut rows, mut key_rows, mut failed) = store.read(|tx| -> Result<_> {
+    let (mut rows, mut key_rows, mut failed, tenant) = store.read(|tx| -> Result<_> {
+        let tenant = recipient::tenant_licensed(tx)?;
         let mut rows = Vec::with_capacity(identities.len());
         let mut keys = Vec::with_capacity(identities.len());
         let mut failed = None;
@@ -330,12 +341,12 @@ fn assign_attempt(
             keys.push(tx.mailbox_keys(&r.guid)?);
             rows.push(r);
         }
-        Ok((rows, keys, failed))
+        Ok((rows, keys, failed, tenant))
     })?;
     if dep_identity.is_some() {
         let mut unlicensed = None;
         for (i, r) in rows.iter().enumerate() {
-            if let Err(e) = licence_gate(r) {
+            if let Err(e) = licence_gate(r, tenant) {
                 if !prefix {
                     return Err(e);
                 }
@@ -476,6 +487,58 @@ pub(crate) fn changed_meanwhile() -> Error {
         "another command re-wrapped some of these keys while this one ran; nothing was changed",
     )
     .with_help("run the command again")
+}
+
+/// Creates a recipient (`New-UnifiedGroup -DataEncryptionPolicy`) and, when `dep_identity` is
+/// given, assigns it that DEP through [`assign`] (the same batched, guarded write and audit as
+/// `Set-Mailbox`). The policy's and the licence rule's gates are checked before the recipient
+/// is created, so a refused policy creates nothing.
+pub fn create_assigned(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    req: &recipient::NewRecipient,
+    dep_identity: Option<&str>,
+    cmdlet: &str,
+) -> Result<RecipientRow> {
+    if let Some(id) = dep_identity {
+        dep::check_org(store)?;
+        dep_gate(&dep::resolve(store, dep::DepKind::Mailbox, id)?)?;
+        let tenant = store.read(recipient::tenant_licensed)?;
+        // A new recipient has no licences: gate a stand-in of its kind.
+        let probe = RecipientRow {
+            guid: String::new(),
+            exchange_guid: String::new(),
+            name: req.name.trim().to_string(),
+            alias: req
+                .alias
+                .clone()
+                .unwrap_or_else(|| recipient::alias_from_name(&req.name)),
+            display_name: String::new(),
+            primary_smtp: String::new(),
+            upn: None,
+            external_email: None,
+            kind: req.kind.as_str().to_string(),
+            licenses: Vec::new(),
+            dep_guid: None,
+            when_created: String::new(),
+            when_changed: String::new(),
+            data_purged: None,
+        };
+        licence_gate(&probe, tenant)?;
+    }
+    let row = recipient::create(store, req)?;
+    let Some(id) = dep_identity else {
+        return Ok(row);
+    };
+    let mut done = assign(
+        store,
+        keys,
+        std::slice::from_ref(&row.guid),
+        RecipientScope::All,
+        Some(id),
+        cmdlet,
+    )?;
+    Ok(done.pop().unwrap_or(row))
 }
 
 /// `Get-MailboxStatistics`.

@@ -1,4 +1,11 @@
-//! Recipients: user mailboxes, shared mailboxes and mail users, and their licences.
+//! Recipients: user, shared, group (Microsoft 365 group) and public-folder mailboxes, mail
+//! users, and their licences.
+//!
+//! Licence rule (the overview, spec §4): user mailboxes and mail users need a Customer Key
+//! licence of their own; shared, public-folder and group mailboxes need none "when the tenant
+//! meets the user-mailbox licensing requirement". custkey reads that as: a group or
+//! public-folder mailbox can be given a customer DEP once at least one recipient of the tenant
+//! is licensed for Customer Key (shared mailboxes keep their older rule: no check at all).
 //!
 //! Licences are assigned by SKU part number (as `Set-MgUserLicense` does); a recipient's
 //! `PersistedCapabilities` are derived from them. Customer Key needs the capability
@@ -94,6 +101,9 @@ pub enum Kind {
     UserMailbox,
     SharedMailbox,
     MailUser,
+    /// A Microsoft 365 group's mailbox.
+    GroupMailbox,
+    PublicFolderMailbox,
 }
 
 impl Kind {
@@ -102,11 +112,33 @@ impl Kind {
             Kind::UserMailbox => "UserMailbox",
             Kind::SharedMailbox => "SharedMailbox",
             Kind::MailUser => "MailUser",
+            Kind::GroupMailbox => "GroupMailbox",
+            Kind::PublicFolderMailbox => "PublicFolderMailbox",
         }
     }
-    /// User and mail-user mailboxes need a licence for Customer Key; shared ones do not.
+    /// The kind a stored `RecipientTypeDetails` names (a user mailbox for anything unknown).
+    pub fn of(details: &str) -> Kind {
+        match details {
+            "SharedMailbox" => Kind::SharedMailbox,
+            "MailUser" => Kind::MailUser,
+            "GroupMailbox" => Kind::GroupMailbox,
+            "PublicFolderMailbox" => Kind::PublicFolderMailbox,
+            _ => Kind::UserMailbox,
+        }
+    }
+    /// User and mail-user mailboxes need a licence for Customer Key; shared, group and
+    /// public-folder ones do not.
     pub fn needs_license(self) -> bool {
-        !matches!(self, Kind::SharedMailbox)
+        matches!(self, Kind::UserMailbox | Kind::MailUser)
+    }
+    /// Group and public-folder mailboxes need no licence of their own but a tenant with at
+    /// least one user licensed for Customer Key.
+    pub fn needs_licensed_tenant(self) -> bool {
+        matches!(self, Kind::GroupMailbox | Kind::PublicFolderMailbox)
+    }
+    /// Whether licences can be assigned to it (a user account stands behind it).
+    pub fn licensable(self) -> bool {
+        self.needs_license()
     }
 }
 
@@ -136,11 +168,7 @@ pub struct Recipient {
 
 impl Recipient {
     pub fn kind(&self) -> Kind {
-        match self.recipient_type_details.as_str() {
-            "SharedMailbox" => Kind::SharedMailbox,
-            "MailUser" => Kind::MailUser,
-            _ => Kind::UserMailbox,
-        }
+        Kind::of(&self.recipient_type_details)
     }
     pub fn licensed_for_customer_key(&self) -> bool {
         self.persisted_capabilities
@@ -225,6 +253,7 @@ pub fn resolve(tx: &Tx, identity: &str, scope: RecipientScope) -> Result<Recipie
             let what = match scope {
                 RecipientScope::MailUsers => "mail user",
                 RecipientScope::Mailboxes => "mailbox",
+                RecipientScope::Groups => "Microsoft 365 group",
                 RecipientScope::All => "recipient",
             };
             Err(Error::not_found(format!(
@@ -232,6 +261,7 @@ pub fn resolve(tx: &Tx, identity: &str, scope: RecipientScope) -> Result<Recipie
             ))
             .with_help(match scope {
                 RecipientScope::MailUsers => "list mail users with 'custkey Get-MailUser'",
+                RecipientScope::Groups => "list groups with 'custkey Get-UnifiedGroup'",
                 _ => "list mailboxes with 'custkey Get-Mailbox'",
             }))
         }
@@ -288,9 +318,9 @@ pub fn create_each(
                 .primary_smtp
                 .clone()
                 .unwrap_or_else(|| format!("{alias}@{}", org.name));
-            let upn = match req.kind {
-                Kind::SharedMailbox => req.upn.clone(),
-                _ => Some(req.upn.clone().unwrap_or_else(|| smtp.clone())),
+            let upn = match req.kind.licensable() {
+                false => req.upn.clone(),
+                true => Some(req.upn.clone().unwrap_or_else(|| smtp.clone())),
             };
             let t = now();
             let name = req.name.trim();
@@ -426,13 +456,19 @@ pub fn set_licenses(
         .collect();
     store.write(|tx| {
         let mut row = resolve(tx, user, RecipientScope::All)?;
-        if row.kind == Kind::SharedMailbox.as_str() {
+        let kind = Kind::of(&row.kind);
+        if !kind.licensable() {
+            let word = match kind {
+                Kind::GroupMailbox => "group",
+                Kind::PublicFolderMailbox => "public-folder",
+                _ => "shared",
+            };
             return Err(Error::rule(format!(
-                "'{}' is a shared mailbox; shared mailboxes are not licensed",
+                "'{}' is a {word} mailbox; {word} mailboxes are not licensed",
                 row.name
             ))
             .with_help(
-                "license the users who own it; a shared mailbox needs no licence for Customer Key",
+                "license the users who use it; shared, group and public-folder mailboxes need no licence of their own for Customer Key",
             ));
         }
         row.licenses.retain(|l| !remove_parts.contains(&l.as_str()));
@@ -478,4 +514,13 @@ pub fn set_display_name(
         tx.update_recipient(&r)?;
         Ok(r)
     })
+}
+
+/// Whether at least one recipient of the tenant is licensed for Customer Key (what group and
+/// public-folder mailboxes need before a customer DEP is assigned to them).
+pub fn tenant_licensed(tx: &Tx) -> Result<bool> {
+    Ok(tx
+        .recipient_licence_sets()?
+        .iter()
+        .any(|l| capabilities(l).iter().any(|c| c == CUSTOMER_KEY_CAPABILITY)))
 }

@@ -366,6 +366,36 @@ const MIGRATIONS: &[&str] = &[
         data BLOB NOT NULL,
         PRIMARY KEY (pack, off)
     );",
+    // 15: group mailboxes (Microsoft 365 groups) and public-folder mailboxes among the
+    // recipients. The recipient table is rebuilt to widen its kind CHECK, as 6 rebuilds dep
+    // (foreign keys are off while migrations run); PostgreSQL alters the constraint in place.
+    "CREATE TABLE recipient_new (
+        guid TEXT PRIMARY KEY,
+        exchange_guid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        alias TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        primary_smtp TEXT NOT NULL,
+        upn TEXT,
+        external_email TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('UserMailbox', 'SharedMailbox', 'MailUser',
+            'GroupMailbox', 'PublicFolderMailbox')),
+        licenses TEXT NOT NULL DEFAULT '[]',
+        dep_guid TEXT,
+        when_created TEXT NOT NULL,
+        when_changed TEXT NOT NULL,
+        data_purged TEXT
+    );
+    INSERT INTO recipient_new SELECT guid, exchange_guid, name, alias, display_name,
+        primary_smtp, upn, external_email, kind, licenses, dep_guid, when_created,
+        when_changed, data_purged FROM recipient;
+    DROP TABLE recipient;
+    ALTER TABLE recipient_new RENAME TO recipient;
+    CREATE UNIQUE INDEX recipient_name ON recipient (name COLLATE NOCASE);
+    CREATE UNIQUE INDEX recipient_alias ON recipient (alias COLLATE NOCASE);
+    CREATE UNIQUE INDEX recipient_smtp ON recipient (primary_smtp COLLATE NOCASE);
+    CREATE UNIQUE INDEX recipient_upn ON recipient (upn COLLATE NOCASE);
+    CREATE INDEX recipient_dep ON recipient (dep_guid);",
 ];
 
 /// The schema version this build writes.

@@ -1,4 +1,5 @@
-//! Recipients: user mailboxes, shared mailboxes and mail users.
+//! Recipients: user, shared, group (Microsoft 365 group) and public-folder mailboxes, and
+//! mail users.
 
 use super::db::{args, Row};
 use super::{Result, StoreError, Tx};
@@ -13,7 +14,7 @@ pub struct RecipientRow {
     pub primary_smtp: String,
     pub upn: Option<String>,
     pub external_email: Option<String>,
-    /// UserMailbox, SharedMailbox or MailUser.
+    /// UserMailbox, SharedMailbox, GroupMailbox, PublicFolderMailbox or MailUser.
     pub kind: String,
     /// Licence SKU part numbers.
     pub licenses: Vec<String>,
@@ -58,17 +59,22 @@ fn finish((mut row, licenses): (RecipientRow, String)) -> Result<RecipientRow> {
 /// Which recipients a listing returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecipientScope {
-    /// UserMailbox and SharedMailbox.
+    /// Every kind of mailbox: user, shared, group and public-folder.
     Mailboxes,
     MailUsers,
+    /// Microsoft 365 groups (GroupMailbox).
+    Groups,
     All,
 }
 
 impl RecipientScope {
     fn clause(self) -> &'static str {
         match self {
-            RecipientScope::Mailboxes => "kind IN ('UserMailbox', 'SharedMailbox')",
+            RecipientScope::Mailboxes => {
+                "kind IN ('UserMailbox', 'SharedMailbox', 'GroupMailbox', 'PublicFolderMailbox')"
+            }
             RecipientScope::MailUsers => "kind = 'MailUser'",
+            RecipientScope::Groups => "kind = 'GroupMailbox'",
             RecipientScope::All => "1 = 1",
         }
     }
@@ -247,6 +253,21 @@ impl Tx<'_> {
             args![guid, dep_guid, when_changed],
         )?;
         Ok(())
+    }
+
+    /// The licence lists (SKU part numbers) of every recipient that has at least one licence.
+    pub fn recipient_licence_sets(&self) -> Result<Vec<Vec<String>>> {
+        self.rows(
+            "SELECT name, licenses FROM recipient WHERE licenses <> '[]' ORDER BY name COLLATE NOCASE",
+            args![],
+        )?
+        .iter()
+        .map(|r| {
+            let (name, l): (String, String) = (r.get(0)?, r.get(1)?);
+            serde_json::from_str(&l)
+                .map_err(|e| StoreError::Sql(format!("recipient.licenses of {name}: {e}")))
+        })
+        .collect()
     }
 
     /// Recipients assigned to a DEP.
