@@ -991,6 +991,64 @@ mod tests {
         assert_eq!(mode, "wal");
     }
 
+    /// A store written at schema 14 keeps its recipients, their licences and the rows that
+    /// reference them through migration 15 (which rebuilds the recipient table to accept group
+    /// and public-folder mailboxes), and its unique indexes hold again.
+    #[test]
+    fn the_recipient_kinds_migration_keeps_recipients_and_their_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("service.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..14] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 14).unwrap();
+            c.execute_batch(
+                "INSERT INTO dep VALUES ('d1', 'Mailbox', 'US', '', 1, '[]', 'Active', 'k', 1, x'01', x'02', NULL, NULL, NULL, 't', 't');
+                 INSERT INTO recipient VALUES ('r1', 'x1', 'Alice', 'alice', 'Alice', 'alice@c.com', 'alice@c.com', NULL, 'UserMailbox', '[\"SPE_E5\"]', 'd1', 't', 't', NULL);
+                 INSERT INTO mailbox_key VALUES ('r1', 'k1', 1, 'd1', x'0404', 1);",
+            )
+            .unwrap();
+            assert!(c
+                .execute_batch("INSERT INTO recipient VALUES ('r2', 'x2', 'G', 'g', 'G', 'g@c.com', NULL, NULL, 'GroupMailbox', '[]', NULL, 't', 't', NULL)")
+                .is_err());
+        }
+        let store = Store::open(&path).unwrap();
+        let c = store.sqlite();
+        let (kind, licenses, wrapped): (String, String, Vec<u8>) = c
+            .query_row(
+                "SELECT r.kind, r.licenses, k.wrapped FROM recipient r JOIN mailbox_key k ON k.mailbox_guid = r.guid",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (kind.as_str(), licenses.as_str(), wrapped),
+            ("UserMailbox", "[\"SPE_E5\"]", vec![4, 4])
+        );
+        c.execute_batch("INSERT INTO recipient VALUES ('r2', 'x2', 'G', 'g', 'G', 'g@c.com', NULL, NULL, 'GroupMailbox', '[]', NULL, 't', 't', NULL);
+             INSERT INTO recipient VALUES ('r3', 'x3', 'P', 'p', 'P', 'p@c.com', NULL, NULL, 'PublicFolderMailbox', '[]', NULL, 't', 't', NULL);")
+            .unwrap();
+        assert!(c
+            .execute_batch("INSERT INTO recipient VALUES ('r4', 'x4', 'X', 'x', 'X', 'x@c.com', NULL, NULL, 'Contact', '[]', NULL, 't', 't', NULL)")
+            .is_err());
+        assert!(c
+            .execute_batch("INSERT INTO recipient VALUES ('r5', 'x5', 'alice', 'a2', 'A', 'a2@c.com', NULL, NULL, 'UserMailbox', '[]', NULL, 't', 't', NULL)")
+            .is_err(), "names stay unique, ignoring case");
+        assert!(
+            c.execute_batch("INSERT INTO mailbox_key VALUES ('nope', 'k', 1, 'd1', x'00', 1)")
+                .is_err(),
+            "mailbox keys still reference recipients"
+        );
+        let broken: i64 = c
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(broken, 0);
+    }
+
     /// A store written at schema 5 (mailbox DEPs only) keeps its policies, wrapped keys and
     /// mailbox keys through the migration that rebuilds the dep table, with references intact.
     #[test]
