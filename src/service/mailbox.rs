@@ -325,7 +325,6 @@ fn assign_attempt(
     conflict: &mut bool,
 ) -> Result<Partial<RecipientRow>> {
     let (mut rows, mut key_rows, mut failed, tenant) = store.read(|tx| -> Result<_> {
-        let tenant = recipient::tenant_licensed(tx)?;
         let mut rows = Vec::with_capacity(identities.len());
         let mut keys = Vec::with_capacity(identities.len());
         let mut failed = None;
@@ -341,6 +340,12 @@ fn assign_attempt(
             keys.push(tx.mailbox_keys(&r.guid)?);
             rows.push(r);
         }
+        // The tenant's licences matter only to group and public-folder mailboxes.
+        let tenant = dep_identity.is_some()
+            && rows
+                .iter()
+                .any(|r: &RecipientRow| Kind::of(&r.kind).needs_licensed_tenant())
+            && recipient::tenant_licensed(tx)?;
         Ok((rows, keys, failed, tenant))
     })?;
     if dep_identity.is_some() {
