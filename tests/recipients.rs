@@ -439,3 +439,112 @@ fn set_user_clear_data_encryption_policy_unassigns_like_set_mailbox_null() {
     e.ok(&["Set-User", "Bob", "-ClearDataEncryptionPolicy"]);
     assert!(e.json(&["Get-MailUser", "Bob"])["DataEncryptionPolicy"].is_null());
 }
+
+#[test]
+fn archive_is_encrypted_under_its_mailbox_dep_rewrapped_with_it_and_round_trips() {
+    let e = Env::new();
+    e.setup();
+    let dep = e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"]);
+    let (mail, _) = e.write_mail();
+    let m = e.json(&["Get-Mailbox", "alice"]);
+    assert_eq!(m["ArchiveStatus"], "None");
+    assert_eq!(m["ArchiveGuid"], "00000000-0000-0000-0000-000000000000");
+    let err = e.fails(&["Get-MailboxStatistics", "alice", "-Archive"], 1);
+    assert!(err.contains("Enable-Mailbox alice -Archive"), "{err}");
+    e.fails(
+        &[
+            "New-MailboxImportRequest",
+            "alice",
+            mail.to_str().unwrap(),
+            "-IsArchive",
+        ],
+        1,
+    );
+
+    e.ok(&["Enable-Mailbox", "alice", "-Archive", "-WhatIf"]);
+    assert_eq!(e.json(&["Get-Mailbox", "alice"])["ArchiveStatus"], "None");
+    let m = e.json(&["Enable-Mailbox", "alice", "-Archive"]);
+    assert_eq!(m["ArchiveStatus"], "Active");
+    let archive = m["ArchiveGuid"].as_str().unwrap().to_string();
+    assert_ne!(archive, "00000000-0000-0000-0000-000000000000");
+    assert_eq!(
+        e.json(&["Get-Mailbox", "alice"])["ArchiveGuid"],
+        archive.as_str()
+    );
+    let err = e.fails(&["Enable-Mailbox", "alice", "-Archive"], 1);
+    assert!(err.contains("already has an archive"), "{err}");
+
+    e.ok(&[
+        "New-MailboxImportRequest",
+        "alice",
+        mail.to_str().unwrap(),
+        "-IsArchive",
+    ]);
+    assert_eq!(e.json(&["Get-MailboxStatistics", "alice"])["ItemCount"], 0);
+    let stats = e.json(&["Get-MailboxStatistics", "alice", "-Archive"]);
+    assert_eq!(stats["ItemCount"], 3);
+    assert_eq!(stats["MailboxGuid"], archive.as_str());
+    assert_eq!(stats["IsEncrypted"], true);
+    assert_eq!(stats["DataEncryptionPolicyID"], dep["Guid"]);
+    assert_eq!(stats["DisplayName"], "In-Place Archive - Alice Example");
+    let before = item_ciphertexts(&e);
+    let archive_keys = key_deps(&e, &archive);
+    assert_eq!(archive_keys, [dep["Guid"].as_str().unwrap()]);
+
+    // Reassigning the mailbox re-wraps the archive's key too; no content byte changes.
+    e.ok(&["Set-Mailbox", "alice", "-DataEncryptionPolicy", "$null"]);
+    let stats = e.json(&["Get-MailboxStatistics", "alice", "-Archive"]);
+    assert_eq!(stats["IsEncrypted"], false);
+    assert_eq!(stats["EncryptionPolicyKind"], "MicrosoftManaged");
+    assert_ne!(key_deps(&e, &archive), archive_keys);
+    assert_eq!(item_ciphertexts(&e), before);
+    e.ok(&[
+        "Set-Mailbox",
+        "alice",
+        "-DataEncryptionPolicy",
+        "US Mailboxes",
+    ]);
+    assert_eq!(
+        e.json(&["Get-MailboxStatistics", "alice", "-Archive"])["IsEncrypted"],
+        true
+    );
+    assert_eq!(key_deps(&e, &archive), archive_keys);
+    assert_eq!(item_ciphertexts(&e), before);
+    // The archive exports what went in, byte for byte; the mailbox itself holds nothing.
+    e.ok(&[
+        "New-MailboxExportRequest",
+        "alice",
+        "archive-out",
+        "-IsArchive",
+    ]);
+    assert_eq!(common::files(&e.path("archive-out")), common::files(&mail));
+    e.ok(&["New-MailboxExportRequest", "alice", "primary-out"]);
+    assert!(common::files(&e.path("primary-out")).is_empty());
+}
+
+#[test]
+fn an_archive_is_no_recipient_of_its_own() {
+    let e = Env::new();
+    e.ok(&["New-Mailbox", "-Name", "Alice", "-Alias", "alice"]);
+    let archive = e.json(&["Enable-Mailbox", "alice", "-Archive"])["ArchiveGuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        names(&e.json_raw(&["Get-Mailbox", "-ResultSize", "Unlimited"])),
+        ["Alice"]
+    );
+    e.fails(&["Get-Mailbox", &archive], 1);
+    e.fails(&["Set-User", &archive, "-ClearDataEncryptionPolicy"], 1);
+    // Only user and shared mailboxes have archives.
+    e.ok(&[
+        "New-UnifiedGroup",
+        "-DisplayName",
+        "Finance Team",
+        "-Alias",
+        "finance",
+    ]);
+    let err = e.fails(&["Enable-Mailbox", "finance", "-Archive"], 1);
+    assert!(err.contains("only user and shared mailboxes"), "{err}");
+    e.fails(&["Enable-Mailbox", "alice"], 2);
+}

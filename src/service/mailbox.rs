@@ -324,30 +324,43 @@ fn assign_attempt(
     (org_id, target, request): (&str, &DepRow, &str),
     conflict: &mut bool,
 ) -> Result<Partial<RecipientRow>> {
-    let (mut rows, mut key_rows, mut failed, tenant) = store.read(|tx| -> Result<_> {
-        let mut rows = Vec::with_capacity(identities.len());
-        let mut keys = Vec::with_capacity(identities.len());
-        let mut failed = None;
-        for id in identities {
-            let r = match recipient::resolve(tx, id, scope) {
-                Ok(r) => r,
-                Err(e) if prefix => {
-                    failed = Some(e);
-                    break;
-                }
-                Err(e) => return Err(e),
-            };
-            keys.push(tx.mailbox_keys(&r.guid)?);
-            rows.push(r);
-        }
-        // The tenant's licences matter only to group and public-folder mailboxes.
-        let tenant = dep_identity.is_some()
-            && rows
-                .iter()
-                .any(|r: &RecipientRow| Kind::of(&r.kind).needs_licensed_tenant())
-            && recipient::tenant_licensed(tx)?;
-        Ok((rows, keys, failed, tenant))
-    })?;
+    let (mut rows, mut key_rows, mut failed, tenant, mut archives) =
+        store.read(|tx| -> Result<_> {
+            let mut rows = Vec::with_capacity(identities.len());
+            let mut keys = Vec::with_capacity(identities.len());
+            // Each mailbox's archive and its keys: they follow the mailbox's DEP.
+            let mut archives = Vec::with_capacity(identities.len());
+            let mut failed = None;
+            for id in identities {
+                let r = match recipient::resolve(tx, id, scope) {
+                    Ok(r) => r,
+                    Err(e) if prefix => {
+                        failed = Some(e);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
+                keys.push(tx.mailbox_keys(&r.guid)?);
+                archives.push(match &r.archive_guid {
+                    Some(g) => match tx.recipient(g)? {
+                        Some(a) => {
+                            let k = tx.mailbox_keys(&a.guid)?;
+                            Some((a, k))
+                        }
+                        None => None,
+                    },
+                    None => None,
+                });
+                rows.push(r);
+            }
+            // The tenant's licences matter only to group and public-folder mailboxes.
+            let tenant = dep_identity.is_some()
+                && rows
+                    .iter()
+                    .any(|r: &RecipientRow| Kind::of(&r.kind).needs_licensed_tenant())
+                && recipient::tenant_licensed(tx)?;
+            Ok((rows, keys, failed, tenant, archives))
+        })?;
     if dep_identity.is_some() {
         let mut unlicensed = None;
         for (i, r) in rows.iter().enumerate() {
@@ -362,8 +375,14 @@ fn assign_attempt(
         if let Some((i, e)) = unlicensed {
             rows.truncate(i);
             key_rows.truncate(i);
+            archives.truncate(i);
             failed = Some(e);
         }
+    }
+    // The archives are re-wrapped and reassigned beside their mailboxes, in the same write.
+    for (a, k) in archives.into_iter().flatten() {
+        rows.push(a);
+        key_rows.push(k);
     }
     if rows.is_empty() {
         return Ok(Partial {
@@ -459,6 +478,10 @@ fn assign_attempt(
             r.dep_guid = assigned.clone();
             r.when_changed = when.clone();
             tx.set_recipient_dep(&r.guid, assigned.as_deref(), &when)?;
+            if r.kind == Kind::ArchiveMailbox.as_str() {
+                // Changed with its mailbox, whose audit row records the assignment.
+                continue;
+            }
             audit(
                 tx,
                 org_id,
@@ -528,6 +551,7 @@ pub fn create_assigned(
             when_created: String::new(),
             when_changed: String::new(),
             data_purged: None,
+            archive_guid: None,
         };
         licence_gate(&probe, tenant)?;
     }
@@ -597,8 +621,21 @@ pub fn size_text(bytes: u64) -> String {
 }
 
 pub fn statistics(store: &mut Store, identity: &str) -> Result<MailboxStatistics> {
+    statistics_of(store, identity, false)
+}
+
+/// [`statistics`] of the mailbox, or with `archive` of its archive (`-Archive`).
+pub fn statistics_of(
+    store: &mut Store,
+    identity: &str,
+    archive: bool,
+) -> Result<MailboxStatistics> {
     store.read(|tx| {
-        let r = recipient::resolve(tx, identity, RecipientScope::Mailboxes)?;
+        let r = if archive {
+            recipient::archive_of(tx, identity)?
+        } else {
+            recipient::resolve(tx, identity, RecipientScope::Mailboxes)?
+        };
         let (count, bytes) = tx.item_totals(&r.guid)?;
         let keys = tx.mailbox_keys(&r.guid)?;
         let dep = match &r.dep_guid {

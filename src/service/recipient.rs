@@ -104,6 +104,9 @@ pub enum Kind {
     /// A Microsoft 365 group's mailbox.
     GroupMailbox,
     PublicFolderMailbox,
+    /// A mailbox's archive (`Enable-Mailbox -Archive`): content only, never a recipient of its
+    /// own; it follows its primary's DEP.
+    ArchiveMailbox,
 }
 
 impl Kind {
@@ -114,6 +117,7 @@ impl Kind {
             Kind::MailUser => "MailUser",
             Kind::GroupMailbox => "GroupMailbox",
             Kind::PublicFolderMailbox => "PublicFolderMailbox",
+            Kind::ArchiveMailbox => "ArchiveMailbox",
         }
     }
     /// The kind a stored `RecipientTypeDetails` names (a user mailbox for anything unknown).
@@ -123,6 +127,7 @@ impl Kind {
             "MailUser" => Kind::MailUser,
             "GroupMailbox" => Kind::GroupMailbox,
             "PublicFolderMailbox" => Kind::PublicFolderMailbox,
+            "ArchiveMailbox" => Kind::ArchiveMailbox,
             _ => Kind::UserMailbox,
         }
     }
@@ -164,6 +169,10 @@ pub struct Recipient {
     pub when_changed: String,
     /// When the mailbox's data was destroyed by the data purge of its DEP.
     pub data_purged_time: Option<String>,
+    /// `Active` once `Enable-Mailbox -Archive` gave it an archive, else `None`.
+    pub archive_status: String,
+    /// The archive's GUID (`00000000-0000-0000-0000-000000000000` without one, as Exchange shows).
+    pub archive_guid: String,
 }
 
 impl Recipient {
@@ -207,6 +216,15 @@ pub fn present(row: RecipientRow, dep_name: Option<String>) -> Recipient {
         when_created: row.when_created,
         when_changed: row.when_changed,
         data_purged_time: row.data_purged,
+        archive_status: if row.archive_guid.is_some() {
+            "Active"
+        } else {
+            "None"
+        }
+        .into(),
+        archive_guid: row
+            .archive_guid
+            .unwrap_or_else(|| uuid::Uuid::nil().to_string()),
     }
 }
 
@@ -255,6 +273,7 @@ pub fn resolve(tx: &Tx, identity: &str, scope: RecipientScope) -> Result<Recipie
                 RecipientScope::Mailboxes => "mailbox",
                 RecipientScope::Groups => "Microsoft 365 group",
                 RecipientScope::All => "recipient",
+                RecipientScope::Content => "mailbox or archive",
             };
             Err(Error::not_found(format!(
                 "The operation couldn't be performed because object '{identity}' couldn't be found: no {what} has that name, alias, address, UPN or GUID."
@@ -339,6 +358,7 @@ pub fn create_each(
                 when_created: t.clone(),
                 when_changed: t,
                 data_purged: None,
+                archive_guid: None,
             };
             if !tx.insert_recipient(&row)? {
                 // The ones before it stay created (this transaction commits them).
@@ -523,4 +543,83 @@ pub fn tenant_licensed(tx: &Tx) -> Result<bool> {
         .recipient_licence_sets()?
         .iter()
         .any(|l| capabilities(l).iter().any(|c| c == CUSTOMER_KEY_CAPABILITY)))
+}
+
+/// `Enable-Mailbox <id> -Archive`: gives a user or shared mailbox an archive (a content row of
+/// kind ArchiveMailbox whose GUID becomes the mailbox's ArchiveGuid), under the same DEP as the
+/// mailbox. Returns the mailbox.
+pub fn enable_archive(store: &mut Store, identity: &str) -> Result<RecipientRow> {
+    store.write(|tx| {
+        let mut r = resolve(tx, identity, RecipientScope::Mailboxes)?;
+        if !matches!(Kind::of(&r.kind), Kind::UserMailbox | Kind::SharedMailbox) {
+            return Err(Error::rule(format!(
+                "'{}' is a {}; only user and shared mailboxes have archives",
+                r.name, r.kind
+            ))
+            .with_help("give Enable-Mailbox -Archive a user or shared mailbox"));
+        }
+        if r.archive_guid.is_some() {
+            return Err(
+                Error::rule(format!("The mailbox '{}' already has an archive.", r.name))
+                    .with_help("Get-MailboxStatistics <mailbox> -Archive shows it"),
+            );
+        }
+        let guid = uuid::Uuid::new_v4().to_string();
+        let t = now();
+        let archive = RecipientRow {
+            guid: guid.clone(),
+            exchange_guid: uuid::Uuid::new_v4().to_string(),
+            // Hidden from every recipient scope; unique by its GUID.
+            name: guid.clone(),
+            alias: format!(
+                "archive-{}",
+                uuid::Uuid::parse_str(&guid)
+                    .map(|u| u.simple().to_string())
+                    .unwrap_or_default()
+            ),
+            display_name: format!("In-Place Archive - {}", r.display_name),
+            primary_smtp: format!("{guid}@archive.invalid"),
+            upn: None,
+            external_email: None,
+            kind: Kind::ArchiveMailbox.as_str().into(),
+            licenses: Vec::new(),
+            dep_guid: r.dep_guid.clone(),
+            when_created: t.clone(),
+            when_changed: t.clone(),
+            data_purged: None,
+            archive_guid: None,
+        };
+        if !tx.insert_recipient(&archive)? {
+            return Err(
+                Error::new(ErrorKind::Unavailable, "the archive could not be created")
+                    .with_help("run the command again"),
+            );
+        }
+        r.archive_guid = Some(guid);
+        r.when_changed = t;
+        if !tx.update_recipient(&r)? {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                "the mailbox could not be updated (another command changed or removed it)",
+            )
+            .with_help("run the command again"));
+        }
+        Ok(r)
+    })
+}
+
+/// The archive row of the mailbox `identity`; an error naming `Enable-Mailbox -Archive` when it
+/// has none.
+pub fn archive_of(tx: &Tx, identity: &str) -> Result<RecipientRow> {
+    let r = resolve(tx, identity, RecipientScope::Mailboxes)?;
+    let none = || {
+        Error::rule(format!("The mailbox '{}' has no archive.", r.name)).with_help(format!(
+            "give it one first: custkey Enable-Mailbox {} -Archive",
+            r.alias
+        ))
+    };
+    match &r.archive_guid {
+        Some(g) => tx.recipient(g)?.ok_or_else(none),
+        None => Err(none()),
+    }
 }

@@ -366,9 +366,12 @@ const MIGRATIONS: &[&str] = &[
         data BLOB NOT NULL,
         PRIMARY KEY (pack, off)
     );",
-    // 15: group mailboxes (Microsoft 365 groups) and public-folder mailboxes among the
-    // recipients. The recipient table is rebuilt to widen its kind CHECK, as 6 rebuilds dep
-    // (foreign keys are off while migrations run); PostgreSQL alters the constraint in place.
+    // 15: group mailboxes (Microsoft 365 groups), public-folder mailboxes and archives among
+    // the recipients. An archive is a row of kind 'ArchiveMailbox' (never listed or resolved as a
+    // recipient) whose guid is its primary's `archive_guid`; its content and keys hang off that
+    // guid as a mailbox's do. The recipient table is rebuilt to widen its kind CHECK, as 6
+    // rebuilds dep (foreign keys are off while migrations run); PostgreSQL alters the
+    // constraint in place and adds the column.
     "CREATE TABLE recipient_new (
         guid TEXT PRIMARY KEY,
         exchange_guid TEXT NOT NULL UNIQUE,
@@ -379,23 +382,25 @@ const MIGRATIONS: &[&str] = &[
         upn TEXT,
         external_email TEXT,
         kind TEXT NOT NULL CHECK (kind IN ('UserMailbox', 'SharedMailbox', 'MailUser',
-            'GroupMailbox', 'PublicFolderMailbox')),
+            'GroupMailbox', 'PublicFolderMailbox', 'ArchiveMailbox')),
         licenses TEXT NOT NULL DEFAULT '[]',
         dep_guid TEXT,
         when_created TEXT NOT NULL,
         when_changed TEXT NOT NULL,
-        data_purged TEXT
+        data_purged TEXT,
+        archive_guid TEXT
     );
     INSERT INTO recipient_new SELECT guid, exchange_guid, name, alias, display_name,
         primary_smtp, upn, external_email, kind, licenses, dep_guid, when_created,
-        when_changed, data_purged FROM recipient;
+        when_changed, data_purged, NULL FROM recipient;
     DROP TABLE recipient;
     ALTER TABLE recipient_new RENAME TO recipient;
     CREATE UNIQUE INDEX recipient_name ON recipient (name COLLATE NOCASE);
     CREATE UNIQUE INDEX recipient_alias ON recipient (alias COLLATE NOCASE);
     CREATE UNIQUE INDEX recipient_smtp ON recipient (primary_smtp COLLATE NOCASE);
     CREATE UNIQUE INDEX recipient_upn ON recipient (upn COLLATE NOCASE);
-    CREATE INDEX recipient_dep ON recipient (dep_guid);",
+    CREATE INDEX recipient_dep ON recipient (dep_guid);
+    CREATE UNIQUE INDEX recipient_archive ON recipient (archive_guid);",
 ];
 
 /// The schema version this build writes.
@@ -1027,14 +1032,14 @@ mod tests {
             (kind.as_str(), licenses.as_str(), wrapped),
             ("UserMailbox", "[\"SPE_E5\"]", vec![4, 4])
         );
-        c.execute_batch("INSERT INTO recipient VALUES ('r2', 'x2', 'G', 'g', 'G', 'g@c.com', NULL, NULL, 'GroupMailbox', '[]', NULL, 't', 't', NULL);
-             INSERT INTO recipient VALUES ('r3', 'x3', 'P', 'p', 'P', 'p@c.com', NULL, NULL, 'PublicFolderMailbox', '[]', NULL, 't', 't', NULL);")
+        c.execute_batch("INSERT INTO recipient VALUES ('r2', 'x2', 'G', 'g', 'G', 'g@c.com', NULL, NULL, 'GroupMailbox', '[]', NULL, 't', 't', NULL, NULL);
+             INSERT INTO recipient VALUES ('r3', 'x3', 'P', 'p', 'P', 'p@c.com', NULL, NULL, 'PublicFolderMailbox', '[]', NULL, 't', 't', NULL, NULL);")
             .unwrap();
         assert!(c
-            .execute_batch("INSERT INTO recipient VALUES ('r4', 'x4', 'X', 'x', 'X', 'x@c.com', NULL, NULL, 'Contact', '[]', NULL, 't', 't', NULL)")
+            .execute_batch("INSERT INTO recipient VALUES ('r4', 'x4', 'X', 'x', 'X', 'x@c.com', NULL, NULL, 'Contact', '[]', NULL, 't', 't', NULL, NULL)")
             .is_err());
         assert!(c
-            .execute_batch("INSERT INTO recipient VALUES ('r5', 'x5', 'alice', 'a2', 'A', 'a2@c.com', NULL, NULL, 'UserMailbox', '[]', NULL, 't', 't', NULL)")
+            .execute_batch("INSERT INTO recipient VALUES ('r5', 'x5', 'alice', 'a2', 'A', 'a2@c.com', NULL, NULL, 'UserMailbox', '[]', NULL, 't', 't', NULL, NULL)")
             .is_err(), "names stay unique, ignoring case");
         assert!(
             c.execute_batch("INSERT INTO mailbox_key VALUES ('nope', 'k', 1, 'd1', x'00', 1)")

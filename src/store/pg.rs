@@ -52,7 +52,9 @@ const WIDEN_DEP_KIND: &str = "ALTER TABLE dep DROP CONSTRAINT dep_kind_check;
 /// tables reference, so it can't be dropped there).
 const WIDEN_RECIPIENT_KIND: &str = "ALTER TABLE recipient DROP CONSTRAINT recipient_kind_check;
     ALTER TABLE recipient ADD CONSTRAINT recipient_kind_check CHECK (kind IN ('UserMailbox',
-        'SharedMailbox', 'MailUser', 'GroupMailbox', 'PublicFolderMailbox'));
+        'SharedMailbox', 'MailUser', 'GroupMailbox', 'PublicFolderMailbox', 'ArchiveMailbox'));
+    ALTER TABLE recipient ADD COLUMN archive_guid TEXT;
+    CREATE UNIQUE INDEX recipient_archive ON recipient (archive_guid);
     ";
 
 /// Where migration 6 stops rebuilding `dep` and starts creating new tables.
@@ -595,7 +597,8 @@ mod tests {
         let sql = pg_sql(14, MIGRATIONS[14]);
         assert!(sql.starts_with("ALTER TABLE recipient DROP CONSTRAINT recipient_kind_check"));
         assert!(!sql.contains("recipient_new"));
-        assert!(sql.contains("'GroupMailbox', 'PublicFolderMailbox'"));
+        assert!(sql.contains("'GroupMailbox', 'PublicFolderMailbox', 'ArchiveMailbox'"));
+        assert!(sql.contains("ADD COLUMN archive_guid"));
     }
 
     #[test]

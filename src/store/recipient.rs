@@ -23,9 +23,11 @@ pub struct RecipientRow {
     pub when_changed: String,
     /// When the mailbox's data was destroyed by a data purge of its DEP.
     pub data_purged: Option<String>,
+    /// The GUID of the mailbox's archive (its ArchiveMailbox row) once it has one.
+    pub archive_guid: Option<String>,
 }
 
-const COLUMNS: &str = "guid, exchange_guid, name, alias, display_name, primary_smtp, upn, external_email, kind, licenses, dep_guid, when_created, when_changed, data_purged";
+const COLUMNS: &str = "guid, exchange_guid, name, alias, display_name, primary_smtp, upn, external_email, kind, licenses, dep_guid, when_created, when_changed, data_purged, archive_guid";
 
 fn from_row(r: &Row) -> Result<(RecipientRow, String)> {
     let licenses: String = r.get(9)?;
@@ -45,6 +47,7 @@ fn from_row(r: &Row) -> Result<(RecipientRow, String)> {
             when_created: r.get(11)?,
             when_changed: r.get(12)?,
             data_purged: r.get(13)?,
+            archive_guid: r.get(14)?,
         },
         licenses,
     ))
@@ -64,7 +67,11 @@ pub enum RecipientScope {
     MailUsers,
     /// Microsoft 365 groups (GroupMailbox).
     Groups,
+    /// Every recipient (never an archive).
     All,
+    /// Every kind of mailbox and the archives: what holds content (an archive is found by
+    /// its GUID, which is its name).
+    Content,
 }
 
 impl RecipientScope {
@@ -75,7 +82,8 @@ impl RecipientScope {
             }
             RecipientScope::MailUsers => "kind = 'MailUser'",
             RecipientScope::Groups => "kind = 'GroupMailbox'",
-            RecipientScope::All => "1 = 1",
+            RecipientScope::All => "kind <> 'ArchiveMailbox'",
+            RecipientScope::Content => "kind <> 'MailUser'",
         }
     }
 }
@@ -84,7 +92,7 @@ impl Tx<'_> {
     /// Inserts a recipient. Returns `Ok(false)` when its name, alias, address or UPN is taken.
     pub fn insert_recipient(&self, r: &RecipientRow) -> Result<bool> {
         self.exec_unless_taken(
-            &format!("INSERT INTO recipient ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            &format!("INSERT INTO recipient ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
             args![
                 r.guid,
                 r.exchange_guid,
@@ -99,7 +107,8 @@ impl Tx<'_> {
                 r.dep_guid,
                 r.when_created,
                 r.when_changed,
-                r.data_purged
+                r.data_purged,
+                r.archive_guid
             ],
         )
     }
@@ -222,7 +231,8 @@ impl Tx<'_> {
     pub fn update_recipient(&self, r: &RecipientRow) -> Result<bool> {
         self.exec_unless_taken(
             "UPDATE recipient SET name = ?2, alias = ?3, display_name = ?4, primary_smtp = ?5, upn = ?6,
-             external_email = ?7, licenses = ?8, dep_guid = ?9, when_changed = ?10, data_purged = ?11 WHERE guid = ?1",
+             external_email = ?7, licenses = ?8, dep_guid = ?9, when_changed = ?10, data_purged = ?11,
+             archive_guid = ?12 WHERE guid = ?1",
             args![
                 r.guid,
                 r.name,
@@ -234,7 +244,8 @@ impl Tx<'_> {
                 serde_json::to_string(&r.licenses).unwrap_or_else(|_| "[]".into()),
                 r.dep_guid,
                 r.when_changed,
-                r.data_purged
+                r.data_purged,
+                r.archive_guid
             ],
         )
     }

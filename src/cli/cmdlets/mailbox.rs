@@ -130,6 +130,32 @@ PersistedCapabilities : {BPOS_S_CustomerLockbox, BPOS_S_Enterprise, BPOS_S_Equiv
         run: get,
     },
     Cmdlet {
+        name: "Enable-Mailbox",
+        module: "ExchangeOnlineManagement",
+        synopsis: "With -Archive, gives a user or shared mailbox an archive mailbox.",
+        description: "Gives the mailbox an archive: Get-Mailbox then shows ArchiveStatus Active and its ArchiveGuid. The \
+archive's content is encrypted under the same data encryption policy as the mailbox: it gets a mailbox key of its own, \
+wrapped by the same DEP key, and Set-Mailbox -DataEncryptionPolicy re-wraps the keys of both (never their content). \
+Import into it and export from it with New-MailboxImportRequest / New-MailboxExportRequest -IsArchive; \
+Get-MailboxStatistics -Archive reports it. A mailbox has at most one archive.",
+        params: &[
+            Param::new("Identity", Kind::String, "The user or shared mailbox: name, alias, address, UPN or GUID.")
+                .position(0)
+                .required()
+                .complete(mailbox_names),
+            Param::new("Archive", Kind::Switch, "Create the mailbox's archive."),
+        ],
+        examples: &[Example {
+            title: "An archive for alice, then mail into it",
+            code: "custkey Enable-Mailbox alice -Archive; custkey New-MailboxImportRequest alice ./mail -IsArchive",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: &["Name", "Alias", "ArchiveStatus", "ArchiveGuid", "DataEncryptionPolicy"],
+        run: enable,
+    },
+    Cmdlet {
         name: "Set-Mailbox",
         module: "ExchangeOnlineManagement",
         synopsis: "Assigns a data encryption policy to a mailbox, or with '$null' returns it to Microsoft-managed keys.",
@@ -188,6 +214,23 @@ pub(crate) fn set_recipient(
 
 fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     set_recipient(ctx, args, RecipientScope::Mailboxes)
+}
+
+fn enable(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let id = args.str("Identity").unwrap_or_default().to_string();
+    if !args.switch("Archive") {
+        return Err(
+            CliError::usage("Enable-Mailbox was given nothing to enable.")
+                .with_help("give -Archive to create the mailbox's archive"),
+        );
+    }
+    if !ctx.should_process(&id, "Enable-Mailbox -Archive", false)? {
+        return Ok(Output::None);
+    }
+    let store = ctx.store()?;
+    let row = recipient::enable_archive(store, &id)?;
+    let described = encryption::describe(store, vec![row])?;
+    Ok(Output::one(record(&described[0])?))
 }
 
 /// Set-Mailbox for a pipeline's objects (see [`super::Batch`]).
