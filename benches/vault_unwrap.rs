@@ -153,12 +153,53 @@ fn unwrap(c: &mut Criterion) {
             "vault_unwrap: no KMIP server (CUSTKEY_TEST_KMIP unset): the KMIP case is not measured"
         );
     }
+    // A KMIP server that decrypts with RSA keys (CUSTKEY_TEST_KMIP_RSA, e.g. Cosmian KMS): an
+    // RSA-2048 key pair made there, the copy wrapped under its public half, unwrapped by the
+    // server's RSA-OAEP Decrypt.
+    if let Some(ep) = endpoint_of("CUSTKEY_TEST_KMIP_RSA") {
+        use custkey::vault::RootKeyProvider;
+        let kdir = dir.path().join("kmip-rsa");
+        std::fs::create_dir_all(&kdir).expect("dir");
+        let s = custkey::vault::kmip::KmipServers::new(&kdir)
+            .register("bench-kms-rsa", "bench-rg", "eastus", ep.clone())
+            .expect("register");
+        let roots = custkey::vault::kmip::KmipRoots::new(&kdir);
+        let k = custkey::vault::kmip::create_key(
+            &s,
+            "bench-rsa",
+            custkey::vault::RootKeyKind::Rsa(2048),
+        )
+        .expect("Create Key Pair");
+        let uri = k.uri.to_string();
+        let w = roots.wrap(&admin, &uri, &dek).expect("wrap");
+        let u = custkey::vault::kmip::KmipUri::parse(&uri).expect("uri");
+        let versioned = format!(
+            "kmip://{}/{}/1?public={}",
+            u.server(),
+            u.id,
+            u.public.unwrap_or_default()
+        );
+        g.bench_function("kmip RSA-2048 RSA-OAEP Decrypt", |bch| {
+            bch.iter(|| {
+                let k = roots
+                    .unwrap(&admin, &versioned, w.alg, &w.value)
+                    .expect("unwrap");
+                black_box(k.len())
+            })
+        });
+    }
     g.finish();
 }
 
 /// The KMIP server of tests/kmip/mod.rs, if one was started.
 fn kmip_endpoint() -> Option<custkey::vault::kmip::client::Endpoint> {
-    let server = std::env::var("CUSTKEY_TEST_KMIP").ok()?;
+    endpoint_of("CUSTKEY_TEST_KMIP")
+}
+
+/// A KMIP server named by the variable `var` (host:port), with the client files of
+/// tests/kmip/mod.rs.
+fn endpoint_of(var: &str) -> Option<custkey::vault::kmip::client::Endpoint> {
+    let server = std::env::var(var).ok()?;
     let (host, port) = server.rsplit_once(':')?;
     let file = |v: &str| std::env::var(v).ok().map(std::path::PathBuf::from);
     Some(custkey::vault::kmip::client::Endpoint {

@@ -675,3 +675,32 @@ fn add_azkeyvaultkey_makes_active_keys_in_a_kmip_server() {
         .collect();
     assert_eq!(made, vec![id, rsa["Id"].as_str().unwrap().to_string()]);
 }
+
+/// Rotating a KMIP root: KMIP keys have no versions (a Re-key is a new object), so a new key is
+/// made (`Add-AzKeyVaultKey` on the registration) and put in the policy's place of the old one
+/// (`Set-DataEncryptionPolicy -AzureKeyIDs <old>,<new> -Replace`); the old key is then revoked
+/// and the mail still opens with the new key alone.
+#[test]
+fn a_kmip_root_is_rotated_by_a_new_key_and_a_replacement() {
+    let Some(e) = Env::new() else { return };
+    let mail = e.setup();
+    let old = e.kmip_uri();
+    let new = e.json(&["Add-AzKeyVaultKey", KMS, "Rotated", "-KeyType", "oct"]);
+    let new_id = new["Id"].as_str().unwrap().to_string();
+    e.ok(&[
+        "Set-DataEncryptionPolicy",
+        "US Mailboxes",
+        "-AzureKeyIDs",
+        &format!("{old},{new_id}"),
+        "-Replace",
+    ]);
+    let kinds = e.wrap_kinds();
+    assert_eq!(kinds[1], (new_id.clone(), "KMS-AES-256-GCM".to_string()));
+    client::revoke(&e.ep, &e.kmip_id, false).unwrap();
+    e.take_hsm_away();
+    e.ok(&["New-MailboxExportRequest", "alice", "after"]);
+    assert_eq!(files(&e.path("after")), files(&mail));
+    assert!(audit_operations(&e)
+        .iter()
+        .all(|(op, _)| op != "Fallback to Availability Key"));
+}

@@ -11,9 +11,17 @@ use common::{Env, EXO};
 const VAULTS: [&str; 2] = ["contoso-ck-va1", "contoso-ck-va2"];
 const OWNER: &str = "admin@contoso.onmicrosoft.com";
 
+/// Runs statements on the organization's store from outside, as a store writer would (either
+/// engine).
 fn sql(e: &Env, stmt: &str) {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    c.execute_batch(stmt).unwrap();
+    common::store_exec(e, stmt);
+}
+
+/// The one value of a one-row, one-column query of the store.
+fn one(e: &Env, query: &str) -> common::Val {
+    let rows = common::store_rows(e, query, &[]);
+    assert_eq!(rows.len(), 1, "{query}: {rows:?}");
+    rows[0][0].clone()
 }
 
 #[test]
@@ -124,15 +132,11 @@ fn an_account_is_only_acted_as_with_its_own_key() {
     assert!(err.contains("cannot read the key file"), "{err}");
     std::fs::rename(&moved, &ciso).unwrap();
     // Sign-ins are audited with the principal.
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let n: i64 = c
-        .query_row(
-            "SELECT count(*) FROM audit_record WHERE operation = 'UserLoggedIn' AND user_id = 'ciso@contoso.com'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(n, 1);
+    let n = one(
+        &e,
+        "SELECT count(*) FROM audit_record WHERE operation = 'UserLoggedIn' AND user_id = 'ciso@contoso.com'",
+    );
+    assert_eq!(n.int(), 1);
 }
 
 #[test]
@@ -176,11 +180,12 @@ fn a_store_writer_cannot_add_a_principal_or_swap_its_key() {
         .collect::<Vec<_>>()
         .join(" ");
     // A row of one's own, with a made-up MAC.
-    sql(
+    common::store_exec_args(
         &e,
         &format!(
-            "INSERT INTO principal VALUES ('eve@contoso.com', 'eve@contoso.com', 'Eve', '{eve_line}', 'SHA256:eve', 1, 'eve@contoso.com', '2026-01-01T00:00:00Z', zeroblob(32))"
+            "INSERT INTO principal VALUES ('eve@contoso.com', 'eve@contoso.com', 'Eve', '{eve_line}', 'SHA256:eve', 1, 'eve@contoso.com', '2026-01-01T00:00:00Z', ?1)"
         ),
+        &[(&vec![0u8; 32]).into()],
     );
     let err = e.fails(
         &[
@@ -356,23 +361,13 @@ fn one_person_cannot_complete_a_purge_and_a_tampered_request_purges_nothing() {
         "PendingDataPurge"
     );
     // Every audit record names who acted.
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let empty: i64 = c
-        .query_row(
-            "SELECT count(*) FROM audit_record WHERE user_id = ''",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(empty, 0, "audit records without a principal");
-    let who: String = c
-        .query_row(
-            "SELECT user_id FROM audit_record WHERE operation = 'Set-OrganizationConfig' AND parameters LIKE '%ciso@contoso.com%'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(who, OWNER, "the approvers' change names who made it");
+    let empty = one(&e, "SELECT count(*) FROM audit_record WHERE user_id = ''");
+    assert_eq!(empty.int(), 0, "audit records without a principal");
+    let who = one(
+        &e,
+        "SELECT user_id FROM audit_record WHERE operation = 'Set-OrganizationConfig' AND parameters LIKE '%ciso@contoso.com%'",
+    );
+    assert_eq!(who.text(), OWNER, "the approvers' change names who made it");
 }
 
 #[test]
@@ -449,6 +444,7 @@ fn script_with_answers(e: &Env, script: &str, answers: &str) -> std::process::Ou
         .env("CUSTKEY_KEYRING", "off")
         .env("CUSTKEY_ASSUME_TTY", "1")
         .env_remove("SSH_AUTH_SOCK")
+        .envs(e.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

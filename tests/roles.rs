@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{audit_operations, Env, EXO};
+use common::{audit_operations, store_exec_args, store_rows, Env, EXO};
 
 const ADMIN: &str = "admin@contoso.onmicrosoft.com";
 const MALLORY: &str = "mallory@contoso.com";
@@ -17,22 +17,16 @@ fn as_user(e: &Env, upn: &str) {
         e.connect_owner();
         return;
     }
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let known: i64 = c
-        .query_row(
-            "SELECT count(*) FROM principal WHERE upn_key = lower(?1)",
-            [upn],
-            |r| r.get(0),
-        )
-        .unwrap_or(0);
+    let known = store_rows(
+        e,
+        "SELECT count(*) FROM principal WHERE upn_key = lower(?1)",
+        &[upn.into()],
+    )[0][0]
+        .int();
     if known == 0 {
-        let current: Option<String> = c
-            .query_row(
-                "SELECT value FROM setting WHERE key = 'az.account'",
-                [],
-                |r| r.get(0),
-            )
-            .ok();
+        let current = store_rows(e, "SELECT value FROM setting WHERE key = 'az.account'", &[])
+            .first()
+            .map(|r| r[0].text());
         e.connect_owner();
         e.register(upn);
         if let Some(prev) = current.filter(|p| p != "admin@contoso.onmicrosoft.com") {
@@ -785,28 +779,24 @@ fn rbac_vaults_authorize_keys_by_role_and_serve_the_service_principals() {
 fn a_role_record_forged_in_the_store_grants_nothing() {
     let e = Env::new();
     e.setup();
-    let db = e.path("service.db");
-    let sql = |q: &str| {
-        let out = std::process::Command::new("sqlite3")
-            .arg(&db)
-            .arg(q)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
     // Mallory writes himself into Organization Management and as subscription Owner, keeping
     // the old MAC (he does not hold the service master key).
-    let state = sql("SELECT value FROM setting WHERE key = 'roles.state'");
+    let state = store_rows(
+        &e,
+        "SELECT value FROM setting WHERE key = 'roles.state'",
+        &[],
+    )[0][0]
+        .text();
     assert!(state.contains(ADMIN));
-    let forged = state.trim().replace(ADMIN, MALLORY).replace('\'', "''");
-    sql(&format!(
-        "UPDATE setting SET value = '{forged}' WHERE key = 'roles.state'"
-    ));
+    let forged = state.replace(ADMIN, MALLORY);
+    assert_eq!(
+        store_exec_args(
+            &e,
+            "UPDATE setting SET value = ?1 WHERE key = 'roles.state'",
+            &[(&forged).into()],
+        ),
+        1
+    );
     as_user(&e, MALLORY);
     let err = e.fails(
         &["Set-OrganizationConfig", "-DataPurgeApprovers", MALLORY],
@@ -836,7 +826,7 @@ fn a_role_record_forged_in_the_store_grants_nothing() {
         1,
     );
     // Nor does dropping the record to be bootstrapped again: the vaults still name their owner.
-    sql("DELETE FROM setting WHERE key = 'roles.state'");
+    common::store_exec(&e, "DELETE FROM setting WHERE key = 'roles.state'");
     e.fails(
         &[
             "Set-AzKeyVaultAccessPolicy",

@@ -171,12 +171,10 @@ fn download(e: &Env, site: &str, name: &str) -> Vec<u8> {
     std::fs::read(e.path("dl").join(name)).unwrap()
 }
 
-/// The store and every content pack file beside it.
+/// The store and every content pack file beside it (on PostgreSQL every row, content chunks
+/// among them, and any pack files).
 fn store_bytes(e: &Env) -> Vec<u8> {
-    let mut bytes = std::fs::read(e.path("service.db")).unwrap();
-    if let Ok(w) = std::fs::read(e.path("service.db-wal")) {
-        bytes.extend(w);
-    }
+    let mut bytes = common::store_bytes(e);
     for f in common::files_under(&e.path("content")) {
         bytes.extend(std::fs::read(f).unwrap());
     }
@@ -184,31 +182,65 @@ fn store_bytes(e: &Env) -> Vec<u8> {
 }
 
 /// A file's rows: guid, site, pack, offset, size, chunks.
-fn file_row(
-    c: &rusqlite::Connection,
-    name: &str,
-) -> (String, String, Option<String>, u64, u64, u32) {
-    c.query_row(
+fn file_row(e: &Env, name: &str) -> (String, String, Option<String>, u64, u64, u32) {
+    let rows = common::store_rows(
+        e,
         "SELECT guid, site_guid, pack, pack_offset, size, chunks FROM spo_file WHERE path = ?1",
-        [format!("Shared Documents/{name}")],
-        |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        },
+        &[(&format!("Shared Documents/{name}")).into()],
+    );
+    let r = &rows[0];
+    (
+        r[0].text(),
+        r[1].text(),
+        r[2].opt_text(),
+        r[3].int() as u64,
+        r[4].int() as u64,
+        r[5].int() as u32,
     )
-    .unwrap()
 }
 
-/// Where each chunk of a file lies in its pack: (offset, length), and the pack's path.
-fn pack_chunks(e: &Env, name: &str) -> (std::path::PathBuf, Vec<(usize, usize)>) {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let (_, site, pack, off, size, chunks) = file_row(&c, name);
+/// A content pack of a site: a file under `content/`, or rows of the database.
+struct Pack {
+    site: String,
+    id: String,
+}
+
+impl Pack {
+    fn bytes(&self, e: &Env) -> Vec<u8> {
+        common::pack_bytes(e, &self.site, &self.id)
+    }
+    /// Replaces its bytes from outside, as a store writer could.
+    fn put(&self, e: &Env, bytes: &[u8]) {
+        common::put_pack_bytes(e, &self.site, &self.id, bytes)
+    }
+    fn exists(&self, e: &Env) -> bool {
+        common::pack_exists(e, &self.site, &self.id)
+    }
+    /// Deletes its bytes (the file, or the chunk rows), leaving its `content_pack` row.
+    fn remove_bytes(&self, e: &Env) {
+        if common::pack_in_database(e, &self.id) {
+            common::store_exec_args(
+                e,
+                "DELETE FROM content_chunk WHERE pack = ?1",
+                &[(&self.id).into()],
+            );
+        } else {
+            std::fs::remove_file(e.path(&format!("content/{}/{}.pack", self.site, self.id)))
+                .unwrap();
+        }
+    }
+    /// The message of a download that finds the pack shorter than the file's row says.
+    fn truncated_message(&self, e: &Env) -> &'static str {
+        match common::pack_in_database(e, &self.id) {
+            true => "is incomplete",
+            false => "is truncated",
+        }
+    }
+}
+
+/// Where each chunk of a file lies in its pack: (offset, length), and the pack.
+fn pack_chunks(e: &Env, name: &str) -> (Pack, Vec<(usize, usize)>) {
+    let (_, site, pack, off, size, chunks) = file_row(e, name);
     let pack = pack.expect("the file is in a pack");
     let chunk = custkey::service::spo::CHUNK_BYTES as u64;
     let full = custkey::crypto::encrypted_len(chunk);
@@ -225,27 +257,26 @@ fn pack_chunks(e: &Env, name: &str) -> (std::path::PathBuf, Vec<(usize, usize)>)
             )
         })
         .collect();
-    (e.path(&format!("content/{site}/{pack}.pack")), extents)
+    (Pack { site, id: pack }, extents)
 }
 
 /// Every stored chunk ciphertext, file by file (by guid), in order: from the packs, or rows.
 fn chunks(e: &Env) -> Vec<Vec<u8>> {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let mut st = c
-        .prepare("SELECT substr(path, length('Shared Documents/') + 1), pack FROM spo_file ORDER BY guid")
-        .unwrap();
-    let files: Vec<(String, Option<String>)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let files: Vec<(String, Option<String>)> = common::store_rows(
+        e,
+        "SELECT substr(path, length('Shared Documents/') + 1), pack FROM spo_file ORDER BY guid",
+        &[],
+    )
+    .into_iter()
+    .map(|r| (r[0].text(), r[1].opt_text()))
+    .collect();
     let mut out = common::blobs(e, "SELECT data FROM spo_file_chunk ORDER BY file_guid, n");
     for (name, pack) in files {
         if pack.is_none() {
             continue;
         }
-        let (path, extents) = pack_chunks(e, &name);
-        let bytes = std::fs::read(path).unwrap();
+        let (pack, extents) = pack_chunks(e, &name);
+        let bytes = pack.bytes(e);
         out.extend(
             extents
                 .iter()
@@ -258,23 +289,26 @@ fn chunks(e: &Env) -> Vec<Vec<u8>> {
 /// Moves a file's chunks out of its pack into `spo_file_chunk` rows, as a store written before
 /// schema 12 holds them (the same ciphertext; the pack goes with the next reclaim).
 fn to_chunk_rows(e: &Env, name: &str) {
-    let (path, extents) = pack_chunks(e, name);
-    let bytes = std::fs::read(&path).unwrap();
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let (guid, ..) = file_row(&c, name);
+    let (pack, extents) = pack_chunks(e, name);
+    let bytes = pack.bytes(e);
+    let (guid, ..) = file_row(e, name);
     for (n, &(at, len)) in extents.iter().enumerate() {
-        c.execute(
+        common::store_exec_args(
+            e,
             "INSERT INTO spo_file_chunk (file_guid, n, data) VALUES (?1, ?2, ?3)",
-            rusqlite::params![guid, n as u32, &bytes[at..at + len]],
-        )
-        .unwrap();
+            &[
+                (&guid).into(),
+                (n as u32).into(),
+                (&bytes[at..at + len]).into(),
+            ],
+        );
     }
-    c.execute(
+    common::store_exec_args(
+        e,
         "UPDATE spo_file SET pack = NULL, pack_offset = 0 WHERE guid = ?1",
-        [&guid],
-    )
-    .unwrap();
-    std::fs::remove_file(path).unwrap();
+        &[(&guid).into()],
+    );
+    pack.remove_bytes(e);
 }
 
 fn stderr(o: &std::process::Output) -> String {
@@ -693,8 +727,10 @@ fn a_tik_root_wrap_forged_with_the_public_key_is_refused() {
     );
     assert!(err.contains("does not match the key commitment"), "{err}");
     // Deleting the commitment does not help: a new one is made from the availability copy.
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    assert_eq!(c.execute("DELETE FROM key_commitment", []).unwrap(), 1);
+    assert_eq!(
+        common::store_exec_args(&e, "DELETE FROM key_commitment", &[]),
+        1
+    );
     let err = stderr(&download_env(&e, MKT, "a.txt", &[]));
     assert!(err.contains("does not match the key commitment"), "{err}");
 
@@ -713,13 +749,8 @@ fn a_tik_root_wrap_forged_with_the_public_key_is_refused() {
     site(&e, HR);
 }
 
-fn file_guid(c: &rusqlite::Connection, name: &str) -> String {
-    c.query_row(
-        "SELECT guid FROM spo_file WHERE path = ?1",
-        [format!("Shared Documents/{name}")],
-        |r| r.get(0),
-    )
-    .unwrap()
+fn file_guid(e: &Env, name: &str) -> String {
+    file_row(e, name).0
 }
 
 /// Chunks are bound to their file, number and to whether they are the last: a file cut short
@@ -745,25 +776,24 @@ fn a_file_cut_short_extended_or_reordered_fails_to_download() {
     to_chunk_rows(&e, "a.txt");
     assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
     std::fs::remove_file(e.path("dl/a.txt")).unwrap();
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let g = file_guid(&c, "a.txt");
+    let g = file_guid(&e, "a.txt");
     let chunk = |n: u32| -> Vec<u8> {
-        c.query_row(
+        common::store_rows(
+            &e,
             "SELECT data FROM spo_file_chunk WHERE file_guid = ?1 AND n = ?2",
-            rusqlite::params![g, n],
-            |r| r.get(0),
-        )
-        .unwrap()
+            &[(&g).into(), n.into()],
+        )[0][0]
+            .blob()
     };
     let put = |n: u32, data: &[u8]| {
-        c.execute(
-            "INSERT OR REPLACE INTO spo_file_chunk (file_guid, n, data) VALUES (?1, ?2, ?3)",
-            rusqlite::params![g, n, data],
-        )
-        .unwrap();
+        common::store_exec_args(
+            &e,
+            "INSERT INTO spo_file_chunk (file_guid, n, data) VALUES (?1, ?2, ?3) ON CONFLICT (file_guid, n) DO UPDATE SET data = excluded.data",
+            &[(&g).into(), n.into(), data.into()],
+        );
     };
     let set = |sql: &str| {
-        c.execute(sql, [&g]).unwrap();
+        common::store_exec_args(&e, sql, &[(&g).into()]);
     };
     let refused = |what: &str| {
         let out = download_env(&e, MKT, "a.txt", &[]);
@@ -817,17 +847,17 @@ fn a_damaged_or_extended_cached_tik_is_fetched_from_the_vaults_again() {
     let f = write_file(&e, "a.txt", 200_000);
     assert!(register(&e, &[]).status.success());
     upload(&e, MKT, &f);
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
     let cache = || -> Option<Vec<u8>> {
-        c.query_row("SELECT tik_cache FROM spo_dep", [], |r| r.get(0))
-            .unwrap()
+        match &common::store_rows(&e, "SELECT tik_cache FROM spo_dep", &[])[0][0] {
+            common::Val::Null => None,
+            v => Some(v.blob()),
+        }
     };
     let damages: [fn(&mut Vec<u8>); 2] = [|b| b[20] ^= 0x01, |b| b.extend_from_slice(&[0u8; 16])];
     for damage in damages {
         let mut bad = cache().unwrap();
         damage(&mut bad);
-        c.execute("UPDATE spo_dep SET tik_cache = ?1", [&bad])
-            .unwrap();
+        common::store_exec_args(&e, "UPDATE spo_dep SET tik_cache = ?1", &[(&bad).into()]);
         let out = download_env(&e, MKT, "a.txt", &[]);
         let err = stderr(&out);
         assert!(out.status.success(), "{err}");
@@ -870,9 +900,14 @@ fn site_policy_needs_customer_key_and_site_urls_complete() {
         "-Identity",
         "https://contoso.sharepoint.com/sites/m",
     ]);
-    assert_eq!(out.trim(), MKT);
+    assert_eq!(out.trim(), e.completed_names(MKT));
     let out = e.ok(&["__complete", "--", "Add-PnPFile", "-Site", ""]);
-    assert_eq!(out.lines().count(), 2, "{out}");
+    let sites = format!("{MKT}\n{HR}\n");
+    assert_eq!(
+        out.lines().count(),
+        e.completed_names(&sites).lines().count(),
+        "{out}"
+    );
     // Purging or rolling the availability key is not supported.
     let err = e.fails(
         &["Update-SPODataEncryptionPolicy", "-KeyType", "Availability"],
@@ -908,19 +943,23 @@ fn a_chunk_moved_to_another_place_does_not_decrypt() {
     assert_eq!(upload(&e, MKT, &big)["Chunks"], 3);
     assert_eq!(download(&e, MKT, "big.bin"), std::fs::read(&big).unwrap());
     // Swap the first two chunks of the file in its pack.
-    let (path, extents) = pack_chunks(&e, "big.bin");
-    let mut bytes = std::fs::read(&path).unwrap();
+    let (pack, extents) = pack_chunks(&e, "big.bin");
+    let mut bytes = pack.bytes(&e);
     let ((a, n), (b, _)) = (extents[0], extents[1]);
     let first = bytes[a..a + n].to_vec();
     bytes.copy_within(b..b + n, a);
     bytes[b..b + n].copy_from_slice(&first);
-    std::fs::write(&path, &bytes).unwrap();
+    pack.put(&e, &bytes);
     first_chunk_refused(&e);
     // Cut short: the pack is shorter than the file's row says.
-    std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+    pack.put(&e, &bytes[..bytes.len() - 1]);
     let out = download_env(&e, MKT, "big.bin", &[]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("is truncated"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(pack.truncated_message(&e)),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         !e.path("dl/big.bin").exists(),
         "no partial download is left"
@@ -928,20 +967,18 @@ fn a_chunk_moved_to_another_place_does_not_decrypt() {
     // Swapped back and moved into chunk rows (a file from before packs): the same swap there.
     bytes.copy_within(a..a + n, b);
     bytes[a..a + n].copy_from_slice(&first);
-    std::fs::write(&path, &bytes).unwrap();
+    pack.put(&e, &bytes);
     assert_eq!(download(&e, MKT, "big.bin"), std::fs::read(&big).unwrap());
     std::fs::remove_file(e.path("dl/big.bin")).unwrap();
     to_chunk_rows(&e, "big.bin");
     assert_eq!(download(&e, MKT, "big.bin"), std::fs::read(&big).unwrap());
     std::fs::remove_file(e.path("dl/big.bin")).unwrap();
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    c.execute_batch(
+    common::store_exec(
+        &e,
         "UPDATE spo_file_chunk SET n = -1 WHERE n = 0;
          UPDATE spo_file_chunk SET n = 0 WHERE n = 1;
          UPDATE spo_file_chunk SET n = 1 WHERE n = -1;",
-    )
-    .unwrap();
-    drop(c);
+    );
     first_chunk_refused(&e);
 }
 
@@ -965,12 +1002,22 @@ fn with_file() -> (Env, std::path::PathBuf) {
 #[test]
 fn a_damaged_tik_copy_is_warned_about_when_the_vaults_are_asked() {
     let (e, f) = with_file();
-    let out = std::process::Command::new("sqlite3")
-        .arg(e.path("service.db"))
-        .arg("UPDATE spo_dep_root_wrap SET wrapped = CAST(substr(wrapped, 1, 40) || x'00' || substr(wrapped, 42) AS BLOB) WHERE slot = 1;")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    // Byte 41 of every second copy set to zero.
+    let rows = common::store_rows(
+        &e,
+        "SELECT dep_guid, wrapped FROM spo_dep_root_wrap WHERE slot = 1",
+        &[],
+    );
+    assert!(!rows.is_empty());
+    for r in rows {
+        let mut wrapped = r[1].blob();
+        wrapped[40] = 0;
+        common::store_exec_args(
+            &e,
+            "UPDATE spo_dep_root_wrap SET wrapped = ?1 WHERE dep_guid = ?2 AND slot = 1",
+            &[(&wrapped).into(), (&r[0].text()).into()],
+        );
+    }
     // Within the refresh window both copies are tried: the read goes on, with a warning. Each
     // refresh caches the TIK for another hour, so each read is an hour later.
     for hours in 1..4 {
@@ -1098,29 +1145,25 @@ fn a_files_pack_outlives_mailbox_reclaims_and_goes_when_the_file_is_replaced() {
     let f = write_file(&e, "a.txt", 3 * custkey::service::spo::CHUNK_BYTES + 5);
     upload(&e, MKT, &f);
     let (first, _) = pack_chunks(&e, "a.txt");
-    assert!(first.exists());
+    assert!(first.exists(&e));
     e.ok(&["New-Mailbox", "-Name", "box", "-Shared"]);
     let (mail, _) = e.write_mail();
     e.ok(&["New-MailboxImportRequest", "box", mail.to_str().unwrap()]);
     assert!(
-        first.exists(),
+        first.exists(&e),
         "a mailbox import's reclaim took the file's pack"
     );
     assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
     upload(&e, MKT, &f);
     let (second, _) = pack_chunks(&e, "a.txt");
-    assert_ne!(first, second);
-    assert!(!first.exists(), "the replaced file's pack is deleted");
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let id = first.file_stem().unwrap().to_str().unwrap();
-    let rows: i64 = c
-        .query_row(
-            "SELECT count(*) FROM content_pack WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(rows, 0);
+    assert_ne!(first.id, second.id);
+    assert!(!first.exists(&e), "the replaced file's pack is deleted");
+    let rows = common::store_rows(
+        &e,
+        "SELECT count(*) FROM content_pack WHERE id = ?1",
+        &[(&first.id).into()],
+    );
+    assert_eq!(rows[0][0].int(), 0);
     assert_eq!(download(&e, MKT, "a.txt"), std::fs::read(&f).unwrap());
 }
 

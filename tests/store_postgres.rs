@@ -446,3 +446,83 @@ fn eight_processes_import_at_once_and_lose_nothing() {
         audit.len()
     );
 }
+
+/// Sessions opened to the database of `url` so far (`pg_stat_database.sessions`), read once
+/// no session of it is left and the count has settled (a backend adds itself to the count as
+/// it exits).
+fn sessions_so_far(url: &str) -> i64 {
+    let db = url
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let base = std::env::var("CUSTKEY_TEST_POSTGRES").unwrap();
+    let mut c = common::postgres_client(&base);
+    let mut last = -1;
+    for _ in 0..100 {
+        let r = c
+            .query_one(
+                "SELECT (SELECT count(*) FROM pg_stat_activity WHERE datname = $1), (SELECT sessions FROM pg_stat_database WHERE datname = $1)",
+                &[&db],
+            )
+            .unwrap();
+        let (live, n): (i64, i64) = (r.get(0), r.get(1));
+        if live == 0 && n == last {
+            return n;
+        }
+        last = if live == 0 { n } else { -1 };
+        c.batch_execute("SELECT pg_stat_clear_snapshot()").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the sessions of {db} did not settle");
+}
+
+/// One process that imports into many mailboxes (a pipeline) writes a pack for each, through
+/// a connection beside the store's own; the store's pool gives the same one to each writer in
+/// turn, so the process opens two connections, not one more per mailbox (docs/store.md,
+/// "Connections").
+#[test]
+fn a_pipeline_of_imports_reuses_one_writer_connection() {
+    let Some(url) = postgres_db() else { return };
+    let e = on(&url);
+    e.setup();
+    let (mail, _) = e.write_mail();
+    let names: Vec<String> = (0..6).map(|i| format!("p{i}")).collect();
+    e.ok(&[
+        "-Command",
+        &format!(
+            "{} | New-Mailbox -Shared | Out-Null",
+            names
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ]);
+    let before = sessions_so_far(&url);
+    e.ok(&[
+        "-Command",
+        &format!(
+            "Get-Mailbox -Filter \"Name -like 'p*'\" | ForEach-Object {{ New-MailboxImportRequest -Mailbox $_.Name -FilePath '{}' }} | Out-Null",
+            mail.display()
+        ),
+    ]);
+    let opened = sessions_so_far(&url) - before;
+    for n in &names {
+        assert_eq!(e.json(&["Get-MailboxStatistics", n])["ItemCount"], 3, "{n}");
+    }
+    let packs = common::store_rows(
+        &e,
+        "SELECT count(DISTINCT pack) FROM item WHERE pack IS NOT NULL",
+        &[],
+    )[0][0]
+        .int();
+    assert!(packs >= 6, "{packs} packs");
+    assert_eq!(
+        opened, 2,
+        "six imports in one process: the store's connection and one pooled writer connection"
+    );
+}

@@ -54,7 +54,7 @@ pub struct PackFile {
 
 enum Sink {
     File(File),
-    Db(Box<postgres::Client>),
+    Db(Box<super::pg::Pooled>),
 }
 
 /// Where a store keeps the bytes of new packs (packs already written are read where they are).

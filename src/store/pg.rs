@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use postgres::error::SqlState;
@@ -66,8 +67,108 @@ pub struct PgStore {
     shown: String,
     /// Statements prepared on this connection, by their SQL text.
     statements: RefCell<HashMap<String, Statement>>,
-    /// How to open another connection to the same database.
+    /// Other connections to the same database (pack writers), kept for reuse.
+    pool: Arc<Pool>,
+}
+
+/// At most this many idle connections are kept for reuse ([`Pool`]); more are closed when
+/// given back.
+pub(crate) const POOL_IDLE: usize = 2;
+
+/// The connections a store opens beside its own, for the writers of packs in the database
+/// ([`super::pgpack`]): a process that imports into many mailboxes (a pipeline, the service's
+/// workers) takes a connection per pack, and reusing one saves a connect, authentication and
+/// TLS handshake each time. Bounded ([`POOL_IDLE`] idle); a connection goes back when its
+/// [`Pooled`] is dropped, after a reset (any transaction rolled back, every advisory lock, the
+/// pack's among them, released); one that fails the reset, or is found closed or not answering
+/// when taken, is discarded, never reused.
+pub(crate) struct Pool {
+    idle: Mutex<Vec<Client>>,
     connector: Connector,
+}
+
+impl Pool {
+    /// An idle connection that still answers, or a new one.
+    fn take(self: &Arc<Pool>) -> std::result::Result<Pooled, postgres::Error> {
+        loop {
+            let next = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
+            let Some(mut client) = next else { break };
+            if !client.is_closed() && client.is_valid(Duration::from_secs(5)).is_ok() {
+                return Ok(Pooled {
+                    client: Some(client),
+                    pool: Arc::clone(self),
+                });
+            }
+            // Broken (the server restarted, an administrator ended the session): dropped.
+        }
+        let client = self.connector.try_connect()?;
+        Ok(Pooled {
+            client: Some(client),
+            pool: Arc::clone(self),
+        })
+    }
+
+    /// How many connections wait idle for reuse.
+    #[cfg(test)]
+    fn idle(&self) -> usize {
+        self.idle.lock().map(|v| v.len()).unwrap_or(0)
+    }
+}
+
+/// A connection from the store's [`Pool`], given back when dropped (or closed, when it is
+/// broken or the pool is full). It dereferences to the `postgres::Client`.
+pub(crate) struct Pooled {
+    client: Option<Client>,
+    pool: Arc<Pool>,
+}
+
+impl Pooled {
+    /// Closes the connection instead of giving it back (its session state is unknown).
+    pub(crate) fn discard(mut self) {
+        self.client = None;
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.client
+            .as_ref()
+            .expect("a pooled connection is present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client
+            .as_mut()
+            .expect("a pooled connection is present until dropped")
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let Some(mut client) = self.client.take() else {
+            return;
+        };
+        if client.is_closed() {
+            return;
+        }
+        // Back to a clean session: no transaction, no advisory lock (a pack's lock must end
+        // with its writer, as it would with the session). ROLLBACK outside a transaction is a
+        // warning, not an error.
+        if client
+            .batch_execute("ROLLBACK; SELECT pg_advisory_unlock_all()")
+            .is_err()
+        {
+            return;
+        }
+        if let Ok(mut idle) = self.pool.idle.lock() {
+            if idle.len() < POOL_IDLE {
+                idle.push(client);
+            }
+        }
+    }
 }
 
 /// What it takes to connect to the store's database again (the URL's password stays in the
@@ -134,15 +235,19 @@ impl PgStore {
             client,
             shown,
             statements: RefCell::new(HashMap::new()),
-            connector,
+            pool: Arc::new(Pool {
+                idle: Mutex::new(Vec::new()),
+                connector,
+            }),
         })
     }
 
     /// Another connection to the same database (the writer of a pack whose content lives in
-    /// the database, [`super::pgpack`]); the schema is the one this store checked.
-    pub(crate) fn connect_again(&self) -> Result<Client> {
-        let shown = &self.connector.shown;
-        self.connector.try_connect().map_err(|e| StoreError::Postgres {
+    /// the database, [`super::pgpack`]), from the store's [`Pool`]: an idle one that still
+    /// answers, else a new one; the schema is the one this store checked.
+    pub(crate) fn connect_again(&self) -> Result<Pooled> {
+        let shown = &self.pool.connector.shown;
+        self.pool.take().map_err(|e| StoreError::Postgres {
             url: shown.clone(),
             detail: format!("cannot open another connection: {}", db_text(&e)),
             help: "check the server's max_connections and that it is still running; nothing was stored".into(),
@@ -579,6 +684,108 @@ fn query_error(shown: &str, e: &postgres::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fresh database on the test server (`CUSTKEY_TEST_POSTGRES`, .ci/run) opened as a
+    /// store; `None` (loudly) without a server, a failure with `CI=true`.
+    fn fresh_store() -> Option<PgStore> {
+        let Some(base) = std::env::var("CUSTKEY_TEST_POSTGRES")
+            .ok()
+            .filter(|s| !s.is_empty())
+        else {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "CI=true but CUSTKEY_TEST_POSTGRES is not set"
+            );
+            eprintln!(
+                "SKIPPED: CUSTKEY_TEST_POSTGRES is not set, so this PostgreSQL test did not run"
+            );
+            return None;
+        };
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = Client::connect(&base, NoTls).unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let url = match base.split_once('?') {
+            Some((head, q)) => format!("{}/{name}?{q}", &head[..head.rfind('/').unwrap()]),
+            None => format!("{}/{name}", &base[..base.rfind('/').unwrap()]),
+        };
+        let url = match super::super::location::Location::parse(&url).unwrap() {
+            super::super::location::Location::Postgres(u) => u,
+            other => panic!("not a PostgreSQL URL: {other:?}"),
+        };
+        Some(PgStore::open(&url).unwrap())
+    }
+
+    fn pid(c: &mut Client) -> i32 {
+        c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0)
+    }
+
+    /// A connection given back is the next one taken (one connect for many packs), clean: no
+    /// transaction left open, no advisory lock (a pack's) still held.
+    #[test]
+    fn the_pool_reuses_a_connection_given_back_with_its_locks_released() {
+        let Some(mut store) = fresh_store() else {
+            return;
+        };
+        let mut first = store.connect_again().unwrap();
+        let p1 = pid(&mut first);
+        first
+            .batch_execute("BEGIN; SELECT pg_advisory_lock(4242)")
+            .unwrap();
+        drop(first);
+        assert_eq!(store.pool.idle(), 1);
+        let mut second = store.connect_again().unwrap();
+        assert_eq!(pid(&mut second), p1, "the idle connection was reused");
+        let held: i64 = store
+            .client
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = $1",
+                &[&p1],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(held, 0, "the pack lock went with the writer");
+        // No transaction left open: its state is idle, not "idle in transaction".
+        let state: String = store
+            .client
+            .query_one("SELECT state FROM pg_stat_activity WHERE pid = $1", &[&p1])
+            .unwrap()
+            .get(0);
+        assert_eq!(state, "idle");
+        // Two at once: two connections; given back, the pool keeps at most POOL_IDLE.
+        let third = store.connect_again().unwrap();
+        let fourth = store.connect_again().unwrap();
+        drop((second, third, fourth));
+        assert_eq!(store.pool.idle(), POOL_IDLE);
+    }
+
+    /// A pooled connection the server ended (an administrator's pg_terminate_backend, a
+    /// restart) is discarded when taken, and a new one made: the writer never gets a dead one.
+    #[test]
+    fn a_broken_pooled_connection_is_discarded_not_reused() {
+        let Some(mut store) = fresh_store() else {
+            return;
+        };
+        let mut first = store.connect_again().unwrap();
+        let p1 = pid(&mut first);
+        drop(first);
+        assert_eq!(store.pool.idle(), 1);
+        let ended: bool = store
+            .client
+            .query_one("SELECT pg_terminate_backend($1, 5000)", &[&p1])
+            .unwrap()
+            .get(0);
+        assert!(ended);
+        let mut next = store.connect_again().unwrap();
+        let p2 = pid(&mut next);
+        assert_ne!(p2, p1);
+        next.batch_execute("SELECT 1").unwrap();
+        assert_eq!(store.pool.idle(), 0, "the dead one is not kept");
+        // A connection discarded by its user is closed, not given back.
+        next.discard();
+        assert_eq!(store.pool.idle(), 0);
+    }
 
     #[test]
     fn the_translation_maps_types_and_keeps_names() {

@@ -9,7 +9,8 @@
 //! The rules that keep a kill at any point harmless are those of pack files, with PostgreSQL
 //! doing what the file system did:
 //!
-//! - the writer holds a session advisory lock on the pack (its own connection, taken before the
+//! - the writer holds a session advisory lock on the pack (its own connection, from the store's
+//!   pool, pg::Pool, which releases the lock before reusing the connection; taken before the
 //!   `content_pack` row is registered) for as long as it writes; a reclaim takes the same lock
 //!   with `pg_try_advisory_xact_lock` inside its write transaction and leaves a pack it cannot
 //!   lock alone. A killed writer's session ends, and its lock with it;
@@ -25,6 +26,8 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 use postgres::Client;
+
+use super::pg::Pooled;
 
 use super::db::args;
 use super::pack::{PackReadError, PACK_BUFFER, PACK_BUFFERS};
@@ -83,7 +86,7 @@ pub(crate) struct DbAppender {
 
 impl DbAppender {
     /// Starts the writer of pack `id` on `client`, which holds the pack's lock.
-    pub(crate) fn start(id: String, client: Client) -> Result<DbAppender> {
+    pub(crate) fn start(id: String, client: Pooled) -> Result<DbAppender> {
         let label = label(&id);
         let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(PACK_BUFFERS);
         let (free_tx, free_rx) = mpsc::sync_channel::<Vec<u8>>(PACK_BUFFERS);
@@ -207,7 +210,7 @@ impl Drop for DbAppender {
 /// and stops (the appender then reports it). Ending the session releases the pack's lock.
 fn write_chunks(
     id: String,
-    mut client: Client,
+    mut client: Pooled,
     jobs: Receiver<Job>,
     free: SyncSender<Vec<u8>>,
     acks: mpsc::Sender<io::Result<u64>>,
@@ -225,6 +228,7 @@ fn write_chunks(
             Ok(st) => st,
             Err(e) => {
                 let _ = acks.send(Err(failed("write", e)));
+                client.discard();
                 return;
             }
         };
@@ -263,11 +267,15 @@ fn write_chunks(
             }
             Err(e) => {
                 let _ = acks.send(Err(e));
-                break;
+                drop(insert);
+                client.discard();
+                return;
             }
         }
     }
-    // Chunks not yet committed are rolled back with the session; the lock goes with it.
+    // Chunks not yet committed are rolled back, and the pack's lock released, as the
+    // connection goes back to the store's pool (or is closed): pg::Pooled.
+    drop(insert);
     drop(client);
 }
 

@@ -412,6 +412,18 @@ impl Env {
     }
 }
 
+impl Env {
+    /// What `custkey __complete` prints for object names read from the store: `names` with a
+    /// SQLite store; nothing with a PostgreSQL one, since a shell's completion never connects
+    /// to a database server (src/cli/complete.rs, docs/cli.md "Completion").
+    pub fn completed_names<'a>(&self, names: &'a str) -> &'a str {
+        match self.pg_url() {
+            Some(_) => "",
+            None => names,
+        }
+    }
+}
+
 impl From<&str> for Val {
     fn from(s: &str) -> Val {
         Val::Text(s.to_string())
@@ -501,7 +513,11 @@ pub fn store_exec_args(e: &Env, sql: &str, args: &[Val]) -> u64 {
 /// compare it before and after.
 pub fn store_bytes(e: &Env) -> Vec<u8> {
     let Some(_) = e.pg_url() else {
-        return std::fs::read(e.path("service.db")).unwrap();
+        let mut bytes = std::fs::read(e.path("service.db")).unwrap();
+        if let Ok(wal) = std::fs::read(e.path("service.db-wal")) {
+            bytes.extend(wal);
+        }
+        return bytes;
     };
     let tables = store_rows(
         e,
@@ -613,6 +629,55 @@ pub fn pack_bytes(e: &Env, owner: &str, pack: &str) -> Vec<u8> {
         return out;
     }
     std::fs::read(e.path(&format!("content/{owner}/{pack}.pack"))).unwrap()
+}
+
+/// Replaces the bytes of a pack (to damage it from outside, as a store writer could): its file
+/// under `content/`, or its `content_chunk` rows, rewritten as chunks of at most 256 KiB.
+pub fn put_pack_bytes(e: &Env, owner: &str, pack: &str, bytes: &[u8]) {
+    if pack_in_database(e, pack) {
+        store_exec_args(
+            e,
+            "DELETE FROM content_chunk WHERE pack = ?1",
+            &[pack.into()],
+        );
+        for (i, part) in bytes.chunks(256 * 1024).enumerate() {
+            store_exec_args(
+                e,
+                "INSERT INTO content_chunk (pack, off, data) VALUES (?1, ?2, ?3)",
+                &[pack.into(), Val::Int((i * 256 * 1024) as i64), part.into()],
+            );
+        }
+        return;
+    }
+    std::fs::write(e.path(&format!("content/{owner}/{pack}.pack")), bytes).unwrap();
+}
+
+/// Whether a pack's bytes are still stored: its file, or (content in the database) its
+/// `content_pack` row or any chunk of it.
+pub fn pack_exists(e: &Env, owner: &str, pack: &str) -> bool {
+    if e.pg_url().is_some() {
+        let rows = store_rows(
+            e,
+            "SELECT (SELECT count(*) FROM content_pack WHERE id = ?1 AND storage = 'database') + (SELECT count(*) FROM content_chunk WHERE pack = ?1)",
+            &[pack.into()],
+        );
+        if rows[0][0].int() > 0 {
+            return true;
+        }
+    }
+    e.path(&format!("content/{owner}/{pack}.pack")).exists()
+}
+
+/// Whether pack `pack` keeps its bytes in `content_chunk` rows (a PostgreSQL store's default).
+pub fn pack_in_database(e: &Env, pack: &str) -> bool {
+    e.pg_url().is_some()
+        && store_rows(
+            e,
+            "SELECT storage FROM content_pack WHERE id = ?1",
+            &[pack.into()],
+        )
+        .first()
+        .is_some_and(|r| r[0].text() == "database")
 }
 
 /// Every item's stored ciphertext, in (mailbox, item) order: the bytes its row points at in its

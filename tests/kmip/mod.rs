@@ -116,3 +116,29 @@ impl Relay {
         format!("127.0.0.1:{}", self.port)
     }
 }
+
+/// A KMIP server that decrypts with RSA keys (Cosmian KMS, for one), named by
+/// `CUSTKEY_TEST_KMIP_RSA` (host:port, with the client certificate, key and CA of
+/// `CUSTKEY_TEST_KMIP_CERT`, `_KEY`, `_CA`). CI builds none (docs/kmip.md says why): without it
+/// the RSA round-trip tests say that they skipped, also with `CI=true`.
+pub fn rsa_endpoint() -> Option<Endpoint> {
+    let Ok(server) = std::env::var("CUSTKEY_TEST_KMIP_RSA") else {
+        eprintln!(
+            "SKIPPED: no KMIP server with RSA decryption (set CUSTKEY_TEST_KMIP_RSA=host:port; \
+             docs/kmip.md shows how to run Cosmian KMS for it)"
+        );
+        return None;
+    };
+    let (host, port) = server
+        .rsplit_once(':')
+        .expect("CUSTKEY_TEST_KMIP_RSA is host:port");
+    let file =
+        |v: &str| PathBuf::from(std::env::var(v).unwrap_or_else(|_| panic!("{v} is not set")));
+    Some(Endpoint {
+        host: host.to_string(),
+        port: port.parse().expect("a port"),
+        client_certificate: file("CUSTKEY_TEST_KMIP_CERT"),
+        client_key: file("CUSTKEY_TEST_KMIP_KEY"),
+        ca_certificate: file("CUSTKEY_TEST_KMIP_CA"),
+    })
+}

@@ -614,6 +614,18 @@ impl RootKeyProvider for KmipRoots {
     ) -> RootResult<Zeroizing<Vec<u8>>> {
         let (s, u) = self.server(versioned_uri)?;
         let ep = &s.endpoint;
+        // The key's state decides, not only the server's willingness: KMIP lets a Deactivated
+        // or Compromised key still decrypt ("process"), and servers differ (PyKMIP refuses,
+        // Cosmian KMS decrypts), but a revoked root key must cut the data off everywhere.
+        let attrs = client::get_attributes(ep, &u.id).map_err(|e| classify(ep, Some(&u.id), e))?;
+        if attrs.state != Some(State::Active) {
+            let state = attrs.state.map_or("unknown", State::as_str);
+            return Err(RootError::Mine(state_error(
+                &format!("key {u}"),
+                attrs.state,
+                &format!("state {state}; custkey unwraps only with an Active key"),
+            )));
+        }
         let out = match alg {
             RootAlg::KmsAesGcm => client::gcm_decrypt(ep, &u.id, wrapped, &aad(&u.id)),
             RootAlg::Oaep(a) => {
