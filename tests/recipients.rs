@@ -548,3 +548,73 @@ fn an_archive_is_no_recipient_of_its_own() {
     assert!(err.contains("only user and shared mailboxes"), "{err}");
     e.fails(&["Enable-Mailbox", "alice"], 2);
 }
+
+#[test]
+fn a_mail_user_migrated_in_is_encrypted_under_the_dep_assigned_before_migration() {
+    let e = Env::new();
+    e.setup();
+    let dep = e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"]);
+    e.ok(&[
+        "New-MailUser",
+        "-Name",
+        "Carol",
+        "-ExternalEmailAddress",
+        "carol@onprem.contoso.com",
+    ]);
+    e.ok(&[
+        "Set-MgUserLicense",
+        "-UserId",
+        "Carol",
+        "-AddLicenses",
+        "SPE_E5",
+    ]);
+    e.ok(&[
+        "Set-MailUser",
+        "Carol",
+        "-DataEncryptionPolicy",
+        "US Mailboxes",
+    ]);
+    let guid = e.json(&["Get-MailUser", "Carol"])["Guid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Not a mailbox yet: nothing to import into, no move without -Remote.
+    e.fails(&["New-MoveRequest", "Carol"], 1);
+    e.ok(&["New-MoveRequest", "Carol", "-Remote", "-WhatIf"]);
+    assert_eq!(
+        e.json(&["Get-MailUser", "Carol"])["RecipientTypeDetails"],
+        "MailUser"
+    );
+    let mv = e.json(&[
+        "New-MoveRequest",
+        "Carol",
+        "-Remote",
+        "-RemoteHostName",
+        "mail.contoso.com",
+        "-TargetDeliveryDomain",
+        "contoso.mail.onmicrosoft.com",
+    ]);
+    assert_eq!(mv["Status"], "Completed");
+    let m = e.json(&["Get-Mailbox", "Carol"]);
+    assert_eq!(m["RecipientTypeDetails"], "UserMailbox");
+    assert_eq!(m["Guid"], guid.as_str());
+    assert_eq!(m["DataEncryptionPolicy"], "US Mailboxes");
+    assert!(m["ExternalEmailAddress"].is_null());
+    e.fails(&["Get-MailUser", "Carol"], 1);
+    // Its first key is under the DEP: encrypted from the first item on.
+    let stats = e.json(&["Get-MailboxStatistics", "Carol"]);
+    assert_eq!(stats["IsEncrypted"], true);
+    assert_eq!(stats["DataEncryptionPolicyID"], dep["Guid"]);
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "Carol", mail.to_str().unwrap()]);
+    assert_eq!(key_deps(&e, "Carol"), [dep["Guid"].as_str().unwrap()]);
+    e.exports_same("Carol", "carol-out", &mail);
+    // Again with -Remote: already a mailbox, moved as without it.
+    e.ok(&["New-MoveRequest", "Carol", "-Remote"]);
+    e.exports_same("Carol", "carol-out2", &mail);
+    let err = e.fails(
+        &["New-MoveRequest", "-Identity", "Support-nope", "-Remote"],
+        1,
+    );
+    assert!(err.contains("couldn't be found"), "{err}");
+}

@@ -623,3 +623,31 @@ pub fn archive_of(tx: &Tx, identity: &str) -> Result<RecipientRow> {
         None => Err(none()),
     }
 }
+
+/// The migration of a mail user's mailbox into the organization (`New-MoveRequest -Remote`):
+/// the mail user becomes a user mailbox with the same GUID, licences and DEP assignment, so a
+/// DEP assigned before the migration (`Set-MailUser -DataEncryptionPolicy`) applies to its
+/// content from the first item. Returns the mailbox. A user mailbox is returned as it is (a
+/// migration that stopped after this step is finished by moving it).
+pub fn migrate_mail_user(store: &mut Store, identity: &str) -> Result<RecipientRow> {
+    store.write(|tx| {
+        let mut r = resolve(tx, identity, RecipientScope::All)?;
+        match Kind::of(&r.kind) {
+            Kind::MailUser => {}
+            Kind::UserMailbox => return Ok(r),
+            _ => {
+                return Err(Error::rule(format!(
+                    "'{}' is a {}; only a mail user is migrated in with -Remote",
+                    r.name, r.kind
+                ))
+                .with_help("move it without -Remote"))
+            }
+        }
+        let t = now();
+        tx.set_recipient_kind(&r.guid, Kind::UserMailbox.as_str(), &t)?;
+        r.kind = Kind::UserMailbox.as_str().into();
+        r.external_email = None;
+        r.when_changed = t;
+        Ok(r)
+    })
+}

@@ -266,6 +266,16 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Changes a recipient's kind (a mail user migrated in becomes a UserMailbox) and clears
+    /// its external address.
+    pub fn set_recipient_kind(&self, guid: &str, kind: &str, when_changed: &str) -> Result<()> {
+        self.exec(
+            "UPDATE recipient SET kind = ?2, external_email = NULL, when_changed = ?3 WHERE guid = ?1",
+            args![guid, kind, when_changed],
+        )?;
+        Ok(())
+    }
+
     /// The licence lists (SKU part numbers) of every recipient that has at least one licence.
     pub fn recipient_licence_sets(&self) -> Result<Vec<Vec<String>>> {
         self.rows(
