@@ -35,7 +35,17 @@ fn assigning_many_mailboxes_costs_one_rsa_unwrap_per_dep() {
     std::env::set_var("CUSTKEY_KEYRING", "off");
     // The master key files are in this test's configuration directory, never ~/.config.
     std::env::set_var("CUSTKEY_CONFIG_DIR", e.config.path());
-    let mut store = Store::open(&e.path("service.db")).unwrap();
+    let mut store = match e.pg_url() {
+        Some(url) => {
+            let Ok(custkey::store::location::Location::Postgres(u)) =
+                custkey::store::location::Location::parse(url)
+            else {
+                panic!("not a PostgreSQL URL: {url}")
+            };
+            Store::open_url(&u, e.dir.path()).unwrap()
+        }
+        None => Store::open(&e.path("service.db")).unwrap(),
+    };
     for id in &ids[3..] {
         custkey::service::recipient::create(
             &mut store,
@@ -97,15 +107,12 @@ fn create_by_pipeline(e: &Env, prefix: &str, n: usize) -> String {
 }
 
 fn assigned(e: &Env, filter: &str) -> usize {
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    c.query_row(
-        &format!(
-            "SELECT count(*) FROM recipient WHERE name LIKE '{filter}' AND dep_guid IS NOT NULL"
-        ),
-        [],
-        |r| r.get::<_, i64>(0),
-    )
-    .unwrap() as usize
+    common::store_rows(
+        e,
+        "SELECT count(*) FROM recipient WHERE name LIKE ?1 AND dep_guid IS NOT NULL",
+        &[filter.into()],
+    )[0][0]
+        .int() as usize
 }
 
 #[test]

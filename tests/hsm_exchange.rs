@@ -153,16 +153,14 @@ impl Env {
 
     /// (key uri, recorded OAEP algorithm) of each root wrap of the DEPs, from the store.
     fn root_wrap_algorithms(&self) -> Vec<(String, String)> {
-        let c = rusqlite::Connection::open(self.path("service.db")).unwrap();
-        let mut st = c
-            .prepare("SELECT key_uri, wrapped FROM dep_root_wrap ORDER BY dep_guid, slot")
-            .unwrap();
-        st.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })
-        .unwrap()
+        common::store_rows(
+            self,
+            "SELECT key_uri, wrapped FROM dep_root_wrap ORDER BY dep_guid, slot",
+            &[],
+        )
+        .into_iter()
         .map(|r| {
-            let (uri, w) = r.unwrap();
+            let (uri, w) = (r[0].text(), r[1].blob());
             let wk = custkey::crypto::WrappedKey::from_bytes(&w).unwrap();
             (uri, wk.oaep_alg().unwrap().as_str().to_string())
         })

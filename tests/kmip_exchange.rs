@@ -171,14 +171,14 @@ impl Env {
 
     /// (key uri, recorded wrap kind) of each root wrap, from the store.
     fn wrap_kinds(&self) -> Vec<(String, String)> {
-        let c = rusqlite::Connection::open(self.path("service.db")).unwrap();
-        let mut st = c
-            .prepare("SELECT key_uri, wrap_kind FROM dep_root_wrap ORDER BY slot")
-            .unwrap();
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
+        common::store_rows(
+            self,
+            "SELECT key_uri, wrap_kind FROM dep_root_wrap ORDER BY slot",
+            &[],
+        )
+        .into_iter()
+        .map(|r| (r[0].text(), r[1].text()))
+        .collect()
     }
 
     fn take_hsm_away(&self) {
@@ -393,14 +393,14 @@ fn sharepoint_and_multi_workload_policies_on_a_softhsm_and_a_kmip_root() {
         &e.kmip_uri(),
     ]);
     assert_eq!(p["State"], "Registered", "{p}");
-    let c = rusqlite::Connection::open(e.path("service.db")).unwrap();
-    let kinds: Vec<String> = c
-        .prepare("SELECT wrap_kind FROM spo_dep_root_wrap ORDER BY wrap_kind")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let kinds: Vec<String> = common::store_rows(
+        &e,
+        "SELECT wrap_kind FROM spo_dep_root_wrap ORDER BY wrap_kind",
+        &[],
+    )
+    .into_iter()
+    .map(|r| r[0].text())
+    .collect();
     assert!(kinds.iter().any(|k| k == "KMS-AES-256-GCM"), "{kinds:?}");
     let site = "https://contoso.sharepoint.com/sites/kms";
     e.ok(&[

@@ -149,24 +149,23 @@ fn a_vault_file_copied_back_after_a_key_change_is_refused_by_the_vault_cmdlets()
     assert_eq!(std::fs::read(vault_file(&e, VAULTS[0])).unwrap(), saved);
 }
 
-/// Flips one byte in the middle of the slot-`slot` root wrap of the DEP, with sqlite3.
+/// Flips one byte in the middle of the slot-`slot` root wrap of the DEP, as a store writer
+/// would (on either backend).
 fn damage_root_wrap(e: &Env, slot: u32) {
-    let db = e.path("service.db");
-    let sql = format!(
-        "UPDATE dep_root_wrap SET wrapped = CAST(substr(wrapped, 1, 100) || \
-         (CASE WHEN substr(wrapped, 101, 1) = x'00' THEN x'01' ELSE x'00' END) || \
-         substr(wrapped, 102) AS BLOB) WHERE slot = {slot};"
+    let rows = common::store_rows(
+        e,
+        "SELECT dep_guid, wrapped FROM dep_root_wrap WHERE slot = ?1",
+        &[slot.into()],
     );
-    let out = std::process::Command::new("sqlite3")
-        .arg(&db)
-        .arg(&sql)
-        .output()
-        .expect("run sqlite3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for r in rows {
+        let mut w = r[1].blob();
+        w[100] ^= 0x01;
+        common::store_exec_args(
+            e,
+            "UPDATE dep_root_wrap SET wrapped = ?1 WHERE dep_guid = ?2 AND slot = ?3",
+            &[(&w).into(), (&r[0].text()).into(), slot.into()],
+        );
+    }
 }
 
 fn key_result<'a>(tests: &'a serde_json::Value, vault: &str) -> &'a serde_json::Value {
@@ -358,18 +357,22 @@ fn concurrent_writers_of_one_vault_never_see_a_false_rollback() {
         }
     });
     // 24 writes, each raising the generation by one; the last one read is what is recorded.
-    let recorded = common::blobs(
-        &e,
-        "SELECT CAST(value AS BLOB) FROM setting WHERE key LIKE 'vault_generation:contoso-ck-va1@%'",
-    );
+    let generations = || -> Vec<String> {
+        common::store_rows(
+            &e,
+            "SELECT value FROM setting WHERE key LIKE 'vault_generation:contoso-ck-va1@%'",
+            &[],
+        )
+        .into_iter()
+        .map(|r| r[0].text())
+        .collect()
+    };
+    let recorded = generations();
     assert_eq!(recorded.len(), 1);
-    let text = String::from_utf8(recorded[0].clone()).unwrap();
+    let text = recorded[0].clone();
     let generation: u64 = text.split(':').next().unwrap().parse().unwrap();
     e.ok(&["Get-AzKeyVault", "-VaultName", VAULTS[0]]);
-    let after = common::blobs(
-        &e,
-        "SELECT CAST(value AS BLOB) FROM setting WHERE key LIKE 'vault_generation:contoso-ck-va1@%'",
-    );
+    let after = generations();
     assert_eq!(after, recorded, "a read records nothing new");
     assert!(generation >= 24, "{text}");
 }
