@@ -99,5 +99,6 @@ pub fn row(name: &str, alias: &str, kind: &str, upn: Option<String>, t: &str) ->
         when_created: t.to_string(),
         when_changed: t.to_string(),
         data_purged: None,
+        archive_guid: None,
     }
 }

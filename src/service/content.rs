@@ -511,7 +511,8 @@ fn import_from(
     path: &Path,
     progress: &dyn super::Progress,
 ) -> Result<TransferResult> {
-    let r = store.read(|tx| recipient::resolve(tx, mailbox, RecipientScope::Mailboxes))?;
+    // An archive is named by its GUID (the CLI's -IsArchive resolves it, see `archive_guid`).
+    let r = store.read(|tx| recipient::resolve(tx, mailbox, RecipientScope::Content))?;
     let source = super::mail_input::source_key(path);
     let (skip, _finished) = match &source {
         Some(s) => store
@@ -816,7 +817,8 @@ pub fn export_with(
     path: &Path,
     progress: &dyn super::Progress,
 ) -> Result<TransferResult> {
-    let r = store.read(|tx| recipient::resolve(tx, mailbox, RecipientScope::Mailboxes))?;
+    // An archive is named by its GUID (the CLI's -IsArchive resolves it, see `archive_guid`).
+    let r = store.read(|tx| recipient::resolve(tx, mailbox, RecipientScope::Content))?;
     let request = request_id();
     let key_rows = store.read(|tx| -> Result<_> { Ok(tx.mailbox_keys(&r.guid)?) })?;
     // Every key is tried; an item under a key that does not open is a bad item, reported while
@@ -1520,6 +1522,12 @@ pub fn move_requests(store: &mut Store, identity: Option<&str>) -> Result<Vec<Mo
         }
         Ok(out)
     })
+}
+
+/// The GUID of the archive of the mailbox `identity` (what `-IsArchive` imports into or exports
+/// from); an error naming `Enable-Mailbox -Archive` when it has none.
+pub fn archive_guid(store: &mut Store, identity: &str) -> Result<String> {
+    store.read(|tx| Ok(recipient::archive_of(tx, identity)?.guid))
 }
 
 #[cfg(test)]

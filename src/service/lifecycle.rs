@@ -463,7 +463,10 @@ pub fn approve_purge(
             r.data_purged = Some(t.clone());
             r.when_changed = t.clone();
             tx.update_recipient(&r)?;
-            names.push(r.name);
+            // An archive's content goes with its mailbox's; the mailbox is the one named.
+            if r.kind != super::recipient::Kind::ArchiveMailbox.as_str() {
+                names.push(r.name);
+            }
         }
         let mut mailbox_keys = 0u64;
         for k in tx.mailbox_keys_under_dep(&d.guid)? {

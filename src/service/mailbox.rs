@@ -133,6 +133,15 @@ pub(crate) fn unchanged_dep(tx: &crate::store::Tx, r: &RecipientRow) -> Result<(
     }
 }
 
+/// Fails (nothing written) when the mailbox was given an archive since `r` was read: an
+/// assignment must re-wrap the archive's keys with the mailbox's.
+fn unchanged_archive(tx: &crate::store::Tx, r: &RecipientRow) -> Result<()> {
+    match tx.recipient(&r.guid)? {
+        Some(now) if now.archive_guid != r.archive_guid => Err(changed_meanwhile()),
+        _ => Ok(()),
+    }
+}
+
 /// What a command over many recipients did, in order: the results of the first ones, and the
 /// error of the one after them that stopped it (none after it was tried).
 #[derive(Debug)]
@@ -167,13 +176,22 @@ fn dep_gate(d: &DepRow) -> Result<()> {
     Ok(())
 }
 
-/// A recipient of a kind that needs a licence must carry the Customer Key capability.
-fn licence_gate(r: &RecipientRow) -> Result<()> {
-    let kind = match r.kind.as_str() {
-        "SharedMailbox" => Kind::SharedMailbox,
-        "MailUser" => Kind::MailUser,
-        _ => Kind::UserMailbox,
-    };
+/// A recipient of a kind that needs a licence must carry the Customer Key capability; a group
+/// or public-folder mailbox needs none of its own, but a tenant with at least one licensed
+/// recipient (`tenant_licensed`).
+fn licence_gate(r: &RecipientRow, tenant_licensed: bool) -> Result<()> {
+    let kind = Kind::of(&r.kind);
+    if kind.needs_licensed_tenant() && !tenant_licensed {
+        return Err(Error::rule(format!(
+            "'{}' is a {}: it needs no licence of its own, but the tenant has no user licensed for Customer Key ({})",
+            r.name,
+            kind.as_str(),
+            recipient::CUSTOMER_KEY_CAPABILITY
+        ))
+        .with_help(
+            "license at least one user first, e.g. custkey Set-MgUserLicense -UserId alice -AddLicenses SPE_E5",
+        ));
+    }
     if kind.needs_license()
         && !recipient::capabilities(&r.licenses)
             .iter()
@@ -209,10 +227,11 @@ pub fn preflight_assign_many(
         dep_gate(&dep::resolve(store, dep::DepKind::Mailbox, dep_identity)?)?;
     }
     store.read(|tx| -> Result<_> {
+        let tenant = recipient::tenant_licensed(tx)?;
         Ok(identities
             .iter()
             .map(|id| match recipient::resolve(tx, id, scope) {
-                Ok(r) => licence_gate(&r).err(),
+                Ok(r) => licence_gate(&r, tenant).err(),
                 Err(e) => Some(e),
             })
             .collect())
@@ -314,28 +333,47 @@ fn assign_attempt(
     (org_id, target, request): (&str, &DepRow, &str),
     conflict: &mut bool,
 ) -> Result<Partial<RecipientRow>> {
-    let (mut rows, mut key_rows, mut failed) = store.read(|tx| -> Result<_> {
-        let mut rows = Vec::with_capacity(identities.len());
-        let mut keys = Vec::with_capacity(identities.len());
-        let mut failed = None;
-        for id in identities {
-            let r = match recipient::resolve(tx, id, scope) {
-                Ok(r) => r,
-                Err(e) if prefix => {
-                    failed = Some(e);
-                    break;
-                }
-                Err(e) => return Err(e),
-            };
-            keys.push(tx.mailbox_keys(&r.guid)?);
-            rows.push(r);
-        }
-        Ok((rows, keys, failed))
-    })?;
+    let (mut rows, mut key_rows, mut failed, tenant, mut archives) =
+        store.read(|tx| -> Result<_> {
+            let mut rows = Vec::with_capacity(identities.len());
+            let mut keys = Vec::with_capacity(identities.len());
+            // Each mailbox's archive and its keys: they follow the mailbox's DEP.
+            let mut archives = Vec::with_capacity(identities.len());
+            let mut failed = None;
+            for id in identities {
+                let r = match recipient::resolve(tx, id, scope) {
+                    Ok(r) => r,
+                    Err(e) if prefix => {
+                        failed = Some(e);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
+                keys.push(tx.mailbox_keys(&r.guid)?);
+                archives.push(match &r.archive_guid {
+                    Some(g) => match tx.recipient(g)? {
+                        Some(a) => {
+                            let k = tx.mailbox_keys(&a.guid)?;
+                            Some((a, k))
+                        }
+                        None => None,
+                    },
+                    None => None,
+                });
+                rows.push(r);
+            }
+            // The tenant's licences matter only to group and public-folder mailboxes.
+            let tenant = dep_identity.is_some()
+                && rows
+                    .iter()
+                    .any(|r: &RecipientRow| Kind::of(&r.kind).needs_licensed_tenant())
+                && recipient::tenant_licensed(tx)?;
+            Ok((rows, keys, failed, tenant, archives))
+        })?;
     if dep_identity.is_some() {
         let mut unlicensed = None;
         for (i, r) in rows.iter().enumerate() {
-            if let Err(e) = licence_gate(r) {
+            if let Err(e) = licence_gate(r, tenant) {
                 if !prefix {
                     return Err(e);
                 }
@@ -346,8 +384,14 @@ fn assign_attempt(
         if let Some((i, e)) = unlicensed {
             rows.truncate(i);
             key_rows.truncate(i);
+            archives.truncate(i);
             failed = Some(e);
         }
+    }
+    // The archives are re-wrapped and reassigned beside their mailboxes, in the same write.
+    for (a, k) in archives.into_iter().flatten() {
+        rows.push(a);
+        key_rows.push(k);
     }
     if rows.is_empty() {
         return Ok(Partial {
@@ -418,7 +462,7 @@ fn assign_attempt(
     let assigned = dep_identity.map(|_| target.guid.clone());
     let done = store.write(|tx| {
         for (r, read) in rows.iter().zip(&read_sets) {
-            if let Err(e) = unchanged_dep(tx, r) {
+            if let Err(e) = unchanged_dep(tx, r).and_then(|()| unchanged_archive(tx, r)) {
                 // Reassigned or removed meanwhile: read again (a removed one then fails as not found).
                 *conflict = true;
                 return Err(e);
@@ -443,6 +487,10 @@ fn assign_attempt(
             r.dep_guid = assigned.clone();
             r.when_changed = when.clone();
             tx.set_recipient_dep(&r.guid, assigned.as_deref(), &when)?;
+            if r.kind == Kind::ArchiveMailbox.as_str() {
+                // Changed with its mailbox, whose audit row records the assignment.
+                continue;
+            }
             audit(
                 tx,
                 org_id,
@@ -476,6 +524,59 @@ pub(crate) fn changed_meanwhile() -> Error {
         "another command re-wrapped some of these keys while this one ran; nothing was changed",
     )
     .with_help("run the command again")
+}
+
+/// Creates a recipient (`New-UnifiedGroup -DataEncryptionPolicy`) and, when `dep_identity` is
+/// given, assigns it that DEP through [`assign`] (the same batched, guarded write and audit as
+/// `Set-Mailbox`). The policy's and the licence rule's gates are checked before the recipient
+/// is created, so a refused policy creates nothing.
+pub fn create_assigned(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    req: &recipient::NewRecipient,
+    dep_identity: Option<&str>,
+    cmdlet: &str,
+) -> Result<RecipientRow> {
+    if let Some(id) = dep_identity {
+        dep::check_org(store)?;
+        dep_gate(&dep::resolve(store, dep::DepKind::Mailbox, id)?)?;
+        let tenant = store.read(recipient::tenant_licensed)?;
+        // A new recipient has no licences: gate a stand-in of its kind.
+        let probe = RecipientRow {
+            guid: String::new(),
+            exchange_guid: String::new(),
+            name: req.name.trim().to_string(),
+            alias: req
+                .alias
+                .clone()
+                .unwrap_or_else(|| recipient::alias_from_name(&req.name)),
+            display_name: String::new(),
+            primary_smtp: String::new(),
+            upn: None,
+            external_email: None,
+            kind: req.kind.as_str().to_string(),
+            licenses: Vec::new(),
+            dep_guid: None,
+            when_created: String::new(),
+            when_changed: String::new(),
+            data_purged: None,
+            archive_guid: None,
+        };
+        licence_gate(&probe, tenant)?;
+    }
+    let row = recipient::create(store, req)?;
+    let Some(id) = dep_identity else {
+        return Ok(row);
+    };
+    let mut done = assign(
+        store,
+        keys,
+        std::slice::from_ref(&row.guid),
+        RecipientScope::All,
+        Some(id),
+        cmdlet,
+    )?;
+    Ok(done.pop().unwrap_or(row))
 }
 
 /// `Get-MailboxStatistics`.
@@ -529,8 +630,21 @@ pub fn size_text(bytes: u64) -> String {
 }
 
 pub fn statistics(store: &mut Store, identity: &str) -> Result<MailboxStatistics> {
+    statistics_of(store, identity, false)
+}
+
+/// [`statistics`] of the mailbox, or with `archive` of its archive (`-Archive`).
+pub fn statistics_of(
+    store: &mut Store,
+    identity: &str,
+    archive: bool,
+) -> Result<MailboxStatistics> {
     store.read(|tx| {
-        let r = recipient::resolve(tx, identity, RecipientScope::Mailboxes)?;
+        let r = if archive {
+            recipient::archive_of(tx, identity)?
+        } else {
+            recipient::resolve(tx, identity, RecipientScope::Mailboxes)?
+        };
         let (count, bytes) = tx.item_totals(&r.guid)?;
         let keys = tx.mailbox_keys(&r.guid)?;
         let dep = match &r.dep_guid {

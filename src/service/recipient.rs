@@ -1,4 +1,11 @@
-//! Recipients: user mailboxes, shared mailboxes and mail users, and their licences.
+//! Recipients: user, shared, group (Microsoft 365 group) and public-folder mailboxes, mail
+//! users, and their licences.
+//!
+//! Licence rule (the overview, spec §4): user mailboxes and mail users need a Customer Key
+//! licence of their own; shared, public-folder and group mailboxes need none "when the tenant
+//! meets the user-mailbox licensing requirement". custkey reads that as: a group or
+//! public-folder mailbox can be given a customer DEP once at least one recipient of the tenant
+//! is licensed for Customer Key (shared mailboxes keep their older rule: no check at all).
 //!
 //! Licences are assigned by SKU part number (as `Set-MgUserLicense` does); a recipient's
 //! `PersistedCapabilities` are derived from them. Customer Key needs the capability
@@ -94,6 +101,12 @@ pub enum Kind {
     UserMailbox,
     SharedMailbox,
     MailUser,
+    /// A Microsoft 365 group's mailbox.
+    GroupMailbox,
+    PublicFolderMailbox,
+    /// A mailbox's archive (`Enable-Mailbox -Archive`): content only, never a recipient of its
+    /// own; it follows its primary's DEP.
+    ArchiveMailbox,
 }
 
 impl Kind {
@@ -102,11 +115,35 @@ impl Kind {
             Kind::UserMailbox => "UserMailbox",
             Kind::SharedMailbox => "SharedMailbox",
             Kind::MailUser => "MailUser",
+            Kind::GroupMailbox => "GroupMailbox",
+            Kind::PublicFolderMailbox => "PublicFolderMailbox",
+            Kind::ArchiveMailbox => "ArchiveMailbox",
         }
     }
-    /// User and mail-user mailboxes need a licence for Customer Key; shared ones do not.
+    /// The kind a stored `RecipientTypeDetails` names (a user mailbox for anything unknown).
+    pub fn of(details: &str) -> Kind {
+        match details {
+            "SharedMailbox" => Kind::SharedMailbox,
+            "MailUser" => Kind::MailUser,
+            "GroupMailbox" => Kind::GroupMailbox,
+            "PublicFolderMailbox" => Kind::PublicFolderMailbox,
+            "ArchiveMailbox" => Kind::ArchiveMailbox,
+            _ => Kind::UserMailbox,
+        }
+    }
+    /// User and mail-user mailboxes need a licence for Customer Key; shared, group and
+    /// public-folder ones do not.
     pub fn needs_license(self) -> bool {
-        !matches!(self, Kind::SharedMailbox)
+        matches!(self, Kind::UserMailbox | Kind::MailUser)
+    }
+    /// Group and public-folder mailboxes need no licence of their own but a tenant with at
+    /// least one user licensed for Customer Key.
+    pub fn needs_licensed_tenant(self) -> bool {
+        matches!(self, Kind::GroupMailbox | Kind::PublicFolderMailbox)
+    }
+    /// Whether licences can be assigned to it (a user account stands behind it).
+    pub fn licensable(self) -> bool {
+        self.needs_license()
     }
 }
 
@@ -132,15 +169,15 @@ pub struct Recipient {
     pub when_changed: String,
     /// When the mailbox's data was destroyed by the data purge of its DEP.
     pub data_purged_time: Option<String>,
+    /// `Active` once `Enable-Mailbox -Archive` gave it an archive, else `None`.
+    pub archive_status: String,
+    /// The archive's GUID (`00000000-0000-0000-0000-000000000000` without one, as Exchange shows).
+    pub archive_guid: String,
 }
 
 impl Recipient {
     pub fn kind(&self) -> Kind {
-        match self.recipient_type_details.as_str() {
-            "SharedMailbox" => Kind::SharedMailbox,
-            "MailUser" => Kind::MailUser,
-            _ => Kind::UserMailbox,
-        }
+        Kind::of(&self.recipient_type_details)
     }
     pub fn licensed_for_customer_key(&self) -> bool {
         self.persisted_capabilities
@@ -179,6 +216,15 @@ pub fn present(row: RecipientRow, dep_name: Option<String>) -> Recipient {
         when_created: row.when_created,
         when_changed: row.when_changed,
         data_purged_time: row.data_purged,
+        archive_status: if row.archive_guid.is_some() {
+            "Active"
+        } else {
+            "None"
+        }
+        .into(),
+        archive_guid: row
+            .archive_guid
+            .unwrap_or_else(|| uuid::Uuid::nil().to_string()),
     }
 }
 
@@ -225,13 +271,16 @@ pub fn resolve(tx: &Tx, identity: &str, scope: RecipientScope) -> Result<Recipie
             let what = match scope {
                 RecipientScope::MailUsers => "mail user",
                 RecipientScope::Mailboxes => "mailbox",
+                RecipientScope::Groups => "Microsoft 365 group",
                 RecipientScope::All => "recipient",
+                RecipientScope::Content => "mailbox or archive",
             };
             Err(Error::not_found(format!(
                 "The operation couldn't be performed because object '{identity}' couldn't be found: no {what} has that name, alias, address, UPN or GUID."
             ))
             .with_help(match scope {
                 RecipientScope::MailUsers => "list mail users with 'custkey Get-MailUser'",
+                RecipientScope::Groups => "list groups with 'custkey Get-UnifiedGroup'",
                 _ => "list mailboxes with 'custkey Get-Mailbox'",
             }))
         }
@@ -288,9 +337,9 @@ pub fn create_each(
                 .primary_smtp
                 .clone()
                 .unwrap_or_else(|| format!("{alias}@{}", org.name));
-            let upn = match req.kind {
-                Kind::SharedMailbox => req.upn.clone(),
-                _ => Some(req.upn.clone().unwrap_or_else(|| smtp.clone())),
+            let upn = match req.kind.licensable() {
+                false => req.upn.clone(),
+                true => Some(req.upn.clone().unwrap_or_else(|| smtp.clone())),
             };
             let t = now();
             let name = req.name.trim();
@@ -309,6 +358,7 @@ pub fn create_each(
                 when_created: t.clone(),
                 when_changed: t,
                 data_purged: None,
+                archive_guid: None,
             };
             if !tx.insert_recipient(&row)? {
                 // The ones before it stay created (this transaction commits them).
@@ -426,13 +476,19 @@ pub fn set_licenses(
         .collect();
     store.write(|tx| {
         let mut row = resolve(tx, user, RecipientScope::All)?;
-        if row.kind == Kind::SharedMailbox.as_str() {
+        let kind = Kind::of(&row.kind);
+        if !kind.licensable() {
+            let word = match kind {
+                Kind::GroupMailbox => "group",
+                Kind::PublicFolderMailbox => "public-folder",
+                _ => "shared",
+            };
             return Err(Error::rule(format!(
-                "'{}' is a shared mailbox; shared mailboxes are not licensed",
+                "'{}' is a {word} mailbox; {word} mailboxes are not licensed",
                 row.name
             ))
             .with_help(
-                "license the users who own it; a shared mailbox needs no licence for Customer Key",
+                "license the users who use it; shared, group and public-folder mailboxes need no licence of their own for Customer Key",
             ));
         }
         row.licenses.retain(|l| !remove_parts.contains(&l.as_str()));
@@ -476,6 +532,122 @@ pub fn set_display_name(
         r.display_name = display.to_string();
         r.when_changed = now();
         tx.update_recipient(&r)?;
+        Ok(r)
+    })
+}
+
+/// Whether at least one recipient of the tenant is licensed for Customer Key (what group and
+/// public-folder mailboxes need before a customer DEP is assigned to them).
+pub fn tenant_licensed(tx: &Tx) -> Result<bool> {
+    Ok(tx
+        .recipient_licence_sets()?
+        .iter()
+        .any(|l| capabilities(l).iter().any(|c| c == CUSTOMER_KEY_CAPABILITY)))
+}
+
+/// `Enable-Mailbox <id> -Archive`: gives a user or shared mailbox an archive (a content row of
+/// kind ArchiveMailbox whose GUID becomes the mailbox's ArchiveGuid), under the same DEP as the
+/// mailbox. Returns the mailbox.
+pub fn enable_archive(store: &mut Store, identity: &str) -> Result<RecipientRow> {
+    store.write(|tx| {
+        let mut r = resolve(tx, identity, RecipientScope::Mailboxes)?;
+        if !matches!(Kind::of(&r.kind), Kind::UserMailbox | Kind::SharedMailbox) {
+            return Err(Error::rule(format!(
+                "'{}' is a {}; only user and shared mailboxes have archives",
+                r.name, r.kind
+            ))
+            .with_help("give Enable-Mailbox -Archive a user or shared mailbox"));
+        }
+        if r.archive_guid.is_some() {
+            return Err(
+                Error::rule(format!("The mailbox '{}' already has an archive.", r.name))
+                    .with_help("Get-MailboxStatistics <mailbox> -Archive shows it"),
+            );
+        }
+        let guid = uuid::Uuid::new_v4().to_string();
+        let t = now();
+        let archive = RecipientRow {
+            guid: guid.clone(),
+            exchange_guid: uuid::Uuid::new_v4().to_string(),
+            // Hidden from every recipient scope; unique by its GUID.
+            name: guid.clone(),
+            alias: format!(
+                "archive-{}",
+                uuid::Uuid::parse_str(&guid)
+                    .map(|u| u.simple().to_string())
+                    .unwrap_or_default()
+            ),
+            display_name: format!("In-Place Archive - {}", r.display_name),
+            primary_smtp: format!("{guid}@archive.invalid"),
+            upn: None,
+            external_email: None,
+            kind: Kind::ArchiveMailbox.as_str().into(),
+            licenses: Vec::new(),
+            dep_guid: r.dep_guid.clone(),
+            when_created: t.clone(),
+            when_changed: t.clone(),
+            data_purged: None,
+            archive_guid: None,
+        };
+        if !tx.insert_recipient(&archive)? {
+            return Err(
+                Error::new(ErrorKind::Unavailable, "the archive could not be created")
+                    .with_help("run the command again"),
+            );
+        }
+        r.archive_guid = Some(guid);
+        r.when_changed = t;
+        if !tx.update_recipient(&r)? {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                "the mailbox could not be updated (another command changed or removed it)",
+            )
+            .with_help("run the command again"));
+        }
+        Ok(r)
+    })
+}
+
+/// The archive row of the mailbox `identity`; an error naming `Enable-Mailbox -Archive` when it
+/// has none.
+pub fn archive_of(tx: &Tx, identity: &str) -> Result<RecipientRow> {
+    let r = resolve(tx, identity, RecipientScope::Mailboxes)?;
+    let none = || {
+        Error::rule(format!("The mailbox '{}' has no archive.", r.name)).with_help(format!(
+            "give it one first: custkey Enable-Mailbox {} -Archive",
+            r.alias
+        ))
+    };
+    match &r.archive_guid {
+        Some(g) => tx.recipient(g)?.ok_or_else(none),
+        None => Err(none()),
+    }
+}
+
+/// The migration of a mail user's mailbox into the organization (`New-MoveRequest -Remote`):
+/// the mail user becomes a user mailbox with the same GUID, licences and DEP assignment, so a
+/// DEP assigned before the migration (`Set-MailUser -DataEncryptionPolicy`) applies to its
+/// content from the first item. Returns the mailbox. A user mailbox is returned as it is (a
+/// migration that stopped after this step is finished by moving it).
+pub fn migrate_mail_user(store: &mut Store, identity: &str) -> Result<RecipientRow> {
+    store.write(|tx| {
+        let mut r = resolve(tx, identity, RecipientScope::All)?;
+        match Kind::of(&r.kind) {
+            Kind::MailUser => {}
+            Kind::UserMailbox => return Ok(r),
+            _ => {
+                return Err(Error::rule(format!(
+                    "'{}' is a {}; only a mail user is migrated in with -Remote",
+                    r.name, r.kind
+                ))
+                .with_help("move it without -Remote"))
+            }
+        }
+        let t = now();
+        tx.set_recipient_kind(&r.guid, Kind::UserMailbox.as_str(), &t)?;
+        r.kind = Kind::UserMailbox.as_str().into();
+        r.external_email = None;
+        r.when_changed = t;
         Ok(r)
     })
 }

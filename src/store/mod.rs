@@ -366,6 +366,41 @@ const MIGRATIONS: &[&str] = &[
         data BLOB NOT NULL,
         PRIMARY KEY (pack, off)
     );",
+    // 15: group mailboxes (Microsoft 365 groups), public-folder mailboxes and archives among
+    // the recipients. An archive is a row of kind 'ArchiveMailbox' (never listed or resolved as a
+    // recipient) whose guid is its primary's `archive_guid`; its content and keys hang off that
+    // guid as a mailbox's do. The recipient table is rebuilt to widen its kind CHECK, as 6
+    // rebuilds dep (foreign keys are off while migrations run); PostgreSQL alters the
+    // constraint in place and adds the column.
+    "CREATE TABLE recipient_new (
+        guid TEXT PRIMARY KEY,
+        exchange_guid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        alias TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        primary_smtp TEXT NOT NULL,
+        upn TEXT,
+        external_email TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('UserMailbox', 'SharedMailbox', 'MailUser',
+            'GroupMailbox', 'PublicFolderMailbox', 'ArchiveMailbox')),
+        licenses TEXT NOT NULL DEFAULT '[]',
+        dep_guid TEXT,
+        when_created TEXT NOT NULL,
+        when_changed TEXT NOT NULL,
+        data_purged TEXT,
+        archive_guid TEXT
+    );
+    INSERT INTO recipient_new SELECT guid, exchange_guid, name, alias, display_name,
+        primary_smtp, upn, external_email, kind, licenses, dep_guid, when_created,
+        when_changed, data_purged, NULL FROM recipient;
+    DROP TABLE recipient;
+    ALTER TABLE recipient_new RENAME TO recipient;
+    CREATE UNIQUE INDEX recipient_name ON recipient (name COLLATE NOCASE);
+    CREATE UNIQUE INDEX recipient_alias ON recipient (alias COLLATE NOCASE);
+    CREATE UNIQUE INDEX recipient_smtp ON recipient (primary_smtp COLLATE NOCASE);
+    CREATE UNIQUE INDEX recipient_upn ON recipient (upn COLLATE NOCASE);
+    CREATE INDEX recipient_dep ON recipient (dep_guid);
+    CREATE UNIQUE INDEX recipient_archive ON recipient (archive_guid);",
 ];
 
 /// The schema version this build writes.
@@ -959,6 +994,64 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    /// A store written at schema 14 keeps its recipients, their licences and the rows that
+    /// reference them through migration 15 (which rebuilds the recipient table to accept group
+    /// and public-folder mailboxes), and its unique indexes hold again.
+    #[test]
+    fn the_recipient_kinds_migration_keeps_recipients_and_their_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("service.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..14] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 14).unwrap();
+            c.execute_batch(
+                "INSERT INTO dep VALUES ('d1', 'Mailbox', 'US', '', 1, '[]', 'Active', 'k', 1, x'01', x'02', NULL, NULL, NULL, 't', 't');
+                 INSERT INTO recipient VALUES ('r1', 'x1', 'Alice', 'alice', 'Alice', 'alice@c.com', 'alice@c.com', NULL, 'UserMailbox', '[\"SPE_E5\"]', 'd1', 't', 't', NULL);
+                 INSERT INTO mailbox_key VALUES ('r1', 'k1', 1, 'd1', x'0404', 1);",
+            )
+            .unwrap();
+            assert!(c
+                .execute_batch("INSERT INTO recipient VALUES ('r2', 'x2', 'G', 'g', 'G', 'g@c.com', NULL, NULL, 'GroupMailbox', '[]', NULL, 't', 't', NULL)")
+                .is_err());
+        }
+        let store = Store::open(&path).unwrap();
+        let c = store.sqlite();
+        let (kind, licenses, wrapped): (String, String, Vec<u8>) = c
+            .query_row(
+                "SELECT r.kind, r.licenses, k.wrapped FROM recipient r JOIN mailbox_key k ON k.mailbox_guid = r.guid",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (kind.as_str(), licenses.as_str(), wrapped),
+            ("UserMailbox", "[\"SPE_E5\"]", vec![4, 4])
+        );
+        c.execute_batch("INSERT INTO recipient VALUES ('r2', 'x2', 'G', 'g', 'G', 'g@c.com', NULL, NULL, 'GroupMailbox', '[]', NULL, 't', 't', NULL, NULL);
+             INSERT INTO recipient VALUES ('r3', 'x3', 'P', 'p', 'P', 'p@c.com', NULL, NULL, 'PublicFolderMailbox', '[]', NULL, 't', 't', NULL, NULL);")
+            .unwrap();
+        assert!(c
+            .execute_batch("INSERT INTO recipient VALUES ('r4', 'x4', 'X', 'x', 'X', 'x@c.com', NULL, NULL, 'Contact', '[]', NULL, 't', 't', NULL, NULL)")
+            .is_err());
+        assert!(c
+            .execute_batch("INSERT INTO recipient VALUES ('r5', 'x5', 'alice', 'a2', 'A', 'a2@c.com', NULL, NULL, 'UserMailbox', '[]', NULL, 't', 't', NULL, NULL)")
+            .is_err(), "names stay unique, ignoring case");
+        assert!(
+            c.execute_batch("INSERT INTO mailbox_key VALUES ('nope', 'k', 1, 'd1', x'00', 1)")
+                .is_err(),
+            "mailbox keys still reference recipients"
+        );
+        let broken: i64 = c
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(broken, 0);
     }
 
     /// A store written at schema 5 (mailbox DEPs only) keeps its policies, wrapped keys and

@@ -1,4 +1,5 @@
-//! Recipients: user mailboxes, shared mailboxes and mail users.
+//! Recipients: user, shared, group (Microsoft 365 group) and public-folder mailboxes, and
+//! mail users.
 
 use super::db::{args, Row};
 use super::{Result, StoreError, Tx};
@@ -13,7 +14,7 @@ pub struct RecipientRow {
     pub primary_smtp: String,
     pub upn: Option<String>,
     pub external_email: Option<String>,
-    /// UserMailbox, SharedMailbox or MailUser.
+    /// UserMailbox, SharedMailbox, GroupMailbox, PublicFolderMailbox or MailUser.
     pub kind: String,
     /// Licence SKU part numbers.
     pub licenses: Vec<String>,
@@ -22,9 +23,11 @@ pub struct RecipientRow {
     pub when_changed: String,
     /// When the mailbox's data was destroyed by a data purge of its DEP.
     pub data_purged: Option<String>,
+    /// The GUID of the mailbox's archive (its ArchiveMailbox row) once it has one.
+    pub archive_guid: Option<String>,
 }
 
-const COLUMNS: &str = "guid, exchange_guid, name, alias, display_name, primary_smtp, upn, external_email, kind, licenses, dep_guid, when_created, when_changed, data_purged";
+const COLUMNS: &str = "guid, exchange_guid, name, alias, display_name, primary_smtp, upn, external_email, kind, licenses, dep_guid, when_created, when_changed, data_purged, archive_guid";
 
 fn from_row(r: &Row) -> Result<(RecipientRow, String)> {
     let licenses: String = r.get(9)?;
@@ -44,6 +47,7 @@ fn from_row(r: &Row) -> Result<(RecipientRow, String)> {
             when_created: r.get(11)?,
             when_changed: r.get(12)?,
             data_purged: r.get(13)?,
+            archive_guid: r.get(14)?,
         },
         licenses,
     ))
@@ -58,18 +62,28 @@ fn finish((mut row, licenses): (RecipientRow, String)) -> Result<RecipientRow> {
 /// Which recipients a listing returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecipientScope {
-    /// UserMailbox and SharedMailbox.
+    /// Every kind of mailbox: user, shared, group and public-folder.
     Mailboxes,
     MailUsers,
+    /// Microsoft 365 groups (GroupMailbox).
+    Groups,
+    /// Every recipient (never an archive).
     All,
+    /// Every kind of mailbox and the archives: what holds content (an archive is found by
+    /// its GUID, which is its name).
+    Content,
 }
 
 impl RecipientScope {
     fn clause(self) -> &'static str {
         match self {
-            RecipientScope::Mailboxes => "kind IN ('UserMailbox', 'SharedMailbox')",
+            RecipientScope::Mailboxes => {
+                "kind IN ('UserMailbox', 'SharedMailbox', 'GroupMailbox', 'PublicFolderMailbox')"
+            }
             RecipientScope::MailUsers => "kind = 'MailUser'",
-            RecipientScope::All => "1 = 1",
+            RecipientScope::Groups => "kind = 'GroupMailbox'",
+            RecipientScope::All => "kind <> 'ArchiveMailbox'",
+            RecipientScope::Content => "kind <> 'MailUser'",
         }
     }
 }
@@ -78,7 +92,7 @@ impl Tx<'_> {
     /// Inserts a recipient. Returns `Ok(false)` when its name, alias, address or UPN is taken.
     pub fn insert_recipient(&self, r: &RecipientRow) -> Result<bool> {
         self.exec_unless_taken(
-            &format!("INSERT INTO recipient ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            &format!("INSERT INTO recipient ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
             args![
                 r.guid,
                 r.exchange_guid,
@@ -93,7 +107,8 @@ impl Tx<'_> {
                 r.dep_guid,
                 r.when_created,
                 r.when_changed,
-                r.data_purged
+                r.data_purged,
+                r.archive_guid
             ],
         )
     }
@@ -216,7 +231,8 @@ impl Tx<'_> {
     pub fn update_recipient(&self, r: &RecipientRow) -> Result<bool> {
         self.exec_unless_taken(
             "UPDATE recipient SET name = ?2, alias = ?3, display_name = ?4, primary_smtp = ?5, upn = ?6,
-             external_email = ?7, licenses = ?8, dep_guid = ?9, when_changed = ?10, data_purged = ?11 WHERE guid = ?1",
+             external_email = ?7, licenses = ?8, dep_guid = ?9, when_changed = ?10, data_purged = ?11,
+             archive_guid = ?12 WHERE guid = ?1",
             args![
                 r.guid,
                 r.name,
@@ -228,7 +244,8 @@ impl Tx<'_> {
                 serde_json::to_string(&r.licenses).unwrap_or_else(|_| "[]".into()),
                 r.dep_guid,
                 r.when_changed,
-                r.data_purged
+                r.data_purged,
+                r.archive_guid
             ],
         )
     }
@@ -247,6 +264,31 @@ impl Tx<'_> {
             args![guid, dep_guid, when_changed],
         )?;
         Ok(())
+    }
+
+    /// Changes a recipient's kind (a mail user migrated in becomes a UserMailbox) and clears
+    /// its external address.
+    pub fn set_recipient_kind(&self, guid: &str, kind: &str, when_changed: &str) -> Result<()> {
+        self.exec(
+            "UPDATE recipient SET kind = ?2, external_email = NULL, when_changed = ?3 WHERE guid = ?1",
+            args![guid, kind, when_changed],
+        )?;
+        Ok(())
+    }
+
+    /// The licence lists (SKU part numbers) of every recipient that has at least one licence.
+    pub fn recipient_licence_sets(&self) -> Result<Vec<Vec<String>>> {
+        self.rows(
+            "SELECT name, licenses FROM recipient WHERE licenses <> '[]' ORDER BY name COLLATE NOCASE",
+            args![],
+        )?
+        .iter()
+        .map(|r| {
+            let (name, l): (String, String) = (r.get(0)?, r.get(1)?);
+            serde_json::from_str(&l)
+                .map_err(|e| StoreError::Sql(format!("recipient.licenses of {name}: {e}")))
+        })
+        .collect()
     }
 
     /// Recipients assigned to a DEP.

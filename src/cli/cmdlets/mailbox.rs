@@ -27,18 +27,37 @@ pub fn mailbox_names(ctx: &CompletionCtx) -> Vec<String> {
 }
 
 const RESULT_SIZE_HELP: &str = "How many to return: a number, or Unlimited. Default 1000.";
+/// The values Microsoft's `Get-Mailbox -RecipientTypeDetails` takes (custkey has mailboxes of
+/// four of them; the others match none), and PublicFolderMailbox.
+pub const MAILBOX_TYPES: &[&str] = &[
+    "DiscoveryMailbox",
+    "EquipmentMailbox",
+    "GroupMailbox",
+    "LegacyMailbox",
+    "LinkedMailbox",
+    "LinkedRoomMailbox",
+    "PublicFolderMailbox",
+    "RoomMailbox",
+    "SchedulingMailbox",
+    "SharedMailbox",
+    "TeamMailbox",
+    "UserMailbox",
+];
+
 const FILTER_HELP: &str = "An OPATH filter on the output properties, e.g. \"RecipientTypeDetails -eq 'SharedMailbox'\" or \"Name -like 'a*' -and DataEncryptionPolicy -eq $null\"; DataEncryptionPolicy compares with the policy's name or its DistinguishedName.";
 
 pub const CMDLETS: &[Cmdlet] = &[
     Cmdlet {
         name: "New-Mailbox",
         module: "ExchangeOnlineManagement",
-        synopsis: "Creates a user mailbox, or a shared mailbox with -Shared.",
+        synopsis: "Creates a user mailbox, a shared mailbox with -Shared, or a public-folder mailbox with -PublicFolder.",
         description: "Creates a mailbox. The alias defaults to the name without spaces, the primary SMTP address to \
 alias@<organization name>, and a user mailbox's user principal name (MicrosoftOnlineServicesID) to its primary address. \
 A new mailbox's content is encrypted under the Microsoft-managed data encryption policy until a customer DEP is assigned. \
 User mailboxes need a licence that carries BPOS_S_EquivioAnalytics (see Set-MgUserLicense) before a customer DEP can be \
-assigned; shared mailboxes need none.",
+assigned; shared mailboxes need none. A public-folder mailbox (-PublicFolder; RecipientTypeDetails PublicFolderMailbox) \
+needs no licence of its own either, but a customer DEP can be assigned to it (Set-Mailbox -DataEncryptionPolicy) only \
+once at least one user of the tenant is licensed for Customer Key. -Shared and -PublicFolder can't be combined.",
         params: &[
             Param::new("Name", Kind::String, "The mailbox's unique name.").position(0).required(),
             Param::new("Alias", Kind::String, "The unique alias (mail nickname)."),
@@ -46,8 +65,14 @@ assigned; shared mailboxes need none.",
             Param::new("PrimarySmtpAddress", Kind::String, "The primary email address."),
             Param::new("MicrosoftOnlineServicesID", Kind::String, "The user principal name of a user mailbox."),
             Param::new("Shared", Kind::Switch, "Create a shared mailbox (no user account, no licence needed)."),
+            Param::new("PublicFolder", Kind::Switch, "Create a public-folder mailbox (no user account, no licence of its own needed)."),
         ],
         examples: &[Example {
+            title: "A public-folder mailbox under a customer DEP",
+            code: "custkey New-Mailbox -PublicFolder -Name \"PF Root\"; custkey Set-Mailbox \"PF Root\" -DataEncryptionPolicy \"US Mailboxes\"",
+            output: "",
+            remarks: "A licensed user must exist in the tenant (see Set-MgUserLicense) before the policy can be assigned.",
+        }, Example {
             title: "A user mailbox and a shared mailbox",
             code: "custkey New-Mailbox -Name \"Alice Example\" -Alias alice; custkey New-Mailbox -Name Support -Shared",
             output: "
@@ -68,27 +93,67 @@ Support       support SharedMailbox        support@contoso.onmicrosoft.com
         name: "Get-Mailbox",
         module: "ExchangeOnlineManagement",
         synopsis: "Shows mailboxes: one by identity, or all that match a filter.",
-        description: "Shows mailboxes (user and shared). -Identity takes a name, alias, address, user principal name \
-or GUID. Without -Identity every mailbox is listed, up to -ResultSize. The PersistedCapabilities property lists what the \
+        description: "Shows mailboxes. -Identity takes a name, alias, address, user principal name \
+or GUID. Without -Identity every user and shared mailbox is listed, up to -ResultSize; as in Exchange Online, group \
+mailboxes (Microsoft 365 groups) are listed with -GroupMailbox or -RecipientTypeDetails GroupMailbox, and public-folder \
+mailboxes with -PublicFolder or -RecipientTypeDetails PublicFolderMailbox. -RecipientTypeDetails takes a list of types \
+and keeps the mailboxes of those types only. The PersistedCapabilities property lists what the \
 mailbox's licences give it; BPOS_S_EquivioAnalytics means it is licensed for Customer Key.",
         params: &[
             Param::new("Identity", Kind::String, "A name, alias, address, UPN or GUID; all mailboxes when omitted.")
                 .position(0)
                 .complete(mailbox_names),
             Param::new("Filter", Kind::String, FILTER_HELP),
+            Param::new("RecipientTypeDetails", Kind::EnumList(MAILBOX_TYPES), "Only mailboxes of these types, e.g. SharedMailbox,GroupMailbox."),
+            Param::new("GroupMailbox", Kind::Switch, "Only group mailboxes (Microsoft 365 groups)."),
+            Param::new("PublicFolder", Kind::Switch, "Only public-folder mailboxes."),
             Param::new("ResultSize", Kind::String, RESULT_SIZE_HELP).default("1000"),
         ],
-        examples: &[Example {
-            title: "Is a mailbox licensed for Customer Key?",
-            code: "custkey Get-Mailbox alice -Property PersistedCapabilities",
-            output: "
+        examples: &[
+            Example {
+                title: "Is a mailbox licensed for Customer Key?",
+                code: "custkey Get-Mailbox alice -Property PersistedCapabilities",
+                output: "
 PersistedCapabilities : {BPOS_S_CustomerLockbox, BPOS_S_Enterprise, BPOS_S_EquivioAnalytics}
 ",
-            remarks: "The same as (Get-Mailbox alice).PersistedCapabilities in PowerShell.",
-        }],
+                remarks: "The same as (Get-Mailbox alice).PersistedCapabilities in PowerShell.",
+            },
+            Example {
+                title: "Shared and group mailboxes, and their policies",
+                code: "custkey Get-Mailbox -RecipientTypeDetails SharedMailbox,GroupMailbox -ResultSize Unlimited",
+                output: "",
+                remarks: "",
+            },
+        ],
         impact: Impact::None,
         table: TABLE,
         run: get,
+    },
+    Cmdlet {
+        name: "Enable-Mailbox",
+        module: "ExchangeOnlineManagement",
+        synopsis: "With -Archive, gives a user or shared mailbox an archive mailbox.",
+        description: "Gives the mailbox an archive: Get-Mailbox then shows ArchiveStatus Active and its ArchiveGuid. The \
+archive's content is encrypted under the same data encryption policy as the mailbox: it gets a mailbox key of its own, \
+wrapped by the same DEP key, and Set-Mailbox -DataEncryptionPolicy re-wraps the keys of both (never their content). \
+Import into it and export from it with New-MailboxImportRequest / New-MailboxExportRequest -IsArchive; \
+Get-MailboxStatistics -Archive reports it. A mailbox has at most one archive.",
+        params: &[
+            Param::new("Identity", Kind::String, "The user or shared mailbox: name, alias, address, UPN or GUID.")
+                .position(0)
+                .required()
+                .complete(mailbox_names),
+            Param::new("Archive", Kind::Switch, "Create the mailbox's archive."),
+        ],
+        examples: &[Example {
+            title: "An archive for alice, then mail into it",
+            code: "custkey Enable-Mailbox alice -Archive; custkey New-MailboxImportRequest alice ./mail -IsArchive",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: &["Name", "Alias", "ArchiveStatus", "ArchiveGuid", "DataEncryptionPolicy"],
+        run: enable,
     },
     Cmdlet {
         name: "Set-Mailbox",
@@ -149,6 +214,23 @@ pub(crate) fn set_recipient(
 
 fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     set_recipient(ctx, args, RecipientScope::Mailboxes)
+}
+
+fn enable(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let id = args.str("Identity").unwrap_or_default().to_string();
+    if !args.switch("Archive") {
+        return Err(
+            CliError::usage("Enable-Mailbox was given nothing to enable.")
+                .with_help("give -Archive to create the mailbox's archive"),
+        );
+    }
+    if !ctx.should_process(&id, "Enable-Mailbox -Archive", false)? {
+        return Ok(Output::None);
+    }
+    let store = ctx.store()?;
+    let row = recipient::enable_archive(store, &id)?;
+    let described = encryption::describe(store, vec![row])?;
+    Ok(Output::one(record(&described[0])?))
 }
 
 /// Set-Mailbox for a pipeline's objects (see [`super::Batch`]).
@@ -225,7 +307,8 @@ pub(crate) fn set_recipients(
 /// transaction, unless a prompt or -WhatIf asks about each.
 pub(crate) fn new_batch(ctx: &mut Ctx, all: &[Args]) -> super::Batched {
     let mut out = super::Batched::default();
-    if !ctx.asks_nothing() {
+    let both = |a: &Args| a.switch("Shared") && a.switch("PublicFolder");
+    if !ctx.asks_nothing() || all.iter().any(both) {
         out.each(ctx, all, new);
         return out;
     }
@@ -255,6 +338,12 @@ pub(crate) fn new_batch(ctx: &mut Ctx, all: &[Args]) -> super::Batched {
 }
 
 fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    if args.switch("Shared") && args.switch("PublicFolder") {
+        return Err(CliError::usage(
+            "Parameter set cannot be resolved using the specified named parameters: -Shared and -PublicFolder.",
+        )
+        .with_help("give one of -Shared (a shared mailbox) or -PublicFolder (a public-folder mailbox)"));
+    }
     create(ctx, &new_request(args))
 }
 
@@ -262,6 +351,8 @@ fn new_request(args: &Args) -> NewRecipient {
     NewRecipient {
         kind: if args.switch("Shared") {
             RecipientKind::SharedMailbox
+        } else if args.switch("PublicFolder") {
+            RecipientKind::PublicFolderMailbox
         } else {
             RecipientKind::UserMailbox
         },
@@ -323,21 +414,28 @@ pub(crate) fn get_recipients(
         });
     }
     let size = result_size(args)?;
+    let kinds = mailbox_types(args, scope)?;
+    let kind_ok = |r: &Record| {
+        kinds.as_ref().is_none_or(|k| {
+            r.get("RecipientTypeDetails")
+                .and_then(|v| v.as_str())
+                .is_some_and(|t| k.iter().any(|x| x.eq_ignore_ascii_case(t)))
+        })
+    };
     let store = ctx.store()?;
     if let Some(id) = args.str("Identity") {
         let row = recipient::get(store, id, scope)?;
         let described = encryption::describe(store, vec![row])?;
         let r = record(&described[0])?;
         return Ok(Output::many(
-            filter
-                .is_none_or(|f| f.matches(&r))
+            (filter.is_none_or(|f| f.matches(&r)) && kind_ok(&r))
                 .then_some(r)
                 .into_iter()
                 .collect(),
         ));
     }
     // With a filter every row is examined; without one the limit goes to the store.
-    let fetch = if filter.is_some() {
+    let fetch = if filter.is_some() || kinds.is_some() {
         None
     } else {
         size.map(|n| n + 1)
@@ -348,6 +446,9 @@ pub(crate) fn get_recipients(
     let mut more = false;
     for row in rows {
         let r = record(&row)?;
+        if !kind_ok(&r) {
+            continue;
+        }
         if let Some(f) = &filter {
             if out.is_empty() {
                 check_filter_properties(f, &r)?;
@@ -366,6 +467,35 @@ pub(crate) fn get_recipients(
         ctx.warn("There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.");
     }
     Ok(Output::many(out))
+}
+
+/// The RecipientTypeDetails Get-Mailbox keeps: those of -RecipientTypeDetails, -GroupMailbox
+/// and -PublicFolder; without them, a listing keeps user and shared mailboxes (a lookup by
+/// -Identity keeps any). `None`: all.
+fn mailbox_types(args: &Args, scope: RecipientScope) -> Result<Option<Vec<String>>, CliError> {
+    if scope != RecipientScope::Mailboxes {
+        return Ok(None);
+    }
+    let mut kinds: Vec<String> = args
+        .list("RecipientTypeDetails")
+        .map(|l| l.to_vec())
+        .unwrap_or_default();
+    if args.switch("GroupMailbox") {
+        kinds.push(RecipientKind::GroupMailbox.as_str().into());
+    }
+    if args.switch("PublicFolder") {
+        kinds.push(RecipientKind::PublicFolderMailbox.as_str().into());
+    }
+    if !kinds.is_empty() {
+        return Ok(Some(kinds));
+    }
+    if args.str("Identity").is_some() {
+        return Ok(None);
+    }
+    Ok(Some(vec![
+        RecipientKind::UserMailbox.as_str().into(),
+        RecipientKind::SharedMailbox.as_str().into(),
+    ]))
 }
 
 fn check_filter_properties(f: &filter::Filter, r: &Record) -> Result<(), CliError> {

@@ -24,6 +24,7 @@ BadItemsEncountered, the status is CompletedWithWarning and the exit code 1.",
     params: &[
         Param::new("Mailbox", Kind::String, "The mailbox.").position(0).required().complete(mailbox_names),
         Param::new("FilePath", Kind::Path, "A folder, or a file ending in .mbox.").position(1).required(),
+        Param::new("IsArchive", Kind::Switch, "Export from the mailbox's archive (Enable-Mailbox -Archive) instead of the mailbox."),
     ],
     examples: &[Example {
         title: "Export to a folder",
@@ -44,7 +45,12 @@ fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     }
     let bar = crate::cli::progress::Bar::new(ctx, format!("Exporting {mailbox}"));
     let (store, keys) = ctx.service()?;
-    let res = content::export_with(store, keys, &mailbox, &path, &bar)?;
+    let target = if args.switch("IsArchive") {
+        content::archive_guid(store, &mailbox)?
+    } else {
+        mailbox.clone()
+    };
+    let res = content::export_with(store, keys, &target, &path, &bar)?;
     drop(bar);
     for b in &res.bad_items {
         ctx.warn(b.message());

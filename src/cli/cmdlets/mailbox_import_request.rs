@@ -25,6 +25,7 @@ imported twice, and a finished import imports nothing again. On a terminal it sh
     params: &[
         Param::new("Mailbox", Kind::String, "The mailbox.").position(0).required().complete(mailbox_names),
         Param::new("FilePath", Kind::Path, "An .eml file, a folder of .eml files, an mbox file (a pipe or FIFO too), or - for standard input (an mbox stream, or one message).").position(1).required(),
+        Param::new("IsArchive", Kind::Switch, "Import into the mailbox's archive (Enable-Mailbox -Archive) instead of the mailbox."),
     ],
     examples: &[Example {
         title: "Import a folder of messages",
@@ -45,6 +46,11 @@ fn run(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     }
     let bar = crate::cli::progress::Bar::new(ctx, format!("Importing into {mailbox}"));
     let (store, keys) = ctx.service()?;
-    let res = content::import_with(store, keys, &mailbox, &path, &bar)?;
+    let target = if args.switch("IsArchive") {
+        content::archive_guid(store, &mailbox)?
+    } else {
+        mailbox.clone()
+    };
+    let res = content::import_with(store, keys, &target, &path, &bar)?;
     Ok(Output::one(record(&res)?))
 }

@@ -58,6 +58,8 @@ pub mod spo_data_encryption_policy;
 pub mod spo_service;
 pub mod spo_site_data_encryption_policy;
 pub mod unified_audit_log;
+pub mod unified_group;
+pub mod user;
 pub mod write_host;
 pub mod write_output;
 
@@ -119,6 +121,8 @@ pub fn all() -> Vec<&'static Cmdlet> {
         spo_service::CMDLETS,
         spo_site_data_encryption_policy::CMDLETS,
         unified_audit_log::CMDLETS,
+        unified_group::CMDLETS,
+        user::CMDLETS,
         write_host::CMDLETS,
         write_output::CMDLETS,
     ]
@@ -173,6 +177,7 @@ pub fn batch(cmdlet: &Cmdlet) -> Option<Batch> {
         "New-Mailbox" => Some(mailbox::new_batch),
         "Set-Mailbox" => Some(mailbox::set_batch),
         "Set-MailUser" => Some(mail_user::set_batch),
+        "Set-UnifiedGroup" => Some(unified_group::set_batch),
         _ => None,
     }
 }

@@ -17,13 +17,26 @@ pub const CMDLETS: &[Cmdlet] = &[
         description: "Moves the mailbox: a new mailbox key is made under its DEP and every item is re-encrypted under it, \
 one item per transaction, then the old key is destroyed. A kill at any point loses nothing; run New-MoveRequest again \
 to resume. A service operation: it may use the availability key when the customer keys refuse. Shows a progress bar on \
-a terminal.",
-        params: &[Param::new("Identity", Kind::String, "The mailbox.").position(0).required().complete(mailbox_names)],
+a terminal. With -Remote the identity is a mail user whose mailbox is migrated in: it becomes a UserMailbox (same GUID, \
+licences and DEP) and its first mailbox key is made under the DEP assigned to the mail user (Set-MailUser \
+-DataEncryptionPolicy before the migration), so its content is encrypted under that DEP as it arrives; custkey has no \
+on-premises forest, so the content itself arrives with New-MailboxImportRequest.",
+        params: &[
+            Param::new("Identity", Kind::String, "The mailbox; with -Remote, the mail user to migrate in.").position(0).required().complete(mailbox_names),
+            Param::new("Remote", Kind::Switch, "Migrate a mail user's mailbox into the organization (onboarding)."),
+            Param::new("RemoteHostName", Kind::String, "The on-premises endpoint, as Microsoft's onboarding move names it (recorded nowhere: custkey has no remote forest)."),
+            Param::new("TargetDeliveryDomain", Kind::String, "The target delivery domain of the onboarding move (not used by custkey)."),
+        ],
         examples: &[Example {
             title: "Re-encrypt a mailbox",
             code: "custkey New-MoveRequest -Identity alice",
             output: "",
             remarks: "",
+        }, Example {
+            title: "Migrate a mail user in, under the DEP assigned before the migration",
+            code: "custkey New-MailUser -Name Carol -ExternalEmailAddress carol@onprem.contoso.com; custkey Set-MgUserLicense -UserId Carol -AddLicenses SPE_E5; custkey Set-MailUser Carol -DataEncryptionPolicy \"US Mailboxes\"; custkey New-MoveRequest Carol -Remote -RemoteHostName mail.contoso.com -TargetDeliveryDomain contoso.mail.onmicrosoft.com",
+            output: "",
+            remarks: "Carol is then a UserMailbox whose content is encrypted under US Mailboxes from the first item (import it with New-MailboxImportRequest).",
         }],
         impact: Impact::Medium,
         table: &["DisplayName", "Status", "PercentComplete"],
@@ -72,7 +85,12 @@ fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     }
     let bar = crate::cli::progress::Bar::new(ctx, format!("Moving {id}"));
     let (store, keys) = ctx.service()?;
-    let res = content::move_mailbox(store, keys, &id, &mut |d, t| bar.count("items", d, t))?;
+    let target = if args.switch("Remote") {
+        custkey::service::recipient::migrate_mail_user(store, &id)?.guid
+    } else {
+        id
+    };
+    let res = content::move_mailbox(store, keys, &target, &mut |d, t| bar.count("items", d, t))?;
     Ok(Output::one(record(&res)?))
 }
 
