@@ -391,20 +391,8 @@ impl AzureSession<'_> {
             .with_help("move those policies to other keys first (a new policy, then assign it), or keep the registration"));
         }
         let gone = servers.remove(&s.name)?;
-        let by = self.az.caller.display_name();
-        let server = s.server();
-        self.store.write(|tx| {
-            let org_id = super::org::organization_id(tx)?;
-            super::keys::audit(
-                tx,
-                &org_id,
-                "AzureKeyVault",
-                "Remove KMIP server",
-                &by,
-                &s.name,
-                serde_json::json!({"VaultName": s.name, "KmipServer": server}),
-            )
-        })?;
+        let params = serde_json::json!({"VaultName": s.name, "KmipServer": s.server()});
+        self.audit_kmip("Remove KMIP server", &s.name, params)?;
         Ok(gone)
     }
 
@@ -422,25 +410,27 @@ impl AzureSession<'_> {
             return Ok(None);
         };
         let key = crate::vault::kmip::create_key(&s, key_name, kind)?;
-        let by = self.az.caller.display_name();
-        let uri = key.uri.to_string();
         let kind = match key.kind {
             RootKeyKind::Aes256 => "AES-256".to_string(),
             RootKeyKind::Rsa(bits) => format!("RSA-{bits}"),
         };
+        let params = serde_json::json!({"VaultName": s.name, "Name": key_name, "Id": key.uri.to_string(), "KeyType": kind});
+        self.audit_kmip("Create KMIP key", &s.name, params)?;
+        Ok(Some(key))
+    }
+
+    /// One audit record of a KMIP registration's change, by the signed-in account.
+    fn audit_kmip(
+        &mut self,
+        operation: &str,
+        target: &str,
+        params: serde_json::Value,
+    ) -> Result<()> {
+        let by = self.az.caller.display_name();
         self.store.write(|tx| {
             let org_id = super::org::organization_id(tx)?;
-            super::keys::audit(
-                tx,
-                &org_id,
-                "AzureKeyVault",
-                "Create KMIP key",
-                &by,
-                &s.name,
-                serde_json::json!({"VaultName": s.name, "Name": key_name, "Id": uri, "KeyType": kind}),
-            )
-        })?;
-        Ok(Some(key))
+            super::keys::audit(tx, &org_id, "AzureKeyVault", operation, &by, target, params)
+        })
     }
 
     /// The registered KMIP servers.

@@ -26,18 +26,21 @@ pub fn endpoint() -> Option<Endpoint> {
         );
         return None;
     };
-    let (host, port) = server
-        .rsplit_once(':')
-        .expect("CUSTKEY_TEST_KMIP is host:port");
+    Some(endpoint_at(&server))
+}
+
+/// The server at `host:port`, with the client files `CUSTKEY_TEST_KMIP_CERT`, `_KEY`, `_CA`.
+fn endpoint_at(server: &str) -> Endpoint {
+    let (host, port) = server.rsplit_once(':').expect("a KMIP server is host:port");
     let file =
         |v: &str| PathBuf::from(std::env::var(v).unwrap_or_else(|_| panic!("{v} is not set")));
-    Some(Endpoint {
+    Endpoint {
         host: host.to_string(),
         port: port.parse().expect("a port"),
         client_certificate: file("CUSTKEY_TEST_KMIP_CERT"),
         client_key: file("CUSTKEY_TEST_KMIP_KEY"),
         ca_certificate: file("CUSTKEY_TEST_KMIP_CA"),
-    })
+    }
 }
 
 /// `host:port`.
@@ -129,16 +132,5 @@ pub fn rsa_endpoint() -> Option<Endpoint> {
         );
         return None;
     };
-    let (host, port) = server
-        .rsplit_once(':')
-        .expect("CUSTKEY_TEST_KMIP_RSA is host:port");
-    let file =
-        |v: &str| PathBuf::from(std::env::var(v).unwrap_or_else(|_| panic!("{v} is not set")));
-    Some(Endpoint {
-        host: host.to_string(),
-        port: port.parse().expect("a port"),
-        client_certificate: file("CUSTKEY_TEST_KMIP_CERT"),
-        client_key: file("CUSTKEY_TEST_KMIP_KEY"),
-        ca_certificate: file("CUSTKEY_TEST_KMIP_CA"),
-    })
+    Some(endpoint_at(&server))
 }
