@@ -268,3 +268,60 @@ fn a_multi_workload_policy_key_is_replaced_the_same_way() {
         assert_eq!(r["Result"], "Success", "{r}");
     }
 }
+
+/// When the customer has revoked the service's access to both keys, a replacement does not
+/// open the DEP key with the availability key and wrap it under a new key: that would undo the
+/// revocation. It is refused, and nothing changes.
+#[test]
+fn a_replacement_does_not_undo_a_revocation_of_both_keys() {
+    let (e, _) = setup();
+    for v in ["contoso-ck-va1", "contoso-ck-va2"] {
+        e.ok(&[
+            "Remove-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            v,
+            "-ServicePrincipalName",
+            EXO,
+        ]);
+    }
+    let err = e.fails(
+        &[
+            "Set-DataEncryptionPolicy",
+            "US Mailboxes",
+            "-AzureKeyIDs",
+            &format!("{KEY1},{KEY3}"),
+            "-Replace",
+        ],
+        1,
+    );
+    assert!(err.contains("refuse the service"), "{err}");
+    assert_eq!(
+        key_ids(&e, "US Mailboxes"),
+        vec![KEY1.to_string(), KEY2.into()]
+    );
+    assert_eq!(wrapped_key_uris(&e), vec![KEY1.to_string(), KEY2.into()]);
+    assert!(!audit_operations(&e)
+        .iter()
+        .any(|(op, _)| op == "Fallback to Availability Key"));
+    // One key revoked and the other fine: the replacement opens it with the good one.
+    e.ok(&[
+        "Set-AzKeyVaultAccessPolicy",
+        "-VaultName",
+        "contoso-ck-va2",
+        "-PermissionsToKeys",
+        "wrapKey,unwrapKey,get",
+        "-ServicePrincipalName",
+        EXO,
+    ]);
+    e.ok(&[
+        "Set-DataEncryptionPolicy",
+        "US Mailboxes",
+        "-AzureKeyIDs",
+        &format!("{KEY1},{KEY3}"),
+        "-Replace",
+    ]);
+    assert_eq!(
+        key_ids(&e, "US Mailboxes"),
+        vec![KEY3.to_string(), KEY2.into()]
+    );
+}

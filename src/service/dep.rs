@@ -857,8 +857,9 @@ fn holder_of(uri: &str) -> String {
 /// must be a key of the policy, by its URI with or without a version (it need not be usable:
 /// replacing a lost or revoked key is what this is for); `new` passes every rule a key of a new
 /// policy passes, is not already a key of the policy, and is in another holder than the key
-/// that stays. The DEP key is opened with the policy's keys as for a refresh; no mailbox or
-/// workload key and no content changes.
+/// that stays. The DEP key is opened as for a reassignment (`Purpose::Reassign`): with a
+/// customer key, or the availability key when the customer keys are lost or unreachable, but
+/// not when they refuse the service. No mailbox or workload key and no content changes.
 fn replacement(
     store: &mut Store,
     keys: &mut ServiceKeys,
@@ -923,7 +924,9 @@ fn replacement(
         .with_help("put the two keys of a policy in two different vaults (ideally two subscriptions and regions)"));
     }
     let guid = parse_guid(&d.guid)?;
-    let (dep_key, _) = keys.dep_key(store, d, Purpose::Service, &request_id())?;
+    // As a reassignment: the availability key may stand in for a lost or unreachable customer
+    // key, never for keys that refuse the service, or a replacement would undo a revocation.
+    let (dep_key, _) = keys.dep_key(store, d, Purpose::Reassign, &request_id())?;
     let (version, wrapped) = keys.root_wrap(&d.kind, &dep_key, guid, &c.uri)?;
     Ok((
         RootWrapRow {
