@@ -166,14 +166,9 @@ fn not_found(kind: DepKind, identity: &str) -> Error {
 
 /// Resolves a customer DEP of `kind` by name or GUID.
 pub fn resolve(store: &mut Store, kind: DepKind, identity: &str) -> Result<DepRow> {
-    let by = if is_dn(identity) {
-        match name_from_dn(kind.as_str(), identity) {
-            Some(name) => name,
-            None => return Err(not_found(kind, identity)),
-        }
-    } else {
-        identity.to_string()
-    };
+    // A DN of this kind's container names the policy; any other text (a policy may be named
+    // `CN=x`) is a name or GUID.
+    let by = name_from_dn(kind.as_str(), identity).unwrap_or_else(|| identity.to_string());
     store
         .read(|tx| -> Result<_> { Ok(tx.dep_by_identity(&by, kind.as_str())?) })?
         .ok_or_else(|| not_found(kind, identity))
