@@ -402,6 +402,21 @@ fn sharepoint_and_multi_workload_policies_on_a_softhsm_and_a_kmip_root() {
     .map(|r| r[0].text())
     .collect();
     assert!(kinds.iter().any(|k| k == "KMS-AES-256-GCM"), "{kinds:?}");
+    // A roll of the primary onto a second key of the same KMIP server would put both keys in
+    // one holder: refused.
+    let (same_server, _) = kmip::active_aes_key(&e.ep);
+    let same_server = same_server.replace(&kmip::server(&e.ep), &e.relay.server());
+    let err = e.fails(
+        &[
+            "Update-SPODataEncryptionPolicy",
+            "-KeyType",
+            "Primary",
+            "-KeyVaultUri",
+            &same_server,
+        ],
+        1,
+    );
+    assert!(err.contains("already holds the other key"), "{err}");
     let site = "https://contoso.sharepoint.com/sites/kms";
     e.ok(&[
         "New-PnPSite",

@@ -543,27 +543,20 @@ fn two_pipelines_assigning_the_same_mailboxes_each_land_whole_and_lose_no_key() 
     }
 }
 
-/// Two replacements of the same key at once: one lands, the other fails with a message (the
-/// slot changed meanwhile, or the old key is no longer in the policy), and the policy's
-/// AzureKeyIDs always name the keys whose copies it holds, which open it.
-#[test]
-fn two_replacements_of_one_key_at_once_leave_one_and_a_consistent_policy() {
+/// The two vaults and the policy over Key001 and Key002, and `spare` more vaults (va3, va4)
+/// with keys a replacement can move to.
+fn policy_with_spare_vaults(spare: usize) -> Env {
     let e = Env::new();
     vaults(&e);
-    e.key_vault(
-        "Contoso-CK-Sub3",
-        "contoso-ck-va3",
-        "Key003",
-        "eastus",
-        &[EXO],
-    );
-    e.key_vault(
-        "Contoso-CK-Sub4",
-        "contoso-ck-va4",
-        "Key004",
-        "eastus2",
-        &[EXO],
-    );
+    for (sub, vault, key, location) in [
+        ("Contoso-CK-Sub3", "contoso-ck-va3", "Key003", "eastus"),
+        ("Contoso-CK-Sub4", "contoso-ck-va4", "Key004", "eastus2"),
+    ]
+    .into_iter()
+    .take(spare)
+    {
+        e.key_vault(sub, vault, key, location, &[EXO]);
+    }
     e.ok(&[
         "New-DataEncryptionPolicy",
         "-Name",
@@ -571,6 +564,15 @@ fn two_replacements_of_one_key_at_once_leave_one_and_a_consistent_policy() {
         "-AzureKeyIDs",
         KEYS,
     ]);
+    e
+}
+
+/// Two replacements of the same key at once: one lands, the other fails with a message (the
+/// slot changed meanwhile, or the old key is no longer in the policy), and the policy's
+/// AzureKeyIDs always name the keys whose copies it holds, which open it.
+#[test]
+fn two_replacements_of_one_key_at_once_leave_one_and_a_consistent_policy() {
+    let e = policy_with_spare_vaults(2);
     let mut current = "https://contoso-ck-va1.vault.azure.net/keys/Key001".to_string();
     let mut wins = [0usize; 2];
     for i in 0..ROUNDS {
@@ -655,22 +657,7 @@ fn two_replacements_of_one_key_at_once_leave_one_and_a_consistent_policy() {
 /// is kept, and the replaced slot holds the new key.
 #[test]
 fn a_replacement_and_a_refresh_at_once_keep_both() {
-    let e = Env::new();
-    vaults(&e);
-    e.key_vault(
-        "Contoso-CK-Sub3",
-        "contoso-ck-va3",
-        "Key003",
-        "eastus",
-        &[EXO],
-    );
-    e.ok(&[
-        "New-DataEncryptionPolicy",
-        "-Name",
-        "US Mailboxes",
-        "-AzureKeyIDs",
-        KEYS,
-    ]);
+    let e = policy_with_spare_vaults(1);
     let key3 = "https://contoso-ck-va3.vault.azure.net/keys/Key003";
     let key1 = "https://contoso-ck-va1.vault.azure.net/keys/Key001";
     let mut slot0 = key1.to_string();
@@ -734,29 +721,7 @@ fn a_replacement_and_a_refresh_at_once_keep_both() {
 /// keys (each command rewrites its own entry under the write lock, not the list it read).
 #[test]
 fn replacements_of_both_keys_at_once_keep_both() {
-    let e = Env::new();
-    vaults(&e);
-    e.key_vault(
-        "Contoso-CK-Sub3",
-        "contoso-ck-va3",
-        "Key003",
-        "eastus",
-        &[EXO],
-    );
-    e.key_vault(
-        "Contoso-CK-Sub4",
-        "contoso-ck-va4",
-        "Key004",
-        "eastus2",
-        &[EXO],
-    );
-    e.ok(&[
-        "New-DataEncryptionPolicy",
-        "-Name",
-        "US Mailboxes",
-        "-AzureKeyIDs",
-        KEYS,
-    ]);
+    let e = policy_with_spare_vaults(2);
     let uri = |v: &str, k: &str| format!("https://{v}.vault.azure.net/keys/{k}");
     let mut keys = [uri(VAULTS[0], "Key001"), uri(VAULTS[1], "Key002")];
     for i in 0..ROUNDS {

@@ -834,7 +834,7 @@ pub fn set(
 
 /// Who holds a key, from its URI alone: the vault of an Azure-style id, the server of a KMIP
 /// URI (so two keys of one policy are never in one holder).
-fn holder_of(uri: &str) -> String {
+pub(crate) fn holder_of(uri: &str) -> String {
     if crate::vault::kmip::KmipUri::is_kmip_uri(uri) {
         return match crate::vault::kmip::KmipUri::parse(uri) {
             Ok(u) => format!("kmip:{}", u.server()),

@@ -180,11 +180,28 @@ fn dep_gate(d: &DepRow) -> Result<()> {
 /// or public-folder mailbox needs none of its own, but a tenant with at least one licensed
 /// recipient (`tenant_licensed`).
 fn licence_gate(r: &RecipientRow, tenant_licensed: bool) -> Result<()> {
-    let kind = Kind::of(&r.kind);
+    licence_rule(
+        &r.name,
+        &r.alias,
+        Kind::of(&r.kind),
+        &r.licenses,
+        tenant_licensed,
+    )
+}
+
+/// [`licence_gate`] for a recipient of `kind` named `name` (`alias`) with `licenses`, also one
+/// not created yet (no licences).
+fn licence_rule(
+    name: &str,
+    alias: &str,
+    kind: Kind,
+    licenses: &[String],
+    tenant_licensed: bool,
+) -> Result<()> {
     if kind.needs_licensed_tenant() && !tenant_licensed {
         return Err(Error::rule(format!(
             "'{}' is a {}: it needs no licence of its own, but the tenant has no user licensed for Customer Key ({})",
-            r.name,
+            name,
             kind.as_str(),
             recipient::CUSTOMER_KEY_CAPABILITY
         ))
@@ -193,18 +210,17 @@ fn licence_gate(r: &RecipientRow, tenant_licensed: bool) -> Result<()> {
         ));
     }
     if kind.needs_license()
-        && !recipient::capabilities(&r.licenses)
+        && !recipient::capabilities(licenses)
             .iter()
             .any(|c| c == recipient::CUSTOMER_KEY_CAPABILITY)
     {
         return Err(Error::rule(format!(
             "'{}' is not licensed for Customer Key: its PersistedCapabilities lack {}",
-            r.name,
+            name,
             recipient::CUSTOMER_KEY_CAPABILITY
         ))
         .with_help(format!(
-            "assign an E5-class licence first: custkey Set-MgUserLicense -UserId {} -AddLicenses SPE_E5",
-            r.alias
+            "assign an E5-class licence first: custkey Set-MgUserLicense -UserId {alias} -AddLicenses SPE_E5"
         )));
     }
     Ok(())
@@ -541,28 +557,12 @@ pub fn create_assigned(
         dep::check_org(store)?;
         dep_gate(&dep::resolve(store, dep::DepKind::Mailbox, id)?)?;
         let tenant = store.read(recipient::tenant_licensed)?;
-        // A new recipient has no licences: gate a stand-in of its kind.
-        let probe = RecipientRow {
-            guid: String::new(),
-            exchange_guid: String::new(),
-            name: req.name.trim().to_string(),
-            alias: req
-                .alias
-                .clone()
-                .unwrap_or_else(|| recipient::alias_from_name(&req.name)),
-            display_name: String::new(),
-            primary_smtp: String::new(),
-            upn: None,
-            external_email: None,
-            kind: req.kind.as_str().to_string(),
-            licenses: Vec::new(),
-            dep_guid: None,
-            when_created: String::new(),
-            when_changed: String::new(),
-            data_purged: None,
-            archive_guid: None,
-        };
-        licence_gate(&probe, tenant)?;
+        // A new recipient has no licences yet.
+        let alias = req
+            .alias
+            .clone()
+            .unwrap_or_else(|| recipient::alias_from_name(&req.name));
+        licence_rule(req.name.trim(), &alias, req.kind, &[], tenant)?;
     }
     let row = recipient::create(store, req)?;
     let Some(id) = dep_identity else {

@@ -925,10 +925,9 @@ pub fn update(
         one_at_a_time(store, &geo)?;
         let wraps = store.read(|tx| -> Result<_> { Ok(tx.spo_root_wraps(&dep.guid)?) })?;
         if let Some(other) = wraps.iter().find(|w| w.slot != slot) {
-            let other_vault = crate::vault::KeyId::parse(&other.key_uri)
-                .map(|id| id.vault.to_ascii_lowercase())
-                .unwrap_or_default();
-            if other_vault == c.vault {
+            // By URI on both sides (dep::holder_of): two keys of one KMIP server are in one
+            // holder too.
+            if super::dep::holder_of(&other.key_uri) == super::dep::holder_of(&c.uri) {
                 return Err(Error::rule(format!(
                     "the new {key_type} key {} is in key vault '{}', which already holds the other key {}",
                     c.uri, c.vault, other.key_uri
