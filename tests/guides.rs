@@ -205,6 +205,16 @@ fn manage_customer_key_runs_as_written() {
         .as_str()
         .unwrap()
         .contains("/keys/SPKey3/"));
+    // "To view key vault permissions, run the Get-AzKeyVault cmdlet": one vault by name shows
+    // as a list with its access policies (alice's, which the next block removes).
+    assert!(
+        stdout.contains("VaultName                 : Contoso-O365EX-NA-VltA1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("UserPrincipalName=alice@contoso.com; DisplayName=alice@contoso.com; PermissionsToKeys={create, import, list, get, backup, restore}"),
+        "{stdout}"
+    );
     // The restored key is in the vault; alice's access policy there is gone.
     one(s.json(&[
         "Get-AzKeyVaultKey",
