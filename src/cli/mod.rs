@@ -1126,7 +1126,7 @@ fn run(argv: &[String]) -> Result<i32, CliError> {
     let mut ctx = Ctx::new(cmdlet, &args)?;
     let out = ctx.run_cmdlet(cmdlet, &args);
     ctx.flush_warnings();
-    emit(&ctx, out?)?;
+    emit(&ctx, cmdlets::view(cmdlet, &args), out?)?;
     Ok(ctx.status)
 }
 
@@ -1145,27 +1145,27 @@ pub(crate) fn write_out(text: &str) -> Result<(), CliError> {
     }
 }
 
-fn emit(ctx: &Ctx, out: Output) -> Result<(), CliError> {
+fn emit(ctx: &Ctx, view: &[&str], out: Output) -> Result<(), CliError> {
     let text = match out {
         Output::None => return Ok(()),
         Output::Text(t) => t,
         Output::Values(items) => output::render_values(
             &items,
-            ctx.cmdlet.table,
+            view,
             ctx.form,
             ctx.properties.as_deref(),
             terminal_width(),
         )?,
         Output::Objects(items) => output::render(
             &items,
-            ctx.cmdlet.table,
+            view,
             ctx.form,
             ctx.properties.as_deref(),
             terminal_width(),
         )?,
         Output::List(items) => output::render_as(
             &items,
-            ctx.cmdlet.table,
+            view,
             ctx.form,
             ctx.properties.as_deref(),
             terminal_width(),

@@ -181,3 +181,16 @@ pub fn batch(cmdlet: &Cmdlet) -> Option<Batch> {
         _ => None,
     }
 }
+
+/// The default view of one call: the cmdlet's table columns, or none (a list) where Az shows
+/// the object a call returns as a list. `Get-AzKeyVault -VaultName x` returns one vault with its
+/// access policies (Az's PSKeyVault, a list view), which the guides read to check the service's
+/// permissions; the listing returns rows (PSKeyVaultIdentityItem, a table).
+pub fn view(cmdlet: &'static Cmdlet, args: &crate::cli::args::Args) -> &'static [&'static str] {
+    match cmdlet.name {
+        "Get-AzKeyVault" if args.str("VaultName").is_some() && !args.switch("InRemovedState") => {
+            &[]
+        }
+        _ => cmdlet.table,
+    }
+}

@@ -1161,7 +1161,10 @@ impl Interp {
             Err(e) => return self.handle(e, pos, action),
         };
         self.ctx.rebind(cmdlet, &args);
-        let mut view: Vec<String> = cmdlet.table.iter().map(|s| s.to_string()).collect();
+        let mut view: Vec<String> = crate::cli::cmdlets::view(cmdlet, &args)
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let mut form = self.ctx.form;
         let mut properties = self.ctx.properties.clone();
         if let Some(mut inp) = input {
