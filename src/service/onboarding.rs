@@ -751,7 +751,10 @@ pub fn submit(
         rec.id = uuid::Uuid::new_v4().to_string();
         rec.created_date = now();
         let value = serde_json::to_string(&rec)
-            .map_err(|e| Error::rule(format!("the onboarding request could not be recorded: {e}")))?;
+            .map_err(|e| {
+                Error::rule(format!("the onboarding request could not be recorded: {e}"))
+                    .with_help("nothing was recorded; send the request again")
+            })?;
         // Microseconds in the key: requests sort in the order made, also within a second.
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%6f");
         tx.set_setting(&format!("{PREFIX}{stamp}.{}", rec.id), &value)?;
