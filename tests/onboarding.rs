@@ -499,6 +499,18 @@ fn an_onboarded_scenario_admits_only_keys_of_its_onboarded_subscriptions() {
         "-AzureKeyIDs",
         &format!("{KEY1},{KEY3}"),
     ]);
+    // A passed Validate onboards nothing: still the older flow.
+    assert_eq!(
+        e.json(&request("Exchange", KEY1, KEY2, "Validate"))["ValidationResult"],
+        "Success"
+    );
+    e.ok(&[
+        "New-DataEncryptionPolicy",
+        "-Name",
+        "Validated only",
+        "-AzureKeyIDs",
+        &format!("{KEY3},{KEY2}"),
+    ]);
     e.json(&request("Exchange", KEY1, KEY2, "Enable"));
     let err = e.fails(
         &[
@@ -609,4 +621,21 @@ fn an_onboarded_sharepoint_scenario_gates_the_geo_policy() {
         "-SecondaryKeyVaultUri",
         &k2,
     ]);
+}
+
+#[test]
+fn a_script_reads_the_results_as_the_guides_do() {
+    let e = two_vaults();
+    let script = format!(
+        r#"$v = New-CustomerKeyOnboardingRequest -Organization (Get-AzContext).TenantId -Scenario MDEP -Subscription1 Contoso-CK-Sub1 -KeyIdentifier1 {KEY1} -Subscription2 Contoso-CK-Sub2 -KeyIdentifier2 {KEY2} -OnboardingMode Validate
+if ($v.ValidationResult -eq "Success") {{
+    $en = New-CustomerKeyOnboardingRequest -Organization (Get-AzContext).TenantId -Scenario MDEP -Subscription1 Contoso-CK-Sub1 -KeyIdentifier1 {KEY1} -Subscription2 Contoso-CK-Sub2 -KeyIdentifier2 {KEY2} -OnboardingMode Enable
+    "enabled: $($en.EnablementResult)"
+}}
+(Get-CustomerKeyOnboardingRequest -OrganizationId (Get-AzContext).TenantId -RequestId $v.ID).PassedValidations.Count"#
+    );
+    let out = e.ok(&["-Command", &script]);
+    assert!(out.contains("enabled: Success"), "{out}");
+    // 1 organization check, 12 per slot, 2 for the pair.
+    assert!(out.trim_end().ends_with("27"), "{out}");
 }
