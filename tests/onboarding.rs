@@ -246,6 +246,12 @@ fn missing_purge_protection_fails_with_the_report_and_exit_1() {
     );
     let all = e.json_raw(&["Get-CustomerKeyOnboardingRequest", "-OrganizationId", ORG]);
     assert_eq!(all[0]["EnablementResult"], "Failed");
+    // The same failing request again is the same record, with the same report and exit code.
+    let id = all[0]["ID"].as_str().unwrap().to_string();
+    let again = e.fails(&request("Exchange", KEY1, KEY2, "Enable"), 1);
+    assert!(again.contains(&id), "{again}");
+    let all = e.json_raw(&["Get-CustomerKeyOnboardingRequest", "-OrganizationId", ORG]);
+    assert_eq!(all.as_array().unwrap().len(), 1);
     // A failed Enable onboards nothing: the older flow still creates the policy.
     e.ok(&[
         "New-DataEncryptionPolicy",

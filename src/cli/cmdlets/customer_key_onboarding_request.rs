@@ -171,7 +171,7 @@ fn report(ctx: &mut Ctx, rec: OnboardingRequest) -> Result<Output, CliError> {
         .map(record)
         .collect::<Result<Vec<_>, _>>()?;
     let text = crate::cli::output::render(&items, REPORT, ctx.form, None, None)?;
-    crate::cli::write_out(&text)?;
+    ctx.write_report(&text)?;
     let names: Vec<String> = rec
         .failed_validations
         .iter()
