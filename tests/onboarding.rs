@@ -645,3 +645,36 @@ if ($v.ValidationResult -eq "Success") {{
     // 1 organization check, 12 per slot, 2 for the pair.
     assert!(out.trim_end().ends_with("27"), "{out}");
 }
+
+#[test]
+fn a_disabled_key_and_an_expiry_other_than_9999_fail_their_checks() {
+    let e = two_vaults();
+    e.ok(&[
+        "Update-AzKeyVaultKey",
+        "-VaultName",
+        "contoso-ck-va1",
+        "-Name",
+        "Key001",
+        "-Expires",
+        "12/31/2030",
+    ]);
+    e.ok(&[
+        "Update-AzKeyVaultKey",
+        "-VaultName",
+        "contoso-ck-va2",
+        "-Name",
+        "Key002",
+        "-Enable",
+        "false",
+    ]);
+    let out = e.fails(&request("MDEP", KEY1, KEY2, "Enable"), 1);
+    assert!(out.contains("-Expires 12/31/9999"), "{out}");
+    assert!(out.contains("-Enable $true"), "{out}");
+    assert_eq!(
+        last_failed(&e),
+        vec![
+            ("KeyExpiration".into(), format!("KeyIdentifier1 {KEY1}")),
+            ("KeyEnabled".into(), format!("KeyIdentifier2 {KEY2}")),
+        ]
+    );
+}
