@@ -678,3 +678,38 @@ fn a_disabled_key_and_an_expiry_other_than_9999_fail_their_checks() {
         ]
     );
 }
+
+#[test]
+fn a_failed_request_is_still_output_so_a_script_can_read_its_failed_validations() {
+    let e = Env::new();
+    e.key_vault(
+        "Contoso-CK-Sub1",
+        "contoso-ck-va1",
+        "Key001",
+        "westus",
+        &[EXO],
+    );
+    e.key_vault(
+        "Contoso-CK-Sub2",
+        "contoso-ck-va2",
+        "Key002",
+        "westus",
+        &[EXO],
+    );
+    let script = format!(
+        r#"$v = New-CustomerKeyOnboardingRequest -Organization (Get-AzContext).TenantId -Scenario Exchange -Subscription1 Contoso-CK-Sub1 -KeyIdentifier1 {KEY1} -Subscription2 Contoso-CK-Sub2 -KeyIdentifier2 {KEY2} -OnboardingMode Validate
+if ($v.ValidationResult -eq "Success") {{ "passed" }} else {{ "failed: $($v.FailedValidations.Count) $LASTEXITCODE" }}"#
+    );
+    let out = e.ok(&["-Command", &script]);
+    assert!(out.contains("failed: 2 1"), "{out}");
+    // -Format Json prints the one object, FailedValidations included, and still exits 1.
+    let out = e.run(&{
+        let mut r = request("Exchange", KEY1, KEY2, "Validate");
+        r.extend(["-Format", "Json"]);
+        r
+    });
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ValidationResult"], "Failed");
+    assert_eq!(names(&v["FailedValidations"]).len(), 2);
+}

@@ -689,6 +689,14 @@ impl Ctx {
         }
     }
 
+    /// A line for the operator on standard error (in the service: in the reply, for the
+    /// client's standard error).
+    pub fn info(&self, msg: &str) {
+        if !self.note("info", msg) {
+            eprintln!("{msg}");
+        }
+    }
+
     /// Writes a report a cmdlet prints before it fails (the checks of an onboarding request):
     /// on standard output here, or, in the service, in the reply for the client's standard
     /// output.

@@ -8,7 +8,7 @@ use custkey::service::onboarding::{
 use crate::cli::args::Args;
 use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
 use crate::cli::error::CliError;
-use crate::cli::output::{record, Output};
+use crate::cli::output::{record, Form, Output};
 use crate::cli::Ctx;
 
 const TABLE: &[&str] = &[
@@ -36,7 +36,8 @@ unwrapKey; each key exists, is RSA 2048, 3072 or 4096, is enabled, has no expiry
 Recoverable+ProtectedSubscription; the two keys are in two vaults and two subscriptions. The result has \
 ValidationResult (Success or Failed), EnablementResult (with -OnboardingMode Enable: Success, and the scenario is \
 onboarded, or Failed), and PassedValidations and FailedValidations (Name, Target, Result, Message: what to do). \
-When a check fails, the report of every check is printed and the exit code is 1. Once a scenario is onboarded, its \
+When a check fails, the report of every check is printed, the request is still output (a script reads \
+$r.ValidationResult and $r.FailedValidations as the guides do), and the exit code is 1. Once a scenario is onboarded, its \
 policies (New-DataEncryptionPolicy, New-M365DataAtRestEncryptionPolicy, Register-SPODataEncryptionPolicy) must use keys \
 of onboarded subscriptions; a scenario never onboarded this way keeps the older flow (docs/lifecycle.md). The same \
 request again, with the same outcome, returns the request recorded before.",
@@ -154,8 +155,12 @@ fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     report(ctx, rec)
 }
 
-/// The request as output, or, when a check failed, the report of every check and exit 1.
+/// The request as output. When a check failed, also the report of every check (before it, in
+/// the human forms; Json and Csv carry FailedValidations in the object), an error line naming
+/// the failed checks, and exit code 1: the object is still output, as Microsoft's module
+/// returns it, so that a script can read `$r.ValidationResult` and `$r.FailedValidations`.
 fn report(ctx: &mut Ctx, rec: OnboardingRequest) -> Result<Output, CliError> {
+    let out = Output::one(record(&rec)?);
     if rec.failed_validations.is_empty() {
         if let Some(e) = rec.enablement_result.as_deref() {
             ctx.verbose(&format!(
@@ -163,28 +168,32 @@ fn report(ctx: &mut Ctx, rec: OnboardingRequest) -> Result<Output, CliError> {
                 rec.scenario
             ));
         }
-        return Ok(Output::one(record(&rec)?));
+        return Ok(out);
     }
-    let items = rec
-        .validations()
-        .into_iter()
-        .map(record)
-        .collect::<Result<Vec<_>, _>>()?;
-    let text = crate::cli::output::render(&items, REPORT, ctx.form, None, None)?;
-    ctx.write_report(&text)?;
+    if matches!(ctx.form, None | Some(Form::Table) | Some(Form::List)) {
+        let items = rec
+            .validations()
+            .into_iter()
+            .map(record)
+            .collect::<Result<Vec<_>, _>>()?;
+        let text = crate::cli::output::render(&items, REPORT, ctx.form, None, None)?;
+        ctx.write_report(&text)?;
+    }
     let names: Vec<String> = rec
         .failed_validations
         .iter()
         .map(|v| format!("{} ({})", v.name, v.target))
         .collect();
-    Err(CliError::failed(format!(
-        "onboarding request {} for {}: {} check(s) failed: {}",
+    ctx.info(&format!(
+        "error: onboarding request {} for {}: {} check(s) failed: {}",
         rec.id,
         rec.scenario,
         names.len(),
         names.join("; ")
-    ))
-    .with_help("fix what each failed check's Message says, then send the same request again"))
+    ));
+    ctx.info("help: fix what each failed check's Message says, then send the same request again");
+    ctx.status = 1;
+    Ok(out)
 }
 
 fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
