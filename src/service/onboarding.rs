@@ -372,9 +372,12 @@ fn check_slot(
     if crate::vault::kmip::KmipUri::is_kmip_uri(&key_name) {
         return check_kmip(keys, principal, &key_name, n, sub_id, r);
     }
-    let key_uri = match &version {
-        Some(v) => format!("https://{vault_name}.vault.azure.net/keys/{key_name}/{v}"),
-        None => format!("https://{vault_name}.vault.azure.net/keys/{key_name}"),
+    // A key URI is recorded as given (a vault's or a managed HSM's); a key name as its vault's.
+    let given_key = slot.key_identifier.trim();
+    let key_uri = if given_key.contains("://") {
+        given_key.to_string()
+    } else {
+        format!("https://{vault_name}.vault.azure.net/keys/{key_name}")
     };
     let resolved = Resolved {
         subscription: sub_id.clone(),
