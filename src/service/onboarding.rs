@@ -821,6 +821,14 @@ pub fn list(
     }
 }
 
+/// The IDs of the recorded requests (for completion); none when the store cannot be read.
+pub fn request_ids(store: &mut Store) -> Vec<String> {
+    store
+        .read(read_all)
+        .map(|all| all.into_iter().map(|r| r.id).collect())
+        .unwrap_or_default()
+}
+
 /// The subscriptions onboarded for `scenario` by successful `Enable` requests; empty when the
 /// scenario was never onboarded through the onboarding service (the older flow).
 pub fn onboarded_subscriptions(store: &mut Store, scenario: Scenario) -> Result<Vec<String>> {

@@ -6,6 +6,7 @@ use custkey::service::onboarding::{
 };
 
 use crate::cli::args::Args;
+use crate::cli::complete::CompletionCtx;
 use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
 use crate::cli::error::CliError;
 use crate::cli::output::{record, Form, Output};
@@ -89,7 +90,7 @@ PassedValidations and FailedValidations.",
             Param::new("OrganizationId", Kind::String, "The organization: its tenant id, GUID or name.")
                 .required()
                 .aliases(&["Organization"]),
-            Param::new("RequestId", Kind::String, "One request's ID."),
+            Param::new("RequestId", Kind::String, "One request's ID.").complete(request_ids),
         ],
         examples: &[Example {
             title: "The requests, with the checks that failed",
@@ -102,6 +103,12 @@ PassedValidations and FailedValidations.",
         run: get,
     },
 ];
+
+fn request_ids(ctx: &CompletionCtx) -> Vec<String> {
+    ctx.store()
+        .map(|mut s| onboarding::request_ids(&mut s))
+        .unwrap_or_default()
+}
 
 /// The store's organization as the onboarding service knows it, and the subscriptions.
 fn identity(
