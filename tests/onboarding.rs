@@ -186,15 +186,18 @@ fn the_status_cmdlet_shows_one_request_by_id_and_refuses_unknown_ones() {
     assert_eq!(one["Scenario"], "MDEP");
     assert_eq!(one["EnablementResult"], "Success");
     assert!(one["CreatedDate"].as_str().unwrap().starts_with("20"));
-    // -RequestId completes with the recorded IDs.
-    let got = e.ok(&[
-        "__complete",
-        "--",
-        "Get-CustomerKeyOnboardingRequest",
-        "-RequestId",
-        &id[..4],
-    ]);
-    assert_eq!(got, format!("{id}\n"));
+    // -RequestId completes with the recorded IDs (from a store file: completion does not
+    // open a database store it is not a client of).
+    if !common::on_postgres() {
+        let got = e.ok(&[
+            "__complete",
+            "--",
+            "Get-CustomerKeyOnboardingRequest",
+            "-RequestId",
+            &id[..4],
+        ]);
+        assert_eq!(got, format!("{id}\n"));
+    }
     let err = e.fails(
         &[
             "Get-CustomerKeyOnboardingRequest",

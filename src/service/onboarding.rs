@@ -782,7 +782,10 @@ pub fn submit(
 
 fn read_all(tx: &crate::store::Tx<'_>) -> Result<Vec<OnboardingRequest>> {
     let mut out = Vec::new();
-    for (key, value) in tx.settings_with_prefix(PREFIX)? {
+    // Keys sort in creation order; the query does not order them (nor do both engines alike).
+    let mut rows = tx.settings_with_prefix(PREFIX)?;
+    rows.sort();
+    for (key, value) in rows {
         let rec: OnboardingRequest = serde_json::from_str(&value).map_err(|e| {
             Error::new(
                 super::ErrorKind::Unavailable,
