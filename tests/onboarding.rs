@@ -725,3 +725,59 @@ if ($v.ValidationResult -eq "Success") {{ "passed" }} else {{ "failed: $($v.Fail
     assert_eq!(v["ValidationResult"], "Failed");
     assert_eq!(names(&v["FailedValidations"]).len(), 2);
 }
+
+#[test]
+fn a_seven_day_retention_vault_fails_soft_delete_and_the_recovery_level() {
+    let e = Env::new();
+    protected_vault(&e, "Contoso-CK-Sub1", "contoso-ck-va1", "Key001", &[EXO]);
+    e.ok(&["Set-AzContext", "-Subscription", "Contoso-CK-Sub2"]);
+    e.ok(&[
+        "Register-AzProviderFeature",
+        "-FeatureName",
+        "mandatoryRetentionPeriodEnabled",
+        "-ProviderNamespace",
+        "Microsoft.Resources",
+    ]);
+    e.ok(&[
+        "New-AzKeyVault",
+        "-VaultName",
+        "contoso-ck-va2",
+        "-ResourceGroupName",
+        "rg2",
+        "-Location",
+        "eastus",
+        "-SoftDeleteRetentionInDays",
+        "7",
+        "-EnablePurgeProtection",
+    ]);
+    e.ok(&[
+        "Set-AzKeyVaultAccessPolicy",
+        "-VaultName",
+        "contoso-ck-va2",
+        "-PermissionsToKeys",
+        "wrapKey,unwrapKey,get",
+        "-ServicePrincipalName",
+        EXO,
+    ]);
+    e.ok(&[
+        "Add-AzKeyVaultKey",
+        "-VaultName",
+        "contoso-ck-va2",
+        "-Name",
+        "Key002",
+        "-Destination",
+        "Software",
+    ]);
+    let out = e.fails(&request("Exchange", KEY1, KEY2, "Validate"), 1);
+    assert!(out.contains("keeps deleted keys 7 days"), "{out}");
+    assert_eq!(
+        last_failed(&e),
+        vec![
+            (
+                "SoftDeleteEnabled".into(),
+                "VaultName2 contoso-ck-va2".into()
+            ),
+            ("KeyRecoveryLevel".into(), format!("KeyIdentifier2 {KEY2}")),
+        ]
+    );
+}

@@ -441,7 +441,7 @@ fn check_slot(
         if soft {
             "soft delete is on, with 90 days of retention".into()
         } else if !info.enable_soft_delete {
-            format!("soft delete is off: turn it on (Update-AzKeyVault -VaultName {} -ResourceGroupName {} -EnableSoftDelete, or Set-AzResource as the setup guide does)", info.vault_name, info.resource_group_name)
+            format!("soft delete is off: turn it on as the setup guide does: $r = Get-AzResource -ResourceId {}; $r.Properties | Add-Member -MemberType NoteProperty -Name enableSoftDelete -Value 'True'; Set-AzResource -ResourceId $r.ResourceId -Properties $r.Properties", info.resource_id)
         } else {
             format!(
                 "soft delete keeps deleted keys {} days; Customer Key needs 90 (a vault's retention is set when it is created: create a vault with -SoftDeleteRetentionInDays 90, the default)",
