@@ -689,6 +689,24 @@ impl Ctx {
         }
     }
 
+    /// A line for the operator on standard error (in the service: in the reply, for the
+    /// client's standard error).
+    pub fn info(&self, msg: &str) {
+        if !self.note("info", msg) {
+            eprintln!("{msg}");
+        }
+    }
+
+    /// Writes a report a cmdlet prints before it fails (the checks of an onboarding request):
+    /// on standard output here, or, in the service, in the reply for the client's standard
+    /// output.
+    pub fn write_report(&self, text: &str) -> Result<(), CliError> {
+        if self.note("output", text) {
+            return Ok(());
+        }
+        write_out(text)
+    }
+
     /// In the service, keeps a line for the reply (true); elsewhere does nothing (false).
     fn note(&self, stream: &str, msg: &str) -> bool {
         match self.serving.as_ref() {

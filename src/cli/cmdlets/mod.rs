@@ -20,6 +20,7 @@ pub mod customer_key_cache;
 pub mod customer_key_completion;
 pub mod customer_key_configuration;
 pub mod customer_key_hierarchy;
+pub mod customer_key_onboarding_request;
 pub mod customer_key_rollout;
 pub mod customer_key_rotation;
 pub mod customer_key_service;
@@ -83,6 +84,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         customer_key_completion::CMDLETS,
         customer_key_configuration::CMDLETS,
         customer_key_hierarchy::CMDLETS,
+        customer_key_onboarding_request::CMDLETS,
         customer_key_rollout::CMDLETS,
         customer_key_rotation::CMDLETS,
         customer_key_service::CMDLETS,
