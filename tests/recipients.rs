@@ -244,6 +244,30 @@ fn groups_and_public_folders_need_a_licensed_user_in_the_tenant_not_a_licence_of
         1,
     );
     assert!(err.contains("PublicFolderMailbox"), "{err}");
+    // A shared mailbox is under the same rule (it needs no licence when the tenant meets the
+    // user-mailbox licensing requirement), also when piped.
+    e.ok(&["New-Mailbox", "-Shared", "-Name", "Info"]);
+    let err = e.fails(
+        &[
+            "Set-Mailbox",
+            "Info",
+            "-DataEncryptionPolicy",
+            "US Mailboxes",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("SharedMailbox") && err.contains("no user licensed"),
+        "{err}"
+    );
+    let err = e.fails(
+        &[
+            "-Command",
+            "Get-Mailbox Info | Set-Mailbox -DataEncryptionPolicy 'US Mailboxes'",
+        ],
+        1,
+    );
+    assert!(err.contains("no user licensed"), "{err}");
     // An unlicensed user does not meet the rule.
     e.ok(&["New-Mailbox", "-Name", "Alice", "-Alias", "alice"]);
     e.fails(
@@ -291,7 +315,13 @@ fn groups_and_public_folders_need_a_licensed_user_in_the_tenant_not_a_licence_of
         "-DataEncryptionPolicy",
         "US Mailboxes",
     ]);
-    for who in ["Finance Team", "PF Root"] {
+    e.ok(&[
+        "Set-Mailbox",
+        "Info",
+        "-DataEncryptionPolicy",
+        "US Mailboxes",
+    ]);
+    for who in ["Finance Team", "PF Root", "Info"] {
         let m = e.json(&["Get-Mailbox", who]);
         assert_eq!(m["DataEncryptionPolicy"], "US Mailboxes");
         assert_eq!(m["Licenses"], serde_json::json!([]));
