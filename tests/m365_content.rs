@@ -352,7 +352,7 @@ fn the_licence_rule_and_the_size_limits_refuse_before_anything_is_stored() {
             "Ops",
             "dir",
             "-HostedContents",
-            e.path("content").to_str().unwrap(),
+            e.dir.path().to_str().unwrap(),
         ],
         2,
     );
