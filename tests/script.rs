@@ -678,3 +678,99 @@ fn the_guides_soft_delete_sequence_runs_on_a_new_vault() {
         text(&out).1
     );
 }
+
+/// Runs `lines` twice on fresh stores: as written (consecutive cmdlet lines go to the cmdlet's
+/// batch form together) and with `; $sep = 0` after each line (every line on its own, as before
+/// batching). Returns both runs' exit code, output, errors and resulting mailboxes.
+fn batched_and_one_by_one(
+    prelude: &str,
+    lines: &[&str],
+) -> [(Option<i32>, String, String, String); 2] {
+    let run = |sep: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut script = String::from(prelude);
+        for l in lines {
+            script.push_str(l);
+            script.push_str(sep);
+            script.push('\n');
+        }
+        std::fs::write(d.join("s.ps1"), &script).unwrap();
+        let out = custkey(d).args(["-File", "s.ps1"]).output().unwrap();
+        let (stdout, stderr) = text(&out);
+        let after = custkey(d)
+            .args([
+                "-Command",
+                "Get-Mailbox -ResultSize Unlimited | Select-Object Name,RecipientTypeDetails,DisplayName | ConvertTo-Json",
+            ])
+            .output()
+            .unwrap();
+        (out.status.code(), stdout, stderr, text(&after).0)
+    };
+    [run(""), run("; $sep = 0")]
+}
+
+#[test]
+fn consecutive_cmdlet_lines_run_as_one_batch_with_each_lines_output_and_failure() {
+    let lines = [
+        "New-Mailbox -Name a1",
+        "New-Mailbox -Name a2 -Shared | Out-Null",
+        "New-Mailbox -Name $n -DisplayName \"Mailbox $n\"",
+        "New-Mailbox a4 -Shared",
+        "New-Mailbox -Name a1",
+        "New-Mailbox -Name a5",
+    ];
+    // Under Stop (the default): the lines before the failing one are applied and printed, the
+    // failure is reported at its own line, and nothing after it is applied.
+    let [batched, single] = batched_and_one_by_one("$n = 'a3'\n", &lines);
+    assert_eq!(
+        batched, single,
+        "the batched run differs from one line at a time"
+    );
+    let (code, stdout, stderr, after) = batched;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("s.ps1:6:1: The name 'a1' is already used"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("a1") && stdout.contains("a3") && stdout.contains("a4"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("a2"),
+        "Out-Null's output was printed: {stdout}"
+    );
+    assert!(
+        after.contains("Mailbox a3") && !after.contains("a5"),
+        "{after}"
+    );
+
+    // Under Continue: every failure reported at its line (a binding failure inside the run
+    // too), and the lines after each go on.
+    let mut more = lines.to_vec();
+    more.extend([
+        "New-Mailbox -Name a6 -Shared -PublicFolder",
+        "New-Mailbox -Name a7 -Nope x",
+        "New-Mailbox -Name a8",
+        "Set-Mailbox a8 -DisplayName 'Eight'",
+        "Set-Mailbox nobody -DisplayName 'Nobody'",
+        "Set-Mailbox a1 -DisplayName 'One'",
+    ]);
+    let [batched, single] =
+        batched_and_one_by_one("$ErrorActionPreference = 'Continue'\n$n = 'a3'\n", &more);
+    assert_eq!(
+        batched, single,
+        "the batched run differs from one line at a time"
+    );
+    let (code, stdout, stderr, after) = batched;
+    assert_eq!(code, Some(0), "the last line succeeded: {stderr}");
+    for at in ["s.ps1:7:1:", "s.ps1:9:1:", "s.ps1:10:", "s.ps1:13:1:"] {
+        assert!(stderr.contains(at), "no failure reported at {at}: {stderr}");
+    }
+    assert!(stdout.contains("a5") && stdout.contains("a8"), "{stdout}");
+    assert!(
+        after.contains("Eight") && after.contains("\"One\""),
+        "{after}"
+    );
+}

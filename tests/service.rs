@@ -898,3 +898,68 @@ fn a_key_file_import_runs_through_a_client() {
         );
     }
 }
+
+/// An onboarding request through a client: its check report reaches the client's standard
+/// output before the exit code 1, and the passing request's result comes back as an object.
+#[test]
+fn an_onboarding_request_reports_its_checks_through_a_client() {
+    let (e, owner_key) = organization();
+    let exo = common::EXO;
+    e.key_vault(
+        "Contoso-CK-Sub1",
+        "contoso-ck-va1",
+        "Key001",
+        "westus",
+        &[exo],
+    );
+    e.key_vault(
+        "Contoso-CK-Sub2",
+        "contoso-ck-va2",
+        "Key002",
+        "eastus",
+        &[exo],
+    );
+    let svc = Service::start(&e);
+    let c = Client::new();
+    c.connect(&svc);
+    c.sign_in(OWNER, &owner_key);
+    let req = [
+        "New-CustomerKeyOnboardingRequest",
+        "-Organization",
+        "contoso.onmicrosoft.com",
+        "-Scenario",
+        "Exchange",
+        "-Subscription1",
+        "Contoso-CK-Sub1",
+        "-KeyIdentifier1",
+        "https://contoso-ck-va1.vault.azure.net/keys/Key001",
+        "-Subscription2",
+        "Contoso-CK-Sub2",
+        "-KeyIdentifier2",
+        "https://contoso-ck-va2.vault.azure.net/keys/Key002",
+    ];
+    let out = c.run(&req);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("PurgeProtectionEnabled"), "{stdout}");
+    assert!(stdout.contains("KeyRecoveryLevel"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2 check(s) failed"), "{stderr}");
+    for (v, rg) in [
+        ("contoso-ck-va1", "contoso-ck-va1-rg"),
+        ("contoso-ck-va2", "contoso-ck-va2-rg"),
+    ] {
+        c.ok(&[
+            "Update-AzKeyVault",
+            "-VaultName",
+            v,
+            "-ResourceGroupName",
+            rg,
+            "-EnablePurgeProtection",
+        ]);
+    }
+    let mut ok = req.to_vec();
+    ok.extend(["-Property", "EnablementResult", "-Format", "Json"]);
+    let v: serde_json::Value = serde_json::from_str(&c.ok(&ok)).unwrap();
+    assert_eq!(v["EnablementResult"], "Success", "{v}");
+}

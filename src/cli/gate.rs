@@ -14,7 +14,8 @@ pub fn need(cmdlet: &str) -> Option<Need> {
         | "Set-DataEncryptionPolicy"
         | "New-M365DataAtRestEncryptionPolicy"
         | "Set-M365DataAtRestEncryptionPolicy"
-        | "Set-M365DataAtRestEncryptionPolicyAssignment" => Need::ExchangeDep,
+        | "Set-M365DataAtRestEncryptionPolicyAssignment"
+        | "New-CustomerKeyOnboardingRequest" => Need::ExchangeDep,
         "Set-Mailbox" | "Set-OrganizationConfig" | "Start-CustomerKeyRollout" => {
             Need::ExchangeAdmin
         }
@@ -23,7 +24,8 @@ pub fn need(cmdlet: &str) -> Option<Need> {
         | "Get-OrganizationConfig"
         | "Get-M365DataAtRestEncryptionPolicy"
         | "Test-M365DataAtRestEncryptionPolicy"
-        | "Get-M365DataAtRestEncryptionPolicyAssignment" => Need::ExchangeRead,
+        | "Get-M365DataAtRestEncryptionPolicyAssignment"
+        | "Get-CustomerKeyOnboardingRequest" => Need::ExchangeRead,
         "Register-SPODataEncryptionPolicy"
         | "Update-SPODataEncryptionPolicy"
         | "Restore-SPODataEncryptionPolicy" => Need::SharePointAdmin,

@@ -689,6 +689,24 @@ impl Ctx {
         }
     }
 
+    /// A line for the operator on standard error (in the service: in the reply, for the
+    /// client's standard error).
+    pub fn info(&self, msg: &str) {
+        if !self.note("info", msg) {
+            eprintln!("{msg}");
+        }
+    }
+
+    /// Writes a report a cmdlet prints before it fails (the checks of an onboarding request):
+    /// on standard output here, or, in the service, in the reply for the client's standard
+    /// output.
+    pub fn write_report(&self, text: &str) -> Result<(), CliError> {
+        if self.note("output", text) {
+            return Ok(());
+        }
+        write_out(text)
+    }
+
     /// In the service, keeps a line for the reply (true); elsewhere does nothing (false).
     fn note(&self, stream: &str, msg: &str) -> bool {
         match self.serving.as_ref() {
@@ -937,8 +955,16 @@ pub(crate) fn default_data_dir() -> PathBuf {
 /// Finds a cmdlet by name: case-insensitive, hyphen-insensitive; no abbreviations
 /// (PowerShell does not abbreviate cmdlet names).
 pub fn find_cmdlet(name: &str) -> Option<&'static Cmdlet> {
-    let n = norm(name);
-    cmdlets::all().into_iter().find(|c| norm(c.name) == n)
+    // Built once: a plan of 10,000 steps looks its cmdlet up for each.
+    static BY_NAME: std::sync::OnceLock<std::collections::HashMap<String, &'static Cmdlet>> =
+        std::sync::OnceLock::new();
+    let by_name = BY_NAME.get_or_init(|| {
+        cmdlets::all()
+            .into_iter()
+            .map(|c| (norm(c.name), c))
+            .collect()
+    });
+    by_name.get(&norm(name)).copied()
 }
 
 pub(crate) fn unknown_cmdlet(name: &str) -> CliError {
@@ -1126,7 +1152,7 @@ fn run(argv: &[String]) -> Result<i32, CliError> {
     let mut ctx = Ctx::new(cmdlet, &args)?;
     let out = ctx.run_cmdlet(cmdlet, &args);
     ctx.flush_warnings();
-    emit(&ctx, out?)?;
+    emit(&ctx, cmdlets::view(cmdlet, &args), out?)?;
     Ok(ctx.status)
 }
 
@@ -1145,27 +1171,27 @@ pub(crate) fn write_out(text: &str) -> Result<(), CliError> {
     }
 }
 
-fn emit(ctx: &Ctx, out: Output) -> Result<(), CliError> {
+fn emit(ctx: &Ctx, view: &[&str], out: Output) -> Result<(), CliError> {
     let text = match out {
         Output::None => return Ok(()),
         Output::Text(t) => t,
         Output::Values(items) => output::render_values(
             &items,
-            ctx.cmdlet.table,
+            view,
             ctx.form,
             ctx.properties.as_deref(),
             terminal_width(),
         )?,
         Output::Objects(items) => output::render(
             &items,
-            ctx.cmdlet.table,
+            view,
             ctx.form,
             ctx.properties.as_deref(),
             terminal_width(),
         )?,
         Output::List(items) => output::render_as(
             &items,
-            ctx.cmdlet.table,
+            view,
             ctx.form,
             ctx.properties.as_deref(),
             terminal_width(),

@@ -257,6 +257,12 @@ impl AzureSession<'_> {
         let r = self.az.backend.get_context();
         self.checked(r)
     }
+    /// `Get-AzSubscription`: every subscription of the context, with whether mandatory
+    /// retention is registered on it.
+    pub fn subscriptions(&mut self) -> Result<Vec<crate::vault::azure::SubscriptionInfo>> {
+        let r = self.az.backend.azure().list_subscriptions();
+        self.checked(r)
+    }
     /// `Set-AzContext`; a subscription it creates (there is no Azure to ask) has the signed-in
     /// account as its Owner, as the creator of a subscription is.
     pub fn set_context(&mut self, subscription: &str) -> Result<AzContextInfo> {

@@ -77,6 +77,13 @@ impl DepKind {
             DepKind::M365 => "M365DataAtRestEncryptionPolicy",
         }
     }
+    /// The onboarding scenario whose onboarding gates this kind's policies.
+    pub fn scenario(self) -> super::onboarding::Scenario {
+        match self {
+            DepKind::Mailbox => super::onboarding::Scenario::Exchange,
+            DepKind::M365 => super::onboarding::Scenario::Mdep,
+        }
+    }
     /// How many policies of this kind an organization may have.
     fn max(self) -> Option<u64> {
         match self {
@@ -278,7 +285,7 @@ pub(crate) struct CheckedKey {
     pub(crate) uri: String,
     pub(crate) vault: String,
     location: String,
-    subscription: String,
+    pub(crate) subscription: String,
 }
 
 /// Checks one key against every Customer Key rule, as the service principal of `kind`.
@@ -531,6 +538,16 @@ fn gates(
         }
         checked.push(c);
     }
+    // Once the scenario is onboarded through the onboarding service, its keys must be in
+    // onboarded subscriptions; else the older flow's gates above are the whole check.
+    super::onboarding::require_onboarded(
+        store,
+        kind.scenario(),
+        &checked
+            .iter()
+            .map(|c| (c.uri.as_str(), c.subscription.as_str()))
+            .collect::<Vec<_>>(),
+    )?;
     let mut warnings = Vec::new();
     if checked.windows(2).any(|w| w[0].location == w[1].location) {
         warnings.push(format!(
@@ -924,6 +941,11 @@ fn replacement(
         .with_help("give the key to replace first and its replacement second: -AzureKeyIDs <old>,<new> -Replace"));
     };
     let c = check_key(keys, kind, new)?;
+    super::onboarding::require_onboarded(
+        store,
+        kind.scenario(),
+        &[(c.uri.as_str(), c.subscription.as_str())],
+    )?;
     let new_uri = key_uri_versionless(&c.uri);
     if wraps
         .iter()

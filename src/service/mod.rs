@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod m365;
 pub mod mail_input;
 pub mod mailbox;
+pub mod onboarding;
 pub mod org;
 pub mod principal;
 pub mod recipient;

@@ -742,6 +742,14 @@ pub fn register(
     let org_id = check_org(store)?;
     let geo = geo_or_default(store, geo)?;
     let (p, s) = checked_pair(keys, primary, secondary)?;
+    super::onboarding::require_onboarded(
+        store,
+        super::onboarding::Scenario::SharePointOneDriveTeams,
+        &[
+            (p.uri.as_str(), p.subscription.as_str()),
+            (s.uri.as_str(), s.subscription.as_str()),
+        ],
+    )?;
     let mut warnings = Vec::new();
     let existing = store.read(|tx| -> Result<_> { Ok(tx.spo_dep(&geo)?) })?;
     let (dep, key) = match existing {
@@ -922,6 +930,11 @@ pub fn update(
     let mut dep = dep_of(store, &geo)?;
     let sp = sharepoint()?;
     let c = check_key_as(keys, &sp, "SharePoint Online", uri)?;
+    super::onboarding::require_onboarded(
+        store,
+        super::onboarding::Scenario::SharePointOneDriveTeams,
+        &[(c.uri.as_str(), c.subscription.as_str())],
+    )?;
     let resuming = dep.state == STATE_ROLLING
         && dep.roll_key_type.as_deref() == Some(key_type)
         && dep

@@ -110,7 +110,7 @@ keyring cache, never from the command line. With -KmipServer (and -KmipClientCer
         name: "Get-AzKeyVault",
         module: "Az.KeyVault",
         synopsis: "Shows a key vault (soft delete, purge protection, retention, access policies) or lists them.",
-        description: "Shows one vault with -VaultName, or lists the vaults. The AccessPolicies property lists who \
+        description: "Shows one vault with -VaultName, as a list with its access policies (as Az shows a vault by name), or lists the vaults in a table. The AccessPolicies property lists who \
 may do what with keys (PermissionsToKeys); Customer Key needs wrapKey, unwrapKey and get for the service's principal \
 (Office 365 Exchange Online, Office 365 SharePoint Online or M365DataAtRestEncryption). -InRemovedState lists removed \
 vaults that can still be recovered.",

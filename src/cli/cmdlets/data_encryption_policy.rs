@@ -312,7 +312,7 @@ pub(super) fn test_policies(
         ctx.properties.as_deref(),
         None,
     )?;
-    crate::cli::write_out(&text)?;
+    ctx.write_report(&text)?;
     Err(CliError::failed(format!(
         "{} key(s) could not unwrap their policy's DEP key: {}",
         failed.len(),

@@ -22,6 +22,7 @@ pub mod customer_key_cache;
 pub mod customer_key_completion;
 pub mod customer_key_configuration;
 pub mod customer_key_hierarchy;
+pub mod customer_key_onboarding_request;
 pub mod customer_key_rollout;
 pub mod customer_key_rotation;
 pub mod customer_key_service;
@@ -44,6 +45,7 @@ pub mod mailbox_statistics;
 pub mod member;
 pub mod mg_chat;
 pub mod mg_chat_message;
+pub mod mg_chat_message_hosted_content;
 pub mod mg_role_management_directory_role_assignment;
 pub mod mg_user_license;
 pub mod move_request;
@@ -87,6 +89,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         customer_key_completion::CMDLETS,
         customer_key_configuration::CMDLETS,
         customer_key_hierarchy::CMDLETS,
+        customer_key_onboarding_request::CMDLETS,
         customer_key_rollout::CMDLETS,
         customer_key_rotation::CMDLETS,
         customer_key_service::CMDLETS,
@@ -109,6 +112,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         member::CMDLETS,
         mg_chat::CMDLETS,
         mg_chat_message::CMDLETS,
+        mg_chat_message_hosted_content::CMDLETS,
         mg_role_management_directory_role_assignment::CMDLETS,
         mg_user_license::CMDLETS,
         move_request::CMDLETS,
@@ -183,5 +187,18 @@ pub fn batch(cmdlet: &Cmdlet) -> Option<Batch> {
         "Set-MailUser" => Some(mail_user::set_batch),
         "Set-UnifiedGroup" => Some(unified_group::set_batch),
         _ => None,
+    }
+}
+
+/// The default view of one call: the cmdlet's table columns, or none (a list) where Az shows
+/// the object a call returns as a list. `Get-AzKeyVault -VaultName x` returns one vault with its
+/// access policies (Az's PSKeyVault, a list view), which the guides read to check the service's
+/// permissions; the listing returns rows (PSKeyVaultIdentityItem, a table).
+pub fn view(cmdlet: &'static Cmdlet, args: &crate::cli::args::Args) -> &'static [&'static str] {
+    match cmdlet.name {
+        "Get-AzKeyVault" if args.str("VaultName").is_some() && !args.switch("InRemovedState") => {
+            &[]
+        }
+        _ => cmdlet.table,
     }
 }

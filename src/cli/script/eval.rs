@@ -15,6 +15,8 @@ use crate::cli::error::CliError;
 use crate::cli::output::{self, Form, Output};
 use crate::cli::{find_cmdlet, unknown_cmdlet, write_out, Ctx};
 
+mod statements;
+
 /// Aliases that resolve in scripts, as PowerShell's built-in ones.
 pub const ALIASES: &[(&str, &str)] = &[
     ("%", "ForEach-Object"),
@@ -231,36 +233,57 @@ impl Interp {
     /// shell) reports a failure and goes on; otherwise a failure ends the run unless
     /// `$ErrorActionPreference` is Continue. Returns the exit code when the run must end.
     pub fn run_top(&mut self, stmts: &[Stmt], keep_going: bool) -> Option<i32> {
-        for s in stmts {
+        let mut i = 0;
+        while i < stmts.len() {
+            // A run of like cmdlet statements goes to the cmdlet's batch form as a pipeline's
+            // objects do (see statements.rs); each statement keeps its own output and failure.
+            let n = self.batchable_run(&stmts[i..]);
+            if n >= 2 {
+                if let Some(end) = self.run_statements_batched(&stmts[i..i + n], keep_going) {
+                    return end;
+                }
+                i += n;
+                continue;
+            }
             self.failed = false;
             self.status = 0;
-            match self.statement(s, None) {
-                Ok(()) => self.last_ok = !self.failed,
-                // statement() ends the statement itself; nothing reaches here.
-                Err(Interrupt::EndStatement) => self.last_ok = false,
-                // `return`, or `break`/`continue` outside a loop: the script ends there, as
-                // PowerShell ends it.
-                Err(Interrupt::Return | Interrupt::Break | Interrupt::Continue) => {
-                    return if keep_going {
-                        None
-                    } else {
-                        Some(self.final_code())
-                    }
+            let r = self.statement(&stmts[i], None);
+            i += 1;
+            if let Some(end) = self.after_top(r, keep_going) {
+                return end;
+            }
+        }
+        None
+    }
+
+    /// What a top-level statement's result means for the run: `None` to go on, else what
+    /// [`Interp::run_top`] returns.
+    fn after_top(&mut self, r: EResult<()>, keep_going: bool) -> Option<Option<i32>> {
+        match r {
+            Ok(()) => self.last_ok = !self.failed,
+            // statement() ends the statement itself; nothing reaches here.
+            Err(Interrupt::EndStatement) => self.last_ok = false,
+            // `return`, or `break`/`continue` outside a loop: the script ends there, as
+            // PowerShell ends it.
+            Err(Interrupt::Return | Interrupt::Break | Interrupt::Continue) => {
+                return Some(if keep_going {
+                    None
+                } else {
+                    Some(self.final_code())
+                })
+            }
+            Err(Interrupt::Exit(code)) => return Some(Some(code)),
+            Err(Interrupt::Fail(e, pos)) => {
+                self.last_ok = false;
+                self.note_failure(&e);
+                let pref = self.preference();
+                if pref != Action::Silent || !keep_going {
+                    self.report(&e, pos);
                 }
-                Err(Interrupt::Exit(code)) => return Some(code),
-                Err(Interrupt::Fail(e, pos)) => {
-                    self.last_ok = false;
-                    self.note_failure(&e);
-                    let pref = self.preference();
-                    if pref != Action::Silent || !keep_going {
-                        self.report(&e, pos);
-                    }
-                    // Ctrl-C ends a script whatever the preference.
-                    let stop =
-                        pref == Action::Stop || e.class == crate::cli::error::Class::Interrupted;
-                    if !keep_going && stop {
-                        return Some(e.class.exit_code());
-                    }
+                // Ctrl-C ends a script whatever the preference.
+                let stop = pref == Action::Stop || e.class == crate::cli::error::Class::Interrupted;
+                if !keep_going && stop {
+                    return Some(Some(e.class.exit_code()));
                 }
             }
         }
@@ -1138,7 +1161,10 @@ impl Interp {
             Err(e) => return self.handle(e, pos, action),
         };
         self.ctx.rebind(cmdlet, &args);
-        let mut view: Vec<String> = cmdlet.table.iter().map(|s| s.to_string()).collect();
+        let mut view: Vec<String> = crate::cli::cmdlets::view(cmdlet, &args)
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let mut form = self.ctx.form;
         let mut properties = self.ctx.properties.clone();
         if let Some(mut inp) = input {

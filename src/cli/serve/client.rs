@@ -560,6 +560,10 @@ pub fn show_messages(reply: &Reply) {
             "verbose" => {
                 let _ = writeln!(err, "VERBOSE: {}", m.text);
             }
+            // A report the cmdlet printed on its standard output before it failed.
+            "output" => {
+                let _ = crate::cli::write_out(&m.text);
+            }
             _ => {
                 let _ = writeln!(err, "{}", m.text);
             }
