@@ -17,6 +17,10 @@ impl From<VaultError> for Error {
                 ErrorKind::NotFound,
                 "check the names with Get-AzKeyVault and Get-AzKeyVaultKey (-InRemovedState lists removed ones)",
             ),
+            VaultError::AccessDenied(m) if m.contains("New-AzKeyVaultRoleAssignment") => (
+                ErrorKind::AccessDenied,
+                "Get-AzKeyVaultRoleAssignment -HsmName <hsm> lists the local roles held; a Managed HSM Administrator grants one with New-AzKeyVaultRoleAssignment",
+            ),
             VaultError::AccessDenied(m) if m.contains("New-AzRoleAssignment") => (
                 ErrorKind::AccessDenied,
                 "Get-AzRoleAssignment lists the roles held; an Owner (or User Access Administrator) of the scope grants one with New-AzRoleAssignment",
@@ -345,10 +349,13 @@ impl AzureSession<'_> {
 
     /// The policies (by name) with live copies wrapped by keys of the vault `name`.
     pub fn policies_in_vault(&mut self, name: &str) -> Result<Vec<String>> {
+        // Vaults and Managed HSMs share one namespace: the keys of either kind named `name`.
         let mut p: Vec<String> = super::lifecycle::deps_in_vault(self.store, name)?
             .into_iter()
+            .chain(super::lifecycle::deps_in_container(self.store, name, true)?)
             .map(|u| u.policy)
             .collect();
+        p.sort();
         p.dedup();
         Ok(p)
     }
@@ -522,6 +529,31 @@ impl AzureSession<'_> {
     pub fn purge_vault(&mut self, name: &str) -> Result<()> {
         let r = self.az.backend.purge_key_vault(&self.az.caller, name);
         self.checked(r)
+    }
+    /// Checks that `name` is a Managed HSM (`managed_hsm`, the key cmdlets' -HsmName) or a key
+    /// vault (-VaultName): a key of one is never reached by naming the other kind.
+    pub fn check_container(&mut self, name: &str, managed_hsm: bool) -> Result<()> {
+        let v = match self.vault(name) {
+            Err(e) if managed_hsm && e.kind() == ErrorKind::NotFound => {
+                return Err(Error::not_found(format!(
+                    "there is no Managed HSM named '{}'",
+                    crate::vault::ids::printable(name)
+                ))
+                .with_help("create it with New-AzKeyVaultManagedHsm, or list them with Get-AzKeyVaultManagedHsm"))
+            }
+            other => other?,
+        };
+        match (v.managed_hsm(), managed_hsm) {
+            (true, false) => Err(Error::not_found(format!(
+                "there is no key vault named '{name}': '{name}' is a Managed HSM"
+            ))
+            .with_help(format!("name it with -HsmName {name}"))),
+            (false, true) => Err(Error::not_found(format!(
+                "there is no Managed HSM named '{name}': '{name}' is a key vault"
+            ))
+            .with_help(format!("name it with -VaultName {name}"))),
+            _ => Ok(()),
+        }
     }
     pub fn add_key(&mut self, vault: &str, req: &NewKeyRequest) -> Result<KeyVaultKey> {
         let v = self.vault(vault)?;

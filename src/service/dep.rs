@@ -344,9 +344,15 @@ pub(crate) fn check_key_as(
             crate::vault::ids::printable(uri),
             e.message()
         ))
-            .with_help("give URIs as https://<vault>.vault.azure.net/keys/<key>, e.g. (Get-AzKeyVaultKey -VaultName v -Name k).Id")
+            .with_help("give URIs as https://<vault>.vault.azure.net/keys/<key> or https://<hsm>.managedhsm.azure.net/keys/<key>, e.g. (Get-AzKeyVaultKey -VaultName v -Name k).Id")
     })?;
-    let vault = keys.vaults.vault(&id.vault).map_err(|e| match e {
+    // The id's host says which kind of container holds the key: a key vault or a Managed HSM.
+    let (vault, _) = keys.vaults.resolve(uri).map_err(|e| match e {
+        VaultError::NotFound(_) if id.hsm => Error::rule(format!(
+            "the Managed HSM '{}' of {uri} does not exist",
+            id.vault
+        ))
+        .with_help("create it with New-AzKeyVaultManagedHsm, or correct the URI"),
         VaultError::NotFound(_) => Error::rule(format!(
             "the key vault '{}' of {uri} does not exist",
             id.vault
@@ -361,6 +367,8 @@ pub(crate) fn check_key_as(
         .find(|p| p.application_id.as_deref() == Some(app_id));
     // An RBAC vault has no access policies: the service principal's role assignments decide,
     // and the key operations below, made as the service principal, are refused without them.
+    // A Managed HSM is always so: its local roles decide (Managed HSM Crypto Service
+    // Encryption User for the service principal).
     let needs: &[KeyPermission] = if info.enable_rbac_authorization {
         &[]
     } else {
@@ -388,8 +396,16 @@ pub(crate) fn check_key_as(
         .map_err(|e| match e {
             VaultError::NotFound(_) => Error::rule(format!("the key {uri} does not exist"))
                 .with_help("create it with Add-AzKeyVaultKey, or correct the URI"),
+            VaultError::AccessDenied(m) if id.hsm => Error::rule(format!(
+                "the {service} service principal ({app_id}) may not use the key {uri}: {m}"
+            ))
+            .with_help(format!(
+                "run: custkey New-AzKeyVaultRoleAssignment -HsmName {} -RoleDefinitionName 'Managed HSM Crypto Service Encryption User' -ApplicationId {app_id} -Scope /keys",
+                id.vault
+            )),
             other => other.into(),
         })?;
+    let switch = if id.hsm { "-HsmName" } else { "-VaultName" };
     if !key.key_type.starts_with("RSA") {
         return Err(
             Error::rule(format!("the key {uri} is {}, not RSA", key.key_type))
@@ -399,7 +415,7 @@ pub(crate) fn check_key_as(
     if !key.enabled {
         return Err(
             Error::rule(format!("the key {uri} is disabled")).with_help(format!(
-                "enable it: custkey Update-AzKeyVaultKey -VaultName {} -Name {} -Enable $true",
+                "enable it: custkey Update-AzKeyVaultKey {switch} {} -Name {} -Enable $true",
                 id.vault, id.name
             )),
         );
@@ -411,12 +427,25 @@ pub(crate) fn check_key_as(
                 exp.format("%Y-%m-%d")
             ))
             .with_help(format!(
-                "set it: custkey Update-AzKeyVaultKey -VaultName {} -Name {} -Expires 12/31/9999",
+                "set it: custkey Update-AzKeyVaultKey {switch} {} -Name {} -Expires 12/31/9999",
                 id.vault, id.name
             )));
         }
     }
-    if key.recovery_level != RecoveryLevel::RecoverableProtectedSubscription {
+    if id.hsm {
+        // The Managed HSM guide's rule: soft delete and purge protection on the HSM.
+        if !(info.enable_soft_delete && info.enable_purge_protection) {
+            return Err(Error::rule(format!(
+                "the Managed HSM '{}' of {uri} does not have purge protection (RecoveryLevel {})",
+                info.vault_name,
+                key.recovery_level.as_str()
+            ))
+            .with_help(format!(
+                "turn it on: custkey Update-AzKeyVaultManagedHsm -Name {} -EnablePurgeProtection",
+                info.vault_name
+            )));
+        }
+    } else if key.recovery_level != RecoveryLevel::RecoverableProtectedSubscription {
         return Err(Error::rule(format!(
             "the key {uri} has RecoveryLevel {}, not Recoverable+ProtectedSubscription",
             key.recovery_level.as_str()

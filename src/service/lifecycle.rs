@@ -37,7 +37,15 @@ pub fn deps_using_key(
 
 /// The policies with a live copy wrapped by a key in the vault `vault` (any key, any version).
 pub fn deps_in_vault(store: &mut Store, vault: &str) -> Result<Vec<KeyUse>> {
-    let prefix = format!("https://{vault}.vault.azure.net/keys/").to_ascii_lowercase();
+    deps_in_container(store, vault, false)
+}
+
+/// The same for a key vault or (`managed_hsm`) a Managed HSM.
+pub fn deps_in_container(store: &mut Store, name: &str, managed_hsm: bool) -> Result<Vec<KeyUse>> {
+    let prefix = format!(
+        "{}keys/",
+        crate::vault::ids::container_uri(name, managed_hsm)
+    );
     deps_using(store, |uri, _| uri.starts_with(&prefix))
 }
 

@@ -155,9 +155,16 @@ fn stamp(t: DateTime<Utc>) -> String {
 
 /// `https://{vault}.vault.azure.net/keys/{name}/{version}`.
 pub fn key_uri(vault: &str, name: &str, version: &str) -> String {
+    key_uri_in(vault, false, name, version)
+}
+
+/// The same in a key vault or (`managed_hsm`, `-KeyVaultType ManagedHSM`) a Managed HSM:
+/// `https://{hsm}.managedhsm.azure.net/keys/{name}/{version}`.
+pub fn key_uri_in(container: &str, managed_hsm: bool, name: &str, version: &str) -> String {
     format!(
-        "https://{}.vault.azure.net/keys/{}/{}",
-        vault.trim(),
+        "https://{}{}/keys/{}/{}",
+        container.trim(),
+        crate::vault::ids::dns_suffix(managed_hsm),
         name.trim(),
         version.trim().replace('-', "")
     )

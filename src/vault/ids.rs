@@ -3,8 +3,20 @@
 
 use super::error::{VaultError, VaultResult};
 
-/// The DNS suffix of every key id, whatever backend holds the vault.
+/// The DNS suffix of the key ids of key vaults, whatever backend holds the vault.
 pub const VAULT_DNS_SUFFIX: &str = ".vault.azure.net";
+
+/// The DNS suffix of the key ids of Managed HSMs (`https://{hsm}.managedhsm.azure.net/`).
+pub const MANAGED_HSM_DNS_SUFFIX: &str = ".managedhsm.azure.net";
+
+/// The DNS suffix of a container's ids: a Managed HSM's or a key vault's.
+pub fn dns_suffix(managed_hsm: bool) -> &'static str {
+    if managed_hsm {
+        MANAGED_HSM_DNS_SUFFIX
+    } else {
+        VAULT_DNS_SUFFIX
+    }
+}
 
 /// Check a vault name as Azure does: 3 to 24 characters, ASCII letters, digits and hyphens,
 /// starting with a letter, ending with a letter or digit, no two hyphens in a row.
@@ -73,7 +85,16 @@ pub fn new_version() -> String {
 
 /// The vault URI: `https://{vault}.vault.azure.net/`.
 pub fn vault_uri(vault: &str) -> String {
-    format!("https://{}{VAULT_DNS_SUFFIX}/", vault.to_ascii_lowercase())
+    container_uri(vault, false)
+}
+
+/// The URI of a key vault or (`managed_hsm`) of a Managed HSM: `https://{hsm}.managedhsm.azure.net/`.
+pub fn container_uri(name: &str, managed_hsm: bool) -> String {
+    format!(
+        "https://{}{}/",
+        name.to_ascii_lowercase(),
+        dns_suffix(managed_hsm)
+    )
 }
 
 /// A parsed key id.
@@ -85,6 +106,8 @@ pub struct KeyId {
     pub name: String,
     /// Key version, if the id names one.
     pub version: Option<String>,
+    /// The id names a key of a Managed HSM (`{hsm}.managedhsm.azure.net`), not of a key vault.
+    pub hsm: bool,
 }
 
 impl KeyId {
@@ -99,15 +122,18 @@ impl KeyId {
             vault: vault.to_ascii_lowercase(),
             name: name.to_string(),
             version: version.map(str::to_string),
+            hsm: false,
         })
     }
 
-    /// Parse `https://{vault}.vault.azure.net/keys/{name}[/{version}]` (a trailing slash is
+    /// Parse `https://{vault}.vault.azure.net/keys/{name}[/{version}]` or
+    /// `https://{hsm}.managedhsm.azure.net/keys/{name}[/{version}]` (a trailing slash is
     /// accepted; scheme and host are case-insensitive; anything else is `Invalid`).
     pub fn parse(id: &str) -> VaultResult<Self> {
         let bad = |why: &str| {
             Err(VaultError::Invalid(format!(
-                "'{}' is not a key id: {why} (expected https://{{vault}}.vault.azure.net/keys/{{name}}[/{{version}}])",
+                "'{}' is not a key id: {why} (expected https://{{vault}}.vault.azure.net/keys/{{name}}[/{{version}}] \
+                 or https://{{hsm}}.managedhsm.azure.net/keys/{{name}}[/{{version}}])",
                 printable(id)
             )))
         };
@@ -123,8 +149,12 @@ impl KeyId {
             None => (rest, ""),
         };
         let host_lc = host.to_ascii_lowercase();
-        let Some(vault) = host_lc.strip_suffix(VAULT_DNS_SUFFIX) else {
-            return bad("the host is not {vault}.vault.azure.net");
+        let (vault, hsm) = if let Some(v) = host_lc.strip_suffix(VAULT_DNS_SUFFIX) {
+            (v, false)
+        } else if let Some(h) = host_lc.strip_suffix(MANAGED_HSM_DNS_SUFFIX) {
+            (h, true)
+        } else {
+            return bad("the host is not {vault}.vault.azure.net or {hsm}.managedhsm.azure.net");
         };
         if path.contains(['?', '#']) {
             return bad("it has a query or fragment");
@@ -143,7 +173,19 @@ impl KeyId {
             return bad("the path has too many segments");
         }
         let version = version.map(str::to_ascii_lowercase);
-        KeyId::new(vault, name, version.as_deref())
+        Ok(KeyId {
+            hsm,
+            ..KeyId::new(vault, name, version.as_deref())?
+        })
+    }
+
+    /// What holds the key, for messages: `key vault 'v'` or `Managed HSM 'h'`.
+    pub fn container(&self) -> String {
+        if self.hsm {
+            format!("Managed HSM '{}'", self.vault)
+        } else {
+            format!("key vault '{}'", self.vault)
+        }
     }
 
     /// The same id with the version dropped.
@@ -159,8 +201,10 @@ impl std::fmt::Display for KeyId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "https://{}{VAULT_DNS_SUFFIX}/keys/{}",
-            self.vault, self.name
+            "https://{}{}/keys/{}",
+            self.vault,
+            dns_suffix(self.hsm),
+            self.name
         )?;
         if let Some(v) = &self.version {
             write!(f, "/{v}")?;
@@ -178,19 +222,32 @@ impl std::str::FromStr for KeyId {
 
 /// The key id string for a vault, key and optional version (no validation).
 pub fn key_id_string(vault: &str, name: &str, version: Option<&str>) -> String {
+    key_id_string_in(vault, false, name, version)
+}
+
+/// The key id string of a key of a key vault or (`managed_hsm`) of a Managed HSM.
+pub fn key_id_string_in(
+    container: &str,
+    managed_hsm: bool,
+    name: &str,
+    version: Option<&str>,
+) -> String {
     KeyId {
-        vault: vault.to_ascii_lowercase(),
+        vault: container.to_ascii_lowercase(),
         name: name.to_string(),
         version: version.map(str::to_string),
+        hsm: managed_hsm,
     }
     .to_string()
 }
 
-/// The recovery id of a deleted key: `https://{vault}.vault.azure.net/deletedkeys/{name}`.
-pub fn deleted_key_id_string(vault: &str, name: &str) -> String {
+/// The recovery id of a deleted key: `https://{vault}.vault.azure.net/deletedkeys/{name}`
+/// (`.managedhsm.azure.net` for a Managed HSM's).
+pub fn deleted_key_id_string(vault: &str, managed_hsm: bool, name: &str) -> String {
     format!(
-        "https://{}{VAULT_DNS_SUFFIX}/deletedkeys/{name}",
-        vault.to_ascii_lowercase()
+        "https://{}{}/deletedkeys/{name}",
+        vault.to_ascii_lowercase(),
+        dns_suffix(managed_hsm)
     )
 }
 
@@ -294,6 +351,17 @@ mod tests {
         let id = KeyId::parse("HTTPS://contoso-a.VAULT.azure.net/keys/k1/").unwrap();
         assert_eq!(id.version, None);
         assert_eq!(id.to_string(), "https://contoso-a.vault.azure.net/keys/k1");
+        let h = KeyId::parse(&format!(
+            "https://Contoso-HSM1.ManagedHSM.azure.net/keys/k1/{v}/"
+        ))
+        .unwrap();
+        assert!(h.hsm && !id.hsm);
+        assert_eq!(h.vault, "contoso-hsm1");
+        assert_eq!(
+            h.to_string(),
+            format!("https://contoso-hsm1.managedhsm.azure.net/keys/k1/{v}")
+        );
+        assert_eq!(h.container(), "Managed HSM 'contoso-hsm1'");
     }
 
     #[test]
@@ -308,6 +376,8 @@ mod tests {
             "https://a1b.vault.azure.net/keys/k/0123456789abcdef0123456789abcdef/x",
             "https://a1b.vault.azure.net/keys/k?x=1",
             "https://a.vault.azure.net/keys/k",
+            "https://a1b.managedhsm.azure.com/keys/k",
+            "https://a1b.vault.managedhsm.azure.net.evil/keys/k",
             "https://é",
         ] {
             let e = KeyId::parse(bad).unwrap_err();

@@ -27,8 +27,8 @@ use super::backup::{open_backup, seal_backup, BackupHeader};
 use super::error::{VaultError, VaultResult};
 use super::fsio;
 use super::ids::{
-    deleted_key_id_string, key_id_string, new_version, printable, validate_key_name,
-    validate_vault_name, validate_version, vault_uri,
+    container_uri, deleted_key_id_string, key_id_string_in, new_version, printable,
+    validate_key_name, validate_vault_name, validate_version,
 };
 use super::master_key::{
     resolve_master_key, KeyringCache, MasterKeyKind, MasterKeyOptions, MasterKeyPaths,
@@ -38,7 +38,8 @@ use super::material::{HeldKeyRef, HolderBinding, KeyHolder};
 use super::model::{
     base64url, validate_key_size, validate_retention_days, DeletedKeyVaultKey, JsonWebKey,
     KeyAttributes, KeyDestination, KeyOperation, KeyUpdate, KeyVaultInfo, KeyVaultKey,
-    NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult, RETENTION_MAX_DAYS,
+    ManagedHsmSpec, NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult,
+    RETENTION_MAX_DAYS,
 };
 use super::policy::{
     denied, is_granted, remove_policy, set_policy, AccessPolicy, AccessPolicyEntry, Caller,
@@ -166,6 +167,9 @@ struct VaultState {
     /// one files have always used): this file is then its sidecar.
     #[serde(default, rename = "pkcs11", skip_serializing_if = "Option::is_none")]
     holder: Option<HolderBinding>,
+    /// Set for a Managed HSM (`New-AzKeyVaultManagedHsm`): always with a holder and RBAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    managed_hsm: Option<ManagedHsmSpec>,
     /// One more on every write of the file (0 in files written before generations existed):
     /// sealed with the rest, so only a holder of the master key can change it.
     #[serde(default)]
@@ -535,6 +539,7 @@ impl LocalBackend {
             stem: name.to_ascii_lowercase(),
             display: name.to_string(),
             holder: None,
+            hsm: false,
         })
     }
 
@@ -623,8 +628,20 @@ impl LocalBackend {
                 deleted_keys: Vec::new(),
                 deleted_date: None,
                 holder: req.key_holder.clone(),
+                managed_hsm: req.managed_hsm.clone(),
                 generation: 0,
             };
+            if st.managed_hsm.is_some() {
+                if st.holder.is_none() {
+                    return Err(VaultError::Invalid(format!(
+                        "the Managed HSM '{}' needs a PKCS#11 token to hold its keys (-Pkcs11Module, -TokenLabel)",
+                        req.vault_name
+                    )));
+                }
+                // A Managed HSM: local RBAC only, every key HSM-protected.
+                st.enable_rbac_authorization = true;
+                st.sku = VaultSku::Premium;
+            }
             // The creator of a vault is its Owner (as Azure makes the creator of a resource).
             let scope = Scope::vault(&st.subscription_id, &st.resource_group_name, &st.vault_name);
             st.role_assignments.push(RoleAssignment::new(
@@ -633,7 +650,23 @@ impl LocalBackend {
                 caller,
                 &caller.display_name(),
             ));
-            if req.grant_caller_full_access && !req.enable_rbac_authorization {
+            if let Some(spec) = &st.managed_hsm {
+                let admin = rbac::hsm_role("Managed HSM Administrator")?;
+                for a in &spec.initial_admins {
+                    let p = if a.contains('@') {
+                        Principal::user(a)?
+                    } else {
+                        Principal::object_id(a)?
+                    };
+                    st.role_assignments.push(RoleAssignment::new(
+                        &scope,
+                        admin,
+                        &p,
+                        &caller.display_name(),
+                    ));
+                }
+            }
+            if req.grant_caller_full_access && !st.enable_rbac_authorization {
                 set_policy(&mut st.access_policies, caller, &KeyPermission::ALL);
             }
             v.save_state(&mut st)?;
@@ -657,6 +690,7 @@ impl LocalBackend {
             return Err(v.deleted_vault_error());
         }
         v.holder = holder_of(&st)?;
+        v.hsm = st.managed_hsm.is_some();
         v.display = st.vault_name;
         Ok(v)
     }
@@ -886,6 +920,8 @@ pub struct LocalVault {
     /// The key holder of a vault whose keys live outside its file, as read when the handle
     /// was opened.
     holder: Option<Arc<dyn KeyHolder>>,
+    /// A Managed HSM, as read when the handle was opened.
+    hsm: bool,
 }
 
 impl std::fmt::Debug for LocalVault {
@@ -1470,12 +1506,19 @@ impl LocalVault {
         Ok(KeyVaultInfo {
             vault_name: st.vault_name.clone(),
             resource_id: format!(
-                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.KeyVault/vaults/{}",
-                st.subscription_id, st.resource_group_name, st.vault_name
+                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.KeyVault/{}/{}",
+                st.subscription_id,
+                st.resource_group_name,
+                if st.managed_hsm.is_some() {
+                    "managedHSMs"
+                } else {
+                    "vaults"
+                },
+                st.vault_name
             ),
             resource_group_name: st.resource_group_name.clone(),
             location: st.location.clone(),
-            vault_uri: vault_uri(&st.vault_name),
+            vault_uri: container_uri(&st.vault_name, st.managed_hsm.is_some()),
             subscription_id: st.subscription_id.clone(),
             tenant_id: st.tenant_id.clone(),
             sku: st.sku,
@@ -1501,6 +1544,7 @@ impl LocalVault {
                     })
                     .collect()
             },
+            managed_hsm: st.managed_hsm.clone(),
         })
     }
 
@@ -1519,7 +1563,12 @@ impl LocalVault {
         };
         let der = hex::decode(&v.public_der).map_err(|_| damaged())?;
         let public = RsaPublicKey::from_der(&der).map_err(|_| damaged())?;
-        let id = key_id_string(&st.vault_name, key_name, Some(&v.version));
+        let id = key_id_string_in(
+            &st.vault_name,
+            st.managed_hsm.is_some(),
+            key_name,
+            Some(&v.version),
+        );
         let kty = v.destination.key_type().to_string();
         Ok(KeyVaultKey {
             vault_name: st.vault_name.clone(),
@@ -1578,7 +1627,11 @@ impl LocalVault {
     ) -> VaultResult<DeletedKeyVaultKey> {
         Ok(DeletedKeyVaultKey {
             key: self.latest_output(st, level, &d.key)?,
-            recovery_id: deleted_key_id_string(&st.vault_name, &d.key.name),
+            recovery_id: deleted_key_id_string(
+                &st.vault_name,
+                st.managed_hsm.is_some(),
+                &d.key.name,
+            ),
             deleted_date: d.deleted_date,
             scheduled_purge_date: d.scheduled_purge_date,
         })
@@ -1619,8 +1672,19 @@ impl LocalVault {
             Some(k) if validate_key_name(k).is_ok() => vault.with_key(k),
             _ => vault.clone(),
         };
-        if rbac::allows_key(&self.assignments(st), caller, &target, perm) {
+        // A Managed HSM's keys answer to its local roles only, a vault's to the Key Vault
+        // roles only (as in Azure, where neither kind of role reaches the other's data plane).
+        let hsm = st.managed_hsm.is_some();
+        let assignments: Vec<RoleAssignment> = self
+            .assignments(st)
+            .into_iter()
+            .filter(|a| a.role().is_some_and(|r| r.is_hsm_local() == hsm))
+            .collect();
+        if rbac::allows_key(&assignments, caller, &target, perm) {
             return Ok(());
+        }
+        if hsm {
+            return Err(rbac::denied_hsm(caller, perm, &st.vault_name, key));
         }
         Err(rbac::denied(
             caller,
@@ -1859,6 +1923,12 @@ fn backend_name(st: &VaultState) -> VaultResult<&'static str> {
 }
 
 fn hsm_needs_premium(st: &VaultState, req: &NewKeyRequest) -> VaultResult<()> {
+    if st.managed_hsm.is_some() && req.destination != KeyDestination::Hsm {
+        return Err(VaultError::Invalid(format!(
+            "Managed HSM '{}' holds HSM-protected keys only (RSA-HSM): give -Destination HSM or leave -Destination out",
+            st.vault_name
+        )));
+    }
     if req.destination == KeyDestination::Hsm && st.sku != VaultSku::Premium {
         return Err(VaultError::Invalid(format!(
             "vault '{}' is Standard SKU: HSM-protected keys (-Destination HSM) need a Premium vault",
@@ -1881,6 +1951,10 @@ impl KeyVault for LocalVault {
 
     fn backend(&self) -> &'static str {
         self.holder.as_ref().map_or(BACKEND, |h| h.backend())
+    }
+
+    fn managed_hsm(&self) -> bool {
+        self.hsm
     }
 
     fn properties(&self) -> VaultResult<KeyVaultInfo> {
@@ -2206,7 +2280,12 @@ impl KeyVault for LocalVault {
             };
             Ok((
                 WrapResult {
-                    kid: key_id_string(&st.vault_name, &k.name, Some(&v.version)),
+                    kid: key_id_string_in(
+                        &st.vault_name,
+                        st.managed_hsm.is_some(),
+                        &k.name,
+                        Some(&v.version),
+                    ),
                     version: v.version.clone(),
                     algorithm,
                     value,
@@ -2545,7 +2624,7 @@ impl LocalVault {
         KeyRotationPolicy {
             id: format!(
                 "{}/rotationpolicy",
-                key_id_string(&st.vault_name, &k.name, None)
+                key_id_string_in(&st.vault_name, st.managed_hsm.is_some(), &k.name, None)
             ),
             vault_name: st.vault_name.clone(),
             key_name: k.name.clone(),

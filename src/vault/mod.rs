@@ -47,7 +47,8 @@ pub use master_key::{
 pub use material::{HeldKeyRef, HolderBinding, KeyHolder, KeyHolders};
 pub use model::{
     DeletedKeyVaultKey, JsonWebKey, KeyAttributes, KeyDestination, KeyOperation, KeyUpdate,
-    KeyVaultInfo, KeyVaultKey, NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult,
+    KeyVaultInfo, KeyVaultKey, ManagedHsmSpec, NewKeyRequest, NewVaultRequest, RecoveryLevel,
+    VaultSku, WrapResult,
 };
 pub use pkcs11::{Pkcs11Binding, Pkcs11Uri};
 pub use pkcs11_vault::{Pkcs11Provider, Pkcs11Vault};
@@ -86,6 +87,12 @@ pub trait KeyVault: Send + Sync {
 
     /// The backend (`Local`, `PKCS11`, ...).
     fn backend(&self) -> &'static str;
+
+    /// Whether this is a Managed HSM (`New-AzKeyVaultManagedHsm`): its keys are named
+    /// `https://{name}.managedhsm.azure.net/keys/...`, not with the vault host.
+    fn managed_hsm(&self) -> bool {
+        false
+    }
 
     /// `Get-AzKeyVault -VaultName v`.
     fn properties(&self) -> VaultResult<KeyVaultInfo>;

@@ -334,6 +334,21 @@ pub struct NewVaultRequest {
     /// `-EnableRbacAuthorization`: the data plane is authorized by role assignments instead
     /// of access policies.
     pub enable_rbac_authorization: bool,
+    /// `New-AzKeyVaultManagedHsm`: the container is a Managed HSM (keys named
+    /// `https://{name}.managedhsm.azure.net/keys/...`, local RBAC only, every key on the
+    /// token). Needs `key_holder`.
+    pub managed_hsm: Option<ManagedHsmSpec>,
+}
+
+/// What a Managed HSM has beyond a vault's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedHsmSpec {
+    /// `-Sku`: `StandardB1`, `CustomB32` or `CustomB6` (shown; the token is the hardware).
+    pub sku: String,
+    /// `-Administrator`: the principals given the local role Managed HSM Administrator at
+    /// `/` when the HSM is made (object ids, or UPNs of custkey's accounts).
+    pub initial_admins: Vec<String>,
 }
 
 impl NewVaultRequest {
@@ -350,6 +365,7 @@ impl NewVaultRequest {
             grant_caller_full_access: true,
             key_holder: None,
             enable_rbac_authorization: false,
+            managed_hsm: None,
         }
     }
 }
@@ -396,6 +412,10 @@ pub struct KeyVaultInfo {
     /// from above). Not shown by `Get-AzKeyVault` (as in Azure: `Get-AzRoleAssignment` lists them).
     #[serde(skip)]
     pub role_assignments: Vec<super::rbac::RoleAssignment>,
+    /// Set for a Managed HSM (`vault_uri` is then its HsmUri). Not shown by `Get-AzKeyVault`,
+    /// which does not list Managed HSMs.
+    #[serde(skip)]
+    pub managed_hsm: Option<ManagedHsmSpec>,
 }
 
 /// `Add-AzKeyVaultKey` parameters (also used for import and for a new version).

@@ -70,6 +70,7 @@ impl Pkcs11Vault {
             vault,
             name: k.name,
             version: version.map(|_| k.version),
+            hsm: self.managed_hsm(),
         }))
     }
 }
@@ -86,6 +87,9 @@ impl KeyVault for Pkcs11Vault {
     }
     fn backend(&self) -> &'static str {
         BACKEND
+    }
+    fn managed_hsm(&self) -> bool {
+        self.engine.managed_hsm()
     }
     delegate! {
         properties(&self) -> VaultResult<KeyVaultInfo>;

@@ -171,6 +171,154 @@ pub const ROLES: &[RoleDefinition] = &[
     },
 ];
 
+/// Managed HSM local RBAC roles (Azure's built-in names and ids). A Managed HSM's keys answer
+/// to these only; they give nothing in a key vault.
+const HSM_KEYS_OFFICER: &[KeyPermission] = &[
+    K::Get,
+    K::List,
+    K::Update,
+    K::Create,
+    K::Import,
+    K::Delete,
+    K::Recover,
+    K::Purge,
+    K::Backup,
+    K::Restore,
+    K::GetRotationPolicy,
+    K::SetRotationPolicy,
+    K::Rotate,
+];
+const HSM_KEYS_USER: &[KeyPermission] = &[
+    K::Get,
+    K::List,
+    K::Update,
+    K::Create,
+    K::Import,
+    K::Delete,
+    K::Recover,
+    K::Backup,
+    K::Restore,
+    K::Encrypt,
+    K::Decrypt,
+    K::WrapKey,
+    K::UnwrapKey,
+    K::Sign,
+    K::Verify,
+    K::GetRotationPolicy,
+    K::SetRotationPolicy,
+    K::Rotate,
+];
+
+/// The Managed HSM local roles custkey knows.
+pub const HSM_ROLES: &[RoleDefinition] = &[
+    RoleDefinition {
+        name: "Managed HSM Administrator",
+        id: "a290e904-7015-4bba-90c8-60543313cdb4",
+        description: "Grants permissions to manage the HSM's role assignments and its security domain; no key operations.",
+        manage: &[Manage::Read, Manage::Authorize],
+        keys: &[],
+        actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/managedHsm/roleAssignments/*",
+            "Microsoft.KeyVault/managedHsm/roleDefinitions/read",
+            "Microsoft.KeyVault/managedHsm/securitydomain/*",
+        ],
+    },
+    RoleDefinition {
+        name: "Managed HSM Crypto Officer",
+        id: "515eb02d-2335-4d2d-92f2-b1cbdf9c3778",
+        description: "Grants permissions to manage keys (create, delete, purge, back up, restore, rotation policy), not to use them.",
+        manage: &[Manage::Read],
+        keys: HSM_KEYS_OFFICER,
+        actions: &[],
+        data_actions: &["Microsoft.KeyVault/managedHsm/keys/*/action", "Microsoft.KeyVault/managedHsm/keys/deletedKeys/delete"],
+    },
+    RoleDefinition {
+        name: "Managed HSM Crypto User",
+        id: "21dbd100-6940-42c2-9190-5d6cb909625b",
+        description: "Grants permissions to create and use keys, but not to purge them.",
+        manage: &[],
+        keys: HSM_KEYS_USER,
+        actions: &[],
+        data_actions: &["Microsoft.KeyVault/managedHsm/keys/*"],
+    },
+    RoleDefinition {
+        name: "Managed HSM Crypto Service Encryption User",
+        id: "33413926-3206-4cdd-b39a-83574fe37a17",
+        description: "Grants permissions to read keys and wrap and unwrap with them (Customer Key's service principals).",
+        manage: &[],
+        keys: &[K::Get, K::WrapKey, K::UnwrapKey],
+        actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/managedHsm/keys/read/action",
+            "Microsoft.KeyVault/managedHsm/keys/wrap/action",
+            "Microsoft.KeyVault/managedHsm/keys/unwrap/action",
+        ],
+    },
+];
+
+impl RoleDefinition {
+    /// A Managed HSM local role (not an Azure RBAC role).
+    pub fn is_hsm_local(&self) -> bool {
+        HSM_ROLES.iter().any(|r| r.id == self.id)
+    }
+}
+
+/// Every role custkey knows: the Azure RBAC roles, then the Managed HSM local roles.
+fn all_roles() -> impl Iterator<Item = &'static RoleDefinition> {
+    ROLES.iter().chain(HSM_ROLES.iter())
+}
+
+/// The Managed HSM local role named `name_or_id` (by name, case-insensitive, or id).
+pub fn hsm_role(name_or_id: &str) -> VaultResult<&'static RoleDefinition> {
+    let t = name_or_id.trim();
+    let id = t.rsplit('/').next().unwrap_or(t);
+    HSM_ROLES
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(t) || r.id.eq_ignore_ascii_case(id))
+        .ok_or_else(|| {
+            VaultError::Invalid(format!(
+                "'{}' is not a Managed HSM local role (roles: {})",
+                printable(t),
+                HSM_ROLES
+                    .iter()
+                    .map(|r| r.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
+/// The refusal of a Managed HSM key operation: names the role to grant and how.
+pub fn denied_hsm(
+    caller: &Principal,
+    perm: KeyPermission,
+    hsm: &str,
+    key: Option<&str>,
+) -> VaultError {
+    let who = match caller {
+        Principal::User(u) => format!("-SignInName {u}"),
+        Principal::ServicePrincipal(a) => format!("-ApplicationId {a}"),
+        Principal::ObjectId(o) => format!("-ObjectId {o}"),
+    };
+    let role = if [K::Get, K::WrapKey, K::UnwrapKey].contains(&perm)
+        && !matches!(caller, Principal::User(_))
+    {
+        "Managed HSM Crypto Service Encryption User"
+    } else if HSM_KEYS_USER.contains(&perm) {
+        "Managed HSM Crypto User"
+    } else {
+        "Managed HSM Crypto Officer"
+    };
+    let scope = key.map_or("/keys".to_string(), |k| format!("/keys/{k}"));
+    VaultError::AccessDenied(format!(
+        "{} ({}) is not allowed to {perm} keys of Managed HSM '{hsm}': no local role assignment at {scope} or above grants it; \
+         a Managed HSM Administrator can run New-AzKeyVaultRoleAssignment -HsmName {hsm} {who} -RoleDefinitionName '{role}' -Scope /keys",
+        caller.display_name(),
+        caller.kind()
+    ))
+}
+
 /// The role named `name` (case-insensitive) or with id `name` (a GUID, or
 /// `/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{guid}`).
 pub fn role(name_or_id: &str) -> VaultResult<&'static RoleDefinition> {
@@ -347,9 +495,7 @@ impl RoleAssignment {
 
     /// Its role, if it names a known one.
     pub fn role(&self) -> Option<&'static RoleDefinition> {
-        ROLES
-            .iter()
-            .find(|r| r.id.eq_ignore_ascii_case(&self.role_definition_id))
+        all_roles().find(|r| r.id.eq_ignore_ascii_case(&self.role_definition_id))
     }
 
     /// `{scope}/providers/Microsoft.Authorization/roleAssignments/{id}`.

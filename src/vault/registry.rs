@@ -102,10 +102,7 @@ impl VaultRegistry {
             )));
         }
         let id = KeyId::parse(key_uri)?;
-        Err(VaultError::NotFound(format!(
-            "no vault named '{}' is registered",
-            super::ids::printable(&id.vault)
-        )))
+        Err(not_registered(&id))
     }
 
     /// Root wrap (the service's DEP and TIK wraps) under the key `key_uri` names, whatever
@@ -185,10 +182,17 @@ impl VaultRegistry {
         )))
     }
 
-    /// Parse a key id and find its vault.
+    /// Parse a key id and find its vault or Managed HSM (`NotFound` when the id's host names
+    /// the other kind: a vault's key is never reached by a `managedhsm` id, nor the reverse).
     pub fn resolve(&self, key_id: &str) -> VaultResult<(Arc<dyn KeyVault>, KeyId)> {
         let id = KeyId::parse(key_id)?;
-        let v = self.vault(&id.vault)?;
+        let v = match self.vault(&id.vault) {
+            Err(VaultError::NotFound(_)) => return Err(not_registered(&id)),
+            other => other?,
+        };
+        if v.managed_hsm() != id.hsm {
+            return Err(not_registered(&id));
+        }
         Ok((v, id))
     }
 
@@ -223,6 +227,18 @@ impl VaultRegistry {
     }
 }
 
+/// No container of the id's kind by that name.
+fn not_registered(id: &KeyId) -> VaultError {
+    let name = super::ids::printable(&id.vault);
+    VaultError::NotFound(if id.hsm {
+        format!(
+            "no Managed HSM named '{name}' is registered (create it with New-AzKeyVaultManagedHsm)"
+        )
+    } else {
+        format!("no vault named '{name}' is registered")
+    })
+}
+
 /// One explicitly added vault, as a provider.
 struct OneVault(Arc<dyn KeyVault>);
 
@@ -255,6 +271,8 @@ impl VaultRoots {
             return Err(RootError::NotMine);
         };
         match self.provider.open_vault(&id.vault) {
+            // A Managed HSM's keys are named with its own host, a vault's with the vault host.
+            Ok(Some(v)) if v.managed_hsm() != id.hsm => Err(RootError::NotMine),
             Ok(Some(v)) => Ok((v, id)),
             Ok(None) => Err(RootError::NotMine),
             Err(e) => Err(RootError::Unknown(e)),

@@ -359,6 +359,13 @@ fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     }
     match args.str("VaultName") {
         Some(name) => match az.vault_info(name) {
+            Ok(info) if info.managed_hsm.is_some() => Err(CliError::new(
+                crate::cli::error::Class::Failed,
+                format!("there is no key vault named '{name}': '{name}' is a Managed HSM"),
+            )
+            .with_help(format!(
+                "see it with: custkey Get-AzKeyVaultManagedHsm -Name {name}"
+            ))),
             Ok(info) => Ok(Output::many(vec![vault_record(&info)?])),
             // A registered KMIP server answers to its name too.
             Err(e) if e.kind() == custkey::service::ErrorKind::NotFound => {
@@ -377,6 +384,7 @@ fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
             let mut all = az
                 .vaults()?
                 .iter()
+                .filter(|v| v.managed_hsm.is_none())
                 .map(vault_record)
                 .collect::<Result<Vec<_>, _>>()?;
             all.extend(az.kmip_servers()?.iter().map(kmip_record));

@@ -31,10 +31,44 @@ const KEY_TABLE: &[&str] = &[
     "RecoveryLevel",
 ];
 
-const VAULT: Param = Param::new("VaultName", Kind::String, "The key vault.")
-    .position(0)
-    .required()
-    .complete(vault_names);
+/// `-VaultName` or, for a Managed HSM, `-HsmName` (one of the two is needed).
+pub const VAULT: Param = Param::new(
+    "VaultName",
+    Kind::String,
+    "The key vault (or give -HsmName).",
+)
+.position(0)
+.complete(vault_names);
+
+/// `-HsmName`: the Managed HSM, instead of -VaultName.
+pub const HSM: Param = Param::new(
+    "HsmName",
+    Kind::String,
+    "The Managed HSM (New-AzKeyVaultManagedHsm), instead of -VaultName.",
+)
+.complete(vault_names);
+
+/// The container a key cmdlet names: -VaultName or -HsmName, exactly one.
+pub fn container_name(args: &Args) -> Result<(String, bool), CliError> {
+    match (args.str("VaultName"), args.str("HsmName")) {
+        (Some(v), None) => Ok((v.to_string(), false)),
+        (None, Some(h)) => Ok((h.to_string(), true)),
+        (Some(_), Some(_)) => Err(CliError::usage("give -VaultName or -HsmName, not both.")
+            .with_help("-HsmName names a Managed HSM, -VaultName a key vault")),
+        (None, None) => Err(CliError::usage(
+            "the key vault is missing: give -VaultName (or -HsmName for a Managed HSM).",
+        )
+        .with_help("e.g. -VaultName Contoso-CK-EX-NA-VaultA1")),
+    }
+}
+
+/// The container a key cmdlet names, checked to be of the kind named (-HsmName: a Managed
+/// HSM; -VaultName: a key vault).
+pub fn container(ctx: &mut Ctx, args: &Args) -> Result<String, CliError> {
+    let (name, hsm) = container_name(args)?;
+    ctx.azure()?.check_container(&name, hsm)?;
+    Ok(name)
+}
 
 pub const CMDLETS: &[Cmdlet] = &[
     Cmdlet {
@@ -57,6 +91,7 @@ new key there (KMIP keys have no versions), and -KeyFilePath, -KeyOps, -Expires,
 apply (set them on the key manager).",
         params: &[
             VAULT,
+            HSM,
             Param::new("Name", Kind::String, "The key's name (1-127 letters, digits, hyphens).").position(1).required(),
             Param::new("Destination", Kind::Enum(&["Software", "HSM"]), "Software- or HSM-protected. Default: Software; with -KeyFilePath, HSM for a .byok file."),
             Param::new("KeyType", Kind::Enum(&["RSA", "EC", "oct"]), "RSA (the default), or oct: an AES-256 key, in a registered KMIP server only. EC keys are refused (Customer Key roots are RSA)."),
@@ -115,6 +150,7 @@ scheduled purge dates. Id is the key URI a data encryption policy names; Attribu
 NotBefore, Created, Updated and RecoveryLevel.",
         params: &[
             VAULT,
+            HSM,
             Param::new("Name", Kind::String, "The key.").position(1),
             Param::new("Version", Kind::String, "A version (32 hex digits)."),
             Param::new("IncludeVersions", Kind::Switch, "Every version of -Name."),
@@ -141,6 +177,7 @@ cannot be removed; Customer Key accepts only 12/31/9999. Disabling a version tha
 uses makes the data under it unreadable.",
         params: &[
             VAULT,
+            HSM,
             Param::new("Name", Kind::String, "The key.").position(1).required(),
             Param::new("Version", Kind::String, "A version; the latest when omitted."),
             Param::new("Enable", Kind::Bool, "$true to enable, $false to disable."),
@@ -169,6 +206,7 @@ date. -InRemovedState purges a removed key for good, which is refused under purg
 subscription (RecoveryLevel Recoverable+ProtectedSubscription).",
         params: &[
             VAULT,
+            HSM,
             Param::new("Name", Kind::String, "The key.").position(1).required(),
             Param::new("InRemovedState", Kind::Switch, "Purge a removed key."),
             Param::new("Force", Kind::Switch, "Do not ask for confirmation."),
@@ -189,7 +227,7 @@ subscription (RecoveryLevel Recoverable+ProtectedSubscription).",
         module: "Az.KeyVault",
         synopsis: "Recovers a removed key with all its versions.",
         description: "Brings back a soft-deleted key before its scheduled purge date.",
-        params: &[VAULT, Param::new("Name", Kind::String, "The key.").position(1).required()],
+        params: &[VAULT, HSM, Param::new("Name", Kind::String, "The key.").position(1).required()],
         examples: &[Example {
             title: "Recover a key",
             code: "custkey Undo-AzKeyVaultKeyRemoval -VaultName Contoso-CK-EX-NA-VaultA1 -Name Key001",
@@ -209,6 +247,7 @@ subscription can open. Back a key up right after creating or changing it, and ke
 file is written 0600; an existing file is replaced only with -Force.",
         params: &[
             VAULT,
+            HSM,
             Param::new("Name", Kind::String, "The key.").position(1).required(),
             Param::new("OutputFile", Kind::Path, "Where to write the backup. Default: <vault>-<key>-<date>.keybackup."),
             Param::new("Force", Kind::Switch, "Replace an existing file."),
@@ -231,6 +270,7 @@ file is written 0600; an existing file is replaced only with -Force.",
 subscription, when a key of that name exists (active or removed), or when the file was altered.",
         params: &[
             VAULT,
+            HSM,
             Param::new("InputFile", Kind::Path, "The file Backup-AzKeyVaultKey wrote.").position(1).required(),
         ],
         examples: &[Example {
@@ -271,8 +311,16 @@ fn warn_if_in_use(
     version: Option<&str>,
     what: &str,
 ) -> Result<(), CliError> {
-    let uri = custkey::vault::ids::key_id_string(vault, name, None);
-    let uses = custkey::service::lifecycle::deps_using_key(ctx.store()?, &uri, version)?;
+    // The name is a key vault's or a Managed HSM's (one namespace): look for either's ids.
+    let mut uses = Vec::new();
+    for hsm in [false, true] {
+        let uri = custkey::vault::ids::key_id_string_in(vault, hsm, name, None);
+        uses.extend(custkey::service::lifecycle::deps_using_key(
+            ctx.store()?,
+            &uri,
+            version,
+        )?);
+    }
     for u in uses {
         ctx.warn(&format!(
             "{what} {}/{} breaks {}: it still wraps that policy's key, so {}",
@@ -292,7 +340,8 @@ fn key_ops(args: &Args, name: &str) -> Result<Option<Vec<KeyOperation>>, CliErro
 }
 
 fn add(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let vault = args.str("VaultName").unwrap_or_default();
+    let (vault, in_hsm) = container_name(args)?;
+    let vault = vault.as_str();
     let name = args.str("Name").unwrap_or_default();
     if args.str("KeyType") == Some("EC") {
         return Err(CliError::usage(
@@ -300,11 +349,12 @@ fn add(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         )
         .with_help("leave -KeyType out for an RSA key"));
     }
-    let is_kmip = ctx
-        .azure()?
-        .kmip_servers()?
-        .iter()
-        .any(|s| s.name.eq_ignore_ascii_case(vault));
+    let is_kmip = !in_hsm
+        && ctx
+            .azure()?
+            .kmip_servers()?
+            .iter()
+            .any(|s| s.name.eq_ignore_ascii_case(vault));
     if is_kmip {
         return add_kmip(ctx, args, vault, name);
     }
@@ -314,6 +364,7 @@ fn add(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         ))
         .with_help("leave -KeyType out, or name a KMIP server registered with New-AzKeyVault -KmipServer"));
     }
+    ctx.azure()?.check_container(vault, in_hsm)?;
     let mut req = NewKeyRequest::new(name);
     let file = args.str("KeyFilePath").map(PathBuf::from);
     let byok = file.as_ref().is_some_and(|p| {
@@ -323,7 +374,7 @@ fn add(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     req.destination = match args.str("Destination") {
         Some("HSM") => KeyDestination::Hsm,
         Some(_) => KeyDestination::Software,
-        None if byok => KeyDestination::Hsm,
+        None if byok || in_hsm => KeyDestination::Hsm,
         None => KeyDestination::Software,
     };
     if file.is_some() && args.has_any(&["Size"]) {
@@ -433,7 +484,8 @@ fn add_kmip(ctx: &mut Ctx, args: &Args, server: &str, name: &str) -> Result<Outp
 }
 
 fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let vault = args.str("VaultName").unwrap_or_default();
+    let vault = container(ctx, args)?;
+    let vault = vault.as_str();
     let name = args.str("Name");
     let mut az = ctx.azure()?;
     if args.switch("InRemovedState") {
@@ -469,7 +521,8 @@ fn current_first<T>(mut versions: Vec<T>) -> Vec<T> {
 }
 
 fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let vault = args.str("VaultName").unwrap_or_default();
+    let vault = container(ctx, args)?;
+    let vault = vault.as_str();
     let name = args.str("Name").unwrap_or_default();
     let update = KeyUpdate {
         enabled: args.bool("Enable"),
@@ -519,7 +572,8 @@ fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
 }
 
 fn remove(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let vault = args.str("VaultName").unwrap_or_default();
+    let vault = container(ctx, args)?;
+    let vault = vault.as_str();
     let name = args.str("Name").unwrap_or_default();
     let purge = args.switch("InRemovedState");
     let action = if purge { "Purge key" } else { "Remove key" };
@@ -547,7 +601,8 @@ fn remove(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
 }
 
 fn undo(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let vault = args.str("VaultName").unwrap_or_default();
+    let vault = container(ctx, args)?;
+    let vault = vault.as_str();
     let name = args.str("Name").unwrap_or_default();
     if !ctx.should_process(
         &format!("{vault}/{name}"),
@@ -561,7 +616,8 @@ fn undo(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
 }
 
 fn backup(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let vault = args.str("VaultName").unwrap_or_default();
+    let vault = container(ctx, args)?;
+    let vault = vault.as_str();
     let name = args.str("Name").unwrap_or_default();
     let path = args
         .str("OutputFile")
@@ -591,7 +647,8 @@ fn backup(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
 }
 
 fn restore(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let vault = args.str("VaultName").unwrap_or_default();
+    let vault = container(ctx, args)?;
+    let vault = vault.as_str();
     let path = PathBuf::from(args.str("InputFile").unwrap_or_default());
     if !ctx.should_process(vault, "Restore-AzKeyVaultKey", false)? {
         return Ok(Output::None);

@@ -3,7 +3,6 @@
 use custkey::vault::{KeyRotationPolicy, LifetimeAction, RotationAction};
 use serde_json::Value;
 
-use super::az_key_vault::vault_names;
 use crate::cli::args::Args;
 use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
 use crate::cli::error::CliError;
@@ -18,10 +17,7 @@ const TABLE: &[&str] = &[
     "UpdatedOn",
 ];
 
-const VAULT: Param = Param::new("VaultName", Kind::String, "The key vault.")
-    .position(0)
-    .required()
-    .complete(vault_names);
+use super::az_key_vault_key::{container, HSM, VAULT};
 const NAME: Param = Param::new("Name", Kind::String, "The key.")
     .position(1)
     .required()
@@ -40,6 +36,7 @@ TimeBeforeExpiry only. A due Rotate action is carried out by Invoke-CustomerKeyR
 Invoke-AzKeyVaultKeyRotation rotates at once. Needs the key permission 'setrotationpolicy'.",
         params: &[
             VAULT,
+            HSM,
             NAME,
             Param::new("ExpiresIn", Kind::String, "How long a rotated version lives: an ISO 8601 duration (P2Y, P90D)."),
             Param::new("KeyRotationLifetimeAction", Kind::Object, "Lifetime actions: @{Action='Rotate'; TimeAfterCreate='P18M'}, or an array of such tables."),
@@ -61,7 +58,7 @@ Invoke-AzKeyVaultKeyRotation rotates at once. Needs the key permission 'setrotat
         synopsis: "Shows the rotation policy of a key.",
         description: "Shows Id, VaultName, KeyName, LifetimeActions, ExpiresIn, CreatedOn and UpdatedOn. A key \
 without a policy of its own shows no actions and no dates. Needs the key permission 'getrotationpolicy'.",
-        params: &[VAULT, NAME],
+        params: &[VAULT, HSM, NAME],
         examples: &[Example {
             title: "Show a key's rotation policy",
             code: "custkey Get-AzKeyVaultKeyRotationPolicy -VaultName Contoso-CK-EX-NA-VaultA1 -Name Key001",
@@ -202,7 +199,8 @@ fn read_policy_file(path: &str) -> Result<(Option<String>, Vec<LifetimeAction>),
 }
 
 fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let vault = args.str("VaultName").unwrap_or_default();
+    let vault = container(ctx, args)?;
+    let vault = vault.as_str();
     let name = args.str("Name").unwrap_or_default();
     let (expires_in, actions) = match args.str("PolicyPath") {
         Some(path) => {
@@ -234,7 +232,8 @@ fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
 }
 
 fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let vault = args.str("VaultName").unwrap_or_default();
+    let vault = container(ctx, args)?;
+    let vault = vault.as_str();
     let name = args.str("Name").unwrap_or_default();
     let p = ctx.azure()?.rotation_policy(vault, name)?;
     Ok(Output::one(policy_record(&p)?))

@@ -121,7 +121,7 @@ User Access Administrator there. Audited.",
     },
 ];
 
-fn principal(args: &Args, required: bool) -> Result<Option<Principal>, CliError> {
+pub(crate) fn principal(args: &Args, required: bool) -> Result<Option<Principal>, CliError> {
     let given: Vec<(&str, &str)> = ["SignInName", "ApplicationId", "ObjectId"]
         .iter()
         .filter_map(|n| args.str(n).map(|v| (*n, v)))
@@ -170,7 +170,7 @@ fn scope(ctx: &mut Ctx, args: &Args) -> Result<Scope, CliError> {
 }
 
 /// An assignment as Az.Resources shows a `PSRoleAssignment`.
-fn assignment_record(a: &RoleAssignment) -> Record {
+pub(crate) fn assignment_record(a: &RoleAssignment) -> Record {
     let role = a.role();
     let (sign_in, object_id, object_type) = match &a.principal {
         Principal::User(u) => (json!(u), json!(null), "User"),

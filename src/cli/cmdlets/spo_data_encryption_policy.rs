@@ -72,16 +72,25 @@ const KEY_PAIR_PARAMS: &[Param] = &[
     Param::new(
         "PrimaryKeyVaultUri",
         Kind::String,
-        "The primary key's URI, https://<vault>.vault.azure.net/keys/<key>/<version> (BYOK_Uri).",
+        "The primary key's URI, https://<vault>.vault.azure.net/keys/<key>/<version> or https://<hsm>.managedhsm.azure.net/keys/<key>/<version> (BYOK_Uri).",
     ),
     Param::new(
         "SecondaryKeyVaultUri",
         Kind::String,
         "The secondary key's URI (BYOK_Uri).",
     ),
+    KEY_VAULT_TYPE,
     Param::new("Geo", Kind::String, GEO_HELP),
     Param::new("Identity", Kind::String, IDENTITY_HELP).position(0),
 ];
+
+const KEY_VAULT_TYPE: Param = Param::new(
+    "KeyVaultType",
+    Kind::Enum(&["KeyVault", "ManagedHSM"]),
+    "What the -*KeyVaultName parameters name: a key vault (KeyVault, the default) or a Managed HSM (ManagedHSM, \
+made with New-AzKeyVaultManagedHsm; the key ids are then https://<hsm>.managedhsm.azure.net/keys/...). With URIs, \
+it must agree with their host.",
+);
 
 pub const CMDLETS: &[Cmdlet] = &[
     Cmdlet {
@@ -151,7 +160,8 @@ the availability key is service-held. Give -KeyVaultName, -KeyName and -KeyVersi
             Param::new("KeyVaultName", Kind::String, "The new key's vault."),
             Param::new("KeyName", Kind::String, "The new key's name."),
             Param::new("KeyVersion", Kind::String, "The new key's version."),
-            Param::new("KeyVaultUri", Kind::String, "The new key's URI, https://<vault>.vault.azure.net/keys/<key>/<version>."),
+            Param::new("KeyVaultUri", Kind::String, "The new key's URI, https://<vault>.vault.azure.net/keys/<key>/<version> or https://<hsm>.managedhsm.azure.net/keys/<key>/<version>."),
+            KEY_VAULT_TYPE,
             Param::new("Geo", Kind::String, GEO_HELP),
             Param::new("Identity", Kind::String, IDENTITY_HELP).position(0),
         ],
@@ -194,9 +204,26 @@ fn key_arg(args: &Args, prefix: &str) -> Result<Option<String>, CliError> {
         args.str(&format!("{prefix}KeyName")),
         args.str(&format!("{prefix}KeyVersion")),
     ];
+    let hsm = args
+        .str("KeyVaultType")
+        .is_some_and(|t| t.eq_ignore_ascii_case("ManagedHSM"));
     match (uri, parts) {
-        (Some(_), [None, None, None]) => Ok(uri.map(str::to_string)),
-        (None, [Some(v), Some(n), Some(ver)]) => Ok(Some(spo::key_uri(v, n, ver))),
+        (Some(u), [None, None, None]) => {
+            if args.has_any(&["KeyVaultType"]) {
+                if let Ok(id) = custkey::vault::KeyId::parse(u) {
+                    if id.hsm != hsm {
+                        return Err(CliError::usage(format!(
+                            "-KeyVaultType {} does not match {u}, a key of a {}",
+                            if hsm { "ManagedHSM" } else { "KeyVault" },
+                            if id.hsm { "Managed HSM" } else { "key vault" }
+                        ))
+                        .with_help("leave -KeyVaultType out with URIs, or give the type their host names"));
+                    }
+                }
+            }
+            Ok(Some(u.to_string()))
+        }
+        (None, [Some(v), Some(n), Some(ver)]) => Ok(Some(spo::key_uri_in(v, hsm, n, ver))),
         (None, [None, None, None]) => Ok(None),
         _ => Err(CliError::usage(format!(
             "give either -{prefix}KeyVaultUri, or all of -{prefix}KeyVaultName, -{prefix}KeyName and -{prefix}KeyVersion."

@@ -1,0 +1,579 @@
+//! Managed HSMs through the real binary, on SoftHSM2 tokens: New-/Get-/Update-/
+//! Remove-AzKeyVaultManagedHsm, local RBAC (New-/Get-/Remove-AzKeyVaultRoleAssignment), the
+//! key cmdlets with -HsmName, `https://<hsm>.managedhsm.azure.net/keys/...` ids in a mailbox
+//! DEP beside a vault key (mail round trip, revocation by the role assignment and by disabling
+//! the key), unknown or mismatched ids refused, and SharePoint's -KeyVaultType ManagedHSM.
+//! Each test has its own SOFTHSM2_CONF and token.
+
+mod common;
+mod softhsm;
+
+use common::files;
+
+const EXO: &str = "00000002-0000-0ff1-ce00-000000000000";
+const SPO: &str = "00000003-0000-0ff1-ce00-000000000000";
+const ADMIN: &str = "admin@contoso.onmicrosoft.com";
+const TOKEN: &str = "ck-mhsm";
+const HSM: &str = "contoso-ck-hsm1";
+const VAULT: &str = "contoso-ck-va1";
+const SERVICE_ROLE: &str = "Managed HSM Crypto Service Encryption User";
+
+struct Env {
+    e: common::Env,
+    module: String,
+}
+
+impl std::ops::Deref for Env {
+    type Target = common::Env;
+    fn deref(&self) -> &common::Env {
+        &self.e
+    }
+}
+
+impl Env {
+    /// A store with its own SoftHSM2 configuration and token, or `None` (reason printed) when
+    /// SoftHSM2 is not installed.
+    fn new() -> Option<Env> {
+        let module = softhsm::module()?;
+        let mut e = common::Env::new();
+        let conf = softhsm::write_conf(&e.dir.path().join("hsm"));
+        softhsm::init_token(&conf, TOKEN);
+        e.extra
+            .push(("SOFTHSM2_CONF".into(), conf.to_string_lossy().into_owned()));
+        e.extra
+            .push(("CUSTKEY_PKCS11_PIN".into(), softhsm::PIN.into()));
+        Some(Env {
+            e,
+            module: module.to_string_lossy().into_owned(),
+        })
+    }
+
+    fn subscription(&self, sub: &str) {
+        self.ok(&["Set-AzContext", "-Subscription", sub]);
+        self.ok(&[
+            "Register-AzProviderFeature",
+            "-FeatureName",
+            "mandatoryRetentionPeriodEnabled",
+            "-ProviderNamespace",
+            "Microsoft.Resources",
+        ]);
+    }
+
+    /// A Managed HSM in its own subscription, the signed-in admin its Administrator and Crypto
+    /// User, with key `key`; `service` (if any) granted the service encryption role.
+    fn hsm(&self, sub: &str, name: &str, key: &str, service: Option<&str>) -> String {
+        self.subscription(sub);
+        let rg = format!("{name}-rg");
+        let made = self.json(&[
+            "New-AzKeyVaultManagedHsm",
+            "-Name",
+            name,
+            "-ResourceGroupName",
+            &rg,
+            "-Location",
+            "eastus",
+            "-Administrator",
+            ADMIN,
+            "-SoftDeleteRetentionInDays",
+            "90",
+            "-EnablePurgeProtection",
+            "-Pkcs11Module",
+            &self.module,
+            "-TokenLabel",
+            TOKEN,
+        ]);
+        assert_eq!(
+            made["HsmUri"],
+            format!("https://{name}.managedhsm.azure.net/")
+        );
+        self.ok(&[
+            "New-AzKeyVaultRoleAssignment",
+            "-HsmName",
+            name,
+            "-RoleDefinitionName",
+            "Managed HSM Crypto User",
+            "-SignInName",
+            ADMIN,
+        ]);
+        if let Some(app) = service {
+            self.grant(name, app);
+        }
+        let k = self.json(&[
+            "Add-AzKeyVaultKey",
+            "-HsmName",
+            name,
+            "-Name",
+            key,
+            "-KeyOps",
+            "wrapKey,unwrapKey",
+        ]);
+        assert_eq!(k["KeyType"], "RSA-HSM");
+        k["Id"].as_str().unwrap().to_string()
+    }
+
+    fn grant(&self, hsm: &str, app: &str) {
+        self.ok(&[
+            "New-AzKeyVaultRoleAssignment",
+            "-HsmName",
+            hsm,
+            "-RoleDefinitionName",
+            SERVICE_ROLE,
+            "-ApplicationId",
+            app,
+            "-Scope",
+            "/keys",
+        ]);
+    }
+
+    fn revoke(&self, hsm: &str, app: &str) {
+        self.ok(&[
+            "Remove-AzKeyVaultRoleAssignment",
+            "-HsmName",
+            hsm,
+            "-RoleDefinitionName",
+            SERVICE_ROLE,
+            "-ApplicationId",
+            app,
+            "-Scope",
+            "/keys",
+        ]);
+    }
+
+    /// A local vault in its own subscription whose key `app` may use.
+    fn vault(&self, sub: &str, name: &str, key: &str, app: &str) -> String {
+        self.subscription(sub);
+        self.ok(&[
+            "New-AzKeyVault",
+            "-VaultName",
+            name,
+            "-ResourceGroupName",
+            &format!("{name}-rg"),
+            "-Location",
+            "westus",
+            "-Sku",
+            "Premium",
+        ]);
+        self.ok(&[
+            "Set-AzKeyVaultAccessPolicy",
+            "-VaultName",
+            name,
+            "-PermissionsToKeys",
+            "wrapKey,unwrapKey,get",
+            "-ServicePrincipalName",
+            app,
+        ]);
+        let k = self.json(&[
+            "Add-AzKeyVaultKey",
+            "-VaultName",
+            name,
+            "-Name",
+            key,
+            "-Destination",
+            "HSM",
+            "-KeyOps",
+            "wrapKey,unwrapKey",
+        ]);
+        k["Id"].as_str().unwrap().to_string()
+    }
+
+    /// Each key's Result (the command exits 1 when one fails; its output still lists them).
+    fn test_results(&self) -> Vec<String> {
+        let out = self.run(&[
+            "Test-DataEncryptionPolicy",
+            "US Mailboxes",
+            "-Format",
+            "Json",
+        ]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["Result"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+#[test]
+fn a_mailbox_dep_over_a_managed_hsm_key_and_a_vault_key_round_trips_and_revocation_holds() {
+    let Some(e) = Env::new() else { return };
+    let hsm_key = e.hsm("Contoso-CK-Sub1", HSM, "HsmKey", Some(EXO));
+    let vault_key = e.vault("Contoso-CK-Sub2", VAULT, "Key001", EXO);
+    let versionless = hsm_key.rsplit_once('/').unwrap().0.to_string();
+    assert_eq!(
+        versionless,
+        format!("https://{HSM}.managedhsm.azure.net/keys/HsmKey")
+    );
+    let dep = e.json(&[
+        "New-DataEncryptionPolicy",
+        "-Name",
+        "US Mailboxes",
+        "-AzureKeyIDs",
+        &format!("{versionless},{vault_key}"),
+    ]);
+    assert_eq!(dep["State"], "Active");
+    let ids = dep["AzureKeyIDs"].to_string();
+    assert!(ids.contains(".managedhsm.azure.net/keys/HsmKey"), "{ids}");
+    e.ok(&["New-Mailbox", "-Name", "Alice Example", "-Alias", "alice"]);
+    e.ok(&[
+        "Set-MgUserLicense",
+        "-UserId",
+        "alice",
+        "-AddLicenses",
+        "SPE_E5",
+    ]);
+    e.ok(&[
+        "Set-Mailbox",
+        "alice",
+        "-DataEncryptionPolicy",
+        "US Mailboxes",
+    ]);
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    e.ok(&["New-MailboxExportRequest", "alice", "out1"]);
+    assert_eq!(files(&e.path("out1")), files(&mail));
+    assert_eq!(e.test_results(), ["Success", "Success", "Success"]);
+
+    // Revocation on the HSM: without its local role the service may not unwrap there.
+    e.revoke(HSM, EXO);
+    let r = e.test_results();
+    assert_eq!(r.iter().filter(|x| *x == "Success").count(), 2, "{r:?}");
+    // Both customer keys refusing: the user's content is unavailable (no fallback for users).
+    e.ok(&[
+        "Remove-AzKeyVaultAccessPolicy",
+        "-VaultName",
+        VAULT,
+        "-ServicePrincipalName",
+        EXO,
+    ]);
+    let out = e.run(&["New-MailboxExportRequest", "alice", "out2"]);
+    assert!(!out.status.success(), "export succeeded after revocation");
+    // Granted again, everything is back.
+    e.grant(HSM, EXO);
+    e.ok(&[
+        "Set-AzKeyVaultAccessPolicy",
+        "-VaultName",
+        VAULT,
+        "-PermissionsToKeys",
+        "wrapKey,unwrapKey,get",
+        "-ServicePrincipalName",
+        EXO,
+    ]);
+    e.ok(&["New-MailboxExportRequest", "alice", "out3"]);
+    assert_eq!(files(&e.path("out3")), files(&mail));
+
+    // Disabling the HSM key refuses unwrap with it.
+    e.ok(&[
+        "Update-AzKeyVaultKey",
+        "-HsmName",
+        HSM,
+        "-Name",
+        "HsmKey",
+        "-Enable",
+        "false",
+    ]);
+    let r = e.test_results();
+    assert_eq!(r.iter().filter(|x| *x == "Success").count(), 2, "{r:?}");
+}
+
+#[test]
+fn unknown_and_mismatched_managed_hsm_ids_are_refused_with_a_clear_message() {
+    let Some(e) = Env::new() else { return };
+    let _ = e.hsm("Contoso-CK-Sub1", HSM, "HsmKey", Some(EXO));
+    let vault_key = e.vault("Contoso-CK-Sub2", VAULT, "Key001", EXO);
+    // An HSM that does not exist.
+    let err = e.fails(
+        &[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "P1",
+            "-AzureKeyIDs",
+            &format!("https://nohsm.managedhsm.azure.net/keys/k,{vault_key}"),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("the Managed HSM 'nohsm'") && err.contains("New-AzKeyVaultManagedHsm"),
+        "{err}"
+    );
+    // The HSM named with the vault host, and the vault with the HSM host: neither is found.
+    let err = e.fails(
+        &[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "P2",
+            "-AzureKeyIDs",
+            &format!("https://{HSM}.vault.azure.net/keys/HsmKey,{vault_key}"),
+        ],
+        1,
+    );
+    assert!(err.contains(&format!("the key vault '{HSM}'")), "{err}");
+    let err = e.fails(
+        &[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "P3",
+            "-AzureKeyIDs",
+            &format!(
+                "https://{HSM}.managedhsm.azure.net/keys/HsmKey,https://{VAULT}.managedhsm.azure.net/keys/Key001"
+            ),
+        ],
+        1,
+    );
+    assert!(err.contains(&format!("the Managed HSM '{VAULT}'")), "{err}");
+}
+
+#[test]
+fn a_managed_hsm_key_the_service_is_not_granted_is_refused() {
+    let Some(e) = Env::new() else { return };
+    let hsm_key = e.hsm("Contoso-CK-Sub1", HSM, "HsmKey", None);
+    let vault_key = e.vault("Contoso-CK-Sub2", VAULT, "Key001", EXO);
+    let err = e.fails(
+        &[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "US Mailboxes",
+            "-AzureKeyIDs",
+            &format!("{hsm_key},{vault_key}"),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("New-AzKeyVaultRoleAssignment") && err.contains(SERVICE_ROLE),
+        "{err}"
+    );
+    // An Azure RBAC role does not reach a Managed HSM's keys, and a SharePoint grant does not
+    // serve Exchange.
+    e.grant(HSM, SPO);
+    e.fails(
+        &[
+            "New-DataEncryptionPolicy",
+            "-Name",
+            "US Mailboxes",
+            "-AzureKeyIDs",
+            &format!("{hsm_key},{vault_key}"),
+        ],
+        1,
+    );
+    e.grant(HSM, EXO);
+    e.ok(&[
+        "New-DataEncryptionPolicy",
+        "-Name",
+        "US Mailboxes",
+        "-AzureKeyIDs",
+        &format!("{hsm_key},{vault_key}"),
+    ]);
+}
+
+#[test]
+fn key_cmdlets_take_hsm_name_and_managed_hsm_cmdlets_show_microsofts_properties() {
+    let Some(e) = Env::new() else { return };
+    e.subscription("Contoso-CK-Sub1");
+    e.ok(&[
+        "New-AzKeyVaultManagedHsm",
+        HSM,
+        "rg1",
+        "eastus",
+        ADMIN,
+        "-SoftDeleteRetentionInDays",
+        "30",
+        "-Pkcs11Module",
+        &e.module,
+        "-TokenLabel",
+        TOKEN,
+    ]);
+    // Administrator alone manages roles but may not make keys.
+    let err = e.fails(&["Add-AzKeyVaultKey", "-HsmName", HSM, "-Name", "k1"], 1);
+    assert!(err.contains("Managed HSM Crypto User"), "{err}");
+    e.ok(&[
+        "New-AzKeyVaultRoleAssignment",
+        "-HsmName",
+        HSM,
+        "-RoleDefinitionName",
+        "Managed HSM Crypto User",
+        "-SignInName",
+        ADMIN,
+    ]);
+    let k = e.json(&["Add-AzKeyVaultKey", "-HsmName", HSM, "-Name", "k1"]);
+    assert_eq!(k["KeyType"], "RSA-HSM");
+    assert!(k["Id"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("https://{HSM}.managedhsm.azure.net/keys/k1/")));
+    e.fails(
+        &[
+            "Add-AzKeyVaultKey",
+            "-HsmName",
+            HSM,
+            "-Name",
+            "k2",
+            "-Destination",
+            "Software",
+        ],
+        1,
+    );
+    // -VaultName does not name an HSM, nor -HsmName a vault.
+    let err = e.fails(&["Get-AzKeyVaultKey", "-VaultName", HSM, "-Name", "k1"], 1);
+    assert!(err.contains("-HsmName"), "{err}");
+    let got = e.json(&["Get-AzKeyVaultKey", "-HsmName", HSM, "-Name", "k1"]);
+    assert_eq!(got["Id"], k["Id"]);
+    e.ok(&["Get-AzKeyVaultKey", "-HsmName", HSM]);
+    e.ok(&[
+        "Update-AzKeyVaultKey",
+        "-HsmName",
+        HSM,
+        "-Name",
+        "k1",
+        "-Expires",
+        "12/31/9999",
+    ]);
+    e.ok(&[
+        "Set-AzKeyVaultKeyRotationPolicy",
+        "-HsmName",
+        HSM,
+        "-Name",
+        "k1",
+        "-ExpiresIn",
+        "P2Y",
+    ]);
+    e.ok(&[
+        "Remove-AzKeyVaultKey",
+        "-HsmName",
+        HSM,
+        "-Name",
+        "k1",
+        "-Force",
+    ]);
+    let del = e.json(&["Get-AzKeyVaultKey", "-HsmName", HSM, "-InRemovedState"]);
+    assert_eq!(
+        del["RecoveryId"],
+        format!("https://{HSM}.managedhsm.azure.net/deletedkeys/k1")
+    );
+    e.ok(&["Undo-AzKeyVaultKeyRemoval", "-HsmName", HSM, "-Name", "k1"]);
+
+    // The HSM's own properties, and its absence from Get-AzKeyVault.
+    let h = e.json(&["Get-AzKeyVaultManagedHsm", "-Name", HSM]);
+    assert_eq!(h["Name"], HSM);
+    assert_eq!(h["ResourceGroupName"], "rg1");
+    assert_eq!(h["Sku"], "StandardB1");
+    assert_eq!(h["EnableSoftDelete"], true);
+    assert_eq!(h["EnablePurgeProtection"], false);
+    assert_eq!(h["SoftDeleteRetentionInDays"], 30);
+    assert_eq!(h["SecurityDomain"]["ActivationStatus"], "Active");
+    assert!(h["ResourceId"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/providers/Microsoft.KeyVault/managedHSMs/{HSM}")));
+    assert_eq!(e.json_raw(&["Get-AzKeyVault"]), serde_json::json!([]));
+    e.fails(&["Get-AzKeyVault", "-VaultName", HSM], 1);
+    let u = e.json(&["Update-AzKeyVaultManagedHsm", HSM, "-EnablePurgeProtection"]);
+    assert_eq!(u["EnablePurgeProtection"], true);
+    let roles = e.json_raw(&["Get-AzKeyVaultRoleAssignment", HSM]);
+    let names: Vec<&str> = roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["RoleDefinitionName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["Managed HSM Administrator", "Managed HSM Crypto User"]
+    );
+    // Azure RBAC roles are not local roles, and the reverse.
+    e.fails(
+        &[
+            "New-AzKeyVaultRoleAssignment",
+            HSM,
+            "-RoleDefinitionName",
+            "Key Vault Crypto User",
+            "-SignInName",
+            ADMIN,
+        ],
+        2,
+    );
+    // Removed: its name is held, and it is listed as removed; purge is refused under purge protection.
+    e.ok(&["Remove-AzKeyVaultManagedHsm", HSM, "-Force"]);
+    assert_eq!(
+        e.json_raw(&["Get-AzKeyVaultManagedHsm"]),
+        serde_json::json!([])
+    );
+    let removed = e.json(&["Get-AzKeyVaultManagedHsm", "-InRemovedState"]);
+    assert_eq!(removed["Name"], HSM);
+    e.fails(
+        &[
+            "Remove-AzKeyVaultManagedHsm",
+            HSM,
+            "-InRemovedState",
+            "-Force",
+        ],
+        1,
+    );
+}
+
+#[test]
+fn sharepoint_registers_and_rolls_with_key_vault_type_managed_hsm() {
+    let Some(e) = Env::new() else { return };
+    let k1 = e.hsm("Contoso-CK-Sub1", HSM, "SPKey1", Some(SPO));
+    let k2 = e.hsm("Contoso-CK-Sub2", "contoso-ck-hsm2", "SPKey2", Some(SPO));
+    let ver = |k: &str| k.rsplit('/').next().unwrap().to_string();
+    e.ok(&[
+        "Connect-SPOService",
+        "-Url",
+        "https://contoso-admin.sharepoint.com",
+    ]);
+    // The vault names as HSM names need -KeyVaultType ManagedHSM.
+    let base = [
+        "Register-SPODataEncryptionPolicy",
+        "-PrimaryKeyVaultName",
+        HSM,
+        "-PrimaryKeyName",
+        "SPKey1",
+        "-PrimaryKeyVersion",
+    ];
+    let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+    args.extend([
+        ver(&k1),
+        "-SecondaryKeyVaultName".into(),
+        "contoso-ck-hsm2".into(),
+        "-SecondaryKeyName".into(),
+        "SPKey2".into(),
+        "-SecondaryKeyVersion".into(),
+        ver(&k2),
+    ]);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    e.fails(&a, 1);
+    let mut with_type = a.clone();
+    with_type.extend(["-KeyVaultType", "ManagedHSM"]);
+    let p = e.json(&with_type);
+    assert_eq!(p["State"], "Registered");
+    assert_eq!(p["PrimaryKeyVaultUri"], k1);
+    // A URI of the other kind than -KeyVaultType says is refused before anything is done.
+    e.fails(
+        &[
+            "Update-SPODataEncryptionPolicy",
+            "-KeyType",
+            "Primary",
+            "-KeyVaultUri",
+            &k1,
+            "-KeyVaultType",
+            "KeyVault",
+        ],
+        2,
+    );
+    // Roll the primary to a new version on the HSM, by names.
+    let k3 = e.json(&["Add-AzKeyVaultKey", "-HsmName", HSM, "-Name", "SPKey1"]);
+    let v3 = k3["Version"].as_str().unwrap();
+    let p = e.json(&[
+        "Update-SPODataEncryptionPolicy",
+        "-KeyType",
+        "Primary",
+        "-KeyVaultName",
+        HSM,
+        "-KeyName",
+        "SPKey1",
+        "-KeyVersion",
+        v3,
+        "-KeyVaultType",
+        "ManagedHSM",
+    ]);
+    assert_eq!(p["PrimaryKeyVaultUri"], k3["Id"]);
+}
