@@ -190,6 +190,28 @@ fn select_properties(items: &[Record], props: &[String]) -> Result<Vec<String>, 
 /// The type name of the error records a script's `catch` block sees as `$_`.
 pub const ERROR_RECORD: &str = "System.Management.Automation.ErrorRecord";
 
+/// Az's context objects, which read as one of their properties wherever PowerShell calls
+/// their `ToString()`: a table or list cell, a string in quotes, a comparison, a string
+/// parameter (`Get-AzSubscription -TenantId (Get-AzContext).Tenant`). Their `PSTypeName`
+/// says which they are; scripts reach the other properties as usual (`.Subscription.Name`).
+pub const AZ_ACCOUNT: &str = "Microsoft.Azure.Commands.Profile.Models.PSAzureRmAccount";
+pub const AZ_SUBSCRIPTION: &str = "Microsoft.Azure.Commands.Profile.Models.PSAzureSubscription";
+pub const AZ_TENANT: &str = "Microsoft.Azure.Commands.Profile.Models.PSAzureTenant";
+pub const AZ_ENVIRONMENT: &str = "Microsoft.Azure.Commands.Profile.Models.PSAzureEnvironment";
+const STRING_FORMS: &[(&str, &str)] = &[
+    (AZ_ACCOUNT, "Id"),
+    (AZ_SUBSCRIPTION, "Id"),
+    (AZ_TENANT, "Id"),
+    (AZ_ENVIRONMENT, "Name"),
+];
+
+/// The property an object reads as (see [`AZ_ACCOUNT`]), when it is one of those.
+pub fn string_form(m: &Map<String, Value>) -> Option<&Value> {
+    let ty = m.get("PSTypeName")?.as_str()?;
+    let (_, prop) = STRING_FORMS.iter().find(|(t, _)| *t == ty)?;
+    m.get(*prop)
+}
+
 /// How a value reads in a table or list: arrays as `{a, b}`, booleans as True/False.
 pub fn display(v: &Value) -> String {
     match v {
@@ -214,6 +236,9 @@ pub fn display(v: &Value) -> String {
             .and_then(|e| e.get("Message"))
             .map(display)
             .unwrap_or_default(),
+        Value::Object(m) if string_form(m).is_some() => {
+            string_form(m).map(display).unwrap_or_default()
+        }
         Value::Object(m) => m
             .iter()
             .filter(|(_, v)| !v.is_null())
