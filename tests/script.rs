@@ -871,3 +871,37 @@ fn az_context_objects_read_as_az_has_them_and_get_azsubscription_picks_one() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn get_azkeyvault_lists_azs_labels_and_keeps_property_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |script: &str| {
+        let out = custkey(dir.path())
+            .args(["-Command", script])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{script}\n{stdout}\n{stderr}");
+        stdout
+    };
+    run("New-AzKeyVault -VaultName va1 -ResourceGroupName rg1 -Location westus | Out-Null; \
+         Set-AzKeyVaultAccessPolicy -VaultName va1 -PermissionsToKeys wrapKey,unwrapKey,get -ServicePrincipalName 00000002-0000-0ff1-ce00-000000000000");
+    for script in ["Get-AzKeyVault -VaultName va1", "Get-AzKeyVault va1 | fl"] {
+        let s = run(script);
+        for label in [
+            "Vault Name",
+            "Soft Delete Enabled?                : True",
+            "Access Policies",
+            "Permissions to Keys : wrapKey, unwrapKey, get",
+        ] {
+            assert!(s.contains(label), "{script}: {label}\n{s}");
+        }
+        assert!(!s.contains("EnableSoftDelete"), "{s}");
+    }
+    assert_eq!(run("(Get-AzKeyVault va1).EnableSoftDelete").trim(), "True");
+    assert!(run("Get-AzKeyVault va1 | fl EnableSoftDelete").contains("EnableSoftDelete : True"));
+    let json: serde_json::Value =
+        serde_json::from_str(&run("Get-AzKeyVault va1 -Format Json")).unwrap();
+    let one = if json.is_array() { &json[0] } else { &json };
+    assert_eq!(one["EnableSoftDelete"], true);
+}
