@@ -244,6 +244,30 @@ fn groups_and_public_folders_need_a_licensed_user_in_the_tenant_not_a_licence_of
         1,
     );
     assert!(err.contains("PublicFolderMailbox"), "{err}");
+    // A shared mailbox is under the same rule (it needs no licence when the tenant meets the
+    // user-mailbox licensing requirement), also when piped.
+    e.ok(&["New-Mailbox", "-Shared", "-Name", "Info"]);
+    let err = e.fails(
+        &[
+            "Set-Mailbox",
+            "Info",
+            "-DataEncryptionPolicy",
+            "US Mailboxes",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("SharedMailbox") && err.contains("no user licensed"),
+        "{err}"
+    );
+    let err = e.fails(
+        &[
+            "-Command",
+            "Get-Mailbox Info | Set-Mailbox -DataEncryptionPolicy 'US Mailboxes'",
+        ],
+        1,
+    );
+    assert!(err.contains("no user licensed"), "{err}");
     // An unlicensed user does not meet the rule.
     e.ok(&["New-Mailbox", "-Name", "Alice", "-Alias", "alice"]);
     e.fails(
@@ -291,7 +315,13 @@ fn groups_and_public_folders_need_a_licensed_user_in_the_tenant_not_a_licence_of
         "-DataEncryptionPolicy",
         "US Mailboxes",
     ]);
-    for who in ["Finance Team", "PF Root"] {
+    e.ok(&[
+        "Set-Mailbox",
+        "Info",
+        "-DataEncryptionPolicy",
+        "US Mailboxes",
+    ]);
+    for who in ["Finance Team", "PF Root", "Info"] {
         let m = e.json(&["Get-Mailbox", who]);
         assert_eq!(m["DataEncryptionPolicy"], "US Mailboxes");
         assert_eq!(m["Licenses"], serde_json::json!([]));
@@ -617,4 +647,92 @@ fn a_mail_user_migrated_in_is_encrypted_under_the_dep_assigned_before_migration(
         1,
     );
     assert!(err.contains("couldn't be found"), "{err}");
+}
+
+/// The key ids of the recipient with this GUID.
+fn key_ids(e: &Env, guid: &str) -> Vec<String> {
+    common::store_rows(
+        e,
+        "SELECT key_id FROM mailbox_key WHERE mailbox_guid = ?1 ORDER BY key_id",
+        &[guid.into()],
+    )
+    .into_iter()
+    .map(|r| r[0].text())
+    .collect()
+}
+
+#[test]
+fn a_move_re_encrypts_the_archive_too_unless_told_one_part() {
+    let e = Env::new();
+    e.setup();
+    let (mail, _) = e.write_mail();
+    let m = e.json(&["Get-Mailbox", "alice"]);
+    let primary = m["Guid"].as_str().unwrap().to_string();
+    let archive = e.json(&["Enable-Mailbox", "alice", "-Archive"])["ArchiveGuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let src = mail.to_str().unwrap();
+    e.ok(&["New-MailboxImportRequest", "alice", src]);
+    e.ok(&["New-MailboxImportRequest", "alice", src, "-IsArchive"]);
+    let keys = |e: &Env| (key_ids(e, &primary), key_ids(e, &archive));
+    let round_trips = |e: &Env, tag: &str| {
+        e.ok(&["New-MailboxExportRequest", "alice", &format!("p-{tag}")]);
+        e.ok(&[
+            "New-MailboxExportRequest",
+            "alice",
+            &format!("a-{tag}"),
+            "-IsArchive",
+        ]);
+        assert_eq!(
+            common::files(&e.path(&format!("p-{tag}"))),
+            common::files(&mail)
+        );
+        assert_eq!(
+            common::files(&e.path(&format!("a-{tag}"))),
+            common::files(&mail)
+        );
+    };
+
+    // Both, the primary first: each under a fresh key of its own, the old ones destroyed.
+    let (p0, a0) = keys(&e);
+    let before = item_ciphertexts(&e);
+    e.ok(&["New-MoveRequest", "alice"]);
+    let (p1, a1) = keys(&e);
+    assert_eq!((p1.len(), a1.len()), (1, 1), "old keys left: {p1:?} {a1:?}");
+    assert!(
+        p1 != p0 && a1 != a0,
+        "a part was not moved: {p0:?} {p1:?} {a0:?} {a1:?}"
+    );
+    assert_ne!(p1, a1);
+    let after = item_ciphertexts(&e);
+    assert!(
+        after.iter().all(|c| !before.contains(c)),
+        "an item kept its ciphertext"
+    );
+    assert_eq!(
+        e.json(&["Get-MoveRequestStatistics", "alice"])["Status"],
+        "Completed"
+    );
+    round_trips(&e, "both");
+
+    e.ok(&["New-MoveRequest", "alice", "-PrimaryOnly"]);
+    let (p2, a2) = keys(&e);
+    assert!(p2 != p1 && a2 == a1, "{p1:?} {p2:?} {a1:?} {a2:?}");
+    e.ok(&["New-MoveRequest", "alice", "-ArchiveOnly"]);
+    let (p3, a3) = keys(&e);
+    assert!(p3 == p2 && a3 != a2, "{p2:?} {p3:?} {a2:?} {a3:?}");
+    round_trips(&e, "parts");
+
+    let err = e.fails(
+        &["New-MoveRequest", "alice", "-PrimaryOnly", "-ArchiveOnly"],
+        2,
+    );
+    assert!(err.contains("-PrimaryOnly and -ArchiveOnly"), "{err}");
+    e.ok(&["New-Mailbox", "-Name", "bob"]);
+    let err = e.fails(&["New-MoveRequest", "bob", "-ArchiveOnly"], 1);
+    assert!(
+        err.contains("has no archive") && err.contains("Enable-Mailbox bob -Archive"),
+        "{err}"
+    );
 }

@@ -526,3 +526,52 @@ fn a_pipeline_of_imports_reuses_one_writer_connection() {
         "six imports in one process: the store's connection and one pooled writer connection"
     );
 }
+
+/// A database made by a custkey of schema 14 (before migration 15 widened the recipient kinds
+/// and added archives), with an organization and mail in it, opened by this custkey: migration
+/// 15 alters the table in place, every row and item stays readable, and the new kinds work.
+#[test]
+fn a_schema_14_database_with_mail_is_migrated_in_place() {
+    let Some(url) = postgres_db() else { return };
+    assert_eq!(
+        custkey::store::SCHEMA_VERSION,
+        16,
+        "this test makes a schema-14 database by undoing migrations 16 and 15: undo the later ones too"
+    );
+    let e = on(&url);
+    e.setup();
+    let (mail, _) = e.write_mail();
+    e.ok(&["New-MailboxImportRequest", "alice", mail.to_str().unwrap()]);
+    let before = e.json(&["Get-Mailbox", "alice"]);
+    // Back to schema 14 as that custkey left it.
+    let mut c = postgres_client(&url);
+    c.batch_execute(
+        "DROP TABLE chat_hosted_content;
+         DROP INDEX recipient_archive;
+         ALTER TABLE recipient DROP COLUMN archive_guid;
+         ALTER TABLE recipient DROP CONSTRAINT recipient_kind_check;
+         ALTER TABLE recipient ADD CONSTRAINT recipient_kind_check
+             CHECK (kind IN ('UserMailbox', 'SharedMailbox', 'MailUser'));
+         UPDATE schema_version SET version = 14;",
+    )
+    .unwrap();
+
+    let after = e.json(&["Get-Mailbox", "alice"]);
+    let v: i64 = c
+        .query_one("SELECT version FROM schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(v, custkey::store::SCHEMA_VERSION);
+    for p in ["Guid", "DataEncryptionPolicy", "PrimarySmtpAddress"] {
+        assert_eq!(after[p], before[p], "{p}");
+    }
+    e.ok(&["New-MailboxExportRequest", "alice", "out"]);
+    assert_eq!(common::files(&e.path("out")), common::files(&mail));
+    // The kinds and the column migration 15 added.
+    assert_eq!(
+        e.json(&["Enable-Mailbox", "alice", "-Archive"])["ArchiveStatus"],
+        "Active"
+    );
+    e.ok(&["New-Mailbox", "-Name", "pf1", "-PublicFolder"]);
+    e.ok(&["New-UnifiedGroup", "-DisplayName", "Finance"]);
+}

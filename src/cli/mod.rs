@@ -955,8 +955,16 @@ pub(crate) fn default_data_dir() -> PathBuf {
 /// Finds a cmdlet by name: case-insensitive, hyphen-insensitive; no abbreviations
 /// (PowerShell does not abbreviate cmdlet names).
 pub fn find_cmdlet(name: &str) -> Option<&'static Cmdlet> {
-    let n = norm(name);
-    cmdlets::all().into_iter().find(|c| norm(c.name) == n)
+    // Built once: a plan of 10,000 steps looks its cmdlet up for each.
+    static BY_NAME: std::sync::OnceLock<std::collections::HashMap<String, &'static Cmdlet>> =
+        std::sync::OnceLock::new();
+    let by_name = BY_NAME.get_or_init(|| {
+        cmdlets::all()
+            .into_iter()
+            .map(|c| (norm(c.name), c))
+            .collect()
+    });
+    by_name.get(&norm(name)).copied()
 }
 
 pub(crate) fn unknown_cmdlet(name: &str) -> CliError {

@@ -1278,16 +1278,73 @@ fn commit_moved(
 /// Env var for fault injection in tests: stop (as if killed) after re-encrypting N items.
 pub const FAULT_MOVE_AFTER: &str = "CUSTKEY_FAULT_MOVE_AFTER_ITEMS";
 
-/// `New-MoveRequest`: re-encrypts all of a mailbox's content under a fresh mailbox key, one item
-/// per transaction; a new request on an unfinished move resumes it. `progress(done, total)`
-/// is called after each item.
+/// What `New-MoveRequest` moves of a mailbox: both (Exchange's default), or one part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MoveParts {
+    Both,
+    PrimaryOnly,
+    ArchiveOnly,
+}
+
+/// `New-MoveRequest`: moves the mailbox `identity` and, unless `parts` says otherwise, its
+/// archive: each is re-encrypted under a fresh key of its own ([`move_mailbox`]). Returns the
+/// request of the primary mailbox (of the archive with [`MoveParts::ArchiveOnly`]).
+pub fn move_request(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    identity: &str,
+    parts: MoveParts,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<MoveRequest> {
+    let r = store.read(|tx| recipient::resolve(tx, identity, RecipientScope::Mailboxes))?;
+    let no_archive = || {
+        Error::new(
+            super::ErrorKind::NotFound,
+            format!("the mailbox '{}' has no archive to move", r.name),
+        )
+        .with_help(format!(
+            "give it one with Enable-Mailbox {} -Archive, or leave -ArchiveOnly out",
+            r.name
+        ))
+    };
+    match (parts, &r.archive_guid) {
+        (MoveParts::ArchiveOnly, None) => Err(no_archive()),
+        (MoveParts::ArchiveOnly, Some(a)) => move_mailbox(store, keys, a, progress),
+        (MoveParts::PrimaryOnly, _) | (MoveParts::Both, None) => {
+            move_mailbox(store, keys, &r.guid, progress)
+        }
+        (MoveParts::Both, Some(a)) => {
+            let primary = move_mailbox(store, keys, &r.guid, progress)?;
+            move_mailbox(store, keys, a, progress).map_err(|e| {
+                let help = e.help.clone();
+                Error::new(
+                    e.kind,
+                    format!(
+                        "the mailbox '{}' was moved, but its archive was not: {}",
+                        r.name, e.message
+                    ),
+                )
+                .with_help(format!(
+                    "{}then move the archive alone: New-MoveRequest {} -ArchiveOnly",
+                    help.map(|h| format!("{h}; ")).unwrap_or_default(),
+                    r.name
+                ))
+            })?;
+            Ok(primary)
+        }
+    }
+}
+
+/// Re-encrypts all of a mailbox's (or an archive's, named by its GUID) content under a fresh
+/// key, one item per transaction; a new request on an unfinished move resumes it.
+/// `progress(done, total)` is called after each item.
 pub fn move_mailbox(
     store: &mut Store,
     keys: &mut ServiceKeys,
     identity: &str,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<MoveRequest> {
-    let r = store.read(|tx| recipient::resolve(tx, identity, RecipientScope::Mailboxes))?;
+    let r = store.read(|tx| recipient::resolve(tx, identity, RecipientScope::Content))?;
     let request = request_id();
     let (new_key, new_row, mut mv) = claim_move(store, keys, &r, &request)?;
     let fault = crate::input::env_int(FAULT_MOVE_AFTER, 0, i64::MAX, "items")?.map(|n| n as u64);

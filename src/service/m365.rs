@@ -14,6 +14,9 @@
 //! another multi-workload DEP re-wraps every key the previous one wrapped, so the previous
 //! policy can then be disabled. There is no unassign: offboarding goes through support.
 
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -22,7 +25,10 @@ use super::dep::{self, DepKind, STATE_ACTIVE};
 use super::keys::{audit, parse_guid, request_id, Purpose, ServiceKeys};
 use super::{now, Error, ErrorKind, Result};
 use crate::crypto::{ContentBinding, DepKey, KeyRef, WorkloadBinding, WorkloadKey, WrappedKey};
-use crate::store::{ChatMessageRow, ChatRow, DepRow, MailboxKeyRow, Store, WorkloadKeyRow};
+use crate::store::{
+    ChatMessageRow, ChatRow, DepRow, HostedContentRow, MailboxKeyRow, PackAppender, Store,
+    WorkloadKeyRow,
+};
 
 /// The Teams workload (chat messages).
 pub const WORKLOAD_TEAMS: &str = "Teams";
@@ -401,10 +407,12 @@ fn current_workload_key(
 ) -> Result<(WorkloadKey, String, String)> {
     let existing = store.read(|tx| -> Result<_> { Ok(tx.workload_keys(WORKLOAD_TEAMS)?) })?;
     if let Some(row) = existing.into_iter().find(|k| k.current) {
+        licence_rule(store, &row.dep_guid)?;
         let (wk, dep_name) = open_workload_key(store, keys, &row, Purpose::User, request)?;
         return Ok((wk, row.key_id, dep_name));
     }
     let d = tenant_default(store, keys)?;
+    licence_rule(store, &d.guid)?;
     let (dk, _) = keys.dep_key(store, &d, Purpose::User, request)?;
     let (wk, row) = new_workload_key(&dk, &d.guid, 1)?;
     store.write(|tx| -> Result<()> {
@@ -413,6 +421,23 @@ fn current_workload_key(
         Ok(())
     })?;
     Ok((wk, row.key_id, d.name))
+}
+
+/// The "at least one licensed user" rule: Teams data goes under a multi-workload DEP (customer
+/// keys) only while the tenant has a user licensed for Customer Key; under Microsoft-managed
+/// keys no licence is needed.
+fn licence_rule(store: &mut Store, dep_guid: &str) -> Result<()> {
+    let (kind, name, licensed) = store.read(|tx| -> Result<_> {
+        let d = tx.dep(dep_guid)?.ok_or_else(|| missing_dep(dep_guid))?;
+        Ok((d.kind, d.name, super::recipient::tenant_licensed(tx)?))
+    })?;
+    if kind == dep::KIND_M365 && !licensed {
+        return Err(Error::rule(format!(
+            "the multi-workload data encryption policy '{name}' protects Teams data only while at least one user of the tenant is licensed for Customer Key, and none is"
+        ))
+        .with_help("license at least one user first, e.g. custkey Set-MgUserLicense -UserId alice -AddLicenses SPE_E5; nothing was stored"));
+    }
+    Ok(())
 }
 
 fn open_workload_key(
@@ -441,6 +466,21 @@ pub fn post(
     sender: &str,
     body: &str,
 ) -> Result<ChatMessage> {
+    Ok(post_with(store, keys, chat, sender, body, &[])?.0)
+}
+
+/// `New-MgChatMessage -HostedContents`: the message and its hosted contents (files streamed,
+/// each encrypted under the current Teams workload key with its own derived key, into a pack
+/// of the chat), committed together once the contents are durable.
+pub fn post_with(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    chat: &str,
+    sender: &str,
+    body: &str,
+    hosted: &[PathBuf],
+) -> Result<(ChatMessage, Vec<HostedContent>)> {
+    let inputs = check_hosted_inputs(hosted)?;
     if body.is_empty() {
         return Err(
             Error::invalid("the message body is empty").with_help("give the text with -Body")
@@ -459,7 +499,57 @@ pub fn post(
     let message_id = Uuid::new_v4().to_string();
     let sealed = wk.encrypt_content(&content_binding(&c.guid, &message_id)?, body.as_bytes())?;
     let when = now();
+    let mut hosted_rows = Vec::with_capacity(inputs.len());
+    let mut pack = None;
+    if !inputs.is_empty() {
+        let mut out = PackAppender::start(store.create_pack(&c.guid)?)?;
+        for (n, (path, content_type, _)) in inputs.iter().enumerate() {
+            let content_id = (n + 1).to_string();
+            let binding = hosted_binding(&c.guid, &message_id, &content_id)?;
+            let file = std::fs::File::open(path).map_err(|e| file_err(path, &e))?;
+            let mut limited = Limited {
+                inner: io::BufReader::with_capacity(1 << 16, file),
+                left: MAX_HOSTED_CONTENT_BYTES,
+                read: 0,
+                path: path.clone(),
+            };
+            let offset = out.position();
+            let stored = {
+                let mut enc = wk.encrypting_reader(&binding, &mut limited)?;
+                out.append_from(&mut enc).map_err(
+                    |e| match crate::crypto::CryptoError::from_io(&e) {
+                        Some(c) => Error::from(c.clone()),
+                        None => file_err(path, &e),
+                    },
+                )?
+            };
+            hosted_rows.push(HostedContentRow {
+                chat_guid: c.guid.clone(),
+                message_id: message_id.clone(),
+                content_id,
+                seq: n as i64 + 1,
+                content_type: content_type.clone(),
+                size: limited.read,
+                key_id: key_id.clone(),
+                pack: String::new(),
+                pack_offset: offset,
+                stored_size: stored,
+                when_created: when.clone(),
+            });
+        }
+        let upto = out.request_sync().map_err(|e| pack_err(out.path(), &e))?;
+        out.durable(Some(upto))
+            .map_err(|e| pack_err(out.path(), &e))?;
+        pack = Some(out);
+    }
+    let pack_id = pack.as_ref().map(|p| p.id.clone()).unwrap_or_default();
+    for h in &mut hosted_rows {
+        h.pack = pack_id.clone();
+    }
     let row = store.write(|tx| -> Result<_> {
+        for h in &hosted_rows {
+            tx.insert_hosted_content(h)?;
+        }
         let row = ChatMessageRow {
             chat_guid: c.guid.clone(),
             message_id: message_id.clone(),
@@ -472,14 +562,25 @@ pub fn post(
         tx.insert_chat_message(&row)?;
         Ok(row)
     })?;
-    Ok(ChatMessage {
-        id: row.message_id,
-        chat_id: c.guid,
-        from: row.sender,
-        body: body.to_string(),
-        created_date_time: row.when_created,
-        encryption_policy: policy,
-    })
+    if let Some(out) = pack {
+        out.finish()
+            .map_err(|e| pack_err(Path::new(&pack_id), &e))?;
+    }
+    let contents = hosted_rows
+        .iter()
+        .map(|h| present_hosted(h, &policy))
+        .collect();
+    Ok((
+        ChatMessage {
+            id: row.message_id,
+            chat_id: c.guid,
+            from: row.sender,
+            body: body.to_string(),
+            created_date_time: row.when_created,
+            encryption_policy: policy,
+        },
+        contents,
+    ))
 }
 
 /// `Get-MgChatMessage`: decrypts a chat's messages (all, or one by id). A user request: a
@@ -536,6 +637,248 @@ pub fn messages(
             created_date_time: m.when_created,
             encryption_policy: policy.clone(),
         });
+    }
+    Ok(out)
+}
+
+/// The largest hosted content (an image, a clip) a message takes, in bytes.
+pub const MAX_HOSTED_CONTENT_BYTES: u64 = 100 << 20;
+/// The most hosted contents one message takes.
+pub const MAX_HOSTED_CONTENTS: usize = 10;
+
+/// A hosted content of a chat message as `Get-MgChatMessageHostedContent` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HostedContent {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "ChatId")]
+    pub chat_id: String,
+    #[serde(rename = "ChatMessageId")]
+    pub chat_message_id: String,
+    #[serde(rename = "ContentType")]
+    pub content_type: String,
+    #[serde(rename = "Size")]
+    pub size: u64,
+    #[serde(rename = "CreatedDateTime")]
+    pub created_date_time: String,
+    #[serde(rename = "EncryptionPolicy")]
+    pub encryption_policy: String,
+    /// Where `-OutFile` wrote the content (not shown otherwise).
+    #[serde(rename = "OutFile", skip_serializing_if = "Option::is_none")]
+    pub out_file: Option<String>,
+}
+
+fn present_hosted(h: &HostedContentRow, policy: &str) -> HostedContent {
+    HostedContent {
+        id: h.content_id.clone(),
+        chat_id: h.chat_guid.clone(),
+        chat_message_id: h.message_id.clone(),
+        content_type: h.content_type.clone(),
+        size: h.size,
+        created_date_time: h.when_created.clone(),
+        encryption_policy: policy.to_string(),
+        out_file: None,
+    }
+}
+
+/// The binding of a hosted content: the chat, and the message id with the content's id, so a
+/// ciphertext moved to another message, content or chat does not open.
+fn hosted_binding(chat_guid: &str, message_id: &str, content_id: &str) -> Result<ContentBinding> {
+    Ok(ContentBinding::new(
+        parse_guid(chat_guid)?,
+        format!("{message_id}/hostedContents/{content_id}").into_bytes(),
+    ))
+}
+
+fn file_err(path: &Path, e: &io::Error) -> Error {
+    Error::invalid(format!("cannot read '{}': {e}", path.display()))
+        .with_help("check that the file exists and is readable; nothing was stored")
+}
+
+fn pack_err(path: &Path, e: &io::Error) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        format!("cannot write the content file {}: {e}", path.display()),
+    )
+    .with_help("check the disk (space, permissions) of the store's directory; nothing of the message was stored")
+}
+
+fn too_large(path: &Path, size: u64) -> Error {
+    Error::invalid(format!(
+        "'{}' is {size} bytes; a hosted content holds at most {MAX_HOSTED_CONTENT_BYTES} bytes (100 MiB)",
+        path.display()
+    ))
+    .with_help("share a larger file through SharePoint or OneDrive (files are not hosted contents); nothing was stored")
+}
+
+/// Checks every file before anything is written: readable, a regular file, not too large;
+/// returns (path, content type, size).
+fn check_hosted_inputs(paths: &[PathBuf]) -> Result<Vec<(PathBuf, String, u64)>> {
+    if paths.len() > MAX_HOSTED_CONTENTS {
+        return Err(Error::invalid(format!(
+            "{} hosted contents given; a message takes at most {MAX_HOSTED_CONTENTS}",
+            paths.len()
+        ))
+        .with_help("post the others in further messages"));
+    }
+    paths
+        .iter()
+        .map(|p| {
+            let m = std::fs::metadata(p).map_err(|e| file_err(p, &e))?;
+            if !m.is_file() {
+                return Err(Error::invalid(format!("'{}' is not a file", p.display()))
+                    .with_help("give the path of a file (an image, a clip) for -HostedContents"));
+            }
+            if m.len() > MAX_HOSTED_CONTENT_BYTES {
+                return Err(too_large(p, m.len()));
+            }
+            Ok((p.clone(), content_type_of(p).to_string(), m.len()))
+        })
+        .collect()
+}
+
+/// The content type Teams would give a file of this extension.
+fn content_type_of(p: &Path) -> &'static str {
+    let ext = p
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "mp4" => "video/mp4",
+        "mp3" => "audio/mpeg",
+        "m4a" => "audio/mp4",
+        "wav" => "audio/wav",
+        "txt" | "md" => "text/plain",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A reader that fails once more than the limit has been read (a file that grew after it was
+/// checked), counting what it read.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    read: u64,
+    path: PathBuf,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(io::Error::other(format!(
+                "'{}' grew past {MAX_HOSTED_CONTENT_BYTES} bytes while it was read",
+                self.path.display()
+            )));
+        }
+        self.left -= n as u64;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+fn find_message(store: &mut Store, c: &ChatRow, message_id: &str) -> Result<ChatMessageRow> {
+    store
+        .read(|tx| -> Result<_> { Ok(tx.chat_messages(&c.guid)?) })?
+        .into_iter()
+        .find(|m| m.message_id.eq_ignore_ascii_case(message_id))
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "The chat '{}' has no message '{message_id}'.",
+                c.topic
+            ))
+            .with_help(format!(
+                "list its messages with 'custkey Get-MgChatMessage -ChatId \"{}\"'",
+                c.topic
+            ))
+        })
+}
+
+/// `Get-MgChatMessageHostedContent`: a message's hosted contents (all, or one by id); with
+/// `out_file` (one content only), decrypts it there, streaming, through a temporary file renamed
+/// into place. Reading content is a user request: a customer key's refusal fails it.
+pub fn hosted_contents(
+    store: &mut Store,
+    keys: &mut ServiceKeys,
+    chat: &str,
+    message_id: &str,
+    content_id: Option<&str>,
+    out_file: Option<&Path>,
+) -> Result<Vec<HostedContent>> {
+    let c = resolve_chat(store, chat)?;
+    let m = find_message(store, &c, message_id)?;
+    let mut rows =
+        store.read(|tx| -> Result<_> { Ok(tx.hosted_contents(&c.guid, &m.message_id)?) })?;
+    if let Some(id) = content_id {
+        rows.retain(|h| h.content_id.eq_ignore_ascii_case(id));
+        if rows.is_empty() {
+            return Err(Error::not_found(format!(
+                "The message '{}' of chat '{}' has no hosted content '{id}'.",
+                m.message_id, c.topic
+            ))
+            .with_help(format!(
+                "list them with 'custkey Get-MgChatMessageHostedContent -ChatId \"{}\" -ChatMessageId {}'",
+                c.topic, m.message_id
+            )));
+        }
+    }
+    if out_file.is_some() && content_id.is_none() {
+        return Err(Error::invalid("-OutFile writes one hosted content")
+            .with_help("name it with -ChatMessageHostedContentId"));
+    }
+    let request = request_id();
+    let mut out = Vec::with_capacity(rows.len());
+    for h in rows {
+        let wrow = store
+            .read(|tx| -> Result<_> { Ok(tx.workload_key(WORKLOAD_TEAMS, &h.key_id)?) })?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    format!("the workload key {} of a hosted content in '{}' is missing", h.key_id, c.topic),
+                )
+                .with_help("the content cannot be decrypted by anyone; restore the store from a backup taken before the key was lost")
+            })?;
+        // Even a listing opens the key: a revoked policy shows nothing of its content.
+        let (wk, policy) = open_workload_key(store, keys, &wrow, Purpose::User, &request)?;
+        let mut shown = present_hosted(&h, &policy);
+        if let Some(path) = out_file {
+            let binding = hosted_binding(&h.chat_guid, &h.message_id, &h.content_id)?;
+            super::content::write_file_atomic(path, |f| {
+                store.read(|tx| -> Result<()> {
+                    let src = tx
+                        .open_pack_range(&h.chat_guid, &h.pack, h.pack_offset, h.stored_size)
+                        .map_err(|e| {
+                            Error::new(
+                                ErrorKind::Unavailable,
+                                format!("hosted content {} of message {} cannot be read: {e}", h.content_id, h.message_id),
+                            )
+                            .with_help("the content directory belongs with the store: restore both from the same backup")
+                        })?;
+                    let mut dec = wk.decrypt_reader(&binding, io::BufReader::with_capacity(1 << 16, src))?;
+                    let n = io::copy(&mut dec, f).map_err(|e| {
+                        match crate::crypto::CryptoError::from_io(&e) {
+                            Some(c) => Error::from(c.clone()),
+                            None => Error::invalid(format!("cannot write '{}': {e}", path.display()))
+                                .with_help("check the path and the disk"),
+                        }
+                    })?;
+                    if n != h.size {
+                        return Err(Error::new(
+                            ErrorKind::Unavailable,
+                            format!("hosted content {} decrypted to {n} bytes, not the {} stored", h.content_id, h.size),
+                        )
+                        .with_help("the store was changed or damaged: restore it from a backup"));
+                    }
+                    Ok(())
+                })
+            })?;
+            shown.out_file = Some(path.display().to_string());
+        }
+        out.push(shown);
     }
     Ok(out)
 }

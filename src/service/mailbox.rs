@@ -133,12 +133,14 @@ pub(crate) fn unchanged_dep(tx: &crate::store::Tx, r: &RecipientRow) -> Result<(
     }
 }
 
-/// Fails (nothing written) when the mailbox was given an archive since `r` was read: an
-/// assignment must re-wrap the archive's keys with the mailbox's.
-fn unchanged_archive(tx: &crate::store::Tx, r: &RecipientRow) -> Result<()> {
+/// [`unchanged_dep`], and fails the same way (nothing written) when the mailbox was given an
+/// archive since `r` was read: an assignment must re-wrap the archive's keys with the
+/// mailbox's. One lookup for both.
+fn unchanged_dep_and_archive(tx: &crate::store::Tx, r: &RecipientRow) -> Result<()> {
     match tx.recipient(&r.guid)? {
-        Some(now) if now.archive_guid != r.archive_guid => Err(changed_meanwhile()),
-        _ => Ok(()),
+        Some(now) if now.dep_guid == r.dep_guid && now.archive_guid == r.archive_guid => Ok(()),
+        Some(_) => Err(changed_meanwhile()),
+        None => unchanged_dep(tx, r),
     }
 }
 
@@ -478,7 +480,7 @@ fn assign_attempt(
     let assigned = dep_identity.map(|_| target.guid.clone());
     let done = store.write(|tx| {
         for (r, read) in rows.iter().zip(&read_sets) {
-            if let Err(e) = unchanged_dep(tx, r).and_then(|()| unchanged_archive(tx, r)) {
+            if let Err(e) = unchanged_dep_and_archive(tx, r) {
                 // Reassigned or removed meanwhile: read again (a removed one then fails as not found).
                 *conflict = true;
                 return Err(e);

@@ -136,10 +136,14 @@ impl Kind {
     pub fn needs_license(self) -> bool {
         matches!(self, Kind::UserMailbox | Kind::MailUser)
     }
-    /// Group and public-folder mailboxes need no licence of their own but a tenant with at
-    /// least one user licensed for Customer Key.
+    /// Shared, group and public-folder mailboxes need no licence of their own but a tenant with
+    /// at least one user licensed for Customer Key ("when the tenant meets the user-mailbox
+    /// licensing requirement").
     pub fn needs_licensed_tenant(self) -> bool {
-        matches!(self, Kind::GroupMailbox | Kind::PublicFolderMailbox)
+        matches!(
+            self,
+            Kind::SharedMailbox | Kind::GroupMailbox | Kind::PublicFolderMailbox
+        )
     }
     /// Whether licences can be assigned to it (a user account stands behind it).
     pub fn licensable(self) -> bool {

@@ -98,15 +98,16 @@ const MOVE_COLS: &str = "mailbox_guid, status, items_total, items_done, new_key_
 impl Tx<'_> {
     /// Every key of a mailbox (the current one first).
     pub fn mailbox_keys(&self, mailbox_guid: &str) -> Result<Vec<MailboxKeyRow>> {
-        self.rows(
-            &format!(
-                "SELECT {KEY_COLS} FROM mailbox_key WHERE mailbox_guid = ?1 ORDER BY current DESC, key_version"
-            ),
-            args![mailbox_guid],
-        )?
-        .iter()
-        .map(key_row)
-        .collect()
+        let mut keys = self
+            .rows(
+                &format!("SELECT {KEY_COLS} FROM mailbox_key WHERE mailbox_guid = ?1"),
+                args![mailbox_guid],
+            )?
+            .iter()
+            .map(key_row)
+            .collect::<Result<Vec<_>>>()?;
+        keys.sort_by_key(|k| (!k.current, k.key_version));
+        Ok(keys)
     }
 
     /// Mailbox keys wrapped by a DEP's key.

@@ -40,6 +40,42 @@ pub struct ChatMessageRow {
     pub when_created: String,
 }
 
+/// A hosted content of a chat message (an image, a media file): where its ciphertext lies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedContentRow {
+    pub chat_guid: String,
+    pub message_id: String,
+    pub content_id: String,
+    pub seq: i64,
+    pub content_type: String,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// The Teams workload key it is encrypted under.
+    pub key_id: String,
+    pub pack: String,
+    pub pack_offset: u64,
+    pub stored_size: u64,
+    pub when_created: String,
+}
+
+const HC_COLS: &str = "chat_guid, message_id, content_id, seq, content_type, size, key_id, pack, pack_offset, stored_size, when_created";
+
+fn hc_row(r: &Row) -> Result<HostedContentRow> {
+    Ok(HostedContentRow {
+        chat_guid: r.get(0)?,
+        message_id: r.get(1)?,
+        content_id: r.get(2)?,
+        seq: r.get(3)?,
+        content_type: r.get(4)?,
+        size: r.get::<i64>(5)? as u64,
+        key_id: r.get(6)?,
+        pack: r.get(7)?,
+        pack_offset: r.get::<i64>(8)? as u64,
+        stored_size: r.get::<i64>(9)? as u64,
+        when_created: r.get(10)?,
+    })
+}
+
 const WK_COLS: &str = "workload, key_id, key_version, dep_guid, wrapped, current, when_created";
 const MSG_COLS: &str = "chat_guid, message_id, seq, sender, key_id, body, when_created";
 
@@ -222,6 +258,40 @@ impl Tx<'_> {
             &format!("SELECT {MSG_COLS} FROM chat_message WHERE chat_guid = ?1 ORDER BY seq"),
             args![chat_guid],
             msg_row,
+        )
+    }
+
+    /// Inserts a hosted content row (its bytes already durable in its pack).
+    pub fn insert_hosted_content(&self, h: &HostedContentRow) -> Result<()> {
+        self.exec(
+            &format!("INSERT INTO chat_hosted_content ({HC_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            args![
+                h.chat_guid,
+                h.message_id,
+                h.content_id,
+                h.seq,
+                h.content_type,
+                h.size as i64,
+                h.key_id,
+                h.pack,
+                h.pack_offset as i64,
+                h.stored_size as i64,
+                h.when_created
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A message's hosted contents in the order they were posted.
+    pub fn hosted_contents(
+        &self,
+        chat_guid: &str,
+        message_id: &str,
+    ) -> Result<Vec<HostedContentRow>> {
+        self.collect(
+            &format!("SELECT {HC_COLS} FROM chat_hosted_content WHERE chat_guid = ?1 AND message_id = ?2 ORDER BY seq"),
+            args![chat_guid, message_id],
+            hc_row,
         )
     }
 

@@ -31,7 +31,7 @@ pub use audit::AuditRow;
 pub use content::{ItemRow, MailboxKeyRow, MoveRow};
 pub use dep::{DepRow, RootWrapRow};
 pub use location::{Location, LocationError, PgUrl};
-pub use m365::{ChatMessageRow, ChatRow, WorkloadKeyRow};
+pub use m365::{ChatMessageRow, ChatRow, HostedContentRow, WorkloadKeyRow};
 pub use org::OrganizationRow;
 pub use pack::{
     ContentStorage, PackAppender, PackFile, PackRange, PackReadError, PACK_BUFFER, PACK_BUFFERS,
@@ -401,6 +401,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX recipient_upn ON recipient (upn COLLATE NOCASE);
     CREATE INDEX recipient_dep ON recipient (dep_guid);
     CREATE UNIQUE INDEX recipient_archive ON recipient (archive_guid);",
+    // 16: Teams hosted contents (images and other media posted in a chat message), Teams
+    // workload content: each one a §3 ciphertext under the Teams workload key `key_id`,
+    // `stored_size` bytes from `pack_offset` of content/<chat guid>/<pack>.pack.
+    "CREATE TABLE chat_hosted_content (
+        chat_guid TEXT NOT NULL REFERENCES chat (guid),
+        message_id TEXT NOT NULL,
+        content_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        key_id TEXT NOT NULL,
+        pack TEXT NOT NULL,
+        pack_offset INTEGER NOT NULL,
+        stored_size INTEGER NOT NULL,
+        when_created TEXT NOT NULL,
+        PRIMARY KEY (chat_guid, message_id, content_id)
+    );
+    CREATE INDEX chat_hosted_content_pack ON chat_hosted_content (pack);",
 ];
 
 /// The schema version this build writes.

@@ -187,6 +187,7 @@ impl Store {
                 "SELECT p.id, p.mailbox_guid,
                         EXISTS (SELECT 1 FROM item i WHERE i.pack = p.id)
                         OR EXISTS (SELECT 1 FROM spo_file f WHERE f.pack = p.id)
+                        OR EXISTS (SELECT 1 FROM chat_hosted_content c WHERE c.pack = p.id)
                  FROM content_pack p",
                 args![],
             )?
@@ -283,7 +284,8 @@ impl Store {
         let known = self.read(|tx| -> Result<std::collections::HashSet<String>> {
             tx.rows(
                 "SELECT id FROM content_pack UNION SELECT DISTINCT pack FROM item WHERE pack IS NOT NULL
-                 UNION SELECT DISTINCT pack FROM spo_file WHERE pack IS NOT NULL",
+                 UNION SELECT DISTINCT pack FROM spo_file WHERE pack IS NOT NULL
+                 UNION SELECT DISTINCT pack FROM chat_hosted_content",
                 args![],
             )?
             .iter()
@@ -330,7 +332,8 @@ impl Store {
                         .row(
                             "SELECT NOT (EXISTS (SELECT 1 FROM content_pack WHERE id = ?1)
                                  OR EXISTS (SELECT 1 FROM item WHERE pack = ?1)
-                                 OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1))",
+                                 OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1)
+                                 OR EXISTS (SELECT 1 FROM chat_hosted_content WHERE pack = ?1))",
                             args![id],
                         )?
                         .map(|r| r.get::<bool>(0))
@@ -457,7 +460,8 @@ impl<'c> Tx<'c> {
         Ok(self
             .row(
                 "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)
-                     OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1)",
+                     OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1)
+                     OR EXISTS (SELECT 1 FROM chat_hosted_content WHERE pack = ?1)",
                 args![id],
             )?
             .map(|r| r.get::<bool>(0))

@@ -55,8 +55,8 @@ pub const CMDLETS: &[Cmdlet] = &[
 alias@<organization name>, and a user mailbox's user principal name (MicrosoftOnlineServicesID) to its primary address. \
 A new mailbox's content is encrypted under the Microsoft-managed data encryption policy until a customer DEP is assigned. \
 User mailboxes need a licence that carries BPOS_S_EquivioAnalytics (see Set-MgUserLicense) before a customer DEP can be \
-assigned; shared mailboxes need none. A public-folder mailbox (-PublicFolder; RecipientTypeDetails PublicFolderMailbox) \
-needs no licence of its own either, but a customer DEP can be assigned to it (Set-Mailbox -DataEncryptionPolicy) only \
+assigned. Shared and public-folder mailboxes (-Shared; -PublicFolder, RecipientTypeDetails PublicFolderMailbox) \
+need no licence of their own, but a customer DEP can be assigned to them (Set-Mailbox -DataEncryptionPolicy) only \
 once at least one user of the tenant is licensed for Customer Key. -Shared and -PublicFolder can't be combined.",
         params: &[
             Param::new("Name", Kind::String, "The mailbox's unique name.").position(0).required(),
@@ -159,7 +159,7 @@ Get-MailboxStatistics -Archive reports it. A mailbox has at most one archive.",
         name: "Set-Mailbox",
         module: "ExchangeOnlineManagement",
         synopsis: "Assigns a data encryption policy to a mailbox, or with '$null' returns it to Microsoft-managed keys.",
-        description: "Assigns a customer DEP: the mailbox key is re-wrapped under the DEP key at once and no content is touched, so Get-MailboxStatistics shows IsEncrypted True right away. '$null' re-wraps it under the built-in Microsoft-managed DEP. User mailboxes need a licence with BPOS_S_EquivioAnalytics; shared mailboxes need none. A disabled DEP, or one with a pending data purge, can't be assigned. -DisplayName changes the display name.",
+        description: "Assigns a customer DEP: the mailbox key is re-wrapped under the DEP key at once and no content is touched, so Get-MailboxStatistics shows IsEncrypted True right away. '$null' re-wraps it under the built-in Microsoft-managed DEP. User mailboxes need a licence with BPOS_S_EquivioAnalytics; shared, group and public-folder mailboxes need none of their own, but a tenant with at least one user so licensed. A disabled DEP, or one with a pending data purge, can't be assigned. -DisplayName changes the display name.",
         params: &[
             Param::new("Identity", Kind::String, "The mailbox: name, alias, address, UPN or GUID.")
                 .position(0)

@@ -20,20 +20,31 @@ pub const CMDLETS: &[Cmdlet] = &[
         module: "Microsoft.Graph.Teams",
         synopsis: "Posts a message to a Teams chat, encrypted under the Teams workload key.",
         description: "Encrypts the body (at most 28 KiB of text) under the current Teams workload key, with a key \
-derived for this message and bound to the chat and message id, and stores only the ciphertext. The workload key is \
+derived for this message and bound to the chat and message id, and stores only the ciphertext. Files given with -HostedContents are streamed, each encrypted under its own key \
+derived from the same workload key and bound to the chat, message and content id, into a content pack of the chat; \
+the message and its contents commit together. The workload key is \
 wrapped by the tenant's multi-workload DEP once one is assigned, else by Microsoft-managed keys. Graph takes \
 -Body @{Content=\"...\"}; custkey takes the text itself.",
         params: &[
             Param::new("ChatId", Kind::String, "The chat: id or topic.").position(0).required().complete(chat_topics),
             Param::new("Body", Kind::String, "The message text.").position(1).required(),
             Param::new("From", Kind::String, "The sender: a mailbox or user (name, alias, address); the signed-in account when omitted."),
+            Param::new("HostedContents", Kind::StringList, "Files hosted in the message (images, clips): at most 10, each at most 100 MiB. Graph takes hashtables with base64 contentBytes; custkey takes file paths and streams them."),
         ],
-        examples: &[Example {
-            title: "Post a message",
-            code: "custkey New-MgChatMessage -ChatId \"Project Falcon\" -Body \"Kick-off at 10\" -From alice",
-            output: "",
-            remarks: "",
-        }],
+        examples: &[
+            Example {
+                title: "Post a message",
+                code: "custkey New-MgChatMessage -ChatId \"Project Falcon\" -Body \"Kick-off at 10\" -From alice",
+                output: "",
+                remarks: "",
+            },
+            Example {
+                title: "Post a message with an image",
+                code: "custkey New-MgChatMessage -ChatId \"Project Falcon\" -Body \"The new logo\" -HostedContents examples/media/logo.png",
+                output: "",
+                remarks: "The image is a hosted content of the message: Get-MgChatMessageHostedContent lists and reads it.",
+            },
+        ],
         impact: Impact::Medium,
         table: TABLE,
         run: new,
@@ -71,9 +82,27 @@ fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         Some(who) => recipient::get(ctx.store()?, who, RecipientScope::All)?.primary_smtp,
         None => custkey::service::azure::account(ctx.store()?)?,
     };
+    let hosted: Vec<std::path::PathBuf> = args
+        .list("HostedContents")
+        .unwrap_or_default()
+        .iter()
+        .map(std::path::PathBuf::from)
+        .collect();
     let (store, keys) = ctx.service()?;
-    let m = m365::post(store, keys, &chat, &sender, &body)?;
-    Ok(Output::one(record(&m)?))
+    let (m, contents) = m365::post_with(store, keys, &chat, &sender, &body, &hosted)?;
+    let mut rec = record(&m)?;
+    if !contents.is_empty() {
+        rec.insert(
+            "HostedContents".into(),
+            serde_json::Value::Array(
+                contents
+                    .iter()
+                    .map(|h| serde_json::Value::String(h.id.clone()))
+                    .collect(),
+            ),
+        );
+    }
+    Ok(Output::one(rec))
 }
 
 fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {

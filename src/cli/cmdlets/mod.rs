@@ -43,6 +43,7 @@ pub mod mailbox_statistics;
 pub mod member;
 pub mod mg_chat;
 pub mod mg_chat_message;
+pub mod mg_chat_message_hosted_content;
 pub mod mg_role_management_directory_role_assignment;
 pub mod mg_user_license;
 pub mod move_request;
@@ -107,6 +108,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         member::CMDLETS,
         mg_chat::CMDLETS,
         mg_chat_message::CMDLETS,
+        mg_chat_message_hosted_content::CMDLETS,
         mg_role_management_directory_role_assignment::CMDLETS,
         mg_user_license::CMDLETS,
         move_request::CMDLETS,

@@ -15,7 +15,8 @@ pub const CMDLETS: &[Cmdlet] = &[
         module: "ExchangeOnlineManagement",
         synopsis: "Re-encrypts all of a mailbox's content under a fresh mailbox key (resumable).",
         description: "Moves the mailbox: a new mailbox key is made under its DEP and every item is re-encrypted under it, \
-one item per transaction, then the old key is destroyed. A kill at any point loses nothing; run New-MoveRequest again \
+one item per transaction, then the old key is destroyed. Its archive, if it has one, is moved the same way after it, \
+under a fresh key of its own (-PrimaryOnly or -ArchiveOnly moves one of them). A kill at any point loses nothing; run New-MoveRequest again \
 to resume. A service operation: it may use the availability key when the customer keys refuse. Shows a progress bar on \
 a terminal. With -Remote the identity is a mail user whose mailbox is migrated in: it becomes a UserMailbox (same GUID, \
 licences and DEP) and its first mailbox key is made under the DEP assigned to the mail user (Set-MailUser \
@@ -24,6 +25,8 @@ on-premises forest, so the content itself arrives with New-MailboxImportRequest.
         params: &[
             Param::new("Identity", Kind::String, "The mailbox; with -Remote, the mail user to migrate in.").position(0).required().complete(mailbox_names),
             Param::new("Remote", Kind::Switch, "Migrate a mail user's mailbox into the organization (onboarding)."),
+            Param::new("PrimaryOnly", Kind::Switch, "Move only the primary mailbox, not its archive."),
+            Param::new("ArchiveOnly", Kind::Switch, "Move only the mailbox's archive (Enable-Mailbox -Archive gave it one)."),
             Param::new("RemoteHostName", Kind::String, "The on-premises endpoint, as Microsoft's onboarding move names it (recorded nowhere: custkey has no remote forest)."),
             Param::new("TargetDeliveryDomain", Kind::String, "The target delivery domain of the onboarding move (not used by custkey)."),
         ],
@@ -32,6 +35,11 @@ on-premises forest, so the content itself arrives with New-MailboxImportRequest.
             code: "custkey New-MoveRequest -Identity alice",
             output: "",
             remarks: "",
+        }, Example {
+            title: "Re-encrypt only a mailbox's archive",
+            code: "custkey Enable-Mailbox alice -Archive; custkey New-MoveRequest alice -ArchiveOnly",
+            output: "",
+            remarks: "Without -ArchiveOnly both are moved, the primary mailbox first.",
         }, Example {
             title: "Migrate a mail user in, under the DEP assigned before the migration",
             code: "custkey New-MailUser -Name Carol -ExternalEmailAddress carol@onprem.contoso.com; custkey Set-MgUserLicense -UserId Carol -AddLicenses SPE_E5; custkey Set-MailUser Carol -DataEncryptionPolicy \"US Mailboxes\"; custkey New-MoveRequest Carol -Remote -RemoteHostName mail.contoso.com -TargetDeliveryDomain contoso.mail.onmicrosoft.com",
@@ -90,7 +98,20 @@ fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     } else {
         id
     };
-    let res = content::move_mailbox(store, keys, &target, &mut |d, t| bar.count("items", d, t))?;
+    let parts = match (args.switch("PrimaryOnly"), args.switch("ArchiveOnly")) {
+        (true, true) => {
+            return Err(CliError::usage(
+                "Parameter set cannot be resolved using the specified named parameters: -PrimaryOnly and -ArchiveOnly.",
+            )
+            .with_help("give one of them, or neither to move the mailbox and its archive"))
+        }
+        (true, false) => content::MoveParts::PrimaryOnly,
+        (false, true) => content::MoveParts::ArchiveOnly,
+        (false, false) => content::MoveParts::Both,
+    };
+    let res = content::move_request(store, keys, &target, parts, &mut |d, t| {
+        bar.count("items", d, t)
+    })?;
     Ok(Output::one(record(&res)?))
 }
 
