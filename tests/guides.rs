@@ -142,7 +142,8 @@ fn set_up_customer_key_runs_as_written() {
         .unwrap_or_else(|| panic!("no Exchange Online access policy: {v}"));
     assert_eq!(exo["PermissionsToKeysStr"], "wrapKey, unwrapKey, get");
     assert!(
-        stdout.contains("PermissionsToKeysStr=wrapKey, unwrapKey, get"),
+        stdout.contains("Permissions to Keys : wrapKey, unwrapKey, get")
+            && stdout.contains("Soft Delete Enabled?"),
         "{stdout}"
     );
     // The key: its expiry changed to 12/31/9999, recoverable in a protected subscription.
@@ -208,11 +209,12 @@ fn manage_customer_key_runs_as_written() {
     // "To view key vault permissions, run the Get-AzKeyVault cmdlet": one vault by name shows
     // as a list with its access policies (alice's, which the next block removes).
     assert!(
-        stdout.contains("VaultName                 : Contoso-O365EX-NA-VltA1"),
+        stdout.contains("Vault Name                          : Contoso-O365EX-NA-VltA1"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("UserPrincipalName=alice@contoso.com; DisplayName=alice@contoso.com; PermissionsToKeys={create, import, list, get, backup, restore}"),
+        stdout.contains("User Principal Name : alice@contoso.com")
+            && stdout.contains("Permissions to Keys : create, import, list, get, backup, restore"),
         "{stdout}"
     );
     // The restored key is in the vault; alice's access policy there is gone.

@@ -112,7 +112,10 @@ fn an_account_is_only_acted_as_with_its_own_key() {
     std::fs::set_permissions(&ciso, std::fs::Permissions::from_mode(0o600)).unwrap();
     // Its own key: later commands act as it, proving it each time.
     e.connect("ciso@contoso.com");
-    assert_eq!(e.json(&["Get-AzContext"])["Account"], "ciso@contoso.com");
+    assert_eq!(
+        e.json(&["Get-AzContext"])["Account"]["Id"],
+        "ciso@contoso.com"
+    );
     // Not the owner: cannot register anyone.
     let eve = e.keygen("eve@contoso.com");
     let err = e.fails(
@@ -529,7 +532,7 @@ fn connect_exchange_online_signs_in_as_connect_az_account_does() {
         "-ShowBanner:$false",
     ]);
     assert_eq!(
-        e.json(&["Get-AzContext"])["Account"],
+        e.json(&["Get-AzContext"])["Account"]["Id"],
         "exo-admin@contoso.com"
     );
     // Without -UserPrincipalName: the signed-in account proves itself again.

@@ -774,3 +774,134 @@ fn consecutive_cmdlet_lines_run_as_one_batch_with_each_lines_output_and_failure(
         "{after}"
     );
 }
+
+#[test]
+fn az_context_objects_read_as_az_has_them_and_get_azsubscription_picks_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |script: &str| {
+        let out = custkey(dir.path())
+            .args(["-Command", script])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{script}\n{stdout}\n{stderr}");
+        stdout
+    };
+    run("Set-AzContext -Subscription Contoso-CK-Sub1 | Out-Null; Set-AzContext -Subscription Contoso-CK-Sub2 | Out-Null");
+    let ctx: serde_json::Value = serde_json::from_str(&run("Get-AzContext -Format Json")).unwrap();
+    let (id, tenant) = (
+        ctx["SubscriptionId"].as_str().unwrap(),
+        ctx["TenantId"].as_str().unwrap(),
+    );
+    // The objects Az returns, and the flat properties beside them.
+    assert_eq!(ctx["Subscription"]["Id"], id);
+    assert_eq!(ctx["Subscription"]["Name"], "Contoso-CK-Sub2");
+    assert_eq!(ctx["Subscription"]["TenantId"], tenant);
+    assert_eq!(ctx["Subscription"]["State"], "Enabled");
+    assert_eq!(ctx["Tenant"]["Id"], tenant);
+    assert_eq!(ctx["Account"]["Id"], "admin@contoso.onmicrosoft.com");
+    assert_eq!(ctx["SubscriptionName"], "Contoso-CK-Sub2");
+    let lines = run(
+        "$c = Get-AzContext; $c.Subscription.Id; $c.Subscription.Name; $c.Subscription.TenantId; \
+         $c.Tenant.Id; $c.Account.Id; \"as text: $($c.Account) $($c.Environment)\"; \
+         $c.Tenant -eq $c.TenantId",
+    );
+    assert_eq!(
+        lines.lines().collect::<Vec<_>>(),
+        [
+            id,
+            "Contoso-CK-Sub2",
+            tenant,
+            tenant,
+            "admin@contoso.onmicrosoft.com",
+            "as text: admin@contoso.onmicrosoft.com AzureCloud",
+            "True"
+        ]
+    );
+    // A table shows the objects as Az's view does: the account's id, not its properties.
+    let table = run("Get-AzContext");
+    assert!(
+        table.contains("admin@contoso.onmicrosoft.com Contoso-CK-Sub2"),
+        "{table}"
+    );
+    // Get-AzSubscription: all of them, one by name or id, those of a tenant (the Tenant
+    // object binds as its id, as in Az's example).
+    let names = run("(Get-AzSubscription).Name");
+    assert!(
+        names.contains("Contoso-CK-Sub1") && names.contains("Contoso-CK-Sub2"),
+        "{names}"
+    );
+    assert_eq!(
+        run("(Get-AzSubscription -SubscriptionName contoso-ck-sub2).Id").trim(),
+        id
+    );
+    assert_eq!(
+        run(&format!("(Get-AzSubscription -SubscriptionId {id}).Name")).trim(),
+        "Contoso-CK-Sub2"
+    );
+    assert_eq!(
+        run("(Get-AzSubscription -TenantId (Get-AzContext).Tenant).Count").trim(),
+        run("(Get-AzSubscription).Count").trim()
+    );
+    assert_eq!(
+        run("@(Get-AzSubscription -TenantId 00000000-0000-0000-0000-000000000000).Count").trim(),
+        "0"
+    );
+    let out = custkey(dir.path())
+        .args(["Get-AzSubscription", "-SubscriptionName", "Contoso-CK-Sub9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .1
+            .contains("Unable to find subscription with name 'Contoso-CK-Sub9'"),
+        "{}",
+        text(&out).1
+    );
+    let out = custkey(dir.path())
+        .args([
+            "Get-AzSubscription",
+            "-SubscriptionName",
+            "a",
+            "-SubscriptionId",
+            "b",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn get_azkeyvault_lists_azs_labels_and_keeps_property_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |script: &str| {
+        let out = custkey(dir.path())
+            .args(["-Command", script])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{script}\n{stdout}\n{stderr}");
+        stdout
+    };
+    run("New-AzKeyVault -VaultName va1 -ResourceGroupName rg1 -Location westus | Out-Null; \
+         Set-AzKeyVaultAccessPolicy -VaultName va1 -PermissionsToKeys wrapKey,unwrapKey,get -ServicePrincipalName 00000002-0000-0ff1-ce00-000000000000");
+    for script in ["Get-AzKeyVault -VaultName va1", "Get-AzKeyVault va1 | fl"] {
+        let s = run(script);
+        for label in [
+            "Vault Name",
+            "Soft Delete Enabled?                : True",
+            "Access Policies",
+            "Permissions to Keys : wrapKey, unwrapKey, get",
+        ] {
+            assert!(s.contains(label), "{script}: {label}\n{s}");
+        }
+        assert!(!s.contains("EnableSoftDelete"), "{s}");
+    }
+    assert_eq!(run("(Get-AzKeyVault va1).EnableSoftDelete").trim(), "True");
+    assert!(run("Get-AzKeyVault va1 | fl EnableSoftDelete").contains("EnableSoftDelete : True"));
+    let json: serde_json::Value =
+        serde_json::from_str(&run("Get-AzKeyVault va1 -Format Json")).unwrap();
+    let one = if json.is_array() { &json[0] } else { &json };
+    assert_eq!(one["EnableSoftDelete"], true);
+}

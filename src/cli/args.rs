@@ -255,6 +255,14 @@ pub fn convert_typed(param: &Param, v: &Typed) -> Result<Value, CliError> {
             &typed_text(other),
         )?])),
         (_, Typed::Array(items)) if items.len() == 1 => convert_typed(param, &items[0]),
+        // An object that reads as one of its properties (an Az context's Tenant, Account,
+        // Subscription) binds as that property, as PowerShell binds its ToString().
+        (_, Typed::Object(m)) if super::output::string_form(m).is_some() => {
+            match super::output::string_form(m) {
+                Some(inner) => convert_typed(param, inner),
+                None => Ok(Value::Null),
+            }
+        }
         (_, Typed::Array(_)) | (_, Typed::Object(_)) => Err(CliError::usage(format!(
             "Cannot convert {} to the type {} that parameter '{}' takes.",
             if v.is_array() {

@@ -145,6 +145,21 @@ pub fn render_as(
     };
     Ok(match form {
         Form::Table => table(items, &columns, width),
+        // Objects with a formatted view (Az's vault) show its labels when no property is named.
+        Form::List if properties.is_none() && items.iter().any(|i| labelled_view(i).is_some()) => {
+            let mut out = String::new();
+            for item in items {
+                match labelled_view(item) {
+                    Some(view) => out.push_str(&labelled_list(item, view)),
+                    None => out.push_str(
+                        list(std::slice::from_ref(item), &columns).trim_end_matches('\n'),
+                    ),
+                }
+                out.push('\n');
+            }
+            out.push('\n');
+            out
+        }
         Form::List => list(items, &columns),
         Form::Json => json(items, &columns, many),
         Form::Csv => csv(items, &columns),
@@ -190,6 +205,28 @@ fn select_properties(items: &[Record], props: &[String]) -> Result<Vec<String>, 
 /// The type name of the error records a script's `catch` block sees as `$_`.
 pub const ERROR_RECORD: &str = "System.Management.Automation.ErrorRecord";
 
+/// Az's context objects, which read as one of their properties wherever PowerShell calls
+/// their `ToString()`: a table or list cell, a string in quotes, a comparison, a string
+/// parameter (`Get-AzSubscription -TenantId (Get-AzContext).Tenant`). Their `PSTypeName`
+/// says which they are; scripts reach the other properties as usual (`.Subscription.Name`).
+pub const AZ_ACCOUNT: &str = "Microsoft.Azure.Commands.Profile.Models.PSAzureRmAccount";
+pub const AZ_SUBSCRIPTION: &str = "Microsoft.Azure.Commands.Profile.Models.PSAzureSubscription";
+pub const AZ_TENANT: &str = "Microsoft.Azure.Commands.Profile.Models.PSAzureTenant";
+pub const AZ_ENVIRONMENT: &str = "Microsoft.Azure.Commands.Profile.Models.PSAzureEnvironment";
+const STRING_FORMS: &[(&str, &str)] = &[
+    (AZ_ACCOUNT, "Id"),
+    (AZ_SUBSCRIPTION, "Id"),
+    (AZ_TENANT, "Id"),
+    (AZ_ENVIRONMENT, "Name"),
+];
+
+/// The property an object reads as (see [`AZ_ACCOUNT`]), when it is one of those.
+pub fn string_form(m: &Map<String, Value>) -> Option<&Value> {
+    let ty = m.get("PSTypeName")?.as_str()?;
+    let (_, prop) = STRING_FORMS.iter().find(|(t, _)| *t == ty)?;
+    m.get(*prop)
+}
+
 /// How a value reads in a table or list: arrays as `{a, b}`, booleans as True/False.
 pub fn display(v: &Value) -> String {
     match v {
@@ -214,6 +251,9 @@ pub fn display(v: &Value) -> String {
             .and_then(|e| e.get("Message"))
             .map(display)
             .unwrap_or_default(),
+        Value::Object(m) if string_form(m).is_some() => {
+            string_form(m).map(display).unwrap_or_default()
+        }
         Value::Object(m) => m
             .iter()
             .filter(|(_, v)| !v.is_null())
@@ -353,6 +393,134 @@ fn list(items: &[Record], columns: &[String]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Az's key vault object (Get-AzKeyVault, New-AzKeyVault, ...): its list view shows labels
+/// instead of property names, as Az's formatted output does; the properties keep their names
+/// (`$v.EnableSoftDelete`, `-Property`, `-Format Json`, `fl *`).
+pub const AZ_KEY_VAULT: &str = "Microsoft.Azure.Commands.KeyVault.Models.PSKeyVault";
+
+/// One line of a labelled list view: the label and the property it shows.
+struct Label {
+    label: &'static str,
+    property: &'static str,
+}
+
+const fn l(label: &'static str, property: &'static str) -> Label {
+    Label { label, property }
+}
+
+/// The labels Az's PSKeyVault list view shows (Get-AzKeyVault -VaultName's example output and
+/// the Managed HSM view for purge protection and retention), in its order. Properties Az's
+/// view has and custkey's vault has not (Enabled For Deployment?, ...) are left out; custkey's
+/// own properties follow under their names.
+const KEY_VAULT_VIEW: &[Label] = &[
+    l("Vault Name", "VaultName"),
+    l("Resource Group Name", "ResourceGroupName"),
+    l("Location", "Location"),
+    l("Resource ID", "ResourceId"),
+    l("Vault URI", "VaultUri"),
+    l("Tenant ID", "TenantId"),
+    l("SKU", "Sku"),
+    l("Soft Delete Enabled?", "EnableSoftDelete"),
+    l("Enabled Purge Protection?", "EnablePurgeProtection"),
+    l(
+        "Soft Delete Retention Period (days)",
+        "SoftDeleteRetentionInDays",
+    ),
+    l("Enabled For RBAC Authorization?", "EnableRbacAuthorization"),
+    l("Access Policies", "AccessPolicies"),
+    l("Tags", "Tags"),
+];
+
+/// Each access policy's lines under "Access Policies".
+const ACCESS_POLICY_VIEW: &[Label] = &[
+    l("Tenant ID", "TenantId"),
+    l("Object ID", "ObjectId"),
+    l("Application ID", "ApplicationId"),
+    l("User Principal Name", "UserPrincipalName"),
+    l("Display Name", "DisplayName"),
+    l("Permissions to Keys", "PermissionsToKeysStr"),
+];
+
+fn labelled_view(item: &Record) -> Option<&'static [Label]> {
+    match item.get("PSTypeName").and_then(Value::as_str) {
+        Some(AZ_KEY_VAULT) => Some(KEY_VAULT_VIEW),
+        _ => None,
+    }
+}
+
+/// One object in its labelled view: each label's line, then the object's other properties
+/// (custkey's own) under their names. Lists of objects (access policies) show each object's
+/// own labelled lines, indented under the value column, one blank line after each.
+fn labelled_list(item: &Record, view: &[Label]) -> String {
+    let shown: Vec<&str> = view.iter().map(|l| l.property).collect();
+    let rest: Vec<&String> = item
+        .keys()
+        .filter(|k| !shown.contains(&k.as_str()) && k.as_str() != "PSTypeName")
+        .collect();
+    let w = view
+        .iter()
+        .map(|l| l.label.chars().count())
+        .chain(rest.iter().map(|k| printable(k).chars().count()))
+        .max()
+        .unwrap_or(0);
+    let mut out = String::from("\n");
+    let line = |out: &mut String, name: &str, value: &str| {
+        let text = format!("{name:<w$} : {}", printable(value));
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    for l in view {
+        match item.get(l.property) {
+            Some(Value::Array(a)) if a.iter().any(Value::is_object) => {
+                line(&mut out, l.label, "");
+                let sub_w = ACCESS_POLICY_VIEW
+                    .iter()
+                    .map(|l| l.label.chars().count())
+                    .max()
+                    .unwrap_or(0);
+                for p in a {
+                    let Value::Object(m) = p else { continue };
+                    for sl in ACCESS_POLICY_VIEW {
+                        let v = m.get(sl.property).or_else(|| {
+                            // A policy names its vault's tenant when it carries none.
+                            (sl.property == "TenantId")
+                                .then(|| item.get("TenantId"))
+                                .flatten()
+                        });
+                        if let Some(v) = v.filter(|v| !v.is_null()) {
+                            let text = format!(
+                                "{:w$}   {:<sub_w$} : {}",
+                                "",
+                                sl.label,
+                                printable(&display(v))
+                            );
+                            out.push_str(text.trim_end());
+                            out.push('\n');
+                        }
+                    }
+                    out.push('\n');
+                }
+            }
+            Some(Value::Object(m)) if string_form(m).is_none() => {
+                // Tags: one `name = value` line each, under the value column.
+                line(&mut out, l.label, "");
+                for (k, v) in m {
+                    let text = format!("{:w$}   {k} = {}", "", printable(&display(v)));
+                    out.push_str(text.trim_end());
+                    out.push('\n');
+                }
+            }
+            Some(v) => line(&mut out, l.label, &display(v)),
+            None => {}
+        }
+    }
+    for k in rest {
+        let v = item.get(k.as_str()).map(display).unwrap_or_default();
+        line(&mut out, &printable(k), &v);
+    }
+    out.trim_end_matches('\n').to_string()
 }
 
 fn json(items: &[Record], columns: &[String], many: bool) -> String {

@@ -1,4 +1,4 @@
-//! Connect-AzAccount, Get-AzContext, Set-AzContext, Register-AzProviderFeature,
+//! Connect-AzAccount, Get-AzContext, Get-AzSubscription, Set-AzContext, Register-AzProviderFeature,
 //! Get-AzProviderFeature: the Azure session and subscriptions.
 
 use custkey::service::azure;
@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::cli::args::Args;
 use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
 use crate::cli::error::CliError;
-use crate::cli::output::{record, Output, Record};
+use crate::cli::output::{self, record, Output, Record};
 use crate::cli::Ctx;
 
 const CONTEXT_TABLE: &[&str] = &[
@@ -69,17 +69,65 @@ account that is not registered, or without its key, is refused.",
         module: "Az.Accounts",
         synopsis: "Shows the signed-in account and the current subscription.",
         description: "Shows the Azure context: account, subscription and tenant. A default subscription exists \
-from the first use.",
+from the first use. As in Az, Account, Subscription, Tenant and Environment are objects \
+((Get-AzContext).Subscription.Id, .Subscription.Name, .Subscription.TenantId, .Tenant.Id, .Account.Id, \
+.Environment.Name) that read as their Id (Environment: its Name) in tables, strings and string parameters; the \
+flat SubscriptionId, SubscriptionName and TenantId say the same.",
         params: &[],
-        examples: &[Example {
-            title: "Where am I?",
-            code: "custkey Get-AzContext",
-            output: "",
-            remarks: "",
-        }],
+        examples: &[
+            Example {
+                title: "Where am I?",
+                code: "custkey Get-AzContext",
+                output: "",
+                remarks: "",
+            },
+            Example {
+                title: "The current subscription's id, as scripts read it",
+                code: "custkey -Command '(Get-AzContext).Subscription.Id'",
+                output: "",
+                remarks: "",
+            },
+        ],
         impact: Impact::None,
         table: CONTEXT_TABLE,
         run: get_context,
+    },
+    Cmdlet {
+        name: "Get-AzSubscription",
+        module: "Az.Accounts",
+        synopsis: "Lists the subscriptions the signed-in account can use, or the one named by id or name.",
+        description: "Gets the subscriptions of the tenant (those Set-AzContext made): Name, Id, TenantId and \
+State, and Protected (True once mandatoryRetentionPeriodEnabled is registered on it, which Customer Key \
+needs). -SubscriptionId or -SubscriptionName picks one (an unknown one is an error); -TenantId keeps those of \
+that tenant (custkey has one tenant: (Get-AzContext).Tenant).",
+        params: &[
+            Param::new("SubscriptionId", Kind::String, "The subscription's id (GUID)."),
+            Param::new("SubscriptionName", Kind::String, "The subscription's name."),
+            Param::new("TenantId", Kind::String, "Only subscriptions of this tenant."),
+        ],
+        examples: &[
+            Example {
+                title: "All subscriptions",
+                code: "custkey Get-AzSubscription",
+                output: "",
+                remarks: "",
+            },
+            Example {
+                title: "One subscription by name, and whether it is protected",
+                code: "custkey Get-AzSubscription -SubscriptionName Contoso-CK-Sub1 -Property Name,Id,Protected",
+                output: "",
+                remarks: "",
+            },
+            Example {
+                title: "The subscriptions of the current tenant",
+                code: "custkey -Command 'Get-AzSubscription -TenantId (Get-AzContext).Tenant'",
+                output: "",
+                remarks: "",
+            },
+        ],
+        impact: Impact::None,
+        table: &["Name", "Id", "TenantId", "State"],
+        run: get_subscription,
     },
     Cmdlet {
         name: "Set-AzContext",
@@ -148,12 +196,41 @@ mandatoryRetentionPeriodEnabled Microsoft.Resources Registered
     },
 ];
 
+/// The context as Az returns it: `Account`, `Subscription`, `Tenant` and `Environment` are
+/// objects (`.Subscription.Id`, `.Tenant.Id`, `.Account.Id`) that read as their Id or Name in
+/// tables and strings; the flat `SubscriptionId`, `SubscriptionName` and `TenantId` stay for
+/// scripts that use them.
 fn context_record(ctx: &mut Ctx) -> Result<Record, CliError> {
     let account = azure::account(ctx.store()?)?;
     let info = ctx.azure()?.context()?;
-    let mut r = record(&info)?;
-    r.insert("Account".into(), json!(account));
-    Ok(r)
+    let state = ctx
+        .azure()?
+        .subscriptions()?
+        .into_iter()
+        .find(|s| s.id == info.subscription_id)
+        .map_or_else(|| "Enabled".to_string(), |s| s.state);
+    let v = json!({
+        "Name": info.name,
+        "Account": {
+            "Id": account,
+            "Type": "User",
+            "Tenants": [info.tenant_id],
+            "PSTypeName": output::AZ_ACCOUNT,
+        },
+        "Environment": { "Name": info.environment, "PSTypeName": output::AZ_ENVIRONMENT },
+        "Subscription": {
+            "Id": info.subscription_id,
+            "Name": info.subscription_name,
+            "State": state,
+            "TenantId": info.tenant_id,
+            "PSTypeName": output::AZ_SUBSCRIPTION,
+        },
+        "Tenant": { "Id": info.tenant_id, "PSTypeName": output::AZ_TENANT },
+        "SubscriptionId": info.subscription_id,
+        "SubscriptionName": info.subscription_name,
+        "TenantId": info.tenant_id,
+    });
+    record(&v)
 }
 
 fn connect(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
@@ -189,6 +266,51 @@ pub(crate) fn credential(args: &Args) -> Result<Credential, CliError> {
 
 fn get_context(ctx: &mut Ctx, _args: &Args) -> Result<Output, CliError> {
     Ok(Output::one(context_record(ctx)?))
+}
+
+fn get_subscription(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let (id, name, tenant) = (
+        args.str("SubscriptionId"),
+        args.str("SubscriptionName"),
+        args.str("TenantId"),
+    );
+    if id.is_some() && name.is_some() {
+        return Err(CliError::usage(
+            "-SubscriptionId and -SubscriptionName cannot be used together",
+        )
+        .with_help("name the subscription one way: by its id or by its name"));
+    }
+    let mut subs = ctx.azure()?.subscriptions()?;
+    if let Some(t) = tenant {
+        subs.retain(|s| s.tenant_id.eq_ignore_ascii_case(t));
+    }
+    let wanted = match (id, name) {
+        (Some(i), _) => Some(("id", i)),
+        (None, Some(n)) => Some(("name", n)),
+        (None, None) => None,
+    };
+    if let Some((how, w)) = wanted {
+        subs.retain(|s| {
+            if how == "id" {
+                s.id.eq_ignore_ascii_case(w)
+            } else {
+                s.name.eq_ignore_ascii_case(w)
+            }
+        });
+        if subs.is_empty() {
+            return Err(CliError::failed(format!(
+                "Unable to find subscription with {how} '{w}'{}.",
+                tenant
+                    .map(|t| format!(" in tenant '{t}'"))
+                    .unwrap_or_default()
+            ))
+            .with_help(
+                "list them with Get-AzSubscription; Set-AzContext -Subscription creates one",
+            ));
+        }
+    }
+    let out = subs.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+    Ok(Output::many(out))
 }
 
 fn set_context(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {

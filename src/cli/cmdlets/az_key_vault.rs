@@ -210,6 +210,7 @@ refuses. Never remove a vault whose keys a data encryption policy uses. The name
 /// also as Az's `PermissionsToKeysStr` ("wrapKey, unwrapKey, get", the text the guides quote).
 pub fn vault_record(info: &custkey::vault::KeyVaultInfo) -> Result<Record, CliError> {
     let mut r = record(info)?;
+    r.insert("PSTypeName".into(), json!(crate::cli::output::AZ_KEY_VAULT));
     if let Some(serde_json::Value::Array(policies)) = r.get_mut("AccessPolicies") {
         for p in policies.iter_mut() {
             if let serde_json::Value::Object(m) = p {
