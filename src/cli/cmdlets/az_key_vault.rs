@@ -394,21 +394,37 @@ fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     }
 }
 
+/// Refuses an update whose -ResourceGroupName (when given) is not the group the vault or
+/// Managed HSM `name` is in (`what` names its kind in the message).
+pub(crate) fn check_resource_group(
+    ctx: &mut Ctx,
+    what: &str,
+    name: &str,
+    rg: Option<&str>,
+) -> Result<(), CliError> {
+    let Some(rg) = rg else {
+        return Ok(());
+    };
+    let info = ctx.azure()?.vault_info(name)?;
+    if info.resource_group_name.eq_ignore_ascii_case(rg) {
+        return Ok(());
+    }
+    Err(CliError::new(
+        crate::cli::error::Class::Failed,
+        format!(
+            "{what} '{name}' is not in the resource group '{rg}' (it is in '{}'); nothing was changed",
+            info.resource_group_name
+        ),
+    )
+    .with_help(format!(
+        "give -ResourceGroupName {}, or leave it out",
+        info.resource_group_name
+    )))
+}
+
 fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let name = args.str("VaultName").unwrap_or_default();
-    if let Some(rg) = args.str("ResourceGroupName") {
-        let info = ctx.azure()?.vault_info(name)?;
-        if !info.resource_group_name.eq_ignore_ascii_case(rg) {
-            return Err(CliError::new(
-                crate::cli::error::Class::Failed,
-                format!(
-                    "key vault '{name}' is not in the resource group '{rg}' (it is in '{}'); nothing was changed",
-                    info.resource_group_name
-                ),
-            )
-            .with_help(format!("give -ResourceGroupName {}, or leave it out", info.resource_group_name)));
-        }
-    }
+    check_resource_group(ctx, "key vault", name, args.str("ResourceGroupName"))?;
     let tags = args.list("Tag").map(parse_tags).transpose()?;
     let protect = args.switch("EnablePurgeProtection");
     let accept = args.switch("AcceptRollback");

@@ -262,19 +262,12 @@ fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
 fn update(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let name = args.str("Name").unwrap_or_default();
     ctx.azure()?.check_container(name, true)?;
-    if let Some(rg) = args.str("ResourceGroupName") {
-        let info = ctx.azure()?.vault_info(name)?;
-        if !info.resource_group_name.eq_ignore_ascii_case(rg) {
-            return Err(CliError::new(
-                crate::cli::error::Class::Failed,
-                format!(
-                    "Managed HSM '{name}' is not in the resource group '{rg}' (it is in '{}'); nothing was changed",
-                    info.resource_group_name
-                ),
-            )
-            .with_help(format!("give -ResourceGroupName {}, or leave it out", info.resource_group_name)));
-        }
-    }
+    super::az_key_vault::check_resource_group(
+        ctx,
+        "Managed HSM",
+        name,
+        args.str("ResourceGroupName"),
+    )?;
     let tags = args.list("Tag").map(parse_tags).transpose()?;
     let protect = args.switch("EnablePurgeProtection");
     if !protect && tags.is_none() {

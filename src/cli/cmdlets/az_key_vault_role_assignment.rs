@@ -192,18 +192,27 @@ fn local_record(a: &RoleAssignment) -> Record {
     r
 }
 
-fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+/// The principal, role and scope that New- and Remove-AzKeyVaultRoleAssignment change, once
+/// -WhatIf/-Confirm allow it (`None`: not to be done).
+fn change_target(
+    ctx: &mut Ctx,
+    args: &Args,
+) -> Result<Option<(Principal, &'static rbac::RoleDefinition, Scope)>, CliError> {
     let who = principal(args, true)?.unwrap_or_else(|| Principal::ObjectId(String::new()));
     let role = role(args, true)?.ok_or_else(|| CliError::usage("No role was named."))?;
     let (base, local) = scopes(ctx, args)?;
     let scope = local.unwrap_or(base);
-    if !ctx.should_process(
-        &format!("{scope} for {}", who.display_name()),
-        "New-AzKeyVaultRoleAssignment",
-        false,
-    )? {
-        return Ok(Output::None);
+    let name = ctx.cmdlet.name;
+    if !ctx.should_process(&format!("{scope} for {}", who.display_name()), name, false)? {
+        return Ok(None);
     }
+    Ok(Some((who, role, scope)))
+}
+
+fn new(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let Some((who, role, scope)) = change_target(ctx, args)? else {
+        return Ok(Output::None);
+    };
     let a = ctx.azure()?.new_role_assignment(&who, role, &scope)?;
     Ok(Output::one(local_record(&a)))
 }
@@ -229,17 +238,9 @@ fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
 }
 
 fn remove(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
-    let who = principal(args, true)?.unwrap_or_else(|| Principal::ObjectId(String::new()));
-    let role = role(args, true)?.ok_or_else(|| CliError::usage("No role was named."))?;
-    let (base, local) = scopes(ctx, args)?;
-    let scope = local.unwrap_or(base);
-    if !ctx.should_process(
-        &format!("{scope} for {}", who.display_name()),
-        "Remove-AzKeyVaultRoleAssignment",
-        false,
-    )? {
+    let Some((who, role, scope)) = change_target(ctx, args)? else {
         return Ok(Output::None);
-    }
+    };
     let gone = ctx.azure()?.remove_role_assignment(&who, role, &scope)?;
     Ok(if args.switch("PassThru") {
         Output::many(gone.iter().map(local_record).collect())
