@@ -14,7 +14,7 @@
 
 use std::path::PathBuf;
 
-use custkey::store::Store;
+use custkey::service::open::{Store, StoreLocation};
 
 use super::args::resolve_param;
 use super::def::{kebab, norm, Cmdlet, Kind, Param};
@@ -35,25 +35,13 @@ pub struct CompletionCtx {
 impl CompletionCtx {
     /// The store, if one exists at the path; completion never creates or migrates one.
     pub fn store(&self) -> Option<Store> {
-        if self
-            .store_path
-            .to_str()
-            .and_then(custkey::store::location::url_scheme)
-            .is_some()
-        {
-            if !self.service {
-                return None;
-            }
-            let Some(Ok(url)) = super::store_url(&self.store_path) else {
-                return None;
-            };
-            let dir = self
-                .data_dir
-                .clone()
-                .unwrap_or_else(super::data_dir_for_url);
-            return Store::open_url(&url, &dir).ok();
-        }
-        Store::open_if_exists(&self.store_path).ok().flatten()
+        let at = StoreLocation::new(&self.store_path);
+        let dir = match (&self.data_dir, at.is_url()) {
+            (Some(d), true) => d.clone(),
+            (None, true) => super::data_dir_for_url(),
+            (_, false) => PathBuf::new(),
+        };
+        custkey::service::open::open_existing_store(&at, &dir, self.service)
     }
 }
 

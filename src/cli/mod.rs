@@ -18,13 +18,12 @@ pub mod serve;
 pub mod wildcard;
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use custkey::service::azure::{Azure, AzureSession};
 use custkey::service::keys::ServiceKeys;
+use custkey::service::open::{Store, StoreLocation, Vaults};
 use custkey::service::principal::{self, Authenticated, Credential};
-use custkey::store::{location, Location, LocationError, PgUrl, Store};
-use custkey::vault::LocalBackend;
 
 use args::Args;
 use def::{norm, Cmdlet, Impact};
@@ -35,9 +34,9 @@ use output::{Form, Output};
 pub struct Ctx {
     pub cmdlet: &'static Cmdlet,
     store_path: PathBuf,
-    /// -Store / CUSTKEY_STORE as a URL (`None`: a file path); an unsupported one is kept to be
-    /// reported when the store is first needed.
-    store_url: Option<Result<PgUrl, LocationError>>,
+    /// What -Store / CUSTKEY_STORE names (a file path or a URL); an unsupported URL is kept to
+    /// be reported when the store is first needed.
+    store_at: StoreLocation,
     /// Whether -Store named the store (else CUSTKEY_STORE or the default location).
     store_given: bool,
     /// -DataDir: the data directory of a PostgreSQL store (else CUSTKEY_DATA_DIR).
@@ -45,7 +44,7 @@ pub struct Ctx {
     store: Option<Store>,
     azure: Option<Azure>,
     keys: Option<ServiceKeys>,
-    backend: Option<LocalBackend>,
+    backend: Option<Vaults>,
     /// The principal this command acts as, once proven (see [`Ctx::principal`]).
     principal: Option<Authenticated>,
     /// "Yes to All" (`Some(true)`) or "No to All" (`Some(false)`) answered to a prompt.
@@ -95,7 +94,7 @@ impl Ctx {
         let form = args.str("Format").and_then(Form::parse);
         Ok(Ctx {
             cmdlet,
-            store_url: store_url(&store_path),
+            store_at: StoreLocation::new(&store_path),
             store_path,
             store_given: args.str("Store").is_some_and(|p| !p.is_empty()),
             data_dir_given: data_dir_arg(args),
@@ -130,7 +129,7 @@ impl Ctx {
         ctx.remote = None;
         ctx.interactive = false;
         let path = store_path(store);
-        ctx.store_url = store_url(&path);
+        ctx.store_at = StoreLocation::new(&path);
         ctx.store_given = store.is_some_and(|p| !p.is_empty());
         ctx.store_path = path;
         ctx.data_dir_given = data_dir.filter(|d| !d.is_empty()).map(PathBuf::from);
@@ -378,7 +377,7 @@ impl Ctx {
             self.keys = None;
             self.backend = None;
             self.principal = None;
-            self.store_url = store_url(&path);
+            self.store_at = StoreLocation::new(&path);
             self.store_path = path;
             self.store_given = args.str("Store").is_some_and(|p| !p.is_empty());
         }
@@ -421,44 +420,29 @@ impl Ctx {
 
     fn open_store(&mut self) -> Result<&mut Store, CliError> {
         if self.store.is_none() {
-            let store_err = |e: custkey::store::StoreError| {
-                CliError::unavailable(e.to_string()).with_help(e.help())
-            };
-            let s = match &self.store_url {
-                Some(Err(e)) => return Err(CliError::usage(e.to_string()).with_help(e.help())),
-                Some(Ok(url)) => {
-                    let dir = self.data_dir();
-                    self.verbose(&format!(
-                        "opening the PostgreSQL store {} with the data directory {}",
-                        url.shown(),
-                        dir.display()
-                    ));
-                    let mut s = Store::open_url(url, &dir).map_err(store_err)?;
-                    if let Some(c) = content_storage()? {
-                        s.set_content_storage(c).map_err(store_err)?;
-                    }
-                    s
+            let s = if self.store_at.is_url() {
+                if let Some(e) = self.store_at.error() {
+                    return Err(e.into());
                 }
-                None => {
-                    if let Some(d) = &self.data_dir_given {
-                        return Err(CliError::usage(format!(
-                            "-DataDir {} is for a PostgreSQL store; the SQLite store {} keeps its files beside it",
-                            d.display(),
-                            self.store_path.display()
-                        ))
-                        .with_help("leave -DataDir out, or give -Store a postgres:// URL"));
-                    }
-                    if content_storage()? == Some(custkey::store::ContentStorage::Database) {
-                        return Err(CliError::usage(format!(
-                            "CUSTKEY_CONTENT=database is for a PostgreSQL store; the SQLite store {} keeps content in files beside it",
-                            self.store_path.display()
-                        ))
-                        .with_help("unset CUSTKEY_CONTENT, or give -Store a postgres:// URL"));
-                    }
-                    self.check_store_folder()?;
-                    self.verbose(&format!("opening the store {}", self.store_path.display()));
-                    Store::open(&self.store_path).map_err(store_err)?
+                let dir = self.data_dir();
+                self.verbose(&format!(
+                    "opening the PostgreSQL store {} with the data directory {}",
+                    self.store_at.shown(),
+                    dir.display()
+                ));
+                custkey::service::open::open_store(&self.store_at, &dir)?
+            } else {
+                if let Some(d) = &self.data_dir_given {
+                    return Err(CliError::usage(format!(
+                        "-DataDir {} is for a PostgreSQL store; the SQLite store {} keeps its files beside it",
+                        d.display(),
+                        self.store_path.display()
+                    ))
+                    .with_help("leave -DataDir out, or give -Store a postgres:// URL"));
                 }
+                self.check_store_folder()?;
+                self.verbose(&format!("opening the store {}", self.store_path.display()));
+                custkey::service::open::open_store(&self.store_at, &self.data_dir())?
             };
             self.store = Some(s);
         }
@@ -474,7 +458,7 @@ impl Ctx {
     fn check_store_folder(&self) -> Result<(), CliError> {
         let explicit =
             self.store_given || std::env::var_os("CUSTKEY_STORE").is_some_and(|p| !p.is_empty());
-        if !explicit || self.store_url.is_some() || self.store_path.exists() {
+        if !explicit || self.store_at.is_url() || self.store_path.exists() {
             return Ok(());
         }
         match self.store_path.parent() {
@@ -488,11 +472,11 @@ impl Ctx {
         }
     }
 
-    fn open_backend(&mut self) -> Result<LocalBackend, CliError> {
+    fn open_backend(&mut self) -> Result<Vaults, CliError> {
         if self.backend.is_none() {
             self.check_store_folder()?;
             let dir = self.data_dir();
-            let b = LocalBackend::open(&dir).map_err(custkey::service::Error::from)?;
+            let b = Vaults::open(&dir)?;
             // Said once, when the vaults are first opened: a master key file moved out of the
             // data directory.
             for n in b.take_notices() {
@@ -515,7 +499,7 @@ impl Ctx {
             self.open_store()?;
             let backend = self.open_backend()?;
             let store = self.open_store()?;
-            let keys = ServiceKeys::open(&dir, store, backend)?;
+            let keys = backend.service_keys(&dir, store)?;
             self.keys = Some(keys);
         }
         Ok(())
@@ -623,7 +607,7 @@ impl Ctx {
                 }
             };
             let store = self.open_store()?;
-            let az = Azure::with_backend(backend, record, store, &upn)?;
+            let az = backend.azure(record, store, &upn)?;
             self.verbose(&format!(
                 "vaults in {} as {}",
                 dir.join("vaults").display(),
@@ -668,7 +652,7 @@ impl Ctx {
     /// The directory beside the store that holds vault files and other state; for a store
     /// that is not a file (PostgreSQL), `CUSTKEY_DATA_DIR`, else the default store's directory.
     pub fn data_dir(&self) -> PathBuf {
-        if self.store_url.is_some() {
+        if self.store_at.is_url() {
             return self.data_dir_given.clone().unwrap_or_else(data_dir_for_url);
         }
         match self.store_path.parent() {
@@ -887,17 +871,6 @@ impl Ctx {
     }
 }
 
-/// The store as a URL, when -Store / CUSTKEY_STORE is one: never taken for a file path.
-fn store_url(path: &Path) -> Option<Result<PgUrl, LocationError>> {
-    let text = path.to_str()?;
-    location::url_scheme(text)?;
-    Some(match Location::parse(text) {
-        Ok(Location::Postgres(url)) => Ok(*url),
-        Ok(Location::File(_)) => return None,
-        Err(e) => Err(e),
-    })
-}
-
 /// The data directory of a store that is not a file: `CUSTKEY_DATA_DIR`, else the directory
 /// of the default store (`$XDG_DATA_HOME/custkey`).
 pub fn data_dir_for_url() -> PathBuf {
@@ -905,23 +878,6 @@ pub fn data_dir_for_url() -> PathBuf {
         return PathBuf::from(d);
     }
     default_data_dir()
-}
-
-/// `CUSTKEY_CONTENT`: where a PostgreSQL store keeps new content (`database`, its default, or
-/// `files` in the data directory; docs/store.md). Unset or empty: the store's default.
-fn content_storage() -> Result<Option<custkey::store::ContentStorage>, CliError> {
-    use custkey::store::ContentStorage;
-    let Some(v) = std::env::var_os("CUSTKEY_CONTENT").filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    match v.to_string_lossy().to_ascii_lowercase().as_str() {
-        "database" => Ok(Some(ContentStorage::Database)),
-        "files" => Ok(Some(ContentStorage::Files)),
-        other => Err(CliError::usage(format!(
-            "CUSTKEY_CONTENT is '{other}'; it must be 'database' or 'files'"
-        ))
-        .with_help("unset it for the store's default (docs/store.md, Content)")),
-    }
 }
 
 /// -DataDir, if given.

@@ -12,6 +12,7 @@ pub mod m365;
 pub mod mail_input;
 pub mod mailbox;
 pub mod onboarding;
+pub mod open;
 pub mod org;
 pub mod principal;
 pub mod recipient;

@@ -17,8 +17,7 @@ pub fn vault_names(ctx: &CompletionCtx) -> Vec<String> {
     let is_url = ctx
         .store_path
         .to_str()
-        .and_then(custkey::store::location::url_scheme)
-        .is_some();
+        .is_some_and(custkey::service::open::is_url);
     let dir = match ctx.store_path.parent() {
         _ if is_url => crate::cli::data_dir_for_url(),
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
