@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use custkey::model::RecipientScope;
 use custkey::service::{dep, mailbox};
-use custkey::store::RecipientScope;
 
 use super::args::{bind_values, Args};
 use super::def::Cmdlet;

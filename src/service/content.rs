@@ -21,9 +21,8 @@ use super::mail_input::{message_too_large, sources};
 use super::mailbox::{current_key, open_key, target_dep};
 use super::{now, recipient, Error, ErrorKind, Result};
 use crate::crypto::{ItemBinding, MailboxKey};
-use crate::store::{
-    ItemRow, MailboxKeyRow, MoveRow, PackAppender, RecipientRow, RecipientScope, Store, Tx,
-};
+use crate::model::RecipientScope;
+use crate::store::{ItemRow, MailboxKeyRow, MoveRow, PackAppender, RecipientRow, Store, Tx};
 
 /// Items are committed in batches: after this many ciphertext bytes ...
 const BATCH_BYTES: u64 = 64 << 20;

@@ -15,7 +15,8 @@ use super::keys::{audit, parse_guid, request_id, Purpose, ServiceKeys};
 use super::recipient::{self, Kind, Recipient};
 use super::{Error, Result};
 use crate::crypto::{DepKey, KeyRef, MailboxBinding, MailboxKey, WrappedKey};
-use crate::store::{DepRow, MailboxKeyRow, RecipientRow, RecipientScope, Store};
+use crate::model::RecipientScope;
+use crate::store::{DepRow, MailboxKeyRow, RecipientRow, Store};
 
 /// The DEP row that wraps (or will wrap) a recipient's keys: its mailbox DEP, else the
 /// tenant's multi-workload DEP, else the Microsoft-managed one.

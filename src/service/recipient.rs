@@ -14,7 +14,8 @@
 use serde::Serialize;
 
 use super::{now, Error, ErrorKind, Result};
-use crate::store::{RecipientRow, RecipientScope, Store, Tx};
+use crate::model::RecipientScope;
+use crate::store::{RecipientRow, Store, Tx};
 
 /// The capability that licenses Customer Key on a mailbox.
 pub const CUSTOMER_KEY_CAPABILITY: &str = "BPOS_S_EquivioAnalytics";

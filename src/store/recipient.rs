@@ -3,6 +3,7 @@
 
 use super::db::{args, Row};
 use super::{Result, StoreError, Tx};
+pub use crate::model::RecipientScope;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientRow {
@@ -59,32 +60,16 @@ fn finish((mut row, licenses): (RecipientRow, String)) -> Result<RecipientRow> {
     Ok(row)
 }
 
-/// Which recipients a listing returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecipientScope {
-    /// Every kind of mailbox: user, shared, group and public-folder.
-    Mailboxes,
-    MailUsers,
-    /// Microsoft 365 groups (GroupMailbox).
-    Groups,
-    /// Every recipient (never an archive).
-    All,
-    /// Every kind of mailbox and the archives: what holds content (an archive is found by
-    /// its GUID, which is its name).
-    Content,
-}
-
-impl RecipientScope {
-    fn clause(self) -> &'static str {
-        match self {
-            RecipientScope::Mailboxes => {
-                "kind IN ('UserMailbox', 'SharedMailbox', 'GroupMailbox', 'PublicFolderMailbox')"
-            }
-            RecipientScope::MailUsers => "kind = 'MailUser'",
-            RecipientScope::Groups => "kind = 'GroupMailbox'",
-            RecipientScope::All => "kind <> 'ArchiveMailbox'",
-            RecipientScope::Content => "kind <> 'MailUser'",
+/// The SQL condition that selects `scope`'s recipients.
+fn clause(scope: RecipientScope) -> &'static str {
+    match scope {
+        RecipientScope::Mailboxes => {
+            "kind IN ('UserMailbox', 'SharedMailbox', 'GroupMailbox', 'PublicFolderMailbox')"
         }
+        RecipientScope::MailUsers => "kind = 'MailUser'",
+        RecipientScope::Groups => "kind = 'GroupMailbox'",
+        RecipientScope::All => "kind <> 'ArchiveMailbox'",
+        RecipientScope::Content => "kind <> 'MailUser'",
     }
 }
 
@@ -122,7 +107,7 @@ impl Tx<'_> {
     ) -> Result<Vec<RecipientRow>> {
         // One indexed lookup per column the identity could match (an OR over them would scan
         // the table): GUIDs look like GUIDs, addresses and UPNs contain '@', aliases never do.
-        let scope = scope.clause();
+        let scope = clause(scope);
         let guid_like = uuid::Uuid::parse_str(identity).is_ok();
         let mut branches = vec!["name = ?1 COLLATE NOCASE"];
         if guid_like {
@@ -172,7 +157,7 @@ impl Tx<'_> {
     ) -> Result<Vec<RecipientRow>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM recipient WHERE {} ORDER BY name COLLATE NOCASE LIMIT ?1",
-            scope.clause()
+            clause(scope)
         );
         // No limit is the largest one (PostgreSQL refuses SQLite's LIMIT -1).
         let limit = limit.unwrap_or(u64::MAX).min(i64::MAX as u64);
@@ -200,7 +185,7 @@ impl Tx<'_> {
              (lower(name) LIKE lower(?1) ESCAPE '\\' OR lower(alias) LIKE lower(?1) ESCAPE '\\'
               OR lower(display_name) LIKE lower(?1) ESCAPE '\\')
              ORDER BY name COLLATE NOCASE",
-            scope.clause()
+            clause(scope)
         );
         let rows = self
             .rows(&sql, args![pattern])?

@@ -1,7 +1,7 @@
 //! New-MailUser, Get-MailUser.
 
+use custkey::model::RecipientScope;
 use custkey::service::recipient::{self, Kind as RecipientKind, NewRecipient};
-use custkey::store::RecipientScope;
 
 use super::mailbox::{create, get_recipients, set_recipient, TABLE};
 use crate::cli::args::Args;

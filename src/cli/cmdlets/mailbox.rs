@@ -1,8 +1,8 @@
 //! New-Mailbox, Get-Mailbox.
 
+use custkey::model::RecipientScope;
 use custkey::service::mailbox as encryption;
 use custkey::service::recipient::{self, Kind as RecipientKind, NewRecipient};
-use custkey::store::RecipientScope;
 
 use crate::cli::args::Args;
 use crate::cli::complete::CompletionCtx;

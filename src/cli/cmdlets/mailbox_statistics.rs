@@ -1,8 +1,8 @@
 //! Get-MailboxStatistics.
 
+use custkey::model::RecipientScope;
 use custkey::service::mailbox;
 use custkey::service::recipient;
-use custkey::store::RecipientScope;
 
 use super::mailbox::mailbox_names;
 use crate::cli::args::Args;

@@ -1,9 +1,9 @@
 //! New-MgChatMessage, Get-MgChatMessage: Teams chat messages, encrypted under the Teams
 //! workload key.
 
+use custkey::model::RecipientScope;
 use custkey::service::m365;
 use custkey::service::recipient;
-use custkey::store::RecipientScope;
 
 use super::mg_chat::chat_topics;
 use crate::cli::args::Args;

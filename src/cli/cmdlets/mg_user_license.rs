@@ -1,7 +1,7 @@
 //! Set-MgUserLicense, Get-MgUserLicenseDetail: licences by SKU part number.
 
+use custkey::model::RecipientScope;
 use custkey::service::recipient::{self, SKUS, SKU_PART_NUMBERS};
-use custkey::store::RecipientScope;
 use serde_json::json;
 
 use crate::cli::args::Args;

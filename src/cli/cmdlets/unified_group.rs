@@ -1,9 +1,9 @@
 //! New-UnifiedGroup, Set-UnifiedGroup, Get-UnifiedGroup: Microsoft 365 groups, whose mailbox
 //! (RecipientTypeDetails GroupMailbox) is encrypted as a user mailbox is.
 
+use custkey::model::RecipientScope;
 use custkey::service::mailbox as encryption;
 use custkey::service::recipient::{self, Kind as RecipientKind, NewRecipient};
-use custkey::store::RecipientScope;
 
 use super::mailbox::{get_recipients, set_recipient, set_recipients, TABLE};
 use crate::cli::args::Args;

@@ -1,8 +1,8 @@
 //! Set-User: -ClearDataEncryptionPolicy.
 
+use custkey::model::RecipientScope;
 use custkey::service::mailbox as encryption;
 use custkey::service::recipient;
-use custkey::store::RecipientScope;
 
 use crate::cli::args::Args;
 use crate::cli::complete::CompletionCtx;
