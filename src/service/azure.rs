@@ -190,6 +190,17 @@ impl AzureSession<'_> {
     }
 }
 
+/// Whether `uri` is a key id of a Managed HSM (`Some(true)`) or of a key vault
+/// (`Some(false)`); `None` when it is no key id.
+pub fn key_uri_is_hsm(uri: &str) -> Option<bool> {
+    crate::vault::KeyId::parse(uri).ok().map(|id| id.hsm)
+}
+
+/// Whether `name` is a valid key name (1-127 letters, digits and hyphens).
+pub fn is_key_name(name: &str) -> bool {
+    crate::vault::validate_key_name(name).is_ok()
+}
+
 /// Names of the local vaults in `data_dir`, from their file names (nothing is decrypted, no
 /// master key is needed): for completion.
 pub fn vault_names(data_dir: &Path) -> Vec<String> {

@@ -35,6 +35,23 @@ pub fn deps_using_key(
     })
 }
 
+/// The policies with a live copy wrapped by the key `name` of `vault` (any version when
+/// `version` is `None`): key vaults and Managed HSMs share one namespace of names, so the key
+/// ids of either kind count.
+pub fn deps_using_key_named(
+    store: &mut Store,
+    vault: &str,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Vec<KeyUse>> {
+    let mut uses = Vec::new();
+    for hsm in [false, true] {
+        let uri = crate::vault::ids::key_id_string_in(vault, hsm, name, None);
+        uses.extend(deps_using_key(store, &uri, version)?);
+    }
+    Ok(uses)
+}
+
 /// The policies with a live copy wrapped by a key in the vault `vault` (any key, any version).
 pub fn deps_in_vault(store: &mut Store, vault: &str) -> Result<Vec<KeyUse>> {
     deps_in_container(store, vault, false)

@@ -312,15 +312,8 @@ fn warn_if_in_use(
     what: &str,
 ) -> Result<(), CliError> {
     // The name is a key vault's or a Managed HSM's (one namespace): look for either's ids.
-    let mut uses = Vec::new();
-    for hsm in [false, true] {
-        let uri = custkey::vault::ids::key_id_string_in(vault, hsm, name, None);
-        uses.extend(custkey::service::lifecycle::deps_using_key(
-            ctx.store()?,
-            &uri,
-            version,
-        )?);
-    }
+    let uses =
+        custkey::service::lifecycle::deps_using_key_named(ctx.store()?, vault, name, version)?;
     for u in uses {
         ctx.warn(&format!(
             "{what} {}/{} breaks {}: it still wraps that policy's key, so {}",

@@ -160,7 +160,7 @@ fn scopes(ctx: &mut Ctx, args: &Args) -> Result<(Scope, Option<Scope>), CliError
     let local = match t.strip_prefix("/keys") {
         _ if t.is_empty() => base.clone(),
         Some("") => base.clone(),
-        Some(k) if k.starts_with('/') && custkey::vault::validate_key_name(&k[1..]).is_ok() => {
+        Some(k) if k.starts_with('/') && custkey::service::azure::is_key_name(&k[1..]) => {
             base.with_key(&k[1..])
         }
         _ => {

@@ -210,12 +210,12 @@ fn key_arg(args: &Args, prefix: &str) -> Result<Option<String>, CliError> {
     match (uri, parts) {
         (Some(u), [None, None, None]) => {
             if args.has_any(&["KeyVaultType"]) {
-                if let Ok(id) = custkey::vault::KeyId::parse(u) {
-                    if id.hsm != hsm {
+                if let Some(key_hsm) = custkey::service::azure::key_uri_is_hsm(u) {
+                    if key_hsm != hsm {
                         return Err(CliError::usage(format!(
                             "-KeyVaultType {} does not match {u}, a key of a {}",
                             if hsm { "ManagedHSM" } else { "KeyVault" },
-                            if id.hsm { "Managed HSM" } else { "key vault" }
+                            if key_hsm { "Managed HSM" } else { "key vault" }
                         ))
                         .with_help("leave -KeyVaultType out with URIs, or give the type their host names"));
                     }
