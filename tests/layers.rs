@@ -14,7 +14,6 @@ const NOT_YET: &[&str] = &[
     "src/cli/cmdlets/az_key_vault_access_policy.rs",
     "src/cli/cmdlets/az_key_vault_audit_log.rs",
     "src/cli/cmdlets/az_key_vault_key.rs",
-    "src/cli/cmdlets/az_key_vault_key_rotation_policy.rs",
     "src/cli/cmdlets/az_key_vault_managed_hsm.rs",
     "src/cli/cmdlets/az_key_vault_role_assignment.rs",
     "src/cli/cmdlets/az_resource.rs",

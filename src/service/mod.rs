@@ -117,6 +117,12 @@ impl From<StoreError> for Error {
     }
 }
 
+impl From<crate::model::Invalid> for Error {
+    fn from(e: crate::model::Invalid) -> Self {
+        Error::invalid(e.0)
+    }
+}
+
 impl From<crate::input::EnvError> for Error {
     fn from(e: crate::input::EnvError) -> Self {
         let help = e.help();

@@ -153,3 +153,9 @@ impl VaultError {
 
 /// Result alias for vault operations.
 pub type VaultResult<T> = Result<T, VaultError>;
+
+impl From<crate::model::Invalid> for VaultError {
+    fn from(e: crate::model::Invalid) -> Self {
+        VaultError::Invalid(e.0)
+    }
+}

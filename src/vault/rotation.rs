@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::{VaultError, VaultResult};
+pub use crate::model::rotation::{KeyRotationPolicy, LifetimeAction, RotationAction};
 
 /// A test hook: the time a due-rotation check takes as now (RFC 3339).
 pub const ENV_TEST_NOW: &str = "CUSTKEY_TEST_NOW";
@@ -36,51 +37,6 @@ pub const MIN_EXPIRES_IN_DAYS: i64 = 28;
 /// The least `TimeAfterCreate` / `TimeBeforeExpiry` Azure accepts.
 pub const MIN_TRIGGER_DAYS: i64 = 7;
 
-/// What a lifetime action does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RotationAction {
-    /// Make a new version.
-    Rotate,
-    /// Notify (custkey reports it; nothing changes).
-    Notify,
-}
-
-impl RotationAction {
-    /// Parse `Rotate` / `Notify` (case-insensitive).
-    pub fn parse(s: &str) -> VaultResult<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "rotate" => Ok(RotationAction::Rotate),
-            "notify" => Ok(RotationAction::Notify),
-            _ => Err(VaultError::Invalid(format!(
-                "'{}' is not a rotation action (use Rotate or Notify)",
-                s.escape_debug()
-            ))),
-        }
-    }
-
-    /// Azure's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RotationAction::Rotate => "Rotate",
-            RotationAction::Notify => "Notify",
-        }
-    }
-}
-
-/// One lifetime action (`PSKeyRotationLifetimeAction`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LifetimeAction {
-    /// `Action`
-    pub action: RotationAction,
-    /// `TimeAfterCreate` (ISO 8601 duration)
-    #[serde(default)]
-    pub time_after_create: Option<String>,
-    /// `TimeBeforeExpiry` (ISO 8601 duration)
-    #[serde(default)]
-    pub time_before_expiry: Option<String>,
-}
-
 /// A key's rotation policy as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -95,26 +51,6 @@ pub struct RotationPolicy {
     pub created_on: DateTime<Utc>,
     /// `UpdatedOn`
     pub updated_on: DateTime<Utc>,
-}
-
-/// `Get-AzKeyVaultKeyRotationPolicy` output (`PSKeyRotationPolicy`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyRotationPolicy {
-    /// `https://{vault}.vault.azure.net/keys/{name}/rotationpolicy`
-    pub id: String,
-    /// `VaultName`
-    pub vault_name: String,
-    /// `KeyName`
-    pub key_name: String,
-    /// `LifetimeActions`
-    pub lifetime_actions: Vec<LifetimeAction>,
-    /// `ExpiresIn`
-    pub expires_in: Option<String>,
-    /// `CreatedOn` (none while the key has no policy of its own)
-    pub created_on: Option<DateTime<Utc>>,
-    /// `UpdatedOn`
-    pub updated_on: Option<DateTime<Utc>>,
 }
 
 /// The longest duration a policy takes (a hundred years): what a key's lifetime can sensibly be,

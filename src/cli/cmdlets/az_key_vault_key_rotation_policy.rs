@@ -1,6 +1,6 @@
 //! Set-AzKeyVaultKeyRotationPolicy, Get-AzKeyVaultKeyRotationPolicy.
 
-use custkey::vault::{KeyRotationPolicy, LifetimeAction, RotationAction};
+use custkey::model::rotation::{KeyRotationPolicy, LifetimeAction, RotationAction};
 use serde_json::Value;
 
 use crate::cli::args::Args;

@@ -2,6 +2,21 @@
 //! (which recipients a listing means, ...). No I/O and no SQL: the store, the vault backends and
 //! the service all use them, and the cmdlet layer parses into them and formats them.
 
+pub mod rotation;
+
+/// A value that does not parse as the vocabulary it should name; the vault takes it as
+/// `VaultError::Invalid`, the service as an invalid argument.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    /// What is wrong, for people.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Which recipients a listing returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecipientScope {
