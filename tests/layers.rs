@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 const NOT_YET: &[&str] = &[
     "src/cli/cmdlets/az_key_vault.rs",
     "src/cli/cmdlets/az_key_vault_access_policy.rs",
-    "src/cli/cmdlets/az_key_vault_audit_log.rs",
     "src/cli/cmdlets/az_key_vault_key.rs",
     "src/cli/cmdlets/az_key_vault_managed_hsm.rs",
     "src/cli/cmdlets/az_key_vault_role_assignment.rs",

@@ -2,6 +2,7 @@
 //! (which recipients a listing means, ...). No I/O and no SQL: the store, the vault backends and
 //! the service all use them, and the cmdlet layer parses into them and formats them.
 
+pub mod audit;
 pub mod rotation;
 
 /// A value that does not parse as the vocabulary it should name; the vault takes it as

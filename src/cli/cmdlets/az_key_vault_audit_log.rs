@@ -1,6 +1,6 @@
 //! Get-AzKeyVaultAuditLog: every operation on a vault, with filters.
 
-use custkey::vault::{AuditQuery, VaultOperation};
+use custkey::model::audit::{AuditQuery, VaultOperation};
 
 use super::az_key_vault::vault_names;
 use crate::cli::args::Args;
