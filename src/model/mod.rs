@@ -3,6 +3,7 @@
 //! the service all use them, and the cmdlet layer parses into them and formats them.
 
 pub mod audit;
+pub mod principal;
 pub mod rotation;
 
 /// A value that does not parse as the vocabulary it should name; the vault takes it as
@@ -31,4 +32,48 @@ pub enum RecipientScope {
     /// Every kind of mailbox and the archives: what holds content (an archive is found by
     /// its GUID, which is its name).
     Content,
+}
+
+/// A GUID in its 8-4-4-4-12 hex form (any case).
+pub fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8usize, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Find `s` (trimmed, case-insensitive) among `all` by `name`; otherwise `Invalid`, listing
+/// the valid names.
+pub(crate) fn parse_named<T: Copy>(
+    s: &str,
+    all: &[T],
+    name: impl Fn(T) -> &'static str,
+    what: &str,
+) -> Result<T, Invalid> {
+    let t = s.trim();
+    all.iter()
+        .copied()
+        .find(|v| name(*v).eq_ignore_ascii_case(t))
+        .ok_or_else(|| {
+            Invalid(format!(
+                "'{}' is not {what}; valid: {}",
+                printable(s),
+                all.iter().map(|v| name(*v)).collect::<Vec<_>>().join(", ")
+            ))
+        })
+}
+
+/// A short, printable rendering of untrusted input for error messages.
+pub(crate) fn printable(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(80)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().count() > 80 {
+        out.push('…');
+    }
+    out
 }

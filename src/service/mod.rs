@@ -117,9 +117,11 @@ impl From<StoreError> for Error {
     }
 }
 
+/// A value that names no vocabulary item is refused as the vault refuses an invalid request
+/// (a rule, exit 1), so the answer is the same wherever it is parsed.
 impl From<crate::model::Invalid> for Error {
     fn from(e: crate::model::Invalid) -> Self {
-        Error::invalid(e.0)
+        Error::rule(e.0).with_help("nothing was changed")
     }
 }
 

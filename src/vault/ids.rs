@@ -251,15 +251,8 @@ pub fn deleted_key_id_string(vault: &str, managed_hsm: bool, name: &str) -> Stri
     )
 }
 
-/// A GUID in its 8-4-4-4-12 hex form (any case).
-pub fn is_guid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8usize, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
+pub use crate::model::is_guid;
+pub(crate) use crate::model::printable;
 
 /// Find `s` (trimmed, case-insensitive) among `all` by `name`; otherwise `Invalid`, listing
 /// the valid names.
@@ -269,30 +262,7 @@ pub(crate) fn parse_named<T: Copy>(
     name: impl Fn(T) -> &'static str,
     what: &str,
 ) -> VaultResult<T> {
-    let t = s.trim();
-    all.iter()
-        .copied()
-        .find(|v| name(*v).eq_ignore_ascii_case(t))
-        .ok_or_else(|| {
-            VaultError::Invalid(format!(
-                "'{}' is not {what}; valid: {}",
-                printable(s),
-                all.iter().map(|v| name(*v)).collect::<Vec<_>>().join(", ")
-            ))
-        })
-}
-
-/// A short, printable rendering of untrusted input for error messages.
-pub(crate) fn printable(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(80)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if s.chars().count() > 80 {
-        out.push('…');
-    }
-    out
+    Ok(crate::model::parse_named(s, all, name, what)?)
 }
 
 #[cfg(test)]

@@ -882,7 +882,7 @@ pub fn check_invalid_input(h: &dyn Harness) {
         "unknown key operation",
     );
     assert_class(
-        KeyPermission::parse_list(&["get,teleport"]),
+        KeyPermission::parse_list(&["get,teleport"]).map_err(custkey::vault::VaultError::from),
         ErrorClass::Invalid,
         "unknown permission",
     );

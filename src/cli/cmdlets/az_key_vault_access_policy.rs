@@ -1,6 +1,6 @@
 //! Set-AzKeyVaultAccessPolicy, Remove-AzKeyVaultAccessPolicy.
 
-use custkey::vault::{KeyPermission, Principal};
+use custkey::model::principal::{KeyPermission, Principal};
 
 use super::az_key_vault::{vault_names, vault_record, VAULT_TABLE};
 use crate::cli::args::Args;

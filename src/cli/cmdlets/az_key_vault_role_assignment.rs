@@ -5,7 +5,8 @@
 //! HSM's file at the HSM's Azure scope (`/` and `/keys` both become the HSM itself, `/keys/<key>`
 //! its key), so the engine's one role check serves both; a listing shows them as local scopes.
 
-use custkey::vault::{rbac, Principal, RoleAssignment, Scope};
+use custkey::model::principal::Principal;
+use custkey::vault::{rbac, RoleAssignment, Scope};
 use serde_json::json;
 
 use super::az_role_assignment::{assignment_record, principal};

@@ -1,6 +1,7 @@
 //! New-AzRoleAssignment, Get-AzRoleAssignment, Remove-AzRoleAssignment.
 
-use custkey::vault::{rbac, Principal, RoleAssignment, Scope};
+use custkey::model::principal::Principal;
+use custkey::vault::{rbac, RoleAssignment, Scope};
 use serde_json::json;
 
 use crate::cli::args::Args;
