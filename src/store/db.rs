@@ -393,7 +393,10 @@ mod tests {
         let sizes: Vec<usize> = batches(&v[..7]).iter().map(|r| r.len()).collect();
         assert_eq!(sizes, vec![2, 2, 2, 1]);
         assert!(batches(&v[..0]).is_empty());
-        assert_eq!(rows_sql(2, "(?, CAST(? AS TEXT))"), "(?1, CAST(?2 AS TEXT)), (?3, CAST(?4 AS TEXT))");
+        assert_eq!(
+            rows_sql(2, "(?, CAST(? AS TEXT))"),
+            "(?1, CAST(?2 AS TEXT)), (?3, CAST(?4 AS TEXT))"
+        );
     }
 
     #[test]

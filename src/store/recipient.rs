@@ -207,7 +207,10 @@ impl Tx<'_> {
                 let i: usize = row.get(15)?;
                 let r = finish(from_row(&row)?)?;
                 let found = out.get_mut(i).ok_or_else(|| {
-                    StoreError::Sql(format!("a lookup answered for identity {i} of {}", identities.len()))
+                    StoreError::Sql(format!(
+                        "a lookup answered for identity {i} of {}",
+                        identities.len()
+                    ))
                 })?;
                 if !found.iter().any(|o| o.guid == r.guid) {
                     found.push(r);
