@@ -35,12 +35,14 @@ pub fn file_use(cmdlet: &str, param: &str) -> Use {
         | ("New-AzADUser", "PublicKeyFile")
         | ("Add-PnPFile", "Path")
         | ("Test-CustomerKeyConfiguration", "Path")
-        | ("Start-CustomerKeyRollout", "Path" | "PlanFile") => Use::Read,
+        | ("Start-CustomerKeyRollout", "Path" | "PlanFile")
+        | ("Add-CustomerKeyMeetingRecording", "Path") => Use::Read,
         ("Backup-AzKeyVaultKey", "OutputFile")
         | ("New-MailboxExportRequest", "FilePath")
         | ("Get-PnPFile", "Path")
         | ("Export-CustomerKeyConfiguration", "Path")
-        | ("Test-CustomerKeyConfiguration", "PlanFile") => Use::Write,
+        | ("Test-CustomerKeyConfiguration", "PlanFile")
+        | ("Get-MgUserOnlineMeetingRecordingContent", "OutFile") => Use::Write,
         _ => Use::ServiceOnly,
     }
 }
