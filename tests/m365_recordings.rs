@@ -214,6 +214,22 @@ fn recordings_and_status_messages_round_trip_and_move_with_the_assignment_by_re_
         "Set-MgUserPresenceStatusMessage -UserId alice -StatusMessage @{Message = @{Content = 'Back at 3'; ContentType = 'text'}}; (Get-MgUserPresence -UserId alice).StatusMessage.Message.Content",
     ]);
     assert_eq!(out.trim(), "Back at 3");
+    // Graph's other parameter set, and -PassThru's True.
+    let out = e.ok(&[
+        "-Command",
+        "Set-MgUserPresenceStatusMessage -UserId alice -BodyParameter @{StatusMessage = @{Message = @{Content = 'Back at 4'}}} -PassThru",
+    ]);
+    assert_eq!(out.trim(), "True");
+    assert_eq!(
+        status_text(&e)["StatusMessage"]["Message"]["Content"],
+        "Back at 4"
+    );
+    let err = e.fails(&["Set-MgUserPresenceStatusMessage", "alice"], 2);
+    assert!(
+        err.contains("-StatusMessage or with -BodyParameter"),
+        "{err}"
+    );
+    assert!(set_status(&e, "Back at 3").status.success());
     let status_before = status_rows(&e);
 
     // The assignment moves: the workload key is re-wrapped; no ciphertext is touched.

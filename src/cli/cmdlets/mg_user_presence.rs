@@ -24,11 +24,13 @@ optional: without it the message does not expire; Message may also be the text i
 characters) is encrypted under the current Teams workload key with a key derived for this user and bound to the \
 message's content type, expiry and publication time; only ciphertext is stored. Empty content clears the message. \
 Under a multi-workload DEP it is refused unless at least one user of the tenant is licensed for Customer Key. \
-Only the UTC time zone is accepted for ExpiryDateTime.",
+Only the UTC time zone is accepted for ExpiryDateTime. Graph's other parameter set, -BodyParameter @{StatusMessage = @{...}}, is \
+accepted too.",
         params: &[
             Param::new("UserId", Kind::String, "The user: name, alias, address or id.").position(0).required(),
-            Param::new("StatusMessage", Kind::Object, "@{Message = @{Content = '...'; ContentType = 'text'}; ExpiryDateTime = @{DateTime = '...'; TimeZone = 'UTC'}}; on the command line, JSON text.").required(),
-            Param::new("PassThru", Kind::Switch, "Write the presence (with the message decrypted) to the output."),
+            Param::new("StatusMessage", Kind::Object, "@{Message = @{Content = '...'; ContentType = 'text'}; ExpiryDateTime = @{DateTime = '...'; TimeZone = 'UTC'}}; on the command line, JSON text. This or -BodyParameter."),
+            Param::new("BodyParameter", Kind::Object, "Graph's request body: @{StatusMessage = @{...}}, the same table as -StatusMessage inside it."),
+            Param::new("PassThru", Kind::Switch, "Write True to the output when the message was set, as Graph does."),
         ],
         examples: &[Example {
             title: "A status message that expires",
@@ -131,14 +133,27 @@ fn request(v: &Value) -> Result<StatusMessageRequest, CliError> {
 
 fn set(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     let user = args.str("UserId").unwrap_or_default().to_string();
-    let req = request(args.object("StatusMessage").unwrap_or(&Value::Null))?;
+    let given = match (args.object("StatusMessage"), args.object("BodyParameter")) {
+        (Some(v), None) => v,
+        (None, Some(body)) => entry(body, "StatusMessage").ok_or_else(|| {
+            CliError::usage("-BodyParameter has no StatusMessage")
+                .with_help("give -BodyParameter @{StatusMessage = @{Message = @{Content = '...'}}}")
+        })?,
+        _ => {
+            return Err(CliError::usage(
+                "give the status message with -StatusMessage or with -BodyParameter (one of them)",
+            )
+            .with_help(SHAPE))
+        }
+    };
+    let req = request(given)?;
     if !ctx.should_process(&user, "Set-MgUserPresenceStatusMessage", false)? {
         return Ok(Output::None);
     }
     let (store, keys) = ctx.service()?;
-    let p = teams::set_status_message(store, keys, &user, &req)?;
+    teams::set_status_message(store, keys, &user, &req)?;
     if args.switch("PassThru") {
-        Ok(Output::one(record(&p)?))
+        Ok(Output::Values(vec![Value::Bool(true)]))
     } else {
         Ok(Output::None)
     }
