@@ -24,7 +24,7 @@ Customer Key. The content type comes from the file's extension.",
     params: &[
         Param::new("UserId", Kind::String, "The meeting's organizer: a user's name, alias, address or id.").required(),
         Param::new("OnlineMeetingId", Kind::String, "The meeting's Id (or unique subject).").required(),
-        Param::new("Path", Kind::Path, "The recording file (e.g. an .mp4).").required(),
+        Param::new("Path", Kind::Path, "The recording file (e.g. an .mp4).").required().reads_files(),
     ],
     examples: &[Example {
         title: "Store a recording in a new meeting",

@@ -48,7 +48,7 @@ protecting multi-workload DEP refuses (access revoked), it fails and the availab
             Param::new("UserId", Kind::String, "The organizer: a user's name, alias, address or id.").required(),
             Param::new("OnlineMeetingId", Kind::String, "The meeting's Id (or unique subject).").required(),
             Param::new("CallRecordingId", Kind::String, "The recording's Id.").required(),
-            Param::new("OutFile", Kind::Path, "The file to write the recording to.").required(),
+            Param::new("OutFile", Kind::Path, "The file to write the recording to.").required().writes_files(),
         ],
         examples: &[Example {
             title: "Save a recording",
