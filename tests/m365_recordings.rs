@@ -9,7 +9,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{
-    audit_operations, pack_bytes, put_pack_bytes, store_exec_args, store_rows, Env, M365,
+    audit_operations, pack_bytes, pack_in_database, put_pack_bytes, store_exec_args, store_rows,
+    Env, M365,
 };
 
 const MW_KEYS: &str =
@@ -176,8 +177,11 @@ fn recordings_and_status_messages_round_trip_and_move_with_the_assignment_by_re_
         std::fs::read(e.path("small-out.m4a")).unwrap(),
         std::fs::read(&small).unwrap()
     );
-    // Only ciphertext is stored.
+    // Only ciphertext is stored: in a pack file, or on a PostgreSQL store with database
+    // content storage (its default) in the database.
     let rows_before = recording_rows(&e);
+    let in_db = e.pg_url().is_some() && std::env::var("CUSTKEY_CONTENT").as_deref() != Ok("files");
+    assert_eq!(pack_in_database(&e, &rows_before[0].1), in_db);
     let pack_before = pack_bytes(&e, &rows_before[0].0, &rows_before[0].1);
     assert!(!pack_before
         .windows(64)
@@ -616,5 +620,87 @@ fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(e.path(), t).unwrap();
         }
+    }
+}
+
+/// Runs custkey as [`Env::run`] does and returns (success, peak resident set in KiB), read from
+/// /proc while it runs.
+fn run_measured(e: &Env, args: &[&str]) -> (bool, u64) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_custkey"));
+    c.args(args)
+        .current_dir(e.dir.path())
+        .env("CUSTKEY_STORE", e.path("service.db"))
+        .env("CUSTKEY_CONFIG_DIR", e.config.path())
+        .env("CUSTKEY_KEYRING", "off")
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("CUSTKEY_VAULT_KEY")
+        .env_remove("CUSTKEY_VAULT_PASSPHRASE")
+        .env_remove("CUSTKEY_SERVICE_KEY")
+        .env_remove("CUSTKEY_SERVICE_PASSPHRASE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in &e.extra {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    let pid = child.id();
+    let mut peak = 0u64;
+    loop {
+        if let Some(h) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
+        {
+            peak = peak.max(h);
+        }
+        if let Some(s) = child.try_wait().unwrap() {
+            return (s.success(), peak);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_large_recording_streams_in_and_out_with_bounded_memory() {
+    let (e, meeting) = tenant();
+    const LEN: usize = 160 << 20;
+    let rec = media(&e, "long.mp4", LEN);
+    let (ok, peak_in) = run_measured(
+        &e,
+        &[
+            "Add-CustomerKeyMeetingRecording",
+            "-UserId",
+            "alice",
+            "-OnlineMeetingId",
+            &meeting,
+            "-Path",
+            rec.to_str().unwrap(),
+        ],
+    );
+    assert!(ok);
+    let id = store_rows(&e, "SELECT recording_id FROM meeting_recording", &[])[0][0].text();
+    let (ok, peak_out) = run_measured(
+        &e,
+        &[
+            "Get-MgUserOnlineMeetingRecordingContent",
+            "-UserId",
+            "alice",
+            "-OnlineMeetingId",
+            &meeting,
+            "-CallRecordingId",
+            &id,
+            "-OutFile",
+            "long-out.mp4",
+        ],
+    );
+    assert!(ok);
+    assert!(std::fs::read(e.path("long-out.mp4")).unwrap() == std::fs::read(&rec).unwrap());
+    eprintln!("peak resident set: {peak_in} KiB in, {peak_out} KiB out");
+    // Neither holds the recording (160 MiB) in memory: a quarter of it is the bound.
+    for peak in [peak_in, peak_out] {
+        assert!(peak > 0 && peak < (LEN as u64 / 1024) / 4, "{peak} KiB");
     }
 }
