@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use custkey::service::teams;
 
+use super::mg_user_license::user_names;
 use crate::cli::args::Args;
 use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
 use crate::cli::error::CliError;
@@ -22,7 +23,7 @@ meeting (or the database, on a PostgreSQL store with database content storage); 
 bytes are durable. Under a multi-workload DEP it is refused unless at least one user of the tenant is licensed for \
 Customer Key. The content type comes from the file's extension.",
     params: &[
-        Param::new("UserId", Kind::String, "The meeting's organizer: a user's name, alias, address or id.").required(),
+        Param::new("UserId", Kind::String, "The meeting's organizer: a user's name, alias, address or id.").required().complete(user_names),
         Param::new("OnlineMeetingId", Kind::String, "The meeting's Id (or unique subject).").required(),
         Param::new("Path", Kind::Path, "The recording file (e.g. an .mp4).").required().reads_files(),
     ],

@@ -3,6 +3,7 @@
 
 use custkey::service::teams;
 
+use super::mg_user_license::user_names;
 use crate::cli::args::Args;
 use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
 use crate::cli::error::CliError;
@@ -22,7 +23,7 @@ workload key, which the tenant's multi-workload DEP wraps once one is assigned. 
 (now when omitted) and ends at -EndDateTime (an hour later when omitted). Graph's participants, lobby and chat settings \
 are not modelled.",
         params: &[
-            Param::new("UserId", Kind::String, "The organizer: a user's name, alias, address or id.").position(0).required(),
+            Param::new("UserId", Kind::String, "The organizer: a user's name, alias, address or id.").position(0).required().complete(user_names),
             Param::new("Subject", Kind::String, "The meeting's subject.").default("none"),
             Param::new("StartDateTime", Kind::Date, "When the meeting starts.").default("now"),
             Param::new("EndDateTime", Kind::Date, "When the meeting ends.").default("an hour after the start"),
@@ -45,7 +46,7 @@ are not modelled.",
 how many recordings it holds. -OnlineMeetingId takes the meeting's Id, or its subject when only one of the user's meetings \
 has it. Graph needs -OnlineMeetingId or -Filter; custkey lists all the user's meetings when it is omitted.",
         params: &[
-            Param::new("UserId", Kind::String, "The organizer: a user's name, alias, address or id.").position(0).required(),
+            Param::new("UserId", Kind::String, "The organizer: a user's name, alias, address or id.").position(0).required().complete(user_names),
             Param::new("OnlineMeetingId", Kind::String, "One meeting's Id (or unique subject); all when omitted.").position(1),
         ],
         examples: &[Example {

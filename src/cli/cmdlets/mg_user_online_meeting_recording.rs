@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use custkey::service::teams;
 
+use super::mg_user_license::user_names;
 use crate::cli::args::Args;
 use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
 use crate::cli::error::CliError;
@@ -23,7 +24,7 @@ ContentType, Size, RecordingContentUrl and the policy whose key protects it (Enc
 Teams workload key: this is a user request, so when a customer key of the protecting multi-workload DEP refuses (access \
 revoked), it fails and the availability key is not used.",
         params: &[
-            Param::new("UserId", Kind::String, "The organizer: a user's name, alias, address or id.").position(0).required(),
+            Param::new("UserId", Kind::String, "The organizer: a user's name, alias, address or id.").position(0).required().complete(user_names),
             Param::new("OnlineMeetingId", Kind::String, "The meeting's Id (or unique subject).").position(1).required(),
             Param::new("CallRecordingId", Kind::String, "One recording's Id; all of the meeting's when omitted."),
         ],
@@ -45,7 +46,7 @@ revoked), it fails and the availability key is not used.",
 renamed into place (a refused or damaged recording leaves no file). This is a user request: when a customer key of the \
 protecting multi-workload DEP refuses (access revoked), it fails and the availability key is not used.",
         params: &[
-            Param::new("UserId", Kind::String, "The organizer: a user's name, alias, address or id.").required(),
+            Param::new("UserId", Kind::String, "The organizer: a user's name, alias, address or id.").required().complete(user_names),
             Param::new("OnlineMeetingId", Kind::String, "The meeting's Id (or unique subject).").required(),
             Param::new("CallRecordingId", Kind::String, "The recording's Id.").required(),
             Param::new("OutFile", Kind::Path, "The file to write the recording to.").required().writes_files(),

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use custkey::service::teams::{self, StatusMessageRequest};
 
+use super::mg_user_license::user_names;
 use crate::cli::args::{parse_date, Args};
 use crate::cli::def::{Cmdlet, Example, Impact, Kind, Param};
 use crate::cli::error::CliError;
@@ -27,7 +28,7 @@ Under a multi-workload DEP it is refused unless at least one user of the tenant 
 Only the UTC time zone is accepted for ExpiryDateTime. Graph's other parameter set, -BodyParameter @{StatusMessage = @{...}}, is \
 accepted too.",
         params: &[
-            Param::new("UserId", Kind::String, "The user: name, alias, address or id.").position(0).required(),
+            Param::new("UserId", Kind::String, "The user: name, alias, address or id.").position(0).required().complete(user_names),
             Param::new("StatusMessage", Kind::Object, "@{Message = @{Content = '...'; ContentType = 'text'}; ExpiryDateTime = @{DateTime = '...'; TimeZone = 'UTC'}}; on the command line, JSON text. This or -BodyParameter."),
             Param::new("BodyParameter", Kind::Object, "Graph's request body: @{StatusMessage = @{...}}, the same table as -StatusMessage inside it."),
             Param::new("PassThru", Kind::Switch, "Write True to the output when the message was set, as Graph does."),
@@ -50,7 +51,7 @@ accepted too.",
 StatusMessage (Message.Content, Message.ContentType, ExpiryDateTime, PublishedDateTime), decrypted, or nothing once it has \
 expired; EncryptionPolicy names the policy whose key protects it. This is a user request: when a customer key of the \
 protecting multi-workload DEP refuses (access revoked), it fails and the availability key is not used.",
-        params: &[Param::new("UserId", Kind::String, "The user: name, alias, address or id.").position(0).required()],
+        params: &[Param::new("UserId", Kind::String, "The user: name, alias, address or id.").position(0).required().complete(user_names)],
         examples: &[Example {
             title: "Alice's status message",
             code: "custkey -Command '(Get-MgUserPresence -UserId alice).StatusMessage.Message.Content'",
