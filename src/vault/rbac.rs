@@ -173,21 +173,10 @@ pub const ROLES: &[RoleDefinition] = &[
 
 /// Managed HSM local RBAC roles (Azure's built-in names and ids). A Managed HSM's keys answer
 /// to these only; they give nothing in a key vault.
-const HSM_KEYS_OFFICER: &[KeyPermission] = &[
-    K::Get,
-    K::List,
-    K::Update,
-    K::Create,
-    K::Import,
-    K::Delete,
-    K::Recover,
-    K::Purge,
-    K::Backup,
-    K::Restore,
-    K::GetRotationPolicy,
-    K::SetRotationPolicy,
-    K::Rotate,
-];
+// As Microsoft's built-in roles reference has them: the Crypto Officer purges and recovers
+// deleted keys (and manages role assignments), nothing else of key management; the Crypto User
+// does all key management and use except purge and recover.
+const HSM_KEYS_OFFICER: &[KeyPermission] = &[K::Get, K::List, K::Recover, K::Purge];
 const HSM_KEYS_USER: &[KeyPermission] = &[
     K::Get,
     K::List,
@@ -195,7 +184,6 @@ const HSM_KEYS_USER: &[KeyPermission] = &[
     K::Create,
     K::Import,
     K::Delete,
-    K::Recover,
     K::Backup,
     K::Restore,
     K::Encrypt,
@@ -214,7 +202,7 @@ pub const HSM_ROLES: &[RoleDefinition] = &[
     RoleDefinition {
         name: "Managed HSM Administrator",
         id: "a290e904-7015-4bba-90c8-60543313cdb4",
-        description: "Grants permissions to manage the HSM's role assignments and its security domain; no key operations.",
+        description: "Grants permissions to perform all operations related to the security domain, full backup and restore, and role management. Not permitted to perform any key management operations.",
         manage: &[Manage::Read, Manage::Authorize],
         keys: &[],
         actions: &[],
@@ -227,8 +215,8 @@ pub const HSM_ROLES: &[RoleDefinition] = &[
     RoleDefinition {
         name: "Managed HSM Crypto Officer",
         id: "515eb02d-2335-4d2d-92f2-b1cbdf9c3778",
-        description: "Grants permissions to manage keys (create, delete, purge, back up, restore, rotation policy), not to use them.",
-        manage: &[Manage::Read],
+        description: "Grants permissions to perform all role management, purge or recover deleted keys, and export keys. Not permitted to perform any other key management operations.",
+        manage: &[Manage::Read, Manage::Authorize],
         keys: HSM_KEYS_OFFICER,
         actions: &[],
         data_actions: &["Microsoft.KeyVault/managedHsm/keys/*/action", "Microsoft.KeyVault/managedHsm/keys/deletedKeys/delete"],
@@ -236,7 +224,7 @@ pub const HSM_ROLES: &[RoleDefinition] = &[
     RoleDefinition {
         name: "Managed HSM Crypto User",
         id: "21dbd100-6940-42c2-9190-5d6cb909625b",
-        description: "Grants permissions to create and use keys, but not to purge them.",
+        description: "Grants permissions to perform all key management operations except purge or recover deleted keys and export keys.",
         manage: &[],
         keys: HSM_KEYS_USER,
         actions: &[],
@@ -245,7 +233,7 @@ pub const HSM_ROLES: &[RoleDefinition] = &[
     RoleDefinition {
         name: "Managed HSM Crypto Service Encryption User",
         id: "33413926-3206-4cdd-b39a-83574fe37a17",
-        description: "Grants permissions to read keys and wrap and unwrap with them (Customer Key's service principals).",
+        description: "Grants permissions to use a key for service encryption.",
         manage: &[],
         keys: &[K::Get, K::WrapKey, K::UnwrapKey],
         actions: &[],
@@ -506,7 +494,11 @@ impl RoleAssignment {
         )
     }
 
-    fn applies(&self, caller: &Principal, target: &Scope) -> Option<&'static RoleDefinition> {
+    pub(crate) fn applies(
+        &self,
+        caller: &Principal,
+        target: &Scope,
+    ) -> Option<&'static RoleDefinition> {
         if !self.principal.same_as(caller) {
             return None;
         }

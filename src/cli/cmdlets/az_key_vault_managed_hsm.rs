@@ -37,8 +37,8 @@ is always on (-SoftDeleteRetentionInDays 7-90); purge protection, once on, stays
 -Administrator (an object id, or the UPN of a custkey account) gets the local role Managed HSM Administrator at /, which \
 lets it grant roles with New-AzKeyVaultRoleAssignment -HsmName; creating and using keys needs Managed HSM Crypto User \
 (or Crypto Officer to purge), and Customer Key's service principals need Managed HSM Crypto Service Encryption User. \
-The security domain is the token's own initialisation by its security officer: SecurityDomain.ActivationStatus is \
-Active from the start (there is no Export-AzKeyVaultSecurityDomain step).",
+A new HSM is NotActivated (SecurityDomain.ActivationStatus): its keys cannot be created or used until its security domain \
+is downloaded with Export-AzKeyVaultSecurityDomain (or another HSM's is imported with Import-AzKeyVaultSecurityDomain).",
         params: &[
             Param::new("Name", Kind::String, "The Managed HSM's name (3-24 letters, digits, hyphens).").position(0).required(),
             Param::new("ResourceGroupName", Kind::String, "The resource group.").position(1).required(),
@@ -55,7 +55,7 @@ Active from the start (there is no Export-AzKeyVaultSecurityDomain step).",
             title: "A Managed HSM on a SoftHSM2 token, for Customer Key",
             code: "CUSTKEY_PKCS11_PIN=1234 custkey New-AzKeyVaultManagedHsm -Name contoso-ck-hsm1 -ResourceGroupName Contoso-CK-RG -Location westus -Administrator admin@contoso.onmicrosoft.com -SoftDeleteRetentionInDays 90 -EnablePurgeProtection -Pkcs11Module /usr/lib/softhsm/libsofthsm2.so -TokenLabel ck-hsm1",
             output: "",
-            remarks: "The token must exist (softhsm2-util --init-token --free --label ck-hsm1 --pin 1234 --so-pin 5678).",
+            remarks: "The token must exist (softhsm2-util --init-token --free --label ck-hsm1 --pin 1234 --so-pin 5678). Then activate it: Export-AzKeyVaultSecurityDomain.",
         }],
         impact: Impact::Medium,
         table: TABLE,
@@ -163,10 +163,17 @@ pub fn hsm_record(info: &KeyVaultInfo) -> Record {
     );
     r.insert(
         "SecurityDomain".into(),
-        json!({
-            "ActivationStatus": "Active",
-            "ActivationStatusMessage": "The keys are on the PKCS#11 token; its initialisation by its security officer is the security domain.",
-        }),
+        match &info.security_domain {
+            Some(sd) => json!({
+                "ActivationStatus": sd.activation_status,
+                "ActivationStatusMessage": sd.activation_status_message,
+            }),
+            None => json!({ "ActivationStatus": "Unknown", "ActivationStatusMessage": "" }),
+        },
+    );
+    r.insert(
+        "SecurityDomainId".into(),
+        json!(info.security_domain.as_ref().map(|s| s.domain_id.clone())),
     );
     r.insert("PublicNetworkAccess".into(), json!("Enabled"));
     r.insert("Tags".into(), json!(info.tags));

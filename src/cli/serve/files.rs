@@ -31,12 +31,14 @@ pub fn file_use(cmdlet: &str, param: &str) -> Use {
     match (cmdlet, param) {
         ("Restore-AzKeyVaultKey", "InputFile")
         | ("Add-AzKeyVaultKey", "KeyFilePath")
+        | ("Import-AzKeyVaultSecurityDomain", "SecurityDomainPath")
         | ("New-MailboxImportRequest", "FilePath")
         | ("New-AzADUser", "PublicKeyFile")
         | ("Add-PnPFile", "Path")
         | ("Test-CustomerKeyConfiguration", "Path")
         | ("Start-CustomerKeyRollout", "Path" | "PlanFile") => Use::Read,
         ("Backup-AzKeyVaultKey", "OutputFile")
+        | ("Export-AzKeyVaultSecurityDomain", "OutputPath")
         | ("New-MailboxExportRequest", "FilePath")
         | ("Get-PnPFile", "Path")
         | ("Export-CustomerKeyConfiguration", "Path")
