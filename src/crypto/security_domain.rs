@@ -22,9 +22,9 @@ use super::{open, seal, sha256, OaepAlg, RsaPrivateKey, RsaPublicKey, SecretKey3
 pub const SD_FORMAT: &str = "custkey-security-domain";
 /// The format version.
 pub const SD_VERSION: u32 = 1;
-/// Azure's bounds: at least 3 certificates, at most 10.
+/// At least 3 certificates (Azure's documented minimum).
 pub const MIN_CERTIFICATES: usize = 3;
-/// At most 10 certificates.
+/// At most 10 certificates (custkey's bound).
 pub const MAX_CERTIFICATES: usize = 10;
 /// The quorum is at least 2 (and at most the number of certificates).
 pub const MIN_QUORUM: usize = 2;

@@ -36,7 +36,7 @@ CUSTKEY_PKCS11_PIN or the keyring), and are named https://<name>.managedhsm.azur
 is always on (-SoftDeleteRetentionInDays 7-90); purge protection, once on, stays on. Access is local RBAC only: each \
 -Administrator (an object id, or the UPN of a custkey account) gets the local role Managed HSM Administrator at /, which \
 lets it grant roles with New-AzKeyVaultRoleAssignment -HsmName; creating and using keys needs Managed HSM Crypto User \
-(or Crypto Officer to purge), and Customer Key's service principals need Managed HSM Crypto Service Encryption User. \
+(Crypto Officer purges and recovers deleted keys), and Customer Key's service principals need Managed HSM Crypto Service Encryption User. \
 A new HSM is NotActivated (SecurityDomain.ActivationStatus): its keys cannot be created or used until its security domain \
 is downloaded with Export-AzKeyVaultSecurityDomain (or another HSM's is imported with Import-AzKeyVaultSecurityDomain).",
         params: &[

@@ -28,8 +28,8 @@ pub const CMDLETS: &[Cmdlet] = &[
         description: "Downloads a Managed HSM's security domain, which activates a new HSM (SecurityDomain.ActivationStatus \
 becomes Active; until then its keys cannot be created or used). The file holds the HSM's domain key split by Shamir \
 secret sharing into one share per certificate, each share encrypted (RSA-OAEP-256) to that certificate's RSA public key: \
-any -Quorum of the certificates' private keys open it, fewer open nothing. Azure's bounds: 3 to 10 certificates \
-(RSA 2048-4096), a quorum of at least 2 and at most the number of certificates. Keep the file and the private keys \
+any -Quorum of the certificates' private keys open it, fewer open nothing. At least 3 certificates (Azure's minimum) \
+and at most 10, RSA 2048-4096; a quorum of at least 2 and at most the number of certificates. Keep the file and the private keys \
 apart: together, a quorum of them give the HSM's domain to another HSM (Import-AzKeyVaultSecurityDomain), which is how \
 an HSM is recovered. Needs the local role Managed HSM Administrator. The certificates are read where custkey runs.",
         params: &[
