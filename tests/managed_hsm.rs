@@ -978,3 +978,96 @@ fn a_key_backup_restores_into_a_new_hsm_of_the_same_security_domain_and_no_other
         )
         .contains("HsmKey"));
 }
+
+#[test]
+fn get_az_key_vault_role_definition_lists_the_local_built_in_roles_with_microsofts_ids() {
+    let Some(e) = Env::new() else { return };
+    e.hsm("Contoso-CK-Sub1", HSM, "k1", None);
+    let all = e.json_raw(&["Get-AzKeyVaultRoleDefinition", "-HsmName", HSM]);
+    let got: Vec<(String, String)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["RoleType"], "AKVBuiltInRole");
+            (
+                r["RoleName"].as_str().unwrap().to_string(),
+                r["Name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Names and ids as learn.microsoft.com/azure/key-vault/managed-hsm/built-in-roles has them.
+    for (name, id) in [
+        (
+            "Managed HSM Administrator",
+            "a290e904-7015-4bba-90c8-60543313cdb4",
+        ),
+        (
+            "Managed HSM Crypto Officer",
+            "515eb02d-2335-4d2d-92f2-b1cbdf9c3778",
+        ),
+        (
+            "Managed HSM Crypto User",
+            "21dbd100-6940-42c2-9190-5d6cb909625b",
+        ),
+        (
+            "Managed HSM Policy Administrator",
+            "4bd23610-cdcf-4971-bdee-bdc562cc28e4",
+        ),
+        (
+            "Managed HSM Crypto Auditor",
+            "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3",
+        ),
+        (
+            "Managed HSM Crypto Service Encryption User",
+            "33413926-3206-4cdd-b39a-83574fe37a17",
+        ),
+        ("Managed HSM Backup", "7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8"),
+        (
+            "Managed HSM Restore",
+            "6efe6056-5259-49d2-8b3d-d3d73544b20b",
+        ),
+    ] {
+        assert!(
+            got.contains(&(name.to_string(), id.to_string())),
+            "{name}: {got:?}"
+        );
+    }
+    let one = e.json(&[
+        "Get-AzKeyVaultRoleDefinition",
+        HSM,
+        "-RoleDefinitionName",
+        SERVICE_ROLE,
+    ]);
+    let actions = one["Permissions"][0]["DataActions"].to_string();
+    assert!(
+        actions.contains("keys/wrap/action") && actions.contains("keys/unwrap/action"),
+        "{actions}"
+    );
+    assert_eq!(
+        e.json_raw(&["Get-AzKeyVaultRoleDefinition", HSM, "-Custom"]),
+        serde_json::json!([])
+    );
+    let err = e.fails(
+        &[
+            "Get-AzKeyVaultRoleDefinition",
+            HSM,
+            "-RoleDefinitionName",
+            "Key Vault Crypto User",
+        ],
+        1,
+    );
+    assert!(err.contains("not a Managed HSM local role"), "{err}");
+    e.fails(&["Get-AzKeyVaultRoleDefinition", "nohsm"], 1);
+    // A Crypto Auditor reads key attributes but may not use or make keys.
+    e.ok(&[
+        "New-AzKeyVaultRoleAssignment",
+        HSM,
+        "-RoleDefinitionName",
+        "Managed HSM Crypto Auditor",
+        "-ApplicationId",
+        SPO,
+    ]);
+    let roles = e.json_raw(&["Get-AzKeyVaultRoleAssignment", HSM, "-ApplicationId", SPO]);
+    assert_eq!(roles[0]["RoleDefinitionName"], "Managed HSM Crypto Auditor");
+}

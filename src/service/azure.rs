@@ -1294,3 +1294,45 @@ impl AzureSession<'_> {
         self.checked(r)
     }
 }
+
+/// A Managed HSM local role as `Get-AzKeyVaultRoleDefinition -HsmName` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalRoleDefinition {
+    /// `RoleName` (`Managed HSM Crypto User`).
+    pub role_name: String,
+    /// The role definition GUID (Azure's, the same everywhere).
+    pub id: String,
+    /// Microsoft's description.
+    pub description: String,
+    /// Its data actions (`Microsoft.KeyVault/managedHsm/...`).
+    pub data_actions: Vec<String>,
+}
+
+impl AzureSession<'_> {
+    /// `Get-AzKeyVaultRoleDefinition -HsmName h [-RoleDefinitionName n]`: the built-in local
+    /// roles (custkey has no custom ones).
+    pub fn hsm_role_definitions(
+        &mut self,
+        hsm: &str,
+        name: Option<&str>,
+    ) -> Result<Vec<LocalRoleDefinition>> {
+        self.check_container(hsm, true)?;
+        let view = |r: &crate::vault::RoleDefinition| LocalRoleDefinition {
+            role_name: r.name.to_string(),
+            id: r.id.to_string(),
+            description: r.description.to_string(),
+            data_actions: r.data_actions.iter().map(|s| s.to_string()).collect(),
+        };
+        match name {
+            Some(n) => {
+                let r = rbac::hsm_role(n).map_err(|e| {
+                    Error::not_found(e.message().to_string()).with_help(format!(
+                        "Get-AzKeyVaultRoleDefinition -HsmName {hsm} lists the local roles"
+                    ))
+                })?;
+                Ok(vec![view(r)])
+            }
+            None => Ok(rbac::HSM_ROLES.iter().map(view).collect()),
+        }
+    }
+}

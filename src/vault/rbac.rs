@@ -243,6 +243,56 @@ pub const HSM_ROLES: &[RoleDefinition] = &[
             "Microsoft.KeyVault/managedHsm/keys/unwrap/action",
         ],
     },
+    RoleDefinition {
+        name: "Managed HSM Policy Administrator",
+        id: "4bd23610-cdcf-4971-bdee-bdc562cc28e4",
+        description: "Grants permissions to create and delete role assignments.",
+        manage: &[Manage::Read, Manage::Authorize],
+        keys: &[],
+        actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/managedHsm/roleAssignments/*",
+            "Microsoft.KeyVault/managedHsm/roleDefinitions/read",
+        ],
+    },
+    RoleDefinition {
+        name: "Managed HSM Crypto Auditor",
+        id: "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3",
+        description: "Grants read permissions to read (but not use) key attributes.",
+        manage: &[],
+        keys: KEYS_READ,
+        actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/managedHsm/keys/read/action",
+            "Microsoft.KeyVault/managedHsm/keys/deletedKeys/read/action",
+        ],
+    },
+    RoleDefinition {
+        name: "Managed HSM Backup",
+        id: "7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8",
+        description: "Grants permissions to perform single key or whole HSM backup.",
+        manage: &[],
+        keys: &[K::Get, K::Backup],
+        actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/managedHsm/backup/start/action",
+            "Microsoft.KeyVault/managedHsm/backup/status/action",
+            "Microsoft.KeyVault/managedHsm/keys/backup/action",
+        ],
+    },
+    RoleDefinition {
+        name: "Managed HSM Restore",
+        id: "6efe6056-5259-49d2-8b3d-d3d73544b20b",
+        description: "Grants permissions to perform single key or whole HSM restore.",
+        manage: &[],
+        keys: &[K::Restore],
+        actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/managedHsm/restore/start/action",
+            "Microsoft.KeyVault/managedHsm/restore/status/action",
+            "Microsoft.KeyVault/managedHsm/keys/restore/action",
+        ],
+    },
 ];
 
 impl RoleDefinition {

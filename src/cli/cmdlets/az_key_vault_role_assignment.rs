@@ -22,6 +22,10 @@ const ROLE_NAMES: &[&str] = &[
     "Managed HSM Crypto Officer",
     "Managed HSM Crypto User",
     "Managed HSM Crypto Service Encryption User",
+    "Managed HSM Policy Administrator",
+    "Managed HSM Crypto Auditor",
+    "Managed HSM Backup",
+    "Managed HSM Restore",
 ];
 
 const SCOPE_HELP: &str =
