@@ -630,6 +630,39 @@ fn key_cmdlets_take_hsm_name_and_managed_hsm_cmdlets_show_microsofts_properties(
         ],
         1,
     );
+    // Undo-AzKeyVaultManagedHsmRemoval: the group and region must be the removed HSM's; then
+    // it is back, still activated, with its keys.
+    let err = e.fails(
+        &[
+            "Undo-AzKeyVaultManagedHsmRemoval",
+            HSM,
+            "other-rg",
+            "eastus",
+        ],
+        1,
+    );
+    assert!(err.contains("resource group 'rg1'"), "{err}");
+    let err = e.fails(
+        &["Undo-AzKeyVaultManagedHsmRemoval", "nohsm", "rg1", "eastus"],
+        1,
+    );
+    assert!(
+        err.contains("no removed Managed HSM named 'nohsm'"),
+        "{err}"
+    );
+    let back = e.json(&[
+        "Undo-AzKeyVaultManagedHsmRemoval",
+        "-Name",
+        HSM,
+        "-ResourceGroupName",
+        "rg1",
+        "-Location",
+        "East US",
+    ]);
+    assert_eq!(back["Name"], HSM);
+    assert_eq!(back["SecurityDomain"]["ActivationStatus"], "Active");
+    let k = e.json(&["Get-AzKeyVaultKey", "-HsmName", HSM, "-Name", "k1"]);
+    assert_eq!(k["Name"], "k1");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! New-AzKeyVaultManagedHsm, Get-AzKeyVaultManagedHsm, Update-AzKeyVaultManagedHsm,
-//! Remove-AzKeyVaultManagedHsm.
+//! Remove-AzKeyVaultManagedHsm, Undo-AzKeyVaultManagedHsmRemoval.
 //!
 //! A Managed HSM is a key container of the data directory whose keys all live on a PKCS#11
 //! token (bound as `New-AzKeyVault -Pkcs11Module -TokenLabel` binds a vault), named
@@ -128,6 +128,29 @@ or in a protected subscription); purging destroys its key objects on the token."
         impact: Impact::High,
         table: TABLE,
         run: remove,
+    },
+    Cmdlet {
+        name: "Undo-AzKeyVaultManagedHsmRemoval",
+        module: "Az.KeyVault",
+        synopsis: "Recover a managed HSM.",
+        description: "Recovers a removed (soft-deleted) Managed HSM within its retention period, with its keys, role \
+assignments and security domain as they were: its keys wrap and unwrap again, so the policies that use them are whole \
+again. -ResourceGroupName and -Location must be the removed HSM's (Get-AzKeyVaultManagedHsm -InRemovedState shows them). \
+Needs a management role (Owner, Contributor, Key Vault Contributor) at its scope or above.",
+        params: &[
+            Param::new("Name", Kind::String, "The removed Managed HSM's name.").position(0).required(),
+            Param::new("ResourceGroupName", Kind::String, "Its resource group.").position(1).required(),
+            Param::new("Location", Kind::String, "Its region.").position(2).required(),
+        ],
+        examples: &[Example {
+            title: "Recover a deleted HSM",
+            code: "custkey Undo-AzKeyVaultManagedHsmRemoval -Name contoso-ck-hsm1 -ResourceGroupName Contoso-CK-RG -Location westus",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: TABLE,
+        run: undo,
     },
 ];
 
@@ -339,4 +362,45 @@ fn remove(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     } else {
         Output::None
     })
+}
+
+fn undo(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let name = args.str("Name").unwrap_or_default();
+    let removed = ctx.azure()?.removed_vaults()?;
+    let Some((v, _)) = removed
+        .iter()
+        .find(|(v, _)| v.managed_hsm.is_some() && v.vault_name.eq_ignore_ascii_case(name))
+    else {
+        return Err(CliError::new(
+            crate::cli::error::Class::Failed,
+            format!("there is no removed Managed HSM named '{name}'"),
+        )
+        .with_help("Get-AzKeyVaultManagedHsm -InRemovedState lists them"));
+    };
+    let location = |l: &str| l.to_ascii_lowercase().replace(' ', "");
+    for (given, have, what) in [
+        (
+            args.str("ResourceGroupName").unwrap_or_default(),
+            v.resource_group_name.clone(),
+            "resource group",
+        ),
+        (
+            args.str("Location").unwrap_or_default(),
+            v.location.clone(),
+            "location",
+        ),
+    ] {
+        if location(given) != location(&have) {
+            return Err(CliError::new(
+                crate::cli::error::Class::Failed,
+                format!("the removed Managed HSM '{name}' is in the {what} '{have}', not '{given}'; nothing was recovered"),
+            )
+            .with_help(format!("see it with: custkey Get-AzKeyVaultManagedHsm -Name {name} -InRemovedState")));
+        }
+    }
+    if !ctx.should_process(name, "Undo-AzKeyVaultManagedHsmRemoval", false)? {
+        return Ok(Output::None);
+    }
+    let info = ctx.azure()?.undo_remove_vault(name)?;
+    Ok(Output::one(hsm_record(&info)))
 }
