@@ -31,14 +31,14 @@ secret sharing into one share per certificate, each share encrypted (RSA-OAEP-25
 any -Quorum of the certificates' private keys open it, fewer open nothing. At least 3 certificates (Azure's minimum) \
 and at most 10, RSA 2048-4096; a quorum of at least 2 and at most the number of certificates. Keep the file and the private keys \
 apart: together, a quorum of them give the HSM's domain to another HSM (Import-AzKeyVaultSecurityDomain), which is how \
-an HSM is recovered. Needs the local role Managed HSM Administrator. The certificates are read where custkey runs.",
+an HSM is recovered. Needs the local role Managed HSM Administrator.",
         params: &[
             Param::new("Name", Kind::String, "The Managed HSM's name.")
                 .required()
                 .aliases(&["HsmName"])
                 .complete(vault_names),
-            Param::new("Certificates", Kind::StringList, "Paths to the certificates (.cer, PEM or DER) whose RSA public keys encrypt the shares (3 to 10).").required(),
-            Param::new("OutputPath", Kind::Path, "Where to write the security-domain file.").required(),
+            Param::new("Certificates", Kind::StringList, "Paths to the certificates (.cer, PEM or DER) whose RSA public keys encrypt the shares (3 to 10).").reads_files().required(),
+            Param::new("OutputPath", Kind::Path, "Where to write the security-domain file.").writes_files().required(),
             Param::new("Quorum", Kind::Int { min: 0, max: 1_000 }, "How many of the private keys open the file (2 to the number of certificates).").required(),
             Param::new("Force", Kind::Switch, "Replace an existing -OutputPath file."),
             Param::new("PassThru", Kind::Switch, "Write True to the output on success."),
@@ -62,14 +62,14 @@ a new Managed HSM (one not yet activated), which is then Active: key backups mad
 (Backup-AzKeyVaultKey -HsmName) restore into it with Restore-AzKeyVaultKey -HsmName, and no HSM of another domain can \
 restore them. -Keys takes hashtables @{PublicKey = '<certificate>'; PrivateKey = '<PEM private key>'}, one per key pair. \
 A file that was altered, keys of another domain or fewer keys than the quorum are refused and nothing changes. Needs the \
-local role Managed HSM Administrator.",
+local role Managed HSM Administrator. The -Keys files are read where the cmdlet runs (on a service, its machine).",
         params: &[
             Param::new("Name", Kind::String, "The Managed HSM's name.")
                 .required()
                 .aliases(&["HsmName"])
                 .complete(vault_names),
             Param::new("Keys", Kind::Object, "The key pairs that open the file: @{PublicKey = 'sd1.cer'; PrivateKey = 'sd1.key'}, ... (at least the quorum).").required(),
-            Param::new("SecurityDomainPath", Kind::Path, "The security-domain file Export-AzKeyVaultSecurityDomain wrote.").required().aliases(&["Path"]),
+            Param::new("SecurityDomainPath", Kind::Path, "The security-domain file Export-AzKeyVaultSecurityDomain wrote.").reads_files().required().aliases(&["Path"]),
             Param::new("PassThru", Kind::Switch, "Write True to the output on success."),
         ],
         examples: &[Example {
