@@ -2840,9 +2840,11 @@ impl KeyVault for LocalVault {
                     k.name, st.vault_name
                 )));
             }
-            if st.managed_hsm.is_some() || header.security_domain.is_some() {
+            if header.security_domain.is_some() {
                 self.restore_hsm_material(st, &header, &mut k)?;
             } else {
+                // A backup without a security domain (a token vault's, or an HSM's made before
+                // security domains) refers to token objects: it restores where they are.
                 check_restorable_material(st, &mut k)?;
             }
             let out = self.latest_output(st, ctx.level, &k)?;

@@ -66,8 +66,8 @@ is downloaded with Export-AzKeyVaultSecurityDomain (or another HSM's is imported
         module: "Az.KeyVault",
         synopsis: "Shows a Managed HSM, or lists them.",
         description: "Shows Name, ResourceGroupName, Location, ResourceId, HsmUri, TenantId, InitialAdminObjectIds, Sku, \
-EnableSoftDelete, EnablePurgeProtection, SoftDeleteRetentionInDays, ProvisioningState, SecurityDomain, Tags and (custkey) \
-Backend and TokenLabel. Without -Name, every Managed HSM (key vaults are listed by Get-AzKeyVault). -InRemovedState lists \
+EnableSoftDelete, EnablePurgeProtection, SoftDeleteRetentionInDays, ProvisioningState, SecurityDomain (ActivationStatus, ActivationStatusMessage), Tags and (custkey) \
+SecurityDomainId (which security domain it holds), Backend and TokenLabel. Without -Name, every Managed HSM (key vaults are listed by Get-AzKeyVault). -InRemovedState lists \
 the removed ones.",
         params: &[
             NAME,
