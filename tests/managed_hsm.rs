@@ -1104,3 +1104,75 @@ fn get_az_key_vault_role_definition_lists_the_local_built_in_roles_with_microsof
     let roles = e.json_raw(&["Get-AzKeyVaultRoleAssignment", HSM, "-ApplicationId", SPO]);
     assert_eq!(roles[0]["RoleDefinitionName"], "Managed HSM Crypto Auditor");
 }
+
+#[test]
+fn only_a_managed_hsm_administrator_downloads_its_security_domain() {
+    let Some(e) = Env::new() else { return };
+    e.subscription("Contoso-CK-Sub1");
+    // The signed-in account creates the HSM (its Azure Owner) but another principal is its
+    // Administrator.
+    e.ok(&[
+        "New-AzKeyVaultManagedHsm",
+        HSM,
+        "rg1",
+        "eastus",
+        "11111111-2222-3333-4444-555555555555",
+        "-SoftDeleteRetentionInDays",
+        "30",
+        "-Pkcs11Module",
+        &e.module,
+        "-TokenLabel",
+        TOKEN,
+    ]);
+    let pairs = e.key_pairs("sd", 3, 2048);
+    let certs: Vec<&str> = pairs.iter().map(|p| p.0.as_str()).collect();
+    let out = e.path("sd.json");
+    let err = e.fails(
+        &[
+            "Export-AzKeyVaultSecurityDomain",
+            "-Name",
+            HSM,
+            "-Certificates",
+            &certs.join(","),
+            "-OutputPath",
+            out.to_str().unwrap(),
+            "-Quorum",
+            "2",
+        ],
+        1,
+    );
+    assert!(err.contains("is not a Managed HSM Administrator"), "{err}");
+    assert!(!out.exists());
+    let o = e.import_domain(HSM, &pairs, out.to_str().unwrap());
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A key vault has no security domain.
+    e.ok(&[
+        "New-AzKeyVault",
+        "-VaultName",
+        VAULT,
+        "-ResourceGroupName",
+        "rg1",
+        "-Location",
+        "eastus",
+    ]);
+    let err = e.fails(
+        &[
+            "Export-AzKeyVaultSecurityDomain",
+            "-Name",
+            VAULT,
+            "-Certificates",
+            &certs.join(","),
+            "-OutputPath",
+            out.to_str().unwrap(),
+            "-Quorum",
+            "2",
+        ],
+        1,
+    );
+    assert!(err.contains("is a key vault"), "{err}");
+}
