@@ -2770,7 +2770,13 @@ impl KeyVault for LocalVault {
                         .token
                         .as_ref()
                         .ok_or_else(|| damaged_version(name, &st.vault_name))?;
-                    v.wrapped_private = Some(hex::encode(h.export_wrapped(t, &kek)?));
+                    // A version made before security domains is not extractable: its backup
+                    // keeps the reference only, and restores only where its objects are.
+                    v.wrapped_private = match h.export_wrapped(t, &kek) {
+                        Ok(w) => Some(hex::encode(w)),
+                        Err(VaultError::AccessDenied(_)) => None,
+                        Err(e) => return Err(e),
+                    };
                 }
                 domain = Some(sd.domain_id.clone());
             }
