@@ -734,21 +734,30 @@ pub(crate) fn unwrap(
 /// A session AES-256 key object (`CKA_TOKEN` false, gone with the session) holding `kek`, for
 /// CKM_AES_KEY_WRAP_PAD.
 fn session_kek(t: &TokenSession, kek: &[u8; 32]) -> VaultResult<ObjectHandle> {
-    t.s()?
-        .create_object(&[
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(cryptoki::object::KeyType::AES),
-            Attribute::Token(false),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Wrap(true),
-            Attribute::Unwrap(true),
-            Attribute::Encrypt(false),
-            Attribute::Decrypt(false),
-            Attribute::Value(kek.to_vec()),
-        ])
-        .map_err(|e| unavailable(&t.binding, "C_CreateObject (session AES key)", &e))
+    let mut template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(cryptoki::object::KeyType::AES),
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Wrap(true),
+        Attribute::Unwrap(true),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+        Attribute::Value(kek.to_vec()),
+    ];
+    let r = t.s().and_then(|s| {
+        s.create_object(&template)
+            .map_err(|e| unavailable(&t.binding, "C_CreateObject (session AES key)", &e))
+    });
+    // The key bytes given to the module are not left behind in this process.
+    for a in template.iter_mut() {
+        if let Attribute::Value(v) = a {
+            zeroize::Zeroize::zeroize(v);
+        }
+    }
+    r
 }
 
 /// C_WrapKey of a version's private key under a session key holding `kek`
