@@ -1087,3 +1087,38 @@ fn a_clients_file_lists_are_sent_and_no_file_name_leaves_the_returned_folder() {
     );
     assert!(err.contains("unless -Path is given"), "{err}");
 }
+
+/// A meeting recording through a client: the file goes up with the request, is encrypted on
+/// the service, and comes back decrypted with the reply, byte for byte.
+#[test]
+fn a_meeting_recording_goes_up_and_comes_back_through_a_client() {
+    let (e, owner_key) = organization();
+    let svc = Service::start(&e);
+    let c = Client::new();
+    c.connect(&svc);
+    c.sign_in(OWNER, &owner_key);
+    c.ok(&["New-Mailbox", "-Name", "Alice Example", "-Alias", "alice"]);
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(c.home.path().join("standup.mp4"), &bytes).unwrap();
+    let out = c.ok(&[
+        "-Command",
+        "$m = New-MgUserOnlineMeeting -UserId alice -Subject Standup; \
+         $r = Add-CustomerKeyMeetingRecording -UserId alice -OnlineMeetingId $m.Id -Path standup.mp4; \
+         Get-MgUserOnlineMeetingRecordingContent -UserId alice -OnlineMeetingId $m.Id -CallRecordingId $r.Id -OutFile back.mp4 | Out-Null; \
+         $r.Size",
+    ]);
+    assert_eq!(out.trim(), "300000");
+    assert_eq!(
+        std::fs::read(c.home.path().join("back.mp4")).unwrap(),
+        bytes
+    );
+    // The service's data holds the recording only as ciphertext.
+    for f in common::files_under(e.dir.path()) {
+        let stored = std::fs::read(&f).unwrap();
+        assert!(
+            !stored.windows(64).any(|w| w == &bytes[100_000..100_064]),
+            "{}",
+            f.display()
+        );
+    }
+}
