@@ -11,7 +11,7 @@
 //!   sidecar, set once by `New-AzKeyVault -Pkcs11Module ... -TokenLabel ...`).
 //! - key generation on the token (RSA key pairs whose private halves are `CKA_TOKEN`,
 //!   `CKA_PRIVATE`, `CKA_SENSITIVE` and not `CKA_EXTRACTABLE`, except a Managed HSM's, which
-//!   leave the token wrapped under its security domain: [`export_wrapped`], [`import_wrapped`]), wrap (C_Encrypt with the
+//!   leave the token wrapped under its security domain: `export_wrapped`, `import_wrapped`), wrap (C_Encrypt with the
 //!   token's public-key object) and unwrap (C_Decrypt with the private-key object) with
 //!   `CKM_RSA_PKCS_OAEP`, and destruction on purge;
 //! - the label/id scheme: both objects of a key version carry `CKA_ID` = the 16 bytes of the
