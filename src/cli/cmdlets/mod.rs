@@ -13,6 +13,8 @@ pub mod az_key_vault_key_rotation;
 pub mod az_key_vault_key_rotation_policy;
 pub mod az_key_vault_managed_hsm;
 pub mod az_key_vault_role_assignment;
+pub mod az_key_vault_role_definition;
+pub mod az_key_vault_security_domain;
 pub mod az_resource;
 pub mod az_resource_provider;
 pub mod az_role_assignment;
@@ -83,6 +85,8 @@ pub fn all() -> Vec<&'static Cmdlet> {
         az_key_vault_key_rotation::CMDLETS,
         az_key_vault_key_rotation_policy::CMDLETS,
         az_key_vault_managed_hsm::CMDLETS,
+        az_key_vault_security_domain::CMDLETS,
+        az_key_vault_role_definition::CMDLETS,
         az_key_vault_role_assignment::CMDLETS,
         az_resource::CMDLETS,
         az_resource_provider::CMDLETS,
