@@ -1086,6 +1086,19 @@ fn a_clients_file_lists_are_sent_and_no_file_name_leaves_the_returned_folder() {
         2,
     );
     assert!(err.contains("unless -Path is given"), "{err}");
+    // Paths inside a hashtable cannot travel: refused before anything is sent.
+    std::fs::write(c.home.path().join("sd.json"), b"{}").unwrap();
+    let err = c.fails(
+        &[
+            "-Command",
+            "Import-AzKeyVaultSecurityDomain -Name hsm1 -Keys @{PublicKey = 'sd1.cer'; PrivateKey = 'sd1.key'} -SecurityDomainPath sd.json",
+        ],
+        2,
+    );
+    assert!(
+        err.contains("-Keys names a file on the service's machine"),
+        "{err}"
+    );
 }
 
 /// A meeting recording through a client: the file goes up with the request, is encrypted on

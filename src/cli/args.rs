@@ -126,7 +126,9 @@ impl Args {
             .filter_map(|p| match self.values.get(p.name) {
                 Some(Value::Str(s)) => Some((p, vec![s.clone()])),
                 Some(Value::List(v)) => Some((p, v.clone())),
-                _ => None,
+                // Paths inside another value (a hashtable's): none a client could send.
+                Some(Value::Null) | None => None,
+                Some(_) => Some((p, Vec::new())),
             })
             .collect()
     }

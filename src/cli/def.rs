@@ -131,6 +131,13 @@ impl Param {
         self.files = Files::Reads;
         self
     }
+    /// The value names files on the machine that runs the cmdlet in a form a client cannot
+    /// send (paths inside hashtables: `Import-AzKeyVaultSecurityDomain -Keys`): against a
+    /// service it is refused, so that the service opens no path a client names.
+    pub const fn host_files(mut self) -> Self {
+        self.files = Files::Host;
+        self
+    }
     /// The cmdlet writes the file (or into the folder) this names.
     pub const fn writes_files(mut self) -> Self {
         self.files = Files::Writes;

@@ -233,6 +233,9 @@ impl Ctx {
         let mut files = Vec::new();
         let mut paths = Vec::new();
         for (p, named) in args.file_params(cmdlet) {
+            if p.files == def::Files::Host {
+                return Err(serve::files::host_only(cmdlet.name, p.name));
+            }
             for path in named {
                 files.push(serve::files::outgoing(cmdlet.name, p, &path)?);
                 paths.push((p.name, path));

@@ -68,7 +68,7 @@ local role Managed HSM Administrator. The -Keys files are read where the cmdlet 
                 .required()
                 .aliases(&["HsmName"])
                 .complete(vault_names),
-            Param::new("Keys", Kind::Object, "The key pairs that open the file: @{PublicKey = 'sd1.cer'; PrivateKey = 'sd1.key'}, ... (at least the quorum).").required(),
+            Param::new("Keys", Kind::Object, "The key pairs that open the file: @{PublicKey = 'sd1.cer'; PrivateKey = 'sd1.key'}, ... (at least the quorum). Read on the machine that runs the cmdlet: against a service, run it in embedded mode on the service's machine.").host_files().required(),
             Param::new("SecurityDomainPath", Kind::Path, "The security-domain file Export-AzKeyVaultSecurityDomain wrote.").reads_files().required().aliases(&["Path"]),
             Param::new("PassThru", Kind::Switch, "Write True to the output on success."),
         ],

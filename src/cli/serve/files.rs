@@ -144,19 +144,28 @@ fn base_name(p: &Path) -> String {
         .unwrap_or_else(|| "file".into())
 }
 
+/// The refusal of a parameter that names files on the service's own machine.
+pub fn host_only(cmdlet: &str, param: &str) -> CliError {
+    CliError::usage(format!(
+        "-{param} names a file on the service's machine, which only the service's operator gives"
+    ))
+    .with_help(format!(
+        "run {cmdlet} in embedded mode on the service's machine (docs/service.md, \"Files\")"
+    ))
+}
+
 /// On the client: what to send for the file parameter `param` = `path` of `cmdlet`.
 pub fn outgoing(cmdlet: &str, param: &Param, path: &str) -> Result<Transfer, CliError> {
     let p = Path::new(path);
     let (files, param) = (param.files, param.name);
     match files {
-        Files::None | Files::Host => Err(CliError::usage(format!(
-            "-{param} names a file on the service's machine, which only the service's operator gives"
-        ))
-        .with_help(format!("run {cmdlet} in embedded mode on the service's machine (docs/service.md, \"Files\")"))),
+        Files::None | Files::Host => Err(host_only(cmdlet, param)),
         Files::Reads => {
             if path == "-" {
-                return Err(CliError::usage(format!("-{param} - (standard input) is not sent to a service"))
-                    .with_help("give a file or folder; it is sent with the request"));
+                return Err(CliError::usage(format!(
+                    "-{param} - (standard input) is not sent to a service"
+                ))
+                .with_help("give a file or folder; it is sent with the request"));
             }
             let (kind, entries) = collect(p, &format!("-{param} {path}"))?;
             Ok(Transfer {
@@ -380,6 +389,32 @@ mod tests {
         let dir = s.dir.clone();
         drop(s);
         assert!(!dir.exists());
+    }
+
+    /// docs/service.md names every parameter that a client's files travel for, under the
+    /// cmdlet's name (a new one fails here until the page says it).
+    #[test]
+    fn the_service_page_names_every_file_parameter() {
+        let page = include_str!("../../../docs/service.md").replace('\n', " ");
+        for c in crate::cli::cmdlets::all() {
+            for p in c
+                .params
+                .iter()
+                .filter(|p| matches!(p.files, Files::Reads | Files::Writes))
+            {
+                // `Cmdlet -Param`, or `Cmdlet -Other`/`-Param`: up to the next list item.
+                let named = page.match_indices(&format!("`{} -", c.name)).any(|(i, _)| {
+                    let rest = &page[i + 1..];
+                    let item = rest.find(", `").map_or(rest, |end| &rest[..end]);
+                    item.contains(&format!("-{}`", p.name))
+                });
+                assert!(
+                    named,
+                    "docs/service.md does not name {} -{}",
+                    c.name, p.name
+                );
+            }
+        }
     }
 
     #[test]

@@ -673,10 +673,7 @@ fn place_files(
     for (param, client_paths) in args.file_params(cmdlet) {
         let name = param.name;
         if !matches!(param.files, Files::Reads | Files::Writes) {
-            return Err(CliError::usage(format!(
-                "-{name} names a file on the service's machine, which only the service's operator gives"
-            ))
-            .with_help(format!("run {} in embedded mode on the service's machine (docs/service.md, \"Files\")", cmdlet.name)));
+            return Err(super::files::host_only(cmdlet.name, name));
         }
         // The request carries one transfer per path, in the order the paths were given.
         let sent: Vec<_> = inv.files.iter().filter(|t| t.param == name).collect();
