@@ -6,6 +6,9 @@
 #   N:     mailboxes for the pipeline paths (default 10000)
 #   PATHS: which groups to run, comma-separated (default all): mailboxes,spo,convert,ram
 # Sizes (MiB) through the environment: SPO_MIB (256), CONVERT_MIB (192), RAM_MIB (1024).
+# PostgreSQL: BENCH_STORE=postgres runs the "mailboxes" group on a PostgreSQL store (a fresh
+# database on the server $CUSTKEY_BENCH_POSTGRES or $CUSTKEY_TEST_POSTGRES names, a URL to its
+# postgres database; dropped at exit), with psql over the same socket as the anchors.
 # The store is in a temporary folder under $TMPDIR (default /tmp, the VM disk), except for the
 # "ram" group, which puts its store and mail in /dev/shm. Each timed command runs once unless
 # noted (best of 3 for the short ones); the anchors run right beside what they anchor.
@@ -14,11 +17,26 @@ cd "$(dirname "$0")/.."
 bin="$(realpath "${1:-target/release/custkey}")"
 n="${2:-10000}"
 paths="${3:-mailboxes,spo,convert,ram}"
+engine="${BENCH_STORE:-sqlite}"
+pg_base="${CUSTKEY_BENCH_POSTGRES:-${CUSTKEY_TEST_POSTGRES:-}}"
+case "$engine" in
+sqlite) ;;
+postgres)
+    [ -n "$pg_base" ] || { echo "BENCH_STORE=postgres needs CUSTKEY_BENCH_POSTGRES or CUSTKEY_TEST_POSTGRES" >&2; exit 2; }
+    [ "$paths" = mailboxes ] || [ -z "${3:-}" ] || { echo "BENCH_STORE=postgres runs the mailboxes group only" >&2; exit 2; }
+    paths=mailboxes ;;
+*) echo "BENCH_STORE is sqlite or postgres, not $engine" >&2; exit 2 ;;
+esac
 spo_mib="${SPO_MIB:-256}"
 convert_mib="${CONVERT_MIB:-192}"
 ram_mib="${RAM_MIB:-1024}"
 tmp_dirs=()
-trap 'rm -rf "${tmp_dirs[@]}"' EXIT
+pg_dbs=()
+cleanup() {
+    rm -rf "${tmp_dirs[@]}"
+    for db in "${pg_dbs[@]}"; do psql -q "$pg_base" -c "DROP DATABASE IF EXISTS $db" >/dev/null || true; done
+}
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 unset SSH_AUTH_SOCK
 export CUSTKEY_KEYRING=off
@@ -29,6 +47,12 @@ fresh() {
     local base="$1"
     mkdir -p "$base/data" "$base/cfg"
     export CUSTKEY_STORE="$base/data/service.db" CUSTKEY_CONFIG_DIR="$base/cfg"
+    if [ "$engine" = postgres ]; then
+        local db="paths_$$_${#pg_dbs[@]}"
+        psql -q "$pg_base" -c "CREATE DATABASE $db" >/dev/null
+        pg_dbs+=("$db")
+        export CUSTKEY_STORE="${pg_base/\/postgres\?/\/$db?}" CUSTKEY_DATA_DIR="$base/data"
+    fi
     "$bin" -File examples/setup.ps1 "$base" >/dev/null
 }
 newdir() { # sets $d to a new temporary folder under $1 (default $TMPDIR), removed at exit
@@ -64,17 +88,41 @@ with open(f"{d}/create-lines.ps1", "w") as f:
     for i in range(n):
         f.write(f"New-Mailbox -Name l{i:06} -Shared | Out-Null\n")
 PY
-    echo "== mailboxes: $n shared mailboxes =="
+    echo "== mailboxes: $n shared mailboxes ($engine store; load $(cut -d' ' -f1-3 /proc/loadavg); $(date -u '+%Y-%m-%d %H:%M UTC')) =="
     create_pipe=$(secs "$bin" -File "$d/create-pipe.ps1")
     line "create $n by pipeline ('m1', ... | New-Mailbox -Shared)" "$create_pipe s"
     read_cmd=$(best3 "$bin" Get-Mailbox -ResultSize Unlimited)
     line "read: Get-Mailbox -ResultSize Unlimited, the table (best of 3)" "$read_cmd s"
     read_null=$(best3 "$bin" -Command 'Get-Mailbox -ResultSize Unlimited | Out-Null')
     line "read: Get-Mailbox -ResultSize Unlimited | Out-Null (best of 3)" "$read_null s"
-    sql=$(best3 sqlite3 "$CUSTKEY_STORE" "SELECT * FROM recipient")
-    line "anchor: sqlite3 SELECT * FROM recipient (best of 3)" "$sql s"
+    # The engine's own client: sqlite3 on the file, psql over the same socket. The write anchor
+    # is one transaction doing in three statements what the reassignment stores: every shared
+    # mailbox's DEP, one new 300-byte key row and one audit row each (rolled back).
+    dep_sel="(SELECT guid FROM dep WHERE name = 'US Mailboxes')"
+    write_sql="BEGIN;
+UPDATE recipient SET dep_guid = $dep_sel, when_changed = '2026-12-03T00:00:00Z' WHERE kind = 'SharedMailbox';
+INSERT INTO mailbox_key (mailbox_guid, key_id, key_version, dep_guid, wrapped, current)
+  SELECT guid, 'anchor', 1, $dep_sel, ZEROBLOB, 1 FROM recipient WHERE kind = 'SharedMailbox';
+INSERT INTO audit_record (creation_time, record_type, operation, organization_id, user_id, object_id, parameters)
+  SELECT '2026-12-03T00:00:00Z', 'ExchangeAdmin', 'Set-Mailbox', 'org', '', guid, '{}' FROM recipient WHERE kind = 'SharedMailbox';
+ROLLBACK;"
+    if [ "$engine" = postgres ]; then
+        client=psql
+        blob="decode(repeat('00', 300), 'hex')"
+        anchor() { psql -qAt -v ON_ERROR_STOP=1 "$CUSTKEY_STORE" -c "$1"; }
+    else
+        client=sqlite3
+        blob="zeroblob(300)"
+        anchor() { sqlite3 -bail "$CUSTKEY_STORE" "$1"; }
+    fi
+    sql=$(best3 anchor "SELECT * FROM recipient")
+    line "anchor: $client SELECT * FROM recipient (best of 3)" "$sql s"
+    write_sql="${write_sql//ZEROBLOB/$blob}"
+    anchor "$write_sql" # fails the run if the anchor's SQL does
+    write=$(best3 anchor "$write_sql")
+    line "anchor: $client UPDATE + 2 INSERT ... SELECT of $n rows (best of 3)" "$write s"
     assign=$(secs "$bin" -Command "Get-Mailbox -ResultSize Unlimited | Set-Mailbox -DataEncryptionPolicy 'US Mailboxes'")
-    line "pipeline: Get-Mailbox -ResultSize Unlimited | Set-Mailbox -DEP X" "$assign s  ($(ratio "$assign" "$read_cmd")x the read)"
+    line "pipeline: Get-Mailbox -ResultSize Unlimited | Set-Mailbox -DEP X" "$assign s  ($(ratio "$assign" "$read_cmd")x the read, $(ratio "$assign" "$write")x the write anchor)"
     back=$(secs "$bin" -Command "Get-Mailbox -ResultSize Unlimited | Set-Mailbox -DataEncryptionPolicy \$null")
     line "pipeline: ... | Set-Mailbox -DataEncryptionPolicy \$null" "$back s  ($(ratio "$back" "$read_cmd")x the read)"
     filt=$(secs "$bin" -Command "Get-Mailbox -Filter \"Name -like 'm*'\" -ResultSize Unlimited | Set-Mailbox -DataEncryptionPolicy 'US Mailboxes'")
@@ -94,7 +142,7 @@ dep = "US Mailboxes"
 filter = "RecipientTypeDetails -eq 'SharedMailbox'"
 TOML
     roll=$(secs "$bin" Start-CustomerKeyRollout "$d/rollout.toml")
-    line "rollout apply: Start-CustomerKeyRollout (filter: shared)" "$roll s  ($(ratio "$roll" "$read_cmd")x the read)"
+    line "rollout apply: Start-CustomerKeyRollout (filter: shared)" "$roll s  ($(ratio "$roll" "$read_cmd")x the read, $(ratio "$roll" "$write")x the write anchor)"
     create_lines=$(secs "$bin" -File "$d/create-lines.ps1")
     line "create $n by $n lines (New-Mailbox -Name lN -Shared)" "$create_lines s"
 fi

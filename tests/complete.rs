@@ -160,6 +160,17 @@ fn object_names_come_from_the_store_without_changing_it() {
     assert_eq!(got, "bob\n");
     let got = run(&["__complete", "--", "Get-AzKeyVaultKey", "-VaultName", "con"]);
     assert_eq!(got, "contoso-va1\n");
+    // The Teams meeting and presence cmdlets complete -UserId from the users.
+    let got = run(&["__complete", "--", "Get-MgUserPresence", "ali"]);
+    assert_eq!(got, "alice\n");
+    let got = run(&[
+        "__complete",
+        "--",
+        "Add-CustomerKeyMeetingRecording",
+        "-UserId",
+        "bo",
+    ]);
+    assert_eq!(got, "bob\n");
     assert_eq!(std::fs::read(&store).unwrap(), before);
 }
 

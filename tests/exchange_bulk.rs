@@ -213,3 +213,166 @@ fn a_pipeline_under_whatif_changes_nothing_and_names_each_object() {
     assert_eq!(err.matches("What if:").count(), 3, "{err}");
     assert_eq!(assigned(&e, "s%"), 0);
 }
+
+/// The DEP GUIDs wrapping the keys of the mailbox (or archive) `guid`, sorted.
+fn key_deps(e: &Env, guid: &str) -> Vec<String> {
+    let mut v: Vec<String> = common::store_rows(
+        e,
+        "SELECT dep_guid FROM mailbox_key WHERE mailbox_guid = ?1",
+        &[guid.into()],
+    )
+    .iter()
+    .map(|r| r[0].text().to_string())
+    .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn one_batch_of_every_kind_of_mailbox_named_every_way_moves_each_and_its_archive() {
+    let e = Env::new();
+    e.setup();
+    let dep = e.json(&["Get-DataEncryptionPolicy", "US Mailboxes"])["Guid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    create_by_pipeline(&e, "s", 4);
+    e.ok(&[
+        "New-UnifiedGroup",
+        "-DisplayName",
+        "Finance Team",
+        "-Alias",
+        "finance",
+    ]);
+    e.ok(&["New-Mailbox", "-PublicFolder", "-Name", "PF Root"]);
+    // alice (licensed, under the DEP since setup) gets an archive with mail in it.
+    let archive = e.json(&["Enable-Mailbox", "alice", "-Archive"])["ArchiveGuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (mail, _) = e.write_mail();
+    e.ok(&[
+        "New-MailboxImportRequest",
+        "alice",
+        mail.to_str().unwrap(),
+        "-IsArchive",
+    ]);
+    assert_eq!(key_deps(&e, &archive), [dep.as_str()]);
+    let s1 = e.json(&["Get-Mailbox", "s001"]);
+    let s2 = e.json(&["Get-Mailbox", "s002"]);
+    let by_smtp = s1["PrimarySmtpAddress"].as_str().unwrap().to_string();
+    let by_guid = s2["Guid"].as_str().unwrap().to_uppercase();
+    let by_exchange_guid = e.json(&["Get-Mailbox", "s003"])["ExchangeGuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Every one of them under the DEP, in one batch (the group and the public folder need a
+    // licensed tenant: alice).
+    let all = "Get-Mailbox -RecipientTypeDetails UserMailbox,SharedMailbox,GroupMailbox,PublicFolderMailbox -ResultSize Unlimited | Set-Mailbox -DataEncryptionPolicy 'US Mailboxes'";
+    e.ok(&["-Command", all]);
+    let under_dep = || {
+        common::store_rows(
+            &e,
+            "SELECT count(*) FROM recipient WHERE dep_guid = ?1",
+            &[dep.as_str().into()],
+        )[0][0]
+            .int()
+    };
+    // alice, her archive, 4 shared, the group, the public folder
+    assert_eq!(under_dep(), 8);
+    // Two that the name 'dup' matches: one by name, the other by alias.
+    e.ok(&[
+        "New-Mailbox",
+        "-Name",
+        "dup",
+        "-Alias",
+        "dupname",
+        "-Shared",
+    ]);
+    e.ok(&["New-Mailbox", "-Name", "other", "-Alias", "dup", "-Shared"]);
+    e.ok(&[
+        "Set-Mailbox",
+        "dupname",
+        "-DataEncryptionPolicy",
+        "US Mailboxes",
+    ]);
+    let audits = common::audit_operations(&e).len();
+
+    // One batch: a user mailbox by alias (with its archive), a shared one by name in another
+    // case, one by address, one by GUID in capitals, one by Exchange GUID, a group by alias and
+    // a public-folder mailbox by name; then an ambiguous name, then one never reached.
+    let out = e.run(&[
+        "-Command",
+        &format!(
+            "'alice', 'S000', '{by_smtp}', '{by_guid}', '{by_exchange_guid}', 'finance', 'PF Root', 'dup', 'dupname' | Set-Mailbox -DataEncryptionPolicy $null"
+        ),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("'dup' matches multiple entries: dup, other"),
+        "{err}"
+    );
+    for (id, moved) in [
+        ("alice", true),
+        ("s000", true),
+        ("s001", true),
+        ("s002", true),
+        ("s003", true),
+        ("finance", true),
+        ("PF Root", true),
+        ("dupname", false),
+    ] {
+        let d = &e.json(&["Get-Mailbox", id])["DataEncryptionPolicy"];
+        assert_eq!(d.is_null(), moved, "{id}: {d}");
+    }
+    // The archive's key left the DEP with its mailbox, and its mail still reads.
+    assert!(!key_deps(&e, &archive).contains(&dep), "{archive}");
+    let stats = e.json(&["Get-MailboxStatistics", "alice", "-Archive"]);
+    assert_eq!(stats["IsEncrypted"], false);
+    assert_eq!(stats["ItemCount"], 3);
+    // One audit row per mailbox named, in the order given, none for the archive.
+    let ops = common::audit_operations(&e);
+    let new: Vec<_> = ops[audits..]
+        .iter()
+        .filter(|(op, _)| op == "Set-Mailbox")
+        .map(|(_, p)| p["Identity"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        new,
+        [
+            "Alice Example",
+            "s000",
+            "s001",
+            "s002",
+            "s003",
+            "Finance Team",
+            "PF Root"
+        ]
+    );
+
+    assert_eq!(under_dep(), 1, "dup alone");
+    // And back, in one batch (all but the name that is ambiguous).
+    e.ok(&[
+        "-Command",
+        &all.replace(
+            "| Set-Mailbox",
+            "| Where-Object { $_.Name -ne 'dup' } | Set-Mailbox",
+        ),
+    ]);
+    assert_eq!(key_deps(&e, &archive), [dep.as_str()]);
+    // the 8 above, other and dup
+    assert_eq!(under_dep(), 10);
+    let stats = e.json(&["Get-MailboxStatistics", "alice", "-Archive"]);
+    assert_eq!(stats["DataEncryptionPolicyID"], dep.as_str());
+    assert_eq!(stats["ItemCount"], 3);
+    // Its items decrypt under the re-wrapped key.
+    let out = e.path("archive-out");
+    e.ok(&[
+        "New-MailboxExportRequest",
+        "alice",
+        out.to_str().unwrap(),
+        "-IsArchive",
+    ]);
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3);
+}

@@ -373,6 +373,22 @@ fn curl_and_ssh_keygen_drive_the_api_and_a_replay_gets_nothing() {
     let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["components"]["schemas"]["Get-Mailbox.Invocation"].is_object());
+    // File parameters are described with how their content travels; paths on the service's
+    // own machine are not offered.
+    let schemas = &doc["components"]["schemas"];
+    let hosted = &schemas["New-MgChatMessage.Invocation"]["properties"]["args"]["properties"]
+        ["HostedContents"]["description"];
+    assert!(
+        hosted
+            .as_str()
+            .unwrap_or("")
+            .contains("one Transfer per path"),
+        "{hosted}"
+    );
+    assert!(schemas["Transfer"]["properties"]["kind"].is_object());
+    let vault_args = &schemas["New-AzKeyVault.Invocation"]["properties"]["args"]["properties"];
+    assert!(vault_args["VaultName"].is_object());
+    assert!(vault_args.get("Pkcs11Module").is_none(), "{vault_args}");
 
     let body = r#"{"cmdlet":"Get-Mailbox","args":{"Identity":{"Str":"alice"}}}"#;
     let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -962,4 +978,160 @@ fn an_onboarding_request_reports_its_checks_through_a_client() {
     ok.extend(["-Property", "EnablementResult", "-Format", "Json"]);
     let v: serde_json::Value = serde_json::from_str(&c.ok(&ok)).unwrap();
     assert_eq!(v["EnablementResult"], "Success", "{v}");
+}
+
+/// The service opens no path a client names: each file a parameter names (one, or each of a
+/// list's, such as `New-MgChatMessage -HostedContents`) is sent from the client's machine, a
+/// file the cmdlet writes comes back there, and a file name cannot point outside the folder
+/// that comes back. Before the definition table said which parameters name files, the service
+/// opened `-HostedContents` paths on its own machine (relative to its own folder).
+#[test]
+fn a_clients_file_lists_are_sent_and_no_file_name_leaves_the_returned_folder() {
+    let (e, owner_key) = organization();
+    // The same relative names on both machines, with other bytes on the service's.
+    std::fs::write(e.dir.path().join("logo.png"), b"SERVICE-SIDE FILE").unwrap();
+    std::fs::write(e.dir.path().join("clip.bin"), b"SERVICE-SIDE CLIP").unwrap();
+    let svc = Service::start(&e);
+    let c = Client::new();
+    c.connect(&svc);
+    c.sign_in(OWNER, &owner_key);
+    std::fs::write(c.home.path().join("logo.png"), b"the client's logo").unwrap();
+    std::fs::write(c.home.path().join("clip.bin"), vec![7u8; 300_000]).unwrap();
+    c.ok(&["New-MgChat", "-Topic", "Falcon"]);
+    let posted = c.ok(&[
+        "New-MgChatMessage",
+        "-ChatId",
+        "Falcon",
+        "-Body",
+        "two files",
+        "-HostedContents",
+        "logo.png,clip.bin",
+        "-Format",
+        "Json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&posted).unwrap();
+    let id = v["Id"].as_str().expect("the message's Id").to_string();
+    for (n, name, want) in [
+        ("1", "logo-copy.png", b"the client's logo".to_vec()),
+        ("2", "clip-copy.bin", vec![7u8; 300_000]),
+    ] {
+        c.ok(&[
+            "Get-MgChatMessageHostedContent",
+            "-ChatId",
+            "Falcon",
+            "-ChatMessageId",
+            &id,
+            "-ChatMessageHostedContentId",
+            n,
+            "-OutFile",
+            name,
+        ]);
+        let got = std::fs::read(c.home.path().join(name)).unwrap();
+        assert!(got == want, "hosted content {n} is not the client's file");
+        assert!(
+            !e.dir.path().join(name).exists(),
+            "{name} was written on the service"
+        );
+    }
+    // A list whose files together are over what a request carries is refused on the client.
+    std::fs::write(c.home.path().join("big1.bin"), vec![1u8; 5 << 20]).unwrap();
+    std::fs::write(c.home.path().join("big2.bin"), vec![2u8; 5 << 20]).unwrap();
+    let err = c.fails(
+        &[
+            "New-MgChatMessage",
+            "-ChatId",
+            "Falcon",
+            "-Body",
+            "x",
+            "-HostedContents",
+            "big1.bin,big2.bin",
+        ],
+        2,
+    );
+    assert!(
+        err.contains("over the 8 MiB a service request carries"),
+        "{err}"
+    );
+    // Get-PnPFile: the file name is a name, never a path; and without -Path the service's
+    // own folder would be the target, so -Path is needed.
+    for bad in [
+        "../escaped.docx",
+        "/tmp/escaped.docx",
+        "a/b.docx",
+        "..",
+        "a\\b.docx",
+    ] {
+        let err = c.fails(
+            &[
+                "Get-PnPFile",
+                "-Url",
+                "/sites/x/Shared Documents/a.docx",
+                "-AsFile",
+                "-Path",
+                ".",
+                "-Filename",
+                bad,
+            ],
+            2,
+        );
+        assert!(err.contains("is not a plain file name"), "{bad}: {err}");
+    }
+    let err = c.fails(
+        &[
+            "Get-PnPFile",
+            "-Url",
+            "/sites/x/Shared Documents/a.docx",
+            "-AsFile",
+        ],
+        2,
+    );
+    assert!(err.contains("unless -Path is given"), "{err}");
+    // Paths inside a hashtable cannot travel: refused before anything is sent.
+    std::fs::write(c.home.path().join("sd.json"), b"{}").unwrap();
+    let err = c.fails(
+        &[
+            "-Command",
+            "Import-AzKeyVaultSecurityDomain -Name hsm1 -Keys @{PublicKey = 'sd1.cer'; PrivateKey = 'sd1.key'} -SecurityDomainPath sd.json",
+        ],
+        2,
+    );
+    assert!(
+        err.contains("-Keys names a file on the service's machine"),
+        "{err}"
+    );
+}
+
+/// A meeting recording through a client: the file goes up with the request, is encrypted on
+/// the service, and comes back decrypted with the reply, byte for byte.
+#[test]
+fn a_meeting_recording_goes_up_and_comes_back_through_a_client() {
+    let (e, owner_key) = organization();
+    let svc = Service::start(&e);
+    let c = Client::new();
+    c.connect(&svc);
+    c.sign_in(OWNER, &owner_key);
+    c.ok(&["New-Mailbox", "-Name", "Alice Example", "-Alias", "alice"]);
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(c.home.path().join("standup.mp4"), &bytes).unwrap();
+    let out = c.ok(&[
+        "-Command",
+        "$m = New-MgUserOnlineMeeting -UserId alice -Subject Standup; \
+         $r = Add-CustomerKeyMeetingRecording -UserId alice -OnlineMeetingId $m.Id -Path standup.mp4; \
+         Get-MgUserOnlineMeetingRecordingContent -UserId alice -OnlineMeetingId $m.Id -CallRecordingId $r.Id -OutFile back.mp4 | Out-Null; \
+         $r.Size",
+    ]);
+    assert_eq!(out.trim(), "300000");
+    assert_eq!(
+        std::fs::read(c.home.path().join("back.mp4")).unwrap(),
+        bytes
+    );
+    // The service's data holds the recording only as ciphertext.
+    for f in common::files_under(e.dir.path()) {
+        let stored = std::fs::read(&f).unwrap();
+        assert!(
+            !stored.windows(64).any(|w| w == &bytes[100_000..100_064]),
+            "{}",
+            f.display()
+        );
+    }
 }

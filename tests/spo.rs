@@ -1228,3 +1228,105 @@ fn the_admin_center_url_selects_the_geo_as_older_guides_write_it() {
     );
     assert!(err.contains("name two geos"), "{err}");
 }
+
+/// File and folder names follow SharePoint's rules, so that no name can read as a path: `..`
+/// was taken as a file name (its ServerRelativeUrl then named the library's parent), and a
+/// name from the store that is not a plain file name is not used as a local file name.
+#[test]
+fn names_follow_sharepoints_rules_and_a_download_lands_in_its_folder() {
+    let e = setup();
+    site(&e, MKT);
+    let f = write_file(&e, "a.txt", 100);
+    assert!(register(&e, &[]).status.success());
+    let add = |folder: &str, name: &str| {
+        e.run(&[
+            "Add-PnPFile",
+            "-Path",
+            f.to_str().unwrap(),
+            "-Folder",
+            folder,
+            "-Site",
+            MKT,
+            "-NewFileName",
+            name,
+        ])
+    };
+    for bad in [
+        "..",
+        ".",
+        "../up.txt",
+        "a/b.txt",
+        "a\\b.txt",
+        "a:b.txt",
+        "what?.txt",
+        "x|y",
+        "CON",
+        "lpt1",
+        "desktop.ini",
+        ".lock",
+        "my_vti_file",
+        "~$draft.docx",
+        "a\"b",
+    ] {
+        let out = add("Shared Documents", bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?} was accepted");
+        assert!(
+            stderr(&out).contains("is not a valid file name"),
+            "{bad:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = add("Shared Documents/../Other", "ok.txt");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not a valid folder name"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing of those was stored; good names still are (a leading space is trimmed as before).
+    let listed = e.json(&["Get-PnPFolderItem", "-Site", MKT]);
+    assert_eq!(listed.as_array().map_or(0, Vec::len), 0, "{listed}");
+    assert!(add("Shared Documents", "COM10.txt").status.success());
+    assert!(add("Shared Documents", " report 1.txt").status.success());
+    // A download's -Filename is a name, never a path.
+    let dl = e.path("dl");
+    std::fs::create_dir(&dl).unwrap();
+    for bad in ["../x.txt", "/tmp/x.txt", "a/x.txt", ".."] {
+        let out = e.run(&[
+            "Get-PnPFile",
+            "-Url",
+            "/sites/marketing/Shared Documents/COM10.txt",
+            "-AsFile",
+            "-Path",
+            dl.to_str().unwrap(),
+            "-Filename",
+            bad,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&out).contains("is not a plain file name"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+    }
+    // A name the store gives that is not a plain file name (the store writer's) is not used.
+    common::store_exec(
+        &e,
+        "UPDATE spo_file SET path = 'Shared Documents/..' WHERE path = 'Shared Documents/COM10.txt'",
+    );
+    let out = e.run(&[
+        "Get-PnPFile",
+        "-Url",
+        "/sites/marketing/Shared Documents/..",
+        "-AsFile",
+        "-Path",
+        dl.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("which is not a plain file name"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(&dl).unwrap().count(), 0);
+}

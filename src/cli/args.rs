@@ -117,18 +117,30 @@ impl Args {
         Ok(args)
     }
 
-    /// Whether any bound parameter is of `kind` `Path` (a file on the caller's machine).
-    pub fn paths(&self, cmdlet: &Cmdlet) -> Vec<&'static str> {
+    /// The bound parameters that name files on the caller's machine (`Param::files`), with
+    /// the paths each names (one, or each of a list's), in order.
+    pub fn file_params(&self, cmdlet: &Cmdlet) -> Vec<(&'static Param, Vec<String>)> {
         cmdlet
             .all_params()
-            .filter(|p| matches!(p.kind, Kind::Path) && self.values.contains_key(p.name))
-            .map(|p| p.name)
+            .filter(|p| p.files != crate::cli::def::Files::None)
+            .filter_map(|p| match self.values.get(p.name) {
+                Some(Value::Str(s)) => Some((p, vec![s.clone()])),
+                Some(Value::List(v)) => Some((p, v.clone())),
+                // Paths inside another value (a hashtable's): none a client could send.
+                Some(Value::Null) | None => None,
+                Some(_) => Some((p, Vec::new())),
+            })
             .collect()
     }
 
     /// Binds `name` (a parameter of the cmdlet these were bound for) to the string `v`.
     pub fn set_str(&mut self, name: &'static str, v: String) {
         self.values.insert(name, Value::Str(v));
+    }
+
+    /// Binds `name` (a list parameter of the cmdlet these were bound for) to `v`.
+    pub fn set_list(&mut self, name: &'static str, v: Vec<String>) {
+        self.values.insert(name, Value::List(v));
     }
 
     /// Whether any of `names` was given.

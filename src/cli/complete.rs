@@ -440,7 +440,7 @@ fn values(cmdlet: &Cmdlet, p: &Param, partial: &str, ctx: &CompletionCtx) -> Fou
             .filter(|v| starts_with_ci(v, partial))
             .collect(),
         // A path, with nothing else to offer: the shell completes file names.
-        files: matches!(p.kind, Kind::Path) && p.complete.is_none(),
+        files: p.files != crate::cli::def::Files::None && p.complete.is_none(),
     }
 }
 

@@ -86,6 +86,25 @@ pub struct Param {
     /// PowerShell's ValueFromRemainingArguments: this positional list also takes every
     /// positional value after its own (`Write-Host a b c`).
     pub remaining: bool,
+    /// Whether the value names files, and what the cmdlet does with them (which decides what a
+    /// client sends to a service, and what comes back).
+    pub files: Files,
+}
+
+/// What a parameter's value says about files on the caller's machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    /// Not a file.
+    None,
+    /// A path on the machine that runs the cmdlet (a PKCS#11 module, KMIP credentials, the
+    /// service's certificate, a shell's profile): against a service, only its own operator
+    /// gives one, in embedded mode there. Every `Kind::Path` parameter is this unless declared
+    /// otherwise, so a new file parameter is refused from clients until it says what it does.
+    Host,
+    /// The cmdlet reads the file or folder (each of them, for a list): a client sends them.
+    Reads,
+    /// The cmdlet writes the file, or files into the folder: a service sends them back.
+    Writes,
 }
 
 impl Param {
@@ -100,7 +119,29 @@ impl Param {
             aliases: &[],
             complete: None,
             remaining: false,
+            files: if matches!(kind, Kind::Path) {
+                Files::Host
+            } else {
+                Files::None
+            },
         }
+    }
+    /// The cmdlet reads the files this names (a path, or a list of paths).
+    pub const fn reads_files(mut self) -> Self {
+        self.files = Files::Reads;
+        self
+    }
+    /// The value names files on the machine that runs the cmdlet in a form a client cannot
+    /// send (paths inside hashtables: `Import-AzKeyVaultSecurityDomain -Keys`): against a
+    /// service it is refused, so that the service opens no path a client names.
+    pub const fn host_files(mut self) -> Self {
+        self.files = Files::Host;
+        self
+    }
+    /// The cmdlet writes the file (or into the folder) this names.
+    pub const fn writes_files(mut self) -> Self {
+        self.files = Files::Writes;
+        self
     }
     pub const fn remaining(mut self) -> Self {
         self.remaining = true;

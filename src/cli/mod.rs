@@ -231,11 +231,16 @@ impl Ctx {
     fn run_remote(&mut self, cmdlet: &'static Cmdlet, args: &Args) -> Result<Output, CliError> {
         let mut files = Vec::new();
         let mut paths = Vec::new();
-        for p in args.paths(cmdlet) {
-            let path = args.str(p).unwrap_or_default().to_string();
-            files.push(serve::files::outgoing(cmdlet.name, p, &path)?);
-            paths.push((p, path));
+        for (p, named) in args.file_params(cmdlet) {
+            if p.files == def::Files::Host {
+                return Err(serve::files::host_only(cmdlet.name, p.name));
+            }
+            for path in named {
+                files.push(serve::files::outgoing(cmdlet.name, p, &path)?);
+                paths.push((p.name, path));
+            }
         }
+        serve::files::check_total(&files)?;
         let mut inv = serve::wire::Invocation {
             cmdlet: cmdlet.name.to_string(),
             args: args.to_wire(),

@@ -164,6 +164,29 @@ pub fn encode_rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The SubjectPublicKeyInfo (whole TLV) of an X.509 certificate's DER (RFC 5280
+/// `tbsCertificate.subjectPublicKeyInfo`). Only the fields before it are walked; nothing is
+/// verified (a security-domain certificate is a carrier of a public key).
+pub(crate) fn certificate_spki(der: &[u8]) -> Result<&[u8], CryptoError> {
+    let (cert, rest) = read_tlv(der, TAG_SEQUENCE)?;
+    if !rest.is_empty() {
+        return Err(bad("certificate: trailing bytes"));
+    }
+    let (tbs, _) = read_tlv(cert, TAG_SEQUENCE)?;
+    let mut cur = tbs;
+    // [0] EXPLICIT version, when present.
+    if cur.first() == Some(&0xa0) {
+        cur = read_tlv(cur, 0xa0)?.1;
+    }
+    cur = read_tlv(cur, TAG_INTEGER)?.1; // serialNumber
+    for _ in 0..4 {
+        // signature algorithm, issuer, validity, subject
+        cur = read_tlv(cur, TAG_SEQUENCE)?.1;
+    }
+    let (_, after) = read_tlv(cur, TAG_SEQUENCE)?;
+    Ok(&cur[..cur.len() - after.len()])
+}
+
 #[cfg(test)]
 mod encode_tests {
     use super::*;

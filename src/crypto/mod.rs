@@ -31,6 +31,7 @@ pub mod provider;
 mod provider_rustcrypto;
 mod rsa;
 mod secret;
+pub mod security_domain;
 pub mod wrap;
 
 pub use commit::{CommitmentKey, RecordKey, KEY_COMMITMENT_LEN};

@@ -61,11 +61,15 @@ pub enum VaultOperation {
     SetKeyRotationPolicy,
     /// Invoke-AzKeyVaultKeyRotation, or a due rotation (Invoke-CustomerKeyRotation)
     RotateKey,
+    /// Export-AzKeyVaultSecurityDomain (a Managed HSM's security domain downloaded)
+    ExportSecurityDomain,
+    /// Import-AzKeyVaultSecurityDomain
+    ImportSecurityDomain,
 }
 
 impl VaultOperation {
     /// Every operation.
-    pub const ALL: [VaultOperation; 27] = [
+    pub const ALL: [VaultOperation; 29] = [
         VaultOperation::CreateVault,
         VaultOperation::RemoveVault,
         VaultOperation::RecoverVault,
@@ -93,6 +97,8 @@ impl VaultOperation {
         VaultOperation::GetKeyRotationPolicy,
         VaultOperation::SetKeyRotationPolicy,
         VaultOperation::RotateKey,
+        VaultOperation::ExportSecurityDomain,
+        VaultOperation::ImportSecurityDomain,
     ];
 
     /// The name as recorded (`WrapKey`, ...).
@@ -125,6 +131,8 @@ impl VaultOperation {
             VaultOperation::GetKeyRotationPolicy => "GetKeyRotationPolicy",
             VaultOperation::SetKeyRotationPolicy => "SetKeyRotationPolicy",
             VaultOperation::RotateKey => "RotateKey",
+            VaultOperation::ExportSecurityDomain => "ExportSecurityDomain",
+            VaultOperation::ImportSecurityDomain => "ImportSecurityDomain",
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The Azure side as operators drive it: the signed-in account, the context, and the
 //! embedded local vaults. Vault errors become service errors with advice per class.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
 
 use super::generation::Generations;
 use super::{Error, ErrorKind, Result};
@@ -1202,4 +1204,146 @@ fn admin_denied(upn: &str, cmdlet: &str, need: &[&str]) -> Error {
         "ask a holder of '{}' to run it, or to grant you that role",
         need[0]
     ))
+}
+
+/// A Managed HSM's security domain (`Export-`/`Import-AzKeyVaultSecurityDomain`).
+impl AzureSession<'_> {
+    fn read_small(path: &Path, what: &str, help: &str) -> Result<Zeroizing<Vec<u8>>> {
+        crate::input::read_file_limited(path, crate::crypto::security_domain::MAX_FILE_BYTES as u64)
+            .map(Zeroizing::new)
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("cannot read {what} {}: {e}", path.display()),
+                )
+                .with_help(help.to_string())
+            })
+    }
+
+    fn certificate(path: &Path) -> Result<crate::crypto::security_domain::DomainCertificate> {
+        let bytes = Self::read_small(
+            path,
+            "certificate",
+            "give the certificate files (.cer, PEM or DER) of the security-domain key pairs",
+        )?;
+        crate::crypto::security_domain::read_certificate(&bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("certificate {} is not usable: {e}", path.display()),
+            )
+            .with_help("make each key pair with openssl req -newkey rsa:2048 -nodes -keyout sd1.key -x509 -days 365 -out sd1.cer")
+        })
+    }
+
+    /// `Export-AzKeyVaultSecurityDomain -Name h -Certificates ... -Quorum q -OutputPath p`:
+    /// writes the security-domain file (0600, atomically; an existing file only with
+    /// `force`). The first download activates the HSM.
+    pub fn export_security_domain(
+        &mut self,
+        hsm: &str,
+        certificates: &[PathBuf],
+        quorum: i64,
+        out: &Path,
+        force: bool,
+    ) -> Result<()> {
+        self.check_container(hsm, true)?;
+        crate::crypto::security_domain::check_quorum(certificates.len(), quorum).map_err(|e| {
+            Error::new(ErrorKind::InvalidArgument, e.0)
+                .with_help("e.g. -Certificates sd1.cer,sd2.cer,sd3.cer -Quorum 2")
+        })?;
+        if out.exists() && !force {
+            return Err(
+                Error::rule(format!("the file {} already exists", out.display()))
+                    .with_help("choose another -OutputPath, or add -Force to replace it"),
+            );
+        }
+        let certs = certificates
+            .iter()
+            .map(|p| Self::certificate(p))
+            .collect::<Result<Vec<_>>>()?;
+        let v = self.vault(hsm)?;
+        let r = v.export_security_domain(&self.az.caller, &certs, quorum as usize);
+        let file = self.checked(r)?;
+        crate::vault::fsio::write_atomic(out, &file)?;
+        Ok(())
+    }
+
+    /// `Import-AzKeyVaultSecurityDomain -Name h -Keys @{PublicKey=..; PrivateKey=..},...
+    /// -SecurityDomainPath p`: `keys` are (certificate, PEM private key) paths. Returns the
+    /// domain id the HSM now holds.
+    pub fn import_security_domain(
+        &mut self,
+        hsm: &str,
+        keys: &[(PathBuf, PathBuf)],
+        path: &Path,
+    ) -> Result<String> {
+        self.check_container(hsm, true)?;
+        let file = Self::read_small(
+            path,
+            "security-domain file",
+            "give the file Export-AzKeyVaultSecurityDomain wrote with -SecurityDomainPath",
+        )?;
+        let mut opened = Vec::new();
+        for (cert, key) in keys {
+            let c = Self::certificate(cert)?;
+            let pem = Self::read_small(
+                key,
+                "private key",
+                "give each certificate's private key as PEM (the .key file openssl req -keyout wrote)",
+            )?;
+            let pkcs8 = crate::crypto::keyfile::pkcs8_from_pem(&pem, None).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("private key {} is not usable: {e}", key.display()),
+                )
+                .with_help("give an unencrypted PEM RSA private key (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)")
+            })?;
+            opened.push((c, pkcs8));
+        }
+        let v = self.vault(hsm)?;
+        let r = v.import_security_domain(&self.az.caller, &file, &opened);
+        self.checked(r)
+    }
+}
+
+/// A Managed HSM local role as `Get-AzKeyVaultRoleDefinition -HsmName` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalRoleDefinition {
+    /// `RoleName` (`Managed HSM Crypto User`).
+    pub role_name: String,
+    /// The role definition GUID (Azure's, the same everywhere).
+    pub id: String,
+    /// Microsoft's description.
+    pub description: String,
+    /// Its data actions (`Microsoft.KeyVault/managedHsm/...`).
+    pub data_actions: Vec<String>,
+}
+
+impl AzureSession<'_> {
+    /// `Get-AzKeyVaultRoleDefinition -HsmName h [-RoleDefinitionName n]`: the built-in local
+    /// roles (custkey has no custom ones).
+    pub fn hsm_role_definitions(
+        &mut self,
+        hsm: &str,
+        name: Option<&str>,
+    ) -> Result<Vec<LocalRoleDefinition>> {
+        self.check_container(hsm, true)?;
+        let view = |r: &crate::vault::RoleDefinition| LocalRoleDefinition {
+            role_name: r.name.to_string(),
+            id: r.id.to_string(),
+            description: r.description.to_string(),
+            data_actions: r.data_actions.iter().map(|s| s.to_string()).collect(),
+        };
+        match name {
+            Some(n) => {
+                let r = rbac::hsm_role(n).map_err(|e| {
+                    Error::not_found(e.message().to_string()).with_help(format!(
+                        "Get-AzKeyVaultRoleDefinition -HsmName {hsm} lists the local roles"
+                    ))
+                })?;
+                Ok(vec![view(r)])
+            }
+            None => Ok(rbac::HSM_ROLES.iter().map(view).collect()),
+        }
+    }
 }

@@ -733,8 +733,29 @@ pub fn audit(
     operation: &str,
     user_id: &str,
     object_id: &str,
-    mut parameters: serde_json::Value,
+    parameters: serde_json::Value,
 ) -> Result<()> {
+    tx.append_audit(&audit_record(
+        org_id,
+        record_type,
+        operation,
+        user_id,
+        object_id,
+        parameters,
+    ))?;
+    Ok(())
+}
+
+/// The record [`audit`] appends, not yet stored (a batch appends many at once,
+/// `Tx::append_audits`).
+pub fn audit_record(
+    org_id: &str,
+    record_type: &str,
+    operation: &str,
+    user_id: &str,
+    object_id: &str,
+    mut parameters: serde_json::Value,
+) -> AuditRow {
     // A record written for a service request names it (the service's log does too).
     if let (Some(id), Some(p)) = (
         REQUEST_ID.with(|r| r.borrow().clone()),
@@ -743,7 +764,7 @@ pub fn audit(
         p.entry("Request Id")
             .or_insert(serde_json::Value::String(id));
     }
-    tx.append_audit(&AuditRow {
+    AuditRow {
         id: 0,
         creation_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         record_type: record_type.into(),
@@ -757,8 +778,7 @@ pub fn audit(
         },
         object_id: object_id.into(),
         parameters: parameters.to_string(),
-    })?;
-    Ok(())
+    }
 }
 
 pub fn parse_guid(s: &str) -> Result<uuid::Uuid> {

@@ -400,7 +400,7 @@ fn content_binding(chat_guid: &str, message_id: &str) -> Result<ContentBinding> 
 
 /// The Teams workload key new messages are encrypted under, made under the tenant default DEP
 /// when the workload has none yet.
-fn current_workload_key(
+pub(super) fn current_workload_key(
     store: &mut Store,
     keys: &mut ServiceKeys,
     request: &str,
@@ -440,7 +440,7 @@ fn licence_rule(store: &mut Store, dep_guid: &str) -> Result<()> {
     Ok(())
 }
 
-fn open_workload_key(
+pub(super) fn open_workload_key(
     store: &mut Store,
     keys: &mut ServiceKeys,
     row: &WorkloadKeyRow,
@@ -512,6 +512,7 @@ pub fn post_with(
                 left: MAX_HOSTED_CONTENT_BYTES,
                 read: 0,
                 path: path.clone(),
+                limit: MAX_HOSTED_CONTENT_BYTES,
             };
             let offset = out.position();
             let stored = {
@@ -738,7 +739,7 @@ fn check_hosted_inputs(paths: &[PathBuf]) -> Result<Vec<(PathBuf, String, u64)>>
 }
 
 /// The content type Teams would give a file of this extension.
-fn content_type_of(p: &Path) -> &'static str {
+pub(super) fn content_type_of(p: &Path) -> &'static str {
     let ext = p
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -759,11 +760,13 @@ fn content_type_of(p: &Path) -> &'static str {
 
 /// A reader that fails once more than the limit has been read (a file that grew after it was
 /// checked), counting what it read.
-struct Limited<R> {
-    inner: R,
-    left: u64,
-    read: u64,
-    path: PathBuf,
+pub(super) struct Limited<R> {
+    pub(super) inner: R,
+    pub(super) left: u64,
+    pub(super) read: u64,
+    pub(super) path: PathBuf,
+    /// The limit `left` started from (for the message).
+    pub(super) limit: u64,
 }
 
 impl<R: Read> Read for Limited<R> {
@@ -771,8 +774,9 @@ impl<R: Read> Read for Limited<R> {
         let n = self.inner.read(buf)?;
         if n as u64 > self.left {
             return Err(io::Error::other(format!(
-                "'{}' grew past {MAX_HOSTED_CONTENT_BYTES} bytes while it was read",
-                self.path.display()
+                "'{}' grew past {} bytes while it was read",
+                self.path.display(),
+                self.limit
             )));
         }
         self.left -= n as u64;

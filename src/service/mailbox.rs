@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::dep::{self, KIND_MAILBOX, STATE_ACTIVE, STATE_PENDING_PURGE};
-use super::keys::{audit, parse_guid, request_id, Purpose, ServiceKeys};
+use super::keys::{audit_record, parse_guid, request_id, Purpose, ServiceKeys};
 use super::recipient::{self, Kind, Recipient};
 use super::{Error, Result};
 use crate::crypto::{DepKey, KeyRef, MailboxBinding, MailboxKey, WrappedKey};
@@ -123,26 +123,20 @@ pub(crate) fn unchanged_dep(tx: &crate::store::Tx, r: &RecipientRow) -> Result<(
     match tx.recipient(&r.guid)? {
         Some(now) if now.dep_guid == r.dep_guid => Ok(()),
         Some(_) => Err(changed_meanwhile()),
-        None => Err(Error::new(
-            super::ErrorKind::NotFound,
-            format!(
-                "the mailbox '{}' was removed while this command ran",
-                r.name
-            ),
-        )
-        .with_help("Get-Mailbox lists the mailboxes there are")),
+        None => Err(removed_meanwhile(r)),
     }
 }
 
-/// [`unchanged_dep`], and fails the same way (nothing written) when the mailbox was given an
-/// archive since `r` was read: an assignment must re-wrap the archive's keys with the
-/// mailbox's. One lookup for both.
-fn unchanged_dep_and_archive(tx: &crate::store::Tx, r: &RecipientRow) -> Result<()> {
-    match tx.recipient(&r.guid)? {
-        Some(now) if now.dep_guid == r.dep_guid && now.archive_guid == r.archive_guid => Ok(()),
-        Some(_) => Err(changed_meanwhile()),
-        None => unchanged_dep(tx, r),
-    }
+/// The error when a recipient read by a command was removed before its write.
+fn removed_meanwhile(r: &RecipientRow) -> Error {
+    Error::new(
+        super::ErrorKind::NotFound,
+        format!(
+            "the mailbox '{}' was removed while this command ran",
+            r.name
+        ),
+    )
+    .with_help("Get-Mailbox lists the mailboxes there are")
 }
 
 /// What a command over many recipients did, in order: the results of the first ones, and the
@@ -247,9 +241,9 @@ pub fn preflight_assign_many(
     }
     store.read(|tx| -> Result<_> {
         let tenant = recipient::tenant_licensed(tx)?;
-        Ok(identities
-            .iter()
-            .map(|id| match recipient::resolve(tx, id, scope) {
+        Ok(recipient::resolve_many(tx, identities, scope)?
+            .into_iter()
+            .map(|r| match r {
                 Ok(r) => licence_gate(&r, tenant).err(),
                 Err(e) => Some(e),
             })
@@ -354,33 +348,42 @@ fn assign_attempt(
 ) -> Result<Partial<RecipientRow>> {
     let (mut rows, mut key_rows, mut failed, tenant, mut archives) =
         store.read(|tx| -> Result<_> {
+            // The recipients, their archives, and the keys of both: each a few statements
+            // for the whole batch (store/db.rs `batches`), not one per recipient.
             let mut rows = Vec::with_capacity(identities.len());
-            let mut keys = Vec::with_capacity(identities.len());
-            // Each mailbox's archive and its keys: they follow the mailbox's DEP.
-            let mut archives = Vec::with_capacity(identities.len());
             let mut failed = None;
-            for id in identities {
-                let r = match recipient::resolve(tx, id, scope) {
-                    Ok(r) => r,
+            for r in recipient::resolve_many(tx, identities, scope)? {
+                match r {
+                    Ok(r) => rows.push(r),
                     Err(e) if prefix => {
                         failed = Some(e);
                         break;
                     }
                     Err(e) => return Err(e),
-                };
-                keys.push(tx.mailbox_keys(&r.guid)?);
-                archives.push(match &r.archive_guid {
-                    Some(g) => match tx.recipient(g)? {
-                        Some(a) => {
-                            let k = tx.mailbox_keys(&a.guid)?;
-                            Some((a, k))
-                        }
-                        None => None,
-                    },
-                    None => None,
-                });
-                rows.push(r);
+                }
             }
+            // Each mailbox's archive and its keys: they follow the mailbox's DEP.
+            let archive_guids: Vec<&str> = rows
+                .iter()
+                .filter_map(|r: &RecipientRow| r.archive_guid.as_deref())
+                .collect();
+            let found: HashMap<String, RecipientRow> = tx
+                .recipients_by_guid(&archive_guids)?
+                .into_iter()
+                .map(|a| (a.guid.clone(), a))
+                .collect();
+            let mut guids: Vec<&str> = rows.iter().map(|r| r.guid.as_str()).collect();
+            guids.extend(found.keys().map(String::as_str));
+            let by_guid = tx.mailbox_keys_of(&guids)?;
+            let keys_of = |g: &str| by_guid.get(g).cloned().unwrap_or_default();
+            let keys: Vec<Vec<MailboxKeyRow>> = rows.iter().map(|r| keys_of(&r.guid)).collect();
+            let archives: Vec<Option<(RecipientRow, Vec<MailboxKeyRow>)>> = rows
+                .iter()
+                .map(|r| {
+                    let a = found.get(r.archive_guid.as_deref()?)?;
+                    Some((a.clone(), keys_of(&a.guid)))
+                })
+                .collect();
             // The tenant's licences matter only to group and public-folder mailboxes.
             let tenant = dep_identity.is_some()
                 && rows
@@ -431,6 +434,10 @@ fn assign_attempt(
         key_rows.iter().map(|ks| key_set(ks)).collect();
     for (r, existing) in rows.iter().zip(key_rows) {
         if existing.is_empty() {
+            if fresh_rows.iter().any(|k| k.mailbox_guid == r.guid) {
+                // Named twice in the batch: one first key.
+                continue;
+            }
             let key = MailboxKey::generate(KeyRef::new(uuid::Uuid::new_v4(), 1));
             let wrapped = new_dk.wrap_mailbox_key(&key, &binding(&target.guid, &r.guid)?)?;
             fresh_rows.push(MailboxKeyRow {
@@ -479,48 +486,63 @@ fn assign_attempt(
     }
     let when = super::now();
     let assigned = dep_identity.map(|_| target.guid.clone());
+    let guids: Vec<&str> = rows.iter().map(|r| r.guid.as_str()).collect();
     let done = store.write(|tx| {
+        // Under the write lock, each recipient as read (its DEP and archive) and its keys
+        // exactly the ones read, else nothing is written; each check a few statements for the
+        // whole batch.
+        let now: HashMap<String, RecipientRow> = tx
+            .recipients_by_guid(&guids)?
+            .into_iter()
+            .map(|r| (r.guid.clone(), r))
+            .collect();
+        let now_keys = tx.mailbox_keys_of(&guids)?;
         for (r, read) in rows.iter().zip(&read_sets) {
-            if let Err(e) = unchanged_dep_and_archive(tx, r) {
+            match now.get(&r.guid) {
+                Some(n) if n.dep_guid == r.dep_guid && n.archive_guid == r.archive_guid => {}
                 // Reassigned or removed meanwhile: read again (a removed one then fails as not found).
-                *conflict = true;
-                return Err(e);
+                Some(_) => {
+                    *conflict = true;
+                    return Err(changed_meanwhile());
+                }
+                None => {
+                    *conflict = true;
+                    return Err(removed_meanwhile(r));
+                }
             }
-            if &key_set(&tx.mailbox_keys(&r.guid)?) != read {
+            if &key_set(now_keys.get(&r.guid).map_or(&[][..], Vec::as_slice)) != read {
                 *conflict = true;
                 return Err(changed_meanwhile());
             }
         }
-        for (k, from) in &new_rows {
-            if !tx.rewrap_mailbox_key(k, from)? {
-                *conflict = true;
-                return Err(changed_meanwhile());
-            }
+        if !tx.rewrap_mailbox_keys(&new_rows)? {
+            *conflict = true;
+            return Err(changed_meanwhile());
         }
-        for k in &fresh_rows {
-            tx.put_mailbox_key(k)?;
-        }
+        // The mailboxes that get these had no key when checked above.
+        tx.insert_first_mailbox_keys(&fresh_rows)?;
+        tx.set_recipients_dep(&guids, assigned.as_deref(), &when)?;
         let mut out = Vec::with_capacity(rows.len());
+        let mut records = Vec::with_capacity(rows.len());
         for r in &rows {
             let mut r = r.clone();
             r.dep_guid = assigned.clone();
             r.when_changed = when.clone();
-            tx.set_recipient_dep(&r.guid, assigned.as_deref(), &when)?;
             if r.kind == Kind::ArchiveMailbox.as_str() {
                 // Changed with its mailbox, whose audit row records the assignment.
                 continue;
             }
-            audit(
-                tx,
+            records.push(audit_record(
                 org_id,
                 "ExchangeAdmin",
                 cmdlet,
                 "",
                 &r.guid,
                 json!({"Identity": r.name, "DataEncryptionPolicy": dep_identity.map(|_| target.name.clone()), "DataEncryptionPolicyId": assigned}),
-            )?;
+            ));
             out.push(r);
         }
+        tx.append_audits(&records)?;
         Ok(out)
     })?;
     Ok(Partial { done, failed })

@@ -20,6 +20,7 @@ pub mod roles;
 pub mod rotation;
 pub mod site;
 pub mod spo;
+pub mod teams;
 
 use std::fmt;
 

@@ -270,7 +270,31 @@ fn valid_smtp(s: &str) -> bool {
 
 /// Resolves a recipient by identity (GUID, name, alias, address or UPN) within `scope`.
 pub fn resolve(tx: &Tx, identity: &str, scope: RecipientScope) -> Result<RecipientRow> {
-    let mut rows = tx.recipients_by_identity(identity, scope)?;
+    resolved(identity, scope, tx.recipients_by_identity(identity, scope)?)
+}
+
+/// [`resolve`] for many identities, in a few statements (`Tx::recipients_by_identities`): each
+/// identity's recipient, or its error, in order.
+pub fn resolve_many(
+    tx: &Tx,
+    identities: &[String],
+    scope: RecipientScope,
+) -> Result<Vec<Result<RecipientRow>>> {
+    Ok(tx
+        .recipients_by_identities(identities, scope)?
+        .into_iter()
+        .zip(identities)
+        .map(|(rows, id)| resolved(id, scope, rows))
+        .collect())
+}
+
+/// The recipient `identity` names among `rows`, the recipients it matches: an error when none
+/// or several do.
+fn resolved(
+    identity: &str,
+    scope: RecipientScope,
+    mut rows: Vec<RecipientRow>,
+) -> Result<RecipientRow> {
     match rows.len() {
         0 => {
             let what = match scope {

@@ -188,9 +188,9 @@ pub fn upload(
                     .with_help("give the path of a file with -Path")
             })?,
     };
-    if name.contains('/') || name.chars().any(char::is_control) {
-        return Err(Error::invalid(format!("'{name}' is not a valid file name"))
-            .with_help("a file name has no '/' and no control characters"));
+    check_name(&name, "file")?;
+    for part in folder.split('/').filter(|p| !p.is_empty()) {
+        check_name(part, "folder")?;
     }
     let rel = if folder.is_empty() {
         name
@@ -559,4 +559,51 @@ pub fn download(
         value: present(&site, &f),
         warnings: tiks.warnings,
     })
+}
+
+/// SharePoint's rules for a file or folder name, as Microsoft documents them for SharePoint
+/// in Microsoft 365 and OneDrive: none of `" * : < > ? / \ |` (nor control characters), no
+/// leading or trailing space, not `.lock`, `CON`, `PRN`, `AUX`, `NUL`, `COM0`-`COM9`,
+/// `LPT0`-`LPT9` or `desktop.ini`, no `_vti_` anywhere, not beginning with `~$`. Names made of
+/// periods alone (`.`, `..`) are refused too: in a server-relative URL they would name another
+/// folder.
+pub fn check_name(name: &str, what: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::invalid(format!("'{name}' is not a valid {what} name: {why}"))
+            .with_help("SharePoint names have none of \" * : < > ? / \\ |, no leading or trailing space, and are not a reserved name (CON, NUL, .lock, desktop.ini, ...)"))
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_control() || "\"*:<>?/\\|".contains(*c))
+    {
+        return bad(&format!("it has the character {c:?}"));
+    }
+    if name.trim() != name {
+        return bad("it begins or ends with a space");
+    }
+    if name.chars().all(|c| c == '.') {
+        return bad("it is made of periods alone");
+    }
+    let lower = name.to_ascii_lowercase();
+    let device = |prefix: &str| {
+        lower.len() == 4 && lower.starts_with(prefix) && lower.as_bytes()[3].is_ascii_digit()
+    };
+    if matches!(
+        lower.as_str(),
+        ".lock" | "con" | "prn" | "aux" | "nul" | "desktop.ini"
+    ) || device("com")
+        || device("lpt")
+    {
+        return bad("it is a reserved name");
+    }
+    if lower.contains("_vti_") {
+        return bad("it contains _vti_");
+    }
+    if name.starts_with("~$") {
+        return bad("it begins with ~$");
+    }
+    Ok(())
 }

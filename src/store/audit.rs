@@ -1,6 +1,6 @@
 //! The unified audit log (append-only).
 
-use super::db::{args, Row};
+use super::db::{self, args, Arg, Row};
 use super::{Result, StoreError, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,32 @@ impl Tx<'_> {
         )?
         .ok_or_else(|| StoreError::Sql("an audit record was not given an id".into()))?
         .get(0)
+    }
+
+    /// Appends records in order (their ids ascend as they are given), in a few statements
+    /// ([`db::batches`]).
+    pub fn append_audits(&self, rows: &[AuditRow]) -> Result<()> {
+        for run in db::batches(rows) {
+            let sql = format!(
+                "INSERT INTO audit_record (creation_time, record_type, operation, organization_id, user_id, object_id, parameters)
+                 VALUES {}",
+                db::rows_sql(run.len(), "(?, ?, ?, ?, ?, ?, ?)")
+            );
+            let mut params: Vec<&dyn Arg> = Vec::with_capacity(run.len() * 7);
+            for a in run {
+                params.extend([
+                    &a.creation_time as &dyn Arg,
+                    &a.record_type,
+                    &a.operation,
+                    &a.organization_id,
+                    &a.user_id,
+                    &a.object_id,
+                    &a.parameters,
+                ]);
+            }
+            self.exec(&sql, &params)?;
+        }
+        Ok(())
     }
 
     /// Records with `start <= creation_time <= end` (RFC 3339 strings compare in time order), oldest first.

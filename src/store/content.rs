@@ -1,7 +1,9 @@
 //! Mailbox keys (wrapped), items (their ciphertext in pack files, see `pack.rs`, or in
 //! `item_segment` rows for items written before schema 8), and move requests.
 
-use super::db::{args, Row};
+use std::collections::HashMap;
+
+use super::db::{self, args, Arg, Row};
 use super::{Result, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +112,27 @@ impl Tx<'_> {
         Ok(keys)
     }
 
+    /// [`Tx::mailbox_keys`] of many mailboxes, by mailbox GUID (a mailbox with no key has no
+    /// entry), in a few statements ([`db::batches`]).
+    pub fn mailbox_keys_of(&self, guids: &[&str]) -> Result<HashMap<String, Vec<MailboxKeyRow>>> {
+        let mut out: HashMap<String, Vec<MailboxKeyRow>> = HashMap::new();
+        for run in db::batches(guids) {
+            let sql = format!(
+                "SELECT {KEY_COLS} FROM mailbox_key WHERE mailbox_guid IN ({})",
+                db::rows_sql(run.len(), "?")
+            );
+            let params: Vec<&dyn Arg> = run.iter().map(|g| g as &dyn Arg).collect();
+            for row in self.rows(&sql, &params)? {
+                let k = key_row(&row)?;
+                out.entry(k.mailbox_guid.clone()).or_default().push(k);
+            }
+        }
+        for keys in out.values_mut() {
+            keys.sort_by_key(|k| (!k.current, k.key_version));
+        }
+        Ok(out)
+    }
+
     /// Mailbox keys wrapped by a DEP's key.
     pub fn mailbox_keys_under_dep(&self, dep_guid: &str) -> Result<Vec<MailboxKeyRow>> {
         self.rows(
@@ -156,6 +179,63 @@ impl Tx<'_> {
             args![k.mailbox_guid, k.key_id, k.key_version, k.dep_guid, k.wrapped, from_dep],
         )?;
         Ok(n == 1)
+    }
+
+    /// [`Tx::rewrap_mailbox_key`] for many keys (each with the DEP it must still be under), in a
+    /// few statements ([`db::batches`]). `Ok(true)` when every one was re-wrapped; `Ok(false)`
+    /// when any was not (changed meanwhile): the caller fails its transaction.
+    pub fn rewrap_mailbox_keys(&self, keys: &[(MailboxKeyRow, String)]) -> Result<bool> {
+        let mut all = true;
+        for run in db::batches(keys) {
+            let sql = format!(
+                "WITH v(m, k, n, d, w, f) AS (VALUES {})
+                 UPDATE mailbox_key SET dep_guid = v.d, wrapped = v.w FROM v
+                 WHERE mailbox_key.mailbox_guid = v.m AND mailbox_key.key_id = v.k
+                   AND mailbox_key.key_version = v.n AND mailbox_key.dep_guid = v.f",
+                db::rows_sql(
+                    run.len(),
+                    "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BLOB), CAST(? AS TEXT))"
+                )
+            );
+            let mut params: Vec<&dyn Arg> = Vec::with_capacity(run.len() * 6);
+            for (k, from) in run {
+                params.extend([
+                    &k.mailbox_guid as &dyn Arg,
+                    &k.key_id,
+                    &k.key_version,
+                    &k.dep_guid,
+                    &k.wrapped,
+                    from,
+                ]);
+            }
+            all &= self.exec(&sql, &params)? == run.len();
+        }
+        Ok(all)
+    }
+
+    /// Inserts the first keys of mailboxes that have none (each row current), in a few
+    /// statements ([`db::batches`]). A mailbox that has a key meanwhile fails the statement
+    /// (its key and version are new, so the conflict is the caller's check that it had none).
+    pub fn insert_first_mailbox_keys(&self, keys: &[MailboxKeyRow]) -> Result<()> {
+        for run in db::batches(keys) {
+            let sql = format!(
+                "INSERT INTO mailbox_key ({KEY_COLS}) VALUES {}",
+                db::rows_sql(run.len(), "(?, ?, ?, ?, ?, ?)")
+            );
+            let mut params: Vec<&dyn Arg> = Vec::with_capacity(run.len() * 6);
+            for k in run {
+                params.extend([
+                    &k.mailbox_guid as &dyn Arg,
+                    &k.key_id,
+                    &k.key_version,
+                    &k.dep_guid,
+                    &k.wrapped,
+                    &k.current,
+                ]);
+            }
+            self.exec(&sql, &params)?;
+        }
+        Ok(())
     }
 
     /// The id and version of the mailbox's current key, if it has one.

@@ -274,10 +274,76 @@ fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Value) -> Value {
     v.map(f).unwrap_or(Value::Null)
 }
 
-/// The query with `?N` placeholders as PostgreSQL's `$N`; quoted text is left alone.
+/// The row counts a multi-row statement is written for ([`batches`]): a run of rows is cut into
+/// statements of exactly these sizes, so a command prepares at most one statement of each size
+/// (six in all), whatever the number of rows, and no row is sent twice.
+pub(crate) const BATCH_ROWS: [usize; 6] = [512, 128, 32, 8, 2, 1];
+
+/// `items` cut into runs whose lengths are [`BATCH_ROWS`] sizes, largest first: 10,000 rows are
+/// 19 runs of 512, 2 of 128 and 2 of 8; at most 13 runs go below 512.
+pub(crate) fn batches<T>(items: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut rest = items;
+    for size in BATCH_ROWS {
+        while rest.len() >= size {
+            let (run, more) = rest.split_at(size);
+            out.push(run);
+            rest = more;
+        }
+    }
+    out
+}
+
+/// `rows` copies of `row` (a parenthesized list whose `?`s are placeholders), joined by commas,
+/// the `?`s numbered in order from `?1`: `rows_sql(2, "(?, ?)")` is `(?1, ?2), (?3, ?4)`.
+pub(crate) fn rows_sql(rows: usize, row: &str) -> String {
+    let mut out = String::with_capacity(rows * (row.len() + 8));
+    let mut n = 0;
+    for i in 0..rows {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        for c in row.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('?');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// The query in PostgreSQL's dialect: `?N` placeholders as `$N`, and `CAST(.. AS BLOB)` (which
+/// types the bytes of a `VALUES` list on SQLite) as `CAST(.. AS BYTEA)`; quoted text is left
+/// alone.
 pub fn pg_placeholders(sql: &str) -> Cow<'_, str> {
     if !sql.contains('?') {
         return Cow::Borrowed(sql);
+    }
+    if sql.contains(" AS BLOB)") {
+        let mut out = String::with_capacity(sql.len() + 8);
+        let mut quoted = false;
+        let mut rest = sql;
+        while let Some(c) = rest.chars().next() {
+            if !quoted && rest.starts_with(" AS BLOB)") {
+                out.push_str(" AS BYTEA)");
+                rest = &rest[" AS BLOB)".len()..];
+                continue;
+            }
+            match c {
+                '\'' => {
+                    quoted = !quoted;
+                    out.push(c);
+                }
+                '?' if !quoted => out.push('$'),
+                _ => out.push(c),
+            }
+            rest = &rest[c.len_utf8()..];
+        }
+        return Cow::Owned(out);
     }
     let mut out = String::with_capacity(sql.len() + 8);
     let mut quoted = false;
@@ -308,6 +374,29 @@ mod tests {
             pg_placeholders("SELECT 1"),
             Cow::Borrowed("SELECT 1")
         ));
+        assert_eq!(
+            pg_placeholders("SELECT CAST(?1 AS BLOB), ' AS BLOB)', CAST(?2 AS BIGINT)"),
+            "SELECT CAST($1 AS BYTEA), ' AS BLOB)', CAST($2 AS BIGINT)"
+        );
+    }
+
+    #[test]
+    fn batches_are_cut_and_sized_to_a_few_statements() {
+        let v: Vec<u32> = (0..10_000).collect();
+        let runs = batches(&v);
+        let sizes: Vec<usize> = runs.iter().map(|r| r.len()).collect();
+        assert_eq!(sizes, [vec![512; 19], vec![128; 2], vec![8; 2]].concat());
+        // Every row once, in order.
+        assert_eq!(runs.concat(), v);
+        let sizes: Vec<usize> = batches(&v[..9]).iter().map(|r| r.len()).collect();
+        assert_eq!(sizes, vec![8, 1]);
+        let sizes: Vec<usize> = batches(&v[..7]).iter().map(|r| r.len()).collect();
+        assert_eq!(sizes, vec![2, 2, 2, 1]);
+        assert!(batches(&v[..0]).is_empty());
+        assert_eq!(
+            rows_sql(2, "(?, CAST(? AS TEXT))"),
+            "(?1, CAST(?2 AS TEXT)), (?3, CAST(?4 AS TEXT))"
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod principal;
 mod recipient;
 mod setting;
 mod spo;
+mod teams;
 
 pub use audit::AuditRow;
 pub use content::{ItemRow, MailboxKeyRow, MoveRow};
@@ -39,6 +40,7 @@ pub use pack::{
 pub use principal::{PrincipalRow, PurgeSignatureRow};
 pub use recipient::{RecipientRow, RecipientScope};
 pub use spo::{SiteRow, SpoDepRow, SpoFileRow, SpoRootWrapRow};
+pub use teams::{MeetingRow, PresenceStatusRow, RecordingRow};
 
 use std::fs;
 use std::io::Read;
@@ -419,6 +421,41 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (chat_guid, message_id, content_id)
     );
     CREATE INDEX chat_hosted_content_pack ON chat_hosted_content (pack);",
+    // 17: Teams online meetings with their recordings (Teams workload content: each recording a
+    // §3 ciphertext under the Teams workload key `key_id`, `stored_size` bytes from
+    // `pack_offset` of content/<meeting guid>/<pack>.pack), and Teams status messages (the
+    // text sealed under the Teams workload key, one per user).
+    "CREATE TABLE online_meeting (
+        guid TEXT PRIMARY KEY,
+        organizer_guid TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        start_time TEXT NOT NULL,
+        end_time TEXT NOT NULL,
+        when_created TEXT NOT NULL
+    );
+    CREATE INDEX online_meeting_organizer ON online_meeting (organizer_guid);
+    CREATE TABLE meeting_recording (
+        meeting_guid TEXT NOT NULL REFERENCES online_meeting (guid),
+        recording_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        key_id TEXT NOT NULL,
+        pack TEXT NOT NULL,
+        pack_offset INTEGER NOT NULL,
+        stored_size INTEGER NOT NULL,
+        when_created TEXT NOT NULL,
+        PRIMARY KEY (meeting_guid, recording_id)
+    );
+    CREATE INDEX meeting_recording_pack ON meeting_recording (pack);
+    CREATE TABLE presence_status (
+        recipient_guid TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL,
+        message BLOB NOT NULL,
+        content_type TEXT NOT NULL,
+        expiry TEXT,
+        published TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

@@ -188,6 +188,7 @@ impl Store {
                         EXISTS (SELECT 1 FROM item i WHERE i.pack = p.id)
                         OR EXISTS (SELECT 1 FROM spo_file f WHERE f.pack = p.id)
                         OR EXISTS (SELECT 1 FROM chat_hosted_content c WHERE c.pack = p.id)
+                        OR EXISTS (SELECT 1 FROM meeting_recording r WHERE r.pack = p.id)
                  FROM content_pack p",
                 args![],
             )?
@@ -285,7 +286,8 @@ impl Store {
             tx.rows(
                 "SELECT id FROM content_pack UNION SELECT DISTINCT pack FROM item WHERE pack IS NOT NULL
                  UNION SELECT DISTINCT pack FROM spo_file WHERE pack IS NOT NULL
-                 UNION SELECT DISTINCT pack FROM chat_hosted_content",
+                 UNION SELECT DISTINCT pack FROM chat_hosted_content
+                 UNION SELECT DISTINCT pack FROM meeting_recording",
                 args![],
             )?
             .iter()
@@ -333,7 +335,8 @@ impl Store {
                             "SELECT NOT (EXISTS (SELECT 1 FROM content_pack WHERE id = ?1)
                                  OR EXISTS (SELECT 1 FROM item WHERE pack = ?1)
                                  OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1)
-                                 OR EXISTS (SELECT 1 FROM chat_hosted_content WHERE pack = ?1))",
+                                 OR EXISTS (SELECT 1 FROM chat_hosted_content WHERE pack = ?1)
+                                 OR EXISTS (SELECT 1 FROM meeting_recording WHERE pack = ?1))",
                             args![id],
                         )?
                         .map(|r| r.get::<bool>(0))
@@ -461,7 +464,8 @@ impl<'c> Tx<'c> {
             .row(
                 "SELECT EXISTS (SELECT 1 FROM item WHERE pack = ?1)
                      OR EXISTS (SELECT 1 FROM spo_file WHERE pack = ?1)
-                     OR EXISTS (SELECT 1 FROM chat_hosted_content WHERE pack = ?1)",
+                     OR EXISTS (SELECT 1 FROM chat_hosted_content WHERE pack = ?1)
+                     OR EXISTS (SELECT 1 FROM meeting_recording WHERE pack = ?1)",
                 args![id],
             )?
             .map(|r| r.get::<bool>(0))

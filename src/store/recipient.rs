@@ -1,7 +1,7 @@
 //! Recipients: user, shared, group (Microsoft 365 group) and public-folder mailboxes, and
 //! mail users.
 
-use super::db::{args, Row};
+use super::db::{self, args, Arg, Row};
 use super::{Result, StoreError, Tx};
 pub use crate::model::RecipientScope;
 
@@ -141,6 +141,86 @@ impl Tx<'_> {
         Ok(out)
     }
 
+    /// [`Tx::recipients_by_identity`] for many identities at once: for each identity, in order,
+    /// the recipients it matches within `scope` (more than one: ambiguous), found by the same
+    /// indexed lookups (its name; its GUID when it looks like one; its address and UPN when it
+    /// holds '@', else its alias), in a few statements whatever their number
+    /// ([`db::batches`]): each joins a list of the identities with the table.
+    pub fn recipients_by_identities(
+        &self,
+        identities: &[String],
+        scope: RecipientScope,
+    ) -> Result<Vec<Vec<RecipientRow>>> {
+        let scope = clause(scope);
+        let mut out: Vec<Vec<RecipientRow>> = vec![Vec::new(); identities.len()];
+        let numbered: Vec<(usize, &String, bool, bool)> = identities
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (i, id, uuid::Uuid::parse_str(id).is_ok(), id.contains('@')))
+            .collect();
+        // Each branch a lookup of one index, as in the single lookup; its number keeps the
+        // order of the matches of one identity.
+        let branches = [
+            "name = v.id COLLATE NOCASE",
+            "guid = lower(v.id) AND v.g = 1",
+            "exchange_guid = lower(v.id) AND v.g = 1",
+            "primary_smtp = v.id COLLATE NOCASE AND v.a = 1",
+            "upn = v.id COLLATE NOCASE AND v.a = 1",
+            "alias = v.id COLLATE NOCASE AND v.a = 0",
+        ];
+        let select = branches
+            .iter()
+            .enumerate()
+            .map(|(b, on)| {
+                format!("SELECT {COLUMNS}, v.i, {b} FROM v JOIN recipient ON {on} WHERE ({scope})")
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        for run in db::batches(&numbered) {
+            let sql = format!(
+                "WITH v(i, id, g, a) AS (VALUES {}) {select} ORDER BY 16, 17",
+                db::rows_sql(
+                    run.len(),
+                    "(CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
+                )
+            );
+            let mut params: Vec<&dyn Arg> = Vec::with_capacity(run.len() * 4);
+            for (i, id, g, a) in run {
+                params.extend([i as &dyn Arg, *id as &dyn Arg, g as &dyn Arg, a as &dyn Arg]);
+            }
+            for row in self.rows(&sql, &params)? {
+                let i: usize = row.get(15)?;
+                let r = finish(from_row(&row)?)?;
+                let found = out.get_mut(i).ok_or_else(|| {
+                    StoreError::Sql(format!(
+                        "a lookup answered for identity {i} of {}",
+                        identities.len()
+                    ))
+                })?;
+                if !found.iter().any(|o| o.guid == r.guid) {
+                    found.push(r);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The recipients of these GUIDs (those that exist), in a few statements ([`db::batches`]).
+    pub fn recipients_by_guid(&self, guids: &[&str]) -> Result<Vec<RecipientRow>> {
+        let mut out = Vec::with_capacity(guids.len());
+        for run in db::batches(guids) {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM recipient WHERE guid IN ({})",
+                db::rows_sql(run.len(), "?")
+            );
+            let params: Vec<&dyn Arg> = run.iter().map(|g| g as &dyn Arg).collect();
+            for row in self.rows(&sql, &params)? {
+                out.push(finish(from_row(&row)?)?);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn recipient(&self, guid: &str) -> Result<Option<RecipientRow>> {
         let sql = format!("SELECT {COLUMNS} FROM recipient WHERE guid = ?1");
         self.row(&sql, args![guid])?
@@ -248,6 +328,29 @@ impl Tx<'_> {
             "UPDATE recipient SET dep_guid = ?2, when_changed = ?3 WHERE guid = ?1",
             args![guid, dep_guid, when_changed],
         )?;
+        Ok(())
+    }
+
+    /// [`Tx::set_recipient_dep`] for many recipients, in a few statements ([`db::batches`]).
+    pub fn set_recipients_dep(
+        &self,
+        guids: &[&str],
+        dep_guid: Option<&str>,
+        when_changed: &str,
+    ) -> Result<()> {
+        for run in db::batches(guids) {
+            let n = run.len();
+            let sql = format!(
+                "UPDATE recipient SET dep_guid = ?{}, when_changed = ?{} WHERE guid IN ({})",
+                n + 1,
+                n + 2,
+                db::rows_sql(n, "?")
+            );
+            let mut params: Vec<&dyn Arg> = run.iter().map(|g| g as &dyn Arg).collect();
+            params.push(&dep_guid);
+            params.push(&when_changed);
+            self.exec(&sql, &params)?;
+        }
         Ok(())
     }
 

@@ -39,6 +39,10 @@ pub struct BackupHeader {
     pub backend: String,
     /// When it was made.
     pub created: DateTime<Utc>,
+    /// A Managed HSM's backup: the security domain (its id) under whose key the versions'
+    /// private keys are wrapped; only an HSM holding that domain restores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_domain: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -59,6 +63,7 @@ impl BackupHeader {
             source_vault: source_vault.to_string(),
             backend: backend.to_string(),
             created: Utc::now(),
+            security_domain: None,
         }
     }
 

@@ -38,8 +38,8 @@ use super::material::{HeldKeyRef, HolderBinding, KeyHolder};
 use super::model::{
     base64url, validate_key_size, validate_retention_days, DeletedKeyVaultKey, JsonWebKey,
     KeyAttributes, KeyDestination, KeyOperation, KeyUpdate, KeyVaultInfo, KeyVaultKey,
-    ManagedHsmSpec, NewKeyRequest, NewVaultRequest, RecoveryLevel, VaultSku, WrapResult,
-    RETENTION_MAX_DAYS,
+    ManagedHsmSpec, NewKeyRequest, NewVaultRequest, RecoveryLevel, SecurityDomainInfo, VaultSku,
+    WrapResult, RETENTION_MAX_DAYS,
 };
 use super::policy::{
     denied, is_granted, remove_policy, set_policy, AccessPolicy, AccessPolicyEntry, Caller,
@@ -118,6 +118,10 @@ struct StoredVersion {
     /// The objects holding the private key, in the vault's key holder (a PKCS#11 token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     token: Option<HeldKeyRef>,
+    /// In a Managed HSM's key backup only: the private key as the token wrapped it under the
+    /// key derived from the HSM's security domain (hex; never in a vault file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wrapped_private: Option<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -174,6 +178,40 @@ struct VaultState {
     /// sealed with the rest, so only a holder of the master key can change it.
     #[serde(default)]
     generation: u64,
+    /// A Managed HSM's security domain: its domain key, and whether it was downloaded or
+    /// imported (the HSM is then activated). Absent in files written before security domains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    security_domain: Option<SecurityDomainState>,
+}
+
+/// A Managed HSM's security domain (sealed in its vault file with the rest of the state).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecurityDomainState {
+    /// The domain key's public fingerprint (the same in every HSM that holds the domain).
+    domain_id: String,
+    /// The domain key (32 bytes).
+    key: SecretBytes,
+    /// When it was first downloaded or imported: the HSM is `Active` from then on.
+    #[serde(default)]
+    activated: Option<DateTime<Utc>>,
+}
+
+impl SecurityDomainState {
+    fn generate() -> Self {
+        let key = SecretKey32::generate();
+        SecurityDomainState {
+            domain_id: crate::crypto::security_domain::domain_fingerprint(&key),
+            key: SecretBytes(Zeroizing::new(key.expose().to_vec())),
+            activated: None,
+        }
+    }
+
+    fn key(&self) -> VaultResult<SecretKey32> {
+        SecretKey32::from_slice(&self.key.0).map_err(|_| {
+            VaultError::Damaged("the Managed HSM's security domain key is damaged".into())
+        })
+    }
 }
 
 /// What one read or write of a vault file found there: the vault, its generation and which
@@ -630,6 +668,10 @@ impl LocalBackend {
                 holder: req.key_holder.clone(),
                 managed_hsm: req.managed_hsm.clone(),
                 generation: 0,
+                security_domain: req
+                    .managed_hsm
+                    .as_ref()
+                    .map(|_| SecurityDomainState::generate()),
             };
             if st.managed_hsm.is_some() {
                 if st.holder.is_none() {
@@ -1189,6 +1231,7 @@ fn new_stored_version(
         public_der,
         private_pkcs8,
         token,
+        wrapped_private: None,
     }
 }
 
@@ -1217,6 +1260,121 @@ fn holder_of(st: &VaultState) -> VaultResult<Option<Arc<dyn KeyHolder>>> {
 }
 
 impl LocalVault {
+    fn require_hsm_admin(&self, st: &VaultState, caller: &Caller, what: &str) -> VaultResult<()> {
+        if st.managed_hsm.is_none() {
+            return Err(VaultError::Invalid(format!(
+                "'{}' is a key vault: security domains belong to Managed HSMs",
+                st.vault_name
+            )));
+        }
+        let scope = Self::scope(st);
+        let admin = self.assignments(st).into_iter().any(|a| {
+            a.role()
+                .is_some_and(|r| r.is_hsm_local() && r.name == "Managed HSM Administrator")
+                && a.applies(caller, &scope).is_some()
+        });
+        if admin {
+            return Ok(());
+        }
+        Err(VaultError::AccessDenied(format!(
+            "{} is not a Managed HSM Administrator of '{}': only its administrators may {what} \
+             (New-AzKeyVaultManagedHsm -Administrator, or New-AzKeyVaultRoleAssignment -HsmName \
+             {} -RoleDefinitionName 'Managed HSM Administrator' -Scope /)",
+            caller.display_name(),
+            st.vault_name,
+            st.vault_name
+        )))
+    }
+
+    fn domain_op(caller: &Caller, op: VaultOperation) -> Op<'_> {
+        Op {
+            caller,
+            op,
+            key: None,
+            version: None,
+            perm: None,
+            manage: None,
+            write: true,
+            vault_state: VaultPhase::Active,
+        }
+    }
+
+    /// `Export-AzKeyVaultSecurityDomain`: the HSM's domain key split among `certificates`
+    /// (`quorum` of them open it); the first download activates the HSM. Needs the local role
+    /// Managed HSM Administrator.
+    pub fn export_security_domain(
+        &self,
+        caller: &Caller,
+        certificates: &[crate::crypto::security_domain::DomainCertificate],
+        quorum: usize,
+    ) -> VaultResult<Vec<u8>> {
+        let op = Self::domain_op(caller, VaultOperation::ExportSecurityDomain);
+        self.run(op, |ctx, st| {
+            self.require_hsm_admin(st, caller, "download its security domain")?;
+            let name = st.vault_name.clone();
+            let sd = st
+                .security_domain
+                .get_or_insert_with(SecurityDomainState::generate);
+            let file = crate::crypto::security_domain::export(
+                &sd.key()?,
+                &name,
+                &sd.domain_id,
+                &ctx.now.to_rfc3339(),
+                certificates,
+                quorum,
+            )
+            .map_err(|e| VaultError::Invalid(e.0))?;
+            if sd.activated.is_none() {
+                sd.activated = Some(ctx.now);
+            }
+            Ok((file, None))
+        })
+    }
+
+    /// `Import-AzKeyVaultSecurityDomain`: opens `file` with a quorum of `keys` and makes its
+    /// domain this HSM's (a new HSM, not yet activated, or one already holding that domain);
+    /// returns the domain id. Needs the local role Managed HSM Administrator.
+    pub fn import_security_domain(
+        &self,
+        caller: &Caller,
+        file: &[u8],
+        keys: &[(
+            crate::crypto::security_domain::DomainCertificate,
+            Zeroizing<Vec<u8>>,
+        )],
+    ) -> VaultResult<String> {
+        let op = Self::domain_op(caller, VaultOperation::ImportSecurityDomain);
+        self.run(op, |ctx, st| {
+            self.require_hsm_admin(st, caller, "upload a security domain")?;
+            let (_, key) =
+                crate::crypto::security_domain::open_domain(file, keys).map_err(|e| {
+                    VaultError::Invalid(format!("the security domain was not imported: {e}"))
+                })?;
+            let id = crate::crypto::security_domain::domain_fingerprint(&key);
+            if let Some(sd) = st
+                .security_domain
+                .as_ref()
+                .filter(|d| d.activated.is_some())
+            {
+                if sd.domain_id == id {
+                    return Ok((id, None));
+                }
+                return Err(VaultError::Invalid(format!(
+                    "Managed HSM '{}' is already activated with security domain {}; a security \
+                     domain is imported into a new Managed HSM that has not been activated \
+                     (New-AzKeyVaultManagedHsm, then Import-AzKeyVaultSecurityDomain)",
+                    st.vault_name, sd.domain_id
+                )));
+            }
+            st.security_domain = Some(SecurityDomainState {
+                domain_id: id.clone(),
+                key: SecretBytes(Zeroizing::new(key.expose().to_vec())),
+                activated: Some(ctx.now),
+            });
+            Ok((id, None))
+        })
+    }
+
     /// The vault's scope (`/subscriptions/.../vaults/{name}`).
     pub fn vault_scope(&self) -> VaultResult<Scope> {
         self.dir_check()?;
@@ -1545,6 +1703,27 @@ impl LocalVault {
                     .collect()
             },
             managed_hsm: st.managed_hsm.clone(),
+            security_domain: st.managed_hsm.as_ref().map(|_| {
+                let sd = st.security_domain.as_ref();
+                match sd.and_then(|d| d.activated) {
+                    Some(when) => SecurityDomainInfo {
+                        activation_status: "Active".into(),
+                        activation_status_message: format!(
+                            "The security domain was downloaded or imported on {}; the HSM is ready to use.",
+                            when.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                        domain_id: sd.map(|d| d.domain_id.clone()).unwrap_or_default(),
+                    },
+                    None => SecurityDomainInfo {
+                        activation_status: "NotActivated".into(),
+                        activation_status_message: format!(
+                            "Download the security domain to activate the HSM: Export-AzKeyVaultSecurityDomain -Name {} -Certificates a.cer,b.cer,c.cer -Quorum 2 -OutputPath sd.json",
+                            st.vault_name
+                        ),
+                        domain_id: String::new(),
+                    },
+                }
+            }),
         })
     }
 
@@ -1755,6 +1934,7 @@ impl LocalVault {
             }
             if let Some(p) = op.perm {
                 self.authorize_key(&st, op.caller, p, op.key)?;
+                require_activated(&st)?;
             }
             if let Some(m) = op.manage {
                 self.authorize_manage(&st, op.caller, m, op.op.as_str())?;
@@ -1821,6 +2001,7 @@ impl LocalVault {
                     return Err(self.deleted_vault_error());
                 }
                 self.authorize_key(&st, caller, perm, Some(&req.name))?;
+                require_activated(&st)?;
                 hsm_needs_premium(&st, req)?;
                 Ok((out, holder_of(&st)?))
             });
@@ -1828,6 +2009,69 @@ impl LocalVault {
             let _ = self.record(caller, op, Some(&req.name), None, Err(e));
         }
         r
+    }
+
+    /// A Managed HSM key backup into a Managed HSM holding the same security domain: each
+    /// version's objects are kept if this token has them (the HSM it came from), else its
+    /// wrapped private key is unwrapped on this token under the domain's backup key.
+    fn restore_hsm_material(
+        &self,
+        st: &VaultState,
+        header: &BackupHeader,
+        k: &mut StoredKey,
+    ) -> VaultResult<()> {
+        let Some(from) = header.security_domain.as_deref() else {
+            return Err(VaultError::Invalid(format!(
+                "this backup of '{}' comes from a key vault, not a Managed HSM: it restores only into a key vault",
+                printable(&header.key_name)
+            )));
+        };
+        if st.managed_hsm.is_none() {
+            return Err(VaultError::Invalid(format!(
+                "this backup of '{}' comes from Managed HSM '{}': it restores only into a Managed \
+                 HSM holding the same security domain, not into key vault '{}'",
+                printable(&header.key_name),
+                printable(&header.source_vault),
+                st.vault_name
+            )));
+        }
+        let sd = active_domain(st)?;
+        if sd.domain_id != from {
+            return Err(VaultError::Invalid(format!(
+                "this backup of '{}' was made in Managed HSM '{}', whose security domain is {}; \
+                 Managed HSM '{}' holds security domain {}. A Managed HSM key backup restores \
+                 only into an HSM holding the same security domain: import the source HSM's \
+                 security domain into a new HSM (Import-AzKeyVaultSecurityDomain) and restore there",
+                printable(&header.key_name),
+                printable(&header.source_vault),
+                printable(from),
+                st.vault_name,
+                sd.domain_id
+            )));
+        }
+        let kek = backup_kek(sd)?;
+        let h = holder_of(st)?.ok_or_else(|| damaged_version(&k.name, &st.vault_name))?;
+        for v in &mut k.versions {
+            let wrapped = v.wrapped_private.take();
+            if let Some(t) = v.token.as_mut().filter(|t| h.present(t).unwrap_or(false)) {
+                t.pinned = true;
+                continue;
+            }
+            let wrapped = wrapped.and_then(|w| hex::decode(w).ok()).ok_or_else(|| {
+                VaultError::Invalid(format!(
+                    "version {} of '{}' is neither on {} nor wrapped in the backup (a backup \
+                         made before security domains refers to its token's objects only)",
+                    v.version,
+                    k.name,
+                    h.describe()
+                ))
+            })?;
+            let public =
+                hex::decode(&v.public_der).map_err(|_| damaged_version(&k.name, &st.vault_name))?;
+            v.token =
+                Some(h.import_wrapped(&self.stem, &k.name, &v.version, &public, &kek, &wrapped)?);
+        }
+        Ok(())
     }
 
     fn add_version(
@@ -1918,6 +2162,40 @@ fn check_restorable_material(st: &VaultState, k: &mut StoredKey) -> VaultResult<
     Ok(())
 }
 
+/// A Managed HSM's keys are usable once its security domain was downloaded or imported.
+fn require_activated(st: &VaultState) -> VaultResult<()> {
+    if st.managed_hsm.is_none()
+        || st
+            .security_domain
+            .as_ref()
+            .is_some_and(|d| d.activated.is_some())
+    {
+        return Ok(());
+    }
+    Err(VaultError::Invalid(format!(
+        "Managed HSM '{0}' is not activated (SecurityDomain.ActivationStatus is NotActivated): \
+         download its security domain first, Export-AzKeyVaultSecurityDomain -Name {0} \
+         -Certificates a.cer,b.cer,c.cer -Quorum 2 -OutputPath sd.json, or import the security \
+         domain of the HSM it replaces (Import-AzKeyVaultSecurityDomain)",
+        st.vault_name
+    )))
+}
+
+/// The security domain of an activated Managed HSM (for backups and restores of its keys).
+fn active_domain(st: &VaultState) -> VaultResult<&SecurityDomainState> {
+    require_activated(st)?;
+    st.security_domain.as_ref().ok_or_else(|| {
+        VaultError::Damaged(format!(
+            "Managed HSM '{}' has no security domain",
+            st.vault_name
+        ))
+    })
+}
+
+fn backup_kek(sd: &SecurityDomainState) -> VaultResult<Zeroizing<[u8; 32]>> {
+    crate::crypto::security_domain::backup_kek(&sd.key()?).map_err(|e| VaultError::Unavailable(e.0))
+}
+
 fn backend_name(st: &VaultState) -> VaultResult<&'static str> {
     Ok(holder_of(st)?.map_or(BACKEND, |h| h.backend()))
 }
@@ -1986,13 +2264,14 @@ impl KeyVault for LocalVault {
             );
         };
         let version = new_version();
-        let (public_der, token) = match holder.generate(&self.stem, &req.name, &version, req.size) {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = self.record(caller, op, Some(&req.name), None, Err(&e));
-                return Err(e);
-            }
-        };
+        let (public_der, token) =
+            match holder.generate(&self.stem, &req.name, &version, req.size, self.hsm) {
+                Ok(x) => x,
+                Err(e) => {
+                    let _ = self.record(caller, op, Some(&req.name), None, Err(&e));
+                    return Err(e);
+                }
+            };
         let material = NewMaterial::Token {
             version,
             public_der,
@@ -2477,15 +2756,39 @@ impl KeyVault for LocalVault {
                     }
                 }
             }
-            let k = find_key(st, name)?;
+            let mut k = find_key(st, name)?.clone();
+            let mut domain = None;
+            if st.managed_hsm.is_some() {
+                // A Managed HSM's backup carries each private key wrapped on the token under
+                // the key derived from its security domain: only an HSM holding that domain
+                // can bring it back.
+                let sd = active_domain(st)?;
+                let kek = backup_kek(sd)?;
+                let h = holder_of(st)?.ok_or_else(|| damaged_version(&k.name, &st.vault_name))?;
+                for v in &mut k.versions {
+                    let t = v
+                        .token
+                        .as_ref()
+                        .ok_or_else(|| damaged_version(name, &st.vault_name))?;
+                    // A version made before security domains is not extractable: its backup
+                    // keeps the reference only, and restores only where its objects are.
+                    v.wrapped_private = match h.export_wrapped(t, &kek) {
+                        Ok(w) => Some(hex::encode(w)),
+                        Err(VaultError::AccessDenied(_)) => None,
+                        Err(e) => return Err(e),
+                    };
+                }
+                domain = Some(sd.domain_id.clone());
+            }
             let payload = secret_json(&BackupPayload { key: k.clone() })
                 .map_err(|e| VaultError::Invalid(format!("cannot encode the backup: {e}")))?;
-            let header = BackupHeader::new(
+            let mut header = BackupHeader::new(
                 &st.subscription_id,
                 &k.name,
                 &st.vault_name,
                 backend_name(st)?,
             );
+            header.security_domain = domain;
             let key = self
                 .inner
                 .azure
@@ -2543,7 +2846,13 @@ impl KeyVault for LocalVault {
                     k.name, st.vault_name
                 )));
             }
-            check_restorable_material(st, &mut k)?;
+            if header.security_domain.is_some() {
+                self.restore_hsm_material(st, &header, &mut k)?;
+            } else {
+                // A backup without a security domain (a token vault's, or an HSM's made before
+                // security domains) refers to token objects: it restores where they are.
+                check_restorable_material(st, &mut k)?;
+            }
             let out = self.latest_output(st, ctx.level, &k)?;
             let version = out.version.clone();
             st.keys.push(k);
@@ -2751,7 +3060,7 @@ impl LocalVault {
                 Some(holder) => {
                     let vid = new_version();
                     let (public_der, token) =
-                        holder.generate(&self.stem, &req.name, &vid, req.size)?;
+                        holder.generate(&self.stem, &req.name, &vid, req.size, self.hsm)?;
                     made.replace(Some((Arc::clone(&holder), token.clone())));
                     let material = NewMaterial::Token {
                         version: vid,

@@ -65,14 +65,34 @@ pub trait KeyHolder: Send + Sync + std::fmt::Debug {
     fn check(&self) -> VaultResult<()>;
 
     /// A new RSA key pair of `bits` for `vault/key/version`: its public key (SPKI DER) and the
-    /// reference to keep.
+    /// reference to keep. `wrappable`: the private key may leave the holder wrapped (never in
+    /// the clear), as a Managed HSM's keys leave in backups under its security domain.
     fn generate(
         &self,
         vault: &str,
         key: &str,
         version: &str,
         bits: usize,
+        wrappable: bool,
     ) -> VaultResult<(Vec<u8>, HeldKeyRef)>;
+
+    /// The version's private key wrapped (AES key wrap with padding, RFC 5649) under `kek`, a
+    /// 32-byte key the holder uses as a session object only. `AccessDenied` when the key was
+    /// not made wrappable.
+    fn export_wrapped(&self, key: &HeldKeyRef, kek: &[u8; 32]) -> VaultResult<Vec<u8>>;
+
+    /// Brings in a private key [`KeyHolder::export_wrapped`] wrapped under `kek`, as the
+    /// objects of `vault/key/version` (the public-key object made from `public_der`).
+    #[allow(clippy::too_many_arguments)]
+    fn import_wrapped(
+        &self,
+        vault: &str,
+        key: &str,
+        version: &str,
+        public_der: &[u8],
+        kek: &[u8; 32],
+        wrapped: &[u8],
+    ) -> VaultResult<HeldKeyRef>;
 
     /// RSA-OAEP encrypt `data` with the version's public key; returns the variant used (a
     /// holder without SHA-256 OAEP uses RSA-OAEP and says so).

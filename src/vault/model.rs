@@ -416,6 +416,22 @@ pub struct KeyVaultInfo {
     /// which does not list Managed HSMs.
     #[serde(skip)]
     pub managed_hsm: Option<ManagedHsmSpec>,
+    /// A Managed HSM's security domain (`SecurityDomain` of `Get-AzKeyVaultManagedHsm`).
+    #[serde(skip)]
+    pub security_domain: Option<SecurityDomainInfo>,
+}
+
+/// A Managed HSM's security domain as custkey shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecurityDomainInfo {
+    /// Azure's `ActivationStatus`: `Active` once the security domain was downloaded
+    /// (`Export-AzKeyVaultSecurityDomain`) or imported, `NotActivated` before.
+    pub activation_status: String,
+    /// Azure's `ActivationStatusMessage`.
+    pub activation_status_message: String,
+    /// custkey: which domain the HSM holds (HSMs holding the same one share the fingerprint).
+    pub domain_id: String,
 }
 
 /// `Add-AzKeyVaultKey` parameters (also used for import and for a new version).

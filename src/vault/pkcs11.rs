@@ -10,7 +10,8 @@
 //! - [`Pkcs11Binding`]: the module path and token label a vault is bound to (kept in the
 //!   sidecar, set once by `New-AzKeyVault -Pkcs11Module ... -TokenLabel ...`).
 //! - key generation on the token (RSA key pairs whose private halves are `CKA_TOKEN`,
-//!   `CKA_PRIVATE`, `CKA_SENSITIVE` and not `CKA_EXTRACTABLE`), wrap (C_Encrypt with the
+//!   `CKA_PRIVATE`, `CKA_SENSITIVE` and not `CKA_EXTRACTABLE`, except a Managed HSM's, which
+//!   leave the token wrapped under its security domain: `export_wrapped`, `import_wrapped`), wrap (C_Encrypt with the
 //!   token's public-key object) and unwrap (C_Decrypt with the private-key object) with
 //!   `CKM_RSA_PKCS_OAEP`, and destruction on purge;
 //! - the label/id scheme: both objects of a key version carry `CKA_ID` = the 16 bytes of the
@@ -138,8 +139,23 @@ impl KeyHolder for TokenHolder {
         key: &str,
         version: &str,
         bits: usize,
+        wrappable: bool,
     ) -> VaultResult<(Vec<u8>, HeldKeyRef)> {
-        generate(&self.binding, vault, key, version, bits)
+        generate(&self.binding, vault, key, version, bits, wrappable)
+    }
+    fn export_wrapped(&self, key: &HeldKeyRef, kek: &[u8; 32]) -> VaultResult<Vec<u8>> {
+        export_wrapped(&self.binding, key, kek)
+    }
+    fn import_wrapped(
+        &self,
+        vault: &str,
+        key: &str,
+        version: &str,
+        public_der: &[u8],
+        kek: &[u8; 32],
+        wrapped: &[u8],
+    ) -> VaultResult<HeldKeyRef> {
+        import_wrapped(&self.binding, vault, key, version, public_der, kek, wrapped)
     }
     fn wrap(&self, key: &HeldKeyRef, alg: OaepAlg, data: &[u8]) -> VaultResult<(OaepAlg, Vec<u8>)> {
         wrap(&self.binding, key, alg, data)
@@ -529,6 +545,7 @@ pub(crate) fn generate(
     key: &str,
     version: &str,
     bits: usize,
+    wrappable: bool,
 ) -> VaultResult<(Vec<u8>, TokenKeyRef)> {
     let id = hex::decode(version)
         .map_err(|_| VaultError::Invalid(format!("'{version}' is not a version id")))?;
@@ -552,7 +569,7 @@ pub(crate) fn generate(
         Attribute::Token(true),
         Attribute::Private(true),
         Attribute::Sensitive(true),
-        Attribute::Extractable(false),
+        Attribute::Extractable(wrappable),
         Attribute::Decrypt(true),
         Attribute::Unwrap(true),
         Attribute::Sign(false),
@@ -712,6 +729,141 @@ pub(crate) fn unwrap(
             alg.as_str()
         ))),
         Err(_) => Err(not_unwrapping()),
+    }
+}
+
+/// A session AES-256 key object (`CKA_TOKEN` false, gone with the session) holding `kek`, for
+/// CKM_AES_KEY_WRAP_PAD.
+fn session_kek(t: &TokenSession, kek: &[u8; 32]) -> VaultResult<ObjectHandle> {
+    let mut template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(cryptoki::object::KeyType::AES),
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Wrap(true),
+        Attribute::Unwrap(true),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+        Attribute::Value(kek.to_vec()),
+    ];
+    let r = t.s().and_then(|s| {
+        s.create_object(&template)
+            .map_err(|e| unavailable(&t.binding, "C_CreateObject (session AES key)", &e))
+    });
+    // The key bytes given to the module are not left behind in this process.
+    for a in template.iter_mut() {
+        if let Attribute::Value(v) = a {
+            zeroize::Zeroize::zeroize(v);
+        }
+    }
+    r
+}
+
+/// C_WrapKey of a version's private key under a session key holding `kek`
+/// (CKM_AES_KEY_WRAP_PAD: the token's PKCS#8 encoding, RFC 5649-wrapped).
+pub(crate) fn export_wrapped(
+    b: &Pkcs11Binding,
+    key: &TokenKeyRef,
+    kek: &[u8; 32],
+) -> VaultResult<Vec<u8>> {
+    let t = TokenSession::open(b)?;
+    let private = t.object(ObjectClass::PRIVATE_KEY, key)?;
+    let wrapping = session_kek(&t, kek)?;
+    let r = t
+        .s()?
+        .wrap_key(&Mechanism::AesKeyWrapPad, wrapping, private);
+    let _ = t.s().map(|s| s.destroy_object(wrapping));
+    r.map_err(|e| {
+        if system_failure(&e) {
+            unavailable(b, "C_WrapKey", &e)
+        } else {
+            VaultError::AccessDenied(format!(
+                "the private key object '{}' on token '{}' cannot be wrapped ({e}): it was made \
+                 not extractable (keys made before security domains were wrappable stay on the \
+                 token; make a new key version to back up)",
+                key.label, b.token_label
+            ))
+        }
+    })
+}
+
+/// C_UnwrapKey of a private key [`export_wrapped`] made, as the private-key object of
+/// `vault/key/version`, and C_CreateObject of its public key from `public_der`.
+pub(crate) fn import_wrapped(
+    b: &Pkcs11Binding,
+    vault: &str,
+    key: &str,
+    version: &str,
+    public_der: &[u8],
+    kek: &[u8; 32],
+    wrapped: &[u8],
+) -> VaultResult<TokenKeyRef> {
+    let id = hex::decode(version)
+        .map_err(|_| VaultError::Invalid(format!("'{version}' is not a version id")))?;
+    let label = object_label(vault, key, version);
+    let public = crate::crypto::RsaPublicKey::from_der(public_der)
+        .map_err(|_| VaultError::Invalid("the backup's public key is not an RSA key".into()))?;
+    let t = TokenSession::open(b)?;
+    if t.find(ObjectClass::PRIVATE_KEY, &id)?.is_some() {
+        return Err(VaultError::Invalid(format!(
+            "token '{}' already holds objects with CKA_ID {version}",
+            b.token_label
+        )));
+    }
+    let unwrapping = session_kek(&t, kek)?;
+    let template = [
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
+        Attribute::KeyType(cryptoki::object::KeyType::RSA),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(true),
+        Attribute::Decrypt(true),
+        Attribute::Unwrap(true),
+        Attribute::Sign(false),
+        Attribute::Id(id.clone()),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ];
+    let r = t
+        .s()?
+        .unwrap_key(&Mechanism::AesKeyWrapPad, unwrapping, wrapped, &template);
+    let _ = t.s().map(|s| s.destroy_object(unwrapping));
+    let privk = r.map_err(|e| {
+        if system_failure(&e) {
+            unavailable(b, "C_UnwrapKey", &e)
+        } else {
+            VaultError::Invalid(format!(
+                "the backup's key does not unwrap on token '{}' ({e}): it was wrapped under \
+                 another security domain, or it is damaged",
+                b.token_label
+            ))
+        }
+    })?;
+    let pubk = t.s()?.create_object(&[
+        Attribute::Class(ObjectClass::PUBLIC_KEY),
+        Attribute::KeyType(cryptoki::object::KeyType::RSA),
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Modulus(public.modulus_be()),
+        Attribute::PublicExponent(public.exponent_be()),
+        Attribute::Encrypt(true),
+        Attribute::Wrap(true),
+        Attribute::Verify(false),
+        Attribute::Id(id.clone()),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ]);
+    match pubk {
+        Ok(_) => Ok(TokenKeyRef {
+            id: hex::encode(&id),
+            label,
+            pinned: false,
+        }),
+        Err(e) => {
+            let _ = t.s().map(|s| s.destroy_object(privk));
+            Err(unavailable(b, "C_CreateObject (public key)", &e))
+        }
     }
 }
 

@@ -173,21 +173,10 @@ pub const ROLES: &[RoleDefinition] = &[
 
 /// Managed HSM local RBAC roles (Azure's built-in names and ids). A Managed HSM's keys answer
 /// to these only; they give nothing in a key vault.
-const HSM_KEYS_OFFICER: &[KeyPermission] = &[
-    K::Get,
-    K::List,
-    K::Update,
-    K::Create,
-    K::Import,
-    K::Delete,
-    K::Recover,
-    K::Purge,
-    K::Backup,
-    K::Restore,
-    K::GetRotationPolicy,
-    K::SetRotationPolicy,
-    K::Rotate,
-];
+// As Microsoft's built-in roles reference has them: the Crypto Officer purges and recovers
+// deleted keys (and manages role assignments), nothing else of key management; the Crypto User
+// does all key management and use except purge and recover.
+const HSM_KEYS_OFFICER: &[KeyPermission] = &[K::Get, K::List, K::Recover, K::Purge];
 const HSM_KEYS_USER: &[KeyPermission] = &[
     K::Get,
     K::List,
@@ -195,7 +184,6 @@ const HSM_KEYS_USER: &[KeyPermission] = &[
     K::Create,
     K::Import,
     K::Delete,
-    K::Recover,
     K::Backup,
     K::Restore,
     K::Encrypt,
@@ -214,7 +202,7 @@ pub const HSM_ROLES: &[RoleDefinition] = &[
     RoleDefinition {
         name: "Managed HSM Administrator",
         id: "a290e904-7015-4bba-90c8-60543313cdb4",
-        description: "Grants permissions to manage the HSM's role assignments and its security domain; no key operations.",
+        description: "Grants permissions to perform all operations related to the security domain, full backup and restore, and role management. Not permitted to perform any key management operations.",
         manage: &[Manage::Read, Manage::Authorize],
         keys: &[],
         actions: &[],
@@ -227,8 +215,8 @@ pub const HSM_ROLES: &[RoleDefinition] = &[
     RoleDefinition {
         name: "Managed HSM Crypto Officer",
         id: "515eb02d-2335-4d2d-92f2-b1cbdf9c3778",
-        description: "Grants permissions to manage keys (create, delete, purge, back up, restore, rotation policy), not to use them.",
-        manage: &[Manage::Read],
+        description: "Grants permissions to perform all role management, purge or recover deleted keys, and export keys. Not permitted to perform any other key management operations.",
+        manage: &[Manage::Read, Manage::Authorize],
         keys: HSM_KEYS_OFFICER,
         actions: &[],
         data_actions: &["Microsoft.KeyVault/managedHsm/keys/*/action", "Microsoft.KeyVault/managedHsm/keys/deletedKeys/delete"],
@@ -236,7 +224,7 @@ pub const HSM_ROLES: &[RoleDefinition] = &[
     RoleDefinition {
         name: "Managed HSM Crypto User",
         id: "21dbd100-6940-42c2-9190-5d6cb909625b",
-        description: "Grants permissions to create and use keys, but not to purge them.",
+        description: "Grants permissions to perform all key management operations except purge or recover deleted keys and export keys.",
         manage: &[],
         keys: HSM_KEYS_USER,
         actions: &[],
@@ -245,7 +233,7 @@ pub const HSM_ROLES: &[RoleDefinition] = &[
     RoleDefinition {
         name: "Managed HSM Crypto Service Encryption User",
         id: "33413926-3206-4cdd-b39a-83574fe37a17",
-        description: "Grants permissions to read keys and wrap and unwrap with them (Customer Key's service principals).",
+        description: "Grants permissions to use a key for service encryption.",
         manage: &[],
         keys: &[K::Get, K::WrapKey, K::UnwrapKey],
         actions: &[],
@@ -253,6 +241,56 @@ pub const HSM_ROLES: &[RoleDefinition] = &[
             "Microsoft.KeyVault/managedHsm/keys/read/action",
             "Microsoft.KeyVault/managedHsm/keys/wrap/action",
             "Microsoft.KeyVault/managedHsm/keys/unwrap/action",
+        ],
+    },
+    RoleDefinition {
+        name: "Managed HSM Policy Administrator",
+        id: "4bd23610-cdcf-4971-bdee-bdc562cc28e4",
+        description: "Grants permissions to create and delete role assignments.",
+        manage: &[Manage::Read, Manage::Authorize],
+        keys: &[],
+        actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/managedHsm/roleAssignments/*",
+            "Microsoft.KeyVault/managedHsm/roleDefinitions/read",
+        ],
+    },
+    RoleDefinition {
+        name: "Managed HSM Crypto Auditor",
+        id: "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3",
+        description: "Grants read permissions to read (but not use) key attributes.",
+        manage: &[],
+        keys: KEYS_READ,
+        actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/managedHsm/keys/read/action",
+            "Microsoft.KeyVault/managedHsm/keys/deletedKeys/read/action",
+        ],
+    },
+    RoleDefinition {
+        name: "Managed HSM Backup",
+        id: "7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8",
+        description: "Grants permissions to perform single key or whole HSM backup.",
+        manage: &[],
+        keys: &[K::Get, K::Backup],
+        actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/managedHsm/backup/start/action",
+            "Microsoft.KeyVault/managedHsm/backup/status/action",
+            "Microsoft.KeyVault/managedHsm/keys/backup/action",
+        ],
+    },
+    RoleDefinition {
+        name: "Managed HSM Restore",
+        id: "6efe6056-5259-49d2-8b3d-d3d73544b20b",
+        description: "Grants permissions to perform single key or whole HSM restore.",
+        manage: &[],
+        keys: &[K::Restore],
+        actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/managedHsm/restore/start/action",
+            "Microsoft.KeyVault/managedHsm/restore/status/action",
+            "Microsoft.KeyVault/managedHsm/keys/restore/action",
         ],
     },
 ];
@@ -506,7 +544,11 @@ impl RoleAssignment {
         )
     }
 
-    fn applies(&self, caller: &Principal, target: &Scope) -> Option<&'static RoleDefinition> {
+    pub(crate) fn applies(
+        &self,
+        caller: &Principal,
+        target: &Scope,
+    ) -> Option<&'static RoleDefinition> {
         if !self.principal.same_as(caller) {
             return None;
         }

@@ -26,7 +26,7 @@ change made to the store by anyone else grants nothing. Audited (Add user).",
                 .position(0)
                 .required(),
             Param::new("DisplayName", Kind::String, "The name shown. Default: the account."),
-            Param::new("PublicKeyFile", Kind::Path, "The account's OpenSSH public key file (<key>.pub)."),
+            Param::new("PublicKeyFile", Kind::Path, "The account's OpenSSH public key file (<key>.pub).").reads_files(),
             Param::new("PublicKey", Kind::String, "The public key itself: 'ssh-ed25519 AAAA... comment'."),
         ],
         examples: &[Example {

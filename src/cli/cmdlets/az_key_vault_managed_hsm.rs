@@ -1,5 +1,5 @@
 //! New-AzKeyVaultManagedHsm, Get-AzKeyVaultManagedHsm, Update-AzKeyVaultManagedHsm,
-//! Remove-AzKeyVaultManagedHsm.
+//! Remove-AzKeyVaultManagedHsm, Undo-AzKeyVaultManagedHsmRemoval.
 //!
 //! A Managed HSM is a key container of the data directory whose keys all live on a PKCS#11
 //! token (bound as `New-AzKeyVault -Pkcs11Module -TokenLabel` binds a vault), named
@@ -36,9 +36,9 @@ CUSTKEY_PKCS11_PIN or the keyring), and are named https://<name>.managedhsm.azur
 is always on (-SoftDeleteRetentionInDays 7-90); purge protection, once on, stays on. Access is local RBAC only: each \
 -Administrator (an object id, or the UPN of a custkey account) gets the local role Managed HSM Administrator at /, which \
 lets it grant roles with New-AzKeyVaultRoleAssignment -HsmName; creating and using keys needs Managed HSM Crypto User \
-(or Crypto Officer to purge), and Customer Key's service principals need Managed HSM Crypto Service Encryption User. \
-The security domain is the token's own initialisation by its security officer: SecurityDomain.ActivationStatus is \
-Active from the start (there is no Export-AzKeyVaultSecurityDomain step).",
+(Crypto Officer purges and recovers deleted keys), and Customer Key's service principals need Managed HSM Crypto Service Encryption User. \
+A new HSM is NotActivated (SecurityDomain.ActivationStatus): its keys cannot be created or used until its security domain \
+is downloaded with Export-AzKeyVaultSecurityDomain (or another HSM's is imported with Import-AzKeyVaultSecurityDomain).",
         params: &[
             Param::new("Name", Kind::String, "The Managed HSM's name (3-24 letters, digits, hyphens).").position(0).required(),
             Param::new("ResourceGroupName", Kind::String, "The resource group.").position(1).required(),
@@ -55,7 +55,7 @@ Active from the start (there is no Export-AzKeyVaultSecurityDomain step).",
             title: "A Managed HSM on a SoftHSM2 token, for Customer Key",
             code: "CUSTKEY_PKCS11_PIN=1234 custkey New-AzKeyVaultManagedHsm -Name contoso-ck-hsm1 -ResourceGroupName Contoso-CK-RG -Location westus -Administrator admin@contoso.onmicrosoft.com -SoftDeleteRetentionInDays 90 -EnablePurgeProtection -Pkcs11Module /usr/lib/softhsm/libsofthsm2.so -TokenLabel ck-hsm1",
             output: "",
-            remarks: "The token must exist (softhsm2-util --init-token --free --label ck-hsm1 --pin 1234 --so-pin 5678).",
+            remarks: "The token must exist (softhsm2-util --init-token --free --label ck-hsm1 --pin 1234 --so-pin 5678). Then activate it: Export-AzKeyVaultSecurityDomain.",
         }],
         impact: Impact::Medium,
         table: TABLE,
@@ -66,8 +66,8 @@ Active from the start (there is no Export-AzKeyVaultSecurityDomain step).",
         module: "Az.KeyVault",
         synopsis: "Shows a Managed HSM, or lists them.",
         description: "Shows Name, ResourceGroupName, Location, ResourceId, HsmUri, TenantId, InitialAdminObjectIds, Sku, \
-EnableSoftDelete, EnablePurgeProtection, SoftDeleteRetentionInDays, ProvisioningState, SecurityDomain, Tags and (custkey) \
-Backend and TokenLabel. Without -Name, every Managed HSM (key vaults are listed by Get-AzKeyVault). -InRemovedState lists \
+EnableSoftDelete, EnablePurgeProtection, SoftDeleteRetentionInDays, ProvisioningState, SecurityDomain (ActivationStatus, ActivationStatusMessage), Tags and (custkey) \
+SecurityDomainId (which security domain it holds), Backend and TokenLabel. Without -Name, every Managed HSM (key vaults are listed by Get-AzKeyVault). -InRemovedState lists \
 the removed ones.",
         params: &[
             NAME,
@@ -129,6 +129,29 @@ or in a protected subscription); purging destroys its key objects on the token."
         table: TABLE,
         run: remove,
     },
+    Cmdlet {
+        name: "Undo-AzKeyVaultManagedHsmRemoval",
+        module: "Az.KeyVault",
+        synopsis: "Recover a managed HSM.",
+        description: "Recovers a removed (soft-deleted) Managed HSM within its retention period, with its keys, role \
+assignments and security domain as they were: its keys wrap and unwrap again, so the policies that use them are whole \
+again. -ResourceGroupName and -Location must be the removed HSM's (Get-AzKeyVaultManagedHsm -InRemovedState shows them). \
+Needs a management role (Owner, Contributor, Key Vault Contributor) at its scope or above.",
+        params: &[
+            Param::new("Name", Kind::String, "The removed Managed HSM's name.").position(0).required(),
+            Param::new("ResourceGroupName", Kind::String, "Its resource group.").position(1).required(),
+            Param::new("Location", Kind::String, "Its region.").position(2).required(),
+        ],
+        examples: &[Example {
+            title: "Recover a deleted HSM",
+            code: "custkey Undo-AzKeyVaultManagedHsmRemoval -Name contoso-ck-hsm1 -ResourceGroupName Contoso-CK-RG -Location westus",
+            output: "",
+            remarks: "",
+        }],
+        impact: Impact::Medium,
+        table: TABLE,
+        run: undo,
+    },
 ];
 
 /// A Managed HSM as Az.KeyVault shows a `PSManagedHsm`.
@@ -163,10 +186,17 @@ pub fn hsm_record(info: &KeyVaultInfo) -> Record {
     );
     r.insert(
         "SecurityDomain".into(),
-        json!({
-            "ActivationStatus": "Active",
-            "ActivationStatusMessage": "The keys are on the PKCS#11 token; its initialisation by its security officer is the security domain.",
-        }),
+        match &info.security_domain {
+            Some(sd) => json!({
+                "ActivationStatus": sd.activation_status,
+                "ActivationStatusMessage": sd.activation_status_message,
+            }),
+            None => json!({ "ActivationStatus": "Unknown", "ActivationStatusMessage": "" }),
+        },
+    );
+    r.insert(
+        "SecurityDomainId".into(),
+        json!(info.security_domain.as_ref().map(|s| s.domain_id.clone())),
     );
     r.insert("PublicNetworkAccess".into(), json!("Enabled"));
     r.insert("Tags".into(), json!(info.tags));
@@ -332,4 +362,45 @@ fn remove(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
     } else {
         Output::None
     })
+}
+
+fn undo(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
+    let name = args.str("Name").unwrap_or_default();
+    let removed = ctx.azure()?.removed_vaults()?;
+    let Some((v, _)) = removed
+        .iter()
+        .find(|(v, _)| v.managed_hsm.is_some() && v.vault_name.eq_ignore_ascii_case(name))
+    else {
+        return Err(CliError::new(
+            crate::cli::error::Class::Failed,
+            format!("there is no removed Managed HSM named '{name}'"),
+        )
+        .with_help("Get-AzKeyVaultManagedHsm -InRemovedState lists them"));
+    };
+    let location = |l: &str| l.to_ascii_lowercase().replace(' ', "");
+    for (given, have, what) in [
+        (
+            args.str("ResourceGroupName").unwrap_or_default(),
+            v.resource_group_name.clone(),
+            "resource group",
+        ),
+        (
+            args.str("Location").unwrap_or_default(),
+            v.location.clone(),
+            "location",
+        ),
+    ] {
+        if location(given) != location(&have) {
+            return Err(CliError::new(
+                crate::cli::error::Class::Failed,
+                format!("the removed Managed HSM '{name}' is in the {what} '{have}', not '{given}'; nothing was recovered"),
+            )
+            .with_help(format!("see it with: custkey Get-AzKeyVaultManagedHsm -Name {name} -InRemovedState")));
+        }
+    }
+    if !ctx.should_process(name, "Undo-AzKeyVaultManagedHsmRemoval", false)? {
+        return Ok(Output::None);
+    }
+    let info = ctx.azure()?.undo_remove_vault(name)?;
+    Ok(Output::one(hsm_record(&info)))
 }

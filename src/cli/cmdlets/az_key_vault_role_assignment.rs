@@ -23,6 +23,10 @@ const ROLE_NAMES: &[&str] = &[
     "Managed HSM Crypto Officer",
     "Managed HSM Crypto User",
     "Managed HSM Crypto Service Encryption User",
+    "Managed HSM Policy Administrator",
+    "Managed HSM Crypto Auditor",
+    "Managed HSM Backup",
+    "Managed HSM Restore",
 ];
 
 const SCOPE_HELP: &str =
@@ -38,8 +42,8 @@ pub const CMDLETS: &[Cmdlet] = &[
         name: "New-AzKeyVaultRoleAssignment",
         module: "Az.KeyVault",
         synopsis: "Assigns a Managed HSM local role to a user or service principal at a local scope.",
-        description: "Grants a Managed HSM local role: Managed HSM Administrator (role assignments), Crypto Officer (key \
-management, purge included), Crypto User (create and use keys) or Crypto Service Encryption User (get, wrapKey, \
+        description: "Grants a Managed HSM local role: Managed HSM Administrator (role assignments), Crypto Officer (purge \
+and recover deleted keys), Crypto User (all other key management and use) or Crypto Service Encryption User (get, wrapKey, \
 unwrapKey: what Customer Key's service principals need). Needs Managed HSM Administrator on the HSM (or Owner of its \
 Azure scope). The HSM's keys answer to these roles only; Azure RBAC roles (New-AzRoleAssignment) and access policies do \
 not reach them. Audited.",

@@ -25,7 +25,7 @@ policy with the key versions in use. Test-CustomerKeyConfiguration on the file r
 refresh is due). Without -Path the file goes to standard output; -Path writes it (0600, atomically) and refuses to \
 replace a file unless -Force is given.",
     params: &[
-        Param::new("Path", Kind::Path, "Write the file here instead of standard output.").position(0),
+        Param::new("Path", Kind::Path, "Write the file here instead of standard output.").writes_files().position(0),
         Param::new("Force", Kind::Switch, "Replace the file at -Path if there is one."),
     ],
     examples: &[Example {
@@ -51,8 +51,8 @@ the plan to CI, one object a step with Property, Before and After. Blocked: a ch
 mailbox, a Trial organization, the 50-policy limit, a key that fails a check, a role the account lacks), which the apply \
 does not attempt; it is drift too. -PlanFile saves the plan for Start-CustomerKeyRollout -PlanFile.",
     params: &[
-        Param::new("Path", Kind::Path, "The desired-state TOML file.").position(0).required(),
-        Param::new("PlanFile", Kind::Path, "Also save the plan as JSON to this file (0600, replaced atomically): Start-CustomerKeyRollout -PlanFile applies it later only if the store still gives exactly this plan."),
+        Param::new("Path", Kind::Path, "The desired-state TOML file.").reads_files().position(0).required(),
+        Param::new("PlanFile", Kind::Path, "Also save the plan as JSON to this file (0600, replaced atomically): Start-CustomerKeyRollout -PlanFile applies it later only if the store still gives exactly this plan.").writes_files(),
     ],
     examples: &[Example {
         title: "What would a rollout change?",

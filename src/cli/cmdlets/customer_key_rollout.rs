@@ -20,8 +20,8 @@ when drift remains (a Missing, Differs or Blocked step, which it never attempts)
 does not stop the others: its Result is Failed (with Error), the steps that need it are Skipped, and the exit code is \
 the failure's (1, or 3 for a system error, which stops the apply there).",
     params: &[
-        Param::new("Path", Kind::Path, "The desired-state TOML file (or -PlanFile).").position(0),
-        Param::new("PlanFile", Kind::Path, "Apply a plan saved by Test-CustomerKeyConfiguration -PlanFile, only if the store still gives exactly that plan (else exit 6, nothing changed)."),
+        Param::new("Path", Kind::Path, "The desired-state TOML file (or -PlanFile).").reads_files().position(0),
+        Param::new("PlanFile", Kind::Path, "Apply a plan saved by Test-CustomerKeyConfiguration -PlanFile, only if the store still gives exactly that plan (else exit 6, nothing changed).").reads_files(),
     ],
     examples: &[Example {
         title: "Roll out the file, then check that nothing is left",

@@ -23,7 +23,7 @@ be decrypted (damaged, or under a key that is gone) does not stop the export: it
 BadItemsEncountered, the status is CompletedWithWarning and the exit code 1.",
     params: &[
         Param::new("Mailbox", Kind::String, "The mailbox.").position(0).required().complete(mailbox_names),
-        Param::new("FilePath", Kind::Path, "A folder, or a file ending in .mbox.").position(1).required(),
+        Param::new("FilePath", Kind::Path, "A folder, or a file ending in .mbox.").writes_files().position(1).required(),
         Param::new("IsArchive", Kind::Switch, "Export from the mailbox's archive (Enable-Mailbox -Archive) instead of the mailbox."),
     ],
     examples: &[Example {

@@ -24,7 +24,7 @@ imported twice, and a finished import imports nothing again. On a terminal it sh
 (Exchange imports .pst files from a share; custkey takes mail files.)",
     params: &[
         Param::new("Mailbox", Kind::String, "The mailbox.").position(0).required().complete(mailbox_names),
-        Param::new("FilePath", Kind::Path, "An .eml file, a folder of .eml files, an mbox file (a pipe or FIFO too), or - for standard input (an mbox stream, or one message).").position(1).required(),
+        Param::new("FilePath", Kind::Path, "An .eml file, a folder of .eml files, an mbox file (a pipe or FIFO too), or - for standard input (an mbox stream, or one message).").reads_files().position(1).required(),
         Param::new("IsArchive", Kind::Switch, "Import into the mailbox's archive (Enable-Mailbox -Archive) instead of the mailbox."),
     ],
     examples: &[Example {

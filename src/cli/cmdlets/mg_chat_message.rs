@@ -29,7 +29,7 @@ wrapped by the tenant's multi-workload DEP once one is assigned, else by Microso
             Param::new("ChatId", Kind::String, "The chat: id or topic.").position(0).required().complete(chat_topics),
             Param::new("Body", Kind::String, "The message text.").position(1).required(),
             Param::new("From", Kind::String, "The sender: a mailbox or user (name, alias, address); the signed-in account when omitted."),
-            Param::new("HostedContents", Kind::StringList, "Files hosted in the message (images, clips): at most 10, each at most 100 MiB. Graph takes hashtables with base64 contentBytes; custkey takes file paths and streams them."),
+            Param::new("HostedContents", Kind::StringList, "Files hosted in the message (images, clips): at most 10, each at most 100 MiB. Graph takes hashtables with base64 contentBytes; custkey takes file paths and streams them.").reads_files(),
         ],
         examples: &[
             Example {

@@ -40,7 +40,7 @@ availability key is not used.",
             "OutFile",
             Kind::Path,
             "Write the content (decrypted) to this file; needs -ChatMessageHostedContentId.",
-        ),
+        ).writes_files(),
     ],
     examples: &[Example {
         title: "Save a message's first hosted content",

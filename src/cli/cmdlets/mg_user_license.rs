@@ -11,7 +11,7 @@ use crate::cli::error::CliError;
 use crate::cli::output::{Output, Record};
 use crate::cli::Ctx;
 
-fn user_names(ctx: &CompletionCtx) -> Vec<String> {
+pub fn user_names(ctx: &CompletionCtx) -> Vec<String> {
     ctx.store()
         .map(|mut s| recipient::names(&mut s, RecipientScope::All, &ctx.partial))
         .unwrap_or_default()

@@ -13,6 +13,8 @@ pub mod az_key_vault_key_rotation;
 pub mod az_key_vault_key_rotation_policy;
 pub mod az_key_vault_managed_hsm;
 pub mod az_key_vault_role_assignment;
+pub mod az_key_vault_role_definition;
+pub mod az_key_vault_security_domain;
 pub mod az_resource;
 pub mod az_resource_provider;
 pub mod az_role_assignment;
@@ -22,6 +24,7 @@ pub mod customer_key_cache;
 pub mod customer_key_completion;
 pub mod customer_key_configuration;
 pub mod customer_key_hierarchy;
+pub mod customer_key_meeting_recording;
 pub mod customer_key_onboarding_request;
 pub mod customer_key_rollout;
 pub mod customer_key_rotation;
@@ -48,6 +51,9 @@ pub mod mg_chat_message;
 pub mod mg_chat_message_hosted_content;
 pub mod mg_role_management_directory_role_assignment;
 pub mod mg_user_license;
+pub mod mg_user_online_meeting;
+pub mod mg_user_online_meeting_recording;
+pub mod mg_user_presence;
 pub mod move_request;
 pub mod null;
 pub mod object;
@@ -79,6 +85,8 @@ pub fn all() -> Vec<&'static Cmdlet> {
         az_key_vault_key_rotation::CMDLETS,
         az_key_vault_key_rotation_policy::CMDLETS,
         az_key_vault_managed_hsm::CMDLETS,
+        az_key_vault_security_domain::CMDLETS,
+        az_key_vault_role_definition::CMDLETS,
         az_key_vault_role_assignment::CMDLETS,
         az_resource::CMDLETS,
         az_resource_provider::CMDLETS,
@@ -89,6 +97,7 @@ pub fn all() -> Vec<&'static Cmdlet> {
         customer_key_completion::CMDLETS,
         customer_key_configuration::CMDLETS,
         customer_key_hierarchy::CMDLETS,
+        customer_key_meeting_recording::CMDLETS,
         customer_key_onboarding_request::CMDLETS,
         customer_key_rollout::CMDLETS,
         customer_key_rotation::CMDLETS,
@@ -115,6 +124,9 @@ pub fn all() -> Vec<&'static Cmdlet> {
         mg_chat_message_hosted_content::CMDLETS,
         mg_role_management_directory_role_assignment::CMDLETS,
         mg_user_license::CMDLETS,
+        mg_user_online_meeting::CMDLETS,
+        mg_user_online_meeting_recording::CMDLETS,
+        mg_user_presence::CMDLETS,
         move_request::CMDLETS,
         null::CMDLETS,
         object::CMDLETS,

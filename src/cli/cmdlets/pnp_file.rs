@@ -26,7 +26,7 @@ version and the chunk number. An existing file of the same name is replaced, wit
 only once completely stored. The site's keys must be available: with the service's access revoked and the cached TIK \
 expired the upload fails.",
         params: &[
-            Param::new("Path", Kind::Path, "The local file.").required(),
+            Param::new("Path", Kind::Path, "The local file.").reads_files().required(),
             Param::new("Folder", Kind::String, "The folder: site-relative (\"Shared Documents\") with -Site, or a URL beginning with the site's.").required(),
             Param::new("Site", Kind::String, SITE_HELP).complete(site_urls),
             Param::new("NewFileName", Kind::String, "The name in SharePoint (default: the local file's name)."),
@@ -52,8 +52,8 @@ renamed into place; an existing local file is replaced only with -Force.",
             Param::new("Url", Kind::String, "The file: a full URL, a server-relative URL (/sites/x/Shared Documents/a.docx), or site-relative with -Site.").position(0).required(),
             Param::new("Site", Kind::String, SITE_HELP).complete(site_urls),
             Param::new("AsFile", Kind::Switch, "Download the file."),
-            Param::new("Path", Kind::Path, "The local folder to download into (default: the current folder)."),
-            Param::new("Filename", Kind::String, "The local file name (default: the file's name)."),
+            Param::new("Path", Kind::Path, "The local folder to download into (default: the current folder).").writes_files(),
+            Param::new("Filename", Kind::String, "The local file name, without a folder (default: the file's name in SharePoint)."),
             Param::new("Force", Kind::Switch, "Replace an existing local file."),
         ],
         examples: &[Example {
@@ -102,9 +102,24 @@ fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
             &url,
         )?)?));
     }
+    if let Some(name) = args.str("Filename").filter(|n| !plain_file_name(n)) {
+        return Err(
+            CliError::usage(format!("-Filename '{name}' is not a plain file name"))
+                .with_help("give the folder with -Path and only the file's name with -Filename"),
+        );
+    }
     let info = site::info(ctx.store()?, site_url.as_deref(), &url)?;
     let dir = PathBuf::from(args.str("Path").unwrap_or("."));
-    let dest = dir.join(args.str("Filename").unwrap_or(&info.name));
+    let name = args.str("Filename").unwrap_or(&info.name);
+    if !plain_file_name(name) {
+        return Err(CliError::failed(format!(
+            "the store names the file '{name}', which is not a plain file name"
+        ))
+        .with_help(
+            "the store was changed outside custkey; give -Filename to choose the local name",
+        ));
+    }
+    let dest = dir.join(name);
     if dest.exists() && !args.switch("Force") {
         return Err(
             CliError::failed(format!("{} already exists", dest.display()))
@@ -117,4 +132,13 @@ fn get(ctx: &mut Ctx, args: &Args) -> Result<Output, CliError> {
         ctx.warn(w);
     }
     Ok(Output::None)
+}
+
+/// A name of one file, without a folder (`report.docx`, not `../report.docx` or `/tmp/x`): the
+/// file lands in -Path's folder and nowhere else (on a service, only that folder comes back).
+fn plain_file_name(name: &str) -> bool {
+    let mut parts = std::path::Path::new(name).components();
+    matches!(parts.next(), Some(std::path::Component::Normal(_)))
+        && parts.next().is_none()
+        && !name.contains(['\\', '/'])
 }

@@ -807,8 +807,13 @@ impl Parser {
 
     /// An argument: one value, or a comma list of them.
     fn arg(&mut self) -> PResult<Expr> {
+        self.comma_list(Self::arg_primary)
+    }
+
+    /// One `item`, or a comma list of them (a newline may follow each comma) as an array.
+    fn comma_list(&mut self, item: fn(&mut Self) -> PResult<Expr>) -> PResult<Expr> {
         let pos = self.pos();
-        let first = self.arg_primary()?;
+        let first = item(self)?;
         if !matches!(self.peek(), Tok::Comma) {
             return Ok(first);
         }
@@ -816,7 +821,7 @@ impl Parser {
         while matches!(self.peek(), Tok::Comma) {
             self.i += 1;
             self.skip_newlines();
-            items.push(self.arg_primary()?);
+            items.push(item(self)?);
         }
         Ok(Expr {
             kind: ExprKind::Array(items),
@@ -1055,21 +1060,7 @@ impl Parser {
     }
 
     fn array(&mut self) -> PResult<Expr> {
-        let pos = self.pos();
-        let first = self.postfix()?;
-        if !matches!(self.peek(), Tok::Comma) {
-            return Ok(first);
-        }
-        let mut items = vec![first];
-        while matches!(self.peek(), Tok::Comma) {
-            self.i += 1;
-            self.skip_newlines();
-            items.push(self.postfix()?);
-        }
-        Ok(Expr {
-            kind: ExprKind::Array(items),
-            pos,
-        })
+        self.comma_list(Self::postfix)
     }
 
     fn postfix(&mut self) -> PResult<Expr> {

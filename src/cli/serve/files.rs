@@ -7,6 +7,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cli::args::Args;
+use crate::cli::def::{Files, Param};
 use crate::cli::error::{Class, CliError};
 
 /// The most bytes of files one request or reply carries (before base64).
@@ -14,42 +16,12 @@ pub const MAX_FILE_BYTES: u64 = 8 << 20;
 /// The most files one request or reply carries.
 pub const MAX_FILES: usize = 10_000;
 
-/// What a cmdlet does with a file parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Use {
-    /// Reads the file or folder (sent with the request).
-    Read,
-    /// Writes a file, or files into a folder (sent back with the reply).
-    Write,
-    /// Names something on the service's own machine (a PKCS#11 module, KMIP credentials):
-    /// only the service's operator gives it, in embedded mode there.
-    ServiceOnly,
-}
-
-/// How `cmdlet` uses its file parameter `param`.
-pub fn file_use(cmdlet: &str, param: &str) -> Use {
-    match (cmdlet, param) {
-        ("Restore-AzKeyVaultKey", "InputFile")
-        | ("Add-AzKeyVaultKey", "KeyFilePath")
-        | ("New-MailboxImportRequest", "FilePath")
-        | ("New-AzADUser", "PublicKeyFile")
-        | ("Add-PnPFile", "Path")
-        | ("Test-CustomerKeyConfiguration", "Path")
-        | ("Start-CustomerKeyRollout", "Path" | "PlanFile") => Use::Read,
-        ("Backup-AzKeyVaultKey", "OutputFile")
-        | ("New-MailboxExportRequest", "FilePath")
-        | ("Get-PnPFile", "Path")
-        | ("Export-CustomerKeyConfiguration", "Path")
-        | ("Test-CustomerKeyConfiguration", "PlanFile") => Use::Write,
-        _ => Use::ServiceOnly,
-    }
-}
-
 /// Output files a cmdlet writes where none is named (the service's current folder): on the
 /// service the parameter must be given.
-pub fn needs_named_output(cmdlet: &str) -> Option<&'static str> {
+pub fn needs_named_output(cmdlet: &str, args: &Args) -> Option<&'static str> {
     match cmdlet {
         "Backup-AzKeyVaultKey" => Some("OutputFile"),
+        "Get-PnPFile" if args.switch("AsFile") => Some("Path"),
         _ => None,
     }
 }
@@ -172,18 +144,28 @@ fn base_name(p: &Path) -> String {
         .unwrap_or_else(|| "file".into())
 }
 
+/// The refusal of a parameter that names files on the service's own machine.
+pub fn host_only(cmdlet: &str, param: &str) -> CliError {
+    CliError::usage(format!(
+        "-{param} names a file on the service's machine, which only the service's operator gives"
+    ))
+    .with_help(format!(
+        "run {cmdlet} in embedded mode on the service's machine (docs/service.md, \"Files\")"
+    ))
+}
+
 /// On the client: what to send for the file parameter `param` = `path` of `cmdlet`.
-pub fn outgoing(cmdlet: &str, param: &str, path: &str) -> Result<Transfer, CliError> {
+pub fn outgoing(cmdlet: &str, param: &Param, path: &str) -> Result<Transfer, CliError> {
     let p = Path::new(path);
-    match file_use(cmdlet, param) {
-        Use::ServiceOnly => Err(CliError::usage(format!(
-            "-{param} names a file on the service's machine, which only the service's operator gives"
-        ))
-        .with_help(format!("run {cmdlet} in embedded mode on the service's machine (docs/service.md, \"Files\")"))),
-        Use::Read => {
+    let (files, param) = (param.files, param.name);
+    match files {
+        Files::None | Files::Host => Err(host_only(cmdlet, param)),
+        Files::Reads => {
             if path == "-" {
-                return Err(CliError::usage(format!("-{param} - (standard input) is not sent to a service"))
-                    .with_help("give a file or folder; it is sent with the request"));
+                return Err(CliError::usage(format!(
+                    "-{param} - (standard input) is not sent to a service"
+                ))
+                .with_help("give a file or folder; it is sent with the request"));
             }
             let (kind, entries) = collect(p, &format!("-{param} {path}"))?;
             Ok(Transfer {
@@ -193,13 +175,27 @@ pub fn outgoing(cmdlet: &str, param: &str, path: &str) -> Result<Transfer, CliEr
                 entries,
             })
         }
-        Use::Write => Ok(Transfer {
+        Files::Writes => Ok(Transfer {
             param: param.into(),
             name: base_name(p),
             kind: if p.is_dir() { "outdir" } else { "out" }.into(),
             entries: Vec::new(),
         }),
     }
+}
+
+/// On the client: the files of one request together stay within [`MAX_FILE_BYTES`].
+pub fn check_total(files: &[Transfer]) -> Result<(), CliError> {
+    // Base64 carries three bytes in four characters.
+    let total: u64 = files
+        .iter()
+        .flat_map(|t| &t.entries)
+        .map(|e| e.data.len() as u64 / 4 * 3)
+        .sum();
+    if total > MAX_FILE_BYTES {
+        return Err(too_big("the files named"));
+    }
+    Ok(())
 }
 
 /// On the service: a private folder for one request's files, removed when dropped.
@@ -351,6 +347,12 @@ pub fn write_back(t: &Transfer, path: &Path, force: bool) -> Result<(), CliError
 mod tests {
     use super::*;
 
+    fn param(cmdlet: &str, name: &str) -> &'static Param {
+        crate::cli::find_cmdlet(cmdlet)
+            .and_then(|c| c.all_params().find(|p| p.name == name))
+            .expect("a parameter of the definition table")
+    }
+
     #[test]
     fn entry_names_cannot_leave_the_scratch_folder() {
         for bad in ["", "/etc/passwd", "../x", "a/../../x", "a/./b/..", "a\0b"] {
@@ -368,7 +370,7 @@ mod tests {
         std::fs::write(src.join("sub/b.eml"), b"B").unwrap();
         let t = outgoing(
             "New-MailboxImportRequest",
-            "FilePath",
+            param("New-MailboxImportRequest", "FilePath"),
             src.to_str().unwrap(),
         )
         .unwrap();
@@ -389,10 +391,44 @@ mod tests {
         assert!(!dir.exists());
     }
 
+    /// docs/service.md names every parameter that a client's files travel for, under the
+    /// cmdlet's name (a new one fails here until the page says it).
+    #[test]
+    fn the_service_page_names_every_file_parameter() {
+        let page = include_str!("../../../docs/service.md").replace('\n', " ");
+        for c in crate::cli::cmdlets::all() {
+            for p in c
+                .params
+                .iter()
+                .filter(|p| matches!(p.files, Files::Reads | Files::Writes))
+            {
+                // `Cmdlet -Param`, or `Cmdlet -Other`/`-Param`: up to the next list item.
+                let named = page.match_indices(&format!("`{} -", c.name)).any(|(i, _)| {
+                    let rest = &page[i + 1..];
+                    let item = rest.find(", `").map_or(rest, |end| &rest[..end]);
+                    item.contains(&format!("-{}`", p.name))
+                });
+                assert!(
+                    named,
+                    "docs/service.md does not name {} -{}",
+                    c.name, p.name
+                );
+            }
+        }
+    }
+
     #[test]
     fn service_side_files_are_not_sent() {
-        assert!(outgoing("New-AzKeyVault", "Pkcs11Module", "/usr/lib/x.so").is_err());
-        assert!(outgoing("New-MailboxImportRequest", "FilePath", "-").is_err());
+        for (cmdlet, name) in [
+            ("New-AzKeyVault", "Pkcs11Module"),
+            ("New-AzKeyVault", "KmipClientKey"),
+            ("Start-CustomerKeyService", "CertificateKey"),
+        ] {
+            assert_eq!(param(cmdlet, name).files, Files::Host, "{cmdlet} -{name}");
+            assert!(outgoing(cmdlet, param(cmdlet, name), "/usr/lib/x.so").is_err());
+        }
+        let p = param("New-MailboxImportRequest", "FilePath");
+        assert!(outgoing("New-MailboxImportRequest", p, "-").is_err());
     }
 
     #[test]

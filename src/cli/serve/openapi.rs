@@ -3,7 +3,16 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::cli::def::{Cmdlet, Kind, Param};
+use crate::cli::def::{Cmdlet, Files, Kind, Param};
+
+/// What a file parameter's value means on the wire.
+fn file_note(files: Files) -> Option<&'static str> {
+    match files {
+        Files::Reads => Some("The path as on your machine (one per list item); each file's content travels in `files`, one Transfer per path in the same order (kind file or dir)."),
+        Files::Writes => Some("The path as on your machine; send a Transfer of kind out (a file) or outdir (a folder) with no entries, and the reply's `files` carries what the cmdlet wrote."),
+        Files::None | Files::Host => None,
+    }
+}
 
 fn bound(tag: &str, inner: Value) -> Value {
     json!({"type": "object", "properties": {tag: inner}, "required": [tag], "additionalProperties": false})
@@ -38,11 +47,19 @@ fn param_schema(p: &Param) -> Value {
 fn args_schema(c: &Cmdlet) -> Value {
     let mut props = Map::new();
     let mut required = Vec::new();
+    // Paths on the service's own machine are refused from clients, so they are not offered.
     for p in c
         .all_params()
-        .filter(|p| p.name != "Store" && !matches!(p.kind, Kind::Path))
+        .filter(|p| !matches!(p.name, "Store" | "DataDir") && p.files != Files::Host)
     {
-        props.insert(p.name.to_string(), param_schema(p));
+        let mut schema = param_schema(p);
+        if let (Some(o), Some(what)) = (schema.as_object_mut(), file_note(p.files)) {
+            o.insert(
+                "description".into(),
+                Value::from(format!("{} {what}", p.help)),
+            );
+        }
+        props.insert(p.name.to_string(), schema);
         if p.required {
             required.push(Value::from(p.name));
         }
@@ -69,7 +86,8 @@ pub fn document() -> Value {
                     "cmdlet": {"const": c.name},
                     "args": args_schema(c),
                     "input": {"type": "array", "description": "Objects piped into the cmdlet."},
-                    "confirmed": {"type": "boolean", "description": "The operator answered Yes to the confirmation the cmdlet asked for."}
+                    "confirmed": {"type": "boolean", "description": "The operator answered Yes to the confirmation the cmdlet asked for."},
+                    "files": {"type": "array", "items": {"$ref": "#/components/schemas/Transfer"}, "description": "The content of the files the file parameters name (8 MiB in all)."}
                 },
                 "required": ["cmdlet"]
             }),
@@ -92,10 +110,24 @@ pub fn document() -> Value {
                 "stream": {"enum": ["warning", "verbose", "info"]}, "text": {"type": "string"}}}},
             "status": {"type": "integer", "description": "The exit code the cmdlet means (0, or 4: changes pending)."},
             "error": {"$ref": "#/components/schemas/Error"},
+            "files": {"type": "array", "items": {"$ref": "#/components/schemas/Transfer"}, "description": "What the cmdlet wrote for its file parameters that write."},
             "confirm": {"type": "object", "properties": {"action": {"type": "string"}, "target": {"type": "string"}},
                 "description": "Nothing ran: the operator must confirm, then the invocation is sent again with confirmed: true (HTTP 428)."}
         },
         "required": ["requestId", "output"]
+    }));
+    schemas.insert("Transfer".into(), json!({
+        "type": "object",
+        "properties": {
+            "param": {"type": "string", "description": "The file parameter's name."},
+            "name": {"type": "string", "description": "The file or folder's own name on your machine (no folder part)."},
+            "kind": {"enum": ["file", "dir", "out", "outdir"]},
+            "entries": {"type": "array", "items": {"type": "object", "properties": {
+                "path": {"type": "string", "description": "Relative and /-separated inside a dir; empty for a file."},
+                "data": {"type": "string", "contentEncoding": "base64"}
+            }, "required": ["path", "data"]}}
+        },
+        "required": ["param", "name", "kind"]
     }));
     schemas.insert("Error".into(), json!({
         "type": "object",

@@ -658,8 +658,9 @@ fn place_files(
     renames: &mut Vec<(String, String)>,
     outputs: &mut Vec<(super::files::Transfer, PathBuf)>,
 ) -> Result<(), CliError> {
-    use super::files::{file_use, needs_named_output, Scratch, Use};
-    if let Some(p) = needs_named_output(cmdlet.name) {
+    use super::files::{needs_named_output, Scratch};
+    use crate::cli::def::Files;
+    if let Some(p) = needs_named_output(cmdlet.name, args) {
         if !args.has_any(&[p]) {
             return Err(CliError::usage(format!(
                 "{} writes its file in the current folder unless -{p} is given, and on the service that folder is not yours",
@@ -668,33 +669,45 @@ fn place_files(
             .with_help(format!("give -{p} <path>: the file comes back to your machine")));
         }
     }
-    for (i, param) in args.paths(cmdlet).into_iter().enumerate() {
-        let client_path = args.str(param).unwrap_or_default().to_string();
-        if file_use(cmdlet.name, param) == Use::ServiceOnly {
-            return Err(CliError::usage(format!(
-                "-{param} names a file on the service's machine, which only the service's operator gives"
-            ))
-            .with_help(format!("run {} in embedded mode on the service's machine (docs/service.md, \"Files\")", cmdlet.name)));
+    let mut index = 0;
+    for (param, client_paths) in args.file_params(cmdlet) {
+        let name = param.name;
+        if !matches!(param.files, Files::Reads | Files::Writes) {
+            return Err(super::files::host_only(cmdlet.name, name));
         }
-        let Some(t) = inv.files.iter().find(|t| t.param == param) else {
+        // The request carries one transfer per path, in the order the paths were given.
+        let sent: Vec<_> = inv.files.iter().filter(|t| t.param == name).collect();
+        if sent.len() != client_paths.len() {
             return Err(CliError::usage(format!(
-                "-{param} names a file, and the request does not carry it"
+                "-{name} names {} file(s), and the request carries {}",
+                client_paths.len(),
+                sent.len()
             ))
-            .with_help("send the file's content in the invocation's files (see /openapi.json)"));
-        };
+            .with_help("send each named file's content in the invocation's files, in order (see /openapi.json)"));
+        }
         if scratch.is_none() {
             *scratch = Some(Scratch::new(rid)?);
         }
         let Some(s) = scratch.as_ref() else {
             return Err(CliError::new(Class::Internal, "no scratch folder"));
         };
-        let local = s.receive(t, i)?;
-        let local_text = local.to_string_lossy().into_owned();
-        renames.push((local_text.clone(), client_path));
-        if file_use(cmdlet.name, param) == Use::Write {
-            outputs.push((t.clone(), local.clone()));
+        let mut local_paths = Vec::with_capacity(sent.len());
+        for (t, client_path) in sent.into_iter().zip(client_paths) {
+            let local = s.receive(t, index)?;
+            index += 1;
+            let local_text = local.to_string_lossy().into_owned();
+            renames.push((local_text.clone(), client_path));
+            if param.files == Files::Writes {
+                outputs.push((t.clone(), local));
+            }
+            local_paths.push(local_text);
         }
-        args.set_str(param, local_text);
+        if matches!(param.kind, crate::cli::def::Kind::Path) {
+            let one = local_paths.pop().unwrap_or_default();
+            args.set_str(name, one);
+        } else {
+            args.set_list(name, local_paths);
+        }
     }
     Ok(())
 }
